@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs what BeatSync needs to build, run and test, only when missing:
+# Debian/Ubuntu packages (WebKitGTK, FFmpeg dev libraries, ALSA, Xvfb, …),
+# the Rust toolchain components, and the pinned npm test packages.
+# Usage: scripts/setup.sh [run|test]   (test also installs the test-only tools)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+MODE="${1:-run}"
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root or sudo to install system packages" >&2; exit 1; }
+  SUDO="sudo"
+fi
+
+BUILD_PKGS=(build-essential pkg-config file curl ca-certificates
+  libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev
+  libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev libswscale-dev libswresample-dev
+  clang libclang-dev libasound2-dev)
+TEST_PKGS=(ffmpeg xvfb xauth webkit2gtk-driver dbus-x11 at-spi2-core chromium nodejs npm)
+
+want=("${BUILD_PKGS[@]}")
+[ "$MODE" = test ] && want+=("${TEST_PKGS[@]}")
+missing=()
+for p in "${want[@]}"; do
+  # node/npm may come from elsewhere (nvm, NodeSource): only install when absent.
+  case "$p" in
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+  esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    echo "setup: installing the Rust toolchain with rustup"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component rustfmt,clippy
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+fi
+if [ "$MODE" = test ] && command -v rustup >/dev/null; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+  done
+fi
+
+if [ "$MODE" = test ]; then
+  cd "$ROOT/tests"
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "setup: installing the pinned npm test packages"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+fi

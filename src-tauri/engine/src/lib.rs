@@ -1,0 +1,21 @@
+//! BeatSync engine: everything that touches media, with no GUI dependency.
+//! The Tauri app and the `beatsync` CLI are thin shells over this crate.
+
+pub mod cancel;
+pub mod decode;
+pub mod error;
+pub mod probe;
+
+pub use cancel::{CancelToken, ProgressFn};
+pub use decode::{decode_audio, decode_audio_with, AudioChunks, MonoPcm};
+pub use error::{EngineError, ErrorPayload, Result};
+pub use probe::{probe, AudioStreamInfo, MediaInfo, Role, StreamInfo, VideoStreamInfo};
+
+/// FFmpeg's global initialisation; cheap and idempotent, called by every entry point.
+pub fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ffmpeg_next::init();
+        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Fatal);
+    });
+}

@@ -1,0 +1,346 @@
+//! `probe`: what is in a media file (container, duration, streams), without
+//! decoding anything. Also the shared "open this path" step that turns
+//! filesystem and FFmpeg failures into typed errors.
+
+use crate::error::{EngineError, Result};
+use ffmpeg_next as ffmpeg;
+use ffmpeg_next::media::Type as MediaType;
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MediaInfo {
+    pub path: PathBuf,
+    /// FFmpeg demuxer name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`, `matroska,webm`, `wav`.
+    pub container: String,
+    pub duration_s: f64,
+    pub size_bytes: u64,
+    pub streams: Vec<StreamInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StreamInfo {
+    Video(VideoStreamInfo),
+    Audio(AudioStreamInfo),
+    Other { index: usize, codec: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VideoStreamInfo {
+    pub index: usize,
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    /// Average frame rate in frames per second (0 when unknown).
+    pub frame_rate: f64,
+    /// Clockwise rotation, in degrees, a player applies for display (phone portrait video: 90).
+    pub rotation: i32,
+    pub duration_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AudioStreamInfo {
+    pub index: usize,
+    pub codec: String,
+    pub sample_rate: u32,
+    pub channels: u16,
+    /// Channel layout name; when the file has no channel mask (e.g. a plain WAV)
+    /// this is the default layout for the channel count.
+    pub layout: String,
+    pub duration_s: Option<f64>,
+    /// Whether this FFmpeg build has a decoder for the codec.
+    pub decodable: bool,
+}
+
+impl MediaInfo {
+    pub fn video(&self) -> Option<&VideoStreamInfo> {
+        self.streams.iter().find_map(|s| match s {
+            StreamInfo::Video(v) => Some(v),
+            _ => None,
+        })
+    }
+    pub fn audio(&self) -> Option<&AudioStreamInfo> {
+        self.streams.iter().find_map(|s| match s {
+            StreamInfo::Audio(a) => Some(a),
+            _ => None,
+        })
+    }
+    pub fn require_audio(&self) -> Result<&AudioStreamInfo> {
+        let a = self
+            .audio()
+            .ok_or_else(|| EngineError::NoAudio(self.path.clone()))?;
+        if !a.decodable {
+            return Err(EngineError::Unsupported {
+                path: self.path.clone(),
+                reason: format!("no decoder for audio codec '{}'", a.codec),
+            });
+        }
+        Ok(a)
+    }
+    pub fn require_video(&self) -> Result<&VideoStreamInfo> {
+        self.video()
+            .ok_or_else(|| EngineError::NoVideo(self.path.clone()))
+    }
+}
+
+/// What a file is expected to be, so the CLI and the app can reject a wrong
+/// file up front with the right error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A class recording: needs a picture and sound.
+    Class,
+    /// The clean song: needs sound (a video file with sound is fine).
+    Song,
+}
+
+impl MediaInfo {
+    pub fn check_role(&self, role: Role) -> Result<()> {
+        match role {
+            Role::Class => {
+                self.require_video()?;
+                self.require_audio()?;
+            }
+            Role::Song => {
+                self.require_audio()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens `path` with FFmpeg, mapping every failure to a typed error.
+pub(crate) fn open_input(path: &Path) -> Result<ffmpeg::format::context::Input> {
+    crate::init();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => EngineError::NotFound(path.to_path_buf()),
+        _ => EngineError::Unreadable {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
+    })?;
+    if meta.is_dir() {
+        return Err(EngineError::Unreadable {
+            path: path.to_path_buf(),
+            reason: "it is a folder, not a file".into(),
+        });
+    }
+    if meta.len() == 0 {
+        return Err(EngineError::Empty(path.to_path_buf()));
+    }
+    // Read a few bytes ourselves first: a permission problem is then reported
+    // as such, and the header tells a damaged media file from a non-media one.
+    let mut head = [0u8; 16];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| EngineError::Unreadable {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    match ffmpeg::format::input(path) {
+        Ok(ctx) => Ok(ctx),
+        Err(e) => {
+            if looks_like_media(&head[..n]) {
+                Err(EngineError::Unreadable {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "the file looks damaged or incomplete ({e}); copy it again from the phone"
+                    ),
+                })
+            } else {
+                Err(EngineError::NotMedia(path.to_path_buf()))
+            }
+        }
+    }
+}
+
+/// Recognises the headers of common containers, so a truncated MP4 is
+/// reported as damaged rather than as "not a media file".
+pub(crate) fn looks_like_media(head: &[u8]) -> bool {
+    let at = |i: usize, m: &[u8]| head.len() >= i + m.len() && &head[i..i + m.len()] == m;
+    at(4, b"ftyp")
+        || at(4, b"moov")
+        || at(4, b"mdat")
+        || at(4, b"wide")
+        || at(4, b"free")
+        || at(0, b"RIFF")
+        || at(0, &[0x1A, 0x45, 0xDF, 0xA3])
+        || at(0, b"ID3")
+        || at(0, b"OggS")
+        || at(0, b"fLaC")
+        || (head.len() >= 2 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0)
+}
+
+fn seconds(ts: i64, tb: ffmpeg::Rational) -> Option<f64> {
+    if ts == ffmpeg::ffi::AV_NOPTS_VALUE || ts <= 0 || tb.denominator() == 0 {
+        return None;
+    }
+    Some(ts as f64 * f64::from(tb))
+}
+
+fn rotation_of(stream: &ffmpeg::format::stream::Stream) -> i32 {
+    for sd in stream.side_data() {
+        if sd.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix
+            && sd.data().len() >= 36
+        {
+            // The display matrix is nine native-endian i32 values.
+            let mut m = [0i32; 9];
+            for (i, v) in m.iter_mut().enumerate() {
+                let b = &sd.data()[i * 4..i * 4 + 4];
+                *v = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            // SAFETY: `m` is a valid 9-element matrix as the function expects.
+            let ccw = unsafe { ffmpeg::ffi::av_display_rotation_get(m.as_ptr()) };
+            if ccw.is_nan() {
+                return 0;
+            }
+            let cw = (-ccw).round() as i32;
+            return cw.rem_euclid(360);
+        }
+    }
+    0
+}
+
+/// Default layout for a channel count, for files without a channel mask
+/// (FFmpeg 5.1 reports layout 0 for them, which resamplers reject).
+pub(crate) fn layout_or_default(
+    layout: ffmpeg::ChannelLayout,
+    channels: u16,
+) -> ffmpeg::ChannelLayout {
+    if layout.bits() == 0 || layout.channels() != i32::from(channels) {
+        ffmpeg::ChannelLayout::default(i32::from(channels.max(1)))
+    } else {
+        layout
+    }
+}
+
+fn layout_name(layout: ffmpeg::ChannelLayout) -> String {
+    let mut buf = [0 as std::os::raw::c_char; 64];
+    // SAFETY: the buffer is valid for its length; FFmpeg NUL-terminates.
+    unsafe {
+        ffmpeg::ffi::av_get_channel_layout_string(
+            buf.as_mut_ptr(),
+            buf.len() as i32,
+            layout.channels(),
+            layout.bits(),
+        );
+        std::ffi::CStr::from_ptr(buf.as_ptr())
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// Reads a file's container and stream information.
+pub fn probe(path: &Path) -> Result<MediaInfo> {
+    let ictx = open_input(path)?;
+    let size_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let mut streams = Vec::new();
+    for st in ictx.streams() {
+        let params = st.parameters();
+        let codec_id = params.id();
+        let codec = ffmpeg::codec::decoder::find(codec_id)
+            .map(|c| c.name().to_string())
+            .unwrap_or_else(|| format!("{codec_id:?}").to_lowercase());
+        let duration_s = seconds(st.duration(), st.time_base());
+        match params.medium() {
+            MediaType::Video => {
+                // SAFETY: the parameters pointer is valid while `st` lives.
+                let (w, h) = unsafe {
+                    let p = params.as_ptr();
+                    ((*p).width.max(0) as u32, (*p).height.max(0) as u32)
+                };
+                // Cover art in audio files is a "video" stream with one picture.
+                let attached = st
+                    .disposition()
+                    .contains(ffmpeg::format::stream::Disposition::ATTACHED_PIC);
+                if attached {
+                    streams.push(StreamInfo::Other {
+                        index: st.index(),
+                        codec,
+                    });
+                    continue;
+                }
+                let fr = st.avg_frame_rate();
+                let fr = if fr.denominator() != 0 && fr.numerator() > 0 {
+                    f64::from(fr)
+                } else {
+                    let r = st.rate();
+                    if r.denominator() != 0 && r.numerator() > 0 {
+                        f64::from(r)
+                    } else {
+                        0.0
+                    }
+                };
+                streams.push(StreamInfo::Video(VideoStreamInfo {
+                    index: st.index(),
+                    codec,
+                    width: w,
+                    height: h,
+                    frame_rate: fr,
+                    rotation: rotation_of(&st),
+                    duration_s,
+                }));
+            }
+            MediaType::Audio => {
+                // SAFETY: as above.
+                let (rate, channels, mask) = unsafe {
+                    let p = params.as_ptr();
+                    (
+                        (*p).sample_rate.max(0) as u32,
+                        (*p).ch_layout.nb_channels.max(0) as u16,
+                        if (*p).ch_layout.order == ffmpeg::ffi::AVChannelOrder::AV_CHANNEL_ORDER_NATIVE {
+                            (*p).ch_layout.u.mask
+                        } else {
+                            0
+                        },
+                    )
+                };
+                let layout =
+                    layout_or_default(ffmpeg::ChannelLayout::from_bits_truncate(mask), channels);
+                streams.push(StreamInfo::Audio(AudioStreamInfo {
+                    index: st.index(),
+                    codec,
+                    sample_rate: rate,
+                    channels,
+                    layout: layout_name(layout),
+                    duration_s,
+                    decodable: ffmpeg::codec::decoder::find(codec_id).is_some(),
+                }));
+            }
+            _ => streams.push(StreamInfo::Other {
+                index: st.index(),
+                codec,
+            }),
+        }
+    }
+    let duration_s = if ictx.duration() > 0 {
+        ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE)
+    } else {
+        streams
+            .iter()
+            .filter_map(|s| match s {
+                StreamInfo::Video(v) => v.duration_s,
+                StreamInfo::Audio(a) => a.duration_s,
+                _ => None,
+            })
+            .fold(0.0, f64::max)
+    };
+    if !streams
+        .iter()
+        .any(|s| matches!(s, StreamInfo::Video(_) | StreamInfo::Audio(_)))
+    {
+        return Err(EngineError::NotMedia(path.to_path_buf()));
+    }
+    if duration_s <= 0.0 {
+        return Err(EngineError::Empty(path.to_path_buf()));
+    }
+    Ok(MediaInfo {
+        path: path.to_path_buf(),
+        container: ictx.format().name().to_string(),
+        duration_s,
+        size_bytes,
+        streams,
+    })
+}

@@ -1,0 +1,82 @@
+// Starts the real BeatSync app through tauri-driver (WebDriver over
+// WebKitWebDriver) and connects webdriverio to it. Needs a display: the test
+// command runs this under Xvfb.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { remote } from 'webdriverio';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(here, '../..');
+export const OUT_DIR = path.resolve(process.env.BEATSYNC_TEST_OUT || path.join(ROOT, 'test-output'), 'e2e');
+
+export function appPath() {
+  const p = process.env.BEATSYNC_APP || path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'debug', 'beatsync-app');
+  if (!fs.existsSync(p)) throw new Error(`app binary not found at ${p}: build it first (cargo build -p beatsync-app)`);
+  return path.resolve(p);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on('error', reject);
+  });
+}
+
+async function waitForPort(port, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const ok = await new Promise((r) => {
+      const c = net.connect(port, '127.0.0.1', () => { c.end(); r(true); });
+      c.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`tauri-driver did not listen on ${port} within ${ms} ms`);
+}
+
+/** Launches the app; returns { browser, stop }. `env` is added to the app's environment. */
+export async function startApp({ env = {} } = {}) {
+  if (!process.env.DISPLAY) throw new Error('no DISPLAY: run the end-to-end tests under Xvfb (the README test command does)');
+  const port = await freePort();
+  const nativePort = await freePort();
+  const driverBin = path.join(ROOT, 'tests/node_modules/.bin/tauri-driver');
+  const driver = spawn(driverBin, ['--port', String(port), '--native-port', String(nativePort), '--native-driver', '/usr/bin/WebKitWebDriver'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  await waitForPort(port, 15000);
+  const browser = await remote({
+    hostname: '127.0.0.1',
+    port,
+    logLevel: 'error',
+    connectionRetryCount: 1,
+    capabilities: {
+      'wdio:enforceWebDriverClassic': true,
+      'tauri:options': { application: appPath() },
+    },
+  });
+  await browser.waitUntil(() => browser.execute(() => document.body.dataset.ready === 'true'), { timeout: 20000, timeoutMsg: 'UI never became ready' });
+  const stop = async () => {
+    try { await browser.deleteSession(); } catch { /* already gone */ }
+    driver.kill('SIGTERM');
+  };
+  return { browser, stop };
+}
+
+export async function screenshot(browser, name) {
+  fs.mkdirSync(OUT_DIR, { recursive: true });
+  const file = path.join(OUT_DIR, `${name}.png`);
+  await browser.saveScreenshot(file);
+  return file;
+}
+
+/** Generates a small media fixture with the ffmpeg CLI. */
+export function ffmpeg(args) {
+  const r = spawnSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ffmpeg ${args.join(' ')} failed: ${r.stderr}`);
+}

@@ -1,0 +1,231 @@
+//! Probe and decode on real media generated at test time: every container
+//! and codec a teacher is likely to drop, and every error code.
+
+mod common;
+
+use beatsync_engine::{decode_audio, probe, EngineError, Role, StreamInfo};
+use common::{click_expr, ffmpeg, path_str, tmp};
+use std::path::Path;
+
+fn video_src(dur: &str) -> Vec<String> {
+    vec![
+        "-f".into(),
+        "lavfi".into(),
+        "-i".into(),
+        format!("testsrc=size=320x240:rate=25:duration={dur}"),
+    ]
+}
+
+fn make(dir: &Path, name: &str, args: &[&str]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    let mut a: Vec<&str> = args.to_vec();
+    a.push(path_str(&p));
+    ffmpeg(&a);
+    p
+}
+
+fn tone(rate: u32, ch: u32, dur: &str) -> String {
+    format!("sine=frequency=440:sample_rate={rate}:duration={dur},aformat=channel_layouts={}", if ch == 1 { "mono" } else { "stereo" })
+}
+
+#[test]
+fn probes_h264_aac_mp4() {
+    let d = tmp();
+    let v = video_src("2");
+    let a = tone(48000, 2, "2");
+    let p = make(
+        d.path(),
+        "class.mp4",
+        &[&v[0], &v[1], &v[2], &v[3], "-f", "lavfi", "-i", &a, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k"],
+    );
+    let info = probe(&p).expect("probe mp4");
+    assert!(info.container.contains("mp4"), "container {}", info.container);
+    assert!((info.duration_s - 2.0).abs() < 0.1, "duration {}", info.duration_s);
+    let v = info.video().expect("video stream");
+    assert_eq!((v.codec.as_str(), v.width, v.height), ("h264", 320, 240));
+    assert!((v.frame_rate - 25.0).abs() < 0.01, "fps {}", v.frame_rate);
+    assert_eq!(v.rotation, 0);
+    let a = info.audio().expect("audio stream");
+    assert_eq!((a.codec.as_str(), a.sample_rate, a.channels), ("aac", 48000, 2));
+    assert_eq!(a.layout, "stereo");
+    info.check_role(Role::Class).expect("a class video");
+}
+
+#[test]
+fn probes_hevc_mov_with_rotation() {
+    let d = tmp();
+    let v = video_src("1");
+    let a = tone(44100, 1, "1");
+    let p = make(
+        d.path(),
+        "portrait.mov",
+        &[&v[0], &v[1], &v[2], &v[3], "-f", "lavfi", "-i", &a, "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error", "-tag:v", "hvc1", "-metadata:s:v:0", "rotate=90", "-c:a", "aac"],
+    );
+    let info = probe(&p).expect("probe mov");
+    assert!(info.container.contains("mov"));
+    let v = info.video().expect("video");
+    assert_eq!(v.codec, "hevc");
+    assert_eq!(v.rotation, 90, "phone portrait video");
+    assert_eq!(info.audio().expect("audio").channels, 1);
+}
+
+#[test]
+fn probes_mkv_avi_m4a_mp3() {
+    let d = tmp();
+    let v = video_src("1");
+    let a = tone(48000, 2, "1");
+    let mkv = make(d.path(), "class.mkv", &[&v[0], &v[1], &v[2], &v[3], "-f", "lavfi", "-i", &a, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "libopus"]);
+    let info = probe(&mkv).expect("mkv");
+    assert!(info.container.contains("matroska"));
+    assert_eq!(info.audio().expect("audio").codec, "opus");
+
+    let avi = make(d.path(), "class.avi", &[&v[0], &v[1], &v[2], &v[3], "-f", "lavfi", "-i", &a, "-c:v", "mpeg4", "-c:a", "libmp3lame"]);
+    let info = probe(&avi).expect("avi");
+    assert_eq!(info.container, "avi");
+    assert_eq!(info.video().expect("video").codec, "mpeg4");
+    assert_eq!(info.audio().expect("audio").codec, "mp3float");
+
+    let m4a = make(d.path(), "song.m4a", &["-f", "lavfi", "-i", &a, "-c:a", "aac"]);
+    let info = probe(&m4a).expect("m4a");
+    assert!(info.video().is_none());
+    assert_eq!(info.audio().expect("audio").codec, "aac");
+    info.check_role(Role::Song).expect("a song");
+    assert_eq!(info.check_role(Role::Class).map_err(|e| e.code()), Err("no_video"));
+
+    let mp3 = make(d.path(), "song.mp3", &["-f", "lavfi", "-i", &a, "-c:a", "libmp3lame"]);
+    let info = probe(&mp3).expect("mp3");
+    assert_eq!(info.container, "mp3");
+    assert_eq!(info.audio().expect("audio").sample_rate, 48000);
+}
+
+#[test]
+fn wav_without_channel_mask_gets_a_default_layout_and_decodes() {
+    let d = tmp();
+    let a = tone(44100, 2, "3");
+    let wav = make(d.path(), "song.wav", &["-f", "lavfi", "-i", &a, "-c:a", "pcm_s16le"]);
+    let info = probe(&wav).expect("wav");
+    let au = info.audio().expect("audio");
+    assert_eq!((au.channels, au.layout.as_str()), (2, "stereo"));
+    let pcm = decode_audio(&wav, 8000).expect("decode wav without mask");
+    assert!((pcm.samples.len() as i64 - 24000).abs() <= 1, "len {}", pcm.samples.len());
+}
+
+#[test]
+fn error_codes_for_bad_files() {
+    let d = tmp();
+    let code = |p: &Path| probe(p).map(|_| ()).map_err(|e| e.code());
+
+    assert_eq!(code(&d.path().join("missing.mp4")), Err("not_found"));
+
+    let empty = d.path().join("empty.mp4");
+    std::fs::write(&empty, b"").expect("write");
+    assert_eq!(code(&empty), Err("empty"));
+
+    let text = d.path().join("notes.mp4");
+    std::fs::write(&text, "these are my class notes, not a video\n".repeat(50)).expect("write");
+    assert_eq!(code(&text), Err("not_media"));
+
+    assert_eq!(code(d.path()), Err("unreadable"), "a folder");
+
+    // A recording cut short while copying: the index (moov) at the end is missing.
+    let v = video_src("2");
+    let a = tone(48000, 2, "2");
+    let full = make(d.path(), "full.mp4", &[&v[0], &v[1], &v[2], &v[3], "-f", "lavfi", "-i", &a, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"]);
+    let bytes = std::fs::read(&full).expect("read");
+    let cut = d.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let err = probe(&cut).expect_err("truncated");
+    assert_eq!(err.code(), "unreadable", "{err}");
+    assert!(err.to_string().contains("damaged or incomplete"), "{err}");
+
+    // A video with no sound: probe works, but it cannot be a class video, and decoding says why.
+    let silent = make(d.path(), "silent.mp4", &[&v[0], &v[1], &v[2], &v[3], "-c:v", "libx264", "-preset", "ultrafast"]);
+    let info = probe(&silent).expect("probe silent video");
+    assert!(info.audio().is_none());
+    assert_eq!(info.check_role(Role::Class).map_err(|e| e.code()), Err("no_audio"));
+    assert!(matches!(decode_audio(&silent, 8000), Err(EngineError::NoAudio(_))));
+}
+
+#[test]
+fn unicode_and_spaces_in_path() {
+    let d = tmp();
+    let dir = d.path().join("舞蹈 课 2026");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let a = tone(44100, 1, "1");
+    let p = make(&dir, "周六 班 song.m4a", &["-f", "lavfi", "-i", &a, "-c:a", "aac"]);
+    let info = probe(&p).expect("probe unicode path");
+    assert_eq!(info.path, p);
+    assert!(decode_audio(&p, 8000).expect("decode").samples.len() > 7000);
+}
+
+/// Finds the sample with the largest magnitude.
+fn argmax_abs(x: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in x.iter().enumerate() {
+        if v.abs() > x[best].abs() {
+            best = i;
+        }
+    }
+    best
+}
+
+#[test]
+fn a_click_lands_on_the_right_sample_in_every_format() {
+    // 44.1 kHz source, click at sample 66150 (1.5 s) → 12000 at 8 kHz.
+    let d = tmp();
+    let src = format!("aevalsrc={}:s=44100:d=3", click_expr(66150));
+    let expected = 66150.0 * 8000.0 / 44100.0;
+    let v = video_src("3");
+    let cases = [
+        make(d.path(), "click.wav", &["-f", "lavfi", "-i", &src, "-c:a", "pcm_s16le"]),
+        make(d.path(), "click.m4a", &["-f", "lavfi", "-i", &src, "-c:a", "aac", "-b:a", "192k"]),
+        make(d.path(), "click.mp3", &["-f", "lavfi", "-i", &src, "-c:a", "libmp3lame", "-b:a", "256k"]),
+        make(d.path(), "click.mp4", &[&v[0], &v[1], &v[2], &v[3], "-f", "lavfi", "-i", &src, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "128k"]),
+        make(d.path(), "click.mkv", &[&v[0], &v[1], &v[2], &v[3], "-f", "lavfi", "-i", &src, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "libopus"]),
+    ];
+    for p in &cases {
+        let pcm = decode_audio(p, 8000).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert_eq!(pcm.rate, 8000);
+        // Length: 3 s, give or take one codec frame of padding at the end.
+        let len_s = pcm.duration_s();
+        assert!((len_s - 3.0).abs() < 0.03, "{}: {len_s} s", p.display());
+        let peak = argmax_abs(&pcm.samples) as f64;
+        assert!(
+            (peak - expected).abs() <= 1.5,
+            "{}: click at {peak}, expected {expected:.1} (priming not removed?)",
+            p.display()
+        );
+    }
+}
+
+#[test]
+fn cli_prints_code_and_message_and_exits_non_zero() {
+    let d = tmp();
+    let text = d.path().join("readme.mp4");
+    std::fs::write(&text, "not a video").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_beatsync"))
+        .args(["probe", path_str(&text)])
+        .output()
+        .expect("run beatsync");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("not_media: "), "stderr: {err}");
+    assert_eq!(err.trim().lines().count(), 1);
+
+    let a = tone(44100, 1, "1");
+    let song = make(d.path(), "song.m4a", &["-f", "lavfi", "-i", &a, "-c:a", "aac"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_beatsync"))
+        .args(["probe", "--json", path_str(&song)])
+        .output()
+        .expect("run beatsync");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["streams"][0]["kind"], "audio");
+    assert_eq!(v["streams"][0]["sample_rate"], 44100);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_beatsync"))
+        .args(["probe", "--role", "class", path_str(&song)])
+        .output()
+        .expect("run beatsync");
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("no_video: "));
+}

@@ -1,0 +1,54 @@
+// Serves ui/ on loopback and opens it in headless Chromium with the Tauri IPC
+// replaced by a mock (tests/ui/mock-ipc.js), so the UI logic is tested alone.
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const UI_DIR = path.resolve(here, '../../ui');
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png', '.svg': 'image/svg+xml' };
+
+export function serveUi() {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://localhost');
+    const rel = decodeURIComponent(url.pathname === '/' ? '/index.html' : url.pathname);
+    const file = path.resolve(UI_DIR, '.' + rel);
+    if (!file.startsWith(UI_DIR) || !fs.existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream' });
+    fs.createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+export function chromiumPath() {
+  for (const p of [process.env.CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser']) {
+    if (p && fs.existsSync(p)) return p;
+  }
+  throw new Error('Chromium not found: install Debian package "chromium" (the README test command does)');
+}
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: chromiumPath(),
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** Opens the UI with the mock IPC; `locale` sets navigator.languages. */
+export async function openUi(browser, server, { locale = 'en-US' } = {}) {
+  const context = await browser.newContext({ locale });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.addInitScript({ path: path.join(here, 'mock-ipc.js') });
+  const { port } = server.address();
+  await page.goto(`http://127.0.0.1:${port}/index.html`);
+  await page.waitForSelector('body[data-ready="true"]');
+  return { page, context, errors };
+}

@@ -1,0 +1,28 @@
+// Stand-in for window.__TAURI__ in headless Chromium. Tests program answers
+// with window.__mock.on(cmd, fn) and read window.__mock.calls.
+(() => {
+  const handlers = {};
+  const listeners = {};
+  const calls = [];
+  window.__mock = {
+    calls,
+    on(cmd, fn) { handlers[cmd] = fn; },
+    emit(event, payload) { for (const h of listeners[event] || []) h({ event, payload }); },
+  };
+  window.__TAURI__ = {
+    core: {
+      async invoke(cmd, args) {
+        calls.push({ cmd, args });
+        const h = handlers[cmd];
+        if (!h) throw { code: 'internal', message: `no mock for ${cmd}` };
+        return h(args);
+      },
+    },
+    event: {
+      async listen(event, handler) {
+        (listeners[event] ||= []).push(handler);
+        return () => { listeners[event] = listeners[event].filter((h) => h !== handler); };
+      },
+    },
+  };
+})();

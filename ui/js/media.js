@@ -1,0 +1,56 @@
+// Pure helpers over the engine's MediaInfo (no DOM), so they test on their own.
+import { t } from './i18n.js';
+
+export function videoOf(info) {
+  return info.streams.find((s) => s.kind === 'video') || null;
+}
+
+export function audioOf(info) {
+  return info.streams.find((s) => s.kind === 'audio') || null;
+}
+
+/** 'class' (picture + sound), 'song' (sound only) or null (cannot be used). */
+export function roleOf(info) {
+  const v = videoOf(info);
+  const a = audioOf(info);
+  if (!a || !a.decodable) return null;
+  return v ? 'class' : 'song';
+}
+
+/** 83.4 → "1:23", 3723 → "1:02:03". */
+export function formatDuration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+function channels(n) {
+  return n === 1 ? t('ch.1') : n === 2 ? t('ch.2') : t('ch.n', { n });
+}
+
+/** One line describing what is in the file, in the current language. */
+export function describe(info) {
+  const parts = [t('info.duration', { d: formatDuration(info.duration_s) })];
+  const v = videoOf(info);
+  if (v) {
+    parts.push(t('info.video', { codec: v.codec.toUpperCase(), w: v.width, h: v.height, fps: Math.round(v.frame_rate * 100) / 100 }));
+    if (v.rotation) parts.push(t('info.rotated', { deg: v.rotation }));
+  }
+  const a = audioOf(info);
+  parts.push(a ? t('info.audio', { codec: a.codec.toUpperCase(), rate: a.sample_rate / 1000, ch: channels(a.channels) }) : t('info.noaudio'));
+  return parts.join(' · ');
+}
+
+/** A user-facing error: a short sentence in the UI language plus the engine's detail. */
+export function explainError(err) {
+  const code = err && err.code ? err.code : 'internal';
+  const key = `err.${code}`;
+  const headline = t(key) === key ? t('err.generic') : t(key);
+  return { code, headline, detail: err && err.message ? err.message : '' };
+}
+
+export function baseName(path) {
+  return String(path).split(/[\\/]/).filter(Boolean).pop() || String(path);
+}
