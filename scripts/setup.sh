@@ -55,6 +55,8 @@ if [ "$MODE" = test ]; then
   cd "$ROOT/tests"
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "setup: installing the pinned npm test packages"
-    npm ci --no-audit --no-fund --loglevel=error
+    # npm ci trips over the optional per-platform tauri-driver packages
+    # (npm reports them missing from the lock); install honours the lock.
+    npm install --no-audit --no-fund --loglevel=error
   fi
 fi

@@ -64,7 +64,10 @@ fn probe_media_through_ipc() {
     let err = get_ipc_response(&main, request("probe_media", json!({ "path": text })))
         .expect_err("not media");
     assert_eq!(err["code"], "not_media");
-    assert!(err["message"].as_str().expect("message").contains("notes.mp4"));
+    assert!(err["message"]
+        .as_str()
+        .expect("message")
+        .contains("notes.mp4"));
 
     let err = get_ipc_response(&main, request("probe_media", json!({ "path": "" })))
         .expect_err("empty path");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use beatsync_engine::{decode_audio, probe, EngineError, Role, StreamInfo};
+use beatsync_engine::{decode_audio, probe, EngineError, Role};
 use common::{click_expr, ffmpeg, path_str, tmp};
 use std::path::Path;
 
@@ -25,7 +25,10 @@ fn make(dir: &Path, name: &str, args: &[&str]) -> std::path::PathBuf {
 }
 
 fn tone(rate: u32, ch: u32, dur: &str) -> String {
-    format!("sine=frequency=440:sample_rate={rate}:duration={dur},aformat=channel_layouts={}", if ch == 1 { "mono" } else { "stereo" })
+    format!(
+        "sine=frequency=440:sample_rate={rate}:duration={dur},aformat=channel_layouts={}",
+        if ch == 1 { "mono" } else { "stereo" }
+    )
 }
 
 #[test]
@@ -36,19 +39,71 @@ fn probes_h264_aac_mp4() {
     let p = make(
         d.path(),
         "class.mp4",
-        &[&v[0], &v[1], &v[2], &v[3], "-f", "lavfi", "-i", &a, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k"],
+        &[
+            &v[0],
+            &v[1],
+            &v[2],
+            &v[3],
+            "-f",
+            "lavfi",
+            "-i",
+            &a,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+        ],
     );
     let info = probe(&p).expect("probe mp4");
-    assert!(info.container.contains("mp4"), "container {}", info.container);
-    assert!((info.duration_s - 2.0).abs() < 0.1, "duration {}", info.duration_s);
+    assert!(
+        info.container.contains("mp4"),
+        "container {}",
+        info.container
+    );
+    assert!(
+        (info.duration_s - 2.0).abs() < 0.1,
+        "duration {}",
+        info.duration_s
+    );
     let v = info.video().expect("video stream");
     assert_eq!((v.codec.as_str(), v.width, v.height), ("h264", 320, 240));
     assert!((v.frame_rate - 25.0).abs() < 0.01, "fps {}", v.frame_rate);
     assert_eq!(v.rotation, 0);
     let a = info.audio().expect("audio stream");
-    assert_eq!((a.codec.as_str(), a.sample_rate, a.channels), ("aac", 48000, 2));
+    assert_eq!(
+        (a.codec.as_str(), a.sample_rate, a.channels),
+        ("aac", 48000, 2)
+    );
     assert_eq!(a.layout, "stereo");
     info.check_role(Role::Class).expect("a class video");
+}
+
+/// ffprobe's view of the display matrix (counter-clockwise degrees), to cross-check ours.
+fn ffprobe_rotation(p: &Path) -> f64 {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream_side_data=rotation",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(p)
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0)
 }
 
 #[test]
@@ -56,17 +111,63 @@ fn probes_hevc_mov_with_rotation() {
     let d = tmp();
     let v = video_src("1");
     let a = tone(44100, 1, "1");
-    let p = make(
+    let upright = make(
         d.path(),
-        "portrait.mov",
-        &[&v[0], &v[1], &v[2], &v[3], "-f", "lavfi", "-i", &a, "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error", "-tag:v", "hvc1", "-metadata:s:v:0", "rotate=90", "-c:a", "aac"],
+        "upright.mov",
+        &[
+            &v[0],
+            &v[1],
+            &v[2],
+            &v[3],
+            "-f",
+            "lavfi",
+            "-i",
+            &a,
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "log-level=error",
+            "-tag:v",
+            "hvc1",
+            "-c:a",
+            "aac",
+        ],
     );
-    let info = probe(&p).expect("probe mov");
+    let info = probe(&upright).expect("probe mov");
     assert!(info.container.contains("mov"));
     let v = info.video().expect("video");
-    assert_eq!(v.codec, "hevc");
-    assert_eq!(v.rotation, 90, "phone portrait video");
+    assert_eq!((v.codec.as_str(), v.rotation), ("hevc", 0));
     assert_eq!(info.audio().expect("audio").channels, 1);
+
+    // Phones store portrait video upright-sensor frames plus a display matrix.
+    // FFmpeg 5.1 writes the matrix from the legacy `rotate` tag on stream copy.
+    for (tag, clockwise) in [("270", 90), ("90", 270), ("180", 180)] {
+        let rotated = d.path().join(format!("portrait{tag}.mov"));
+        let rot = format!("rotate={tag}");
+        ffmpeg(&[
+            "-i",
+            path_str(&upright),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            &rot,
+            path_str(&rotated),
+        ]);
+        let v = probe(&rotated)
+            .expect("probe rotated")
+            .video()
+            .cloned()
+            .expect("video");
+        assert_eq!(v.rotation, clockwise, "tag {tag}");
+        let ccw = ffprobe_rotation(&rotated);
+        assert_eq!(
+            (-ccw).rem_euclid(360.0) as i32,
+            clockwise,
+            "agrees with ffprobe ({ccw})"
+        );
+    }
 }
 
 #[test]
@@ -74,25 +175,72 @@ fn probes_mkv_avi_m4a_mp3() {
     let d = tmp();
     let v = video_src("1");
     let a = tone(48000, 2, "1");
-    let mkv = make(d.path(), "class.mkv", &[&v[0], &v[1], &v[2], &v[3], "-f", "lavfi", "-i", &a, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "libopus"]);
+    let mkv = make(
+        d.path(),
+        "class.mkv",
+        &[
+            &v[0],
+            &v[1],
+            &v[2],
+            &v[3],
+            "-f",
+            "lavfi",
+            "-i",
+            &a,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "libopus",
+        ],
+    );
     let info = probe(&mkv).expect("mkv");
     assert!(info.container.contains("matroska"));
     assert_eq!(info.audio().expect("audio").codec, "opus");
 
-    let avi = make(d.path(), "class.avi", &[&v[0], &v[1], &v[2], &v[3], "-f", "lavfi", "-i", &a, "-c:v", "mpeg4", "-c:a", "libmp3lame"]);
+    let avi = make(
+        d.path(),
+        "class.avi",
+        &[
+            &v[0],
+            &v[1],
+            &v[2],
+            &v[3],
+            "-f",
+            "lavfi",
+            "-i",
+            &a,
+            "-c:v",
+            "mpeg4",
+            "-c:a",
+            "libmp3lame",
+        ],
+    );
     let info = probe(&avi).expect("avi");
     assert_eq!(info.container, "avi");
     assert_eq!(info.video().expect("video").codec, "mpeg4");
     assert_eq!(info.audio().expect("audio").codec, "mp3float");
 
-    let m4a = make(d.path(), "song.m4a", &["-f", "lavfi", "-i", &a, "-c:a", "aac"]);
+    let m4a = make(
+        d.path(),
+        "song.m4a",
+        &["-f", "lavfi", "-i", &a, "-c:a", "aac"],
+    );
     let info = probe(&m4a).expect("m4a");
     assert!(info.video().is_none());
     assert_eq!(info.audio().expect("audio").codec, "aac");
     info.check_role(Role::Song).expect("a song");
-    assert_eq!(info.check_role(Role::Class).map_err(|e| e.code()), Err("no_video"));
+    assert_eq!(
+        info.check_role(Role::Class).map_err(|e| e.code()),
+        Err("no_video")
+    );
 
-    let mp3 = make(d.path(), "song.mp3", &["-f", "lavfi", "-i", &a, "-c:a", "libmp3lame"]);
+    let mp3 = make(
+        d.path(),
+        "song.mp3",
+        &["-f", "lavfi", "-i", &a, "-c:a", "libmp3lame"],
+    );
     let info = probe(&mp3).expect("mp3");
     assert_eq!(info.container, "mp3");
     assert_eq!(info.audio().expect("audio").sample_rate, 48000);
@@ -102,12 +250,20 @@ fn probes_mkv_avi_m4a_mp3() {
 fn wav_without_channel_mask_gets_a_default_layout_and_decodes() {
     let d = tmp();
     let a = tone(44100, 2, "3");
-    let wav = make(d.path(), "song.wav", &["-f", "lavfi", "-i", &a, "-c:a", "pcm_s16le"]);
+    let wav = make(
+        d.path(),
+        "song.wav",
+        &["-f", "lavfi", "-i", &a, "-c:a", "pcm_s16le"],
+    );
     let info = probe(&wav).expect("wav");
     let au = info.audio().expect("audio");
     assert_eq!((au.channels, au.layout.as_str()), (2, "stereo"));
     let pcm = decode_audio(&wav, 8000).expect("decode wav without mask");
-    assert!((pcm.samples.len() as i64 - 24000).abs() <= 1, "len {}", pcm.samples.len());
+    assert!(
+        (pcm.samples.len() as i64 - 24000).abs() <= 1,
+        "len {}",
+        pcm.samples.len()
+    );
 }
 
 #[test]
@@ -130,7 +286,26 @@ fn error_codes_for_bad_files() {
     // A recording cut short while copying: the index (moov) at the end is missing.
     let v = video_src("2");
     let a = tone(48000, 2, "2");
-    let full = make(d.path(), "full.mp4", &[&v[0], &v[1], &v[2], &v[3], "-f", "lavfi", "-i", &a, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"]);
+    let full = make(
+        d.path(),
+        "full.mp4",
+        &[
+            &v[0],
+            &v[1],
+            &v[2],
+            &v[3],
+            "-f",
+            "lavfi",
+            "-i",
+            &a,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+        ],
+    );
     let bytes = std::fs::read(&full).expect("read");
     let cut = d.path().join("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
@@ -139,11 +314,30 @@ fn error_codes_for_bad_files() {
     assert!(err.to_string().contains("damaged or incomplete"), "{err}");
 
     // A video with no sound: probe works, but it cannot be a class video, and decoding says why.
-    let silent = make(d.path(), "silent.mp4", &[&v[0], &v[1], &v[2], &v[3], "-c:v", "libx264", "-preset", "ultrafast"]);
+    let silent = make(
+        d.path(),
+        "silent.mp4",
+        &[
+            &v[0],
+            &v[1],
+            &v[2],
+            &v[3],
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
+    );
     let info = probe(&silent).expect("probe silent video");
     assert!(info.audio().is_none());
-    assert_eq!(info.check_role(Role::Class).map_err(|e| e.code()), Err("no_audio"));
-    assert!(matches!(decode_audio(&silent, 8000), Err(EngineError::NoAudio(_))));
+    assert_eq!(
+        info.check_role(Role::Class).map_err(|e| e.code()),
+        Err("no_audio")
+    );
+    assert!(matches!(
+        decode_audio(&silent, 8000),
+        Err(EngineError::NoAudio(_))
+    ));
 }
 
 #[test]
@@ -152,7 +346,11 @@ fn unicode_and_spaces_in_path() {
     let dir = d.path().join("舞蹈 课 2026");
     std::fs::create_dir(&dir).expect("mkdir");
     let a = tone(44100, 1, "1");
-    let p = make(&dir, "周六 班 song.m4a", &["-f", "lavfi", "-i", &a, "-c:a", "aac"]);
+    let p = make(
+        &dir,
+        "周六 班 song.m4a",
+        &["-f", "lavfi", "-i", &a, "-c:a", "aac"],
+    );
     let info = probe(&p).expect("probe unicode path");
     assert_eq!(info.path, p);
     assert!(decode_audio(&p, 8000).expect("decode").samples.len() > 7000);
@@ -177,11 +375,72 @@ fn a_click_lands_on_the_right_sample_in_every_format() {
     let expected = 66150.0 * 8000.0 / 44100.0;
     let v = video_src("3");
     let cases = [
-        make(d.path(), "click.wav", &["-f", "lavfi", "-i", &src, "-c:a", "pcm_s16le"]),
-        make(d.path(), "click.m4a", &["-f", "lavfi", "-i", &src, "-c:a", "aac", "-b:a", "192k"]),
-        make(d.path(), "click.mp3", &["-f", "lavfi", "-i", &src, "-c:a", "libmp3lame", "-b:a", "256k"]),
-        make(d.path(), "click.mp4", &[&v[0], &v[1], &v[2], &v[3], "-f", "lavfi", "-i", &src, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "128k"]),
-        make(d.path(), "click.mkv", &[&v[0], &v[1], &v[2], &v[3], "-f", "lavfi", "-i", &src, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "libopus"]),
+        make(
+            d.path(),
+            "click.wav",
+            &["-f", "lavfi", "-i", &src, "-c:a", "pcm_s16le"],
+        ),
+        make(
+            d.path(),
+            "click.m4a",
+            &["-f", "lavfi", "-i", &src, "-c:a", "aac", "-b:a", "192k"],
+        ),
+        make(
+            d.path(),
+            "click.mp3",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                &src,
+                "-c:a",
+                "libmp3lame",
+                "-b:a",
+                "256k",
+            ],
+        ),
+        make(
+            d.path(),
+            "click.mp4",
+            &[
+                &v[0],
+                &v[1],
+                &v[2],
+                &v[3],
+                "-f",
+                "lavfi",
+                "-i",
+                &src,
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "128k",
+            ],
+        ),
+        make(
+            d.path(),
+            "click.mkv",
+            &[
+                &v[0],
+                &v[1],
+                &v[2],
+                &v[3],
+                "-f",
+                "lavfi",
+                "-i",
+                &src,
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-c:a",
+                "libopus",
+            ],
+        ),
     ];
     for p in &cases {
         let pcm = decode_audio(p, 8000).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -191,7 +450,7 @@ fn a_click_lands_on_the_right_sample_in_every_format() {
         assert!((len_s - 3.0).abs() < 0.03, "{}: {len_s} s", p.display());
         let peak = argmax_abs(&pcm.samples) as f64;
         assert!(
-            (peak - expected).abs() <= 1.5,
+            (peak - expected).abs() <= 1.0,
             "{}: click at {peak}, expected {expected:.1} (priming not removed?)",
             p.display()
         );
@@ -213,7 +472,11 @@ fn cli_prints_code_and_message_and_exits_non_zero() {
     assert_eq!(err.trim().lines().count(), 1);
 
     let a = tone(44100, 1, "1");
-    let song = make(d.path(), "song.m4a", &["-f", "lavfi", "-i", &a, "-c:a", "aac"]);
+    let song = make(
+        d.path(),
+        "song.m4a",
+        &["-f", "lavfi", "-i", &a, "-c:a", "aac"],
+    );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_beatsync"))
         .args(["probe", "--json", path_str(&song)])
         .output()

@@ -72,16 +72,14 @@ impl AudioChunks {
                 reason: format!("no decoder for audio codec {codec_id:?}"),
             });
         }
-        let mut cctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+        let cctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
             .map_err(|e| EngineError::media(path, e))?;
         let mut dec = cctx.decoder();
         dec.set_packet_time_base(tb);
-        let decoder = dec
-            .audio()
-            .map_err(|e| EngineError::Unsupported {
-                path: path.to_path_buf(),
-                reason: format!("cannot open the audio decoder: {e}"),
-            })?;
+        let decoder = dec.audio().map_err(|e| EngineError::Unsupported {
+            path: path.to_path_buf(),
+            reason: format!("cannot open the audio decoder: {e}"),
+        })?;
         let duration_s = {
             let d = stream.duration();
             if d > 0 && d != ffmpeg::ffi::AV_NOPTS_VALUE {
@@ -189,7 +187,13 @@ impl AudioChunks {
                     out.reserve(cap);
                     let len = out.len();
                     let mut dst = out.as_mut_ptr().add(len) as *mut u8;
-                    let n = ffmpeg::ffi::swr_convert(swr, &mut dst, cap as i32, std::ptr::null_mut(), 0);
+                    let n = ffmpeg::ffi::swr_convert(
+                        swr,
+                        &mut dst,
+                        cap as i32,
+                        std::ptr::null_mut(),
+                        0,
+                    );
                     if n <= 0 {
                         break;
                     }
@@ -203,7 +207,8 @@ impl AudioChunks {
     fn receive_frames(&mut self, out: &mut Vec<f32>) -> Result<()> {
         while self.decoder.receive_frame(&mut self.frame).is_ok() {
             if self.start_pts_s.is_none() {
-                self.start_pts_s = Some(self.frame.pts().map_or(0.0, |p| p as f64 * self.time_base));
+                self.start_pts_s =
+                    Some(self.frame.pts().map_or(0.0, |p| p as f64 * self.time_base));
             }
             if self.frame.rate() > 0 {
                 self.position_s += self.frame.samples() as f64 / f64::from(self.frame.rate());

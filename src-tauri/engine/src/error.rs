@@ -10,7 +10,9 @@ pub enum EngineError {
     NotFound(PathBuf),
     #[error("cannot read {path}: {reason}")]
     Unreadable { path: PathBuf, reason: String },
-    #[error("{0} is not a media file FFmpeg can open (wrong extension, or not audio/video at all)")]
+    #[error(
+        "{0} is not a media file FFmpeg can open (wrong extension, or not audio/video at all)"
+    )]
     NotMedia(PathBuf),
     #[error("{0} has no audio track; choose a file with sound")]
     NoAudio(PathBuf),

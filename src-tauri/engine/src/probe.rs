@@ -290,7 +290,9 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
                     (
                         (*p).sample_rate.max(0) as u32,
                         (*p).ch_layout.nb_channels.max(0) as u16,
-                        if (*p).ch_layout.order == ffmpeg::ffi::AVChannelOrder::AV_CHANNEL_ORDER_NATIVE {
+                        if (*p).ch_layout.order
+                            == ffmpeg::ffi::AVChannelOrder::AV_CHANNEL_ORDER_NATIVE
+                        {
                             (*p).ch_layout.u.mask
                         } else {
                             0
@@ -343,4 +345,31 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
         size_bytes,
         streams,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_container_headers() {
+        assert!(looks_like_media(b"\0\0\0\x20ftypisom\0\0\x02\0"));
+        assert!(looks_like_media(b"RIFF\x24\0\0\0WAVEfmt "));
+        assert!(looks_like_media(&[0x1A, 0x45, 0xDF, 0xA3, 1, 0, 0, 0]));
+        assert!(looks_like_media(b"ID3\x04\0\0\0\0\0\0"));
+        assert!(looks_like_media(&[0xFF, 0xFB, 0x90, 0x64]));
+        assert!(!looks_like_media(b"hello, these are notes"));
+        assert!(!looks_like_media(b""));
+    }
+
+    #[test]
+    fn missing_channel_mask_gets_the_default_layout() {
+        let none = ffmpeg::ChannelLayout::from_bits_truncate(0);
+        assert_eq!(layout_or_default(none, 2), ffmpeg::ChannelLayout::STEREO);
+        assert_eq!(layout_or_default(none, 1), ffmpeg::ChannelLayout::MONO);
+        let stereo = ffmpeg::ChannelLayout::STEREO;
+        assert_eq!(layout_or_default(stereo, 2), stereo);
+        // A mask that disagrees with the channel count is not trusted.
+        assert_eq!(layout_or_default(stereo, 1), ffmpeg::ChannelLayout::MONO);
+    }
 }

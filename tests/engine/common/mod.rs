@@ -27,7 +27,11 @@ pub fn path_str(p: &Path) -> &str {
 
 /// A short click train source: a click of 8 samples at `at_sample` (at `rate`), else silence.
 pub fn click_expr(at_sample: u64) -> String {
-    format!("if(between(n\\,{}\\,{})\\,0.9\\,0)", at_sample, at_sample + 7)
+    format!(
+        "if(between(n\\,{}\\,{})\\,0.9\\,0)",
+        at_sample,
+        at_sample + 7
+    )
 }
 
 pub fn tmp() -> tempfile::TempDir {

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "beatsync", version, about = "Put the clean song under a dance-class video, exactly in time")]
+#[command(
+    name = "beatsync",
+    version,
+    about = "Put the clean song under a dance-class video, exactly in time"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -55,9 +59,18 @@ fn run_probe(file: &std::path::Path, json: bool, role: Option<RoleArg>) -> engin
         })?;
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&info).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&info).unwrap_or_default()
+        );
     } else {
-        println!("{}: {} ({:.3} s, {} bytes)", info.path.display(), info.container, info.duration_s, info.size_bytes);
+        println!(
+            "{}: {} ({:.3} s, {} bytes)",
+            info.path.display(),
+            info.container,
+            info.duration_s,
+            info.size_bytes
+        );
         for s in &info.streams {
             match s {
                 engine::StreamInfo::Video(v) => println!(
