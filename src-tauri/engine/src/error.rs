@@ -34,6 +34,8 @@ pub enum EngineError {
     Cancelled,
     #[error("media error in {path}: {reason}")]
     Media { path: PathBuf, reason: String },
+    #[error("{0} was removed or changed while exporting; keep the files in place until the export finishes, then try again")]
+    InputChanged(PathBuf),
 }
 
 impl EngineError {
@@ -51,6 +53,7 @@ impl EngineError {
             EngineError::NoMatch { .. } => "no_match",
             EngineError::Cancelled => "cancelled",
             EngineError::Media { .. } => "media",
+            EngineError::InputChanged(_) => "input_changed",
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod cancel;
 pub mod decode;
 pub mod error;
+pub mod jobs;
 pub mod probe;
 
 pub use cancel::{CancelToken, ProgressFn};

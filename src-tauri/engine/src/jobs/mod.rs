@@ -1,0 +1,60 @@
+//! The durable job system: a SQLite store that is the single source of truth
+//! for every job, and a runner that does the work in the background with
+//! progress, retry, stall detection, cancellation and resume after a crash.
+
+pub mod fingerprint;
+pub mod model;
+pub mod retry;
+pub mod runner;
+pub mod store;
+pub mod work;
+
+pub use model::{AudioMode, Fingerprint, Job, JobInput, JobOptions, JobState, StoreEvent};
+pub use runner::{Runner, RunnerConfig};
+pub use store::{NewJob, Recovery, Retention, Store};
+pub use work::{ExportOutcome, Work};
+
+use crate::error::{EngineError, ErrorPayload};
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobsError {
+    #[error("another BeatSync is already processing jobs from {0} (the app or `beatsync jobs run`); close it first, or let it finish")]
+    Locked(PathBuf),
+    #[error("job database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("no job with id {0}")]
+    NotFound(String),
+    #[error("job {id} is {state}; it cannot be {action}")]
+    InvalidState {
+        id: String,
+        state: &'static str,
+        action: &'static str,
+    },
+    #[error("job store at {path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl JobsError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            JobsError::Locked(_) => "store_locked",
+            JobsError::Db(_) => "store",
+            JobsError::NotFound(_) => "job_not_found",
+            JobsError::InvalidState { .. } => "invalid_state",
+            JobsError::Io { .. } => "store_io",
+            JobsError::Engine(e) => e.code(),
+        }
+    }
+
+    pub fn to_payload(&self) -> ErrorPayload {
+        ErrorPayload {
+            code: self.code().to_string(),
+            message: self.to_string(),
+        }
+    }
+}
+
+pub type JobsResult<T> = std::result::Result<T, JobsError>;
