@@ -1,11 +1,21 @@
 //! BeatSync engine: everything that touches media, with no GUI dependency.
 //! The Tauri app and the `beatsync` CLI are thin shells over this crate.
 
+pub mod align;
+pub mod beats;
 pub mod cancel;
+pub mod coarse;
 pub mod decode;
 pub mod error;
+pub mod fine;
+pub mod gcc;
+pub mod interp;
+pub mod onset;
 pub mod probe;
+pub mod spectral;
+pub mod xcorr;
 
+pub use align::{align_files, align_signals, AlignCandidate, AlignOptions, AlignResult, AlignTimings, Overlap};
 pub use cancel::{CancelToken, ProgressFn};
 pub use decode::{decode_audio, decode_audio_with, AudioChunks, MonoPcm};
 pub use error::{EngineError, ErrorPayload, Result};

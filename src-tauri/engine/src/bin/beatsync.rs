@@ -24,6 +24,18 @@ enum Command {
         #[arg(long, value_enum)]
         role: Option<RoleArg>,
     },
+    /// Find where the song (BGM) plays in the class video: offset, speed, overlap.
+    Align {
+        /// The class recording (video or audio).
+        #[arg(long)]
+        dance: PathBuf,
+        /// The clean song file.
+        #[arg(long)]
+        bgm: PathBuf,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -36,6 +48,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Probe { file, json, role } => run_probe(&file, json, role),
+        Command::Align { dance, bgm, json } => run_align(&dance, &bgm, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,5 +85,54 @@ fn run_probe(file: &std::path::Path, json: bool, role: Option<RoleArg>) -> engin
             }
         }
     }
+    Ok(())
+}
+
+fn run_align(dance: &std::path::Path, bgm: &std::path::Path, json: bool) -> engine::Result<()> {
+    let opts = engine::AlignOptions::default();
+    let cancel = engine::CancelToken::new();
+    let r = engine::align_files(dance, bgm, &opts, &cancel, &mut |_, _| {})?;
+    if json {
+        println!("{}", serde_json::to_string(&r).unwrap_or_default());
+        return Ok(());
+    }
+    let sign = if r.offset_s >= 0.0 { "after" } else { "before" };
+    println!(
+        "offset {:+.4} s (the recording starts {:.3} s {} the song's start), confidence {:.2}",
+        r.offset_s,
+        r.offset_s.abs(),
+        sign,
+        r.confidence
+    );
+    if (r.rate - 1.0).abs() > 1e-6 {
+        let ppm = (r.rate - 1.0) * 1e6;
+        let how = if r.pitch_kept {
+            "time-stretched, pitch kept"
+        } else {
+            "resampled"
+        };
+        println!("rate {:.6} ({ppm:+.0} ppm, {how})", r.rate);
+    }
+    println!(
+        "song heard in the recording from {:.2} s to {:.2} s (song {:.2} s to {:.2} s)",
+        r.overlap.dance_start_s, r.overlap.dance_end_s, r.overlap.bgm_start_s, r.overlap.bgm_end_s
+    );
+    if let Some(bpm) = r.bpm {
+        println!(
+            "tempo {bpm:.1} BPM, {} beats, {} downbeats",
+            r.beats_s.len(),
+            r.downbeats_s.len()
+        );
+    }
+    for (i, c) in r.candidates.iter().enumerate().skip(1) {
+        println!(
+            "  alternative {i}: offset {:+.4} s (score {:.2})",
+            c.offset_s, c.score
+        );
+    }
+    println!(
+        "timings: decode {:.0} ms, features {:.0} ms, search {:.0} ms, refine {:.0} ms",
+        r.timings_ms.decode, r.timings_ms.features, r.timings_ms.search, r.timings_ms.refine
+    );
     Ok(())
 }
