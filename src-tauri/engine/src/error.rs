@@ -34,8 +34,18 @@ pub enum EngineError {
     Cancelled,
     #[error("media error in {path}: {reason}")]
     Media { path: PathBuf, reason: String },
+    #[error("cannot write to the output folder {path}: {reason}; choose another folder")]
+    OutputDir { path: PathBuf, reason: String },
+    #[error("not enough disk space in {path}: {reason}; free some space or choose another folder")]
+    DiskFull { path: PathBuf, reason: String },
+    #[error("writing {path} failed: {reason}")]
+    OutputWrite { path: PathBuf, reason: String },
     #[error("{0} was removed or changed while exporting; keep the files in place until the export finishes, then try again")]
     InputChanged(PathBuf),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("nothing to export: {reason}")]
+    NothingToExport { reason: String },
 }
 
 impl EngineError {
@@ -53,7 +63,12 @@ impl EngineError {
             EngineError::NoMatch { .. } => "no_match",
             EngineError::Cancelled => "cancelled",
             EngineError::Media { .. } => "media",
+            EngineError::OutputDir { .. } => "output_dir",
+            EngineError::DiskFull { .. } => "disk_full",
+            EngineError::OutputWrite { .. } => "output_write",
             EngineError::InputChanged(_) => "input_changed",
+            EngineError::InvalidRequest(_) => "invalid_request",
+            EngineError::NothingToExport { .. } => "nothing_to_export",
         }
     }
 

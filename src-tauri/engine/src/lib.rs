@@ -1,16 +1,35 @@
 //! BeatSync engine: everything that touches media, with no GUI dependency.
 //! The Tauri app and the `beatsync` CLI are thin shells over this crate.
 
+pub mod align;
+pub mod audio_out;
+pub mod beats;
 pub mod cancel;
+pub mod coarse;
 pub mod decode;
 pub mod error;
+pub mod export;
+pub mod fine;
+pub mod gcc;
+pub mod interp;
 pub mod jobs;
+pub mod mux;
+pub mod onset;
 pub mod probe;
+pub mod spectral;
+pub mod trim;
+pub mod xcorr;
 
+pub use align::{align_files, align_signals, AlignCandidate, AlignOptions, AlignResult, AlignTimings, Overlap};
 pub use cancel::{CancelToken, ProgressFn};
 pub use decode::{decode_audio, decode_audio_with, AudioChunks, MonoPcm};
 pub use error::{EngineError, ErrorPayload, Result};
+pub use export::{
+    analyse_inputs, export, export_analysed, remove_stale_partials, AudioChoice, ExportReport,
+    ExportRequest, InputAnalysis, SongHeard, StartCut,
+};
 pub use probe::{probe, AudioStreamInfo, MediaInfo, Role, StreamInfo, VideoStreamInfo};
+pub use trim::{EndReason, Placement, StartReason};
 
 /// FFmpeg's global initialisation; cheap and idempotent, called by every entry point.
 pub fn init() {

@@ -28,6 +28,83 @@ enum Command {
         #[arg(long, value_enum)]
         role: Option<RoleArg>,
     },
+    /// Find where the song (BGM) plays in the class video: offset, speed, overlap.
+    Align {
+        /// The class recording (video or audio).
+        #[arg(long)]
+        dance: PathBuf,
+        /// The clean song file.
+        #[arg(long)]
+        bgm: PathBuf,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put the clean song under the class video, trimmed, without re-encoding the picture.
+    Sync(SyncArgs),
+}
+
+#[derive(clap::Args)]
+struct SyncArgs {
+    /// The class recording (video).
+    #[arg(long)]
+    dance: PathBuf,
+    /// The clean song file.
+    #[arg(long)]
+    bgm: PathBuf,
+    /// Folder to write the result into.
+    #[arg(long)]
+    out: PathBuf,
+    /// Offset in seconds (`dance_time = bgm_time + offset`); skips the alignment.
+    #[arg(long, allow_hyphen_values = true)]
+    offset: Option<f64>,
+    /// Recording seconds per song second (with --offset; default 1).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Recording time (s) where --offset holds exactly when --rate is not 1
+    /// (align reports the middle of the overlap); default: middle of the recording.
+    #[arg(long, allow_hyphen_values = true)]
+    offset_at: Option<f64>,
+    /// Output file name (default `<dance name>_beatsync.mp4`); never overwrites.
+    #[arg(long)]
+    name: Option<String>,
+    /// Seconds to keep before the song starts being heard.
+    #[arg(long, default_value_t = 0.0)]
+    lead_in: f64,
+    /// Copy the song's AAC packets instead of encoding (rate 1 only).
+    #[arg(long)]
+    copy_audio: bool,
+    /// AAC bit rate in kbit/s.
+    #[arg(long, default_value_t = 192)]
+    bitrate: u32,
+    /// How a rate other than 1 is followed.
+    #[arg(long, value_enum, default_value_t = RetimeArg::Auto)]
+    retime: RetimeArg,
+    /// How the frame-accurate start is made.
+    #[arg(long, value_enum, default_value_t = StartCutArg::EditList)]
+    start_cut: StartCutArg,
+    /// Do not look for a black ending (phone face down).
+    #[arg(long)]
+    no_black_detect: bool,
+    /// Print progress lines (`stage fraction`) on stderr.
+    #[arg(long)]
+    progress: bool,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RetimeArg {
+    Auto,
+    Resample,
+    KeepPitch,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StartCutArg {
+    EditList,
+    SmartCut,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -40,6 +117,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Probe { file, json, role } => run_probe(&file, json, role),
+        Command::Align { dance, bgm, json } => run_align(&dance, &bgm, json),
+        Command::Sync(args) => run_sync(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -84,6 +163,117 @@ fn run_probe(file: &std::path::Path, json: bool, role: Option<RoleArg>) -> engin
                 engine::StreamInfo::Other { index, codec } => println!("  #{index} other {codec}"),
             }
         }
+    }
+    Ok(())
+}
+
+fn run_align(dance: &std::path::Path, bgm: &std::path::Path, json: bool) -> engine::Result<()> {
+    let opts = engine::AlignOptions::default();
+    let cancel = engine::CancelToken::new();
+    let r = engine::align_files(dance, bgm, &opts, &cancel, &mut |_, _| {})?;
+    if json {
+        println!("{}", serde_json::to_string(&r).unwrap_or_default());
+        return Ok(());
+    }
+    let sign = if r.offset_s >= 0.0 { "after" } else { "before" };
+    println!(
+        "offset {:+.4} s (the recording starts {:.3} s {} the song's start), confidence {:.2}",
+        r.offset_s,
+        r.offset_s.abs(),
+        sign,
+        r.confidence
+    );
+    if (r.rate - 1.0).abs() > 1e-6 {
+        let ppm = (r.rate - 1.0) * 1e6;
+        let how = if r.pitch_kept {
+            "time-stretched, pitch kept"
+        } else {
+            "resampled"
+        };
+        println!("rate {:.6} ({ppm:+.0} ppm, {how})", r.rate);
+    }
+    println!(
+        "song heard in the recording from {:.2} s to {:.2} s (song {:.2} s to {:.2} s)",
+        r.overlap.dance_start_s, r.overlap.dance_end_s, r.overlap.bgm_start_s, r.overlap.bgm_end_s
+    );
+    if let Some(bpm) = r.bpm {
+        println!(
+            "tempo {bpm:.1} BPM, {} beats, {} downbeats",
+            r.beats_s.len(),
+            r.downbeats_s.len()
+        );
+    }
+    for (i, c) in r.candidates.iter().enumerate().skip(1) {
+        println!(
+            "  alternative {i}: offset {:+.4} s (score {:.2})",
+            c.offset_s, c.score
+        );
+    }
+    println!(
+        "timings: decode {:.0} ms, features {:.0} ms, search {:.0} ms, refine {:.0} ms",
+        r.timings_ms.decode, r.timings_ms.features, r.timings_ms.search, r.timings_ms.refine
+    );
+    Ok(())
+}
+
+fn run_sync(args: &SyncArgs) -> engine::Result<()> {
+    let placement = match (args.offset, args.rate) {
+        (Some(offset_s), rate) => Some(engine::Placement {
+            offset_s,
+            rate: rate.unwrap_or(1.0),
+            ref_dance_s: args.offset_at,
+        }),
+        (None, Some(_)) => {
+            return Err(engine::EngineError::InvalidRequest(
+                "--rate needs --offset (without both, the alignment finds them)".into(),
+            ))
+        }
+        (None, None) => None,
+    };
+    let mut req = engine::ExportRequest::new(&args.dance, &args.bgm, &args.out, placement);
+    req.name = args.name.clone();
+    req.lead_in_s = args.lead_in;
+    req.audio = engine::AudioChoice {
+        bitrate: args.bitrate.saturating_mul(1000),
+        copy_if_possible: args.copy_audio,
+    };
+    req.retime = match args.retime {
+        RetimeArg::Auto => engine::audio_out::RetimeMode::Auto,
+        RetimeArg::Resample => engine::audio_out::RetimeMode::Resample,
+        RetimeArg::KeepPitch => engine::audio_out::RetimeMode::KeepPitch,
+    };
+    req.start_cut = match args.start_cut {
+        StartCutArg::EditList => engine::StartCut::EditList,
+        StartCutArg::SmartCut => engine::StartCut::SmartCut,
+    };
+    req.detect_black_tail = !args.no_black_detect;
+    let show = args.progress;
+    let report = engine::export(&req, &engine::CancelToken::new(), &mut |stage, f| {
+        if show {
+            eprintln!("{stage} {f:.3}");
+        }
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        println!("{}", report.output.display());
+        println!(
+            "  offset {:.3} s, rate {:.6}; kept {:.2}-{:.2} s of the recording ({:?} to {:?})",
+            report.offset_s,
+            report.rate,
+            report.trim.start_s,
+            report.trim.end_s,
+            report.trim.start_reason,
+            report.trim.end_reason
+        );
+        println!(
+            "  video {:?} ({}), audio {} {} kbit/s {:?}",
+            report.video,
+            report.video_codec,
+            report.audio.codec,
+            report.audio.bitrate / 1000,
+            report.audio.source
+        );
     }
     Ok(())
 }

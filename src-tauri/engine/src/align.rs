@@ -1,0 +1,581 @@
+//! `align`: where the clean song sits in the class recording.
+//!
+//! Model: `dance_time = offset + rate * song_time` (a straight line: constant
+//! offset, clock drift or a playback-speed change). Three stages:
+//!
+//! 1. **coarse** ([`crate::coarse`]): onset envelopes, windowed correlation
+//!    against the whole song at a few rates, Hough vote for the line most
+//!    consistent across all windows, then direct re-scoring. Gives a handful
+//!    of candidate lines (usually the right one and its ± one-bar neighbours).
+//! 2. **fine** ([`crate::fine`]): GCC-PHAT of short audio windows all along
+//!    each candidate line; the line with the most accumulated coherence over
+//!    the whole overlap wins (this is what picks the right bar in loop-based
+//!    music), then a robust line fit of per-window lags gives rate and offset
+//!    to a fraction of a millisecond.
+//! 3. **overlap**: windows where the song is clearly heard bound the part of
+//!    the recording that has music.
+
+use crate::beats::track_beats;
+use crate::cancel::CancelToken;
+use crate::coarse::{coarse_candidates, CoarseParams};
+use crate::decode::decode_audio_with;
+use crate::error::{EngineError, Result};
+use crate::fine::{refine_line, FineOutcome, FineParams, Line};
+use crate::onset::{onset_envelope, whiten_envelope};
+use crate::spectral::{line_similarity, shape_correlation, spectral_shape, SongShapeSpectra};
+use crate::xcorr::{parabolic_offset, top_peaks};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+
+/// Tunables of [`align_signals`]; the defaults are what the app uses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlignOptions {
+    /// Analysis sample rate (Hz) both files are decoded to.
+    pub analysis_rate_hz: u32,
+    /// Largest playback-speed difference searched, as a fraction (0.055 = ±5.5 %).
+    pub max_rate_deviation: f64,
+    /// Shortest audio accepted, in seconds.
+    pub min_audio_s: f64,
+}
+
+impl Default for AlignOptions {
+    fn default() -> Self {
+        Self {
+            analysis_rate_hz: 8000,
+            max_rate_deviation: 0.055,
+            min_audio_s: 3.0,
+        }
+    }
+}
+
+/// One alternative placement of the song.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AlignCandidate {
+    pub offset_s: f64,
+    /// Evidence relative to the best candidate (1.0 for the best).
+    pub score: f64,
+}
+
+/// Where the song is heard in the recording, in both time lines.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Overlap {
+    pub dance_start_s: f64,
+    pub dance_end_s: f64,
+    pub bgm_start_s: f64,
+    pub bgm_end_s: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AlignTimings {
+    pub decode: f64,
+    pub features: f64,
+    pub search: f64,
+    pub refine: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AlignResult {
+    /// `dance_time = bgm_time + offset_s`, evaluated at the middle of the overlap.
+    pub offset_s: f64,
+    /// Recording seconds per song second over the overlap (1.0 = same speed).
+    pub rate: f64,
+    /// 0..1; at or above 0.9 the placement is right.
+    pub confidence: f64,
+    /// Up to 5 distinct placements, best first (the first is `offset_s`).
+    pub candidates: Vec<AlignCandidate>,
+    pub overlap: Overlap,
+    /// True when the recording plays the song faster or slower with its pitch
+    /// kept (time-stretched) rather than resampled.
+    pub pitch_kept: bool,
+    pub bpm: Option<f64>,
+    /// The song's beat times, in song time (seconds).
+    pub beats_s: Vec<f64>,
+    pub downbeats_s: Vec<f64>,
+    pub timings_ms: AlignTimings,
+}
+
+/// Decodes both files and aligns them (see [`align_signals`]).
+pub fn align_files(
+    dance: &Path,
+    bgm: &Path,
+    opts: &AlignOptions,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(&str, f64),
+) -> Result<AlignResult> {
+    crate::init();
+    let t0 = Instant::now();
+    let rate = opts.analysis_rate_hz;
+    progress("decode", 0.0);
+    // The two decodes are independent: run the song's on a second thread.
+    let (dance_pcm, bgm_pcm) = std::thread::scope(|scope| {
+        let bgm_cancel = cancel.clone();
+        let bgm_job = scope.spawn(move || decode_audio_with(bgm, rate, &bgm_cancel, &mut |_| {}));
+        let dance_pcm =
+            decode_audio_with(dance, rate, cancel, &mut |f| progress("decode", 0.9 * f));
+        let bgm_pcm = bgm_job
+            .join()
+            .unwrap_or_else(|_| Err(EngineError::media(bgm, "decoder thread panicked")));
+        (dance_pcm, bgm_pcm)
+    });
+    let dance_pcm = dance_pcm?;
+    let bgm_pcm = bgm_pcm?;
+    progress("decode", 1.0);
+    check_length(dance, dance_pcm.samples.len(), rate, opts.min_audio_s)?;
+    check_length(bgm, bgm_pcm.samples.len(), rate, opts.min_audio_s)?;
+    let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let mut result = align_signals(
+        &dance_pcm.samples,
+        &bgm_pcm.samples,
+        rate,
+        opts,
+        cancel,
+        progress,
+    )?;
+    result.timings_ms.decode = decode_ms;
+    Ok(result)
+}
+
+fn check_length(path: &Path, samples: usize, rate: u32, min_s: f64) -> Result<()> {
+    let seconds = samples as f64 / f64::from(rate);
+    if seconds < min_s {
+        return Err(EngineError::TooShort {
+            path: path.to_path_buf(),
+            seconds,
+            min_seconds: min_s,
+        });
+    }
+    Ok(())
+}
+
+/// Hop of the onset envelopes, in seconds (100 frames per second).
+const ENVELOPE_HOP_S: f64 = 0.01;
+/// How many candidate lines go to the fine stage.
+const FINE_CANDIDATES: usize = 4;
+/// Placements kept per scanned rate from the spectral-shape correlation.
+const SHAPE_PEAKS_PER_RATE: usize = 6;
+/// Trend removed from each log band before shape comparison (frames, ±).
+const SHAPE_TREND_FRAMES: usize = 300;
+/// Below this whole-overlap GCC z-score the song is declared absent.
+const MIN_MATCH_Z: f64 = 9.0;
+
+/// Aligns mono signals at `rate_hz` (`dance`: the class recording, `bgm`: the song).
+pub fn align_signals(
+    dance: &[f32],
+    bgm: &[f32],
+    rate_hz: u32,
+    opts: &AlignOptions,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(&str, f64),
+) -> Result<AlignResult> {
+    check_length(
+        Path::new("recording"),
+        dance.len(),
+        rate_hz,
+        opts.min_audio_s,
+    )?;
+    check_length(Path::new("song"), bgm.len(), rate_hz, opts.min_audio_s)?;
+    if is_silent(dance) {
+        return Err(EngineError::NoMatch {
+            reason: "the recording is silent".into(),
+        });
+    }
+    if is_silent(bgm) {
+        return Err(EngineError::NoMatch {
+            reason: "the song file is silent".into(),
+        });
+    }
+    let fs = f64::from(rate_hz);
+    let dance_dur = dance.len() as f64 / fs;
+    let song_dur = bgm.len() as f64 / fs;
+
+    // ---- features
+    let t_features = Instant::now();
+    progress("features", 0.0);
+    let hop = ((ENVELOPE_HOP_S * fs).round() as usize).max(1);
+    let (dance_env, song_env) = std::thread::scope(|scope| {
+        let song_job = scope.spawn(|| onset_envelope(bgm, rate_hz, hop));
+        let dance_env = onset_envelope(dance, rate_hz, hop);
+        let song_env = song_job.join().map_err(|_| EngineError::NoMatch {
+            reason: "feature extraction failed".into(),
+        });
+        (dance_env, song_env)
+    });
+    let song_env = song_env?;
+    cancel.check()?;
+    let frame_rate = dance_env.frame_rate_hz;
+    let dance_white = whiten_envelope(&dance_env.flux, 20, 150);
+    let song_white = whiten_envelope(&song_env.flux, 20, 150);
+    progress("features", 1.0);
+    let features_ms = t_features.elapsed().as_secs_f64() * 1e3;
+
+    // ---- coarse search
+    let t_search = Instant::now();
+    let coarse = coarse_candidates(
+        &dance_white,
+        &song_white,
+        frame_rate,
+        &CoarseParams {
+            max_rate_deviation: opts.max_rate_deviation,
+            ..CoarseParams::default()
+        },
+        cancel,
+        &mut |f| progress("search", f),
+    )?;
+    let search_ms = t_search.elapsed().as_secs_f64() * 1e3;
+    let mut coarse = coarse;
+    if let Ok(probe) = std::env::var("BEATSYNC_ALIGN_PROBE") {
+        let v: Vec<f64> = probe.split(',').filter_map(|x| x.parse().ok()).collect();
+        if v.len() == 2 {
+            coarse.insert(
+                0,
+                crate::coarse::CoarseCandidate {
+                    sigma_s: v[0],
+                    rate: v[1],
+                    score: 0.0,
+                },
+            );
+        }
+    }
+    if coarse.is_empty() {
+        return Err(EngineError::NoMatch {
+            reason: "no rhythmic match between the recording and the song".into(),
+        });
+    }
+
+    // ---- rank candidates by spectral-shape similarity over the whole overlap
+    let t_refine = Instant::now();
+    progress("refine", 0.0);
+    // the reference time of the coarse lines (half the envelope's length)
+    let t_ref = dance_env.flux.len() as f64 / frame_rate / 2.0;
+    let dance_shape = spectral_shape(&dance_env.log_bands, dance_env.n_bands, SHAPE_TREND_FRAMES);
+    let song_shape = spectral_shape(&song_env.log_bands, song_env.n_bands, SHAPE_TREND_FRAMES);
+    let song_spectra = SongShapeSpectra::new(
+        &song_shape,
+        (dance_shape.frames as f64 / (1.0 - opts.max_rate_deviation)).ceil() as usize + 2,
+    );
+    // The onset search finds the rate reliably (every look-alike section shares
+    // it) but not always the section: scan every placement by spectral shape
+    // at the few rates it proposes (and at 1.0).
+    let mut rates: Vec<f64> = Vec::new();
+    for c in coarse.iter().take(8) {
+        if rates.len() < 3 && rates.iter().all(|r| (r - c.rate).abs() > 3e-4) {
+            rates.push(c.rate);
+        }
+    }
+    if rates.iter().all(|r| (r - 1.0).abs() > 3e-4) {
+        rates.push(1.0);
+    }
+    let mut correlations = Vec::new();
+    let mut by_shape: Vec<(f64, crate::coarse::CoarseCandidate)> = Vec::new();
+    for &rate in &rates {
+        cancel.check()?;
+        let Some(sc) = shape_correlation(&dance_shape, &song_spectra, rate) else {
+            continue;
+        };
+        for (i, v) in top_peaks(
+            &sc.values,
+            SHAPE_PEAKS_PER_RATE,
+            (0.3 * frame_rate) as usize,
+        ) {
+            let frac = if i > 0 && i + 1 < sc.values.len() {
+                parabolic_offset(sc.values[i - 1], sc.values[i], sc.values[i + 1])
+            } else {
+                0.0
+            };
+            let start_frame = i as f64 + frac + sc.first_start as f64;
+            by_shape.push((
+                (f64::from(v) - sc.centre) / sc.spread,
+                crate::coarse::CoarseCandidate {
+                    sigma_s: start_frame / frame_rate + t_ref / rate,
+                    rate,
+                    score: 0.0,
+                },
+            ));
+        }
+        correlations.push(sc);
+    }
+    // the onset candidates too, on the same scale (that of the nearest scanned rate)
+    for c in coarse.iter().take(8) {
+        if let Some(sc) = correlations
+            .iter()
+            .min_by(|a, b| (a.rate - c.rate).abs().total_cmp(&(b.rate - c.rate).abs()))
+        {
+            let v = line_similarity(
+                &dance_shape,
+                &song_shape,
+                frame_rate,
+                t_ref,
+                c.sigma_s,
+                c.rate,
+                1,
+            );
+            by_shape.push(((v - sc.centre) / sc.spread, *c));
+        }
+    }
+    by_shape.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut deduped: Vec<(f64, crate::coarse::CoarseCandidate)> = Vec::new();
+    for c in by_shape {
+        if deduped
+            .iter()
+            .all(|d| (d.1.sigma_s - c.1.sigma_s).abs() >= 0.05)
+        {
+            deduped.push(c);
+        }
+    }
+    let by_shape = deduped;
+    let (null_centre, null_spread) = correlations
+        .first()
+        .map_or((0.0, 1.0), |c| (c.centre, c.spread));
+    cancel.check()?;
+
+    // ---- fine: GCC-PHAT coherence of the best few, then refine the winner
+    let n_cand = by_shape.len().min(FINE_CANDIDATES);
+    let mut ranked: Vec<(FineOutcome, FineParams, f64)> = Vec::new();
+    for (ci, (shape_z, c)) in by_shape.iter().take(n_cand).enumerate() {
+        cancel.check()?;
+        let line = Line {
+            t_ref,
+            sigma: c.sigma_s,
+            rate: c.rate,
+        };
+        let mut best: Option<(FineOutcome, FineParams)> = None;
+        for params in variants_for(line.rate, true) {
+            let out = refine_line(dance, bgm, fs, &line, &params, cancel)?;
+            if best.as_ref().is_none_or(|b| out.z > b.0.z) {
+                best = Some((out, params));
+            }
+        }
+        if let Some(b) = best {
+            ranked.push((b.0, b.1, *shape_z));
+        }
+        progress("refine", 0.5 * (ci + 1) as f64 / n_cand as f64);
+    }
+    if debug_enabled() {
+        eprintln!("shape null centre {null_centre:.2} spread {null_spread:.2}");
+        for (z, c) in by_shape.iter() {
+            eprintln!(
+                "coarse: sigma {:.4} rate {:.6} score {:.2} shape z {:.2}",
+                c.sigma_s, c.rate, c.score, z
+            );
+        }
+        for r in &ranked {
+            eprintln!(
+                "ranked: sigma {:.4} rate {:.6} z {:.2} heard {} stretched {} shape z {:.2}",
+                r.0.line.sigma, r.0.line.rate, r.0.z, r.0.heard_windows, r.1.stretched, r.2
+            );
+        }
+    }
+    // Order: spectral shape over the whole overlap decides between sections;
+    // a candidate without waveform coherence is not a placement at all.
+    ranked.sort_by(|a, b| rank_key(b).total_cmp(&rank_key(a)));
+    // Several coarse lines can converge on the same placement: keep distinct ones.
+    let mut distinct: Vec<(FineOutcome, FineParams, f64)> = Vec::new();
+    for r in ranked {
+        if distinct
+            .iter()
+            .all(|d| (d.0.line.song_at(t_ref) - r.0.line.song_at(t_ref)).abs() > 0.004)
+        {
+            distinct.push(r);
+        }
+    }
+    let Some((rough_best, _, _)) = distinct.first() else {
+        return Err(EngineError::NoMatch {
+            reason: "no coherent match between the recording and the song".into(),
+        });
+    };
+    if rough_best.z < 0.6 * MIN_MATCH_Z {
+        return Err(EngineError::NoMatch {
+            reason: format!("only noise-level similarity (score {:.1})", rough_best.z),
+        });
+    }
+    // Final pass on the winner: denser windows, both time-stretch hypotheses when the speed differs.
+    let winner_line = rough_best.line;
+    let mut final_best: Option<(FineOutcome, FineParams)> = None;
+    for params in variants_for(winner_line.rate, false) {
+        let mut out = refine_line(dance, bgm, fs, &winner_line, &params, cancel)?;
+        // a second pass re-centres the windows on the refined line
+        out = refine_line(dance, bgm, fs, &out.line, &params, cancel)?;
+        if final_best.as_ref().is_none_or(|b| out.z > b.0.z) {
+            final_best = Some((out, params));
+        }
+    }
+    progress("refine", 0.9);
+    if let (true, Some(b)) = (debug_enabled(), final_best.as_ref()) {
+        eprintln!(
+            "final: sigma {:.5} rate {:.7} z {:.2} heard {}/{} stretched {}",
+            b.0.line.sigma,
+            b.0.line.rate,
+            b.0.z,
+            b.0.heard_windows,
+            b.0.windows.len(),
+            b.1.stretched
+        );
+    }
+    let Some((best, best_params)) = final_best else {
+        return Err(EngineError::NoMatch {
+            reason: "no coherent match between the recording and the song".into(),
+        });
+    };
+    if best.z < MIN_MATCH_Z || best.heard_windows < 4 {
+        return Err(EngineError::NoMatch {
+            reason: format!("only noise-level similarity (score {:.1})", best.z),
+        });
+    }
+
+    let line = best.line;
+    let (dance_start, dance_end) = heard_span(&best, &line, dance_dur, song_dur);
+    let t_mid = 0.5 * (dance_start + dance_end);
+    let offset_s = t_mid - line.song_at(t_mid);
+
+    // candidates: the winner first, then the other distinct placements at the same reference time
+    let mut candidates = vec![AlignCandidate {
+        offset_s,
+        score: 1.0,
+    }];
+    let z_best_rough = distinct[0].0.z.max(1e-9);
+    for d in distinct.iter().skip(1).take(4) {
+        candidates.push(AlignCandidate {
+            offset_s: t_mid - d.0.line.song_at(t_mid),
+            score: (d.0.z / z_best_rough).clamp(-1.0, 1.0),
+        });
+    }
+    let second_shape = distinct.get(1).map_or(0.0, |d| d.2.max(0.0));
+    let confidence = confidence_from(distinct[0].2, second_shape, best.z);
+
+    let beats = track_beats(&song_env.flux, &song_env.low_flux, song_env.frame_rate_hz);
+    progress("refine", 1.0);
+    let refine_ms = t_refine.elapsed().as_secs_f64() * 1e3;
+    Ok(AlignResult {
+        offset_s,
+        rate: line.rate,
+        confidence,
+        candidates,
+        overlap: Overlap {
+            dance_start_s: dance_start,
+            dance_end_s: dance_end,
+            bgm_start_s: line.song_at(dance_start).clamp(0.0, song_dur),
+            bgm_end_s: line.song_at(dance_end).clamp(0.0, song_dur),
+        },
+        pitch_kept: best_params.stretched,
+        bpm: beats.as_ref().map(|b| b.bpm),
+        beats_s: beats
+            .as_ref()
+            .map(|b| b.beats_s.clone())
+            .unwrap_or_default(),
+        downbeats_s: beats.map(|b| b.downbeats_s).unwrap_or_default(),
+        timings_ms: AlignTimings {
+            decode: 0.0,
+            features: features_ms,
+            search: search_ms,
+            refine: refine_ms,
+        },
+    })
+}
+
+/// Sort key of a fine-ranked candidate: its spectral-shape z-score, or far
+/// below every real candidate when GCC finds no coherence on its line.
+fn rank_key(r: &(FineOutcome, FineParams, f64)) -> f64 {
+    if r.0.z >= 0.5 * MIN_MATCH_Z {
+        r.2
+    } else {
+        r.2 - 1e6
+    }
+}
+
+/// Above this speed difference the recording may be resampled (pitch shifted)
+/// or time-stretched (pitch kept); both are tried.
+const STRETCH_MIN_DEVIATION: f64 = 0.003;
+/// Below this speed difference a 2048-sample window drifts by under 0.5
+/// sample end to end: the song excerpt is read without re-timing.
+const RESAMPLE_MIN_DEVIATION: f64 = 4e-4;
+
+fn variants_for(rate: f64, ranking: bool) -> Vec<FineParams> {
+    let hop_s = if ranking { 1.5 } else { 0.25 };
+    let max_windows = if ranking { 80 } else { 600 };
+    let resampled = FineParams {
+        win_len: 2048,
+        hop_s,
+        max_windows,
+        max_lag: 320,
+        resample: (rate - 1.0).abs() > RESAMPLE_MIN_DEVIATION,
+        stretched: false,
+        max_end_shift: if ranking { 64.0 } else { 192.0 },
+    };
+    if (rate - 1.0).abs() <= STRETCH_MIN_DEVIATION {
+        return vec![resampled];
+    }
+    // Pitch-kept time stretching (WSOLA) is only locally a pure delay:
+    // shorter windows, song excerpt not re-timed.
+    let stretched = FineParams {
+        win_len: 1024,
+        hop_s: hop_s / 2.0,
+        max_windows: max_windows * 2,
+        max_lag: 320,
+        resample: false,
+        stretched: true,
+        max_end_shift: if ranking { 64.0 } else { 192.0 },
+    };
+    vec![resampled, stretched]
+}
+
+/// The part of the recording where the song is heard: the densest run of
+/// windows with a clear GCC peak on the line (maximum-sum segment of
+/// `heard - background rate`), snapped to the physical overlap when close.
+fn heard_span(fine: &FineOutcome, line: &Line, dance_dur: f64, song_dur: f64) -> (f64, f64) {
+    let phys_start = line.dance_at(0.0).max(0.0);
+    let phys_end = line.dance_at(song_dur).min(dance_dur);
+    let w = &fine.windows;
+    if w.is_empty() {
+        return (phys_start, phys_end);
+    }
+    let mut best = (f64::NEG_INFINITY, 0usize, 0usize);
+    let mut run = 0.0;
+    let mut run_start = 0usize;
+    for (j, win) in w.iter().enumerate() {
+        let v = if win.z_on_line > 3.0 { 1.0 } else { 0.0 } - 0.15;
+        if run <= 0.0 {
+            run = v;
+            run_start = j;
+        } else {
+            run += v;
+        }
+        if run > best.0 {
+            best = (run, run_start, j);
+        }
+    }
+    let half = 0.5 * fine.hop_s;
+    let mut start = (w[best.1].t_s - half).max(phys_start);
+    let mut end = (w[best.2].t_s + half).min(phys_end);
+    let snap = 1.5;
+    if start - phys_start < snap {
+        start = phys_start;
+    }
+    if phys_end - end < snap {
+        end = phys_end;
+    }
+    if end <= start {
+        return (phys_start, phys_end);
+    }
+    (start, end)
+}
+
+/// Calibrated confidence from the whole-overlap coherence (z-scores): how
+/// clearly the song is there (`final_z`), and how far the best placement is
+/// ahead of the next distinct one (`rank_z` vs `second_z`).
+fn confidence_from(rank_z: f64, second_z: f64, final_z: f64) -> f64 {
+    let presence = 1.0 / (1.0 + (-(final_z - 14.0) / 2.0).exp());
+    let margin = (rank_z - second_z).max(0.0);
+    let separation = 1.0 - (-margin / 2.5).exp();
+    (presence * separation).clamp(0.0, 1.0)
+}
+
+/// Diagnostics on stderr when `BEATSYNC_ALIGN_DEBUG` is set (development aid).
+fn debug_enabled() -> bool {
+    std::env::var_os("BEATSYNC_ALIGN_DEBUG").is_some()
+}
+
+fn is_silent(x: &[f32]) -> bool {
+    let peak = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    peak < 1e-5
+}

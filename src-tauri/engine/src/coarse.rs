@@ -1,0 +1,338 @@
+//! `coarse`: candidate lines `song_time = sigma + (dance_time - t_ref) / rate`
+//! from onset envelopes.
+//!
+//! The recording is cut into short windows; each is re-timed at a few trial
+//! rates and correlated against the whole song envelope (FFT). Every window's
+//! best peaks vote, for every fine rate, for the song position at `t_ref`
+//! (a Hough transform over (rate, sigma)). A line that many windows agree on
+//! wins even when each window alone is ambiguous (repeated bars) or buried in
+//! speech. The best lines are then re-scored directly against all windows.
+
+use crate::cancel::CancelToken;
+use crate::error::Result;
+use crate::xcorr::{parabolic_offset, top_peaks, Correlator};
+
+#[derive(Debug, Clone)]
+pub struct CoarseParams {
+    /// Length of the recording windows (seconds).
+    pub window_s: f64,
+    pub max_rate_deviation: f64,
+    /// Spacing of the trial rates of the window correlations.
+    pub rate_step: f64,
+    pub peaks_per_window: usize,
+    /// Lines taken from the Hough vote to the direct re-scoring.
+    pub lines_to_rescore: usize,
+    /// Distinct candidates returned.
+    pub max_candidates: usize,
+}
+
+impl Default for CoarseParams {
+    fn default() -> Self {
+        Self {
+            window_s: 4.0,
+            max_rate_deviation: 0.055,
+            rate_step: 0.0125,
+            peaks_per_window: 16,
+            lines_to_rescore: 48,
+            max_candidates: 24,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CoarseCandidate {
+    /// Song time (s) heard at dance time `t_ref_s`.
+    pub sigma_s: f64,
+    /// Dance seconds per song second.
+    pub rate: f64,
+    /// Sum over windows of normalised envelope correlation on the line.
+    pub score: f64,
+}
+
+struct Vote {
+    t_centre_s: f64,
+    s_centre_s: f64,
+    weight: f32,
+}
+
+/// Candidate lines, best first. `dance_env` / `song_env` are whitened onset
+/// envelopes at `frame_rate` frames per second; lines are expressed at
+/// `t_ref_s = dance_frames / frame_rate / 2`.
+pub fn coarse_candidates(
+    dance_env: &[f32],
+    song_env: &[f32],
+    frame_rate: f64,
+    params: &CoarseParams,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Vec<CoarseCandidate>> {
+    let n_d = dance_env.len();
+    let n_s = song_env.len();
+    if n_d < 8 || n_s < 8 {
+        return Ok(Vec::new());
+    }
+    let t_ref_s = n_d as f64 / frame_rate / 2.0;
+    let win = ((params.window_s * frame_rate).round() as usize).clamp(8, n_d);
+    let starts = window_starts(n_d, win, win / 2);
+    let k_max = (params.max_rate_deviation / params.rate_step).ceil() as i64;
+    let trial_rates: Vec<f64> = (-k_max..=k_max)
+        .map(|k| 1.0 + k as f64 * params.rate_step)
+        .collect();
+    let max_needle = ((win as f64) / trial_rates[0]).ceil() as usize + 2;
+    let mut correlator = Correlator::new(song_env, max_needle);
+
+    // ---- per-window correlations at each trial rate -> votes
+    let mut votes_by_rate: Vec<Vec<Vote>> = (0..trial_rates.len()).map(|_| Vec::new()).collect();
+    let mut corr = Vec::new();
+    let mut needle = Vec::new();
+    for (i, &a) in starts.iter().enumerate() {
+        cancel.check()?;
+        for (k, &r) in trial_rates.iter().enumerate() {
+            if !retimed_needle(dance_env, a as f64, win, r, &mut needle) {
+                continue;
+            }
+            if !correlator.correlate(&needle, &mut corr) {
+                continue;
+            }
+            let len = needle.len();
+            for (s, v) in top_peaks(&corr, params.peaks_per_window, 5) {
+                if v <= 0.0 {
+                    continue;
+                }
+                let frac = if s > 0 && s + 1 < corr.len() {
+                    parabolic_offset(corr[s - 1], corr[s], corr[s + 1])
+                } else {
+                    0.0
+                };
+                let half = (len - 1) as f64 / 2.0;
+                votes_by_rate[k].push(Vote {
+                    t_centre_s: (a as f64 + half * r) / frame_rate,
+                    s_centre_s: (s as f64 + frac + half) / frame_rate,
+                    weight: v,
+                });
+            }
+        }
+        progress(0.7 * (i + 1) as f64 / starts.len() as f64);
+    }
+
+    // ---- Hough vote over (rate, sigma)
+    let lever_s = starts
+        .iter()
+        .map(|&a| ((a as f64 + win as f64 / 2.0) / frame_rate - t_ref_s).abs())
+        .fold(1.0f64, f64::max);
+    // sigma moves by at most half a frame between neighbouring fine rates
+    let fine_step = (0.5 / (frame_rate * lever_s)).min(0.002);
+    let lo_rate = 1.0 - params.max_rate_deviation;
+    let hi_rate = 1.0 + params.max_rate_deviation;
+    let n_fine = (((hi_rate - lo_rate) / fine_step).ceil() as usize + 1).min(8000);
+    let fine_step = (hi_rate - lo_rate) / (n_fine - 1).max(1) as f64;
+    let dance_dur_s = n_d as f64 / frame_rate;
+    let song_dur_s = n_s as f64 / frame_rate;
+    let origin_s = -dance_dur_s * 1.1 - 5.0;
+    let n_bins =
+        (((song_dur_s + dance_dur_s * 1.1 + 5.0) - origin_s) * frame_rate).ceil() as usize + 3;
+    let mut acc = vec![0f32; n_bins];
+    let mut touched: Vec<usize> = Vec::new();
+    let mut hough_lines: Vec<(f32, f64, f64)> = Vec::new(); // (score, rate, sigma)
+    for m in 0..n_fine {
+        if m % 256 == 0 {
+            cancel.check()?;
+        }
+        let rho = lo_rate + m as f64 * fine_step;
+        let k = (((rho - 1.0) / params.rate_step).round() as i64 + k_max)
+            .clamp(0, trial_rates.len() as i64 - 1) as usize;
+        for v in &votes_by_rate[k] {
+            let sigma = v.s_centre_s - (v.t_centre_s - t_ref_s) / rho;
+            let x = (sigma - origin_s) * frame_rate;
+            if x < 1.0 || x >= (n_bins - 2) as f64 {
+                continue;
+            }
+            let b = x.floor() as usize;
+            let f = (x - b as f64) as f32;
+            if acc[b] == 0.0 {
+                touched.push(b);
+            }
+            if acc[b + 1] == 0.0 {
+                touched.push(b + 1);
+            }
+            acc[b] += v.weight * (1.0 - f) + 1e-9;
+            acc[b + 1] += v.weight * f + 1e-9;
+        }
+        // the best three bins of this rate (neighbour-summed)
+        let mut top: [(f32, usize); 3] = [(0.0, 0); 3];
+        for &b in &touched {
+            let s = acc[b - 1] + acc[b] + acc[b + 1];
+            if s > top[2].0 && top.iter().all(|t| t.1.abs_diff(b) > 3 || t.0 == 0.0) {
+                top[2] = (s, b);
+                top.sort_by(|p, q| q.0.total_cmp(&p.0));
+            }
+        }
+        for t in top.iter().filter(|t| t.0 > 0.0) {
+            let b = t.1;
+            // centroid of the three bins for a sub-frame sigma
+            let (l, c, r) = (acc[b - 1], acc[b], acc[b + 1]);
+            let centroid = (r - l) / (l + c + r).max(1e-9);
+            hough_lines.push((
+                t.0,
+                rho,
+                origin_s + (b as f64 + f64::from(centroid)) / frame_rate,
+            ));
+        }
+        for &b in &touched {
+            acc[b] = 0.0;
+        }
+        touched.clear();
+    }
+    hough_lines.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut lines: Vec<(f64, f64)> = Vec::new();
+    for &(_, rho, sigma) in &hough_lines {
+        if lines.len() >= params.lines_to_rescore {
+            break;
+        }
+        if lines.iter().all(|&(_, s)| (s - sigma).abs() >= 0.05) {
+            lines.push((rho, sigma));
+        }
+    }
+    progress(0.8);
+
+    // ---- direct re-scoring with a small local search
+    let mut scorer = LineScorer {
+        dance_env,
+        song_env,
+        frame_rate,
+        t_ref_s,
+        starts: &starts,
+        win,
+        needle: Vec::new(),
+    };
+    if let Some(probe) = std::env::var("BEATSYNC_ALIGN_PROBE").ok() {
+        let v: Vec<f64> = probe.split(',').filter_map(|x| x.parse().ok()).collect();
+        if v.len() == 2 {
+            eprintln!(
+                "probe line sigma {} rate {}: coarse score {:.2}",
+                v[0],
+                v[1],
+                scorer.score(v[0], v[1])
+            );
+        }
+        for (r, s) in &lines {
+            eprintln!("hough line sigma {s:.3} rate {r:.5}");
+        }
+    }
+    let mut scored: Vec<CoarseCandidate> = Vec::new();
+    for (li, &(rho, sigma)) in lines.iter().enumerate() {
+        cancel.check()?;
+        let mut best = CoarseCandidate {
+            sigma_s: sigma,
+            rate: rho,
+            score: f64::NEG_INFINITY,
+        };
+        for dr in -2i32..=2 {
+            let r = rho + f64::from(dr) * fine_step;
+            for ds in -2i32..=2 {
+                let s = sigma + f64::from(ds) * 0.5 / frame_rate;
+                let score = scorer.score(s, r);
+                if score > best.score {
+                    best = CoarseCandidate {
+                        sigma_s: s,
+                        rate: r,
+                        score,
+                    };
+                }
+            }
+        }
+        scored.push(best);
+        progress(0.8 + 0.2 * (li + 1) as f64 / lines.len().max(1) as f64);
+    }
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut out: Vec<CoarseCandidate> = Vec::new();
+    for c in scored {
+        if out.len() >= params.max_candidates {
+            break;
+        }
+        if c.score > 0.0 && out.iter().all(|o| (o.sigma_s - c.sigma_s).abs() >= 0.05) {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// Window starts every `hop` frames, the last one flush with the end.
+fn window_starts(n: usize, win: usize, hop: usize) -> Vec<usize> {
+    let hop = hop.max(1);
+    let mut starts: Vec<usize> = (0..=(n - win)).step_by(hop).collect();
+    if starts.last().is_some_and(|&l| l + win < n) {
+        starts.push(n - win);
+    }
+    starts
+}
+
+/// The recording window starting at frame `start`, `win` frames long, read
+/// on the song's time axis for a trial rate (`needle[u] = env(start + u * rate)`),
+/// zero-mean. `false` when it is silent.
+fn retimed_needle(env: &[f32], start: f64, win: usize, rate: f64, needle: &mut Vec<f32>) -> bool {
+    needle.clear();
+    let len = ((win - 1) as f64 / rate).floor() as usize + 1;
+    for u in 0..len {
+        let x = start + u as f64 * rate;
+        let i = x.floor() as usize;
+        if i + 1 >= env.len() {
+            if i < env.len() {
+                needle.push(env[i]);
+            }
+            continue;
+        }
+        let f = (x - i as f64) as f32;
+        needle.push(env[i] * (1.0 - f) + env[i + 1] * f);
+    }
+    if needle.len() < 4 {
+        return false;
+    }
+    let mean = needle.iter().sum::<f32>() / needle.len() as f32;
+    needle.iter_mut().for_each(|v| *v -= mean);
+    needle.iter().any(|v| v.abs() > 1e-9)
+}
+
+struct LineScorer<'a> {
+    dance_env: &'a [f32],
+    song_env: &'a [f32],
+    frame_rate: f64,
+    t_ref_s: f64,
+    starts: &'a [usize],
+    win: usize,
+    needle: Vec<f32>,
+}
+
+impl LineScorer<'_> {
+    /// Sum over windows of the normalised correlation between the window and
+    /// the song envelope where the line puts it (windows off the song count 0).
+    fn score(&mut self, sigma_s: f64, rate: f64) -> f64 {
+        let mut total = 0.0;
+        for &a in self.starts {
+            if !retimed_needle(self.dance_env, a as f64, self.win, rate, &mut self.needle) {
+                continue;
+            }
+            let t = a as f64 / self.frame_rate;
+            let song_start = (sigma_s + (t - self.t_ref_s) / rate) * self.frame_rate;
+            if song_start < 0.0 {
+                continue;
+            }
+            let j = song_start.floor() as usize;
+            let f = (song_start - j as f64) as f32;
+            if j + self.needle.len() + 1 >= self.song_env.len() {
+                continue;
+            }
+            let (mut dot, mut nn, mut ss) = (0f64, 0f64, 0f64);
+            for (u, &x) in self.needle.iter().enumerate() {
+                let y = self.song_env[j + u] * (1.0 - f) + self.song_env[j + u + 1] * f;
+                dot += f64::from(x) * f64::from(y);
+                nn += f64::from(x) * f64::from(x);
+                ss += f64::from(y) * f64::from(y);
+            }
+            if nn > 0.0 && ss > 0.0 {
+                total += dot / (nn * ss).sqrt();
+            }
+        }
+        total
+    }
+}

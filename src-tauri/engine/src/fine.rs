@@ -1,0 +1,372 @@
+//! `fine`: millisecond placement of a candidate line with GCC-PHAT.
+//!
+//! Short recording windows all along the overlap are each correlated with the
+//! song excerpt the line predicts (re-timed by the line's rate when the
+//! recording is resampled, as is when it is time-stretched with pitch kept).
+//! The windows' correlations are summed along every nearby line (2-D search
+//! on offset and slope), which is robust when most single windows are buried
+//! in speech; then each window's own peak near that line is measured to a
+//! fraction of a sample and a robust weighted line fit gives the final offset
+//! and rate.
+
+use crate::cancel::CancelToken;
+use crate::error::Result;
+use crate::gcc::GccPhat;
+use crate::interp::SincInterpolator;
+use crate::xcorr::parabolic_offset;
+
+/// Frequency band used by GCC-PHAT (Hz): phones keep it, rooms smear less above 300 Hz.
+const GCC_BAND_HZ: (f64, f64) = (300.0, 3600.0);
+
+/// `song_time = sigma + (dance_time - t_ref) / rate` (seconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Line {
+    pub t_ref: f64,
+    pub sigma: f64,
+    /// Dance seconds per song second.
+    pub rate: f64,
+}
+
+impl Line {
+    pub fn song_at(&self, dance_t: f64) -> f64 {
+        self.sigma + (dance_t - self.t_ref) / self.rate
+    }
+    pub fn dance_at(&self, song_t: f64) -> f64 {
+        self.t_ref + (song_t - self.sigma) * self.rate
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FineParams {
+    /// Recording window length in samples.
+    pub win_len: usize,
+    /// Spacing of windows (s); widened to stay under `max_windows`.
+    pub hop_s: f64,
+    pub max_windows: usize,
+    /// Lags searched around the line, in samples (±).
+    pub max_lag: usize,
+    /// Re-time song excerpts by the line's rate (resampled playback), or not
+    /// (time-stretched playback: locally a pure delay).
+    pub resample: bool,
+    /// Pitch-kept time stretch hypothesis: the local delay wobbles around
+    /// the line by several ms, so peaks are searched and scored more widely.
+    pub stretched: bool,
+    /// Largest deviation from the input line searched at the ends of the
+    /// overlap (samples): how far the input line's rate may be off.
+    pub max_end_shift: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowObs {
+    /// Centre of the window in the recording (s).
+    pub t_s: f64,
+    /// Peak height on the final line, in noise standard deviations.
+    pub z_on_line: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct FineOutcome {
+    pub line: Line,
+    /// Whole-overlap coherence on the line, in noise standard deviations
+    /// (about 0 for a wrong song, tens for a right one).
+    pub z: f64,
+    /// Windows with a clear peak on the line.
+    pub heard_windows: usize,
+    pub windows: Vec<WindowObs>,
+    pub hop_s: f64,
+}
+
+struct WindowCorr {
+    t_s: f64,
+    corr: Vec<f32>,
+    rms: f32,
+    /// Song samples per correlation lag step.
+    lag_scale: f64,
+    /// Song position that lag index `max_lag` stands for, minus the line's prediction.
+    base_shift: f64,
+}
+
+/// Refines `line` on the signals (`fs` Hz); see the module docs.
+pub fn refine_line(
+    dance: &[f32],
+    song: &[f32],
+    fs: f64,
+    line: &Line,
+    params: &FineParams,
+    cancel: &CancelToken,
+) -> Result<FineOutcome> {
+    let dance_dur = dance.len() as f64 / fs;
+    let song_dur = song.len() as f64 / fs;
+    let n = params.win_len;
+    let m = params.max_lag;
+    let half_s = n as f64 / 2.0 / fs;
+    let t_a = line.dance_at(0.0).max(0.0) + half_s;
+    let t_b = line.dance_at(song_dur).min(dance_dur) - half_s;
+    let empty = FineOutcome {
+        line: *line,
+        z: 0.0,
+        heard_windows: 0,
+        windows: Vec::new(),
+        hop_s: params.hop_s,
+    };
+    if t_b <= t_a {
+        return Ok(empty);
+    }
+    let span = t_b - t_a;
+    let hop_s = params.hop_s.max(span / params.max_windows.max(1) as f64);
+    let count = (span / hop_s).floor() as usize + 1;
+    let t_first = t_a + 0.5 * (span - (count - 1) as f64 * hop_s);
+
+    // ---- correlations of every window
+    let mut gcc = GccPhat::new(n, m, fs.round() as u32, GCC_BAND_HZ);
+    let interp = SincInterpolator::new();
+    let mut segment = vec![0f32; gcc.segment_len()];
+    let mut windows: Vec<WindowCorr> = Vec::with_capacity(count);
+    let mut corr = Vec::new();
+    for j in 0..count {
+        if j % 32 == 0 {
+            cancel.check()?;
+        }
+        let t = t_first + j as f64 * hop_s;
+        let centre = (t * fs).round() as i64;
+        let first = centre - (n / 2) as i64;
+        if first < 0 || first as usize + n > dance.len() {
+            continue;
+        }
+        let window = &dance[first as usize..first as usize + n];
+        let t_centre = centre as f64 / fs;
+        let p_centre = line.song_at(t_centre) * fs;
+        let (lag_scale, base_shift) = if params.resample {
+            let step = 1.0 / line.rate;
+            for (k, v) in segment.iter_mut().enumerate() {
+                *v = interp.at(song, p_centre + (k as f64 - (m + n / 2) as f64) * step);
+            }
+            (step, 0.0)
+        } else {
+            let base = p_centre.round();
+            let s0 = base as i64 - (m + n / 2) as i64;
+            for (k, v) in segment.iter_mut().enumerate() {
+                let i = s0 + k as i64;
+                *v = if i >= 0 && (i as usize) < song.len() {
+                    song[i as usize]
+                } else {
+                    0.0
+                };
+            }
+            (1.0, base - p_centre)
+        };
+        if !gcc.correlate(window, &segment, &mut corr) {
+            continue;
+        }
+        let rms = (corr.iter().map(|v| v * v).sum::<f32>() / corr.len() as f32).sqrt();
+        if rms <= 0.0 {
+            continue;
+        }
+        windows.push(WindowCorr {
+            t_s: t_centre,
+            corr: corr.clone(),
+            rms,
+            lag_scale,
+            base_shift,
+        });
+    }
+    if windows.len() < 2 {
+        return Ok(empty);
+    }
+    let t0 = windows.iter().map(|w| w.t_s).sum::<f64>() / windows.len() as f64;
+
+    // ---- 2-D search (offset, slope) on segment sums of normalised correlations
+    let n_seg = (windows.len() / 4).clamp(1, 32);
+    let lags = 2 * m + 1;
+    let mut seg_sum = vec![vec![0f32; lags]; n_seg];
+    let mut seg_t = vec![0f64; n_seg];
+    let mut seg_count = vec![0usize; n_seg];
+    for (j, w) in windows.iter().enumerate() {
+        let s = j * n_seg / windows.len();
+        for (acc, &c) in seg_sum[s].iter_mut().zip(&w.corr) {
+            *acc += c / w.rms;
+        }
+        seg_t[s] += w.t_s;
+        seg_count[s] += 1;
+    }
+    for s in 0..n_seg {
+        seg_t[s] /= seg_count[s].max(1) as f64;
+    }
+    let lever = seg_t.iter().map(|t| (t - t0).abs()).fold(0.0f64, f64::max);
+    let (slope_steps, slope_step) = if lever > 1.0 {
+        let step = 0.5 / lever;
+        (
+            (((params.max_end_shift).min(0.6 * m as f64) / lever) / step).ceil() as i64,
+            step,
+        )
+    } else {
+        (0, 0.0)
+    };
+    let mut best2d = (f32::NEG_INFINITY, m as f64, 0.0f64);
+    for bi in -slope_steps..=slope_steps {
+        let b = bi as f64 * slope_step;
+        let shifts: Vec<i64> = seg_t
+            .iter()
+            .map(|t| (b * (t - t0)).round() as i64)
+            .collect();
+        for a in 0..lags as i64 {
+            let mut s = 0f32;
+            for (seg, &sh) in seg_sum.iter().zip(&shifts) {
+                let idx = a + sh;
+                if idx >= 0 && (idx as usize) < lags {
+                    s += seg[idx as usize];
+                }
+            }
+            if s > best2d.0 {
+                best2d = (s, a as f64, b);
+            }
+        }
+    }
+    cancel.check()?;
+    let (_, a_star, b_star) = best2d;
+
+    // ---- per-window peaks near that line, robust weighted line fit
+    let radius: i64 = if params.stretched { 48 } else { 6 };
+    let mut obs: Vec<(f64, f64, f64)> = Vec::new(); // (t - t0, song-sample deviation, weight)
+    for w in &windows {
+        let pred = a_star + b_star * (w.t_s - t0);
+        let lo = ((pred.round() as i64) - radius).max(1);
+        let hi = ((pred.round() as i64) + radius).min(lags as i64 - 2);
+        if lo > hi {
+            continue;
+        }
+        let (mut k_best, mut v_best) = (lo as usize, f32::NEG_INFINITY);
+        for k in lo as usize..=hi as usize {
+            if w.corr[k] > v_best {
+                v_best = w.corr[k];
+                k_best = k;
+            }
+        }
+        if w.corr[k_best] < w.corr[k_best - 1] || w.corr[k_best] < w.corr[k_best + 1] {
+            continue;
+        }
+        let z = f64::from(v_best / w.rms);
+        if z < 3.0 {
+            continue;
+        }
+        let tau = k_best as f64
+            + parabolic_offset(w.corr[k_best - 1], w.corr[k_best], w.corr[k_best + 1]);
+        let dev = (tau - m as f64) * w.lag_scale + w.base_shift;
+        obs.push((w.t_s - t0, dev, z));
+    }
+    // fall back on the 2-D search line (in song samples) when too few windows stand out
+    let default_fit = (
+        (a_star - m as f64) * windows[0].lag_scale,
+        b_star * windows[0].lag_scale,
+    );
+    let (fit_a, fit_b) = robust_line_fit(&obs, lever > 1.0).unwrap_or(default_fit);
+
+    let new_line = Line {
+        t_ref: line.t_ref,
+        sigma: line.sigma + (fit_a + fit_b * (line.t_ref - t0)) / fs,
+        rate: 1.0 / (1.0 / line.rate + fit_b / fs),
+    };
+
+    // ---- coherence on the new line: on-line peak minus the same statistic off the line
+    let z_radius: i64 = if params.stretched { 16 } else { 1 };
+    let mut sum_on = 0f64;
+    let mut sum_var = 0f64;
+    let mut heard = 0usize;
+    let mut window_obs = Vec::with_capacity(windows.len());
+    for w in &windows {
+        let dev = fit_a + fit_b * (w.t_s - t0);
+        let tau = (dev - w.base_shift) / w.lag_scale + m as f64;
+        let on = local_max(&w.corr, tau, z_radius);
+        let off = 0.5
+            * (local_max(&w.corr, tau + m as f64 / 2.0, z_radius)
+                + local_max(&w.corr, tau - m as f64 / 2.0, z_radius));
+        let z_on = f64::from(on / w.rms);
+        sum_on += f64::from(on - off);
+        sum_var += f64::from(w.rms) * f64::from(w.rms);
+        if z_on > 4.0 {
+            heard += 1;
+        }
+        window_obs.push(WindowObs {
+            t_s: w.t_s,
+            z_on_line: z_on,
+        });
+    }
+    let z = if sum_var > 0.0 {
+        sum_on / (2.0 * sum_var).sqrt()
+    } else {
+        0.0
+    };
+    Ok(FineOutcome {
+        line: new_line,
+        z,
+        heard_windows: heard,
+        windows: window_obs,
+        hop_s,
+    })
+}
+
+/// Largest correlation within `±radius` lags of fractional lag `tau`
+/// (wrapping around the lag range, so an "off the line" probe always exists).
+fn local_max(corr: &[f32], tau: f64, radius: i64) -> f32 {
+    let n = corr.len() as i64;
+    let c = tau.round() as i64;
+    (c - radius..=c + radius)
+        .map(|k| corr[k.rem_euclid(n) as usize])
+        .fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// Weighted least-squares line `dev = a + b * t` with iterative outlier
+/// rejection (3 x MAD, at least 0.75 sample). `None` with fewer than 3 points.
+fn robust_line_fit(obs: &[(f64, f64, f64)], fit_slope: bool) -> Option<(f64, f64)> {
+    let mut keep: Vec<bool> = vec![true; obs.len()];
+    let mut fit = None;
+    for _ in 0..5 {
+        let pts: Vec<&(f64, f64, f64)> = obs
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(o, _)| o)
+            .collect();
+        if pts.len() < 3 {
+            break;
+        }
+        let sw: f64 = pts.iter().map(|p| p.2).sum();
+        let mt = pts.iter().map(|p| p.2 * p.0).sum::<f64>() / sw;
+        let md = pts.iter().map(|p| p.2 * p.1).sum::<f64>() / sw;
+        let b = if fit_slope {
+            let stt: f64 = pts.iter().map(|p| p.2 * (p.0 - mt) * (p.0 - mt)).sum();
+            let std: f64 = pts.iter().map(|p| p.2 * (p.0 - mt) * (p.1 - md)).sum();
+            if stt > 1e-9 {
+                std / stt
+            } else {
+                0.0
+            }
+        } else {
+            0.0
+        };
+        let a = md - b * mt;
+        fit = Some((a, b));
+        let mut res: Vec<f64> = obs.iter().map(|p| (p.1 - a - b * p.0).abs()).collect();
+        let mut sorted: Vec<f64> = res
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(r, _)| *r)
+            .collect();
+        sorted.sort_by(f64::total_cmp);
+        let mad = sorted[sorted.len() / 2];
+        let thr = (3.0 * 1.4826 * mad).max(0.75);
+        let mut changed = false;
+        for (k, r) in keep.iter_mut().zip(res.iter_mut()) {
+            let new = *r <= thr;
+            if new != *k {
+                changed = true;
+                *k = new;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    fit
+}

@@ -1,0 +1,646 @@
+//! `mux`: copying the recording's video packets into an MP4 without decoding
+//! them, starting frame-accurately through an MP4 edit list.
+//!
+//! How the start works: copying must begin at a keyframe, and the cut rarely
+//! falls on one. The packets from the previous keyframe on are copied with
+//! their timestamps shifted so that the frame at the cut has pts 0; the frames
+//! before it get negative timestamps, and FFmpeg's mov muxer turns that into
+//! an edit list whose media time skips them. Players (QuickTime, WebKit,
+//! Chrome, VLC, ffmpeg) decode those frames but start presenting at the cut.
+//!
+//! How the end works: packets are copied in decode order up to (not
+//! including) the first one presented at or after the planned end. Every
+//! copied frame then only references frames copied before it, so nothing
+//! undecodable is left at the end.
+
+use crate::error::{EngineError, Result};
+use crate::probe::open_input;
+use ffmpeg_next as ffmpeg;
+use ffmpeg_next::ffi;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The recording's picture: which stream, its clock and extent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoTrack {
+    pub stream_index: usize,
+    pub codec: String,
+    /// Stream time base as (numerator, denominator).
+    pub time_base: (i32, i32),
+    /// First and last instant of picture, container seconds.
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Typical frame duration, seconds.
+    pub frame_s: f64,
+}
+
+impl VideoTrack {
+    pub fn tb(&self) -> f64 {
+        f64::from(self.time_base.0) / f64::from(self.time_base.1)
+    }
+    fn to_ts(&self, seconds: f64) -> i64 {
+        (seconds / self.tb()).round() as i64
+    }
+    fn to_s(&self, ts: i64) -> f64 {
+        ts as f64 * self.tb()
+    }
+}
+
+/// One video packet's timing, as the demuxer gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PacketTiming {
+    pts: i64,
+    dts: i64,
+    duration: i64,
+    key: bool,
+    pos: isize,
+}
+
+fn timing_of(p: &ffmpeg::Packet) -> Option<PacketTiming> {
+    let pts = p.pts().or(p.dts())?;
+    let dts = p.dts().unwrap_or(pts);
+    Some(PacketTiming {
+        pts,
+        dts,
+        duration: p.duration(),
+        key: p.is_key(),
+        pos: p.position(),
+    })
+}
+
+/// An input opened for reading one video stream's packets (others discarded).
+pub(crate) struct VideoReader {
+    pub ictx: ffmpeg::format::context::Input,
+    pub stream_index: usize,
+    path: PathBuf,
+}
+
+impl VideoReader {
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut ictx = open_input(path)?;
+        let stream_index = ictx
+            .streams()
+            .best(ffmpeg::media::Type::Video)
+            .ok_or_else(|| EngineError::NoVideo(path.to_path_buf()))?
+            .index();
+        // SAFETY: the format context and its streams are valid while `ictx` lives.
+        unsafe {
+            let fc = ictx.as_mut_ptr();
+            for i in 0..(*fc).nb_streams as usize {
+                if i != stream_index {
+                    (**(*fc).streams.add(i)).discard = ffi::AVDiscard::AVDISCARD_ALL;
+                }
+            }
+        }
+        Ok(Self {
+            ictx,
+            stream_index,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Seeks to the keyframe at or before `ts` (stream time base).
+    fn seek(&mut self, ts: i64) -> Result<()> {
+        // SAFETY: valid context and stream index.
+        let r = unsafe {
+            ffi::av_seek_frame(
+                self.ictx.as_mut_ptr(),
+                self.stream_index as i32,
+                ts,
+                ffi::AVSEEK_FLAG_BACKWARD,
+            )
+        };
+        if r < 0 {
+            // Unseekable file: read from the start instead.
+            // SAFETY: as above.
+            let r0 =
+                unsafe { ffi::avformat_seek_file(self.ictx.as_mut_ptr(), -1, i64::MIN, 0, 0, 0) };
+            if r0 < 0 {
+                return Err(EngineError::media(&self.path, ffmpeg::Error::from(r)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Next packet of the video stream; `None` at the end.
+    pub fn next(&mut self) -> Result<Option<ffmpeg::Packet>> {
+        loop {
+            let mut packet = ffmpeg::Packet::empty();
+            match packet.read(&mut self.ictx) {
+                Ok(()) => {
+                    if packet.stream() == self.stream_index {
+                        return Ok(Some(packet));
+                    }
+                }
+                Err(ffmpeg::Error::Eof) => return Ok(None),
+                Err(e) => return Err(EngineError::media(&self.path, e)),
+            }
+        }
+    }
+}
+
+/// Reads the video track's clock and extent. The end is measured from the
+/// last packets (one seek near the end), not trusted from the header.
+pub fn video_track(path: &Path) -> Result<VideoTrack> {
+    let mut r = VideoReader::open(path)?;
+    let st = r
+        .ictx
+        .stream(r.stream_index)
+        .ok_or_else(|| EngineError::NoVideo(path.to_path_buf()))?;
+    let tb = st.time_base();
+    if tb.numerator() <= 0 || tb.denominator() <= 0 {
+        return Err(EngineError::media(path, "video stream has no time base"));
+    }
+    let codec = format!("{:?}", st.parameters().id()).to_lowercase();
+    let fr = {
+        let a = st.avg_frame_rate();
+        if a.numerator() > 0 && a.denominator() > 0 {
+            f64::from(a)
+        } else {
+            let r = st.rate();
+            if r.numerator() > 0 && r.denominator() > 0 {
+                f64::from(r)
+            } else {
+                30.0
+            }
+        }
+    };
+    let frame_s = 1.0 / fr.clamp(1.0, 1000.0);
+    let tbf = f64::from(tb);
+    let header_start = if st.start_time() != ffi::AV_NOPTS_VALUE {
+        st.start_time() as f64 * tbf
+    } else {
+        0.0
+    };
+    let header_dur = if st.duration() > 0 {
+        st.duration() as f64 * tbf
+    } else if r.ictx.duration() > 0 {
+        r.ictx.duration() as f64 / f64::from(ffi::AV_TIME_BASE)
+    } else {
+        0.0
+    };
+    let mut track = VideoTrack {
+        stream_index: r.stream_index,
+        codec,
+        time_base: (tb.numerator(), tb.denominator()),
+        start_s: header_start,
+        end_s: header_start + header_dur,
+        frame_s,
+    };
+    // First presented frame: min pts among the first packets.
+    let mut first_pts: Option<i64> = None;
+    for _ in 0..16 {
+        match r.next()? {
+            Some(p) => {
+                if let Some(t) = timing_of(&p) {
+                    first_pts = Some(first_pts.map_or(t.pts, |f: i64| f.min(t.pts)));
+                }
+            }
+            None => break,
+        }
+    }
+    let first_pts = first_pts.ok_or_else(|| EngineError::Empty(path.to_path_buf()))?;
+    track.start_s = track.to_s(first_pts);
+    // Last presented instant: seek a few seconds before the header's end and
+    // read to the end.
+    let mut back = 3.0;
+    loop {
+        r.seek(track.to_ts((track.end_s - back).max(track.start_s)))?;
+        let mut end_ts: Option<i64> = None;
+        let mut n = 0usize;
+        while let Some(p) = r.next()? {
+            if let Some(t) = timing_of(&p) {
+                let d = if t.duration > 0 {
+                    t.duration
+                } else {
+                    track.to_ts(frame_s).max(1)
+                };
+                end_ts = Some(end_ts.map_or(t.pts + d, |e: i64| e.max(t.pts + d)));
+                n += 1;
+            }
+        }
+        if let Some(e) = end_ts {
+            track.end_s = track.to_s(e);
+            break;
+        }
+        if n == 0 && back < 1e5 && track.end_s - back > track.start_s {
+            back *= 4.0;
+            continue;
+        }
+        break;
+    }
+    if track.end_s <= track.start_s {
+        return Err(EngineError::Empty(path.to_path_buf()));
+    }
+    Ok(track)
+}
+
+/// Which packets to copy, decided before writing anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoCut {
+    /// Where the copy pass seeks to (stream time base); it then skips to `key`.
+    seek_ts: i64,
+    key: PacketTiming,
+    /// pts of the first presented frame (the cut); becomes output time 0.
+    pub start_pts: i64,
+    /// The copy stops at the first packet (decode order) with pts >= this.
+    pub stop_pts: i64,
+    /// Presentation end of the copied frames.
+    pub end_pts: i64,
+    /// Packets from the keyframe to the cut that are decoded but not shown.
+    pub hidden_frames: usize,
+}
+
+impl VideoCut {
+    pub fn start_s(&self, track: &VideoTrack) -> f64 {
+        track.to_s(self.start_pts)
+    }
+    pub fn end_s(&self, track: &VideoTrack) -> f64 {
+        track.to_s(self.end_pts)
+    }
+}
+
+/// Decides the packets to copy for presenting container times
+/// `[start_s, end_s)`: the frame shown at `start_s` (nearest frame start),
+/// the keyframe to begin copying from, and the exact end.
+pub fn plan_cut(path: &Path, track: &VideoTrack, start_s: f64, end_s: f64) -> Result<VideoCut> {
+    let mut r = VideoReader::open(path)?;
+    let half = track.to_ts(track.frame_s * 0.5).max(1);
+    let target = track.to_ts(start_s);
+    let stop_pts = track.to_ts(end_s);
+    let mut back = 1.5;
+    let (seek_ts, key, start_pts, hidden_frames) = loop {
+        let seek_ts = track.to_ts(start_s - back);
+        r.seek(seek_ts)?;
+        let mut read: Vec<PacketTiming> = Vec::new();
+        while let Some(p) = r.next()? {
+            if let Some(t) = timing_of(&p) {
+                let past = t.dts > target + track.to_ts(1.0);
+                read.push(t);
+                if past {
+                    break;
+                }
+            }
+        }
+        // The cut frame: the first frame starting at or after the target
+        // (within half a frame), else the last frame read.
+        let f0 = read
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.pts >= target - half)
+            .min_by_key(|(_, t)| t.pts)
+            .map(|(i, t)| (i, t.pts));
+        let Some((f0_idx, f0_pts)) = f0 else {
+            return Err(EngineError::NothingToExport {
+                reason: format!("no video frame at {start_s:.3} s"),
+            });
+        };
+        // The keyframe to start copying from: the last keyframe in decode
+        // order at or before the cut frame that is shown no later than it.
+        let key = read[..=f0_idx]
+            .iter()
+            .rposition(|t| t.key && t.pts <= f0_pts)
+            .map(|i| (i, read[i]));
+        match key {
+            Some((ki, k)) => {
+                let hidden = read[ki..].iter().filter(|t| t.pts < f0_pts).count();
+                break (seek_ts, k, f0_pts, hidden);
+            }
+            None if start_s - back > track.start_s - 1.0 => back *= 3.0,
+            None => {
+                return Err(EngineError::Unsupported {
+                    path: path.to_path_buf(),
+                    reason: "no keyframe before the cut point; the video stream looks damaged"
+                        .into(),
+                })
+            }
+        }
+    };
+    // The end: scan from a keyframe a little before it (or from the copy
+    // start when the export is short), applying the same stop rule as the copy.
+    let end_scan_from = track.to_ts(end_s - 2.0);
+    if end_scan_from > key.pts {
+        r.seek(end_scan_from)?;
+    } else {
+        r.seek(seek_ts)?;
+    }
+    let mut end_pts = start_pts;
+    let frame_ts = track.to_ts(track.frame_s).max(1);
+    while let Some(p) = r.next()? {
+        let Some(t) = timing_of(&p) else { continue };
+        if t.pts >= stop_pts {
+            break;
+        }
+        let d = if t.duration > 0 { t.duration } else { frame_ts };
+        end_pts = end_pts.max(t.pts + d);
+    }
+    if end_pts <= start_pts {
+        return Err(EngineError::NothingToExport {
+            reason: format!("no video frames between {start_s:.3} s and {end_s:.3} s"),
+        });
+    }
+    Ok(VideoCut {
+        seek_ts,
+        key,
+        start_pts,
+        stop_pts,
+        end_pts,
+        hidden_frames,
+    })
+}
+
+/// Streams the packets of a [`VideoCut`] in decode order, unchanged except
+/// for missing decode timestamps, which are filled in (Matroska gives none
+/// for the first packets after a keyframe when there are B-frames; MP4
+/// needs them).
+pub(crate) struct CutReader {
+    reader: VideoReader,
+    cut: VideoCut,
+    started: bool,
+    done: bool,
+    /// Packets read ahead while looking for the first known dts.
+    ahead: std::collections::VecDeque<ffmpeg::Packet>,
+    last_dts: Option<i64>,
+    frame_ts: i64,
+}
+
+impl CutReader {
+    pub fn open(path: &Path, track: &VideoTrack, cut: &VideoCut) -> Result<Self> {
+        let mut reader = VideoReader::open(path)?;
+        reader.seek(cut.seek_ts)?;
+        Ok(Self {
+            reader,
+            cut: cut.clone(),
+            started: false,
+            done: false,
+            ahead: std::collections::VecDeque::new(),
+            last_dts: None,
+            frame_ts: track.to_ts(track.frame_s).max(1),
+        })
+    }
+
+    pub fn input_stream(&self) -> Option<ffmpeg::format::stream::Stream<'_>> {
+        self.reader.ictx.stream(self.reader.stream_index)
+    }
+
+    /// Next packet of the cut as the demuxer gives it.
+    fn next_raw(&mut self) -> Result<Option<ffmpeg::Packet>> {
+        if self.done {
+            return Ok(None);
+        }
+        while let Some(p) = self.reader.next()? {
+            let Some(t) = timing_of(&p) else {
+                if self.started {
+                    return Err(EngineError::Unsupported {
+                        path: self.reader.path.clone(),
+                        reason: "a video packet has no timestamp; remux the file first".into(),
+                    });
+                }
+                continue;
+            };
+            if !self.started {
+                let k = &self.cut.key;
+                let same = t.pts == k.pts && t.key && (k.pos < 0 || t.pos == k.pos);
+                if !same {
+                    continue;
+                }
+                self.started = true;
+            }
+            if t.pts >= self.cut.stop_pts {
+                self.done = true;
+                return Ok(None);
+            }
+            return Ok(Some(p));
+        }
+        self.done = true;
+        if !self.started {
+            return Err(EngineError::media(
+                &self.reader.path,
+                "the keyframe to copy from was not found again (was the file changed?)",
+            ));
+        }
+        Ok(None)
+    }
+
+    /// Next packet to copy, original pts, dts always set and increasing.
+    pub fn next(&mut self) -> Result<Option<ffmpeg::Packet>> {
+        if self.ahead.is_empty() {
+            let Some(p) = self.next_raw()? else {
+                return Ok(None);
+            };
+            if p.dts().is_some() || self.last_dts.is_some() {
+                return Ok(Some(self.fix_dts(p)));
+            }
+            // Leading packets without dts: read ahead to the first known one
+            // and count back from it, one frame per packet.
+            self.ahead.push_back(p);
+            let mut known: Option<i64> = None;
+            while self.ahead.len() < 64 {
+                match self.next_raw()? {
+                    Some(p) => {
+                        let d = p.dts();
+                        self.ahead.push_back(p);
+                        if let Some(d) = d {
+                            known = Some(d);
+                            break;
+                        }
+                    }
+                    None => break,
+                }
+            }
+            let missing = self.ahead.iter().take_while(|p| p.dts().is_none()).count();
+            for (i, p) in self.ahead.iter_mut().take(missing).enumerate() {
+                let pts = p.pts().unwrap_or(0);
+                let dts = match known {
+                    Some(k) => (k - (missing - i) as i64 * self.frame_ts).min(pts),
+                    None => pts,
+                };
+                p.set_dts(Some(dts));
+            }
+        }
+        match self.ahead.pop_front() {
+            Some(p) => Ok(Some(self.fix_dts(p))),
+            None => Ok(None),
+        }
+    }
+
+    fn fix_dts(&mut self, mut p: ffmpeg::Packet) -> ffmpeg::Packet {
+        let pts = p.pts().or(p.dts()).unwrap_or(0);
+        let mut dts = match (p.dts(), self.last_dts) {
+            (Some(d), _) => d,
+            (None, Some(last)) => (last + self.frame_ts).min(pts),
+            (None, None) => pts,
+        };
+        if let Some(last) = self.last_dts {
+            if dts <= last {
+                dts = last + 1;
+            }
+        }
+        p.set_pts(Some(pts.max(dts)));
+        p.set_dts(Some(dts));
+        self.last_dts = Some(dts);
+        p
+    }
+}
+
+fn mktag(a: u8, b: u8, c: u8, d: u8) -> u32 {
+    u32::from(a) | (u32::from(b) << 8) | (u32::from(c) << 16) | (u32::from(d) << 24)
+}
+
+/// Whether MP4 can hold this video codec.
+pub fn mp4_accepts(codec_id: ffmpeg::codec::Id) -> bool {
+    crate::init();
+    let name = std::ffi::CString::new("mp4").unwrap_or_default();
+    // SAFETY: looking up a muxer by a valid C string; query is read-only.
+    unsafe {
+        let of = ffi::av_guess_format(name.as_ptr(), std::ptr::null(), std::ptr::null());
+        if of.is_null() {
+            return false;
+        }
+        ffi::avformat_query_codec(of, codec_id.into(), ffi::FF_COMPLIANCE_NORMAL) == 1
+    }
+}
+
+/// Adds a stream to `octx` that receives the input stream's packets as they
+/// are: same codec parameters, time base, frame rate, display matrix (phone
+/// rotation) and colour metadata. HEVC is tagged `hvc1` so Apple players
+/// open it.
+pub(crate) fn add_copied_video_stream(
+    octx: &mut ffmpeg::format::context::Output,
+    ist: &ffmpeg::format::stream::Stream,
+) -> Result<usize> {
+    // SAFETY: all pointers come from live FFmpeg contexts; the new stream is
+    // owned by `octx`; side data is copied byte for byte with its size.
+    unsafe {
+        let ost = ffi::avformat_new_stream(octx.as_mut_ptr(), std::ptr::null());
+        if ost.is_null() {
+            return Err(EngineError::media(
+                Path::new("output"),
+                "cannot add the video stream",
+            ));
+        }
+        let ist_ptr = ist.as_ptr();
+        let r = ffi::avcodec_parameters_copy((*ost).codecpar, (*ist_ptr).codecpar);
+        if r < 0 {
+            return Err(EngineError::media(
+                Path::new("output"),
+                ffmpeg::Error::from(r),
+            ));
+        }
+        let par = (*ost).codecpar;
+        (*par).codec_tag = if (*par).codec_id == ffi::AVCodecID::AV_CODEC_ID_HEVC {
+            mktag(b'h', b'v', b'c', b'1')
+        } else {
+            0
+        };
+        (*ost).time_base = (*ist_ptr).time_base;
+        (*ost).avg_frame_rate = (*ist_ptr).avg_frame_rate;
+        (*ost).r_frame_rate = (*ist_ptr).r_frame_rate;
+        (*ost).sample_aspect_ratio = (*ist_ptr).sample_aspect_ratio;
+        for i in 0..(*ist_ptr).nb_side_data as usize {
+            let sd = (*ist_ptr).side_data.add(i);
+            let dst = ffi::av_stream_new_side_data(ost, (*sd).type_, (*sd).size);
+            if !dst.is_null() {
+                std::ptr::copy_nonoverlapping((*sd).data, dst, (*sd).size);
+            }
+        }
+        // Language and handler name help players label the track.
+        ffi::av_dict_copy(&mut (*ost).metadata, (*ist_ptr).metadata, 0);
+        Ok((*ost).index as usize)
+    }
+}
+
+/// Shared record of the first write error, so a failed mux can say
+/// "disk full" rather than "I/O error".
+#[derive(Clone, Default)]
+pub(crate) struct WriteErrorSlot(Arc<Mutex<Option<std::io::Error>>>);
+
+impl WriteErrorSlot {
+    fn record(&self, e: &std::io::Error) {
+        if let Ok(mut g) = self.0.lock() {
+            if g.is_none() {
+                *g = Some(std::io::Error::new(e.kind(), e.to_string()));
+                // Keep the OS error number, which `kind` alone may lose.
+                if let Some(code) = e.raw_os_error() {
+                    *g = Some(std::io::Error::from_raw_os_error(code));
+                }
+            }
+        }
+    }
+    pub fn take(&self) -> Option<std::io::Error> {
+        self.0.lock().ok().and_then(|mut g| g.take())
+    }
+}
+
+/// Whether an I/O error means the disk (or quota) is full.
+pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || e.kind() == std::io::ErrorKind::StorageFull
+}
+
+/// The partial output file as the muxer's byte sink: records the first
+/// error and starts writeback every few MB so the final fsync is short.
+pub(crate) struct OutputSink {
+    file: File,
+    errors: WriteErrorSlot,
+    unsynced: u64,
+    pub written: Arc<std::sync::atomic::AtomicU64>,
+}
+
+const WRITEBACK_EVERY: u64 = 8 << 20;
+
+impl OutputSink {
+    pub fn new(file: File, errors: WriteErrorSlot) -> Self {
+        Self {
+            file,
+            errors,
+            unsynced: 0,
+            written: Arc::default(),
+        }
+    }
+
+    fn start_writeback(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::io::AsRawFd;
+            // SAFETY: a valid fd; this only asks the kernel to start writing
+            // dirty pages out, without waiting.
+            unsafe {
+                libc::sync_file_range(self.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+            }
+        }
+    }
+}
+
+impl Write for OutputSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.file.write(buf) {
+            Ok(n) => {
+                self.unsynced += n as u64;
+                self.written
+                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                if self.unsynced >= WRITEBACK_EVERY {
+                    self.unsynced = 0;
+                    self.start_writeback();
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                self.errors.record(&e);
+                Err(e)
+            }
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush().inspect_err(|e| self.errors.record(e))
+    }
+}
+
+impl Seek for OutputSink {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.file.seek(pos).inspect_err(|e| self.errors.record(e))
+    }
+}

@@ -1,0 +1,285 @@
+//! `spectral`: spectral-shape similarity along a candidate line.
+//!
+//! Pop and dance songs reuse the same drum samples in every bar, so rhythm
+//! (onsets) and even waveform coherence of drum hits match at many wrong
+//! places. What differs between sections is the *spectral shape* over time
+//! (bass line, chords, instrumentation). Log band energies survive reverb and
+//! phone colouration well once each band's slow trend (EQ, AGC) and each
+//! frame's overall level are removed, so summing frame-by-frame cosine
+//! similarity over the whole overlap tells the right section from a look-alike.
+
+use crate::onset::moving_mean;
+use realfft::num_complex::Complex;
+use realfft::RealFftPlanner;
+
+#[derive(Debug, Clone)]
+pub struct SpectralShape {
+    pub frames: usize,
+    pub n_bands: usize,
+    /// Unit-norm shape vectors, frame-major (all zero for a silent frame).
+    pub values: Vec<f32>,
+}
+
+/// Normalises log band energies (`n_bands` per frame): each band minus its
+/// moving mean over `±trend_radius` frames, then each frame minus its mean
+/// across bands, scaled to unit norm.
+pub fn spectral_shape(log_bands: &[f32], n_bands: usize, trend_radius: usize) -> SpectralShape {
+    if n_bands == 0 {
+        return SpectralShape {
+            frames: 0,
+            n_bands: 0,
+            values: Vec::new(),
+        };
+    }
+    let frames = log_bands.len() / n_bands;
+    let mut values = vec![0f32; frames * n_bands];
+    let mut column = vec![0f32; frames];
+    for b in 0..n_bands {
+        for (f, c) in column.iter_mut().enumerate() {
+            *c = log_bands[f * n_bands + b];
+        }
+        let trend = moving_mean(&column, trend_radius);
+        for f in 0..frames {
+            values[f * n_bands + b] = column[f] - trend[f];
+        }
+    }
+    for frame in values.chunks_mut(n_bands) {
+        let mean = frame.iter().sum::<f32>() / n_bands as f32;
+        frame.iter_mut().for_each(|v| *v -= mean);
+        let norm = frame.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 1e-6 {
+            frame.iter_mut().for_each(|v| *v /= norm);
+        } else {
+            frame.iter_mut().for_each(|v| *v = 0.0);
+        }
+    }
+    SpectralShape {
+        frames,
+        n_bands,
+        values,
+    }
+}
+
+/// Sum of per-frame cosine similarity between recording frames and the song
+/// frames the line `song_t = sigma + (dance_t - t_ref) / rate` maps them to
+/// (every `step`-th recording frame; song frames interpolated linearly).
+/// Frames mapped outside the song contribute nothing.
+pub fn line_similarity(
+    dance: &SpectralShape,
+    song: &SpectralShape,
+    frame_rate: f64,
+    t_ref: f64,
+    sigma: f64,
+    rate: f64,
+    step: usize,
+) -> f64 {
+    let nb = dance.n_bands;
+    if nb == 0 || song.n_bands != nb || song.frames < 2 {
+        return 0.0;
+    }
+    let mut total = 0f64;
+    for t in (0..dance.frames).step_by(step.max(1)) {
+        let song_t = sigma + (t as f64 / frame_rate - t_ref) / rate;
+        let x = song_t * frame_rate;
+        if x < 0.0 || x >= (song.frames - 1) as f64 {
+            continue;
+        }
+        let j = x.floor() as usize;
+        let f = (x - j as f64) as f32;
+        let d = &dance.values[t * nb..(t + 1) * nb];
+        let s0 = &song.values[j * nb..(j + 1) * nb];
+        let s1 = &song.values[(j + 1) * nb..(j + 2) * nb];
+        let mut dot = 0f32;
+        for k in 0..nb {
+            dot += d[k] * (s0[k] * (1.0 - f) + s1[k] * f);
+        }
+        total += f64::from(dot);
+    }
+    total
+}
+
+/// Whole-overlap shape similarity for every placement at one rate.
+#[derive(Debug, Clone)]
+pub struct ShapeCorrelation {
+    /// `values[i]` is the sum of per-frame cosine similarities when dance
+    /// frame 0 sits at song frame `i as i64 + first_start`.
+    pub values: Vec<f32>,
+    pub first_start: i64,
+    pub rate: f64,
+    /// Median and robust spread of `values`: the level of unrelated placements.
+    pub centre: f64,
+    pub spread: f64,
+}
+
+/// The song side of [`shape_correlation`], transformed once.
+pub struct SongShapeSpectra {
+    fft_len: usize,
+    song_frames: usize,
+    spectra: Vec<Vec<Complex<f32>>>,
+}
+
+impl SongShapeSpectra {
+    /// `max_needle` is the longest re-timed recording (frames) to be correlated.
+    pub fn new(song: &SpectralShape, max_needle: usize) -> Self {
+        let fft_len = (song.frames + max_needle + 1).next_power_of_two();
+        let mut planner = RealFftPlanner::<f32>::new();
+        let fft = planner.plan_fft_forward(fft_len);
+        let mut input = fft.make_input_vec();
+        let mut scratch = fft.make_scratch_vec();
+        let mut spectra = Vec::with_capacity(song.n_bands);
+        for b in 0..song.n_bands {
+            input.iter_mut().for_each(|v| *v = 0.0);
+            for f in 0..song.frames {
+                input[f] = song.values[f * song.n_bands + b];
+            }
+            let mut out = fft.make_output_vec();
+            // Lengths come from the plan: cannot fail.
+            let _ = fft.process_with_scratch(&mut input, &mut out, &mut scratch);
+            spectra.push(out);
+        }
+        Self {
+            fft_len,
+            song_frames: song.frames,
+            spectra,
+        }
+    }
+}
+
+/// Shape similarity of the whole recording against the song for every
+/// placement at `rate` (dance seconds per song second), by FFT: the recording's
+/// band sequences are re-timed onto the song's time axis and their
+/// cross-correlations with the song's summed over bands.
+pub fn shape_correlation(
+    dance: &SpectralShape,
+    song: &SongShapeSpectra,
+    rate: f64,
+) -> Option<ShapeCorrelation> {
+    let nb = dance.n_bands;
+    if nb == 0 || nb != song.spectra.len() || dance.frames < 2 {
+        return None;
+    }
+    let needle_len = (((dance.frames - 1) as f64) / rate).floor() as usize + 1;
+    if song.song_frames + needle_len + 1 > song.fft_len {
+        return None;
+    }
+    let n = song.fft_len;
+    let mut planner = RealFftPlanner::<f32>::new();
+    let forward = planner.plan_fft_forward(n);
+    let inverse = planner.plan_fft_inverse(n);
+    let mut input = forward.make_input_vec();
+    let mut spec = forward.make_output_vec();
+    let mut acc = vec![Complex::new(0f32, 0f32); spec.len()];
+    let mut scratch = forward.make_scratch_vec();
+    for b in 0..nb {
+        input.iter_mut().for_each(|v| *v = 0.0);
+        for (u, v) in input.iter_mut().take(needle_len).enumerate() {
+            let x = u as f64 * rate;
+            let i = x.floor() as usize;
+            let f = (x - i as f64) as f32;
+            let a = dance.values[i * nb + b];
+            let c = if i + 1 < dance.frames {
+                dance.values[(i + 1) * nb + b]
+            } else {
+                a
+            };
+            *v = a * (1.0 - f) + c * f;
+        }
+        forward
+            .process_with_scratch(&mut input, &mut spec, &mut scratch)
+            .ok()?;
+        for ((a, s), d) in acc.iter_mut().zip(&song.spectra[b]).zip(&spec) {
+            *a += s * d.conj();
+        }
+    }
+    if let Some(first) = acc.first_mut() {
+        first.im = 0.0;
+    }
+    if let Some(last) = acc.last_mut() {
+        last.im = 0.0;
+    }
+    let mut scratch_inv = inverse.make_scratch_vec();
+    inverse
+        .process_with_scratch(&mut acc, &mut input, &mut scratch_inv)
+        .ok()?;
+    let scale = 1.0 / n as f32;
+    // starts from -(needle_len - 1) (wrapped to the end of the buffer) to song_frames - 1
+    let first_start = -(needle_len as i64 - 1);
+    let values: Vec<f32> = (first_start..song.song_frames as i64)
+        .map(|k| input[k.rem_euclid(n as i64) as usize] * scale)
+        .collect();
+    let (centre, spread) = median_spread(&values);
+    Some(ShapeCorrelation {
+        values,
+        first_start,
+        rate,
+        centre,
+        spread,
+    })
+}
+
+fn median_spread(v: &[f32]) -> (f64, f64) {
+    if v.is_empty() {
+        return (0.0, 1.0);
+    }
+    let mut s: Vec<f32> = v.to_vec();
+    s.sort_by(f32::total_cmp);
+    let median = f64::from(s[s.len() / 2]);
+    let mut dev: Vec<f64> = s.iter().map(|x| (f64::from(*x) - median).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    (median, (1.4826 * dev[dev.len() / 2]).max(1e-6))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Random-ish band energies: frame f, band b.
+    fn bands(frames: usize, nb: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed;
+        (0..frames * nb)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1u32 << 24) as f32 * 4.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn right_line_beats_shifted_line() {
+        let nb = 16;
+        let song_bands = bands(3000, nb, 5);
+        // the recording shows song frames 1000..2000 with gain and EQ changes
+        let mut rec = Vec::new();
+        for f in 1000..2000 {
+            for b in 0..nb {
+                rec.push(song_bands[f * nb + b] + 3.0 + 0.1 * b as f32);
+            }
+        }
+        let song = spectral_shape(&song_bands, nb, 150);
+        let dance = spectral_shape(&rec, nb, 150);
+        let t_ref = 5.0; // dance frame 500 at 100 fps -> song frame 1500
+        let right = line_similarity(&dance, &song, 100.0, t_ref, 15.0, 1.0, 1);
+        let shifted = line_similarity(&dance, &song, 100.0, t_ref, 15.5, 1.0, 1);
+        assert!(right > 800.0, "right {right}");
+        assert!(shifted.abs() < 100.0, "shifted {shifted}");
+    }
+
+    #[test]
+    fn correlation_peaks_at_the_placement() {
+        let nb = 12;
+        let song_bands = bands(4000, nb, 9);
+        let rec: Vec<f32> = song_bands[1500 * nb..2300 * nb].to_vec();
+        let song = spectral_shape(&song_bands, nb, 150);
+        let dance = spectral_shape(&rec, nb, 150);
+        let spectra = SongShapeSpectra::new(&song, 900);
+        let c = shape_correlation(&dance, &spectra, 1.0).expect("fits");
+        let (k, _) = c
+            .values
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap_or((0, &0.0));
+        assert_eq!(k as i64 + c.first_start, 1500);
+        assert!((f64::from(c.values[k]) - c.centre) / c.spread > 20.0);
+    }
+}

@@ -1,0 +1,571 @@
+//! `trim`: where the exported video starts and ends, each end with the reason
+//! shown to the user.
+//!
+//! * [`Placement`]: the time map between the recording and the song.
+//! * [`decide_trim`]: the pure decision from the facts below.
+//! * [`song_audible_range`]: where the song itself starts and stops being
+//!   audible (its intro silence and its fade into silence), from its audio.
+//! * [`find_black_tail`]: the start of a final stretch of black picture (phone
+//!   put face down while the music plays on), decoding only a handful of
+//!   frames near the end, never the whole video.
+//!
+//! All times here are *dance time* (seconds on the recording's audio clock,
+//! sample 0 = first decoded audio sample, the convention of `align`) unless a
+//! name says otherwise.
+
+use crate::cancel::CancelToken;
+use crate::decode::AudioChunks;
+use crate::error::{EngineError, Result};
+use crate::probe::open_input;
+use ffmpeg_next as ffmpeg;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// How the song sits in the recording:
+/// `dance_time = ref + rate * (bgm_time - (ref - offset_s))`, i.e. at dance
+/// time `ref` the offset is exactly `offset_s` (`dance_time = bgm_time +
+/// offset_s`), and around it one second of song lasts `rate` seconds of
+/// recording. The aligner reports `offset_s` at the middle of the part where
+/// the song is heard; that is `ref_dance_s`. With `rate == 1` the reference
+/// does not matter.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Placement {
+    pub offset_s: f64,
+    #[serde(default = "one")]
+    pub rate: f64,
+    /// Dance time where `offset_s` holds exactly; `None`: the middle of the
+    /// recording (export resolves it before use).
+    #[serde(default)]
+    pub ref_dance_s: Option<f64>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Placement {
+    pub fn new(offset_s: f64, rate: f64) -> Self {
+        Self {
+            offset_s,
+            rate,
+            ref_dance_s: None,
+        }
+    }
+    fn reference(&self) -> f64 {
+        self.ref_dance_s.unwrap_or(0.0)
+    }
+    /// Song time heard at `dance_s`.
+    pub fn bgm_at(&self, dance_s: f64) -> f64 {
+        let r = self.reference();
+        (r - self.offset_s) + (dance_s - r) / self.rate
+    }
+    /// Dance time at which song time `bgm_s` is heard.
+    pub fn dance_at(&self, bgm_s: f64) -> f64 {
+        let r = self.reference();
+        r + self.rate * (bgm_s - (r - self.offset_s))
+    }
+    pub fn validate(&self) -> Result<()> {
+        if !self.offset_s.is_finite() || !self.ref_dance_s.is_none_or(f64::is_finite) {
+            return Err(EngineError::InvalidRequest(
+                "the offset must be a finite number of seconds".into(),
+            ));
+        }
+        if !(self.rate.is_finite() && (0.5..=2.0).contains(&self.rate)) {
+            return Err(EngineError::InvalidRequest(format!(
+                "rate {} is outside 0.5..2 (1 = same speed)",
+                self.rate
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartReason {
+    /// The song was already playing when the recording started.
+    RecordingStart,
+    /// The song starts being heard here (minus the requested lead-in); the
+    /// talk and waiting before it are dropped.
+    SongStart,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The recording stops while the song still plays.
+    RecordingEnd,
+    /// The song (including its fade into silence) ends before the recording.
+    SongEnd,
+    /// From here to the end the picture is black (phone face down).
+    BlackPicture,
+}
+
+/// The facts the trim decision is made from (dance time, seconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrimFacts {
+    /// First and last instant of picture in the recording.
+    pub recording_start_s: f64,
+    pub recording_end_s: f64,
+    /// Where the song starts / stops being heard in the recording (may lie
+    /// outside the recording).
+    pub song_heard_start_s: f64,
+    pub song_heard_end_s: f64,
+    /// Start of a final stretch of black picture, if any.
+    pub black_from_s: Option<f64>,
+    /// Seconds kept before the song starts (talk, counting in).
+    pub lead_in_s: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrimDecision {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub start_reason: StartReason,
+    pub end_reason: EndReason,
+}
+
+/// Differences below this are "the same moment" for choosing a reason: the
+/// song heard 50 ms after the recording starts was already playing.
+const SAME_MOMENT_S: f64 = 0.1;
+/// Shortest export that makes sense.
+pub const MIN_EXPORT_S: f64 = 1.0;
+
+/// The pure trim decision: start where the song starts being heard (or at the
+/// recording's start if it was already playing), keeping `lead_in_s` before
+/// it; end at the earliest of the recording's end, the song's end, and a final
+/// black stretch.
+pub fn decide_trim(f: &TrimFacts) -> Result<TrimDecision> {
+    let heard_start = f.song_heard_start_s.max(f.recording_start_s);
+    let (start_s, start_reason) = if heard_start - f.recording_start_s <= SAME_MOMENT_S {
+        (f.recording_start_s, StartReason::RecordingStart)
+    } else {
+        let s = (heard_start - f.lead_in_s.max(0.0)).max(f.recording_start_s);
+        if s - f.recording_start_s <= 1e-6 {
+            (f.recording_start_s, StartReason::RecordingStart)
+        } else {
+            (s, StartReason::SongStart)
+        }
+    };
+    let mut end_s = f.recording_end_s;
+    let mut end_reason = EndReason::RecordingEnd;
+    if f.song_heard_end_s < end_s - SAME_MOMENT_S {
+        end_s = f.song_heard_end_s;
+        end_reason = EndReason::SongEnd;
+    }
+    if let Some(black) = f.black_from_s {
+        // A black tail that would swallow (almost) everything is ignored: the
+        // user then sees the whole part rather than nothing.
+        if black < end_s && black >= start_s + MIN_EXPORT_S {
+            end_s = black;
+            end_reason = EndReason::BlackPicture;
+        }
+    }
+    if end_s - start_s < MIN_EXPORT_S {
+        return Err(EngineError::NothingToExport {
+            reason: format!(
+                "with this offset the song is heard for only {:.2} s of the recording (from {:.2} s to {:.2} s); check the offset",
+                (end_s - start_s).max(0.0),
+                start_s,
+                end_s
+            ),
+        });
+    }
+    Ok(TrimDecision {
+        start_s,
+        end_s,
+        start_reason,
+        end_reason,
+    })
+}
+
+/// Where the song is audible in its own timeline (song seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SongAudibleRange {
+    pub start_s: f64,
+    /// End of the fade into silence (not its start).
+    pub end_s: f64,
+    pub duration_s: f64,
+}
+
+/// Level below the loudest part of the song that counts as silence. A fade
+/// is followed until it is this far down: quieter than that, nobody hears it
+/// over studio speakers.
+const SILENCE_BELOW_PEAK_DB: f64 = 50.0;
+const ENVELOPE_RATE: u32 = 8000;
+const ENVELOPE_BLOCK: usize = 160; // 20 ms at 8 kHz
+
+/// Decodes the song (mono, 8 kHz: cheap) and finds the first and last 20 ms
+/// block louder than `SILENCE_BELOW_PEAK_DB` under its loudest block.
+pub fn song_audible_range(
+    song: &Path,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(f64),
+) -> Result<SongAudibleRange> {
+    let mut chunks = AudioChunks::open(song, ENVELOPE_RATE)?;
+    let mut block_power: Vec<f32> = Vec::new();
+    let mut acc = 0.0f64;
+    let mut in_block = 0usize;
+    let mut total_samples = 0usize;
+    while let Some(chunk) = chunks.next_chunk()? {
+        total_samples += chunk.len();
+        for &s in &chunk {
+            acc += f64::from(s) * f64::from(s);
+            in_block += 1;
+            if in_block == ENVELOPE_BLOCK {
+                block_power.push((acc / ENVELOPE_BLOCK as f64) as f32);
+                acc = 0.0;
+                in_block = 0;
+            }
+        }
+        cancel.check()?;
+        progress(chunks.fraction());
+    }
+    if in_block > 0 {
+        block_power.push((acc / in_block as f64) as f32);
+    }
+    let duration_s = total_samples as f64 / f64::from(ENVELOPE_RATE);
+    let peak = block_power.iter().copied().fold(0.0f32, f32::max);
+    if peak <= 1e-12 {
+        return Err(EngineError::Empty(song.to_path_buf()));
+    }
+    let threshold = f64::from(peak) * 10f64.powf(-SILENCE_BELOW_PEAK_DB / 10.0);
+    // An absolute floor too, for songs mastered very quietly with hiss.
+    let threshold = threshold.max(1e-9) as f32;
+    let first = block_power.iter().position(|&p| p > threshold).unwrap_or(0);
+    let last = block_power
+        .iter()
+        .rposition(|&p| p > threshold)
+        .unwrap_or(block_power.len().saturating_sub(1));
+    let block_s = ENVELOPE_BLOCK as f64 / f64::from(ENVELOPE_RATE);
+    Ok(SongAudibleRange {
+        start_s: first as f64 * block_s,
+        end_s: ((last + 1) as f64 * block_s).min(duration_s),
+        duration_s,
+    })
+}
+
+/// Black-picture test on a decoded frame's luma: dark on average and almost
+/// no bright pixels. A phone lying face down gives a dark, noisy picture, not
+/// pure black, hence the tolerances.
+fn is_black(frame: &ffmpeg::frame::Video) -> bool {
+    use ffmpeg::format::Pixel;
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    if w == 0 || h == 0 {
+        return false;
+    }
+    let fmt = frame.format();
+    // Luma in plane 0, 8 or 16 bits; full-range formats have black at 0,
+    // limited-range at 16 (8-bit scale).
+    let (bytes_per_sample, shift) = match fmt {
+        Pixel::YUV420P
+        | Pixel::YUVJ420P
+        | Pixel::NV12
+        | Pixel::NV21
+        | Pixel::YUV422P
+        | Pixel::YUVJ422P
+        | Pixel::YUV444P
+        | Pixel::YUVJ444P
+        | Pixel::GRAY8 => (1usize, 0u32),
+        Pixel::YUV420P10LE | Pixel::P010LE | Pixel::YUV422P10LE | Pixel::YUV444P10LE => (2, 2),
+        _ => return false,
+    };
+    let stride = frame.stride(0);
+    let data = frame.data(0);
+    let step = 4usize;
+    let (mut sum, mut bright, mut n) = (0u64, 0u64, 0u64);
+    for y in (0..h).step_by(step) {
+        let row = &data[y * stride..];
+        for x in (0..w).step_by(step) {
+            let v = if bytes_per_sample == 1 {
+                u32::from(row[x])
+            } else {
+                let lo = row[2 * x];
+                let hi = row[2 * x + 1];
+                // P010 keeps its 10 bits in the high bits of each 16-bit word.
+                let raw = u32::from(u16::from_le_bytes([lo, hi]));
+                if fmt == Pixel::P010LE {
+                    raw >> 8
+                } else {
+                    raw >> shift
+                }
+            };
+            sum += u64::from(v);
+            if v > 56 {
+                bright += 1;
+            }
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return false;
+    }
+    let mean = sum as f64 / n as f64;
+    mean < 32.0 && (bright as f64) < 0.02 * n as f64
+}
+
+/// Decodes video frames of one stream on demand: "the frame shown at time t".
+struct FrameSampler {
+    ictx: ffmpeg::format::context::Input,
+    stream_index: usize,
+    decoder: ffmpeg::decoder::Video,
+    time_base: f64,
+    path: std::path::PathBuf,
+}
+
+impl FrameSampler {
+    fn open(path: &Path) -> Result<Self> {
+        let mut ictx = open_input(path)?;
+        let stream = ictx
+            .streams()
+            .best(ffmpeg::media::Type::Video)
+            .ok_or_else(|| EngineError::NoVideo(path.to_path_buf()))?;
+        let stream_index = stream.index();
+        let time_base = f64::from(stream.time_base());
+        let mut cctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+            .map_err(|e| EngineError::media(path, e))?;
+        // Two threads are enough for a few frames and leave the other work room.
+        cctx.set_threading(ffmpeg::threading::Config {
+            kind: ffmpeg::threading::Type::Frame,
+            count: 2,
+            ..Default::default()
+        });
+        let decoder = cctx
+            .decoder()
+            .video()
+            .map_err(|e| EngineError::Unsupported {
+                path: path.to_path_buf(),
+                reason: format!("cannot decode the video to look for a black ending: {e}"),
+            })?;
+        // SAFETY: the format context and its streams are valid while `ictx` lives.
+        unsafe {
+            let fc = ictx.as_mut_ptr();
+            for i in 0..(*fc).nb_streams as usize {
+                if i != stream_index {
+                    (**(*fc).streams.add(i)).discard = ffmpeg::ffi::AVDiscard::AVDISCARD_ALL;
+                }
+            }
+        }
+        Ok(Self {
+            ictx,
+            stream_index,
+            decoder,
+            time_base,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Whether the frame shown at container time `t` is black; `None` when no
+    /// frame could be decoded there. Seeks to the keyframe before `t` and
+    /// decodes forward to `t` (at most one GOP).
+    fn black_at(&mut self, t: f64, cancel: &CancelToken) -> Result<Option<bool>> {
+        let ts = (t / self.time_base).floor() as i64;
+        // SAFETY: seeking a valid context; stream index valid.
+        let r = unsafe {
+            ffmpeg::ffi::av_seek_frame(
+                self.ictx.as_mut_ptr(),
+                self.stream_index as i32,
+                ts,
+                ffmpeg::ffi::AVSEEK_FLAG_BACKWARD,
+            )
+        };
+        if r < 0 {
+            return Ok(None);
+        }
+        self.decoder.flush();
+        let mut frame = ffmpeg::frame::Video::empty();
+        let mut last_black: Option<bool> = None;
+        let mut eof = false;
+        loop {
+            cancel.check()?;
+            while self.decoder.receive_frame(&mut frame).is_ok() {
+                let pts = frame.timestamp().or(frame.pts()).unwrap_or(i64::MIN);
+                if pts != i64::MIN && pts as f64 * self.time_base > t + 1e-6 {
+                    // First frame after `t`: the previous one was on screen at `t`.
+                    return Ok(last_black.or(Some(is_black(&frame))));
+                }
+                last_black = Some(is_black(&frame));
+            }
+            if eof {
+                return Ok(last_black);
+            }
+            let mut packet = ffmpeg::Packet::empty();
+            match packet.read(&mut self.ictx) {
+                Ok(()) => {
+                    if packet.stream() == self.stream_index {
+                        let _ = self.decoder.send_packet(&packet);
+                    }
+                }
+                Err(ffmpeg::Error::Eof) => {
+                    let _ = self.decoder.send_eof();
+                    eof = true;
+                }
+                Err(e) => return Err(EngineError::media(&self.path, e)),
+            }
+        }
+    }
+}
+
+/// Whether the frame shown at container time `t` is black (`None`: no
+/// frame there). One seek and at most one GOP decoded.
+pub fn black_at(video: &Path, t: f64, cancel: &CancelToken) -> Result<Option<bool>> {
+    FrameSampler::open(video)?.black_at(t, cancel)
+}
+
+/// Shortest black ending that counts as "phone face down".
+pub const MIN_BLACK_TAIL_S: f64 = 2.0;
+
+/// Start of a final black stretch ending at container time `end_c` (and not
+/// earlier than `not_before_c`), in container seconds, to ~1/10 s. Samples
+/// frames backwards from the end with growing steps, then bisects between the
+/// last picture and the first black frame: a few dozen frames decoded at most.
+pub fn find_black_tail(
+    video: &Path,
+    not_before_c: f64,
+    end_c: f64,
+    cancel: &CancelToken,
+) -> Result<Option<f64>> {
+    let mut sampler = FrameSampler::open(video)?;
+    let probe_at = |s: &mut FrameSampler, t: f64| -> Result<Option<bool>> { s.black_at(t, cancel) };
+    // The very last frames first: no black there, no black tail.
+    let last = (end_c - 0.05).max(not_before_c);
+    if probe_at(&mut sampler, last)? != Some(true) {
+        return Ok(None);
+    }
+    let mut black_t = last;
+    let mut step = 0.5;
+    let picture_t: f64;
+    loop {
+        let t = black_t - step;
+        if t <= not_before_c {
+            // Black all the way back to where the export would start.
+            if probe_at(&mut sampler, not_before_c)? == Some(true) {
+                return Ok(Some(not_before_c));
+            }
+            picture_t = not_before_c;
+            break;
+        }
+        match probe_at(&mut sampler, t)? {
+            Some(true) => {
+                black_t = t;
+                step *= 2.0;
+            }
+            _ => {
+                picture_t = t;
+                break;
+            }
+        }
+    }
+    let mut lo = picture_t;
+    let mut hi = black_t;
+    while hi - lo > 0.1 {
+        let mid = 0.5 * (lo + hi);
+        if probe_at(&mut sampler, mid)? == Some(true) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    if end_c - hi < MIN_BLACK_TAIL_S {
+        return Ok(None);
+    }
+    Ok(Some(hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> TrimFacts {
+        TrimFacts {
+            recording_start_s: 0.0,
+            recording_end_s: 100.0,
+            song_heard_start_s: 10.0,
+            song_heard_end_s: 200.0,
+            black_from_s: None,
+            lead_in_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn pre_roll_is_dropped_and_lead_in_kept() {
+        let d = decide_trim(&facts()).unwrap();
+        assert_eq!((d.start_s, d.start_reason), (10.0, StartReason::SongStart));
+        assert_eq!((d.end_s, d.end_reason), (100.0, EndReason::RecordingEnd));
+        let d = decide_trim(&TrimFacts {
+            lead_in_s: 3.0,
+            ..facts()
+        })
+        .unwrap();
+        assert_eq!(d.start_s, 7.0);
+        let d = decide_trim(&TrimFacts {
+            lead_in_s: 30.0,
+            ..facts()
+        })
+        .unwrap();
+        assert_eq!(
+            (d.start_s, d.start_reason),
+            (0.0, StartReason::RecordingStart)
+        );
+    }
+
+    #[test]
+    fn song_already_playing_starts_at_recording_start() {
+        let d = decide_trim(&TrimFacts {
+            song_heard_start_s: -40.0,
+            ..facts()
+        })
+        .unwrap();
+        assert_eq!(
+            (d.start_s, d.start_reason),
+            (0.0, StartReason::RecordingStart)
+        );
+    }
+
+    #[test]
+    fn earliest_end_wins() {
+        let d = decide_trim(&TrimFacts {
+            song_heard_end_s: 80.0,
+            ..facts()
+        })
+        .unwrap();
+        assert_eq!((d.end_s, d.end_reason), (80.0, EndReason::SongEnd));
+        let d = decide_trim(&TrimFacts {
+            song_heard_end_s: 80.0,
+            black_from_s: Some(60.0),
+            ..facts()
+        })
+        .unwrap();
+        assert_eq!((d.end_s, d.end_reason), (60.0, EndReason::BlackPicture));
+        let d = decide_trim(&TrimFacts {
+            song_heard_end_s: 80.0,
+            black_from_s: Some(90.0),
+            ..facts()
+        })
+        .unwrap();
+        assert_eq!(d.end_reason, EndReason::SongEnd);
+    }
+
+    #[test]
+    fn song_not_heard_is_an_error() {
+        let e = decide_trim(&TrimFacts {
+            song_heard_start_s: 150.0,
+            ..facts()
+        })
+        .unwrap_err();
+        assert_eq!(e.code(), "nothing_to_export");
+    }
+
+    #[test]
+    fn placement_round_trips() {
+        let p = Placement {
+            offset_s: 12.5,
+            rate: 1.02,
+            ref_dance_s: Some(40.0),
+        };
+        assert!((p.bgm_at(40.0) - 27.5).abs() < 1e-12);
+        for t in [0.0, 17.0, 250.0] {
+            assert!((p.dance_at(p.bgm_at(t)) - t).abs() < 1e-9);
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! `xcorr`: normalised cross-correlation of many short sequences against one
+//! long sequence, by FFT. The long sequence's spectrum is computed once.
+
+use realfft::num_complex::Complex;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+use std::sync::Arc;
+
+/// Correlates short "needles" against a fixed long "haystack".
+pub struct Correlator {
+    fft_len: usize,
+    haystack_len: usize,
+    haystack_spectrum: Vec<Complex<f32>>,
+    /// Prefix sums of the haystack's squares, for the local norm under a needle.
+    prefix_sq: Vec<f64>,
+    /// Floor for that norm (a fraction of the typical norm), so silent stretches
+    /// of the haystack cannot produce huge normalised values.
+    power_floor: f64,
+    forward: Arc<dyn RealToComplex<f32>>,
+    inverse: Arc<dyn ComplexToReal<f32>>,
+    buf: Vec<f32>,
+    spec: Vec<Complex<f32>>,
+    scratch_fwd: Vec<Complex<f32>>,
+    scratch_inv: Vec<Complex<f32>>,
+    max_needle: usize,
+}
+
+impl Correlator {
+    /// `max_needle` is the longest needle that will be correlated.
+    pub fn new(haystack: &[f32], max_needle: usize) -> Self {
+        let fft_len = (haystack.len() + max_needle + 1).next_power_of_two();
+        let mut planner = RealFftPlanner::<f32>::new();
+        let forward = planner.plan_fft_forward(fft_len);
+        let inverse = planner.plan_fft_inverse(fft_len);
+        let mut buf = forward.make_input_vec();
+        buf[..haystack.len()].copy_from_slice(haystack);
+        let mut haystack_spectrum = forward.make_output_vec();
+        let mut scratch_fwd = forward.make_scratch_vec();
+        // The lengths come from the plan itself, so this cannot fail.
+        let _ = forward.process_with_scratch(&mut buf, &mut haystack_spectrum, &mut scratch_fwd);
+        let mut prefix_sq = vec![0f64; haystack.len() + 1];
+        for (i, &x) in haystack.iter().enumerate() {
+            prefix_sq[i + 1] = prefix_sq[i] + f64::from(x) * f64::from(x);
+        }
+        let mean_power = prefix_sq[haystack.len()] / haystack.len().max(1) as f64;
+        let spec = forward.make_output_vec();
+        let scratch_inv = inverse.make_scratch_vec();
+        Self {
+            fft_len,
+            haystack_len: haystack.len(),
+            haystack_spectrum,
+            prefix_sq,
+            power_floor: 0.1 * mean_power,
+            forward,
+            inverse,
+            buf,
+            spec,
+            scratch_fwd,
+            scratch_inv,
+            max_needle,
+        }
+    }
+
+    pub fn haystack_len(&self) -> usize {
+        self.haystack_len
+    }
+
+    /// Normalised correlation `c[s] = <needle, haystack[s..s+len]> / (|needle| |haystack[s..s+len]|)`
+    /// for every start `s` in `0..=haystack_len - len` (written into `out`).
+    /// The needle should be zero-mean. Returns `false` (and leaves `out` empty)
+    /// when the needle is longer than the haystack or all zero.
+    pub fn correlate(&mut self, needle: &[f32], out: &mut Vec<f32>) -> bool {
+        out.clear();
+        let len = needle.len();
+        if len == 0 || len > self.haystack_len || len > self.max_needle {
+            return false;
+        }
+        let needle_norm = needle
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum::<f64>()
+            .sqrt();
+        if needle_norm <= 0.0 {
+            return false;
+        }
+        self.buf.iter_mut().for_each(|v| *v = 0.0);
+        self.buf[..len].copy_from_slice(needle);
+        if self
+            .forward
+            .process_with_scratch(&mut self.buf, &mut self.spec, &mut self.scratch_fwd)
+            .is_err()
+        {
+            return false;
+        }
+        // corr[s] = sum_u needle[u] * hay[s + u]  <=>  H * conj(N)
+        for (s, h) in self.spec.iter_mut().zip(&self.haystack_spectrum) {
+            *s = h * s.conj();
+        }
+        // The inverse real FFT wants purely real DC / Nyquist bins.
+        if let Some(first) = self.spec.first_mut() {
+            first.im = 0.0;
+        }
+        if let Some(last) = self.spec.last_mut() {
+            last.im = 0.0;
+        }
+        if self
+            .inverse
+            .process_with_scratch(&mut self.spec, &mut self.buf, &mut self.scratch_inv)
+            .is_err()
+        {
+            return false;
+        }
+        let scale = 1.0 / self.fft_len as f64;
+        let n_out = self.haystack_len - len + 1;
+        out.reserve(n_out);
+        for s in 0..n_out {
+            let local =
+                (self.prefix_sq[s + len] - self.prefix_sq[s]).max(self.power_floor * len as f64);
+            let denom = needle_norm * local.sqrt();
+            out.push((f64::from(self.buf[s]) * scale / denom) as f32);
+        }
+        true
+    }
+}
+
+/// The `count` highest local maxima of `x`, at least `min_separation` apart,
+/// as `(index, value)`, best first.
+pub fn top_peaks(x: &[f32], count: usize, min_separation: usize) -> Vec<(usize, f32)> {
+    let mut maxima: Vec<(usize, f32)> = Vec::new();
+    for i in 0..x.len() {
+        let left = if i > 0 { x[i - 1] } else { f32::NEG_INFINITY };
+        let right = if i + 1 < x.len() {
+            x[i + 1]
+        } else {
+            f32::NEG_INFINITY
+        };
+        if x[i] >= left && x[i] > right {
+            maxima.push((i, x[i]));
+        }
+    }
+    maxima.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut picked: Vec<(usize, f32)> = Vec::with_capacity(count);
+    for m in maxima {
+        if picked.len() >= count {
+            break;
+        }
+        if picked.iter().all(|p| p.0.abs_diff(m.0) >= min_separation) {
+            picked.push(m);
+        }
+    }
+    picked
+}
+
+/// Sub-sample position of a peak from its two neighbours (parabola through
+/// three points): returns the offset in `-0.5..=0.5` to add to the centre index.
+pub fn parabolic_offset(left: f32, centre: f32, right: f32) -> f64 {
+    let denom = f64::from(left) - 2.0 * f64::from(centre) + f64::from(right);
+    if denom >= 0.0 {
+        return 0.0;
+    }
+    (0.5 * (f64::from(left) - f64::from(right)) / denom).clamp(-0.5, 0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(n: usize, mut seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn finds_needle_position() {
+        let hay = noise(5000, 7);
+        let needle: Vec<f32> = hay[3210..3610].to_vec();
+        let mut c = Correlator::new(&hay, 500);
+        let mut out = Vec::new();
+        assert!(c.correlate(&needle, &mut out));
+        let peaks = top_peaks(&out, 3, 10);
+        assert_eq!(peaks[0].0, 3210);
+        assert!((peaks[0].1 - 1.0).abs() < 0.05, "{}", peaks[0].1);
+        assert!(peaks[1].1 < 0.3);
+    }
+
+    #[test]
+    fn parabola_recovers_fraction() {
+        // samples of -(x - 0.3)^2 at -1, 0, 1
+        let f = |x: f64| -((x - 0.3) * (x - 0.3)) as f32;
+        let d = parabolic_offset(f(-1.0), f(0.0), f(1.0));
+        assert!((d - 0.3).abs() < 1e-6);
+    }
+}

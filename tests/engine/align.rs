@@ -1,0 +1,1 @@
+//! Alignment on real media generated at test time (placeholder, filled below).

@@ -1,0 +1,1106 @@
+//! Export tests: real media generated with the ffmpeg CLI into temp folders,
+//! outputs checked with the ffmpeg CLI (decoded audio cross-correlated
+//! against the song, packet and frame hashes, stream metadata).
+
+use beatsync_engine as engine;
+use engine::audio_out::RetimeMode;
+use engine::{CancelToken, EndReason, ExportReport, ExportRequest, Placement, StartReason};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SR: u32 = 44100;
+
+fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-y", "-hide_banner", "-loglevel", "error"])
+        .args(args)
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "ffmpeg {:?} failed: {}",
+        args,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn ffmpeg_stdout(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error"])
+        .args(args)
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "ffmpeg {:?}: {}",
+        args,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+/// A "song": stereo pink noise (never repeats, so correlation has one sharp
+/// peak), `dur` seconds, fading out over its last `fade` seconds, then
+/// `tail_silence` seconds of silence. AAC in .m4a at 44.1 kHz.
+fn make_song(dir: &Path, name: &str, dur: f64, fade: f64, tail_silence: f64) -> PathBuf {
+    make_song_with(dir, name, dur, fade, tail_silence, &[])
+}
+
+fn make_song_with(
+    dir: &Path,
+    name: &str,
+    dur: f64,
+    fade: f64,
+    tail_silence: f64,
+    encoder_args: &[&str],
+) -> PathBuf {
+    let p = dir.join(name);
+    let src = format!(
+        "anoisesrc=d={dur}:c=pink:r={SR}:a=0.5:seed=7,afade=t=out:st={}:d={fade},apad=pad_dur={tail_silence}",
+        dur - fade
+    );
+    let mut args = vec![
+        "-f", "lavfi", "-i", &src, "-ac", "2", "-c:a", "aac", "-b:a", "160k",
+    ];
+    args.extend_from_slice(encoder_args);
+    args.push(s(&p));
+    ffmpeg(&args);
+    p
+}
+
+struct DanceOpts<'a> {
+    dur: f64,
+    /// Extra video filter (e.g. a black ending).
+    vf: Option<&'a str>,
+    vcodec: &'a [&'a str],
+    extra: &'a [&'a str],
+    size: &'a str,
+}
+
+impl Default for DanceOpts<'_> {
+    fn default() -> Self {
+        Self {
+            dur: 10.0,
+            vf: None,
+            vcodec: &[
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "30",
+                "-bf",
+                "2",
+                "-pix_fmt",
+                "yuv420p",
+            ],
+            extra: &[],
+            size: "320x180",
+        }
+    }
+}
+
+/// A class video: a moving test pattern at 30 fps (1-s GOP, B-frames) with
+/// some sound (its content does not matter when the offset is given).
+fn make_dance(dir: &Path, name: &str, o: &DanceOpts) -> PathBuf {
+    let p = dir.join(name);
+    let mut v = format!("testsrc2=size={}:rate=30", o.size);
+    if let Some(vf) = o.vf {
+        v = format!("{v},{vf}");
+    }
+    let dur = o.dur.to_string();
+    let mut args: Vec<&str> = vec![
+        "-f",
+        "lavfi",
+        "-i",
+        &v,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=330:r=48000",
+        "-t",
+        &dur,
+    ];
+    args.extend_from_slice(o.vcodec);
+    args.extend_from_slice(&["-c:a", "aac", "-b:a", "64k"]);
+    args.extend_from_slice(o.extra);
+    args.push(s(&p));
+    ffmpeg(&args);
+    p
+}
+
+fn decode_mono(path: &Path) -> Vec<f32> {
+    let raw = ffmpeg_stdout(&[
+        "-i",
+        s(path),
+        "-map",
+        "0:a:0",
+        "-ac",
+        "1",
+        "-ar",
+        &SR.to_string(),
+        "-f",
+        "f32le",
+        "-",
+    ]);
+    raw.chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Lag (seconds) of `song` against `out` around the expected position: the
+/// output window of `win` samples centred at output sample `out_c` is
+/// compared with the song centred at sample `song_c` (fractional), within
+/// ±`search` samples; parabolic peak interpolation. Positive: the output
+/// holds later song content than planned (the song runs early).
+fn measured_lag_s(
+    out: &[f32],
+    out_c: usize,
+    song: &[f32],
+    song_c: f64,
+    win: usize,
+    search: i64,
+) -> f64 {
+    let o0 = out_c - win / 2;
+    let w = &out[o0..o0 + win];
+    let base = song_c.round() as i64 - (win / 2) as i64;
+    let mut scores = Vec::new();
+    for lag in -search..=search {
+        let st = base + lag;
+        assert!(
+            st >= 0 && (st as usize + win) <= song.len(),
+            "window outside the song"
+        );
+        let seg = &song[st as usize..st as usize + win];
+        let (mut xy, mut yy) = (0.0f64, 0.0f64);
+        for (a, b) in w.iter().zip(seg) {
+            xy += f64::from(*a) * f64::from(*b);
+            yy += f64::from(*b) * f64::from(*b);
+        }
+        scores.push(xy / yy.max(1e-12).sqrt());
+    }
+    let (imax, _) =
+        scores.iter().enumerate().fold(
+            (0, f64::MIN),
+            |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
+        );
+    let frac = if imax > 0 && imax + 1 < scores.len() {
+        let (a, b, c) = (scores[imax - 1], scores[imax], scores[imax + 1]);
+        let d = a - 2.0 * b + c;
+        if d.abs() > 1e-12 {
+            0.5 * (a - c) / d
+        } else {
+            0.0
+        }
+    } else {
+        0.0
+    };
+    let lag = (imax as i64 - search) as f64 + frac;
+    // Song position actually found at the window's centre, minus the planned one.
+    ((base as f64 + lag + (win / 2) as f64) - song_c) / f64::from(SR)
+}
+
+/// Checks the output's audio placement at `points` (output seconds).
+fn assert_placed(report: &ExportReport, song: &Path, points: &[f64], tol_s: f64) -> Vec<f64> {
+    let out = decode_mono(&report.output);
+    let song_pcm = decode_mono(song);
+    let p = Placement {
+        offset_s: report.offset_s,
+        rate: report.rate,
+        ref_dance_s: Some(report.offset_ref_s),
+    };
+    let win = (0.25 * f64::from(SR)) as usize;
+    let mut lags = Vec::new();
+    for &u in points {
+        let out_c = (u * f64::from(SR)) as usize;
+        let t = out_c as f64 / f64::from(SR);
+        let song_c = p.bgm_at(report.trim.start_s + t) * f64::from(SR);
+        let lag = measured_lag_s(&out, out_c, &song_pcm, song_c, win, 1500);
+        assert!(
+            lag.abs() <= tol_s,
+            "at output {u:.2} s the song is off by {:.3} ms (tolerance {:.1} ms)",
+            lag * 1e3,
+            tol_s * 1e3
+        );
+        lags.push(lag);
+    }
+    lags
+}
+
+fn run(req: &ExportRequest) -> engine::Result<ExportReport> {
+    engine::export(req, &CancelToken::new(), &mut |_, _| {})
+}
+
+fn request(dance: &Path, song: &Path, out: &Path, offset: f64) -> ExportRequest {
+    ExportRequest::new(dance, song, out, Some(Placement::new(offset, 1.0)))
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Per-packet MD5s of the video stream, without decoding.
+fn packet_hashes(path: &Path) -> Vec<String> {
+    let txt = ffmpeg_stdout(&[
+        "-i",
+        s(path),
+        "-map",
+        "0:v:0",
+        "-c",
+        "copy",
+        "-f",
+        "framemd5",
+        "-",
+    ]);
+    String::from_utf8_lossy(&txt)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_string()))
+        .collect()
+}
+
+/// Per-frame MD5s of the decoded pictures, in presentation order.
+fn frame_hashes(path: &Path) -> Vec<String> {
+    let txt = ffmpeg_stdout(&["-i", s(path), "-map", "0:v:0", "-f", "framemd5", "-"]);
+    String::from_utf8_lossy(&txt)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_string()))
+        .collect()
+}
+
+fn ffprobe_entries(path: &Path, entries: &str) -> String {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            entries,
+            "-of",
+            "default=nw=1",
+            s(path),
+        ])
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn song_is_placed_within_1ms_at_start_middle_and_end() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 12.0,
+            ..Default::default()
+        },
+    );
+    // The song starts 2.37 s into the recording: talk before it is dropped.
+    let report = run(&request(&dance, &song, d.path(), 2.37)).unwrap();
+    assert_eq!(report.trim.start_reason, StartReason::SongStart);
+    assert_eq!(report.trim.end_reason, EndReason::RecordingEnd);
+    assert!(
+        (report.trim.start_s - 2.37).abs() <= 1.0 / 30.0,
+        "{:?}",
+        report.trim
+    );
+    let dur = report.duration_s;
+    assert!(
+        (dur - (12.0 - report.trim.start_s)).abs() < 0.05,
+        "duration {dur}"
+    );
+    assert_placed(&report, &song, &[0.3, dur / 2.0, dur - 0.3], 0.001);
+    assert_eq!(report.audio.codec, "aac");
+    assert_eq!(report.audio.bitrate, 192_000);
+    assert_eq!(report.audio.sample_rate, SR);
+}
+
+#[test]
+fn long_export_encoded_in_two_pieces_is_seamless() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 60.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 44.0,
+            size: "160x90",
+            ..Default::default()
+        },
+    );
+    let report = run(&request(&dance, &song, d.path(), 0.5)).unwrap();
+    let dur = report.duration_s;
+    let mid = dur / 2.0;
+    assert_placed(
+        &report,
+        &song,
+        &[
+            0.5,
+            mid - 1.2,
+            mid - 0.4,
+            mid,
+            mid + 0.4,
+            mid + 1.2,
+            dur - 0.5,
+        ],
+        0.001,
+    );
+    // No click where the two encoders' outputs meet (within ~1 s of the
+    // middle): no 1024-sample block there matches the song much worse than
+    // the typical block. (A single AAC encoder has isolated blocks up to
+    // ~9 dB below its median on this noise; a broken splice is far worse.)
+    let out = decode_mono(&report.output);
+    let song_pcm = decode_mono(&song);
+    let start = ((report.trim.start_s - report.offset_s) * f64::from(SR)).round() as usize;
+    let n = 1024;
+    let block_snr = |b: usize| {
+        let o = &out[b * n..(b + 1) * n];
+        let r = &song_pcm[start + b * n..start + (b + 1) * n];
+        let sig: f64 = r.iter().map(|v| f64::from(*v).powi(2)).sum();
+        let err: f64 = o.iter().zip(r).map(|(a, b)| f64::from(a - b).powi(2)).sum();
+        10.0 * (sig / err.max(1e-12)).log10()
+    };
+    let mut all: Vec<f64> = (4..out.len() / n - 4).map(block_snr).collect();
+    all.sort_by(|a, b| a.total_cmp(b));
+    let median = all[all.len() / 2];
+    let mid_block = (mid * f64::from(SR)) as usize / n;
+    for b in mid_block - 50..mid_block + 50 {
+        let v = block_snr(b);
+        assert!(
+            v > median - 10.0,
+            "block {b} ({:.2} s) is {:.1} dB worse than the median ({median:.1} dB)",
+            b as f64 * n as f64 / f64::from(SR),
+            median - v
+        );
+    }
+}
+
+#[test]
+fn copied_song_packets_are_placed_within_1ms() {
+    let d = tempfile::tempdir().unwrap();
+    // Without perceptual noise substitution, whose random generator makes
+    // decoding from the middle differ (inaudibly) from decoding from the
+    // start, so that the decoded samples can be compared exactly.
+    let song = make_song_with(d.path(), "song.m4a", 30.0, 2.0, 0.0, &["-aac_pns", "0"]);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 12.0,
+            ..Default::default()
+        },
+    );
+    // Recording starts 3.217 s into the song: not on an AAC frame boundary.
+    let mut req = request(&dance, &song, d.path(), -3.217);
+    req.audio.copy_if_possible = true;
+    let report = run(&req).unwrap();
+    assert_eq!(
+        report.audio.source,
+        engine::export::AudioSource::Copied,
+        "{:?}",
+        report.audio
+    );
+    assert!(report.audio.note.is_none());
+    let dur = report.duration_s;
+    assert_placed(&report, &song, &[0.13, 0.3, dur / 2.0, dur - 0.3], 0.001);
+    // The copied audio decodes to exactly the song's samples.
+    let out = decode_mono(&report.output);
+    let song_pcm = decode_mono(&song);
+    let first = (3.217f64 * f64::from(SR)).round() as usize;
+    let n = (dur * f64::from(SR)) as usize - 2048;
+    let max_diff = out[..n]
+        .iter()
+        .zip(&song_pcm[first..first + n])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        max_diff < 1e-4,
+        "copied audio differs from the song by {max_diff}"
+    );
+    // With a lead-in before the song there is nothing to copy at the start:
+    // encoded instead, and the report says why.
+    let mut req = request(&dance, &song, d.path(), 3.0);
+    req.audio.copy_if_possible = true;
+    req.lead_in_s = 1.0;
+    let report = run(&req).unwrap();
+    assert_eq!(report.audio.source, engine::export::AudioSource::Encoded);
+    assert!(report.audio.note.is_some());
+}
+
+#[test]
+fn copied_packets_are_identical_and_the_first_frame_is_the_cut() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 8.0,
+            ..Default::default()
+        },
+    );
+    // 2.3 s: frame 69, between the keyframes at 2.0 and 3.0 s.
+    let report = run(&request(&dance, &song, d.path(), 2.3)).unwrap();
+    assert!(
+        report.trim.hidden_frames > 0,
+        "the cut should not be on a keyframe"
+    );
+    let src_packets = packet_hashes(&dance);
+    let out_packets = packet_hashes(&report.output);
+    let first = src_packets
+        .iter()
+        .position(|h| *h == out_packets[0])
+        .expect("the first output packet is a source packet");
+    assert_eq!(
+        &src_packets[first..first + out_packets.len()],
+        &out_packets[..],
+        "copied packets differ from the source"
+    );
+    let src_frames = frame_hashes(&dance);
+    let out_frames = frame_hashes(&report.output);
+    let cut = (2.3f64 * 30.0).round() as usize;
+    let shown = src_frames
+        .iter()
+        .position(|h| *h == out_frames[0])
+        .expect("the first shown frame is a source frame");
+    assert!(
+        shown.abs_diff(cut) <= 1,
+        "first shown frame is source frame {shown}, the cut is frame {cut}"
+    );
+    // And every following frame in order.
+    assert_eq!(
+        &src_frames[shown..shown + out_frames.len()],
+        &out_frames[..]
+    );
+}
+
+#[test]
+fn hevc_gets_hvc1_and_rotation_is_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
+    let plain = make_dance(
+        d.path(),
+        "plain.mp4",
+        &DanceOpts {
+            dur: 6.0,
+            vcodec: &[
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+                "-x265-params",
+                "log-level=none:keyint=30",
+                "-pix_fmt",
+                "yuv420p",
+            ],
+            ..Default::default()
+        },
+    );
+    // A portrait phone video: the rotation lives in the MOV display matrix
+    // (FFmpeg 5.1 writes it from the `rotate` tag when stream-copying).
+    let dance = d.path().join("phone.mov");
+    ffmpeg(&[
+        "-i",
+        s(&plain),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        s(&dance),
+    ]);
+    let src = engine::probe(&dance).unwrap();
+    assert_ne!(src.video().unwrap().rotation, 0, "fixture rotation");
+    let report = run(&request(&dance, &song, d.path(), 1.5)).unwrap();
+    let out = engine::probe(&report.output).unwrap();
+    let v = out.video().unwrap();
+    assert_eq!(v.codec, "hevc");
+    assert_eq!(v.rotation, src.video().unwrap().rotation);
+    assert_eq!((v.width, v.height), (320, 180));
+    assert!(ffprobe_entries(&report.output, "stream=codec_tag_string").contains("hvc1"));
+}
+
+#[test]
+fn mkv_input_exports_to_mp4() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mkv",
+        &DanceOpts {
+            dur: 6.0,
+            ..Default::default()
+        },
+    );
+    let report = run(&request(&dance, &song, d.path(), 1.0)).unwrap();
+    assert_eq!(report.output.extension().unwrap(), "mp4");
+    let out = engine::probe(&report.output).unwrap();
+    assert!((out.duration_s - 5.0).abs() < 0.1, "{}", out.duration_s);
+    assert_placed(&report, &song, &[0.5, 4.5], 0.001);
+}
+
+#[test]
+fn song_already_playing_keeps_the_recording_start() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 8.0,
+            ..Default::default()
+        },
+    );
+    let report = run(&request(&dance, &song, d.path(), -5.25)).unwrap();
+    assert_eq!(report.trim.start_reason, StartReason::RecordingStart);
+    assert!(report.trim.start_s.abs() < 1e-6);
+    assert_placed(&report, &song, &[0.2, 7.5], 0.001);
+}
+
+#[test]
+fn lead_in_keeps_seconds_before_the_song() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 10.0,
+            ..Default::default()
+        },
+    );
+    let mut req = request(&dance, &song, d.path(), 4.0);
+    req.lead_in_s = 1.5;
+    let report = run(&req).unwrap();
+    assert_eq!(report.trim.start_reason, StartReason::SongStart);
+    assert!(
+        (report.trim.start_s - 2.5).abs() <= 1.0 / 30.0,
+        "{:?}",
+        report.trim
+    );
+    // Silence during the lead-in, then the song in place.
+    let out = decode_mono(&report.output);
+    let lead = &out[..(1.3 * f64::from(SR)) as usize];
+    assert!(
+        lead.iter().all(|v| v.abs() < 1e-3),
+        "the lead-in should be silent"
+    );
+    assert_placed(&report, &song, &[2.0, 6.0], 0.001);
+}
+
+#[test]
+fn song_ending_before_the_recording_ends_the_export_after_its_fade() {
+    let d = tempfile::tempdir().unwrap();
+    // 7 s of song, the last 2 s fading out, then 3 s of silence in the file.
+    let song = make_song(d.path(), "song.m4a", 7.0, 2.0, 3.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 14.0,
+            ..Default::default()
+        },
+    );
+    let report = run(&request(&dance, &song, d.path(), 1.0)).unwrap();
+    assert_eq!(report.trim.end_reason, EndReason::SongEnd);
+    // The fade reaches -50 dB shortly before its end (7 s in the song = 8 s
+    // in the recording); the export must not stop at the fade's start.
+    assert!(
+        report.trim.end_s > 7.0 && report.trim.end_s <= 8.1,
+        "end {:?}",
+        report.trim
+    );
+}
+
+#[test]
+fn black_ending_is_trimmed() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
+    // Picture goes black (with a little sensor noise) from 7.0 s to 12 s.
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 12.0,
+            vf: Some("drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill:enable='gte(t,7)',noise=alls=6:allf=t"),
+            ..Default::default()
+        },
+    );
+    let report = run(&request(&dance, &song, d.path(), 0.5)).unwrap();
+    assert_eq!(
+        report.trim.end_reason,
+        EndReason::BlackPicture,
+        "{:?}",
+        report.trim
+    );
+    assert!((report.trim.end_s - 7.0).abs() <= 0.15, "{:?}", report.trim);
+    // Without detection the whole recording is kept.
+    let mut req = request(&dance, &song, d.path(), 0.5);
+    req.detect_black_tail = false;
+    let report = run(&req).unwrap();
+    assert_eq!(report.trim.end_reason, EndReason::RecordingEnd);
+}
+
+#[test]
+fn drift_is_followed_to_the_last_second() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 40.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 30.0,
+            size: "160x90",
+            ..Default::default()
+        },
+    );
+    // 0.2 % clock drift: 60 ms over 30 s, far more than the tolerance.
+    let mut req = request(&dance, &song, d.path(), 1.0);
+    req.placement = Some(Placement {
+        offset_s: 1.0,
+        rate: 1.002,
+        ref_dance_s: Some(15.0),
+    });
+    let report = run(&req).unwrap();
+    assert_eq!(report.audio.retime, engine::audio_out::Retime::Resample);
+    let dur = report.duration_s;
+    assert_placed(&report, &song, &[0.5, dur / 2.0, dur - 0.5], 0.001);
+}
+
+#[test]
+fn speed_change_keeps_pitch_and_stays_in_sync() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 40.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 20.0,
+            size: "160x90",
+            ..Default::default()
+        },
+    );
+    // The class played the song 4 % slower.
+    let mut req = request(&dance, &song, d.path(), 1.0);
+    req.placement = Some(Placement {
+        offset_s: 1.0,
+        rate: 1.04,
+        ref_dance_s: Some(10.0),
+    });
+    req.retime = RetimeMode::Auto;
+    let report = run(&req).unwrap();
+    assert_eq!(report.audio.retime, engine::audio_out::Retime::Tempo);
+    let dur = report.duration_s;
+    // A pitch-keeping stretch moves each grain a little (Rubber Band: a few
+    // ms on pink noise, the hardest material); the placement must still
+    // hold everywhere, the end included, with no accumulated drift.
+    assert_placed(&report, &song, &[0.5, dur / 2.0, dur - 0.5], 0.012);
+}
+
+#[test]
+fn never_overwrites_and_honours_the_name() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 4.0,
+            ..Default::default()
+        },
+    );
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let a = run(&request(&dance, &song, &out, 0.5)).unwrap();
+    let b = run(&request(&dance, &song, &out, 0.5)).unwrap();
+    assert_eq!(a.output, out.join("class_beatsync.mp4"));
+    assert_eq!(b.output, out.join("class_beatsync (2).mp4"));
+    let mut req = request(&dance, &song, &out, 0.5);
+    req.name = Some("Monday class".into());
+    assert_eq!(run(&req).unwrap().output, out.join("Monday class.mp4"));
+    req.name = Some("../escape".into());
+    assert_eq!(run(&req).unwrap_err().code(), "invalid_request");
+}
+
+#[test]
+fn stale_partials_are_removed_and_live_ones_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 4.0,
+            ..Default::default()
+        },
+    );
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let stale = out.join(".beatsync-999999-0-class_beatsync.mp4.partial");
+    std::fs::write(&stale, b"half a file").unwrap();
+    let unrelated = out.join("notes.partial");
+    std::fs::write(&unrelated, b"not ours").unwrap();
+    run(&request(&dance, &song, &out, 0.5)).unwrap();
+    assert!(!stale.exists(), "the stale partial should be removed");
+    assert!(unrelated.exists(), "other programs' files are left alone");
+}
+
+#[test]
+fn missing_output_folder_is_a_typed_error() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 4.0,
+            ..Default::default()
+        },
+    );
+    let e = run(&request(&dance, &song, &d.path().join("nope"), 0.5)).unwrap_err();
+    assert_eq!(e.code(), "output_dir", "{e}");
+    let e = run(&request(&dance, &d.path().join("gone.m4a"), d.path(), 0.5)).unwrap_err();
+    assert_eq!(e.code(), "not_found", "{e}");
+}
+
+#[test]
+fn unsupported_video_codec_is_reported() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mkv",
+        &DanceOpts {
+            dur: 3.0,
+            vcodec: &["-c:v", "ffv1", "-g", "10"],
+            size: "64x36",
+            ..Default::default()
+        },
+    );
+    let e = run(&request(&dance, &song, d.path(), 0.2)).unwrap_err();
+    assert_eq!(e.code(), "unsupported", "{e}");
+    assert_eq!(files_in(d.path()), vec!["class.mkv", "song.m4a"]);
+}
+
+#[test]
+fn input_changed_during_export_is_detected_and_nothing_left() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 6.0,
+            ..Default::default()
+        },
+    );
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let req = request(&dance, &song, &out, 0.5);
+    // Removed while exporting.
+    let mut removed = false;
+    let e = engine::export(&req, &CancelToken::new(), &mut |stage, _| {
+        if stage == "export" && !removed {
+            removed = std::fs::remove_file(&dance).is_ok();
+        }
+    })
+    .unwrap_err();
+    assert!(removed);
+    assert_eq!(e.code(), "input_changed", "{e}");
+    assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
+    // Changed (appended to) while exporting.
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 6.0,
+            ..Default::default()
+        },
+    );
+    let mut changed = false;
+    let e = engine::export(&req, &CancelToken::new(), &mut |stage, _| {
+        if stage == "export" && !changed {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&song)
+                .unwrap();
+            changed = f.write_all(b"more").is_ok();
+        }
+    })
+    .unwrap_err();
+    assert!(changed && dance.exists());
+    assert_eq!(e.code(), "input_changed", "{e}");
+    assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
+}
+
+#[test]
+fn cancel_stops_and_leaves_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 6.0,
+            ..Default::default()
+        },
+    );
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let cancel = CancelToken::new();
+    let c2 = cancel.clone();
+    let mut stages = Vec::new();
+    let e = engine::export(
+        &request(&dance, &song, &out, 0.5),
+        &cancel,
+        &mut |stage, f| {
+            stages.push((stage.to_string(), f));
+            if stage == "export" {
+                c2.cancel();
+            }
+        },
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "cancelled");
+    assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
+    assert!(stages.iter().all(|(_, f)| (0.0..=1.0).contains(f)));
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A small tmpfs (root only); unmounted on drop.
+struct SmallDisk(PathBuf);
+impl SmallDisk {
+    fn mount(dir: &Path, opts: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", opts, "tmpfs", s(dir)])
+            .status()
+            .map(|st| st.success())
+            .unwrap_or(false);
+        ok.then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn disk_full_is_a_typed_error_and_leaves_nothing() {
+    if !is_root() {
+        eprintln!("SKIPPED disk_full test: mounting a small tmpfs needs root");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 8.0,
+            size: "640x360",
+            ..Default::default()
+        },
+    );
+    let Some(disk) = SmallDisk::mount(&d.path().join("small"), "size=256k") else {
+        eprintln!("SKIPPED disk_full test: mount -t tmpfs failed");
+        return;
+    };
+    // Refused up front from the free-space estimate…
+    let e = run(&request(&dance, &song, &disk.0, 0.5)).unwrap_err();
+    assert_eq!(e.code(), "disk_full", "{e}");
+    assert!(files_in(&disk.0).is_empty());
+    // …and, without the estimate, when the disk fills up mid-write.
+    let mut req = request(&dance, &song, &disk.0, 0.5);
+    req.check_free_space = false;
+    let e = run(&req).unwrap_err();
+    assert_eq!(e.code(), "disk_full", "{e}");
+    assert!(files_in(&disk.0).is_empty(), "{:?}", files_in(&disk.0));
+}
+
+#[test]
+fn read_only_folder_is_a_typed_error() {
+    if !is_root() {
+        eprintln!("SKIPPED read-only folder test: mounting needs root");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 4.0,
+            ..Default::default()
+        },
+    );
+    let Some(disk) = SmallDisk::mount(&d.path().join("ro"), "size=4m,ro") else {
+        eprintln!("SKIPPED read-only folder test: mount failed");
+        return;
+    };
+    let e = run(&request(&dance, &song, &disk.0, 0.5)).unwrap_err();
+    assert_eq!(e.code(), "output_dir", "{e}");
+}
+
+#[test]
+fn killed_export_leaves_no_final_file_and_the_next_run_cleans_up() {
+    use std::io::{BufRead, BufReader};
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 70.0, 2.0, 0.0);
+    // Big enough that the export takes a while: 60 s of 640x360 at a high bit rate.
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 60.0,
+            size: "640x360",
+            vcodec: &[
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "30",
+                "-b:v",
+                "12M",
+                "-pix_fmt",
+                "yuv420p",
+            ],
+            ..Default::default()
+        },
+    );
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let args = [
+        "sync",
+        "--dance",
+        s(&dance),
+        "--bgm",
+        s(&song),
+        "--out",
+        s(&out),
+        "--offset",
+        "0.5",
+        "--progress",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_beatsync"))
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut saw_export = false;
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap_or_default();
+        if let Some(fraction) = line.strip_prefix("export ") {
+            let f: f64 = fraction.trim().parse().unwrap_or(0.0);
+            if f > 0.0 {
+                saw_export = true;
+                break;
+            }
+        }
+    }
+    assert!(saw_export, "the export never reported progress");
+    // SIGKILL: no chance to clean up.
+    child.kill().unwrap();
+    let _ = child.wait();
+    let left = files_in(&out);
+    assert!(
+        !left.iter().any(|f| f.ends_with(".mp4")),
+        "a final file exists: {left:?}"
+    );
+    assert!(
+        left.iter()
+            .any(|f| f.starts_with(".beatsync-") && f.ends_with(".partial")),
+        "expected the killed export's partial file: {left:?}"
+    );
+    // The next run removes it and succeeds.
+    let status = Command::new(env!("CARGO_BIN_EXE_beatsync"))
+        .args(&args[..args.len() - 1])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(files_in(&out), vec!["class_beatsync.mp4"]);
+}
+
+#[test]
+fn cli_json_report_has_the_contract_fields() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 4.0,
+            ..Default::default()
+        },
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_beatsync"))
+        .args([
+            "sync",
+            "--dance",
+            s(&dance),
+            "--bgm",
+            s(&song),
+            "--out",
+            s(d.path()),
+            "--offset",
+            "0.5",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "output",
+        "offset_s",
+        "rate",
+        "trim",
+        "video",
+        "audio",
+        "timings_ms",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    for key in ["start_s", "end_s", "start_reason", "end_reason"] {
+        assert!(v["trim"].get(key).is_some(), "missing trim.{key}");
+    }
+    assert_eq!(v["video"], "copied");
+    assert_eq!(v["audio"]["source"], "encoded");
+    assert_eq!(v["audio"]["codec"], "aac");
+    // The request/report types round-trip through JSON (the job system stores them).
+    let report: ExportReport = serde_json::from_value(v).unwrap();
+    assert!(report.output.exists());
+    let req = request(&dance, &song, d.path(), 0.5);
+    let back: ExportRequest = serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();
+    assert_eq!(back, req);
+}
