@@ -4,23 +4,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveUi, launch, openUi } from './harness.mjs';
 import { STRINGS } from '../../ui/js/i18n.js';
+import { BACKEND_DATA, backend } from './fixtures.mjs';
+
+const withBackend = { init: { fn: backend, arg: BACKEND_DATA } };
 
 let server;
 let browser;
 before(async () => { server = await serveUi(); browser = await launch(); });
 after(async () => { await browser?.close(); server?.close(); });
-
-const CLASS_INFO = {
-  path: '/videos/class.mp4', container: 'mov,mp4,m4a,3gp,3g2,mj2', duration_s: 83.4, size_bytes: 1000,
-  streams: [
-    { kind: 'video', index: 0, codec: 'h264', width: 1920, height: 1080, frame_rate: 29.97, rotation: 90, duration_s: 83.4 },
-    { kind: 'audio', index: 1, codec: 'aac', sample_rate: 48000, channels: 2, layout: 'stereo', duration_s: 83.4, decodable: true },
-  ],
-};
-const SONG_INFO = {
-  path: '/music/song.mp3', container: 'mp3', duration_s: 200, size_bytes: 1000,
-  streams: [{ kind: 'audio', index: 0, codec: 'mp3float', sample_rate: 44100, channels: 2, layout: 'stereo', duration_s: 200, decodable: true }],
-};
 
 test('both languages have every string', () => {
   const en = Object.keys(STRINGS.en).sort();
@@ -47,13 +38,12 @@ test('a Chinese system locale gives the Chinese interface', async () => {
 });
 
 test('adding files by keyboard shows what each file is', async () => {
-  const { page, context } = await openUi(browser, server);
-  await page.evaluate(([c, s]) => {
-    window.__mock.on('probe_media', ({ path }) => (path.endsWith('.mp4') ? { ...c, path } : { ...s, path }));
-  }, [CLASS_INFO, SONG_INFO]);
-  // Tab from the top of the page to the path field: language button, then the field.
+  const { page, context, errors } = await openUi(browser, server, withBackend);
+  // Tab from the top of the page to the path field: language button, "Add files…", then the field.
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.id), 'lang');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'pick-files');
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.id), 'path-input');
   await page.keyboard.type('/videos/class.mp4');
@@ -69,29 +59,41 @@ test('adding files by keyboard shows what each file is', async () => {
   assert.match(items[0].text, /rotated 90°/);
   assert.equal(items[1].role, 'song');
   assert.match(items[1].text, /3:20/);
-  const calls = await page.evaluate(() => window.__mock.calls);
-  assert.deepEqual(calls.map((c) => c.args.path), ['/videos/class.mp4', '/music/song.mp3']);
+  const calls = await page.evaluate(() => window.__mock.calls.filter((c) => c.cmd === 'add_files'));
+  assert.deepEqual(calls.map((c) => c.args.paths), [['/videos/class.mp4'], ['/music/song.mp3']]);
   assert.equal(await page.isVisible('#files-empty'), false);
+  assert.deepEqual(errors, []);
   await context.close();
 });
 
-test('a file the engine rejects shows the reason, code and detail', async () => {
-  const { page, context } = await openUi(browser, server);
-  await page.evaluate(() => {
-    window.__mock.on('probe_media', () => { throw { code: 'not_media', message: '/tmp/notes.mp4 is not a media file FFmpeg can open' }; });
-  });
+test('a file the engine rejects shows the reason, code, detail and what to do', async () => {
+  const { page, context } = await openUi(browser, server, withBackend);
   await page.evaluate(() => window.beatsync.addPaths(['/tmp/notes.mp4']));
   const li = await page.waitForSelector('li.file.error');
   assert.equal(await li.getAttribute('data-code'), 'not_media');
   const text = await li.textContent();
   assert.match(text, new RegExp(STRINGS.en['err.not_media']));
   assert.match(text, /not_media: \/tmp\/notes\.mp4 is not a media file/);
+  assert.match(text, new RegExp(STRINGS.en['fix.not_media']));
+  // A rejected file is never analysed, and it can be dismissed.
+  assert.equal(await page.evaluate(() => window.__mock.calls.some((c) => c.cmd === 'analyze')), false);
+  await page.click('li.file.error button[data-action="remove"]');
+  assert.equal(await page.$$eval('li.file', (els) => els.length), 0);
+  await context.close();
+});
+
+test('a failing add_files call marks the typed path as rejected with the engine message', async () => {
+  const { page, context } = await openUi(browser, server);
+  await page.evaluate(() => window.__mock.on('add_files', () => { throw { code: 'unreadable', message: 'cannot read /x.mp4: permission denied' }; }));
+  await page.evaluate(() => window.beatsync.addPaths(['/x.mp4']));
+  const li = await page.waitForSelector('li.file.error');
+  assert.equal(await li.getAttribute('data-code'), 'unreadable');
+  assert.match(await li.textContent(), /permission denied/);
   await context.close();
 });
 
 test('switching language re-renders and is remembered', async () => {
-  const { page, context } = await openUi(browser, server);
-  await page.evaluate((s) => window.__mock.on('probe_media', ({ path }) => ({ ...s, path })), SONG_INFO);
+  const { page, context } = await openUi(browser, server, withBackend);
   await page.evaluate(() => window.beatsync.addPaths(['/music/song.mp3']));
   await page.waitForSelector('li.file[data-role="song"]');
   await page.focus('#lang');

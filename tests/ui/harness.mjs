@@ -40,15 +40,28 @@ export async function launch() {
   });
 }
 
-/** Opens the UI with the mock IPC; `locale` sets navigator.languages. */
-export async function openUi(browser, server, { locale = 'en-US' } = {}) {
-  const context = await browser.newContext({ locale });
+/**
+ * Opens the UI with the mock IPC in a window the size of the app's (1100×720).
+ * `locale` sets navigator.languages, `colorScheme` the system theme; `init` = { fn, arg }
+ * runs in the page after the mock and before the app (e.g. fixtures.mjs's backend).
+ */
+export async function openUi(browser, server, { locale = 'en-US', colorScheme = 'light', init = null } = {}) {
+  const context = await browser.newContext({ locale, colorScheme, viewport: { width: 1100, height: 720 } });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e));
   await page.addInitScript({ path: path.join(here, 'mock-ipc.js') });
+  if (init) await page.addInitScript(init.fn, init.arg);
   const { port } = server.address();
   await page.goto(`http://127.0.0.1:${port}/index.html`);
   await page.waitForSelector('body[data-ready="true"]');
   return { page, context, errors };
+}
+
+export const SHOTS_DIR = path.resolve(here, '../../test-output/ui');
+
+/** Saves a screenshot of the whole window to test-output/ui/<name>.png. */
+export async function screenshot(page, name) {
+  fs.mkdirSync(SHOTS_DIR, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS_DIR, `${name}.png`) });
 }

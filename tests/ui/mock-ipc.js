@@ -1,7 +1,12 @@
 // Stand-in for window.__TAURI__ in headless Chromium. Tests program answers
 // with window.__mock.on(cmd, fn) and read window.__mock.calls.
 (() => {
-  const handlers = {};
+  // Answers every app start needs; tests replace them with window.__mock.on(…).
+  const handlers = {
+    get_settings: () => ({ out_dir: '', language: null, balance: 0 }),
+    set_settings: ({ settings }) => settings,
+    list_jobs: () => [],
+  };
   const listeners = {};
   const calls = [];
   window.__mock = {

@@ -1,39 +1,159 @@
-// The list of files the user added: state + rendering. Every file is probed
-// by the Rust side; the list shows what it is, or why it cannot be used.
+// The files the user added: which are class videos, which one is the song, and why a file
+// was rejected. Files arrive probed by Rust (drop → `files-added`, `pick_files`, `add_files`).
 import { invoke } from './ipc.js';
 import { t } from './i18n.js';
-import { baseName, describe, explainError, roleOf } from './media.js';
+import { baseName, describe, explainError, songScore, videoOf } from './media.js';
 
 export class FileList {
-  constructor(listEl, emptyEl) {
+  /** `onChange()` runs whenever the set of class videos, the song or the selection changes. */
+  constructor(listEl, emptyEl, onChange = () => {}) {
     this.listEl = listEl;
     this.emptyEl = emptyEl;
-    /** @type {{path:string, status:'checking'|'ok'|'error', info?:object, error?:object}[]} */
+    this.onChange = onChange;
+    /** @type {{path:string, status:'checking'|'ok'|'error', info?:object, role?:string, error?:object}[]} */
     this.items = [];
+    this.songPath = null;
+    this.selectedPath = null;
   }
 
-  /** Adds paths (ignoring ones already present) and probes each. */
-  async add(paths) {
+  /** Adds paths typed by the user: shown as "checking" until Rust has probed them. */
+  async addPaths(paths) {
     const fresh = paths.filter((p) => p && !this.items.some((it) => it.path === p));
-    const items = fresh.map((path) => ({ path, status: 'checking' }));
-    this.items.push(...items);
+    if (!fresh.length) return [];
+    this.items.push(...fresh.map((path) => ({ path, status: 'checking' })));
     this.render();
-    await Promise.all(items.map(async (it) => {
-      try {
-        it.info = await invoke('probe_media', { path: it.path });
-        it.status = 'ok';
-      } catch (e) {
-        it.error = e;
-        it.status = 'error';
-      }
-      this.render();
-    }));
-    return items;
+    let added;
+    try {
+      added = await invoke('add_files', { paths: fresh });
+    } catch (error) {
+      added = fresh.map((path) => ({ path, ok: false, error }));
+    }
+    this.accept(added);
+    return added;
+  }
+
+  /** Takes AddedFile[] from any source; a file added again replaces its old entry. */
+  accept(added) {
+    for (const a of added) {
+      const item = a.ok
+        ? { path: a.path, status: 'ok', info: a.info, role: a.role }
+        : { path: a.path, status: 'error', error: a.error };
+      const i = this.items.findIndex((it) => it.path === a.path);
+      if (i >= 0) this.items[i] = item;
+      else this.items.push(item);
+    }
+    this.settle();
+  }
+
+  useAsSong(path) {
+    this.songPath = path;
+    if (this.selectedPath === path) this.selectedPath = null;
+    this.settle();
+  }
+
+  remove(path) {
+    this.items = this.items.filter((it) => it.path !== path);
+    if (this.songPath === path) this.songPath = null;
+    if (this.selectedPath === path) this.selectedPath = null;
+    this.settle();
+  }
+
+  select(path) {
+    this.selectedPath = path;
+    this.settle();
+  }
+
+  song() {
+    return this.items.find((it) => it.path === this.songPath) || null;
+  }
+
+  /** Usable files with a picture, other than the song. */
+  classVideos() {
+    return this.items.filter((it) => it.status === 'ok' && it.path !== this.songPath && videoOf(it.info));
+  }
+
+  infoOf(path) {
+    const it = this.items.find((i) => i.path === path && i.status === 'ok');
+    return it ? it.info : null;
+  }
+
+  // Picks the song if none is chosen (the engine's best "song" file) and a class video to show.
+  settle() {
+    if (!this.song()) {
+      const songs = this.items.filter((it) => it.status === 'ok' && it.role === 'song');
+      songs.sort((a, b) => songScore(b.info) - songScore(a.info));
+      this.songPath = songs.length ? songs[0].path : null;
+    }
+    const classes = this.classVideos();
+    if (!classes.some((c) => c.path === this.selectedPath)) this.selectedPath = classes.length ? classes[0].path : null;
+    this.render();
+    this.onChange();
+  }
+
+  roleOf(it) {
+    if (it.status !== 'ok') return 'none';
+    if (it.path === this.songPath) return 'song';
+    return videoOf(it.info) ? 'class' : 'spare';
   }
 
   render() {
     this.emptyEl.hidden = this.items.length > 0;
-    this.listEl.replaceChildren(...this.items.map((it) => renderItem(it)));
+    // Keep keyboard focus on the same control across a re-render.
+    const active = document.activeElement;
+    const focusKey = active && this.listEl.contains(active) ? [active.closest('li').dataset.path, active.dataset.action] : null;
+    this.listEl.replaceChildren(...this.items.map((it) => this.renderItem(it)));
+    if (focusKey) {
+      const li = [...this.listEl.children].find((l) => l.dataset.path === focusKey[0]);
+      const target = li && (li.querySelector(`[data-action="${focusKey[1]}"]`) || li.querySelector('button'));
+      if (target) target.focus();
+    }
+  }
+
+  renderItem(it) {
+    const li = el('li', 'file');
+    li.dataset.path = it.path;
+    li.dataset.status = it.status;
+    const role = this.roleOf(it);
+    li.dataset.role = role;
+    const name = baseName(it.path);
+    li.title = it.path;
+
+    if (role === 'class') {
+      const b = el('button', 'name linkish', name);
+      b.type = 'button';
+      b.dataset.action = 'select';
+      b.setAttribute('aria-pressed', String(it.path === this.selectedPath));
+      b.setAttribute('aria-label', t('file.show', { name }));
+      b.addEventListener('click', () => this.select(it.path));
+      li.append(b);
+      if (it.path === this.selectedPath) li.classList.add('selected');
+    } else {
+      li.append(el('span', 'name', name));
+    }
+
+    if (it.status === 'checking') {
+      li.append(el('span', 'details', t('file.checking')));
+    } else if (it.status === 'ok') {
+      li.append(el('span', `role role-${role}`, t(`role.${role}`)));
+      li.append(el('span', 'details', describe(it.info)));
+    } else {
+      const { code, headline, detail, fix } = explainError(it.error);
+      li.classList.add('error');
+      li.dataset.code = code;
+      li.append(el('span', 'err', headline));
+      li.append(el('span', 'details', `${code}: ${detail}`));
+      li.append(el('span', 'details fix', fix));
+    }
+
+    if (it.status !== 'checking') {
+      const actions = el('div', 'file-actions');
+      if (role === 'class' || role === 'spare') {
+        actions.append(action('use-song', t('file.use_song'), t('file.use_song_for', { name }), () => this.useAsSong(it.path)));
+      }
+      actions.append(action('remove', t('file.remove'), t('file.remove_for', { name }), () => this.remove(it.path)));
+      li.append(actions);
+    }
+    return li;
   }
 }
 
@@ -44,24 +164,11 @@ function el(tag, cls, text) {
   return e;
 }
 
-function renderItem(it) {
-  const li = el('li', 'file');
-  li.dataset.path = it.path;
-  li.dataset.status = it.status;
-  li.append(el('span', 'name', baseName(it.path)));
-  if (it.status === 'checking') {
-    li.append(el('span', 'details', t('file.checking')));
-  } else if (it.status === 'ok') {
-    const role = roleOf(it.info);
-    li.dataset.role = role || 'none';
-    li.append(el('span', 'role', t(role ? `role.${role}` : 'role.unknown')));
-    li.append(el('span', 'details', describe(it.info)));
-  } else {
-    const { code, headline, detail } = explainError(it.error);
-    li.classList.add('error');
-    li.dataset.code = code;
-    li.append(el('span', 'err', headline));
-    li.append(el('span', 'details', `${code}: ${detail}`));
-  }
-  return li;
+function action(name, text, label, onClick) {
+  const b = el('button', 'small ghost', text);
+  b.type = 'button';
+  b.dataset.action = name;
+  b.setAttribute('aria-label', label);
+  b.addEventListener('click', onClick);
+  return b;
 }

@@ -1,35 +1,282 @@
-// Entry point: wires the page to the file list and the language switch.
-import { detectLanguage, language, setLanguage, translatePage } from './i18n.js';
+// Entry point: holds the app state (files, jobs from Rust, settings), subscribes to the
+// events and wires the panels together. Every change comes from an event or a command's
+// answer; nothing polls.
+import { invoke, listen } from './ipc.js';
+import { detectLanguage, language, setLanguage, t, translatePage } from './i18n.js';
 import { FileList } from './files.js';
+import { JobList, byNewest, isFinished } from './jobs.js';
+import { AnalysisView } from './analysis.js';
+import { Preview } from './preview.js';
+import { explainError, frameRateOf } from './media.js';
 
 const LANG_KEY = 'beatsync.lang';
+// Waveform resolution: 100 peaks/s is 10 ms per peak, finer than any zoom needs for the shape.
+const PEAKS_PER_S = 100;
 
-function init() {
+const $ = (id) => document.getElementById(id);
+
+const jobs = new Map();
+let batch = new Set(); // ids of the current export run, for the overall progress line
+let settings = { out_dir: '', language: null, balance: 0 };
+let viewJobId = null; // a job picked in the job list; otherwise the selected class video's job
+const requested = new Set(); // "dance\nbgm" pairs whose `analyze` call is in flight
+const waveforms = new Map();
+const frameRates = new Map();
+
+/** Shows a command's error: our sentence, the engine's message and what to do. */
+function showError(err) {
+  const e = explainError(err);
+  showNotice([e.headline, e.detail, e.fix].filter(Boolean).join(' '), e.code);
+}
+
+function showNotice(text, code = '') {
+  $('notice-text').textContent = text;
+  $('notice').dataset.code = code;
+  $('notice').hidden = false;
+}
+
+async function call(cmd, args) {
+  try {
+    return await invoke(cmd, args);
+  } catch (e) {
+    showError(e);
+    return undefined;
+  }
+}
+
+const files = new FileList($('files'), $('files-empty'), () => {
+  viewJobId = null;
+  ensureAnalyses();
+  refresh();
+});
+
+const preview = new Preview({
+  statusEl: $('preview-status'),
+  onChange: () => view.renderPlayer(),
+  onError: showError,
+});
+
+const view = new AnalysisView({
+  preview,
+  waveform: (path) => {
+    if (!waveforms.has(path)) {
+      const p = invoke('waveform', { path, peaks_per_s: PEAKS_PER_S });
+      p.catch(() => waveforms.delete(path)); // try again next time
+      waveforms.set(path, p);
+    }
+    return waveforms.get(path);
+  },
+  frameRate: async (path) => {
+    const known = frameRateOf(files.infoOf(path));
+    if (known) return known;
+    if (!frameRates.has(path)) frameRates.set(path, invoke('probe_media', { path }).then(frameRateOf, () => null));
+    return frameRates.get(path);
+  },
+  setPlacement: async (job, offset_s, rate) => upsert(await call('set_placement', { id: job.id, offset_s, rate })),
+  setTrim: async (job, start_s, end_s) => upsert(await call('set_trim', { id: job.id, start_s, end_s })),
+  retry: async (job) => upsert(await call('retry_job', { id: job.id })),
+});
+
+const jobList = new JobList({
+  activeEl: $('jobs'), historyEl: $('history'), emptyEl: $('jobs-empty'),
+  overallEl: $('jobs-overall'), statsEl: $('history-stats'), clearEl: $('clear-history'),
+}, {
+  cancel: async (job) => upsert(await call('cancel_job', { id: job.id })),
+  retry: async (job) => upsert(await call('retry_job', { id: job.id })),
+  open: (path) => call('open_path', { path }),
+  reveal: (path) => call('reveal_path', { path }),
+  select: (job) => { viewJobId = job.id; refresh(); $('view-title').scrollIntoView?.({ block: 'nearest' }); },
+});
+
+function upsert(...list) {
+  for (const job of list.flat()) if (job && job.id) jobs.set(job.id, job);
+  refresh();
+}
+
+/** The newest job for a class video against a song. */
+function jobFor(dance, bgm) {
+  return [...jobs.values()].filter((j) => j.dance_path === dance && j.bgm_path === bgm).sort(byNewest)[0] || null;
+}
+
+function currentJob() {
+  if (viewJobId && jobs.has(viewJobId)) return jobs.get(viewJobId);
+  const song = files.song();
+  return files.selectedPath && song ? jobFor(files.selectedPath, song.path) : null;
+}
+
+/** Analysis starts by itself for every class video that has no job against the song yet. */
+function ensureAnalyses() {
+  const song = files.song();
+  if (!song) return;
+  for (const c of files.classVideos()) {
+    const key = `${c.path}\n${song.path}`;
+    if (jobFor(c.path, song.path) || requested.has(key)) continue;
+    requested.add(key);
+    call('analyze', { dance: c.path, bgm: song.path }).then((job) => {
+      requested.delete(key);
+      upsert(job);
+    });
+  }
+}
+
+function batchJobs() {
+  return [...batch].map((id) => jobs.get(id)).filter(Boolean);
+}
+
+/** A new export run starts a new batch once the previous one has finished. */
+function addToBatch(started) {
+  if (!started) return;
+  if (batchJobs().every(isFinished)) batch = new Set();
+  for (const j of started) batch.add(j.id);
+  upsert(started);
+}
+
+function refresh() {
+  const job = currentJob();
+  const song = files.song();
+  view.show(job, !job && song && files.selectedPath ? { dance: files.selectedPath, song: song.path } : null);
+  jobList.render([...jobs.values()], batchJobs());
+  renderExport(job);
+}
+
+function renderExport(job) {
+  $('out-dir').textContent = settings.out_dir || t('export.no_folder');
+  $('out-dir').classList.toggle('none', !settings.out_dir);
+  $('out-dir').title = settings.out_dir || '';
+  const busy = job && ['queued', 'analyzing', 'exporting'].includes(job.state);
+  $('export-one').disabled = !(job && job.analysis && !busy);
+  const n = files.song() ? files.classVideos().length : 0;
+  $('export-all').textContent = t('export.all', { n });
+  $('export-all').disabled = n === 0;
+
+  const done = job && job.state === 'done' && job.output_path;
+  $('view-done').hidden = !done;
+  if (done) $('view-done-path').textContent = t('job.saved', { path: job.output_path });
+}
+
+async function outDir() {
+  if (settings.out_dir) return settings.out_dir;
+  return pickFolder();
+}
+
+async function pickFolder() {
+  const dir = await call('pick_folder', {});
+  if (dir) settings = { ...settings, out_dir: dir };
+  refresh();
+  return dir || null;
+}
+
+async function exportOne() {
+  const job = currentJob();
+  const dir = job && (await outDir());
+  if (!dir) return;
+  addToBatch(await call('export', { ids: [job.id], out_dir: dir }));
+}
+
+/** Every class video against the song: analysed ones export now, the rest analyse then export. */
+async function exportAll() {
+  const song = files.song();
+  const dir = song && (await outDir());
+  if (!dir) return;
+  const ready = [];
+  const rest = [];
+  for (const c of files.classVideos()) {
+    const j = jobFor(c.path, song.path);
+    if (j && j.analysis && !['queued', 'analyzing', 'exporting'].includes(j.state)) ready.push(j.id);
+    else if (!(j && j.state === 'exporting')) rest.push(c.path);
+  }
+  const started = [];
+  if (ready.length) started.push(...((await call('export', { ids: ready, out_dir: dir })) || []));
+  if (rest.length) started.push(...((await call('export_all', { dances: rest, bgm: song.path, out_dir: dir })) || []));
+  addToBatch(started);
+}
+
+async function saveSettings(change) {
+  settings = { ...settings, ...change };
+  const saved = await call('set_settings', { settings });
+  if (saved) settings = saved;
+}
+
+/** Keys for the timeline anywhere, except while typing or where the key has its own job. */
+function onKey(ev) {
+  const el = ev.target;
+  if (el instanceof HTMLInputElement && el.type === 'text') return;
+  if (ev.code === 'Space' && el.closest && el.closest('button, input, select, textarea, a, [role="slider"]')) return;
+  if (view.handleKey(ev)) ev.preventDefault();
+}
+
+async function init() {
   setLanguage(localStorage.getItem(LANG_KEY) || detectLanguage());
   translatePage();
 
-  const files = new FileList(document.getElementById('files'), document.getElementById('files-empty'));
-  files.render();
+  // Subscribe before asking for the state, so no change falls between the two.
+  await Promise.all([
+    listen('files-added', (added) => files.accept(added)),
+    listen('job-changed', (job) => upsert(job)),
+    listen('job-removed', ({ id }) => { jobs.delete(id); batch.delete(id); refresh(); }),
+    listen('preview-state', (s) => preview.handleEvent(s)),
+    listen('store-recovered', ({ moved_to }) => showNotice(t('store.recovered', { path: moved_to }), 'store_recovered')),
+    // Rust handles the drop itself; these only light up the drop area meanwhile.
+    listen('tauri://drag-enter', () => $('drop').classList.add('over')),
+    listen('tauri://drag-leave', () => $('drop').classList.remove('over')),
+    listen('tauri://drag-drop', () => $('drop').classList.remove('over')),
+  ]);
 
-  document.getElementById('lang').addEventListener('click', () => {
+  const [listed, saved] = await Promise.all([call('list_jobs', {}), call('get_settings', {})]);
+  if (saved) settings = saved;
+  if (!localStorage.getItem(LANG_KEY) && settings.language) {
+    setLanguage(settings.language);
+    translatePage();
+  }
+  preview.balance = settings.balance || 0;
+  $('balance').value = String(preview.balance);
+  // Jobs still working when the app closed continue; they form the current batch.
+  for (const j of listed || []) {
+    jobs.set(j.id, j);
+    if (!isFinished(j) && (j.state === 'exporting' || j.options.auto_export)) batch.add(j.id);
+  }
+
+  $('lang').addEventListener('click', () => {
     const next = language() === 'en' ? 'zh' : 'en';
     setLanguage(next);
     localStorage.setItem(LANG_KEY, next);
     translatePage();
     files.render();
+    refresh();
+    saveSettings({ language: next });
   });
 
-  const input = document.getElementById('path-input');
-  document.getElementById('add-path').addEventListener('submit', async (ev) => {
+  const input = $('path-input');
+  $('add-path').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const path = input.value.trim();
     if (!path) return;
     input.value = '';
-    await files.add([path]);
+    await files.addPaths([path]);
   });
+  $('pick-files').addEventListener('click', async () => {
+    const added = await call('pick_files', {});
+    if (added && added.length) files.accept(added);
+  });
+  $('pick-folder').addEventListener('click', pickFolder);
+  $('export-one').addEventListener('click', exportOne);
+  $('export-all').addEventListener('click', exportAll);
+  $('view-open').addEventListener('click', () => call('open_path', { path: currentJob().output_path }));
+  $('view-reveal').addEventListener('click', () => call('reveal_path', { path: currentJob().output_path }));
+  $('clear-history').addEventListener('click', () => call('clear_history', {}));
+  $('notice-close').addEventListener('click', () => { $('notice').hidden = true; });
+  $('balance').addEventListener('change', (ev) => {
+    const b = Number(ev.target.value);
+    preview.setBalance(b, currentJob() && currentJob().id);
+    saveSettings({ balance: b });
+  });
+  document.addEventListener('keydown', onKey);
 
-  // Exposed for tests and for the drop handler: the same path a drop takes.
-  window.beatsync = { addPaths: (paths) => files.add(paths), files };
+  files.render();
+  refresh();
+
+  // Exposed for tests: the same path as typing a path and pressing Add.
+  window.beatsync = { addPaths: (paths) => files.addPaths(paths), files, jobs };
   document.body.dataset.ready = 'true';
 }
 

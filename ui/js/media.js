@@ -43,12 +43,35 @@ export function describe(info) {
   return parts.join(' · ');
 }
 
-/** A user-facing error: a short sentence in the UI language plus the engine's detail. */
+/**
+ * A user-facing error: a short sentence in the UI language, the engine's own message
+ * (which says what is wrong and what to do) and our advice for that kind of error.
+ */
 export function explainError(err) {
   const code = err && err.code ? err.code : 'internal';
-  const key = `err.${code}`;
-  const headline = t(key) === key ? t('err.generic') : t(key);
-  return { code, headline, detail: err && err.message ? err.message : '' };
+  const known = (prefix) => t(`${prefix}.${code}`) !== `${prefix}.${code}`;
+  return {
+    code,
+    headline: known('err') ? t(`err.${code}`) : t('err.generic'),
+    detail: err && err.message ? err.message : '',
+    fix: known('fix') ? t(`fix.${code}`) : t('fix.generic'),
+  };
+}
+
+/** The class video's frame rate (for ±1 frame nudges), or null. */
+export function frameRateOf(info) {
+  const v = info && videoOf(info);
+  return v && v.frame_rate > 0 ? v.frame_rate : null;
+}
+
+/**
+ * How likely a file is the clean song: a file with no picture wins, then better sound
+ * (sample rate, channels). Used only among files the engine marked as possible songs.
+ */
+export function songScore(info) {
+  const a = audioOf(info);
+  if (!a || !a.decodable) return -1;
+  return (videoOf(info) ? 0 : 100) + a.sample_rate / 48000 + Math.min(a.channels, 2) / 2;
 }
 
 export function baseName(path) {

@@ -1,0 +1,109 @@
+// A plausible Rust side for the UI tests: media infos, an AlignResult (100 BPM, beats every
+// 0.6 s, downbeats every 2.4 s, offset 12.345 s, alternatives one bar either side) and a
+// job store that answers commands the way docs/ipc.md says. Progress is driven by the tests
+// through `job-changed` events, exactly as Rust would send them.
+
+export const CLASS_INFO = {
+  path: '/videos/class.mp4', container: 'mov,mp4,m4a,3gp,3g2,mj2', duration_s: 83.4, size_bytes: 1000,
+  streams: [
+    { kind: 'video', index: 0, codec: 'h264', width: 1920, height: 1080, frame_rate: 29.97, rotation: 90, duration_s: 83.4 },
+    { kind: 'audio', index: 1, codec: 'aac', sample_rate: 48000, channels: 2, layout: 'stereo', duration_s: 83.4, decodable: true },
+  ],
+};
+export const SONG_INFO = {
+  path: '/music/song.mp3', container: 'mp3', duration_s: 200, size_bytes: 1000,
+  streams: [{ kind: 'audio', index: 0, codec: 'mp3float', sample_rate: 44100, channels: 2, layout: 'stereo', duration_s: 200, decodable: true }],
+};
+
+const BEAT = 0.6;
+const SONG_S = 200;
+export const OFFSET = 12.345;
+export const FRAME_S = 1 / 29.97;
+
+/** Song 0..200 s placed at 12.345 s in an 83.4 s recording: the song runs past its end. */
+export const ALIGN = {
+  offset_s: OFFSET,
+  rate: 1,
+  confidence: 0.96,
+  candidates: [
+    { offset_s: OFFSET, score: 0.96 },
+    { offset_s: OFFSET - 2.4, score: 0.71 },
+    { offset_s: OFFSET + 2.4, score: 0.69 },
+    { offset_s: OFFSET + 0.731, score: 0.3 },
+  ],
+  overlap: { dance_start_s: OFFSET, dance_end_s: 83.4, bgm_start_s: 0, bgm_end_s: 83.4 - OFFSET },
+  bpm: 100,
+  beats_s: Array.from({ length: Math.floor(SONG_S / BEAT) }, (_, i) => Math.round(i * BEAT * 1000) / 1000),
+  downbeats_s: Array.from({ length: Math.floor(SONG_S / (4 * BEAT)) }, (_, i) => Math.round(i * 4 * BEAT * 1000) / 1000),
+  timings_ms: { decode: 812, features: 140, search: 95, refine: 41 },
+};
+
+export function job(id, patch = {}) {
+  return {
+    id, dance_path: '/videos/class.mp4', bgm_path: '/music/song.mp3',
+    state: 'queued', stage: null, progress: 0, eta_s: null, attempts: 1, max_attempts: 3,
+    error: null, analysis: null,
+    options: { out_dir: null, name: null, lead_in_s: 0, audio_mode: 'encode', offset_s: null, rate: null, auto_export: false },
+    output_path: null, created_at: 1700000000000, started_at: null, finished_at: null,
+    ...patch,
+  };
+}
+
+/**
+ * Runs in the page (addInitScript) after mock-ipc.js: programs every command.
+ * `data` = { classInfo, songInfo, align, jobTemplate, listed, outDir }.
+ */
+export function backend(data) {
+  const jobs = new Map((data.listed || []).map((j) => [j.id, j]));
+  let n = jobs.size;
+  const on = window.__mock.on;
+  const emit = window.__mock.emit;
+  const added = (path) => {
+    if (/notes/.test(path)) return { path, ok: false, error: { code: 'not_media', message: `${path} is not a media file FFmpeg can open (wrong extension, or not audio/video at all)` } };
+    if (/\.(mp3|m4a|wav)$/.test(path)) return { path, ok: true, role: 'song', info: { ...data.songInfo, path } };
+    return { path, ok: true, role: 'class', info: { ...data.classInfo, path } };
+  };
+  const save = (j) => { jobs.set(j.id, j); return j; };
+  const patch = (id, p) => save({ ...jobs.get(id), ...p, options: { ...jobs.get(id).options, ...(p.options || {}) } });
+  // Waveforms with a click on every beat (song time), the recording's shifted by the offset.
+  const wave = (duration, shift) => {
+    const pps = 100;
+    const peaks = [];
+    for (let i = 0; i < duration * pps; i++) {
+      const songT = i / pps - shift;
+      const phase = ((songT % 0.6) + 0.6) % 0.6;
+      const inSong = songT >= 0 && songT <= 200;
+      const a = inSong ? 0.25 + 0.6 * Math.exp(-phase * 12) : 0.05 + 0.03 * Math.sin(i);
+      peaks.push(-a, a * 0.95);
+    }
+    return { peaks_per_s: pps, duration_s: duration, peaks };
+  };
+
+  window.__backend = { jobs, patch, emitJob: (id, p) => emit('job-changed', patch(id, p)) };
+  on('get_settings', () => ({ out_dir: data.outDir || '', language: null, balance: 0 }));
+  on('set_settings', ({ settings }) => settings);
+  on('list_jobs', () => [...jobs.values()]);
+  on('add_files', ({ paths }) => paths.map(added));
+  on('pick_files', () => ['/videos/class2.mp4'].map(added));
+  on('pick_folder', () => '/home/me/Exports');
+  on('probe_media', ({ path }) => ({ ...data.classInfo, path }));
+  on('waveform', ({ path, peaks_per_s }) => ({ path, ...(/\.mp3$/.test(path) ? wave(200, 0) : wave(83.4, data.align.offset_s)), peaks_per_s }));
+  on('analyze', ({ dance, bgm }) => save({ ...data.jobTemplate, id: `job-${++n}`, dance_path: dance, bgm_path: bgm, created_at: 1700000000000 + n }));
+  on('set_placement', ({ id, offset_s, rate }) => patch(id, { options: { offset_s, rate } }));
+  on('set_trim', ({ id, start_s, end_s }) => patch(id, { options: { trim_start_s: start_s, trim_end_s: end_s } }));
+  on('export', ({ ids, out_dir }) => ids.map((id) => patch(id, { state: 'exporting', stage: 'audio', progress: 0, options: { out_dir } })));
+  on('export_all', ({ dances, bgm, out_dir }) => dances.map((dance) => save({ ...data.jobTemplate, id: `job-${++n}`, dance_path: dance, bgm_path: bgm, created_at: 1700000000000 + n, options: { ...data.jobTemplate.options, out_dir, auto_export: true } })));
+  on('cancel_job', ({ id }) => patch(id, { state: 'cancelled' }));
+  on('retry_job', ({ id }) => patch(id, { state: 'queued', error: null, progress: 0, attempts: jobs.get(id).attempts + 1 }));
+  on('clear_history', () => {
+    const gone = [...jobs.values()].filter((j) => ['done', 'failed', 'cancelled'].includes(j.state));
+    for (const j of gone) { jobs.delete(j.id); emit('job-removed', { id: j.id }); }
+    return gone.length;
+  });
+  on('open_path', () => null);
+  on('reveal_path', () => null);
+  on('preview_play', () => null);
+  on('preview_stop', () => null);
+}
+
+export const BACKEND_DATA = { classInfo: CLASS_INFO, songInfo: SONG_INFO, align: ALIGN, jobTemplate: job('template'), listed: [], outDir: '' };

@@ -1,0 +1,385 @@
+// The "see it" panel for one class video: analysis progress or error, then the result in
+// words, the alternatives, the two waveforms on a canvas with beats, trim and playhead,
+// zoom/scroll, nudging and the listening controls. State lives in the job (from Rust);
+// this class only keeps the view (zoom, scroll) and in-flight edits.
+import { t } from './i18n.js';
+import { baseName, explainError } from './media.js';
+import { formatEta } from './jobs.js';
+import { candidateLabel, confidenceWord, frameSeconds, nudgeForKey, nudged } from './nudge.js';
+import { formatClock, formatSeconds, moveTrim, placementOf, songToRec, timeToX, trimOf, xToTime } from './timeline.js';
+import { ZOOM_STEP, clampView, drawTimeline, fitView, revealTime, scrollView, zoomView } from './waveform.js';
+
+const $ = (id) => document.getElementById(id);
+
+// Keyboard steps for the trim handles (s): arrows, with Shift.
+const TRIM_STEP = 0.1;
+const TRIM_STEP_BIG = 1;
+
+export class AnalysisView {
+  /**
+   * deps = { waveform(path) → Promise<Waveform>, frameRate(path) → Promise<number|null>,
+   *          setPlacement(job, offset_s, rate), setTrim(job, start_s, end_s), retry(job), preview }
+   */
+  constructor(deps) {
+    this.deps = deps;
+    this.job = null;
+    this.pending = null; // {dance, song} while the analysis is being requested
+    this.view = null; // {start_s, px_per_s}, null = fit the whole recording
+    this.rec = null;
+    this.song = null;
+    this.fps = null;
+    this.dragTrim = null;
+    this.canvas = $('timeline-canvas');
+    this.box = $('timeline');
+    this.bind();
+    new ResizeObserver(() => this.draw()).observe(this.box);
+  }
+
+  /** Shows a job (or, with none yet, the pair being analysed; or nothing). */
+  show(job, pending = null) {
+    const changed = (job && job.id) !== (this.job && this.job.id);
+    this.job = job;
+    this.pending = pending;
+    if (changed) {
+      this.view = null;
+      this.rec = null;
+      this.song = null;
+      this.fps = null;
+      this.dragTrim = null;
+      if (job) this.load(job);
+    }
+    this.render();
+  }
+
+  async load(job) {
+    const id = job.id;
+    const [rec, song, fps] = await Promise.all([
+      this.deps.waveform(job.dance_path).catch(() => null),
+      this.deps.waveform(job.bgm_path).catch(() => null),
+      this.deps.frameRate(job.dance_path).catch(() => null),
+    ]);
+    if (!this.job || this.job.id !== id) return;
+    Object.assign(this, { rec, song, fps });
+    this.render();
+  }
+
+  recDuration() {
+    if (this.rec) return this.rec.duration_s;
+    const a = this.job && this.job.analysis;
+    return a ? a.overlap.dance_end_s : 1;
+  }
+
+  placement() {
+    return placementOf(this.job);
+  }
+
+  trim() {
+    return this.dragTrim || trimOf(this.job, this.placement(), this.recDuration());
+  }
+
+  render() {
+    const job = this.job;
+    $('view-empty').hidden = !!(job || this.pending);
+    $('view-body').hidden = !(job || this.pending);
+    if (!job && !this.pending) return;
+
+    const dance = job ? job.dance_path : this.pending.dance;
+    const song = job ? job.bgm_path : this.pending.song;
+    $('view-title').textContent = baseName(dance);
+    $('view-song').textContent = t('view.with_song', { song: baseName(song) });
+
+    const state = job ? job.state : 'queued';
+    const hasResult = !!(job && job.analysis);
+    const progress = $('view-progress');
+    progress.hidden = hasResult || state === 'failed' || state === 'cancelled';
+    if (!progress.hidden) {
+      const p = job && state === 'analyzing' ? job.progress : 0;
+      $('view-progress-bar').value = Math.round(100 * p);
+      $('view-progress-bar').setAttribute('aria-label', t('view.analysing'));
+      const parts = [state === 'analyzing' ? t('view.analysing') : t('view.waiting')];
+      if (state === 'analyzing') {
+        parts.push(`${Math.round(100 * p)} %`);
+        if (job.stage) parts.push(t(`stage.${job.stage}`) === `stage.${job.stage}` ? job.stage : t(`stage.${job.stage}`));
+        if (formatEta(job.eta_s)) parts.push(formatEta(job.eta_s));
+      }
+      $('view-progress-text').textContent = parts.join(' · ');
+    }
+
+    const err = $('view-error');
+    err.hidden = !(job && !hasResult && (state === 'failed' || state === 'cancelled'));
+    if (!err.hidden) {
+      const e = state === 'cancelled' ? { headline: t('view.cancelled'), detail: '', fix: '', code: 'cancelled' } : explainError(job.error);
+      err.dataset.code = e.code;
+      $('view-error-headline').textContent = e.headline;
+      $('view-error-message').textContent = e.detail;
+      $('view-error-fix').textContent = e.fix;
+    }
+
+    $('view-result').hidden = !hasResult;
+    if (hasResult) this.renderResult();
+  }
+
+  renderResult() {
+    const a = this.job.analysis;
+    const p = this.placement();
+    const word = confidenceWord(a.confidence);
+    $('sum-offset').textContent = formatSeconds(p.offset_s, { signed: true });
+    $('sum-rate').textContent = `×${p.rate.toFixed(4)}`;
+    const conf = $('sum-confidence');
+    conf.textContent = t(`confidence.${word}`, { pct: Math.round(a.confidence * 100) });
+    conf.dataset.word = word;
+    $('sum-tempo').textContent = a.bpm ? t('summary.bpm', { bpm: Math.round(a.bpm * 10) / 10 }) : t('summary.no_bpm');
+
+    const best = a.candidates.length ? a.candidates[0].offset_s : a.offset_s;
+    const buttons = a.candidates.map((c, i) => {
+      const label = candidateLabel(c.offset_s, best, a.bpm);
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'small ghost cand';
+      b.dataset.offset = String(c.offset_s);
+      b.dataset.action = `cand-${i}`;
+      b.textContent = `${t(label.key, label.vars)} · ${formatSeconds(c.offset_s, { signed: true })}`;
+      b.setAttribute('aria-pressed', String(Math.abs(c.offset_s - p.offset_s) < 0.0005));
+      b.addEventListener('click', () => this.place(c.offset_s));
+      return b;
+    });
+    const box = $('candidates');
+    const focused = box.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+    box.replaceChildren(...buttons);
+    if (focused) box.querySelector(`[data-action="${focused}"]`)?.focus();
+
+    const tr = this.trim();
+    $('trim-info').textContent = `${t('trim.starts', { at: formatClock(tr.start_s), why: t(`trim.why_start.${tr.start_reason}`) })} · ${t('trim.ends', { at: formatClock(tr.end_s), why: t(`trim.why_end.${tr.end_reason}`) })}`;
+
+    const frame = formatSeconds(frameSeconds(this.fps), { digits: 4 });
+    for (const b of document.querySelectorAll('.nudge[data-nudge$="frame"]')) b.title = `${t(b.dataset.i18nTitle)} (${frame})`;
+
+    const inRec = a.beats_s.filter((b) => { const r = songToRec(b, p); return r >= 0 && r <= this.recDuration(); });
+    this.box.dataset.beatCount = String(inRec.length);
+    this.box.dataset.downbeatCount = String(a.downbeats_s.length);
+    this.box.dataset.offset = String(p.offset_s);
+    this.box.dataset.rate = String(p.rate);
+    this.box.dataset.trimStart = String(tr.start_s);
+    this.box.dataset.trimEnd = String(tr.end_s);
+    this.renderPlayer();
+  }
+
+  /** Play button, position readout, playhead and the parts of the canvas that follow it. */
+  renderPlayer() {
+    const pv = this.deps.preview;
+    const play = $('play');
+    play.textContent = pv.playing ? t('preview.stop') : t('preview.play');
+    play.setAttribute('aria-pressed', String(pv.playing));
+    $('position').textContent = formatClock(pv.position_s);
+    this.box.dataset.playhead = String(pv.position_s);
+    if (pv.playing && this.view) this.view = revealTime(this.view, pv.position_s, this.recDuration(), this.width());
+    this.draw();
+  }
+
+  width() {
+    return this.box.clientWidth || 600;
+  }
+
+  currentView() {
+    const w = this.width();
+    return this.view ? clampView(this.view, this.recDuration(), w) : fitView(this.recDuration(), w);
+  }
+
+  draw() {
+    if (!this.job || !this.job.analysis || $('view-result').hidden) return;
+    const w = this.width();
+    const h = this.box.clientHeight || 220;
+    const dpr = window.devicePixelRatio || 1;
+    if (this.canvas.width !== Math.round(w * dpr) || this.canvas.height !== Math.round(h * dpr)) {
+      this.canvas.width = Math.round(w * dpr);
+      this.canvas.height = Math.round(h * dpr);
+    }
+    const ctx = this.canvas.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const css = getComputedStyle(document.documentElement);
+    const color = (name) => css.getPropertyValue(name).trim();
+    const view = this.currentView();
+    const a = this.job.analysis;
+    const tr = this.trim();
+    drawTimeline(ctx, {
+      width: w, height: h, view, rec: this.rec, song: this.song, placement: this.placement(),
+      beats: a.beats_s, downbeats: a.downbeats_s, trim: tr, playhead_s: this.deps.preview.position_s,
+      colors: { lane: color('--lane'), rec: color('--wave-rec'), song: color('--wave-song'), beat: color('--beat'), dim: color('--dim'), label: color('--muted'), playhead: color('--playhead') },
+      labels: { rec: t('timeline.recording'), song: t('timeline.song') },
+    });
+
+    for (const [el, s, key] of [[$('trim-start'), tr.start_s, 'start'], [$('trim-end'), tr.end_s, 'end']]) {
+      const x = timeToX(s, view);
+      // Kept 6 px inside the box so an edge at the very end can still be grabbed.
+      el.style.left = `${Math.min(w - 6, Math.max(6, x))}px`;
+      el.classList.toggle('off', x < 0 || x > w);
+      el.setAttribute('aria-valuemin', '0');
+      el.setAttribute('aria-valuemax', this.recDuration().toFixed(1));
+      el.setAttribute('aria-valuenow', s.toFixed(3));
+      el.setAttribute('aria-valuetext', `${formatClock(s)}, ${t(`trim.why_${key}.${tr[`${key}_reason`]}`)}`);
+    }
+
+    const visible = w / view.px_per_s;
+    const room = this.recDuration() - visible;
+    const scroll = $('scroll');
+    scroll.disabled = room <= 0;
+    scroll.value = room > 0 ? String(Math.round((view.start_s / room) * 1000)) : '0';
+  }
+
+  // ---- actions ---------------------------------------------------------------------------
+
+  place(offsetS, rate = this.placement().rate) {
+    const job = this.job;
+    // Show the new placement at once; the Job that Rust returns confirms it.
+    this.job = { ...job, options: { ...job.options, offset_s: offsetS, rate } };
+    this.renderResult();
+    this.deps.setPlacement(job, offsetS, rate);
+  }
+
+  nudge(delta) {
+    if (!this.ready()) return;
+    this.place(nudged(this.placement().offset_s, delta));
+  }
+
+  zoom(factor, anchorX = this.width() / 2) {
+    if (!this.ready()) return;
+    const w = this.width();
+    const view = this.currentView();
+    const ph = timeToX(this.deps.preview.position_s, view);
+    // Zoom around the playhead when it is on screen and no mouse position is given.
+    const anchor = anchorX === null ? (ph >= 0 && ph <= w ? ph : w / 2) : anchorX;
+    this.view = zoomView(view, factor, anchor, this.recDuration(), w);
+    this.draw();
+  }
+
+  fit() {
+    this.view = null;
+    this.draw();
+  }
+
+  ready() {
+    return !!(this.job && this.job.analysis);
+  }
+
+  seek(s) {
+    if (!this.ready()) return;
+    const clamped = Math.min(Math.max(0, s), this.recDuration());
+    this.deps.preview.seek(this.job.id, clamped);
+  }
+
+  togglePlay() {
+    if (!this.ready()) return;
+    this.deps.preview.toggle(this.job.id, this.deps.preview.position_s);
+  }
+
+  commitTrim(tr) {
+    this.dragTrim = null;
+    const job = this.job;
+    this.job = { ...job, options: { ...job.options, trim_start_s: tr.start_s, trim_end_s: tr.end_s } };
+    this.renderResult();
+    this.deps.setTrim(job, tr.start_s, tr.end_s);
+  }
+
+  /** Global shortcuts (Space, nudges, zoom); returns true when the key was used. */
+  handleKey(ev) {
+    if (!this.ready() || ev.ctrlKey || ev.metaKey || ev.altKey) return false;
+    const delta = nudgeForKey(ev, this.fps);
+    if (delta !== null) { this.nudge(delta); return true; }
+    if (ev.key === '+' || ev.key === '=') { this.zoom(ZOOM_STEP, null); return true; }
+    if (ev.key === '-' || ev.key === '_') { this.zoom(1 / ZOOM_STEP, null); return true; }
+    if (ev.code === 'Space') { this.togglePlay(); return true; }
+    return false;
+  }
+
+  bind() {
+    $('play').addEventListener('click', () => this.togglePlay());
+    $('zoom-in').addEventListener('click', () => this.zoom(ZOOM_STEP, null));
+    $('zoom-out').addEventListener('click', () => this.zoom(1 / ZOOM_STEP, null));
+    $('zoom-fit').addEventListener('click', () => this.fit());
+    $('view-retry').addEventListener('click', () => this.job && this.deps.retry(this.job));
+    for (const b of document.querySelectorAll('.nudge')) {
+      b.addEventListener('click', () => {
+        const n = b.dataset.nudge;
+        const sign = n.startsWith('-') ? -1 : 1;
+        this.nudge(n.endsWith('frame') ? sign * frameSeconds(this.fps) : Number(n));
+      });
+    }
+    $('scroll').addEventListener('input', (ev) => {
+      const w = this.width();
+      const view = this.currentView();
+      const room = this.recDuration() - w / view.px_per_s;
+      this.view = clampView({ start_s: (Number(ev.target.value) / 1000) * room, px_per_s: view.px_per_s }, this.recDuration(), w);
+      this.draw();
+    });
+
+    // Ctrl+wheel zooms at the mouse; a plain wheel scrolls through time.
+    this.box.addEventListener('wheel', (ev) => {
+      if (!this.ready()) return;
+      ev.preventDefault();
+      const x = ev.clientX - this.box.getBoundingClientRect().left;
+      if (ev.ctrlKey) this.zoom(ev.deltaY < 0 ? ZOOM_STEP : 1 / ZOOM_STEP, x);
+      else {
+        this.view = scrollView(this.currentView(), ev.deltaX || ev.deltaY, this.recDuration(), this.width());
+        this.draw();
+      }
+    }, { passive: false });
+
+    // A click on the waveforms puts the playhead there.
+    this.canvas.addEventListener('pointerdown', (ev) => {
+      const x = ev.clientX - this.box.getBoundingClientRect().left;
+      this.seek(xToTime(x, this.currentView()));
+    });
+
+    // Arrows on the focused timeline move the playhead (Shift: further).
+    this.box.addEventListener('keydown', (ev) => {
+      if (ev.target !== this.box || !this.ready()) return;
+      const step = ev.shiftKey ? 5 : 1;
+      if (ev.key === 'ArrowLeft') this.seek(this.deps.preview.position_s - step);
+      else if (ev.key === 'ArrowRight') this.seek(this.deps.preview.position_s + step);
+      else if (ev.key === 'Home') this.seek(0);
+      else return;
+      ev.preventDefault();
+    });
+
+    for (const handle of [$('trim-start'), $('trim-end')]) this.bindTrimHandle(handle);
+  }
+
+  bindTrimHandle(handle) {
+    const edge = handle.dataset.edge;
+    handle.addEventListener('pointerdown', (ev) => {
+      if (!this.ready()) return;
+      ev.preventDefault();
+      ev.stopPropagation();
+      handle.setPointerCapture(ev.pointerId);
+      handle.focus();
+      this.dragTrim = this.trim();
+    });
+    handle.addEventListener('pointermove', (ev) => {
+      if (!this.dragTrim || !handle.hasPointerCapture(ev.pointerId)) return;
+      const x = ev.clientX - this.box.getBoundingClientRect().left;
+      this.dragTrim = moveTrim(this.dragTrim, edge, xToTime(x, this.currentView()), this.recDuration());
+      this.draw();
+    });
+    handle.addEventListener('pointerup', (ev) => {
+      if (!this.dragTrim) return;
+      handle.releasePointerCapture(ev.pointerId);
+      this.commitTrim(this.dragTrim);
+    });
+    handle.addEventListener('keydown', (ev) => {
+      if (!this.ready()) return;
+      const step = ev.shiftKey ? TRIM_STEP_BIG : TRIM_STEP;
+      const tr = this.trim();
+      const now = edge === 'start' ? tr.start_s : tr.end_s;
+      let to;
+      if (ev.key === 'ArrowLeft' || ev.key === 'ArrowDown') to = now - step;
+      else if (ev.key === 'ArrowRight' || ev.key === 'ArrowUp') to = now + step;
+      else if (ev.key === 'Home') to = 0;
+      else if (ev.key === 'End') to = this.recDuration();
+      else return;
+      ev.preventDefault();
+      ev.stopPropagation();
+      const moved = moveTrim(tr, edge, Math.round(to * 1000) / 1000, this.recDuration());
+      this.commitTrim(moved);
+    });
+  }
+}

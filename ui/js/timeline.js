@@ -1,0 +1,99 @@
+// Mapping between recording time, song time and pixels. Pure functions, no DOM.
+//
+// A placement says where the song sits in the recording:
+//   recording_time = anchor_s + offset_s + (song_time - anchor_s) * rate
+// i.e. song time t is drawn at recording time t + offset_s at the anchor (the middle of the
+// overlap in song time, where the engine states its offset), and song durations are stretched
+// by `rate` (recording seconds per song second). With rate 1 this is simply t + offset_s.
+
+/** The placement in force for a job: the user's nudge/choice if any, else the analysis. */
+export function placementOf(job) {
+  const a = job.analysis;
+  const o = job.options || {};
+  return {
+    offset_s: o.offset_s ?? a.offset_s,
+    rate: o.rate ?? a.rate ?? 1,
+    anchor_s: (a.overlap.bgm_start_s + a.overlap.bgm_end_s) / 2,
+  };
+}
+
+export function songToRec(songS, p) {
+  return p.anchor_s + p.offset_s + (songS - p.anchor_s) * p.rate;
+}
+
+export function recToSong(recS, p) {
+  return p.anchor_s + (recS - p.anchor_s - p.offset_s) / p.rate;
+}
+
+// A view shows recording time from start_s at px_per_s pixels per second.
+export function timeToX(t, view) {
+  return (t - view.start_s) * view.px_per_s;
+}
+
+export function xToTime(x, view) {
+  return view.start_s + x / view.px_per_s;
+}
+
+/** Song beats (song time) → x positions of those visible in a view of `width` pixels. */
+export function beatPositions(beatsS, p, view, width) {
+  const out = [];
+  for (const b of beatsS) {
+    const x = timeToX(songToRec(b, p), view);
+    if (x >= -1 && x <= width + 1) out.push(x);
+  }
+  return out;
+}
+
+/** Rounds to whole microseconds, so repeated ±1 ms nudges never accumulate float noise. */
+export function roundUs(s) {
+  return Math.round(s * 1e6) / 1e6;
+}
+
+/** 12.3456 → "12.346 s"; signed adds "+" for positive values. */
+export function formatSeconds(s, { signed = false, digits = 3 } = {}) {
+  const v = s.toFixed(digits);
+  return `${signed && s > 0 ? '+' : ''}${v === `-${(0).toFixed(digits)}` ? (0).toFixed(digits) : v} s`;
+}
+
+/** 83.45 → "1:23.4" (ruler labels and the playhead readout). */
+export function formatClock(s, digits = 1) {
+  const neg = s < 0;
+  const a = Math.abs(s);
+  const m = Math.floor(a / 60);
+  const rest = (a - m * 60).toFixed(digits).padStart(digits > 0 ? 3 + digits : 2, '0');
+  return `${neg ? '-' : ''}${m}:${rest}`;
+}
+
+/** Ruler tick spacing (s): the smallest "nice" step that leaves at least minPx between ticks. */
+export function tickStep(pxPerS, minPx = 70) {
+  for (const step of [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600]) {
+    if (step * pxPerS >= minPx) return step;
+  }
+  return 1200;
+}
+
+/**
+ * Where the export starts and ends (recording time) and why: the user's trim if set,
+ * otherwise from the lead-in before the song comes in to where the song stops, cut to the
+ * recording. Follows the placement, so a nudge moves the automatic trim with the song.
+ * Reasons: 'user' | 'song' (the song starts/ends there) | 'recording' (the recording does).
+ */
+export function trimOf(job, p, recDurationS) {
+  const a = job.analysis;
+  const o = job.options || {};
+  const songIn = songToRec(a.overlap.bgm_start_s, p) - (o.lead_in_s || 0);
+  const songOut = songToRec(a.overlap.bgm_end_s, p);
+  const start = o.trim_start_s != null
+    ? { start_s: o.trim_start_s, start_reason: 'user' }
+    : songIn > 0 ? { start_s: songIn, start_reason: 'song' } : { start_s: 0, start_reason: 'recording' };
+  const end = o.trim_end_s != null
+    ? { end_s: o.trim_end_s, end_reason: 'user' }
+    : songOut < recDurationS ? { end_s: songOut, end_reason: 'song' } : { end_s: recDurationS, end_reason: 'recording' };
+  return { ...start, ...end };
+}
+
+/** A trim moved by the user, kept inside the recording and at least `minLen` long. */
+export function moveTrim(trim, edge, s, recDurationS, minLen = 1) {
+  if (edge === 'start') return { start_s: Math.min(Math.max(0, s), trim.end_s - minLen), end_s: trim.end_s };
+  return { start_s: trim.start_s, end_s: Math.max(Math.min(recDurationS, s), trim.start_s + minLen) };
+}

@@ -1,0 +1,142 @@
+// Waveform drawing on <canvas> and the zoom/scroll math of the timeline.
+// The math is pure; the drawing takes a 2D context and touches nothing else,
+// so the module imports cleanly in node for tests.
+import { recToSong, songToRec, timeToX, xToTime, tickStep, formatClock } from './timeline.js';
+
+// At most 1 ms = 2 px, enough to see a single-millisecond nudge move a marker.
+export const MAX_PX_PER_S = 2000;
+export const ZOOM_STEP = 1.5;
+
+const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+
+/** The whole recording in `width` pixels. */
+export function fitView(durationS, width) {
+  return { start_s: 0, px_per_s: width / Math.max(durationS, 0.001) };
+}
+
+/** Keeps the zoom between "whole recording" and MAX_PX_PER_S, and the view inside the recording. */
+export function clampView(view, durationS, width) {
+  const minPps = width / Math.max(durationS, 0.001);
+  const pps = clamp(view.px_per_s, minPps, Math.max(minPps, MAX_PX_PER_S));
+  const visible = width / pps;
+  return { start_s: clamp(view.start_s, 0, Math.max(0, durationS - visible)), px_per_s: pps };
+}
+
+/** Zooms by `factor` keeping the time under pixel `anchorX` where it is (mouse or playhead). */
+export function zoomView(view, factor, anchorX, durationS, width) {
+  const t = xToTime(anchorX, view);
+  const pps = view.px_per_s * factor;
+  return clampView({ start_s: t - anchorX / pps, px_per_s: pps }, durationS, width);
+}
+
+export function scrollView(view, dxPx, durationS, width) {
+  return clampView({ start_s: view.start_s + dxPx / view.px_per_s, px_per_s: view.px_per_s }, durationS, width);
+}
+
+/** Scrolls just enough to bring time t into view (the playhead while playing). */
+export function revealTime(view, t, durationS, width) {
+  const visible = width / view.px_per_s;
+  if (t >= view.start_s && t <= view.start_s + visible) return view;
+  return clampView({ start_s: t - visible * 0.1, px_per_s: view.px_per_s }, durationS, width);
+}
+
+/** [min, max] of the peaks covering [t0, t1) of a Waveform, or null outside it. */
+export function columnPeak(wave, t0, t1) {
+  const n = wave.peaks.length / 2;
+  let i0 = Math.floor(t0 * wave.peaks_per_s);
+  let i1 = Math.max(i0 + 1, Math.ceil(t1 * wave.peaks_per_s));
+  if (i1 <= 0 || i0 >= n) return null;
+  i0 = Math.max(0, i0);
+  i1 = Math.min(n, i1);
+  let lo = 1;
+  let hi = -1;
+  for (let i = i0; i < i1; i++) {
+    lo = Math.min(lo, wave.peaks[2 * i]);
+    hi = Math.max(hi, wave.peaks[2 * i + 1]);
+  }
+  return [lo, hi];
+}
+
+/**
+ * Draws the timeline: ruler, recording lane, song lane placed at `placement`, the song's beats
+ * across both (downbeats stronger), the trimmed-away parts dimmed and the playhead.
+ * `s` = { width, height, view, rec, song, placement, beats, downbeats, trim, playhead_s, colors, labels }
+ */
+export function drawTimeline(ctx, s) {
+  const { width, height, view, colors } = s;
+  const ruler = 22;
+  const gap = 10;
+  const laneH = (height - ruler - gap) / 2;
+  const recTop = ruler;
+  const songTop = ruler + laneH + gap;
+
+  ctx.clearRect(0, 0, width, height);
+  ctx.fillStyle = colors.lane;
+  ctx.fillRect(0, recTop, width, laneH);
+  ctx.fillRect(0, songTop, width, laneH);
+
+  drawRuler(ctx, view, width, ruler, colors);
+  if (s.rec) drawLane(ctx, s.rec, recTop, laneH, width, colors.rec, (x) => xToTime(x, view));
+  if (s.song) drawLane(ctx, s.song, songTop, laneH, width, colors.song, (x) => recToSong(xToTime(x, view), s.placement));
+
+  // Beats first thin, then downbeats bold, so the bar structure reads at a glance.
+  ctx.fillStyle = colors.beat;
+  ctx.globalAlpha = 0.45;
+  for (const b of s.beats) {
+    const x = Math.round(timeToX(songToRec(b, s.placement), view));
+    if (x >= 0 && x <= width) ctx.fillRect(x, recTop, 1, height - recTop);
+  }
+  ctx.globalAlpha = 1;
+  for (const b of s.downbeats) {
+    const x = Math.round(timeToX(songToRec(b, s.placement), view));
+    if (x >= -1 && x <= width) ctx.fillRect(x - 1, recTop, 2, height - recTop);
+  }
+
+  if (s.trim) {
+    ctx.fillStyle = colors.dim;
+    const x0 = timeToX(s.trim.start_s, view);
+    const x1 = timeToX(s.trim.end_s, view);
+    if (x0 > 0) ctx.fillRect(0, recTop, Math.min(x0, width), height - recTop);
+    if (x1 < width) ctx.fillRect(Math.max(0, x1), recTop, width - Math.max(0, x1), height - recTop);
+  }
+
+  ctx.font = '12px system-ui, sans-serif';
+  ctx.fillStyle = colors.label;
+  ctx.textBaseline = 'top';
+  ctx.fillText(s.labels.rec, 8, recTop + 6);
+  ctx.fillText(s.labels.song, 8, songTop + 6);
+
+  const px = timeToX(s.playhead_s, view);
+  if (px >= 0 && px <= width) {
+    ctx.fillStyle = colors.playhead;
+    ctx.fillRect(Math.round(px) - 1, 0, 2, height);
+  }
+}
+
+function drawRuler(ctx, view, width, h, colors) {
+  const step = tickStep(view.px_per_s);
+  const digits = step < 0.1 ? 2 : step < 1 ? 1 : 0;
+  ctx.fillStyle = colors.label;
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.textBaseline = 'middle';
+  const first = Math.ceil(view.start_s / step) * step;
+  for (let t = first; timeToX(t, view) <= width; t += step) {
+    const x = Math.round(timeToX(t, view));
+    ctx.fillRect(x, h - 6, 1, 6);
+    ctx.fillText(formatClock(t, digits), x + 3, h / 2 - 2);
+  }
+}
+
+// One vertical bar per pixel column; `timeAt(x)` maps the column to the lane's own time.
+function drawLane(ctx, wave, top, h, width, color, timeAt) {
+  const mid = top + h / 2;
+  const half = h / 2 - 4;
+  ctx.fillStyle = color;
+  for (let x = 0; x < width; x++) {
+    const pk = columnPeak(wave, timeAt(x), timeAt(x + 1));
+    if (!pk) continue;
+    const y0 = mid - pk[1] * half;
+    const y1 = mid - pk[0] * half;
+    ctx.fillRect(x, y0, 1, Math.max(1, y1 - y0));
+  }
+}
