@@ -441,7 +441,7 @@ fn check_out_dir(dir: &Path) -> Result<()> {
 }
 
 /// The output file name: `<dance stem>_beatsync.mp4` or the user's name.
-fn output_name(req: &ExportRequest) -> Result<String> {
+pub(crate) fn output_name(req: &ExportRequest) -> Result<String> {
     let base = match &req.name {
         Some(n) => {
             let n = n.trim();
@@ -474,7 +474,7 @@ fn output_name(req: &ExportRequest) -> Result<String> {
 }
 
 /// `name.mp4`, then `name (2).mp4`, `name (3).mp4`…
-fn numbered(name: &str, n: u32) -> String {
+pub(crate) fn numbered(name: &str, n: u32) -> String {
     if n <= 1 {
         return name.to_string();
     }

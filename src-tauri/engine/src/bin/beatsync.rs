@@ -1,6 +1,9 @@
 //! `beatsync`: the command-line face of the engine. Same code path as the app.
 
 use beatsync_engine as engine;
+
+#[path = "../cli/jobs.rs"]
+mod jobs_cli;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +45,8 @@ enum Command {
     },
     /// Put the clean song under the class video, trimmed, without re-encoding the picture.
     Sync(SyncArgs),
+    /// The background job queue (the same store the app uses).
+    Jobs(jobs_cli::JobsArgs),
 }
 
 #[derive(clap::Args)]
@@ -116,14 +121,19 @@ enum RoleArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Probe { file, json, role } => run_probe(&file, json, role),
-        Command::Align { dance, bgm, json } => run_align(&dance, &bgm, json),
-        Command::Sync(args) => run_sync(&args),
+        Command::Probe { file, json, role } => {
+            run_probe(&file, json, role).map_err(|e| (e.code(), e.to_string()))
+        }
+        Command::Align { dance, bgm, json } => {
+            run_align(&dance, &bgm, json).map_err(|e| (e.code(), e.to_string()))
+        }
+        Command::Sync(args) => run_sync(&args).map_err(|e| (e.code(), e.to_string())),
+        Command::Jobs(args) => jobs_cli::run(args).map_err(|e| (e.code(), e.to_string())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{}: {}", e.code(), e);
+        Err((code, message)) => {
+            eprintln!("{code}: {message}");
             ExitCode::from(2)
         }
     }

@@ -11,8 +11,9 @@ pub mod work;
 
 pub use model::{AudioMode, Fingerprint, Job, JobInput, JobOptions, JobState, StoreEvent};
 pub use runner::{Runner, RunnerConfig};
+pub use store::WorkKind;
 pub use store::{NewJob, Recovery, Retention, Store};
-pub use work::{ExportOutcome, Work};
+pub use work::{EngineWork, ExportOutcome, Work};
 
 use crate::error::{EngineError, ErrorPayload};
 use std::path::PathBuf;

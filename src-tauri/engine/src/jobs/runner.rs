@@ -287,10 +287,25 @@ impl<W: Work> Runner<W> {
                 .work
                 .analyze(job, token, &mut report)
                 .map(Done::Analysis),
-            WorkKind::Export => self
-                .work
-                .export(job, token, &mut report)
-                .map(|o| Done::Export(o.output, o.report)),
+            WorkKind::Export => {
+                if let Some(done) = job.output_path.as_ref().filter(|p| p.exists()) {
+                    // A previous run got as far as the final rename: adopt it.
+                    if let Ok(report) = self.work.adopt(job, done) {
+                        return Ok(Done::Export(done.clone(), report));
+                    }
+                }
+                let planned = self.work.plan_output(job)?;
+                let job =
+                    self.store
+                        .plan_output(&job.id, &planned)
+                        .map_err(|e| EngineError::Media {
+                            path: planned.clone(),
+                            reason: format!("job store: {e}"),
+                        })?;
+                self.work
+                    .export(&job, token, &mut report)
+                    .map(|o| Done::Export(o.output, o.report))
+            }
         }
     }
 
@@ -440,6 +455,19 @@ mod tests {
             Ok(serde_json::json!({ "offset_s": 1.5, "rate": 1.0 }))
         }
 
+        fn plan_output(&self, job: &Job) -> crate::Result<std::path::PathBuf> {
+            Ok(job
+                .options
+                .out_dir
+                .clone()
+                .unwrap_or_default()
+                .join(format!("{}.out", job.id)))
+        }
+
+        fn adopt(&self, _job: &Job, _output: &Path) -> crate::Result<serde_json::Value> {
+            Ok(serde_json::json!({ "adopted": true }))
+        }
+
         fn export(
             &self,
             job: &Job,
@@ -448,8 +476,7 @@ mod tests {
         ) -> crate::Result<ExportOutcome> {
             self.exports.fetch_add(1, Ordering::SeqCst);
             steps(cancel, progress, "video", 10)?;
-            let dir = job.options.out_dir.clone().unwrap_or_default();
-            let out = dir.join(format!("{}.out", job.id));
+            let out = job.output_path.clone().unwrap_or_default();
             std::fs::write(&out, b"done").map_err(|e| EngineError::Media {
                 path: out.clone(),
                 reason: e.to_string(),

@@ -628,6 +628,24 @@ impl Store {
         })
     }
 
+    /// Records where the running export will write, before it writes.
+    pub fn plan_output(&self, id: &str, path: &Path) -> JobsResult<Job> {
+        self.transition(id, |tx, j| {
+            if j.state != JobState::Exporting {
+                return Err(JobsError::InvalidState {
+                    id: id.into(),
+                    state: j.state.as_str(),
+                    action: "given an output",
+                });
+            }
+            tx.execute(
+                "UPDATE jobs SET output_path = ?2 WHERE id = ?1",
+                params![id, path_str(path)],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Changes the options of a job that has not started exporting.
     pub fn update_options(&self, id: &str, f: impl FnOnce(&mut JobOptions)) -> JobsResult<Job> {
         self.transition(id, |tx, j| {

@@ -25,11 +25,191 @@ pub trait Work: Send + Sync + 'static {
         cancel: &CancelToken,
         progress: &mut dyn FnMut(&str, f64),
     ) -> Result<serde_json::Value>;
-    /// Writes the output file (atomically: nothing under the final name unless complete).
+    /// The free path the export will write to. The runner records it in the
+    /// store before exporting, so a run killed after the final rename but
+    /// before the store says `done` is recognised instead of exported twice.
+    fn plan_output(&self, job: &Job) -> Result<PathBuf>;
+    /// Checks that a file found at the planned path is a complete output
+    /// (it can only appear there by the export's verified, atomic rename).
+    fn adopt(&self, job: &Job, output: &std::path::Path) -> Result<serde_json::Value>;
+    /// Writes the output file at `job.output_path` (the planned path),
+    /// atomically: nothing under the final name unless complete.
     fn export(
         &self,
         job: &Job,
         cancel: &CancelToken,
         progress: &mut dyn FnMut(&str, f64),
     ) -> Result<ExportOutcome>;
+}
+
+/// Maps an engine stage's own 0..1 fraction onto the whole job phase, so the
+/// progress bar and ETA move steadily through every stage.
+fn overall(stages: &[(&str, f64, f64)], stage: &str, f: f64) -> Option<f64> {
+    stages
+        .iter()
+        .find(|(name, _, _)| *name == stage)
+        .map(|(_, from, to)| from + (to - from) * f.clamp(0.0, 1.0))
+}
+
+const ANALYSIS_STAGES: &[(&str, f64, f64)] = &[
+    ("decode", 0.0, 0.55),
+    ("features", 0.55, 0.65),
+    ("search", 0.65, 0.8),
+    ("refine", 0.8, 1.0),
+];
+
+const EXPORT_STAGES: &[(&str, f64, f64)] = &[
+    ("analyse", 0.0, 0.08),
+    ("export", 0.08, 0.9),
+    ("finish", 0.9, 0.95),
+    ("verify", 0.95, 1.0),
+    ("done", 1.0, 1.0),
+];
+
+/// Wraps a progress callback: stage fractions become one monotonic overall fraction.
+fn staged<'a>(
+    stages: &'static [(&'static str, f64, f64)],
+    progress: &'a mut dyn FnMut(&str, f64),
+) -> impl FnMut(&str, f64) + 'a {
+    let mut last = 0.0f64;
+    move |stage: &str, f: f64| {
+        let o = overall(stages, stage, f).unwrap_or(last).max(last);
+        last = o;
+        progress(stage, o);
+    }
+}
+
+/// The real work: the engine's aligner and exporter.
+#[derive(Debug, Clone, Default)]
+pub struct EngineWork {
+    pub align: crate::align::AlignOptions,
+}
+
+impl Work for EngineWork {
+    fn analyze(
+        &self,
+        job: &Job,
+        cancel: &CancelToken,
+        progress: &mut dyn FnMut(&str, f64),
+    ) -> Result<serde_json::Value> {
+        let mut p = staged(ANALYSIS_STAGES, progress);
+        let result =
+            crate::align::align_files(&job.dance.path, &job.bgm.path, &self.align, cancel, &mut p)?;
+        serde_json::to_value(&result)
+            .map_err(|e| crate::error::EngineError::media(&job.dance.path, e))
+    }
+
+    fn plan_output(&self, job: &Job) -> Result<PathBuf> {
+        let req = export_request(job)?;
+        let name = crate::export::output_name(&req)?;
+        (1..10_000)
+            .map(|n| req.out_dir.join(crate::export::numbered(&name, n)))
+            .find(|p| !p.exists())
+            .ok_or_else(|| {
+                crate::error::EngineError::InvalidRequest(format!(
+                    "no free file name like {name} in {}",
+                    req.out_dir.display()
+                ))
+            })
+    }
+
+    fn adopt(&self, job: &Job, output: &std::path::Path) -> Result<serde_json::Value> {
+        let info = crate::probe::probe(output)?;
+        info.require_video()?;
+        info.require_audio()?;
+        let _ = job;
+        Ok(serde_json::json!({ "output": output, "adopted": true, "duration_s": info.duration_s }))
+    }
+
+    fn export(
+        &self,
+        job: &Job,
+        cancel: &CancelToken,
+        progress: &mut dyn FnMut(&str, f64),
+    ) -> Result<ExportOutcome> {
+        let mut req = export_request(job)?;
+        if let Some(name) = job.output_path.as_ref().and_then(|p| p.file_name()) {
+            req.name = Some(name.to_string_lossy().into_owned());
+        }
+        crate::export::remove_stale_partials(&req.out_dir);
+        let mut p = staged(EXPORT_STAGES, progress);
+        let report = crate::export::export(&req, cancel, &mut p)?;
+        let json = serde_json::to_value(&report)
+            .map_err(|e| crate::error::EngineError::media(&report.output, e))?;
+        Ok(ExportOutcome {
+            output: report.output,
+            report: json,
+        })
+    }
+}
+
+/// Builds the export request: the user's placement if they nudged it, else
+/// the checkpointed analysis; the analysis also says where the song is heard.
+pub fn export_request(job: &Job) -> Result<crate::export::ExportRequest> {
+    use crate::export::{AudioChoice, ExportRequest, SongHeard};
+    use crate::trim::Placement;
+    let out_dir = job.options.out_dir.clone().ok_or_else(|| {
+        crate::error::EngineError::InvalidRequest("no output folder chosen for this job".into())
+    })?;
+    let analysis: Option<crate::align::AlignResult> = job
+        .checkpoint
+        .as_ref()
+        .and_then(|c| serde_json::from_value(c.clone()).ok());
+    let mut req = ExportRequest::new(&job.dance.path, &job.bgm.path, &out_dir, None);
+    req.name = job.options.name.clone();
+    req.lead_in_s = job.options.lead_in_s;
+    req.audio = AudioChoice {
+        copy_if_possible: job.options.audio_mode == super::model::AudioMode::Copy,
+        ..AudioChoice::default()
+    };
+    if let Some(a) = &analysis {
+        let mid = 0.5 * (a.overlap.dance_start_s + a.overlap.dance_end_s);
+        req.placement = Some(Placement {
+            offset_s: a.offset_s,
+            rate: a.rate,
+            ref_dance_s: Some(mid),
+        });
+        req.song_heard = Some(SongHeard {
+            dance_start_s: a.overlap.dance_start_s,
+        });
+        req.retime = if a.pitch_kept {
+            crate::audio_out::RetimeMode::KeepPitch
+        } else {
+            crate::audio_out::RetimeMode::Resample
+        };
+    }
+    if let Some(offset_s) = job.options.offset_s {
+        let base = req.placement.unwrap_or(Placement {
+            offset_s,
+            rate: 1.0,
+            ref_dance_s: None,
+        });
+        req.placement = Some(Placement {
+            offset_s,
+            rate: job.options.rate.unwrap_or(base.rate),
+            ref_dance_s: base.ref_dance_s,
+        });
+    }
+    Ok(req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_fractions_become_one_steady_fraction() {
+        let mut seen = Vec::new();
+        {
+            let mut sink = |_: &str, f: f64| seen.push(f);
+            let mut p = staged(ANALYSIS_STAGES, &mut sink);
+            p("decode", 0.0);
+            p("decode", 1.0);
+            p("features", 0.5);
+            p("search", 1.0);
+            p("unknown", 0.1);
+            p("refine", 1.0);
+        }
+        assert_eq!(seen, vec![0.0, 0.55, 0.6, 0.8, 0.8, 1.0]);
+    }
 }

@@ -1,0 +1,303 @@
+//! Crash safety of the job system, end to end: `beatsync jobs run` is killed
+//! with SIGKILL at seeded random moments — mid-analysis, mid-export, right
+//! after a transition — and restarted until the queue is empty. Every job must
+//! end `done` exactly once with a valid, correctly placed output, and nothing
+//! partial or duplicated may be left behind.
+
+mod common;
+
+use beatsync_engine::jobs::{JobState, Store};
+use common::{ffmpeg, path_str, tmp};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+const JOBS: usize = 4;
+const KILLS: usize = 8;
+
+/// A tiny deterministic generator (splitmix64) so the kill schedule is reproducible.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The song: 14 s of stereo pink noise (one sharp correlation peak), AAC.
+fn make_song(dir: &Path) -> PathBuf {
+    let p = dir.join("song.m4a");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "anoisesrc=d=14:c=pink:r=44100:a=0.5:seed=11,afade=t=out:st=12:d=2",
+        "-ac",
+        "2",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "160k",
+        path_str(&p),
+    ]);
+    p
+}
+
+/// A class video whose sound is the song starting `delay` s in, under noise.
+fn make_class(dir: &Path, song: &Path, i: usize, delay: f64) -> PathBuf {
+    let p = dir.join(format!("class {i}.mp4"));
+    let ms = (delay * 1000.0).round() as i64;
+    let filter = format!("[1:a]adelay={ms}|{ms},volume=0.6[m];anoisesrc=d=10:c=white:r=48000:a=0.05:seed={i}[n];[m][n]amix=inputs=2:duration=longest:normalize=0[a]");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=30",
+        "-i",
+        path_str(song),
+        "-filter_complex",
+        &filter,
+        "-map",
+        "0:v",
+        "-map",
+        "[a]",
+        "-t",
+        "10",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "30",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+        "-ar",
+        "48000",
+        path_str(&p),
+    ]);
+    p
+}
+
+/// How far (s) the song in `output` around output time `at` is from where
+/// `output_time = song_time + offset` puts it: normalised cross-correlation
+/// of a 0.5-s window over ±50 ms at 8 kHz.
+fn song_lag_at(output: &Path, song: &Path, at: f64, offset: f64) -> f64 {
+    const SR: f64 = 8000.0;
+    let out = beatsync_engine::decode_audio(output, SR as u32)
+        .expect("decode output")
+        .samples;
+    let song = beatsync_engine::decode_audio(song, SR as u32)
+        .expect("decode song")
+        .samples;
+    let win = (0.5 * SR) as usize;
+    let o0 = (at * SR) as usize;
+    let w = &out[o0..o0 + win];
+    let s0 = ((at - offset) * SR).round() as i64;
+    let (mut best, mut best_lag) = (f64::MIN, 0i64);
+    for lag in -400i64..=400 {
+        let st = s0 + lag;
+        if st < 0 || st as usize + win > song.len() {
+            continue;
+        }
+        let seg = &song[st as usize..st as usize + win];
+        let (mut xy, mut yy) = (0.0f64, 0.0f64);
+        for (a, b) in w.iter().zip(seg) {
+            xy += f64::from(*a) * f64::from(*b);
+            yy += f64::from(*b) * f64::from(*b);
+        }
+        let score = xy / yy.max(1e-12).sqrt();
+        if score > best {
+            (best, best_lag) = (score, lag);
+        }
+    }
+    best_lag as f64 / SR
+}
+
+fn beatsync(data: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_beatsync"));
+    c.env("BEATSYNC_DATA_DIR", data);
+    c
+}
+
+fn states(store: &Store) -> Vec<JobState> {
+    store
+        .list(&[], 100)
+        .map(|v| v.iter().map(|j| j.state).collect())
+        .unwrap_or_default()
+}
+
+/// What to wait for before killing.
+#[derive(Debug, Clone, Copy)]
+enum Moment {
+    MidAnalysis,
+    MidExport,
+    AfterTransition,
+    Random,
+}
+
+fn wait_and_kill(child: &mut Child, store: &Store, moment: Moment, delay: Duration) -> bool {
+    let start = Instant::now();
+    let initial = states(store);
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false; // finished by itself first
+        }
+        let now = states(store);
+        let hit = match moment {
+            Moment::MidAnalysis => now.contains(&JobState::Analyzing) && start.elapsed() >= delay,
+            Moment::MidExport => now.contains(&JobState::Exporting) && start.elapsed() >= delay,
+            Moment::AfterTransition => now != initial,
+            Moment::Random => start.elapsed() >= delay,
+        };
+        if hit || start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn killed_at_random_moments_every_job_is_done_exactly_once() {
+    let d = tmp();
+    let media = d.path().join("media");
+    let out = d.path().join("out");
+    let data = d.path().join("data");
+    std::fs::create_dir_all(&media).expect("mkdir");
+    let song = make_song(&media);
+    let delays = [0.8, 2.25, 1.5, 3.1];
+    let mut classes = Vec::new();
+    for (i, delay) in delays.iter().enumerate().take(JOBS) {
+        let class = make_class(&media, &song, i, *delay);
+        let o = beatsync(&data)
+            .args([
+                "jobs",
+                "add",
+                "--dance",
+                path_str(&class),
+                "--bgm",
+                path_str(&song),
+                "--out",
+                path_str(&out),
+                "--max-attempts",
+                "20",
+            ])
+            .output()
+            .expect("jobs add");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        classes.push((class, *delay));
+    }
+    let (store, _) = Store::open(&data).expect("store");
+
+    let mut rng = Rng(0xBEA7_5EED);
+    let moments = [
+        Moment::MidAnalysis,
+        Moment::MidExport,
+        Moment::AfterTransition,
+        Moment::Random,
+    ];
+    let mut kills = 0;
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        assert!(runs < 60, "the queue never emptied: {:?}", states(&store));
+        let mut child = beatsync(&data)
+            .args(["jobs", "run", "--until-empty"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("jobs run");
+        if kills < KILLS {
+            let moment = moments[kills % moments.len()];
+            let delay = Duration::from_millis(rng.below(400));
+            if wait_and_kill(&mut child, &store, moment, delay) {
+                kills += 1;
+                continue;
+            }
+        }
+        let status = child.wait().expect("wait");
+        assert!(status.success(), "jobs run failed: {status}");
+        let left = states(&store);
+        if left.iter().all(|s| s.is_finished()) {
+            break;
+        }
+    }
+
+    let jobs = store.list(&[], 100).expect("list");
+    assert_eq!(jobs.len(), JOBS);
+    let mut outputs = Vec::new();
+    let mut interruptions = 0;
+    for j in &jobs {
+        assert_eq!(
+            j.state,
+            JobState::Done,
+            "job {} ended {:?}: {:?}",
+            j.id,
+            j.state,
+            j.error
+        );
+        assert!(j.attempts >= 1 && j.attempts <= j.max_attempts);
+        interruptions += j.interruptions;
+        let output = j.output_path.clone().expect("output path");
+        let info = beatsync_engine::probe(&output).expect("output is a valid media file");
+        info.require_video().expect("picture");
+        info.require_audio().expect("sound");
+        // The clean song is placed where it is heard in the recording: aligning
+        // the output against the song finds the recording's offset (minus the trim).
+        let delay = classes
+            .iter()
+            .find(|(c, _)| *c == j.dance.path)
+            .map(|(_, d)| *d)
+            .expect("known class");
+        let report = j.report.clone().expect("report");
+        let trim_start = report["trim"]["start_s"].as_f64().unwrap_or(0.0);
+        let expected = delay - trim_start;
+        for at in [1.0, 3.0, 5.0] {
+            let lag = song_lag_at(&output, &song, at, expected);
+            assert!(
+                lag.abs() < 0.002,
+                "{}: at {at} s the song is off by {:.2} ms",
+                output.display(),
+                lag * 1e3
+            );
+        }
+        outputs.push(output);
+    }
+    outputs.sort();
+    outputs.dedup();
+    assert_eq!(outputs.len(), JOBS, "one distinct output per job");
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .expect("out dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files.len(),
+        JOBS,
+        "no duplicates, no partial files: {files:?}"
+    );
+    assert!(
+        files
+            .iter()
+            .all(|f| f.ends_with("_beatsync.mp4") && !f.contains(" (2)")),
+        "{files:?}"
+    );
+    assert!(kills >= KILLS / 2, "the schedule killed only {kills} runs");
+    assert!(
+        interruptions >= 1,
+        "kills hit running work ({interruptions} interruptions)"
+    );
+    eprintln!("{kills} kills over {runs} runs, {interruptions} interruptions resumed");
+}
