@@ -55,7 +55,7 @@ test('dropped files start the analysis; progress, then the result in words with 
   assert.equal(await page.textContent('#sum-tempo'), '100 BPM');
   // Beats of the song that fall inside the recording: 0 … 71.055 s of song time, every 0.6 s.
   assert.equal(await page.getAttribute('#timeline', 'data-beat-count'), '119');
-  assert.match(await page.textContent('#trim-info'), /Starts 0:12\.3 \(song begins\).*ends 1:23\.4 \(end of the recording\)/);
+  assert.match(await page.textContent('#trim-info'), /Starts 0:12\.3 \(the song begins\).*ends 1:23\.4 \(end of the recording\)/);
   assert.equal(await page.isVisible('#view-progress'), false);
   assert.equal(await page.isEnabled('#export-one'), true);
   await page.waitForTimeout(100); // let the waveforms arrive before the picture

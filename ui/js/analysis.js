@@ -106,7 +106,8 @@ export class AnalysisView {
     }
 
     const err = $('view-error');
-    err.hidden = !(job && !hasResult && (state === 'failed' || state === 'cancelled'));
+    // A failed export keeps its analysis: the error shows above the result then.
+    err.hidden = !(job && (state === 'failed' || (state === 'cancelled' && !hasResult)));
     if (!err.hidden) {
       const e = state === 'cancelled' ? { headline: t('view.cancelled'), detail: '', fix: '', code: 'cancelled' } : explainError(job.error);
       err.dataset.code = e.code;
@@ -364,6 +365,13 @@ export class AnalysisView {
       if (!this.dragTrim) return;
       handle.releasePointerCapture(ev.pointerId);
       this.commitTrim(this.dragTrim);
+    });
+    // Tabbing to an edge that is off screen scrolls it into view.
+    handle.addEventListener('focus', () => {
+      if (!this.ready() || this.dragTrim) return;
+      const tr = this.trim();
+      this.view = revealTime(this.currentView(), edge === 'start' ? tr.start_s : tr.end_s, this.recDuration(), this.width());
+      this.draw();
     });
     handle.addEventListener('keydown', (ev) => {
       if (!this.ready()) return;

@@ -98,6 +98,8 @@ export class FileList {
 
   render() {
     this.emptyEl.hidden = this.items.length > 0;
+    // Once there are files the drop area shrinks, leaving room for the job list.
+    document.getElementById('drop').classList.toggle('compact', this.items.length > 0);
     // Keep keyboard focus on the same control across a re-render.
     const active = document.activeElement;
     const focusKey = active && this.listEl.contains(active) ? [active.closest('li').dataset.path, active.dataset.action] : null;
@@ -118,6 +120,7 @@ export class FileList {
     const name = baseName(it.path);
     li.title = it.path;
 
+    const head = el('div', 'file-head');
     if (role === 'class') {
       const b = el('button', 'name linkish', name);
       b.type = 'button';
@@ -125,17 +128,26 @@ export class FileList {
       b.setAttribute('aria-pressed', String(it.path === this.selectedPath));
       b.setAttribute('aria-label', t('file.show', { name }));
       b.addEventListener('click', () => this.select(it.path));
-      li.append(b);
+      head.append(b);
       if (it.path === this.selectedPath) li.classList.add('selected');
     } else {
-      li.append(el('span', 'name', name));
+      head.append(el('span', 'name', name));
     }
+    if (it.status !== 'checking') {
+      if (role === 'class' || role === 'spare') {
+        head.append(action('use-song', 'small ghost', t('file.use_song'), t('file.use_song_for', { name }), () => this.useAsSong(it.path)));
+      }
+      head.append(action('remove', 'icon ghost', '×', t('file.remove_for', { name }), () => this.remove(it.path)));
+    }
+    li.append(head);
 
     if (it.status === 'checking') {
       li.append(el('span', 'details', t('file.checking')));
     } else if (it.status === 'ok') {
       li.append(el('span', `role role-${role}`, t(`role.${role}`)));
-      li.append(el('span', 'details', describe(it.info)));
+      const details = el('span', 'details', describe(it.info));
+      details.title = details.textContent;
+      li.append(details);
     } else {
       const { code, headline, detail, fix } = explainError(it.error);
       li.classList.add('error');
@@ -143,15 +155,6 @@ export class FileList {
       li.append(el('span', 'err', headline));
       li.append(el('span', 'details', `${code}: ${detail}`));
       li.append(el('span', 'details fix', fix));
-    }
-
-    if (it.status !== 'checking') {
-      const actions = el('div', 'file-actions');
-      if (role === 'class' || role === 'spare') {
-        actions.append(action('use-song', t('file.use_song'), t('file.use_song_for', { name }), () => this.useAsSong(it.path)));
-      }
-      actions.append(action('remove', t('file.remove'), t('file.remove_for', { name }), () => this.remove(it.path)));
-      li.append(actions);
     }
     return li;
   }
@@ -164,8 +167,8 @@ function el(tag, cls, text) {
   return e;
 }
 
-function action(name, text, label, onClick) {
-  const b = el('button', 'small ghost', text);
+function action(name, cls, text, label, onClick) {
+  const b = el('button', cls, text);
   b.type = 'button';
   b.dataset.action = name;
   b.setAttribute('aria-label', label);

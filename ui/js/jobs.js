@@ -76,7 +76,7 @@ function el(tag, cls, text) {
 function button(cls, key, onClick) {
   const b = el('button', `small ${cls}`);
   b.type = 'button';
-  b.dataset.action = cls;
+  b.dataset.action = cls.split(' ')[0];
   b.dataset.i18nKey = key;
   b.addEventListener('click', onClick);
   return b;
@@ -88,8 +88,8 @@ function button(cls, key, onClick) {
  * `actions` = { cancel(job), retry(job), open(path), reveal(path), select(job) }
  */
 export class JobList {
-  constructor({ activeEl, historyEl, emptyEl, overallEl, statsEl, clearEl }, actions) {
-    Object.assign(this, { activeEl, historyEl, emptyEl, overallEl, statsEl, clearEl, actions });
+  constructor({ activeEl, historyEl, emptyEl, overallBox, overallEl, overallBar, statsEl, clearEl }, actions) {
+    Object.assign(this, { activeEl, historyEl, emptyEl, overallBox, overallEl, overallBar, statsEl, clearEl, actions });
     this.rows = new Map();
   }
 
@@ -109,8 +109,9 @@ export class JobList {
     this.emptyEl.hidden = jobs.length > 0;
 
     const o = overallProgress(batch);
-    this.overallEl.hidden = o.total === 0;
+    this.overallBox.hidden = o.total === 0;
     this.overallEl.textContent = o.total ? t('jobs.overall', o) : '';
+    this.overallBar.value = o.percent;
 
     const st = historyStats(history);
     this.statsEl.textContent = history.length
@@ -151,10 +152,10 @@ export class JobList {
     out.append(el('span', 'path'));
     const actions = el('div', 'job-actions');
     actions.append(
-      button('cancel', 'job.cancel', () => this.actions.cancel(li.job)),
+      button('cancel ghost', 'job.cancel', () => this.actions.cancel(li.job)),
       button('retry', 'job.retry', () => this.actions.retry(li.job)),
       button('open', 'job.open', () => this.actions.open(li.job.output_path)),
-      button('reveal', 'job.reveal', () => this.actions.reveal(li.job.output_path)),
+      button('reveal ghost', 'job.reveal', () => this.actions.reveal(li.job.output_path)),
     );
     li.append(head, bar, meta, err, out, actions);
     return li;

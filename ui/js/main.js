@@ -79,7 +79,7 @@ const view = new AnalysisView({
 
 const jobList = new JobList({
   activeEl: $('jobs'), historyEl: $('history'), emptyEl: $('jobs-empty'),
-  overallEl: $('jobs-overall'), statsEl: $('history-stats'), clearEl: $('clear-history'),
+  overallBox: $('jobs-overall-box'), overallEl: $('jobs-overall'), overallBar: $('jobs-overall-bar'), statsEl: $('history-stats'), clearEl: $('clear-history'),
 }, {
   cancel: async (job) => upsert(await call('cancel_job', { id: job.id })),
   retry: async (job) => upsert(await call('retry_job', { id: job.id })),

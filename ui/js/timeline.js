@@ -1,10 +1,11 @@
 // Mapping between recording time, song time and pixels. Pure functions, no DOM.
 //
-// A placement says where the song sits in the recording:
-//   recording_time = anchor_s + offset_s + (song_time - anchor_s) * rate
-// i.e. song time t is drawn at recording time t + offset_s at the anchor (the middle of the
-// overlap in song time, where the engine states its offset), and song durations are stretched
-// by `rate` (recording seconds per song second). With rate 1 this is simply t + offset_s.
+// A placement says where the song sits in the recording, as the engine defines it
+// (engine/src/trim.rs `Placement`):
+//   recording_time = ref_s + rate * (song_time - (ref_s - offset_s))
+// i.e. at recording time ref_s (the middle of the overlap, where the engine states its
+// offset) song time t is heard at t + offset_s, and around it one second of song lasts
+// `rate` seconds of recording. With rate 1 this is simply t + offset_s.
 
 /** The placement in force for a job: the user's nudge/choice if any, else the analysis. */
 export function placementOf(job) {
@@ -13,16 +14,16 @@ export function placementOf(job) {
   return {
     offset_s: o.offset_s ?? a.offset_s,
     rate: o.rate ?? a.rate ?? 1,
-    anchor_s: (a.overlap.bgm_start_s + a.overlap.bgm_end_s) / 2,
+    ref_s: (a.overlap.dance_start_s + a.overlap.dance_end_s) / 2,
   };
 }
 
 export function songToRec(songS, p) {
-  return p.anchor_s + p.offset_s + (songS - p.anchor_s) * p.rate;
+  return p.ref_s + p.rate * (songS - (p.ref_s - p.offset_s));
 }
 
 export function recToSong(recS, p) {
-  return p.anchor_s + (recS - p.anchor_s - p.offset_s) / p.rate;
+  return p.ref_s - p.offset_s + (recS - p.ref_s) / p.rate;
 }
 
 // A view shows recording time from start_s at px_per_s pixels per second.
@@ -72,24 +73,37 @@ export function tickStep(pxPerS, minPx = 70) {
   return 1200;
 }
 
+// Differences below this are "the same moment" (as in the engine's trim decision).
+const SAME_MOMENT_S = 0.1;
+
 /**
- * Where the export starts and ends (recording time) and why: the user's trim if set,
- * otherwise from the lead-in before the song comes in to where the song stops, cut to the
- * recording. Follows the placement, so a nudge moves the automatic trim with the song.
- * Reasons: 'user' | 'song' (the song starts/ends there) | 'recording' (the recording does).
+ * Where the export starts and ends (recording time) and why. The engine's decision
+ * (`job.trim`, see docs/ipc.md "Requested by UI") wins; until it is there the same rule is
+ * applied to the analysis: from the lead-in before the song is heard (or the recording's
+ * start) to where the song stops (or the recording's end); the user's trim overrides each end.
+ * Reasons: start 'recording_start' | 'song_start' | 'user', end 'recording_end' | 'song_end' |
+ * 'black_picture' | 'user'. Follows the placement, so a nudge moves the automatic trim too.
  */
 export function trimOf(job, p, recDurationS) {
-  const a = job.analysis;
   const o = job.options || {};
-  const songIn = songToRec(a.overlap.bgm_start_s, p) - (o.lead_in_s || 0);
-  const songOut = songToRec(a.overlap.bgm_end_s, p);
-  const start = o.trim_start_s != null
-    ? { start_s: o.trim_start_s, start_reason: 'user' }
-    : songIn > 0 ? { start_s: songIn, start_reason: 'song' } : { start_s: 0, start_reason: 'recording' };
-  const end = o.trim_end_s != null
-    ? { end_s: o.trim_end_s, end_reason: 'user' }
-    : songOut < recDurationS ? { end_s: songOut, end_reason: 'song' } : { end_s: recDurationS, end_reason: 'recording' };
-  return { ...start, ...end };
+  let auto = job.trim;
+  if (!auto) {
+    const a = job.analysis;
+    const heardIn = roundUs(songToRec(a.overlap.bgm_start_s, p));
+    const heardOut = roundUs(songToRec(a.overlap.bgm_end_s, p));
+    auto = heardIn <= SAME_MOMENT_S
+      ? { start_s: 0, start_reason: 'recording_start' }
+      : { start_s: Math.max(0, roundUs(heardIn - (o.lead_in_s || 0))), start_reason: 'song_start' };
+    Object.assign(auto, heardOut < recDurationS - SAME_MOMENT_S
+      ? { end_s: heardOut, end_reason: 'song_end' }
+      : { end_s: recDurationS, end_reason: 'recording_end' });
+  }
+  return {
+    start_s: o.trim_start_s ?? auto.start_s,
+    start_reason: o.trim_start_s != null ? 'user' : auto.start_reason,
+    end_s: o.trim_end_s ?? auto.end_s,
+    end_reason: o.trim_end_s != null ? 'user' : auto.end_reason,
+  };
 }
 
 /** A trim moved by the user, kept inside the recording and at least `minLen` long. */

@@ -1,0 +1,145 @@
+// Strings complete in both languages, and the whole window usable by keyboard:
+// tab order reaches every control in reading order, focus is visible, labels exist.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { serveUi, launch, openUi, UI_DIR } from './harness.mjs';
+import { STRINGS } from '../../ui/js/i18n.js';
+import { ALIGN, BACKEND_DATA, CLASS_INFO, SONG_INFO, backend } from './fixtures.mjs';
+
+let server;
+let browser;
+before(async () => { server = await serveUi(); browser = await launch(); });
+after(async () => { await browser?.close(); server?.close(); });
+
+const placeholders = (s) => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+
+test('every string the UI uses exists in English and Chinese, non-empty, with the same placeholders', () => {
+  const used = new Set();
+  const html = fs.readFileSync(path.join(UI_DIR, 'index.html'), 'utf8');
+  for (const m of html.matchAll(/data-i18n(?:-[a-z]+)?="([^"]+)"/g)) used.add(m[1]);
+  for (const file of fs.readdirSync(path.join(UI_DIR, 'js'))) {
+    const src = fs.readFileSync(path.join(UI_DIR, 'js', file), 'utf8');
+    for (const m of src.matchAll(/\bt\('([a-z_.0-9]+)'/g)) used.add(m[1]);
+    for (const m of src.matchAll(/button\('[a-z ]+', '([a-z_.]+)'/g)) used.add(m[1]);
+  }
+  // Keys built at run time: every value they can take.
+  for (const s of ['queued', 'analyzing', 'analyzed', 'exporting', 'done', 'failed', 'cancelled']) used.add(`state.${s}`);
+  for (const s of ['decode', 'features', 'search', 'refine', 'audio', 'video', 'verify']) used.add(`stage.${s}`);
+  for (const r of ['song_start', 'recording_start', 'user']) used.add(`trim.why_start.${r}`);
+  for (const r of ['song_end', 'recording_end', 'black_picture', 'user']) used.add(`trim.why_end.${r}`);
+  for (const w of ['sure', 'check']) used.add(`confidence.${w}`);
+  for (const k of ['best', 'one.earlier', 'one.later', 'two.earlier', 'two.later', 'delta']) used.add(`cand.${k}`);
+  for (const r of ['class', 'song', 'spare']) used.add(`role.${r}`);
+  assert.ok(used.size > 100, `found ${used.size} keys`);
+
+  for (const key of used) {
+    for (const lang of ['en', 'zh']) {
+      const s = STRINGS[lang][key];
+      assert.ok(typeof s === 'string' && s.trim(), `${lang} lacks "${key}"`);
+    }
+  }
+  assert.deepEqual(Object.keys(STRINGS.zh).sort(), Object.keys(STRINGS.en).sort());
+  for (const key of Object.keys(STRINGS.en)) {
+    assert.deepEqual(placeholders(STRINGS.zh[key]), placeholders(STRINGS.en[key]), `placeholders of ${key}`);
+  }
+});
+
+test('every engine error code has a sentence and advice in both languages', () => {
+  // The engine's stable codes (its error.rs is the source of truth), plus the app's own.
+  const rs = fs.readFileSync(path.join(UI_DIR, '../src-tauri/engine/src/error.rs'), 'utf8');
+  const codes = [...rs.matchAll(/=> "([a-z_]+)"/g)].map((m) => m[1]);
+  assert.ok(codes.length >= 10, 'codes found in error.rs');
+  for (const code of [...codes, 'internal', 'no_audio_device']) {
+    for (const lang of ['en', 'zh']) {
+      assert.ok(STRINGS[lang][`err.${code}`], `${lang} err.${code}`);
+      assert.ok(STRINGS[lang][`fix.${code}`], `${lang} fix.${code}`);
+    }
+  }
+});
+
+/** Presses Tab until focus comes back round, returning what got focus, in order. */
+async function tabCycle(page) {
+  const seen = [];
+  // A click on the title bar puts the starting point of Tab at the top of the page.
+  await page.click('.brand');
+  for (let i = 0; i < 120; i++) {
+    await page.keyboard.press('Tab');
+    const key = await page.evaluate(() => {
+      const el = document.activeElement;
+      if (!el || el === document.body) return null;
+      el.dataset.tabSeen = '1';
+      return el.id || `${el.closest('li')?.dataset.id || el.closest('li')?.dataset.path || ''}:${el.dataset.action || el.dataset.nudge || el.textContent}`;
+    });
+    if (key === null || seen.includes(key)) break;
+    seen.push(key);
+  }
+  return seen;
+}
+
+test('Tab reaches every control of the analysed window, in reading order, with visible focus', async () => {
+  const { page, context } = await openUi(browser, server, { init: { fn: backend, arg: { ...BACKEND_DATA, outDir: '/out' } } });
+  await page.evaluate((added) => window.__mock.emit('files-added', added), [
+    { path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
+    { path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
+  ]);
+  await page.waitForFunction(() => window.__backend.jobs.size === 1);
+  await page.evaluate((a) => window.__backend.emitJob('job-1', { state: 'analyzed', analysis: a }), ALIGN);
+  await page.waitForSelector('#view-result:not([hidden])');
+  await page.click('#zoom-in'); // so the scroll bar is in use, and the trim end is off screen
+
+  const order = await tabCycle(page);
+  // Every visible, enabled control was reached.
+  const missed = await page.$$eval('button, input, [tabindex="0"]', (els) => els
+    .filter((e) => e.offsetParent !== null && !e.disabled && getComputedStyle(e).visibility !== 'hidden' && !e.dataset.tabSeen)
+    .map((e) => e.id || e.outerHTML.slice(0, 80)));
+  assert.deepEqual(missed, []);
+  // Reading order: header, adding files, files, jobs, the view, export.
+  const at = (k) => { const i = order.findIndex((o) => o === k || o.endsWith(k)); assert.ok(i >= 0, `${k} reached`); return i; };
+  const sequence = ['lang', 'pick-files', 'path-input', ':use-song', 'job-1:class.mp4', 'timeline', 'trim-start', 'trim-end', 'scroll', 'play', 'balance', 'zoom-in', ':-frame', ':frame', 'pick-folder', 'export-one', 'export-all'];
+  const idx = sequence.map(at);
+  assert.deepEqual([...idx].sort((a, b) => a - b), idx, `order: ${order.join(' | ')}`);
+
+  // Focus is visible on a keyboard-focused button.
+  await page.focus('#play');
+  const outline = await page.$eval('#play', (e) => getComputedStyle(e).outlineStyle);
+  assert.notEqual(outline, 'none');
+
+  // Keyboard only: choose an alternative with Enter.
+  await page.focus('#candidates button:nth-child(3)');
+  await page.keyboard.press('Enter');
+  const last = await page.evaluate(() => window.__mock.calls.filter((c) => c.cmd === 'set_placement').at(-1).args);
+  assert.equal(last.offset_s, ALIGN.candidates[2].offset_s);
+  await context.close();
+});
+
+test('progress and errors are announced: labelled progress bars and live regions', async () => {
+  const { page, context } = await openUi(browser, server, { init: { fn: backend, arg: { ...BACKEND_DATA, outDir: '/out' } } });
+  await page.evaluate((added) => window.__mock.emit('files-added', added), [
+    { path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
+    { path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
+  ]);
+  await page.waitForFunction(() => window.__backend.jobs.size === 1);
+  await page.evaluate(() => window.__backend.emitJob('job-1', { state: 'analyzing', progress: 0.2 }));
+  await page.waitForSelector('li.job progress:not([hidden])');
+  const unlabeled = await page.$$eval('progress', (els) => els.filter((e) => e.offsetParent !== null && !e.getAttribute('aria-label')).length);
+  assert.equal(unlabeled, 0);
+  assert.equal(await page.getAttribute('#view-progress', 'role'), 'status');
+  assert.equal(await page.getAttribute('#jobs-overall', 'role'), 'status');
+  assert.equal(await page.getAttribute('#notice', 'role'), 'alert');
+  assert.equal(await page.getAttribute('#view-error', 'role'), 'alert');
+  // Buttons whose text is a symbol carry a spoken name.
+  for (const sel of ['#zoom-in', '#zoom-out', 'li.file button[data-action="remove"]']) {
+    assert.ok((await page.getAttribute(sel, 'aria-label')).length > 3, `${sel} has a label`);
+  }
+  // A command that fails tells the user (here: the engine refusing a nudge).
+  await page.evaluate((a) => window.__backend.emitJob('job-1', { state: 'analyzed', analysis: a }), ALIGN);
+  await page.evaluate(() => window.__mock.on('set_placement', () => { throw { code: 'invalid_request', message: 'invalid request: rate 3 is outside 0.5..2 (1 = same speed)' }; }));
+  await page.focus('#timeline');
+  await page.keyboard.press('.');
+  await page.waitForSelector('#notice:not([hidden])');
+  assert.match(await page.textContent('#notice'), /outside 0\.5\.\.2/);
+  assert.match(await page.textContent('#notice'), new RegExp(STRINGS.en['fix.invalid_request'].slice(0, 20).replace(/[()]/g, '.')));
+  await context.close();
+});
