@@ -32,6 +32,7 @@ test('every string the UI uses exists in English and Chinese, non-empty, with th
   for (const w of ['sure', 'check']) used.add(`confidence.${w}`);
   for (const k of ['best', 'one.earlier', 'one.later', 'two.earlier', 'two.later', 'delta']) used.add(`cand.${k}`);
   for (const r of ['class', 'song', 'spare']) used.add(`role.${r}`);
+  for (const v of ['empty', 'need_song', 'need_class']) for (const part of ['title', 'hint']) used.add(`view.${v}_${part}`);
   assert.ok(used.size > 100, `found ${used.size} keys`);
 
   for (const key of used) {

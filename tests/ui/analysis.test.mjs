@@ -155,6 +155,8 @@ test('zoom by keys and buttons, then scroll; fit shows everything again', async 
   await page.keyboard.up('Control');
   await page.mouse.wheel(0, 300);
   assert.notEqual(await page.inputValue('#scroll'), '0');
+  await page.waitForTimeout(100);
+  await screenshot(page, 'analysed-zoomed-light');
   await page.keyboard.press('-');
   await page.keyboard.press('-');
   await page.keyboard.press('-');

@@ -105,3 +105,30 @@ test('switching language re-renders and is remembered', async () => {
   assert.equal(await page.textContent('#drop-title'), STRINGS.zh['drop.title']);
   await context.close();
 });
+
+test('with only class videos nothing is analysed until one is chosen as the song', async () => {
+  const { page, context } = await openUi(browser, server, withBackend);
+  await page.evaluate(() => window.beatsync.addPaths(['/videos/a.mp4']));
+  await page.evaluate(() => window.beatsync.addPaths(['/videos/b.mp4']));
+  await page.waitForSelector('li.file[data-path="/videos/b.mp4"][data-role="class"]');
+  assert.equal(await page.textContent('#view-empty-title'), STRINGS.en['view.need_song_title']);
+  assert.equal(await page.evaluate(() => window.__mock.calls.some((c) => c.cmd === 'analyze')), false);
+  await page.click('li.file[data-path="/videos/b.mp4"] button[data-action="use-song"]');
+  await page.waitForSelector('li.file[data-path="/videos/b.mp4"][data-role="song"]');
+  const analyses = await page.evaluate(() => window.__mock.calls.filter((c) => c.cmd === 'analyze').map((c) => c.args));
+  assert.deepEqual(analyses, [{ dance: '/videos/a.mp4', bgm: '/videos/b.mp4' }]);
+  await context.close();
+});
+
+test('with only the song the view asks for class videos; the song is recognised without a picture', async () => {
+  const { page, context } = await openUi(browser, server, withBackend);
+  await page.evaluate(() => window.beatsync.addPaths(['/music/song.mp3']));
+  await page.waitForSelector('li.file[data-role="song"]');
+  assert.equal(await page.textContent('#view-empty-title'), STRINGS.en['view.need_class_title']);
+  // A song picked with the native dialog afterwards: the class video is analysed against it.
+  await page.click('#pick-files');
+  await page.waitForSelector('li.file[data-path="/videos/class2.mp4"][data-role="class"]');
+  const analyses = await page.evaluate(() => window.__mock.calls.filter((c) => c.cmd === 'analyze').map((c) => c.args));
+  assert.deepEqual(analyses, [{ dance: '/videos/class2.mp4', bgm: '/music/song.mp3' }]);
+  await context.close();
+});

@@ -33,6 +33,8 @@ export class AnalysisView {
     this.box = $('timeline');
     this.bind();
     new ResizeObserver(() => this.draw()).observe(this.box);
+    // The canvas reads the theme's colours when drawing: redraw when the system theme flips.
+    window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => this.draw());
   }
 
   /** Shows a job (or, with none yet, the pair being analysed; or nothing). */
@@ -41,6 +43,9 @@ export class AnalysisView {
     this.job = job;
     this.pending = pending;
     if (changed) {
+      // Another video: playback of the previous one stops and the playhead starts over.
+      if (this.deps.preview.playing) this.deps.preview.stop();
+      this.deps.preview.position_s = 0;
       this.view = null;
       this.rec = null;
       this.song = null;

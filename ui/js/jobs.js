@@ -93,8 +93,12 @@ export class JobList {
     this.rows = new Map();
   }
 
-  /** `jobs` = every job; `batch` = the jobs of the current export run (for the overall line). */
-  render(jobs, batch) {
+  /**
+   * `jobs` = every job; `batch` = the jobs of the current export run (for the overall line);
+   * `currentId` = the job shown in the view, marked in the list.
+   */
+  render(jobs, batch, currentId = null) {
+    this.currentId = currentId;
     const sorted = [...jobs].sort(byNewest);
     const active = sorted.filter((j) => !isFinished(j));
     const history = sorted.filter(isFinished);
@@ -129,6 +133,8 @@ export class JobList {
       }
       li.job = job;
       updateRow(li, job);
+      if (job.id === this.currentId) li.setAttribute('aria-current', 'true');
+      else li.removeAttribute('aria-current');
       // Move only rows that are out of place: moving a node would drop its focus.
       if (listEl.children[i] !== li) listEl.insertBefore(li, listEl.children[i] || null);
     });

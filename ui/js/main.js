@@ -135,8 +135,19 @@ function refresh() {
   const job = currentJob();
   const song = files.song();
   view.show(job, !job && song && files.selectedPath ? { dance: files.selectedPath, song: song.path } : null);
-  jobList.render([...jobs.values()], batchJobs());
+  jobList.render([...jobs.values()], batchJobs(), job && job.id);
   renderExport(job);
+  renderEmptyView(song);
+}
+
+/** The empty view says what is still missing: the song, the class video, or both. */
+function renderEmptyView(song) {
+  const classes = files.classVideos().length;
+  const key = classes && !song ? 'view.need_song' : song && !classes ? 'view.need_class' : 'view.empty';
+  for (const [id, part] of [['view-empty-title', 'title'], ['view-empty-hint', 'hint']]) {
+    $(id).dataset.i18n = `${key}_${part}`;
+    $(id).textContent = t(`${key}_${part}`);
+  }
 }
 
 function renderExport(job) {

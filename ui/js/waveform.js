@@ -6,6 +6,7 @@ import { recToSong, songToRec, timeToX, xToTime, tickStep, formatClock } from '.
 // At most 1 ms = 2 px, enough to see a single-millisecond nudge move a marker.
 export const MAX_PX_PER_S = 2000;
 export const ZOOM_STEP = 1.5;
+const MIN_BEAT_PX = 8;
 
 const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
 
@@ -79,10 +80,13 @@ export function drawTimeline(ctx, s) {
   if (s.rec) drawLane(ctx, s.rec, recTop, laneH, width, colors.rec, (x) => xToTime(x, view));
   if (s.song) drawLane(ctx, s.song, songTop, laneH, width, colors.song, (x) => recToSong(xToTime(x, view), s.placement));
 
-  // Beats first thin, then downbeats bold, so the bar structure reads at a glance.
+  // Beats first thin, then downbeats bold, so the bar structure reads at a glance. Beats
+  // closer than MIN_BEAT_PX would only grey the picture out: then only downbeats are drawn.
   ctx.fillStyle = colors.beat;
   ctx.globalAlpha = 0.45;
-  for (const b of s.beats) {
+  const n = s.beats.length;
+  const beatPx = n > 1 ? ((s.beats[n - 1] - s.beats[0]) / (n - 1)) * s.placement.rate * view.px_per_s : Infinity;
+  for (const b of beatPx >= MIN_BEAT_PX ? s.beats : []) {
     const x = Math.round(timeToX(songToRec(b, s.placement), view));
     if (x >= 0 && x <= width) ctx.fillRect(x, recTop, 1, height - recTop);
   }
