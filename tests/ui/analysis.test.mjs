@@ -46,6 +46,7 @@ test('dropped files start the analysis; progress, then the result in words with 
   assert.match(text, /about 20 s left/);
   assert.equal(await page.getAttribute('li.job[data-id="job-1"] progress', 'value'), '42');
   assert.equal(await page.isVisible('#view-result'), false);
+  await screenshot(page, 'analysing-light');
 
   await page.evaluate((a) => window.__backend.emitJob('job-1', { state: 'analyzed', progress: 1, analysis: a }), ALIGN);
   await page.waitForSelector('#view-result:not([hidden])');

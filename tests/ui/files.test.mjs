@@ -132,3 +132,30 @@ test('with only the song the view asks for class videos; the song is recognised 
   assert.deepEqual(analyses, [{ dance: '/videos/class2.mp4', bgm: '/music/song.mp3' }]);
   await context.close();
 });
+
+test('dragging files over the window lights up the drop area until they are dropped', async () => {
+  const { page, context } = await openUi(browser, server, withBackend);
+  await page.evaluate(() => window.__mock.emit('tauri://drag-enter', { paths: ['/videos/a.mp4'] }));
+  assert.equal(await page.getAttribute('#drop', 'class'), 'drop over');
+  await page.evaluate(() => window.__mock.emit('tauri://drag-leave', {}));
+  assert.equal(await page.getAttribute('#drop', 'class'), 'drop');
+  await page.evaluate(() => window.__mock.emit('tauri://drag-enter', { paths: ['/videos/a.mp4'] }));
+  await page.evaluate(() => window.__mock.emit('tauri://drag-drop', { paths: ['/videos/a.mp4'] }));
+  assert.equal(await page.getAttribute('#drop', 'class'), 'drop');
+  await context.close();
+});
+
+test('Space plays with nothing focused, but not while typing a path', async () => {
+  const { page, context } = await openUi(browser, server, withBackend);
+  await page.evaluate(() => window.beatsync.addPaths(['/videos/class.mp4', '/music/song.mp3']));
+  await page.waitForFunction(() => window.__backend.jobs.size === 1);
+  await page.evaluate(() => window.__backend.emitJob('job-1', { state: 'analyzed', analysis: window.__align }));
+  await page.waitForSelector('#view-result:not([hidden])');
+  await page.focus('#path-input');
+  await page.keyboard.press('Space');
+  assert.equal(await page.evaluate(() => window.__mock.calls.filter((c) => c.cmd === 'preview_play').length), 0);
+  await page.click('.brand'); // focus leaves the field
+  await page.keyboard.press('Space');
+  assert.equal(await page.evaluate(() => window.__mock.calls.filter((c) => c.cmd === 'preview_play').length), 1);
+  await context.close();
+});

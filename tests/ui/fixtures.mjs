@@ -80,6 +80,7 @@ export function backend(data) {
   };
 
   window.__backend = { jobs, patch, emitJob: (id, p) => emit('job-changed', patch(id, p)) };
+  window.__align = data.align;
   on('get_settings', () => ({ out_dir: data.outDir || '', language: null, balance: 0 }));
   on('set_settings', ({ settings }) => settings);
   on('list_jobs', () => [...jobs.values()]);

@@ -69,7 +69,8 @@ test('export one: pick the folder, progress with stage and ETA, then open and re
 
 test('export all: a batch of every class video, overall "x of y — z %", cancel and retry', async () => {
   const { page, context } = await twoAnalysed({ data: { outDir: '/home/me/Videos/BeatSync' } });
-  assert.equal(await page.textContent('#out-dir'), '/home/me/Videos/BeatSync');
+  assert.equal(await page.textContent('#out-dir'), '…/me/Videos/BeatSync');
+  assert.equal(await page.getAttribute('#out-dir', 'title'), '/home/me/Videos/BeatSync');
   assert.equal(await page.textContent('#export-all'), 'Export all (2)');
   await page.click('#export-all');
   const [call] = await callsOf(page, 'export');
@@ -80,12 +81,15 @@ test('export all: a batch of every class video, overall "x of y — z %", cancel
   await emitJob(page, 'job-1', { state: 'done', progress: 1, output_path: '/home/me/Videos/BeatSync/class.mp4' });
   await emitJob(page, 'job-2', { state: 'exporting', stage: 'verify', progress: 0.5, eta_s: 4 });
   await page.waitForFunction(() => document.getElementById('jobs-overall').textContent === '1 of 2 — 75 %');
+  assert.equal(await page.textContent('#export-progress-text'), '1 of 2 — 75 %');
+  assert.equal(await page.getAttribute('#export-progress-bar', 'value'), '75');
   assert.match(await row(page, 'job-2').locator('.job-meta').textContent(), /a few seconds left/);
 
   await row(page, 'job-2').locator('button[data-action="cancel"]').click();
   assert.deepEqual(await callsOf(page, 'cancel_job'), [{ id: 'job-2' }]);
   await page.waitForSelector('li.job[data-id="job-2"][data-state="cancelled"]');
   assert.equal(await page.textContent('#jobs-overall'), '2 of 2 — 100 %');
+  assert.equal(await page.isVisible('#export-progress'), false); // the run is over
   await row(page, 'job-2').locator('button[data-action="retry"]').click();
   assert.deepEqual(await callsOf(page, 'retry_job'), [{ id: 'job-2' }]);
   await page.waitForSelector('li.job[data-id="job-2"][data-state="queued"]');

@@ -6,7 +6,7 @@ import { placementOf, songToRec, recToSong, timeToX, xToTime, beatPositions, for
 import { fitView, clampView, zoomView, scrollView, revealTime, columnPeak, MAX_PX_PER_S } from '../../ui/js/waveform.js';
 import { nudgeForKey, nudged, candidateLabel, confidenceWord, frameSeconds, barSeconds } from '../../ui/js/nudge.js';
 import { overallProgress, jobFraction, formatEta, historyStats, isCancellable } from '../../ui/js/jobs.js';
-import { songScore, frameRateOf, explainError } from '../../ui/js/media.js';
+import { songScore, frameRateOf, explainError, shortPath } from '../../ui/js/media.js';
 import { setLanguage } from '../../ui/js/i18n.js';
 import { ALIGN, CLASS_INFO, SONG_INFO, job } from './fixtures.mjs';
 
@@ -217,4 +217,12 @@ test('errors: our sentence, the engine message and what to do, with a fallback',
   assert.match(unknown.headline, /did not work/);
   assert.match(unknown.fix, /Retry/);
   assert.equal(explainError(null).code, 'internal');
+});
+
+test('long folder paths keep their last folders', () => {
+  assert.equal(shortPath('/home/me/Exports'), '/home/me/Exports');
+  assert.equal(shortPath('/home/me/Videos/BeatSync', 19), '…/Videos/BeatSync');
+  assert.equal(shortPath('/home/teacher/Videos/Saturday class', 24), '…/Videos/Saturday class');
+  assert.equal(shortPath('/x/a-very-long-folder-name-indeed', 10), '…/a-very-long-folder-name-indeed');
+  assert.equal(shortPath('C:\\Users\\me\\Videos\\BeatSync', 19), '…\\Videos\\BeatSync');
 });

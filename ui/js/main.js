@@ -4,10 +4,10 @@
 import { invoke, listen } from './ipc.js';
 import { detectLanguage, language, setLanguage, t, translatePage } from './i18n.js';
 import { FileList } from './files.js';
-import { JobList, byNewest, isFinished } from './jobs.js';
+import { JobList, byNewest, isFinished, overallProgress } from './jobs.js';
 import { AnalysisView } from './analysis.js';
 import { Preview } from './preview.js';
-import { explainError, frameRateOf } from './media.js';
+import { explainError, frameRateOf, shortPath } from './media.js';
 
 const LANG_KEY = 'beatsync.lang';
 // Waveform resolution: 100 peaks/s is 10 ms per peak, finer than any zoom needs for the shape.
@@ -151,7 +151,7 @@ function renderEmptyView(song) {
 }
 
 function renderExport(job) {
-  $('out-dir').textContent = settings.out_dir || t('export.no_folder');
+  $('out-dir').textContent = settings.out_dir ? shortPath(settings.out_dir, 22) : t('export.no_folder');
   $('out-dir').classList.toggle('none', !settings.out_dir);
   $('out-dir').title = settings.out_dir || '';
   const busy = job && ['queued', 'analyzing', 'exporting'].includes(job.state);
@@ -159,6 +159,12 @@ function renderExport(job) {
   const n = files.song() ? files.classVideos().length : 0;
   $('export-all').textContent = t('export.all', { n });
   $('export-all').disabled = n === 0;
+
+  // The batch's progress also sits next to the export buttons, where the user started it.
+  const o = overallProgress(batchJobs());
+  $('export-progress').hidden = o.total === 0 || o.finished === o.total;
+  $('export-progress-text').textContent = t('jobs.overall', o);
+  $('export-progress-bar').value = o.percent;
 
   const done = job && job.state === 'done' && job.output_path;
   $('view-done').hidden = !done;

@@ -77,3 +77,16 @@ export function songScore(info) {
 export function baseName(path) {
   return String(path).split(/[\\/]/).filter(Boolean).pop() || String(path);
 }
+
+/**
+ * A long path shortened from the left, keeping whole trailing folder names:
+ * "/home/me/Videos/BeatSync" → "…/Videos/BeatSync". The end says the most about a folder.
+ */
+export function shortPath(path, max = 24) {
+  const p = String(path);
+  if (p.length <= max) return p;
+  const parts = p.split(/(?=[\\/])/);
+  let out = parts.pop();
+  while (parts.length && out.length + parts[parts.length - 1].length + 1 <= max) out = parts.pop() + out;
+  return `…${out}`;
+}
