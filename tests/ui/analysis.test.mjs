@@ -129,6 +129,9 @@ test('the trim edges move by keyboard and by dragging, and call set_trim', async
 
   const box = await page.locator('#timeline').boundingBox();
   const end = await page.locator('#trim-end').boundingBox();
+  // A click on an edge without moving it changes nothing.
+  await page.mouse.click(end.x + end.width / 2, end.y + 40);
+  assert.equal((await callsOf(page, 'set_trim')).length, 2);
   await page.mouse.move(end.x + end.width / 2, end.y + 40);
   await page.mouse.down();
   await page.mouse.move(box.x + box.width / 2, end.y + 40, { steps: 4 });

@@ -28,7 +28,8 @@ export class AnalysisView {
     this.rec = null;
     this.song = null;
     this.fps = null;
-    this.dragTrim = null;
+    this.dragTrim = null; // the trim while an edge is being dragged
+    this.dragFrom = null; // … and where the drag started
     this.canvas = $('timeline-canvas');
     this.box = $('timeline');
     this.bind();
@@ -359,6 +360,7 @@ export class AnalysisView {
       handle.setPointerCapture(ev.pointerId);
       handle.focus();
       this.dragTrim = this.trim();
+      this.dragFrom = this.dragTrim;
     });
     handle.addEventListener('pointermove', (ev) => {
       if (!this.dragTrim || !handle.hasPointerCapture(ev.pointerId)) return;
@@ -369,7 +371,9 @@ export class AnalysisView {
     handle.addEventListener('pointerup', (ev) => {
       if (!this.dragTrim) return;
       handle.releasePointerCapture(ev.pointerId);
-      this.commitTrim(this.dragTrim);
+      // A click without a move leaves the automatic trim alone.
+      if (this.dragTrim === this.dragFrom) this.dragTrim = null;
+      else this.commitTrim(this.dragTrim);
     });
     // Tabbing to an edge that is off screen scrolls it into view.
     handle.addEventListener('focus', () => {

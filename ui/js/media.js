@@ -9,14 +9,6 @@ export function audioOf(info) {
   return info.streams.find((s) => s.kind === 'audio') || null;
 }
 
-/** 'class' (picture + sound), 'song' (sound only) or null (cannot be used). */
-export function roleOf(info) {
-  const v = videoOf(info);
-  const a = audioOf(info);
-  if (!a || !a.decodable) return null;
-  return v ? 'class' : 'song';
-}
-
 /** 83.4 → "1:23", 3723 → "1:02:03". */
 export function formatDuration(seconds) {
   const s = Math.max(0, Math.round(seconds));

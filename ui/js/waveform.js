@@ -1,7 +1,7 @@
 // Waveform drawing on <canvas> and the zoom/scroll math of the timeline.
 // The math is pure; the drawing takes a 2D context and touches nothing else,
 // so the module imports cleanly in node for tests.
-import { recToSong, songToRec, timeToX, xToTime, tickStep, formatClock } from './timeline.js';
+import { beatPositions, recToSong, timeToX, xToTime, tickStep, formatClock } from './timeline.js';
 
 // At most 1 ms = 2 px, enough to see a single-millisecond nudge move a marker.
 export const MAX_PX_PER_S = 2000;
@@ -82,19 +82,16 @@ export function drawTimeline(ctx, s) {
 
   // Beats first thin, then downbeats bold, so the bar structure reads at a glance. Beats
   // closer than MIN_BEAT_PX would only grey the picture out: then only downbeats are drawn.
-  ctx.fillStyle = colors.beat;
-  ctx.globalAlpha = 0.45;
   const n = s.beats.length;
   const beatPx = n > 1 ? ((s.beats[n - 1] - s.beats[0]) / (n - 1)) * s.placement.rate * view.px_per_s : Infinity;
-  for (const b of beatPx >= MIN_BEAT_PX ? s.beats : []) {
-    const x = Math.round(timeToX(songToRec(b, s.placement), view));
-    if (x >= 0 && x <= width) ctx.fillRect(x, recTop, 1, height - recTop);
+  const markH = height - recTop;
+  ctx.fillStyle = colors.beat;
+  ctx.globalAlpha = 0.45;
+  if (beatPx >= MIN_BEAT_PX) {
+    for (const x of beatPositions(s.beats, s.placement, view, width)) ctx.fillRect(Math.round(x), recTop, 1, markH);
   }
   ctx.globalAlpha = 1;
-  for (const b of s.downbeats) {
-    const x = Math.round(timeToX(songToRec(b, s.placement), view));
-    if (x >= -1 && x <= width) ctx.fillRect(x - 1, recTop, 2, height - recTop);
-  }
+  for (const x of beatPositions(s.downbeats, s.placement, view, width)) ctx.fillRect(Math.round(x) - 1, recTop, 2, markH);
 
   if (s.trim) {
     ctx.fillStyle = colors.dim;
