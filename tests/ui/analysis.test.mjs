@@ -214,6 +214,8 @@ test('without a sound output the preview says so and everything else keeps worki
   await page.evaluate(() => window.__mock.emit('preview-state', { playing: false, position_s: 3, error: { code: 'no_audio_device', message: 'device unplugged' } }));
   assert.match(await page.textContent('#preview-status'), /device unplugged/);
   await screenshot(page, 'no-audio-light');
+  await page.click('#lang');
+  assert.match(await page.textContent('#preview-status'), new RegExp(STRINGS.zh['preview.no_device']));
   assert.deepEqual(errors, []);
   await context.close();
 });

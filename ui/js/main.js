@@ -259,6 +259,7 @@ async function init() {
     localStorage.setItem(LANG_KEY, next);
     translatePage();
     files.render();
+    preview.translate();
     refresh();
     saveSettings({ language: next });
   });

@@ -17,6 +17,12 @@ export class Preview {
     this.balance = 0;
     this.jobId = null;
     this.noDevice = false;
+    this.noDeviceDetail = '';
+  }
+
+  /** Re-renders the message in the current language. */
+  translate() {
+    this.setNoDevice(this.noDevice, this.noDeviceDetail);
   }
 
   async play(jobId, fromS) {
@@ -74,6 +80,7 @@ export class Preview {
 
   setNoDevice(on, detail = '') {
     this.noDevice = on;
+    this.noDeviceDetail = detail;
     this.statusEl.hidden = !on;
     this.statusEl.textContent = on ? `${t('preview.no_device')} ${t('preview.no_device_fix')}${detail ? ` (${detail})` : ''}` : '';
   }
