@@ -181,3 +181,23 @@ test('Chinese: job list words', async () => {
   await screenshot(page, 'exporting-light-zh');
   await context.close();
 });
+
+test('dark theme: a finished export and a failed one', async () => {
+  const { page, context } = await twoAnalysed({ colorScheme: 'dark', data: { outDir: '/home/me/Videos/BeatSync' } });
+  await page.click('#export-all');
+  await emitJob(page, 'job-1', { state: 'done', progress: 1, output_path: '/home/me/Videos/BeatSync/class.beatsync.mp4' });
+  await emitJob(page, 'job-2', { state: 'failed', error: { code: 'output_write', message: 'writing /home/me/Videos/BeatSync/class2.beatsync.mp4 failed: Input/output error' } });
+  await page.waitForSelector('#view-done:not([hidden])');
+  await page.waitForTimeout(100);
+  await screenshot(page, 'done-dark');
+  await page.click('li.job[data-id="job-2"] .job-name');
+  await page.waitForSelector('#view-error:not([hidden])');
+  assert.equal(await page.textContent('#view-error-headline'), STRINGS.en['err.output_write']);
+  assert.equal(await page.isVisible('#view-result'), true); // the analysis stays usable
+  // The file list marks the same class video as the one shown.
+  assert.equal(await page.getAttribute('li.file[data-path="/videos/class2.mp4"] button[data-action="select"]', 'aria-pressed'), 'true');
+  assert.equal(await page.getAttribute('li.file[data-path="/videos/class.mp4"] button[data-action="select"]', 'aria-pressed'), 'false');
+  await page.waitForTimeout(100);
+  await screenshot(page, 'error-dark');
+  await context.close();
+});

@@ -63,6 +63,13 @@ export class FileList {
     this.settle();
   }
 
+  /** Marks a class video as the one shown (a job picked in the job list) without side effects. */
+  highlight(path) {
+    if (!this.classVideos().some((c) => c.path === path)) return;
+    this.selectedPath = path;
+    this.render();
+  }
+
   song() {
     return this.items.find((it) => it.path === this.songPath) || null;
   }

@@ -85,7 +85,7 @@ const jobList = new JobList({
   retry: async (job) => upsert(await call('retry_job', { id: job.id })),
   open: (path) => call('open_path', { path }),
   reveal: (path) => call('reveal_path', { path }),
-  select: (job) => { viewJobId = job.id; refresh(); $('view-title').scrollIntoView?.({ block: 'nearest' }); },
+  select: (job) => { viewJobId = job.id; files.highlight(job.dance_path); refresh(); },
 });
 
 function upsert(...list) {
