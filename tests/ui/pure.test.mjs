@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { placementOf, songToRec, recToSong, timeToX, xToTime, beatPositions, formatSeconds, formatClock, tickStep, trimOf, moveTrim, roundUs } from '../../ui/js/timeline.js';
-import { fitView, clampView, zoomView, scrollView, revealTime, columnPeak, MAX_PX_PER_S } from '../../ui/js/waveform.js';
+import { fitView, clampView, zoomView, scrollView, revealTime, columnPeak, drawTimeline, MAX_PX_PER_S } from '../../ui/js/waveform.js';
 import { nudgeForKey, nudged, candidateLabel, confidenceWord, frameSeconds, barSeconds } from '../../ui/js/nudge.js';
 import { overallProgress, jobFraction, formatEta, historyStats, isCancellable } from '../../ui/js/jobs.js';
 import { songScore, frameRateOf, explainError, shortPath } from '../../ui/js/media.js';
@@ -225,4 +225,43 @@ test('long folder paths keep their last folders', () => {
   assert.equal(shortPath('/home/teacher/Videos/Saturday class', 24), '…/Videos/Saturday class');
   assert.equal(shortPath('/x/a-very-long-folder-name-indeed', 10), '…/a-very-long-folder-name-indeed');
   assert.equal(shortPath('C:\\Users\\me\\Videos\\BeatSync', 19), '…\\Videos\\BeatSync');
+});
+
+/** A 2D context that records what is drawn in each colour. */
+function recordingContext() {
+  const rects = [];
+  const ctx = {
+    fillStyle: '', globalAlpha: 1, font: '', textBaseline: '',
+    clearRect() {}, fillText() {},
+    fillRect(x, y, w, h) { rects.push({ color: ctx.fillStyle, alpha: ctx.globalAlpha, x, y, w, h }); },
+  };
+  return { ctx, rects };
+}
+
+test('the canvas gets downbeats at the placed song times; single beats only when far enough apart', () => {
+  const colors = { lane: 'lane', rec: 'rec', song: 'song', beat: 'beat', dim: 'dim', label: 'label', playhead: 'playhead' };
+  const base = {
+    width: 1000, height: 200, rec: null, song: null, placement: { offset_s: 12.345, rate: 1, ref_s: 40 },
+    beats: ALIGN.beats_s, downbeats: ALIGN.downbeats_s, trim: null, playhead_s: 30, colors, labels: { rec: 'R', song: 'S' },
+  };
+  // Whole 100 s in 1000 px: beats are 6 px apart, too dense; downbeats (24 px) are drawn.
+  let { ctx, rects } = recordingContext();
+  drawTimeline(ctx, { ...base, view: { start_s: 0, px_per_s: 10 } });
+  const strong = rects.filter((r) => r.color === 'beat' && r.alpha === 1);
+  assert.equal(rects.filter((r) => r.color === 'beat' && r.alpha < 1).length, 0);
+  assert.equal(strong[0].x, Math.round(12.345 * 10) - 1);
+  assert.equal(strong[1].x - strong[0].x, 24);
+  assert.equal(strong.length, 37); // downbeats 12.345 … 98.745 s
+  assert.equal(rects.filter((r) => r.color === 'playhead')[0].x, 299);
+  // Zoomed in to 50 px/s: every beat is drawn, 30 px apart.
+  ({ ctx, rects } = recordingContext());
+  drawTimeline(ctx, { ...base, view: { start_s: 10, px_per_s: 50 } });
+  const weak = rects.filter((r) => r.color === 'beat' && r.alpha < 1);
+  assert.equal(weak[0].x, Math.round((12.345 - 10) * 50));
+  assert.equal(weak[1].x - weak[0].x, 30);
+  // The trimmed-away parts are dimmed on both sides.
+  ({ ctx, rects } = recordingContext());
+  drawTimeline(ctx, { ...base, view: { start_s: 0, px_per_s: 10 }, trim: { start_s: 12.345, end_s: 80 } });
+  const dims = rects.filter((r) => r.color === 'dim');
+  assert.deepEqual(dims.map((r) => [Math.round(r.x), Math.round(r.w)]), [[0, 123], [800, 200]]);
 });

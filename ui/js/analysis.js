@@ -320,13 +320,17 @@ export class AnalysisView {
     });
 
     // Ctrl+wheel zooms at the mouse; a plain wheel scrolls through time.
+    // With the whole recording in view a plain wheel scrolls the page as usual.
     this.box.addEventListener('wheel', (ev) => {
       if (!this.ready()) return;
+      const view = this.currentView();
+      const room = this.recDuration() - this.width() / view.px_per_s;
+      if (!ev.ctrlKey && room <= 0) return;
       ev.preventDefault();
       const x = ev.clientX - this.box.getBoundingClientRect().left;
       if (ev.ctrlKey) this.zoom(ev.deltaY < 0 ? ZOOM_STEP : 1 / ZOOM_STEP, x);
       else {
-        this.view = scrollView(this.currentView(), ev.deltaX || ev.deltaY, this.recDuration(), this.width());
+        this.view = scrollView(view, ev.deltaX || ev.deltaY, this.recDuration(), this.width());
         this.draw();
       }
     }, { passive: false });
