@@ -201,3 +201,16 @@ test('dark theme: a finished export and a failed one', async () => {
   await screenshot(page, 'error-dark');
   await context.close();
 });
+
+test('files handed over at start-up reuse the last session\'s job for the same pair', async () => {
+  const listed = [job('old-1', { state: 'analyzed', progress: 1, analysis: ALIGN })];
+  const { page, context } = await openUi(browser, server, { init: { fn: backend, arg: { ...BACKEND_DATA, listed } } });
+  await page.evaluate((added) => window.__mock.emit('files-added', added), [
+    { path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
+    { path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
+  ]);
+  await page.waitForSelector('#view-result:not([hidden])');
+  assert.equal((await callsOf(page, 'analyze')).length, 0);
+  assert.equal(await page.getAttribute('li.job[data-id="old-1"]', 'aria-current'), 'true');
+  await context.close();
+});
