@@ -46,6 +46,9 @@ test('dropped files start the analysis; progress, then the result in words with 
   assert.match(text, /about 20 s left/);
   assert.equal(await page.getAttribute('li.job[data-id="job-1"] progress', 'value'), '42');
   assert.equal(await page.isVisible('#view-result'), false);
+  // The recording's waveform is already there to look at.
+  await page.waitForSelector('#view-progress-wave:not([hidden])');
+  assert.ok((await callsOf(page, 'waveform')).some((c) => c.path === '/videos/class.mp4' && c.peaks_per_s > 0));
   await screenshot(page, 'analysing-light');
 
   await page.evaluate((a) => window.__backend.emitJob('job-1', { state: 'analyzed', progress: 1, analysis: a }), ALIGN);

@@ -66,8 +66,7 @@ export function backend(data) {
   const save = (j) => { jobs.set(j.id, j); return j; };
   const patch = (id, p) => save({ ...jobs.get(id), ...p, options: { ...jobs.get(id).options, ...(p.options || {}) } });
   // Waveforms with a click on every beat (song time), the recording's shifted by the offset.
-  const wave = (duration, shift) => {
-    const pps = 100;
+  const wave = (duration, shift, pps) => {
     const peaks = [];
     for (let i = 0; i < duration * pps; i++) {
       const songT = i / pps - shift;
@@ -88,7 +87,7 @@ export function backend(data) {
   on('pick_files', () => ['/videos/class2.mp4'].map(added));
   on('pick_folder', () => '/home/me/Exports');
   on('probe_media', ({ path }) => ({ ...data.classInfo, path }));
-  on('waveform', ({ path, peaks_per_s }) => ({ path, ...(/\.mp3$/.test(path) ? wave(200, 0) : wave(83.4, data.align.offset_s)), peaks_per_s }));
+  on('waveform', ({ path, peaks_per_s }) => ({ path, ...(/\.mp3$/.test(path) ? wave(200, 0, peaks_per_s) : wave(83.4, data.align.offset_s, peaks_per_s)) }));
   on('analyze', ({ dance, bgm }) => save({ ...data.jobTemplate, id: `job-${++n}`, dance_path: dance, bgm_path: bgm, created_at: 1700000000000 + n }));
   on('set_placement', ({ id, offset_s, rate }) => patch(id, { options: { offset_s, rate } }));
   on('set_trim', ({ id, start_s, end_s }) => patch(id, { options: { trim_start_s: start_s, trim_end_s: end_s } }));

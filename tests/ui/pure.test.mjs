@@ -232,7 +232,7 @@ function recordingContext() {
   const rects = [];
   const ctx = {
     fillStyle: '', globalAlpha: 1, font: '', textBaseline: '',
-    clearRect() {}, fillText() {},
+    clearRect() {}, fillText() {}, measureText: (text) => ({ width: 7 * text.length }),
     fillRect(x, y, w, h) { rects.push({ color: ctx.fillStyle, alpha: ctx.globalAlpha, x, y, w, h }); },
   };
   return { ctx, rects };

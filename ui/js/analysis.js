@@ -7,7 +7,7 @@ import { baseName, explainError } from './media.js';
 import { formatEta } from './jobs.js';
 import { candidateLabel, confidenceWord, frameSeconds, nudgeForKey, nudged } from './nudge.js';
 import { formatClock, formatSeconds, moveTrim, placementOf, songToRec, timeToX, trimOf, xToTime } from './timeline.js';
-import { ZOOM_STEP, clampView, drawTimeline, fitView, revealTime, scrollView, zoomView } from './waveform.js';
+import { ZOOM_STEP, clampView, drawOverview, drawTimeline, fitView, revealTime, scrollView, zoomView } from './waveform.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -109,6 +109,7 @@ export class AnalysisView {
         if (formatEta(job.eta_s)) parts.push(formatEta(job.eta_s));
       }
       $('view-progress-text').textContent = parts.join(' · ');
+      this.drawOverview();
     }
 
     const err = $('view-error');
@@ -169,6 +170,21 @@ export class AnalysisView {
     this.box.dataset.trimStart = String(tr.start_s);
     this.box.dataset.trimEnd = String(tr.end_s);
     this.renderPlayer();
+  }
+
+  /** While analysing: the recording's waveform, so there is something to look at already. */
+  drawOverview() {
+    const canvas = $('view-progress-wave');
+    canvas.hidden = !this.rec;
+    if (!this.rec) return;
+    const w = canvas.clientWidth || 600;
+    const h = canvas.clientHeight || 80;
+    const dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(h * dpr);
+    const ctx = canvas.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    drawOverview(ctx, this.rec, w, h, getComputedStyle(document.documentElement).getPropertyValue('--wave-rec').trim());
   }
 
   /** Play button, position readout, playhead and the parts of the canvas that follow it. */

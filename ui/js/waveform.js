@@ -101,17 +101,30 @@ export function drawTimeline(ctx, s) {
     if (x1 < width) ctx.fillRect(Math.max(0, x1), recTop, width - Math.max(0, x1), height - recTop);
   }
 
+  // Lane names on a backing of the lane colour, readable over a loud waveform.
   ctx.font = '12px system-ui, sans-serif';
-  ctx.fillStyle = colors.label;
   ctx.textBaseline = 'top';
-  ctx.fillText(s.labels.rec, 8, recTop + 6);
-  ctx.fillText(s.labels.song, 8, songTop + 6);
+  for (const [text, top] of [[s.labels.rec, recTop], [s.labels.song, songTop]]) {
+    ctx.fillStyle = colors.lane;
+    ctx.globalAlpha = 0.85;
+    ctx.fillRect(4, top + 3, ctx.measureText(text).width + 8, 18);
+    ctx.globalAlpha = 1;
+    ctx.fillStyle = colors.label;
+    ctx.fillText(text, 8, top + 6);
+  }
 
   const px = timeToX(s.playhead_s, view);
   if (px >= 0 && px <= width) {
     ctx.fillStyle = colors.playhead;
     ctx.fillRect(Math.round(px) - 1, 0, 2, height);
   }
+}
+
+/** The whole recording's waveform alone, while the analysis runs. */
+export function drawOverview(ctx, wave, width, height, color) {
+  ctx.clearRect(0, 0, width, height);
+  const view = fitView(wave.duration_s, width);
+  drawLane(ctx, wave, 0, height, width, color, (x) => xToTime(x, view));
 }
 
 function drawRuler(ctx, view, width, h, colors) {
