@@ -52,7 +52,8 @@ test('every engine error code has a sentence and advice in both languages', () =
   const rs = fs.readFileSync(path.join(UI_DIR, '../src-tauri/engine/src/error.rs'), 'utf8');
   const codes = [...rs.matchAll(/=> "([a-z_]+)"/g)].map((m) => m[1]);
   assert.ok(codes.length >= 10, 'codes found in error.rs');
-  for (const code of [...codes, 'internal', 'no_audio_device']) {
+  // The shell's own codes (src-tauri/commands.rs, preview.rs).
+  for (const code of [...codes, 'internal', 'no_audio_device', 'invalid_argument', 'invalid_state', 'open_failed']) {
     for (const lang of ['en', 'zh']) {
       assert.ok(STRINGS[lang][`err.${code}`], `${lang} err.${code}`);
       assert.ok(STRINGS[lang][`fix.${code}`], `${lang} fix.${code}`);
