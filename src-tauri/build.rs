@@ -3,7 +3,28 @@
 // ACL: the capability grants exactly these.
 fn main() {
     println!("cargo:rerun-if-changed=src-tauri/capabilities");
-    let app = tauri_build::AppManifest::new().commands(&["probe_media"]);
+    let app = tauri_build::AppManifest::new().commands(&[
+        "probe_media",
+        "add_files",
+        "pick_files",
+        "pick_folder",
+        "get_settings",
+        "set_settings",
+        "waveform",
+        "analyze",
+        "set_placement",
+        "set_trim",
+        "export",
+        "export_all",
+        "cancel_job",
+        "retry_job",
+        "list_jobs",
+        "clear_history",
+        "open_path",
+        "reveal_path",
+        "preview_play",
+        "preview_stop",
+    ]);
     let attrs = tauri_build::Attributes::new()
         .capabilities_path_pattern("./src-tauri/capabilities/**/*")
         .app_manifest(app);

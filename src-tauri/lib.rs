@@ -1,20 +1,179 @@
 //! BeatSync desktop app: a thin Tauri shell over `beatsync-engine`.
-//! Commands validate and delegate; the engine does the media work.
+//! Commands validate and delegate; the engine does the media work; the job
+//! store is the single source of truth and the only source of job events.
 
 pub mod commands;
 pub mod error;
+pub mod files;
+pub mod preview;
+pub mod state;
+pub mod view;
 
-use tauri::Runtime;
+use beatsync_engine::jobs::{EngineWork, JobsError, Runner, RunnerConfig, Store, StoreEvent};
+use state::AppState;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tauri::{AppHandle, DragDropEvent, Emitter, Manager, Runtime, WindowEvent};
+use view::JobView;
 
-/// Registers commands, plugins and state. Shared by `run()` and the tests
-/// (which pass a mock-runtime builder).
+/// Registers commands, state, the job runner, event forwarding and the drop
+/// handler. Shared by `run()` and the tests (which pass a mock-runtime builder).
 pub fn builder<R: Runtime>(b: tauri::Builder<R>) -> tauri::Builder<R> {
-    b.invoke_handler(tauri::generate_handler![commands::probe_media])
+    b.invoke_handler(tauri::generate_handler![
+        commands::probe_media,
+        commands::add_files,
+        commands::pick_files,
+        commands::pick_folder,
+        commands::get_settings,
+        commands::set_settings,
+        commands::waveform,
+        commands::analyze,
+        commands::set_placement,
+        commands::set_trim,
+        commands::export,
+        commands::export_all,
+        commands::cancel_job,
+        commands::retry_job,
+        commands::list_jobs,
+        commands::clear_history,
+        commands::open_path,
+        commands::reveal_path,
+        commands::preview_play,
+        commands::preview_stop,
+    ])
+    .setup(|app| {
+        setup(app.handle())?;
+        Ok(())
+    })
+    .on_window_event(|window, event| {
+        if let WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) = event {
+            hand_over_files(window.app_handle().clone(), paths.clone(), Duration::ZERO);
+        }
+    })
 }
 
 /// The app's compiled configuration: tauri.conf.json, capabilities, ui/ assets.
 pub fn context<R: Runtime>() -> tauri::Context<R> {
     tauri::generate_context!()
+}
+
+/// Opens the job store, starts the runner and the event forwarding. Runs from
+/// the setup hook; tests on the mock runtime (whose event loop never starts)
+/// call it directly.
+pub fn setup<R: Runtime>(app: &AppHandle<R>) -> Result<(), JobsError> {
+    let dir = Store::default_dir()?;
+    let (store, recovery) = Store::open(&dir)?;
+    let store = Arc::new(store);
+    let events = store.subscribe();
+    let emitter = app.clone();
+    let notify: preview::Notify = Arc::new(move |playing, position_s, error| {
+        let _ = emitter.emit(
+            "preview-state",
+            serde_json::json!({ "playing": playing, "position_s": position_s, "error": error }),
+        );
+    });
+    app.manage(AppState {
+        store,
+        runner: Mutex::new(None),
+        preview: preview::Preview::new(notify),
+    });
+    forward_store_events(app.clone(), events);
+    start_runner(app.clone());
+    if let Some(r) = recovery {
+        tracing::error!(
+            "job database damaged: moved to {}, {} job(s) recovered",
+            r.moved_to.display(),
+            r.recovered_jobs
+        );
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            // Give the page time to subscribe before telling it.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let _ = app.emit("store-recovered", serde_json::json!({ "moved_to": r.moved_to, "reason": r.reason, "recovered_jobs": r.recovered_jobs }));
+        });
+    }
+    // Files the app was opened with (e.g. "Open with BeatSync").
+    let opened: Vec<PathBuf> = std::env::args_os()
+        .skip(1)
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .collect();
+    if !opened.is_empty() {
+        hand_over_files(app.clone(), opened, Duration::from_millis(1500));
+    }
+    Ok(())
+}
+
+/// Files dropped on the window or handed over by a second launch: probed on
+/// the same path as `add_files`, then announced as `files-added`.
+fn hand_over_files<R: Runtime>(app: AppHandle<R>, paths: Vec<PathBuf>, delay: Duration) {
+    tauri::async_runtime::spawn(async move {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let added = files::add_paths(&app, paths).await;
+        let _ = app.emit("files-added", added);
+    });
+}
+
+/// Store change → broadcast channel → Tauri event: the one place job events come from.
+fn forward_store_events<R: Runtime>(
+    app: AppHandle<R>,
+    mut rx: tokio::sync::broadcast::Receiver<StoreEvent>,
+) {
+    tauri::async_runtime::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(StoreEvent::JobChanged(job)) => {
+                    let _ = app.emit("job-changed", JobView::from(*job));
+                }
+                Ok(StoreEvent::JobRemoved { id }) => {
+                    let _ = app.emit("job-removed", serde_json::json!({ "id": id }));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    // Missed some: send every job's current state instead.
+                    tracing::warn!("job events lagged by {n}; resending all");
+                    if let Ok(jobs) = app.state::<AppState>().store.list(&[], 1000) {
+                        for j in jobs {
+                            let _ = app.emit("job-changed", JobView::from(j));
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
+/// Runs the job runner; while another process holds the store's runner lock
+/// (e.g. `beatsync jobs run`), tries again every few seconds.
+fn start_runner<R: Runtime>(app: AppHandle<R>) {
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let store = app.state::<AppState>().store.clone();
+            match Runner::start(
+                store,
+                Arc::new(EngineWork::default()),
+                RunnerConfig::default(),
+            ) {
+                Ok(runner) => {
+                    *app.state::<AppState>()
+                        .runner
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(runner.clone());
+                    if let Err(e) = runner.run(false).await {
+                        tracing::error!("job runner stopped: {e}");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!("job runner not started: {e}");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        }
+    });
 }
 
 /// Why the app could not start, in words a user can act on.
@@ -39,6 +198,33 @@ pub fn run() -> Result<(), StartError> {
         return Err(StartError::NoDisplay);
     }
     beatsync_engine::init();
-    builder(tauri::Builder::default()).run(context())?;
+    // Single instance first: a second launch focuses this window and hands over its files.
+    let b = tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = w.unminimize();
+                let _ = w.set_focus();
+            }
+            let paths: Vec<PathBuf> = argv
+                .iter()
+                .skip(1)
+                .map(PathBuf::from)
+                .filter(|p| p.is_file())
+                .collect();
+            if !paths.is_empty() {
+                hand_over_files(app.clone(), paths, Duration::ZERO);
+            }
+        }))
+        .plugin(tauri_plugin_window_state::Builder::default().build());
+    let app = builder(b).build(context())?;
+    app.run(|handle, event| {
+        if let tauri::RunEvent::Exit = event {
+            // Hand running work back to the queue cleanly; it resumes next start.
+            if let Some(r) = handle.state::<AppState>().runner() {
+                r.stop();
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+    });
     Ok(())
 }

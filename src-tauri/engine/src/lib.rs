@@ -18,9 +18,12 @@ pub mod onset;
 pub mod probe;
 pub mod spectral;
 pub mod trim;
+pub mod waveform;
 pub mod xcorr;
 
-pub use align::{align_files, align_signals, AlignCandidate, AlignOptions, AlignResult, AlignTimings, Overlap};
+pub use align::{
+    align_files, align_signals, AlignCandidate, AlignOptions, AlignResult, AlignTimings, Overlap,
+};
 pub use cancel::{CancelToken, ProgressFn};
 pub use decode::{decode_audio, decode_audio_with, AudioChunks, MonoPcm};
 pub use error::{EngineError, ErrorPayload, Result};

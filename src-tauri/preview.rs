@@ -1,0 +1,283 @@
+//! Audio preview through cpal: the recording and the aligned song played
+//! together (balance between them), from any point, so the ear can confirm
+//! the sync. Runs on its own thread; never blocks the UI or the jobs. With no
+//! output device it says so plainly and everything else keeps working.
+
+use crate::error::IpcError;
+use beatsync_engine::trim::Placement;
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Preview decode rate: plenty for listening, light on memory.
+pub const PREVIEW_RATE: u32 = 22_050;
+
+/// Gains for a balance in -1 (recording only) … +1 (song only); both at 0.
+pub fn gains(balance: f64) -> (f32, f32) {
+    let b = balance.clamp(-1.0, 1.0);
+    (
+        ((1.0 - b).min(1.0) * 0.7) as f32,
+        ((1.0 + b).min(1.0) * 0.7) as f32,
+    )
+}
+
+/// One output sample at recording time `t`: the recording plus the song
+/// where the placement puts it (linear interpolation; silence outside).
+pub fn mix_at(
+    recording: &[f32],
+    song: &[f32],
+    placement: &Placement,
+    t: f64,
+    g: (f32, f32),
+) -> f32 {
+    let at = |x: &[f32], s: f64| -> f32 {
+        let i = s * f64::from(PREVIEW_RATE);
+        if i < 0.0 {
+            return 0.0;
+        }
+        let i0 = i.floor() as usize;
+        match (x.get(i0), x.get(i0 + 1)) {
+            (Some(a), Some(b)) => a + (b - a) * (i - i0 as f64) as f32,
+            (Some(a), None) => *a,
+            _ => 0.0,
+        }
+    };
+    (g.0 * at(recording, t) + g.1 * at(song, placement.bgm_at(t))).clamp(-1.0, 1.0)
+}
+
+pub struct PlayRequest {
+    pub recording: Arc<Vec<f32>>,
+    pub song: Arc<Vec<f32>>,
+    pub placement: Placement,
+    pub from_s: f64,
+    pub balance: f64,
+}
+
+enum Cmd {
+    Play(PlayRequest, mpsc::Sender<Result<(), IpcError>>),
+    Stop,
+}
+
+/// What the UI hears about: `(playing, position_s, error)`.
+pub type Notify = Arc<dyn Fn(bool, f64, Option<IpcError>) + Send + Sync>;
+
+pub struct Preview {
+    tx: Mutex<Option<mpsc::Sender<Cmd>>>,
+    cache: Mutex<HashMap<PathBuf, Arc<Vec<f32>>>>,
+    notify: Notify,
+}
+
+fn no_device(detail: impl std::fmt::Display) -> IpcError {
+    IpcError::new(
+        "no_audio_device",
+        format!("No audio output device is available ({detail}), so the preview cannot play. Everything else still works; connect speakers or headphones and try again."),
+    )
+}
+
+impl Preview {
+    pub fn new(notify: Notify) -> Self {
+        Self {
+            tx: Mutex::new(None),
+            cache: Mutex::new(HashMap::new()),
+            notify,
+        }
+    }
+
+    /// Decoded mono audio at the preview rate, cached for the last few files.
+    pub fn pcm(&self, path: &Path) -> Result<Arc<Vec<f32>>, IpcError> {
+        if let Some(p) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(path)
+        {
+            return Ok(p.clone());
+        }
+        let pcm = Arc::new(beatsync_engine::decode_audio(path, PREVIEW_RATE)?.samples);
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= 4 {
+            cache.clear();
+        }
+        cache.insert(path.to_path_buf(), pcm.clone());
+        Ok(pcm)
+    }
+
+    fn sender(&self) -> mpsc::Sender<Cmd> {
+        let mut guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = guard.as_ref() {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel();
+        let notify = self.notify.clone();
+        std::thread::Builder::new()
+            .name("preview".into())
+            .spawn(move || player_thread(rx, notify))
+            .ok();
+        *guard = Some(tx.clone());
+        tx
+    }
+
+    pub fn play(&self, req: PlayRequest) -> Result<(), IpcError> {
+        let (done_tx, done_rx) = mpsc::channel();
+        self.sender()
+            .send(Cmd::Play(req, done_tx))
+            .map_err(|_| IpcError::new("internal", "the preview player stopped"))?;
+        done_rx
+            .recv_timeout(Duration::from_secs(5))
+            .map_err(|_| no_device("the audio system did not answer"))?
+    }
+
+    pub fn stop(&self) {
+        if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            let _ = tx.send(Cmd::Stop);
+        }
+    }
+}
+
+/// Owns the cpal stream (not `Send` on every platform) for its whole life.
+fn player_thread(rx: mpsc::Receiver<Cmd>, notify: Notify) {
+    let mut current: Option<(cpal::Stream, Arc<AtomicU64>, Arc<AtomicBool>, u32)> = None;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(Cmd::Play(req, done)) => {
+                current = None;
+                match start_stream(req) {
+                    Ok(s) => {
+                        let _ = done.send(Ok(()));
+                        current = Some(s);
+                    }
+                    Err(e) => {
+                        notify(false, 0.0, Some(e.clone()));
+                        let _ = done.send(Err(e));
+                    }
+                }
+            }
+            Ok(Cmd::Stop) => {
+                if let Some((_, pos, _, rate)) = current.take() {
+                    notify(
+                        false,
+                        f64::from_bits(pos.load(Ordering::Relaxed)).max(0.0) / f64::from(rate),
+                        None,
+                    );
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        if let Some((_, pos, ended, rate)) = &current {
+            let t = f64::from_bits(pos.load(Ordering::Relaxed)) / f64::from(*rate);
+            if ended.load(Ordering::Relaxed) {
+                notify(false, t, None);
+                current = None;
+            } else {
+                notify(true, t, None);
+            }
+        }
+    }
+}
+
+type Playing = (cpal::Stream, Arc<AtomicU64>, Arc<AtomicBool>, u32);
+
+fn start_stream(req: PlayRequest) -> Result<Playing, IpcError> {
+    let host = cpal::default_host();
+    let device = host
+        .default_output_device()
+        .ok_or_else(|| no_device("none found"))?;
+    let config = device.default_output_config().map_err(no_device)?;
+    let channels = usize::from(config.channels());
+    let rate = config.sample_rate().0;
+    // Position in output frames since 0 s of the recording, as f64 bits.
+    let position = Arc::new(AtomicU64::new(
+        (req.from_s.max(0.0) * f64::from(rate)).to_bits(),
+    ));
+    let ended = Arc::new(AtomicBool::new(false));
+    let g = gains(req.balance);
+    let end_s = req.recording.len() as f64 / f64::from(PREVIEW_RATE);
+    let (pos, end_flag) = (position.clone(), ended.clone());
+    let err_fn = |e| tracing::warn!("preview stream: {e}");
+    let stream_config: cpal::StreamConfig = config.clone().into();
+    let fill = move |data: &mut [f32]| {
+        let mut frame = f64::from_bits(pos.load(Ordering::Relaxed));
+        for out in data.chunks_mut(channels) {
+            let t = frame / f64::from(rate);
+            let v = if t < end_s {
+                mix_at(&req.recording, &req.song, &req.placement, t, g)
+            } else {
+                0.0
+            };
+            out.fill(v);
+            frame += 1.0;
+        }
+        if frame / f64::from(rate) >= end_s {
+            end_flag.store(true, Ordering::Relaxed);
+        }
+        pos.store(frame.to_bits(), Ordering::Relaxed);
+    };
+    let stream = match config.sample_format() {
+        cpal::SampleFormat::F32 => device.build_output_stream(
+            &stream_config,
+            move |data: &mut [f32], _: &cpal::OutputCallbackInfo| fill(data),
+            err_fn,
+            None,
+        ),
+        other => {
+            let mut buf = Vec::new();
+            match other {
+                cpal::SampleFormat::I16 => device.build_output_stream(
+                    &stream_config,
+                    move |data: &mut [i16], _: &cpal::OutputCallbackInfo| {
+                        buf.resize(data.len(), 0.0);
+                        fill(&mut buf);
+                        for (o, v) in data.iter_mut().zip(&buf) {
+                            *o = (v * f32::from(i16::MAX)) as i16;
+                        }
+                    },
+                    err_fn,
+                    None,
+                ),
+                _ => return Err(no_device(format!("unsupported sample format {other:?}"))),
+            }
+        }
+    }
+    .map_err(no_device)?;
+    stream.play().map_err(no_device)?;
+    Ok((stream, position, ended, rate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balance_moves_between_recording_and_song() {
+        assert_eq!(gains(0.0), (0.7, 0.7));
+        assert_eq!(gains(-1.0), (0.7, 0.0));
+        assert_eq!(gains(1.0), (0.0, 0.7));
+        assert_eq!(gains(7.0), (0.0, 0.7), "clamped");
+    }
+
+    #[test]
+    fn the_song_is_mixed_where_the_placement_puts_it() {
+        let rate = f64::from(PREVIEW_RATE);
+        let recording = vec![0.0f32; PREVIEW_RATE as usize * 3];
+        let mut song = vec![0.0f32; PREVIEW_RATE as usize * 3];
+        song[(0.5 * rate) as usize] = 1.0; // a click 0.5 s into the song
+        let p = Placement::new(1.25, 1.0); // the song starts 1.25 s into the recording
+        let click_at = 1.75;
+        let v = mix_at(&recording, &song, &p, click_at, (0.0, 1.0));
+        assert!((v - 1.0).abs() < 1e-6, "{v}");
+        assert_eq!(
+            mix_at(&recording, &song, &p, click_at + 0.01, (0.0, 1.0)),
+            0.0
+        );
+        assert_eq!(
+            mix_at(&recording, &song, &p, 0.5, (0.0, 1.0)),
+            0.0,
+            "before the song starts"
+        );
+    }
+}
