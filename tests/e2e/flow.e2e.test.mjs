@@ -1,0 +1,179 @@
+// End-to-end on the real app window under Xvfb: files added through the same
+// Rust path a drop takes, analysis, beat markers and offset shown, nudge,
+// export to a folder, history, an error, and a restart mid-export that
+// resumes. Screenshots of each state go to test-output/e2e/; timings to
+// test-output/e2e/metrics.json (measured, not asserted).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startApp, screenshot, ffmpeg, OUT_DIR, ROOT } from './driver.mjs';
+
+let dir;
+let media;
+let outDir;
+let env;
+const metrics = {};
+
+// A small "song": a kick on every beat at 120 BPM, a hi-hat on off-beats and a
+// tone that changes pitch every bar (so no two bars are alike).
+const SONG_EXPR = [
+  '0.6*sin(2*PI*55*t)*exp(-18*mod(t,0.5))',
+  '0.15*(random(0)*2-1)*exp(-80*mod(t+0.25,0.5))',
+  '0.25*sin(2*PI*(220+20*mod(floor(t/2)*7,13))*t)',
+].join('+');
+const DELAY_S = 3.0;
+
+function makeSong(p, seconds) {
+  // Commas inside a filter argument must be escaped.
+  ffmpeg(['-f', 'lavfi', '-i', `aevalsrc=${SONG_EXPR.replace(/,/g, '\\,')}:s=44100:d=${seconds}`, '-ac', '2', '-c:a', 'aac', '-b:a', '192k', p]);
+}
+
+/** A class video whose sound is the song from DELAY_S s on, with room noise. */
+function makeClass(p, song, seconds, size = '320x180', extra = []) {
+  const ms = Math.round(DELAY_S * 1000);
+  ffmpeg(['-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=30`, '-i', song, '-filter_complex',
+    `[1:a]adelay=${ms}|${ms},volume=0.5[m];anoisesrc=d=${seconds}:c=pink:r=48000:a=0.03:seed=3[n];[m][n]amix=inputs=2:duration=longest:normalize=0[a]`,
+    '-map', '0:v', '-map', '[a]', '-t', String(seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-pix_fmt', 'yuv420p',
+    ...extra, '-c:a', 'aac', '-b:a', '96k', '-ar', '48000', p]);
+}
+
+function probe(file) {
+  const bin = path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'debug', 'beatsync');
+  return JSON.parse(execFileSync(bin, ['probe', '--json', file], { encoding: 'utf8' }));
+}
+
+async function setOutDir(browser) {
+  await browser.executeAsync((out, done) => {
+    const core = window.__TAURI__.core;
+    core.invoke('get_settings').then((s) => core.invoke('set_settings', { settings: { ...s, out_dir: out } })).then(() => done(true), (e) => done(String(e.message || e.code)));
+  }, outDir);
+  await browser.refresh();
+  await browser.waitUntil(() => browser.execute(() => document.body.dataset.ready === 'true'), { timeout: 20000 });
+}
+
+async function addByPath(browser, p) {
+  const input = await browser.$('#path-input');
+  await input.setValue(p);
+  await (await browser.$('#path-add')).click();
+}
+
+before(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'beatsync-e2e-'));
+  media = path.join(dir, 'media');
+  outDir = path.join(dir, 'exports');
+  fs.mkdirSync(media);
+  fs.mkdirSync(outDir);
+  env = { BEATSYNC_DATA_DIR: path.join(dir, 'data') };
+  makeSong(path.join(media, 'song.m4a'), 40);
+  makeClass(path.join(media, '周六 class.mp4'), path.join(media, 'song.m4a'), 20);
+  // Larger, so its export is still running when the app is killed.
+  makeClass(path.join(media, 'long class.mp4'), path.join(media, 'song.m4a'), 40, '1280x720', ['-b:v', '12M', '-maxrate', '12M', '-bufsize', '12M']);
+});
+
+after(() => {
+  fs.writeFileSync(path.join(OUT_DIR, 'metrics.json'), JSON.stringify(metrics, null, 2));
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('add, analyse, nudge, export, history and an error in the real window', async () => {
+  const t0 = Date.now();
+  const app = await startApp({ env });
+  metrics.launch_to_ready_ms = Date.now() - t0;
+  metrics.first_paint_ms = await app.browser.execute(() => {
+    const p = performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint');
+    return p ? Math.round(p.startTime) : null;
+  });
+  const { browser } = app;
+  try {
+    assert.equal(await browser.getTitle(), 'BeatSync');
+    await setOutDir(browser);
+    await screenshot(browser, 'empty');
+
+    await addByPath(browser, path.join(media, '周六 class.mp4'));
+    await addByPath(browser, path.join(media, 'song.m4a'));
+    // Analysis starts by itself; the timeline shows beats and the offset.
+    await browser.waitUntil(async () => Number(await (await browser.$('#timeline')).getAttribute('data-beat-count')) > 0,
+      { timeout: 90000, timeoutMsg: 'analysis never showed beat markers' });
+    const beats = Number(await (await browser.$('#timeline')).getAttribute('data-beat-count'));
+    const offset = Number(await (await browser.$('#timeline')).getAttribute('data-offset'));
+    assert.ok(beats > 0);
+    assert.ok(Math.abs(offset - DELAY_S) < 0.005, `offset ${offset}, expected ${DELAY_S}`);
+    assert.match(await (await browser.$('#sum-offset')).getText(), /3[.,]0/);
+    await screenshot(browser, 'analysed');
+
+    // Nudge +1 ms with the button; the markers move with it.
+    await (await browser.$('button[data-nudge="0.001"]')).click();
+    await browser.waitUntil(async () => Math.abs(Number(await (await browser.$('#timeline')).getAttribute('data-offset')) - (offset + 0.001)) < 1e-6,
+      { timeout: 5000, timeoutMsg: 'nudge did not move the offset' });
+
+    // Export, watching the main thread's frame gaps meanwhile.
+    await browser.execute(() => {
+      window.__gaps = { max: 0, last: performance.now(), on: true };
+      const tick = (t) => { const g = window.__gaps; g.max = Math.max(g.max, t - g.last); g.last = t; if (g.on) requestAnimationFrame(tick); };
+      requestAnimationFrame(tick);
+    });
+    await (await browser.$('#export-one')).click();
+    await browser.waitUntil(async () => (await browser.$$('#jobs li[data-state="exporting"], #history li[data-state="done"]')).length > 0,
+      { timeout: 30000, timeoutMsg: 'export never started' });
+    await screenshot(browser, 'exporting');
+    await browser.waitUntil(async () => (await browser.$('#view-done')).isDisplayed(), { timeout: 120000, timeoutMsg: 'export never finished' });
+    metrics.max_frame_gap_during_export_ms = Math.round(await browser.execute(() => { window.__gaps.on = false; return window.__gaps.max; }));
+    const done = await (await browser.$('#view-done-path')).getText();
+    assert.match(done, /_beatsync\.mp4/);
+    const outputs = fs.readdirSync(outDir);
+    assert.deepEqual(outputs, ['周六 class_beatsync.mp4']);
+    const info = probe(path.join(outDir, outputs[0]));
+    assert.deepEqual(info.streams.map((s) => s.kind).sort(), ['audio', 'video']);
+    assert.ok((await browser.$$('#history li[data-state="done"]')).length >= 1, 'the job is in the history');
+    await screenshot(browser, 'done');
+
+    // A file the engine rejects shows the reason.
+    const notes = path.join(media, 'notes.mp4');
+    fs.writeFileSync(notes, 'not a video');
+    await addByPath(browser, notes);
+    await browser.waitUntil(async () => (await browser.$$('li.file.error')).length > 0, { timeout: 10000 });
+    assert.match(await (await browser.$('li.file.error')).getText(), /not a video or audio file/i);
+    await screenshot(browser, 'error');
+  } finally {
+    await app.stop();
+  }
+});
+
+test('a job killed mid-export resumes when the app starts again', async () => {
+  let app = await startApp({ env });
+  const long = path.join(media, 'long class.mp4');
+  try {
+    // Files are not remembered across starts (jobs are): add the song again.
+    await addByPath(app.browser, long);
+    await addByPath(app.browser, path.join(media, 'song.m4a'));
+    await app.browser.waitUntil(async () => (await app.browser.$$('#jobs li[data-state="analyzed"]')).length >= 1,
+      { timeout: 120000, timeoutMsg: 'second analysis never finished' });
+    // Export every analysed class video; kill the app while the long one exports.
+    await (await app.browser.$('#export-all')).click();
+    await app.browser.waitUntil(async () => (await app.browser.$$('#jobs li[data-state="exporting"]')).length > 0,
+      { timeout: 60000, interval: 20, timeoutMsg: 'the export never started' });
+  } finally {
+    // SIGKILL, as a crash or power loss would.
+    try { execFileSync('pkill', ['-KILL', '-f', 'target/debug/beatsync-app']); } catch { /* already gone */ }
+    await app.stop();
+  }
+  assert.ok(!fs.readdirSync(outDir).some((f) => f.startsWith('long class_beatsync')), 'nothing under the final name after the kill');
+
+  app = await startApp({ env });
+  try {
+    const { browser } = app;
+    await screenshot(browser, 'resumed');
+    await browser.waitUntil(async () => fs.readdirSync(outDir).includes('long class_beatsync.mp4'),
+      { timeout: 180000, timeoutMsg: 'the interrupted export never finished after the restart' });
+    await browser.waitUntil(async () => (await browser.$$('#history li[data-state="done"]')).length >= 2, { timeout: 20000 });
+    const files = fs.readdirSync(outDir).sort();
+    assert.deepEqual(files, ['long class_beatsync.mp4', '周六 class_beatsync.mp4'], 'one output each, no partial, no duplicate');
+    const info = probe(path.join(outDir, 'long class_beatsync.mp4'));
+    assert.equal(info.streams.find((s) => s.kind === 'video').width, 1280);
+  } finally {
+    await app.stop();
+  }
+});
