@@ -13,8 +13,9 @@
 //! all honour edit lists. The cost: up to one GOP (~1 s on phones) of extra
 //! packets in the file, decoded but not shown, and players that ignore edit
 //! lists (rare, old) would show those frames first. [`StartCut::SmartCut`]
-//! (re-encode up to the next keyframe) is offered in the request; this build
-//! reports it as unsupported rather than producing a fragile splice.
+//! is the option: H.264 only, the frames from the cut to the next keyframe
+//! are re-encoded with libx264 (CRF 14) under parameter-set ids of their own,
+//! added to the track's `avcC`, and the rest is copied (see [`crate::smartcut`]).
 //!
 //! # Crash safety
 //! The file is written as `.beatsync-<pid>-<n>-<final name>.partial` in the
@@ -629,7 +630,6 @@ pub fn export(
             (aligned, analysis)
         }))
     })?;
-    drop(paced);
     let aligned = aligned?;
     let mut analysis = analysis?;
     let align_ms = ms(t_align);
@@ -676,12 +676,6 @@ fn validate(req: &ExportRequest) -> Result<()> {
             "audio bit rate {} is outside 32-512 kbit/s",
             req.audio.bitrate / 1000
         )));
-    }
-    if req.start_cut == StartCut::SmartCut {
-        return Err(EngineError::Unsupported {
-            path: req.dance.clone(),
-            reason: "smart cut (re-encoding the start) is not available in this version; the default edit-list cut is frame-accurate".into(),
-        });
     }
     output_name(req)?;
     Ok(())
@@ -749,6 +743,13 @@ pub fn export_analysed(
         )?;
         Ok((decision, cut))
     })?;
+    let smart_head = if req.start_cut == StartCut::SmartCut {
+        with_ticks("plan", &mut progress, |_| {
+            crate::smartcut::encode_head(&req.dance, &cut, cancel)
+        })?
+    } else {
+        None
+    };
     let cut_start_dance = cut.start_s(&a.video) - origin;
     let cut_end_dance = cut.end_s(&a.video) - origin;
     let duration_s = cut_end_dance - cut_start_dance;
@@ -831,7 +832,15 @@ pub fn export_analysed(
         .map_err(|e| write_failed(e, &errors))?;
 
     // Video stream, copied.
-    let mut video_in = CutReader::open(&req.dance, &a.video, &cut)?;
+    let mut video_in = CutReader::open(
+        &req.dance,
+        &a.video,
+        smart_head.as_ref().map_or(&cut, |h| &h.rest),
+    )?;
+    let mut head_packets: std::collections::VecDeque<ffmpeg::Packet> = smart_head
+        .as_ref()
+        .map(|h| h.packets.iter().cloned().collect())
+        .unwrap_or_default();
     let (video_codec, in_tb) = {
         let ist = video_in
             .input_stream()
@@ -851,7 +860,11 @@ pub fn export_analysed(
         let ist = video_in
             .input_stream()
             .ok_or_else(|| EngineError::NoVideo(req.dance.clone()))?;
-        mux::add_copied_video_stream(&mut octx, &ist)?
+        let index = mux::add_copied_video_stream(&mut octx, &ist)?;
+        if let Some(h) = &smart_head {
+            mux::set_extradata(&mut octx, index, &h.avcc)?;
+        }
+        index
     };
     // Keep the recording's date (and other global tags) in the export.
     let mut meta = ffmpeg::Dictionary::new();
@@ -980,7 +993,13 @@ pub fn export_analysed(
     let result = (|| -> Result<()> {
         let tbv = f64::from(in_tb);
         let shift = cut.start_pts;
-        let mut video_next: Option<ffmpeg::Packet> = video_in.next()?;
+        let mut next_video = |video_in: &mut CutReader| -> Result<Option<ffmpeg::Packet>> {
+            match head_packets.pop_front() {
+                Some(p) => Ok(Some(p)),
+                None => video_in.next(),
+            }
+        };
+        let mut video_next: Option<ffmpeg::Packet> = next_video(&mut video_in)?;
         let mut audio_next: Option<AudioPacket> = None;
         let mut audio_done = false;
         let mut fraction = 0.0;
@@ -1025,7 +1044,7 @@ pub fn export_analysed(
                 }
                 pkt.write_interleaved(&mut octx)
                     .map_err(|e| write_failed(e, &errors))?;
-                video_next = video_in.next()?;
+                video_next = next_video(&mut video_in)?;
             } else {
                 let Some(mut pkt) = audio_next.take() else {
                     break;
@@ -1151,9 +1170,17 @@ pub fn export_analysed(
             lead_in_s: req.lead_in_s,
             song_heard_start_s: heard_start,
             song_heard_end_s: heard_end,
-            hidden_frames: cut.hidden_frames,
+            hidden_frames: if smart_head.is_some() {
+                0
+            } else {
+                cut.hidden_frames
+            },
         },
-        video: VideoMethod::Copied,
+        video: if smart_head.is_some() {
+            VideoMethod::SmartCut
+        } else {
+            VideoMethod::Copied
+        },
         video_codec,
         audio: AudioReport {
             codec: au.codec.clone(),

@@ -15,6 +15,7 @@ pub mod interp;
 pub mod mux;
 pub mod onset;
 pub mod probe;
+pub mod smartcut;
 pub mod spectral;
 pub mod trim;
 pub mod xcorr;
