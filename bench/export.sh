@@ -10,8 +10,9 @@
 #                as when the app exports an already aligned, nudged offset)
 # and on the 4K file (10 min, with a 10-min song): export with a given offset, encoded and
 # copied audio (memory must stay flat), and ffmpeg -c copy -shortest for scale.
-# Wall time and peak RSS come from /usr/bin/time; medians and ratios are printed
-# as a Markdown table at the end.
+# Wall time, CPU time (user+sys) and peak RSS come from /usr/bin/time (with the load
+# average at the end of each run: on a shared machine, compare runs of equal load);
+# medians and ratios are printed as a Markdown table at the end.
 #   bench/export.sh
 #   ROUNDS=5 BENCH_MEDIA=/data/bench bench/export.sh
 # Env: BENCH_DIR (default /work/shared/bench: regen.sh), BENCH_MEDIA (default /tmp/bench-media),
@@ -70,13 +71,14 @@ run() {
   rm -rf "${OUTDIR:?}"/* "$OUTDIR"/.beatsync-* 2>/dev/null || true
   local t
   t="$(mktemp)"
-  if ! "$TIME" -f "%e %M" -o "$t" "$@" > /dev/null 2> "$t.err"; then
+  if ! "$TIME" -f "%e %M %U %S" -o "$t" "$@" > /dev/null 2> "$t.err"; then
     echo "FAILED: $name: $(tail -3 "$t.err")" >&2
     rm -f "$t" "$t.err"
     return 1
   fi
-  read -r wall rss < <(tail -1 "$t")
-  echo "$name $wall $rss" | tee -a "$RESULTS"
+  read -r wall rss user sys < <(tail -1 "$t")
+  cpu="$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')"
+  echo "$name $wall $rss $cpu load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RESULTS"
   rm -f "$t" "$t.err"
 }
 
@@ -110,18 +112,18 @@ echo
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ), machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), ffmpeg $(ffmpeg -version | head -1 | awk '{print $3}')"
 echo
 awk '
-  { wall[$1] = wall[$1] " " $2; rss[$1] = rss[$1] " " $3; if (!($1 in seen)) { order[n++] = $1; seen[$1] = 1 } }
+  { wall[$1] = wall[$1] " " $2; rss[$1] = rss[$1] " " $3; cpu[$1] = cpu[$1] " " $4; if (!($1 in seen)) { order[n++] = $1; seen[$1] = 1 } }
   function median(list,   a, k, i, j, t) {
     k = split(list, a, " ")
     for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
     return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
   }
   END {
-    print "| run | wall times (s) | median (s) | peak RSS median (MB) |"
-    print "| --- | --- | --- | --- |"
+    print "| run | wall times (s) | median wall (s) | median CPU user+sys (s) | peak RSS median (MB) |"
+    print "| --- | --- | --- | --- | --- |"
     for (i = 0; i < n; i++) {
       name = order[i]; m[name] = median(wall[name]); r = median(rss[name]) / 1024
-      printf "| %s |%s | %.2f | %.0f |\n", name, wall[name], m[name], r
+      printf "| %s |%s | %.2f | %.2f | %.0f |\n", name, wall[name], m[name], median(cpu[name]), r
     }
     print ""
     if (m["ffmpeg-aac"] > 0)  printf "sync / ffmpeg-aac = %.2f (target <= 1.0)\n", m["sync"] / m["ffmpeg-aac"]

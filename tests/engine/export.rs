@@ -630,6 +630,118 @@ fn mkv_input_exports_to_mp4() {
 }
 
 #[test]
+fn avi_input_exports_to_mp4() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
+    // H.264 in AVI (Annex B, no B-frames) with PCM sound (MP3 in AVI keeps
+    // its codec delay, which moves the audio clock, dance time 0, by ~1 frame).
+    let dance = make_dance(
+        d.path(),
+        "class.avi",
+        &DanceOpts {
+            dur: 6.0,
+            vcodec: &[
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "30",
+                "-bf",
+                "0",
+                "-pix_fmt",
+                "yuv420p",
+            ],
+            extra: &["-c:a", "pcm_s16le"],
+            ..Default::default()
+        },
+    );
+    let report = run(&request(&dance, &song, d.path(), 1.3)).unwrap();
+    let src_frames = frame_hashes(&dance);
+    let out_frames = frame_hashes(&report.output);
+    let shown = src_frames
+        .iter()
+        .position(|h| *h == out_frames[0])
+        .expect("a source frame");
+    assert!(shown.abs_diff(39) <= 1, "first frame {shown}");
+    assert_eq!(
+        &src_frames[shown..shown + out_frames.len()],
+        &out_frames[..]
+    );
+}
+
+#[test]
+fn variable_frame_rate_is_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
+    // 30 fps for 3 s, then 15 fps (a phone lowering its rate in the dark).
+    let plain = make_dance(
+        d.path(),
+        "plain.mp4",
+        &DanceOpts {
+            dur: 8.0,
+            ..Default::default()
+        },
+    );
+    let dance = d.path().join("vfr.mp4");
+    ffmpeg(&[
+        "-i",
+        s(&plain),
+        "-vf",
+        "select='lt(n\\,90)+not(mod(n\\,2))'",
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "30",
+        "-bf",
+        "2",
+        "-c:a",
+        "copy",
+        s(&dance),
+    ]);
+    let ts = |p: &Path| -> Vec<f64> {
+        let out = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v",
+                "-show_entries",
+                "frame=pts_time",
+                "-of",
+                "csv=p=0",
+                s(p),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    };
+    let src = ts(&dance);
+    let report = run(&request(&dance, &song, d.path(), 2.5)).unwrap();
+    let out = ts(&report.output);
+    // The frame times after the cut are the source's, shifted to start at 0.
+    let first = src
+        .iter()
+        .position(|t| (t - (report.trim.start_s)).abs() < 1e-3)
+        .expect("cut frame");
+    for (o, s) in out.iter().zip(&src[first..]) {
+        assert!(
+            (o - (s - src[first])).abs() < 1e-3,
+            "{o} vs {}",
+            s - src[first]
+        );
+    }
+    assert_eq!(out.len(), src.len() - first);
+}
+
+#[test]
 fn song_already_playing_keeps_the_recording_start() {
     let d = tempfile::tempdir().unwrap();
     let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
