@@ -6,9 +6,13 @@
 #   sync       : beatsync sync --dance dance.mp4 --bgm bgm.m4a --out DIR      (align + export, AAC encoded)
 #   ffmpeg-copy: ffmpeg -i dance.mp4 -i bgm.m4a -map 0:v -map 1:a -c copy out.mp4
 #   sync-copy  : beatsync sync ... --copy-audio                               (align + export, song packets copied)
-# and on the 4K file: sync with a given offset (memory must stay flat), ffmpeg-copy for scale.
-# Wall time and peak RSS come from /usr/bin/time; medians and ratios are printed
-# as a Markdown table at the end.
+#   export / export-copy: the same with --offset from truth.json (the export step alone,
+#                as when the app exports an already aligned, nudged offset)
+# and on the 4K file (10 min, with a 10-min song): export with a given offset, encoded and
+# copied audio (memory must stay flat), and ffmpeg -c copy -shortest for scale.
+# Wall time, CPU time (user+sys) and peak RSS come from /usr/bin/time (with the load
+# average at the end of each run: on a shared machine, compare runs of equal load);
+# medians and ratios are printed as a Markdown table at the end.
 #   bench/export.sh
 #   ROUNDS=5 BENCH_MEDIA=/data/bench bench/export.sh
 # Env: BENCH_DIR (default /work/shared/bench: regen.sh), BENCH_MEDIA (default /tmp/bench-media),
@@ -50,6 +54,11 @@ if [ "${SKIP_4K:-0}" != 1 ] && [ ! -f "$BIG" ]; then
   mv "$BIG.tmp.mp4" "$BIG"
   rm -f "$piece" "$list"
 fi
+# A song as long as the 4K file (the perf song three times), so the export spans all of it.
+BIGSONG="$MEDIA/export4k/bgm_long.m4a"
+if [ "${SKIP_4K:-0}" != 1 ] && [ ! -f "$BIGSONG" ]; then
+  ffmpeg -v error -y -stream_loop 2 -i "$PERF/bgm.m4a" -c copy "$BIGSONG"
+fi
 
 OUTDIR="$MEDIA/export-out"
 RESULTS="$(mktemp)"
@@ -62,17 +71,19 @@ run() {
   rm -rf "${OUTDIR:?}"/* "$OUTDIR"/.beatsync-* 2>/dev/null || true
   local t
   t="$(mktemp)"
-  if ! "$TIME" -f "%e %M" -o "$t" "$@" > /dev/null 2> "$t.err"; then
+  if ! "$TIME" -f "%e %M %U %S" -o "$t" "$@" > /dev/null 2> "$t.err"; then
     echo "FAILED: $name: $(tail -3 "$t.err")" >&2
     rm -f "$t" "$t.err"
     return 1
   fi
-  read -r wall rss < <(tail -1 "$t")
-  echo "$name $wall $rss" | tee -a "$RESULTS"
+  read -r wall rss user sys < <(tail -1 "$t")
+  cpu="$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')"
+  echo "$name $wall $rss $cpu load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RESULTS"
   rm -f "$t" "$t.err"
 }
 
 D="$PERF/dance.mp4"; B="$PERF/bgm.m4a"
+OFFSET="$(grep -o '"offset_s": *[-0-9.]*' "$PERF/truth.json" | head -1 | awk '{print $2}')"
 cat "$D" "$B" > /dev/null   # warm the page cache once, for every contender alike
 echo "== perf case: $D" >&2
 for r in $(seq "$ROUNDS"); do
@@ -81,6 +92,8 @@ for r in $(seq "$ROUNDS"); do
   run sync        "$BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json
   run ffmpeg-copy ffmpeg -v error -y -i "$D" -i "$B" -map 0:v -map 1:a -c copy "$OUTDIR/out.mp4"
   run sync-copy   "$BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json --copy-audio
+  run export      "$BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json --offset "$OFFSET"
+  run export-copy "$BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json --offset "$OFFSET" --copy-audio
 done
 
 if [ "${SKIP_4K:-0}" != 1 ]; then
@@ -88,9 +101,9 @@ if [ "${SKIP_4K:-0}" != 1 ]; then
   cat "$BIG" > /dev/null
   for r in $(seq "$ROUNDS"); do
     echo "-- round $r" >&2
-    run 4k-ffmpeg-copy ffmpeg -v error -y -i "$BIG" -i "$B" -map 0:v -map 1:a -c copy "$OUTDIR/out.mp4"
-    run 4k-sync        "$BIN" sync --dance "$BIG" --bgm "$B" --out "$OUTDIR" --offset -10 --json
-    run 4k-sync-copy   "$BIN" sync --dance "$BIG" --bgm "$B" --out "$OUTDIR" --offset -10 --json --copy-audio
+    run 4k-ffmpeg-copy ffmpeg -v error -y -i "$BIG" -i "$BIGSONG" -map 0:v -map 1:a -c copy -shortest "$OUTDIR/out.mp4"
+    run 4k-export      "$BIN" sync --dance "$BIG" --bgm "$BIGSONG" --out "$OUTDIR" --offset -10 --json
+    run 4k-export-copy "$BIN" sync --dance "$BIG" --bgm "$BIGSONG" --out "$OUTDIR" --offset -10 --json --copy-audio
   done
 fi
 rm -rf "${OUTDIR:?}"/* 2>/dev/null || true
@@ -99,21 +112,23 @@ echo
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ), machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), ffmpeg $(ffmpeg -version | head -1 | awk '{print $3}')"
 echo
 awk '
-  { wall[$1] = wall[$1] " " $2; rss[$1] = rss[$1] " " $3; if (!($1 in seen)) { order[n++] = $1; seen[$1] = 1 } }
+  { wall[$1] = wall[$1] " " $2; rss[$1] = rss[$1] " " $3; cpu[$1] = cpu[$1] " " $4; if (!($1 in seen)) { order[n++] = $1; seen[$1] = 1 } }
   function median(list,   a, k, i, j, t) {
     k = split(list, a, " ")
     for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
     return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
   }
   END {
-    print "| run | wall times (s) | median (s) | peak RSS median (MB) |"
-    print "| --- | --- | --- | --- |"
+    print "| run | wall times (s) | median wall (s) | median CPU user+sys (s) | peak RSS median (MB) |"
+    print "| --- | --- | --- | --- | --- |"
     for (i = 0; i < n; i++) {
       name = order[i]; m[name] = median(wall[name]); r = median(rss[name]) / 1024
-      printf "| %s |%s | %.2f | %.0f |\n", name, wall[name], m[name], r
+      printf "| %s |%s | %.2f | %.2f | %.0f |\n", name, wall[name], m[name], median(cpu[name]), r
     }
     print ""
     if (m["ffmpeg-aac"] > 0)  printf "sync / ffmpeg-aac = %.2f (target <= 1.0)\n", m["sync"] / m["ffmpeg-aac"]
     if (m["ffmpeg-copy"] > 0) printf "sync-copy / ffmpeg-copy = %.2f (target <= 1.5)\n", m["sync-copy"] / m["ffmpeg-copy"]
-    if (m["4k-ffmpeg-copy"] > 0) printf "4k-sync / 4k-ffmpeg-copy = %.2f\n", m["4k-sync"] / m["4k-ffmpeg-copy"]
+    if (m["ffmpeg-aac"] > 0)  printf "export (offset given) / ffmpeg-aac = %.2f\n", m["export"] / m["ffmpeg-aac"]
+    if (m["ffmpeg-copy"] > 0) printf "export-copy (offset given) / ffmpeg-copy = %.2f\n", m["export-copy"] / m["ffmpeg-copy"]
+    if (m["4k-ffmpeg-copy"] > 0) printf "4k-export / 4k-ffmpeg-copy = %.2f, 4k-export-copy / 4k-ffmpeg-copy = %.2f\n", m["4k-export"] / m["4k-ffmpeg-copy"], m["4k-export-copy"] / m["4k-ffmpeg-copy"]
   }' "$RESULTS"

@@ -488,6 +488,83 @@ fn copied_packets_are_identical_and_the_first_frame_is_the_cut() {
     );
 }
 
+/// Frame `n` (presentation order) of a video as 8-bit grey pixels.
+fn grey_frame(path: &Path, n: usize) -> Vec<u8> {
+    let sel = format!("select=eq(n\\,{n})");
+    ffmpeg_stdout(&[
+        "-i",
+        s(path),
+        "-map",
+        "0:v:0",
+        "-vf",
+        &sel,
+        "-frames:v",
+        "1",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "gray",
+        "-",
+    ])
+}
+
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10()
+}
+
+#[test]
+fn smart_cut_reencodes_only_the_head() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 6.0,
+            ..Default::default()
+        },
+    );
+    let mut req = request(&dance, &song, d.path(), 2.3);
+    req.start_cut = engine::StartCut::SmartCut;
+    let report = run(&req).unwrap();
+    assert_eq!(report.video, engine::export::VideoMethod::SmartCut);
+    assert_eq!(report.trim.hidden_frames, 0);
+    // The first shown frame is the cut frame (69), re-encoded near-losslessly.
+    let first = grey_frame(&report.output, 0);
+    let cut = (2.3f64 * 30.0).round() as usize;
+    let at_cut = psnr(&first, &grey_frame(&dance, cut));
+    assert!(
+        at_cut > 40.0,
+        "first frame PSNR against the cut frame: {at_cut:.1} dB"
+    );
+    for other in [cut - 1, cut + 1] {
+        assert!(psnr(&first, &grey_frame(&dance, other)) < at_cut - 6.0);
+    }
+    // From the next keyframe (3.0 s) on, packets are the source's, byte for byte.
+    let src = packet_hashes(&dance);
+    let out = packet_hashes(&report.output);
+    let head = 90 - cut;
+    assert_eq!(&out[head..], &src[90..90 + out.len() - head]);
+    // And everything decodes cleanly.
+    let log = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", s(&report.output), "-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        log.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&log.stderr)
+    );
+    assert_eq!(frame_hashes(&report.output).len(), 180 - cut);
+}
+
 #[test]
 fn hevc_gets_hvc1_and_rotation_is_kept() {
     let d = tempfile::tempdir().unwrap();
@@ -550,6 +627,118 @@ fn mkv_input_exports_to_mp4() {
     let out = engine::probe(&report.output).unwrap();
     assert!((out.duration_s - 5.0).abs() < 0.1, "{}", out.duration_s);
     assert_placed(&report, &song, &[0.5, 4.5], 0.001);
+}
+
+#[test]
+fn avi_input_exports_to_mp4() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
+    // H.264 in AVI (Annex B, no B-frames) with PCM sound (MP3 in AVI keeps
+    // its codec delay, which moves the audio clock, dance time 0, by ~1 frame).
+    let dance = make_dance(
+        d.path(),
+        "class.avi",
+        &DanceOpts {
+            dur: 6.0,
+            vcodec: &[
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "30",
+                "-bf",
+                "0",
+                "-pix_fmt",
+                "yuv420p",
+            ],
+            extra: &["-c:a", "pcm_s16le"],
+            ..Default::default()
+        },
+    );
+    let report = run(&request(&dance, &song, d.path(), 1.3)).unwrap();
+    let src_frames = frame_hashes(&dance);
+    let out_frames = frame_hashes(&report.output);
+    let shown = src_frames
+        .iter()
+        .position(|h| *h == out_frames[0])
+        .expect("a source frame");
+    assert!(shown.abs_diff(39) <= 1, "first frame {shown}");
+    assert_eq!(
+        &src_frames[shown..shown + out_frames.len()],
+        &out_frames[..]
+    );
+}
+
+#[test]
+fn variable_frame_rate_is_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
+    // 30 fps for 3 s, then 15 fps (a phone lowering its rate in the dark).
+    let plain = make_dance(
+        d.path(),
+        "plain.mp4",
+        &DanceOpts {
+            dur: 8.0,
+            ..Default::default()
+        },
+    );
+    let dance = d.path().join("vfr.mp4");
+    ffmpeg(&[
+        "-i",
+        s(&plain),
+        "-vf",
+        "select='lt(n\\,90)+not(mod(n\\,2))'",
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "30",
+        "-bf",
+        "2",
+        "-c:a",
+        "copy",
+        s(&dance),
+    ]);
+    let ts = |p: &Path| -> Vec<f64> {
+        let out = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v",
+                "-show_entries",
+                "frame=pts_time",
+                "-of",
+                "csv=p=0",
+                s(p),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    };
+    let src = ts(&dance);
+    let report = run(&request(&dance, &song, d.path(), 2.5)).unwrap();
+    let out = ts(&report.output);
+    // The frame times after the cut are the source's, shifted to start at 0.
+    let first = src
+        .iter()
+        .position(|t| (t - (report.trim.start_s)).abs() < 1e-3)
+        .expect("cut frame");
+    for (o, s) in out.iter().zip(&src[first..]) {
+        assert!(
+            (o - (s - src[first])).abs() < 1e-3,
+            "{o} vs {}",
+            s - src[first]
+        );
+    }
+    assert_eq!(out.len(), src.len() - first);
 }
 
 #[test]

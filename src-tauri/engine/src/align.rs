@@ -17,7 +17,7 @@
 
 use crate::beats::track_beats;
 use crate::cancel::CancelToken;
-use crate::coarse::{coarse_candidates, CoarseParams};
+use crate::coarse::{coarse_candidates, polish_line, CoarseParams};
 use crate::decode::decode_audio_with;
 use crate::error::{EngineError, Result};
 use crate::fine::{refine_line, FineOutcome, FineParams, Line};
@@ -334,6 +334,14 @@ pub fn align_signals(
     let mut ranked: Vec<(FineOutcome, FineParams, f64)> = Vec::new();
     for (ci, (shape_z, c)) in by_shape.iter().take(n_cand).enumerate() {
         cancel.check()?;
+        let c = polish_line(
+            &dance_white,
+            &song_white,
+            frame_rate,
+            CoarseParams::default().window_s,
+            *c,
+            0.06,
+        );
         let line = Line {
             t_ref,
             sigma: c.sigma_s,
@@ -473,13 +481,16 @@ pub fn align_signals(
     })
 }
 
-/// Sort key of a fine-ranked candidate: its spectral-shape z-score, or far
-/// below every real candidate when GCC finds no coherence on its line.
+/// Sort key of a fine-ranked candidate: mostly its spectral-shape z-score
+/// (sections), plus a share of its waveform coherence (which separates
+/// near-ties such as one bar off); far below every real candidate when GCC
+/// finds no coherence on its line.
 fn rank_key(r: &(FineOutcome, FineParams, f64)) -> f64 {
+    let key = r.2 + 0.25 * r.0.z.min(40.0);
     if r.0.z >= 0.5 * MIN_MATCH_Z {
-        r.2
+        key
     } else {
-        r.2 - 1e6
+        key - 1e6
     }
 }
 
@@ -497,7 +508,7 @@ fn variants_for(rate: f64, ranking: bool) -> Vec<FineParams> {
         win_len: 2048,
         hop_s,
         max_windows,
-        max_lag: 320,
+        max_lag: 480,
         resample: (rate - 1.0).abs() > RESAMPLE_MIN_DEVIATION,
         stretched: false,
         max_end_shift: if ranking { 64.0 } else { 192.0 },
@@ -511,7 +522,7 @@ fn variants_for(rate: f64, ranking: bool) -> Vec<FineParams> {
         win_len: 1024,
         hop_s: hop_s / 2.0,
         max_windows: max_windows * 2,
-        max_lag: 320,
+        max_lag: 480,
         resample: false,
         stretched: true,
         max_end_shift: if ranking { 64.0 } else { 192.0 },

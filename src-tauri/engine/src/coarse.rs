@@ -205,20 +205,6 @@ pub fn coarse_candidates(
         win,
         needle: Vec::new(),
     };
-    if let Some(probe) = std::env::var("BEATSYNC_ALIGN_PROBE").ok() {
-        let v: Vec<f64> = probe.split(',').filter_map(|x| x.parse().ok()).collect();
-        if v.len() == 2 {
-            eprintln!(
-                "probe line sigma {} rate {}: coarse score {:.2}",
-                v[0],
-                v[1],
-                scorer.score(v[0], v[1])
-            );
-        }
-        for (r, s) in &lines {
-            eprintln!("hough line sigma {s:.3} rate {r:.5}");
-        }
-    }
     let mut scored: Vec<CoarseCandidate> = Vec::new();
     for (li, &(rho, sigma)) in lines.iter().enumerate() {
         cancel.check()?;
@@ -255,6 +241,57 @@ pub fn coarse_candidates(
         }
     }
     Ok(out)
+}
+
+/// Moves a line (found by another feature) to the onset-envelope optimum
+/// within `±radius_s` of its `sigma` (same rate): onsets are sharper
+/// in time than spectral shape, and the fine stage wants a start within a few ms.
+pub fn polish_line(
+    dance_env: &[f32],
+    song_env: &[f32],
+    frame_rate: f64,
+    window_s: f64,
+    candidate: CoarseCandidate,
+    radius_s: f64,
+) -> CoarseCandidate {
+    let n_d = dance_env.len();
+    if n_d < 8 || song_env.len() < 8 {
+        return candidate;
+    }
+    let win = ((window_s * frame_rate).round() as usize).clamp(8, n_d);
+    let starts = window_starts(n_d, win, win / 2);
+    let t_ref_s = n_d as f64 / frame_rate / 2.0;
+    let mut scorer = LineScorer {
+        dance_env,
+        song_env,
+        frame_rate,
+        t_ref_s,
+        starts: &starts,
+        win,
+        needle: Vec::new(),
+    };
+    let mut best = CoarseCandidate {
+        score: scorer.score(candidate.sigma_s, candidate.rate),
+        ..candidate
+    };
+    let steps = (radius_s * frame_rate * 2.0).ceil() as i32;
+    // The rate stays: with music in only part of the recording the onset
+    // score's rate optimum is loose; the fine stage measures the rate.
+    {
+        let rate = candidate.rate;
+        for ds in -steps..=steps {
+            let sigma = candidate.sigma_s + f64::from(ds) * 0.5 / frame_rate;
+            let score = scorer.score(sigma, rate);
+            if score > best.score {
+                best = CoarseCandidate {
+                    sigma_s: sigma,
+                    rate,
+                    score,
+                };
+            }
+        }
+    }
+    best
 }
 
 /// Window starts every `hop` frames, the last one flush with the end.

@@ -13,8 +13,9 @@
 //! all honour edit lists. The cost: up to one GOP (~1 s on phones) of extra
 //! packets in the file, decoded but not shown, and players that ignore edit
 //! lists (rare, old) would show those frames first. [`StartCut::SmartCut`]
-//! (re-encode up to the next keyframe) is offered in the request; this build
-//! reports it as unsupported rather than producing a fragile splice.
+//! is the option: H.264 only, the frames from the cut to the next keyframe
+//! are re-encoded with libx264 (CRF 14) under parameter-set ids of their own,
+//! added to the track's `avcC`, and the rest is copied (see [`crate::smartcut`]).
 //!
 //! # Crash safety
 //! The file is written as `.beatsync-<pid>-<n>-<final name>.partial` in the
@@ -335,22 +336,49 @@ fn blocking_with_ticks<T: Send + 'static>(
     progress: &mut Progress,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(work());
-    });
-    loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(v) => return Ok(v),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => progress.tick(stage, 0.5),
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(EngineError::OutputWrite {
-                    path: PathBuf::from(stage),
-                    reason: "a helper thread failed".into(),
-                })
+    with_ticks(stage, progress, move |_| Ok(work()))
+}
+
+/// Runs `work` on a scoped helper thread; the fractions it reports, and a
+/// steady repeat of the last one every 100 ms, reach `progress` on this
+/// thread. Steps that cannot report often (the aligner's stages, decoding a
+/// few 4K frames, fsync) thus still keep the UI informed every 250 ms.
+fn with_ticks<T: Send>(
+    stage: &str,
+    progress: &mut Progress,
+    work: impl FnOnce(&mut dyn FnMut(f64)) -> Result<T> + Send,
+) -> Result<T> {
+    enum Msg<T> {
+        Fraction(f64),
+        Done(Result<T>),
+    }
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel::<Msg<T>>();
+        scope.spawn(move || {
+            let txf = tx.clone();
+            let r = work(&mut |f| {
+                let _ = txf.send(Msg::Fraction(f));
+            });
+            let _ = tx.send(Msg::Done(r));
+        });
+        let mut last = 0.0;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(Msg::Fraction(f)) => {
+                    last = f;
+                    progress.tick(stage, f);
+                }
+                Ok(Msg::Done(r)) => return r,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => progress.now(stage, last),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(EngineError::Media {
+                        path: PathBuf::from(stage),
+                        reason: "an internal worker stopped unexpectedly".into(),
+                    })
+                }
             }
         }
-    }
+    })
 }
 
 const PARTIAL_PREFIX: &str = ".beatsync-";
@@ -570,29 +598,38 @@ pub fn export(
     validate(req)?;
     check_out_dir(&req.out_dir)?;
     if req.placement.is_some() {
-        let analysis = analyse_inputs(&req.dance, &req.bgm, cancel, progress)?;
+        let analysis = {
+            let mut paced = Progress::new(progress);
+            with_ticks("analyse", &mut paced, |report| {
+                analyse_inputs(&req.dance, &req.bgm, cancel, &mut |_, f| report(f))
+            })?
+        };
         return export_analysed(req, &analysis, cancel, progress);
     }
     let t_align = Instant::now();
     let analysis_cancel = CancelToken::new();
-    let (aligned, analysis) = std::thread::scope(|scope| {
-        let ac = analysis_cancel.clone();
-        let job = scope.spawn(move || analyse_inputs(&req.dance, &req.bgm, &ac, &mut |_, _| {}));
-        let aligned = crate::align::align_files(
-            &req.dance,
-            &req.bgm,
-            &crate::align::AlignOptions::default(),
-            cancel,
-            &mut |_stage, f| progress("align", f),
-        );
-        if aligned.is_err() {
-            analysis_cancel.cancel();
-        }
-        let analysis = job
-            .join()
-            .unwrap_or_else(|_| Err(EngineError::media(&req.dance, "the input analysis failed")));
-        (aligned, analysis)
-    });
+    let mut paced = Progress::new(progress);
+    let (aligned, analysis) = with_ticks("align", &mut paced, |report| {
+        Ok(std::thread::scope(|scope| {
+            let ac = analysis_cancel.clone();
+            let job =
+                scope.spawn(move || analyse_inputs(&req.dance, &req.bgm, &ac, &mut |_, _| {}));
+            let aligned = crate::align::align_files(
+                &req.dance,
+                &req.bgm,
+                &crate::align::AlignOptions::default(),
+                cancel,
+                &mut |_stage, f| report(f),
+            );
+            if aligned.is_err() {
+                analysis_cancel.cancel();
+            }
+            let analysis = job.join().unwrap_or_else(|_| {
+                Err(EngineError::media(&req.dance, "the input analysis failed"))
+            });
+            (aligned, analysis)
+        }))
+    })?;
     let aligned = aligned?;
     let mut analysis = analysis?;
     let align_ms = ms(t_align);
@@ -639,12 +676,6 @@ fn validate(req: &ExportRequest) -> Result<()> {
             "audio bit rate {} is outside 32-512 kbit/s",
             req.audio.bitrate / 1000
         )));
-    }
-    if req.start_cut == StartCut::SmartCut {
-        return Err(EngineError::Unsupported {
-            path: req.dance.clone(),
-            reason: "smart cut (re-encoding the start) is not available in this version; the default edit-list cut is frame-accurate".into(),
-        });
     }
     output_name(req)?;
     Ok(())
@@ -693,23 +724,32 @@ pub fn export_analysed(
     // is the recording's end and its last frame is not black, there is none.
     let ends_with_picture =
         first.end_reason == EndReason::RecordingEnd && a.last_frame_black == Some(false);
-    if req.detect_black_tail && !ends_with_picture {
-        progress.now("analyse", 1.0);
-        let black = trim::find_black_tail(
+    let (decision, cut) = with_ticks("plan", &mut progress, |_| {
+        if req.detect_black_tail && !ends_with_picture {
+            let black = trim::find_black_tail(
+                &req.dance,
+                first.start_s + origin + trim::MIN_EXPORT_S,
+                first.end_s + origin,
+                cancel,
+            )?;
+            facts.black_from_s = black.map(|c| c - origin);
+        }
+        let decision = trim::decide_trim(&facts)?;
+        let cut = mux::plan_cut(
             &req.dance,
-            first.start_s + origin + trim::MIN_EXPORT_S,
-            first.end_s + origin,
-            cancel,
+            &a.video,
+            decision.start_s + origin,
+            decision.end_s + origin,
         )?;
-        facts.black_from_s = black.map(|c| c - origin);
-    }
-    let decision = trim::decide_trim(&facts)?;
-    let cut = mux::plan_cut(
-        &req.dance,
-        &a.video,
-        decision.start_s + origin,
-        decision.end_s + origin,
-    )?;
+        Ok((decision, cut))
+    })?;
+    let smart_head = if req.start_cut == StartCut::SmartCut {
+        with_ticks("plan", &mut progress, |_| {
+            crate::smartcut::encode_head(&req.dance, &cut, cancel)
+        })?
+    } else {
+        None
+    };
     let cut_start_dance = cut.start_s(&a.video) - origin;
     let cut_end_dance = cut.end_s(&a.video) - origin;
     let duration_s = cut_end_dance - cut_start_dance;
@@ -792,7 +832,15 @@ pub fn export_analysed(
         .map_err(|e| write_failed(e, &errors))?;
 
     // Video stream, copied.
-    let mut video_in = CutReader::open(&req.dance, &a.video, &cut)?;
+    let mut video_in = CutReader::open(
+        &req.dance,
+        &a.video,
+        smart_head.as_ref().map_or(&cut, |h| &h.rest),
+    )?;
+    let mut head_packets: std::collections::VecDeque<ffmpeg::Packet> = smart_head
+        .as_ref()
+        .map(|h| h.packets.iter().cloned().collect())
+        .unwrap_or_default();
     let (video_codec, in_tb) = {
         let ist = video_in
             .input_stream()
@@ -812,7 +860,11 @@ pub fn export_analysed(
         let ist = video_in
             .input_stream()
             .ok_or_else(|| EngineError::NoVideo(req.dance.clone()))?;
-        mux::add_copied_video_stream(&mut octx, &ist)?
+        let index = mux::add_copied_video_stream(&mut octx, &ist)?;
+        if let Some(h) = &smart_head {
+            mux::set_extradata(&mut octx, index, &h.avcc)?;
+        }
+        index
     };
     // Keep the recording's date (and other global tags) in the export.
     let mut meta = ffmpeg::Dictionary::new();
@@ -941,7 +993,13 @@ pub fn export_analysed(
     let result = (|| -> Result<()> {
         let tbv = f64::from(in_tb);
         let shift = cut.start_pts;
-        let mut video_next: Option<ffmpeg::Packet> = video_in.next()?;
+        let mut next_video = |video_in: &mut CutReader| -> Result<Option<ffmpeg::Packet>> {
+            match head_packets.pop_front() {
+                Some(p) => Ok(Some(p)),
+                None => video_in.next(),
+            }
+        };
+        let mut video_next: Option<ffmpeg::Packet> = next_video(&mut video_in)?;
         let mut audio_next: Option<AudioPacket> = None;
         let mut audio_done = false;
         let mut fraction = 0.0;
@@ -986,7 +1044,7 @@ pub fn export_analysed(
                 }
                 pkt.write_interleaved(&mut octx)
                     .map_err(|e| write_failed(e, &errors))?;
-                video_next = video_in.next()?;
+                video_next = next_video(&mut video_in)?;
             } else {
                 let Some(mut pkt) = audio_next.take() else {
                     break;
@@ -1112,9 +1170,17 @@ pub fn export_analysed(
             lead_in_s: req.lead_in_s,
             song_heard_start_s: heard_start,
             song_heard_end_s: heard_end,
-            hidden_frames: cut.hidden_frames,
+            hidden_frames: if smart_head.is_some() {
+                0
+            } else {
+                cut.hidden_frames
+            },
         },
-        video: VideoMethod::Copied,
+        video: if smart_head.is_some() {
+            VideoMethod::SmartCut
+        } else {
+            VideoMethod::Copied
+        },
         video_codec,
         audio: AudioReport {
             codec: au.codec.clone(),
@@ -1279,6 +1345,8 @@ impl AudioFeed {
                     if pts <= hi {
                         self.a_win.insert(pts, p);
                     }
+                    // Let the caller report progress and check for cancellation.
+                    return Ok(Polled::Waiting);
                 }
                 (FeedPhase::StreamA | FeedPhase::CollectA, Err(RecvTimeoutError::Disconnected)) => {
                     self.phase = FeedPhase::CollectB;
@@ -1286,10 +1354,11 @@ impl AudioFeed {
                 (FeedPhase::CollectB, Ok(Ok(p))) => {
                     let pts = p.pts().unwrap_or(0);
                     if pts < lo {
-                        continue;
+                        return Ok(Polled::Waiting);
                     }
                     if pts <= hi {
                         self.b_win.insert(pts, p);
+                        return Ok(Polled::Waiting);
                     } else {
                         self.ready.push_back(p);
                         self.splice();

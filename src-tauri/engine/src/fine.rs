@@ -195,8 +195,10 @@ pub fn refine_line(
     let lever = seg_t.iter().map(|t| (t - t0).abs()).fold(0.0f64, f64::max);
     let (slope_steps, slope_step) = if lever > 1.0 {
         let step = 0.5 / lever;
+        // at least ±0.12 % of rate: onset-derived rates of short clips are that loose
+        let end_shift = params.max_end_shift.max(1.2e-3 * fs * lever);
         (
-            (((params.max_end_shift).min(0.6 * m as f64) / lever) / step).ceil() as i64,
+            ((end_shift.min(0.6 * m as f64) / lever) / step).ceil() as i64,
             step,
         )
     } else {
@@ -259,42 +261,66 @@ pub fn refine_line(
         (a_star - m as f64) * windows[0].lag_scale,
         b_star * windows[0].lag_scale,
     );
-    let (fit_a, fit_b) = robust_line_fit(&obs, lever > 1.0).unwrap_or(default_fit);
-
+    // coherence on a line: on-line peak minus the same statistic off the line
+    let z_radius: i64 = if params.stretched { 16 } else { 1 };
+    let coherence = |fit_a: f64, fit_b: f64| -> (f64, usize, Vec<WindowObs>) {
+        let mut sum_on = 0f64;
+        let mut sum_var = 0f64;
+        let mut heard = 0usize;
+        let mut window_obs = Vec::with_capacity(windows.len());
+        for w in &windows {
+            let dev = fit_a + fit_b * (w.t_s - t0);
+            let tau = (dev - w.base_shift) / w.lag_scale + m as f64;
+            let on = local_max(&w.corr, tau, z_radius);
+            let off = 0.5
+                * (local_max(&w.corr, tau + m as f64 / 2.0, z_radius)
+                    + local_max(&w.corr, tau - m as f64 / 2.0, z_radius));
+            let z_on = f64::from(on / w.rms);
+            sum_on += f64::from(on - off);
+            sum_var += f64::from(w.rms) * f64::from(w.rms);
+            if z_on > 4.0 {
+                heard += 1;
+            }
+            window_obs.push(WindowObs {
+                t_s: w.t_s,
+                z_on_line: z_on,
+            });
+        }
+        let z = if sum_var > 0.0 {
+            sum_on / (2.0 * sum_var).sqrt()
+        } else {
+            0.0
+        };
+        (z, heard, window_obs)
+    };
+    // The per-window fit is more precise, but with few clear windows it can
+    // be worse than the summed search: keep whichever line is more coherent.
+    let mut best_fit = (default_fit, coherence(default_fit.0, default_fit.1));
+    if let Some(fit) = robust_line_fit(&obs, lever > 1.0) {
+        let c = coherence(fit.0, fit.1);
+        if c.0 >= best_fit.1 .0 - 0.5 {
+            best_fit = (fit, c);
+        }
+    }
+    let ((fit_a, fit_b), (z, heard, window_obs)) = best_fit;
+    if std::env::var_os("BEATSYNC_ALIGN_DEBUG").is_some() {
+        eprintln!(
+            "  fine: line ({:.4},{:.6}) windows {} segs {} a* {:.1} b* {:.3} obs {} default ({:.1},{:.3}) fit ({fit_a:.1},{fit_b:.3}) z {z:.2}",
+            line.sigma,
+            line.rate,
+            windows.len(),
+            n_seg,
+            a_star - m as f64,
+            b_star,
+            obs.len(),
+            default_fit.0,
+            default_fit.1
+        );
+    }
     let new_line = Line {
         t_ref: line.t_ref,
         sigma: line.sigma + (fit_a + fit_b * (line.t_ref - t0)) / fs,
         rate: 1.0 / (1.0 / line.rate + fit_b / fs),
-    };
-
-    // ---- coherence on the new line: on-line peak minus the same statistic off the line
-    let z_radius: i64 = if params.stretched { 16 } else { 1 };
-    let mut sum_on = 0f64;
-    let mut sum_var = 0f64;
-    let mut heard = 0usize;
-    let mut window_obs = Vec::with_capacity(windows.len());
-    for w in &windows {
-        let dev = fit_a + fit_b * (w.t_s - t0);
-        let tau = (dev - w.base_shift) / w.lag_scale + m as f64;
-        let on = local_max(&w.corr, tau, z_radius);
-        let off = 0.5
-            * (local_max(&w.corr, tau + m as f64 / 2.0, z_radius)
-                + local_max(&w.corr, tau - m as f64 / 2.0, z_radius));
-        let z_on = f64::from(on / w.rms);
-        sum_on += f64::from(on - off);
-        sum_var += f64::from(w.rms) * f64::from(w.rms);
-        if z_on > 4.0 {
-            heard += 1;
-        }
-        window_obs.push(WindowObs {
-            t_s: w.t_s,
-            z_on_line: z_on,
-        });
-    }
-    let z = if sum_var > 0.0 {
-        sum_on / (2.0 * sum_var).sqrt()
-    } else {
-        0.0
     };
     Ok(FineOutcome {
         line: new_line,

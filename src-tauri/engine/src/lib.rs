@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod mux;
 pub mod onset;
 pub mod probe;
+pub mod smartcut;
 pub mod spectral;
 pub mod trim;
 pub mod waveform;

@@ -103,6 +103,10 @@ impl VideoReader {
     }
 
     /// Seeks to the keyframe at or before `ts` (stream time base).
+    pub fn seek_to(&mut self, ts: i64) -> Result<()> {
+        self.seek(ts)
+    }
+
     fn seek(&mut self, ts: i64) -> Result<()> {
         // SAFETY: valid context and stream index.
         let r = unsafe {
@@ -242,7 +246,7 @@ pub fn video_track(path: &Path) -> Result<VideoTrack> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoCut {
     /// Where the copy pass seeks to (stream time base); it then skips to `key`.
-    seek_ts: i64,
+    pub(crate) seek_ts: i64,
     key: PacketTiming,
     /// pts of the first presented frame (the cut); becomes output time 0.
     pub start_pts: i64,
@@ -255,6 +259,26 @@ pub struct VideoCut {
 }
 
 impl VideoCut {
+    /// pts of the keyframe copying starts from.
+    pub fn key_pts(&self) -> i64 {
+        self.key.pts
+    }
+    /// The same cut with copying resuming at another keyframe (after a
+    /// re-encoded head).
+    pub fn resume_at(&self, key_dts: i64, key_pts: i64, key_pos: isize) -> VideoCut {
+        VideoCut {
+            seek_ts: key_dts,
+            key: PacketTiming {
+                pts: key_pts,
+                dts: key_dts,
+                duration: 0,
+                key: true,
+                pos: key_pos,
+            },
+            hidden_frames: 0,
+            ..self.clone()
+        }
+    }
     pub fn start_s(&self, track: &VideoTrack) -> f64 {
         track.to_s(self.start_pts)
     }
@@ -551,6 +575,34 @@ pub(crate) fn add_copied_video_stream(
         ffi::av_dict_copy(&mut (*ost).metadata, (*ist_ptr).metadata, 0);
         Ok((*ost).index as usize)
     }
+}
+
+/// Replaces an output stream's codec extradata (e.g. an `avcC` with extra
+/// parameter sets).
+pub(crate) fn set_extradata(
+    octx: &mut ffmpeg::format::context::Output,
+    index: usize,
+    data: &[u8],
+) -> Result<()> {
+    // SAFETY: the stream exists; the buffer is allocated with FFmpeg's
+    // allocator and the padding FFmpeg requires, and owned by the parameters.
+    unsafe {
+        let fc = octx.as_mut_ptr();
+        if index >= (*fc).nb_streams as usize {
+            return Err(EngineError::media(Path::new("output"), "no such stream"));
+        }
+        let par = (**(*fc).streams.add(index)).codecpar;
+        let pad = ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;
+        let buf = ffi::av_mallocz(data.len() + pad) as *mut u8;
+        if buf.is_null() {
+            return Err(EngineError::media(Path::new("output"), "out of memory"));
+        }
+        std::ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len());
+        ffi::av_freep(&mut (*par).extradata as *mut *mut u8 as *mut std::ffi::c_void);
+        (*par).extradata = buf;
+        (*par).extradata_size = data.len() as i32;
+    }
+    Ok(())
 }
 
 /// Shared record of the first write error, so a failed mux can say
