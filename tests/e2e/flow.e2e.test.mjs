@@ -96,7 +96,7 @@ test('add, analyse, nudge, export, history and an error in the real window', asy
     await addByPath(browser, path.join(media, 'song.m4a'));
     // Analysis starts by itself; the timeline shows beats and the offset.
     await browser.waitUntil(async () => Number(await (await browser.$('#timeline')).getAttribute('data-beat-count')) > 0,
-      { timeout: 90000, timeoutMsg: 'analysis never showed beat markers' });
+      { timeout: 240000, timeoutMsg: 'analysis never showed beat markers' });
     const beats = Number(await (await browser.$('#timeline')).getAttribute('data-beat-count'));
     const offset = Number(await (await browser.$('#timeline')).getAttribute('data-offset'));
     assert.ok(beats > 0);
@@ -150,7 +150,7 @@ test('a job killed mid-export resumes when the app starts again', async () => {
     await addByPath(app.browser, long);
     await addByPath(app.browser, path.join(media, 'song.m4a'));
     await app.browser.waitUntil(async () => (await app.browser.$$('#jobs li[data-state="analyzed"]')).length >= 1,
-      { timeout: 120000, timeoutMsg: 'second analysis never finished' });
+      { timeout: 300000, timeoutMsg: 'second analysis never finished' });
     // Export every analysed class video; kill the app while the long one exports.
     await (await app.browser.$('#export-all')).click();
     await app.browser.waitUntil(async () => (await app.browser.$$('#jobs li[data-state="exporting"]')).length > 0,

@@ -214,3 +214,19 @@ test('files handed over at start-up reuse the last session\'s job for the same p
   assert.equal(await page.getAttribute('li.job[data-id="old-1"]', 'aria-current'), 'true');
   await context.close();
 });
+
+test('export progress does not redraw the analysed timeline (the window stays responsive)', async () => {
+  const { page, context } = await twoAnalysed();
+  await page.click('#pick-folder');
+  await page.click('#export-one');
+  const id = (await callsOf(page, 'export'))[0].ids[0];
+  await page.waitForSelector('#timeline[data-draws]');
+  const before = await page.getAttribute('#timeline', 'data-draws');
+  for (let i = 1; i <= 20; i++) await emitJob(page, id, { state: 'exporting', stage: 'export', progress: i / 25, eta_s: 20 - i });
+  await page.waitForFunction((i) => document.querySelector(`li.job[data-id="${i}"] progress`)?.value >= 79, id);
+  assert.equal(await page.getAttribute('#timeline', 'data-draws'), before, 'no redraw for progress alone');
+  // A real change (the user's nudge arriving as a new placement) still redraws.
+  await emitJob(page, id, { options: { offset_s: ALIGN.offset_s + 0.01, rate: 1 } });
+  await page.waitForFunction((b) => document.getElementById('timeline').dataset.draws !== b, before);
+  await context.close();
+});

@@ -41,7 +41,11 @@ export class AnalysisView {
   /** Shows a job (or, with none yet, the pair being analysed; or nothing). */
   show(job, pending = null) {
     const changed = (job && job.id) !== (this.job && this.job.id);
+    // While an analysed job exports, events only move its progress: the result
+    // view does not show that, so it is not redrawn (keeps the UI responsive).
+    const progressOnly = !changed && job && this.job && job.analysis && pending === this.pending && sameButProgress(job, this.job);
     this.job = job;
+    if (progressOnly) return;
     this.pending = pending;
     if (changed) {
       // Another video: playback of the previous one stops and the playhead starts over.
@@ -209,6 +213,8 @@ export class AnalysisView {
   }
 
   draw() {
+    this.draws = (this.draws || 0) + 1;
+    this.box.dataset.draws = String(this.draws);
     if (!this.job || !this.job.analysis || $('view-result').hidden) return;
     const w = this.width();
     const h = this.box.clientHeight || 220;
@@ -419,4 +425,10 @@ export class AnalysisView {
       this.commitTrim(moved);
     });
   }
+}
+
+/** Whether two versions of a job differ only in their progress reporting. */
+export function sameButProgress(a, b) {
+  const strip = ({ progress, stage, eta_s, ...rest }) => rest;
+  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
 }

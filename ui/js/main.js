@@ -266,6 +266,7 @@ async function init() {
     files.render();
     preview.translate();
     refresh();
+    view.render(); // the same job in another language: its view must be redrawn
     saveSettings({ language: next });
   });
 
