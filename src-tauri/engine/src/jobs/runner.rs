@@ -6,7 +6,7 @@
 use super::fingerprint::check_unchanged;
 use super::model::{Job, JobState};
 use super::retry::{backoff, is_transient, DEFAULT_BACKOFF};
-use super::store::{RunnerLock, Store, WorkKind};
+use super::store::{Retention, RunnerLock, Store, WorkKind};
 use super::work::Work;
 use super::JobsResult;
 use crate::cancel::CancelToken;
@@ -30,6 +30,8 @@ pub struct RunnerConfig {
     pub backoff: Vec<Duration>,
     /// How often the runner looks for jobs whose backoff has run out.
     pub poll_interval: Duration,
+    /// Finished history kept (applied at start).
+    pub retention: Retention,
 }
 
 impl Default for RunnerConfig {
@@ -44,6 +46,7 @@ impl Default for RunnerConfig {
             progress_interval: Duration::from_millis(100),
             backoff: DEFAULT_BACKOFF.to_vec(),
             poll_interval: Duration::from_millis(500),
+            retention: Retention::default(),
         }
     }
 }
@@ -76,6 +79,23 @@ impl<W: Work> Runner<W> {
         let recovered = store.recover_interrupted()?;
         if !recovered.is_empty() {
             tracing::info!("resuming {} interrupted job(s)", recovered.len());
+        }
+        // Housekeeping: history beyond the retention policy, and partial files
+        // a dead export left in any output folder the jobs used.
+        let pruned = store.prune(cfg.retention)?;
+        let mut dirs: Vec<std::path::PathBuf> = store
+            .list(&[], usize::MAX >> 1)?
+            .into_iter()
+            .filter_map(|j| j.options.out_dir)
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        let swept: usize = dirs
+            .iter()
+            .map(|d| crate::export::remove_stale_partials(d))
+            .sum();
+        if pruned + swept > 0 {
+            tracing::info!("pruned {pruned} old job(s), removed {swept} stale partial file(s)");
         }
         let id = format!("{}-{}", std::process::id(), super::model::now_ms());
         Ok(Arc::new(Self {
@@ -521,6 +541,7 @@ mod tests {
             progress_interval: Duration::from_millis(100),
             backoff: vec![Duration::from_millis(10)],
             poll_interval: Duration::from_millis(20),
+            retention: Retention::default(),
         }
     }
 
@@ -680,6 +701,47 @@ mod tests {
         let e = j.error.expect("error");
         assert_eq!(e.code, "input_changed");
         assert!(e.message.contains("ok.mp4"), "{}", e.message);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn start_applies_retention_and_sweeps_stale_partials() {
+        let (dir, store) = setup();
+        let old = add(&store, dir.path(), "nomatch.mp4", 1, true);
+        let keep = add(&store, dir.path(), "ok.mp4", 1, true);
+        for _ in 0..2 {
+            store.claim(WorkKind::Analysis, "r").expect("claim");
+        }
+        for id in [&old.id, &keep.id] {
+            let e = ErrorPayload {
+                code: "no_match".into(),
+                message: "x".into(),
+            };
+            store.fail_run(id, &e, false, Duration::ZERO).expect("fail");
+        }
+        // A partial file left by a killed export (not locked by anyone).
+        let stale = dir.path().join(".beatsync-partial-dead.mp4.partial");
+        std::fs::write(&stale, b"half a video").expect("write");
+        let cfg = RunnerConfig {
+            retention: Retention {
+                keep_last: 1,
+                max_age: Duration::from_secs(3600),
+            },
+            ..cfg()
+        };
+        let _runner =
+            Runner::start(store.clone(), Arc::new(Scripted::default()), cfg).expect("start");
+        let left: Vec<String> = store
+            .list(&[], 10)
+            .expect("list")
+            .into_iter()
+            .map(|j| j.id)
+            .collect();
+        assert_eq!(
+            left.len(),
+            1,
+            "only the newest finished job is kept: {left:?}"
+        );
+        assert!(!stale.exists(), "the stale partial file was removed");
     }
 
     #[test]

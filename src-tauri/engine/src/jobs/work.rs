@@ -210,6 +210,10 @@ mod tests {
             p("unknown", 0.1);
             p("refine", 1.0);
         }
-        assert_eq!(seen, vec![0.0, 0.55, 0.6, 0.8, 0.8, 1.0]);
+        let expected = [0.0, 0.55, 0.6, 0.8, 0.8, 1.0];
+        assert_eq!(seen.len(), expected.len());
+        for (got, want) in seen.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-9, "{seen:?}");
+        }
     }
 }
