@@ -71,11 +71,9 @@ pub struct Preview {
     notify: Notify,
 }
 
+/// The UI words this code for the user; the message carries the system's detail.
 fn no_device(detail: impl std::fmt::Display) -> IpcError {
-    IpcError::new(
-        "no_audio_device",
-        format!("No audio output device is available ({detail}), so the preview cannot play. Everything else still works; connect speakers or headphones and try again."),
-    )
+    IpcError::new("no_audio_device", format!("no audio output device: {detail}"))
 }
 
 impl Preview {
