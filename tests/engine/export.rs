@@ -815,6 +815,31 @@ fn song_ending_before_the_recording_ends_the_export_after_its_fade() {
 }
 
 #[test]
+fn long_song_end_is_found_from_its_tail() {
+    let d = tempfile::tempdir().unwrap();
+    // 170 s: only its first 45 s and last 90 s are decoded to find its ends.
+    let song = make_song(d.path(), "song.m4a", 170.0, 3.0, 4.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 14.0,
+            size: "160x90",
+            ..Default::default()
+        },
+    );
+    // Song time 160 s plays at recording time 0: it ends (fade done) near 10 s.
+    let report = run(&request(&dance, &song, d.path(), -160.0)).unwrap();
+    assert_eq!(report.trim.start_reason, StartReason::RecordingStart);
+    assert_eq!(report.trim.end_reason, EndReason::SongEnd);
+    assert!(
+        report.trim.end_s > 9.0 && report.trim.end_s <= 10.1,
+        "{:?}",
+        report.trim
+    );
+}
+
+#[test]
 fn black_ending_is_trimmed() {
     let d = tempfile::tempdir().unwrap();
     let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
