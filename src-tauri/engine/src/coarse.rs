@@ -32,8 +32,8 @@ impl Default for CoarseParams {
             window_s: 4.0,
             max_rate_deviation: 0.055,
             rate_step: 0.0125,
-            peaks_per_window: 16,
-            lines_to_rescore: 48,
+            peaks_per_window: 12,
+            lines_to_rescore: 16,
             max_candidates: 24,
         }
     }
