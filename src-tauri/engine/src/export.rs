@@ -613,6 +613,14 @@ fn ms(t: Instant) -> u64 {
 
 /// Exports: runs the aligner when the request has no placement (in parallel
 /// with the input analysis), then [`export_analysed`].
+///
+/// `progress(stage, fraction)` is called at least every ~100-250 ms with the
+/// fraction of the current stage: `align` (only without a placement) or
+/// `analyse`, `plan` (trim, black ending, smart-cut head), `export` (writing,
+/// by output time), `finish` (fsync), `verify`, then `done` with 1.0.
+/// `cancel` is checked between packets and frames: the call then returns
+/// `EngineError::Cancelled` within a fraction of a second, with the partial
+/// file removed.
 pub fn export(
     req: &ExportRequest,
     cancel: &CancelToken,
