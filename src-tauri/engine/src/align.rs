@@ -152,6 +152,9 @@ fn check_length(path: &Path, samples: usize, rate: u32, min_s: f64) -> Result<()
 const ENVELOPE_HOP_S: f64 = 0.01;
 /// How many candidate lines go to the fine stage.
 const FINE_CANDIDATES: usize = 4;
+/// Log band energies are averaged over ±this many frames before the shape
+/// comparison, so sustained content (bass, chords) outweighs drum hits.
+const SHAPE_SMOOTH_FRAMES: usize = 10;
 /// Placements kept per scanned rate from the spectral-shape correlation.
 const SHAPE_PEAKS_PER_RATE: usize = 6;
 /// Trend removed from each log band before shape comparison (frames, ±).
@@ -223,20 +226,6 @@ pub fn align_signals(
         &mut |f| progress("search", f),
     )?;
     let search_ms = t_search.elapsed().as_secs_f64() * 1e3;
-    let mut coarse = coarse;
-    if let Ok(probe) = std::env::var("BEATSYNC_ALIGN_PROBE") {
-        let v: Vec<f64> = probe.split(',').filter_map(|x| x.parse().ok()).collect();
-        if v.len() == 2 {
-            coarse.insert(
-                0,
-                crate::coarse::CoarseCandidate {
-                    sigma_s: v[0],
-                    rate: v[1],
-                    score: 0.0,
-                },
-            );
-        }
-    }
     if coarse.is_empty() {
         return Err(EngineError::NoMatch {
             reason: "no rhythmic match between the recording and the song".into(),
@@ -248,8 +237,17 @@ pub fn align_signals(
     progress("refine", 0.0);
     // the reference time of the coarse lines (half the envelope's length)
     let t_ref = dance_env.flux.len() as f64 / frame_rate / 2.0;
-    let dance_shape = spectral_shape(&dance_env.log_bands, dance_env.n_bands, SHAPE_TREND_FRAMES);
-    let song_shape = spectral_shape(&song_env.log_bands, song_env.n_bands, SHAPE_TREND_FRAMES);
+    let smooth = SHAPE_SMOOTH_FRAMES;
+    let dance_shape = spectral_shape(
+        &smooth_bands(&dance_env.log_bands, dance_env.n_bands, smooth),
+        dance_env.n_bands,
+        SHAPE_TREND_FRAMES,
+    );
+    let song_shape = spectral_shape(
+        &smooth_bands(&song_env.log_bands, song_env.n_bands, smooth),
+        song_env.n_bands,
+        SHAPE_TREND_FRAMES,
+    );
     let song_spectra = SongShapeSpectra::new(
         &song_shape,
         (dance_shape.frames as f64 / (1.0 - opts.max_rate_deviation)).ceil() as usize + 2,
@@ -387,20 +385,19 @@ pub fn align_signals(
             distinct.push(r);
         }
     }
-    let Some((rough_best, _, _)) = distinct.first() else {
+    if distinct.is_empty() {
         return Err(EngineError::NoMatch {
             reason: "no coherent match between the recording and the song".into(),
         });
-    };
-    if rough_best.z < 0.6 * MIN_MATCH_Z {
-        return Err(EngineError::NoMatch {
-            reason: format!("only noise-level similarity (score {:.1})", rough_best.z),
-        });
     }
-    // Final pass on the winner: denser windows, both time-stretch hypotheses when the speed differs.
-    let winner_line = rough_best.line;
+    // Final pass on the winner: denser windows, both time-stretch hypotheses
+    // when the speed differs. (GCC coherence is not used to break near-ties
+    // between look-alike sections: the same drum samples in every bar make
+    // wrong sections about as coherent as the right one.)
+    let winner_line = distinct[0].0.line;
     let mut final_best: Option<(FineOutcome, FineParams)> = None;
     for params in variants_for(winner_line.rate, false) {
+        cancel.check()?;
         let mut out = refine_line(dance, bgm, fs, &winner_line, &params, cancel)?;
         // a second pass re-centres the windows on the refined line
         out = refine_line(dance, bgm, fs, &out.line, &params, cancel)?;
@@ -481,16 +478,14 @@ pub fn align_signals(
     })
 }
 
-/// Sort key of a fine-ranked candidate: mostly its spectral-shape z-score
-/// (sections), plus a share of its waveform coherence (which separates
-/// near-ties such as one bar off); far below every real candidate when GCC
-/// finds no coherence on its line.
+/// Sort key of a fine-ranked candidate: its spectral-shape z-score (which
+/// tells sections apart), or far below every real candidate when GCC finds
+/// no coherence on its line (not a placement of this song at all).
 fn rank_key(r: &(FineOutcome, FineParams, f64)) -> f64 {
-    let key = r.2 + 0.25 * r.0.z.min(40.0);
     if r.0.z >= 0.5 * MIN_MATCH_Z {
-        key
+        r.2
     } else {
-        key - 1e6
+        r.2 - 1e6
     }
 }
 
@@ -586,6 +581,26 @@ fn confidence_from(rank_z: f64, second_z: f64, final_z: f64) -> f64 {
 /// Diagnostics on stderr when `BEATSYNC_ALIGN_DEBUG` is set (development aid).
 fn debug_enabled() -> bool {
     std::env::var_os("BEATSYNC_ALIGN_DEBUG").is_some()
+}
+
+/// Moving average of each band over `±radius` frames (0: unchanged).
+fn smooth_bands(log_bands: &[f32], n_bands: usize, radius: usize) -> Vec<f32> {
+    if radius == 0 || n_bands == 0 {
+        return log_bands.to_vec();
+    }
+    let frames = log_bands.len() / n_bands;
+    let mut out = vec![0f32; log_bands.len()];
+    let mut column = vec![0f32; frames];
+    for b in 0..n_bands {
+        for (f, c) in column.iter_mut().enumerate() {
+            *c = log_bands[f * n_bands + b];
+        }
+        let m = crate::onset::moving_mean(&column, radius);
+        for f in 0..frames {
+            out[f * n_bands + b] = m[f];
+        }
+    }
+    out
 }
 
 fn is_silent(x: &[f32]) -> bool {
