@@ -442,6 +442,51 @@ fn copied_song_packets_are_placed_within_1ms() {
 }
 
 #[test]
+fn without_an_offset_the_song_is_aligned_first() {
+    let d = tempfile::tempdir().unwrap();
+    // A song with a beat (noise bursts every 0.5 s) the aligner can lock on.
+    let song = d.path().join("beat.m4a");
+    ffmpeg(&[
+        "-f", "lavfi", "-i",
+        "anoisesrc=d=24:c=pink:r=44100:a=0.5:seed=3,volume='0.15+0.85*lt(mod(t\\,0.5)\\,0.06)':eval=frame,afade=t=out:st=21:d=3",
+        "-ac", "2", "-c:a", "aac", "-b:a", "160k", s(&song),
+    ]);
+    // The class: talk-like brown noise, the song from 2.5 s through a
+    // speaker (high-passed, quieter), phone-grade mono AAC.
+    let dance = d.path().join("class.mp4");
+    ffmpeg(&[
+        "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=30", "-i", s(&song), "-f", "lavfi", "-i",
+        "anoisesrc=d=16:c=brown:r=48000:a=0.05:seed=9", "-filter_complex",
+        "[1:a]adelay=2500|2500,highpass=f=200,volume=0.5[m];[m][2:a]amix=inputs=2:duration=longest[a]",
+        "-map", "0:v", "-map", "[a]", "-t", "14", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30",
+        "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-ac", "1", s(&dance),
+    ]);
+    let req = ExportRequest::new(&dance, &song, d.path(), None);
+    let mut stages = Vec::new();
+    let report = engine::export(&req, &CancelToken::new(), &mut |st, _| {
+        if stages.last() != Some(&st.to_string()) {
+            stages.push(st.to_string());
+        }
+    })
+    .unwrap();
+    assert!(
+        (report.offset_s - 2.5).abs() < 0.005,
+        "aligned offset {}",
+        report.offset_s
+    );
+    assert!(report.confidence.is_some());
+    assert_eq!(report.trim.start_reason, StartReason::SongStart);
+    assert!(report.timings_ms.contains_key("align"));
+    assert_eq!(
+        stages.first().map(String::as_str),
+        Some("align"),
+        "{stages:?}"
+    );
+    let dur = report.duration_s;
+    assert_placed(&report, &song, &[0.5, dur / 2.0, dur - 0.5], 0.001);
+}
+
+#[test]
 fn copied_packets_are_identical_and_the_first_frame_is_the_cut() {
     let d = tempfile::tempdir().unwrap();
     let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
@@ -753,7 +798,8 @@ fn song_already_playing_keeps_the_recording_start() {
             ..Default::default()
         },
     );
-    let report = run(&request(&dance, &song, d.path(), -5.25)).unwrap();
+    // 12.25 s into the song: the encoder seeks there rather than decoding it.
+    let report = run(&request(&dance, &song, d.path(), -12.25)).unwrap();
     assert_eq!(report.trim.start_reason, StartReason::RecordingStart);
     assert!(report.trim.start_s.abs() < 1e-6);
     assert_placed(&report, &song, &[0.2, 7.5], 0.001);
@@ -810,6 +856,31 @@ fn song_ending_before_the_recording_ends_the_export_after_its_fade() {
     assert!(
         report.trim.end_s > 7.0 && report.trim.end_s <= 8.1,
         "end {:?}",
+        report.trim
+    );
+}
+
+#[test]
+fn long_song_end_is_found_from_its_tail() {
+    let d = tempfile::tempdir().unwrap();
+    // 156 s: only its first 45 s and last 90 s are decoded to find its ends.
+    let song = make_song(d.path(), "song.m4a", 156.0, 3.0, 4.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 14.0,
+            size: "160x90",
+            ..Default::default()
+        },
+    );
+    // Song time 146 s plays at recording time 0: it ends (fade done) near 10 s.
+    let report = run(&request(&dance, &song, d.path(), -146.0)).unwrap();
+    assert_eq!(report.trim.start_reason, StartReason::RecordingStart);
+    assert_eq!(report.trim.end_reason, EndReason::SongEnd);
+    assert!(
+        report.trim.end_s > 9.0 && report.trim.end_s <= 10.1,
+        "{:?}",
         report.trim
     );
 }
@@ -1157,13 +1228,13 @@ fn read_only_folder_is_a_typed_error() {
 fn killed_export_leaves_no_final_file_and_the_next_run_cleans_up() {
     use std::io::{BufRead, BufReader};
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 70.0, 2.0, 0.0);
-    // Big enough that the export takes a while: 60 s of 640x360 at a high bit rate.
+    let song = make_song(d.path(), "song.m4a", 40.0, 2.0, 0.0);
+    // Big enough that the export takes a while: 30 s of 640x360 at a high bit rate.
     let dance = make_dance(
         d.path(),
         "class.mp4",
         &DanceOpts {
-            dur: 60.0,
+            dur: 30.0,
             size: "640x360",
             vcodec: &[
                 "-c:v",

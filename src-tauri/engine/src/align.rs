@@ -152,6 +152,9 @@ fn check_length(path: &Path, samples: usize, rate: u32, min_s: f64) -> Result<()
 const ENVELOPE_HOP_S: f64 = 0.01;
 /// How many candidate lines go to the fine stage.
 const FINE_CANDIDATES: usize = 4;
+/// Log band energies are averaged over ±this many frames before the shape
+/// comparison, so sustained content (bass, chords) outweighs drum hits.
+const SHAPE_SMOOTH_FRAMES: usize = 10;
 /// Placements kept per scanned rate from the spectral-shape correlation.
 const SHAPE_PEAKS_PER_RATE: usize = 6;
 /// Trend removed from each log band before shape comparison (frames, ±).
@@ -223,20 +226,6 @@ pub fn align_signals(
         &mut |f| progress("search", f),
     )?;
     let search_ms = t_search.elapsed().as_secs_f64() * 1e3;
-    let mut coarse = coarse;
-    if let Ok(probe) = std::env::var("BEATSYNC_ALIGN_PROBE") {
-        let v: Vec<f64> = probe.split(',').filter_map(|x| x.parse().ok()).collect();
-        if v.len() == 2 {
-            coarse.insert(
-                0,
-                crate::coarse::CoarseCandidate {
-                    sigma_s: v[0],
-                    rate: v[1],
-                    score: 0.0,
-                },
-            );
-        }
-    }
     if coarse.is_empty() {
         return Err(EngineError::NoMatch {
             reason: "no rhythmic match between the recording and the song".into(),
@@ -248,8 +237,17 @@ pub fn align_signals(
     progress("refine", 0.0);
     // the reference time of the coarse lines (half the envelope's length)
     let t_ref = dance_env.flux.len() as f64 / frame_rate / 2.0;
-    let dance_shape = spectral_shape(&dance_env.log_bands, dance_env.n_bands, SHAPE_TREND_FRAMES);
-    let song_shape = spectral_shape(&song_env.log_bands, song_env.n_bands, SHAPE_TREND_FRAMES);
+    let smooth = SHAPE_SMOOTH_FRAMES;
+    let dance_shape = spectral_shape(
+        &smooth_bands(&dance_env.log_bands, dance_env.n_bands, smooth),
+        dance_env.n_bands,
+        SHAPE_TREND_FRAMES,
+    );
+    let song_shape = spectral_shape(
+        &smooth_bands(&song_env.log_bands, song_env.n_bands, smooth),
+        song_env.n_bands,
+        SHAPE_TREND_FRAMES,
+    );
     let song_spectra = SongShapeSpectra::new(
         &song_shape,
         (dance_shape.frames as f64 / (1.0 - opts.max_rate_deviation)).ceil() as usize + 2,
@@ -387,20 +385,19 @@ pub fn align_signals(
             distinct.push(r);
         }
     }
-    let Some((rough_best, _, _)) = distinct.first() else {
+    if distinct.is_empty() {
         return Err(EngineError::NoMatch {
             reason: "no coherent match between the recording and the song".into(),
         });
-    };
-    if rough_best.z < 0.6 * MIN_MATCH_Z {
-        return Err(EngineError::NoMatch {
-            reason: format!("only noise-level similarity (score {:.1})", rough_best.z),
-        });
     }
-    // Final pass on the winner: denser windows, both time-stretch hypotheses when the speed differs.
-    let winner_line = rough_best.line;
+    // Final pass on the winner: denser windows, both time-stretch hypotheses
+    // when the speed differs. (GCC coherence is not used to break near-ties
+    // between look-alike sections: the same drum samples in every bar make
+    // wrong sections about as coherent as the right one.)
+    let winner_line = distinct[0].0.line;
     let mut final_best: Option<(FineOutcome, FineParams)> = None;
     for params in variants_for(winner_line.rate, false) {
+        cancel.check()?;
         let mut out = refine_line(dance, bgm, fs, &winner_line, &params, cancel)?;
         // a second pass re-centres the windows on the refined line
         out = refine_line(dance, bgm, fs, &out.line, &params, cancel)?;
@@ -448,8 +445,8 @@ pub fn align_signals(
             score: (d.0.z / z_best_rough).clamp(-1.0, 1.0),
         });
     }
-    let second_shape = distinct.get(1).map_or(0.0, |d| d.2.max(0.0));
-    let confidence = confidence_from(distinct[0].2, second_shape, best.z);
+    let second_key = distinct.get(1).map_or(0.0, |d| rank_key(d).max(0.0));
+    let confidence = confidence_from(rank_key(&distinct[0]), second_key, best.z);
 
     let beats = track_beats(&song_env.flux, &song_env.low_flux, song_env.frame_rate_hz);
     progress("refine", 1.0);
@@ -481,16 +478,14 @@ pub fn align_signals(
     })
 }
 
-/// Sort key of a fine-ranked candidate: mostly its spectral-shape z-score
-/// (sections), plus a share of its waveform coherence (which separates
-/// near-ties such as one bar off); far below every real candidate when GCC
-/// finds no coherence on its line.
+/// Sort key of a fine-ranked candidate: its spectral-shape z-score (which
+/// tells sections apart), or far below every real candidate when GCC finds
+/// no coherence on its line (not a placement of this song at all).
 fn rank_key(r: &(FineOutcome, FineParams, f64)) -> f64 {
-    let key = r.2 + 0.25 * r.0.z.min(40.0);
     if r.0.z >= 0.5 * MIN_MATCH_Z {
-        key
+        r.2
     } else {
-        key - 1e6
+        r.2 - 1e6
     }
 }
 
@@ -511,7 +506,8 @@ fn variants_for(rate: f64, ranking: bool) -> Vec<FineParams> {
         max_lag: 480,
         resample: (rate - 1.0).abs() > RESAMPLE_MIN_DEVIATION,
         stretched: false,
-        max_end_shift: if ranking { 64.0 } else { 192.0 },
+        max_end_shift: if ranking { 64.0 } else { 24.0 },
+        min_rate_slack: if ranking { 2e-3 } else { 0.0 },
     };
     if (rate - 1.0).abs() <= STRETCH_MIN_DEVIATION {
         return vec![resampled];
@@ -525,7 +521,8 @@ fn variants_for(rate: f64, ranking: bool) -> Vec<FineParams> {
         max_lag: 480,
         resample: false,
         stretched: true,
-        max_end_shift: if ranking { 64.0 } else { 192.0 },
+        max_end_shift: if ranking { 64.0 } else { 24.0 },
+        min_rate_slack: if ranking { 2e-3 } else { 0.0 },
     };
     vec![resampled, stretched]
 }
@@ -575,9 +572,9 @@ fn heard_span(fine: &FineOutcome, line: &Line, dance_dur: f64, song_dur: f64) ->
 /// clearly the song is there (`final_z`), and how far the best placement is
 /// ahead of the next distinct one (`rank_z` vs `second_z`).
 fn confidence_from(rank_z: f64, second_z: f64, final_z: f64) -> f64 {
-    let presence = 1.0 / (1.0 + (-(final_z - 14.0) / 2.0).exp());
+    let presence = 1.0 / (1.0 + (-(final_z - 12.0) / 2.0).exp());
     let margin = (rank_z - second_z).max(0.0);
-    let separation = 1.0 - (-margin / 2.5).exp();
+    let separation = 1.0 - (-margin / 1.2).exp();
     (presence * separation).clamp(0.0, 1.0)
 }
 
@@ -586,7 +583,378 @@ fn debug_enabled() -> bool {
     std::env::var_os("BEATSYNC_ALIGN_DEBUG").is_some()
 }
 
+/// Moving average of each band over `±radius` frames (0: unchanged).
+fn smooth_bands(log_bands: &[f32], n_bands: usize, radius: usize) -> Vec<f32> {
+    if radius == 0 || n_bands == 0 {
+        return log_bands.to_vec();
+    }
+    let frames = log_bands.len() / n_bands;
+    let mut out = vec![0f32; log_bands.len()];
+    let mut column = vec![0f32; frames];
+    for b in 0..n_bands {
+        for (f, c) in column.iter_mut().enumerate() {
+            *c = log_bands[f * n_bands + b];
+        }
+        let m = crate::onset::moving_mean(&column, radius);
+        for f in 0..frames {
+            out[f * n_bands + b] = m[f];
+        }
+    }
+    out
+}
+
 fn is_silent(x: &[f32]) -> bool {
     let peak = x.iter().fold(0f32, |m, v| m.max(v.abs()));
     peak < 1e-5
+}
+
+#[cfg(test)]
+mod tests {
+    //! End-to-end checks of [`align_signals`] on synthetic songs: a drum
+    //! pattern that is the same in every bar (the trap) plus a tonal part
+    //! that changes per bar, placed in a "recording" with known offset,
+    //! rate, noise and reverb.
+    use super::*;
+    use crate::interp::SincInterpolator;
+
+    const FS: u32 = 8000;
+
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> f32 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        }
+    }
+
+    /// One 2-second bar (120 BPM): kick on every beat, hat on 8ths (identical
+    /// in every bar) and a two-note tone whose pitches come from `bar_seed`.
+    fn bar(bar_seed: u64) -> Vec<f32> {
+        let n = 2 * FS as usize;
+        let mut x = vec![0f32; n];
+        let mut drum_rng = Lcg(7);
+        let hat: Vec<f32> = (0..400).map(|_| drum_rng.next()).collect();
+        for beat in 0..4 {
+            let at = beat * n / 4;
+            for i in 0..1600 {
+                let t = i as f32 / FS as f32;
+                x[at + i] +=
+                    0.8 * (2.0 * std::f32::consts::PI * 60.0 * t).sin() * (-t / 0.08).exp();
+            }
+        }
+        for eighth in 0..8 {
+            let at = eighth * n / 8;
+            for (i, h) in hat.iter().enumerate() {
+                x[at + i] += 0.3 * h * (-(i as f32) / 80.0).exp();
+            }
+        }
+        let mut rng = Lcg(bar_seed.wrapping_mul(977).wrapping_add(13));
+        for half in 0..2 {
+            let f = 220.0 * 2f32.powf((rng.next() + 1.0) * 1.5);
+            let at = half * n / 2;
+            for i in 0..n / 2 {
+                let t = i as f32 / FS as f32;
+                x[at + i] += 0.25 * (2.0 * std::f32::consts::PI * f * t).sin() * (-t / 0.6).exp();
+            }
+        }
+        x
+    }
+
+    fn song_from_bars(seeds: &[u64]) -> Vec<f32> {
+        seeds.iter().flat_map(|&s| bar(s)).collect()
+    }
+
+    fn song(n_bars: u64, seed: u64) -> Vec<f32> {
+        song_from_bars(&(0..n_bars).map(|b| seed * 1000 + b).collect::<Vec<_>>())
+    }
+
+    struct Recording {
+        /// dance_time = offset + rate * song_time (at song time 0)
+        offset_s: f64,
+        rate: f64,
+        dur_s: f64,
+        snr_db: f64,
+        reverb: bool,
+    }
+
+    /// The song played into a room and recorded; returns the signal and the
+    /// expected `offset_s` at the middle of the part where the song is heard.
+    fn record(song: &[f32], r: &Recording) -> (Vec<f32>, f64) {
+        let it = SincInterpolator::new();
+        let n = (r.dur_s * f64::from(FS)) as usize;
+        let mut x: Vec<f32> = (0..n)
+            .map(|i| {
+                let t = i as f64 / f64::from(FS);
+                it.at(song, (t - r.offset_s) / r.rate * f64::from(FS))
+            })
+            .collect();
+        if r.reverb {
+            // direct sound + a reflection 7 ms later + a decaying diffuse tail
+            let mut rng = Lcg(99);
+            let tail: Vec<f32> = (0..2400)
+                .map(|i| 0.25 * rng.next() * (-(i as f32) / 600.0).exp())
+                .collect();
+            let dry = x.clone();
+            for i in 0..n {
+                let mut acc = dry[i];
+                if i >= 56 {
+                    acc += 0.5 * dry[i - 56];
+                }
+                for (k, h) in tail.iter().enumerate().skip(80).step_by(3) {
+                    if i >= k {
+                        acc += h * dry[i - k];
+                    }
+                }
+                x[i] = acc;
+            }
+        }
+        let power = x.iter().map(|v| v * v).sum::<f32>() / n as f32;
+        let noise_amp = (power * 10f32.powf(-r.snr_db as f32 / 10.0) * 3.0).sqrt();
+        let mut rng = Lcg(4242);
+        for v in x.iter_mut() {
+            *v += noise_amp * rng.next();
+        }
+        let song_dur = song.len() as f64 / f64::from(FS);
+        let start = r.offset_s.max(0.0);
+        let end = (r.offset_s + r.rate * song_dur).min(r.dur_s);
+        let mid = 0.5 * (start + end);
+        let song_at_mid = (mid - r.offset_s) / r.rate;
+        (x, mid - song_at_mid)
+    }
+
+    fn run(dance: &[f32], song: &[f32]) -> Result<AlignResult> {
+        align_signals(
+            dance,
+            song,
+            FS,
+            &AlignOptions::default(),
+            &CancelToken::new(),
+            &mut |_, _| {},
+        )
+    }
+
+    fn assert_offset(case: &str, song: &[f32], rec: Recording, tol_ms: f64) -> AlignResult {
+        let (dance, want) = record(song, &rec);
+        let got = run(&dance, song).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let err_ms = (got.offset_s - want) * 1e3;
+        assert!(
+            err_ms.abs() < tol_ms,
+            "{case}: offset {} vs {} ({err_ms:.2} ms)",
+            got.offset_s,
+            want
+        );
+        assert!(
+            (got.rate - rec.rate).abs() < 2e-4,
+            "{case}: rate {} vs {}",
+            got.rate,
+            rec.rate
+        );
+        got
+    }
+
+    #[test]
+    fn integer_lag_recording_starts_before_the_song() {
+        let s = song(20, 1);
+        let r = assert_offset(
+            "positive",
+            &s,
+            Recording {
+                offset_s: 3.0,
+                rate: 1.0,
+                dur_s: 30.0,
+                snr_db: 20.0,
+                reverb: false,
+            },
+            0.5,
+        );
+        assert!(
+            (r.overlap.dance_start_s - 3.0).abs() < 0.6,
+            "heard from {}",
+            r.overlap.dance_start_s
+        );
+        assert!(r.confidence >= 0.9, "confidence {}", r.confidence);
+    }
+
+    #[test]
+    fn sub_sample_lag_recording_starts_inside_the_song() {
+        let s = song(30, 2);
+        assert_offset(
+            "negative",
+            &s,
+            Recording {
+                offset_s: -21.250_06,
+                rate: 1.0,
+                dur_s: 30.0,
+                snr_db: 20.0,
+                reverb: false,
+            },
+            0.2,
+        );
+    }
+
+    #[test]
+    fn noise_at_zero_db_and_reverb() {
+        let s = song(30, 3);
+        assert_offset(
+            "0 dB",
+            &s,
+            Recording {
+                offset_s: -7.3,
+                rate: 1.0,
+                dur_s: 40.0,
+                snr_db: 0.0,
+                reverb: false,
+            },
+            1.0,
+        );
+        assert_offset(
+            "reverb",
+            &s,
+            Recording {
+                offset_s: 4.1,
+                rate: 1.0,
+                dur_s: 40.0,
+                snr_db: 10.0,
+                reverb: true,
+            },
+            1.0,
+        );
+    }
+
+    #[test]
+    fn clock_drift_200_ppm() {
+        let s = song(40, 4);
+        assert_offset(
+            "drift",
+            &s,
+            Recording {
+                offset_s: -12.0,
+                rate: 1.0002,
+                dur_s: 60.0,
+                snr_db: 10.0,
+                reverb: false,
+            },
+            1.0,
+        );
+    }
+
+    #[test]
+    fn playback_three_percent_faster() {
+        let s = song(40, 5);
+        assert_offset(
+            "speed",
+            &s,
+            Recording {
+                offset_s: -5.0,
+                rate: 1.0 / 1.03,
+                dur_s: 45.0,
+                snr_db: 10.0,
+                reverb: false,
+            },
+            2.0,
+        );
+    }
+
+    #[test]
+    fn loop_repeated_eight_times_with_one_distinct_bar() {
+        // 4 intro bars, the same bar 8 times, one distinct bar, the loop 8 times again
+        let mut seeds: Vec<u64> = (100..104).collect();
+        seeds.extend(std::iter::repeat_n(555, 8));
+        seeds.push(777);
+        seeds.extend(std::iter::repeat_n(555, 8));
+        let s = song_from_bars(&seeds);
+        // the recording sees loop bars and the distinct bar (song 14 s .. 34 s)
+        let r = assert_offset(
+            "loop",
+            &s,
+            Recording {
+                offset_s: -14.0,
+                rate: 1.0,
+                dur_s: 20.0,
+                snr_db: 10.0,
+                reverb: false,
+            },
+            1.0,
+        );
+        // the alternatives are whole bars away
+        for c in r.candidates.iter().skip(1) {
+            assert!(
+                (c.offset_s - r.offset_s).abs() > 1.9,
+                "alternative {}",
+                c.offset_s
+            );
+        }
+    }
+
+    #[test]
+    fn another_song_silence_and_noise_are_no_match() {
+        let s = song(30, 6);
+        let other = song(30, 60);
+        // a different song with the same drums: tonal parts differ
+        let (dance, _) = record(
+            &other,
+            &Recording {
+                offset_s: -3.0,
+                rate: 1.0,
+                dur_s: 30.0,
+                snr_db: 20.0,
+                reverb: false,
+            },
+        );
+        let other_result = run(&dance, &s);
+        match other_result {
+            Err(EngineError::NoMatch { .. }) => {}
+            Ok(r) => assert!(
+                r.confidence < 0.5,
+                "another song placed with confidence {}",
+                r.confidence
+            ),
+            Err(e) => panic!("unexpected error {e}"),
+        }
+        let silence = vec![0f32; 20 * FS as usize];
+        assert_eq!(
+            run(&silence, &s).map(|_| ()).unwrap_err().code(),
+            "no_match"
+        );
+        let mut rng = Lcg(5);
+        let noise: Vec<f32> = (0..20 * FS as usize).map(|_| 0.1 * rng.next()).collect();
+        assert_eq!(run(&noise, &s).map(|_| ()).unwrap_err().code(), "no_match");
+    }
+
+    #[test]
+    fn under_three_seconds_is_too_short() {
+        let s = song(10, 7);
+        let short = s[..2 * FS as usize].to_vec();
+        assert_eq!(run(&short, &s).map(|_| ()).unwrap_err().code(), "too_short");
+        assert_eq!(run(&s, &short).map(|_| ()).unwrap_err().code(), "too_short");
+    }
+
+    #[test]
+    fn cancellation_stops_the_search() {
+        let s = song(20, 8);
+        let (dance, _) = record(
+            &s,
+            &Recording {
+                offset_s: 1.0,
+                rate: 1.0,
+                dur_s: 20.0,
+                snr_db: 20.0,
+                reverb: false,
+            },
+        );
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let r = align_signals(
+            &dance,
+            &s,
+            FS,
+            &AlignOptions::default(),
+            &cancel,
+            &mut |_, _| {},
+        );
+        assert_eq!(r.map(|_| ()).unwrap_err().code(), "cancelled");
+    }
 }

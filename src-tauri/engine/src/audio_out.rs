@@ -524,6 +524,43 @@ impl SongEncoder {
         let mut packet_out = ffmpeg::Packet::empty();
         let mut input_done = false;
         let mut eof_sent = false;
+        // A song far from its start: seek there instead of decoding what is
+        // skipped. Only where timestamps are exact to the sample (MP4/M4A
+        // AAC, MKV: index-based) and no rate conversion changes the count;
+        // 2 s early, since the first frame after a seek lacks its overlap.
+        let mut fix_skip_from_pts = false;
+        let exact_timestamps = {
+            let format = self.ictx.format();
+            let name = format.name();
+            name.contains("mp4") || name.contains("matroska")
+        };
+        if exact_timestamps
+            && self.decoder.rate() == self.sample_rate
+            && to_skip > 10 * self.sample_rate as usize
+        {
+            if let Some(st) = self.ictx.stream(self.stream_index) {
+                let tb = f64::from(st.time_base());
+                let target_s = to_skip as f64 / sr - 2.0;
+                let ts = (target_s / tb) as i64;
+                // SAFETY: valid context and stream index.
+                let r = unsafe {
+                    ffi::av_seek_frame(
+                        self.ictx.as_mut_ptr(),
+                        self.stream_index as i32,
+                        ts,
+                        ffi::AVSEEK_FLAG_BACKWARD,
+                    )
+                };
+                if r >= 0 {
+                    self.decoder.flush();
+                    fix_skip_from_pts = true;
+                }
+            }
+        }
+        let stream_tb = self
+            .ictx
+            .stream(self.stream_index)
+            .map_or(0.0, |st| f64::from(st.time_base()));
 
         // Encodes whole frames from `ready` (and the final short one at the end).
         let encode_ready = |ready: &mut Planar,
@@ -588,6 +625,20 @@ impl SongEncoder {
             let mut got_frames = false;
             while self.decoder.receive_frame(&mut frame).is_ok() {
                 got_frames = true;
+                if fix_skip_from_pts {
+                    // The seek landed here: count the skip from this frame.
+                    let start = frame
+                        .pts()
+                        .map(|p| (p as f64 * stream_tb * sr).round() as i64)
+                        .ok_or_else(|| {
+                            EngineError::media(&path, "the song has no timestamps after seeking")
+                        })?;
+                    if start < 0 || start as usize > to_skip {
+                        return Err(EngineError::media(&path, "seeking in the song went wrong"));
+                    }
+                    to_skip -= start as usize;
+                    fix_skip_from_pts = false;
+                }
                 let fmt: ffi::AVSampleFormat = frame.format().into();
                 let layout = layout_or_default(frame.channel_layout(), frame.channels());
                 let fr = frame.rate();

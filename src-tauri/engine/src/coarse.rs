@@ -32,8 +32,8 @@ impl Default for CoarseParams {
             window_s: 4.0,
             max_rate_deviation: 0.055,
             rate_step: 0.0125,
-            peaks_per_window: 16,
-            lines_to_rescore: 48,
+            peaks_per_window: 8,
+            lines_to_rescore: 8,
             max_candidates: 24,
         }
     }
@@ -73,7 +73,10 @@ pub fn coarse_candidates(
     }
     let t_ref_s = n_d as f64 / frame_rate / 2.0;
     let win = ((params.window_s * frame_rate).round() as usize).clamp(8, n_d);
-    let starts = window_starts(n_d, win, win / 2);
+    // Non-overlapping windows: this stage only has to propose rates and
+    // rough lines (the spectral-shape scan finds the section), so half the
+    // correlations of overlapping windows buy little.
+    let starts = window_starts(n_d, win, win);
     let k_max = (params.max_rate_deviation / params.rate_step).ceil() as i64;
     let trial_rates: Vec<f64> = (-k_max..=k_max)
         .map(|k| 1.0 + k as f64 * params.rate_step)

@@ -6,16 +6,25 @@
 //! The cut rarely falls on a keyframe. The default copies the packets from the
 //! previous keyframe and writes an MP4 edit list so that presentation starts
 //! at the cut ([`StartCut::EditList`]). Why this default: the picture stays
-//! bit-identical (no generation loss, no encoder needed, nothing to match —
-//! a re-encoded head must reproduce the source's SPS/PPS/VPS, profile, level
-//! and colour signalling exactly, or decoders and Apple players choke at the
-//! splice), it is the fastest, and QuickTime, WebKit, Chrome, VLC and ffmpeg
-//! all honour edit lists. The cost: up to one GOP (~1 s on phones) of extra
-//! packets in the file, decoded but not shown, and players that ignore edit
-//! lists (rare, old) would show those frames first. [`StartCut::SmartCut`]
-//! is the option: H.264 only, the frames from the cut to the next keyframe
-//! are re-encoded with libx264 (CRF 14) under parameter-set ids of their own,
-//! added to the track's `avcC`, and the rest is copied (see [`crate::smartcut`]).
+//! bit-identical (no generation loss, no encoder needed), it works the same
+//! for H.264 and HEVC, it is the fastest, and QuickTime, WebKit, Chrome, VLC
+//! and ffmpeg all honour edit lists. The cost: up to one GOP (~1 s on phones)
+//! of extra packets in the file, decoded but not shown, and players that
+//! ignore edit lists (rare, old) would show those frames first.
+//! [`StartCut::SmartCut`] is the option: H.264 only, the frames from the cut
+//! to the next keyframe are re-encoded with libx264 (CRF 14) under
+//! parameter-set ids of their own, added to the track's `avcC`, and the rest
+//! is copied (see [`crate::smartcut`]); it needs libx264 and splices two
+//! encoders' streams, which is why it is not the default.
+//!
+//! # Inputs and outputs
+//! MP4, MOV, MKV and AVI in (any container FFmpeg reads); MP4 out, always.
+//! The video codec must fit MP4 (H.264, HEVC — tagged `hvc1` for Apple —,
+//! MPEG-4, AV1, VP9…); one that does not (FFV1, ProRes, raw video…) is
+//! refused with an `unsupported` error saying to convert the video first:
+//! no MKV fallback, since MKV cannot start frame-accurately without an edit
+//! list. The audio is the song only: AAC-LC, 192 kbit/s by default, at the
+//! song's sample rate, or the song's own AAC packets ([`AudioChoice`]).
 //!
 //! # Crash safety
 //! The file is written as `.beatsync-<pid>-<n>-<final name>.partial` in the
@@ -213,7 +222,7 @@ pub struct InputAnalysis {
     /// time 0 (the aligner's clock).
     pub dance_origin_s: f64,
     pub song: SongAudibleRange,
-    /// Whether the recording's last frame is black (checked while the
+    /// Whether the recording may end in a black stretch (checked while the
     /// aligner runs, so that a normal ending costs nothing later).
     pub last_frame_black: Option<bool>,
     fingerprints: Vec<Fingerprint>,
@@ -272,7 +281,8 @@ fn dance_audio_origin(dance: &Path, info: &MediaInfo) -> Result<f64> {
 }
 
 /// Reads what export needs from both inputs (probe, video extent, song's
-/// audible range). Decodes the song once at 8 kHz mono; the video not at all.
+/// audible range, whether the last frame is black). Decodes the song once at
+/// 8 kHz mono, and of the video at most the last GOP.
 pub fn analyse_inputs(
     dance: &Path,
     bgm: &Path,
@@ -287,12 +297,25 @@ pub fn analyse_inputs(
     let bgm_info = probe(bgm)?;
     bgm_info.require_audio()?;
     cancel.check()?;
-    let video = mux::video_track(dance)?;
-    let dance_origin_s = dance_audio_origin(dance, &dance_info)?;
-    cancel.check()?;
-    let mut paced = Progress::new(progress);
-    let song = trim::song_audible_range(bgm, cancel, &mut |f| paced.tick("analyse", f))?;
-    let last_frame_black = trim::black_at(dance, video.end_s - 0.05, cancel)?;
+    // The song's envelope and the recording's picture facts are independent:
+    // read them side by side.
+    let (song, picture) = std::thread::scope(|scope| {
+        let picture = scope.spawn(|| -> Result<(VideoTrack, f64, Option<bool>)> {
+            let video = mux::video_track(dance)?;
+            let origin = dance_audio_origin(dance, &dance_info)?;
+            cancel.check()?;
+            let black = trim::may_end_black(dance, video.end_s, cancel)?;
+            Ok((video, origin, Some(black)))
+        });
+        let mut paced = Progress::new(progress);
+        let song = trim::song_audible_range(bgm, cancel, &mut |f| paced.tick("analyse", f));
+        let picture = picture
+            .join()
+            .unwrap_or_else(|_| Err(EngineError::media(dance, "reading the video failed")));
+        (song, picture)
+    });
+    let (video, dance_origin_s, last_frame_black) = picture?;
+    let song = song?;
     Ok(InputAnalysis {
         dance_info,
         bgm_info,
@@ -590,6 +613,14 @@ fn ms(t: Instant) -> u64 {
 
 /// Exports: runs the aligner when the request has no placement (in parallel
 /// with the input analysis), then [`export_analysed`].
+///
+/// `progress(stage, fraction)` is called at least every ~100-250 ms with the
+/// fraction of the current stage: `align` (only without a placement) or
+/// `analyse`, `plan` (trim, black ending, smart-cut head), `export` (writing,
+/// by output time), `finish` (fsync), `verify`, then `done` with 1.0.
+/// `cancel` is checked between packets and frames: the call then returns
+/// `EngineError::Cancelled` within a fraction of a second, with the partial
+/// file removed.
 pub fn export(
     req: &ExportRequest,
     cancel: &CancelToken,

@@ -54,6 +54,8 @@ pub struct FineParams {
     /// Largest deviation from the input line searched at the ends of the
     /// overlap (samples): how far the input line's rate may be off.
     pub max_end_shift: f64,
+    /// Rate uncertainty always searched (fraction), whatever `max_end_shift`.
+    pub min_rate_slack: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -127,7 +129,11 @@ pub fn refine_line(
         if j % 32 == 0 {
             cancel.check()?;
         }
-        let t = t_first + j as f64 * hop_s;
+        // Windows at a fixed spacing can all land on the same phase of the
+        // beat (e.g. every 1.5 s at 120 BPM, always between the drum hits):
+        // a low-discrepancy jitter of up to ±40 % of the hop breaks that.
+        let jitter = ((j as f64 * 0.618_033_988_75).fract() - 0.5) * 0.8 * hop_s;
+        let t = (t_first + j as f64 * hop_s + jitter).clamp(t_a, t_b);
         let centre = (t * fs).round() as i64;
         let first = centre - (n / 2) as i64;
         if first < 0 || first as usize + n > dance.len() {
@@ -175,56 +181,65 @@ pub fn refine_line(
     }
     let t0 = windows.iter().map(|w| w.t_s).sum::<f64>() / windows.len() as f64;
 
-    // ---- 2-D search (offset, slope) on segment sums of normalised correlations
-    let n_seg = (windows.len() / 4).clamp(1, 32);
+    // ---- 2-D search (offset, slope) over all windows. PHAT peaks are about
+    // one lag wide, so each window's correlation is first widened by a max
+    // filter (±2 lags): a line then only has to pass within 2 lags of every
+    // window's peak, and the slope grid can be correspondingly coarse.
     let lags = 2 * m + 1;
-    let mut seg_sum = vec![vec![0f32; lags]; n_seg];
-    let mut seg_t = vec![0f64; n_seg];
-    let mut seg_count = vec![0usize; n_seg];
-    for (j, w) in windows.iter().enumerate() {
-        let s = j * n_seg / windows.len();
-        for (acc, &c) in seg_sum[s].iter_mut().zip(&w.corr) {
-            *acc += c / w.rms;
-        }
-        seg_t[s] += w.t_s;
-        seg_count[s] += 1;
-    }
-    for s in 0..n_seg {
-        seg_t[s] /= seg_count[s].max(1) as f64;
-    }
-    let lever = seg_t.iter().map(|t| (t - t0).abs()).fold(0.0f64, f64::max);
+    let widened: Vec<Vec<f32>> = windows
+        .iter()
+        .map(|w| {
+            (0..lags)
+                .map(|k| {
+                    let lo = k.saturating_sub(2);
+                    let hi = (k + 2).min(lags - 1);
+                    w.corr[lo..=hi]
+                        .iter()
+                        .fold(f32::NEG_INFINITY, |a, &v| a.max(v))
+                        / w.rms
+                })
+                .collect()
+        })
+        .collect();
+    let lever = windows
+        .iter()
+        .map(|w| (w.t_s - t0).abs())
+        .fold(0.0f64, f64::max);
     let (slope_steps, slope_step) = if lever > 1.0 {
-        let step = 0.5 / lever;
-        // at least ±0.12 % of rate: onset-derived rates of short clips are that loose
-        let end_shift = params.max_end_shift.max(1.2e-3 * fs * lever);
-        (
-            ((end_shift.min(0.6 * m as f64) / lever) / step).ceil() as i64,
-            step,
-        )
+        let step = 2.0 / lever;
+        // onset-derived rates of short clips are loose: the ranking pass searches ±0.2 %
+        let end_shift = params
+            .max_end_shift
+            .max(params.min_rate_slack * fs * lever)
+            .min(0.6 * m as f64);
+        ((end_shift / 2.0).ceil() as i64, step)
     } else {
         (0, 0.0)
     };
     let mut best2d = (f32::NEG_INFINITY, m as f64, 0.0f64);
+    let mut shifts: Vec<i64> = vec![0; windows.len()];
     for bi in -slope_steps..=slope_steps {
         let b = bi as f64 * slope_step;
-        let shifts: Vec<i64> = seg_t
-            .iter()
-            .map(|t| (b * (t - t0)).round() as i64)
-            .collect();
-        for a in 0..lags as i64 {
+        for (sh, w) in shifts.iter_mut().zip(&windows) {
+            *sh = (b * (w.t_s - t0)).round() as i64;
+        }
+        // the ±2-lag widening lets the offset grid step by 2 lags too
+        for a in (0..lags as i64).step_by(2) {
             let mut s = 0f32;
-            for (seg, &sh) in seg_sum.iter().zip(&shifts) {
+            for (wc, &sh) in widened.iter().zip(&shifts) {
                 let idx = a + sh;
                 if idx >= 0 && (idx as usize) < lags {
-                    s += seg[idx as usize];
+                    s += wc[idx as usize];
                 }
             }
             if s > best2d.0 {
                 best2d = (s, a as f64, b);
             }
         }
+        if bi % 64 == 0 {
+            cancel.check()?;
+        }
     }
-    cancel.check()?;
     let (_, a_star, b_star) = best2d;
 
     // ---- per-window peaks near that line, robust weighted line fit
@@ -305,11 +320,10 @@ pub fn refine_line(
     let ((fit_a, fit_b), (z, heard, window_obs)) = best_fit;
     if std::env::var_os("BEATSYNC_ALIGN_DEBUG").is_some() {
         eprintln!(
-            "  fine: line ({:.4},{:.6}) windows {} segs {} a* {:.1} b* {:.3} obs {} default ({:.1},{:.3}) fit ({fit_a:.1},{fit_b:.3}) z {z:.2}",
+            "  fine: line ({:.4},{:.6}) windows {} a* {:.1} b* {:.3} obs {} default ({:.1},{:.3}) fit ({fit_a:.1},{fit_b:.3}) z {z:.2}",
             line.sigma,
             line.rate,
             windows.len(),
-            n_seg,
             a_star - m as f64,
             b_star,
             obs.len(),

@@ -129,8 +129,8 @@ impl SongShapeSpectra {
         let mut spectra = Vec::with_capacity(song.n_bands);
         for b in 0..song.n_bands {
             input.iter_mut().for_each(|v| *v = 0.0);
-            for f in 0..song.frames {
-                input[f] = song.values[f * song.n_bands + b];
+            for (f, v) in input.iter_mut().take(song.frames).enumerate() {
+                *v = song.values[f * song.n_bands + b];
             }
             let mut out = fft.make_output_vec();
             // Lengths come from the plan: cannot fail.

@@ -14,9 +14,8 @@
 //! name says otherwise.
 
 use crate::cancel::CancelToken;
-use crate::decode::AudioChunks;
 use crate::error::{EngineError, Result};
-use crate::probe::open_input;
+use crate::probe::{layout_or_default, open_input};
 use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -195,53 +194,199 @@ const SILENCE_BELOW_PEAK_DB: f64 = 50.0;
 const ENVELOPE_RATE: u32 = 8000;
 const ENVELOPE_BLOCK: usize = 160; // 20 ms at 8 kHz
 
-/// Decodes the song (mono, 8 kHz: cheap) and finds the first and last 20 ms
-/// block louder than `SILENCE_BELOW_PEAK_DB` under its loudest block.
+/// 20-ms block powers (mono) of the song between `from_s` and `to_s` (song
+/// seconds); seeks instead of decoding what lies before `from_s`. Returns
+/// the powers (block `i` starts at `from_s + i * 0.02`) and where the
+/// decoded audio ended.
+fn block_powers(
+    song: &Path,
+    from_s: f64,
+    to_s: f64,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(f64),
+) -> Result<(Vec<f32>, f64)> {
+    let mut ictx = open_input(song)?;
+    let stream = ictx
+        .streams()
+        .best(ffmpeg::media::Type::Audio)
+        .ok_or_else(|| EngineError::NoAudio(song.to_path_buf()))?;
+    let index = stream.index();
+    let tb = stream.time_base();
+    let mut dctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+        .map_err(|e| EngineError::media(song, e))?
+        .decoder();
+    dctx.set_packet_time_base(tb);
+    let mut decoder = dctx.audio().map_err(|e| EngineError::Unsupported {
+        path: song.to_path_buf(),
+        reason: format!("cannot decode the song: {e}"),
+    })?;
+    if from_s > 1.0 {
+        // A second early: the first frame after a seek decodes without its
+        // overlap and is not used.
+        let ts = ((from_s - 1.0) / f64::from(tb)) as i64;
+        // SAFETY: valid context and stream index.
+        unsafe {
+            ffmpeg::ffi::av_seek_frame(
+                ictx.as_mut_ptr(),
+                index as i32,
+                ts,
+                ffmpeg::ffi::AVSEEK_FLAG_BACKWARD,
+            );
+        }
+    }
+    let block_s = ENVELOPE_BLOCK as f64 / f64::from(ENVELOPE_RATE);
+    let mut sums: Vec<(f64, u32)> = Vec::new();
+    let mut frame = ffmpeg::frame::Audio::empty();
+    let mut mono = ffmpeg::frame::Audio::empty();
+    let mut resampler: Option<ffmpeg::software::resampling::Context> = None;
+    let mut next_t: Option<f64> = None;
+    let mut end_t = from_s;
+    let mut eof = false;
+    let mut done = false;
+    let mut n = 0usize;
+    while !done {
+        while decoder.receive_frame(&mut frame).is_ok() {
+            let rate = frame.rate().max(1);
+            let t0 = frame
+                .pts()
+                .map(|p| p as f64 * f64::from(tb))
+                .or(next_t)
+                .unwrap_or(0.0);
+            next_t = Some(t0 + frame.samples() as f64 / f64::from(rate));
+            let layout = layout_or_default(frame.channel_layout(), frame.channels());
+            if resampler
+                .as_ref()
+                .is_none_or(|r| r.input().format != frame.format() || r.input().rate != rate)
+            {
+                resampler = Some(
+                    ffmpeg::software::resampling::Context::get(
+                        frame.format(),
+                        layout,
+                        rate,
+                        ffmpeg::format::Sample::F32(ffmpeg::format::sample::Type::Packed),
+                        ffmpeg::ChannelLayout::MONO,
+                        rate,
+                    )
+                    .map_err(|e| EngineError::media(song, e))?,
+                );
+            }
+            frame.set_channel_layout(layout);
+            if let Some(r) = resampler.as_mut() {
+                r.run(&frame, &mut mono)
+                    .map_err(|e| EngineError::media(song, e))?;
+            }
+            let samples = &mono.plane::<f32>(0)[..mono.samples()];
+            for (i, v) in samples.iter().enumerate() {
+                let t = t0 + i as f64 / f64::from(rate);
+                if t < from_s {
+                    continue;
+                }
+                if t >= to_s {
+                    done = true;
+                    break;
+                }
+                let b = ((t - from_s) / block_s) as usize;
+                if sums.len() <= b {
+                    sums.resize(b + 1, (0.0, 0));
+                }
+                sums[b].0 += f64::from(*v) * f64::from(*v);
+                sums[b].1 += 1;
+                end_t = t;
+            }
+            if done {
+                break;
+            }
+        }
+        if done || eof {
+            break;
+        }
+        let mut packet = ffmpeg::Packet::empty();
+        match packet.read(&mut ictx) {
+            Ok(()) => {
+                if packet.stream() == index {
+                    let _ = decoder.send_packet(&packet);
+                    n += 1;
+                    if n.is_multiple_of(64) {
+                        cancel.check()?;
+                        if to_s.is_finite() && to_s > from_s {
+                            progress(((end_t - from_s) / (to_s - from_s)).clamp(0.0, 1.0));
+                        }
+                    }
+                }
+            }
+            Err(_) => {
+                let _ = decoder.send_eof();
+                eof = true;
+            }
+        }
+    }
+    let powers = sums
+        .iter()
+        .map(|(s, c)| {
+            if *c > 0 {
+                (*s / f64::from(*c)) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    Ok((powers, end_t))
+}
+
+/// Finds where the song is audible: the first and last 20 ms block louder
+/// than `SILENCE_BELOW_PEAK_DB` under its loudest block. Only the first 45 s
+/// and the last 90 s of a long song are decoded (seeking), which is where
+/// intros and fades are.
 pub fn song_audible_range(
     song: &Path,
     cancel: &CancelToken,
     progress: &mut dyn FnMut(f64),
 ) -> Result<SongAudibleRange> {
-    let mut chunks = AudioChunks::open(song, ENVELOPE_RATE)?;
-    let mut block_power: Vec<f32> = Vec::new();
-    let mut acc = 0.0f64;
-    let mut in_block = 0usize;
-    let mut total_samples = 0usize;
-    while let Some(chunk) = chunks.next_chunk()? {
-        total_samples += chunk.len();
-        for &s in &chunk {
-            acc += f64::from(s) * f64::from(s);
-            in_block += 1;
-            if in_block == ENVELOPE_BLOCK {
-                block_power.push((acc / ENVELOPE_BLOCK as f64) as f32);
-                acc = 0.0;
-                in_block = 0;
+    const HEAD_S: f64 = 45.0;
+    const TAIL_S: f64 = 90.0;
+    let info = crate::probe::probe(song)?;
+    let dur = info
+        .audio()
+        .and_then(|a| a.duration_s)
+        .unwrap_or(info.duration_s);
+    let block_s = ENVELOPE_BLOCK as f64 / f64::from(ENVELOPE_RATE);
+    let level = |powers: &[f32]| powers.iter().copied().fold(0.0f32, f32::max);
+    let find = |head: &[f32], tail: &[f32], peak: f32| {
+        let threshold =
+            (f64::from(peak) * 10f64.powf(-SILENCE_BELOW_PEAK_DB / 10.0)).max(1e-9) as f32;
+        (
+            head.iter().position(|&p| p > threshold),
+            tail.iter().rposition(|&p| p > threshold),
+        )
+    };
+    if dur > HEAD_S + TAIL_S + 15.0 {
+        let (head, _) = block_powers(song, 0.0, HEAD_S, cancel, &mut |f| progress(0.3 * f))?;
+        let tail_from = ((dur - TAIL_S) / block_s).floor() * block_s;
+        let (tail, tail_end) = block_powers(song, tail_from, f64::INFINITY, cancel, &mut |f| {
+            progress(0.3 + 0.7 * f)
+        })?;
+        let peak = level(&head).max(level(&tail));
+        if let (Some(first), Some(last)) = find(&head, &tail, peak) {
+            if peak > 1e-12 {
+                return Ok(SongAudibleRange {
+                    start_s: first as f64 * block_s,
+                    end_s: (tail_from + (last + 1) as f64 * block_s).min(tail_end + block_s),
+                    duration_s: tail_end,
+                });
             }
         }
-        cancel.check()?;
-        progress(chunks.fraction());
+        // A silent head or tail: look at the whole song.
     }
-    if in_block > 0 {
-        block_power.push((acc / in_block as f64) as f32);
-    }
-    let duration_s = total_samples as f64 / f64::from(ENVELOPE_RATE);
-    let peak = block_power.iter().copied().fold(0.0f32, f32::max);
+    let (all, end) = block_powers(song, 0.0, f64::INFINITY, cancel, progress)?;
+    let peak = level(&all);
     if peak <= 1e-12 {
         return Err(EngineError::Empty(song.to_path_buf()));
     }
-    let threshold = f64::from(peak) * 10f64.powf(-SILENCE_BELOW_PEAK_DB / 10.0);
-    // An absolute floor too, for songs mastered very quietly with hiss.
-    let threshold = threshold.max(1e-9) as f32;
-    let first = block_power.iter().position(|&p| p > threshold).unwrap_or(0);
-    let last = block_power
-        .iter()
-        .rposition(|&p| p > threshold)
-        .unwrap_or(block_power.len().saturating_sub(1));
-    let block_s = ENVELOPE_BLOCK as f64 / f64::from(ENVELOPE_RATE);
+    let (first, last) = find(&all, &all, peak);
     Ok(SongAudibleRange {
-        start_s: first as f64 * block_s,
-        end_s: ((last + 1) as f64 * block_s).min(duration_s),
-        duration_s,
+        start_s: first.unwrap_or(0) as f64 * block_s,
+        end_s: (last.map_or(all.len(), |l| l + 1) as f64 * block_s).min(end + block_s),
+        duration_s: end,
     })
 }
 
@@ -355,6 +500,48 @@ impl FrameSampler {
         })
     }
 
+    /// The keyframe at or before container time `t`: whether it is black,
+    /// and its time. Decodes that one frame only.
+    fn keyframe_before(&mut self, t: f64) -> Result<Option<(bool, f64)>> {
+        let ts = (t / self.time_base).floor() as i64;
+        // SAFETY: seeking a valid context; stream index valid.
+        let r = unsafe {
+            ffmpeg::ffi::av_seek_frame(
+                self.ictx.as_mut_ptr(),
+                self.stream_index as i32,
+                ts,
+                ffmpeg::ffi::AVSEEK_FLAG_BACKWARD,
+            )
+        };
+        if r < 0 {
+            return Ok(None);
+        }
+        self.decoder.flush();
+        loop {
+            let mut packet = ffmpeg::Packet::empty();
+            match packet.read(&mut self.ictx) {
+                Ok(()) if packet.stream() == self.stream_index => {
+                    if !packet.is_key() {
+                        return Ok(None);
+                    }
+                    let _ = self.decoder.send_packet(&packet);
+                    let _ = self.decoder.send_eof();
+                    let mut frame = ffmpeg::frame::Video::empty();
+                    let got = self.decoder.receive_frame(&mut frame).is_ok();
+                    self.decoder.flush();
+                    if !got {
+                        return Ok(None);
+                    }
+                    let pts = frame.timestamp().or(frame.pts()).or(packet.pts());
+                    return Ok(pts.map(|p| (is_black(&frame), p as f64 * self.time_base)));
+                }
+                Ok(()) => continue,
+                Err(ffmpeg::Error::Eof) => return Ok(None),
+                Err(e) => return Err(EngineError::media(&self.path, e)),
+            }
+        }
+    }
+
     /// Whether the frame shown at container time `t` is black; `None` when no
     /// frame could be decoded there. Seeks to the keyframe before `t` and
     /// decodes forward to `t` (at most one GOP).
@@ -410,6 +597,20 @@ impl FrameSampler {
 /// frame there). One seek and at most one GOP decoded.
 pub fn black_at(video: &Path, t: f64, cancel: &CancelToken) -> Result<Option<bool>> {
     FrameSampler::open(video)?.black_at(t, cancel)
+}
+
+/// Whether the recording can end in a black stretch of at least
+/// [`MIN_BLACK_TAIL_S`] before container time `end`: decodes only the last
+/// keyframe when that settles it (a keyframe with picture inside the last
+/// [`MIN_BLACK_TAIL_S`] rules a black tail out), else the last frame.
+pub fn may_end_black(video: &Path, end: f64, cancel: &CancelToken) -> Result<bool> {
+    let mut sampler = FrameSampler::open(video)?;
+    if let Some((black, key_t)) = sampler.keyframe_before(end - 0.05)? {
+        if !black && key_t >= end - MIN_BLACK_TAIL_S {
+            return Ok(false);
+        }
+    }
+    Ok(sampler.black_at(end - 0.05, cancel)? == Some(true))
 }
 
 /// Shortest black ending that counts as "phone face down".

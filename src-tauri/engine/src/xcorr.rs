@@ -125,6 +125,9 @@ impl Correlator {
 /// The `count` highest local maxima of `x`, at least `min_separation` apart,
 /// as `(index, value)`, best first.
 pub fn top_peaks(x: &[f32], count: usize, min_separation: usize) -> Vec<(usize, f32)> {
+    if count == 0 {
+        return Vec::new();
+    }
     let mut maxima: Vec<(usize, f32)> = Vec::new();
     for i in 0..x.len() {
         let left = if i > 0 { x[i - 1] } else { f32::NEG_INFINITY };
@@ -136,6 +139,13 @@ pub fn top_peaks(x: &[f32], count: usize, min_separation: usize) -> Vec<(usize, 
         if x[i] >= left && x[i] > right {
             maxima.push((i, x[i]));
         }
+    }
+    // Only the best few matter: partial selection before sorting (these
+    // vectors hold thousands of maxima and this runs for every window).
+    let keep = (count * 8).max(32);
+    if maxima.len() > keep {
+        maxima.select_nth_unstable_by(keep, |a, b| b.1.total_cmp(&a.1));
+        maxima.truncate(keep);
     }
     maxima.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut picked: Vec<(usize, f32)> = Vec::with_capacity(count);
