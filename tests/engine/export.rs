@@ -837,6 +837,45 @@ fn lead_in_keeps_seconds_before_the_song() {
 }
 
 #[test]
+fn the_users_trim_sets_both_ends() {
+    let d = tempfile::tempdir().unwrap();
+    let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            dur: 10.0,
+            ..Default::default()
+        },
+    );
+    let mut req = request(&dance, &song, d.path(), 1.0);
+    req.trim_start_s = Some(3.0);
+    req.trim_end_s = Some(7.5);
+    let report = run(&req).unwrap();
+    assert_eq!(
+        (report.trim.start_reason, report.trim.end_reason),
+        (StartReason::User, EndReason::User)
+    );
+    assert!(
+        (report.trim.start_s - 3.0).abs() <= 1.0 / 30.0,
+        "{:?}",
+        report.trim
+    );
+    // The end snaps to a frame the B-frame order lets the cut end on (within 3 frames).
+    assert!(
+        (report.trim.end_s - 7.5).abs() <= 3.0 / 30.0,
+        "{:?}",
+        report.trim
+    );
+    assert!(
+        (report.duration_s - 4.5).abs() <= 0.1 + 1e-6,
+        "{} s",
+        report.duration_s
+    );
+    assert_placed(&report, &song, &[0.5, 4.0], 0.001);
+}
+
+#[test]
 fn song_ending_before_the_recording_ends_the_export_after_its_fade() {
     let d = tempfile::tempdir().unwrap();
     // 7 s of song, the last 2 s fading out, then 3 s of silence in the file.

@@ -113,6 +113,11 @@ pub struct ExportRequest {
     /// Seconds kept before the song starts being heard.
     #[serde(default)]
     pub lead_in_s: f64,
+    /// The user's trim (recording time), overriding the automatic start / end.
+    #[serde(default)]
+    pub trim_start_s: Option<f64>,
+    #[serde(default)]
+    pub trim_end_s: Option<f64>,
     #[serde(default)]
     pub start_cut: StartCut,
     #[serde(default)]
@@ -137,6 +142,8 @@ impl ExportRequest {
             placement,
             song_heard: None,
             lead_in_s: 0.0,
+            trim_start_s: None,
+            trim_end_s: None,
             start_cut: StartCut::default(),
             audio: AudioChoice::default(),
             retime: RetimeMode::default(),
@@ -749,6 +756,8 @@ pub fn export_analysed(
         song_heard_end_s: heard_end,
         black_from_s: None,
         lead_in_s: req.lead_in_s,
+        user_start_s: req.trim_start_s,
+        user_end_s: req.trim_end_s,
     };
     let first = trim::decide_trim(&facts)?;
     // A black ending is searched backwards from the planned end; when that

@@ -87,6 +87,8 @@ pub enum StartReason {
     /// The song starts being heard here (minus the requested lead-in); the
     /// talk and waiting before it are dropped.
     SongStart,
+    /// The user moved the start.
+    User,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +100,8 @@ pub enum EndReason {
     SongEnd,
     /// From here to the end the picture is black (phone face down).
     BlackPicture,
+    /// The user moved the end.
+    User,
 }
 
 /// The facts the trim decision is made from (dance time, seconds).
@@ -114,6 +118,10 @@ pub struct TrimFacts {
     pub black_from_s: Option<f64>,
     /// Seconds kept before the song starts (talk, counting in).
     pub lead_in_s: f64,
+    /// The user's own start and end, overriding the automatic ones (kept
+    /// inside the recording).
+    pub user_start_s: Option<f64>,
+    pub user_end_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -159,6 +167,15 @@ pub fn decide_trim(f: &TrimFacts) -> Result<TrimDecision> {
             end_s = black;
             end_reason = EndReason::BlackPicture;
         }
+    }
+    let (mut start_s, mut start_reason) = (start_s, start_reason);
+    if let Some(u) = f.user_start_s {
+        start_s = u.clamp(f.recording_start_s, f.recording_end_s);
+        start_reason = StartReason::User;
+    }
+    if let Some(u) = f.user_end_s {
+        end_s = u.clamp(f.recording_start_s, f.recording_end_s);
+        end_reason = EndReason::User;
     }
     if end_s - start_s < MIN_EXPORT_S {
         return Err(EngineError::NothingToExport {
@@ -679,6 +696,8 @@ mod tests {
 
     fn facts() -> TrimFacts {
         TrimFacts {
+            user_start_s: None,
+            user_end_s: None,
             recording_start_s: 0.0,
             recording_end_s: 100.0,
             song_heard_start_s: 10.0,
@@ -686,6 +705,45 @@ mod tests {
             black_from_s: None,
             lead_in_s: 0.0,
         }
+    }
+
+    #[test]
+    fn the_users_trim_wins_and_stays_inside_the_recording() {
+        let d = decide_trim(&TrimFacts {
+            user_start_s: Some(4.5),
+            user_end_s: Some(60.0),
+            black_from_s: Some(80.0),
+            ..facts()
+        })
+        .unwrap();
+        assert_eq!((d.start_s, d.start_reason), (4.5, StartReason::User));
+        assert_eq!((d.end_s, d.end_reason), (60.0, EndReason::User));
+        let d = decide_trim(&TrimFacts {
+            user_start_s: Some(-3.0),
+            user_end_s: Some(500.0),
+            ..facts()
+        })
+        .unwrap();
+        assert_eq!((d.start_s, d.end_s), (0.0, 100.0));
+        // Only the end moved: the start stays automatic.
+        let d = decide_trim(&TrimFacts {
+            user_end_s: Some(50.0),
+            ..facts()
+        })
+        .unwrap();
+        assert_eq!(
+            (d.start_s, d.start_reason, d.end_reason),
+            (10.0, StartReason::SongStart, EndReason::User)
+        );
+        assert!(
+            decide_trim(&TrimFacts {
+                user_start_s: Some(30.0),
+                user_end_s: Some(30.1),
+                ..facts()
+            })
+            .is_err(),
+            "too short"
+        );
     }
 
     #[test]

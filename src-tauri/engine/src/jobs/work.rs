@@ -158,6 +158,8 @@ pub fn export_request(job: &Job) -> Result<crate::export::ExportRequest> {
     let mut req = ExportRequest::new(&job.dance.path, &job.bgm.path, &out_dir, None);
     req.name = job.options.name.clone();
     req.lead_in_s = job.options.lead_in_s;
+    req.trim_start_s = job.options.trim_start_s;
+    req.trim_end_s = job.options.trim_end_s;
     req.audio = AudioChoice {
         copy_if_possible: job.options.audio_mode == super::model::AudioMode::Copy,
         ..AudioChoice::default()
