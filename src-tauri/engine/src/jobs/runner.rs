@@ -246,16 +246,30 @@ impl<W: Work> Runner<W> {
 
         let result = {
             let (me, pulse, token) = (self.clone(), pulse.clone(), token.clone());
-            tokio::task::spawn_blocking(move || me.do_work(&job, kind, &token, &pulse)).await
+            // A thread of its own at a lower CPU priority (threads it starts
+            // inherit it): background work must not starve the window.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let spawned = std::thread::Builder::new()
+                .name(format!("job-{}", job.id))
+                .spawn(move || {
+                    lower_priority();
+                    let _ = tx.send(me.do_work(&job, kind, &token, &pulse));
+                });
+            match spawned {
+                Ok(_) => rx
+                    .await
+                    .map_err(|_| "the job's thread ended without a result".to_string()),
+                Err(e) => Err(format!("no thread for the job: {e}")),
+            }
         };
         watchdog.abort();
         self.running().remove(&id);
 
         let outcome = match result {
             Ok(r) => r,
-            Err(join) => Err(EngineError::Media {
+            Err(why) => Err(EngineError::Media {
                 path: Default::default(),
-                reason: format!("internal error: {join}"),
+                reason: format!("internal error: {why}"),
             }),
         };
         if let Err(e) = self.settle(&id, kind, outcome, stalled.load(Ordering::SeqCst)) {
@@ -389,6 +403,15 @@ impl<W: Work> Runner<W> {
             }
         }
         Ok(())
+    }
+}
+
+/// Lowers the calling thread's CPU priority (Linux: nice is per thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on the calling thread (who = 0) with a valid value.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }
 
