@@ -53,6 +53,14 @@ impl JobState {
         )
     }
 
+    /// Options may still change: the export has not started.
+    pub fn is_before_export(self) -> bool {
+        matches!(
+            self,
+            JobState::Queued | JobState::Analyzing | JobState::Analyzed
+        )
+    }
+
     /// A runner is working on the job right now.
     pub fn is_running(self) -> bool {
         matches!(self, JobState::Analyzing | JobState::Exporting)

@@ -228,6 +228,15 @@ fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
     })
 }
 
+/// A transition the job's state does not allow.
+fn refuse(j: &Job, action: &'static str) -> JobsError {
+    JobsError::InvalidState {
+        id: j.id.clone(),
+        state: j.state.as_str(),
+        action,
+    }
+}
+
 fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
@@ -505,7 +514,7 @@ impl Store {
     pub fn complete_analysis(&self, id: &str, checkpoint: &serde_json::Value) -> JobsResult<Job> {
         self.transition(id, |tx, j| {
             if j.state != JobState::Analyzing {
-                return Err(JobsError::InvalidState { id: id.into(), state: j.state.as_str(), action: "marked analysed" });
+                return Err(refuse(j, "marked analysed"));
             }
             // `attempts` counts runs of the current phase: the export starts afresh.
             tx.execute(
@@ -527,7 +536,7 @@ impl Store {
         let now = now_ms();
         self.transition(id, |tx, j| {
             if j.state != JobState::Exporting {
-                return Err(JobsError::InvalidState { id: id.into(), state: j.state.as_str(), action: "marked done" });
+                return Err(refuse(j, "marked done"));
             }
             tx.execute(
                 "UPDATE jobs SET state = 'done', stage = NULL, progress = 1, eta_s = NULL, output_path = ?2, report = ?3,
@@ -578,7 +587,7 @@ impl Store {
         let now = now_ms();
         self.transition(id, |tx, j| {
             if j.state.is_finished() {
-                return Err(JobsError::InvalidState { id: id.into(), state: j.state.as_str(), action: "cancelled" });
+                return Err(refuse(j, "cancelled"));
             }
             tx.execute(
                 "UPDATE jobs SET state = 'cancelled', stage = NULL, eta_s = NULL, next_run_at = NULL,
@@ -594,7 +603,7 @@ impl Store {
     pub fn retry(&self, id: &str) -> JobsResult<Job> {
         self.transition(id, |tx, j| {
             if !matches!(j.state, JobState::Failed | JobState::Cancelled) {
-                return Err(JobsError::InvalidState { id: id.into(), state: j.state.as_str(), action: "retried" });
+                return Err(refuse(j, "retried"));
             }
             let back = if j.checkpoint.is_some() { "analyzed" } else { "queued" };
             tx.execute(
@@ -610,15 +619,8 @@ impl Store {
     /// Asks for the export (the user's go), with the options to export with.
     pub fn request_export(&self, id: &str, options: &JobOptions) -> JobsResult<Job> {
         self.transition(id, |tx, j| {
-            if !matches!(
-                j.state,
-                JobState::Queued | JobState::Analyzing | JobState::Analyzed
-            ) {
-                return Err(JobsError::InvalidState {
-                    id: id.into(),
-                    state: j.state.as_str(),
-                    action: "exported",
-                });
+            if !j.state.is_before_export() {
+                return Err(refuse(j, "exported"));
             }
             tx.execute(
                 "UPDATE jobs SET export_requested = 1, options = ?2 WHERE id = ?1",
@@ -632,11 +634,7 @@ impl Store {
     pub fn plan_output(&self, id: &str, path: &Path) -> JobsResult<Job> {
         self.transition(id, |tx, j| {
             if j.state != JobState::Exporting {
-                return Err(JobsError::InvalidState {
-                    id: id.into(),
-                    state: j.state.as_str(),
-                    action: "given an output",
-                });
+                return Err(refuse(j, "given an output"));
             }
             tx.execute(
                 "UPDATE jobs SET output_path = ?2 WHERE id = ?1",
@@ -649,15 +647,8 @@ impl Store {
     /// Changes the options of a job that has not started exporting.
     pub fn update_options(&self, id: &str, f: impl FnOnce(&mut JobOptions)) -> JobsResult<Job> {
         self.transition(id, |tx, j| {
-            if !matches!(
-                j.state,
-                JobState::Queued | JobState::Analyzing | JobState::Analyzed
-            ) {
-                return Err(JobsError::InvalidState {
-                    id: id.into(),
-                    state: j.state.as_str(),
-                    action: "changed",
-                });
+            if !j.state.is_before_export() {
+                return Err(refuse(j, "changed"));
             }
             let mut o = j.options.clone();
             f(&mut o);
