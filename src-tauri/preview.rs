@@ -73,7 +73,10 @@ pub struct Preview {
 
 /// The UI words this code for the user; the message carries the system's detail.
 fn no_device(detail: impl std::fmt::Display) -> IpcError {
-    IpcError::new("no_audio_device", format!("no audio output device: {detail}"))
+    IpcError::new(
+        "no_audio_device",
+        format!("no audio output device: {detail}"),
+    )
 }
 
 impl Preview {
