@@ -541,7 +541,7 @@ fn heard_span(fine: &FineOutcome, line: &Line, dance_dur: f64, song_dur: f64) ->
     let mut run = 0.0;
     let mut run_start = 0usize;
     for (j, win) in w.iter().enumerate() {
-        let v = if win.z_on_line > 3.0 { 1.0 } else { 0.0 } - 0.15;
+        let v = if win.z_on_line > HEARD_Z { 1.0 } else { 0.0 } - HEARD_BACKGROUND;
         if run <= 0.0 {
             run = v;
             run_start = j;
@@ -556,10 +556,17 @@ fn heard_span(fine: &FineOutcome, line: &Line, dance_dur: f64, song_dur: f64) ->
     let mut start = (w[best.1].t_s - half).max(phys_start);
     let mut end = (w[best.2].t_s + half).min(phys_end);
     let snap = 1.5;
+    // A song that ends inside the recording plays to its end: a quiet outro
+    // has few clear windows, so the end snaps to the song's end from further.
+    let end_snap = if line.dance_at(song_dur) < dance_dur {
+        12.0
+    } else {
+        snap
+    };
     if start - phys_start < snap {
         start = phys_start;
     }
-    if phys_end - end < snap {
+    if phys_end - end < end_snap {
         end = phys_end;
     }
     if end <= start {
@@ -567,6 +574,11 @@ fn heard_span(fine: &FineOutcome, line: &Line, dance_dur: f64, song_dur: f64) ->
     }
     (start, end)
 }
+
+/// A window counts as "song heard" above this on-line GCC z-score...
+const HEARD_Z: f64 = 2.5;
+/// ...and a run of windows is music while more than this fraction is heard.
+const HEARD_BACKGROUND: f64 = 0.08;
 
 /// Calibrated confidence from the whole-overlap coherence (z-scores): how
 /// clearly the song is there (`final_z`), and how far the best placement is

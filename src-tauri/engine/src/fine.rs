@@ -186,13 +186,16 @@ pub fn refine_line(
     // filter (±2 lags): a line then only has to pass within 2 lags of every
     // window's peak, and the slope grid can be correspondingly coarse.
     let lags = 2 * m + 1;
+    // Time-stretched playback (WSOLA) wobbles around its line by several ms:
+    // there the widening has to cover that wobble.
+    let widen: usize = if params.stretched { 40 } else { 2 };
     let widened: Vec<Vec<f32>> = windows
         .iter()
         .map(|w| {
             (0..lags)
                 .map(|k| {
-                    let lo = k.saturating_sub(2);
-                    let hi = (k + 2).min(lags - 1);
+                    let lo = k.saturating_sub(widen);
+                    let hi = (k + widen).min(lags - 1);
                     w.corr[lo..=hi]
                         .iter()
                         .fold(f32::NEG_INFINITY, |a, &v| a.max(v))
