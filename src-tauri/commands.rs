@@ -21,10 +21,11 @@ impl From<JobsError> for IpcError {
     }
 }
 
-fn blocking<T: Send + 'static>(
+/// Runs media work on the blocking pool, never on the async runtime's workers.
+async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, IpcError> + Send + 'static,
-) -> impl std::future::Future<Output = Result<T, IpcError>> {
-    async move { tauri::async_runtime::spawn_blocking(f).await? }
+) -> Result<T, IpcError> {
+    tauri::async_runtime::spawn_blocking(f).await?
 }
 
 fn non_empty(path: &str) -> Result<PathBuf, IpcError> {
