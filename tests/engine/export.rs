@@ -2,27 +2,16 @@
 //! outputs checked with the ffmpeg CLI (decoded audio cross-correlated
 //! against the song, packet and frame hashes, stream metadata).
 
+mod common;
+
 use beatsync_engine as engine;
+use common::{ffmpeg, measured_lag_s, path_str as s};
 use engine::audio_out::RetimeMode;
 use engine::{CancelToken, EndReason, ExportReport, ExportRequest, Placement, StartReason};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const SR: u32 = 44100;
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-y", "-hide_banner", "-loglevel", "error"])
-        .args(args)
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "ffmpeg {:?} failed: {}",
-        args,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn ffmpeg_stdout(args: &[&str]) -> Vec<u8> {
     let out = Command::new("ffmpeg")
@@ -37,10 +26,6 @@ fn ffmpeg_stdout(args: &[&str]) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
 }
 
 /// A "song": stereo pink noise (never repeats, so correlation has one sharp
@@ -152,58 +137,6 @@ fn decode_mono(path: &Path) -> Vec<f32> {
         .collect()
 }
 
-/// Lag (seconds) of `song` against `out` around the expected position: the
-/// output window of `win` samples centred at output sample `out_c` is
-/// compared with the song centred at sample `song_c` (fractional), within
-/// ±`search` samples; parabolic peak interpolation. Positive: the output
-/// holds later song content than planned (the song runs early).
-fn measured_lag_s(
-    out: &[f32],
-    out_c: usize,
-    song: &[f32],
-    song_c: f64,
-    win: usize,
-    search: i64,
-) -> f64 {
-    let o0 = out_c - win / 2;
-    let w = &out[o0..o0 + win];
-    let base = song_c.round() as i64 - (win / 2) as i64;
-    let mut scores = Vec::new();
-    for lag in -search..=search {
-        let st = base + lag;
-        assert!(
-            st >= 0 && (st as usize + win) <= song.len(),
-            "window outside the song"
-        );
-        let seg = &song[st as usize..st as usize + win];
-        let (mut xy, mut yy) = (0.0f64, 0.0f64);
-        for (a, b) in w.iter().zip(seg) {
-            xy += f64::from(*a) * f64::from(*b);
-            yy += f64::from(*b) * f64::from(*b);
-        }
-        scores.push(xy / yy.max(1e-12).sqrt());
-    }
-    let (imax, _) =
-        scores.iter().enumerate().fold(
-            (0, f64::MIN),
-            |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
-        );
-    let frac = if imax > 0 && imax + 1 < scores.len() {
-        let (a, b, c) = (scores[imax - 1], scores[imax], scores[imax + 1]);
-        let d = a - 2.0 * b + c;
-        if d.abs() > 1e-12 {
-            0.5 * (a - c) / d
-        } else {
-            0.0
-        }
-    } else {
-        0.0
-    };
-    let lag = (imax as i64 - search) as f64 + frac;
-    // Song position actually found at the window's centre, minus the planned one.
-    ((base as f64 + lag + (win / 2) as f64) - song_c) / f64::from(SR)
-}
-
 /// Checks the output's audio placement at `points` (output seconds).
 fn assert_placed(report: &ExportReport, song: &Path, points: &[f64], tol_s: f64) -> Vec<f64> {
     let out = decode_mono(&report.output);
@@ -219,7 +152,7 @@ fn assert_placed(report: &ExportReport, song: &Path, points: &[f64], tol_s: f64)
         let out_c = (u * f64::from(SR)) as usize;
         let t = out_c as f64 / f64::from(SR);
         let song_c = p.bgm_at(report.trim.start_s + t) * f64::from(SR);
-        let lag = measured_lag_s(&out, out_c, &song_pcm, song_c, win, 1500);
+        let lag = measured_lag_s(&out, out_c, &song_pcm, song_c, win, 1500, SR);
         assert!(
             lag.abs() <= tol_s,
             "at output {u:.2} s the song is off by {:.3} ms (tolerance {:.1} ms)",

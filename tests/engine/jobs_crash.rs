@@ -7,7 +7,7 @@
 mod common;
 
 use beatsync_engine::jobs::{JobState, Store};
-use common::{ffmpeg, path_str, tmp};
+use common::{ffmpeg, measured_lag_s, path_str, tmp};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -93,39 +93,33 @@ fn make_class(dir: &Path, song: &Path, i: usize, delay: f64) -> PathBuf {
     p
 }
 
-/// How far (s) the song in `output` around output time `at` is from where
-/// `output_time = song_time + offset` puts it: normalised cross-correlation
-/// of a 0.5-s window over ±50 ms at 8 kHz.
-fn song_lag_at(output: &Path, song: &Path, at: f64, offset: f64) -> f64 {
-    const SR: f64 = 8000.0;
-    let out = beatsync_engine::decode_audio(output, SR as u32)
+/// Analysis rate for the placement check.
+const CHECK_RATE: u32 = 8000;
+
+/// How far (s) the song in `output` is, around each output time in `points`,
+/// from where `output_time = song_time + offset` puts it: normalised
+/// cross-correlation of a 0.5-s window over ±50 ms at 8 kHz.
+fn song_lags(output: &Path, song: &[f32], points: &[f64], offset: f64) -> Vec<f64> {
+    let out = beatsync_engine::decode_audio(output, CHECK_RATE)
         .expect("decode output")
         .samples;
-    let song = beatsync_engine::decode_audio(song, SR as u32)
-        .expect("decode song")
-        .samples;
-    let win = (0.5 * SR) as usize;
-    let o0 = (at * SR) as usize;
-    let w = &out[o0..o0 + win];
-    let s0 = ((at - offset) * SR).round() as i64;
-    let (mut best, mut best_lag) = (f64::MIN, 0i64);
-    for lag in -400i64..=400 {
-        let st = s0 + lag;
-        if st < 0 || st as usize + win > song.len() {
-            continue;
-        }
-        let seg = &song[st as usize..st as usize + win];
-        let (mut xy, mut yy) = (0.0f64, 0.0f64);
-        for (a, b) in w.iter().zip(seg) {
-            xy += f64::from(*a) * f64::from(*b);
-            yy += f64::from(*b) * f64::from(*b);
-        }
-        let score = xy / yy.max(1e-12).sqrt();
-        if score > best {
-            (best, best_lag) = (score, lag);
-        }
-    }
-    best_lag as f64 / SR
+    let rate = f64::from(CHECK_RATE);
+    points
+        .iter()
+        .map(|at| {
+            let out_c = (at * rate) as usize;
+            let song_c = (at - offset) * rate;
+            measured_lag_s(
+                &out,
+                out_c,
+                song,
+                song_c,
+                (0.5 * rate) as usize,
+                400,
+                CHECK_RATE,
+            )
+        })
+        .collect()
 }
 
 fn beatsync(data: &Path) -> Command {
@@ -254,6 +248,9 @@ fn killed_at_random_moments_every_job_is_done_exactly_once() {
 
     let jobs = store.list(&[], 100).expect("list");
     assert_eq!(jobs.len(), jobs_n);
+    let song_pcm = beatsync_engine::decode_audio(&song, CHECK_RATE)
+        .expect("decode song")
+        .samples;
     let mut outputs = Vec::new();
     let mut interruptions = 0;
     for j in &jobs {
@@ -281,8 +278,11 @@ fn killed_at_random_moments_every_job_is_done_exactly_once() {
         let report = j.report.clone().expect("report");
         let trim_start = report["trim"]["start_s"].as_f64().unwrap_or(0.0);
         let expected = delay - trim_start;
-        for at in [1.0, 3.0, 5.0] {
-            let lag = song_lag_at(&output, &song, at, expected);
+        let points = [1.0, 3.0, 5.0];
+        for (at, lag) in points
+            .iter()
+            .zip(song_lags(&output, &song_pcm, &points, expected))
+        {
             assert!(
                 lag.abs() < 0.002,
                 "{}: at {at} s the song is off by {:.2} ms",
