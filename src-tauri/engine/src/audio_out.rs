@@ -449,15 +449,7 @@ impl SongEncoder {
             .map_err(|e| EngineError::media(&path, format!("cannot open the AAC encoder: {e}")))?;
         let frame_size = (encoder.frame_size() as usize).max(1);
         let mut ictx = ictx;
-        // SAFETY: the format context and its streams are valid while `ictx` lives.
-        unsafe {
-            let fc = ictx.as_mut_ptr();
-            for i in 0..(*fc).nb_streams as usize {
-                if i != stream_index {
-                    (**(*fc).streams.add(i)).discard = ffi::AVDiscard::AVDISCARD_ALL;
-                }
-            }
-        }
+        crate::probe::read_only_stream(&mut ictx, stream_index);
         Ok(Self {
             job,
             ictx,
@@ -879,15 +871,7 @@ impl SongCopier {
         }
         let stream_index = stream.index();
         let time_base = stream.time_base();
-        // SAFETY: the format context and its streams are valid while `ictx` lives.
-        unsafe {
-            let fc = ictx.as_mut_ptr();
-            for i in 0..(*fc).nb_streams as usize {
-                if i != stream_index {
-                    (**(*fc).streams.add(i)).discard = ffi::AVDiscard::AVDISCARD_ALL;
-                }
-            }
-        }
+        crate::probe::read_only_stream(&mut ictx, stream_index);
         Ok(Ok(Self {
             ictx,
             stream_index,

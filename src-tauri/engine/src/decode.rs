@@ -91,17 +91,7 @@ impl AudioChunks {
             }
         };
         let mut ictx = ictx;
-        // Tell the demuxer to drop every other stream: video packets are then
-        // skipped cheaply instead of being handed to us.
-        // SAFETY: the format context and its streams are valid while `ictx` lives.
-        unsafe {
-            let fc = ictx.as_mut_ptr();
-            for i in 0..(*fc).nb_streams as usize {
-                if i != stream_index {
-                    (**(*fc).streams.add(i)).discard = ffmpeg::ffi::AVDiscard::AVDISCARD_ALL;
-                }
-            }
-        }
+        crate::probe::read_only_stream(&mut ictx, stream_index);
         Ok(Self {
             path: path.to_path_buf(),
             ictx,

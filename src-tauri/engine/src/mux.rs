@@ -86,15 +86,7 @@ impl VideoReader {
             .best(ffmpeg::media::Type::Video)
             .ok_or_else(|| EngineError::NoVideo(path.to_path_buf()))?
             .index();
-        // SAFETY: the format context and its streams are valid while `ictx` lives.
-        unsafe {
-            let fc = ictx.as_mut_ptr();
-            for i in 0..(*fc).nb_streams as usize {
-                if i != stream_index {
-                    (**(*fc).streams.add(i)).discard = ffi::AVDiscard::AVDISCARD_ALL;
-                }
-            }
-        }
+        crate::probe::read_only_stream(&mut ictx, stream_index);
         Ok(Self {
             ictx,
             stream_index,

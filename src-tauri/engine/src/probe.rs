@@ -156,6 +156,21 @@ pub(crate) fn open_input(path: &Path) -> Result<ffmpeg::format::context::Input> 
     }
 }
 
+/// Tells the demuxer to drop every stream but `stream_index`: the other
+/// streams' packets (video, for an audio decode) are then skipped cheaply
+/// instead of being read out and handed to us.
+pub(crate) fn read_only_stream(ictx: &mut ffmpeg::format::context::Input, stream_index: usize) {
+    // SAFETY: the format context and its streams are valid while `ictx` lives.
+    unsafe {
+        let fc = ictx.as_mut_ptr();
+        for i in 0..(*fc).nb_streams as usize {
+            if i != stream_index {
+                (**(*fc).streams.add(i)).discard = ffmpeg::ffi::AVDiscard::AVDISCARD_ALL;
+            }
+        }
+    }
+}
+
 /// Recognises the headers of common containers, so a truncated MP4 is
 /// reported as damaged rather than as "not a media file".
 pub(crate) fn looks_like_media(head: &[u8]) -> bool {

@@ -499,15 +499,7 @@ impl FrameSampler {
                 path: path.to_path_buf(),
                 reason: format!("cannot decode the video to look for a black ending: {e}"),
             })?;
-        // SAFETY: the format context and its streams are valid while `ictx` lives.
-        unsafe {
-            let fc = ictx.as_mut_ptr();
-            for i in 0..(*fc).nb_streams as usize {
-                if i != stream_index {
-                    (**(*fc).streams.add(i)).discard = ffmpeg::ffi::AVDiscard::AVDISCARD_ALL;
-                }
-            }
-        }
+        crate::probe::read_only_stream(&mut ictx, stream_index);
         Ok(Self {
             ictx,
             stream_index,
