@@ -512,20 +512,9 @@ impl FrameSampler {
     /// The keyframe at or before container time `t`: whether it is black,
     /// and its time. Decodes that one frame only.
     fn keyframe_before(&mut self, t: f64) -> Result<Option<(bool, f64)>> {
-        let ts = (t / self.time_base).floor() as i64;
-        // SAFETY: seeking a valid context; stream index valid.
-        let r = unsafe {
-            ffmpeg::ffi::av_seek_frame(
-                self.ictx.as_mut_ptr(),
-                self.stream_index as i32,
-                ts,
-                ffmpeg::ffi::AVSEEK_FLAG_BACKWARD,
-            )
-        };
-        if r < 0 {
+        if !self.seek_before(t) {
             return Ok(None);
         }
-        self.decoder.flush();
         loop {
             let mut packet = ffmpeg::Packet::empty();
             match packet.read(&mut self.ictx) {
@@ -551,10 +540,9 @@ impl FrameSampler {
         }
     }
 
-    /// Whether the frame shown at container time `t` is black; `None` when no
-    /// frame could be decoded there. Seeks to the keyframe before `t` and
-    /// decodes forward to `t` (at most one GOP).
-    fn black_at(&mut self, t: f64, cancel: &CancelToken) -> Result<Option<bool>> {
+    /// Seeks to the keyframe at or before container time `t` and resets the
+    /// decoder; false when the file cannot seek there.
+    fn seek_before(&mut self, t: f64) -> bool {
         let ts = (t / self.time_base).floor() as i64;
         // SAFETY: seeking a valid context; stream index valid.
         let r = unsafe {
@@ -566,9 +554,19 @@ impl FrameSampler {
             )
         };
         if r < 0 {
-            return Ok(None);
+            return false;
         }
         self.decoder.flush();
+        true
+    }
+
+    /// Whether the frame shown at container time `t` is black; `None` when no
+    /// frame could be decoded there. Seeks to the keyframe before `t` and
+    /// decodes forward to `t` (at most one GOP).
+    fn black_at(&mut self, t: f64, cancel: &CancelToken) -> Result<Option<bool>> {
+        if !self.seek_before(t) {
+            return Ok(None);
+        }
         let mut frame = ffmpeg::frame::Video::empty();
         let mut last_black: Option<bool> = None;
         let mut eof = false;
