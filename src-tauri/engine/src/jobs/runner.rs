@@ -56,7 +56,8 @@ pub struct Runner<W: Work> {
     work: Arc<W>,
     cfg: RunnerConfig,
     id: String,
-    running: Mutex<HashMap<String, CancelToken>>,
+    /// Jobs whose work is under way here, with what kind of work and its cancel token.
+    running: Mutex<HashMap<String, (WorkKind, CancelToken)>>,
     wake: Notify,
     stopping: AtomicBool,
     _lock: RunnerLock,
@@ -119,7 +120,7 @@ impl<W: Work> Runner<W> {
         self.wake.notify_one();
     }
 
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancelToken>> {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, (WorkKind, CancelToken)>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -127,7 +128,7 @@ impl<W: Work> Runner<W> {
     /// the engine's cancellation latency and removes its partial output.
     pub fn cancel(&self, id: &str) -> JobsResult<Job> {
         let job = self.store.cancel(id)?;
-        if let Some(t) = self.running().get(id) {
+        if let Some((_, t)) = self.running().get(id) {
             t.cancel();
         }
         Ok(job)
@@ -137,22 +138,17 @@ impl<W: Work> Runner<W> {
     /// queue as interrupted (not failed), to resume on the next start.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        for t in self.running().values() {
+        for (_, t) in self.running().values() {
             t.cancel();
         }
         self.wake.notify_waiters();
         self.wake.notify_one();
     }
 
+    /// Slots in use: counted until the work's thread has really ended, even
+    /// when the job was cancelled in the store meanwhile.
     fn count_running(&self, kind: WorkKind) -> usize {
-        let ids: Vec<String> = self.running().keys().cloned().collect();
-        ids.iter()
-            .filter_map(|id| self.store.get(id).ok())
-            .filter(|j| match kind {
-                WorkKind::Analysis => j.state == JobState::Analyzing,
-                WorkKind::Export => j.state == JobState::Exporting,
-            })
-            .count()
+        self.running().values().filter(|(k, _)| *k == kind).count()
     }
 
     /// Whether anything is waiting (now or after a backoff) or running.
@@ -185,7 +181,7 @@ impl<W: Work> Runner<W> {
                         break;
                     };
                     let token = CancelToken::new();
-                    self.running().insert(job.id.clone(), token.clone());
+                    self.running().insert(job.id.clone(), (kind, token.clone()));
                     // A stop() between the claim and the insert must still reach this job.
                     if self.stopping.load(Ordering::SeqCst) {
                         token.cancel();
