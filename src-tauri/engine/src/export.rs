@@ -41,7 +41,7 @@ use crate::audio_out::{
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
 use crate::mux::{self, CutReader, OutputSink, VideoTrack, WriteErrorSlot};
-use crate::probe::{probe, MediaInfo};
+use crate::probe::{probe_fast, MediaInfo, OwnedParams};
 use crate::trim::{self, EndReason, Placement, SongAudibleRange, StartReason, TrimFacts};
 use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
@@ -232,6 +232,8 @@ pub struct InputAnalysis {
     /// Whether the recording may end in a black stretch (checked while the
     /// aligner runs, so that a normal ending costs nothing later).
     pub last_frame_black: Option<bool>,
+    /// The video stream's complete codec parameters, for the output stream.
+    video_params: OwnedParams,
     fingerprints: Vec<Fingerprint>,
     pub elapsed_ms: u64,
 }
@@ -273,23 +275,59 @@ fn check_unchanged(prints: &[Fingerprint]) -> Result<()> {
 }
 
 /// Container time of the first decoded audio sample of `dance` (0 when it
-/// has no sound).
+/// has no sound): the pts of the first frame its decoder gives, as
+/// [`crate::decode`] counts it (priming already removed by libavcodec).
 fn dance_audio_origin(dance: &Path, info: &MediaInfo) -> Result<f64> {
     if info.audio().is_none() {
         return Ok(0.0);
     }
-    let mut chunks = crate::decode::AudioChunks::open(dance, 8000)?;
-    while let Some(c) = chunks.next_chunk()? {
-        if !c.is_empty() {
-            break;
+    let mut ictx = crate::probe::open_input_fast(dance)?;
+    let stream = ictx
+        .streams()
+        .best(ffmpeg::media::Type::Audio)
+        .ok_or_else(|| EngineError::NoAudio(dance.to_path_buf()))?;
+    let index = stream.index();
+    let tb = stream.time_base();
+    let mut dctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+        .map_err(|e| EngineError::media(dance, e))?
+        .decoder();
+    dctx.set_packet_time_base(tb);
+    let mut decoder = dctx.audio().map_err(|e| EngineError::Unsupported {
+        path: dance.to_path_buf(),
+        reason: format!("cannot open the audio decoder: {e}"),
+    })?;
+    crate::probe::read_only_stream(&mut ictx, index);
+    let mut frame = ffmpeg::frame::Audio::empty();
+    let mut eof = false;
+    loop {
+        if decoder.receive_frame(&mut frame).is_ok() {
+            return Ok(frame.pts().map_or(0.0, |p| p as f64 * f64::from(tb)));
+        }
+        if eof {
+            return Ok(0.0);
+        }
+        let mut packet = ffmpeg::Packet::empty();
+        match packet.read(&mut ictx) {
+            Ok(()) => {
+                if packet.stream() == index {
+                    // A corrupt packet is skipped, as the aligner's decoder does.
+                    let _ = decoder.send_packet(&packet);
+                }
+            }
+            Err(_) => {
+                let _ = decoder.send_eof();
+                eof = true;
+            }
         }
     }
-    Ok(chunks.start_pts_s.unwrap_or(0.0))
 }
 
 /// Reads what export needs from both inputs (probe, video extent, song's
-/// audible range, whether the last frame is black). Decodes the song once at
-/// 8 kHz mono, and of the video at most the last GOP.
+/// audible range, whether the last frame is black). Decodes of the song its
+/// start (up to its first audible block) and its last 30 s, at its own rate
+/// in mono; of the video at most the last GOP. Every opening reads the
+/// container header alone (MP4/MOV) but one: the video stream's parameters
+/// for the output are completed from its first frames, once.
 pub fn analyse_inputs(
     dance: &Path,
     bgm: &Path,
@@ -299,20 +337,20 @@ pub fn analyse_inputs(
     let t0 = Instant::now();
     crate::init();
     let fingerprints = vec![fingerprint(dance)?, fingerprint(bgm)?];
-    let dance_info = probe(dance)?;
+    let dance_info = probe_fast(dance)?;
     dance_info.require_video()?;
-    let bgm_info = probe(bgm)?;
+    let bgm_info = probe_fast(bgm)?;
     bgm_info.require_audio()?;
     cancel.check()?;
     // The song's envelope and the recording's picture facts are independent:
     // read them side by side.
     let (song, picture) = std::thread::scope(|scope| {
-        let picture = scope.spawn(|| -> Result<(VideoTrack, f64, Option<bool>)> {
-            let video = mux::video_track(dance)?;
+        let picture = scope.spawn(|| -> Result<(VideoTrack, OwnedParams, f64, Option<bool>)> {
+            let (video, params) = mux::video_track_and_params(dance)?;
             let origin = dance_audio_origin(dance, &dance_info)?;
             cancel.check()?;
             let black = trim::may_end_black(dance, video.end_s, cancel)?;
-            Ok((video, origin, Some(black)))
+            Ok((video, params, origin, Some(black)))
         });
         let mut paced = Progress::new(progress);
         let song = trim::song_audible_range(bgm, cancel, &mut |f| paced.tick("analyse", f));
@@ -321,7 +359,7 @@ pub fn analyse_inputs(
             .unwrap_or_else(|_| Err(EngineError::media(dance, "reading the video failed")));
         (song, picture)
     });
-    let (video, dance_origin_s, last_frame_black) = picture?;
+    let (video, video_params, dance_origin_s, last_frame_black) = picture?;
     let song = song?;
     Ok(InputAnalysis {
         dance_info,
@@ -330,6 +368,7 @@ pub fn analyse_inputs(
         dance_origin_s,
         song,
         last_frame_black,
+        video_params,
         fingerprints,
         elapsed_ms: t0.elapsed().as_millis() as u64,
     })
@@ -900,7 +939,7 @@ pub fn export_analysed(
         let ist = video_in
             .input_stream()
             .ok_or_else(|| EngineError::NoVideo(req.dance.clone()))?;
-        let index = mux::add_copied_video_stream(&mut octx, &ist)?;
+        let index = mux::add_copied_video_stream(&mut octx, &ist, Some(&a.video_params))?;
         if let Some(h) = &smart_head {
             mux::set_extradata(&mut octx, index, &h.avcc)?;
         }
@@ -908,7 +947,7 @@ pub fn export_analysed(
     };
     // Keep the recording's date (and other global tags) in the export.
     let mut meta = ffmpeg::Dictionary::new();
-    if let Some(ct) = creation_time(&req.dance) {
+    if let Some(ct) = video_in.tag("creation_time") {
         meta.set("creation_time", &ct);
     }
     meta.set("comment", "made with BeatSync");
@@ -1146,7 +1185,7 @@ pub fn export_analysed(
 
     let t_verify = Instant::now();
     progress.now("verify", 0.0);
-    let written = probe(&partial_path).map_err(|e| EngineError::OutputWrite {
+    let written = probe_fast(&partial_path).map_err(|e| EngineError::OutputWrite {
         path: partial_path.clone(),
         reason: format!("the written file does not read back: {e}"),
     })?;
@@ -1408,10 +1447,4 @@ impl AudioFeed {
             }
         }
     }
-}
-
-/// The recording's `creation_time` tag, if any.
-fn creation_time(path: &Path) -> Option<String> {
-    let ictx = ffmpeg::format::input(path).ok()?;
-    ictx.metadata().get("creation_time").map(str::to_string)
 }

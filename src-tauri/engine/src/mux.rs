@@ -14,7 +14,7 @@
 //! undecodable is left at the end.
 
 use crate::error::{EngineError, Result};
-use crate::probe::open_input;
+use crate::probe::{open_input, open_input_fast, OwnedParams};
 use ffmpeg_next as ffmpeg;
 use ffmpeg_next::ffi;
 use serde::{Deserialize, Serialize};
@@ -79,8 +79,20 @@ pub(crate) struct VideoReader {
 }
 
 impl VideoReader {
+    /// Opens for reading packets: from the container header alone when it
+    /// suffices (see [`open_input_fast`]).
     pub fn open(path: &Path) -> Result<Self> {
-        let mut ictx = open_input(path)?;
+        Self::with(path, open_input_fast(path)?)
+    }
+
+    /// Opens with the stream's parameters completed from its first frames
+    /// (colour, profile, pixel format), for re-encoding or for describing a
+    /// copy of it.
+    pub fn open_full(path: &Path) -> Result<Self> {
+        Self::with(path, open_input(path)?)
+    }
+
+    fn with(path: &Path, mut ictx: ffmpeg::format::context::Input) -> Result<Self> {
         let stream_index = ictx
             .streams()
             .best(ffmpeg::media::Type::Video)
@@ -141,7 +153,22 @@ impl VideoReader {
 /// Reads the video track's clock and extent. The end is measured from the
 /// last packets (one seek near the end), not trusted from the header.
 pub fn video_track(path: &Path) -> Result<VideoTrack> {
-    let mut r = VideoReader::open(path)?;
+    track_of(path, VideoReader::open(path)?)
+}
+
+/// [`video_track`], and the stream's complete codec parameters (as a remux
+/// by FFmpeg would copy them) for the output's video stream: one opening.
+pub(crate) fn video_track_and_params(path: &Path) -> Result<(VideoTrack, OwnedParams)> {
+    let r = VideoReader::open_full(path)?;
+    let params = r
+        .ictx
+        .stream(r.stream_index)
+        .and_then(|st| OwnedParams::copy_of(&st.parameters()))
+        .ok_or_else(|| EngineError::NoVideo(path.to_path_buf()))?;
+    Ok((track_of(path, r)?, params))
+}
+
+fn track_of(path: &Path, mut r: VideoReader) -> Result<VideoTrack> {
     let st = r
         .ictx
         .stream(r.stream_index)
@@ -398,6 +425,11 @@ impl CutReader {
         })
     }
 
+    /// A global tag of the input (e.g. `creation_time`).
+    pub fn tag(&self, key: &str) -> Option<String> {
+        self.reader.ictx.metadata().get(key).map(str::to_string)
+    }
+
     pub fn input_stream(&self) -> Option<ffmpeg::format::stream::Stream<'_>> {
         self.reader.ictx.stream(self.reader.stream_index)
     }
@@ -521,12 +553,14 @@ pub fn mp4_accepts(codec_id: ffmpeg::codec::Id) -> bool {
 }
 
 /// Adds a stream to `octx` that receives the input stream's packets as they
-/// are: same codec parameters, time base, frame rate, display matrix (phone
-/// rotation) and colour metadata. HEVC is tagged `hvc1` so Apple players
-/// open it.
+/// are: same codec parameters (`params` when given: the stream's complete
+/// ones, see [`video_track_and_params`]), time base, frame rate, display
+/// matrix (phone rotation) and colour metadata. HEVC is tagged `hvc1` so
+/// Apple players open it.
 pub(crate) fn add_copied_video_stream(
     octx: &mut ffmpeg::format::context::Output,
     ist: &ffmpeg::format::stream::Stream,
+    params: Option<&OwnedParams>,
 ) -> Result<usize> {
     // SAFETY: all pointers come from live FFmpeg contexts; the new stream is
     // owned by `octx`; side data is copied byte for byte with its size.
@@ -539,7 +573,8 @@ pub(crate) fn add_copied_video_stream(
             ));
         }
         let ist_ptr = ist.as_ptr();
-        let r = ffi::avcodec_parameters_copy((*ost).codecpar, (*ist_ptr).codecpar);
+        let src = params.map_or((*ist_ptr).codecpar as *const _, |p| p.as_ptr());
+        let r = ffi::avcodec_parameters_copy((*ost).codecpar, src);
         if r < 0 {
             return Err(EngineError::media(
                 Path::new("output"),

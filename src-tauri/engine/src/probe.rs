@@ -111,8 +111,100 @@ impl MediaInfo {
     }
 }
 
-/// Opens `path` with FFmpeg, mapping every failure to a typed error.
+/// Opens `path` with FFmpeg, mapping every failure to a typed error. Reads
+/// the streams' first packets (and decodes a few video frames) to complete
+/// their parameters: see [`open_input_fast`] for reading packets only.
 pub(crate) fn open_input(path: &Path) -> Result<ffmpeg::format::context::Input> {
+    let head = check_readable(path)?;
+    match ffmpeg::format::input(path) {
+        Ok(ctx) => Ok(ctx),
+        Err(e) => Err(open_error(path, &head, e)),
+    }
+}
+
+/// Like [`open_input`], without `avformat_find_stream_info` when the
+/// container's header already describes every stream (MP4/MOV: the `moov`
+/// holds codec, size, rate, channels, durations). Finding stream info decodes
+/// up to seven video frames (H.264 with B-frames), tens of milliseconds for
+/// 1080p and more for 4K, and is paid again by every opening; reading packets,
+/// seeking and decoding need none of what it adds (profile, pixel format,
+/// colour from the bitstream). Other containers, or a header lacking
+/// something, get the full [`open_input`]. Not for parameters copied into an
+/// output (they would lack the bitstream's colour description).
+pub(crate) fn open_input_fast(path: &Path) -> Result<ffmpeg::format::context::Input> {
+    let head = check_readable(path)?;
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| {
+        EngineError::Unreadable {
+            path: path.to_path_buf(),
+            reason: "the path contains a NUL byte".into(),
+        }
+    })?;
+    let mut ps = std::ptr::null_mut();
+    // SAFETY: a valid C path; on success `ps` is an opened context that the
+    // wrapper closes on drop; on failure FFmpeg frees it and leaves it null.
+    let r = unsafe {
+        ffmpeg::ffi::avformat_open_input(
+            &mut ps,
+            c.as_ptr(),
+            std::ptr::null(),
+            std::ptr::null_mut(),
+        )
+    };
+    if r < 0 {
+        return Err(open_error(path, &head, ffmpeg::Error::from(r)));
+    }
+    // SAFETY: `ps` was just opened.
+    let ictx = unsafe { ffmpeg::format::context::Input::wrap(ps) };
+    if header_is_complete(&ictx) {
+        Ok(ictx)
+    } else {
+        drop(ictx);
+        open_input(path)
+    }
+}
+
+/// Whether an input opened without stream-info probing is as usable as a
+/// probed one: an MP4/MOV whose streams all have their codec and basic
+/// parameters, with one video and at most one audio stream (so that "the best
+/// stream" cannot depend on what probing would have counted).
+fn header_is_complete(ictx: &ffmpeg::format::context::Input) -> bool {
+    if !ictx.format().name().starts_with("mov,") {
+        return false;
+    }
+    let (mut videos, mut audios) = (0, 0);
+    for st in ictx.streams() {
+        let params = st.parameters();
+        // SAFETY: reading plain fields of valid codec parameters.
+        let (w, h, rate, channels) = unsafe {
+            let p = params.as_ptr();
+            (
+                (*p).width,
+                (*p).height,
+                (*p).sample_rate,
+                (*p).ch_layout.nb_channels,
+            )
+        };
+        match params.medium() {
+            MediaType::Video => {
+                if params.id() == ffmpeg::codec::Id::None || w <= 0 || h <= 0 {
+                    return false;
+                }
+                videos += 1;
+            }
+            MediaType::Audio => {
+                if params.id() == ffmpeg::codec::Id::None || rate <= 0 || channels <= 0 {
+                    return false;
+                }
+                audios += 1;
+            }
+            _ => {}
+        }
+    }
+    videos <= 1 && audios <= 1
+}
+
+/// The checks before FFmpeg opens a file; returns the file's first bytes.
+fn check_readable(path: &Path) -> Result<Vec<u8>> {
     crate::init();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => EngineError::NotFound(path.to_path_buf()),
@@ -139,20 +231,77 @@ pub(crate) fn open_input(path: &Path) -> Result<ffmpeg::format::context::Input> 
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-    match ffmpeg::format::input(path) {
-        Ok(ctx) => Ok(ctx),
-        Err(e) => {
-            if looks_like_media(&head[..n]) {
-                Err(EngineError::Unreadable {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "the file looks damaged or incomplete ({e}); copy it again from the phone"
-                    ),
-                })
-            } else {
-                Err(EngineError::NotMedia(path.to_path_buf()))
-            }
+    Ok(head[..n].to_vec())
+}
+
+fn open_error(path: &Path, head: &[u8], e: ffmpeg::Error) -> EngineError {
+    if looks_like_media(head) {
+        EngineError::Unreadable {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the file looks damaged or incomplete ({e}); copy it again from the phone"
+            ),
         }
+    } else {
+        EngineError::NotMedia(path.to_path_buf())
+    }
+}
+
+/// Codec parameters owned apart from any context (sendable between threads),
+/// e.g. a probed stream's, to describe an output stream later.
+pub(crate) struct OwnedParams(*mut ffmpeg::ffi::AVCodecParameters);
+
+// SAFETY: the parameters are owned exclusively by this value and only read
+// through `&self`.
+unsafe impl Send for OwnedParams {}
+unsafe impl Sync for OwnedParams {}
+
+impl OwnedParams {
+    /// A copy of `params`.
+    pub fn copy_of(params: &ffmpeg::codec::Parameters) -> Option<Self> {
+        // SAFETY: allocating fresh parameters and deep-copying valid ones.
+        unsafe {
+            let p = ffmpeg::ffi::avcodec_parameters_alloc();
+            if p.is_null() {
+                return None;
+            }
+            let mut owned = Self(p);
+            if ffmpeg::ffi::avcodec_parameters_copy(owned.0, params.as_ptr()) < 0 {
+                ffmpeg::ffi::avcodec_parameters_free(&mut owned.0);
+                return None;
+            }
+            Some(owned)
+        }
+    }
+    pub fn as_ptr(&self) -> *const ffmpeg::ffi::AVCodecParameters {
+        self.0
+    }
+}
+
+impl Clone for OwnedParams {
+    fn clone(&self) -> Self {
+        // SAFETY: as in `copy_of`; an allocation failure aborts like Rust's.
+        unsafe {
+            let p = ffmpeg::ffi::avcodec_parameters_alloc();
+            assert!(!p.is_null(), "out of memory");
+            ffmpeg::ffi::avcodec_parameters_copy(p, self.0);
+            Self(p)
+        }
+    }
+}
+
+impl Drop for OwnedParams {
+    fn drop(&mut self) {
+        // SAFETY: owned; freeing sets the pointer to null.
+        unsafe { ffmpeg::ffi::avcodec_parameters_free(&mut self.0) }
+    }
+}
+
+impl std::fmt::Debug for OwnedParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // SAFETY: reading a plain field.
+        let id = unsafe { (*self.0).codec_id };
+        write!(f, "OwnedParams({id:?})")
     }
 }
 
@@ -249,7 +398,18 @@ fn layout_name(layout: ffmpeg::ChannelLayout) -> String {
 
 /// Reads a file's container and stream information.
 pub fn probe(path: &Path) -> Result<MediaInfo> {
-    let ictx = open_input(path)?;
+    describe(path, &open_input(path)?)
+}
+
+/// [`probe`] from the container's header alone when it describes the streams
+/// (MP4/MOV, see [`open_input_fast`]): the same streams and durations in a few
+/// milliseconds; profile-level details the header lacks are not needed by the
+/// callers (export's checks of its inputs and of the file it wrote).
+pub(crate) fn probe_fast(path: &Path) -> Result<MediaInfo> {
+    describe(path, &open_input_fast(path)?)
+}
+
+fn describe(path: &Path, ictx: &ffmpeg::format::context::Input) -> Result<MediaInfo> {
     let size_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let mut streams = Vec::new();
     for st in ictx.streams() {

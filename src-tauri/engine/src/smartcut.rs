@@ -167,7 +167,7 @@ pub(crate) fn encode_head(
     if cut.hidden_frames == 0 {
         return Ok(None);
     }
-    let mut r = VideoReader::open(path)?;
+    let mut r = VideoReader::open_full(path)?;
     let (params, tb, avg_rate) = {
         let st = r
             .ictx

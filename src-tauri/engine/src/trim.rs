@@ -15,7 +15,7 @@
 
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
-use crate::probe::{layout_or_default, open_input};
+use crate::probe::{layout_or_default, open_input_fast};
 use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -222,7 +222,7 @@ fn block_powers(
     cancel: &CancelToken,
     progress: &mut dyn FnMut(f64),
 ) -> Result<(Vec<f32>, f64)> {
-    let mut ictx = open_input(song)?;
+    let mut ictx = open_input_fast(song)?;
     let stream = ictx
         .streams()
         .best(ffmpeg::media::Type::Audio)
@@ -477,7 +477,7 @@ struct FrameSampler {
 
 impl FrameSampler {
     fn open(path: &Path) -> Result<Self> {
-        let mut ictx = open_input(path)?;
+        let mut ictx = open_input_fast(path)?;
         let stream = ictx
             .streams()
             .best(ffmpeg::media::Type::Video)
