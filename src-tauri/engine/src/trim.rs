@@ -351,46 +351,81 @@ fn block_powers(
 }
 
 /// Finds where the song is audible: the first and last 20 ms block louder
-/// than `SILENCE_BELOW_PEAK_DB` under its loudest block. Only the first 45 s
-/// and the last 90 s of a long song are decoded (seeking), which is where
-/// intros and fades are.
+/// than `SILENCE_BELOW_PEAK_DB` under its loudest block. A song longer than
+/// a minute is not decoded whole: its end is found in its last 30 s (seeking
+/// there; the window grows backwards, to 90 s, only while it holds nothing
+/// audible), its start by decoding from the beginning in growing pieces
+/// (1, 3, 9… s) up to the first audible block, at most 45 s. The loudest
+/// block is then the loudest of what was decoded: a lower estimate than the
+/// whole song's at worst, which keeps a little more of a fade, never less.
+/// When no audible start or end is found that way, the whole song is decoded.
 pub fn song_audible_range(
     song: &Path,
     cancel: &CancelToken,
     progress: &mut dyn FnMut(f64),
 ) -> Result<SongAudibleRange> {
     const HEAD_S: f64 = 45.0;
-    const TAIL_S: f64 = 90.0;
-    let info = crate::probe::probe(song)?;
+    const TAIL_S: [f64; 2] = [30.0, 90.0];
+    let info = crate::probe::probe_fast(song)?;
     let dur = info
         .audio()
         .and_then(|a| a.duration_s)
         .unwrap_or(info.duration_s);
     let block_s = ENVELOPE_BLOCK as f64 / f64::from(ENVELOPE_RATE);
     let level = |powers: &[f32]| powers.iter().copied().fold(0.0f32, f32::max);
-    let find = |head: &[f32], tail: &[f32], peak: f32| {
-        let threshold =
-            (f64::from(peak) * 10f64.powf(-SILENCE_BELOW_PEAK_DB / 10.0)).max(1e-9) as f32;
-        (
-            head.iter().position(|&p| p > threshold),
-            tail.iter().rposition(|&p| p > threshold),
-        )
-    };
-    if dur > HEAD_S + TAIL_S + 15.0 {
-        let (head, _) = block_powers(song, 0.0, HEAD_S, cancel, &mut |f| progress(0.3 * f))?;
-        let tail_from = ((dur - TAIL_S) / block_s).floor() * block_s;
-        let (tail, tail_end) = block_powers(song, tail_from, f64::INFINITY, cancel, &mut |f| {
-            progress(0.3 + 0.7 * f)
+    let threshold =
+        |peak: f32| (f64::from(peak) * 10f64.powf(-SILENCE_BELOW_PEAK_DB / 10.0)).max(1e-9) as f32;
+    if dur > 60.0 {
+        // The end: the last audible block of the last 30 (or 90) seconds.
+        let from = ((dur - TAIL_S[0]) / block_s).floor() * block_s;
+        let (mut tail, tail_end) = block_powers(song, from, f64::INFINITY, cancel, &mut |f| {
+            progress(0.3 * f)
         })?;
-        let peak = level(&head).max(level(&tail));
-        if let (Some(first), Some(last)) = find(&head, &tail, peak) {
+        let mut tail_from = from;
+        if level(&tail) <= 1e-12 {
+            // Nothing in the last 30 s: the 60 s before them.
+            let from = ((dur - TAIL_S[1]) / block_s).floor() * block_s;
+            let (mut more, _) = block_powers(song, from, tail_from, cancel, &mut |f| {
+                progress(0.3 + 0.3 * f)
+            })?;
+            more.resize(((tail_from - from) / block_s).round() as usize, 0.0);
+            more.append(&mut tail);
+            tail = more;
+            tail_from = from;
+        }
+        // The start: decode from 0 in growing pieces up to the first block
+        // louder than the threshold of everything decoded so far.
+        let mut head: Vec<f32> = Vec::new();
+        let mut head_to = 0.0;
+        let mut piece = 1.0;
+        let head_limit = HEAD_S.min(tail_from);
+        let first = loop {
+            let peak = level(&head).max(level(&tail));
             if peak > 1e-12 {
-                return Ok(SongAudibleRange {
-                    start_s: first as f64 * block_s,
-                    end_s: (tail_from + (last + 1) as f64 * block_s).min(tail_end + block_s),
-                    duration_s: tail_end,
-                });
+                if let Some(i) = head.iter().position(|&p| p > threshold(peak)) {
+                    break Some(i);
+                }
             }
+            if head_to >= head_limit {
+                break None;
+            }
+            let to = (head_to + piece).min(head_limit);
+            let (mut more, _) = block_powers(song, head_to, to, cancel, &mut |f| {
+                progress(0.4 + 0.6 * (head_to + f * (to - head_to)) / head_limit)
+            })?;
+            more.resize(((to - head_to) / block_s).round() as usize, 0.0);
+            head.append(&mut more);
+            head_to = to;
+            piece *= 3.0;
+        };
+        let peak = level(&head).max(level(&tail));
+        let last = tail.iter().rposition(|&p| p > threshold(peak));
+        if let (Some(first), Some(last), true) = (first, last, peak > 1e-12) {
+            return Ok(SongAudibleRange {
+                start_s: first as f64 * block_s,
+                end_s: (tail_from + (last + 1) as f64 * block_s).min(tail_end + block_s),
+                duration_s: tail_end,
+            });
         }
         // A silent head or tail: look at the whole song.
     }
@@ -399,7 +434,11 @@ pub fn song_audible_range(
     if peak <= 1e-12 {
         return Err(EngineError::Empty(song.to_path_buf()));
     }
-    let (first, last) = find(&all, &all, peak);
+    let t = threshold(peak);
+    let (first, last) = (
+        all.iter().position(|&p| p > t),
+        all.iter().rposition(|&p| p > t),
+    );
     Ok(SongAudibleRange {
         start_s: first.unwrap_or(0) as f64 * block_s,
         end_s: (last.map_or(all.len(), |l| l + 1) as f64 * block_s).min(end + block_s),
