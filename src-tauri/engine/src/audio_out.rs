@@ -831,6 +831,12 @@ pub struct SongCopier {
     pub sample_rate: u32,
     pub channels: u16,
     path: PathBuf,
+    /// Reading state: the packet before the first needed one (it primes the
+    /// decoder), whether copying started, a packet due next, the end reached.
+    previous: Option<(ffmpeg::Packet, i64)>,
+    started: bool,
+    queued: Option<AudioPacket>,
+    done: bool,
 }
 
 impl SongCopier {
@@ -881,6 +887,10 @@ impl SongCopier {
             sample_rate: rate,
             channels,
             path,
+            previous: None,
+            started: false,
+            queued: None,
+            done: false,
         }))
     }
 
@@ -895,38 +905,47 @@ impl SongCopier {
         cancel: &CancelToken,
         sink: &mut dyn FnMut(AudioPacket) -> Result<()>,
     ) -> Result<()> {
+        let mut n = 0usize;
+        while let Some(p) = self.next_packet()? {
+            n += 1;
+            if n.is_multiple_of(64) {
+                cancel.check()?;
+            }
+            sink(p)?;
+        }
+        Ok(())
+    }
+
+    /// The next packet to copy, timestamps in 1/sample_rate, output time
+    /// line; `None` at the end. Demuxing only: cheap enough to be called
+    /// from the muxing loop itself.
+    pub fn next_packet(&mut self) -> Result<Option<AudioPacket>> {
+        if let Some(p) = self.queued.take() {
+            return Ok(Some(p));
+        }
+        if self.done {
+            return Ok(None);
+        }
+        let rate = self.sample_rate as i32;
         let to_samples = |ts: i64, tb: ffmpeg::Rational| -> i64 {
             // SAFETY: pure arithmetic helper.
-            unsafe {
-                ffi::av_rescale_q(
-                    ts,
-                    tb.into(),
-                    ffi::AVRational {
-                        num: 1,
-                        den: self.sample_rate as i32,
-                    },
-                )
-            }
+            unsafe { ffi::av_rescale_q(ts, tb.into(), ffi::AVRational { num: 1, den: rate }) }
         };
         // Packets are read from the start: seeking AAC precisely is less
         // reliable than reading past a few MB of audio.
-        let mut previous: Option<(ffmpeg::Packet, i64)> = None;
-        let mut started = false;
         let end = self.first_sample + self.total;
-        let mut n = 0usize;
         loop {
             let mut p = ffmpeg::Packet::empty();
             match p.read(&mut self.ictx) {
                 Ok(()) => {}
-                Err(ffmpeg::Error::Eof) => break,
+                Err(ffmpeg::Error::Eof) => {
+                    self.done = true;
+                    return Ok(None);
+                }
                 Err(e) => return Err(EngineError::media(&self.path, e)),
             }
             if p.stream() != self.stream_index {
                 continue;
-            }
-            n += 1;
-            if n.is_multiple_of(64) {
-                cancel.check()?;
             }
             let Some(pts) = p.pts().or(p.dts()) else {
                 continue;
@@ -938,22 +957,23 @@ impl SongCopier {
                 AAC_FRAME as i64
             };
             if start >= end {
-                break;
+                self.done = true;
+                return Ok(None);
             }
-            if !started {
+            if !self.started {
                 if start + dur <= self.first_sample {
-                    previous = Some((p, start));
+                    self.previous = Some((p, start));
                     continue;
                 }
-                started = true;
+                self.started = true;
                 // The packet before the first needed one primes the decoder.
-                if let Some((prev, prev_start)) = previous.take() {
-                    sink(self.retime_packet(prev, prev_start, AAC_FRAME as i64))?;
+                if let Some((prev, prev_start)) = self.previous.take() {
+                    self.queued = Some(self.retime_packet(p, start, dur));
+                    return Ok(Some(self.retime_packet(prev, prev_start, AAC_FRAME as i64)));
                 }
             }
-            sink(self.retime_packet(p, start, dur))?;
+            return Ok(Some(self.retime_packet(p, start, dur)));
         }
-        Ok(())
     }
 
     fn retime_packet(&self, mut p: ffmpeg::Packet, start: i64, dur: i64) -> AudioPacket {

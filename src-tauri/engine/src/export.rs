@@ -1036,13 +1036,8 @@ pub fn export_analysed(
     };
     let mut threads = Vec::new();
     let mut feed = match (copier, encoder, split) {
-        (Some(c), _, _) => {
-            let (rx, t) = spawn_audio(cancel.clone(), Some(256), move |cancel, sink| {
-                c.run(cancel, sink)
-            });
-            threads.push(t);
-            AudioFeed::single(rx)
-        }
+        // Copying is demuxing only: done in this loop, no thread or channel.
+        (Some(c), _, _) => AudioFeed::copied(c),
         (None, Some(e), None) => {
             let (rx, t) = spawn_audio(cancel.clone(), Some(256), move |cancel, sink| {
                 e.run(cancel, sink)
@@ -1337,6 +1332,8 @@ enum FeedPhase {
 
 /// The encoded audio in output order, from one encoder or two spliced ones.
 struct AudioFeed {
+    /// The song's own packets, read in the muxing loop (then `a` is unused).
+    copier: Option<SongCopier>,
     a: PacketRx,
     b: Option<PacketRx>,
     plan: Option<SplitPlan>,
@@ -1347,8 +1344,16 @@ struct AudioFeed {
 }
 
 impl AudioFeed {
+    fn copied(c: SongCopier) -> Self {
+        let (_, a) = std::sync::mpsc::channel();
+        Self {
+            copier: Some(c),
+            ..Self::single(a)
+        }
+    }
     fn single(a: PacketRx) -> Self {
         Self {
+            copier: None,
             a,
             b: None,
             plan: None,
@@ -1389,6 +1394,12 @@ impl AudioFeed {
 
     fn poll(&mut self, wait: Duration) -> Result<Polled> {
         use std::sync::mpsc::RecvTimeoutError;
+        if let Some(c) = self.copier.as_mut() {
+            return Ok(match c.next_packet()? {
+                Some(p) => Polled::Packet(p),
+                None => Polled::Done,
+            });
+        }
         loop {
             if let Some(p) = self.ready.pop_front() {
                 return Ok(Polled::Packet(p));
