@@ -661,35 +661,91 @@ pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
 }
 
 /// The partial output file as the muxer's byte sink: records the first
-/// error and starts writeback every few MB so the final fsync is short.
+/// error and has every new 8 MB handed to the kernel for writeback as soon as
+/// written, so that the final fsync is short. The writeback requests are
+/// made by a helper thread: starting writeback allocates blocks and submits
+/// I/O in the caller's time, which would otherwise stall the muxer.
 pub(crate) struct OutputSink {
     file: File,
     errors: WriteErrorSlot,
-    unsynced: u64,
+    /// Write position, and the end of what was handed to writeback.
+    pos: u64,
+    high: u64,
+    handed: u64,
+    writeback: Option<Writeback>,
     pub written: Arc<std::sync::atomic::AtomicU64>,
 }
 
 const WRITEBACK_EVERY: u64 = 8 << 20;
 
+/// The helper thread asking the kernel to write ranges of the file out.
+struct Writeback {
+    tx: Option<std::sync::mpsc::Sender<(u64, u64)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writeback {
+    #[cfg(target_os = "linux")]
+    fn start(file: &File) -> Option<Self> {
+        use std::os::unix::io::AsRawFd;
+        let file = file.try_clone().ok()?;
+        let (tx, rx) = std::sync::mpsc::channel::<(u64, u64)>();
+        let thread = std::thread::Builder::new()
+            .name("writeback".into())
+            .spawn(move || {
+                while let Ok((offset, len)) = rx.recv() {
+                    // SAFETY: a valid fd owned by this thread; this starts
+                    // writing the range's dirty pages out, without waiting
+                    // for them. Errors surface in the final fsync.
+                    unsafe {
+                        libc::sync_file_range(
+                            file.as_raw_fd(),
+                            offset as libc::off64_t,
+                            len as libc::off64_t,
+                            libc::SYNC_FILE_RANGE_WRITE,
+                        );
+                    }
+                }
+            })
+            .ok()?;
+        Some(Self {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn start(_file: &File) -> Option<Self> {
+        None
+    }
+
+    fn request(&self, offset: u64, len: u64) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send((offset, len));
+        }
+    }
+}
+
+impl Drop for Writeback {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 impl OutputSink {
     pub fn new(file: File, errors: WriteErrorSlot) -> Self {
+        let writeback = Writeback::start(&file);
         Self {
             file,
             errors,
-            unsynced: 0,
+            pos: 0,
+            high: 0,
+            handed: 0,
+            writeback,
             written: Arc::default(),
-        }
-    }
-
-    fn start_writeback(&self) {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::unix::io::AsRawFd;
-            // SAFETY: a valid fd; this only asks the kernel to start writing
-            // dirty pages out, without waiting.
-            unsafe {
-                libc::sync_file_range(self.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-            }
         }
     }
 }
@@ -698,12 +754,15 @@ impl Write for OutputSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self.file.write(buf) {
             Ok(n) => {
-                self.unsynced += n as u64;
+                self.pos += n as u64;
+                self.high = self.high.max(self.pos);
                 self.written
                     .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-                if self.unsynced >= WRITEBACK_EVERY {
-                    self.unsynced = 0;
-                    self.start_writeback();
+                if self.high - self.handed >= WRITEBACK_EVERY {
+                    if let Some(w) = &self.writeback {
+                        w.request(self.handed, self.high - self.handed);
+                    }
+                    self.handed = self.high;
                 }
                 Ok(n)
             }
@@ -720,6 +779,8 @@ impl Write for OutputSink {
 
 impl Seek for OutputSink {
     fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        self.file.seek(pos).inspect_err(|e| self.errors.record(e))
+        let at = self.file.seek(pos).inspect_err(|e| self.errors.record(e))?;
+        self.pos = at;
+        Ok(at)
     }
 }
