@@ -114,7 +114,7 @@ impl Work for EngineWork {
     }
 
     fn adopt(&self, job: &Job, output: &std::path::Path) -> Result<serde_json::Value> {
-        let info = crate::probe::probe(output)?;
+        let info = crate::probe::probe_fast(output)?;
         info.require_video()?;
         info.require_audio()?;
         let _ = job;
