@@ -689,18 +689,35 @@ pub fn export(
     let (aligned, analysis) = with_ticks("align", &mut paced, |report| {
         Ok(std::thread::scope(|scope| {
             let ac = analysis_cancel.clone();
-            let job =
-                scope.spawn(move || analyse_inputs(&req.dance, &req.bgm, &ac, &mut |_, _| {}));
+            // With fewer than four cores the analysis waits until the aligner
+            // leaves its two-thread stages (decoding both files, their
+            // features): run beside them, it would slow them down by about
+            // what it costs; beside the later stages it uses an idle core.
+            // Dropping `go` starts it (at the latest when the aligner returns).
+            let (go, wait) = std::sync::mpsc::channel::<()>();
+            let job = scope.spawn(move || {
+                let _ = wait.recv();
+                ac.check()?;
+                analyse_inputs(&req.dance, &req.bgm, &ac, &mut |_, _| {})
+            });
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let mut go = (cores < 4).then_some(go);
             let aligned = crate::align::align_files(
                 &req.dance,
                 &req.bgm,
                 &crate::align::AlignOptions::default(),
                 cancel,
-                &mut |_stage, f| report(f),
+                &mut |stage, f| {
+                    if go.is_some() && !matches!(stage, "decode" | "features") {
+                        go = None;
+                    }
+                    report(f)
+                },
             );
             if aligned.is_err() {
                 analysis_cancel.cancel();
             }
+            drop(go);
             let analysis = job.join().unwrap_or_else(|_| {
                 Err(EngineError::media(&req.dance, "the input analysis failed"))
             });
