@@ -153,22 +153,81 @@ impl VideoReader {
 /// Reads the video track's clock and extent. The end is measured from the
 /// last packets (one seek near the end), not trusted from the header.
 pub fn video_track(path: &Path) -> Result<VideoTrack> {
-    track_of(path, VideoReader::open(path)?)
+    track_of(path, &mut VideoReader::open(path)?)
 }
 
 /// [`video_track`], and the stream's complete codec parameters (as a remux
-/// by FFmpeg would copy them) for the output's video stream: one opening.
+/// by FFmpeg would copy them) for the output's video stream.
 pub(crate) fn video_track_and_params(path: &Path) -> Result<(VideoTrack, OwnedParams)> {
-    let r = VideoReader::open_full(path)?;
+    let mut r = VideoReader::open(path)?;
+    let stream_index = r.stream_index;
+    let track = track_of(path, &mut r)?;
+    let params = match complete_params(&mut r, &track)? {
+        Some(p) => p,
+        None => {
+            // The first keyframe did not decode: let FFmpeg's probing do it.
+            let full = VideoReader::open_full(path)?;
+            full.ictx
+                .stream(stream_index)
+                .and_then(|st| OwnedParams::copy_of(&st.parameters()))
+                .ok_or_else(|| EngineError::NoVideo(path.to_path_buf()))?
+        }
+    };
+    Ok((track, params))
+}
+
+/// The stream's parameters with what only the bitstream tells (pixel
+/// format, profile, level, colour description, chroma siting) filled in the
+/// way `avformat_find_stream_info` fills them, by decoding one frame: the
+/// first keyframe (that function decodes up to seven frames, to also guess
+/// the reordering delay, which a muxer given every packet's dts does not
+/// use). `None` when that keyframe does not decode.
+fn complete_params(r: &mut VideoReader, track: &VideoTrack) -> Result<Option<OwnedParams>> {
+    let path = r.path.clone();
     let params = r
         .ictx
         .stream(r.stream_index)
-        .and_then(|st| OwnedParams::copy_of(&st.parameters()))
-        .ok_or_else(|| EngineError::NoVideo(path.to_path_buf()))?;
-    Ok((track_of(path, r)?, params))
+        .map(|st| st.parameters())
+        .ok_or_else(|| EngineError::NoVideo(path.clone()))?;
+    let mut owned =
+        OwnedParams::copy_of(&params).ok_or_else(|| EngineError::media(&path, "out of memory"))?;
+    // SAFETY: reading a plain field of valid parameters.
+    if unsafe { (*params.as_ptr()).format } >= 0 {
+        // Already complete (the input was opened with full probing).
+        return Ok(Some(owned));
+    }
+    let mut ctx = ffmpeg::codec::context::Context::from_parameters(params)
+        .map_err(|e| EngineError::media(&path, e))?;
+    ctx.set_threading(ffmpeg::threading::Config {
+        kind: ffmpeg::threading::Type::None,
+        count: 1,
+        ..Default::default()
+    });
+    let Ok(mut decoder) = ctx.decoder().video() else {
+        return Ok(None);
+    };
+    r.seek(track.to_ts(track.start_s))?;
+    let mut frame = ffmpeg::frame::Video::empty();
+    for _ in 0..64 {
+        let Some(p) = r.next()? else { break };
+        if !p.is_key() {
+            continue;
+        }
+        let _ = decoder.send_packet(&p);
+        let _ = decoder.send_eof();
+        if decoder.receive_frame(&mut frame).is_err() {
+            return Ok(None);
+        }
+        // SAFETY: both pointers are valid; this copies the decoder's view of
+        // the stream into parameters owned here, as FFmpeg's probing does.
+        let r =
+            unsafe { ffi::avcodec_parameters_from_context(owned.as_mut_ptr(), decoder.as_ptr()) };
+        return Ok((r >= 0).then_some(owned));
+    }
+    Ok(None)
 }
 
-fn track_of(path: &Path, mut r: VideoReader) -> Result<VideoTrack> {
+fn track_of(path: &Path, r: &mut VideoReader) -> Result<VideoTrack> {
     let st = r
         .ictx
         .stream(r.stream_index)

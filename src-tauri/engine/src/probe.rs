@@ -276,6 +276,9 @@ impl OwnedParams {
     pub fn as_ptr(&self) -> *const ffmpeg::ffi::AVCodecParameters {
         self.0
     }
+    pub fn as_mut_ptr(&mut self) -> *mut ffmpeg::ffi::AVCodecParameters {
+        self.0
+    }
 }
 
 impl Clone for OwnedParams {
