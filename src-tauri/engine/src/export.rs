@@ -346,10 +346,16 @@ pub fn analyse_inputs(
     // read them side by side.
     let (song, picture) = std::thread::scope(|scope| {
         let picture = scope.spawn(|| -> Result<(VideoTrack, OwnedParams, f64, Option<bool>)> {
-            let (video, params) = mux::video_track_and_params(dance)?;
+            let video = mux::video_track(dance)?;
             let origin = dance_audio_origin(dance, &dance_info)?;
             cancel.check()?;
-            let black = trim::may_end_black(dance, video.end_s, cancel)?;
+            // The decoder that looks at the last frames also completes the
+            // stream's parameters for the output (one keyframe decoded).
+            let (black, params) = trim::look_at_the_end(dance, video.end_s, cancel)?;
+            let params = match params {
+                Some(p) => p,
+                None => mux::video_params(dance, &video)?,
+            };
             Ok((video, params, origin, Some(black)))
         });
         let mut paced = Progress::new(progress);

@@ -156,24 +156,19 @@ pub fn video_track(path: &Path) -> Result<VideoTrack> {
     track_of(path, &mut VideoReader::open(path)?)
 }
 
-/// [`video_track`], and the stream's complete codec parameters (as a remux
-/// by FFmpeg would copy them) for the output's video stream.
-pub(crate) fn video_track_and_params(path: &Path) -> Result<(VideoTrack, OwnedParams)> {
+/// The stream's complete codec parameters (as a remux by FFmpeg would copy
+/// them) for the output's video stream: see [`complete_params`].
+pub(crate) fn video_params(path: &Path, track: &VideoTrack) -> Result<OwnedParams> {
     let mut r = VideoReader::open(path)?;
-    let stream_index = r.stream_index;
-    let track = track_of(path, &mut r)?;
-    let params = match complete_params(&mut r, &track)? {
-        Some(p) => p,
-        None => {
-            // The first keyframe did not decode: let FFmpeg's probing do it.
-            let full = VideoReader::open_full(path)?;
-            full.ictx
-                .stream(stream_index)
-                .and_then(|st| OwnedParams::copy_of(&st.parameters()))
-                .ok_or_else(|| EngineError::NoVideo(path.to_path_buf()))?
-        }
-    };
-    Ok((track, params))
+    if let Some(p) = complete_params(&mut r, track)? {
+        return Ok(p);
+    }
+    // The first keyframe did not decode: let FFmpeg's probing do it.
+    let full = VideoReader::open_full(path)?;
+    full.ictx
+        .stream(full.stream_index)
+        .and_then(|st| OwnedParams::copy_of(&st.parameters()))
+        .ok_or_else(|| EngineError::NoVideo(path.to_path_buf()))
 }
 
 /// The stream's parameters with what only the bitstream tells (pixel

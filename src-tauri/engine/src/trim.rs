@@ -15,7 +15,7 @@
 
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
-use crate::probe::{layout_or_default, open_input_fast};
+use crate::probe::{layout_or_default, open_input_fast, OwnedParams};
 use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -512,6 +512,8 @@ struct FrameSampler {
     decoder: ffmpeg::decoder::Video,
     time_base: f64,
     path: std::path::PathBuf,
+    /// Whether a frame was decoded (the decoder then knows the stream).
+    decoded: bool,
 }
 
 impl FrameSampler {
@@ -545,7 +547,25 @@ impl FrameSampler {
             decoder,
             time_base,
             path: path.to_path_buf(),
+            decoded: false,
         })
+    }
+
+    /// The stream's codec parameters with what the decoder learnt from the
+    /// bitstream (pixel format, profile, level, colour, chroma siting), as
+    /// `avformat_find_stream_info` completes them; `None` before a frame was
+    /// decoded.
+    fn stream_params(&self) -> Option<OwnedParams> {
+        if !self.decoded {
+            return None;
+        }
+        let st = self.ictx.stream(self.stream_index)?;
+        let mut owned = OwnedParams::copy_of(&st.parameters())?;
+        // SAFETY: valid parameters owned here and a valid opened decoder.
+        let r = unsafe {
+            ffmpeg::ffi::avcodec_parameters_from_context(owned.as_mut_ptr(), self.decoder.as_ptr())
+        };
+        (r >= 0).then_some(owned)
     }
 
     /// The keyframe at or before container time `t`: whether it is black,
@@ -569,6 +589,7 @@ impl FrameSampler {
                     if !got {
                         return Ok(None);
                     }
+                    self.decoded = true;
                     let pts = frame.timestamp().or(frame.pts()).or(packet.pts());
                     return Ok(pts.map(|p| (is_black(&frame), p as f64 * self.time_base)));
                 }
@@ -618,6 +639,7 @@ impl FrameSampler {
                     return Ok(last_black.or(Some(is_black(&frame))));
                 }
                 last_black = Some(is_black(&frame));
+                self.decoded = true;
             }
             if eof {
                 return Ok(last_black);
@@ -650,13 +672,25 @@ pub fn black_at(video: &Path, t: f64, cancel: &CancelToken) -> Result<Option<boo
 /// keyframe when that settles it (a keyframe with picture inside the last
 /// [`MIN_BLACK_TAIL_S`] rules a black tail out), else the last frame.
 pub fn may_end_black(video: &Path, end: f64, cancel: &CancelToken) -> Result<bool> {
+    Ok(look_at_the_end(video, end, cancel)?.0)
+}
+
+/// [`may_end_black`], and the video stream's parameters completed by the
+/// decoder that looked (see [`FrameSampler::stream_params`]): one keyframe
+/// decode serves both.
+pub(crate) fn look_at_the_end(
+    video: &Path,
+    end: f64,
+    cancel: &CancelToken,
+) -> Result<(bool, Option<OwnedParams>)> {
     let mut sampler = FrameSampler::open(video)?;
     if let Some((black, key_t)) = sampler.keyframe_before(end - 0.05)? {
         if !black && key_t >= end - MIN_BLACK_TAIL_S {
-            return Ok(false);
+            return Ok((false, sampler.stream_params()));
         }
     }
-    Ok(sampler.black_at(end - 0.05, cancel)? == Some(true))
+    let black = sampler.black_at(end - 0.05, cancel)? == Some(true);
+    Ok((black, sampler.stream_params()))
 }
 
 /// Shortest black ending that counts as "phone face down".
