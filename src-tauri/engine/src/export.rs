@@ -325,9 +325,9 @@ fn dance_audio_origin(dance: &Path, info: &MediaInfo) -> Result<f64> {
 /// Reads what export needs from both inputs (probe, video extent, song's
 /// audible range, whether the last frame is black). Decodes of the song its
 /// start (up to its first audible block) and its last 30 s, at its own rate
-/// in mono; of the video at most the last GOP. Every opening reads the
-/// container header alone (MP4/MOV) but one: the video stream's parameters
-/// for the output are completed from its first frames, once.
+/// in mono; of the video at most the last GOP, whose decoder also completes
+/// the video stream's parameters for the output. MP4/MOV inputs are read
+/// from their header alone, without FFmpeg's stream-info probing.
 pub fn analyse_inputs(
     dance: &Path,
     bgm: &Path,
