@@ -259,7 +259,6 @@ impl<W: Work> Runner<W> {
             }
         };
         watchdog.abort();
-        self.running().remove(&id);
 
         let outcome = match result {
             Ok(r) => r,
@@ -271,6 +270,9 @@ impl<W: Work> Runner<W> {
         if let Err(e) = self.settle(&id, kind, outcome, stalled.load(Ordering::SeqCst)) {
             tracing::error!("job {id}: could not record the outcome: {e}");
         }
+        // Only now, with the outcome recorded: `has_pending` must never see the
+        // job neither running nor queued (a retry would be dropped by `until_empty`).
+        self.running().remove(&id);
         self.wake();
     }
 
