@@ -150,7 +150,8 @@ pub fn coarse_candidates(
             if x < 1.0 || x >= (n_bins - 2) as f64 {
                 continue;
             }
-            let b = x.floor() as usize;
+            // x >= 1 here: truncation is floor (and no libm call)
+            let b = x as usize;
             let f = (x - b as f64) as f32;
             if acc[b] == 0.0 {
                 touched.push(b);
@@ -206,7 +207,7 @@ pub fn coarse_candidates(
         t_ref_s,
         starts: &starts,
         win,
-        needle: Vec::new(),
+        needles: NeedleCache::default(),
     };
     let mut scored: Vec<CoarseCandidate> = Vec::new();
     for (li, &(rho, sigma)) in lines.iter().enumerate() {
@@ -271,7 +272,7 @@ pub fn polish_line(
         t_ref_s,
         starts: &starts,
         win,
-        needle: Vec::new(),
+        needles: NeedleCache::default(),
     };
     let mut best = CoarseCandidate {
         score: scorer.score(candidate.sigma_s, candidate.rate),
@@ -315,7 +316,8 @@ fn retimed_needle(env: &[f32], start: f64, win: usize, rate: f64, needle: &mut V
     let len = ((win - 1) as f64 / rate).floor() as usize + 1;
     for u in 0..len {
         let x = start + u as f64 * rate;
-        let i = x.floor() as usize;
+        // x >= 0: truncation is floor (and no libm call)
+        let i = x as usize;
         if i + 1 >= env.len() {
             if i < env.len() {
                 needle.push(env[i]);
@@ -340,36 +342,60 @@ struct LineScorer<'a> {
     t_ref_s: f64,
     starts: &'a [usize],
     win: usize,
-    needle: Vec<f32>,
+    needles: NeedleCache,
+}
+
+/// The re-timed windows of one rate (the scorer tries many `sigma`s per rate).
+#[derive(Default)]
+struct NeedleCache {
+    rate: Option<f64>,
+    /// Per window: its needle and squared norm, or `None` when silent.
+    needles: Vec<Option<(Vec<f32>, f64)>>,
 }
 
 impl LineScorer<'_> {
     /// Sum over windows of the normalised correlation between the window and
     /// the song envelope where the line puts it (windows off the song count 0).
     fn score(&mut self, sigma_s: f64, rate: f64) -> f64 {
-        let mut total = 0.0;
-        for &a in self.starts {
-            if !retimed_needle(self.dance_env, a as f64, self.win, rate, &mut self.needle) {
-                continue;
+        if self.needles.rate.map(f64::to_bits) != Some(rate.to_bits()) {
+            self.needles.needles.resize_with(self.starts.len(), || None);
+            for (slot, &a) in self.needles.needles.iter_mut().zip(self.starts) {
+                let mut needle = slot.take().map(|(v, _)| v).unwrap_or_default();
+                *slot = retimed_needle(self.dance_env, a as f64, self.win, rate, &mut needle).then(
+                    || {
+                        let nn = needle
+                            .iter()
+                            .fold(0f64, |acc, &x| acc + f64::from(x) * f64::from(x));
+                        (needle, nn)
+                    },
+                );
             }
+            self.needles.rate = Some(rate);
+        }
+        let mut total = 0.0;
+        for (&a, slot) in self.starts.iter().zip(&self.needles.needles) {
+            let Some((needle, nn)) = slot else {
+                continue;
+            };
             let t = a as f64 / self.frame_rate;
             let song_start = (sigma_s + (t - self.t_ref_s) / rate) * self.frame_rate;
             if song_start < 0.0 {
                 continue;
             }
-            let j = song_start.floor() as usize;
+            // song_start >= 0: truncation is floor
+            let j = song_start as usize;
             let f = (song_start - j as f64) as f32;
-            if j + self.needle.len() + 1 >= self.song_env.len() {
+            if j + needle.len() + 1 >= self.song_env.len() {
                 continue;
             }
-            let (mut dot, mut nn, mut ss) = (0f64, 0f64, 0f64);
-            for (u, &x) in self.needle.iter().enumerate() {
-                let y = self.song_env[j + u] * (1.0 - f) + self.song_env[j + u + 1] * f;
+            let (mut dot, mut ss) = (0f64, 0f64);
+            let song = &self.song_env[j..j + needle.len() + 1];
+            for (&x, w) in needle.iter().zip(song.windows(2)) {
+                let y = w[0] * (1.0 - f) + w[1] * f;
                 dot += f64::from(x) * f64::from(y);
-                nn += f64::from(x) * f64::from(x);
                 ss += f64::from(y) * f64::from(y);
             }
-            if nn > 0.0 && ss > 0.0 {
+            if *nn > 0.0 && ss > 0.0 {
                 total += dot / (nn * ss).sqrt();
             }
         }
