@@ -9,8 +9,9 @@
 //! speech. The best lines are then re-scored directly against all windows.
 
 use crate::cancel::CancelToken;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::xcorr::{parabolic_offset, top_peaks, Correlator};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Debug, Clone)]
 pub struct CoarseParams {
@@ -49,6 +50,59 @@ pub struct CoarseCandidate {
     pub score: f64,
 }
 
+/// One window's votes as `(trial rate index, vote)`.
+type WindowVotes = Vec<(usize, Vote)>;
+
+struct WindowJob<'a> {
+    dance_env: &'a [f32],
+    win: usize,
+    trial_rates: &'a [f64],
+    frame_rate: f64,
+    peaks_per_window: usize,
+}
+
+impl WindowJob<'_> {
+    /// The votes of the window starting at frame `a`, as `(trial rate index, vote)`.
+    fn votes(
+        &self,
+        correlator: &mut Correlator,
+        a: usize,
+        needle: &mut Vec<f32>,
+        corr: &mut Vec<f32>,
+    ) -> WindowVotes {
+        let mut votes = Vec::new();
+        for (k, &r) in self.trial_rates.iter().enumerate() {
+            if !retimed_needle(self.dance_env, a as f64, self.win, r, needle) {
+                continue;
+            }
+            if !correlator.correlate(needle, corr) {
+                continue;
+            }
+            let len = needle.len();
+            for (s, v) in top_peaks(corr, self.peaks_per_window, 5) {
+                if v <= 0.0 {
+                    continue;
+                }
+                let frac = if s > 0 && s + 1 < corr.len() {
+                    parabolic_offset(corr[s - 1], corr[s], corr[s + 1])
+                } else {
+                    0.0
+                };
+                let half = (len - 1) as f64 / 2.0;
+                votes.push((
+                    k,
+                    Vote {
+                        t_centre_s: (a as f64 + half * r) / self.frame_rate,
+                        s_centre_s: (s as f64 + frac + half) / self.frame_rate,
+                        weight: v,
+                    },
+                ));
+            }
+        }
+        votes
+    }
+}
+
 struct Vote {
     t_centre_s: f64,
     s_centre_s: f64,
@@ -82,40 +136,70 @@ pub fn coarse_candidates(
         .map(|k| 1.0 + k as f64 * params.rate_step)
         .collect();
     let max_needle = ((win as f64) / trial_rates[0]).ceil() as usize + 2;
-    let mut correlator = Correlator::new(song_env, max_needle);
+    let correlator = Correlator::new(song_env, max_needle);
 
     // ---- per-window correlations at each trial rate -> votes
-    let mut votes_by_rate: Vec<Vec<Vote>> = (0..trial_rates.len()).map(|_| Vec::new()).collect();
-    let mut corr = Vec::new();
-    let mut needle = Vec::new();
-    for (i, &a) in starts.iter().enumerate() {
-        cancel.check()?;
-        for (k, &r) in trial_rates.iter().enumerate() {
-            if !retimed_needle(dance_env, a as f64, win, r, &mut needle) {
-                continue;
-            }
-            if !correlator.correlate(&needle, &mut corr) {
-                continue;
-            }
-            let len = needle.len();
-            for (s, v) in top_peaks(&corr, params.peaks_per_window, 5) {
-                if v <= 0.0 {
-                    continue;
-                }
-                let frac = if s > 0 && s + 1 < corr.len() {
-                    parabolic_offset(corr[s - 1], corr[s], corr[s + 1])
-                } else {
-                    0.0
-                };
-                let half = (len - 1) as f64 / 2.0;
-                votes_by_rate[k].push(Vote {
-                    t_centre_s: (a as f64 + half * r) / frame_rate,
-                    s_centre_s: (s as f64 + frac + half) / frame_rate,
-                    weight: v,
-                });
+    // Windows are independent: spread them over threads, then gather the
+    // votes in window order (the order the Hough sums see them in).
+    let window_job = WindowJob {
+        dance_env,
+        win,
+        trial_rates: &trial_rates,
+        frame_rate,
+        peaks_per_window: params.peaks_per_window,
+    };
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let run = |correlator: &mut Correlator,
+               on_window: &mut dyn FnMut()|
+     -> Result<Vec<(usize, WindowVotes)>> {
+        let mut out = Vec::new();
+        let (mut needle, mut corr) = (Vec::new(), Vec::new());
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&a) = starts.get(i) else {
+                return Ok(out);
+            };
+            cancel.check()?;
+            out.push((i, window_job.votes(correlator, a, &mut needle, &mut corr)));
+            done.fetch_add(1, Ordering::Relaxed);
+            on_window();
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(starts.len());
+    let mut per_window: Vec<WindowVotes> = (0..starts.len()).map(|_| Vec::new()).collect();
+    std::thread::scope(|scope| -> Result<()> {
+        let workers: Vec<_> = (1..threads)
+            .map(|_| {
+                let mut correlator = correlator.clone();
+                scope.spawn(move || run(&mut correlator, &mut || {}))
+            })
+            .collect();
+        let mut correlator = correlator;
+        let n_windows = starts.len() as f64;
+        let mine = run(&mut correlator, &mut || {
+            progress(0.7 * done.load(Ordering::Relaxed) as f64 / n_windows);
+        });
+        let mut results = vec![mine];
+        for w in workers {
+            results.push(w.join().unwrap_or(Err(EngineError::NoMatch {
+                reason: "coarse search thread panicked".into(),
+            })));
+        }
+        for r in results {
+            for (i, votes) in r? {
+                per_window[i] = votes;
             }
         }
-        progress(0.7 * (i + 1) as f64 / starts.len() as f64);
+        Ok(())
+    })?;
+    progress(0.7);
+    let mut votes_by_rate: Vec<Vec<Vote>> = (0..trial_rates.len()).map(|_| Vec::new()).collect();
+    for (k, vote) in per_window.into_iter().flatten() {
+        votes_by_rate[k].push(vote);
     }
 
     // ---- Hough vote over (rate, sigma)

@@ -5,7 +5,10 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use std::sync::Arc;
 
-/// Correlates short "needles" against a fixed long "haystack".
+/// Correlates short "needles" against a fixed long "haystack". Cloning is
+/// cheap next to building one (the plans are shared, the spectrum copied):
+/// one clone per thread.
+#[derive(Clone)]
 pub struct Correlator {
     fft_len: usize,
     haystack_len: usize,
@@ -174,7 +177,11 @@ pub fn top_peaks(x: &[f32], count: usize, min_separation: usize) -> Vec<(usize, 
                 continue;
             }
             let left = if i > 0 { x[i - 1] } else { f32::NEG_INFINITY };
-            let right = if i + 1 < n { x[i + 1] } else { f32::NEG_INFINITY };
+            let right = if i + 1 < n {
+                x[i + 1]
+            } else {
+                f32::NEG_INFINITY
+            };
             if !(v >= left && v > right) {
                 continue;
             }
