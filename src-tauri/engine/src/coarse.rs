@@ -218,58 +218,65 @@ pub fn coarse_candidates(
     let origin_s = -dance_dur_s * 1.1 - 5.0;
     let n_bins =
         (((song_dur_s + dance_dur_s * 1.1 + 5.0) - origin_s) * frame_rate).ceil() as usize + 3;
-    let mut acc = vec![0f32; n_bins];
-    let mut touched: Vec<usize> = Vec::new();
-    let mut hough_lines: Vec<(f32, f64, f64)> = Vec::new(); // (score, rate, sigma)
-    for m in 0..n_fine {
-        if m % 256 == 0 {
-            cancel.check()?;
-        }
-        let rho = lo_rate + m as f64 * fine_step;
-        let k = (((rho - 1.0) / params.rate_step).round() as i64 + k_max)
-            .clamp(0, trial_rates.len() as i64 - 1) as usize;
-        for v in &votes_by_rate[k] {
-            let sigma = v.s_centre_s - (v.t_centre_s - t_ref_s) / rho;
-            let x = (sigma - origin_s) * frame_rate;
-            if x < 1.0 || x >= (n_bins - 2) as f64 {
-                continue;
+    // Each fine rate is voted on independently: chunks of rates go to
+    // threads, and the lines come back in rate order.
+    let hough_chunk = |chunk: usize| -> Result<Vec<(f32, f64, f64)>> {
+        let mut acc = vec![0f32; n_bins];
+        let mut touched: Vec<usize> = Vec::new();
+        let mut hough_lines: Vec<(f32, f64, f64)> = Vec::new(); // (score, rate, sigma)
+        cancel.check()?;
+        for m in chunk * HOUGH_CHUNK..((chunk + 1) * HOUGH_CHUNK).min(n_fine) {
+            let rho = lo_rate + m as f64 * fine_step;
+            let k = (((rho - 1.0) / params.rate_step).round() as i64 + k_max)
+                .clamp(0, trial_rates.len() as i64 - 1) as usize;
+            for v in &votes_by_rate[k] {
+                let sigma = v.s_centre_s - (v.t_centre_s - t_ref_s) / rho;
+                let x = (sigma - origin_s) * frame_rate;
+                if x < 1.0 || x >= (n_bins - 2) as f64 {
+                    continue;
+                }
+                // x >= 1 here: truncation is floor (and no libm call)
+                let b = x as usize;
+                let f = (x - b as f64) as f32;
+                if acc[b] == 0.0 {
+                    touched.push(b);
+                }
+                if acc[b + 1] == 0.0 {
+                    touched.push(b + 1);
+                }
+                acc[b] += v.weight * (1.0 - f) + 1e-9;
+                acc[b + 1] += v.weight * f + 1e-9;
             }
-            // x >= 1 here: truncation is floor (and no libm call)
-            let b = x as usize;
-            let f = (x - b as f64) as f32;
-            if acc[b] == 0.0 {
-                touched.push(b);
+            // the best three bins of this rate (neighbour-summed)
+            let mut top: [(f32, usize); 3] = [(0.0, 0); 3];
+            for &b in &touched {
+                let s = acc[b - 1] + acc[b] + acc[b + 1];
+                if s > top[2].0 && top.iter().all(|t| t.1.abs_diff(b) > 3 || t.0 == 0.0) {
+                    top[2] = (s, b);
+                    top.sort_by(|p, q| q.0.total_cmp(&p.0));
+                }
             }
-            if acc[b + 1] == 0.0 {
-                touched.push(b + 1);
+            for t in top.iter().filter(|t| t.0 > 0.0) {
+                let b = t.1;
+                // centroid of the three bins for a sub-frame sigma
+                let (l, c, r) = (acc[b - 1], acc[b], acc[b + 1]);
+                let centroid = (r - l) / (l + c + r).max(1e-9);
+                hough_lines.push((
+                    t.0,
+                    rho,
+                    origin_s + (b as f64 + f64::from(centroid)) / frame_rate,
+                ));
             }
-            acc[b] += v.weight * (1.0 - f) + 1e-9;
-            acc[b + 1] += v.weight * f + 1e-9;
-        }
-        // the best three bins of this rate (neighbour-summed)
-        let mut top: [(f32, usize); 3] = [(0.0, 0); 3];
-        for &b in &touched {
-            let s = acc[b - 1] + acc[b] + acc[b + 1];
-            if s > top[2].0 && top.iter().all(|t| t.1.abs_diff(b) > 3 || t.0 == 0.0) {
-                top[2] = (s, b);
-                top.sort_by(|p, q| q.0.total_cmp(&p.0));
+            for &b in &touched {
+                acc[b] = 0.0;
             }
+            touched.clear();
         }
-        for t in top.iter().filter(|t| t.0 > 0.0) {
-            let b = t.1;
-            // centroid of the three bins for a sub-frame sigma
-            let (l, c, r) = (acc[b - 1], acc[b], acc[b + 1]);
-            let centroid = (r - l) / (l + c + r).max(1e-9);
-            hough_lines.push((
-                t.0,
-                rho,
-                origin_s + (b as f64 + f64::from(centroid)) / frame_rate,
-            ));
-        }
-        for &b in &touched {
-            acc[b] = 0.0;
-        }
-        touched.clear();
+        Ok(hough_lines)
+    };
+    let mut hough_lines: Vec<(f32, f64, f64)> = Vec::new();
+    for lines in par_map(n_fine.div_ceil(HOUGH_CHUNK), threads, hough_chunk) {
+        hough_lines.extend(lines?);
     }
     hough_lines.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut lines: Vec<(f64, f64)> = Vec::new();
@@ -283,19 +290,19 @@ pub fn coarse_candidates(
     }
     progress(0.8);
 
-    // ---- direct re-scoring with a small local search
-    let mut scorer = LineScorer {
-        dance_env,
-        song_env,
-        frame_rate,
-        t_ref_s,
-        starts: &starts,
-        win,
-        needles: NeedleCache::default(),
-    };
-    let mut scored: Vec<CoarseCandidate> = Vec::new();
-    for (li, &(rho, sigma)) in lines.iter().enumerate() {
+    // ---- direct re-scoring with a small local search (lines in parallel)
+    let rescore = |li: usize| -> Result<CoarseCandidate> {
         cancel.check()?;
+        let (rho, sigma) = lines[li];
+        let mut scorer = LineScorer {
+            dance_env,
+            song_env,
+            frame_rate,
+            t_ref_s,
+            starts: &starts,
+            win,
+            needles: NeedleCache::default(),
+        };
         let mut best = CoarseCandidate {
             sigma_s: sigma,
             rate: rho,
@@ -315,9 +322,12 @@ pub fn coarse_candidates(
                 }
             }
         }
-        scored.push(best);
-        progress(0.8 + 0.2 * (li + 1) as f64 / lines.len().max(1) as f64);
-    }
+        Ok(best)
+    };
+    let mut scored = par_map(lines.len(), threads, rescore)
+        .into_iter()
+        .collect::<Result<Vec<CoarseCandidate>>>()?;
+    progress(1.0);
     scored.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut out: Vec<CoarseCandidate> = Vec::new();
     for c in scored {
@@ -380,6 +390,40 @@ pub fn polish_line(
         }
     }
     best
+}
+
+/// Fine rates per work item of the Hough vote.
+const HOUGH_CHUNK: usize = 256;
+
+/// `f(0), f(1), .. f(n - 1)` computed on up to `threads` threads (this one
+/// included), returned in index order.
+fn par_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = threads.clamp(1, n.max(1));
+    if threads == 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut out = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                return out;
+            }
+            out.push((i, f(i)));
+        }
+    };
+    let mut all: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut all = work();
+        for w in workers {
+            // a panic in `f` is re-raised here, as if it ran on this thread
+            all.extend(w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        all
+    });
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, v)| v).collect()
 }
 
 /// Window starts every `hop` frames, the last one flush with the end.
