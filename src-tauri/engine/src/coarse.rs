@@ -9,8 +9,9 @@
 //! speech. The best lines are then re-scored directly against all windows.
 
 use crate::cancel::CancelToken;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::xcorr::{parabolic_offset, top_peaks, Correlator};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Debug, Clone)]
 pub struct CoarseParams {
@@ -49,6 +50,59 @@ pub struct CoarseCandidate {
     pub score: f64,
 }
 
+/// One window's votes as `(trial rate index, vote)`.
+type WindowVotes = Vec<(usize, Vote)>;
+
+struct WindowJob<'a> {
+    dance_env: &'a [f32],
+    win: usize,
+    trial_rates: &'a [f64],
+    frame_rate: f64,
+    peaks_per_window: usize,
+}
+
+impl WindowJob<'_> {
+    /// The votes of the window starting at frame `a`, as `(trial rate index, vote)`.
+    fn votes(
+        &self,
+        correlator: &mut Correlator,
+        a: usize,
+        needle: &mut Vec<f32>,
+        corr: &mut Vec<f32>,
+    ) -> WindowVotes {
+        let mut votes = Vec::new();
+        for (k, &r) in self.trial_rates.iter().enumerate() {
+            if !retimed_needle(self.dance_env, a as f64, self.win, r, needle) {
+                continue;
+            }
+            if !correlator.correlate(needle, corr) {
+                continue;
+            }
+            let len = needle.len();
+            for (s, v) in top_peaks(corr, self.peaks_per_window, 5) {
+                if v <= 0.0 {
+                    continue;
+                }
+                let frac = if s > 0 && s + 1 < corr.len() {
+                    parabolic_offset(corr[s - 1], corr[s], corr[s + 1])
+                } else {
+                    0.0
+                };
+                let half = (len - 1) as f64 / 2.0;
+                votes.push((
+                    k,
+                    Vote {
+                        t_centre_s: (a as f64 + half * r) / self.frame_rate,
+                        s_centre_s: (s as f64 + frac + half) / self.frame_rate,
+                        weight: v,
+                    },
+                ));
+            }
+        }
+        votes
+    }
+}
+
 struct Vote {
     t_centre_s: f64,
     s_centre_s: f64,
@@ -82,40 +136,70 @@ pub fn coarse_candidates(
         .map(|k| 1.0 + k as f64 * params.rate_step)
         .collect();
     let max_needle = ((win as f64) / trial_rates[0]).ceil() as usize + 2;
-    let mut correlator = Correlator::new(song_env, max_needle);
+    let correlator = Correlator::new(song_env, max_needle);
 
     // ---- per-window correlations at each trial rate -> votes
-    let mut votes_by_rate: Vec<Vec<Vote>> = (0..trial_rates.len()).map(|_| Vec::new()).collect();
-    let mut corr = Vec::new();
-    let mut needle = Vec::new();
-    for (i, &a) in starts.iter().enumerate() {
-        cancel.check()?;
-        for (k, &r) in trial_rates.iter().enumerate() {
-            if !retimed_needle(dance_env, a as f64, win, r, &mut needle) {
-                continue;
-            }
-            if !correlator.correlate(&needle, &mut corr) {
-                continue;
-            }
-            let len = needle.len();
-            for (s, v) in top_peaks(&corr, params.peaks_per_window, 5) {
-                if v <= 0.0 {
-                    continue;
-                }
-                let frac = if s > 0 && s + 1 < corr.len() {
-                    parabolic_offset(corr[s - 1], corr[s], corr[s + 1])
-                } else {
-                    0.0
-                };
-                let half = (len - 1) as f64 / 2.0;
-                votes_by_rate[k].push(Vote {
-                    t_centre_s: (a as f64 + half * r) / frame_rate,
-                    s_centre_s: (s as f64 + frac + half) / frame_rate,
-                    weight: v,
-                });
+    // Windows are independent: spread them over threads, then gather the
+    // votes in window order (the order the Hough sums see them in).
+    let window_job = WindowJob {
+        dance_env,
+        win,
+        trial_rates: &trial_rates,
+        frame_rate,
+        peaks_per_window: params.peaks_per_window,
+    };
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let run = |correlator: &mut Correlator,
+               on_window: &mut dyn FnMut()|
+     -> Result<Vec<(usize, WindowVotes)>> {
+        let mut out = Vec::new();
+        let (mut needle, mut corr) = (Vec::new(), Vec::new());
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&a) = starts.get(i) else {
+                return Ok(out);
+            };
+            cancel.check()?;
+            out.push((i, window_job.votes(correlator, a, &mut needle, &mut corr)));
+            done.fetch_add(1, Ordering::Relaxed);
+            on_window();
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(starts.len());
+    let mut per_window: Vec<WindowVotes> = (0..starts.len()).map(|_| Vec::new()).collect();
+    std::thread::scope(|scope| -> Result<()> {
+        let workers: Vec<_> = (1..threads)
+            .map(|_| {
+                let mut correlator = correlator.clone();
+                scope.spawn(move || run(&mut correlator, &mut || {}))
+            })
+            .collect();
+        let mut correlator = correlator;
+        let n_windows = starts.len() as f64;
+        let mine = run(&mut correlator, &mut || {
+            progress(0.7 * done.load(Ordering::Relaxed) as f64 / n_windows);
+        });
+        let mut results = vec![mine];
+        for w in workers {
+            results.push(w.join().unwrap_or(Err(EngineError::NoMatch {
+                reason: "coarse search thread panicked".into(),
+            })));
+        }
+        for r in results {
+            for (i, votes) in r? {
+                per_window[i] = votes;
             }
         }
-        progress(0.7 * (i + 1) as f64 / starts.len() as f64);
+        Ok(())
+    })?;
+    progress(0.7);
+    let mut votes_by_rate: Vec<Vec<Vote>> = (0..trial_rates.len()).map(|_| Vec::new()).collect();
+    for (k, vote) in per_window.into_iter().flatten() {
+        votes_by_rate[k].push(vote);
     }
 
     // ---- Hough vote over (rate, sigma)
@@ -134,57 +218,65 @@ pub fn coarse_candidates(
     let origin_s = -dance_dur_s * 1.1 - 5.0;
     let n_bins =
         (((song_dur_s + dance_dur_s * 1.1 + 5.0) - origin_s) * frame_rate).ceil() as usize + 3;
-    let mut acc = vec![0f32; n_bins];
-    let mut touched: Vec<usize> = Vec::new();
-    let mut hough_lines: Vec<(f32, f64, f64)> = Vec::new(); // (score, rate, sigma)
-    for m in 0..n_fine {
-        if m % 256 == 0 {
-            cancel.check()?;
-        }
-        let rho = lo_rate + m as f64 * fine_step;
-        let k = (((rho - 1.0) / params.rate_step).round() as i64 + k_max)
-            .clamp(0, trial_rates.len() as i64 - 1) as usize;
-        for v in &votes_by_rate[k] {
-            let sigma = v.s_centre_s - (v.t_centre_s - t_ref_s) / rho;
-            let x = (sigma - origin_s) * frame_rate;
-            if x < 1.0 || x >= (n_bins - 2) as f64 {
-                continue;
+    // Each fine rate is voted on independently: chunks of rates go to
+    // threads, and the lines come back in rate order.
+    let hough_chunk = |chunk: usize| -> Result<Vec<(f32, f64, f64)>> {
+        let mut acc = vec![0f32; n_bins];
+        let mut touched: Vec<usize> = Vec::new();
+        let mut hough_lines: Vec<(f32, f64, f64)> = Vec::new(); // (score, rate, sigma)
+        cancel.check()?;
+        for m in chunk * HOUGH_CHUNK..((chunk + 1) * HOUGH_CHUNK).min(n_fine) {
+            let rho = lo_rate + m as f64 * fine_step;
+            let k = (((rho - 1.0) / params.rate_step).round() as i64 + k_max)
+                .clamp(0, trial_rates.len() as i64 - 1) as usize;
+            for v in &votes_by_rate[k] {
+                let sigma = v.s_centre_s - (v.t_centre_s - t_ref_s) / rho;
+                let x = (sigma - origin_s) * frame_rate;
+                if x < 1.0 || x >= (n_bins - 2) as f64 {
+                    continue;
+                }
+                // x >= 1 here: truncation is floor (and no libm call)
+                let b = x as usize;
+                let f = (x - b as f64) as f32;
+                if acc[b] == 0.0 {
+                    touched.push(b);
+                }
+                if acc[b + 1] == 0.0 {
+                    touched.push(b + 1);
+                }
+                acc[b] += v.weight * (1.0 - f) + 1e-9;
+                acc[b + 1] += v.weight * f + 1e-9;
             }
-            let b = x.floor() as usize;
-            let f = (x - b as f64) as f32;
-            if acc[b] == 0.0 {
-                touched.push(b);
+            // the best three bins of this rate (neighbour-summed)
+            let mut top: [(f32, usize); 3] = [(0.0, 0); 3];
+            for &b in &touched {
+                let s = acc[b - 1] + acc[b] + acc[b + 1];
+                if s > top[2].0 && top.iter().all(|t| t.1.abs_diff(b) > 3 || t.0 == 0.0) {
+                    top[2] = (s, b);
+                    top.sort_by(|p, q| q.0.total_cmp(&p.0));
+                }
             }
-            if acc[b + 1] == 0.0 {
-                touched.push(b + 1);
+            for t in top.iter().filter(|t| t.0 > 0.0) {
+                let b = t.1;
+                // centroid of the three bins for a sub-frame sigma
+                let (l, c, r) = (acc[b - 1], acc[b], acc[b + 1]);
+                let centroid = (r - l) / (l + c + r).max(1e-9);
+                hough_lines.push((
+                    t.0,
+                    rho,
+                    origin_s + (b as f64 + f64::from(centroid)) / frame_rate,
+                ));
             }
-            acc[b] += v.weight * (1.0 - f) + 1e-9;
-            acc[b + 1] += v.weight * f + 1e-9;
-        }
-        // the best three bins of this rate (neighbour-summed)
-        let mut top: [(f32, usize); 3] = [(0.0, 0); 3];
-        for &b in &touched {
-            let s = acc[b - 1] + acc[b] + acc[b + 1];
-            if s > top[2].0 && top.iter().all(|t| t.1.abs_diff(b) > 3 || t.0 == 0.0) {
-                top[2] = (s, b);
-                top.sort_by(|p, q| q.0.total_cmp(&p.0));
+            for &b in &touched {
+                acc[b] = 0.0;
             }
+            touched.clear();
         }
-        for t in top.iter().filter(|t| t.0 > 0.0) {
-            let b = t.1;
-            // centroid of the three bins for a sub-frame sigma
-            let (l, c, r) = (acc[b - 1], acc[b], acc[b + 1]);
-            let centroid = (r - l) / (l + c + r).max(1e-9);
-            hough_lines.push((
-                t.0,
-                rho,
-                origin_s + (b as f64 + f64::from(centroid)) / frame_rate,
-            ));
-        }
-        for &b in &touched {
-            acc[b] = 0.0;
-        }
-        touched.clear();
+        Ok(hough_lines)
+    };
+    let mut hough_lines: Vec<(f32, f64, f64)> = Vec::new();
+    for lines in par_map(n_fine.div_ceil(HOUGH_CHUNK), threads, hough_chunk) {
+        hough_lines.extend(lines?);
     }
     hough_lines.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut lines: Vec<(f64, f64)> = Vec::new();
@@ -198,19 +290,19 @@ pub fn coarse_candidates(
     }
     progress(0.8);
 
-    // ---- direct re-scoring with a small local search
-    let mut scorer = LineScorer {
-        dance_env,
-        song_env,
-        frame_rate,
-        t_ref_s,
-        starts: &starts,
-        win,
-        needle: Vec::new(),
-    };
-    let mut scored: Vec<CoarseCandidate> = Vec::new();
-    for (li, &(rho, sigma)) in lines.iter().enumerate() {
+    // ---- direct re-scoring with a small local search (lines in parallel)
+    let rescore = |li: usize| -> Result<CoarseCandidate> {
         cancel.check()?;
+        let (rho, sigma) = lines[li];
+        let mut scorer = LineScorer {
+            dance_env,
+            song_env,
+            frame_rate,
+            t_ref_s,
+            starts: &starts,
+            win,
+            needles: NeedleCache::default(),
+        };
         let mut best = CoarseCandidate {
             sigma_s: sigma,
             rate: rho,
@@ -230,9 +322,12 @@ pub fn coarse_candidates(
                 }
             }
         }
-        scored.push(best);
-        progress(0.8 + 0.2 * (li + 1) as f64 / lines.len().max(1) as f64);
-    }
+        Ok(best)
+    };
+    let mut scored = par_map(lines.len(), threads, rescore)
+        .into_iter()
+        .collect::<Result<Vec<CoarseCandidate>>>()?;
+    progress(1.0);
     scored.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut out: Vec<CoarseCandidate> = Vec::new();
     for c in scored {
@@ -271,7 +366,7 @@ pub fn polish_line(
         t_ref_s,
         starts: &starts,
         win,
-        needle: Vec::new(),
+        needles: NeedleCache::default(),
     };
     let mut best = CoarseCandidate {
         score: scorer.score(candidate.sigma_s, candidate.rate),
@@ -297,6 +392,40 @@ pub fn polish_line(
     best
 }
 
+/// Fine rates per work item of the Hough vote.
+const HOUGH_CHUNK: usize = 256;
+
+/// `f(0), f(1), .. f(n - 1)` computed on up to `threads` threads (this one
+/// included), returned in index order.
+fn par_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = threads.clamp(1, n.max(1));
+    if threads == 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut out = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                return out;
+            }
+            out.push((i, f(i)));
+        }
+    };
+    let mut all: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut all = work();
+        for w in workers {
+            // a panic in `f` is re-raised here, as if it ran on this thread
+            all.extend(w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        all
+    });
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, v)| v).collect()
+}
+
 /// Window starts every `hop` frames, the last one flush with the end.
 fn window_starts(n: usize, win: usize, hop: usize) -> Vec<usize> {
     let hop = hop.max(1);
@@ -315,7 +444,8 @@ fn retimed_needle(env: &[f32], start: f64, win: usize, rate: f64, needle: &mut V
     let len = ((win - 1) as f64 / rate).floor() as usize + 1;
     for u in 0..len {
         let x = start + u as f64 * rate;
-        let i = x.floor() as usize;
+        // x >= 0: truncation is floor (and no libm call)
+        let i = x as usize;
         if i + 1 >= env.len() {
             if i < env.len() {
                 needle.push(env[i]);
@@ -340,36 +470,60 @@ struct LineScorer<'a> {
     t_ref_s: f64,
     starts: &'a [usize],
     win: usize,
-    needle: Vec<f32>,
+    needles: NeedleCache,
+}
+
+/// The re-timed windows of one rate (the scorer tries many `sigma`s per rate).
+#[derive(Default)]
+struct NeedleCache {
+    rate: Option<f64>,
+    /// Per window: its needle and squared norm, or `None` when silent.
+    needles: Vec<Option<(Vec<f32>, f64)>>,
 }
 
 impl LineScorer<'_> {
     /// Sum over windows of the normalised correlation between the window and
     /// the song envelope where the line puts it (windows off the song count 0).
     fn score(&mut self, sigma_s: f64, rate: f64) -> f64 {
-        let mut total = 0.0;
-        for &a in self.starts {
-            if !retimed_needle(self.dance_env, a as f64, self.win, rate, &mut self.needle) {
-                continue;
+        if self.needles.rate.map(f64::to_bits) != Some(rate.to_bits()) {
+            self.needles.needles.resize_with(self.starts.len(), || None);
+            for (slot, &a) in self.needles.needles.iter_mut().zip(self.starts) {
+                let mut needle = slot.take().map(|(v, _)| v).unwrap_or_default();
+                *slot = retimed_needle(self.dance_env, a as f64, self.win, rate, &mut needle).then(
+                    || {
+                        let nn = needle
+                            .iter()
+                            .fold(0f64, |acc, &x| acc + f64::from(x) * f64::from(x));
+                        (needle, nn)
+                    },
+                );
             }
+            self.needles.rate = Some(rate);
+        }
+        let mut total = 0.0;
+        for (&a, slot) in self.starts.iter().zip(&self.needles.needles) {
+            let Some((needle, nn)) = slot else {
+                continue;
+            };
             let t = a as f64 / self.frame_rate;
             let song_start = (sigma_s + (t - self.t_ref_s) / rate) * self.frame_rate;
             if song_start < 0.0 {
                 continue;
             }
-            let j = song_start.floor() as usize;
+            // song_start >= 0: truncation is floor
+            let j = song_start as usize;
             let f = (song_start - j as f64) as f32;
-            if j + self.needle.len() + 1 >= self.song_env.len() {
+            if j + needle.len() + 1 >= self.song_env.len() {
                 continue;
             }
-            let (mut dot, mut nn, mut ss) = (0f64, 0f64, 0f64);
-            for (u, &x) in self.needle.iter().enumerate() {
-                let y = self.song_env[j + u] * (1.0 - f) + self.song_env[j + u + 1] * f;
+            let (mut dot, mut ss) = (0f64, 0f64);
+            let song = &self.song_env[j..j + needle.len() + 1];
+            for (&x, w) in needle.iter().zip(song.windows(2)) {
+                let y = w[0] * (1.0 - f) + w[1] * f;
                 dot += f64::from(x) * f64::from(y);
-                nn += f64::from(x) * f64::from(x);
                 ss += f64::from(y) * f64::from(y);
             }
-            if nn > 0.0 && ss > 0.0 {
+            if *nn > 0.0 && ss > 0.0 {
                 total += dot / (nn * ss).sqrt();
             }
         }

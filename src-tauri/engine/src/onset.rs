@@ -69,13 +69,24 @@ pub fn onset_envelope(samples: &[f32], rate_hz: u32, hop: usize) -> OnsetEnvelop
     let mut energy = vec![0f32; n_frames * n_bands];
     for f in 0..n_frames {
         let centre = f * hop;
-        for (k, x) in input.iter_mut().enumerate() {
-            let idx = (centre + k) as isize - (frame_len / 2) as isize;
-            *x = if idx >= 0 && (idx as usize) < samples.len() {
-                samples[idx as usize] * window[k]
-            } else {
-                0.0
-            };
+        match centre.checked_sub(frame_len / 2) {
+            // the whole frame inside the signal (all but the first and last few)
+            Some(start) if start + frame_len <= samples.len() => {
+                let frame = &samples[start..start + frame_len];
+                for ((x, &v), &w) in input.iter_mut().zip(frame).zip(&window) {
+                    *x = v * w;
+                }
+            }
+            _ => {
+                for (k, x) in input.iter_mut().enumerate() {
+                    let idx = (centre + k) as isize - (frame_len / 2) as isize;
+                    *x = if idx >= 0 && (idx as usize) < samples.len() {
+                        samples[idx as usize] * window[k]
+                    } else {
+                        0.0
+                    };
+                }
+            }
         }
         if fft
             .process_with_scratch(&mut input, &mut spectrum, &mut scratch)

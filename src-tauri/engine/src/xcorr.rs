@@ -5,7 +5,10 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use std::sync::Arc;
 
-/// Correlates short "needles" against a fixed long "haystack".
+/// Correlates short "needles" against a fixed long "haystack". Cloning is
+/// cheap next to building one (the plans are shared, the spectrum copied):
+/// one clone per thread.
+#[derive(Clone)]
 pub struct Correlator {
     fft_len: usize,
     haystack_len: usize,
@@ -22,6 +25,10 @@ pub struct Correlator {
     scratch_fwd: Vec<Complex<f32>>,
     scratch_inv: Vec<Complex<f32>>,
     max_needle: usize,
+    /// `sqrt(max(local energy, floor))` under a needle of each length seen so
+    /// far (`(len, per-start values)`): the coarse search uses a dozen lengths
+    /// for hundreds of needles, so the square roots are taken once per length.
+    local_norms: Vec<(usize, Vec<f64>)>,
 }
 
 impl Correlator {
@@ -57,7 +64,25 @@ impl Correlator {
             scratch_fwd,
             scratch_inv,
             max_needle,
+            local_norms: Vec::new(),
         }
+    }
+
+    /// Index into `local_norms` of the norms for needles of length `len`.
+    fn local_norms_for(&mut self, len: usize) -> usize {
+        if let Some(i) = self.local_norms.iter().position(|(l, _)| *l == len) {
+            return i;
+        }
+        let floor = self.power_floor * len as f64;
+        let norms = (0..=self.haystack_len - len)
+            .map(|s| {
+                (self.prefix_sq[s + len] - self.prefix_sq[s])
+                    .max(floor)
+                    .sqrt()
+            })
+            .collect();
+        self.local_norms.push((len, norms));
+        self.local_norms.len() - 1
     }
 
     pub fn haystack_len(&self) -> usize {
@@ -110,46 +135,68 @@ impl Correlator {
             return false;
         }
         let scale = 1.0 / self.fft_len as f64;
-        let n_out = self.haystack_len - len + 1;
-        out.reserve(n_out);
-        for s in 0..n_out {
-            let local =
-                (self.prefix_sq[s + len] - self.prefix_sq[s]).max(self.power_floor * len as f64);
-            let denom = needle_norm * local.sqrt();
-            out.push((f64::from(self.buf[s]) * scale / denom) as f32);
-        }
+        let norms_at = self.local_norms_for(len);
+        let norms = &self.local_norms[norms_at].1;
+        out.extend(
+            self.buf
+                .iter()
+                .zip(norms)
+                .map(|(&c, &local)| (f64::from(c) * scale / (needle_norm * local)) as f32),
+        );
         true
     }
 }
 
 /// The `count` highest local maxima of `x`, at least `min_separation` apart,
 /// as `(index, value)`, best first.
+///
+/// Greedy: maxima are taken in decreasing value, skipping those closer than
+/// `min_separation` to one already taken, among the best `max(8 * count, 32)`
+/// local maxima only (equal values: lower index first).
 pub fn top_peaks(x: &[f32], count: usize, min_separation: usize) -> Vec<(usize, f32)> {
-    if count == 0 {
+    if count == 0 || x.is_empty() {
         return Vec::new();
     }
-    let mut maxima: Vec<(usize, f32)> = Vec::new();
-    for i in 0..x.len() {
-        let left = if i > 0 { x[i - 1] } else { f32::NEG_INFINITY };
-        let right = if i + 1 < x.len() {
-            x[i + 1]
-        } else {
-            f32::NEG_INFINITY
-        };
-        if x[i] >= left && x[i] > right {
-            maxima.push((i, x[i]));
+    let keep = (count * 8).max(32);
+    // The best `keep` maxima, kept sorted best first; once full, a value must
+    // beat the worst of them to get in, which almost no sample of a long
+    // correlation does, so the scan is one comparison per sample.
+    let mut best: Vec<(usize, f32)> = Vec::with_capacity(keep + 1);
+    let mut threshold = f32::NEG_INFINITY;
+    let n = x.len();
+    const BLOCK: usize = 16;
+    for block_start in (0..n).step_by(BLOCK) {
+        let block = &x[block_start..(block_start + BLOCK).min(n)];
+        // branch-free test of a whole block first (vectorised)
+        if !block.iter().fold(false, |any, &v| any | (v > threshold)) {
+            continue;
+        }
+        for (j, &v) in block.iter().enumerate() {
+            let i = block_start + j;
+            if v <= threshold || v.is_nan() {
+                continue;
+            }
+            let left = if i > 0 { x[i - 1] } else { f32::NEG_INFINITY };
+            let right = if i + 1 < n {
+                x[i + 1]
+            } else {
+                f32::NEG_INFINITY
+            };
+            if !(v >= left && v > right) {
+                continue;
+            }
+            if best.len() == keep {
+                best.pop();
+            }
+            let at = best.partition_point(|b| b.1 >= v);
+            best.insert(at, (i, v));
+            if best.len() == keep {
+                threshold = best[keep - 1].1;
+            }
         }
     }
-    // Only the best few matter: partial selection before sorting (these
-    // vectors hold thousands of maxima and this runs for every window).
-    let keep = (count * 8).max(32);
-    if maxima.len() > keep {
-        maxima.select_nth_unstable_by(keep, |a, b| b.1.total_cmp(&a.1));
-        maxima.truncate(keep);
-    }
-    maxima.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut picked: Vec<(usize, f32)> = Vec::with_capacity(count);
-    for m in maxima {
+    for m in best {
         if picked.len() >= count {
             break;
         }
@@ -194,6 +241,77 @@ mod tests {
         assert_eq!(peaks[0].0, 3210);
         assert!((peaks[0].1 - 1.0).abs() < 0.05, "{}", peaks[0].1);
         assert!(peaks[1].1 < 0.3);
+    }
+
+    /// The definition: every local maximum, sorted, the best `keep`, greedy.
+    fn top_peaks_by_sorting(x: &[f32], count: usize, sep: usize) -> Vec<(usize, f32)> {
+        let mut maxima: Vec<(usize, f32)> = (0..x.len())
+            .filter(|&i| {
+                let left = if i > 0 { x[i - 1] } else { f32::NEG_INFINITY };
+                let right = x.get(i + 1).copied().unwrap_or(f32::NEG_INFINITY);
+                x[i] >= left && x[i] > right
+            })
+            .map(|i| (i, x[i]))
+            .collect();
+        maxima.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        maxima.truncate((count * 8).max(32));
+        let mut picked: Vec<(usize, f32)> = Vec::new();
+        for m in maxima {
+            if picked.len() < count && picked.iter().all(|p| p.0.abs_diff(m.0) >= sep) {
+                picked.push(m);
+            }
+        }
+        picked
+    }
+
+    #[test]
+    fn top_peaks_matches_full_sort() {
+        for (n, seed) in [(1, 1), (2, 2), (7, 3), (100, 4), (5000, 5), (23_000, 6)] {
+            let mut x = noise(n, seed);
+            // plateaus, repeated values and a clustered region
+            for i in (0..n).step_by(13) {
+                x[i] = 0.25;
+            }
+            for (i, v) in x.iter_mut().enumerate().take(300) {
+                *v += 1.0 - i as f32 / 300.0;
+            }
+            for (count, sep) in [(1, 1), (3, 10), (8, 5), (6, 30), (40, 2)] {
+                assert_eq!(
+                    top_peaks(&x, count, sep),
+                    top_peaks_by_sorting(&x, count, sep),
+                    "n {n} count {count} sep {sep}"
+                );
+            }
+        }
+        assert!(top_peaks(&[], 3, 1).is_empty());
+        assert!(top_peaks(&[1.0, 2.0], 0, 1).is_empty());
+    }
+
+    #[test]
+    fn correlate_matches_direct_sum() {
+        let hay = noise(3000, 11);
+        let mut c = Correlator::new(&hay, 400);
+        let mut out = Vec::new();
+        for (len, seed) in [(400, 12), (123, 13), (400, 14), (37, 15)] {
+            let mut needle = noise(len, seed);
+            let mean = needle.iter().sum::<f32>() / len as f32;
+            needle.iter_mut().for_each(|v| *v -= mean);
+            assert!(c.correlate(&needle, &mut out));
+            assert_eq!(out.len(), hay.len() - len + 1);
+            let nn = needle.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>();
+            let mean_power = hay.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / 3000.0;
+            for s in (0..out.len()).step_by(97) {
+                let w = &hay[s..s + len];
+                let dot: f64 = needle
+                    .iter()
+                    .zip(w)
+                    .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                    .sum();
+                let hh = w.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>();
+                let expect = dot / (nn * hh.max(0.1 * mean_power * len as f64)).sqrt();
+                assert!((f64::from(out[s]) - expect).abs() < 1e-4, "len {len} s {s}");
+            }
+        }
     }
 
     #[test]
