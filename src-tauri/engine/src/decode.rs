@@ -9,7 +9,7 @@
 
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
-use crate::probe::{layout_or_default, open_input};
+use crate::probe::{layout_or_default, open_input_fast};
 use ffmpeg_next as ffmpeg;
 use std::path::{Path, PathBuf};
 
@@ -58,7 +58,9 @@ struct Resampler {
 
 impl AudioChunks {
     pub fn open(path: &Path, out_rate: u32) -> Result<Self> {
-        let ictx = open_input(path)?;
+        // Decoding needs no stream-info probing (which would decode video
+        // frames of a class video only to skip them).
+        let ictx = open_input_fast(path)?;
         let stream = ictx
             .streams()
             .best(ffmpeg::media::Type::Audio)
