@@ -17,7 +17,7 @@
 
 use crate::beats::track_beats;
 use crate::cancel::CancelToken;
-use crate::coarse::{coarse_candidates, polish_line, CoarseParams};
+use crate::coarse::{coarse_candidates, CoarseParams};
 use crate::decode::decode_audio_with;
 use crate::error::{EngineError, Result};
 use crate::fine::{refine_line, FineOutcome, FineParams, Line};
@@ -332,14 +332,7 @@ pub fn align_signals(
     let mut ranked: Vec<(FineOutcome, FineParams, f64)> = Vec::new();
     for (ci, (shape_z, c)) in by_shape.iter().take(n_cand).enumerate() {
         cancel.check()?;
-        let c = polish_line(
-            &dance_white,
-            &song_white,
-            frame_rate,
-            CoarseParams::default().window_s,
-            *c,
-            0.06,
-        );
+        let c = polish_rate(&dance_white, &song_white, frame_rate, *c);
         let line = Line {
             t_ref,
             sigma: c.sigma_s,
@@ -478,6 +471,120 @@ pub fn align_signals(
     })
 }
 
+/// Largest error of a proposed rate that [`polish_rate`] corrects (fraction):
+/// the onset search's trial rates are 1.25 % apart and a section found by
+/// spectral shape borrows the rate of another section.
+const RATE_POLISH_RANGE: f64 = 0.008;
+
+/// Moves a candidate line to the onset-envelope optimum in offset (±60 ms)
+/// and rate (±[`RATE_POLISH_RANGE`], pivoting on `t_ref`). The fine stage
+/// searches only a few tenths of a percent of rate around its input.
+///
+/// Each recording window (2 s, half overlapping, read at the candidate's
+/// rate) is correlated once with the song envelope over every lag any trial
+/// line can reach; trial lines then just sum those normalised correlations.
+fn polish_rate(
+    dance_env: &[f32],
+    song_env: &[f32],
+    frame_rate: f64,
+    c: crate::coarse::CoarseCandidate,
+) -> crate::coarse::CoarseCandidate {
+    let n_d = dance_env.len();
+    let win = ((POLISH_WINDOW_S * frame_rate).round() as usize).clamp(8, n_d.max(8));
+    if n_d < win || song_env.len() < win + 2 {
+        return c;
+    }
+    let t_ref = n_d as f64 / frame_rate / 2.0;
+    let lever_s = t_ref.max(1.0);
+    // rate steps that move the ends of the recording by about half a frame
+    let step = (0.5 / (frame_rate * lever_s)).max(1e-4);
+    let k_max = (RATE_POLISH_RANGE / step).ceil() as i64;
+    let sigma_steps = (POLISH_SIGMA_RADIUS_S * frame_rate * 2.0).ceil() as i64;
+    // per window: (centre time, first lag, normalised correlation per lag)
+    let mut windows: Vec<(f64, f64, Vec<f64>)> = Vec::new();
+    let mut a = 0usize;
+    loop {
+        let seg = &dance_env[a..a + win];
+        let mean = seg.iter().map(|&v| f64::from(v)).sum::<f64>() / win as f64;
+        let needle: Vec<f64> = seg.iter().map(|&v| f64::from(v) - mean).collect();
+        let nn: f64 = needle.iter().map(|v| v * v).sum();
+        let t_c = (a as f64 + 0.5 * win as f64) / frame_rate;
+        if nn > 1e-12 {
+            // song frame where the line puts the window's first frame
+            let pred = (c.sigma_s + (a as f64 / frame_rate - t_ref) / c.rate) * frame_rate;
+            let reach = RATE_POLISH_RANGE * 1.1 * (t_c - t_ref).abs() * frame_rate
+                + POLISH_SIGMA_RADIUS_S * frame_rate
+                + 2.0;
+            let lo = (pred - reach).floor().max(0.0) as usize;
+            let hi = ((pred + reach).ceil().max(0.0) as usize).min(song_env.len() - win);
+            if lo <= hi {
+                let corr: Vec<f64> = (lo..=hi)
+                    .map(|j| {
+                        let y = &song_env[j..j + win];
+                        let ym = y.iter().map(|&v| f64::from(v)).sum::<f64>() / win as f64;
+                        let (mut dot, mut ss) = (0f64, 0f64);
+                        for (x, &v) in needle.iter().zip(y) {
+                            let yv = f64::from(v) - ym;
+                            dot += x * yv;
+                            ss += yv * yv;
+                        }
+                        if ss > 1e-12 {
+                            dot / (nn * ss).sqrt()
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                windows.push((a as f64 / frame_rate, lo as f64, corr));
+            }
+        }
+        if a + win >= n_d {
+            break;
+        }
+        a = (a + win / 2).min(n_d - win);
+    }
+    if windows.len() < 2 {
+        return c;
+    }
+    let score = |sigma: f64, rate: f64| -> f64 {
+        windows
+            .iter()
+            .map(|(t, lo, corr)| {
+                let x = (sigma + (t - t_ref) / rate) * frame_rate - lo;
+                if x < 0.0 || x > (corr.len() - 1) as f64 {
+                    return 0.0;
+                }
+                let i = (x.floor() as usize).min(corr.len() - 1);
+                let f = x - i as f64;
+                let next = corr.get(i + 1).copied().unwrap_or(corr[i]);
+                corr[i] * (1.0 - f) + next * f
+            })
+            .sum()
+    };
+    let mut best = (score(c.sigma_s, c.rate), c.sigma_s, c.rate);
+    for k in -k_max..=k_max {
+        let rate = c.rate * (1.0 + k as f64 * step);
+        for ds in -sigma_steps..=sigma_steps {
+            let sigma = c.sigma_s + ds as f64 * 0.5 / frame_rate;
+            let v = score(sigma, rate);
+            if v > best.0 {
+                best = (v, sigma, rate);
+            }
+        }
+    }
+    crate::coarse::CoarseCandidate {
+        sigma_s: best.1,
+        rate: best.2,
+        score: best.0,
+    }
+}
+
+/// Recording window of [`polish_rate`] (s): short enough that a rate error
+/// of [`RATE_POLISH_RANGE`] blurs it by under a frame.
+const POLISH_WINDOW_S: f64 = 2.0;
+/// Offset searched by [`polish_rate`] around the candidate (s, ±).
+const POLISH_SIGMA_RADIUS_S: f64 = 0.06;
+
 /// Sort key of a fine-ranked candidate: its spectral-shape z-score (which
 /// tells sections apart), or far below every real candidate when GCC finds
 /// no coherence on its line (not a placement of this song at all).
@@ -515,7 +622,7 @@ fn variants_for(rate: f64, ranking: bool) -> Vec<FineParams> {
     // Pitch-kept time stretching (WSOLA) is only locally a pure delay:
     // shorter windows, song excerpt not re-timed.
     let stretched = FineParams {
-        win_len: 1024,
+        win_len: 2048,
         hop_s: hop_s / 2.0,
         max_windows: max_windows * 2,
         max_lag: 480,
@@ -527,9 +634,18 @@ fn variants_for(rate: f64, ranking: bool) -> Vec<FineParams> {
     vec![resampled, stretched]
 }
 
-/// The part of the recording where the song is heard: the densest run of
-/// windows with a clear GCC peak on the line (maximum-sum segment of
-/// `heard - background rate`), snapped to the physical overlap when close.
+/// The part of the recording where the song is heard.
+///
+/// Each window's on-line presence is about 0 (null standard deviations)
+/// where the song is absent and some level `mu` where it plays. The run of
+/// windows with the largest mean-shift statistic `S^2 / n` (`S`: the sum of
+/// presence over the run, clipped against single loud windows) estimates
+/// both the run and `mu` at once; its edges sit where the evidence crosses
+/// `mu / 2`, so talk before the music neither joins the run nor drags its
+/// start. A part of the physical overlap left out of the run is only
+/// believed silent when it is long enough to show it and the song is not
+/// quieter there than in the run (a quiet passage under noise is still
+/// played); otherwise that end snaps to the physical overlap.
 fn heard_span(fine: &FineOutcome, line: &Line, dance_dur: f64, song_dur: f64) -> (f64, f64) {
     let phys_start = line.dance_at(0.0).max(0.0);
     let phys_end = line.dance_at(song_dur).min(dance_dur);
@@ -537,36 +653,56 @@ fn heard_span(fine: &FineOutcome, line: &Line, dance_dur: f64, song_dur: f64) ->
     if w.is_empty() {
         return (phys_start, phys_end);
     }
-    let mut best = (f64::NEG_INFINITY, 0usize, 0usize);
-    let mut run = 0.0;
-    let mut run_start = 0usize;
-    for (j, win) in w.iter().enumerate() {
-        let v = if win.z_on_line > HEARD_Z { 1.0 } else { 0.0 } - HEARD_BACKGROUND;
-        if run <= 0.0 {
-            run = v;
-            run_start = j;
-        } else {
-            run += v;
-        }
-        if run > best.0 {
-            best = (run, run_start, j);
+    let p: Vec<f64> = w
+        .iter()
+        .map(|o| o.presence.clamp(-HEARD_CLIP, HEARD_CLIP))
+        .collect();
+    let mut prefix = vec![0.0f64; p.len() + 1];
+    for (i, v) in p.iter().enumerate() {
+        prefix[i + 1] = prefix[i] + v;
+    }
+    let mut best = (0.0f64, 0usize, p.len() - 1);
+    for i in 0..p.len() {
+        for j in i..p.len() {
+            let s = prefix[j + 1] - prefix[i];
+            if s > 0.0 {
+                let stat = s * s / (j + 1 - i) as f64;
+                if stat > best.0 {
+                    best = (stat, i, j);
+                }
+            }
         }
     }
+    let (first, last) = (best.1, best.2);
+    let n_run = (last + 1 - first) as f64;
+    let mu = (prefix[last + 1] - prefix[first]) / n_run;
+    let mut run_db: Vec<f64> = w[first..=last].iter().map(|o| o.song_db).collect();
+    run_db.sort_by(f64::total_cmp);
+    let run_level = run_db[run_db.len() / 2];
+    // is the song shown absent over these windows (left out of the run)?
+    let absent = |gap: &[crate::fine::WindowObs]| -> bool {
+        if gap.is_empty() || mu <= 0.0 {
+            return false;
+        }
+        let level = gap.iter().map(|o| o.song_db).sum::<f64>() / gap.len() as f64;
+        mu * (gap.len() as f64).sqrt() >= HEARD_ABSENCE_Z && level >= run_level - HEARD_QUIET_DB
+    };
     let half = 0.5 * fine.hop_s;
-    let mut start = (w[best.1].t_s - half).max(phys_start);
-    let mut end = (w[best.2].t_s + half).min(phys_end);
-    let snap = 1.5;
-    // A song that ends inside the recording plays to its end: a quiet outro
-    // has few clear windows, so the end snaps to the song's end from further.
+    let mut start = (w[first].t_s - half).max(phys_start);
+    let mut end = (w[last].t_s + half).min(phys_end);
+    // Where the song itself starts or ends inside the recording, the music
+    // is there up to that point: a quiet intro or outro has few clear
+    // windows, so those ends snap from further.
+    let start_snap = if line.dance_at(0.0) > 0.0 { 1.5 } else { 0.0 };
     let end_snap = if line.dance_at(song_dur) < dance_dur {
         12.0
     } else {
-        snap
+        0.0
     };
-    if start - phys_start < snap {
+    if start - phys_start < start_snap || !absent(&w[..first]) {
         start = phys_start;
     }
-    if phys_end - end < end_snap {
+    if phys_end - end < end_snap || !absent(&w[last + 1..]) {
         end = phys_end;
     }
     if end <= start {
@@ -575,10 +711,13 @@ fn heard_span(fine: &FineOutcome, line: &Line, dance_dur: f64, song_dur: f64) ->
     (start, end)
 }
 
-/// A window counts as "song heard" above this on-line GCC z-score...
-const HEARD_Z: f64 = 2.5;
-/// ...and a run of windows is music while more than this fraction is heard.
-const HEARD_BACKGROUND: f64 = 0.08;
+/// Presence is clipped to ± this (null standard deviations) in [`heard_span`]...
+const HEARD_CLIP: f64 = 3.0;
+/// ...a stretch is absent when its expected sum, had the song played there,
+/// stands this many null deviations above noise...
+const HEARD_ABSENCE_Z: f64 = 4.0;
+/// ...and the song is not more than this much quieter there than in the run (dB).
+const HEARD_QUIET_DB: f64 = 3.0;
 
 /// Calibrated confidence from the whole-overlap coherence (z-scores): how
 /// clearly the song is there (`final_z`), and how far the best placement is

@@ -64,6 +64,12 @@ pub struct WindowObs {
     pub t_s: f64,
     /// Peak height on the final line, in noise standard deviations.
     pub z_on_line: f64,
+    /// The same peak against the null distribution of the statistic (the
+    /// largest value within the search radius, measured off the line over
+    /// all windows): about 0 where the song is not heard, whatever the radius.
+    pub presence: f64,
+    /// Level of the song excerpt in the correlation band (dB, arbitrary reference).
+    pub song_db: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +92,7 @@ struct WindowCorr {
     lag_scale: f64,
     /// Song position that lag index `max_lag` stands for, minus the line's prediction.
     base_shift: f64,
+    song_db: f64,
 }
 
 /// Refines `line` on the signals (`fs` Hz); see the module docs.
@@ -174,6 +181,7 @@ pub fn refine_line(
             rms,
             lag_scale,
             base_shift,
+            song_db: 10.0 * gcc.segment_energy().max(1e-30).log10(),
         });
     }
     if windows.len() < 2 {
@@ -279,12 +287,19 @@ pub fn refine_line(
         (a_star - m as f64) * windows[0].lag_scale,
         b_star * windows[0].lag_scale,
     );
-    // coherence on a line: on-line peak minus the same statistic off the line
-    let z_radius: i64 = if params.stretched { 16 } else { 1 };
+    // coherence on a line: on-line peak minus the same statistic off the line.
+    // Time-stretched playback scatters each window's peak by the WSOLA
+    // wobble (several ms), so there the statistic is the largest value
+    // within ±5 ms of the line.
+    let z_radius: i64 = if params.stretched { 40 } else { 1 };
     let coherence = |fit_a: f64, fit_b: f64| -> (f64, usize, Vec<WindowObs>) {
         let mut sum_on = 0f64;
         let mut sum_var = 0f64;
         let mut heard = 0usize;
+        // null distribution of the statistic, in units of each window's rms:
+        // NULL_PROBES positions spread over the lag range, away from the line
+        let (mut null_sum, mut null_sq, mut null_n) = (0f64, 0f64, 0usize);
+        let mut per_window: Vec<(f64, f64, f64)> = Vec::with_capacity(windows.len()); // (on, mean off, rms)
         let mut window_obs = Vec::with_capacity(windows.len());
         for w in &windows {
             let dev = fit_a + fit_b * (w.t_s - t0);
@@ -293,18 +308,53 @@ pub fn refine_line(
             let off = 0.5
                 * (local_max(&w.corr, tau + m as f64 / 2.0, z_radius)
                     + local_max(&w.corr, tau - m as f64 / 2.0, z_radius));
+            let mut off_sum = 0f64;
+            for j in 0..NULL_PROBES {
+                let shift = (j as f64 + 0.5) * lags as f64 / NULL_PROBES as f64;
+                let v = f64::from(local_max(&w.corr, tau + shift, z_radius) / w.rms);
+                off_sum += v;
+                null_sum += v;
+                null_sq += v * v;
+                null_n += 1;
+            }
             let z_on = f64::from(on / w.rms);
             sum_on += f64::from(on - off);
             sum_var += f64::from(w.rms) * f64::from(w.rms);
             if z_on > 4.0 {
                 heard += 1;
             }
+            per_window.push((z_on, off_sum / NULL_PROBES as f64, f64::from(w.rms)));
             window_obs.push(WindowObs {
                 t_s: w.t_s,
                 z_on_line: z_on,
+                presence: 0.0,
+                song_db: w.song_db,
             });
         }
-        let z = if sum_var > 0.0 {
+        let null_mean = null_sum / null_n.max(1) as f64;
+        let null_sd = (null_sq / null_n.max(1) as f64 - null_mean * null_mean)
+            .max(0.0)
+            .sqrt()
+            .max(1e-6);
+        for o in &mut window_obs {
+            o.presence = (o.z_on_line - null_mean) / null_sd;
+        }
+        let z = if params.stretched {
+            // on-line maximum minus the mean of the off-line probes, against
+            // the null spread; scaled to the resampled statistic's units (its
+            // null standard deviation is RESAMPLED_NULL_SD for Gaussian noise)
+            let (mut s, mut v) = (0f64, 0f64);
+            for &(on, off_mean, rms) in &per_window {
+                s += (on - off_mean) * rms;
+                v += rms * rms;
+            }
+            let var = v * null_sd * null_sd * (1.0 + 1.0 / NULL_PROBES as f64);
+            if var > 0.0 {
+                RESAMPLED_NULL_SD * s / var.sqrt()
+            } else {
+                0.0
+            }
+        } else if sum_var > 0.0 {
             sum_on / (2.0 * sum_var).sqrt()
         } else {
             0.0
@@ -347,6 +397,16 @@ pub fn refine_line(
         hop_s,
     })
 }
+
+/// Off-line positions per window that sample the null distribution of the
+/// coherence statistic.
+const NULL_PROBES: usize = 6;
+/// Standard deviation, under Gaussian noise, of the resampled-hypothesis
+/// coherence z (largest of 3 lags on the line minus the mean of two such
+/// maxima off it, over `sqrt(2)` noise deviations): `sqrt(1.5 * 0.5595 / 2)`.
+/// The stretched hypothesis's calibrated z is scaled by it so that both
+/// hypotheses' scores share thresholds.
+const RESAMPLED_NULL_SD: f64 = 0.648;
 
 /// Largest correlation within `±radius` lags of fractional lag `tau`
 /// (wrapping around the lag range, so an "off the line" probe always exists).
