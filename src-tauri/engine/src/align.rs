@@ -1009,6 +1009,113 @@ mod tests {
         );
     }
 
+    /// WSOLA-like pitch-kept stretch: 80-ms chunks of the song, each read
+    /// at the ideal position plus its own jitter (up to ±8 ms), cross-faded
+    /// over 10 ms. The expected line is the jitter-free one.
+    fn wsola(song: &[f32], start_song_s: f64, speed: f64, dur_s: f64) -> Vec<f32> {
+        let fs = f64::from(FS);
+        let n = (dur_s * fs) as usize;
+        let chunk = (0.08 * fs) as usize;
+        let fade = (0.01 * fs) as usize;
+        let mut out = vec![0f32; n + chunk + fade];
+        let mut rng = Lcg(31);
+        let mut at = 0usize;
+        while at < n {
+            let jitter = (f64::from(rng.next()) * 0.008 * fs).round() as i64;
+            let src = ((start_song_s + at as f64 / fs * speed) * fs).round() as i64 + jitter;
+            for i in 0..chunk + fade {
+                let k = src + i as i64;
+                if k < 0 || k as usize >= song.len() {
+                    continue;
+                }
+                let w = if i < fade {
+                    i as f32 / fade as f32
+                } else if i >= chunk {
+                    1.0 - (i - chunk) as f32 / fade as f32
+                } else {
+                    1.0
+                };
+                out[at + i] += w * song[k as usize];
+            }
+            at += chunk;
+        }
+        out.truncate(n);
+        let mut noise = Lcg(77);
+        for v in out.iter_mut() {
+            *v += 0.05 * noise.next();
+        }
+        out
+    }
+
+    #[test]
+    fn wsola_stretch_with_jitter_is_placed_on_its_line() {
+        let s = song(60, 8);
+        // the recording plays the song 3.5 % slower from song time 30 s
+        let speed = 0.965;
+        let dance = wsola(&s, 30.0, speed, 40.0);
+        let got = run(&dance, &s).unwrap_or_else(|e| panic!("wsola: {e}"));
+        // dance_time = (song_time - 30) / speed: offset at the middle (20 s)
+        let want = 20.0 - (30.0 + 20.0 * speed);
+        let err_ms = (got.offset_s - want) * 1e3;
+        assert!(
+            err_ms.abs() < 3.0,
+            "offset {} vs {want} ({err_ms:.2} ms)",
+            got.offset_s
+        );
+        assert!((got.rate - 1.0 / speed).abs() < 3e-4, "rate {}", got.rate);
+        assert!(got.pitch_kept, "a time stretch keeps the pitch");
+    }
+
+    #[test]
+    fn talk_before_music_does_not_move_the_reference_time() {
+        let s = song(60, 9);
+        let fs = f64::from(FS);
+        // 1.2 s of "talk" (voiced, syllable-modulated, nothing like the song),
+        // then the song from its 40th second, played 3 % faster
+        let rate = 1.0 / 1.03;
+        let talk_s = 1.2;
+        let (mut dance, _) = record(
+            &s,
+            &Recording {
+                offset_s: talk_s - rate * 40.0,
+                rate,
+                dur_s: 40.0,
+                snr_db: 15.0,
+                reverb: false,
+            },
+        );
+        let mut rng = Lcg(5);
+        let level = dance[(talk_s * fs) as usize..]
+            .iter()
+            .map(|v| v.abs())
+            .fold(0f32, f32::max);
+        let mut phase = 0f64;
+        for (i, v) in dance.iter_mut().enumerate().take((talk_s * fs) as usize) {
+            let t = i as f64 / fs;
+            let pitch = 140.0 + 30.0 * (2.0 * std::f64::consts::PI * 0.7 * t).sin();
+            phase += 2.0 * std::f64::consts::PI * pitch / fs;
+            let syllable = (std::f64::consts::PI * 4.0 * t).sin().abs() as f32;
+            *v = level
+                * syllable
+                * (0.4 * phase.sin() as f32 + 0.2 * (3.0 * phase).sin() as f32 + 0.1 * rng.next());
+        }
+        let got = run(&dance, &s).unwrap_or_else(|e| panic!("talk: {e}"));
+        // music from 1.2 s to the end: the offset is read at its middle
+        let mid = 0.5 * (talk_s + 40.0);
+        let want = mid - (40.0 + (mid - talk_s) / rate);
+        let err_ms = (got.offset_s - want) * 1e3;
+        assert!(
+            err_ms.abs() < 3.0,
+            "offset {} vs {want} ({err_ms:.2} ms)",
+            got.offset_s
+        );
+        assert!(
+            (got.overlap.dance_start_s - talk_s).abs() < 0.4,
+            "music heard from {}",
+            got.overlap.dance_start_s
+        );
+    }
+
     #[test]
     fn loop_repeated_eight_times_with_one_distinct_bar() {
         // 4 intro bars, the same bar 8 times, one distinct bar, the loop 8 times again
