@@ -422,7 +422,9 @@ pub fn align_signals(
     }
 
     let line = best.line;
-    let (dance_start, dance_end) = heard_span(&best, &line, dance_dur, song_dur);
+    let shape_z =
+        |t_a: f64, t_b: f64| shape_presence(&dance_shape, &song_shape, frame_rate, &line, t_a, t_b);
+    let (dance_start, dance_end) = heard_span(&best, &line, dance_dur, song_dur, &shape_z);
     let t_mid = 0.5 * (dance_start + dance_end);
     let offset_s = t_mid - line.song_at(t_mid);
 
@@ -583,7 +585,7 @@ fn polish_rate(
 /// of [`RATE_POLISH_RANGE`] blurs it by under a frame.
 const POLISH_WINDOW_S: f64 = 2.0;
 /// Offset searched by [`polish_rate`] around the candidate (s, ±).
-const POLISH_SIGMA_RADIUS_S: f64 = 0.06;
+const POLISH_SIGMA_RADIUS_S: f64 = 0.15;
 
 /// Sort key of a fine-ranked candidate: its spectral-shape z-score (which
 /// tells sections apart), or far below every real candidate when GCC finds
@@ -643,10 +645,18 @@ fn variants_for(rate: f64, ranking: bool) -> Vec<FineParams> {
 /// both the run and `mu` at once; its edges sit where the evidence crosses
 /// `mu / 2`, so talk before the music neither joins the run nor drags its
 /// start. A part of the physical overlap left out of the run is only
-/// believed silent when it is long enough to show it and the song is not
+/// believed silent when it is long enough to show it, the song is not
 /// quieter there than in the run (a quiet passage under noise is still
-/// played); otherwise that end snaps to the physical overlap.
-fn heard_span(fine: &FineOutcome, line: &Line, dance_dur: f64, song_dur: f64) -> (f64, f64) {
+/// played) and the song's spectral shape does not follow the line there
+/// (`shape_z`: recording times to a z-score, see [`shape_presence`]);
+/// otherwise that end snaps to the physical overlap.
+fn heard_span(
+    fine: &FineOutcome,
+    line: &Line,
+    dance_dur: f64,
+    song_dur: f64,
+    shape_z: &dyn Fn(f64, f64) -> f64,
+) -> (f64, f64) {
     let phys_start = line.dance_at(0.0).max(0.0);
     let phys_end = line.dance_at(song_dur).min(dance_dur);
     let w = &fine.windows;
@@ -679,13 +689,16 @@ fn heard_span(fine: &FineOutcome, line: &Line, dance_dur: f64, song_dur: f64) ->
     let mut run_db: Vec<f64> = w[first..=last].iter().map(|o| o.song_db).collect();
     run_db.sort_by(f64::total_cmp);
     let run_level = run_db[run_db.len() / 2];
-    // is the song shown absent over these windows (left out of the run)?
-    let absent = |gap: &[crate::fine::WindowObs]| -> bool {
+    // is the song shown absent over these windows (left out of the run),
+    // recording times t_a..t_b?
+    let absent = |gap: &[crate::fine::WindowObs], t_a: f64, t_b: f64| -> bool {
         if gap.is_empty() || mu <= 0.0 {
             return false;
         }
         let level = gap.iter().map(|o| o.song_db).sum::<f64>() / gap.len() as f64;
-        mu * (gap.len() as f64).sqrt() >= HEARD_ABSENCE_Z && level >= run_level - HEARD_QUIET_DB
+        mu * (gap.len() as f64).sqrt() >= HEARD_ABSENCE_Z
+            && level >= run_level - HEARD_QUIET_DB
+            && shape_z(t_a, t_b) < HEARD_SHAPE_Z
     };
     let half = 0.5 * fine.hop_s;
     let mut start = (w[first].t_s - half).max(phys_start);
@@ -699,10 +712,10 @@ fn heard_span(fine: &FineOutcome, line: &Line, dance_dur: f64, song_dur: f64) ->
     } else {
         0.0
     };
-    if start - phys_start < start_snap || !absent(&w[..first]) {
+    if start - phys_start < start_snap || !absent(&w[..first], phys_start, start) {
         start = phys_start;
     }
-    if phys_end - end < end_snap || !absent(&w[last + 1..]) {
+    if phys_end - end < end_snap || !absent(&w[last + 1..], end, phys_end) {
         end = phys_end;
     }
     if end <= start {
@@ -711,6 +724,73 @@ fn heard_span(fine: &FineOutcome, line: &Line, dance_dur: f64, song_dur: f64) ->
     (start, end)
 }
 
+/// Spectral-shape evidence that the song plays over recording times
+/// `t_a..t_b` on `line`: the mean per-frame shape similarity there, against
+/// the same with the song displaced by several seconds either way (z-score).
+fn shape_presence(
+    dance: &crate::spectral::SpectralShape,
+    song: &crate::spectral::SpectralShape,
+    frame_rate: f64,
+    line: &Line,
+    t_a: f64,
+    t_b: f64,
+) -> f64 {
+    let nb = dance.n_bands;
+    if nb == 0 || song.n_bands != nb || song.frames < 2 {
+        return 0.0;
+    }
+    let f_a = (t_a * frame_rate).ceil().max(0.0) as usize;
+    let f_b = ((t_b * frame_rate).floor().max(0.0) as usize).min(dance.frames);
+    if f_b <= f_a + 10 {
+        return 0.0;
+    }
+    let mean_at = |shift_s: f64| -> Option<f64> {
+        let (mut total, mut n) = (0f64, 0usize);
+        for t in f_a..f_b {
+            let x = (line.song_at(t as f64 / frame_rate) + shift_s) * frame_rate;
+            if x < 0.0 || x >= (song.frames - 1) as f64 {
+                continue;
+            }
+            let j = x.floor() as usize;
+            let f = (x - j as f64) as f32;
+            let d = &dance.values[t * nb..(t + 1) * nb];
+            let s0 = &song.values[j * nb..(j + 1) * nb];
+            let s1 = &song.values[(j + 1) * nb..(j + 2) * nb];
+            let mut dot = 0f32;
+            for k in 0..nb {
+                dot += d[k] * (s0[k] * (1.0 - f) + s1[k] * f);
+            }
+            total += f64::from(dot);
+            n += 1;
+        }
+        (n * 2 > f_b - f_a).then(|| total / n as f64)
+    };
+    let Some(on) = mean_at(0.0) else {
+        return 0.0;
+    };
+    let nulls: Vec<f64> = (0..12)
+        .flat_map(|k| {
+            let d = 2.0 + 1.5 * k as f64;
+            [d, -d]
+        })
+        .filter_map(mean_at)
+        .collect();
+    if nulls.len() < 4 {
+        return 0.0;
+    }
+    let mean = nulls.iter().sum::<f64>() / nulls.len() as f64;
+    let sd = (nulls.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>()
+        / (nulls.len() - 1) as f64)
+        .sqrt()
+        .max(1e-9);
+    (on - mean) / sd
+}
+
+/// A part of the recording left out of the heard run is not believed
+/// silent when the song's spectral shape follows the line there at least
+/// this clearly ([`shape_presence`]): sustained music without transients
+/// under loud noise (or time-stretched) gives GCC little to lock on.
+const HEARD_SHAPE_Z: f64 = 3.0;
 /// Presence is clipped to ± this (null standard deviations) in [`heard_span`]...
 const HEARD_CLIP: f64 = 3.0;
 /// ...a stretch is absent when its expected sum, had the song played there,
