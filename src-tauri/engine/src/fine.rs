@@ -310,6 +310,8 @@ pub fn refine_line(
         let (mut null_sum, mut null_sq, mut null_n) = (0f64, 0f64, 0usize);
         let mut per_window: Vec<(f64, f64, f64)> = Vec::with_capacity(windows.len()); // (on, mean off, rms)
         let mut window_obs = Vec::with_capacity(windows.len());
+        // every window's null probes, NULL_PROBES per window, in window order
+        let mut probes: Vec<f64> = Vec::with_capacity(windows.len() * NULL_PROBES);
         for w in &windows {
             let dev = fit_a + fit_b * (w.t_s - t0);
             let tau = (dev - w.base_shift) / w.lag_scale + m as f64;
@@ -321,6 +323,7 @@ pub fn refine_line(
             for j in 0..NULL_PROBES {
                 let shift = (j as f64 + 0.5) * lags as f64 / NULL_PROBES as f64;
                 let v = f64::from(local_max(&w.corr, tau + shift, z_radius) / w.rms);
+                probes.push(v);
                 off_sum += v;
                 null_sum += v;
                 null_sq += v * v;
@@ -348,6 +351,12 @@ pub fn refine_line(
         for o in &mut window_obs {
             o.presence = (o.z_on_line - null_mean) / null_sd;
         }
+        if std::env::var_os("BEATSYNC_ALIGN_DEBUG").is_some() {
+            eprintln!(
+                "  null: mean {null_mean:.3} sd {null_sd:.3} overlap inflation {:.3}",
+                overlap_inflation(&probes, null_mean)
+            );
+        }
         let z = if params.stretched {
             // on-line maximum minus the mean of the off-line probes, against
             // the null spread; scaled to the resampled statistic's units (its
@@ -357,7 +366,11 @@ pub fn refine_line(
                 s += (on - off_mean) * rms;
                 v += rms * rms;
             }
-            let var = v * null_sd * null_sd * (1.0 + 1.0 / NULL_PROBES as f64);
+            // overlapping windows see the same song: neighbours' values
+            // are correlated, and a sum over them varies more than the
+            // sum of their variances (measured on the null probes)
+            let inflation = overlap_inflation(&probes, null_mean);
+            let var = v * null_sd * null_sd * (1.0 + 1.0 / NULL_PROBES as f64) * inflation;
             if var > 0.0 {
                 RESAMPLED_NULL_SD * s / var.sqrt()
             } else {
@@ -503,6 +516,33 @@ fn direct_arrival(windows: &[WindowCorr], a: f64, b: f64, t0: f64, fs: f64) -> f
         );
     }
     direct.map_or(a, |k| k as f64)
+}
+
+/// Variance of a sum over consecutive windows relative to the sum of their
+/// variances, `1 + 2 * (rho_1 + rho_2)` with `rho_k` the correlation of a
+/// null probe with the same probe `k` windows later (clamped to 1..3).
+fn overlap_inflation(probes: &[f64], mean: f64) -> f64 {
+    let n = probes.len() / NULL_PROBES;
+    if n < 8 {
+        return 1.0;
+    }
+    let at = |w: usize, j: usize| probes[w * NULL_PROBES + j] - mean;
+    let var: f64 =
+        probes.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / probes.len() as f64;
+    if var <= 0.0 {
+        return 1.0;
+    }
+    let mut rho_sum = 0.0;
+    for k in 1..=2 {
+        let mut c = 0.0;
+        for w in 0..n - k {
+            for j in 0..NULL_PROBES {
+                c += at(w, j) * at(w + k, j);
+            }
+        }
+        rho_sum += c / ((n - k) * NULL_PROBES) as f64 / var;
+    }
+    (1.0 + 2.0 * rho_sum).clamp(1.0, 3.0)
 }
 
 /// Off-line positions per window that sample the null distribution of the
