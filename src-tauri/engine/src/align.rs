@@ -159,6 +159,9 @@ const SHAPE_SMOOTH_FRAMES: usize = 10;
 const SHAPE_PEAKS_PER_RATE: usize = 6;
 /// Trend removed from each log band before shape comparison (frames, ±).
 const SHAPE_TREND_FRAMES: usize = 300;
+/// A candidate without coherence whose rate differs from the leader's by
+/// more than this was not checked by GCC at the recording's rate.
+const UNCHECKED_RATE_GAP: f64 = 1e-3;
 /// Below this whole-overlap GCC z-score the song is declared absent.
 const MIN_MATCH_Z: f64 = 9.0;
 
@@ -332,7 +335,7 @@ pub fn align_signals(
     let mut ranked: Vec<(FineOutcome, FineParams, f64)> = Vec::new();
     for (ci, (shape_z, c)) in by_shape.iter().take(n_cand).enumerate() {
         cancel.check()?;
-        let c = polish_rate(&dance_white, &song_white, frame_rate, *c);
+        let c = polish_rate(&dance_white, &song_white, frame_rate, *c, RATE_POLISH_RANGE);
         let line = Line {
             t_ref,
             sigma: c.sigma_s,
@@ -368,6 +371,55 @@ pub fn align_signals(
     // Order: spectral shape over the whole overlap decides between sections;
     // a candidate without waveform coherence is not a placement at all.
     ranked.sort_by(|a, b| rank_key(b).total_cmp(&rank_key(a)));
+    // Every section shares the recording's rate: a section without
+    // coherence that was tried at another rate than the leader's is tried
+    // again at the leader's (its own may have been too far off to lock on).
+    if let Some(lead) = ranked
+        .first()
+        .filter(|r| rank_key(r) > -1e5)
+        .map(|r| r.0.line)
+    {
+        let mut rechecked = false;
+        for r in ranked.iter_mut().skip(1) {
+            if rank_key(r) > -1e5 || (r.0.line.rate - lead.rate).abs() <= UNCHECKED_RATE_GAP {
+                continue;
+            }
+            cancel.check()?;
+            let c = polish_rate(
+                &dance_white,
+                &song_white,
+                frame_rate,
+                crate::coarse::CoarseCandidate {
+                    sigma_s: r.0.line.sigma,
+                    rate: lead.rate,
+                    score: 0.0,
+                },
+                0.0,
+            );
+            let line = Line {
+                t_ref,
+                sigma: c.sigma_s,
+                rate: c.rate,
+            };
+            for params in variants_for(line.rate, true) {
+                let out = refine_line(dance, bgm, fs, &line, &params, cancel)?;
+                if debug_enabled() {
+                    eprintln!(
+                        "recheck: sigma {:.4} rate {:.6} z {:.2} (was {:.2}) stretched {}",
+                        out.line.sigma, out.line.rate, out.z, r.0.z, params.stretched
+                    );
+                }
+                if out.z > r.0.z {
+                    r.0 = out;
+                    r.1 = params;
+                    rechecked = true;
+                }
+            }
+        }
+        if rechecked {
+            ranked.sort_by(|a, b| rank_key(b).total_cmp(&rank_key(a)));
+        }
+    }
     // Several coarse lines can converge on the same placement: keep distinct ones.
     let mut distinct: Vec<(FineOutcome, FineParams, f64)> = Vec::new();
     for r in ranked {
@@ -440,6 +492,8 @@ pub fn align_signals(
             score: (d.0.z / z_best_rough).clamp(-1.0, 1.0),
         });
     }
+    // (sections without coherence were all tried at the winner's rate:
+    // they are refuted, not merely unchecked)
     let second_key = distinct.get(1).map_or(0.0, |d| rank_key(d).max(0.0));
     let confidence = confidence_from(rank_key(&distinct[0]), second_key, best.z);
 
@@ -479,7 +533,7 @@ pub fn align_signals(
 const RATE_POLISH_RANGE: f64 = 0.008;
 
 /// Moves a candidate line to the onset-envelope optimum in offset (±60 ms)
-/// and rate (±[`RATE_POLISH_RANGE`], pivoting on `t_ref`). The fine stage
+/// and rate (±`rate_range`, pivoting on `t_ref`). The fine stage
 /// searches only a few tenths of a percent of rate around its input.
 ///
 /// Each recording window (2 s, half overlapping, read at the candidate's
@@ -490,6 +544,7 @@ fn polish_rate(
     song_env: &[f32],
     frame_rate: f64,
     c: crate::coarse::CoarseCandidate,
+    rate_range: f64,
 ) -> crate::coarse::CoarseCandidate {
     let n_d = dance_env.len();
     let win = ((POLISH_WINDOW_S * frame_rate).round() as usize).clamp(8, n_d.max(8));
@@ -500,7 +555,7 @@ fn polish_rate(
     let lever_s = t_ref.max(1.0);
     // rate steps that move the ends of the recording by about half a frame
     let step = (0.5 / (frame_rate * lever_s)).max(1e-4);
-    let k_max = (RATE_POLISH_RANGE / step).ceil() as i64;
+    let k_max = (rate_range / step).ceil() as i64;
     let sigma_steps = (POLISH_SIGMA_RADIUS_S * frame_rate * 2.0).ceil() as i64;
     // per window: (centre time, first lag, normalised correlation per lag)
     let mut windows: Vec<(f64, f64, Vec<f64>)> = Vec::new();
@@ -514,7 +569,7 @@ fn polish_rate(
         if nn > 1e-12 {
             // song frame where the line puts the window's first frame
             let pred = (c.sigma_s + (a as f64 / frame_rate - t_ref) / c.rate) * frame_rate;
-            let reach = RATE_POLISH_RANGE * 1.1 * (t_c - t_ref).abs() * frame_rate
+            let reach = rate_range * 1.1 * (t_c - t_ref).abs() * frame_rate
                 + POLISH_SIGMA_RADIUS_S * frame_rate
                 + 2.0;
             let lo = (pred - reach).floor().max(0.0) as usize;
