@@ -17,7 +17,7 @@
 
 use crate::beats::track_beats;
 use crate::cancel::CancelToken;
-use crate::coarse::{coarse_candidates, polish_line, CoarseParams};
+use crate::coarse::{coarse_candidates, CoarseParams};
 use crate::decode::decode_audio_with;
 use crate::error::{EngineError, Result};
 use crate::fine::{refine_line, FineOutcome, FineParams, Line};
@@ -159,6 +159,9 @@ const SHAPE_SMOOTH_FRAMES: usize = 10;
 const SHAPE_PEAKS_PER_RATE: usize = 6;
 /// Trend removed from each log band before shape comparison (frames, ±).
 const SHAPE_TREND_FRAMES: usize = 300;
+/// A candidate without coherence whose rate differs from the leader's by
+/// more than this was not checked by GCC at the recording's rate.
+const UNCHECKED_RATE_GAP: f64 = 1e-3;
 /// Below this whole-overlap GCC z-score the song is declared absent.
 const MIN_MATCH_Z: f64 = 9.0;
 
@@ -332,14 +335,7 @@ pub fn align_signals(
     let mut ranked: Vec<(FineOutcome, FineParams, f64)> = Vec::new();
     for (ci, (shape_z, c)) in by_shape.iter().take(n_cand).enumerate() {
         cancel.check()?;
-        let c = polish_line(
-            &dance_white,
-            &song_white,
-            frame_rate,
-            CoarseParams::default().window_s,
-            *c,
-            0.06,
-        );
+        let c = polish_rate(&dance_white, &song_white, frame_rate, *c, RATE_POLISH_RANGE);
         let line = Line {
             t_ref,
             sigma: c.sigma_s,
@@ -375,6 +371,55 @@ pub fn align_signals(
     // Order: spectral shape over the whole overlap decides between sections;
     // a candidate without waveform coherence is not a placement at all.
     ranked.sort_by(|a, b| rank_key(b).total_cmp(&rank_key(a)));
+    // Every section shares the recording's rate: a section without
+    // coherence that was tried at another rate than the leader's is tried
+    // again at the leader's (its own may have been too far off to lock on).
+    if let Some(lead) = ranked
+        .first()
+        .filter(|r| rank_key(r) > -1e5)
+        .map(|r| r.0.line)
+    {
+        let mut rechecked = false;
+        for r in ranked.iter_mut().skip(1) {
+            if rank_key(r) > -1e5 || (r.0.line.rate - lead.rate).abs() <= UNCHECKED_RATE_GAP {
+                continue;
+            }
+            cancel.check()?;
+            let c = polish_rate(
+                &dance_white,
+                &song_white,
+                frame_rate,
+                crate::coarse::CoarseCandidate {
+                    sigma_s: r.0.line.sigma,
+                    rate: lead.rate,
+                    score: 0.0,
+                },
+                0.0,
+            );
+            let line = Line {
+                t_ref,
+                sigma: c.sigma_s,
+                rate: c.rate,
+            };
+            for params in variants_for(line.rate, true) {
+                let out = refine_line(dance, bgm, fs, &line, &params, cancel)?;
+                if debug_enabled() {
+                    eprintln!(
+                        "recheck: sigma {:.4} rate {:.6} z {:.2} (was {:.2}) stretched {}",
+                        out.line.sigma, out.line.rate, out.z, r.0.z, params.stretched
+                    );
+                }
+                if out.z > r.0.z {
+                    r.0 = out;
+                    r.1 = params;
+                    rechecked = true;
+                }
+            }
+        }
+        if rechecked {
+            ranked.sort_by(|a, b| rank_key(b).total_cmp(&rank_key(a)));
+        }
+    }
     // Several coarse lines can converge on the same placement: keep distinct ones.
     let mut distinct: Vec<(FineOutcome, FineParams, f64)> = Vec::new();
     for r in ranked {
@@ -429,7 +474,9 @@ pub fn align_signals(
     }
 
     let line = best.line;
-    let (dance_start, dance_end) = heard_span(&best, &line, dance_dur, song_dur);
+    let shape_z =
+        |t_a: f64, t_b: f64| shape_presence(&dance_shape, &song_shape, frame_rate, &line, t_a, t_b);
+    let (dance_start, dance_end) = heard_span(&best, &line, dance_dur, song_dur, &shape_z);
     let t_mid = 0.5 * (dance_start + dance_end);
     let offset_s = t_mid - line.song_at(t_mid);
 
@@ -445,6 +492,8 @@ pub fn align_signals(
             score: (d.0.z / z_best_rough).clamp(-1.0, 1.0),
         });
     }
+    // (sections without coherence were all tried at the winner's rate:
+    // they are refuted, not merely unchecked)
     let second_key = distinct.get(1).map_or(0.0, |d| rank_key(d).max(0.0));
     let confidence = confidence_from(rank_key(&distinct[0]), second_key, best.z);
 
@@ -477,6 +526,121 @@ pub fn align_signals(
         },
     })
 }
+
+/// Largest error of a proposed rate that [`polish_rate`] corrects (fraction):
+/// the onset search's trial rates are 1.25 % apart and a section found by
+/// spectral shape borrows the rate of another section.
+const RATE_POLISH_RANGE: f64 = 0.008;
+
+/// Moves a candidate line to the onset-envelope optimum in offset (±60 ms)
+/// and rate (±`rate_range`, pivoting on `t_ref`). The fine stage
+/// searches only a few tenths of a percent of rate around its input.
+///
+/// Each recording window (2 s, half overlapping, read at the candidate's
+/// rate) is correlated once with the song envelope over every lag any trial
+/// line can reach; trial lines then just sum those normalised correlations.
+fn polish_rate(
+    dance_env: &[f32],
+    song_env: &[f32],
+    frame_rate: f64,
+    c: crate::coarse::CoarseCandidate,
+    rate_range: f64,
+) -> crate::coarse::CoarseCandidate {
+    let n_d = dance_env.len();
+    let win = ((POLISH_WINDOW_S * frame_rate).round() as usize).clamp(8, n_d.max(8));
+    if n_d < win || song_env.len() < win + 2 {
+        return c;
+    }
+    let t_ref = n_d as f64 / frame_rate / 2.0;
+    let lever_s = t_ref.max(1.0);
+    // rate steps that move the ends of the recording by about half a frame
+    let step = (0.5 / (frame_rate * lever_s)).max(1e-4);
+    let k_max = (rate_range / step).ceil() as i64;
+    let sigma_steps = (POLISH_SIGMA_RADIUS_S * frame_rate * 2.0).ceil() as i64;
+    // per window: (centre time, first lag, normalised correlation per lag)
+    let mut windows: Vec<(f64, f64, Vec<f64>)> = Vec::new();
+    let mut a = 0usize;
+    loop {
+        let seg = &dance_env[a..a + win];
+        let mean = seg.iter().map(|&v| f64::from(v)).sum::<f64>() / win as f64;
+        let needle: Vec<f64> = seg.iter().map(|&v| f64::from(v) - mean).collect();
+        let nn: f64 = needle.iter().map(|v| v * v).sum();
+        let t_c = (a as f64 + 0.5 * win as f64) / frame_rate;
+        if nn > 1e-12 {
+            // song frame where the line puts the window's first frame
+            let pred = (c.sigma_s + (a as f64 / frame_rate - t_ref) / c.rate) * frame_rate;
+            let reach = rate_range * 1.1 * (t_c - t_ref).abs() * frame_rate
+                + POLISH_SIGMA_RADIUS_S * frame_rate
+                + 2.0;
+            let lo = (pred - reach).floor().max(0.0) as usize;
+            let hi = ((pred + reach).ceil().max(0.0) as usize).min(song_env.len() - win);
+            if lo <= hi {
+                let corr: Vec<f64> = (lo..=hi)
+                    .map(|j| {
+                        let y = &song_env[j..j + win];
+                        let ym = y.iter().map(|&v| f64::from(v)).sum::<f64>() / win as f64;
+                        let (mut dot, mut ss) = (0f64, 0f64);
+                        for (x, &v) in needle.iter().zip(y) {
+                            let yv = f64::from(v) - ym;
+                            dot += x * yv;
+                            ss += yv * yv;
+                        }
+                        if ss > 1e-12 {
+                            dot / (nn * ss).sqrt()
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                windows.push((a as f64 / frame_rate, lo as f64, corr));
+            }
+        }
+        if a + win >= n_d {
+            break;
+        }
+        a = (a + win / 2).min(n_d - win);
+    }
+    if windows.len() < 2 {
+        return c;
+    }
+    let score = |sigma: f64, rate: f64| -> f64 {
+        windows
+            .iter()
+            .map(|(t, lo, corr)| {
+                let x = (sigma + (t - t_ref) / rate) * frame_rate - lo;
+                if x < 0.0 || x > (corr.len() - 1) as f64 {
+                    return 0.0;
+                }
+                let i = (x.floor() as usize).min(corr.len() - 1);
+                let f = x - i as f64;
+                let next = corr.get(i + 1).copied().unwrap_or(corr[i]);
+                corr[i] * (1.0 - f) + next * f
+            })
+            .sum()
+    };
+    let mut best = (score(c.sigma_s, c.rate), c.sigma_s, c.rate);
+    for k in -k_max..=k_max {
+        let rate = c.rate * (1.0 + k as f64 * step);
+        for ds in -sigma_steps..=sigma_steps {
+            let sigma = c.sigma_s + ds as f64 * 0.5 / frame_rate;
+            let v = score(sigma, rate);
+            if v > best.0 {
+                best = (v, sigma, rate);
+            }
+        }
+    }
+    crate::coarse::CoarseCandidate {
+        sigma_s: best.1,
+        rate: best.2,
+        score: best.0,
+    }
+}
+
+/// Recording window of [`polish_rate`] (s): short enough that a rate error
+/// of [`RATE_POLISH_RANGE`] blurs it by under a frame.
+const POLISH_WINDOW_S: f64 = 2.0;
+/// Offset searched by [`polish_rate`] around the candidate (s, ±).
+const POLISH_SIGMA_RADIUS_S: f64 = 0.15;
 
 /// Sort key of a fine-ranked candidate: its spectral-shape z-score (which
 /// tells sections apart), or far below every real candidate when GCC finds
@@ -515,7 +679,7 @@ fn variants_for(rate: f64, ranking: bool) -> Vec<FineParams> {
     // Pitch-kept time stretching (WSOLA) is only locally a pure delay:
     // shorter windows, song excerpt not re-timed.
     let stretched = FineParams {
-        win_len: 1024,
+        win_len: 2048,
         hop_s: hop_s / 2.0,
         max_windows: max_windows * 2,
         max_lag: 480,
@@ -527,46 +691,86 @@ fn variants_for(rate: f64, ranking: bool) -> Vec<FineParams> {
     vec![resampled, stretched]
 }
 
-/// The part of the recording where the song is heard: the densest run of
-/// windows with a clear GCC peak on the line (maximum-sum segment of
-/// `heard - background rate`), snapped to the physical overlap when close.
-fn heard_span(fine: &FineOutcome, line: &Line, dance_dur: f64, song_dur: f64) -> (f64, f64) {
+/// The part of the recording where the song is heard.
+///
+/// Each window's on-line presence is about 0 (null standard deviations)
+/// where the song is absent and some level `mu` where it plays. The run of
+/// windows with the largest mean-shift statistic `S^2 / n` (`S`: the sum of
+/// presence over the run, clipped against single loud windows) estimates
+/// both the run and `mu` at once; its edges sit where the evidence crosses
+/// `mu / 2`, so talk before the music neither joins the run nor drags its
+/// start. A part of the physical overlap left out of the run is only
+/// believed silent when it is long enough to show it, the song is not
+/// quieter there than in the run (a quiet passage under noise is still
+/// played) and the song's spectral shape does not follow the line there
+/// (`shape_z`: recording times to a z-score, see [`shape_presence`]);
+/// otherwise that end snaps to the physical overlap.
+fn heard_span(
+    fine: &FineOutcome,
+    line: &Line,
+    dance_dur: f64,
+    song_dur: f64,
+    shape_z: &dyn Fn(f64, f64) -> f64,
+) -> (f64, f64) {
     let phys_start = line.dance_at(0.0).max(0.0);
     let phys_end = line.dance_at(song_dur).min(dance_dur);
     let w = &fine.windows;
     if w.is_empty() {
         return (phys_start, phys_end);
     }
-    let mut best = (f64::NEG_INFINITY, 0usize, 0usize);
-    let mut run = 0.0;
-    let mut run_start = 0usize;
-    for (j, win) in w.iter().enumerate() {
-        let v = if win.z_on_line > HEARD_Z { 1.0 } else { 0.0 } - HEARD_BACKGROUND;
-        if run <= 0.0 {
-            run = v;
-            run_start = j;
-        } else {
-            run += v;
-        }
-        if run > best.0 {
-            best = (run, run_start, j);
+    let p: Vec<f64> = w
+        .iter()
+        .map(|o| o.presence.clamp(-HEARD_CLIP, HEARD_CLIP))
+        .collect();
+    let mut prefix = vec![0.0f64; p.len() + 1];
+    for (i, v) in p.iter().enumerate() {
+        prefix[i + 1] = prefix[i] + v;
+    }
+    let mut best = (0.0f64, 0usize, p.len() - 1);
+    for i in 0..p.len() {
+        for j in i..p.len() {
+            let s = prefix[j + 1] - prefix[i];
+            if s > 0.0 {
+                let stat = s * s / (j + 1 - i) as f64;
+                if stat > best.0 {
+                    best = (stat, i, j);
+                }
+            }
         }
     }
+    let (first, last) = (best.1, best.2);
+    let n_run = (last + 1 - first) as f64;
+    let mu = (prefix[last + 1] - prefix[first]) / n_run;
+    let mut run_db: Vec<f64> = w[first..=last].iter().map(|o| o.song_db).collect();
+    run_db.sort_by(f64::total_cmp);
+    let run_level = run_db[run_db.len() / 2];
+    // is the song shown absent over these windows (left out of the run),
+    // recording times t_a..t_b?
+    let absent = |gap: &[crate::fine::WindowObs], t_a: f64, t_b: f64| -> bool {
+        if gap.is_empty() || mu <= 0.0 {
+            return false;
+        }
+        let level = gap.iter().map(|o| o.song_db).sum::<f64>() / gap.len() as f64;
+        mu * (gap.len() as f64).sqrt() >= HEARD_ABSENCE_Z
+            && level >= run_level - HEARD_QUIET_DB
+            && shape_z(t_a, t_b) < HEARD_SHAPE_Z
+    };
     let half = 0.5 * fine.hop_s;
-    let mut start = (w[best.1].t_s - half).max(phys_start);
-    let mut end = (w[best.2].t_s + half).min(phys_end);
-    let snap = 1.5;
-    // A song that ends inside the recording plays to its end: a quiet outro
-    // has few clear windows, so the end snaps to the song's end from further.
+    let mut start = (w[first].t_s - half).max(phys_start);
+    let mut end = (w[last].t_s + half).min(phys_end);
+    // Where the song itself starts or ends inside the recording, the music
+    // is there up to that point: a quiet intro or outro has few clear
+    // windows, so those ends snap from further.
+    let start_snap = if line.dance_at(0.0) > 0.0 { 1.5 } else { 0.0 };
     let end_snap = if line.dance_at(song_dur) < dance_dur {
         12.0
     } else {
-        snap
+        0.0
     };
-    if start - phys_start < snap {
+    if start - phys_start < start_snap || !absent(&w[..first], phys_start, start) {
         start = phys_start;
     }
-    if phys_end - end < end_snap {
+    if phys_end - end < end_snap || !absent(&w[last + 1..], end, phys_end) {
         end = phys_end;
     }
     if end <= start {
@@ -575,10 +779,80 @@ fn heard_span(fine: &FineOutcome, line: &Line, dance_dur: f64, song_dur: f64) ->
     (start, end)
 }
 
-/// A window counts as "song heard" above this on-line GCC z-score...
-const HEARD_Z: f64 = 2.5;
-/// ...and a run of windows is music while more than this fraction is heard.
-const HEARD_BACKGROUND: f64 = 0.08;
+/// Spectral-shape evidence that the song plays over recording times
+/// `t_a..t_b` on `line`: the mean per-frame shape similarity there, against
+/// the same with the song displaced by several seconds either way (z-score).
+fn shape_presence(
+    dance: &crate::spectral::SpectralShape,
+    song: &crate::spectral::SpectralShape,
+    frame_rate: f64,
+    line: &Line,
+    t_a: f64,
+    t_b: f64,
+) -> f64 {
+    let nb = dance.n_bands;
+    if nb == 0 || song.n_bands != nb || song.frames < 2 {
+        return 0.0;
+    }
+    let f_a = (t_a * frame_rate).ceil().max(0.0) as usize;
+    let f_b = ((t_b * frame_rate).floor().max(0.0) as usize).min(dance.frames);
+    if f_b <= f_a + 10 {
+        return 0.0;
+    }
+    let mean_at = |shift_s: f64| -> Option<f64> {
+        let (mut total, mut n) = (0f64, 0usize);
+        for t in f_a..f_b {
+            let x = (line.song_at(t as f64 / frame_rate) + shift_s) * frame_rate;
+            if x < 0.0 || x >= (song.frames - 1) as f64 {
+                continue;
+            }
+            let j = x.floor() as usize;
+            let f = (x - j as f64) as f32;
+            let d = &dance.values[t * nb..(t + 1) * nb];
+            let s0 = &song.values[j * nb..(j + 1) * nb];
+            let s1 = &song.values[(j + 1) * nb..(j + 2) * nb];
+            let mut dot = 0f32;
+            for k in 0..nb {
+                dot += d[k] * (s0[k] * (1.0 - f) + s1[k] * f);
+            }
+            total += f64::from(dot);
+            n += 1;
+        }
+        (n * 2 > f_b - f_a).then(|| total / n as f64)
+    };
+    let Some(on) = mean_at(0.0) else {
+        return 0.0;
+    };
+    let nulls: Vec<f64> = (0..12)
+        .flat_map(|k| {
+            let d = 2.0 + 1.5 * k as f64;
+            [d, -d]
+        })
+        .filter_map(mean_at)
+        .collect();
+    if nulls.len() < 4 {
+        return 0.0;
+    }
+    let mean = nulls.iter().sum::<f64>() / nulls.len() as f64;
+    let sd = (nulls.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>()
+        / (nulls.len() - 1) as f64)
+        .sqrt()
+        .max(1e-9);
+    (on - mean) / sd
+}
+
+/// A part of the recording left out of the heard run is not believed
+/// silent when the song's spectral shape follows the line there at least
+/// this clearly ([`shape_presence`]): sustained music without transients
+/// under loud noise (or time-stretched) gives GCC little to lock on.
+const HEARD_SHAPE_Z: f64 = 3.0;
+/// Presence is clipped to ± this (null standard deviations) in [`heard_span`]...
+const HEARD_CLIP: f64 = 3.0;
+/// ...a stretch is absent when its expected sum, had the song played there,
+/// stands this many null deviations above noise...
+const HEARD_ABSENCE_Z: f64 = 4.0;
+/// ...and the song is not more than this much quieter there than in the run (dB).
+const HEARD_QUIET_DB: f64 = 3.0;
 
 /// Calibrated confidence from the whole-overlap coherence (z-scores): how
 /// clearly the song is there (`final_z`), and how far the best placement is
@@ -867,6 +1141,113 @@ mod tests {
                 reverb: false,
             },
             2.0,
+        );
+    }
+
+    /// WSOLA-like pitch-kept stretch: 80-ms chunks of the song, each read
+    /// at the ideal position plus its own jitter (up to ±8 ms), cross-faded
+    /// over 10 ms. The expected line is the jitter-free one.
+    fn wsola(song: &[f32], start_song_s: f64, speed: f64, dur_s: f64) -> Vec<f32> {
+        let fs = f64::from(FS);
+        let n = (dur_s * fs) as usize;
+        let chunk = (0.08 * fs) as usize;
+        let fade = (0.01 * fs) as usize;
+        let mut out = vec![0f32; n + chunk + fade];
+        let mut rng = Lcg(31);
+        let mut at = 0usize;
+        while at < n {
+            let jitter = (f64::from(rng.next()) * 0.008 * fs).round() as i64;
+            let src = ((start_song_s + at as f64 / fs * speed) * fs).round() as i64 + jitter;
+            for i in 0..chunk + fade {
+                let k = src + i as i64;
+                if k < 0 || k as usize >= song.len() {
+                    continue;
+                }
+                let w = if i < fade {
+                    i as f32 / fade as f32
+                } else if i >= chunk {
+                    1.0 - (i - chunk) as f32 / fade as f32
+                } else {
+                    1.0
+                };
+                out[at + i] += w * song[k as usize];
+            }
+            at += chunk;
+        }
+        out.truncate(n);
+        let mut noise = Lcg(77);
+        for v in out.iter_mut() {
+            *v += 0.05 * noise.next();
+        }
+        out
+    }
+
+    #[test]
+    fn wsola_stretch_with_jitter_is_placed_on_its_line() {
+        let s = song(60, 8);
+        // the recording plays the song 3.5 % slower from song time 30 s
+        let speed = 0.965;
+        let dance = wsola(&s, 30.0, speed, 40.0);
+        let got = run(&dance, &s).unwrap_or_else(|e| panic!("wsola: {e}"));
+        // dance_time = (song_time - 30) / speed: offset at the middle (20 s)
+        let want = 20.0 - (30.0 + 20.0 * speed);
+        let err_ms = (got.offset_s - want) * 1e3;
+        assert!(
+            err_ms.abs() < 3.0,
+            "offset {} vs {want} ({err_ms:.2} ms)",
+            got.offset_s
+        );
+        assert!((got.rate - 1.0 / speed).abs() < 3e-4, "rate {}", got.rate);
+        assert!(got.pitch_kept, "a time stretch keeps the pitch");
+    }
+
+    #[test]
+    fn talk_before_music_does_not_move_the_reference_time() {
+        let s = song(60, 9);
+        let fs = f64::from(FS);
+        // 1.2 s of "talk" (voiced, syllable-modulated, nothing like the song),
+        // then the song from its 40th second, played 3 % faster
+        let rate = 1.0 / 1.03;
+        let talk_s = 1.2;
+        let (mut dance, _) = record(
+            &s,
+            &Recording {
+                offset_s: talk_s - rate * 40.0,
+                rate,
+                dur_s: 40.0,
+                snr_db: 15.0,
+                reverb: false,
+            },
+        );
+        let mut rng = Lcg(5);
+        let level = dance[(talk_s * fs) as usize..]
+            .iter()
+            .map(|v| v.abs())
+            .fold(0f32, f32::max);
+        let mut phase = 0f64;
+        for (i, v) in dance.iter_mut().enumerate().take((talk_s * fs) as usize) {
+            let t = i as f64 / fs;
+            let pitch = 140.0 + 30.0 * (2.0 * std::f64::consts::PI * 0.7 * t).sin();
+            phase += 2.0 * std::f64::consts::PI * pitch / fs;
+            let syllable = (std::f64::consts::PI * 4.0 * t).sin().abs() as f32;
+            *v = level
+                * syllable
+                * (0.4 * phase.sin() as f32 + 0.2 * (3.0 * phase).sin() as f32 + 0.1 * rng.next());
+        }
+        let got = run(&dance, &s).unwrap_or_else(|e| panic!("talk: {e}"));
+        // music from 1.2 s to the end: the offset is read at its middle
+        let mid = 0.5 * (talk_s + 40.0);
+        let want = mid - (40.0 + (mid - talk_s) / rate);
+        let err_ms = (got.offset_s - want) * 1e3;
+        assert!(
+            err_ms.abs() < 3.0,
+            "offset {} vs {want} ({err_ms:.2} ms)",
+            got.offset_s
+        );
+        assert!(
+            (got.overlap.dance_start_s - talk_s).abs() < 0.4,
+            "music heard from {}",
+            got.overlap.dance_start_s
         );
     }
 

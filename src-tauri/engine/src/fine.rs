@@ -64,6 +64,12 @@ pub struct WindowObs {
     pub t_s: f64,
     /// Peak height on the final line, in noise standard deviations.
     pub z_on_line: f64,
+    /// The same peak against the null distribution of the statistic (the
+    /// largest value within the search radius, measured off the line over
+    /// all windows): about 0 where the song is not heard, whatever the radius.
+    pub presence: f64,
+    /// Level of the song excerpt in the correlation band (dB, arbitrary reference).
+    pub song_db: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +92,7 @@ struct WindowCorr {
     lag_scale: f64,
     /// Song position that lag index `max_lag` stands for, minus the line's prediction.
     base_shift: f64,
+    song_db: f64,
 }
 
 /// Refines `line` on the signals (`fs` Hz); see the module docs.
@@ -174,6 +181,7 @@ pub fn refine_line(
             rms,
             lag_scale,
             base_shift,
+            song_db: 10.0 * gcc.segment_energy().max(1e-30).log10(),
         });
     }
     if windows.len() < 2 {
@@ -244,6 +252,15 @@ pub fn refine_line(
         }
     }
     let (_, a_star, b_star) = best2d;
+    // The strongest arrival can be a room reflection or a farther
+    // loudspeaker; the placement is that of the direct sound, which comes
+    // first. (Time-stretched playback smears every peak over several ms:
+    // there the arrivals are not told apart.)
+    let a_star = if params.stretched {
+        a_star
+    } else {
+        direct_arrival(&windows, a_star, b_star, t0, fs)
+    };
 
     // ---- per-window peaks near that line, robust weighted line fit
     let radius: i64 = if params.stretched { 48 } else { 6 };
@@ -279,13 +296,22 @@ pub fn refine_line(
         (a_star - m as f64) * windows[0].lag_scale,
         b_star * windows[0].lag_scale,
     );
-    // coherence on a line: on-line peak minus the same statistic off the line
-    let z_radius: i64 = if params.stretched { 16 } else { 1 };
+    // coherence on a line: on-line peak minus the same statistic off the line.
+    // Time-stretched playback scatters each window's peak by the WSOLA
+    // wobble (several ms), so there the statistic is the largest value
+    // within ±5 ms of the line.
+    let z_radius: i64 = if params.stretched { 40 } else { 1 };
     let coherence = |fit_a: f64, fit_b: f64| -> (f64, usize, Vec<WindowObs>) {
         let mut sum_on = 0f64;
         let mut sum_var = 0f64;
         let mut heard = 0usize;
+        // null distribution of the statistic, in units of each window's rms:
+        // NULL_PROBES positions spread over the lag range, away from the line
+        let (mut null_sum, mut null_sq, mut null_n) = (0f64, 0f64, 0usize);
+        let mut per_window: Vec<(f64, f64, f64)> = Vec::with_capacity(windows.len()); // (on, mean off, rms)
         let mut window_obs = Vec::with_capacity(windows.len());
+        // every window's null probes, NULL_PROBES per window, in window order
+        let mut probes: Vec<f64> = Vec::with_capacity(windows.len() * NULL_PROBES);
         for w in &windows {
             let dev = fit_a + fit_b * (w.t_s - t0);
             let tau = (dev - w.base_shift) / w.lag_scale + m as f64;
@@ -293,18 +319,64 @@ pub fn refine_line(
             let off = 0.5
                 * (local_max(&w.corr, tau + m as f64 / 2.0, z_radius)
                     + local_max(&w.corr, tau - m as f64 / 2.0, z_radius));
+            let mut off_sum = 0f64;
+            for j in 0..NULL_PROBES {
+                let shift = (j as f64 + 0.5) * lags as f64 / NULL_PROBES as f64;
+                let v = f64::from(local_max(&w.corr, tau + shift, z_radius) / w.rms);
+                probes.push(v);
+                off_sum += v;
+                null_sum += v;
+                null_sq += v * v;
+                null_n += 1;
+            }
             let z_on = f64::from(on / w.rms);
             sum_on += f64::from(on - off);
             sum_var += f64::from(w.rms) * f64::from(w.rms);
             if z_on > 4.0 {
                 heard += 1;
             }
+            per_window.push((z_on, off_sum / NULL_PROBES as f64, f64::from(w.rms)));
             window_obs.push(WindowObs {
                 t_s: w.t_s,
                 z_on_line: z_on,
+                presence: 0.0,
+                song_db: w.song_db,
             });
         }
-        let z = if sum_var > 0.0 {
+        let null_mean = null_sum / null_n.max(1) as f64;
+        let null_sd = (null_sq / null_n.max(1) as f64 - null_mean * null_mean)
+            .max(0.0)
+            .sqrt()
+            .max(1e-6);
+        for o in &mut window_obs {
+            o.presence = (o.z_on_line - null_mean) / null_sd;
+        }
+        if std::env::var_os("BEATSYNC_ALIGN_DEBUG").is_some() {
+            eprintln!(
+                "  null: mean {null_mean:.3} sd {null_sd:.3} overlap inflation {:.3}",
+                overlap_inflation(&probes, null_mean)
+            );
+        }
+        let z = if params.stretched {
+            // on-line maximum minus the mean of the off-line probes, against
+            // the null spread; scaled to the resampled statistic's units (its
+            // null standard deviation is RESAMPLED_NULL_SD for Gaussian noise)
+            let (mut s, mut v) = (0f64, 0f64);
+            for &(on, off_mean, rms) in &per_window {
+                s += (on - off_mean) * rms;
+                v += rms * rms;
+            }
+            // overlapping windows see the same song: neighbours' values
+            // are correlated, and a sum over them varies more than the
+            // sum of their variances (measured on the null probes)
+            let inflation = overlap_inflation(&probes, null_mean);
+            let var = v * null_sd * null_sd * (1.0 + 1.0 / NULL_PROBES as f64) * inflation;
+            if var > 0.0 {
+                RESAMPLED_NULL_SD * s / var.sqrt()
+            } else {
+                0.0
+            }
+        } else if sum_var > 0.0 {
             sum_on / (2.0 * sum_var).sqrt()
         } else {
             0.0
@@ -347,6 +419,141 @@ pub fn refine_line(
         hop_s,
     })
 }
+
+/// How far before the strongest arrival the direct sound is looked for (s):
+/// reflections and a second loudspeaker arrive within a few tens of ms.
+const DIRECT_SEARCH_S: f64 = 0.04;
+/// An earlier arrival is the direct sound when its summed correlation is at
+/// least this fraction of the strongest one's...
+const DIRECT_MIN_RATIO: f64 = 0.5;
+/// ...stands this many noise deviations above the floor of the summed
+/// correlation...
+const DIRECT_MIN_Z: f64 = 8.0;
+/// ...and is more than this many times the value at the mirror lag on the
+/// other side of the strongest arrival: a periodic signal (a held note, a
+/// beat subdivision) gives side peaks on both sides, an echo only one later
+/// copy (PHAT even makes the mirror of an echo negative).
+const DIRECT_MIRROR_RATIO: f64 = 2.0;
+
+/// Lag index (in the correlations' `0..=2*max_lag` range) of the direct
+/// sound along the line `a + b * (t - t0)` found by the 2-D search: the
+/// correlations of all windows are summed along the line's slope; among the
+/// significant peaks up to [`DIRECT_SEARCH_S`] before the strongest one
+/// (larger lags: the song position heard earlier), the earliest is the
+/// direct path. Returns `a` unchanged when there is none.
+fn direct_arrival(windows: &[WindowCorr], a: f64, b: f64, t0: f64, fs: f64) -> f64 {
+    let Some(lags) = windows.first().map(|w| w.corr.len()) else {
+        return a;
+    };
+    let mut profile = vec![0f64; lags];
+    for w in windows {
+        let shift = (b * (w.t_s - t0)).round() as i64;
+        for (k, p) in profile.iter_mut().enumerate() {
+            let i = k as i64 + shift;
+            if i >= 0 && (i as usize) < lags {
+                *p += f64::from(w.corr[i as usize] / w.rms);
+            }
+        }
+    }
+    let mut sorted = profile.clone();
+    sorted.sort_by(f64::total_cmp);
+    let floor = sorted[lags / 2];
+    let mut dev: Vec<f64> = profile.iter().map(|v| (v - floor).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let sd = (1.4826 * dev[lags / 2]).max(1e-9);
+    let centre = a.round() as i64;
+    let lo = (centre - 4).max(0) as usize;
+    let hi = ((centre + 4) as usize).min(lags - 1);
+    let Some(k_max) = (lo..=hi).max_by(|&i, &j| profile[i].total_cmp(&profile[j])) else {
+        return a;
+    };
+    let h_max = profile[k_max] - floor;
+    if h_max < DIRECT_MIN_Z * sd {
+        return a;
+    }
+    let reach = (DIRECT_SEARCH_S * fs).round() as usize;
+    let mut direct = None;
+    for k in k_max + 3..=(k_max + reach).min(lags - 2) {
+        if profile[k] < profile[k - 1] || profile[k] < profile[k + 1] {
+            continue;
+        }
+        let h = profile[k] - floor;
+        if h < DIRECT_MIN_RATIO * h_max || h < DIRECT_MIN_Z * sd {
+            continue;
+        }
+        let mirror = 2 * k_max as i64 - k as i64;
+        let h_mirror = if mirror >= 1 {
+            let m = mirror as usize;
+            profile[m - 1..=(m + 1).min(lags - 1)]
+                .iter()
+                .fold(f64::NEG_INFINITY, |x, &v| x.max(v))
+                - floor
+        } else {
+            0.0
+        };
+        if h < DIRECT_MIRROR_RATIO * h_mirror {
+            continue;
+        }
+        direct = Some(k);
+    }
+    if std::env::var_os("BEATSYNC_ALIGN_DEBUG").is_some() {
+        let show = |k: usize| format!("{:.1}", (profile[k] - floor) / sd);
+        let mut peaks: Vec<String> = Vec::new();
+        for k in k_max.saturating_sub(reach).max(1)..=(k_max + reach).min(lags - 2) {
+            if profile[k] >= profile[k - 1]
+                && profile[k] >= profile[k + 1]
+                && profile[k] - floor >= 0.3 * h_max
+            {
+                peaks.push(format!("{}:{}", k as i64 - k_max as i64, show(k)));
+            }
+        }
+        eprintln!(
+            "  direct: max at {} ({} sd), peaks {:?}, direct {:?}",
+            k_max as i64 - (lags / 2) as i64,
+            show(k_max),
+            peaks,
+            direct.map(|k| k as i64 - k_max as i64)
+        );
+    }
+    direct.map_or(a, |k| k as f64)
+}
+
+/// Variance of a sum over consecutive windows relative to the sum of their
+/// variances, `1 + 2 * (rho_1 + rho_2)` with `rho_k` the correlation of a
+/// null probe with the same probe `k` windows later (clamped to 1..3).
+fn overlap_inflation(probes: &[f64], mean: f64) -> f64 {
+    let n = probes.len() / NULL_PROBES;
+    if n < 8 {
+        return 1.0;
+    }
+    let at = |w: usize, j: usize| probes[w * NULL_PROBES + j] - mean;
+    let var: f64 =
+        probes.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / probes.len() as f64;
+    if var <= 0.0 {
+        return 1.0;
+    }
+    let mut rho_sum = 0.0;
+    for k in 1..=2 {
+        let mut c = 0.0;
+        for w in 0..n - k {
+            for j in 0..NULL_PROBES {
+                c += at(w, j) * at(w + k, j);
+            }
+        }
+        rho_sum += c / ((n - k) * NULL_PROBES) as f64 / var;
+    }
+    (1.0 + 2.0 * rho_sum).clamp(1.0, 3.0)
+}
+
+/// Off-line positions per window that sample the null distribution of the
+/// coherence statistic.
+const NULL_PROBES: usize = 6;
+/// Standard deviation, under Gaussian noise, of the resampled-hypothesis
+/// coherence z (largest of 3 lags on the line minus the mean of two such
+/// maxima off it, over `sqrt(2)` noise deviations): `sqrt(1.5 * 0.5595 / 2)`.
+/// The stretched hypothesis's calibrated z is scaled by it so that both
+/// hypotheses' scores share thresholds.
+const RESAMPLED_NULL_SD: f64 = 0.648;
 
 /// Largest correlation within `±radius` lags of fractional lag `tau`
 /// (wrapping around the lag range, so an "off the line" probe always exists).
@@ -412,4 +619,131 @@ fn robust_line_fit(obs: &[(f64, f64, f64)], fit_slope: bool) -> Option<(f64, f64
         }
     }
     fit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(n: usize, mut seed: u64) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                ((seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn params() -> FineParams {
+        FineParams {
+            win_len: 2048,
+            hop_s: 0.25,
+            max_windows: 600,
+            max_lag: 480,
+            resample: false,
+            stretched: false,
+            max_end_shift: 24.0,
+            min_rate_slack: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_reflection_stronger_than_the_direct_sound_is_not_the_placement() {
+        let fs = 8000.0;
+        let song = noise(30 * 8000, 11);
+        // recording starts 5 s into the song; direct sound at 0.8, a
+        // reflection 14 ms later at 1.0, noise about 6 dB under the music
+        let start = 5.0;
+        let echo = (0.014 * fs) as usize;
+        let first = (start * fs) as usize;
+        let background = noise(20 * 8000, 12);
+        let dance: Vec<f32> = (0..20 * 8000)
+            .map(|i| 0.8 * song[first + i] + song[first + i - echo] + 0.6 * background[i])
+            .collect();
+        let t_ref = 10.0;
+        let truth = t_ref + start;
+        // the candidate line is 3 ms off
+        let line = Line {
+            t_ref,
+            sigma: truth + 0.003,
+            rate: 1.0,
+        };
+        let out =
+            refine_line(&dance, &song, fs, &line, &params(), &CancelToken::new()).expect("refine");
+        let err_ms = (out.line.sigma - truth) * 1e3;
+        assert!(err_ms.abs() < 1.0, "direct sound missed by {err_ms:.2} ms");
+        assert!(out.z > 20.0, "z {}", out.z);
+    }
+
+    #[test]
+    fn a_periodic_side_peak_is_not_taken_for_the_direct_sound() {
+        let fs = 8000.0;
+        // a held note (period 10 ms) over a quieter unique part: the
+        // correlation has side peaks every 10 ms on both sides
+        let cycle = noise(80, 21);
+        let unique = noise(30 * 8000, 23);
+        let song: Vec<f32> = (0..30 * 8000)
+            .map(|i| cycle[i % 80] + 0.2 * unique[i])
+            .collect();
+        let start = 5.0;
+        let first = (start * fs) as usize;
+        let background = noise(20 * 8000, 22);
+        let dance: Vec<f32> = (0..20 * 8000)
+            .map(|i| song[first + i] + 0.3 * background[i])
+            .collect();
+        let t_ref = 10.0;
+        let truth = t_ref + start;
+        let line = Line {
+            t_ref,
+            sigma: truth - 0.002,
+            rate: 1.0,
+        };
+        let out =
+            refine_line(&dance, &song, fs, &line, &params(), &CancelToken::new()).expect("refine");
+        let err_ms = (out.line.sigma - truth) * 1e3;
+        assert!(err_ms.abs() < 0.5, "placement off by {err_ms:.2} ms");
+    }
+
+    /// Correlations of 40 windows with noise and peaks `(lag offset, height)`
+    /// around lag index 480.
+    fn windows_with_peaks(peaks: &[(i64, f32)]) -> Vec<WindowCorr> {
+        (0..40)
+            .map(|j| {
+                let mut corr: Vec<f32> = noise(961, 100 + j).iter().map(|v| 0.05 * v).collect();
+                for &(d, h) in peaks {
+                    corr[(480 + d) as usize] += h;
+                }
+                let rms = (corr.iter().map(|v| v * v).sum::<f32>() / corr.len() as f32).sqrt();
+                WindowCorr {
+                    t_s: j as f64,
+                    corr,
+                    rms,
+                    lag_scale: 1.0,
+                    base_shift: 0.0,
+                    song_db: 0.0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn direct_arrival_is_the_earlier_one_sided_peak() {
+        // an echo: the later copy (lower lag) strongest, its mirror negative
+        let w = windows_with_peaks(&[(0, 0.5), (-112, 0.6), (-224, -0.1)]);
+        assert_eq!(direct_arrival(&w, 368.0, 0.0, 20.0, 8000.0), 480.0);
+        // two loudspeakers 3 ms apart, the farther one louder
+        let w = windows_with_peaks(&[(0, 0.4), (-24, 0.5)]);
+        assert_eq!(direct_arrival(&w, 456.0, 0.0, 20.0, 8000.0), 480.0);
+        // symmetric side peaks (periodic signal): the strongest one stays
+        let w = windows_with_peaks(&[(0, 0.5), (80, 0.35), (-80, 0.35)]);
+        assert_eq!(direct_arrival(&w, 480.0, 0.0, 20.0, 8000.0), 480.0);
+        // a weak earlier peak is not the direct sound
+        let w = windows_with_peaks(&[(0, 0.5), (60, 0.15)]);
+        assert_eq!(direct_arrival(&w, 480.0, 0.0, 20.0, 8000.0), 480.0);
+        // nor one beyond the search range
+        let w = windows_with_peaks(&[(0, 0.5), (400, 0.45)]);
+        assert_eq!(direct_arrival(&w, 480.0, 0.0, 20.0, 8000.0), 480.0);
+    }
 }

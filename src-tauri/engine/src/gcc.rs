@@ -23,6 +23,8 @@ pub struct GccPhat {
     spec_b: Vec<Complex<f32>>,
     scratch: Vec<Complex<f32>>,
     scale: f32,
+    /// In-band energy of the last segment passed to [`GccPhat::correlate`].
+    segment_energy: f64,
 }
 
 impl GccPhat {
@@ -64,6 +66,7 @@ impl GccPhat {
             scratch: vec![Complex::new(0.0, 0.0); scratch_len],
             // a perfect match (pure delay) gives 1.0 at its lag
             scale: 1.0 / (2.0 * (hi_bin - lo_bin + 1) as f32),
+            segment_energy: 0.0,
             forward,
             inverse,
         }
@@ -75,6 +78,13 @@ impl GccPhat {
 
     pub fn max_lag(&self) -> usize {
         self.max_lag
+    }
+
+    /// In-band energy (sum of squared spectrum magnitudes over the band) of
+    /// the song excerpt of the last [`GccPhat::correlate`] call: how loud the
+    /// song is there, where PHAT itself is blind to level.
+    pub fn segment_energy(&self) -> f64 {
+        self.segment_energy
     }
 
     /// Length of the song excerpt [`GccPhat::correlate`] expects.
@@ -107,6 +117,10 @@ impl GccPhat {
         {
             return false;
         }
+        self.segment_energy = self.spec_b[self.lo_bin..=self.hi_bin]
+            .iter()
+            .map(|c| f64::from(c.norm_sqr()))
+            .sum();
         let mut any = false;
         for (k, (a, b)) in self.spec_a.iter_mut().zip(&self.spec_b).enumerate() {
             if k < self.lo_bin || k > self.hi_bin {
