@@ -435,6 +435,26 @@ pub fn align_signals(
             reason: "no coherent match between the recording and the song".into(),
         });
     }
+    // Near-tie between two coherent look-alike sections: the part of the song
+    // in which they differ decides (see `tiebreak`).
+    let mut tie_evidence: Option<f64> = None;
+    if distinct.len() >= 2
+        && rank_key(&distinct[1]) > -1e5
+        && rank_key(&distinct[0]) - rank_key(&distinct[1]) < NEAR_TIE_MARGIN
+    {
+        cancel.check()?;
+        if let Some(ev) =
+            section_difference_evidence(dance, bgm, fs, &distinct[0].0.line, &distinct[1].0.line)
+        {
+            if debug_enabled() {
+                eprintln!("tie-break: difference evidence {ev:.2} (positive keeps the leader)");
+            }
+            if ev < -DIFFERENCE_MIN_Z {
+                distinct.swap(0, 1);
+            }
+            tie_evidence = Some(ev.abs());
+        }
+    }
     // Final pass on the winner: denser windows, both time-stretch hypotheses
     // when the speed differs. (GCC coherence is not used to break near-ties
     // between look-alike sections: the same drum samples in every bar make
@@ -495,7 +515,16 @@ pub fn align_signals(
     // (sections without coherence were all tried at the winner's rate:
     // they are refuted, not merely unchecked)
     let second_key = distinct.get(1).map_or(0.0, |d| rank_key(d).max(0.0));
-    let confidence = confidence_from(rank_key(&distinct[0]), second_key, best.z);
+    let mut confidence = confidence_from(rank_key(&distinct[0]), second_key, best.z);
+    if let Some(ev) = tie_evidence {
+        // the decisive evidence was the difference signal's margin, not the shape margin
+        let margin = if ev >= DIFFERENCE_MIN_Z {
+            (ev - DIFFERENCE_MIN_Z) / DIFFERENCE_Z_PER_MARGIN
+        } else {
+            0.0
+        };
+        confidence = confidence_from(margin, 0.0, best.z);
+    }
 
     let beats = track_beats(&song_env.flux, &song_env.low_flux, song_env.frame_rate_hz);
     progress("refine", 1.0);
@@ -853,6 +882,43 @@ const HEARD_CLIP: f64 = 3.0;
 const HEARD_ABSENCE_Z: f64 = 4.0;
 /// ...and the song is not more than this much quieter there than in the run (dB).
 const HEARD_QUIET_DB: f64 = 3.0;
+
+/// Shape-rank margin (z) under which the two leading sections are a near tie.
+const NEAR_TIE_MARGIN: f64 = 1.0;
+/// Difference-signal evidence (z) needed to overturn the shape ranking.
+const DIFFERENCE_MIN_Z: f64 = 3.0;
+/// Difference-signal z per unit of confidence margin (noise of a z-score
+/// difference is about 1.4).
+const DIFFERENCE_Z_PER_MARGIN: f64 = 2.0;
+
+/// Difference-signal evidence between two placements (positive: `a`), over
+/// the whole part of the recording that both place inside the song. Only
+/// for lines at (nearly) the original speed, read sample for sample.
+fn section_difference_evidence(
+    dance: &[f32],
+    bgm: &[f32],
+    fs: f64,
+    a: &Line,
+    b: &Line,
+) -> Option<f64> {
+    let n = dance.len() as f64;
+    if (a.rate - 1.0).abs() * n > 0.5 || (b.rate - 1.0).abs() * n > 0.5 {
+        return None;
+    }
+    let start_a = (a.song_at(0.0) * fs).round() as i64;
+    let start_b = (b.song_at(0.0) * fs).round() as i64;
+    let k0 = 0i64.max(-start_a).max(-start_b);
+    let k1 = (dance.len() as i64)
+        .min(bgm.len() as i64 - start_a)
+        .min(bgm.len() as i64 - start_b);
+    if k1 <= k0 {
+        return None;
+    }
+    let r = &dance[k0 as usize..k1 as usize];
+    let sa = &bgm[(k0 + start_a) as usize..(k1 + start_a) as usize];
+    let sb = &bgm[(k0 + start_b) as usize..(k1 + start_b) as usize];
+    crate::tiebreak::difference_evidence(r, sa, sb, fs)
+}
 
 /// Calibrated confidence from the whole-overlap coherence (z-scores): how
 /// clearly the song is there (`final_z`), and how far the best placement is

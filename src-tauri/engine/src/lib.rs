@@ -18,6 +18,7 @@ pub mod onset;
 pub mod probe;
 pub mod smartcut;
 pub mod spectral;
+pub mod tiebreak;
 pub mod trim;
 pub mod waveform;
 pub mod xcorr;
