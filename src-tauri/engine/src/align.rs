@@ -914,11 +914,32 @@ fn section_difference_evidence(
     if k1 <= k0 {
         return None;
     }
-    let r = &dance[k0 as usize..k1 as usize];
-    let sa = &bgm[(k0 + start_a) as usize..(k1 + start_a) as usize];
-    let sb = &bgm[(k0 + start_b) as usize..(k1 + start_b) as usize];
-    crate::tiebreak::difference_evidence(r, sa, sb, fs)
+    // In blocks of at most ~30 s (memory and time stay flat however long the
+    // overlap): each block's evidence is a z-score difference, so the sum
+    // over k independent blocks divided by sqrt(k) keeps the same scale.
+    let len = (k1 - k0) as usize;
+    let max_block = ((TIEBREAK_BLOCK_S * fs) as usize).max(1);
+    let blocks = len.div_ceil(max_block);
+    let block = len.div_ceil(blocks);
+    let (mut sum, mut count) = (0.0, 0usize);
+    for i in 0..blocks {
+        let lo = k0 as usize + i * block;
+        let hi = (lo + block).min(k1 as usize);
+        let (oa, ob) = (start_a + lo as i64, start_b + lo as i64);
+        let span = hi - lo;
+        let r = &dance[lo..hi];
+        let sa = &bgm[oa as usize..oa as usize + span];
+        let sb = &bgm[ob as usize..ob as usize + span];
+        if let Some(ev) = crate::tiebreak::difference_evidence(r, sa, sb, fs) {
+            sum += ev;
+            count += 1;
+        }
+    }
+    (count > 0).then(|| sum / (count as f64).sqrt())
 }
+
+/// Longest piece of the overlap the tie-break compares at once (s).
+const TIEBREAK_BLOCK_S: f64 = 30.0;
 
 /// Calibrated confidence from the whole-overlap coherence (z-scores): how
 /// clearly the song is there (`final_z`), and how far the best placement is

@@ -23,8 +23,9 @@ const BAND_HZ: f64 = 500.0;
 const LO_HZ: f64 = 150.0;
 /// Direct-path lag searched around the candidate placement (s, ±).
 const LAG_SEARCH_S: f64 = 0.003;
-/// Longest excerpt compared (samples, power of two FFT at most twice this).
-const MAX_LEN: usize = 1 << 21;
+/// Longest excerpt compared (samples; the FFT is at most twice this long):
+/// callers split longer overlaps (about 30 s at 8 kHz fits).
+const MAX_LEN: usize = 1 << 18;
 
 fn smooth(x: &[f64], radius: usize) -> Vec<f64> {
     let mut prefix = vec![0.0; x.len() + 1];
