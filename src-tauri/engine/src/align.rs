@@ -832,20 +832,10 @@ fn shape_presence(
         let (mut total, mut n) = (0f64, 0usize);
         for t in f_a..f_b {
             let x = (line.song_at(t as f64 / frame_rate) + shift_s) * frame_rate;
-            if x < 0.0 || x >= (song.frames - 1) as f64 {
-                continue;
+            if let Some(dot) = crate::spectral::frame_similarity(dance, t, song, x) {
+                total += f64::from(dot);
+                n += 1;
             }
-            let j = x.floor() as usize;
-            let f = (x - j as f64) as f32;
-            let d = &dance.values[t * nb..(t + 1) * nb];
-            let s0 = &song.values[j * nb..(j + 1) * nb];
-            let s1 = &song.values[(j + 1) * nb..(j + 2) * nb];
-            let mut dot = 0f32;
-            for k in 0..nb {
-                dot += d[k] * (s0[k] * (1.0 - f) + s1[k] * f);
-            }
-            total += f64::from(dot);
-            n += 1;
         }
         (n * 2 > f_b - f_a).then(|| total / n as f64)
     };

@@ -80,22 +80,36 @@ pub fn line_similarity(
     let mut total = 0f64;
     for t in (0..dance.frames).step_by(step.max(1)) {
         let song_t = sigma + (t as f64 / frame_rate - t_ref) / rate;
-        let x = song_t * frame_rate;
-        if x < 0.0 || x >= (song.frames - 1) as f64 {
-            continue;
+        if let Some(dot) = frame_similarity(dance, t, song, song_t * frame_rate) {
+            total += f64::from(dot);
         }
-        let j = x.floor() as usize;
-        let f = (x - j as f64) as f32;
-        let d = &dance.values[t * nb..(t + 1) * nb];
-        let s0 = &song.values[j * nb..(j + 1) * nb];
-        let s1 = &song.values[(j + 1) * nb..(j + 2) * nb];
-        let mut dot = 0f32;
-        for k in 0..nb {
-            dot += d[k] * (s0[k] * (1.0 - f) + s1[k] * f);
-        }
-        total += f64::from(dot);
     }
     total
+}
+
+/// Shape similarity of recording frame `t` with the song at fractional frame
+/// `x` (linear interpolation between song frames); `None` outside the song.
+/// Both shapes must have the same number of bands.
+pub fn frame_similarity(
+    dance: &SpectralShape,
+    t: usize,
+    song: &SpectralShape,
+    x: f64,
+) -> Option<f32> {
+    let nb = dance.n_bands;
+    if x < 0.0 || x >= song.frames.saturating_sub(1) as f64 || t >= dance.frames {
+        return None;
+    }
+    let j = x.floor() as usize;
+    let f = (x - j as f64) as f32;
+    let d = &dance.values[t * nb..(t + 1) * nb];
+    let s0 = &song.values[j * nb..(j + 1) * nb];
+    let s1 = &song.values[(j + 1) * nb..(j + 2) * nb];
+    let mut dot = 0f32;
+    for k in 0..nb {
+        dot += d[k] * (s0[k] * (1.0 - f) + s1[k] * f);
+    }
+    Some(dot)
 }
 
 /// Whole-overlap shape similarity for every placement at one rate.
