@@ -558,8 +558,9 @@ mod tests {
         RunnerConfig {
             analysis_slots: 1,
             export_slots: 1,
-            // Long enough that a loaded machine never stalls the steady "slow" work.
-            stall_after: Duration::from_millis(1000),
+            // Long enough that a loaded machine never stalls the steady "slow" work
+            // (job threads run at nice 10: behind a busy build they can wait seconds).
+            stall_after: Duration::from_secs(10),
             progress_interval: Duration::from_millis(100),
             backoff: vec![Duration::from_millis(10)],
             poll_interval: Duration::from_millis(20),
@@ -644,7 +645,12 @@ mod tests {
         let (dir, store) = setup();
         let job = add(&store, dir.path(), "stall.mp4", 2, true);
         let work = Arc::new(Scripted::default());
-        let runner = Runner::start(store.clone(), work.clone(), cfg()).expect("start");
+        // "stall" work never reports progress, so a short threshold is safe here.
+        let cfg = RunnerConfig {
+            stall_after: Duration::from_millis(500),
+            ..cfg()
+        };
+        let runner = Runner::start(store.clone(), work.clone(), cfg).expect("start");
         runner.clone().run(true).await.expect("run");
         let j = store.get(&job.id).expect("job");
         assert_eq!((j.state, j.attempts), (JobState::Failed, 2));
