@@ -982,16 +982,7 @@ mod tests {
 
     const FS: u32 = 8000;
 
-    struct Lcg(u64);
-    impl Lcg {
-        fn next(&mut self) -> f32 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        }
-    }
+    use crate::test_signal::Lcg;
 
     /// One 2-second bar (120 BPM): kick on every beat, hat on 8ths (identical
     /// in every bar) and a two-note tone whose pitches come from `bar_seed`.

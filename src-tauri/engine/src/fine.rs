@@ -625,16 +625,7 @@ fn robust_line_fit(obs: &[(f64, f64, f64)], fit_slope: bool) -> Option<(f64, f64
 mod tests {
     use super::*;
 
-    fn noise(n: usize, mut seed: u64) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                seed = seed
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                ((seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::test_signal::noise;
 
     fn params() -> FineParams {
         FineParams {

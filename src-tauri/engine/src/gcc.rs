@@ -161,14 +161,7 @@ mod tests {
     use super::*;
     use crate::xcorr::parabolic_offset;
 
-    fn noise(n: usize, mut seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
+    use crate::test_signal::centred_noise32 as noise;
 
     #[test]
     fn peak_at_known_lag_with_sub_sample_precision() {

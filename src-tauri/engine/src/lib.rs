@@ -23,6 +23,9 @@ pub mod trim;
 pub mod waveform;
 pub mod xcorr;
 
+#[cfg(test)]
+mod test_signal;
+
 pub use align::{
     align_files, align_signals, AlignCandidate, AlignOptions, AlignResult, AlignTimings, Overlap,
 };

@@ -213,10 +213,11 @@ mod tests {
         let rate = 8000;
         let mut x = vec![0f32; rate as usize * 3];
         // a little noise so the log floor is exercised
-        let mut seed = 1u32;
-        for v in x.iter_mut() {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            *v = ((seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 1e-3;
+        for (v, n) in x
+            .iter_mut()
+            .zip(crate::test_signal::centred_noise32(rate as usize * 3, 1))
+        {
+            *v = n * 1e-3;
         }
         for k in 0..5 {
             let at = 4000 + k * 4000;

@@ -249,12 +249,9 @@ mod tests {
 
     /// Random-ish band energies: frame f, band b.
     fn bands(frames: usize, nb: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed;
-        (0..frames * nb)
-            .map(|_| {
-                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (s >> 8) as f32 / (1u32 << 24) as f32 * 4.0
-            })
+        crate::test_signal::unit_noise32(frames * nb, seed)
+            .into_iter()
+            .map(|v| v * 4.0)
             .collect()
     }
 

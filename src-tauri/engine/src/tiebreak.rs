@@ -200,16 +200,7 @@ pub fn difference_evidence(r: &[f32], a: &[f32], b: &[f32], fs: f64) -> Option<f
 mod tests {
     use super::difference_evidence;
 
-    struct Lcg(u64);
-    impl Lcg {
-        fn next(&mut self) -> f32 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((self.0 >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
-        }
-    }
+    use crate::test_signal::Lcg;
 
     const FS: f64 = 8000.0;
 

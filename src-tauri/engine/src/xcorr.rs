@@ -221,14 +221,7 @@ pub fn parabolic_offset(left: f32, centre: f32, right: f32) -> f64 {
 mod tests {
     use super::*;
 
-    fn noise(n: usize, mut seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
+    use crate::test_signal::centred_noise32 as noise;
 
     #[test]
     fn finds_needle_position() {

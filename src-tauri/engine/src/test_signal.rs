@@ -1,0 +1,38 @@
+//! Deterministic pseudo-random signals for unit tests: the same numbers on
+//! every machine, from two plain linear congruential generators (the tests
+//! need repeatability, not statistical quality).
+
+/// 64-bit LCG giving values in `-1..1`.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+/// `n` values of [`Lcg`] from `seed`, in `-1..1`.
+pub fn noise(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Lcg(seed);
+    (0..n).map(|_| rng.next()).collect()
+}
+
+/// `n` values in `0..1` from a 32-bit LCG started at `seed`.
+pub fn unit_noise32(n: usize, mut seed: u32) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32
+        })
+        .collect()
+}
+
+/// [`unit_noise32`] centred: values in `-0.5..0.5`.
+pub fn centred_noise32(n: usize, seed: u32) -> Vec<f32> {
+    unit_noise32(n, seed).into_iter().map(|v| v - 0.5).collect()
+}
