@@ -534,16 +534,8 @@ impl SongEncoder {
                 let tb = f64::from(st.time_base());
                 let target_s = to_skip as f64 / sr - 2.0;
                 let ts = (target_s / tb) as i64;
-                // SAFETY: valid context and stream index.
-                let r = unsafe {
-                    ffi::av_seek_frame(
-                        self.ictx.as_mut_ptr(),
-                        self.stream_index as i32,
-                        ts,
-                        ffi::AVSEEK_FLAG_BACKWARD,
-                    )
-                };
-                if r >= 0 {
+                if crate::probe::seek_keyframe_before(&mut self.ictx, self.stream_index, ts).is_ok()
+                {
                     self.decoder.flush();
                     fix_skip_from_pts = true;
                 }

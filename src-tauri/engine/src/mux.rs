@@ -112,22 +112,13 @@ impl VideoReader {
     }
 
     fn seek(&mut self, ts: i64) -> Result<()> {
-        // SAFETY: valid context and stream index.
-        let r = unsafe {
-            ffi::av_seek_frame(
-                self.ictx.as_mut_ptr(),
-                self.stream_index as i32,
-                ts,
-                ffi::AVSEEK_FLAG_BACKWARD,
-            )
-        };
-        if r < 0 {
+        if let Err(e) = crate::probe::seek_keyframe_before(&mut self.ictx, self.stream_index, ts) {
             // Unseekable file: read from the start instead.
-            // SAFETY: as above.
+            // SAFETY: a valid format context.
             let r0 =
                 unsafe { ffi::avformat_seek_file(self.ictx.as_mut_ptr(), -1, i64::MIN, 0, 0, 0) };
             if r0 < 0 {
-                return Err(EngineError::media(&self.path, ffmpeg::Error::from(r)));
+                return Err(EngineError::media(&self.path, e));
             }
         }
         Ok(())

@@ -323,6 +323,29 @@ pub(crate) fn read_only_stream(ictx: &mut ffmpeg::format::context::Input, stream
     }
 }
 
+/// Seeks `ictx` to the last keyframe at or before `ts` (in the time base of
+/// stream `stream_index`). The caller flushes its decoder.
+pub(crate) fn seek_keyframe_before(
+    ictx: &mut ffmpeg::format::context::Input,
+    stream_index: usize,
+    ts: i64,
+) -> std::result::Result<(), ffmpeg::Error> {
+    // SAFETY: a valid format context; FFmpeg checks the stream index.
+    let r = unsafe {
+        ffmpeg::ffi::av_seek_frame(
+            ictx.as_mut_ptr(),
+            stream_index as i32,
+            ts,
+            ffmpeg::ffi::AVSEEK_FLAG_BACKWARD,
+        )
+    };
+    if r < 0 {
+        Err(ffmpeg::Error::from(r))
+    } else {
+        Ok(())
+    }
+}
+
 /// Recognises the headers of common containers, so a truncated MP4 is
 /// reported as damaged rather than as "not a media file".
 pub(crate) fn looks_like_media(head: &[u8]) -> bool {

@@ -241,15 +241,8 @@ fn block_powers(
         // A second early: the first frame after a seek decodes without its
         // overlap and is not used.
         let ts = ((from_s - 1.0) / f64::from(tb)) as i64;
-        // SAFETY: valid context and stream index.
-        unsafe {
-            ffmpeg::ffi::av_seek_frame(
-                ictx.as_mut_ptr(),
-                index as i32,
-                ts,
-                ffmpeg::ffi::AVSEEK_FLAG_BACKWARD,
-            );
-        }
+        // An unseekable song is read from its start instead.
+        let _ = crate::probe::seek_keyframe_before(&mut ictx, index, ts);
     }
     let block_s = ENVELOPE_BLOCK as f64 / f64::from(ENVELOPE_RATE);
     let mut sums: Vec<(f64, u32)> = Vec::new();
@@ -604,16 +597,7 @@ impl FrameSampler {
     /// decoder; false when the file cannot seek there.
     fn seek_before(&mut self, t: f64) -> bool {
         let ts = (t / self.time_base).floor() as i64;
-        // SAFETY: seeking a valid context; stream index valid.
-        let r = unsafe {
-            ffmpeg::ffi::av_seek_frame(
-                self.ictx.as_mut_ptr(),
-                self.stream_index as i32,
-                ts,
-                ffmpeg::ffi::AVSEEK_FLAG_BACKWARD,
-            )
-        };
-        if r < 0 {
+        if crate::probe::seek_keyframe_before(&mut self.ictx, self.stream_index, ts).is_err() {
             return false;
         }
         self.decoder.flush();
