@@ -240,21 +240,37 @@ pub fn align_signals(
     progress("refine", 0.0);
     // the reference time of the coarse lines (half the envelope's length)
     let t_ref = dance_env.flux.len() as f64 / frame_rate / 2.0;
+    // The recording's shape, the song's shape and the song's beats are
+    // independent: the last two run beside the first.
     let smooth = SHAPE_SMOOTH_FRAMES;
-    let dance_shape = spectral_shape(
-        &smooth_bands(&dance_env.log_bands, dance_env.n_bands, smooth),
-        dance_env.n_bands,
-        SHAPE_TREND_FRAMES,
-    );
-    let song_shape = spectral_shape(
-        &smooth_bands(&song_env.log_bands, song_env.n_bands, smooth),
-        song_env.n_bands,
-        SHAPE_TREND_FRAMES,
-    );
-    let song_spectra = SongShapeSpectra::new(
-        &song_shape,
-        (dance_shape.frames as f64 / (1.0 - opts.max_rate_deviation)).ceil() as usize + 2,
-    );
+    let shape_of = |env: &crate::onset::OnsetEnvelope| {
+        spectral_shape(
+            &smooth_bands(&env.log_bands, env.n_bands, smooth),
+            env.n_bands,
+            SHAPE_TREND_FRAMES,
+        )
+    };
+    let (dance_shape, song_shape, song_spectra, beats) = std::thread::scope(|scope| {
+        let beats_job =
+            scope.spawn(|| track_beats(&song_env.flux, &song_env.low_flux, song_env.frame_rate_hz));
+        let song_job = scope.spawn(|| {
+            let song_shape = shape_of(&song_env);
+            let dance_frames = dance_env.log_bands.len() / dance_env.n_bands.max(1);
+            let song_spectra = SongShapeSpectra::new(
+                &song_shape,
+                (dance_frames as f64 / (1.0 - opts.max_rate_deviation)).ceil() as usize + 2,
+            );
+            (song_shape, song_spectra)
+        });
+        let dance_shape = shape_of(&dance_env);
+        let (song_shape, song_spectra) = song_job
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        let beats = beats_job
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (dance_shape, song_shape, song_spectra, beats)
+    });
     // The onset search finds the rate reliably (every look-alike section shares
     // it) but not always the section: scan every placement by spectral shape
     // at the few rates it proposes (and at 1.0).
@@ -267,11 +283,14 @@ pub fn align_signals(
     if rates.iter().all(|r| (r - 1.0).abs() > 3e-4) {
         rates.push(1.0);
     }
+    cancel.check()?;
+    let scans = crate::par::par_map(rates.len(), crate::par::threads(), |i| {
+        shape_correlation(&dance_shape, &song_spectra, rates[i])
+    });
     let mut correlations = Vec::new();
     let mut by_shape: Vec<(f64, crate::coarse::CoarseCandidate)> = Vec::new();
-    for &rate in &rates {
-        cancel.check()?;
-        let Some(sc) = shape_correlation(&dance_shape, &song_spectra, rate) else {
+    for (&rate, sc) in rates.iter().zip(scans) {
+        let Some(sc) = sc else {
             continue;
         };
         for (i, v) in top_peaks(
@@ -332,9 +351,10 @@ pub fn align_signals(
 
     // ---- fine: GCC-PHAT coherence of the best few, then refine the winner
     let n_cand = by_shape.len().min(FINE_CANDIDATES);
-    let mut ranked: Vec<(FineOutcome, FineParams, f64)> = Vec::new();
-    for (ci, (shape_z, c)) in by_shape.iter().take(n_cand).enumerate() {
-        cancel.check()?;
+    // The candidates are independent: one per thread (each one serial inside).
+    let threads = crate::par::threads();
+    let rank_one = |ci: usize| -> Result<Option<(FineOutcome, FineParams, f64)>> {
+        let (shape_z, c) = &by_shape[ci];
         let c = polish_rate(&dance_white, &song_white, frame_rate, *c, RATE_POLISH_RANGE);
         let line = Line {
             t_ref,
@@ -343,16 +363,20 @@ pub fn align_signals(
         };
         let mut best: Option<(FineOutcome, FineParams)> = None;
         for params in variants_for(line.rate, true) {
-            let out = refine_line(dance, bgm, fs, &line, &params, cancel)?;
+            let out = refine_line(dance, bgm, fs, &line, &params, 1, cancel)?;
             if best.as_ref().is_none_or(|b| out.z > b.0.z) {
                 best = Some((out, params));
             }
         }
-        if let Some(b) = best {
-            ranked.push((b.0, b.1, *shape_z));
+        Ok(best.map(|b| (b.0, b.1, *shape_z)))
+    };
+    let mut ranked: Vec<(FineOutcome, FineParams, f64)> = Vec::new();
+    for r in crate::par::par_map(n_cand, threads, rank_one) {
+        if let Some(r) = r? {
+            ranked.push(r);
         }
-        progress("refine", 0.5 * (ci + 1) as f64 / n_cand as f64);
     }
+    progress("refine", 0.5);
     if debug_enabled() {
         eprintln!("shape null centre {null_centre:.2} spread {null_spread:.2}");
         for (z, c) in by_shape.iter() {
@@ -402,7 +426,7 @@ pub fn align_signals(
                 rate: c.rate,
             };
             for params in variants_for(line.rate, true) {
-                let out = refine_line(dance, bgm, fs, &line, &params, cancel)?;
+                let out = refine_line(dance, bgm, fs, &line, &params, threads, cancel)?;
                 if debug_enabled() {
                     eprintln!(
                         "recheck: sigma {:.4} rate {:.6} z {:.2} (was {:.2}) stretched {}",
@@ -463,9 +487,9 @@ pub fn align_signals(
     let mut final_best: Option<(FineOutcome, FineParams)> = None;
     for params in variants_for(winner_line.rate, false) {
         cancel.check()?;
-        let mut out = refine_line(dance, bgm, fs, &winner_line, &params, cancel)?;
+        let mut out = refine_line(dance, bgm, fs, &winner_line, &params, threads, cancel)?;
         // a second pass re-centres the windows on the refined line
-        out = refine_line(dance, bgm, fs, &out.line, &params, cancel)?;
+        out = refine_line(dance, bgm, fs, &out.line, &params, threads, cancel)?;
         if final_best.as_ref().is_none_or(|b| out.z > b.0.z) {
             final_best = Some((out, params));
         }
@@ -526,7 +550,6 @@ pub fn align_signals(
         confidence = confidence_from(margin, 0.0, best.z);
     }
 
-    let beats = track_beats(&song_env.flux, &song_env.low_flux, song_env.frame_rate_hz);
     progress("refine", 1.0);
     let refine_ms = t_refine.elapsed().as_secs_f64() * 1e3;
     Ok(AlignResult {

@@ -10,6 +10,7 @@
 
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
+use crate::par::par_map;
 use crate::xcorr::{parabolic_offset, top_peaks, Correlator};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -166,10 +167,7 @@ pub fn coarse_candidates(
             on_window();
         }
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4)
-        .min(starts.len());
+    let threads = crate::par::threads().min(starts.len());
     let mut per_window: Vec<WindowVotes> = (0..starts.len()).map(|_| Vec::new()).collect();
     std::thread::scope(|scope| -> Result<()> {
         let workers: Vec<_> = (1..threads)
@@ -394,37 +392,6 @@ pub fn polish_line(
 
 /// Fine rates per work item of the Hough vote.
 const HOUGH_CHUNK: usize = 256;
-
-/// `f(0), f(1), .. f(n - 1)` computed on up to `threads` threads (this one
-/// included), returned in index order.
-fn par_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let threads = threads.clamp(1, n.max(1));
-    if threads == 1 {
-        return (0..n).map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut out = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= n {
-                return out;
-            }
-            out.push((i, f(i)));
-        }
-    };
-    let mut all: Vec<(usize, T)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mut all = work();
-        for w in workers {
-            // a panic in `f` is re-raised here, as if it ran on this thread
-            all.extend(w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        }
-        all
-    });
-    all.sort_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, v)| v).collect()
-}
 
 /// Window starts every `hop` frames, the last one flush with the end.
 fn window_starts(n: usize, win: usize, hop: usize) -> Vec<usize> {

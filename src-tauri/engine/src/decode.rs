@@ -29,35 +29,20 @@ impl MonoPcm {
     }
 }
 
-/// A pull-based decoder: each call to [`AudioChunks::next_chunk`] returns the
-/// next block of mono samples at the requested rate (a few thousand samples).
-pub struct AudioChunks {
+/// Demuxing and decoding: the first audio stream's frames, in order.
+struct FrameSource {
     path: PathBuf,
     ictx: ffmpeg::format::context::Input,
     stream_index: usize,
     decoder: ffmpeg::decoder::Audio,
-    resampler: Option<Resampler>,
-    out_rate: u32,
-    frame: ffmpeg::frame::Audio,
     eof_sent: bool,
-    finished: bool,
     /// Estimated duration of the stream, for progress.
-    pub duration_s: f64,
-    /// Seconds of source audio decoded so far.
-    pub position_s: f64,
-    pub start_pts_s: Option<f64>,
+    duration_s: f64,
     time_base: f64,
 }
 
-struct Resampler {
-    ctx: ffmpeg::software::resampling::Context,
-    in_format: ffmpeg::format::Sample,
-    in_layout: ffmpeg::ChannelLayout,
-    in_rate: u32,
-}
-
-impl AudioChunks {
-    pub fn open(path: &Path, out_rate: u32) -> Result<Self> {
+impl FrameSource {
+    fn open(path: &Path) -> Result<Self> {
         // Decoding needs no stream-info probing (which would decode video
         // frames of a class video only to skip them).
         let ictx = open_input_fast(path)?;
@@ -99,30 +84,87 @@ impl AudioChunks {
             ictx,
             stream_index,
             decoder,
-            resampler: None,
-            out_rate,
-            frame: ffmpeg::frame::Audio::empty(),
             eof_sent: false,
-            finished: false,
             duration_s,
-            position_s: 0.0,
-            start_pts_s: None,
             time_base: f64::from(tb),
         })
     }
 
-    /// Progress through the stream in 0..=1.
-    pub fn fraction(&self) -> f64 {
-        if self.duration_s > 0.0 {
-            (self.position_s / self.duration_s).clamp(0.0, 1.0)
-        } else {
-            0.0
+    /// The next decoded frame into `frame`; `Ok(false)` at the end of the stream.
+    fn next_frame(&mut self, frame: &mut ffmpeg::frame::Audio) -> Result<bool> {
+        loop {
+            if self.decoder.receive_frame(frame).is_ok() {
+                return Ok(true);
+            }
+            if self.eof_sent {
+                return Ok(false);
+            }
+            let mut packet = ffmpeg::Packet::empty();
+            match packet.read(&mut self.ictx) {
+                Ok(()) => {
+                    if packet.stream() != self.stream_index {
+                        continue;
+                    }
+                    // A corrupt packet is skipped, as players do; the stream goes on.
+                    let _ = self.decoder.send_packet(&packet);
+                }
+                Err(ffmpeg::Error::Eof) => {
+                    let _ = self.decoder.send_eof();
+                    self.eof_sent = true;
+                }
+                Err(e) => {
+                    // A read error in the middle of a file (truncated download):
+                    // stop decoding and keep what was read.
+                    tracing::warn!("{}: read stopped early: {e}", self.path.display());
+                    let _ = self.decoder.send_eof();
+                    self.eof_sent = true;
+                }
+            }
+        }
+    }
+}
+
+/// Decoded frames of any format and layout to mono f32 at `out_rate`.
+struct MonoResampler {
+    path: PathBuf,
+    out_rate: u32,
+    resampler: Option<Resampler>,
+    /// Seconds of source audio taken in so far.
+    position_s: f64,
+    /// Presentation time of the first frame (s).
+    start_pts_s: Option<f64>,
+    time_base: f64,
+}
+
+struct Resampler {
+    ctx: ffmpeg::software::resampling::Context,
+    in_format: ffmpeg::format::Sample,
+    in_layout: ffmpeg::ChannelLayout,
+    in_rate: u32,
+}
+
+impl MonoResampler {
+    fn new(path: &Path, out_rate: u32, time_base: f64) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            out_rate,
+            resampler: None,
+            position_s: 0.0,
+            start_pts_s: None,
+            time_base,
         }
     }
 
-    fn resample(&mut self, out: &mut Vec<f32>) -> Result<()> {
-        let (format, rate) = (self.frame.format(), self.frame.rate());
-        let layout = layout_or_default(self.frame.channel_layout(), self.frame.channels());
+    /// Appends the frame's samples, resampled, to `out`.
+    fn push(&mut self, f: &ffmpeg::frame::Audio, out: &mut Vec<f32>) -> Result<()> {
+        if self.start_pts_s.is_none() {
+            self.start_pts_s = Some(f.pts().map_or(0.0, |p| p as f64 * self.time_base));
+        }
+        if f.rate() > 0 {
+            self.position_s += f.samples() as f64 / f64::from(f.rate());
+        }
+        let (format, rate) = (f.format(), f.rate());
+        let layout = layout_or_default(f.channel_layout(), f.channels());
         let needs_new = match &self.resampler {
             None => true,
             Some(r) => r.in_format != format || r.in_layout != layout || r.in_rate != rate,
@@ -148,7 +190,6 @@ impl AudioChunks {
                 in_rate: rate,
             });
         }
-        let f = &self.frame;
         let r = self.resampler.as_mut().expect("resampler set above");
         let in_samples = f.samples() as i32;
         // SAFETY: swr_convert reads `in_samples` from the frame's planes and
@@ -169,6 +210,7 @@ impl AudioChunks {
         Ok(())
     }
 
+    /// Appends what the resampler still holds (at the end, or before a change of input).
     fn drain(&mut self, out: &mut Vec<f32>) -> Result<()> {
         if let Some(r) = self.resampler.as_mut() {
             // SAFETY: flushing with a null input, writing into spare capacity.
@@ -195,19 +237,35 @@ impl AudioChunks {
         }
         Ok(())
     }
+}
 
-    fn receive_frames(&mut self, out: &mut Vec<f32>) -> Result<()> {
-        while self.decoder.receive_frame(&mut self.frame).is_ok() {
-            if self.start_pts_s.is_none() {
-                self.start_pts_s =
-                    Some(self.frame.pts().map_or(0.0, |p| p as f64 * self.time_base));
-            }
-            if self.frame.rate() > 0 {
-                self.position_s += self.frame.samples() as f64 / f64::from(self.frame.rate());
-            }
-            self.resample(out)?;
-        }
-        Ok(())
+/// A pull-based decoder: each call to [`AudioChunks::next_chunk`] returns the
+/// next block of mono samples at the requested rate (a few thousand samples).
+pub struct AudioChunks {
+    source: FrameSource,
+    resampler: MonoResampler,
+    frame: ffmpeg::frame::Audio,
+    finished: bool,
+    /// Estimated duration of the stream, for progress.
+    pub duration_s: f64,
+}
+
+impl AudioChunks {
+    pub fn open(path: &Path, out_rate: u32) -> Result<Self> {
+        let source = FrameSource::open(path)?;
+        let resampler = MonoResampler::new(path, out_rate, source.time_base);
+        Ok(Self {
+            duration_s: source.duration_s,
+            source,
+            resampler,
+            frame: ffmpeg::frame::Audio::empty(),
+            finished: false,
+        })
+    }
+
+    /// Progress through the stream in 0..=1.
+    pub fn fraction(&self) -> f64 {
+        fraction(self.resampler.position_s, self.duration_s)
     }
 
     /// Next block of samples; `Ok(None)` at the end of the stream.
@@ -217,37 +275,22 @@ impl AudioChunks {
         }
         let mut out = Vec::new();
         while out.is_empty() {
-            if self.eof_sent {
-                self.receive_frames(&mut out)?;
-                self.drain(&mut out)?;
+            if !self.source.next_frame(&mut self.frame)? {
+                self.resampler.drain(&mut out)?;
                 self.finished = true;
                 break;
             }
-            let mut packet = ffmpeg::Packet::empty();
-            match packet.read(&mut self.ictx) {
-                Ok(()) => {
-                    if packet.stream() != self.stream_index {
-                        continue;
-                    }
-                    // A corrupt packet is skipped, as players do; the stream goes on.
-                    if self.decoder.send_packet(&packet).is_ok() {
-                        self.receive_frames(&mut out)?;
-                    }
-                }
-                Err(ffmpeg::Error::Eof) => {
-                    let _ = self.decoder.send_eof();
-                    self.eof_sent = true;
-                }
-                Err(e) => {
-                    // A read error in the middle of a file (truncated download):
-                    // stop decoding and keep what was read.
-                    tracing::warn!("{}: read stopped early: {e}", self.path.display());
-                    let _ = self.decoder.send_eof();
-                    self.eof_sent = true;
-                }
-            }
+            self.resampler.push(&self.frame, &mut out)?;
         }
         Ok(Some(out))
+    }
+}
+
+fn fraction(position_s: f64, duration_s: f64) -> f64 {
+    if duration_s > 0.0 {
+        (position_s / duration_s).clamp(0.0, 1.0)
+    } else {
+        0.0
     }
 }
 
@@ -264,14 +307,49 @@ pub fn decode_audio_with(
     cancel: &CancelToken,
     progress: &mut dyn FnMut(f64),
 ) -> Result<MonoPcm> {
-    let mut chunks = AudioChunks::open(path, rate)?;
-    let cap = (chunks.duration_s * f64::from(rate) * 1.01) as usize + 1024;
+    let mut source = FrameSource::open(path)?;
+    let mut resampler = MonoResampler::new(path, rate, source.time_base);
+    let duration_s = source.duration_s;
+    let cap = (duration_s * f64::from(rate) * 1.01) as usize + 1024;
     let mut samples = Vec::with_capacity(cap.min(1 << 28));
-    while let Some(c) = chunks.next_chunk()? {
-        samples.extend_from_slice(&c);
-        cancel.check()?;
-        progress(chunks.fraction());
-    }
+    // Decoding and resampling cost about the same: the decoder runs on a
+    // helper thread, a few frames ahead of the resampler on this one.
+    // The output is that of the serial loop, sample for sample.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<ffmpeg::frame::Audio>(DECODE_AHEAD_FRAMES);
+    std::thread::scope(|scope| -> Result<()> {
+        let decoder = scope.spawn(move || -> Result<()> {
+            loop {
+                let mut frame = ffmpeg::frame::Audio::empty();
+                if !source.next_frame(&mut frame)? {
+                    return Ok(());
+                }
+                if tx.send(frame).is_err() {
+                    // the resampler stopped (cancelled or failed)
+                    return Ok(());
+                }
+            }
+        });
+        let mut pushed = 0usize;
+        let resampled = (|| -> Result<()> {
+            for frame in rx.iter() {
+                resampler.push(&frame, &mut samples)?;
+                pushed += 1;
+                if pushed.is_multiple_of(16) {
+                    cancel.check()?;
+                    progress(fraction(resampler.position_s, duration_s));
+                }
+            }
+            resampler.drain(&mut samples)
+        })();
+        // dropping the receiver (on error) lets a blocked decoder return
+        drop(rx);
+        let decoded = decoder
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        resampled.and(decoded)
+    })?;
+    cancel.check()?;
+    progress(1.0);
     if samples.is_empty() {
         return Err(EngineError::Empty(path.to_path_buf()));
     }
@@ -279,6 +357,9 @@ pub fn decode_audio_with(
     Ok(MonoPcm {
         rate,
         samples,
-        start_pts_s: chunks.start_pts_s.unwrap_or(0.0),
+        start_pts_s: resampler.start_pts_s.unwrap_or(0.0),
     })
 }
+
+/// Decoded frames allowed to wait for the resampler (a few hundred kB at most).
+const DECODE_AHEAD_FRAMES: usize = 32;

@@ -13,6 +13,7 @@ use crate::cancel::CancelToken;
 use crate::error::Result;
 use crate::gcc::GccPhat;
 use crate::interp::SincInterpolator;
+use crate::par::par_map_with;
 use crate::xcorr::parabolic_offset;
 
 /// Frequency band used by GCC-PHAT (Hz): phones keep it, rooms smear less above 300 Hz.
@@ -95,13 +96,22 @@ struct WindowCorr {
     song_db: f64,
 }
 
-/// Refines `line` on the signals (`fs` Hz); see the module docs.
+/// Per-thread scratch of the window correlations.
+struct WindowScratch {
+    gcc: GccPhat,
+    segment: Vec<f32>,
+    corr: Vec<f32>,
+}
+
+/// Refines `line` on the signals (`fs` Hz) with up to `threads` threads; see
+/// the module docs. The result does not depend on `threads`.
 pub fn refine_line(
     dance: &[f32],
     song: &[f32],
     fs: f64,
     line: &Line,
     params: &FineParams,
+    threads: usize,
     cancel: &CancelToken,
 ) -> Result<FineOutcome> {
     let dance_dur = dance.len() as f64 / fs;
@@ -126,14 +136,10 @@ pub fn refine_line(
     let count = (span / hop_s).floor() as usize + 1;
     let t_first = t_a + 0.5 * (span - (count - 1) as f64 * hop_s);
 
-    // ---- correlations of every window
-    let mut gcc = GccPhat::new(n, m, fs.round() as u32, GCC_BAND_HZ);
+    // ---- correlations of every window (independent: spread over `threads`)
     let interp = SincInterpolator::new();
-    let mut segment = vec![0f32; gcc.segment_len()];
-    let mut windows: Vec<WindowCorr> = Vec::with_capacity(count);
-    let mut corr = Vec::new();
-    for j in 0..count {
-        if j % 32 == 0 {
+    let correlate_window = |scratch: &mut WindowScratch, j: usize| -> Result<Option<WindowCorr>> {
+        if j.is_multiple_of(32) {
             cancel.check()?;
         }
         // Windows at a fixed spacing can all land on the same phase of the
@@ -144,11 +150,12 @@ pub fn refine_line(
         let centre = (t * fs).round() as i64;
         let first = centre - (n / 2) as i64;
         if first < 0 || first as usize + n > dance.len() {
-            continue;
+            return Ok(None);
         }
         let window = &dance[first as usize..first as usize + n];
         let t_centre = centre as f64 / fs;
         let p_centre = line.song_at(t_centre) * fs;
+        let WindowScratch { gcc, segment, corr } = scratch;
         let (lag_scale, base_shift) = if params.resample {
             let step = 1.0 / line.rate;
             for (k, v) in segment.iter_mut().enumerate() {
@@ -168,21 +175,36 @@ pub fn refine_line(
             }
             (1.0, base - p_centre)
         };
-        if !gcc.correlate(window, &segment, &mut corr) {
-            continue;
+        if !gcc.correlate(window, segment, corr) {
+            return Ok(None);
         }
         let rms = (corr.iter().map(|v| v * v).sum::<f32>() / corr.len() as f32).sqrt();
         if rms <= 0.0 {
-            continue;
+            return Ok(None);
         }
-        windows.push(WindowCorr {
+        Ok(Some(WindowCorr {
             t_s: t_centre,
             corr: corr.clone(),
             rms,
             lag_scale,
             base_shift,
             song_db: 10.0 * gcc.segment_energy().max(1e-30).log10(),
-        });
+        }))
+    };
+    let new_scratch = || {
+        let gcc = GccPhat::new(n, m, fs.round() as u32, GCC_BAND_HZ);
+        let segment = vec![0f32; gcc.segment_len()];
+        WindowScratch {
+            gcc,
+            segment,
+            corr: Vec::new(),
+        }
+    };
+    let mut windows: Vec<WindowCorr> = Vec::with_capacity(count);
+    for w in par_map_with(count, threads, new_scratch, correlate_window) {
+        if let Some(w) = w? {
+            windows.push(w);
+        }
     }
     if windows.len() < 2 {
         return Ok(empty);
@@ -661,8 +683,8 @@ mod tests {
             sigma: truth + 0.003,
             rate: 1.0,
         };
-        let out =
-            refine_line(&dance, &song, fs, &line, &params(), &CancelToken::new()).expect("refine");
+        let out = refine_line(&dance, &song, fs, &line, &params(), 2, &CancelToken::new())
+            .expect("refine");
         let err_ms = (out.line.sigma - truth) * 1e3;
         assert!(err_ms.abs() < 1.0, "direct sound missed by {err_ms:.2} ms");
         assert!(out.z > 20.0, "z {}", out.z);
@@ -691,8 +713,8 @@ mod tests {
             sigma: truth - 0.002,
             rate: 1.0,
         };
-        let out =
-            refine_line(&dance, &song, fs, &line, &params(), &CancelToken::new()).expect("refine");
+        let out = refine_line(&dance, &song, fs, &line, &params(), 2, &CancelToken::new())
+            .expect("refine");
         let err_ms = (out.line.sigma - truth) * 1e3;
         assert!(err_ms.abs() < 0.5, "placement off by {err_ms:.2} ms");
     }

@@ -15,6 +15,7 @@ pub mod interp;
 pub mod jobs;
 pub mod mux;
 pub mod onset;
+pub mod par;
 pub mod probe;
 pub mod smartcut;
 pub mod spectral;
