@@ -82,9 +82,13 @@ pub(crate) struct DirectSink {
 }
 
 impl DirectSink {
+    /// For a new, empty `file` (positions are kept here, starting at 0).
     /// `None` when the file system does not take O_DIRECT (the caller then
-    /// writes through the page cache).
+    /// writes through the page cache), or when `file` is not empty.
     pub fn open(file: &File) -> Option<Self> {
+        if file.metadata().ok()?.len() != 0 {
+            return None;
+        }
         // A second open file description of the same file: O_DIRECT is a
         // per-description flag, and the buffered descriptor must stay
         // buffered.
@@ -94,6 +98,7 @@ impl DirectSink {
             .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
             .ok()?;
         let plain = file.try_clone().ok()?;
+        let file = file.try_clone().ok()?;
         let mut free = Vec::with_capacity(BUFFERS - 1);
         for _ in 1..BUFFERS {
             free.push(AlignedBuf::new()?);
@@ -114,7 +119,7 @@ impl DirectSink {
             })
             .ok()?;
         Some(Self {
-            file: file.try_clone().ok()?,
+            file,
             jobs: Some(jobs),
             done,
             worker: Some(worker),
@@ -137,7 +142,7 @@ impl DirectSink {
         if at < self.flushed {
             // Bytes already handed to the disk: the block write must have
             // landed first, or it could overwrite this newer data.
-            let k = data.len().min((self.flushed - at) as usize);
+            let k = usize::try_from(self.flushed - at).map_or(data.len(), |n| n.min(data.len()));
             self.collect(true)?;
             self.file
                 .write_all_at(&data[..k], at)
@@ -196,7 +201,8 @@ impl DirectSink {
 
     /// Staged bytes: from `flushed` to the end of the file.
     fn held(&self) -> usize {
-        (self.high.saturating_sub(self.flushed) as usize).min(BLOCK)
+        // At most BLOCK, so the cast cannot truncate.
+        self.high.saturating_sub(self.flushed).min(BLOCK as u64) as usize
     }
 
     /// Hands the stage (full, or padded with the hole's zeros when the
