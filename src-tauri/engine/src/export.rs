@@ -928,8 +928,14 @@ pub fn export_analysed(
         }
     };
     let sink = OutputSink::new(sink_file, errors.clone());
-    let io = ffmpeg::format::context::StreamIo::from_write_seek_with_capacity(sink, 1 << 20)
+    let mut io = ffmpeg::format::context::StreamIo::from_write_seek_with_capacity(sink, 1 << 20)
         .map_err(|e| write_failed(e, &errors))?;
+    // The muxer flushes its buffer after every packet anyway, and the sink
+    // buffers for itself: let packet data go straight to the sink instead
+    // of being copied through FFmpeg's buffer first.
+    // SAFETY: a valid write context owned by `io`, not in use yet; `direct`
+    // only changes how avio_write and avio_seek reach the callbacks.
+    unsafe { (*io.as_mut_ptr()).direct = 1 };
     let mut octx = ffmpeg::format::output_to_stream(io, Some("output.mp4"), Some("mp4"))
         .map_err(|e| write_failed(e, &errors))?;
 

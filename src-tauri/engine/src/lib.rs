@@ -7,6 +7,8 @@ pub mod beats;
 pub mod cancel;
 pub mod coarse;
 pub mod decode;
+#[cfg(target_os = "linux")]
+mod direct_out;
 pub mod error;
 pub mod export;
 pub mod fine;

@@ -705,14 +705,18 @@ pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
         || e.kind() == std::io::ErrorKind::StorageFull
 }
 
-/// The partial output file as the muxer's byte sink: records the first
-/// error and has every new 8 MB handed to the kernel for writeback as soon as
-/// written, so that the final fsync is short. The writeback requests are
-/// made by a helper thread: starting writeback allocates blocks and submits
-/// I/O in the caller's time, which would otherwise stall the muxer.
+/// The partial output file as the muxer's byte sink; records the first
+/// error. On Linux the data bypasses the page cache (see
+/// [`crate::direct_out`]) when the file system allows it. Otherwise every
+/// new 8 MB is handed to the kernel for writeback as soon as written, so
+/// that the final fsync is short. The writeback requests are made by a
+/// helper thread: starting writeback allocates blocks and submits I/O in the
+/// caller's time, which would otherwise stall the muxer.
 pub(crate) struct OutputSink {
     file: File,
     errors: WriteErrorSlot,
+    #[cfg(target_os = "linux")]
+    direct: Option<crate::direct_out::DirectSink>,
     /// Write position, and the end of what was handed to writeback.
     pos: u64,
     high: u64,
@@ -782,10 +786,21 @@ impl Drop for Writeback {
 
 impl OutputSink {
     pub fn new(file: File, errors: WriteErrorSlot) -> Self {
+        #[cfg(target_os = "linux")]
+        let direct = crate::direct_out::DirectSink::open(&file);
+        #[cfg(target_os = "linux")]
+        let writeback = if direct.is_some() {
+            None
+        } else {
+            Writeback::start(&file)
+        };
+        #[cfg(not(target_os = "linux"))]
         let writeback = Writeback::start(&file);
         Self {
             file,
             errors,
+            #[cfg(target_os = "linux")]
+            direct,
             pos: 0,
             high: 0,
             handed: 0,
@@ -797,6 +812,13 @@ impl OutputSink {
 
 impl Write for OutputSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        #[cfg(target_os = "linux")]
+        if let Some(d) = &mut self.direct {
+            let n = d.write(buf).inspect_err(|e| self.errors.record(e))?;
+            self.written
+                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            return Ok(n);
+        }
         match self.file.write(buf) {
             Ok(n) => {
                 self.pos += n as u64;
@@ -818,12 +840,29 @@ impl Write for OutputSink {
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
+        #[cfg(target_os = "linux")]
+        if let Some(d) = &mut self.direct {
+            return d.flush().inspect_err(|e| self.errors.record(e));
+        }
         self.file.flush().inspect_err(|e| self.errors.record(e))
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for OutputSink {
+    fn drop(&mut self) {
+        // The muxer's StreamIo flushes before dropping its stream; this
+        // covers any other owner, so staged bytes are never lost silently.
+        let _ = self.flush();
     }
 }
 
 impl Seek for OutputSink {
     fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        #[cfg(target_os = "linux")]
+        if let Some(d) = &mut self.direct {
+            return d.seek(pos).inspect_err(|e| self.errors.record(e));
+        }
         let at = self.file.seek(pos).inspect_err(|e| self.errors.record(e))?;
         self.pos = at;
         Ok(at)
