@@ -144,26 +144,34 @@ enum Moment {
     Random,
 }
 
-fn wait_and_kill(child: &mut Child, store: &Store, moment: Moment, delay: Duration) -> bool {
-    let start = Instant::now();
+/// Kills `child` at `moment`, `skip` polls (of ~3 ms) later than the first
+/// one that sees it; false when the run finished first. The moments are
+/// defined by the store's states, not by elapsed time, so that kills land
+/// however fast the machine and the build (debug or release) are.
+fn wait_and_kill(child: &mut Child, store: &Store, moment: Moment, skip: u64) -> bool {
     let initial = states(store);
+    let start = Instant::now();
+    let mut seen = 0u64;
     loop {
         if let Ok(Some(_)) = child.try_wait() {
             return false; // finished by itself first
         }
         let now = states(store);
-        let hit = match moment {
-            Moment::MidAnalysis => now.contains(&JobState::Analyzing) && start.elapsed() >= delay,
-            Moment::MidExport => now.contains(&JobState::Exporting) && start.elapsed() >= delay,
+        let at_moment = match moment {
+            Moment::MidAnalysis => now.contains(&JobState::Analyzing),
+            Moment::MidExport => now.contains(&JobState::Exporting),
             Moment::AfterTransition => now != initial,
-            Moment::Random => start.elapsed() >= delay,
+            Moment::Random => true,
         };
-        if hit || start.elapsed() > Duration::from_secs(20) {
+        if at_moment {
+            seen += 1;
+        }
+        if seen > skip || start.elapsed() > Duration::from_secs(20) {
             let _ = child.kill(); // SIGKILL
             let _ = child.wait();
             return true;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -232,8 +240,13 @@ fn killed_at_random_moments_every_job_is_done_exactly_once() {
             .expect("jobs run");
         if kills < kills_n {
             let moment = moments[kills % moments.len()];
-            let delay = Duration::from_millis(rng.below(400));
-            if wait_and_kill(&mut child, &store, moment, delay) {
+            // Random: 0-150 ms into the run; the others: within a few polls
+            let skip = match moment {
+                Moment::Random => rng.below(50),
+                Moment::AfterTransition => 0,
+                _ => rng.below(6),
+            };
+            if wait_and_kill(&mut child, &store, moment, skip) {
                 kills += 1;
                 continue;
             }
