@@ -7,7 +7,7 @@
 #   bench/cross_pairs.sh                 # media under /tmp/bench-media
 #   SETS="public seed31" bench/cross_pairs.sh
 # Env: BENCH_MEDIA (default /tmp/bench-media), SETS (default: public seed7 seed11
-#      seed23), CARGO_TARGET_DIR (honoured), SKIP_BUILD=1.
+#      seed23), CARGO_TARGET_DIR (honoured), SKIP_BUILD=1, BIN (a binary to test instead).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 MEDIA="${BENCH_MEDIA:-/tmp/bench-media}"
@@ -16,7 +16,7 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   (cd "$ROOT" && cargo build --release -p beatsync-engine --bin beatsync)
 fi
-BIN="$TARGET/release/beatsync"
+BIN="${BIN:-$TARGET/release/beatsync}"
 song_of() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['song'])" "$1/truth.json"; }
 total=0; matched=0
 for set in $SETS; do
