@@ -328,18 +328,7 @@ fn write_block(direct: &mut Option<File>, plain: &File, block: &[u8], offset: u6
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A deterministic pseudo-random sequence (64-bit LCG).
-    struct Lcg(u64);
-    impl Lcg {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (self.0 >> 33) % n
-        }
-    }
+    use crate::test_signal::Lcg;
 
     fn model_write(model: &mut Vec<u8>, at: usize, data: &[u8]) {
         if model.len() < at + data.len() {

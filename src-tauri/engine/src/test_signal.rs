@@ -6,13 +6,22 @@
 pub struct Lcg(pub u64);
 
 impl Lcg {
-    #[allow(clippy::should_implement_trait)]
-    pub fn next(&mut self) -> f32 {
+    fn step(&mut self) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        self.0
+    }
+
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> f32 {
+        ((self.step() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    /// An integer in `0..n` (from the state's top 31 bits).
+    pub fn below(&mut self, n: u64) -> u64 {
+        (self.step() >> 33) % n
     }
 }
 
