@@ -246,8 +246,6 @@ pub struct AudioChunks {
     resampler: MonoResampler,
     frame: ffmpeg::frame::Audio,
     finished: bool,
-    /// Estimated duration of the stream, for progress.
-    pub duration_s: f64,
 }
 
 impl AudioChunks {
@@ -255,7 +253,6 @@ impl AudioChunks {
         let source = FrameSource::open(path)?;
         let resampler = MonoResampler::new(path, out_rate, source.time_base);
         Ok(Self {
-            duration_s: source.duration_s,
             source,
             resampler,
             frame: ffmpeg::frame::Audio::empty(),
@@ -263,9 +260,14 @@ impl AudioChunks {
         })
     }
 
+    /// Estimated duration of the stream (s), for progress.
+    pub fn duration_s(&self) -> f64 {
+        self.source.duration_s
+    }
+
     /// Progress through the stream in 0..=1.
     pub fn fraction(&self) -> f64 {
-        fraction(self.resampler.position_s, self.duration_s)
+        fraction(self.resampler.position_s, self.source.duration_s)
     }
 
     /// Next block of samples; `Ok(None)` at the end of the stream.
