@@ -315,31 +315,39 @@ pub fn decode_audio_with(
     let cap = (duration_s * f64::from(rate) * 1.01) as usize + 1024;
     let mut samples = Vec::with_capacity(cap.min(1 << 28));
     // Decoding and resampling cost about the same: the decoder runs on a
-    // helper thread, a few frames ahead of the resampler on this one.
+    // helper thread, a few frames ahead of the resampler on this one. Frames
+    // travel in batches: handing them over one by one (a thread wake-up
+    // each) cost about a fifth of the decode's CPU time.
     // The output is that of the serial loop, sample for sample.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<ffmpeg::frame::Audio>(DECODE_AHEAD_FRAMES);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ffmpeg::frame::Audio>>(DECODE_AHEAD_BATCHES);
     std::thread::scope(|scope| -> Result<()> {
         let decoder = scope.spawn(move || -> Result<()> {
             loop {
-                let mut frame = ffmpeg::frame::Audio::empty();
-                if !source.next_frame(&mut frame)? {
+                let mut batch = Vec::with_capacity(DECODE_BATCH_FRAMES);
+                let mut more = true;
+                while more && batch.len() < DECODE_BATCH_FRAMES {
+                    let mut frame = ffmpeg::frame::Audio::empty();
+                    more = source.next_frame(&mut frame)?;
+                    if more {
+                        batch.push(frame);
+                    }
+                }
+                if !batch.is_empty() && tx.send(batch).is_err() {
+                    // the resampler stopped (cancelled or failed)
                     return Ok(());
                 }
-                if tx.send(frame).is_err() {
-                    // the resampler stopped (cancelled or failed)
+                if !more {
                     return Ok(());
                 }
             }
         });
-        let mut pushed = 0usize;
         let resampled = (|| -> Result<()> {
-            for frame in rx.iter() {
-                resampler.push(&frame, &mut samples)?;
-                pushed += 1;
-                if pushed.is_multiple_of(16) {
-                    cancel.check()?;
-                    progress(fraction(resampler.position_s, duration_s));
+            for batch in rx.iter() {
+                for frame in &batch {
+                    resampler.push(frame, &mut samples)?;
                 }
+                cancel.check()?;
+                progress(fraction(resampler.position_s, duration_s));
             }
             resampler.drain(&mut samples)
         })();
@@ -363,5 +371,8 @@ pub fn decode_audio_with(
     })
 }
 
-/// Decoded frames allowed to wait for the resampler (a few hundred kB at most).
-const DECODE_AHEAD_FRAMES: usize = 32;
+/// Decoded frames handed to the resampler at once (16 AAC frames: 0.3-0.4 s
+/// of audio, 64-128 kB of samples).
+const DECODE_BATCH_FRAMES: usize = 16;
+/// Batches allowed to wait for the resampler (a few hundred kB at most).
+const DECODE_AHEAD_BATCHES: usize = 3;
