@@ -684,6 +684,15 @@ fn polish_rate(
     let sigma_steps = (POLISH_SIGMA_RADIUS_S * frame_rate * 2.0).ceil() as i64;
     // per window: (centre time, first lag, normalised correlation per lag)
     let mut windows: Vec<(f64, f64, Vec<f64>)> = Vec::new();
+    let (mut sums, mut squares) = (
+        vec![0f64; song_env.len() + 1],
+        vec![0f64; song_env.len() + 1],
+    );
+    for (i, &v) in song_env.iter().enumerate() {
+        let v = f64::from(v);
+        sums[i + 1] = sums[i] + v;
+        squares[i + 1] = squares[i] + v * v;
+    }
     let mut a = 0usize;
     loop {
         let seg = &dance_env[a..a + win];
@@ -700,16 +709,15 @@ fn polish_rate(
             let lo = (pred - reach).floor().max(0.0) as usize;
             let hi = ((pred + reach).ceil().max(0.0) as usize).min(song_env.len() - win);
             if lo <= hi {
+                // The needle sums to zero, so its dot product with the song
+                // excerpt needs no excerpt mean; the excerpt's spread comes
+                // from running sums.
                 let corr: Vec<f64> = (lo..=hi)
                     .map(|j| {
                         let y = &song_env[j..j + win];
-                        let ym = y.iter().map(|&v| f64::from(v)).sum::<f64>() / win as f64;
-                        let (mut dot, mut ss) = (0f64, 0f64);
-                        for (x, &v) in needle.iter().zip(y) {
-                            let yv = f64::from(v) - ym;
-                            dot += x * yv;
-                            ss += yv * yv;
-                        }
+                        let dot: f64 = needle.iter().zip(y).map(|(x, &v)| x * f64::from(v)).sum();
+                        let sum = sums[j + win] - sums[j];
+                        let ss = (squares[j + win] - squares[j]) - sum * sum / win as f64;
                         if ss > 1e-12 {
                             dot / (nn * ss).sqrt()
                         } else {
@@ -744,12 +752,31 @@ fn polish_rate(
             .sum()
     };
     let mut best = (score(c.sigma_s, c.rate), c.sigma_s, c.rate);
+    // Every offset step moves each window's lag by half a frame: per rate,
+    // each window adds its correlation at all the trial offsets in one pass
+    // (windows in the same order as `score`, so the sums are the same).
+    let n_sigma = (2 * sigma_steps + 1) as usize;
+    let mut totals = vec![0f64; n_sigma];
     for k in -k_max..=k_max {
         let rate = c.rate * (1.0 + k as f64 * step);
-        for ds in -sigma_steps..=sigma_steps {
-            let sigma = c.sigma_s + ds as f64 * 0.5 / frame_rate;
-            let v = score(sigma, rate);
+        totals.iter_mut().for_each(|v| *v = 0.0);
+        for (t, lo, corr) in &windows {
+            let x0 = (c.sigma_s + (t - t_ref) / rate) * frame_rate - lo;
+            let last = (corr.len() - 1) as f64;
+            for (d, total) in totals.iter_mut().enumerate() {
+                let x = x0 + (d as f64 - sigma_steps as f64) * 0.5;
+                if x < 0.0 || x > last {
+                    continue;
+                }
+                let i = x as usize;
+                let f = x - i as f64;
+                let next = corr.get(i + 1).copied().unwrap_or(corr[i]);
+                *total += corr[i] * (1.0 - f) + next * f;
+            }
+        }
+        for (d, &v) in totals.iter().enumerate() {
             if v > best.0 {
+                let sigma = c.sigma_s + (d as f64 - sigma_steps as f64) * 0.5 / frame_rate;
                 best = (v, sigma, rate);
             }
         }
