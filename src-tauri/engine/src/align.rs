@@ -755,24 +755,24 @@ fn polish_rate(
     // Every offset step moves each window's lag by half a frame: per rate,
     // each window adds its correlation at all the trial offsets in one pass
     // (windows in the same order as `score`, so the sums are the same).
+    // Even and odd offset steps share a fractional lag: each parity is a
+    // straight run of linear interpolations between neighbouring lags.
     let n_sigma = (2 * sigma_steps + 1) as usize;
+    let mut parity_totals = [vec![0f64; n_sigma.div_ceil(2)], vec![0f64; n_sigma / 2]];
     let mut totals = vec![0f64; n_sigma];
     for k in -k_max..=k_max {
         let rate = c.rate * (1.0 + k as f64 * step);
-        totals.iter_mut().for_each(|v| *v = 0.0);
+        parity_totals
+            .iter_mut()
+            .for_each(|t| t.iter_mut().for_each(|v| *v = 0.0));
         for (t, lo, corr) in &windows {
             let x0 = (c.sigma_s + (t - t_ref) / rate) * frame_rate - lo;
-            let last = (corr.len() - 1) as f64;
-            for (d, total) in totals.iter_mut().enumerate() {
-                let x = x0 + (d as f64 - sigma_steps as f64) * 0.5;
-                if x < 0.0 || x > last {
-                    continue;
-                }
-                let i = x as usize;
-                let f = x - i as f64;
-                let next = corr.get(i + 1).copied().unwrap_or(corr[i]);
-                *total += corr[i] * (1.0 - f) + next * f;
+            for (parity, run) in parity_totals.iter_mut().enumerate() {
+                add_lerp_run(run, corr, x0 + (parity as f64 - sigma_steps as f64) * 0.5);
             }
+        }
+        for (d, total) in totals.iter_mut().enumerate() {
+            *total = parity_totals[d % 2][d / 2];
         }
         for (d, &v) in totals.iter().enumerate() {
             if v > best.0 {
@@ -785,6 +785,36 @@ fn polish_rate(
         sigma_s: best.1,
         rate: best.2,
         score: best.0,
+    }
+}
+
+/// `run[j] += corr` linearly interpolated at lag `x + j`, for every `j` where
+/// that lag lies within `corr` (the last lag counts only when hit exactly).
+fn add_lerp_run(run: &mut [f64], corr: &[f64], x: f64) {
+    let last = corr.len() as f64 - 1.0;
+    if corr.is_empty() || x > last || x + run.len() as f64 - 1.0 < 0.0 {
+        return;
+    }
+    let i0 = x.floor();
+    let f = x - i0;
+    // first j with x + j >= 0, and one past the last with x + j <= last
+    let j_first = if x < 0.0 { (-x).ceil() as usize } else { 0 };
+    let j_end = (((last - x).floor() as usize) + 1).min(run.len());
+    if j_first >= j_end {
+        return;
+    }
+    // lags i0 + j and i0 + j + 1; the very last lag has no right neighbour
+    // (it is only reached with f = 0)
+    let base = (i0 + j_first as f64) as usize;
+    let mut end = j_end;
+    if base + (j_end - j_first) >= corr.len() {
+        end -= 1;
+        run[end] += corr[corr.len() - 1];
+    }
+    let n = end - j_first;
+    let (left, right) = (&corr[base..base + n], &corr[base + 1..base + 1 + n]);
+    for ((r, &a), &b) in run[j_first..end].iter_mut().zip(left).zip(right) {
+        *r += a * (1.0 - f) + b * f;
     }
 }
 
@@ -1138,6 +1168,42 @@ mod tests {
             }
         }
         x
+    }
+
+    /// The run form of the polish search adds what a lag-by-lag linear
+    /// interpolation adds, ends and partial overlaps included.
+    #[test]
+    fn lerp_run_matches_lag_by_lag_interpolation() {
+        let mut rng = Lcg(2024);
+        for case in 0..400 {
+            let len = 1 + rng.below(12) as usize;
+            let corr: Vec<f64> = (0..len).map(|_| f64::from(rng.next())).collect();
+            let n = 1 + rng.below(9) as usize;
+            // starts from well before to well after the lags, half-integers and
+            // exact integers included
+            let x = match case % 3 {
+                0 => rng.below(4 * len as u64 + 20) as f64 * 0.5 - 10.0,
+                _ => f64::from(rng.next()) * (len as f64 + 10.0),
+            };
+            let mut run = vec![0.0; n];
+            add_lerp_run(&mut run, &corr, x);
+            let last = (len - 1) as f64;
+            for (j, &got) in run.iter().enumerate() {
+                let xj = x + j as f64;
+                let want = if xj < 0.0 || xj > last {
+                    0.0
+                } else {
+                    let i = xj.floor() as usize;
+                    let f = xj - i as f64;
+                    let next = corr.get(i + 1).copied().unwrap_or(corr[i]);
+                    corr[i] * (1.0 - f) + next * f
+                };
+                assert!(
+                    (got - want).abs() < 1e-12,
+                    "case {case}: len {len} x {x} j {j}: {got} vs {want}"
+                );
+            }
+        }
     }
 
     fn song_from_bars(seeds: &[u64]) -> Vec<f32> {
