@@ -251,22 +251,45 @@ pub fn refine_line(
     };
     let mut best2d = (f32::NEG_INFINITY, m as f64, 0.0f64);
     let mut shifts: Vec<i64> = vec![0; windows.len()];
+    // The ±2-lag widening lets the offset grid step by 2 lags too. Offset
+    // `a = 2q` reads lag `2q + shift` of each window: the even or the odd
+    // lags of its row, in a straight run over q. Each offset's sum still
+    // adds the windows in order, as a lag-by-lag loop would.
+    let parity_rows: Vec<[Vec<f32>; 2]> = widened
+        .iter()
+        .map(|wc| {
+            [
+                wc.iter().step_by(2).copied().collect(),
+                wc.iter().skip(1).step_by(2).copied().collect(),
+            ]
+        })
+        .collect();
+    let mut sums = vec![0f32; lags.div_ceil(2)];
     for bi in -slope_steps..=slope_steps {
         let b = bi as f64 * slope_step;
         for (sh, w) in shifts.iter_mut().zip(&windows) {
             *sh = (b * (w.t_s - t0)).round() as i64;
         }
-        // the ±2-lag widening lets the offset grid step by 2 lags too
-        for a in (0..lags as i64).step_by(2) {
-            let mut s = 0f32;
-            for (wc, &sh) in widened.iter().zip(&shifts) {
-                let idx = a + sh;
-                if idx >= 0 && (idx as usize) < lags {
-                    s += wc[idx as usize];
-                }
+        sums.iter_mut().for_each(|v| *v = 0.0);
+        for (rows, &sh) in parity_rows.iter().zip(&shifts) {
+            let parity = sh.rem_euclid(2);
+            let row = &rows[parity as usize];
+            // lag 2q + sh is element q + skip of the row
+            let skip = (sh - parity) / 2;
+            let q_lo = (-skip).max(0);
+            let q_hi = (sums.len() as i64).min(row.len() as i64 - skip);
+            if q_lo >= q_hi {
+                continue;
             }
+            let (q_lo, q_hi) = (q_lo as usize, q_hi as usize);
+            let from = (q_lo as i64 + skip) as usize;
+            for (s, &v) in sums[q_lo..q_hi].iter_mut().zip(&row[from..]) {
+                *s += v;
+            }
+        }
+        for (q, &s) in sums.iter().enumerate() {
             if s > best2d.0 {
-                best2d = (s, a as f64, b);
+                best2d = (s, (2 * q) as f64, b);
             }
         }
         if bi % 64 == 0 {
