@@ -37,6 +37,14 @@ pub struct AlignOptions {
     pub max_rate_deviation: f64,
     /// Shortest audio accepted, in seconds.
     pub min_audio_s: f64,
+    /// Track the song's beats (for the waveform view); an export that only
+    /// needs the placement skips them.
+    #[serde(default = "track_beats_by_default")]
+    pub beats: bool,
+}
+
+fn track_beats_by_default() -> bool {
+    true
 }
 
 impl Default for AlignOptions {
@@ -45,6 +53,7 @@ impl Default for AlignOptions {
             analysis_rate_hz: 8000,
             max_rate_deviation: 0.055,
             min_audio_s: 3.0,
+            beats: true,
         }
     }
 }
@@ -272,8 +281,11 @@ pub fn align_signals(
         )
     };
     let (dance_shape, song_shape, song_spectra, beats) = std::thread::scope(|scope| {
-        let beats_job =
-            scope.spawn(|| track_beats(&song_env.flux, &song_env.low_flux, song_env.frame_rate_hz));
+        let beats_job = scope.spawn(|| {
+            opts.beats
+                .then(|| track_beats(&song_env.flux, &song_env.low_flux, song_env.frame_rate_hz))
+                .flatten()
+        });
         let song_job = scope.spawn(|| {
             let song_shape = shape_of(&song_env);
             let dance_frames = dance_env.log_bands.len() / dance_env.n_bands.max(1);

@@ -711,7 +711,10 @@ pub fn export(
             let aligned = crate::align::align_files(
                 &req.dance,
                 &req.bgm,
-                &crate::align::AlignOptions::default(),
+                &crate::align::AlignOptions {
+                    beats: false,
+                    ..Default::default()
+                },
                 cancel,
                 &mut |stage, f| {
                     if go.is_some() && !matches!(stage, "decode" | "features") {
