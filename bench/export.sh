@@ -5,6 +5,7 @@
 #   ffmpeg-aac : ffmpeg -i dance.mp4 -i bgm.m4a -map 0:v -map 1:a -c:v copy -c:a aac out.mp4
 #   sync       : beatsync sync --dance dance.mp4 --bgm bgm.m4a --out DIR      (align + export, AAC encoded)
 #   ffmpeg-copy: ffmpeg -i dance.mp4 -i bgm.m4a -map 0:v -map 1:a -c copy out.mp4
+#   ffmpeg-copy-fsync: the same, then `sync out.mp4` (context: as durable as beatsync's output)
 #   sync-copy  : beatsync sync ... --copy-audio                               (align + export, song packets copied)
 #   export / export-copy: the same with --offset from truth.json (the export step alone,
 #                as when the app exports an already aligned, nudged offset)
@@ -16,7 +17,8 @@
 #   bench/export.sh
 #   ROUNDS=5 BENCH_MEDIA=/data/bench bench/export.sh
 # Env: BENCH_DIR (default /work/shared/bench: regen.sh), BENCH_MEDIA (default /tmp/bench-media),
-#      CARGO_TARGET_DIR (honoured), ROUNDS (default 3), SKIP_4K=1, SKIP_BUILD=1.
+#      CARGO_TARGET_DIR (honoured), ROUNDS (default 3), SKIP_4K=1, SKIP_BUILD=1,
+#      PREV_BIN (another beatsync binary: its sync-copy runs in the same rounds).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BENCH_DIR="${BENCH_DIR:-/work/shared/bench}"
@@ -91,7 +93,15 @@ for r in $(seq "$ROUNDS"); do
   run ffmpeg-aac  ffmpeg -v error -y -i "$D" -i "$B" -map 0:v -map 1:a -c:v copy -c:a aac "$OUTDIR/out.mp4"
   run sync        "$BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json
   run ffmpeg-copy ffmpeg -v error -y -i "$D" -i "$B" -map 0:v -map 1:a -c copy "$OUTDIR/out.mp4"
+  # context, not a target: the remux made as durable as beatsync's output
+  # (which is fsynced before it gets its name); ffmpeg leaves its file in the
+  # page cache, to be written to disk after it exits
+  run ffmpeg-copy-fsync sh -c 'ffmpeg -v error -y -i "$1" -i "$2" -map 0:v -map 1:a -c copy "$3" && sync "$3"' \
+    sh "$D" "$B" "$OUTDIR/out.mp4"
   run sync-copy   "$BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json --copy-audio
+  if [ -n "${PREV_BIN:-}" ]; then
+    run sync-copy-prev "$PREV_BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json --copy-audio
+  fi
   run export      "$BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json --offset "$OFFSET"
   run export-copy "$BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json --offset "$OFFSET" --copy-audio
 done
@@ -128,6 +138,8 @@ awk '
     print ""
     if (m["ffmpeg-aac"] > 0)  printf "sync / ffmpeg-aac = %.2f (target <= 1.0)\n", m["sync"] / m["ffmpeg-aac"]
     if (m["ffmpeg-copy"] > 0) printf "sync-copy / ffmpeg-copy = %.2f (target <= 1.5)\n", m["sync-copy"] / m["ffmpeg-copy"]
+    if (m["ffmpeg-copy-fsync"] > 0) printf "sync-copy / ffmpeg-copy-fsync = %.2f (context: equally durable output)\n", m["sync-copy"] / m["ffmpeg-copy-fsync"]
+    if (m["sync-copy-prev"] > 0) printf "sync-copy / sync-copy-prev (PREV_BIN) = %.2f\n", m["sync-copy"] / m["sync-copy-prev"]
     if (m["ffmpeg-aac"] > 0)  printf "export (offset given) / ffmpeg-aac = %.2f\n", m["export"] / m["ffmpeg-aac"]
     if (m["ffmpeg-copy"] > 0) printf "export-copy (offset given) / ffmpeg-copy = %.2f\n", m["export-copy"] / m["ffmpeg-copy"]
     if (m["4k-ffmpeg-copy"] > 0) printf "4k-export / 4k-ffmpeg-copy = %.2f, 4k-export-copy / 4k-ffmpeg-copy = %.2f\n", m["4k-export"] / m["4k-ffmpeg-copy"], m["4k-export-copy"] / m["4k-ffmpeg-copy"]
