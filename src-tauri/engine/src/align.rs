@@ -771,22 +771,18 @@ fn polish_rate(
     // straight run of linear interpolations between neighbouring lags.
     let n_sigma = (2 * sigma_steps + 1) as usize;
     let mut parity_totals = [vec![0f64; n_sigma.div_ceil(2)], vec![0f64; n_sigma / 2]];
-    let mut totals = vec![0f64; n_sigma];
     for k in -k_max..=k_max {
         let rate = c.rate * (1.0 + k as f64 * step);
-        parity_totals
-            .iter_mut()
-            .for_each(|t| t.iter_mut().for_each(|v| *v = 0.0));
+        parity_totals.iter_mut().for_each(|t| t.fill(0.0));
         for (t, lo, corr) in &windows {
             let x0 = (c.sigma_s + (t - t_ref) / rate) * frame_rate - lo;
             for (parity, run) in parity_totals.iter_mut().enumerate() {
                 add_lerp_run(run, corr, x0 + (parity as f64 - sigma_steps as f64) * 0.5);
             }
         }
-        for (d, total) in totals.iter_mut().enumerate() {
-            *total = parity_totals[d % 2][d / 2];
-        }
-        for (d, &v) in totals.iter().enumerate() {
+        // offset step d, in increasing order (ties keep the first, as before)
+        for d in 0..n_sigma {
+            let v = parity_totals[d % 2][d / 2];
             if v > best.0 {
                 let sigma = c.sigma_s + (d as f64 - sigma_steps as f64) * 0.5 / frame_rate;
                 best = (v, sigma, rate);

@@ -270,7 +270,7 @@ pub fn refine_line(
         for (sh, w) in shifts.iter_mut().zip(&windows) {
             *sh = (b * (w.t_s - t0)).round() as i64;
         }
-        sums.iter_mut().for_each(|v| *v = 0.0);
+        sums.fill(0.0);
         for (rows, &sh) in parity_rows.iter().zip(&shifts) {
             let parity = sh.rem_euclid(2);
             let row = &rows[parity as usize];
