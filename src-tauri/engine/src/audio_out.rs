@@ -217,7 +217,7 @@ enum Retimer {
     None,
     Resample(Swr),
     Tempo {
-        graph: ffmpeg::filter::Graph,
+        stretcher: crate::stretch::Stretcher,
         layout: ffmpeg::ChannelLayout,
         rate: u32,
         pts: i64,
@@ -258,38 +258,9 @@ impl Retimer {
                 Ok(Retimer::Resample(swr))
             }
             Retime::Tempo => {
-                let mut graph = ffmpeg::filter::Graph::new();
-                let args = format!(
-                    "time_base=1/{sr}:sample_rate={sr}:sample_fmt=fltp:channel_layout=0x{:x}",
-                    layout.bits()
-                );
-                let err = |e: ffmpeg::Error| EngineError::media(path, format!("tempo filter: {e}"));
-                let abuffer = ffmpeg::filter::find("abuffer")
-                    .ok_or_else(|| EngineError::media(path, "libavfilter has no abuffer"))?;
-                let sink = ffmpeg::filter::find("abuffersink")
-                    .ok_or_else(|| EngineError::media(path, "libavfilter has no abuffersink"))?;
-                graph.add(&abuffer, "in", &args).map_err(err)?;
-                graph.add(&sink, "out", "").map_err(err)?;
-                // Rubber Band keeps the timing closest (a few ms on noise-like
-                // material, where atempo's grains drift by ~10 ms); atempo
-                // is the fallback for FFmpeg builds without it.
-                let stretcher = if ffmpeg::filter::find("rubberband").is_some() {
-                    format!("rubberband=tempo={:.12}", 1.0 / rate)
-                } else {
-                    format!("atempo=tempo={:.12}", 1.0 / rate)
-                };
-                let spec = format!(
-                    "{stretcher},aformat=sample_fmts=fltp:channel_layouts=0x{:x}",
-                    layout.bits()
-                );
-                graph
-                    .output("in", 0)
-                    .and_then(|p| p.input("out", 0))
-                    .and_then(|p| p.parse(&spec))
-                    .map_err(err)?;
-                graph.validate().map_err(err)?;
+                let stretcher = crate::stretch::Stretcher::new(rate, sr, layout.bits(), path)?;
                 Ok(Retimer::Tempo {
-                    graph,
+                    stretcher,
                     layout,
                     rate: sr,
                     pts: 0,
@@ -327,15 +298,11 @@ impl Retimer {
                 Ok(())
             }
             Retimer::Tempo {
-                graph,
+                stretcher,
                 layout,
                 rate,
                 pts,
             } => {
-                let err = |e: ffmpeg::Error| EngineError::media(path, format!("tempo filter: {e}"));
-                let mut src = graph
-                    .get("in")
-                    .ok_or_else(|| EngineError::media(path, "tempo filter lost its input"))?;
                 match input {
                     Some(i) => {
                         let n = i.len();
@@ -351,17 +318,14 @@ impl Retimer {
                             for (c, samples) in i.0.iter().enumerate() {
                                 frame.plane_mut::<f32>(c)[..n].copy_from_slice(&samples[..n]);
                             }
-                            src.source().add(&frame).map_err(err)?;
+                            stretcher.push(Some(&frame), path)?;
                         }
                         i.drop_front(n);
                     }
-                    None => src.source().flush().map_err(err)?,
+                    None => stretcher.push(None, path)?,
                 }
-                let mut sink = graph
-                    .get("out")
-                    .ok_or_else(|| EngineError::media(path, "tempo filter lost its output"))?;
                 let mut frame = ffmpeg::frame::Audio::empty();
-                while sink.sink().frame(&mut frame).is_ok() {
+                while stretcher.pull(&mut frame) {
                     let n = frame.samples();
                     for (c, o) in out.0.iter_mut().enumerate() {
                         o.extend_from_slice(&frame.plane::<f32>(c)[..n]);

@@ -21,6 +21,7 @@ pub mod par;
 pub mod probe;
 pub mod smartcut;
 pub mod spectral;
+pub mod stretch;
 pub mod tiebreak;
 pub mod trim;
 pub mod waveform;
