@@ -49,6 +49,12 @@ pub fn expected_major(avutil_major: u32) -> u32 {
     avutil_major.saturating_sub(49)
 }
 
+/// [`expected_major`] of the libavutil this program runs with.
+fn running_major() -> u32 {
+    // SAFETY: avutil_version has no preconditions.
+    expected_major(unsafe { ffi::avutil_version() } >> 16)
+}
+
 /// File names to try for libavfilter of `major`, most specific first.
 pub fn library_names(major: u32) -> Vec<String> {
     if cfg!(target_os = "windows") {
@@ -67,9 +73,7 @@ pub fn library_names(major: u32) -> Vec<String> {
 }
 
 fn load() -> std::result::Result<Api, String> {
-    // SAFETY: avutil_version has no preconditions.
-    let avutil_major = unsafe { ffi::avutil_version() } >> 16;
-    let major = expected_major(avutil_major);
+    let major = running_major();
     let mut tried = Vec::new();
     for name in library_names(major) {
         // SAFETY: loading FFmpeg's own library runs only its (and its
@@ -123,12 +127,6 @@ fn api() -> std::result::Result<&'static Api, String> {
     API.get_or_init(load).as_ref().map_err(Clone::clone)
 }
 
-/// Whether libavfilter can be loaded here (it is needed only for a
-/// pitch-kept speed change).
-pub fn available() -> bool {
-    api().is_ok()
-}
-
 /// A filter graph `abuffer → rubberband|atempo → aformat → abuffersink`
 /// over planar f32 audio.
 pub struct Stretcher {
@@ -158,8 +156,7 @@ impl Stretcher {
             path: path.to_path_buf(),
             reason: format!(
                 "changing the song's speed while keeping its pitch needs FFmpeg's libavfilter, which could not be loaded ({reason}); install it (Debian/Ubuntu: libavfilter{}) or export with --retime resample",
-                // SAFETY: no preconditions.
-                expected_major(unsafe { ffi::avutil_version() } >> 16)
+                running_major()
             ),
         })?;
         let err = |what: &str, code: c_int| {
@@ -247,14 +244,6 @@ impl Stretcher {
     }
 }
 
-/// The name of the library in an error message (for tests).
-pub fn describe() -> String {
-    match api() {
-        Ok(_) => "loaded".to_string(),
-        Err(e) => e,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,10 +259,10 @@ mod tests {
     #[test]
     fn loads_and_stretches_a_tone_to_the_expected_length() {
         crate::init();
-        if !available() {
-            // The build links against FFmpeg's development files, which
-            // bring libavfilter: its absence here is a broken install.
-            panic!("libavfilter did not load: {}", describe());
+        // The build needs FFmpeg's development files, which bring
+        // libavfilter: failing to load it here is a broken install.
+        if let Err(e) = api() {
+            panic!("libavfilter did not load: {e}");
         }
         let sr = 44_100u32;
         let layout = ffmpeg_next::ChannelLayout::STEREO;
