@@ -138,12 +138,10 @@ pub fn difference_evidence(r: &[f32], a: &[f32], b: &[f32], fs: f64) -> Option<f
     let hz = |k: usize| k as f64 * fs / n as f64;
     let hi_hz = (0.45 * fs).min(6500.0);
     let bin_w = 2.0 * std::f64::consts::PI / n as f64;
-    let in_band: Vec<bool> = (0..bins).map(|k| hz(k) >= LO_HZ && hz(k) < hi_hz).collect();
-    // the band is one run of bins; outside it every weighted product is zero
-    let band = match (
-        in_band.iter().position(|&b| b),
-        in_band.iter().rposition(|&b| b),
-    ) {
+    // the analysed band is one run of bins; outside it every weighted
+    // product is zero
+    let in_band = |k: usize| hz(k) >= LO_HZ && hz(k) < hi_hz;
+    let band = match ((0..bins).position(in_band), (0..bins).rposition(in_band)) {
         (Some(lo), Some(hi)) => lo..hi + 1,
         _ => return None,
     };
@@ -160,7 +158,7 @@ pub fn difference_evidence(r: &[f32], a: &[f32], b: &[f32], fs: f64) -> Option<f
     let floor = 1e-12 * sr.iter().zip(&sab).map(|(x, y)| x * y).fold(0.0, f64::max);
     let weight: Vec<f64> = (0..bins)
         .map(|k| {
-            if in_band[k] {
+            if band.contains(&k) {
                 1.0 / (sr[k] * sab[k] + floor + 1e-30)
             } else {
                 0.0
@@ -200,13 +198,13 @@ pub fn difference_evidence(r: &[f32], a: &[f32], b: &[f32], fs: f64) -> Option<f
         for_each_phasor(-bin_w * tau, band.clone(), |k, e| ys[k] = y[k] * e);
         let mut num = vec![0.0; n_bands];
         let mut den = vec![0.0; n_bands];
-        for k in (0..bins).filter(|&k| in_band[k]) {
+        for k in band.clone() {
             num[band_of(k)] += (x[k] * ys[k].conj()).re * weight[k];
             den[band_of(k)] += ys[k].norm_sqr() * weight[k];
         }
         let d = (0..bins)
             .map(|k| {
-                if in_band[k] && den[band_of(k)] > 0.0 {
+                if band.contains(&k) && den[band_of(k)] > 0.0 {
                     x[k] - ys[k] * (num[band_of(k)] / den[band_of(k)])
                 } else {
                     Complex::new(0.0, 0.0)
