@@ -281,10 +281,9 @@ pub fn align_signals(
         )
     };
     let (dance_shape, song_shape, song_spectra, beats) = std::thread::scope(|scope| {
-        let beats_job = scope.spawn(|| {
-            opts.beats
-                .then(|| track_beats(&song_env.flux, &song_env.low_flux, song_env.frame_rate_hz))
-                .flatten()
+        // (no thread at all when the beats are not wanted)
+        let beats_job = opts.beats.then(|| {
+            scope.spawn(|| track_beats(&song_env.flux, &song_env.low_flux, song_env.frame_rate_hz))
         });
         let song_job = scope.spawn(|| {
             let song_shape = shape_of(&song_env);
@@ -299,9 +298,8 @@ pub fn align_signals(
         let (song_shape, song_spectra) = song_job
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        let beats = beats_job
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        let beats =
+            beats_job.and_then(|job| job.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         (dance_shape, song_shape, song_spectra, beats)
     });
     // The onset search finds the rate reliably (every look-alike section shares
