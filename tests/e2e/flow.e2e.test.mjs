@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startApp, screenshot, ffmpeg, OUT_DIR, ROOT } from './driver.mjs';
+import { startApp, screenshot, ffmpeg, isAlive, OUT_DIR, ROOT } from './driver.mjs';
 
 let dir;
 let media;
@@ -213,9 +213,13 @@ test('a job killed mid-export resumes when the app starts again', async () => {
     await (await app.browser.$('#export-all')).click();
     await app.browser.waitUntil(async () => (await app.browser.$$('#jobs li[data-state="exporting"]')).length > 0,
       { timeout: 60000, interval: 20, timeoutMsg: 'the export never started' });
+    // SIGKILL the app by its own pid, as a crash or power loss would, and check it died.
+    assert.ok(isAlive(app.pid), `the app's pid is known and alive (${app.pid})`);
+    process.kill(app.pid, 'SIGKILL');
+    const end = Date.now() + 10000;
+    while (isAlive(app.pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!isAlive(app.pid), 'the app was killed mid-export');
   } finally {
-    // SIGKILL, as a crash or power loss would.
-    try { execFileSync('pkill', ['-KILL', '-f', 'target/debug/beatsync-app']); } catch { /* already gone */ }
     await app.stop();
   }
   assert.ok(!fs.readdirSync(outDir).some((f) => f.startsWith('long class_beatsync')), 'nothing under the final name after the kill');
