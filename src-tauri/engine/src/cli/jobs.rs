@@ -119,7 +119,7 @@ fn line(j: &Job) -> String {
         (_, Some(e)) => format!("{}: {}", e.code, e.message),
         (s, None) if s.is_running() => format!(
             "{} {:.0}%",
-            j.stage.as_deref().unwrap_or(""),
+            j.stage.map_or("", |s| s.as_str()),
             j.progress * 100.0
         ),
         _ => String::new(),

@@ -2,8 +2,12 @@
 //! Every state change is one transaction, and every change is announced on a
 //! broadcast channel right after it commits — the only place events come from.
 
-use super::model::{now_ms, Fingerprint, Job, JobInput, JobOptions, JobState, StoreEvent};
+use super::model::{
+    checkpoint_from_stored, now_ms, Fingerprint, Job, JobInput, JobOptions, JobState, Stage,
+    StoreEvent,
+};
 use super::{JobsError, JobsResult};
+use crate::align::AlignResult;
 use crate::error::ErrorPayload;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transaction};
 use std::path::{Path, PathBuf};
@@ -49,6 +53,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX jobs_by_created ON jobs(created_at);",
     // v2: app settings (output folder, language, …) live beside the jobs.
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // v3: each job row's revision, raised by every change of the row, so the
+    // UI can tell the newer of two copies of a job.
+    "ALTER TABLE jobs ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    CREATE TRIGGER jobs_rev AFTER UPDATE ON jobs FOR EACH ROW WHEN NEW.rev = OLD.rev
+    BEGIN UPDATE jobs SET rev = OLD.rev + 1 WHERE id = OLD.id; END;",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -205,26 +214,28 @@ fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
                 format!("unknown state {state}").into(),
             )
         })?,
-        stage: row.get(7)?,
+        stage: row
+            .get::<_, Option<String>>(7)?
+            .as_deref()
+            .and_then(Stage::parse),
         progress: row.get(8)?,
         eta_s: row.get(9)?,
         export_requested: row.get::<_, i64>(10)? != 0,
         attempts: row.get(11)?,
         max_attempts: row.get(12)?,
         next_run_at: row.get(13)?,
-        checkpoint: opt_json_col(row, 14)?,
+        checkpoint: checkpoint_from_stored(row.get(14)?),
         report: opt_json_col(row, 15)?,
         output_path: row.get::<_, Option<String>>(16)?.map(PathBuf::from),
-        error: error_code.map(|code| ErrorPayload {
-            code,
-            message: error_message.unwrap_or_default(),
-        }),
+        error: error_code
+            .map(|code| ErrorPayload::from_stored(&code, error_message.unwrap_or_default())),
         interruptions: row.get(19)?,
         created_at: row.get(20)?,
         started_at: row.get(21)?,
         finished_at: row.get(22)?,
         runner_id: row.get(23)?,
         heartbeat_at: row.get(24)?,
+        rev: row.get(25)?,
     })
 }
 
@@ -247,7 +258,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 
 fn get_tx(tx: &Transaction, id: &str) -> JobsResult<Job> {
     tx.query_row(
-        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+        &format!("SELECT {JOB_COLUMNS}, rev FROM jobs WHERE id = ?1"),
         [id],
         job_from_row,
     )
@@ -415,7 +426,7 @@ impl Store {
     pub fn get(&self, id: &str) -> JobsResult<Job> {
         let conn = self.conn();
         conn.query_row(
-            &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+            &format!("SELECT {JOB_COLUMNS}, rev FROM jobs WHERE id = ?1"),
             [id],
             job_from_row,
         )
@@ -427,7 +438,7 @@ impl Store {
     pub fn list(&self, states: &[JobState], limit: usize) -> JobsResult<Vec<Job>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?1"
+            "SELECT {JOB_COLUMNS}, rev FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?1"
         ))?;
         let rows = stmt.query_map([limit as i64], job_from_row)?;
         let mut out = Vec::new();
@@ -487,7 +498,7 @@ impl Store {
     pub fn progress(
         &self,
         id: &str,
-        stage: &str,
+        stage: Stage,
         fraction: f64,
         eta_s: Option<f64>,
     ) -> JobsResult<bool> {
@@ -501,7 +512,7 @@ impl Store {
             }
             tx.execute(
                 "UPDATE jobs SET stage = ?2, progress = ?3, eta_s = ?4, heartbeat_at = ?5 WHERE id = ?1",
-                params![id, stage, fraction.clamp(0.0, 1.0), eta_s, now],
+                params![id, stage.as_str(), fraction.clamp(0.0, 1.0), eta_s, now],
             )?;
             let j = get_tx(&tx, id)?;
             tx.commit()?;
@@ -511,7 +522,7 @@ impl Store {
         Ok(true)
     }
 
-    pub fn complete_analysis(&self, id: &str, checkpoint: &serde_json::Value) -> JobsResult<Job> {
+    pub fn complete_analysis(&self, id: &str, checkpoint: &AlignResult) -> JobsResult<Job> {
         self.transition(id, |tx, j| {
             if j.state != JobState::Analyzing {
                 return Err(refuse(j, "marked analysed"));
@@ -521,7 +532,7 @@ impl Store {
                 "UPDATE jobs SET state = 'analyzed', stage = NULL, progress = 1, eta_s = NULL, checkpoint = ?2,
                      attempts = 0, error_code = NULL, error_message = NULL, runner_id = NULL
                  WHERE id = ?1",
-                params![id, checkpoint.to_string()],
+                params![id, to_json(checkpoint)],
             )?;
             Ok(())
         })
@@ -569,14 +580,14 @@ impl Store {
                     "UPDATE jobs SET state = ?2, stage = NULL, eta_s = NULL, next_run_at = ?3, error_code = ?4,
                          error_message = ?5, runner_id = NULL
                      WHERE id = ?1",
-                    params![id, back, now + backoff.as_millis() as i64, error.code, error.message],
+                    params![id, back, now + backoff.as_millis() as i64, error.code.as_str(), error.message],
                 )?;
             } else {
                 tx.execute(
                     "UPDATE jobs SET state = 'failed', stage = NULL, eta_s = NULL, error_code = ?2, error_message = ?3,
                          finished_at = ?4, runner_id = NULL
                      WHERE id = ?1",
-                    params![id, error.code, error.message, now],
+                    params![id, error.code.as_str(), error.message, now],
                 )?;
             }
             Ok(())
@@ -839,7 +850,7 @@ fn salvage(damaged: &Path, into: &mut Connection) -> usize {
     let Ok(old) = Connection::open_with_flags(damaged, OpenFlags::SQLITE_OPEN_READ_ONLY) else {
         return 0;
     };
-    let Ok(mut stmt) = old.prepare(&format!("SELECT {JOB_COLUMNS} FROM jobs")) else {
+    let Ok(mut stmt) = old.prepare(&format!("SELECT {JOB_COLUMNS}, 0 FROM jobs")) else {
         return 0;
     };
     let Ok(rows) = stmt.query_map([], job_from_row) else {
@@ -857,17 +868,17 @@ fn salvage(damaged: &Path, into: &mut Connection) -> usize {
                 to_json(&job.bgm.fingerprint),
                 to_json(&job.options),
                 job.state.as_str(),
-                job.stage,
+                job.stage.map(Stage::as_str),
                 job.progress,
                 job.eta_s,
                 job.export_requested as i64,
                 job.attempts,
                 job.max_attempts,
                 job.next_run_at,
-                job.checkpoint.map(|v| v.to_string()),
+                job.checkpoint.as_ref().map(to_json),
                 job.report.map(|v| v.to_string()),
                 job.output_path.as_deref().map(path_str),
-                job.error.as_ref().map(|e| e.code.clone()),
+                job.error.as_ref().map(|e| e.code.as_str()),
                 job.error.as_ref().map(|e| e.message.clone()),
                 job.interruptions,
                 job.created_at,
@@ -887,7 +898,9 @@ fn salvage(damaged: &Path, into: &mut Connection) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
     use crate::jobs::fingerprint::fingerprint;
+    use crate::jobs::model::fixtures::analysis;
 
     pub(crate) fn input(dir: &Path, name: &str) -> JobInput {
         let path = dir.join(name);
@@ -914,7 +927,7 @@ mod tests {
 
     fn err(code: &str) -> ErrorPayload {
         ErrorPayload {
-            code: code.into(),
+            code: ErrorCode::parse(code).expect("a known code"),
             message: format!("{code} happened"),
         }
     }
@@ -945,15 +958,15 @@ mod tests {
         );
         assert!(j.started_at.is_some() && j.heartbeat_at.is_some());
         assert!(store
-            .progress(&j.id, "search", 0.5, Some(3.0))
+            .progress(&j.id, Stage::Search, 0.5, Some(3.0))
             .expect("progress"));
         let j = store.get(&j.id).expect("get");
         assert_eq!(
-            (j.stage.as_deref(), j.progress, j.eta_s),
-            (Some("search"), 0.5, Some(3.0))
+            (j.stage, j.progress, j.eta_s),
+            (Some(Stage::Search), 0.5, Some(3.0))
         );
 
-        let checkpoint = serde_json::json!({"offset_s": -12.5, "rate": 1.0});
+        let checkpoint = analysis(-12.5);
         let j = store
             .complete_analysis(&j.id, &checkpoint)
             .expect("analysed");
@@ -1002,7 +1015,7 @@ mod tests {
             .expect("claim")
             .expect("job");
         store
-            .complete_analysis(&job.id, &serde_json::json!({}))
+            .complete_analysis(&job.id, &analysis(0.0))
             .expect("analysed");
         assert!(store.claim(WorkKind::Export, "r").expect("claim").is_none());
         let opts = JobOptions {
@@ -1084,7 +1097,7 @@ mod tests {
         let b = store.add(new_job(dir.path(), true)).expect("add");
         store.claim(WorkKind::Analysis, "r").expect("claim");
         store
-            .complete_analysis(&b.id, &serde_json::json!({"offset_s": 3.0}))
+            .complete_analysis(&b.id, &analysis(3.0))
             .expect("analysed");
         store.claim(WorkKind::Export, "r").expect("claim");
         let j = store
@@ -1108,7 +1121,7 @@ mod tests {
         assert_eq!(j.state, JobState::Cancelled);
         assert!(
             !store
-                .progress(&job.id, "search", 0.7, None)
+                .progress(&job.id, Stage::Search, 0.7, None)
                 .expect("progress"),
             "the worker learns it was cancelled"
         );
@@ -1128,7 +1141,7 @@ mod tests {
 
         store.claim(WorkKind::Analysis, "r").expect("claim");
         store
-            .complete_analysis(&job.id, &serde_json::json!({}))
+            .complete_analysis(&job.id, &analysis(0.0))
             .expect("analysed");
         store.cancel(&job.id).expect("cancel");
         assert_eq!(
@@ -1151,7 +1164,7 @@ mod tests {
         store.claim(WorkKind::Analysis, "dead").expect("claim");
         store.claim(WorkKind::Analysis, "dead").expect("claim");
         store
-            .complete_analysis(&b.id, &serde_json::json!({"offset_s": 1.0}))
+            .complete_analysis(&b.id, &analysis(1.0))
             .expect("analysed");
         store.claim(WorkKind::Export, "dead").expect("claim");
 
@@ -1159,16 +1172,12 @@ mod tests {
         assert_eq!(rec.len(), 2);
         let a2 = store.get(&a.id).expect("a");
         assert_eq!(
-            (a2.state, a2.stage.as_deref(), a2.interruptions, a2.attempts),
-            (JobState::Queued, Some("interrupted"), 1, 1)
+            (a2.state, a2.stage, a2.interruptions, a2.attempts),
+            (JobState::Queued, Some(Stage::Interrupted), 1, 1)
         );
         let b2 = store.get(&b.id).expect("b");
         assert_eq!((b2.state, b2.interruptions), (JobState::Analyzed, 1));
-        assert_eq!(
-            b2.checkpoint,
-            Some(serde_json::json!({"offset_s": 1.0})),
-            "not analysed again"
-        );
+        assert_eq!(b2.checkpoint, Some(analysis(1.0)), "not analysed again");
 
         // A clean stop gives the try back.
         store.claim(WorkKind::Analysis, "r").expect("claim");
@@ -1188,7 +1197,7 @@ mod tests {
         }
         let a4 = store.get(&a.id).expect("a");
         assert_eq!(a4.state, JobState::Failed);
-        assert_eq!(a4.error.map(|e| e.code), Some("crashed".to_string()));
+        assert_eq!(a4.error.map(|e| e.code), Some(ErrorCode::Crashed));
     }
 
     #[test]
