@@ -14,7 +14,7 @@ macro_rules! wire_names {
         $($(#[$vmeta:meta])* $variant:ident = $wire:literal,)*
     }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum $name {
             $($(#[$vmeta])* $variant,)*
         }

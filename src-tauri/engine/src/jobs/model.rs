@@ -6,46 +6,21 @@ use crate::error::{wire_names, ErrorPayload};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// `queued → analyzing → analyzed → exporting → done | failed | cancelled`.
-/// `analyzed` waits for the user's go unless the job has `export_requested`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    Queued,
-    Analyzing,
-    Analyzed,
-    Exporting,
-    Done,
-    Failed,
-    Cancelled,
+wire_names! {
+    /// `queued → analyzing → analyzed → exporting → done | failed | cancelled`.
+    /// `analyzed` waits for the user's go unless the job has `export_requested`.
+    pub enum JobState {
+        Queued = "queued",
+        Analyzing = "analyzing",
+        Analyzed = "analyzed",
+        Exporting = "exporting",
+        Done = "done",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
 }
 
 impl JobState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Queued => "queued",
-            JobState::Analyzing => "analyzing",
-            JobState::Analyzed => "analyzed",
-            JobState::Exporting => "exporting",
-            JobState::Done => "done",
-            JobState::Failed => "failed",
-            JobState::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "queued" => JobState::Queued,
-            "analyzing" => JobState::Analyzing,
-            "analyzed" => JobState::Analyzed,
-            "exporting" => JobState::Exporting,
-            "done" => JobState::Done,
-            "failed" => JobState::Failed,
-            "cancelled" => JobState::Cancelled,
-            _ => return None,
-        })
-    }
-
     /// Finished jobs are history: nothing more happens to them unless retried.
     pub fn is_finished(self) -> bool {
         matches!(
