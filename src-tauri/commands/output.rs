@@ -6,7 +6,7 @@ use crate::error::IpcError;
 use crate::state::AppState;
 use beatsync_engine::error::ErrorCode;
 use beatsync_engine::jobs::JobState;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tauri::State;
 
 /// Only files BeatSync wrote may be opened or revealed from the UI.
@@ -34,24 +34,35 @@ fn exported_file(state: &AppState, path: &str) -> Result<PathBuf, IpcError> {
     Ok(p)
 }
 
-#[tauri::command(rename_all = "snake_case")]
-pub fn open_path(state: State<'_, AppState>, path: String) -> Result<(), IpcError> {
-    let p = exported_file(&state, &path)?;
-    opener::open(&p).map_err(|e| {
+/// Hands an exported file to the system (`act`); on failure the message
+/// reads "could not {verb} {path}{place}".
+fn hand_over(
+    state: &AppState,
+    path: &str,
+    act: impl FnOnce(&Path) -> Result<(), opener::OpenError>,
+    (verb, place): (&str, &str),
+) -> Result<(), IpcError> {
+    let p = exported_file(state, path)?;
+    act(&p).map_err(|e| {
         IpcError::new(
             ErrorCode::OpenFailed,
-            format!("could not open {}: {e}", p.display()),
+            format!("could not {verb} {}{place}: {e}", p.display()),
         )
     })
 }
 
 #[tauri::command(rename_all = "snake_case")]
+pub fn open_path(state: State<'_, AppState>, path: String) -> Result<(), IpcError> {
+    hand_over(&state, &path, |p| opener::open(p), ("open", ""))
+}
+
+/// Shows the file in the file manager.
+#[tauri::command(rename_all = "snake_case")]
 pub fn reveal_path(state: State<'_, AppState>, path: String) -> Result<(), IpcError> {
-    let p = exported_file(&state, &path)?;
-    opener::reveal(&p).map_err(|e| {
-        IpcError::new(
-            ErrorCode::OpenFailed,
-            format!("could not show {} in the file manager: {e}", p.display()),
-        )
-    })
+    hand_over(
+        &state,
+        &path,
+        |p| opener::reveal(p),
+        ("show", " in the file manager"),
+    )
 }

@@ -218,16 +218,29 @@ pub type Result<T> = std::result::Result<T, EngineError>;
 mod tests {
     use super::*;
 
-    #[test]
-    fn codes_are_unique_and_serde_uses_their_wire_names() {
+    /// Each value has its own name, and serde writes and reads that name.
+    fn check_wire_names<T>(all: &[T])
+    where
+        T: Copy + PartialEq + std::fmt::Debug + std::fmt::Display,
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
         let mut seen = std::collections::HashSet::new();
-        for &c in ErrorCode::ALL {
-            assert!(seen.insert(c.as_str()), "{c} twice");
-            let json = serde_json::to_string(&c).expect("serialise");
-            assert_eq!(json, format!("\"{}\"", c.as_str()));
-            assert_eq!(serde_json::from_str::<ErrorCode>(&json).expect("parse"), c);
-            assert_eq!(ErrorCode::parse(c.as_str()), Some(c));
+        for &v in all {
+            assert!(seen.insert(v.to_string()), "{v} twice");
+            let json = serde_json::to_string(&v).expect("serialise");
+            assert_eq!(json, format!("\"{v}\""));
+            assert_eq!(serde_json::from_str::<T>(&json).expect("parse"), v);
         }
-        assert!(serde_json::from_str::<ErrorCode>("\"no_such_code\"").is_err());
+        assert!(serde_json::from_str::<T>("\"no_such_name\"").is_err());
+    }
+
+    #[test]
+    fn wire_names_are_unique_and_serde_uses_them() {
+        use crate::jobs::{JobState, Stage};
+        check_wire_names(ErrorCode::ALL);
+        check_wire_names(Stage::ALL);
+        check_wire_names(JobState::ALL);
+        assert_eq!(ErrorCode::parse("store_io"), Some(ErrorCode::StoreIo));
+        assert_eq!(Stage::parse("audio"), None, "not sent by anything");
     }
 }

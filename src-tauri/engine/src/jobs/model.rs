@@ -213,17 +213,6 @@ mod tests {
     use crate::jobs::store::{migrate, Store, DB_FILE};
     use rusqlite::{params, Connection};
 
-    #[test]
-    fn stage_names_are_unique_and_serde_uses_them() {
-        let mut seen = std::collections::HashSet::new();
-        for &s in Stage::ALL {
-            assert!(seen.insert(s.as_str()), "{s} twice");
-            let json = serde_json::to_string(&s).expect("serialise");
-            assert_eq!(serde_json::from_str::<Stage>(&json).expect("parse"), s);
-        }
-        assert_eq!(Stage::parse("audio"), None);
-    }
-
     /// A row written by the store before checkpoints, stages and error codes
     /// were typed and before rows had a revision (schema v2) still loads,
     /// with its analysis, and gets a revision that goes up with each change.
