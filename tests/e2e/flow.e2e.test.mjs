@@ -223,7 +223,7 @@ test('add, analyse, nudge, export, history and an error in the real window', asy
     assert.ok(events.count > 5, `${events.count} job events`);
     assert.deepEqual(events.unordered, [], 'revisions go up with every event of a job');
     assert.deepEqual(events.wordless, [], 'every stage has words in both languages');
-    for (const s of ['decode', 'refine', 'export', 'done']) assert.ok(events.stages.includes(s), `${s} in ${events.stages}`);
+    for (const s of ['decode', 'refine', 'verify', 'done']) assert.ok(events.stages.includes(s), `${s} in ${events.stages}`);
     metrics.job_events = events.count;
     metrics.stages_seen = events.stages;
 
