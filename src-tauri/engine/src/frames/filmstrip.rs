@@ -1,0 +1,239 @@
+//! Filmstrip: small pictures along the recording (one every few seconds), for
+//! placing the trim handles by picture. Each thumbnail is the last keyframe
+//! at or before its time (decoding keyframes alone is what makes three
+//! minutes take about a second; on phone video a keyframe comes every 1-2 s,
+//! so a thumbnail is at most that early). Thumbnails sharing a keyframe share
+//! the file.
+//!
+//! Cached on disk by the video's fingerprint (size, modification time, hash
+//! of its ends: [`crate::jobs::fingerprint`]) and the strip's parameters,
+//! under a folder the caller chooses: `<cache>/<fingerprint>-w<W>-e<ms>/`
+//! holding `NNNN.jpg` and `filmstrip.json`. The folder is built under a
+//! temporary name and renamed when complete, so a cancelled or crashed run
+//! leaves no half strip under the final name.
+
+use super::picture::{PictureMaker, ScaleQuality, MAX_WIDTH, MIN_WIDTH};
+use super::source::{Keyframe, VideoSource};
+use crate::cancel::CancelToken;
+use crate::error::{EngineError, Result};
+use crate::jobs::fingerprint::fingerprint;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+const MANIFEST: &str = "filmstrip.json";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilmstripOptions {
+    /// Seconds between thumbnails (0.1..=600).
+    pub every_s: f64,
+    /// Thumbnail width in px (16..=3840; even).
+    pub width: u32,
+}
+
+impl Default for FilmstripOptions {
+    fn default() -> Self {
+        Self {
+            every_s: 2.0,
+            width: 160,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thumbnail {
+    pub index: usize,
+    /// The time this thumbnail stands for, recording time (s).
+    pub at_s: f64,
+    /// The time of the keyframe shown (at or before `at_s`), recording time (s).
+    pub frame_s: f64,
+    /// File name inside [`Filmstrip::dir`].
+    pub file: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Filmstrip {
+    pub dir: PathBuf,
+    pub every_s: f64,
+    pub width: u32,
+    pub height: u32,
+    pub thumbnails: Vec<Thumbnail>,
+    /// Whether this came from the disk cache (nothing decoded).
+    #[serde(skip)]
+    pub from_cache: bool,
+}
+
+impl Filmstrip {
+    pub fn path_of(&self, t: &Thumbnail) -> PathBuf {
+        self.dir.join(&t.file)
+    }
+}
+
+/// The filmstrip of `video`, from `cache_dir` when made before, else made
+/// there. `progress` gets the fraction done and each new thumbnail.
+pub fn filmstrip(
+    video: &Path,
+    cache_dir: &Path,
+    opts: &FilmstripOptions,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(f64, &Thumbnail),
+) -> Result<Filmstrip> {
+    if !(opts.every_s.is_finite() && (0.1..=600.0).contains(&opts.every_s)) {
+        return Err(EngineError::InvalidRequest(format!(
+            "thumbnail spacing {} s is outside 0.1..=600 s",
+            opts.every_s
+        )));
+    }
+    if !(MIN_WIDTH..=MAX_WIDTH).contains(&opts.width) {
+        return Err(EngineError::InvalidRequest(format!(
+            "thumbnail width {} px is outside {MIN_WIDTH}..={MAX_WIDTH}",
+            opts.width
+        )));
+    }
+    crate::init();
+    let fp = fingerprint(video)?;
+    let key = format!(
+        "{}-{}-{}-w{}-e{}",
+        fp.head_tail_xxh3,
+        fp.size,
+        fp.mtime_ns,
+        opts.width,
+        (opts.every_s * 1000.0).round() as u64
+    );
+    let dir = cache_dir.join(&key);
+    if let Some(cached) = read_manifest(&dir) {
+        return Ok(cached);
+    }
+    std::fs::create_dir_all(cache_dir).map_err(|e| out_dir_error(cache_dir, &e))?;
+    let partial = Partial::create(cache_dir.join(format!("{key}.partial-{}", std::process::id())))?;
+    let mut strip = make(video, &partial.0, opts, cancel, progress)?;
+    let manifest = serde_json::to_vec_pretty(&strip).map_err(|e| EngineError::OutputWrite {
+        path: partial.0.clone(),
+        reason: e.to_string(),
+    })?;
+    std::fs::write(partial.0.join(MANIFEST), manifest).map_err(|e| write_error(&partial.0, e))?;
+    match std::fs::rename(&partial.0, &dir) {
+        Ok(()) => {}
+        // Made meanwhile by another run: use that one.
+        Err(_) if read_manifest(&dir).is_some() => {}
+        Err(e) => return Err(write_error(&dir, e)),
+    }
+    strip.dir = dir;
+    Ok(strip)
+}
+
+fn make(
+    video: &Path,
+    dir: &Path,
+    opts: &FilmstripOptions,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(f64, &Thumbnail),
+) -> Result<Filmstrip> {
+    let origin_s = super::server::recording_origin(video)?;
+    let mut src = VideoSource::open(video, 1)?;
+    let first = src
+        .next()?
+        .ok_or_else(|| src.damaged("no picture could be decoded"))?;
+    let start_s = src.seconds(first.start) - origin_s;
+    let end_s = src.seconds(src.header_end(first.start)) - origin_s;
+    drop(first);
+    let count = (((end_s - start_s) / opts.every_s).ceil() as usize).max(1);
+    let mut maker = PictureMaker::new();
+    let mut thumbnails: Vec<Thumbnail> = Vec::with_capacity(count);
+    let mut height = 0;
+    // The keyframe shown by the previous thumbnail: (pts, file).
+    let mut previous: Option<(i64, String)> = None;
+    for index in 0..count {
+        cancel.check()?;
+        let at_s = start_s + index as f64 * opts.every_s;
+        let ts = src.ticks(at_s + origin_s);
+        let (frame_ts, file) = match src.keyframe_at(ts, previous.as_ref().map(|p| p.0))? {
+            Keyframe::Same | Keyframe::None => match &previous {
+                Some(p) => p.clone(),
+                None => return Err(src.damaged("no keyframe could be decoded")),
+            },
+            Keyframe::Picture(pts, picture) => {
+                let jpeg = maker.jpeg(
+                    video,
+                    &picture,
+                    opts.width,
+                    src.sar,
+                    src.rotation,
+                    ScaleQuality::Still,
+                )?;
+                height = jpeg.height;
+                let file = format!("{index:04}.jpg");
+                std::fs::write(dir.join(&file), &jpeg.bytes).map_err(|e| write_error(dir, e))?;
+                (pts, file)
+            }
+        };
+        previous = Some((frame_ts, file.clone()));
+        let thumb = Thumbnail {
+            index,
+            at_s,
+            frame_s: src.seconds(frame_ts) - origin_s,
+            file,
+        };
+        progress((index + 1) as f64 / count as f64, &thumb);
+        thumbnails.push(thumb);
+    }
+    Ok(Filmstrip {
+        dir: dir.to_path_buf(),
+        every_s: opts.every_s,
+        width: opts.width & !1,
+        height,
+        thumbnails,
+        from_cache: false,
+    })
+}
+
+/// A complete cached strip in `dir`, if there is one.
+fn read_manifest(dir: &Path) -> Option<Filmstrip> {
+    let bytes = std::fs::read(dir.join(MANIFEST)).ok()?;
+    let mut strip: Filmstrip = serde_json::from_slice(&bytes).ok()?;
+    strip.dir = dir.to_path_buf();
+    strip.from_cache = true;
+    strip
+        .thumbnails
+        .iter()
+        .all(|t| strip.path_of(t).is_file())
+        .then_some(strip)
+}
+
+/// A folder being filled; removed unless renamed into place.
+struct Partial(PathBuf);
+
+impl Partial {
+    fn create(path: PathBuf) -> Result<Self> {
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir(&path).map_err(|e| out_dir_error(&path, &e))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        // Gone already when it was renamed into place.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn out_dir_error(path: &Path, e: &std::io::Error) -> EngineError {
+    EngineError::OutputDir {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+fn write_error(path: &Path, e: std::io::Error) -> EngineError {
+    if crate::mux::is_disk_full(&e) {
+        EngineError::DiskFull {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    } else {
+        EngineError::OutputWrite {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+}
