@@ -49,6 +49,16 @@ impl FrameCache {
         Some(frame.clone())
     }
 
+    /// The latest frame for `width` starting at or before `ts` and no more
+    /// than `max_age` ticks before it (a stale picture while playing).
+    pub fn get_recent(&mut self, width: u32, ts: i64, max_age: i64) -> Option<CachedFrame> {
+        let (_, (frame, _)) = self
+            .frames
+            .range((width, ts - max_age)..=(width, ts))
+            .next_back()?;
+        Some(frame.clone())
+    }
+
     pub fn contains_start(&self, width: u32, start: i64) -> bool {
         self.frames.contains_key(&(width, start))
     }
@@ -117,6 +127,8 @@ mod tests {
         assert!(c.get(640, 1024).is_none(), "past the last cached interval");
         assert!(c.get(640, -1).is_none());
         assert!(c.get(320, 10).is_none(), "another width is another picture");
+        assert_eq!(c.get_recent(640, 2000, 1500).map(|f| f.start), Some(512));
+        assert!(c.get_recent(640, 2000, 1000).is_none(), "too old");
     }
 
     #[test]

@@ -136,7 +136,8 @@ fn make(
     let start_s = src.seconds(first.start) - origin_s;
     let end_s = src.seconds(src.header_end(first.start)) - origin_s;
     drop(first);
-    let count = (((end_s - start_s) / opts.every_s).ceil() as usize).max(1);
+    // (Less a hair, so that 4.0 s every 0.4 s is 10 thumbnails, not 11.)
+    let count = (((end_s - start_s) / opts.every_s - 1e-6).ceil() as usize).max(1);
     let mut maker = PictureMaker::new();
     let mut thumbnails: Vec<Thumbnail> = Vec::with_capacity(count);
     let mut height = 0;

@@ -13,8 +13,15 @@
 //! Read-ahead: while requests say [`FrameUse::Playing`], the worker decodes
 //! on from the last served frame, scaling and encoding every frame up to
 //! `read_ahead_s` past the playhead, so that playback is served from the
-//! cache without seeking. A [`FrameUse::Still`] request (a seek, a step)
-//! ends it. Dropping the server stops the worker and joins it.
+//! cache without seeking. When decoding cannot keep up (a slow or busy
+//! machine), a playing request that misses is answered at once with the
+//! latest frame prepared before it (at most [`STALE_MAX_S`] old: the frame
+//! says its interval, so the caller sees it is late) rather than waiting for
+//! a decode that would put playback further behind; the read-ahead seeks to
+//! the playhead when it has fallen more than [`FORWARD_REACH_S`] behind. A
+//! [`FrameUse::Still`] request (a seek, a step) ends the read-ahead and
+//! always gets the exact frame. Dropping the server stops the worker and
+//! joins it.
 
 use super::cache::{CachedFrame, FrameCache};
 use super::picture::{output_size, PictureMaker, ScaleQuality, MAX_WIDTH, MIN_WIDTH};
@@ -31,6 +38,8 @@ use std::time::Duration;
 
 /// Decoding forward beats seeking up to about one phone GOP.
 const FORWARD_REACH_S: f64 = 1.0;
+/// How old a frame a playing request may get when the exact one is not ready.
+const STALE_MAX_S: f64 = 0.5;
 /// How often the worker looks at the playhead when read-ahead is ahead enough.
 const PLAYHEAD_POLL: Duration = Duration::from_millis(10);
 
@@ -209,6 +218,13 @@ impl FrameServer {
         }
         let hit = self.cache().get(width, ts);
         let tx = self.tx.as_ref().ok_or(EngineError::Cancelled)?;
+        let hit = match (hit, use_) {
+            (None, FrameUse::Playing) => {
+                let max_age = (STALE_MAX_S / self.tb) as i64;
+                self.cache().get_recent(width, ts, max_age)
+            }
+            (hit, _) => hit,
+        };
         if let Some(f) = hit {
             if use_ == FrameUse::Playing && self.shared.idle.swap(false, Ordering::SeqCst) {
                 let _ = tx.send(Msg::Wake);
@@ -398,7 +414,7 @@ impl Worker {
             return false;
         }
         let playhead = self.shared.playhead.load(Ordering::SeqCst);
-        matches!(self.pos, Some(p) if p <= playhead + self.ahead && p + self.reach >= playhead)
+        self.pos.is_none_or(|p| p <= playhead + self.ahead)
     }
 
     /// The next message; `None` when there is read-ahead to do instead.
@@ -570,6 +586,10 @@ impl Worker {
     fn read_ahead_one(&mut self) -> Result<()> {
         let width = self.shared.ahead_width.load(Ordering::SeqCst);
         let playhead = self.shared.playhead.load(Ordering::SeqCst);
+        if self.pos.is_none_or(|p| p + self.reach < playhead) {
+            // Fallen behind (or lost after a failed seek): catch up by seeking.
+            self.seek(playhead)?;
+        }
         let Some(f) = self.src.next()? else {
             self.ended = true;
             return Ok(());

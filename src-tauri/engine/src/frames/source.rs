@@ -219,31 +219,55 @@ impl VideoSource {
     /// The picture of the last keyframe at or before `ts` (ticks), decoded
     /// alone; [`Keyframe::Same`] without decoding when its pts is `known`.
     pub fn keyframe_at(&mut self, ts: i64, known: Option<i64>) -> Result<Keyframe> {
-        self.seek(ts)?;
-        let mut errors = 0u32;
-        let mut packet = ffmpeg::Packet::empty();
-        while packet.read(&mut self.ictx).is_ok() {
-            if packet.stream() != self.stream_index || !packet.is_key() {
+        let mut from = ts;
+        let mut back = self.ticks(1.0);
+        for attempt in 0.. {
+            self.seek(from)?;
+            let Some(packet) = self.next_key_packet() else {
+                return Ok(Keyframe::None);
+            };
+            let pts = packet.pts().unwrap_or(i64::MIN);
+            if pts > ts && attempt < 4 {
+                // A keyframe after the time (timestamps reordered around it):
+                // look further back.
+                from = ts - back;
+                back *= 3;
                 continue;
             }
-            let Some(pts) = packet.pts() else { continue };
             if Some(pts) == known {
                 return Ok(Keyframe::Same);
             }
-            let mut picture = ffmpeg::frame::Video::empty();
-            let sent = self.decoder.send_packet(&packet).is_ok();
-            let _ = self.decoder.send_eof();
-            let got = sent && self.decoder.receive_frame(&mut picture).is_ok();
-            self.decoder.flush();
-            if got {
-                return Ok(Keyframe::Picture(pts, picture));
-            }
-            errors += 1;
-            if errors > MAX_ERRORS_IN_A_ROW {
-                return Err(self.damaged("too many undecodable keyframes"));
-            }
+            return self
+                .decode_alone(&packet)
+                .map(|p| Keyframe::Picture(pts, p));
         }
         Ok(Keyframe::None)
+    }
+
+    /// The next keyframe packet of the stream with a timestamp.
+    fn next_key_packet(&mut self) -> Option<ffmpeg::Packet> {
+        loop {
+            // A fresh packet each time: reading into a filled one leaks its data.
+            let mut packet = ffmpeg::Packet::empty();
+            packet.read(&mut self.ictx).ok()?;
+            if packet.stream() == self.stream_index && packet.is_key() && packet.pts().is_some() {
+                return Some(packet);
+            }
+        }
+    }
+
+    /// Decodes one intra-coded packet on its own (the decoder is flushed after).
+    fn decode_alone(&mut self, packet: &ffmpeg::Packet) -> Result<ffmpeg::frame::Video> {
+        let mut picture = ffmpeg::frame::Video::empty();
+        let sent = self.decoder.send_packet(packet).is_ok();
+        let _ = self.decoder.send_eof();
+        let got = sent && self.decoder.receive_frame(&mut picture).is_ok();
+        self.decoder.flush();
+        if got {
+            Ok(picture)
+        } else {
+            Err(self.damaged("a keyframe could not be decoded"))
+        }
     }
 
     /// Receives one frame into `out`, feeding packets as needed; false at the end.

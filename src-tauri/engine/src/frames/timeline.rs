@@ -44,11 +44,15 @@ impl Timeline {
         read_only_stream(&mut ictx, stream_index);
         let mut starts = Vec::new();
         let mut end = i64::MIN;
-        let mut packet = ffmpeg::Packet::empty();
         let mut n = 0u32;
-        while packet.read(&mut ictx).is_ok() {
+        loop {
+            // A fresh packet each time: reading into a filled one leaks its data.
+            let mut packet = ffmpeg::Packet::empty();
+            if packet.read(&mut ictx).is_err() {
+                break;
+            }
             n += 1;
-            if n % 256 == 0 {
+            if n.is_multiple_of(256) {
                 cancel.check()?;
             }
             // SAFETY: reading a plain field of a valid packet.
