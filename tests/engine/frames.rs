@@ -228,7 +228,21 @@ fn playing_serves_every_frame_in_order_from_the_read_ahead() {
     play(50, 60);
     // A jump while playing, then on.
     play(100, 115);
-    // A still frame (a seek) stops the read-ahead and is exact.
+    // A still frame (a seek) stops the read-ahead and is exact: the same
+    // bytes as from a server that never played (playback decodes without
+    // deblocking and scales the fast way; a still is never such a frame).
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    server
+        .frame(104.5 / FPS, 128, FrameUse::Playing)
+        .expect("frame");
+    let still = server
+        .frame(112.5 / FPS, 128, FrameUse::Still)
+        .expect("still");
+    let fresh = open(&v)
+        .frame(112.5 / FPS, 128, FrameUse::Still)
+        .expect("fresh");
+    assert_eq!(read_code(&still.jpeg, 0), 112);
+    assert!(still.jpeg == fresh.jpeg, "a still after playing is exact");
     assert_eq!(shown(&server, 20.5 / FPS, 0), 20);
 }
 

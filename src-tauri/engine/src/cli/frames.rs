@@ -155,10 +155,12 @@ pub fn run_preview_bench(a: &PreviewBenchArgs) -> engine::Result<()> {
         t = f.end_s;
     }
     let seq_s = t0.elapsed().as_secs_f64();
-    // Paced at 1x: the playhead moves with the clock; count the distinct
-    // frames shown and how far they lag behind it.
+    // Paced at 1x, as a page would: the playhead moves with the clock; the
+    // next frame is asked when the shown one ends, a late answer (an earlier
+    // frame) again at the next display refresh (60 Hz). Counts the distinct
+    // frames shown and, for each, how far the playhead was past its start.
     let from = info.start_s + 0.6 * span;
-    let (mut shown, mut late, mut last_start) = (0u32, 0u32, f64::NAN);
+    let (mut lags, mut last_start) = (Vec::new(), f64::NAN);
     let t0 = Instant::now();
     while t0.elapsed().as_secs_f64() < a.paced_s {
         let playhead = from + t0.elapsed().as_secs_f64();
@@ -167,14 +169,14 @@ pub fn run_preview_bench(a: &PreviewBenchArgs) -> engine::Result<()> {
         }
         let f = server.frame(playhead, a.width, FrameUse::Playing)?;
         if f.start_s != last_start {
-            shown += 1;
             last_start = f.start_s;
+            lags.push(from + t0.elapsed().as_secs_f64() - f.start_s);
         }
-        let now = from + t0.elapsed().as_secs_f64();
-        if now - f.end_s > step {
-            late += 1;
-        }
-        let next = f.end_s.max(playhead + 1e-3) - from;
+        let next = if f.end_s > playhead {
+            f.end_s - from
+        } else {
+            t0.elapsed().as_secs_f64() + 1.0 / 60.0
+        };
         let wait = next - t0.elapsed().as_secs_f64();
         if wait > 0.0 {
             std::thread::sleep(Duration::from_secs_f64(wait));
@@ -187,6 +189,7 @@ pub fn run_preview_bench(a: &PreviewBenchArgs) -> engine::Result<()> {
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);
     let mut seeks_ms = Vec::with_capacity(a.seeks);
+    let mut seek_times = Vec::with_capacity(a.seeks);
     for _ in 0..a.seeks {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -195,6 +198,7 @@ pub fn run_preview_bench(a: &PreviewBenchArgs) -> engine::Result<()> {
         let t0 = Instant::now();
         server.frame(at, a.width, FrameUse::Still)?;
         seeks_ms.push(ms(t0.elapsed()));
+        seek_times.push(at);
     }
     seeks_ms.sort_by(f64::total_cmp);
     let pct = |p: f64| {
@@ -211,10 +215,13 @@ pub fn run_preview_bench(a: &PreviewBenchArgs) -> engine::Result<()> {
         "sequential_frames": frames,
         "sequential_fps": f64::from(frames) / seq_s,
         "paced_s": paced_s,
-        "paced_frames_shown": shown,
-        "paced_shown_fps": f64::from(shown) / paced_s,
-        "paced_late_frames": late,
+        "paced_frames_shown": lags.len(),
+        "paced_shown_fps": lags.len() as f64 / paced_s,
+        // Shown while the playhead was within the frame or one frame past it.
+        "paced_in_sync_frames": lags.iter().filter(|&&l| l < 2.0 * step).count(),
+        "paced_median_lag_ms": median(&mut lags) * 1e3,
         "seeks": seeks_ms.len(),
+        "seek_times_s": seek_times,
         "seek_median_ms": pct(0.5),
         "seek_p90_ms": pct(0.9),
         "seek_max_ms": seeks_ms.last().copied().unwrap_or(f64::NAN),
@@ -224,6 +231,11 @@ pub fn run_preview_bench(a: &PreviewBenchArgs) -> engine::Result<()> {
     });
     println!("{v}");
     Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn ms(d: Duration) -> f64 {

@@ -14,6 +14,9 @@ pub struct CachedFrame {
     /// Presentation interval `[start, end)` in stream ticks.
     pub start: i64,
     pub end: i64,
+    /// Decoded exactly and scaled with the full filter (a still frame), not
+    /// prepared the fast way for playback.
+    pub exact: bool,
 }
 
 pub(crate) struct FrameCache {
@@ -34,15 +37,16 @@ impl FrameCache {
         }
     }
 
-    /// The frame at `ts` for `width`, if cached; marks it used.
-    pub fn get(&mut self, width: u32, ts: i64) -> Option<CachedFrame> {
+    /// The frame at `ts` for `width`, if cached (an exact one if
+    /// `exact_only`); marks it used.
+    pub fn get(&mut self, width: u32, ts: i64, exact_only: bool) -> Option<CachedFrame> {
         self.clock += 1;
         let clock = self.clock;
         let (_, (frame, used)) = self
             .frames
             .range_mut((width, i64::MIN)..=(width, ts))
             .next_back()?;
-        if ts >= frame.end {
+        if ts >= frame.end || (exact_only && !frame.exact) {
             return None;
         }
         *used = clock;
@@ -113,6 +117,7 @@ mod tests {
             height: 360,
             start,
             end,
+            exact: start % 20 == 0,
         }
     }
 
@@ -121,12 +126,22 @@ mod tests {
         let mut c = FrameCache::new(1 << 20);
         c.insert(640, frame(0, 512, 10));
         c.insert(640, frame(512, 1024, 10));
-        assert_eq!(c.get(640, 0).map(|f| f.start), Some(0));
-        assert_eq!(c.get(640, 511).map(|f| f.start), Some(0));
-        assert_eq!(c.get(640, 512).map(|f| f.start), Some(512));
-        assert!(c.get(640, 1024).is_none(), "past the last cached interval");
-        assert!(c.get(640, -1).is_none());
-        assert!(c.get(320, 10).is_none(), "another width is another picture");
+        assert_eq!(c.get(640, 0, false).map(|f| f.start), Some(0));
+        assert_eq!(c.get(640, 511, true).map(|f| f.start), Some(0));
+        assert_eq!(c.get(640, 512, false).map(|f| f.start), Some(512));
+        assert!(
+            c.get(640, 512, true).is_none(),
+            "a playback frame is no still"
+        );
+        assert!(
+            c.get(640, 1024, false).is_none(),
+            "past the last cached interval"
+        );
+        assert!(c.get(640, -1, false).is_none());
+        assert!(
+            c.get(320, 10, false).is_none(),
+            "another width is another picture"
+        );
         assert_eq!(c.get_recent(640, 2000, 1500).map(|f| f.start), Some(512));
         assert!(c.get_recent(640, 2000, 1000).is_none(), "too old");
     }
@@ -138,11 +153,14 @@ mod tests {
             c.insert(640, frame(i * 10, i * 10 + 10, 100));
         }
         assert_eq!(c.bytes(), 1000);
-        c.get(640, 0); // frame 0 used: it stays
+        c.get(640, 0, false); // frame 0 used: it stays
         c.insert(640, frame(100, 110, 100));
         assert!(c.bytes() <= 900, "{}", c.bytes());
-        assert!(c.get(640, 0).is_some());
-        assert!(c.get(640, 10).is_none(), "the oldest unused went first");
-        assert!(c.get(640, 105).is_some());
+        assert!(c.get(640, 0, false).is_some());
+        assert!(
+            c.get(640, 10, false).is_none(),
+            "the oldest unused went first"
+        );
+        assert!(c.get(640, 105, false).is_some());
     }
 }

@@ -11,14 +11,17 @@
 //! picture view only ever shows the latest.
 //!
 //! Read-ahead: while requests say [`FrameUse::Playing`], the worker decodes
-//! on from the last served frame, scaling and encoding every frame up to
+//! on from the last served frame (fast: without deblocking, see
+//! [`VideoSource::set_fast`]; a still frame is always decoded exactly, from
+//! the previous keyframe if needed), scaling and encoding every frame up to
 //! `read_ahead_s` past the playhead, so that playback is served from the
 //! cache without seeking. When decoding cannot keep up (a slow or busy
 //! machine), a playing request that misses is answered at once with the
 //! latest frame prepared before it (at most [`STALE_MAX_S`] old: the frame
 //! says its interval, so the caller sees it is late) rather than waiting for
 //! a decode that would put playback further behind; the read-ahead seeks to
-//! the playhead when it has fallen more than [`FORWARD_REACH_S`] behind. A
+//! [`CATCH_UP_LEAD_S`] past the playhead when it has fallen more than
+//! [`FORWARD_REACH_S`] behind (frames it passes are decoded, not encoded). A
 //! [`FrameUse::Still`] request (a seek, a step) ends the read-ahead and
 //! always gets the exact frame. Dropping the server stops the worker and
 //! joins it.
@@ -38,8 +41,12 @@ use std::time::Duration;
 
 /// Decoding forward beats seeking up to about one phone GOP.
 const FORWARD_REACH_S: f64 = 1.0;
-/// How old a frame a playing request may get when the exact one is not ready.
-const STALE_MAX_S: f64 = 0.5;
+/// How old a frame a playing request may get when the exact one is not ready
+/// (about what a catch-up seek costs on a busy 2-core machine).
+const STALE_MAX_S: f64 = 2.0;
+/// Where a read-ahead that fell behind resumes, past the playhead: far enough
+/// to be ahead of it again once the keyframe's GOP is decoded.
+const CATCH_UP_LEAD_S: f64 = 0.5;
 /// How often the worker looks at the playhead when read-ahead is ahead enough.
 const PLAYHEAD_POLL: Duration = Duration::from_millis(10);
 
@@ -216,7 +223,7 @@ impl FrameServer {
             }
             FrameUse::Still => self.shared.ahead_width.store(0, Ordering::SeqCst),
         }
-        let hit = self.cache().get(width, ts);
+        let hit = self.cache().get(width, ts, use_ == FrameUse::Still);
         let tx = self.tx.as_ref().ok_or(EngineError::Cancelled)?;
         let hit = match (hit, use_) {
             (None, FrameUse::Playing) => {
@@ -323,6 +330,7 @@ struct Worker {
     first_start: i64,
     reach: i64,
     ahead: i64,
+    lead: i64,
 }
 
 /// How a request ended.
@@ -367,6 +375,7 @@ impl Worker {
         let worker = Self {
             reach: src.ticks(FORWARD_REACH_S),
             ahead: src.ticks(opts.read_ahead_s.clamp(0.0, 10.0)),
+            lead: src.ticks(CATCH_UP_LEAD_S),
             pos: Some(first.end),
             ended: false,
             first_start: first.start,
@@ -452,7 +461,9 @@ impl Worker {
     }
 
     fn answer_superseded(&self, r: Request) {
-        let hit = self.lock_cache().get(r.width, r.ts);
+        let hit = self
+            .lock_cache()
+            .get(r.width, r.ts, r.use_ == FrameUse::Still);
         let _ = r.reply.send(hit.ok_or(EngineError::Cancelled));
     }
 
@@ -462,7 +473,10 @@ impl Worker {
 
     /// Answers `r`; returns a newer request that replaced it, if any.
     fn serve(&mut self, r: Request) -> Option<Request> {
-        if let Some(f) = self.lock_cache().get(r.width, r.ts) {
+        if let Some(f) = self
+            .lock_cache()
+            .get(r.width, r.ts, r.use_ == FrameUse::Still)
+        {
             let _ = r.reply.send(Ok(f));
             return None;
         }
@@ -486,7 +500,13 @@ impl Worker {
 
     /// Decodes to the frame at `target` and encodes it.
     fn decode_to(&mut self, target: i64, width: u32, use_: FrameUse) -> Served {
-        let forward = matches!(self.pos, Some(p) if p <= target && target - p <= self.reach);
+        let playing = use_ == FrameUse::Playing;
+        // A still frame must be exact: from a keyframe if the decoder has
+        // been decoding fast since the last one.
+        let exact_enough = playing || self.src.is_exact();
+        let forward =
+            exact_enough && matches!(self.pos, Some(p) if p <= target && target - p <= self.reach);
+        self.src.set_fast(playing);
         if !forward {
             if let Err(e) = self.seek(target) {
                 return Served::Done(Err(e));
@@ -576,6 +596,7 @@ impl Worker {
             height: jpeg.height,
             start: f.start,
             end: f.end,
+            exact: quality == ScaleQuality::Still && self.src.is_exact(),
         };
         self.lock_cache().insert(width, cached.clone());
         Ok(cached)
@@ -586,9 +607,10 @@ impl Worker {
     fn read_ahead_one(&mut self) -> Result<()> {
         let width = self.shared.ahead_width.load(Ordering::SeqCst);
         let playhead = self.shared.playhead.load(Ordering::SeqCst);
+        self.src.set_fast(true);
         if self.pos.is_none_or(|p| p + self.reach < playhead) {
             // Fallen behind (or lost after a failed seek): catch up by seeking.
-            self.seek(playhead)?;
+            self.seek(playhead + self.lead)?;
         }
         let Some(f) = self.src.next()? else {
             self.ended = true;

@@ -56,6 +56,11 @@ pub(crate) struct VideoSource {
     /// Last decoded frame, whose end is known once the next one is decoded.
     held: Option<(i64, ffmpeg::frame::Video)>,
     eof_sent: bool,
+    /// Deblocking skipped (see [`VideoSource::set_fast`]).
+    fast: bool,
+    /// Some picture since the last seek was decoded without deblocking, so
+    /// the pictures referring to it are not exact.
+    inexact: bool,
     pub rotation: i32,
     pub sar: (i32, i32),
     pub frame_rate: f64,
@@ -142,6 +147,8 @@ impl VideoSource {
             frame_ticks,
             held: None,
             eof_sent: false,
+            fast: false,
+            inexact: false,
             rotation,
             sar,
             frame_rate,
@@ -182,7 +189,35 @@ impl VideoSource {
         self.decoder.flush();
         self.held = None;
         self.eof_sent = false;
+        self.inexact = self.fast;
         Ok(())
+    }
+
+    /// Skips H.264/HEVC deblocking from the next packet on (about a quarter
+    /// of the decoding time), or decodes exactly again. Without deblocking,
+    /// block edges show slightly and the error carries on to the frames that
+    /// refer to them until the next keyframe: invisible at preview sizes while
+    /// playing, not acceptable for a still frame (see [`Self::is_exact`]).
+    pub fn set_fast(&mut self, fast: bool) {
+        if fast == self.fast {
+            return;
+        }
+        self.fast = fast;
+        self.inexact |= fast;
+        let how = if fast {
+            ffmpeg::ffi::AVDiscard::AVDISCARD_ALL
+        } else {
+            ffmpeg::ffi::AVDiscard::AVDISCARD_DEFAULT
+        };
+        // SAFETY: a plain field of the open decoder's context, read for each
+        // packet sent (and copied to the frame threads' contexts then).
+        unsafe { (*self.decoder.as_mut_ptr()).skip_loop_filter = how };
+    }
+
+    /// Whether the pictures decoded from here on are exact (no picture since
+    /// the last seek was decoded fast).
+    pub fn is_exact(&self) -> bool {
+        !self.inexact
     }
 
     /// The next frame in presentation order with its interval; `None` at the
