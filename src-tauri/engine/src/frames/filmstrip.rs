@@ -1,9 +1,10 @@
 //! Filmstrip: small pictures along the recording (one every few seconds), for
 //! placing the trim handles by picture. Each thumbnail is the last keyframe
-//! at or before its time (decoding keyframes alone is what makes three
-//! minutes take about a second; on phone video a keyframe comes every 1-2 s,
-//! so a thumbnail is at most that early). Thumbnails sharing a keyframe share
-//! the file.
+//! at or before its time, decoded alone without deblocking (decoding
+//! keyframes alone is what makes three minutes take seconds, not a full
+//! decode; on phone video a keyframe comes every 1-2 s, so a thumbnail is at
+//! most that early). Thumbnails sharing a keyframe share the file. Two
+//! threads share the work.
 //!
 //! Cached on disk by the video's fingerprint (size, modification time, hash
 //! of its ends: [`crate::jobs::fingerprint`]) and the strip's parameters,
@@ -121,6 +122,10 @@ pub fn filmstrip(
     Ok(strip)
 }
 
+/// Thumbnails are made by this many threads, each over a contiguous part of
+/// the recording with its own demuxer and decoder (2 cores on the target).
+const WORKERS: usize = 2;
+
 fn make(
     video: &Path,
     dir: &Path,
@@ -129,62 +134,133 @@ fn make(
     progress: &mut dyn FnMut(f64, &Thumbnail),
 ) -> Result<Filmstrip> {
     let origin_s = super::server::recording_origin(video)?;
-    let mut src = VideoSource::open(video, 1)?;
-    let first = src
-        .next()?
-        .ok_or_else(|| src.damaged("no picture could be decoded"))?;
-    let start_s = src.seconds(first.start) - origin_s;
-    let end_s = src.seconds(src.header_end(first.start)) - origin_s;
-    drop(first);
+    let (start_s, end_s) = {
+        let mut src = VideoSource::open(video, 1)?;
+        let first = src
+            .next()?
+            .ok_or_else(|| src.damaged("no picture could be decoded"))?;
+        let start = src.seconds(first.start) - origin_s;
+        (start, src.seconds(src.header_end(first.start)) - origin_s)
+    };
     // (Less a hair, so that 4.0 s every 0.4 s is 10 thumbnails, not 11.)
     let count = (((end_s - start_s) / opts.every_s - 1e-6).ceil() as usize).max(1);
-    let mut maker = PictureMaker::new();
-    let mut thumbnails: Vec<Thumbnail> = Vec::with_capacity(count);
-    let mut height = 0;
-    // The keyframe shown by the previous thumbnail: (pts, file).
-    let mut previous: Option<(i64, String)> = None;
-    for index in 0..count {
-        cancel.check()?;
-        let at_s = start_s + index as f64 * opts.every_s;
-        let ts = src.ticks(at_s + origin_s);
-        let (frame_ts, file) = match src.keyframe_at(ts, previous.as_ref().map(|p| p.0))? {
-            Keyframe::Same | Keyframe::None => match &previous {
-                Some(p) => p.clone(),
-                None => return Err(src.damaged("no keyframe could be decoded")),
-            },
-            Keyframe::Picture(pts, picture) => {
-                let jpeg = maker.jpeg(
-                    video,
-                    &picture,
-                    opts.width,
-                    src.sar,
-                    src.rotation,
-                    ScaleQuality::Still,
-                )?;
-                height = jpeg.height;
-                let file = format!("{index:04}.jpg");
-                std::fs::write(dir.join(&file), &jpeg.bytes).map_err(|e| write_error(dir, e))?;
-                (pts, file)
+    let part = count.div_ceil(WORKERS);
+    let stop = CancelToken::new();
+    let (tx, rx) = std::sync::mpsc::channel::<Result<(Thumbnail, u32)>>();
+    let mut slots: Vec<Option<Thumbnail>> = vec![None; count];
+    let (mut height, mut done, mut failure) = (0, 0, None);
+    std::thread::scope(|scope| {
+        for first in (0..count).step_by(part) {
+            let (tx, stop) = (tx.clone(), &stop);
+            let job = Part {
+                video,
+                dir,
+                opts,
+                origin_s,
+                start_s,
+                indices: first..(first + part).min(count),
+            };
+            scope.spawn(move || {
+                if let Err(e) = job.run(&tx, cancel, stop) {
+                    let _ = tx.send(Err(e));
+                }
+            });
+        }
+        drop(tx);
+        for msg in rx {
+            match msg {
+                Ok((thumb, h)) if failure.is_none() && !cancel.is_cancelled() => {
+                    done += 1;
+                    height = height.max(h);
+                    progress(done as f64 / count as f64, &thumb);
+                    let i = thumb.index;
+                    slots[i] = Some(thumb);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    stop.cancel();
+                    failure.get_or_insert(e);
+                }
             }
-        };
-        previous = Some((frame_ts, file.clone()));
-        let thumb = Thumbnail {
-            index,
-            at_s,
-            frame_s: src.seconds(frame_ts) - origin_s,
-            file,
-        };
-        progress((index + 1) as f64 / count as f64, &thumb);
-        thumbnails.push(thumb);
+        }
+    });
+    cancel.check()?;
+    if let Some(e) = failure {
+        return Err(e);
     }
     Ok(Filmstrip {
         dir: dir.to_path_buf(),
         every_s: opts.every_s,
         width: opts.width & !1,
         height,
-        thumbnails,
+        thumbnails: slots.into_iter().flatten().collect(),
         from_cache: false,
     })
+}
+
+/// One thread's share of the thumbnails.
+struct Part<'a> {
+    video: &'a Path,
+    dir: &'a Path,
+    opts: &'a FilmstripOptions,
+    origin_s: f64,
+    start_s: f64,
+    indices: std::ops::Range<usize>,
+}
+
+impl Part<'_> {
+    fn run(
+        &self,
+        tx: &std::sync::mpsc::Sender<Result<(Thumbnail, u32)>>,
+        cancel: &CancelToken,
+        stop: &CancelToken,
+    ) -> Result<()> {
+        let mut src = VideoSource::open(self.video, 1)?;
+        // Deblocking is invisible at thumbnail size; a keyframe refers to nothing.
+        src.set_fast(true);
+        let mut maker = PictureMaker::new();
+        // The keyframe shown by the previous thumbnail: (pts, file).
+        let mut previous: Option<(i64, String)> = None;
+        let mut height = 0;
+        for index in self.indices.clone() {
+            cancel.check()?;
+            stop.check()?;
+            let at_s = self.start_s + index as f64 * self.opts.every_s;
+            let ts = src.ticks(at_s + self.origin_s);
+            let (frame_ts, file) = match src.keyframe_at(ts, previous.as_ref().map(|p| p.0))? {
+                Keyframe::Same | Keyframe::None => match &previous {
+                    Some(p) => p.clone(),
+                    None => return Err(src.damaged("no keyframe could be decoded")),
+                },
+                Keyframe::Picture(pts, picture) => {
+                    let jpeg = maker.jpeg(
+                        self.video,
+                        &picture,
+                        self.opts.width,
+                        src.sar,
+                        src.rotation,
+                        ScaleQuality::Still,
+                    )?;
+                    height = jpeg.height;
+                    let file = format!("{index:04}.jpg");
+                    std::fs::write(self.dir.join(&file), &jpeg.bytes)
+                        .map_err(|e| write_error(self.dir, e))?;
+                    (pts, file)
+                }
+            };
+            previous = Some((frame_ts, file.clone()));
+            let thumb = Thumbnail {
+                index,
+                at_s,
+                frame_s: src.seconds(frame_ts) - self.origin_s,
+                file,
+            };
+            if tx.send(Ok((thumb, height))).is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A complete cached strip in `dir`, if there is one.
