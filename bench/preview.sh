@@ -70,7 +70,8 @@ done < "$WORK/times"
 "$BIN" filmstrip "$VIDEO" --out "$WORK/strip" --every 2 --width 160 --json > "$WORK/strip2.json"
 mkdir -p "$WORK/ffstrip"
 t0=$(now)
-ffmpeg -nostdin -v error -skip_frame nokey -i "$VIDEO" -an -vf scale=160:-1 -fps_mode vfr -q:v 4 "$WORK/ffstrip/%04d.jpg"
+"$TIME" -v -o "$WORK/ffstrip.time" ffmpeg -nostdin -v error -skip_frame nokey -i "$VIDEO" -an \
+  -vf scale=160:-1 -fps_mode vfr -q:v 4 "$WORK/ffstrip/%04d.jpg"
 FF_STRIP_S=$(python3 -c "print($(now) - $t0)")
 FF_STRIP_N=$(ls "$WORK/ffstrip" | wc -l)
 echo "load after: $(load)"
@@ -82,6 +83,9 @@ b = json.load(open(f"{work}/bench.json"))
 s1 = json.load(open(f"{work}/strip.json"))
 s2 = json.load(open(f"{work}/strip2.json"))
 ff = sorted(float(x) for x in open(f"{work}/ff_seeks"))
+def cpu(name):
+    t = dict(l.strip().split(": ", 1) for l in open(f"{work}/{name}") if ": " in l)
+    return float(t["User time (seconds)"]) + float(t["System time (seconds)"])
 pct = lambda v, p: v[round((len(v) - 1) * p)]
 ff_fps = int(ff_frames) / float(ff_seq_s)
 rows = [
@@ -92,6 +96,8 @@ rows = [
     ("seek max (ms)", f"{b['seek_max_ms']:.0f}", f"{ff[-1]:.0f}", f"{b['seek_max_ms'] / ff[-1]:.2f}"),
     (f"filmstrip cold (s; ours {len(s1['thumbnails'])} thumbs, ffmpeg {ff_strip_n} keyframes)",
      f"{s1['elapsed_ms'] / 1000:.2f}", f"{float(ff_strip_s):.2f}", f"{s1['elapsed_ms'] / 1000 / float(ff_strip_s):.2f}"),
+    ("filmstrip cold, CPU (s, user+sys)", f"{cpu('strip.time'):.2f}", f"{cpu('ffstrip.time'):.2f}",
+     f"{cpu('strip.time') / cpu('ffstrip.time'):.2f}"),
     ("filmstrip cached (s)", f"{s2['elapsed_ms'] / 1000:.3f}", "-", "-"),
     ("peak RSS of the frame server process (MB)", f"{int(rss_kb) / 1024:.0f}", "-", "-"),
     ("open (ms) / timeline scan (ms)", f"{b['open_ms']:.0f} / {b['timeline_scan_ms']:.0f}", "-", "-"),
