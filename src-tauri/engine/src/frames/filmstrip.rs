@@ -105,7 +105,10 @@ pub fn filmstrip(
         return Ok(cached);
     }
     std::fs::create_dir_all(cache_dir).map_err(|e| out_dir_error(cache_dir, &e))?;
-    let partial = Partial::create(cache_dir.join(format!("{key}.partial-{}", std::process::id())))?;
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let partial =
+        Partial::create(cache_dir.join(format!("{key}.partial-{}-{run}", std::process::id())))?;
     let mut strip = make(video, &partial.0, opts, cancel, progress)?;
     let manifest = serde_json::to_vec_pretty(&strip).map_err(|e| EngineError::OutputWrite {
         path: partial.0.clone(),
