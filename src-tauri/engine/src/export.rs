@@ -277,7 +277,7 @@ fn check_unchanged(prints: &[Fingerprint]) -> Result<()> {
 /// Container time of the first decoded audio sample of `dance` (0 when it
 /// has no sound): the pts of the first frame its decoder gives, as
 /// [`crate::decode`] counts it (priming already removed by libavcodec).
-fn dance_audio_origin(dance: &Path, info: &MediaInfo) -> Result<f64> {
+pub(crate) fn dance_audio_origin(dance: &Path, info: &MediaInfo) -> Result<f64> {
     if info.audio().is_none() {
         return Ok(0.0);
     }

@@ -12,6 +12,7 @@ mod direct_out;
 pub mod error;
 pub mod export;
 pub mod fine;
+pub mod frames;
 pub mod gcc;
 pub mod interp;
 pub mod jobs;
@@ -39,6 +40,10 @@ pub use error::{EngineError, ErrorPayload, Result};
 pub use export::{
     analyse_inputs, export, export_analysed, remove_stale_partials, AudioChoice, ExportReport,
     ExportRequest, InputAnalysis, SongHeard, StartCut,
+};
+pub use frames::{
+    filmstrip, Filmstrip, FilmstripOptions, Frame, FrameServer, FrameServerOptions, FrameSpan,
+    FrameUse, PictureInfo, Thumbnail,
 };
 pub use probe::{probe, AudioStreamInfo, MediaInfo, Role, StreamInfo, VideoStreamInfo};
 pub use trim::{EndReason, Placement, StartReason};

@@ -370,7 +370,7 @@ fn seconds(ts: i64, tb: ffmpeg::Rational) -> Option<f64> {
     Some(ts as f64 * f64::from(tb))
 }
 
-fn rotation_of(stream: &ffmpeg::format::stream::Stream) -> i32 {
+pub(crate) fn rotation_of(stream: &ffmpeg::format::stream::Stream) -> i32 {
     for sd in stream.side_data() {
         if sd.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix
             && sd.data().len() >= 36

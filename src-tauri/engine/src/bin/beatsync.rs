@@ -2,6 +2,8 @@
 
 use beatsync_engine as engine;
 
+#[path = "../cli/frames.rs"]
+mod frames_cli;
 #[path = "../cli/jobs.rs"]
 mod jobs_cli;
 use clap::{Parser, Subcommand};
@@ -47,6 +49,12 @@ enum Command {
     Sync(SyncArgs),
     /// The background job queue (the same store the app uses).
     Jobs(jobs_cli::JobsArgs),
+    /// Write the video frame shown at a time as a JPEG.
+    Frame(frames_cli::FrameArgs),
+    /// Thumbnails along a video (cached on disk by the file's fingerprint).
+    Filmstrip(frames_cli::FilmstripArgs),
+    /// Measure the picture preview on a video: playback rate, seek latency (JSON).
+    PreviewBench(frames_cli::PreviewBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -129,6 +137,13 @@ fn main() -> ExitCode {
         }
         Command::Sync(args) => run_sync(&args).map_err(|e| (e.code(), e.to_string())),
         Command::Jobs(args) => jobs_cli::run(args).map_err(|e| (e.code(), e.to_string())),
+        Command::Frame(args) => frames_cli::run_frame(&args).map_err(|e| (e.code(), e.to_string())),
+        Command::Filmstrip(args) => {
+            frames_cli::run_filmstrip(&args).map_err(|e| (e.code(), e.to_string()))
+        }
+        Command::PreviewBench(args) => {
+            frames_cli::run_preview_bench(&args).map_err(|e| (e.code(), e.to_string()))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
