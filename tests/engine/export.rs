@@ -6,8 +6,8 @@ mod common;
 
 use beatsync_engine as engine;
 use common::{ffmpeg, measured_lag_s, path_str as s};
-use engine::audio_out::RetimeMode;
-use engine::{CancelToken, EndReason, ExportReport, ExportRequest, Placement, StartReason};
+use engine::export::{EndReason, RetimeMode, StartReason};
+use engine::{CancelToken, ExportReport, ExportRequest, Placement};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -510,7 +510,7 @@ fn smart_cut_reencodes_only_the_head() {
         },
     );
     let mut req = request(&dance, &song, d.path(), 2.3);
-    req.start_cut = engine::StartCut::SmartCut;
+    req.start_cut = engine::export::StartCut::SmartCut;
     let report = run(&req).unwrap();
     assert_eq!(report.video, engine::export::VideoMethod::SmartCut);
     assert_eq!(report.trim.hidden_frames, 0);
@@ -907,7 +907,7 @@ fn drift_is_followed_to_the_last_second() {
         ref_dance_s: Some(15.0),
     });
     let report = run(&req).unwrap();
-    assert_eq!(report.audio.retime, engine::audio_out::Retime::Resample);
+    assert_eq!(report.audio.retime, engine::export::Retime::Resample);
     let dur = report.duration_s;
     assert_placed(&report, &song, &[0.5, dur / 2.0, dur - 0.5], 0.001);
 }
@@ -934,7 +934,7 @@ fn speed_change_keeps_pitch_and_stays_in_sync() {
     });
     req.retime = RetimeMode::Auto;
     let report = run(&req).unwrap();
-    assert_eq!(report.audio.retime, engine::audio_out::Retime::Tempo);
+    assert_eq!(report.audio.retime, engine::export::Retime::Tempo);
     let dur = report.duration_s;
     // A pitch-keeping stretch moves each grain a little (Rubber Band: a few
     // ms on pink noise, the hardest material); the placement must still

@@ -1,12 +1,11 @@
 //! `beatsync jobs …`: the job queue from the command line — the same store
 //! and runner the app uses.
 
-use beatsync_engine::jobs::fingerprint::fingerprint;
-use beatsync_engine::jobs::store::{NewJob, Retention};
 use beatsync_engine::jobs::{
-    AudioMode, EngineWork, Job, JobInput, JobOptions, JobState, JobsError, JobsResult, Runner,
-    RunnerConfig, Store, StoreEvent,
+    AudioMode, EngineWork, Job, JobInput, JobOptions, JobState, JobsError, JobsResult, NewJob,
+    Retention, Runner, RunnerConfig, Store, StoreEvent,
 };
+use beatsync_engine::media::fingerprint::fingerprint;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

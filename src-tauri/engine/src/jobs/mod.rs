@@ -2,7 +2,6 @@
 //! for every job, and a runner that does the work in the background with
 //! progress, retry, stall detection, cancellation and resume after a crash.
 
-pub mod fingerprint;
 pub mod model;
 pub mod retry;
 pub mod runner;
@@ -14,6 +13,9 @@ pub use runner::{Runner, RunnerConfig};
 pub use store::WorkKind;
 pub use store::{NewJob, Recovery, Retention, Store};
 pub use work::{EngineWork, ExportOutcome, Work};
+
+/// The shell and the CLI name it here.
+pub use crate::media::fingerprint;
 
 use crate::error::{EngineError, ErrorPayload};
 use std::path::PathBuf;

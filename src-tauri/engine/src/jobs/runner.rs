@@ -3,7 +3,6 @@
 //! ETA) and a heartbeat, detecting stalls, retrying transient failures with
 //! backoff, and handing interrupted work back to the queue on shutdown.
 
-use super::fingerprint::check_unchanged;
 use super::model::{Job, JobState};
 use super::retry::{backoff, is_transient, DEFAULT_BACKOFF};
 use super::store::{Retention, RunnerLock, Store, WorkKind};
@@ -11,6 +10,7 @@ use super::work::Work;
 use super::JobsResult;
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, ErrorPayload};
+use crate::media::fingerprint::check_unchanged;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -430,10 +430,10 @@ pub fn eta(elapsed: Duration, fraction: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::fingerprint::fingerprint;
     use crate::jobs::model::{JobInput, JobOptions, StoreEvent};
     use crate::jobs::store::NewJob;
     use crate::jobs::work::ExportOutcome;
+    use crate::media::fingerprint::fingerprint;
     use std::path::Path;
     use std::sync::atomic::AtomicU32;
 

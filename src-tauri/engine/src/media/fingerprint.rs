@@ -1,8 +1,8 @@
 //! File fingerprints: size, modification time and a hash of the first and
 //! last MiB — cheap on a 2 GB video, and enough to notice a replaced file.
 
-use super::model::Fingerprint;
 use crate::error::{EngineError, Result};
+use crate::jobs::model::Fingerprint;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 

@@ -14,7 +14,7 @@
 //! undecodable is left at the end.
 
 use crate::error::{EngineError, Result};
-use crate::probe::{open_input, open_input_fast, OwnedParams};
+use crate::media::probe::{open_input, open_input_fast, OwnedParams};
 use ffmpeg_next as ffmpeg;
 use ffmpeg_next::ffi;
 use serde::{Deserialize, Serialize};
@@ -98,7 +98,7 @@ impl VideoReader {
             .best(ffmpeg::media::Type::Video)
             .ok_or_else(|| EngineError::NoVideo(path.to_path_buf()))?
             .index();
-        crate::probe::read_only_stream(&mut ictx, stream_index);
+        crate::media::probe::read_only_stream(&mut ictx, stream_index);
         Ok(Self {
             ictx,
             stream_index,
@@ -112,7 +112,9 @@ impl VideoReader {
     }
 
     fn seek(&mut self, ts: i64) -> Result<()> {
-        if let Err(e) = crate::probe::seek_keyframe_before(&mut self.ictx, self.stream_index, ts) {
+        if let Err(e) =
+            crate::media::probe::seek_keyframe_before(&mut self.ictx, self.stream_index, ts)
+        {
             // Unseekable file: read from the start instead.
             // SAFETY: a valid format context.
             let r0 =
@@ -707,7 +709,7 @@ pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
 
 /// The partial output file as the muxer's byte sink; records the first
 /// error. On Linux the data bypasses the page cache (see
-/// [`crate::direct_out`]) when the file system allows it. Otherwise every
+/// [`crate::export::output::direct`]) when the file system allows it. Otherwise every
 /// new 8 MB is handed to the kernel for writeback as soon as written, so
 /// that the final fsync is short. The writeback requests are made by a
 /// helper thread: starting writeback allocates blocks and submits I/O in the
@@ -716,7 +718,7 @@ pub(crate) struct OutputSink {
     file: File,
     errors: WriteErrorSlot,
     #[cfg(target_os = "linux")]
-    direct: Option<crate::direct_out::DirectSink>,
+    direct: Option<crate::export::output::direct::DirectSink>,
     /// Write position, and the end of what was handed to writeback.
     pos: u64,
     high: u64,
@@ -787,7 +789,7 @@ impl Drop for Writeback {
 impl OutputSink {
     pub fn new(file: File, errors: WriteErrorSlot) -> Self {
         #[cfg(target_os = "linux")]
-        let direct = crate::direct_out::DirectSink::open(&file);
+        let direct = crate::export::output::direct::DirectSink::open(&file);
         #[cfg(target_os = "linux")]
         let writeback = if direct.is_some() {
             None

@@ -9,7 +9,7 @@
 
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
-use crate::probe::{layout_or_default, open_input_fast};
+use crate::media::probe::{layout_or_default, open_input_fast};
 use ffmpeg_next as ffmpeg;
 use std::path::{Path, PathBuf};
 
@@ -78,7 +78,7 @@ impl FrameSource {
             }
         };
         let mut ictx = ictx;
-        crate::probe::read_only_stream(&mut ictx, stream_index);
+        crate::media::probe::read_only_stream(&mut ictx, stream_index);
         read_packets_directly(&mut ictx);
         Ok(Self {
             path: path.to_path_buf(),

@@ -10,7 +10,7 @@
 
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
-use crate::mux::{VideoCut, VideoReader};
+use crate::export::video::{VideoCut, VideoReader};
 use ffmpeg_next as ffmpeg;
 use std::path::Path;
 

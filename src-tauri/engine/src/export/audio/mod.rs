@@ -14,10 +14,12 @@
 //! when the song is AAC and the rate is 1, its packets are copied and an edit
 //! list positions them to the sample ([`SongCopier`]).
 
+pub(crate) mod stretch;
+
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
-use crate::probe::{layout_or_default, open_input};
-use crate::trim::Placement;
+use crate::media::probe::{layout_or_default, open_input};
+use crate::timeline::Placement;
 use ffmpeg_next as ffmpeg;
 use ffmpeg_next::ffi;
 use serde::{Deserialize, Serialize};
@@ -217,7 +219,7 @@ enum Retimer {
     None,
     Resample(Swr),
     Tempo {
-        stretcher: crate::stretch::Stretcher,
+        stretcher: stretch::Stretcher,
         layout: ffmpeg::ChannelLayout,
         rate: u32,
         pts: i64,
@@ -258,7 +260,7 @@ impl Retimer {
                 Ok(Retimer::Resample(swr))
             }
             Retime::Tempo => {
-                let stretcher = crate::stretch::Stretcher::new(rate, sr, layout.bits(), path)?;
+                let stretcher = stretch::Stretcher::new(rate, sr, layout.bits(), path)?;
                 Ok(Retimer::Tempo {
                     stretcher,
                     layout,
@@ -413,7 +415,7 @@ impl SongEncoder {
             .map_err(|e| EngineError::media(&path, format!("cannot open the AAC encoder: {e}")))?;
         let frame_size = (encoder.frame_size() as usize).max(1);
         let mut ictx = ictx;
-        crate::probe::read_only_stream(&mut ictx, stream_index);
+        crate::media::probe::read_only_stream(&mut ictx, stream_index);
         Ok(Self {
             job,
             ictx,
@@ -498,7 +500,8 @@ impl SongEncoder {
                 let tb = f64::from(st.time_base());
                 let target_s = to_skip as f64 / sr - 2.0;
                 let ts = (target_s / tb) as i64;
-                if crate::probe::seek_keyframe_before(&mut self.ictx, self.stream_index, ts).is_ok()
+                if crate::media::probe::seek_keyframe_before(&mut self.ictx, self.stream_index, ts)
+                    .is_ok()
                 {
                     self.decoder.flush();
                     fix_skip_from_pts = true;
@@ -833,7 +836,7 @@ impl SongCopier {
         }
         let stream_index = stream.index();
         let time_base = stream.time_base();
-        crate::probe::read_only_stream(&mut ictx, stream_index);
+        crate::media::probe::read_only_stream(&mut ictx, stream_index);
         Ok(Ok(Self {
             ictx,
             stream_index,

@@ -887,7 +887,7 @@ fn salvage(damaged: &Path, into: &mut Connection) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::fingerprint::fingerprint;
+    use crate::media::fingerprint::fingerprint;
 
     pub(crate) fn input(dir: &Path, name: &str) -> JobInput {
         let path = dir.join(name);

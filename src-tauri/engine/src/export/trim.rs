@@ -15,69 +15,10 @@
 
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
-use crate::probe::{layout_or_default, open_input_fast, OwnedParams};
+use crate::media::probe::{layout_or_default, open_input_fast, OwnedParams};
 use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-/// How the song sits in the recording:
-/// `dance_time = ref + rate * (bgm_time - (ref - offset_s))`, i.e. at dance
-/// time `ref` the offset is exactly `offset_s` (`dance_time = bgm_time +
-/// offset_s`), and around it one second of song lasts `rate` seconds of
-/// recording. The aligner reports `offset_s` at the middle of the part where
-/// the song is heard; that is `ref_dance_s`. With `rate == 1` the reference
-/// does not matter.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Placement {
-    pub offset_s: f64,
-    #[serde(default = "one")]
-    pub rate: f64,
-    /// Dance time where `offset_s` holds exactly; `None`: the middle of the
-    /// recording (export resolves it before use).
-    #[serde(default)]
-    pub ref_dance_s: Option<f64>,
-}
-
-fn one() -> f64 {
-    1.0
-}
-
-impl Placement {
-    pub fn new(offset_s: f64, rate: f64) -> Self {
-        Self {
-            offset_s,
-            rate,
-            ref_dance_s: None,
-        }
-    }
-    fn reference(&self) -> f64 {
-        self.ref_dance_s.unwrap_or(0.0)
-    }
-    /// Song time heard at `dance_s`.
-    pub fn bgm_at(&self, dance_s: f64) -> f64 {
-        let r = self.reference();
-        (r - self.offset_s) + (dance_s - r) / self.rate
-    }
-    /// Dance time at which song time `bgm_s` is heard.
-    pub fn dance_at(&self, bgm_s: f64) -> f64 {
-        let r = self.reference();
-        r + self.rate * (bgm_s - (r - self.offset_s))
-    }
-    pub fn validate(&self) -> Result<()> {
-        if !self.offset_s.is_finite() || !self.ref_dance_s.is_none_or(f64::is_finite) {
-            return Err(EngineError::InvalidRequest(
-                "the offset must be a finite number of seconds".into(),
-            ));
-        }
-        if !(self.rate.is_finite() && (0.5..=2.0).contains(&self.rate)) {
-            return Err(EngineError::InvalidRequest(format!(
-                "rate {} is outside 0.5..2 (1 = same speed)",
-                self.rate
-            )));
-        }
-        Ok(())
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -242,7 +183,7 @@ fn block_powers(
         // overlap and is not used.
         let ts = ((from_s - 1.0) / f64::from(tb)) as i64;
         // An unseekable song is read from its start instead.
-        let _ = crate::probe::seek_keyframe_before(&mut ictx, index, ts);
+        let _ = crate::media::probe::seek_keyframe_before(&mut ictx, index, ts);
     }
     let block_s = ENVELOPE_BLOCK as f64 / f64::from(ENVELOPE_RATE);
     let mut sums: Vec<(f64, u32)> = Vec::new();
@@ -359,7 +300,7 @@ pub fn song_audible_range(
 ) -> Result<SongAudibleRange> {
     const HEAD_S: f64 = 45.0;
     const TAIL_S: [f64; 2] = [30.0, 90.0];
-    let info = crate::probe::probe_fast(song)?;
+    let info = crate::media::probe::probe_fast(song)?;
     let dur = info
         .audio()
         .and_then(|a| a.duration_s)
@@ -533,7 +474,7 @@ impl FrameSampler {
                 path: path.to_path_buf(),
                 reason: format!("cannot decode the video to look for a black ending: {e}"),
             })?;
-        crate::probe::read_only_stream(&mut ictx, stream_index);
+        crate::media::probe::read_only_stream(&mut ictx, stream_index);
         Ok(Self {
             ictx,
             stream_index,
@@ -597,7 +538,8 @@ impl FrameSampler {
     /// decoder; false when the file cannot seek there.
     fn seek_before(&mut self, t: f64) -> bool {
         let ts = (t / self.time_base).floor() as i64;
-        if crate::probe::seek_keyframe_before(&mut self.ictx, self.stream_index, ts).is_err() {
+        if crate::media::probe::seek_keyframe_before(&mut self.ictx, self.stream_index, ts).is_err()
+        {
             return false;
         }
         self.decoder.flush();
@@ -860,18 +802,5 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.code(), "nothing_to_export");
-    }
-
-    #[test]
-    fn placement_round_trips() {
-        let p = Placement {
-            offset_s: 12.5,
-            rate: 1.02,
-            ref_dance_s: Some(40.0),
-        };
-        assert!((p.bgm_at(40.0) - 27.5).abs() < 1e-12);
-        for t in [0.0, 17.0, 250.0] {
-            assert!((p.dance_at(p.bgm_at(t)) - t).abs() < 1e-9);
-        }
     }
 }

@@ -14,7 +14,7 @@
 //! [`StartCut::SmartCut`] is the option: H.264 only, the frames from the cut
 //! to the next keyframe are re-encoded with libx264 (CRF 14) under
 //! parameter-set ids of their own, added to the track's `avcC`, and the rest
-//! is copied (see [`crate::smartcut`]); it needs libx264 and splices two
+//! is copied (see [`smartcut`]); it needs libx264 and splices two
 //! encoders' streams, which is why it is not the default.
 //!
 //! # Inputs and outputs
@@ -34,15 +34,25 @@
 //! is fsynced. A killed export leaves only the `.partial` file, whose lock
 //! died with the process; the next export into that folder removes it.
 
-use crate::audio_out::{
-    aac_window, choose_retime, choose_splice, split_plan, AudioPacket, Retime, RetimeMode,
-    SongCopier, SongEncoder, SongRender, SplitPlan, AAC_FRAME,
-};
+pub mod audio;
+pub(crate) mod output;
+pub(crate) mod smartcut;
+pub mod trim;
+pub(crate) mod video;
+
+pub use audio::{Retime, RetimeMode};
+pub use trim::{EndReason, StartReason};
+
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
-use crate::mux::{self, CutReader, OutputSink, VideoTrack, WriteErrorSlot};
-use crate::probe::{probe_fast, MediaInfo, OwnedParams};
-use crate::trim::{self, EndReason, Placement, SongAudibleRange, StartReason, TrimFacts};
+use crate::export::audio::{
+    aac_window, choose_retime, choose_splice, split_plan, AudioPacket, SongCopier, SongEncoder,
+    SongRender, SplitPlan, AAC_FRAME,
+};
+use crate::export::trim::{SongAudibleRange, TrimFacts};
+use crate::export::video::{CutReader, OutputSink, VideoTrack, WriteErrorSlot};
+use crate::media::probe::{probe_fast, MediaInfo, OwnedParams};
+use crate::timeline::Placement;
 use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -276,12 +286,12 @@ fn check_unchanged(prints: &[Fingerprint]) -> Result<()> {
 
 /// Container time of the first decoded audio sample of `dance` (0 when it
 /// has no sound): the pts of the first frame its decoder gives, as
-/// [`crate::decode`] counts it (priming already removed by libavcodec).
+/// [`crate::media::decode`] counts it (priming already removed by libavcodec).
 fn dance_audio_origin(dance: &Path, info: &MediaInfo) -> Result<f64> {
     if info.audio().is_none() {
         return Ok(0.0);
     }
-    let mut ictx = crate::probe::open_input_fast(dance)?;
+    let mut ictx = crate::media::probe::open_input_fast(dance)?;
     let stream = ictx
         .streams()
         .best(ffmpeg::media::Type::Audio)
@@ -296,7 +306,7 @@ fn dance_audio_origin(dance: &Path, info: &MediaInfo) -> Result<f64> {
         path: dance.to_path_buf(),
         reason: format!("cannot open the audio decoder: {e}"),
     })?;
-    crate::probe::read_only_stream(&mut ictx, index);
+    crate::media::probe::read_only_stream(&mut ictx, index);
     let mut frame = ffmpeg::frame::Audio::empty();
     let mut eof = false;
     loop {
@@ -346,7 +356,7 @@ pub fn analyse_inputs(
     // read them side by side.
     let (song, picture) = std::thread::scope(|scope| {
         let picture = scope.spawn(|| -> Result<(VideoTrack, OwnedParams, f64, Option<bool>)> {
-            let video = mux::video_track(dance)?;
+            let video = video::video_track(dance)?;
             let origin = dance_audio_origin(dance, &dance_info)?;
             cancel.check()?;
             // The decoder that looks at the last frames also completes the
@@ -354,7 +364,7 @@ pub fn analyse_inputs(
             let (black, params) = trim::look_at_the_end(dance, video.end_s, cancel)?;
             let params = match params {
                 Some(p) => p,
-                None => mux::video_params(dance, &video)?,
+                None => video::video_params(dance, &video)?,
             };
             Ok((video, params, origin, Some(black)))
         });
@@ -488,7 +498,7 @@ fn try_lock(_file: &File) -> bool {
 }
 
 fn dir_error(dir: &Path, e: &std::io::Error) -> EngineError {
-    if mux::is_disk_full(e) {
+    if video::is_disk_full(e) {
         return EngineError::DiskFull {
             path: dir.to_path_buf(),
             reason: e.to_string(),
@@ -840,7 +850,7 @@ pub fn export_analysed(
             facts.black_from_s = black.map(|c| c - origin);
         }
         let decision = trim::decide_trim(&facts)?;
-        let cut = mux::plan_cut(
+        let cut = video::plan_cut(
             &req.dance,
             &a.video,
             decision.start_s + origin,
@@ -850,7 +860,7 @@ pub fn export_analysed(
     })?;
     let smart_head = if req.start_cut == StartCut::SmartCut {
         with_ticks("plan", &mut progress, |_| {
-            crate::smartcut::encode_head(&req.dance, &cut, cancel)
+            crate::export::smartcut::encode_head(&req.dance, &cut, cancel)
         })?
     } else {
         None
@@ -916,7 +926,7 @@ pub fn export_analysed(
     let errors = WriteErrorSlot::default();
     let write_failed = |e: ffmpeg::Error, errors: &WriteErrorSlot| -> EngineError {
         match errors.take() {
-            Some(io) if mux::is_disk_full(&io) => EngineError::DiskFull {
+            Some(io) if video::is_disk_full(&io) => EngineError::DiskFull {
                 path: req.out_dir.clone(),
                 reason: io.to_string(),
             },
@@ -957,7 +967,7 @@ pub fn export_analysed(
             .input_stream()
             .ok_or_else(|| EngineError::NoVideo(req.dance.clone()))?;
         let id = ist.parameters().id();
-        if !mux::mp4_accepts(id) {
+        if !video::mp4_accepts(id) {
             return Err(EngineError::Unsupported {
                 path: req.dance.clone(),
                 reason: format!(
@@ -971,9 +981,9 @@ pub fn export_analysed(
         let ist = video_in
             .input_stream()
             .ok_or_else(|| EngineError::NoVideo(req.dance.clone()))?;
-        let index = mux::add_copied_video_stream(&mut octx, &ist, Some(&a.video_params))?;
+        let index = video::add_copied_video_stream(&mut octx, &ist, Some(&a.video_params))?;
         if let Some(h) = &smart_head {
-            mux::set_extradata(&mut octx, index, &h.avcc)?;
+            video::set_extradata(&mut octx, index, &h.avcc)?;
         }
         index
     };
@@ -1174,7 +1184,7 @@ pub fn export_analysed(
     result?;
     drop(octx); // flushes the last buffered bytes into the file
     if let Some(io) = errors.take() {
-        return Err(if mux::is_disk_full(&io) {
+        return Err(if video::is_disk_full(&io) {
             EngineError::DiskFull {
                 path: req.out_dir.clone(),
                 reason: io.to_string(),
@@ -1195,7 +1205,7 @@ pub fn export_analysed(
         .try_clone()
         .map_err(|e| dir_error(&req.out_dir, &e))?;
     blocking_with_ticks("finish", &mut progress, move || sync_file.sync_all())?.map_err(|e| {
-        if mux::is_disk_full(&e) {
+        if video::is_disk_full(&e) {
             EngineError::DiskFull {
                 path: req.out_dir.clone(),
                 reason: e.to_string(),

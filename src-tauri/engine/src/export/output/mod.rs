@@ -1,0 +1,4 @@
+//! The output file.
+
+#[cfg(target_os = "linux")]
+pub(crate) mod direct;

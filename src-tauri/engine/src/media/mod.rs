@@ -1,0 +1,12 @@
+//! `media`: reading files. What a file holds ([`probe`]), its sound as mono
+//! samples ([`decode`]), peaks for display ([`waveform`]), and a fingerprint
+//! that notices a replaced file ([`fingerprint`]).
+
+pub mod decode;
+pub mod fingerprint;
+pub mod probe;
+pub mod waveform;
+
+pub use decode::{decode_audio, decode_audio_with, AudioChunks, MonoPcm};
+pub use probe::{probe, AudioStreamInfo, MediaInfo, Role, StreamInfo, VideoStreamInfo};
+pub use waveform::Waveform;
