@@ -3,7 +3,9 @@
 //! that notices a replaced file ([`fingerprint`]).
 
 pub mod decode;
+pub(crate) mod ffi;
 pub mod fingerprint;
+pub(crate) mod input;
 pub mod probe;
 pub mod waveform;
 
