@@ -3,16 +3,16 @@
 //!
 //! Layout (see docs/architecture.md): [`media`] reads files (probe, decode,
 //! waveform, fingerprint), the align family finds where the song sits,
-//! [`timeline`] is that placement, [`export`] writes the finished video, and
+//! [`Placement`] is that placement, [`export`] writes the finished video, and
 //! [`jobs`] runs both in the background from a durable store.
 
 pub mod export;
 pub mod jobs;
 pub mod media;
-pub mod timeline;
 
 mod cancel;
 mod error;
+mod timeline;
 
 // The align family; it moves into align/ and dsp/ in a later pass.
 pub mod align;

@@ -51,7 +51,7 @@ pub(crate) mod trim;
 pub(crate) mod video;
 
 pub use audio::{AudioSource, Retime, RetimeMode};
-pub use output::remove_stale_partials;
+pub(crate) use output::remove_stale_partials;
 pub use report::{AudioReport, ExportReport, TrimReport, VideoMethod};
 pub use request::{AudioChoice, ExportRequest, SongHeard, StartCut};
 pub use trim::{EndReason, StartReason};

@@ -213,16 +213,6 @@ impl AudioChunks {
         })
     }
 
-    /// Estimated duration of the stream (s), for progress.
-    pub fn duration_s(&self) -> f64 {
-        self.source.duration_s
-    }
-
-    /// Progress through the stream in 0..=1.
-    pub fn fraction(&self) -> f64 {
-        fraction(self.resampler.position_s, self.source.duration_s)
-    }
-
     /// Next block of samples; `Ok(None)` at the end of the stream.
     pub fn next_chunk(&mut self) -> Result<Option<Vec<f32>>> {
         if self.finished {

@@ -2,13 +2,13 @@
 //! samples ([`decode`]), peaks for display ([`waveform`]), and a fingerprint
 //! that notices a replaced file ([`fingerprint`]).
 
-pub mod decode;
+pub(crate) mod decode;
 pub(crate) mod ffi;
 pub mod fingerprint;
 pub(crate) mod input;
-pub mod probe;
+pub(crate) mod probe;
 pub mod waveform;
 
-pub use decode::{decode_audio, decode_audio_with, AudioChunks, MonoPcm};
+pub use decode::{decode_audio, MonoPcm};
 pub use probe::{probe, AudioStreamInfo, MediaInfo, Role, StreamInfo, VideoStreamInfo};
 pub use waveform::Waveform;
