@@ -249,7 +249,12 @@ impl<W: Work> Runner<W> {
                 .name(format!("job-{}", job.id))
                 .spawn(move || {
                     lower_priority();
-                    let _ = tx.send(me.do_work(&job, kind, &token, &pulse));
+                    let outcome = me.do_work(&job, kind, &token, &pulse);
+                    // Let go of the runner (and so of the store's runner lock)
+                    // before the result is seen: once `run` returns, a new
+                    // runner must be able to start at once.
+                    drop(me);
+                    let _ = tx.send(outcome);
                 });
             match spawned {
                 Ok(_) => rx
