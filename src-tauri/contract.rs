@@ -5,8 +5,8 @@
 //! this writes (`BEATSYNC_BLESS=1` makes it rewrite them).
 
 use crate::events;
-use beatsync_engine::error::ErrorCode;
 use beatsync_engine::jobs::{JobState, Stage};
+use beatsync_engine::ErrorCode;
 
 /// `files-added` → `filesAdded`.
 fn camel(name: &str) -> String {

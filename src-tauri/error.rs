@@ -1,8 +1,8 @@
 //! The error shape every command returns to the UI: `{code, message}`, with
 //! the code from the one list of codes (`ErrorCode`).
 
-use beatsync_engine::error::ErrorCode;
 use beatsync_engine::jobs::JobsError;
+use beatsync_engine::ErrorCode;
 use beatsync_engine::{EngineError, ErrorPayload};
 use serde::Serialize;
 

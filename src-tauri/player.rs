@@ -5,8 +5,8 @@
 
 use crate::error::IpcError;
 use crate::events::PreviewState;
-use beatsync_engine::error::ErrorCode;
-use beatsync_engine::trim::Placement;
+use beatsync_engine::ErrorCode;
+use beatsync_engine::Placement;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 mod common;
 
 use beatsync_app::{contract, events};
-use beatsync_engine::error::ErrorCode;
+use beatsync_engine::ErrorCode;
 use common::{app, call, main_window, make_class, make_song, request};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};

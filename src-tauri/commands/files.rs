@@ -6,7 +6,7 @@
 use super::{blocking, non_empty};
 use crate::error::IpcError;
 use crate::view::AddedFile;
-use beatsync_engine::waveform::Waveform;
+use beatsync_engine::media::Waveform;
 use beatsync_engine::{self as engine, CancelToken, EngineError, MediaInfo, Role};
 use std::path::PathBuf;
 use tauri::{AppHandle, Manager, Runtime};
@@ -93,7 +93,7 @@ pub async fn waveform(path: String, peaks_per_s: f64) -> Result<Waveform, IpcErr
         ));
     }
     blocking(move || {
-        Ok(engine::waveform::waveform(
+        Ok(engine::media::waveform::waveform(
             &path,
             peaks_per_s,
             &CancelToken::new(),

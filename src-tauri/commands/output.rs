@@ -4,8 +4,8 @@
 use super::non_empty;
 use crate::error::IpcError;
 use crate::state::AppState;
-use beatsync_engine::error::ErrorCode;
 use beatsync_engine::jobs::JobState;
+use beatsync_engine::ErrorCode;
 use std::path::{Path, PathBuf};
 use tauri::State;
 

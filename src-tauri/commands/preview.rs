@@ -5,9 +5,9 @@ use super::blocking;
 use crate::error::IpcError;
 use crate::player::PlayRequest;
 use crate::state::AppState;
-use beatsync_engine::error::ErrorCode;
 use beatsync_engine::jobs::Job;
-use beatsync_engine::trim::Placement;
+use beatsync_engine::ErrorCode;
+use beatsync_engine::Placement;
 use tauri::{AppHandle, Manager, Runtime, State};
 
 /// The placement the job plays with: the user's nudge, else the analysis;

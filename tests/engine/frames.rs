@@ -6,8 +6,9 @@
 
 mod common;
 
+use beatsync_engine::frames::filmstrip;
 use beatsync_engine::frames::{FilmstripOptions, FrameServer, FrameServerOptions, FrameUse};
-use beatsync_engine::{filmstrip, CancelToken, EngineError};
+use beatsync_engine::{CancelToken, EngineError};
 use common::{ffmpeg, path_str, tmp};
 use ffmpeg_next as ffmpeg;
 use std::path::{Path, PathBuf};
@@ -521,7 +522,9 @@ fn bad_files_give_typed_errors() {
     let late = server.frame(3.9, 128, FrameUse::Still);
     assert_eq!(late.map(|_| ()).map_err(|e| e.code()), Err("unreadable"));
     // Bad requests are refused, not guessed.
-    let bad = |r: Result<beatsync_engine::Frame, EngineError>| r.map(|_| ()).map_err(|e| e.code());
+    let bad = |r: Result<beatsync_engine::frames::Frame, EngineError>| {
+        r.map(|_| ()).map_err(|e| e.code())
+    };
     assert_eq!(
         bad(server.frame(f64::NAN, 128, FrameUse::Still)),
         Err("invalid_request")

@@ -177,15 +177,17 @@ fn run_probe(file: &std::path::Path, json: bool, role: Option<RoleArg>) -> engin
         );
         for s in &info.streams {
             match s {
-                engine::StreamInfo::Video(v) => println!(
+                engine::media::StreamInfo::Video(v) => println!(
                     "  #{} video {} {}x{} {:.3} fps rotation {}°",
                     v.index, v.codec, v.width, v.height, v.frame_rate, v.rotation
                 ),
-                engine::StreamInfo::Audio(a) => println!(
+                engine::media::StreamInfo::Audio(a) => println!(
                     "  #{} audio {} {} Hz {} ch ({})",
                     a.index, a.codec, a.sample_rate, a.channels, a.layout
                 ),
-                engine::StreamInfo::Other { index, codec } => println!("  #{index} other {codec}"),
+                engine::media::StreamInfo::Other { index, codec } => {
+                    println!("  #{index} other {codec}")
+                }
             }
         }
     }
@@ -258,18 +260,18 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
     let mut req = engine::ExportRequest::new(&args.dance, &args.bgm, &args.out, placement);
     req.name = args.name.clone();
     req.lead_in_s = args.lead_in;
-    req.audio = engine::AudioChoice {
+    req.audio = engine::export::AudioChoice {
         bitrate: args.bitrate.saturating_mul(1000),
         copy_if_possible: args.copy_audio,
     };
     req.retime = match args.retime {
-        RetimeArg::Auto => engine::audio_out::RetimeMode::Auto,
-        RetimeArg::Resample => engine::audio_out::RetimeMode::Resample,
-        RetimeArg::KeepPitch => engine::audio_out::RetimeMode::KeepPitch,
+        RetimeArg::Auto => engine::export::RetimeMode::Auto,
+        RetimeArg::Resample => engine::export::RetimeMode::Resample,
+        RetimeArg::KeepPitch => engine::export::RetimeMode::KeepPitch,
     };
     req.start_cut = match args.start_cut {
-        StartCutArg::EditList => engine::StartCut::EditList,
-        StartCutArg::SmartCut => engine::StartCut::SmartCut,
+        StartCutArg::EditList => engine::export::StartCut::EditList,
+        StartCutArg::SmartCut => engine::export::StartCut::SmartCut,
     };
     req.detect_black_tail = !args.no_black_detect;
     let show = args.progress;

@@ -3,7 +3,8 @@
 
 use beatsync_engine as engine;
 use clap::Args;
-use engine::{CancelToken, EngineError, FrameServer, FrameServerOptions, FrameUse};
+use engine::frames::{FrameServer, FrameServerOptions, FrameUse};
+use engine::{CancelToken, EngineError};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -102,12 +103,13 @@ pub fn run_frame(a: &FrameArgs) -> engine::Result<()> {
 }
 
 pub fn run_filmstrip(a: &FilmstripArgs) -> engine::Result<()> {
-    let opts = engine::FilmstripOptions {
+    let opts = engine::frames::FilmstripOptions {
         every_s: a.every,
         width: a.width,
     };
     let t0 = Instant::now();
-    let strip = engine::filmstrip(&a.file, &a.out, &opts, &CancelToken::new(), &mut |_, _| {})?;
+    let strip =
+        engine::frames::filmstrip(&a.file, &a.out, &opts, &CancelToken::new(), &mut |_, _| {})?;
     let ms = t0.elapsed().as_secs_f64() * 1e3;
     if a.json {
         let mut v = serde_json::to_value(&strip).unwrap_or_default();

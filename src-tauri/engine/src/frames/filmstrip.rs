@@ -7,7 +7,7 @@
 //! threads share the work.
 //!
 //! Cached on disk by the video's fingerprint (size, modification time, hash
-//! of its ends: [`crate::jobs::fingerprint`]) and the strip's parameters,
+//! of its ends: [`crate::media::fingerprint`]) and the strip's parameters,
 //! under a folder the caller chooses: `<cache>/<fingerprint>-w<W>-e<ms>/`
 //! holding `NNNN.jpg` and `filmstrip.json`. The folder is built under a
 //! temporary name and renamed when complete, so a cancelled or crashed run
@@ -17,7 +17,7 @@ use super::picture::{PictureMaker, ScaleQuality, MAX_WIDTH, MIN_WIDTH};
 use super::source::{Keyframe, VideoSource};
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
-use crate::jobs::fingerprint::fingerprint;
+use crate::media::fingerprint::fingerprint;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -305,7 +305,7 @@ fn out_dir_error(path: &Path, e: &std::io::Error) -> EngineError {
 }
 
 fn write_error(path: &Path, e: std::io::Error) -> EngineError {
-    if crate::mux::is_disk_full(&e) {
+    if crate::export::output::sink::is_disk_full(&e) {
         EngineError::DiskFull {
             path: path.to_path_buf(),
             reason: e.to_string(),

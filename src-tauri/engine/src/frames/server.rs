@@ -312,9 +312,8 @@ impl Drop for FrameServer {
 /// Container time of recording time 0: the first decoded audio sample, as
 /// the waveform and the export count it (0 without sound).
 pub(crate) fn recording_origin(path: &Path) -> Result<f64> {
-    let info = crate::probe::probe_fast(path)?;
-    info.require_video()?;
-    crate::export::dance_audio_origin(path, &info)
+    let mut recording = crate::export::source::Recording::open(path)?;
+    Ok(recording.read_start()?.audio_origin_s)
 }
 
 struct Worker {

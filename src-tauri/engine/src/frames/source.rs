@@ -4,11 +4,13 @@
 //! Time: frames carry the demuxer's presentation timestamps (edit lists
 //! already applied by libavformat, as for the export's copy), in the stream's
 //! time base. Recording time 0 is the container time of the recording's first
-//! decoded audio sample (see [`crate::export::dance_audio_origin`]), the clock
+//! decoded audio sample (see [`crate::export::source::Recording::read_start`]), the clock
 //! of the waveform and of the aligner; a video without sound has origin 0.
 
 use crate::error::{EngineError, Result};
-use crate::probe::{open_input_fast, read_only_stream, rotation_of, seek_keyframe_before};
+use crate::media::ffi::{seek_keyframe_before, select_stream};
+use crate::media::input::open_input_fast;
+use crate::media::probe::rotation_of;
 use ffmpeg_next as ffmpeg;
 use std::path::{Path, PathBuf};
 
@@ -137,7 +139,7 @@ impl VideoSource {
             0
         };
         let rotation = rotation_of(&stream);
-        read_only_stream(&mut ictx, stream_index);
+        select_stream(&mut ictx, stream_index);
         Ok(Self {
             path: path.to_path_buf(),
             ictx,

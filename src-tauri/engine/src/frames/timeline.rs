@@ -4,7 +4,8 @@
 
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
-use crate::probe::{open_input_fast, read_only_stream};
+use crate::media::ffi::select_stream;
+use crate::media::input::open_input_fast;
 use ffmpeg_next as ffmpeg;
 use std::path::Path;
 
@@ -41,7 +42,7 @@ impl Timeline {
             .stream(stream_index)
             .map(|s| f64::from(s.time_base()))
             .ok_or_else(|| EngineError::NoVideo(path.to_path_buf()))?;
-        read_only_stream(&mut ictx, stream_index);
+        select_stream(&mut ictx, stream_index);
         let mut starts = Vec::new();
         let mut end = i64::MIN;
         let mut n = 0u32;

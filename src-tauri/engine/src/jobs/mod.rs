@@ -2,7 +2,6 @@
 //! for every job, and a runner that does the work in the background with
 //! progress, retry, stall detection, cancellation and resume after a crash.
 
-pub mod fingerprint;
 pub mod model;
 pub mod retry;
 pub mod runner;

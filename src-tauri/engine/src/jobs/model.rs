@@ -210,7 +210,8 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::OLD_CHECKPOINT;
     use super::*;
-    use crate::jobs::store::{migrate, Store, DB_FILE};
+    use crate::jobs::store::schema::{migrate, DB_FILE};
+    use crate::jobs::store::Store;
     use rusqlite::{params, Connection};
 
     /// A row written by the store before checkpoints, stages and error codes

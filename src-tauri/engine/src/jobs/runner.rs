@@ -3,7 +3,6 @@
 //! ETA) and a heartbeat, detecting stalls, retrying transient failures with
 //! backoff, and handing interrupted work back to the queue on shutdown.
 
-use super::fingerprint::check_unchanged;
 use super::model::{Job, JobState, Stage};
 use super::retry::{backoff, is_transient, DEFAULT_BACKOFF};
 use super::store::{Retention, RunnerLock, Store, WorkKind};
@@ -11,6 +10,7 @@ use super::work::Work;
 use super::JobsResult;
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, ErrorCode, ErrorPayload};
+use crate::media::fingerprint::check_unchanged;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -249,7 +249,12 @@ impl<W: Work> Runner<W> {
                 .name(format!("job-{}", job.id))
                 .spawn(move || {
                     lower_priority();
-                    let _ = tx.send(me.do_work(&job, kind, &token, &pulse));
+                    let outcome = me.do_work(&job, kind, &token, &pulse);
+                    // Let go of the runner (and so of the store's runner lock)
+                    // before the result is seen: once `run` returns, a new
+                    // runner must be able to start at once.
+                    drop(me);
+                    let _ = tx.send(outcome);
                 });
             match spawned {
                 Ok(_) => rx
@@ -431,11 +436,11 @@ pub fn eta(elapsed: Duration, fraction: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::fingerprint::fingerprint;
     use crate::jobs::model::fixtures::analysis;
     use crate::jobs::model::{JobInput, JobOptions, StoreEvent};
     use crate::jobs::store::NewJob;
     use crate::jobs::work::ExportOutcome;
+    use crate::media::fingerprint::fingerprint;
     use std::path::Path;
     use std::sync::atomic::AtomicU32;
 

@@ -128,7 +128,7 @@ impl Work for EngineWork {
     }
 
     fn adopt(&self, job: &Job, output: &std::path::Path) -> Result<serde_json::Value> {
-        let info = crate::probe::probe_fast(output)?;
+        let info = crate::media::probe::probe_fast(output)?;
         info.require_video()?;
         info.require_audio()?;
         let _ = job;
@@ -161,7 +161,7 @@ impl Work for EngineWork {
 /// the checkpointed analysis; the analysis also says where the song is heard.
 pub fn export_request(job: &Job) -> Result<crate::export::ExportRequest> {
     use crate::export::{AudioChoice, ExportRequest, SongHeard};
-    use crate::trim::Placement;
+    use crate::timeline::Placement;
     let out_dir = job.options.out_dir.clone().ok_or_else(|| {
         crate::error::EngineError::InvalidRequest("no output folder chosen for this job".into())
     })?;
@@ -185,9 +185,9 @@ pub fn export_request(job: &Job) -> Result<crate::export::ExportRequest> {
             dance_start_s: a.overlap.dance_start_s,
         });
         req.retime = if a.pitch_kept {
-            crate::audio_out::RetimeMode::KeepPitch
+            crate::export::audio::RetimeMode::KeepPitch
         } else {
-            crate::audio_out::RetimeMode::Resample
+            crate::export::audio::RetimeMode::Resample
         };
     }
     if let Some(offset_s) = job.options.offset_s {
