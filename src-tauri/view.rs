@@ -1,5 +1,6 @@
 //! The shapes the UI receives (docs/ipc.md), built from engine types.
 
+use crate::registry::FileRegistry;
 use beatsync_engine::jobs::{Job, JobOptions, JobState, Stage};
 use beatsync_engine::{AlignResult, ErrorPayload, MediaInfo, Role};
 use serde::Serialize;
@@ -11,8 +12,12 @@ pub struct JobView {
     /// The job's revision: of two views of a job the higher `rev` is the
     /// newer; the UI ignores a view older than the one it has.
     pub rev: u64,
+    /// Shown to the user; commands take the ids below.
     pub dance_path: PathBuf,
     pub bgm_path: PathBuf,
+    /// The files' ids (the same id the file got when it was added).
+    pub dance_file: String,
+    pub bgm_file: String,
     pub state: JobState,
     pub stage: Option<Stage>,
     pub progress: f64,
@@ -32,11 +37,15 @@ pub struct JobView {
     pub finished_at: Option<i64>,
 }
 
-impl From<Job> for JobView {
-    fn from(j: Job) -> Self {
+impl JobView {
+    /// The page's view of a job; its files get ids (a stored job is one of
+    /// the ways a path reaches the page).
+    pub fn new(j: Job, files: &FileRegistry) -> Self {
         Self {
             id: j.id,
             rev: j.rev,
+            dance_file: files.id_of_stored(&j.dance.path),
+            bgm_file: files.id_of_stored(&j.bgm.path),
             dance_path: j.dance.path,
             bgm_path: j.bgm.path,
             state: j.state,
@@ -63,6 +72,8 @@ impl From<Job> for JobView {
 #[serde(untagged)]
 pub enum AddedFile {
     Ok {
+        /// What commands take to name this file.
+        id: String,
         path: PathBuf,
         ok: bool,
         info: MediaInfo,
@@ -76,8 +87,9 @@ pub enum AddedFile {
 }
 
 impl AddedFile {
-    pub fn accepted(path: PathBuf, info: MediaInfo, role: Role) -> Self {
+    pub fn accepted(id: String, path: PathBuf, info: MediaInfo, role: Role) -> Self {
         AddedFile::Ok {
+            id,
             path,
             ok: true,
             info,
@@ -93,10 +105,22 @@ impl AddedFile {
     }
 }
 
-/// User settings kept in the job store.
+/// User settings kept in the job store (under the data folder): every
+/// preference the app has. `out_dir` is set only by `pick_folder`.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Settings {
     pub out_dir: String,
     pub language: Option<String>,
     pub balance: f64,
+}
+
+/// What the page may change with `set_settings`. An `out_dir` is accepted
+/// only when it is the folder already kept (the page sending back what
+/// `get_settings` gave it); any other folder is refused.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SettingsChange {
+    #[serde(default)]
+    pub out_dir: Option<String>,
+    pub language: Option<String>,
+    pub balance: crate::commands::Number,
 }

@@ -8,7 +8,7 @@ mod common;
 
 use beatsync_app::events::{self, Event};
 use beatsync_engine::jobs::{JobState, Stage};
-use common::{app, call, main_window, make_pair};
+use common::{app, call, drop_one, main_window, make_pair, pick_out_dir};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -89,7 +89,14 @@ fn job_events_are_typed_and_their_revisions_ordered() {
     let main = main_window(&app);
     let changed = collect(&app, events::JobChanged::NAME);
 
-    let job = call(&main, "analyze", json!({ "dance": class, "bgm": song })).expect("analyze");
+    pick_out_dir(&app, out.path());
+    let (class_id, song_id) = (drop_one(&app, &class), drop_one(&app, &song));
+    let job = call(
+        &main,
+        "analyze",
+        json!({ "dance": class_id, "bgm": song_id }),
+    )
+    .expect("analyze");
     let id = job["id"].as_str().expect("id").to_string();
     wait_for(&changed, &id, "analysed", |j| j["state"] == "analyzed");
     let before = changed
@@ -104,12 +111,7 @@ fn job_events_are_typed_and_their_revisions_ordered() {
         json!({ "id": id, "offset_s": 2.001, "rate": 1.0 }),
     )
     .expect("nudge");
-    let exporting = call(
-        &main,
-        "export",
-        json!({ "ids": [id], "out_dir": out.path() }),
-    )
-    .expect("export");
+    let exporting = call(&main, "export", json!({ "ids": [id] })).expect("export");
     wait_for(&changed, &id, "exported", |j| j["state"] == "done");
     let listed = call(&main, "list_jobs", json!({})).expect("list");
 

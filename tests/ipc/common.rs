@@ -16,6 +16,15 @@ pub fn data_dir() -> &'static Path {
     DIR.get_or_init(|| {
         let d = tempfile::tempdir().expect("tempdir");
         std::env::set_var("BEATSYNC_DATA_DIR", d.path());
+        // No native dialog can open in these tests (the mock runtime has no
+        // window): without a display or a session bus, every dialog answers
+        // "cancelled" at once instead of waiting for a user.
+        std::env::remove_var("DISPLAY");
+        std::env::remove_var("WAYLAND_DISPLAY");
+        std::env::set_var(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/beatsync-test-bus",
+        );
         d
     })
     .path()
@@ -105,6 +114,34 @@ pub fn make_pair(dir: &Path) -> (PathBuf, PathBuf) {
         &class,
     );
     (song, class)
+}
+
+/// Files dropped on the window: the Rust path a drop takes (registered,
+/// probed), answered as the page receives them in `files-added`.
+pub fn drop_files(app: &tauri::App<MockRuntime>, paths: &[&Path]) -> Vec<Value> {
+    let paths = paths.iter().map(|p| p.to_path_buf()).collect();
+    let added = tauri::async_runtime::block_on(beatsync_app::commands::files::add_paths(
+        app.handle(),
+        paths,
+    ));
+    added
+        .iter()
+        .map(|a| serde_json::to_value(a).expect("json"))
+        .collect()
+}
+
+/// The id the page got for a dropped file.
+pub fn drop_one(app: &tauri::App<MockRuntime>, path: &Path) -> String {
+    let added = drop_files(app, &[path]);
+    assert_eq!(added[0]["ok"], true, "{:?}", added[0]);
+    added[0]["id"].as_str().expect("id").to_string()
+}
+
+/// The folder the user picked in the native folder dialog.
+pub fn pick_out_dir(app: &tauri::App<MockRuntime>, dir: &Path) {
+    use tauri::Manager;
+    let state = app.state::<beatsync_app::state::AppState>();
+    beatsync_app::commands::settings::keep_out_dir(&state, dir).expect("folder kept");
 }
 
 /// The app's main window (the one the capability grants our commands to).
