@@ -4,7 +4,13 @@ use crate::registry::FileRegistry;
 use beatsync_engine::jobs::{Job, JobOptions, JobState, Stage};
 use beatsync_engine::{AlignResult, ErrorPayload, MediaInfo, Role};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// A path as the page shows it: ids name files, so a name that is not
+/// UTF-8 is shown with replacement characters instead of failing the answer.
+fn shown(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct JobView {
@@ -12,9 +18,9 @@ pub struct JobView {
     /// The job's revision: of two views of a job the higher `rev` is the
     /// newer; the UI ignores a view older than the one it has.
     pub rev: u64,
-    /// Shown to the user; commands take the ids below.
-    pub dance_path: PathBuf,
-    pub bgm_path: PathBuf,
+    /// Shown to the user (lossy where not UTF-8); commands take the ids below.
+    pub dance_path: String,
+    pub bgm_path: String,
     /// The files' ids (the same id the file got when it was added).
     pub dance_file: String,
     pub bgm_file: String,
@@ -31,7 +37,7 @@ pub struct JobView {
     /// The export report, once done.
     pub report: Option<serde_json::Value>,
     pub options: JobOptions,
-    pub output_path: Option<PathBuf>,
+    pub output_path: Option<String>,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
@@ -46,8 +52,8 @@ impl JobView {
             rev: j.rev,
             dance_file: files.id_of_stored(&j.dance.path),
             bgm_file: files.id_of_stored(&j.bgm.path),
-            dance_path: j.dance.path,
-            bgm_path: j.bgm.path,
+            dance_path: shown(&j.dance.path),
+            bgm_path: shown(&j.bgm.path),
             state: j.state,
             stage: j.stage,
             progress: j.progress,
@@ -59,7 +65,7 @@ impl JobView {
             analysis: j.checkpoint,
             report: j.report,
             options: j.options,
-            output_path: j.output_path,
+            output_path: j.output_path.as_deref().map(shown),
             created_at: j.created_at,
             started_at: j.started_at,
             finished_at: j.finished_at,
@@ -74,13 +80,13 @@ pub enum AddedFile {
     Ok {
         /// What commands take to name this file.
         id: String,
-        path: PathBuf,
+        path: String,
         ok: bool,
         info: MediaInfo,
         role: Role,
     },
     Err {
-        path: PathBuf,
+        path: String,
         ok: bool,
         error: ErrorPayload,
     },
@@ -90,7 +96,7 @@ impl AddedFile {
     pub fn accepted(id: String, path: PathBuf, info: MediaInfo, role: Role) -> Self {
         AddedFile::Ok {
             id,
-            path,
+            path: shown(&path),
             ok: true,
             info,
             role,
@@ -98,7 +104,7 @@ impl AddedFile {
     }
     pub fn rejected(path: PathBuf, error: ErrorPayload) -> Self {
         AddedFile::Err {
-            path,
+            path: shown(&path),
             ok: false,
             error,
         }

@@ -72,6 +72,28 @@ fn probe_media_takes_an_id_the_shell_handed_out() {
     );
 }
 
+/// A name that is not UTF-8 costs at most that file: the rest of the drop
+/// is added, and the name is shown with replacement characters.
+#[test]
+fn a_name_that_is_not_utf8_never_loses_the_rest_of_the_drop() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let song = make_song(dir.path());
+    let odd = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"class \xff\xfe.mp4"));
+    std::fs::write(&odd, "not a video").expect("write");
+    let app = app();
+    let added = drop_files(&app, &[&odd, &song]);
+    assert_eq!(added.len(), 2);
+    assert_eq!(added[0]["ok"], false, "{}", added[0]);
+    assert!(added[0]["path"]
+        .as_str()
+        .expect("shown")
+        .contains('\u{FFFD}'));
+    assert_eq!(added[1]["ok"], true, "{}", added[1]);
+}
+
 #[test]
 fn capability_grants_our_commands_only_to_the_main_window() {
     let dir = tempfile::tempdir().expect("tempdir");
