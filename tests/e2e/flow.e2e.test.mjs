@@ -240,6 +240,10 @@ test('add, analyse, nudge, export, history and an error in the real window', asy
     await browser.waitUntil(async () => (await browser.$$('li.file.error')).length > 0, { timeout: 10000 });
     assert.match(await (await browser.$('li.file.error')).getText(), /not a video or audio file/i);
     await screenshot(browser, 'error');
+
+    // The webview keeps its own data (WebKit storage, caches) in the throw-away folders.
+    const kept = ['XDG_DATA_HOME', 'XDG_CACHE_HOME'].flatMap((k) => fs.readdirSync(env[k]));
+    assert.ok(kept.length > 0, 'the webview wrote nothing under the temporary XDG folders');
   } finally {
     await app.stop();
   }
@@ -249,6 +253,12 @@ test('a job killed mid-export resumes when the app starts again', async () => {
   let app = await startApp({ env });
   const long = path.join(media, 'long class.mp4');
   try {
+    // The language chosen is kept in the app's store: it is Chinese after the restart below.
+    await (await app.browser.$('#lang')).click();
+    await app.browser.waitUntil(async () => (await app.browser.execute(() => document.documentElement.lang)) === 'zh-CN', { timeout: 5000 });
+    await app.browser.waitUntil(() => app.browser.executeAsync((done) => {
+      window.__TAURI__.core.invoke('get_settings').then((s) => done(s.language === 'zh'), () => done(false));
+    }), { timeout: 5000, timeoutMsg: 'the language never reached the store' });
     // Files are not remembered across starts (jobs are): add the song again.
     await addByPath(app.browser, long);
     await addByPath(app.browser, path.join(media, 'song.m4a'));
@@ -272,6 +282,7 @@ test('a job killed mid-export resumes when the app starts again', async () => {
   app = await startApp({ env });
   try {
     const { browser } = app;
+    assert.equal(await browser.execute(() => document.documentElement.lang), 'zh-CN', 'the language came back from the store');
     await screenshot(browser, 'resumed');
     await browser.waitUntil(async () => fs.readdirSync(outDir).includes('long class_beatsync.mp4'),
       { timeout: 180000, timeoutMsg: 'the interrupted export never finished after the restart' });
