@@ -6,46 +6,8 @@
 mod common;
 
 use beatsync_app::events::{self, Event};
-use common::{app, call, drop_one, main_window, make_pair, pick_out_dir};
-use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tauri::Listener;
-
-/// Collects the payloads of one event as the page would receive them.
-fn collect(app: &tauri::App<tauri::test::MockRuntime>, event: &str) -> Arc<Mutex<Vec<Value>>> {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    app.listen_any(event, move |e| {
-        let v: Value = serde_json::from_str(e.payload()).expect("payload is JSON");
-        sink.lock().expect("lock").push(v);
-    });
-    got
-}
-
-/// Waits until an event for job `id` satisfies `done`.
-fn wait_for(events: &Mutex<Vec<Value>>, id: &str, what: &str, done: impl Fn(&Value) -> bool) {
-    let until = Instant::now() + Duration::from_secs(300);
-    while Instant::now() < until {
-        if events
-            .lock()
-            .expect("lock")
-            .iter()
-            .any(|j| j["id"] == id && done(j))
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let states: Vec<_> = events
-        .lock()
-        .expect("lock")
-        .iter()
-        .filter(|j| j["id"] == id)
-        .map(|j| format!("{} {} {}", j["state"], j["stage"], j["error"]))
-        .collect();
-    panic!("job {id} never {what}: {states:?}");
-}
+use common::{app, call, collect, drop_one, main_window, make_pair, pick_out_dir, wait_for};
+use serde_json::json;
 
 /// Mono PCM of a file's audio as a player hears it (edit lists honoured),
 /// decoded by the ffmpeg command line at `rate`.

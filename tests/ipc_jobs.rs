@@ -8,12 +8,9 @@ mod common;
 
 use beatsync_app::events::{self, Event};
 use beatsync_engine::jobs::{JobState, Stage};
-use common::{app, call, drop_one, main_window, make_pair, pick_out_dir};
+use common::{app, call, collect, drop_one, main_window, make_pair, pick_out_dir, wait_for};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tauri::Listener;
 
 /// Every stage name the real engine reports, analysing and exporting a
 /// placeable pair, is a `Stage`.
@@ -40,41 +37,6 @@ fn the_engine_reports_only_known_stages() {
     for s in ["decode", "features", "search", "refine", "verify", "done"] {
         assert!(seen.contains(s), "{s} not reported: {seen:?}");
     }
-}
-
-/// Collects the payloads of one event as the page would receive them.
-fn collect(app: &tauri::App<tauri::test::MockRuntime>, event: &str) -> Arc<Mutex<Vec<Value>>> {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    app.listen_any(event, move |e| {
-        let v: Value = serde_json::from_str(e.payload()).expect("payload is JSON");
-        sink.lock().expect("lock").push(v);
-    });
-    got
-}
-
-/// Waits until an event for job `id` satisfies `done`.
-fn wait_for(events: &Mutex<Vec<Value>>, id: &str, what: &str, done: impl Fn(&Value) -> bool) {
-    let until = Instant::now() + Duration::from_secs(300);
-    while Instant::now() < until {
-        if events
-            .lock()
-            .expect("lock")
-            .iter()
-            .any(|j| j["id"] == id && done(j))
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let states: Vec<_> = events
-        .lock()
-        .expect("lock")
-        .iter()
-        .filter(|j| j["id"] == id)
-        .map(|j| format!("{} {} {}", j["state"], j["stage"], j["error"]))
-        .collect();
-    panic!("job {id} never {what}: {states:?}");
 }
 
 /// A job analysed and exported through the commands: every `job-changed`

@@ -5,9 +5,12 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
+use tauri::Listener;
 use tauri::{WebviewWindow, WebviewWindowBuilder};
 
 /// One job store for this test process (tests in it share the env).
@@ -149,4 +152,39 @@ pub fn main_window(app: &tauri::App<MockRuntime>) -> WebviewWindow<MockRuntime> 
     WebviewWindowBuilder::new(app, "main", Default::default())
         .build()
         .expect("main window")
+}
+
+/// Collects the payloads of one event as the page would receive them.
+pub fn collect(app: &tauri::App<tauri::test::MockRuntime>, event: &str) -> Arc<Mutex<Vec<Value>>> {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    app.listen_any(event, move |e| {
+        let v: Value = serde_json::from_str(e.payload()).expect("payload is JSON");
+        sink.lock().expect("lock").push(v);
+    });
+    got
+}
+
+/// Waits until an event for job `id` satisfies `done`.
+pub fn wait_for(events: &Mutex<Vec<Value>>, id: &str, what: &str, done: impl Fn(&Value) -> bool) {
+    let until = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < until {
+        if events
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|j| j["id"] == id && done(j))
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let states: Vec<_> = events
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|j| j["id"] == id)
+        .map(|j| format!("{} {} {}", j["state"], j["stage"], j["error"]))
+        .collect();
+    panic!("job {id} never {what}: {states:?}");
 }
