@@ -13,8 +13,8 @@ before(async () => { server = await serveUi(); browser = await launch(); });
 after(async () => { await browser?.close(); server?.close(); });
 
 const DROPPED = [
-  { path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
-  { path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
+  { id: 'f:/videos/class.mp4', path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
+  { id: 'f:/music/song.mp3', path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
 ];
 
 const callsOf = (page, cmd) => page.evaluate((c) => window.__mock.calls.filter((x) => x.cmd === c).map((x) => x.args), cmd);
@@ -35,7 +35,7 @@ test('dropped files start the analysis; progress, then the result in words with 
   await screenshot(page, 'empty-light');
   await page.evaluate((added) => window.__mock.emit('files-added', added), DROPPED);
   await page.waitForSelector('li.file[data-role="song"]');
-  assert.deepEqual(await callsOf(page, 'analyze'), [{ dance: '/videos/class.mp4', bgm: '/music/song.mp3' }]);
+  assert.deepEqual(await callsOf(page, 'analyze'), [{ dance: 'f:/videos/class.mp4', bgm: 'f:/music/song.mp3' }]);
   assert.equal(await page.textContent('#view-title'), 'class.mp4');
 
   await page.evaluate(() => window.__backend.emitJob('job-1', { state: 'analyzing', stage: 'search', progress: 0.42, eta_s: 20 }));
@@ -48,7 +48,7 @@ test('dropped files start the analysis; progress, then the result in words with 
   assert.equal(await page.isVisible('#view-result'), false);
   // The recording's waveform is already there to look at.
   await page.waitForSelector('#view-progress-wave:not([hidden])');
-  assert.ok((await callsOf(page, 'waveform')).some((c) => c.path === '/videos/class.mp4' && c.peaks_per_s > 0));
+  assert.ok((await callsOf(page, 'waveform')).some((c) => c.id === 'f:/videos/class.mp4' && c.peaks_per_s > 0));
   await screenshot(page, 'analysing-light');
 
   await page.evaluate((a) => window.__backend.emitJob('job-1', { state: 'analyzed', progress: 1, analysis: a }), ALIGN);
@@ -251,7 +251,7 @@ test('"Use as song" swaps the song and analyses against the new one', async () =
   await page.waitForSelector('li.file[data-path="/videos/song-video.mp4"][data-role="song"]');
   assert.equal(await page.getAttribute('li.file[data-path="/music/song.mp3"]', 'data-role'), 'spare');
   const analyses = await callsOf(page, 'analyze');
-  assert.deepEqual(analyses.at(-1), { dance: '/videos/class.mp4', bgm: '/videos/song-video.mp4' });
+  assert.deepEqual(analyses.at(-1), { dance: 'f:/videos/class.mp4', bgm: 'f:/videos/song-video.mp4' });
   assert.equal(analyses.length, 3);
   await context.close();
 });

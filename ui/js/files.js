@@ -1,5 +1,6 @@
 // The files the user added: which are class videos, which one is the song, and why a file
-// was rejected. Files arrive probed by Rust (drop → `files-added`, `pick_files`, `add_files`).
+// was rejected. Files arrive probed by Rust (drop → `files-added`, `pick_files`, `add_files`),
+// each with the id commands take (the page never names a file by its path).
 import { invoke } from './ipc.js';
 import { t } from './i18n.js';
 import { baseName, describe, explainError, songScore, videoOf } from './media.js';
@@ -11,13 +12,17 @@ export class FileList {
     this.listEl = listEl;
     this.emptyEl = emptyEl;
     this.onChange = onChange;
-    /** @type {{path:string, status:'checking'|'ok'|'error', info?:object, role?:string, error?:object}[]} */
+    /** @type {{path:string, id?:string, status:'checking'|'ok'|'error', info?:object, role?:string, error?:object}[]} */
     this.items = [];
     this.songPath = null;
     this.selectedPath = null;
   }
 
-  /** Adds paths typed by the user: shown as "checking" until Rust has probed them. */
+  /**
+   * Adds paths typed by the user: shown as "checking" while Rust asks the user to confirm
+   * them (a native dialog) and probes them. Declined paths disappear; Rust answers with
+   * each file's canonical path, which replaces the typed one.
+   */
   async addPaths(paths) {
     const fresh = paths.filter((p) => p && !this.items.some((it) => it.path === p));
     if (!fresh.length) return [];
@@ -29,6 +34,7 @@ export class FileList {
     } catch (error) {
       added = fresh.map((path) => ({ path, ok: false, error }));
     }
+    this.items = this.items.filter((it) => !(it.status === 'checking' && fresh.includes(it.path)));
     this.accept(added);
     return added;
   }
@@ -37,7 +43,7 @@ export class FileList {
   accept(added) {
     for (const a of added) {
       const item = a.ok
-        ? { path: a.path, status: 'ok', info: a.info, role: a.role }
+        ? { path: a.path, id: a.id, status: 'ok', info: a.info, role: a.role }
         : { path: a.path, status: 'error', error: a.error };
       const i = this.items.findIndex((it) => it.path === a.path);
       if (i >= 0) this.items[i] = item;

@@ -12,7 +12,6 @@ import { explainError, frameRateOf, shortPath } from './media.js';
 import { EVENTS } from './contract.js';
 import { $ } from './dom.js';
 
-const LANG_KEY = 'beatsync.lang';
 // Waveform resolution: 5 ms per peak shows the onsets against the beat markers when zoomed in
 // for nudging, while a 10-minute recording stays at 240 000 numbers over IPC. Finer placement
 // than that is seen in the beat markers, which are drawn from exact song times.
@@ -62,19 +61,20 @@ const preview = new Preview({
 
 const view = new AnalysisView({
   preview,
-  waveform: (path) => {
-    if (!waveforms.has(path)) {
-      const p = invoke('waveform', { path, peaks_per_s: PEAKS_PER_S });
-      p.catch(() => waveforms.delete(path)); // try again next time
-      waveforms.set(path, p);
+  waveform: (id) => {
+    if (!waveforms.has(id)) {
+      const p = invoke('waveform', { id, peaks_per_s: PEAKS_PER_S });
+      p.catch(() => waveforms.delete(id)); // try again next time
+      waveforms.set(id, p);
     }
-    return waveforms.get(path);
+    return waveforms.get(id);
   },
-  frameRate: async (path) => {
-    const known = frameRateOf(files.infoOf(path));
+  frameRate: async (job) => {
+    const known = frameRateOf(files.infoOf(job.dance_path));
     if (known) return known;
-    if (!frameRates.has(path)) frameRates.set(path, invoke('probe_media', { path }).then(frameRateOf, () => null));
-    return frameRates.get(path);
+    const id = job.dance_file;
+    if (!frameRates.has(id)) frameRates.set(id, invoke('probe_media', { id }).then(frameRateOf, () => null));
+    return frameRates.get(id);
   },
   setPlacement: async (job, offset_s, rate) => upsert(await call('set_placement', { id: job.id, offset_s, rate })),
   setTrim: async (job, start_s, end_s) => upsert(await call('set_trim', { id: job.id, start_s, end_s })),
@@ -87,8 +87,8 @@ const jobList = new JobList({
 }, {
   cancel: async (job) => upsert(await call('cancel_job', { id: job.id })),
   retry: async (job) => upsert(await call('retry_job', { id: job.id })),
-  open: (path) => call('open_path', { path }),
-  reveal: (path) => call('reveal_path', { path }),
+  open: (job) => call('open_path', { id: job.id }),
+  reveal: (job) => call('reveal_path', { id: job.id }),
   select: (job) => { viewJobId = job.id; files.highlight(job.dance_path); refresh(); },
 });
 
@@ -117,7 +117,7 @@ function ensureAnalyses() {
     const key = `${c.path}\n${song.path}`;
     if (jobFor(c.path, song.path) || requested.has(key)) continue;
     requested.add(key);
-    call('analyze', { dance: c.path, bgm: song.path }).then((job) => {
+    call('analyze', { dance: c.id, bgm: song.id }).then((job) => {
       requested.delete(key);
       upsert(job);
     });
@@ -175,6 +175,7 @@ function renderExport(job) {
   if (done) $('view-done-path').textContent = t('job.saved', { path: job.output_path });
 }
 
+/** The output folder is kept by Rust; without one yet, the user picks it first. */
 async function outDir() {
   if (settings.out_dir) return settings.out_dir;
   return pickFolder();
@@ -191,7 +192,7 @@ async function exportOne() {
   const job = currentJob();
   const dir = job && (await outDir());
   if (!dir) return;
-  addToBatch(await call('export', { ids: [job.id], out_dir: dir }));
+  addToBatch(await call('export', { ids: [job.id] }));
 }
 
 /** Every class video against the song: analysed ones export now, the rest analyse then export. */
@@ -204,17 +205,18 @@ async function exportAll() {
   for (const c of files.classVideos()) {
     const j = jobFor(c.path, song.path);
     if (isExportable(j)) ready.push(j.id);
-    else if (!(j && j.state === 'exporting')) rest.push(c.path);
+    else if (!(j && j.state === 'exporting')) rest.push(c.id);
   }
   const started = [];
-  if (ready.length) started.push(...((await call('export', { ids: ready, out_dir: dir })) || []));
-  if (rest.length) started.push(...((await call('export_all', { dances: rest, bgm: song.path, out_dir: dir })) || []));
+  if (ready.length) started.push(...((await call('export', { ids: ready })) || []));
+  if (rest.length) started.push(...((await call('export_all', { dances: rest, bgm: song.id })) || []));
   addToBatch(started);
 }
 
+/** Preferences live in Rust's store under the app's data folder (none in the webview's storage). */
 async function saveSettings(change) {
   settings = { ...settings, ...change };
-  const saved = await call('set_settings', { settings });
+  const saved = await call('set_settings', { settings: { language: settings.language, balance: settings.balance } });
   if (saved) settings = saved;
 }
 
@@ -227,7 +229,7 @@ function onKey(ev) {
 }
 
 async function init() {
-  setLanguage(localStorage.getItem(LANG_KEY) || detectLanguage());
+  setLanguage(detectLanguage());
   translatePage();
 
   // Subscribe before asking for the state, so no change falls between the two.
@@ -245,7 +247,7 @@ async function init() {
 
   const [listed, saved] = await Promise.all([call('list_jobs', {}), call('get_settings', {})]);
   if (saved) settings = saved;
-  if (!localStorage.getItem(LANG_KEY) && settings.language) {
+  if (settings.language) {
     setLanguage(settings.language);
     translatePage();
   }
@@ -263,7 +265,6 @@ async function init() {
   $('lang').addEventListener('click', () => {
     const next = language() === 'en' ? 'zh' : 'en';
     setLanguage(next);
-    localStorage.setItem(LANG_KEY, next);
     translatePage();
     files.render();
     preview.translate();
@@ -287,8 +288,8 @@ async function init() {
   $('pick-folder').addEventListener('click', pickFolder);
   $('export-one').addEventListener('click', exportOne);
   $('export-all').addEventListener('click', exportAll);
-  $('view-open').addEventListener('click', () => call('open_path', { path: currentJob().output_path }));
-  $('view-reveal').addEventListener('click', () => call('reveal_path', { path: currentJob().output_path }));
+  $('view-open').addEventListener('click', () => call('open_path', { id: currentJob().id }));
+  $('view-reveal').addEventListener('click', () => call('reveal_path', { id: currentJob().id }));
   $('clear-history').addEventListener('click', () => call('clear_history', {}));
   $('notice-close').addEventListener('click', () => { $('notice').hidden = true; });
   $('balance').addEventListener('change', (ev) => {
