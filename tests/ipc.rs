@@ -100,7 +100,7 @@ fn capability_grants_our_commands_only_to_the_main_window() {
     let song = make_song(dir.path());
     let app = app();
     let id = drop_one(&app, &song);
-    let other = WebviewWindowBuilder::new(&app, "other", Default::default())
+    let other = WebviewWindowBuilder::new(&*app, "other", Default::default())
         .build()
         .expect("second window");
     let err = get_ipc_response(&other, common::request("probe_media", json!({ "id": id })))

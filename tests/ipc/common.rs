@@ -33,13 +33,35 @@ pub fn data_dir() -> &'static Path {
     .path()
 }
 
-pub fn app() -> tauri::App<MockRuntime> {
+/// The app of one test. The tests of a process share one data folder (one
+/// job store, one runner lock, one output folder setting), so one app runs
+/// at a time: the guard is held until the app is dropped (fields drop in
+/// order: the app first).
+pub struct TestApp {
+    app: tauri::App<MockRuntime>,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = tauri::App<MockRuntime>;
+    fn deref(&self) -> &Self::Target {
+        &self.app
+    }
+}
+
+pub fn app() -> TestApp {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    // A test that failed while holding it leaves it poisoned; the next goes on.
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     data_dir();
     let app = beatsync_app::builder(mock_builder())
         .build(beatsync_app::context())
         .expect("app builds on the mock runtime");
     beatsync_app::setup(app.handle()).expect("store and runner start");
-    app
+    TestApp {
+        app,
+        _one_at_a_time: guard,
+    }
 }
 
 pub fn request(cmd: &str, body: Value) -> InvokeRequest {
