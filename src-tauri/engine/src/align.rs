@@ -89,8 +89,12 @@ pub struct AlignResult {
     pub offset_s: f64,
     /// Recording seconds per song second over the overlap (1.0 = same speed).
     pub rate: f64,
-    /// 0..1; at or above 0.9 the placement is right.
+    /// 0..1; at or above [`SURE_CONFIDENCE`] the placement is right (`verdict` sure).
     pub confidence: f64,
+    /// `unsure`: the song may not be this one, or not placed right; listen
+    /// before exporting. Absent in results stored before it existed: `sure`.
+    #[serde(default)]
+    pub verdict: Verdict,
     /// Up to 5 distinct placements, best first (the first is `offset_s`).
     pub candidates: Vec<AlignCandidate>,
     pub overlap: Overlap,
@@ -212,14 +216,10 @@ pub fn align_signals(
     )?;
     check_length(Path::new("song"), bgm.len(), rate_hz, opts.min_audio_s)?;
     if is_silent(dance) {
-        return Err(EngineError::NoMatch {
-            reason: "the recording is silent".into(),
-        });
+        return Err(EngineError::no_match("the recording is silent"));
     }
     if is_silent(bgm) {
-        return Err(EngineError::NoMatch {
-            reason: "the song file is silent".into(),
-        });
+        return Err(EngineError::no_match("the song file is silent"));
     }
     let fs = f64::from(rate_hz);
     let dance_dur = dance.len() as f64 / fs;
@@ -232,9 +232,7 @@ pub fn align_signals(
     let (dance_env, song_env) = std::thread::scope(|scope| {
         let song_job = scope.spawn(|| onset_envelope(bgm, rate_hz, hop));
         let dance_env = onset_envelope(dance, rate_hz, hop);
-        let song_env = song_job.join().map_err(|_| EngineError::NoMatch {
-            reason: "feature extraction failed".into(),
-        });
+        let song_env = song_job.join().map_err(|_| EngineError::no_match("feature extraction failed"));
         (dance_env, song_env)
     });
     let song_env = song_env?;
@@ -260,9 +258,7 @@ pub fn align_signals(
     )?;
     let search_ms = t_search.elapsed().as_secs_f64() * 1e3;
     if coarse.is_empty() {
-        return Err(EngineError::NoMatch {
-            reason: "no rhythmic match between the recording and the song".into(),
-        });
+        return Err(EngineError::no_match("no rhythmic match between the recording and the song"));
     }
 
     // ---- rank candidates by spectral-shape similarity over the whole overlap
@@ -486,9 +482,7 @@ pub fn align_signals(
         }
     }
     if distinct.is_empty() {
-        return Err(EngineError::NoMatch {
-            reason: "no coherent match between the recording and the song".into(),
-        });
+        return Err(EngineError::no_match("no coherent match between the recording and the song"));
     }
     // Near-tie between two coherent look-alike sections: the part of the song
     // in which they differ decides (see `tiebreak`).
@@ -537,26 +531,89 @@ pub fn align_signals(
             b.1.stretched
         );
     }
-    let Some((best, best_params)) = final_best else {
-        return Err(EngineError::NoMatch {
-            reason: "no coherent match between the recording and the song".into(),
+    let first_pass = final_best.map(|(best, params)| {
+        let refuted = refutation(&Evidence {
+            z: best.z,
+            heard_windows: best.heard_windows,
+            windows: best.windows.len(),
+            rate: best.line.rate,
+            pitch_kept: params.stretched,
+            shape_z: distinct[0].2,
         });
+        (best, params, refuted)
+    });
+    let mut refusal: Option<String> = None;
+    let placed = match first_pass {
+        Some((best, params, None)) => {
+            let confidence = first_pass_confidence(&distinct, best.z, tie_evidence);
+            let alternatives = distinct
+                .iter()
+                .skip(1)
+                .take(4)
+                .map(|d| (d.0.line, (d.0.z / distinct[0].0.z.max(1e-9)).clamp(-1.0, 1.0)))
+                .collect();
+            Placed {
+                fine: best,
+                pitch_kept: params.stretched,
+                confidence,
+                verdict: Verdict::from_confidence(confidence),
+                alternatives,
+            }
+        }
+        first_pass => {
+            // The first pass saw too little: integrate the waveform
+            // evidence over the whole overlap before refusing.
+            let reason = first_pass.as_ref().and_then(|f| f.2.clone()).unwrap_or_else(|| {
+                "no coherent match between the recording and the song".to_string()
+            });
+            let mut hypotheses: Vec<Hypothesis> = Vec::new();
+            if let Some((best, _, _)) = &first_pass {
+                hypotheses.push(Hypothesis {
+                    line: best.line,
+                    shape_z: distinct[0].2,
+                });
+            }
+            hypotheses.extend(distinct.iter().map(|d| Hypothesis {
+                line: d.0.line,
+                shape_z: d.2,
+            }));
+            hypotheses.extend(by_shape.iter().map(|(z, c)| Hypothesis {
+                line: Line {
+                    t_ref,
+                    sigma: c.sigma_s,
+                    rate: c.rate,
+                },
+                shape_z: *z,
+            }));
+            let second = integrate_sections(dance, bgm, fs, &hypotheses, threads, cancel)?;
+            match second {
+                Some(p) => {
+                    if p.verdict_refused {
+                        refusal = Some(reason);
+                    }
+                    p.placed
+                }
+                None => {
+                    let Some((best, params, _)) = first_pass else {
+                        return Err(EngineError::no_match(reason));
+                    };
+                    refusal = Some(reason);
+                    Placed {
+                        fine: best,
+                        pitch_kept: params.stretched,
+                        confidence: 0.0,
+                        verdict: Verdict::Unsure,
+                        alternatives: Vec::new(),
+                    }
+                }
+            }
+        }
     };
-    if let Some(reason) = refutation(&Evidence {
-        z: best.z,
-        heard_windows: best.heard_windows,
-        windows: best.windows.len(),
-        rate: best.line.rate,
-        pitch_kept: best_params.stretched,
-        shape_z: distinct[0].2,
-    }) {
-        return Err(EngineError::NoMatch { reason });
-    }
 
-    let line = best.line;
+    let line = placed.fine.line;
     let shape_z =
         |t_a: f64, t_b: f64| shape_presence(&dance_shape, &song_shape, frame_rate, &line, t_a, t_b);
-    let (dance_start, dance_end) = heard_span(&best, &line, dance_dur, song_dur, &shape_z);
+    let (dance_start, dance_end) = heard_span(&placed.fine, &line, dance_dur, song_dur, &shape_z);
     let t_mid = 0.5 * (dance_start + dance_end);
     let offset_s = t_mid - line.song_at(t_mid);
 
@@ -565,33 +622,19 @@ pub fn align_signals(
         offset_s,
         score: 1.0,
     }];
-    let z_best_rough = distinct[0].0.z.max(1e-9);
-    for d in distinct.iter().skip(1).take(4) {
+    for (alt, score) in &placed.alternatives {
         candidates.push(AlignCandidate {
-            offset_s: t_mid - d.0.line.song_at(t_mid),
-            score: (d.0.z / z_best_rough).clamp(-1.0, 1.0),
+            offset_s: t_mid - alt.song_at(t_mid),
+            score: *score,
         });
     }
-    // (sections without coherence were all tried at the winner's rate:
-    // they are refuted, not merely unchecked)
-    let second_key = distinct.get(1).map_or(0.0, |d| rank_key(d).max(0.0));
-    let mut confidence = confidence_from(rank_key(&distinct[0]), second_key, best.z);
-    if let Some(ev) = tie_evidence {
-        // the decisive evidence was the difference signal's margin, not the shape margin
-        let margin = if ev >= DIFFERENCE_MIN_Z {
-            (ev - DIFFERENCE_MIN_Z) / DIFFERENCE_Z_PER_MARGIN
-        } else {
-            0.0
-        };
-        confidence = confidence_from(margin, 0.0, best.z);
-    }
-
     progress("refine", 1.0);
     let refine_ms = t_refine.elapsed().as_secs_f64() * 1e3;
-    Ok(AlignResult {
+    let result = AlignResult {
         offset_s,
         rate: line.rate,
-        confidence,
+        confidence: placed.confidence,
+        verdict: placed.verdict,
         candidates,
         overlap: Overlap {
             dance_start_s: dance_start,
@@ -599,7 +642,7 @@ pub fn align_signals(
             bgm_start_s: line.song_at(dance_start).clamp(0.0, song_dur),
             bgm_end_s: line.song_at(dance_end).clamp(0.0, song_dur),
         },
-        pitch_kept: best_params.stretched,
+        pitch_kept: placed.pitch_kept,
         bpm: beats.as_ref().map(|b| b.bpm),
         beats_s: beats
             .as_ref()
@@ -612,7 +655,245 @@ pub fn align_signals(
             search: search_ms,
             refine: refine_ms,
         },
-    })
+    };
+    if let Some(reason) = refusal {
+        return Err(EngineError::NoMatch {
+            reason,
+            best_guess: Some(Box::new(BestGuess::of(&result))),
+        });
+    }
+    Ok(result)
+}
+
+/// How sure the engine is of a placement.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// The evidence says this is the song, placed right (checked on the
+    /// benchmarks: right in at least 99 % of the placements called sure).
+    #[default]
+    Sure,
+    /// Something in the song explains the recording, but not clearly
+    /// enough: listen before exporting.
+    Unsure,
+}
+
+impl Verdict {
+    fn from_confidence(confidence: f64) -> Self {
+        if confidence >= SURE_CONFIDENCE {
+            Verdict::Sure
+        } else {
+            Verdict::Unsure
+        }
+    }
+}
+
+/// Confidence from which a placement is `sure` (the app's "sure" too).
+pub const SURE_CONFIDENCE: f64 = 0.9;
+
+/// The placement a `no_match` would have given: where the song fits best,
+/// for a teacher who knows it is the right song.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BestGuess {
+    pub offset_s: f64,
+    pub rate: f64,
+    pub confidence: f64,
+    pub overlap: Overlap,
+}
+
+impl BestGuess {
+    fn of(r: &AlignResult) -> Self {
+        Self {
+            offset_s: r.offset_s,
+            rate: r.rate,
+            confidence: r.confidence,
+            overlap: r.overlap.clone(),
+        }
+    }
+}
+
+/// A chosen placement before the result is put together.
+struct Placed {
+    /// The line and each window's evidence on it.
+    fine: FineOutcome,
+    pitch_kept: bool,
+    confidence: f64,
+    verdict: Verdict,
+    /// Other placements and their evidence relative to the chosen one.
+    alternatives: Vec<(Line, f64)>,
+}
+
+/// A placement tried by the second pass, and how well the song's spectral
+/// shape follows it (z).
+#[derive(Debug, Clone, Copy)]
+struct Hypothesis {
+    line: Line,
+    shape_z: f64,
+}
+
+/// The second pass's answer.
+struct Integrated {
+    placed: Placed,
+    /// Nothing in the song explains the recording: `no_match` (with this
+    /// placement as the best guess).
+    verdict_refused: bool,
+}
+
+/// Confidence of a first-pass placement: how clearly the song is there
+/// (final coherence z) and how far its section is ahead of the next one
+/// (spectral shape, or the tie-break's difference evidence when it decided).
+fn first_pass_confidence(
+    distinct: &[(FineOutcome, FineParams, f64)],
+    final_z: f64,
+    tie_evidence: Option<f64>,
+) -> f64 {
+    if let Some(ev) = tie_evidence {
+        // the decisive evidence was the difference signal's margin, not the shape margin
+        let margin = if ev >= DIFFERENCE_MIN_Z {
+            (ev - DIFFERENCE_MIN_Z) / DIFFERENCE_Z_PER_MARGIN
+        } else {
+            0.0
+        };
+        return confidence_from(margin, 0.0, final_z);
+    }
+    let lead = &distinct[0];
+    // (sections without coherence were all tried at the winner's rate:
+    // they are refuted, not merely unchecked - unless the winner too only
+    // showed coherence in the denser final pass: then shape alone compares)
+    let second = if rank_key(lead) > -1e5 {
+        distinct.get(1).map_or(0.0, |d| rank_key(d).max(0.0))
+    } else {
+        distinct.iter().skip(1).map(|d| d.2).fold(0.0, f64::max)
+    };
+    confidence_from(lead.2, second, final_z)
+}
+
+/// Most placements the second pass integrates.
+const SECOND_PASS_HYPOTHESES: usize = 6;
+/// Two placements closer than this at the reference time (s) are one section...
+const SAME_SECTION_S: f64 = 0.03;
+/// ...and one hypothesis when their rates differ by less than moves the
+/// recording's ends by this many samples (the integration's slope search
+/// covers about twice that).
+const SAME_RATE_END_SHIFT: f64 = 150.0;
+/// Integrated coherence (z) from which something in the song explains the
+/// recording; below it (and without spectral-shape support) `no_match`.
+/// Bench wrong songs and displaced lines reach 4.5-5.
+const INTEGRATED_MIN_Z: f64 = 6.0;
+
+/// The second pass: every distinct hypothesis (section and rate), the
+/// spectral shape's best first, integrated over the whole overlap
+/// ([`crate::integrate`]); the most coherent one is the placement.
+fn integrate_sections(
+    dance: &[f32],
+    bgm: &[f32],
+    fs: f64,
+    hypotheses: &[Hypothesis],
+    threads: usize,
+    cancel: &CancelToken,
+) -> Result<Option<Integrated>> {
+    let Some(t_ref) = hypotheses.first().map(|h| h.line.t_ref) else {
+        return Ok(None);
+    };
+    let mut chosen: Vec<Hypothesis> = Vec::new();
+    for h in hypotheses {
+        if chosen.len() >= SECOND_PASS_HYPOTHESES {
+            break;
+        }
+        let same = |c: &Hypothesis| {
+            (c.line.sigma - h.line.sigma).abs() < SAME_SECTION_S
+                && (c.line.rate - h.line.rate).abs() * t_ref * fs < SAME_RATE_END_SHIFT
+        };
+        if !chosen.iter().any(same) {
+            chosen.push(*h);
+        }
+    }
+    let params = |h: &Hypothesis| crate::integrate::IntegrateParams {
+        win_len: 2048,
+        max_lag: 480,
+        hop_s: 0.25,
+        max_windows: 600,
+        resample: (h.line.rate - 1.0).abs() > RESAMPLE_MIN_DEVIATION,
+        max_end_shift: 2.0 * SAME_RATE_END_SHIFT,
+        search_radius: 240,
+    };
+    let outcomes = crate::par::par_map(chosen.len(), threads, |i| {
+        crate::integrate::integrate_line(dance, bgm, fs, &chosen[i].line, &params(&chosen[i]), 1, cancel)
+    });
+    let mut found: Vec<(crate::integrate::IntegratedLine, f64)> = Vec::new();
+    for (o, h) in outcomes.into_iter().zip(&chosen) {
+        if let Some(o) = o? {
+            if debug_enabled() {
+                eprintln!(
+                    "integrated: from sigma {:.4} rate {:.6} shape z {:.2}: sigma {:.5} rate {:.7} z {:.2} parallel z {:.2}",
+                    h.line.sigma, h.line.rate, h.shape_z, o.line.sigma, o.line.rate, o.z, o.z_parallel
+                );
+            }
+            found.push((o, h.shape_z));
+        }
+    }
+    found.sort_by(|a, b| b.0.z.total_cmp(&a.0.z));
+    let Some((best, shape_z)) = found.first().cloned() else {
+        return Ok(None);
+    };
+    // the best other section (placements at least a section apart)
+    let other = found
+        .iter()
+        .skip(1)
+        .filter(|o| (o.0.line.song_at(t_ref) - best.line.song_at(t_ref)).abs() > SAME_SECTION_S)
+        .fold((0.0f64, 0.0f64), |m, o| (m.0.max(o.0.z), m.1.max(o.1)));
+    let confidence = integrated_confidence(best.z, shape_z, other);
+    let refused = best.z < INTEGRATED_MIN_Z;
+    if debug_enabled() {
+        eprintln!(
+            "evidence: second pass z {:.2} parallel z {:.2} shape z {:.2} other section z {:.2} shape z {:.2} confidence {confidence:.3} refused {refused}",
+            best.z, best.z_parallel, shape_z, other.0, other.1
+        );
+    }
+    let mut alternatives: Vec<(Line, f64)> = Vec::new();
+    for o in found.iter().skip(1) {
+        let distinct = alternatives
+            .iter()
+            .chain(std::iter::once(&(best.line, 1.0)))
+            .all(|a| (a.0.song_at(t_ref) - o.0.line.song_at(t_ref)).abs() > 0.004);
+        if distinct && alternatives.len() < 4 {
+            alternatives.push((o.0.line, (o.0.z / best.z.max(1e-9)).clamp(-1.0, 1.0)));
+        }
+    }
+    let fine = FineOutcome {
+        line: best.line,
+        z: best.z,
+        heard_windows: best.windows.iter().filter(|w| w.z_on_line >= 4.0).count(),
+        line_z: best.z,
+        windows: best.windows,
+        hop_s: best.hop_s,
+    };
+    Ok(Some(Integrated {
+        placed: Placed {
+            fine,
+            pitch_kept: false,
+            confidence,
+            verdict: if refused {
+                Verdict::Unsure
+            } else {
+                Verdict::from_confidence(confidence)
+            },
+            alternatives,
+        },
+        verdict_refused: refused,
+    }))
+}
+
+/// Confidence of a second-pass placement from its integrated coherence,
+/// the spectral shape's support for its section, and the best other
+/// section's `(integrated z, shape z)`.
+fn integrated_confidence(z: f64, shape_z: f64, other: (f64, f64)) -> f64 {
+    let logistic = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let presence = logistic((z - 6.5) / 0.5);
+    let shape = logistic((shape_z - 6.5) / 0.5);
+    let margin = (z - other.0).max(0.0).min(shape_z - other.1 + 3.0).max(0.0);
+    let separation = 1.0 - (-margin / 1.2).exp();
+    (presence * shape * separation).clamp(0.0, 1.0)
 }
 
 /// What the final pass says for a placement.

@@ -29,7 +29,12 @@ pub enum EngineError {
         min_seconds: f64,
     },
     #[error("the song was not found in the recording ({reason}); check that it is the right song")]
-    NoMatch { reason: String },
+    NoMatch {
+        reason: String,
+        /// Where the song would fit best, for a teacher who knows it is the
+        /// right song (absent when nothing could be placed at all).
+        best_guess: Option<Box<crate::align::BestGuess>>,
+    },
     #[error("cancelled")]
     Cancelled,
     #[error("media error in {path}: {reason}")]
@@ -76,6 +81,14 @@ impl EngineError {
         ErrorPayload {
             code: self.code().to_string(),
             message: self.to_string(),
+        }
+    }
+
+    /// `no_match` without a best guess.
+    pub fn no_match(reason: impl Into<String>) -> Self {
+        EngineError::NoMatch {
+            reason: reason.into(),
+            best_guess: None,
         }
     }
 

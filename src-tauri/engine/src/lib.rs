@@ -13,6 +13,7 @@ pub mod error;
 pub mod export;
 pub mod fine;
 pub mod gcc;
+pub mod integrate;
 pub mod interp;
 pub mod jobs;
 pub mod mux;
@@ -31,6 +32,7 @@ pub mod xcorr;
 mod test_signal;
 
 pub use align::{
+    BestGuess, Verdict,
     align_files, align_signals, AlignCandidate, AlignOptions, AlignResult, AlignTimings, Overlap,
 };
 pub use cancel::{CancelToken, ProgressFn};

@@ -473,9 +473,7 @@ mod tests {
                 .unwrap_or_default()
                 .to_string();
             if name.starts_with("nomatch") {
-                return Err(EngineError::NoMatch {
-                    reason: "scripted".into(),
-                });
+                return Err(EngineError::no_match("scripted"));
             }
             if name.starts_with("stall") || name.starts_with("slow") {
                 progress("decode", 0.1);
