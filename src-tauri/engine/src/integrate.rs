@@ -28,6 +28,8 @@ const CLIP: f32 = 4.0;
 /// Lags on either side of the found line left out of the null (the direct
 /// sound's own reflections and a second loudspeaker come within a few ms).
 const NULL_GUARD: i64 = 40;
+/// Fewest parallel lines the null of a sum is measured on.
+const MIN_NULL_LINES: usize = 64;
 /// An arrival earlier than the strongest one is the direct sound from this
 /// many robust deviations of the summed profile (the fine stage asks 8 of a
 /// sum of unclipped windows; a weak song's sum stands lower).
@@ -295,13 +297,20 @@ impl Rows {
         let lags = self.lags() as i64;
         // parallel lines a whole number of lags away, beyond the guard, on
         // the side of earlier arrivals (higher lags): the other side holds
-        // the room's reverberation of the song itself
-        let null: Vec<f64> = (NULL_GUARD..lags)
-            .map(|d| a + d as f64 * scale)
-            .filter(|&ad| self.covered(ad, b))
-            .map(|ad| self.sum_on(ad, b))
-            .collect();
-        if null.len() < 24 {
+        // the room's reverberation of the song itself; both sides when the
+        // line sits too near the end of the lags for enough of them
+        let side = |sign: f64| -> Vec<f64> {
+            (NULL_GUARD..lags)
+                .map(|d| a + sign * d as f64 * scale)
+                .filter(|&ad| self.covered(ad, b))
+                .map(|ad| self.sum_on(ad, b))
+                .collect()
+        };
+        let mut null = side(1.0);
+        if null.len() < MIN_NULL_LINES {
+            null.extend(side(-1.0));
+        }
+        if null.len() < MIN_NULL_LINES {
             return None;
         }
         let (centre, spread) = median_spread(&null);
