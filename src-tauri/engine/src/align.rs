@@ -783,35 +783,38 @@ const DENSE_RATE_STEPS: i64 = 11;
 const DENSE_RATE_HYPOTHESES: usize = 2;
 
 /// Moves `line` to the best spectral-shape similarity within half a
-/// [`DENSE_RATE_STEP`] of its rate and ±0.15 s of its position (grid search
-/// on every second recording frame): to within what the integration's
-/// slope search covers.
+/// [`DENSE_RATE_STEP`] of its rate and ±0.15 s of its position: to within
+/// what the integration's slope search covers. A coarse grid on every
+/// fourth recording frame, then a finer one around its best on every second.
 fn polish_by_shape(
     dance_shape: &crate::spectral::SpectralShape,
     song_shape: &crate::spectral::SpectralShape,
     frame_rate: f64,
     line: Line,
 ) -> Line {
-    let score = |sigma: f64, rate: f64| {
-        line_similarity(dance_shape, song_shape, frame_rate, line.t_ref, sigma, rate, 2)
-    };
-    let mut best = (score(line.sigma, line.rate), line.sigma, line.rate);
-    let rate_steps = 10;
-    let rate_step = 0.5 * DENSE_RATE_STEP / f64::from(rate_steps);
-    for ri in -rate_steps..=rate_steps {
-        let rate = line.rate + f64::from(ri) * rate_step;
-        for si in -15..=15 {
-            let sigma = line.sigma + f64::from(si) * 0.01;
-            let v = score(sigma, rate);
-            if v > best.0 {
-                best = (v, sigma, rate);
+    let grid = |centre: (f64, f64), rate_step: f64, rate_steps: i32, sigma_step: f64, sigma_steps: i32, frame_step: usize| {
+        let score = |sigma: f64, rate: f64| {
+            line_similarity(dance_shape, song_shape, frame_rate, line.t_ref, sigma, rate, frame_step)
+        };
+        let mut best = (score(centre.0, centre.1), centre.0, centre.1);
+        for ri in -rate_steps..=rate_steps {
+            let rate = centre.1 + f64::from(ri) * rate_step;
+            for si in -sigma_steps..=sigma_steps {
+                let sigma = centre.0 + f64::from(si) * sigma_step;
+                let v = score(sigma, rate);
+                if v > best.0 {
+                    best = (v, sigma, rate);
+                }
             }
         }
-    }
+        (best.1, best.2)
+    };
+    let coarse = grid((line.sigma, line.rate), 0.1 * DENSE_RATE_STEP, 5, 0.03, 5, 4);
+    let fine = grid(coarse, 0.025 * DENSE_RATE_STEP, 2, 0.01, 3, 2);
     Line {
         t_ref: line.t_ref,
-        sigma: best.1,
-        rate: best.2,
+        sigma: fine.0,
+        rate: fine.1,
     }
 }
 
@@ -939,10 +942,17 @@ fn coherence_presence(final_z: f64) -> f64 {
     logistic((final_z - 12.0) / 2.0)
 }
 
-/// Separation from a spectral-shape margin (z) between two sections.
+/// Separation from a spectral-shape margin (z) between two sections. The
+/// shape z of look-alike sections (a song's repeats, identical loops)
+/// scatters by 0.1-0.6 around each other on the bench, and below a margin
+/// of [`NEAR_TIE_MARGIN`] the tie-break decides: a margin of 1.5 counts as
+/// a clear lead (0.9).
 fn shape_separation(margin: f64) -> f64 {
-    1.0 - (-margin.max(0.0) / 1.2).exp()
+    1.0 - (-margin.max(0.0) / SHAPE_MARGIN_SCALE).exp()
 }
+
+/// Shape margin per e-fold of doubt (`1.5 / ln 10`).
+const SHAPE_MARGIN_SCALE: f64 = 0.65;
 
 /// Presence from the integrated coherence z ([`crate::integrate`]): wrong
 /// songs and displaced lines reach 4.5-5.5 on the bench, the song itself 6
@@ -1064,6 +1074,11 @@ const SAME_SECTION_S: f64 = 0.03;
 /// recording's ends by this many samples (the integration's slope search
 /// covers about twice that).
 const SAME_RATE_END_SHIFT: f64 = 150.0;
+/// A second-pass placement this coherent (integrated z), whose section the
+/// spectral shape confirms this clearly, ends the search: no look-alike
+/// comes near either on the bench.
+const DECISIVE_Z: f64 = 12.0;
+const DECISIVE_SHAPE_Z: f64 = 10.0;
 /// Integrated coherence (z) from which something in the song explains the
 /// recording; below it (and without spectral-shape support) `no_match`.
 /// Bench wrong songs and displaced lines reach 4.5-5.
@@ -1097,29 +1112,40 @@ fn integrate_sections(
             chosen.push(*h);
         }
     }
-    let outcomes = crate::par::par_map(chosen.len(), threads, |i| {
-        crate::integrate::integrate_line(dance, bgm, fs, &chosen[i].line, &integrate_params(&chosen[i].line), 1, cancel)
-    });
     let mut found: Vec<(crate::integrate::IntegratedLine, f64)> = Vec::new();
     let mut shape_best = (chosen[0].line, shape_z_of(&chosen[0].line));
-    for (o, h) in outcomes.into_iter().zip(&chosen) {
-        let at_hypothesis = shape_z_of(&h.line);
-        if at_hypothesis > shape_best.1 {
-            shape_best = (h.line, at_hypothesis);
+    // in batches of one hypothesis per thread, most likely first: a
+    // decisive placement ends the search
+    for batch in chosen.chunks(threads.max(1)) {
+        let outcomes = crate::par::par_map(batch.len(), threads, |i| {
+            let line = &batch[i].line;
+            crate::integrate::integrate_line(dance, bgm, fs, line, &integrate_params(line), 1, cancel)
+        });
+        for (o, h) in outcomes.into_iter().zip(batch) {
+            let at_hypothesis = shape_z_of(&h.line);
+            if at_hypothesis > shape_best.1 {
+                shape_best = (h.line, at_hypothesis);
+            }
+            if let Some(o) = o? {
+                // the spectral shape's support where the integration ended up
+                let shape = shape_z_of(&o.line);
+                if shape > shape_best.1 {
+                    shape_best = (o.line, shape);
+                }
+                if debug_enabled() {
+                    eprintln!(
+                        "integrated: from sigma {:.4} rate {:.6} shape z {:.2}: sigma {:.5} rate {:.7} z {:.2} parallel z {:.2} shape z {shape:.2}",
+                        h.line.sigma, h.line.rate, h.shape_z, o.line.sigma, o.line.rate, o.z, o.z_parallel
+                    );
+                }
+                found.push((o, shape));
+            }
         }
-        if let Some(o) = o? {
-            // the spectral shape's support where the integration ended up
-            let shape = shape_z_of(&o.line);
-            if shape > shape_best.1 {
-                shape_best = (o.line, shape);
-            }
-            if debug_enabled() {
-                eprintln!(
-                    "integrated: from sigma {:.4} rate {:.6} shape z {:.2}: sigma {:.5} rate {:.7} z {:.2} parallel z {:.2} shape z {shape:.2}",
-                    h.line.sigma, h.line.rate, h.shape_z, o.line.sigma, o.line.rate, o.z, o.z_parallel
-                );
-            }
-            found.push((o, shape));
+        if found
+            .iter()
+            .any(|(o, shape)| o.z >= DECISIVE_Z && *shape >= DECISIVE_SHAPE_Z)
+        {
+            break;
         }
     }
     found.sort_by(|a, b| b.0.z.total_cmp(&a.0.z));

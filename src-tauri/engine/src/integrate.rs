@@ -163,19 +163,24 @@ impl Rows {
     /// of each window's three neighbouring lags (a line then passes within
     /// a lag of each window's peak). Returns `(a, b)` in song samples.
     fn search(&self, end_shift: f64, radius: usize) -> Option<(f64, f64)> {
-        let lags = self.lags() as i64;
         let radius = radius.min(self.max_lag.saturating_sub(1)) as i64;
-        let smoothed: Vec<Vec<f32>> = self
+        // each window's sums of three neighbouring lags, at even and at odd
+        // lags: offsets step by 2 lags, which the three-lag sums still cover
+        let parity_rows: Vec<[Vec<f32>; 2]> = self
             .clipped
             .iter()
             .map(|c| {
-                (0..c.len())
+                let smoothed: Vec<f32> = (0..c.len())
                     .map(|k| {
                         let lo = k.saturating_sub(1);
                         let hi = (k + 1).min(c.len() - 1);
                         c[lo..=hi].iter().sum::<f32>()
                     })
-                    .collect()
+                    .collect();
+                [
+                    smoothed.iter().step_by(2).copied().collect(),
+                    smoothed.iter().skip(1).step_by(2).copied().collect(),
+                ]
             })
             .collect();
         let (steps, step) = if self.lever > 1.0 {
@@ -184,26 +189,31 @@ impl Rows {
             (0, 0.0)
         };
         let mut best: Option<(f32, i64, f64)> = None;
-        let mut sums = vec![0f32; (2 * radius + 1) as usize];
+        // sums[p]: offset 2 p - radius lags
+        let mut sums = vec![0f32; radius as usize + 1];
         for bi in -steps..=steps {
             let b = bi as f64 * step;
             sums.fill(0.0);
-            for (j, row) in smoothed.iter().enumerate() {
-                // lag index of offset q (0..=2 radius) in this window
+            for (j, rows) in parity_rows.iter().enumerate() {
+                // lag index of offset -radius in this window
                 let first = self.tau(j, -(radius as f64) * self.lag_scale[j], b).round() as i64;
-                let q_lo = (-first).max(0);
-                let q_hi = (sums.len() as i64).min(lags - first);
-                if q_lo >= q_hi {
+                let parity = first.rem_euclid(2);
+                let row = &rows[parity as usize];
+                // lag first + 2 p is element p + skip of the row
+                let skip = (first - parity) / 2;
+                let p_lo = (-skip).max(0);
+                let p_hi = (sums.len() as i64).min(row.len() as i64 - skip);
+                if p_lo >= p_hi {
                     continue;
                 }
-                let from = (first + q_lo) as usize;
-                for (s, &v) in sums[q_lo as usize..q_hi as usize].iter_mut().zip(&row[from..]) {
+                let from = (p_lo + skip) as usize;
+                for (s, &v) in sums[p_lo as usize..p_hi as usize].iter_mut().zip(&row[from..]) {
                     *s += v;
                 }
             }
-            for (q, &s) in sums.iter().enumerate() {
+            for (p, &s) in sums.iter().enumerate() {
                 if best.is_none_or(|(v, _, _)| s > v) {
-                    best = Some((s, q as i64 - radius, b));
+                    best = Some((s, 2 * p as i64 - radius, b));
                 }
             }
         }
