@@ -232,7 +232,9 @@ pub fn align_signals(
     let (dance_env, song_env) = std::thread::scope(|scope| {
         let song_job = scope.spawn(|| onset_envelope(bgm, rate_hz, hop));
         let dance_env = onset_envelope(dance, rate_hz, hop);
-        let song_env = song_job.join().map_err(|_| EngineError::no_match("feature extraction failed"));
+        let song_env = song_job
+            .join()
+            .map_err(|_| EngineError::no_match("feature extraction failed"));
         (dance_env, song_env)
     });
     let song_env = song_env?;
@@ -258,7 +260,9 @@ pub fn align_signals(
     )?;
     let search_ms = t_search.elapsed().as_secs_f64() * 1e3;
     if coarse.is_empty() {
-        return Err(EngineError::no_match("no rhythmic match between the recording and the song"));
+        return Err(EngineError::no_match(
+            "no rhythmic match between the recording and the song",
+        ));
     }
 
     // ---- rank candidates by spectral-shape similarity over the whole overlap
@@ -459,7 +463,9 @@ pub fn align_signals(
         }
     }
     if distinct.is_empty() {
-        return Err(EngineError::no_match("no coherent match between the recording and the song"));
+        return Err(EngineError::no_match(
+            "no coherent match between the recording and the song",
+        ));
     }
     // Near-tie between two coherent look-alike sections: the part of the song
     // in which they differ decides (see `tiebreak`).
@@ -518,7 +524,14 @@ pub fn align_signals(
                 // coherence of the winner against its look-alikes decides
                 let alternatives: Vec<Line> = distinct.iter().skip(1).map(|d| d.0.line).collect();
                 confidence = confirm_by_integration(
-                    dance, bgm, fs, &best.line, &alternatives, confidence, threads, cancel,
+                    dance,
+                    bgm,
+                    fs,
+                    &best.line,
+                    &alternatives,
+                    confidence,
+                    threads,
+                    cancel,
                 )?;
             }
             if debug_enabled() {
@@ -542,7 +555,12 @@ pub fn align_signals(
                 .iter()
                 .skip(1)
                 .take(4)
-                .map(|d| (d.0.line, (d.0.z / distinct[0].0.z.max(1e-9)).clamp(-1.0, 1.0)))
+                .map(|d| {
+                    (
+                        d.0.line,
+                        (d.0.z / distinct[0].0.z.max(1e-9)).clamp(-1.0, 1.0),
+                    )
+                })
                 .collect();
             Placed {
                 fine: best,
@@ -555,9 +573,12 @@ pub fn align_signals(
         first_pass => {
             // The first pass saw too little: integrate the waveform
             // evidence over the whole overlap before refusing.
-            let reason = first_pass.as_ref().and_then(|f| f.2.clone()).unwrap_or_else(|| {
-                "no coherent match between the recording and the song".to_string()
-            });
+            let reason = first_pass
+                .as_ref()
+                .and_then(|f| f.2.clone())
+                .unwrap_or_else(|| {
+                    "no coherent match between the recording and the song".to_string()
+                });
             // The first pass scanned the spectral shape only at the onset
             // search's rates (and 1.0): a speed change it missed (soft
             // onsets) is looked for at every rate.
@@ -624,7 +645,15 @@ pub fn align_signals(
                 }
             }
             let shape_z_of = |l: &Line| {
-                let v = line_similarity(&dance_shape, &song_shape, frame_rate, t_ref, l.sigma, l.rate, 1);
+                let v = line_similarity(
+                    &dance_shape,
+                    &song_shape,
+                    frame_rate,
+                    t_ref,
+                    l.sigma,
+                    l.rate,
+                    1,
+                );
                 (v - null_centre) / null_spread
             };
             let second =
@@ -792,9 +821,22 @@ fn polish_by_shape(
     frame_rate: f64,
     line: Line,
 ) -> Line {
-    let grid = |centre: (f64, f64), rate_step: f64, rate_steps: i32, sigma_step: f64, sigma_steps: i32, frame_step: usize| {
+    let grid = |centre: (f64, f64),
+                rate_step: f64,
+                rate_steps: i32,
+                sigma_step: f64,
+                sigma_steps: i32,
+                frame_step: usize| {
         let score = |sigma: f64, rate: f64| {
-            line_similarity(dance_shape, song_shape, frame_rate, line.t_ref, sigma, rate, frame_step)
+            line_similarity(
+                dance_shape,
+                song_shape,
+                frame_rate,
+                line.t_ref,
+                sigma,
+                rate,
+                frame_step,
+            )
         };
         let mut best = (score(centre.0, centre.1), centre.0, centre.1);
         for ri in -rate_steps..=rate_steps {
@@ -809,7 +851,14 @@ fn polish_by_shape(
         }
         (best.1, best.2)
     };
-    let coarse = grid((line.sigma, line.rate), 0.1 * DENSE_RATE_STEP, 5, 0.03, 5, 4);
+    let coarse = grid(
+        (line.sigma, line.rate),
+        0.1 * DENSE_RATE_STEP,
+        5,
+        0.03,
+        5,
+        4,
+    );
     let fine = grid(coarse, 0.025 * DENSE_RATE_STEP, 2, 0.01, 3, 2);
     Line {
         t_ref: line.t_ref,
@@ -1026,11 +1075,21 @@ fn confirm_by_integration(
     lines.extend(
         alternatives
             .iter()
-            .filter(|a| (a.song_at(winner.t_ref) - winner.song_at(winner.t_ref)).abs() > SAME_SECTION_S)
+            .filter(|a| {
+                (a.song_at(winner.t_ref) - winner.song_at(winner.t_ref)).abs() > SAME_SECTION_S
+            })
             .take(CONFIRM_ALTERNATIVES),
     );
     let outcomes = crate::par::par_map(lines.len(), threads, |i| {
-        crate::integrate::integrate_line(dance, bgm, fs, &lines[i], &integrate_params(&lines[i]), 1, cancel)
+        crate::integrate::integrate_line(
+            dance,
+            bgm,
+            fs,
+            &lines[i],
+            &integrate_params(&lines[i]),
+            1,
+            cancel,
+        )
     });
     let mut z = Vec::with_capacity(lines.len());
     for o in outcomes {
@@ -1043,9 +1102,7 @@ fn confirm_by_integration(
     }
     Ok(Confidence {
         presence: first.presence.max(integrated_presence(z_win)),
-        separation: first
-            .separation
-            .max(integrated_separation(z_win - z_alt)),
+        separation: first.separation.max(integrated_separation(z_win - z_alt)),
     })
 }
 
@@ -1119,7 +1176,15 @@ fn integrate_sections(
     for batch in chosen.chunks(threads.max(1)) {
         let outcomes = crate::par::par_map(batch.len(), threads, |i| {
             let line = &batch[i].line;
-            crate::integrate::integrate_line(dance, bgm, fs, line, &integrate_params(line), 1, cancel)
+            crate::integrate::integrate_line(
+                dance,
+                bgm,
+                fs,
+                line,
+                &integrate_params(line),
+                1,
+                cancel,
+            )
         });
         for (o, h) in outcomes.into_iter().zip(batch) {
             let at_hypothesis = shape_z_of(&h.line);
@@ -1158,12 +1223,12 @@ fn integrate_sections(
         .skip(1)
         .filter(|o| (o.0.line.song_at(t_ref) - best.line.song_at(t_ref)).abs() > SAME_SECTION_S)
         .fold((0.0f64, 0.0f64), |m, o| (m.0.max(o.0.z), m.1.max(o.1)));
-    let confidence = integrated_confidence(best.z, shape_z, other);
+    let confidence = integrated_confidence(best.z, shape_z, other, best.lag_margin);
     let refused = best.z < INTEGRATED_MIN_Z;
     if debug_enabled() {
         eprintln!(
-            "evidence: second pass z {:.2} parallel z {:.2} shape z {:.2} other section z {:.2} shape z {:.2} confidence {confidence:.3} refused {refused}",
-            best.z, best.z_parallel, shape_z, other.0, other.1
+            "evidence: second pass z {:.2} parallel z {:.2} lag margin {:.2} shape z {:.2} other section z {:.2} shape z {:.2} confidence {confidence:.3} refused {refused}",
+            best.z, best.z_parallel, best.lag_margin, shape_z, other.0, other.1
         );
     }
     let mut alternatives: Vec<(Line, f64)> = Vec::new();
@@ -1202,19 +1267,24 @@ fn integrate_sections(
 }
 
 /// Confidence of a second-pass placement from its integrated coherence z,
-/// the spectral shape's support for its section (z), and the best other
-/// section's `(integrated z, shape z)`. The shape has to confirm the
-/// section on its own: another song can share the waveform of a sample
-/// (a drum hit, a loop) but not the course of the whole mix.
-fn integrated_confidence(z: f64, shape_z: f64, other: (f64, f64)) -> f64 {
+/// the spectral shape's support for its section (z), the best other
+/// section's `(integrated z, shape z)` and the margin of its lag over the
+/// other lags searched. The shape has to confirm the section on its own:
+/// another song can share the waveform of a sample (a drum hit, a loop) but
+/// not the course of the whole mix.
+fn integrated_confidence(z: f64, shape_z: f64, other: (f64, f64), lag_margin: f64) -> f64 {
     let presence = integrated_presence(z) * logistic((shape_z - SECOND_PASS_SHAPE_Z) / 0.5);
-    let separation = integrated_separation(z - other.0).max(shape_separation(shape_z - other.1));
+    let section = integrated_separation(z - other.0).max(shape_separation(shape_z - other.1));
+    let lag = 1.0 - (-lag_margin.max(0.0) / LAG_MARGIN_SCALE).exp();
     Confidence {
         presence,
-        separation,
+        separation: section.min(lag),
     }
     .value()
 }
+
+/// Lag margin (z) per e-fold of doubt: 3 z over any other lag is a clear lead (0.9).
+const LAG_MARGIN_SCALE: f64 = 1.3;
 
 /// Spectral-shape z from which the song's shape following a placement
 /// explains the recording even without waveform evidence (wrong songs reach

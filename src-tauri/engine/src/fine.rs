@@ -509,7 +509,9 @@ pub(crate) fn window_correlations(
         return Ok(None);
     }
     let span = t_b - t_a;
-    let hop_s = geometry.hop_s.max(span / geometry.max_windows.max(1) as f64);
+    let hop_s = geometry
+        .hop_s
+        .max(span / geometry.max_windows.max(1) as f64);
     let count = (span / hop_s).floor() as usize + 1;
     let t_first = t_a + 0.5 * (span - (count - 1) as f64 * hop_s);
 

@@ -28,6 +28,9 @@ const CLIP: f32 = 4.0;
 /// Lags on either side of the found line left out of the null (the direct
 /// sound's own reflections and a second loudspeaker come within a few ms).
 const NULL_GUARD: i64 = 40;
+/// Reflections and a second loudspeaker arrive within this time after the
+/// direct sound (s): lags that count as the same arrival in [`IntegratedLine::lag_margin`].
+const DIRECT_REACH_S: f64 = 0.04;
 /// Fewest parallel lines the null of a sum is measured on.
 const MIN_NULL_LINES: usize = 64;
 /// An arrival earlier than the strongest one is the direct sound from this
@@ -60,6 +63,11 @@ pub struct IntegratedLine {
     /// The same against the spread of the sums along parallel lines: lower
     /// than `z` where the music itself correlates at many lags (held notes).
     pub z_parallel: f64,
+    /// How far the line's arrivals (the direct sound and what comes up to
+    /// 40 ms after it) stand above every other offset searched, in null
+    /// deviations: small when the music's own periodicity (held notes, a
+    /// steady beat) offers another lag almost as coherent.
+    pub lag_margin: f64,
     /// Each window's evidence on the line (for where the song is heard).
     pub windows: Vec<WindowObs>,
     pub hop_s: f64,
@@ -97,6 +105,7 @@ pub fn integrate_line(
     let Some((z, z_parallel)) = rows.significance(a, b) else {
         return Ok(None);
     };
+    let lag_margin = rows.lag_margin(a, b, params.search_radius, fs);
     Ok(Some(IntegratedLine {
         line: Line {
             t_ref: line.t_ref,
@@ -105,6 +114,7 @@ pub fn integrate_line(
         },
         z,
         z_parallel,
+        lag_margin,
         windows: rows.observations(&windows, a, b),
         hop_s,
     }))
@@ -207,7 +217,10 @@ impl Rows {
                     continue;
                 }
                 let from = (p_lo + skip) as usize;
-                for (s, &v) in sums[p_lo as usize..p_hi as usize].iter_mut().zip(&row[from..]) {
+                for (s, &v) in sums[p_lo as usize..p_hi as usize]
+                    .iter_mut()
+                    .zip(&row[from..])
+                {
                     *s += v;
                 }
             }
@@ -286,18 +299,58 @@ impl Rows {
         let k = direct_lag(&profile, k_max as f64, fs, DIRECT_MIN_Z).unwrap_or(k_max);
         if std::env::var_os("BEATSYNC_ALIGN_DEBUG").is_some() {
             let (centre, spread) = median_spread(&profile);
-            let peaks: Vec<String> = (k_max.saturating_sub(330).max(1)..=(k_max + 330).min(profile.len() - 2))
-                .filter(|&i| profile[i] >= profile[i - 1] && profile[i] >= profile[i + 1] && profile[i] - centre >= 0.3 * (profile[k_max] - centre))
-                .map(|i| format!("{}:{:.1}", i as i64 - k_max as i64, (profile[i] - centre) / spread))
+            let peaks: Vec<String> = (k_max.saturating_sub(330).max(1)
+                ..=(k_max + 330).min(profile.len() - 2))
+                .filter(|&i| {
+                    profile[i] >= profile[i - 1]
+                        && profile[i] >= profile[i + 1]
+                        && profile[i] - centre >= 0.3 * (profile[k_max] - centre)
+                })
+                .map(|i| {
+                    format!(
+                        "{}:{:.1}",
+                        i as i64 - k_max as i64,
+                        (profile[i] - centre) / spread
+                    )
+                })
                 .collect();
-            eprintln!("  integrate: max at {} peaks {peaks:?} direct {}", k_max as i64 - m as i64, k as i64 - k_max as i64);
+            eprintln!(
+                "  integrate: max at {} peaks {peaks:?} direct {}",
+                k_max as i64 - m as i64,
+                k as i64 - k_max as i64
+            );
         }
         let frac = if k >= 1 && k + 1 < profile.len() {
-            parabolic_offset(profile[k - 1] as f32, profile[k] as f32, profile[k + 1] as f32)
+            parabolic_offset(
+                profile[k - 1] as f32,
+                profile[k] as f32,
+                profile[k + 1] as f32,
+            )
         } else {
             0.0
         };
         a + ((k as f64 - m as f64) + frac) * scale
+    }
+
+    /// See [`IntegratedLine::lag_margin`]: line `(a, b)` against the lines
+    /// parallel to it within ±`radius` lags, outside its arrivals.
+    fn lag_margin(&self, a: f64, b: f64, radius: usize, fs: f64) -> f64 {
+        let profile = self.profile(a, b);
+        let m = self.max_lag as i64;
+        let later = (DIRECT_REACH_S * fs / self.lag_scale[0]).round() as i64;
+        let (mut arrivals, mut other) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+        for k in (m - radius as i64).max(0)..=(m + radius as i64).min(profile.len() as i64 - 1) {
+            let v = profile[k as usize];
+            if (m - later..=m + 3).contains(&k) {
+                arrivals = arrivals.max(v);
+            } else {
+                other = other.max(v);
+            }
+        }
+        if !other.is_finite() {
+            return f64::INFINITY;
+        }
+        (arrivals - other) / self.null_variance(a, b).sqrt().max(1e-9)
     }
 
     /// `(z, z_parallel)` of line `(a, b)`; `None` without enough null lines.
@@ -335,7 +388,11 @@ impl Rows {
     fn observations(&self, windows: &[WindowCorr], a: f64, b: f64) -> Vec<WindowObs> {
         let lags = self.lags() as i64;
         let near = |c: &[f32], k: i64| -> Option<f32> {
-            (k >= 1 && k + 1 < lags).then(|| c[(k - 1) as usize..=(k + 1) as usize].iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)))
+            (k >= 1 && k + 1 < lags).then(|| {
+                c[(k - 1) as usize..=(k + 1) as usize]
+                    .iter()
+                    .fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+            })
         };
         let (mut sum, mut sq, mut n) = (0f64, 0f64, 0usize);
         let mut on = Vec::with_capacity(windows.len());
@@ -351,7 +408,10 @@ impl Rows {
             }
         }
         let mean = sum / n.max(1) as f64;
-        let sd = (sq / n.max(1) as f64 - mean * mean).max(0.0).sqrt().max(1e-6);
+        let sd = (sq / n.max(1) as f64 - mean * mean)
+            .max(0.0)
+            .sqrt()
+            .max(1e-6);
         windows
             .iter()
             .zip(on)
@@ -387,13 +447,19 @@ impl Rows {
         let columns: Vec<Vec<f32>> = (0..n)
             .map(|j| {
                 let k0 = self.tau(j, a, b).round() as i64 + NULL_GUARD;
-                (k0.max(0) as usize..lags).map(|k| self.clipped[j][k]).collect()
+                (k0.max(0) as usize..lags)
+                    .map(|k| self.clipped[j][k])
+                    .collect()
             })
             .collect();
         let mut var_sum = 0f64;
         for c in &self.clipped {
             let mean = c.iter().map(|&v| f64::from(v)).sum::<f64>() / c.len() as f64;
-            var_sum += c.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / c.len() as f64;
+            var_sum += c
+                .iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / c.len() as f64;
         }
         let mut rho = 0f64;
         for k in 1..=2usize {
@@ -420,4 +486,201 @@ fn median_spread(v: &[f64]) -> (f64, f64) {
     let mut dev: Vec<f64> = s.iter().map(|x| (x - median).abs()).collect();
     dev.sort_by(f64::total_cmp);
     (median, 1.4826 * dev[dev.len() / 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fine::{refine_line, FineParams};
+    use crate::interp::SincInterpolator;
+    use crate::test_signal::{noise, Lcg};
+
+    const FS: f64 = 8000.0;
+
+    /// A soft pad: a chord every 2.5 s (four notes, each a few slightly
+    /// detuned partials with a slow vibrato), half-second attacks and
+    /// releases - sustained tones, no transient anywhere.
+    fn pad(chords: usize, seed: u64) -> Vec<f32> {
+        let chord_len = (2.5 * FS) as usize;
+        let tail = FS as usize;
+        let mut x = vec![0f32; chords * chord_len + tail];
+        let mut rng = Lcg(seed);
+        for c in 0..chords {
+            let root = 110.0 * 2f64.powf(rng.below(12) as f64 / 12.0);
+            for semis in [0.0, 4.0, 7.0, 12.0 + rng.below(3) as f64] {
+                let f0 = root * 2f64.powf(semis / 12.0);
+                for k in 1..=6 {
+                    for detune in [-0.004, 0.004] {
+                        let f = f0 * k as f64 * (1.0 + detune + 0.002 * f64::from(rng.next()));
+                        let rate = 4.0 + f64::from(rng.next());
+                        let mut phase = std::f64::consts::PI * f64::from(rng.next());
+                        for i in 0..chord_len + tail {
+                            let t = i as f64 / FS;
+                            let env = (t / 0.5).min(1.0) * (-(t - 2.5).max(0.0) / 0.3).exp();
+                            let vibrato =
+                                1.0 + 0.002 * (2.0 * std::f64::consts::PI * rate * t).sin();
+                            phase += 2.0 * std::f64::consts::PI * f * vibrato / FS;
+                            x[c * chord_len + i] += (env * phase.sin() * 0.3 / k as f64) as f32;
+                        }
+                    }
+                }
+            }
+        }
+        x
+    }
+
+    /// `song` from `start_s` on, read `rate` times slower (a clock drift or a
+    /// resampled speed change), `dur_s` long, under noise `snr_db` (relative
+    /// to the music's power) and then hard-clipped at `clip` times its peak.
+    fn recording(
+        song: &[f32],
+        start_s: f64,
+        rate: f64,
+        dur_s: f64,
+        snr_db: f64,
+        clip: f32,
+    ) -> Vec<f32> {
+        let it = SincInterpolator::new();
+        let n = (dur_s * FS) as usize;
+        let mut x: Vec<f32> = (0..n)
+            .map(|i| it.at(song, (start_s + i as f64 / FS / rate) * FS))
+            .collect();
+        let power = x.iter().map(|v| v * v).sum::<f32>() / n as f32;
+        // uniform noise in -1..1 has power 1/3
+        let amp = (3.0 * power * 10f32.powf(-snr_db as f32 / 10.0)).sqrt();
+        for (v, e) in x.iter_mut().zip(noise(n, 99)) {
+            *v += amp * e;
+        }
+        let peak = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        x.iter_mut()
+            .for_each(|v| *v = v.clamp(-clip * peak, clip * peak));
+        x
+    }
+
+    fn params(rate: f64) -> IntegrateParams {
+        IntegrateParams {
+            win_len: 2048,
+            max_lag: 960,
+            hop_s: 0.125,
+            max_windows: 600,
+            resample: (rate - 1.0).abs() > 4e-4,
+            max_end_shift: 300.0,
+            search_radius: 480,
+        }
+    }
+
+    fn integrate(dance: &[f32], song: &[f32], line: &Line) -> IntegratedLine {
+        integrate_line(
+            dance,
+            song,
+            FS,
+            line,
+            &params(line.rate),
+            2,
+            &CancelToken::new(),
+        )
+        .expect("not cancelled")
+        .expect("enough windows")
+    }
+
+    #[test]
+    fn a_soft_pad_under_noise_adds_up_where_no_window_shows_it() {
+        let song = pad(16, 3);
+        // the song from 9 s, 30 s long, noise 11 dB above the music
+        let dance = recording(&song, 9.0, 1.0, 30.0, -11.0, 1.0);
+        let t_ref = 15.0;
+        let truth = 9.0 + t_ref;
+        // each window alone: almost none with a clear peak on the right line
+        let fine = refine_line(
+            &dance,
+            &song,
+            FS,
+            &Line {
+                t_ref,
+                sigma: truth,
+                rate: 1.0,
+            },
+            &FineParams {
+                win_len: 2048,
+                hop_s: 0.25,
+                max_windows: 600,
+                max_lag: 480,
+                resample: false,
+                stretched: false,
+                max_end_shift: 24.0,
+                min_rate_slack: 0.0,
+            },
+            2,
+            &CancelToken::new(),
+        )
+        .expect("not cancelled");
+        assert!(
+            (fine.heard_windows as f64) < 0.08 * fine.windows.len() as f64,
+            "{} of {} windows heard: not the weak case this test is about",
+            fine.heard_windows,
+            fine.windows.len()
+        );
+        // summed over the overlap, from a line 25 ms off
+        let found = integrate(
+            &dance,
+            &song,
+            &Line {
+                t_ref,
+                sigma: truth + 0.025,
+                rate: 1.0,
+            },
+        );
+        let err_ms = (found.line.sigma - truth) * 1e3;
+        assert!(err_ms.abs() < 0.5, "placed {err_ms:.2} ms off");
+        assert!(found.z > 8.0, "z {:.2}", found.z);
+        assert!(found.lag_margin > 3.0, "lag margin {:.2}", found.lag_margin);
+        // another section of the song (4 s on) and another pad: nothing
+        for (what, song_b, sigma) in [
+            ("another section", song.clone(), truth + 4.0),
+            ("another pad", pad(16, 4), truth),
+        ] {
+            let other = integrate(
+                &dance,
+                &song_b,
+                &Line {
+                    t_ref,
+                    sigma,
+                    rate: 1.0,
+                },
+            );
+            assert!(other.z < 6.0, "{what}: z {:.2}", other.z);
+        }
+    }
+
+    #[test]
+    fn a_clipped_drifted_copy_is_placed_with_its_rate() {
+        let song = pad(16, 5);
+        // 250 ppm slow clock, noise at the music's level, clipped at 30 % of the peak
+        let rate = 1.00025;
+        let dance = recording(&song, 6.0, rate, 30.0, 0.0, 0.3);
+        let t_ref = 15.0;
+        let truth = 6.0 + t_ref / rate;
+        // searched from the nominal rate and 20 ms off
+        let found = integrate(
+            &dance,
+            &song,
+            &Line {
+                t_ref,
+                sigma: truth - 0.02,
+                rate: 1.0,
+            },
+        );
+        let err_ms = (found.line.sigma - truth) * 1e3;
+        assert!(err_ms.abs() < 0.3, "placed {err_ms:.2} ms off");
+        assert!(
+            (found.line.rate - rate).abs() < 2e-5,
+            "rate {}",
+            found.line.rate
+        );
+        assert!(found.z > 15.0, "z {:.2}", found.z);
+        // where the song is heard: every window's presence well above nothing
+        let mean =
+            found.windows.iter().map(|w| w.presence).sum::<f64>() / found.windows.len() as f64;
+        assert!(mean > 1.0, "mean presence {mean:.2}");
+    }
 }

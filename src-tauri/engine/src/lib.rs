@@ -32,8 +32,8 @@ pub mod xcorr;
 mod test_signal;
 
 pub use align::{
-    BestGuess, Verdict,
-    align_files, align_signals, AlignCandidate, AlignOptions, AlignResult, AlignTimings, Overlap,
+    align_files, align_signals, AlignCandidate, AlignOptions, AlignResult, AlignTimings, BestGuess,
+    Overlap, Verdict,
 };
 pub use cancel::{CancelToken, ProgressFn};
 pub use decode::{decode_audio, decode_audio_with, AudioChunks, MonoPcm};
