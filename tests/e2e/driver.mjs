@@ -61,11 +61,55 @@ export async function startApp({ env = {} } = {}) {
     },
   });
   await browser.waitUntil(() => browser.execute(() => document.body.dataset.ready === 'true'), { timeout: 20000, timeoutMsg: 'UI never became ready' });
+  const pid = appPidUnder(driver.pid);
   const stop = async () => {
     try { await browser.deleteSession(); } catch { /* already gone */ }
     driver.kill('SIGTERM');
+    // A window that outlives its session (seen on a loaded machine) would keep the
+    // test runner waiting on its inherited output: end it after a grace period.
+    await endProcess(pid, 10000);
   };
-  return { browser, stop };
+  return { browser, stop, pid };
+}
+
+/** The pid of the app process started (through WebKitWebDriver) under `rootPid`, or null. */
+export function appPidUnder(rootPid) {
+  const exe = appPath();
+  const children = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(d));
+    } catch { /* process ended meanwhile */ }
+  }
+  const queue = [rootPid];
+  while (queue.length) {
+    const p = queue.shift();
+    for (const c of children.get(p) || []) {
+      try { if (fs.readlinkSync(`/proc/${c}/exe`) === exe) return c; } catch { /* gone or not ours */ }
+      queue.push(c);
+    }
+  }
+  return null;
+}
+
+export function isAlive(pid) {
+  if (!pid) return false;
+  try { process.kill(pid, 0); } catch { return false; }
+  try { return !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
+}
+
+/** Waits up to `graceMs` for `pid` to end, then kills it; resolves once it is gone. */
+export async function endProcess(pid, graceMs) {
+  const end = Date.now() + graceMs;
+  while (isAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  if (!isAlive(pid)) return;
+  console.error(`the app (pid ${pid}) outlived its WebDriver session by ${graceMs} ms: killing it`);
+  try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+  while (isAlive(pid)) await new Promise((r) => setTimeout(r, 50));
 }
 
 export async function screenshot(browser, name) {
