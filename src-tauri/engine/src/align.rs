@@ -890,17 +890,23 @@ fn final_pass(
     Ok(best)
 }
 
-/// How sure the engine is of a placement.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// The evidence says this is the song, placed right (checked on the
-    /// benchmarks: right in at least 99 % of the placements called sure).
-    #[default]
-    Sure,
-    /// Something in the song explains the recording, but not clearly
-    /// enough: listen before exporting.
-    Unsure,
+crate::error::wire_names! {
+    /// How sure the engine is of a placement (`AlignResult::verdict`).
+    pub enum Verdict {
+        /// The evidence says this is the song, placed right (checked on the
+        /// benchmarks: right in at least 99 % of the placements called sure).
+        Sure = "sure",
+        /// Something in the song explains the recording, but not clearly
+        /// enough: listen before exporting.
+        Unsure = "unsure",
+    }
+}
+
+/// Results stored before the verdict existed were all given as sure.
+impl Default for Verdict {
+    fn default() -> Self {
+        Verdict::Sure
+    }
 }
 
 impl Verdict {

@@ -182,9 +182,13 @@ impl EngineError {
     }
 
     pub fn to_payload(&self) -> ErrorPayload {
+        let best_guess = match self {
+            EngineError::NoMatch { best_guess, .. } => best_guess.as_deref().cloned(),
+            _ => None,
+        };
         ErrorPayload {
-            code: self.error_code(),
-            message: self.to_string(),
+            best_guess,
+            ..ErrorPayload::new(self.error_code(), self.to_string())
         }
     }
 
@@ -205,22 +209,31 @@ impl EngineError {
 }
 
 /// The shape an error takes on the wire (CLI `--json`, Tauri IPC).
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct ErrorPayload {
     pub code: ErrorCode,
     pub message: String,
+    /// `no_match` only: where the song would fit best, for a teacher who
+    /// knows it is the right song. Not kept by the job store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_guess: Option<crate::align::BestGuess>,
 }
 
 impl ErrorPayload {
+    pub fn new(code: ErrorCode, message: String) -> Self {
+        Self {
+            code,
+            message,
+            best_guess: None,
+        }
+    }
+
     /// An error as the store kept it: a code no longer in the list becomes
     /// `internal`, with the old code kept in front of the message.
     pub fn from_stored(code: &str, message: String) -> Self {
         match ErrorCode::parse(code) {
-            Some(code) => ErrorPayload { code, message },
-            None => ErrorPayload {
-                code: ErrorCode::Internal,
-                message: format!("{code}: {message}"),
-            },
+            Some(code) => ErrorPayload::new(code, message),
+            None => ErrorPayload::new(ErrorCode::Internal, format!("{code}: {message}")),
         }
     }
 }

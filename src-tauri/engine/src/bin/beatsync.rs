@@ -200,20 +200,13 @@ fn run_probe(file: &std::path::Path, json: bool, role: Option<RoleArg>) -> engin
 /// for `no_match`, the `best_guess` placement when there is one); in text
 /// mode, the best guess on stderr.
 fn report_align_error(e: &engine::EngineError, json: bool) {
-    let guess = match e {
-        engine::EngineError::NoMatch {
-            best_guess: Some(g),
-            ..
-        } => Some(g),
-        _ => None,
-    };
+    let payload = e.to_payload();
     if json {
-        let mut v = serde_json::json!({ "code": e.code(), "message": e.to_string() });
-        if let Some(g) = guess {
-            v["best_guess"] = serde_json::to_value(g).unwrap_or_default();
+        match serde_json::to_string(&payload) {
+            Ok(line) => println!("{line}"),
+            Err(err) => eprintln!("internal: cannot write the error as JSON: {err}"),
         }
-        println!("{v}");
-    } else if let Some(g) = guess {
+    } else if let Some(g) = &payload.best_guess {
         eprintln!(
             "best guess, if it is the right song: offset {:+.4} s, rate {:.6}, confidence {:.2}",
             g.offset_s, g.rate, g.confidence
