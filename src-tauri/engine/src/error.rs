@@ -266,7 +266,43 @@ mod tests {
         check_wire_names(ErrorCode::ALL);
         check_wire_names(Stage::ALL);
         check_wire_names(JobState::ALL);
+        check_wire_names(crate::align::Verdict::ALL);
         assert_eq!(ErrorCode::parse("store_io"), Some(ErrorCode::StoreIo));
         assert_eq!(Stage::parse("audio"), None, "not sent by anything");
+    }
+
+    /// `no_match` with a best guess sends it in its payload; without one,
+    /// and for every other error, the payload is `{code, message}` only.
+    #[test]
+    fn no_match_payload_carries_the_best_guess() {
+        let guess = crate::align::BestGuess {
+            offset_s: -5.5,
+            rate: 1.0002,
+            confidence: 0.2,
+            overlap: crate::align::Overlap {
+                dance_start_s: 1.0,
+                dance_end_s: 30.0,
+                bgm_start_s: 6.5,
+                bgm_end_s: 35.5,
+            },
+        };
+        let e = EngineError::NoMatch {
+            reason: "weak".into(),
+            best_guess: Some(Box::new(guess.clone())),
+        };
+        let v = serde_json::to_value(e.to_payload()).expect("serialise");
+        assert_eq!(v["code"], "no_match");
+        assert_eq!(v["best_guess"]["offset_s"], -5.5);
+        assert_eq!(v["best_guess"]["overlap"]["bgm_end_s"], 35.5);
+        let back: ErrorPayload = serde_json::from_value(v).expect("parse");
+        assert_eq!(back.best_guess, Some(guess));
+        for e in [EngineError::no_match("silent"), EngineError::Cancelled] {
+            let v = serde_json::to_value(e.to_payload()).expect("serialise");
+            assert!(v.get("best_guess").is_none(), "{v}");
+        }
+        // an error stored before the field existed still reads
+        let old: ErrorPayload =
+            serde_json::from_str(r#"{"code":"no_match","message":"m"}"#).expect("parse");
+        assert_eq!(old.best_guess, None);
     }
 }
