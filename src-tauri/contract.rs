@@ -6,7 +6,7 @@
 
 use crate::events;
 use beatsync_engine::jobs::{JobState, Stage};
-use beatsync_engine::ErrorCode;
+use beatsync_engine::{ErrorCode, Verdict};
 
 /// `files-added` → `filesAdded`.
 fn camel(name: &str) -> String {
@@ -42,10 +42,12 @@ pub fn ui_module() -> String {
          export const EVENTS = Object.freeze({{\n{events}}});\n\
          export const JOB_STATES = {};\n\
          export const STAGES = {};\n\
-         export const ERROR_CODES = {};\n",
+         export const ERROR_CODES = {};\n\
+         export const VERDICTS = {};\n",
         js_list(JobState::ALL.iter().map(|s| s.as_str())),
         js_list(Stage::ALL.iter().map(|s| s.as_str())),
         js_list(ErrorCode::ALL.iter().map(|c| c.as_str())),
+        js_list(Verdict::ALL.iter().map(|v| v.as_str())),
     )
 }
 
@@ -79,6 +81,10 @@ pub fn doc_blocks() -> Vec<(&'static str, String)> {
                 "ErrorCode",
                 ts_union(ErrorCode::ALL.iter().map(|c| c.as_str())),
             ),
+        ),
+        (
+            "verdicts",
+            union("Verdict", ts_union(Verdict::ALL.iter().map(|v| v.as_str()))),
         ),
         ("events", events),
     ]
@@ -134,6 +140,7 @@ mod tests {
         assert!(filled.starts_with("intro\n"));
         assert!(!filled.contains("old\n"));
         assert!(filled.contains("'plan'") && filled.contains("'store_io'"));
+        assert!(filled.contains("Verdict = 'sure' | 'unsure'"));
         assert!(filled.contains("| `job-changed` | `Job` |"));
         assert!(filled.contains("after events"));
         assert!(fill_doc("no markers").is_err());

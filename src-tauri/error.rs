@@ -45,10 +45,7 @@ impl From<JobsError> for IpcError {
 
 impl From<IpcError> for ErrorPayload {
     fn from(e: IpcError) -> Self {
-        ErrorPayload {
-            code: e.code,
-            message: e.message,
-        }
+        ErrorPayload::new(e.code, e.message)
     }
 }
 

@@ -60,3 +60,7 @@ export const ERROR_CODES = Object.freeze([
   'invalid_argument',
   'open_failed',
 ]);
+export const VERDICTS = Object.freeze([
+  'sure',
+  'unsure',
+]);

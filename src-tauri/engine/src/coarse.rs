@@ -183,9 +183,10 @@ pub fn coarse_candidates(
         });
         let mut results = vec![mine];
         for w in workers {
-            results.push(w.join().unwrap_or(Err(EngineError::NoMatch {
-                reason: "coarse search thread panicked".into(),
-            })));
+            results.push(
+                w.join()
+                    .unwrap_or(Err(EngineError::no_match("coarse search thread panicked"))),
+            );
         }
         for r in results {
             for (i, votes) in r? {

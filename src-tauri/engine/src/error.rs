@@ -128,7 +128,12 @@ pub enum EngineError {
         min_seconds: f64,
     },
     #[error("the song was not found in the recording ({reason}); check that it is the right song")]
-    NoMatch { reason: String },
+    NoMatch {
+        reason: String,
+        /// Where the song would fit best, for a teacher who knows it is the
+        /// right song (absent when nothing could be placed at all).
+        best_guess: Option<Box<crate::align::BestGuess>>,
+    },
     #[error("cancelled")]
     Cancelled,
     #[error("media error in {path}: {reason}")]
@@ -181,9 +186,21 @@ impl EngineError {
     }
 
     pub fn to_payload(&self) -> ErrorPayload {
+        let best_guess = match self {
+            EngineError::NoMatch { best_guess, .. } => best_guess.as_deref().cloned(),
+            _ => None,
+        };
         ErrorPayload {
-            code: self.error_code(),
-            message: self.to_string(),
+            best_guess,
+            ..ErrorPayload::new(self.error_code(), self.to_string())
+        }
+    }
+
+    /// `no_match` without a best guess.
+    pub fn no_match(reason: impl Into<String>) -> Self {
+        EngineError::NoMatch {
+            reason: reason.into(),
+            best_guess: None,
         }
     }
 
@@ -196,22 +213,31 @@ impl EngineError {
 }
 
 /// The shape an error takes on the wire (CLI `--json`, Tauri IPC).
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct ErrorPayload {
     pub code: ErrorCode,
     pub message: String,
+    /// `no_match` only: where the song would fit best, for a teacher who
+    /// knows it is the right song. Not kept by the job store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_guess: Option<crate::align::BestGuess>,
 }
 
 impl ErrorPayload {
+    pub fn new(code: ErrorCode, message: String) -> Self {
+        Self {
+            code,
+            message,
+            best_guess: None,
+        }
+    }
+
     /// An error as the store kept it: a code no longer in the list becomes
     /// `internal`, with the old code kept in front of the message.
     pub fn from_stored(code: &str, message: String) -> Self {
         match ErrorCode::parse(code) {
-            Some(code) => ErrorPayload { code, message },
-            None => ErrorPayload {
-                code: ErrorCode::Internal,
-                message: format!("{code}: {message}"),
-            },
+            Some(code) => ErrorPayload::new(code, message),
+            None => ErrorPayload::new(ErrorCode::Internal, format!("{code}: {message}")),
         }
     }
 }
@@ -244,7 +270,43 @@ mod tests {
         check_wire_names(ErrorCode::ALL);
         check_wire_names(Stage::ALL);
         check_wire_names(JobState::ALL);
+        check_wire_names(crate::align::Verdict::ALL);
         assert_eq!(ErrorCode::parse("store_io"), Some(ErrorCode::StoreIo));
         assert_eq!(Stage::parse("audio"), None, "not sent by anything");
+    }
+
+    /// `no_match` with a best guess sends it in its payload; without one,
+    /// and for every other error, the payload is `{code, message}` only.
+    #[test]
+    fn no_match_payload_carries_the_best_guess() {
+        let guess = crate::align::BestGuess {
+            offset_s: -5.5,
+            rate: 1.0002,
+            confidence: 0.2,
+            overlap: crate::align::Overlap {
+                dance_start_s: 1.0,
+                dance_end_s: 30.0,
+                bgm_start_s: 6.5,
+                bgm_end_s: 35.5,
+            },
+        };
+        let e = EngineError::NoMatch {
+            reason: "weak".into(),
+            best_guess: Some(Box::new(guess.clone())),
+        };
+        let v = serde_json::to_value(e.to_payload()).expect("serialise");
+        assert_eq!(v["code"], "no_match");
+        assert_eq!(v["best_guess"]["offset_s"], -5.5);
+        assert_eq!(v["best_guess"]["overlap"]["bgm_end_s"], 35.5);
+        let back: ErrorPayload = serde_json::from_value(v).expect("parse");
+        assert_eq!(back.best_guess, Some(guess));
+        for e in [EngineError::no_match("silent"), EngineError::Cancelled] {
+            let v = serde_json::to_value(e.to_payload()).expect("serialise");
+            assert!(v.get("best_guess").is_none(), "{v}");
+        }
+        // an error stored before the field existed still reads
+        let old: ErrorPayload =
+            serde_json::from_str(r#"{"code":"no_match","message":"m"}"#).expect("parse");
+        assert_eq!(old.best_guess, None);
     }
 }

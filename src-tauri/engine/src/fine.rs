@@ -81,19 +81,24 @@ pub struct FineOutcome {
     pub z: f64,
     /// Windows with a clear peak on the line.
     pub heard_windows: usize,
+    /// Summed coherence along the line ([`line_coherence`]): every window's
+    /// normalised correlation at the line's lag, clipped, added over the
+    /// whole overlap, against the same sum along parallel lines (z-score).
+    /// Weak windows add up here; a few loud coincidences do not.
+    pub line_z: f64,
     pub windows: Vec<WindowObs>,
     pub hop_s: f64,
 }
 
-struct WindowCorr {
-    t_s: f64,
-    corr: Vec<f32>,
-    rms: f32,
+pub(crate) struct WindowCorr {
+    pub t_s: f64,
+    pub corr: Vec<f32>,
+    pub rms: f32,
     /// Song samples per correlation lag step.
-    lag_scale: f64,
+    pub lag_scale: f64,
     /// Song position that lag index `max_lag` stands for, minus the line's prediction.
-    base_shift: f64,
-    song_db: f64,
+    pub base_shift: f64,
+    pub song_db: f64,
 }
 
 /// Per-thread scratch of the window correlations.
@@ -114,101 +119,27 @@ pub fn refine_line(
     threads: usize,
     cancel: &CancelToken,
 ) -> Result<FineOutcome> {
-    let dance_dur = dance.len() as f64 / fs;
-    let song_dur = song.len() as f64 / fs;
-    let n = params.win_len;
     let m = params.max_lag;
-    let half_s = n as f64 / 2.0 / fs;
-    let t_a = line.dance_at(0.0).max(0.0) + half_s;
-    let t_b = line.dance_at(song_dur).min(dance_dur) - half_s;
     let empty = FineOutcome {
         line: *line,
         z: 0.0,
         heard_windows: 0,
+        line_z: 0.0,
         windows: Vec::new(),
         hop_s: params.hop_s,
     };
-    if t_b <= t_a {
-        return Ok(empty);
-    }
-    let span = t_b - t_a;
-    let hop_s = params.hop_s.max(span / params.max_windows.max(1) as f64);
-    let count = (span / hop_s).floor() as usize + 1;
-    let t_first = t_a + 0.5 * (span - (count - 1) as f64 * hop_s);
-
-    // ---- correlations of every window (independent: spread over `threads`)
-    let interp = SincInterpolator::new();
-    let correlate_window = |scratch: &mut WindowScratch, j: usize| -> Result<Option<WindowCorr>> {
-        if j.is_multiple_of(32) {
-            cancel.check()?;
-        }
-        // Windows at a fixed spacing can all land on the same phase of the
-        // beat (e.g. every 1.5 s at 120 BPM, always between the drum hits):
-        // a low-discrepancy jitter of up to ±40 % of the hop breaks that.
-        let jitter = ((j as f64 * 0.618_033_988_75).fract() - 0.5) * 0.8 * hop_s;
-        let t = (t_first + j as f64 * hop_s + jitter).clamp(t_a, t_b);
-        let centre = (t * fs).round() as i64;
-        let first = centre - (n / 2) as i64;
-        if first < 0 || first as usize + n > dance.len() {
-            return Ok(None);
-        }
-        let window = &dance[first as usize..first as usize + n];
-        let t_centre = centre as f64 / fs;
-        let p_centre = line.song_at(t_centre) * fs;
-        let WindowScratch { gcc, segment, corr } = scratch;
-        let (lag_scale, base_shift) = if params.resample {
-            let step = 1.0 / line.rate;
-            for (k, v) in segment.iter_mut().enumerate() {
-                *v = interp.at(song, p_centre + (k as f64 - (m + n / 2) as f64) * step);
-            }
-            (step, 0.0)
-        } else {
-            let base = p_centre.round();
-            let s0 = base as i64 - (m + n / 2) as i64;
-            for (k, v) in segment.iter_mut().enumerate() {
-                let i = s0 + k as i64;
-                *v = if i >= 0 && (i as usize) < song.len() {
-                    song[i as usize]
-                } else {
-                    0.0
-                };
-            }
-            (1.0, base - p_centre)
-        };
-        if !gcc.correlate(window, segment, corr) {
-            return Ok(None);
-        }
-        let rms = (corr.iter().map(|v| v * v).sum::<f32>() / corr.len() as f32).sqrt();
-        if rms <= 0.0 {
-            return Ok(None);
-        }
-        Ok(Some(WindowCorr {
-            t_s: t_centre,
-            corr: corr.clone(),
-            rms,
-            lag_scale,
-            base_shift,
-            song_db: 10.0 * gcc.segment_energy().max(1e-30).log10(),
-        }))
+    let geometry = WindowGeometry {
+        win_len: params.win_len,
+        max_lag: m,
+        hop_s: params.hop_s,
+        max_windows: params.max_windows,
+        resample: params.resample,
     };
-    let new_scratch = || {
-        let gcc = GccPhat::new(n, m, fs.round() as u32, GCC_BAND_HZ);
-        let segment = vec![0f32; gcc.segment_len()];
-        WindowScratch {
-            gcc,
-            segment,
-            corr: Vec::new(),
-        }
-    };
-    let mut windows: Vec<WindowCorr> = Vec::with_capacity(count);
-    for w in par_map_with(count, threads, new_scratch, correlate_window) {
-        if let Some(w) = w? {
-            windows.push(w);
-        }
-    }
-    if windows.len() < 2 {
+    let Some((windows, hop_s)) =
+        window_correlations(dance, song, fs, line, &geometry, threads, cancel)?
+    else {
         return Ok(empty);
-    }
+    };
     let t0 = windows.iter().map(|w| w.t_s).sum::<f64>() / windows.len() as f64;
 
     // ---- 2-D search (offset, slope) over all windows. PHAT peaks are about
@@ -438,9 +369,14 @@ pub fn refine_line(
         }
     }
     let ((fit_a, fit_b), (z, heard, window_obs)) = best_fit;
+    let taus: Vec<f64> = windows
+        .iter()
+        .map(|w| (fit_a + fit_b * (w.t_s - t0) - w.base_shift) / w.lag_scale + m as f64)
+        .collect();
+    let line_z = line_coherence(&windows, &taus, if params.stretched { z_radius } else { 0 });
     if std::env::var_os("BEATSYNC_ALIGN_DEBUG").is_some() {
         eprintln!(
-            "  fine: line ({:.4},{:.6}) windows {} a* {:.1} b* {:.3} obs {} default ({:.1},{:.3}) fit ({fit_a:.1},{fit_b:.3}) z {z:.2}",
+            "  fine: line ({:.4},{:.6}) windows {} a* {:.1} b* {:.3} obs {} default ({:.1},{:.3}) fit ({fit_a:.1},{fit_b:.3}) z {z:.2} line z {line_z:.2}",
             line.sigma,
             line.rate,
             windows.len(),
@@ -460,9 +396,199 @@ pub fn refine_line(
         line: new_line,
         z,
         heard_windows: heard,
+        line_z,
         windows: window_obs,
         hop_s,
     })
+}
+
+/// Per-window normalised correlations are clipped to this many noise
+/// deviations before [`line_coherence`] adds them: a window can vouch for a
+/// line, not carry it (another song sharing a drum sample gives a handful of
+/// windows far above it, the song itself many windows near or under it).
+const LINE_CLIP: f32 = 4.0;
+/// Lags either side of the line left out of [`line_coherence`]'s null
+/// (beyond the pitch-kept wobble): the direct sound's own reflections.
+const LINE_GUARD: i64 = 40;
+
+/// Whole-overlap coherence along a line: `taus[j]` is window `j`'s
+/// (fractional) lag index on the line. Each window's correlation, in units
+/// of its rms and clipped to ±[`LINE_CLIP`], is read on the line (the
+/// largest value within ±`radius` lags when playback is time-stretched) and
+/// summed over windows; the same sum along every parallel line displaced by
+/// more than [`LINE_GUARD`] + 2 `radius` lags gives the null distribution
+/// (median and robust spread), against which the line's sum (the largest
+/// within ±1 lag, as for the null) is a z-score. Unlike counting windows
+/// with clear peaks, this adds up evidence that no single window shows.
+fn line_coherence(windows: &[WindowCorr], taus: &[f64], radius: i64) -> f64 {
+    let Some(lags) = windows.first().map(|w| w.corr.len() as i64) else {
+        return 0.0;
+    };
+    let guard = LINE_GUARD + 2 * radius + 1;
+    if lags < 2 * guard + 16 {
+        return 0.0;
+    }
+    // profile[d]: the sum along the line displaced by d lags (circular)
+    let mut profile = vec![0f64; lags as usize];
+    let clipped: Vec<Vec<f32>> = windows
+        .iter()
+        .map(|w| {
+            w.corr
+                .iter()
+                .map(|v| (v / w.rms).clamp(-LINE_CLIP, LINE_CLIP))
+                .collect()
+        })
+        .collect();
+    for (c, &tau) in clipped.iter().zip(taus) {
+        let base = tau.floor() as i64;
+        let f = (tau - base as f64) as f32;
+        // value at fractional lag base + f + d, then the largest within ±radius
+        let at = |k: i64| -> f32 {
+            let a = c[k.rem_euclid(lags) as usize];
+            let b = c[(k + 1).rem_euclid(lags) as usize];
+            a * (1.0 - f) + b * f
+        };
+        let line: Vec<f32> = (0..lags).map(|d| at(base + d)).collect();
+        for (d, p) in profile.iter_mut().enumerate() {
+            let d = d as i64;
+            let v = if radius == 0 {
+                line[d as usize]
+            } else {
+                (d - radius..=d + radius)
+                    .map(|k| line[k.rem_euclid(lags) as usize])
+                    .fold(f32::NEG_INFINITY, f32::max)
+            };
+            *p += f64::from(v);
+        }
+    }
+    let near = |d: i64| -> f64 {
+        (d - 1..=d + 1)
+            .map(|k| profile[k.rem_euclid(lags) as usize])
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    let on = near(0);
+    let mut null: Vec<f64> = (guard..=lags - guard).map(near).collect();
+    null.sort_by(f64::total_cmp);
+    let centre = null[null.len() / 2];
+    let mut dev: Vec<f64> = null.iter().map(|v| (v - centre).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let spread = (1.4826 * dev[dev.len() / 2]).max(1e-9);
+    (on - centre) / spread
+}
+
+/// Where and how the recording windows of a line are cut.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct WindowGeometry {
+    pub win_len: usize,
+    pub max_lag: usize,
+    pub hop_s: f64,
+    pub max_windows: usize,
+    pub resample: bool,
+}
+
+/// GCC-PHAT correlation of every recording window along `line` with the
+/// song excerpt the line predicts (independent: spread over `threads`), and
+/// the hop actually used. `None` when fewer than two windows fit.
+pub(crate) fn window_correlations(
+    dance: &[f32],
+    song: &[f32],
+    fs: f64,
+    line: &Line,
+    geometry: &WindowGeometry,
+    threads: usize,
+    cancel: &CancelToken,
+) -> Result<Option<(Vec<WindowCorr>, f64)>> {
+    let dance_dur = dance.len() as f64 / fs;
+    let song_dur = song.len() as f64 / fs;
+    let n = geometry.win_len;
+    let m = geometry.max_lag;
+    let half_s = n as f64 / 2.0 / fs;
+    let t_a = line.dance_at(0.0).max(0.0) + half_s;
+    let t_b = line.dance_at(song_dur).min(dance_dur) - half_s;
+    if t_b <= t_a {
+        return Ok(None);
+    }
+    let span = t_b - t_a;
+    let hop_s = geometry
+        .hop_s
+        .max(span / geometry.max_windows.max(1) as f64);
+    let count = (span / hop_s).floor() as usize + 1;
+    let t_first = t_a + 0.5 * (span - (count - 1) as f64 * hop_s);
+
+    // ---- correlations of every window (independent: spread over `threads`)
+    let interp = SincInterpolator::new();
+    let correlate_window = |scratch: &mut WindowScratch, j: usize| -> Result<Option<WindowCorr>> {
+        if j.is_multiple_of(32) {
+            cancel.check()?;
+        }
+        // Windows at a fixed spacing can all land on the same phase of the
+        // beat (e.g. every 1.5 s at 120 BPM, always between the drum hits):
+        // a low-discrepancy jitter of up to ±40 % of the hop breaks that.
+        let jitter = ((j as f64 * 0.618_033_988_75).fract() - 0.5) * 0.8 * hop_s;
+        let t = (t_first + j as f64 * hop_s + jitter).clamp(t_a, t_b);
+        let centre = (t * fs).round() as i64;
+        let first = centre - (n / 2) as i64;
+        if first < 0 || first as usize + n > dance.len() {
+            return Ok(None);
+        }
+        let window = &dance[first as usize..first as usize + n];
+        let t_centre = centre as f64 / fs;
+        let p_centre = line.song_at(t_centre) * fs;
+        let WindowScratch { gcc, segment, corr } = scratch;
+        let (lag_scale, base_shift) = if geometry.resample {
+            let step = 1.0 / line.rate;
+            for (k, v) in segment.iter_mut().enumerate() {
+                *v = interp.at(song, p_centre + (k as f64 - (m + n / 2) as f64) * step);
+            }
+            (step, 0.0)
+        } else {
+            let base = p_centre.round();
+            let s0 = base as i64 - (m + n / 2) as i64;
+            for (k, v) in segment.iter_mut().enumerate() {
+                let i = s0 + k as i64;
+                *v = if i >= 0 && (i as usize) < song.len() {
+                    song[i as usize]
+                } else {
+                    0.0
+                };
+            }
+            (1.0, base - p_centre)
+        };
+        if !gcc.correlate(window, segment, corr) {
+            return Ok(None);
+        }
+        let rms = (corr.iter().map(|v| v * v).sum::<f32>() / corr.len() as f32).sqrt();
+        if rms <= 0.0 {
+            return Ok(None);
+        }
+        Ok(Some(WindowCorr {
+            t_s: t_centre,
+            corr: corr.clone(),
+            rms,
+            lag_scale,
+            base_shift,
+            song_db: 10.0 * gcc.segment_energy().max(1e-30).log10(),
+        }))
+    };
+    let new_scratch = || {
+        let gcc = GccPhat::new(n, m, fs.round() as u32, GCC_BAND_HZ);
+        let segment = vec![0f32; gcc.segment_len()];
+        WindowScratch {
+            gcc,
+            segment,
+            corr: Vec::new(),
+        }
+    };
+    let mut windows: Vec<WindowCorr> = Vec::with_capacity(count);
+    for w in par_map_with(count, threads, new_scratch, correlate_window) {
+        if let Some(w) = w? {
+            windows.push(w);
+        }
+    }
+    if windows.len() < 2 {
+        return Ok(None);
+    }
+    Ok(Some((windows, hop_s)))
 }
 
 /// How far before the strongest arrival the direct sound is looked for (s):
@@ -500,7 +626,19 @@ fn direct_arrival(windows: &[WindowCorr], a: f64, b: f64, t0: f64, fs: f64) -> f
             }
         }
     }
-    let mut sorted = profile.clone();
+    direct_lag(&profile, a, fs, DIRECT_MIN_Z).map_or(a, |k| k as f64)
+}
+
+/// The direct sound's lag index in a correlation `profile` summed along a
+/// line whose strongest arrival is near lag index `a` (see [`direct_arrival`]),
+/// or `None` when no earlier arrival qualifies. Arrivals count from `min_z`
+/// robust deviations of the profile above its median.
+pub(crate) fn direct_lag(profile: &[f64], a: f64, fs: f64, min_z: f64) -> Option<usize> {
+    let lags = profile.len();
+    if lags < 3 {
+        return None;
+    }
+    let mut sorted = profile.to_vec();
     sorted.sort_by(f64::total_cmp);
     let floor = sorted[lags / 2];
     let mut dev: Vec<f64> = profile.iter().map(|v| (v - floor).abs()).collect();
@@ -509,12 +647,10 @@ fn direct_arrival(windows: &[WindowCorr], a: f64, b: f64, t0: f64, fs: f64) -> f
     let centre = a.round() as i64;
     let lo = (centre - 4).max(0) as usize;
     let hi = ((centre + 4) as usize).min(lags - 1);
-    let Some(k_max) = (lo..=hi).max_by(|&i, &j| profile[i].total_cmp(&profile[j])) else {
-        return a;
-    };
+    let k_max = (lo..=hi).max_by(|&i, &j| profile[i].total_cmp(&profile[j]))?;
     let h_max = profile[k_max] - floor;
-    if h_max < DIRECT_MIN_Z * sd {
-        return a;
+    if h_max < min_z * sd {
+        return None;
     }
     let reach = (DIRECT_SEARCH_S * fs).round() as usize;
     let mut direct = None;
@@ -523,7 +659,7 @@ fn direct_arrival(windows: &[WindowCorr], a: f64, b: f64, t0: f64, fs: f64) -> f
             continue;
         }
         let h = profile[k] - floor;
-        if h < DIRECT_MIN_RATIO * h_max || h < DIRECT_MIN_Z * sd {
+        if h < DIRECT_MIN_RATIO * h_max || h < min_z * sd {
             continue;
         }
         let mirror = 2 * k_max as i64 - k as i64;
@@ -560,7 +696,7 @@ fn direct_arrival(windows: &[WindowCorr], a: f64, b: f64, t0: f64, fs: f64) -> f
             direct.map(|k| k as i64 - k_max as i64)
         );
     }
-    direct.map_or(a, |k| k as f64)
+    direct
 }
 
 /// Variance of a sum over consecutive windows relative to the sum of their

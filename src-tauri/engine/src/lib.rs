@@ -21,6 +21,7 @@ pub mod coarse;
 pub mod fine;
 pub mod frames;
 pub mod gcc;
+pub mod integrate;
 pub mod interp;
 pub mod onset;
 pub mod par;
@@ -34,7 +35,8 @@ pub mod xcorr;
 use media::decode;
 
 pub use align::{
-    align_files, align_signals, AlignCandidate, AlignOptions, AlignResult, AlignTimings, Overlap,
+    align_files, align_signals, AlignCandidate, AlignOptions, AlignResult, AlignTimings, BestGuess,
+    Overlap, Verdict,
 };
 pub use cancel::CancelToken;
 pub use error::{EngineError, ErrorCode, ErrorPayload, Result};

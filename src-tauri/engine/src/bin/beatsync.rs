@@ -132,9 +132,10 @@ fn main() -> ExitCode {
         Command::Probe { file, json, role } => {
             run_probe(&file, json, role).map_err(|e| (e.code(), e.to_string()))
         }
-        Command::Align { dance, bgm, json } => {
-            run_align(&dance, &bgm, json).map_err(|e| (e.code(), e.to_string()))
-        }
+        Command::Align { dance, bgm, json } => run_align(&dance, &bgm, json).map_err(|e| {
+            report_align_error(&e, json);
+            (e.code(), e.to_string())
+        }),
         Command::Sync(args) => run_sync(&args).map_err(|e| (e.code(), e.to_string())),
         Command::Jobs(args) => jobs_cli::run(args).map_err(|e| (e.code(), e.to_string())),
         Command::Frame(args) => frames_cli::run_frame(&args).map_err(|e| (e.code(), e.to_string())),
@@ -194,6 +195,25 @@ fn run_probe(file: &std::path::Path, json: bool, role: Option<RoleArg>) -> engin
     Ok(())
 }
 
+/// What `align` says besides the `code: message` line when it fails: with
+/// `--json`, the error as one JSON object on stdout (`code`, `message` and,
+/// for `no_match`, the `best_guess` placement when there is one); in text
+/// mode, the best guess on stderr.
+fn report_align_error(e: &engine::EngineError, json: bool) {
+    let payload = e.to_payload();
+    if json {
+        match serde_json::to_string(&payload) {
+            Ok(line) => println!("{line}"),
+            Err(err) => eprintln!("internal: cannot write the error as JSON: {err}"),
+        }
+    } else if let Some(g) = &payload.best_guess {
+        eprintln!(
+            "best guess, if it is the right song: offset {:+.4} s, rate {:.6}, confidence {:.2}",
+            g.offset_s, g.rate, g.confidence
+        );
+    }
+}
+
 fn run_align(dance: &std::path::Path, bgm: &std::path::Path, json: bool) -> engine::Result<()> {
     let opts = engine::AlignOptions::default();
     let cancel = engine::CancelToken::new();
@@ -201,6 +221,12 @@ fn run_align(dance: &std::path::Path, bgm: &std::path::Path, json: bool) -> engi
     if json {
         println!("{}", serde_json::to_string(&r).unwrap_or_default());
         return Ok(());
+    }
+    if r.verdict == engine::Verdict::Unsure {
+        println!(
+            "not sure this is the right song (confidence {:.2}): listen before exporting",
+            r.confidence
+        );
     }
     let sign = if r.offset_s >= 0.0 { "after" } else { "before" };
     println!(

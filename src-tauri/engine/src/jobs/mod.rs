@@ -56,9 +56,9 @@ impl JobsError {
     }
 
     pub fn to_payload(&self) -> ErrorPayload {
-        ErrorPayload {
-            code: self.error_code(),
-            message: self.to_string(),
+        match self {
+            JobsError::Engine(e) => e.to_payload(),
+            _ => ErrorPayload::new(self.error_code(), self.to_string()),
         }
     }
 }

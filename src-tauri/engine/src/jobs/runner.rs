@@ -369,9 +369,9 @@ impl<W: Work> Runner<W> {
             }
             Err(EngineError::Cancelled) if stalled => {
                 let job = self.store.get(id)?;
-                let err = ErrorPayload {
-                    code: ErrorCode::Stalled,
-                    message: format!(
+                let err = ErrorPayload::new(
+                    ErrorCode::Stalled,
+                    format!(
                         "no progress for {} s during {}; it will be tried again",
                         self.cfg.stall_after.as_secs_f64().round(),
                         job.stage.map_or(
@@ -383,7 +383,7 @@ impl<W: Work> Runner<W> {
                             Stage::as_str
                         )
                     ),
-                };
+                );
                 self.store
                     .fail_run(id, &err, true, backoff(job.attempts, &self.cfg.backoff))?;
             }
@@ -480,9 +480,7 @@ mod tests {
                 .unwrap_or_default()
                 .to_string();
             if name.starts_with("nomatch") {
-                return Err(EngineError::NoMatch {
-                    reason: "scripted".into(),
-                });
+                return Err(EngineError::no_match("scripted"));
             }
             if name.starts_with("stall") || name.starts_with("slow") {
                 progress(Stage::Decode, 0.1);
@@ -749,10 +747,7 @@ mod tests {
             store.claim(WorkKind::Analysis, "r").expect("claim");
         }
         for id in [&old.id, &keep.id] {
-            let e = ErrorPayload {
-                code: ErrorCode::NoMatch,
-                message: "x".into(),
-            };
+            let e = ErrorPayload::new(ErrorCode::NoMatch, "x".into());
             store.fail_run(id, &e, false, Duration::ZERO).expect("fail");
         }
         // A partial file left by a killed export (not locked by anyone).

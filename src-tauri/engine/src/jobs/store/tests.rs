@@ -31,10 +31,10 @@ fn new_job(dir: &Path, auto_export: bool) -> NewJob {
 }
 
 fn err(code: &str) -> ErrorPayload {
-    ErrorPayload {
-        code: ErrorCode::parse(code).expect("a known code"),
-        message: format!("{code} happened"),
-    }
+    ErrorPayload::new(
+        ErrorCode::parse(code).expect("a known code"),
+        format!("{code} happened"),
+    )
 }
 
 #[test]
