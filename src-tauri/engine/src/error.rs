@@ -145,6 +145,9 @@ pub enum EngineError {
     InvalidRequest(String),
     #[error("nothing to export: {reason}")]
     NothingToExport { reason: String },
+    /// A number or option given by the user (CLI, IPC, store) is out of range.
+    #[error("{0}")]
+    InvalidArgument(String),
 }
 
 impl EngineError {
@@ -168,6 +171,7 @@ impl EngineError {
             EngineError::InputChanged(_) => ErrorCode::InputChanged,
             EngineError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             EngineError::NothingToExport { .. } => ErrorCode::NothingToExport,
+            EngineError::InvalidArgument(_) => ErrorCode::InvalidArgument,
         }
     }
 
