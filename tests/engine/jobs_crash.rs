@@ -217,12 +217,20 @@ fn killed_at_random_moments_every_job_is_done_exactly_once() {
                 Moment::AfterTransition => 0,
                 _ => rng.below(6),
             };
+            let pid = child.id();
             if wait_and_kill(&mut child, &store, moment, skip) {
                 kills += 1;
+                // Jobs this run claimed (a run killed before its recovery
+                // leaves the previous run's jobs, already counted).
                 let running: Vec<String> = store
                     .list(&[JobState::Analyzing, JobState::Exporting], 100)
                     .expect("list")
                     .into_iter()
+                    .filter(|j| {
+                        j.runner_id
+                            .as_deref()
+                            .is_some_and(|r| r.starts_with(&format!("{pid}-")))
+                    })
                     .map(|j| j.id)
                     .collect();
                 if let [alone] = running.as_slice() {
