@@ -678,6 +678,8 @@ mod tests {
         /// job and the jobs it ran beside.
         active: Mutex<Vec<String>>,
         runs: Mutex<Vec<(String, Vec<String>)>>,
+        /// Jobs that have started an export.
+        exported: Mutex<std::collections::HashSet<String>>,
     }
 
     /// Notes a run's start and end in `Scripted::active` / `runs`.
@@ -787,7 +789,8 @@ mod tests {
             before_commit: crate::jobs::work::BeforeCommit<'_>,
         ) -> crate::Result<ExportOutcome> {
             let _active = Active::new(self, job);
-            let n = self.exports.fetch_add(1, Ordering::SeqCst);
+            self.exports.fetch_add(1, Ordering::SeqCst);
+            let first = self.exported.lock().expect("lock").insert(job.id.clone());
             steps(cancel, progress, Stage::Export, 10)?;
             let planned = job.output_path.clone().unwrap_or_default();
             let io = |e: std::io::Error| EngineError::OutputWrite {
@@ -799,7 +802,7 @@ mod tests {
                 .path
                 .parent()
                 .is_some_and(|p| p.ends_with("failing"));
-            if failing && n == 0 {
+            if failing && first {
                 return Err(io(std::io::Error::other("scripted write error")));
             }
             if job.dance.path.to_string_lossy().contains("hang") {
@@ -1103,19 +1106,26 @@ mod tests {
         let run = tokio::spawn(runner.clone().run(true));
         // A's first export fails after planning the shared name; A is then
         // cancelled while B writes that name.
-        while let Ok(ev) = events.recv().await {
-            let StoreEvent::JobChanged(j) = ev else {
-                continue;
-            };
-            if j.id == a.id && j.error.is_some() && j.state == JobState::Analyzed {
-                assert_eq!(
-                    j.output_path, None,
-                    "the failed run's planned path is forgotten"
-                );
-                runner.cancel(&a.id).expect("cancel A");
-                break;
+        let failed = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(ev) = events.recv().await {
+                let StoreEvent::JobChanged(j) = ev else {
+                    continue;
+                };
+                if j.id == a.id && j.error.is_some() && j.state == JobState::Analyzed {
+                    assert_eq!(
+                        j.output_path, None,
+                        "the failed run's planned path is forgotten"
+                    );
+                    runner.cancel(&a.id).expect("cancel A");
+                    return true;
+                }
             }
-        }
+            false
+        });
+        assert!(
+            failed.await.expect("A's export failed in time"),
+            "events ended"
+        );
         run.await.expect("join").expect("run");
         let pb = store.get(&b.id).expect("b").output_path.expect("B's file");
         assert_eq!(store.get(&a.id).expect("a").output_path, None);
