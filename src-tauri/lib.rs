@@ -50,10 +50,28 @@ pub fn builder<R: Runtime>(b: tauri::Builder<R>) -> tauri::Builder<R> {
         setup(app.handle())?;
         Ok(())
     })
-    .on_window_event(|window, event| {
-        if let WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) = event {
+    .on_window_event(|window, event| match event {
+        WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) => {
             hand_over_files(window.app_handle().clone(), paths.clone(), Duration::ZERO);
         }
+        WindowEvent::CloseRequested { api, .. } => {
+            let runner = window
+                .app_handle()
+                .try_state::<AppState>()
+                .and_then(|s| s.runner());
+            // Running work is handed back before the window goes: the jobs
+            // show "finishing…" (stage `stopping`) meanwhile; then it closes.
+            if let Some(r) = runner.filter(|r| r.is_busy()) {
+                api.prevent_close();
+                r.stop();
+                let window = window.clone();
+                tauri::async_runtime::spawn(async move {
+                    r.wait_idle().await;
+                    let _ = window.close();
+                });
+            }
+        }
+        _ => {}
     })
 }
 
@@ -157,7 +175,9 @@ fn forward_store_events<R: Runtime>(
 }
 
 /// Runs the job runner; while another process holds the store's runner lock
-/// (e.g. `beatsync jobs run`), tries again every few seconds.
+/// (e.g. `beatsync jobs run`), or the store cannot be used, tries again every
+/// few seconds. A runner that returns without being stopped is let go of
+/// (and so its lock) and started again.
 fn start_runner<R: Runtime>(app: AppHandle<R>) {
     tauri::async_runtime::spawn(async move {
         loop {
@@ -168,14 +188,22 @@ fn start_runner<R: Runtime>(app: AppHandle<R>) {
                 RunnerConfig::default(),
             ) {
                 Ok(runner) => {
-                    *app.state::<AppState>()
-                        .runner
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()) = Some(runner.clone());
-                    if let Err(e) = runner.run(false).await {
-                        tracing::error!("job runner stopped: {e}");
+                    let slot = &app.state::<AppState>().runner;
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(runner.clone());
+                    let result = runner.clone().run(false).await;
+                    let stopped = runner.is_stopping();
+                    if !stopped {
+                        // Never keep the lock of a runner that is not running.
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = None;
                     }
-                    break;
+                    drop(runner);
+                    if let Err(e) = result {
+                        tracing::error!("job runner ended: {e}");
+                    }
+                    if stopped {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(e) => {
                     tracing::warn!("job runner not started: {e}");
@@ -229,10 +257,12 @@ pub fn run() -> Result<(), StartError> {
     let app = builder(b).build(context())?;
     app.run(|handle, event| {
         if let tauri::RunEvent::Exit = event {
-            // Hand running work back to the queue cleanly; it resumes next start.
-            if let Some(r) = handle.state::<AppState>().runner() {
+            // Hand running work back to the queue cleanly (it resumes next
+            // start, and the stop is not counted as a crash), waiting as long
+            // as that takes: the runner's watchdog abandons stuck work.
+            if let Some(r) = handle.try_state::<AppState>().and_then(|s| s.runner()) {
                 r.stop();
-                std::thread::sleep(Duration::from_millis(300));
+                r.wait_idle_blocking();
             }
         }
     });

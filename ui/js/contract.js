@@ -29,6 +29,7 @@ export const STAGES = Object.freeze([
   'verify',
   'done',
   'interrupted',
+  'stopping',
 ]);
 export const ERROR_CODES = Object.freeze([
   'not_found',

@@ -150,7 +150,7 @@ pub enum EngineError {
     InvalidRequest(String),
     #[error("nothing to export: {reason}")]
     NothingToExport { reason: String },
-    /// A number or value given by the user (CLI, IPC) that cannot be used.
+    /// A number or option given by the user (CLI, IPC, store) that cannot be used.
     #[error("{0}")]
     InvalidArgument(String),
 }

@@ -1,6 +1,7 @@
 //! `beatsync jobs …`: the job queue from the command line — the same store
 //! and runner the app uses.
 
+use beatsync_engine::jobs::validate;
 use beatsync_engine::jobs::{
     AudioMode, EngineWork, Job, JobInput, JobOptions, JobState, JobsError, JobsResult, NewJob,
     Retention, Runner, RunnerConfig, Store, StoreEvent,
@@ -171,6 +172,8 @@ pub fn run(args: JobsArgs) -> JobsResult<()> {
 }
 
 fn add_job(store: &Store, a: AddArgs) -> JobsResult<()> {
+    // Numbers first: `--lead-in inf` is refused before anything is read.
+    let lead_in_s = validate::finite_in("--lead-in", a.lead_in, 0.0, validate::MAX_LEAD_IN_S)?;
     beatsync_engine::probe(&a.dance)?.check_role(beatsync_engine::Role::Class)?;
     beatsync_engine::probe(&a.bgm)?.check_role(beatsync_engine::Role::Song)?;
     std::fs::create_dir_all(&a.out).map_err(|e| JobsError::Io {
@@ -184,7 +187,7 @@ fn add_job(store: &Store, a: AddArgs) -> JobsResult<()> {
         options: JobOptions {
             out_dir: Some(out),
             name: a.name,
-            lead_in_s: a.lead_in,
+            lead_in_s,
             audio_mode: if a.copy_audio {
                 AudioMode::Copy
             } else {
@@ -245,7 +248,13 @@ fn run_queue(store: Store, until_empty: bool, stall_after: u64) -> JobsResult<()
 }
 
 fn list(store: &Store, json: bool) -> JobsResult<()> {
-    let jobs = store.list(&[], 10_000)?;
+    let (jobs, unreadable) = store.list_checked(&[], 10_000)?;
+    for u in &unreadable {
+        eprintln!(
+            "warning: job {} could not be read and is left out of this list ({})",
+            u.id, u.reason
+        );
+    }
     if json {
         print_json(&jobs);
         return Ok(());

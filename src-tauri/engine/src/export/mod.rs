@@ -89,6 +89,18 @@ pub fn export(
     cancel: &CancelToken,
     progress: &mut dyn FnMut(&str, f64),
 ) -> Result<ExportReport> {
+    export_sealed(req, cancel, progress, &mut |_| Ok(()))
+}
+
+/// [`export`], calling `before_commit` with the finished, verified partial
+/// file just before it gets its final name; an error from it stops the
+/// export (the job runner records the file's seal there).
+pub fn export_sealed(
+    req: &ExportRequest,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(&str, f64),
+    before_commit: &mut dyn FnMut(&std::path::Path) -> Result<()>,
+) -> Result<ExportReport> {
     validate(req)?;
     check_out_dir(&req.out_dir)?;
     if req.placement.is_some() {
@@ -98,7 +110,7 @@ pub fn export(
                 analyse_inputs(&req.dance, &req.bgm, cancel, &mut |_, f| report(f))
             })?
         };
-        return export_analysed(req, analysis, cancel, progress);
+        return export_analysed(req, analysis, cancel, progress, before_commit);
     }
     let t_align = Instant::now();
     let (aligned, mut analysis) = {
@@ -114,7 +126,7 @@ pub fn export(
         a.elapsed_ms = 0;
     }
     let resolved = aligned_request(req, &aligned);
-    let mut report = export_analysed(&resolved, analysis?, cancel, progress)?;
+    let mut report = export_analysed(&resolved, analysis?, cancel, progress, before_commit)?;
     report.confidence = Some(aligned.confidence);
     report.timings_ms.insert("align".to_string(), align_ms);
     if let Some(t) = report.timings_ms.get_mut("total") {
@@ -197,6 +209,7 @@ fn export_analysed(
     mut a: InputAnalysis,
     cancel: &CancelToken,
     progress: &mut dyn FnMut(&str, f64),
+    before_commit: &mut dyn FnMut(&std::path::Path) -> Result<()>,
 ) -> Result<ExportReport> {
     let mut timings = Timings::start(a.elapsed_ms);
     validate(req)?;
@@ -246,6 +259,7 @@ fn export_analysed(
     timings.record("write", t_write);
 
     let info = finish_output(&file, &a, &plan, &mut timings, cancel, &mut progress)?;
+    before_commit(file.partial_path())?;
     let output = file.commit()?;
     progress.now("done", 1.0);
     let written = Written {

@@ -9,10 +9,12 @@ pub mod store;
 pub mod validate;
 pub mod work;
 
-pub use model::{AudioMode, Fingerprint, Job, JobInput, JobOptions, JobState, Stage, StoreEvent};
+pub use model::{
+    AudioMode, Fingerprint, Job, JobInput, JobOptions, JobState, OutputSeal, Stage, StoreEvent,
+};
 pub use runner::{Runner, RunnerConfig};
 pub use store::WorkKind;
-pub use store::{NewJob, Recovery, Retention, Store};
+pub use store::{Interruption, NewJob, Recovery, Retention, Store, UnreadableRow};
 pub use work::{EngineWork, ExportOutcome, Work};
 
 use crate::error::{EngineError, ErrorCode, ErrorPayload};
@@ -39,6 +41,27 @@ pub enum JobsError {
 }
 
 impl JobsError {
+    /// A store error that may pass if tried again: the database busy or
+    /// locked by another process, the disk full, an I/O error.
+    pub fn is_retryable(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        match self {
+            JobsError::Db(e) => matches!(
+                e.sqlite_error_code(),
+                Some(
+                    C::DatabaseBusy
+                        | C::DatabaseLocked
+                        | C::DiskFull
+                        | C::SystemIoFailure
+                        | C::CannotOpen
+                        | C::OutOfMemory
+                )
+            ),
+            JobsError::Io { .. } => true,
+            _ => false,
+        }
+    }
+
     pub fn error_code(&self) -> ErrorCode {
         match self {
             JobsError::Locked(_) => ErrorCode::StoreLocked,

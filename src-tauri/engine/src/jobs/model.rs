@@ -62,6 +62,9 @@ wire_names! {
         Done = "done",
         /// Set by the store when a run is handed back to the queue.
         Interrupted = "interrupted",
+        /// The app is closing: the runner is stopping this job's work and
+        /// handing it back to the queue (it resumes on the next start).
+        Stopping = "stopping",
     }
 }
 
@@ -74,6 +77,33 @@ pub struct Fingerprint {
     pub mtime_ns: i64,
     /// xxh3-64 of the first and last MiB, hex.
     pub head_tail_xxh3: String,
+}
+
+/// What an export wrote, recorded in the store before the file gets its
+/// final name. A file found later at the job's output path is the job's own
+/// only when it matches: same size, same hash of its first and last MiB
+/// (our MP4s end with the `moov` index, unique to each export, and begin
+/// with its first frames; hashing the whole file would read a 2 GB export
+/// back once more).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputSeal {
+    pub size: u64,
+    pub head_tail_xxh3: String,
+}
+
+impl OutputSeal {
+    pub fn of(fp: &Fingerprint) -> Self {
+        Self {
+            size: fp.size,
+            head_tail_xxh3: fp.head_tail_xxh3.clone(),
+        }
+    }
+
+    /// Whether the file at `path` is the one sealed (false when unreadable).
+    pub fn matches(&self, path: &std::path::Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == self.size)
+            && crate::media::fingerprint::fingerprint(path).is_ok_and(|fp| Self::of(&fp) == *self)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,10 +178,19 @@ pub struct Job {
     pub checkpoint: Option<AlignResult>,
     /// The export report (JSON) once done.
     pub report: Option<serde_json::Value>,
+    /// Where the export writes (planned before it starts), or wrote once done.
     pub output_path: Option<PathBuf>,
+    /// The export's file as recorded before its rename (see [`OutputSeal`]).
+    pub output_seal: Option<OutputSeal>,
     pub error: Option<ErrorPayload>,
     /// How many times a run was interrupted by the app or machine stopping.
     pub interruptions: u32,
+    /// Unclean stops (crash, kill, power loss) while this job ran alone:
+    /// only these are charged to the job; at 3 it is set aside as `crashed`.
+    pub crashes: u32,
+    /// Interrupted by an unclean stop beside other jobs: it runs alone next,
+    /// so that a crash then is known to be its own.
+    pub isolated: bool,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,

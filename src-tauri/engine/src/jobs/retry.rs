@@ -24,6 +24,13 @@ pub fn backoff(attempt: u32, steps: &[Duration]) -> Duration {
         .unwrap_or(Duration::from_secs(2))
 }
 
+/// Wait before trying a store operation again after `failures` failed in a
+/// row (busy, full, I/O): 20 ms doubling up to 2 s, so a store that comes
+/// back is used again at once and one that stays away is not hammered.
+pub fn store_backoff(failures: u32) -> Duration {
+    Duration::from_millis(10u64 << failures.clamp(1, 8)).min(Duration::from_secs(2))
+}
+
 pub const DEFAULT_BACKOFF: [Duration; 3] = [
     Duration::from_secs(2),
     Duration::from_secs(10),
@@ -60,5 +67,8 @@ mod tests {
         assert_eq!(backoff(3, &s), Duration::from_secs(60));
         assert_eq!(backoff(9, &s), Duration::from_secs(60));
         assert_eq!(backoff(0, &s), Duration::from_secs(2));
+        assert_eq!(store_backoff(1), Duration::from_millis(20));
+        assert_eq!(store_backoff(3), Duration::from_millis(80));
+        assert_eq!(store_backoff(40), Duration::from_secs(2));
     }
 }

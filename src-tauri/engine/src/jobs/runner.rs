@@ -2,20 +2,28 @@
 //! background, within concurrency limits, reporting progress (throttled, with
 //! ETA) and a heartbeat, detecting stalls, retrying transient failures with
 //! backoff, and handing interrupted work back to the queue on shutdown.
+//!
+//! The store can fail (busy with another process, disk full): every store
+//! call is tried again with backoff, and the loop never ends on one. Work
+//! that stalls is cancelled, and abandoned when it does not stop (a thread
+//! stuck in a hung fsync or open): its slot is freed, the job failed as
+//! `stalled`, and whatever the thread does later is ignored. After an
+//! unclean stop, jobs that were running together resume one at a time.
 
-use super::model::{Job, JobState, Stage};
-use super::retry::{backoff, is_transient, DEFAULT_BACKOFF};
-use super::store::{Retention, RunnerLock, Store, WorkKind};
+use super::model::{Job, JobState, OutputSeal, Stage};
+use super::retry::{backoff, is_transient, store_backoff, DEFAULT_BACKOFF};
+use super::store::{Interruption, Retention, RunnerLock, Store, WorkKind};
 use super::work::Work;
-use super::JobsResult;
+use super::{JobsError, JobsResult};
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, ErrorCode, ErrorPayload};
-use crate::media::fingerprint::check_unchanged;
+use crate::media::fingerprint::{check_unchanged, fingerprint};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, watch, Notify};
 
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
@@ -25,6 +33,9 @@ pub struct RunnerConfig {
     pub export_slots: usize,
     /// A running stage that reports no progress for this long is a stall.
     pub stall_after: Duration,
+    /// After a stall, how long the cancelled work gets to end before it is
+    /// abandoned (its slot freed, its thread left to finish and ignored).
+    pub abandon_after: Duration,
     /// At most one progress write per job per interval (≤ 10/s).
     pub progress_interval: Duration,
     pub backoff: Vec<Duration>,
@@ -43,6 +54,7 @@ impl Default for RunnerConfig {
             analysis_slots: (cores / 2).max(1),
             export_slots: 1,
             stall_after: Duration::from_secs(120),
+            abandon_after: Duration::from_secs(10),
             progress_interval: Duration::from_millis(100),
             backoff: DEFAULT_BACKOFF.to_vec(),
             poll_interval: Duration::from_millis(500),
@@ -51,16 +63,31 @@ impl Default for RunnerConfig {
     }
 }
 
+/// Tries of a store call made from a job's thread before the run fails
+/// (about a minute with [`store_backoff`]).
+const STORE_TRIES_IN_WORK: u32 = 36;
+
 pub struct Runner<W: Work> {
     store: Arc<Store>,
     work: Arc<W>,
     cfg: RunnerConfig,
     id: String,
-    /// Jobs whose work is under way here, with what kind of work and its cancel token.
-    running: Mutex<HashMap<String, (WorkKind, CancelToken)>>,
+    /// Jobs whose work is under way here.
+    running: Mutex<HashMap<String, Slot>>,
     wake: Notify,
-    stopping: AtomicBool,
+    stopping: Arc<AtomicBool>,
+    /// False while `run` is working; true once it has returned (after a
+    /// stop: every running job handed back).
+    idle: watch::Sender<bool>,
     _lock: RunnerLock,
+}
+
+/// A job under way: its kind of work, its cancel token, and whether it
+/// must run alone (no other job starts beside it).
+struct Slot {
+    kind: WorkKind,
+    token: CancelToken,
+    alone: bool,
 }
 
 /// Per-job progress bookkeeping shared by the work thread and the watchdog.
@@ -72,20 +99,57 @@ struct Pulse {
     started: Instant,
 }
 
+/// What a job's thread holds: never the runner itself, so that a thread
+/// left behind (abandoned) does not keep the store's runner lock.
+struct JobContext<W: Work> {
+    store: Arc<Store>,
+    work: Arc<W>,
+    progress_interval: Duration,
+    pulse: Arc<Mutex<Pulse>>,
+    /// Set when the runner abandoned this run: it writes nothing more.
+    abandoned: Arc<AtomicBool>,
+    /// The runner is stopping: the job's "stopping" stage stays as set.
+    stopping: Arc<AtomicBool>,
+}
+
+type Outcome = Result<Done, EngineError>;
+
+fn internal(why: &str) -> EngineError {
+    EngineError::Media {
+        path: Default::default(),
+        reason: format!("internal error: {why}"),
+    }
+}
+
+/// Runs a store call, trying again with backoff while it fails with an
+/// error that may pass (busy, full, I/O), `tries` times at most.
+fn with_store_retries<T>(tries: u32, mut op: impl FnMut() -> JobsResult<T>) -> JobsResult<T> {
+    let mut failures = 0;
+    loop {
+        match op() {
+            Err(e) if e.is_retryable() && failures + 1 < tries => {
+                failures += 1;
+                tracing::warn!("job store: {e}; trying again");
+                std::thread::sleep(store_backoff(failures));
+            }
+            r => return r,
+        }
+    }
+}
+
 impl<W: Work> Runner<W> {
     /// Takes the store's runner lock and recovers what a previous runner left
-    /// running (re-queued, or failed when out of tries).
+    /// running (re-queued; after an unclean stop, see [`Interruption`]).
     pub fn start(store: Arc<Store>, work: Arc<W>, cfg: RunnerConfig) -> JobsResult<Arc<Self>> {
         let lock = store.lock_runner()?;
-        let recovered = store.recover_interrupted()?;
+        let recovered = with_store_retries(10, || store.recover_interrupted())?;
         if !recovered.is_empty() {
             tracing::info!("resuming {} interrupted job(s)", recovered.len());
         }
         // Housekeeping: history beyond the retention policy, and partial files
         // a dead export left in any output folder the jobs used.
-        let pruned = store.prune(cfg.retention)?;
-        let mut dirs: Vec<std::path::PathBuf> = store
-            .list(&[], usize::MAX >> 1)?
+        let pruned = with_store_retries(10, || store.prune(cfg.retention))?;
+        let mut dirs: Vec<PathBuf> = with_store_retries(10, || store.list(&[], usize::MAX >> 1))?
             .into_iter()
             .filter_map(|j| j.options.out_dir)
             .collect();
@@ -106,7 +170,8 @@ impl<W: Work> Runner<W> {
             id,
             running: Mutex::new(HashMap::new()),
             wake: Notify::new(),
-            stopping: AtomicBool::new(false),
+            stopping: Arc::new(AtomicBool::new(false)),
+            idle: watch::Sender::new(true),
             _lock: lock,
         }))
     }
@@ -120,7 +185,7 @@ impl<W: Work> Runner<W> {
         self.wake.notify_one();
     }
 
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, (WorkKind, CancelToken)>> {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -128,27 +193,60 @@ impl<W: Work> Runner<W> {
     /// the engine's cancellation latency and removes its partial output.
     pub fn cancel(&self, id: &str) -> JobsResult<Job> {
         let job = self.store.cancel(id)?;
-        if let Some((_, t)) = self.running().get(id) {
-            t.cancel();
+        if let Some(slot) = self.running().get(id) {
+            slot.token.cancel();
         }
         Ok(job)
     }
 
-    /// Asks the loop to stop: running work is cancelled and handed back to the
-    /// queue as interrupted (not failed), to resume on the next start.
+    /// Asks the loop to stop: each running job shows the stage `stopping`
+    /// at once, its work is cancelled, and it is handed back to the queue as
+    /// interrupted (not failed, no try used), to resume on the next start.
+    /// [`Runner::wait_idle`] waits for that to be done.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        for (_, t) in self.running().values() {
-            t.cancel();
+        let running: Vec<(String, CancelToken)> = self
+            .running()
+            .iter()
+            .map(|(id, s)| (id.clone(), s.token.clone()))
+            .collect();
+        for (id, token) in running {
+            if let Err(e) = self.store.mark_stopping(&id) {
+                tracing::warn!("job {id}: stopping not shown: {e}");
+            }
+            token.cancel();
         }
         self.wake.notify_waiters();
         self.wake.notify_one();
     }
 
-    /// Slots in use: counted until the work's thread has really ended, even
-    /// when the job was cancelled in the store meanwhile.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Whether any job's work is under way here.
+    pub fn is_busy(&self) -> bool {
+        !self.running().is_empty()
+    }
+
+    /// Returns once `run` is not working (at once if it is not running):
+    /// after [`Runner::stop`], once every running job has been handed back.
+    pub async fn wait_idle(&self) {
+        let mut rx = self.idle.subscribe();
+        let _ = rx.wait_for(|idle| *idle).await;
+    }
+
+    /// [`Runner::wait_idle`] for a thread outside the async runtime.
+    pub fn wait_idle_blocking(&self) {
+        while !*self.idle.borrow() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Slots in use: counted until the work's thread has really ended (or
+    /// was abandoned), even when the job was cancelled in the store meanwhile.
     fn count_running(&self, kind: WorkKind) -> usize {
-        self.running().values().filter(|(k, _)| *k == kind).count()
+        self.running().values().filter(|s| s.kind == kind).count()
     }
 
     /// Whether anything is waiting (now or after a backoff) or running.
@@ -156,56 +254,110 @@ impl<W: Work> Runner<W> {
         if !self.running().is_empty() {
             return Ok(true);
         }
-        let jobs = self
-            .store
-            .list(&[JobState::Queued, JobState::Analyzed], usize::MAX >> 1)?;
-        Ok(jobs.iter().any(|j| {
-            j.state == JobState::Queued || (j.state == JobState::Analyzed && j.export_requested)
-        }))
+        self.store.has_waiting()
     }
 
     /// The main loop. Returns when stopped, or with `until_empty` when no job
-    /// is waiting or running.
+    /// is waiting or running. A store error never ends it: the loop waits
+    /// (backing off) and tries again.
     pub async fn run(self: Arc<Self>, until_empty: bool) -> JobsResult<()> {
+        self.idle.send_replace(false);
         let mut tasks = tokio::task::JoinSet::new();
+        let mut failures = 0u32;
         loop {
             if self.stopping.load(Ordering::SeqCst) {
                 break;
             }
-            for (kind, slots) in [
-                (WorkKind::Analysis, self.cfg.analysis_slots),
-                (WorkKind::Export, self.cfg.export_slots),
-            ] {
-                while self.count_running(kind) < slots {
-                    let Some(job) = self.store.claim(kind, &self.id)? else {
-                        break;
-                    };
-                    let token = CancelToken::new();
-                    self.running().insert(job.id.clone(), (kind, token.clone()));
-                    // A stop() between the claim and the insert must still reach this job.
-                    if self.stopping.load(Ordering::SeqCst) {
-                        token.cancel();
-                    }
-                    let me = self.clone();
-                    tasks.spawn(async move { me.run_job(job, kind, token).await });
+            let step = self.start_ready(&mut tasks).and_then(|()| {
+                if until_empty {
+                    self.has_pending()
+                } else {
+                    Ok(true)
                 }
-            }
+            });
             while let Some(r) = tasks.try_join_next() {
                 if let Err(e) = r {
                     tracing::error!("job task failed: {e}");
                 }
             }
-            if until_empty && !self.has_pending()? {
-                break;
-            }
+            let pause = match step {
+                Ok(false) => break,
+                Ok(true) => {
+                    failures = 0;
+                    self.cfg.poll_interval
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!("job store unavailable ({e}); trying again");
+                    store_backoff(failures)
+                }
+            };
             tokio::select! {
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.cfg.poll_interval) => {}
+                _ = tokio::time::sleep(pause) => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
         }
         while tasks.join_next().await.is_some() {}
+        self.idle.send_replace(true);
         Ok(())
+    }
+
+    /// Claims and starts what the free slots allow. While jobs an unclean
+    /// stop interrupted together wait, they run one at a time and alone, so
+    /// that a crash then is charged to the job that caused it.
+    fn start_ready(self: &Arc<Self>, tasks: &mut tokio::task::JoinSet<()>) -> JobsResult<()> {
+        if self.running().values().any(|s| s.alone) {
+            return Ok(());
+        }
+        if self.store.has_isolated_waiting()? {
+            if self.running().is_empty() {
+                for kind in [WorkKind::Analysis, WorkKind::Export] {
+                    if let Some(job) = self.store.claim_isolated(kind, &self.id)? {
+                        self.launch(job, kind, true, tasks);
+                        break;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        for (kind, slots) in [
+            (WorkKind::Analysis, self.cfg.analysis_slots),
+            (WorkKind::Export, self.cfg.export_slots),
+        ] {
+            while self.count_running(kind) < slots {
+                let Some(job) = self.store.claim(kind, &self.id)? else {
+                    break;
+                };
+                self.launch(job, kind, false, tasks);
+            }
+        }
+        Ok(())
+    }
+
+    fn launch(
+        self: &Arc<Self>,
+        job: Job,
+        kind: WorkKind,
+        alone: bool,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) {
+        let token = CancelToken::new();
+        let slot = Slot {
+            kind,
+            token: token.clone(),
+            alone,
+        };
+        self.running().insert(job.id.clone(), slot);
+        // A stop() between the claim and the insert must still reach this job.
+        if self.stopping.load(Ordering::SeqCst) {
+            if let Err(e) = self.store.mark_stopping(&job.id) {
+                tracing::warn!("job {}: stopping not shown: {e}", job.id);
+            }
+            token.cancel();
+        }
+        let me = self.clone();
+        tasks.spawn(async move { me.run_job(job, kind, token).await });
     }
 
     async fn run_job(self: Arc<Self>, job: Job, kind: WorkKind, token: CancelToken) {
@@ -217,179 +369,149 @@ impl<W: Work> Runner<W> {
             fraction: 0.0,
             started: Instant::now(),
         }));
-        let stalled = Arc::new(AtomicBool::new(false));
-
-        // Watchdog: a stage that stops moving is cancelled and retried.
-        let watchdog = {
-            let (pulse, stalled, token) = (pulse.clone(), stalled.clone(), token.clone());
-            let stall_after = self.cfg.stall_after;
-            tokio::spawn(async move {
-                let tick = (stall_after / 4).max(Duration::from_millis(20));
-                loop {
-                    tokio::time::sleep(tick).await;
-                    let idle = pulse
-                        .lock()
-                        .map(|p| p.last_change.elapsed())
-                        .unwrap_or_default();
-                    if idle >= stall_after {
-                        stalled.store(true, Ordering::SeqCst);
-                        token.cancel();
-                        break;
-                    }
-                }
-            })
+        let ctx = JobContext {
+            store: self.store.clone(),
+            work: self.work.clone(),
+            progress_interval: self.cfg.progress_interval,
+            pulse: pulse.clone(),
+            abandoned: Arc::new(AtomicBool::new(false)),
+            stopping: self.stopping.clone(),
         };
-
-        let result = {
-            let (me, pulse, token) = (self.clone(), pulse.clone(), token.clone());
-            // A thread of its own at a lower CPU priority (threads it starts
-            // inherit it): background work must not starve the window.
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let spawned = std::thread::Builder::new()
-                .name(format!("job-{}", job.id))
-                .spawn(move || {
+        let abandoned = ctx.abandoned.clone();
+        let (tx, mut rx) = oneshot::channel();
+        // A thread of its own at a lower CPU priority (threads it starts
+        // inherit it): background work must not starve the window.
+        let spawned = std::thread::Builder::new()
+            .name(format!("job-{}", job.id))
+            .spawn({
+                let token = token.clone();
+                move || {
                     lower_priority();
-                    let outcome = me.do_work(&job, kind, &token, &pulse);
-                    // Let go of the runner (and so of the store's runner lock)
-                    // before the result is seen: once `run` returns, a new
-                    // runner must be able to start at once.
-                    drop(me);
-                    let _ = tx.send(outcome);
-                });
-            match spawned {
-                Ok(_) => rx
-                    .await
-                    .map_err(|_| "the job's thread ended without a result".to_string()),
-                Err(e) => Err(format!("no thread for the job: {e}")),
-            }
+                    let _ = tx.send(ctx.do_work(&job, kind, &token));
+                }
+            });
+        let (outcome, stalled) = match spawned {
+            Ok(_) => self.watch(&mut rx, &pulse, &token, &abandoned).await,
+            Err(e) => (Err(internal(&format!("no thread for the job: {e}"))), false),
         };
-        watchdog.abort();
-
-        let outcome = match result {
-            Ok(r) => r,
-            Err(why) => Err(EngineError::Media {
-                path: Default::default(),
-                reason: format!("internal error: {why}"),
-            }),
-        };
-        if let Err(e) = self.settle(&id, kind, outcome, stalled.load(Ordering::SeqCst)) {
-            tracing::error!("job {id}: could not record the outcome: {e}");
-        }
+        self.record(&id, kind, &outcome, stalled).await;
         // Only now, with the outcome recorded: `has_pending` must never see the
         // job neither running nor queued (a retry would be dropped by `until_empty`).
         self.running().remove(&id);
         self.wake();
     }
 
-    /// Runs on a blocking thread: checks the inputs, then analyses or exports.
-    fn do_work(
+    /// Waits for the job's thread, watching its progress: a stage that stops
+    /// moving for `stall_after` is cancelled, and when its work does not end
+    /// within `abandon_after` then, it is abandoned. Returns the outcome and
+    /// whether the run stalled.
+    async fn watch(
         &self,
-        job: &Job,
-        kind: WorkKind,
-        token: &CancelToken,
+        rx: &mut oneshot::Receiver<Outcome>,
         pulse: &Mutex<Pulse>,
-    ) -> Result<Done, EngineError> {
-        check_unchanged(&job.dance.path, &job.dance.fingerprint)?;
-        check_unchanged(&job.bgm.path, &job.bgm.fingerprint)?;
-        let interval = self.cfg.progress_interval;
-        let mut report = |stage: Stage, fraction: f64| {
-            let now = Instant::now();
-            let write = {
-                let Ok(mut p) = pulse.lock() else { return };
-                let stage_changed = p.stage != Some(stage);
-                if stage_changed || (fraction - p.fraction).abs() > 1e-9 {
-                    p.last_change = now;
-                }
-                p.stage = Some(stage);
-                p.fraction = fraction;
-                let due = stage_changed
-                    || p.last_write
-                        .is_none_or(|t| now.duration_since(t) >= interval);
-                if due {
-                    p.last_write = Some(now);
-                }
-                due.then(|| eta(p.started.elapsed(), fraction))
-            };
-            if let Some(eta_s) = write {
-                match self.store.progress(&job.id, stage, fraction, eta_s) {
-                    // The job was cancelled in the store (maybe by another process).
-                    Ok(false) => token.cancel(),
-                    Ok(true) => {}
-                    Err(e) => tracing::warn!("job {}: progress not recorded: {e}", job.id),
-                }
+        token: &CancelToken,
+        abandoned: &AtomicBool,
+    ) -> (Outcome, bool) {
+        let lost = || Err(internal("the job's thread ended without a result"));
+        let tick = (self.cfg.stall_after / 4).max(Duration::from_millis(20));
+        loop {
+            tokio::select! {
+                r = &mut *rx => return (r.unwrap_or_else(|_| lost()), false),
+                _ = tokio::time::sleep(tick) => {}
             }
-        };
-        match kind {
-            WorkKind::Analysis => self
-                .work
-                .analyze(job, token, &mut report)
-                .map(Done::Analysis),
-            WorkKind::Export => {
-                if let Some(done) = job.output_path.as_ref().filter(|p| p.exists()) {
-                    // A previous run got as far as the final rename: adopt it.
-                    if let Ok(report) = self.work.adopt(job, done) {
-                        return Ok(Done::Export(done.clone(), report));
-                    }
-                }
-                let planned = self.work.plan_output(job)?;
-                let job =
-                    self.store
-                        .plan_output(&job.id, &planned)
-                        .map_err(|e| EngineError::Media {
-                            path: planned.clone(),
-                            reason: format!("job store: {e}"),
-                        })?;
-                self.work
-                    .export(&job, token, &mut report)
-                    .map(|o| Done::Export(o.output, o.report))
+            let idle = pulse
+                .lock()
+                .map(|p| p.last_change.elapsed())
+                .unwrap_or_default();
+            if idle >= self.cfg.stall_after {
+                break;
+            }
+        }
+        token.cancel();
+        match tokio::time::timeout(self.cfg.abandon_after, &mut *rx).await {
+            Ok(r) => (r.unwrap_or_else(|_| lost()), true),
+            Err(_) => {
+                abandoned.store(true, Ordering::SeqCst);
+                tracing::error!(
+                    "a stalled job did not stop within {:?}: abandoned, its slot freed",
+                    self.cfg.abandon_after
+                );
+                (Err(EngineError::Cancelled), true)
             }
         }
     }
 
-    fn settle(
-        &self,
-        id: &str,
-        kind: WorkKind,
-        outcome: Result<Done, EngineError>,
-        stalled: bool,
-    ) -> JobsResult<()> {
+    /// Records a run's outcome, trying again while the store fails in a way
+    /// that may pass. When it cannot be recorded, the job is failed with a
+    /// plain update, so it is never left looking as if it were running.
+    async fn record(&self, id: &str, kind: WorkKind, outcome: &Outcome, stalled: bool) {
+        let mut failures = 0u32;
+        let err = loop {
+            match self.settle(id, kind, outcome, stalled) {
+                Ok(()) => return,
+                // Stopping: about a minute; otherwise as long as it takes.
+                Err(e) if e.is_retryable() && (!self.is_stopping() || failures < 36) => {
+                    failures += 1;
+                    tracing::warn!("job {id}: outcome not recorded yet ({e}); trying again");
+                    tokio::time::sleep(store_backoff(failures)).await;
+                }
+                Err(e) => break e,
+            }
+        };
+        tracing::error!("job {id}: could not record the outcome: {err}");
+        let payload = ErrorPayload::new(
+            ErrorCode::Store,
+            format!("the result could not be saved in the job history ({err}); use Retry"),
+        );
+        for i in 1..=20 {
+            match self.store.force_fail(id, &payload) {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!("job {id}: not marked failed yet ({e})");
+                    tokio::time::sleep(store_backoff(i)).await;
+                }
+            }
+        }
+    }
+
+    fn settle(&self, id: &str, kind: WorkKind, outcome: &Outcome, stalled: bool) -> JobsResult<()> {
         match outcome {
             Ok(Done::Analysis(checkpoint)) => {
                 if self.store.get(id)?.state == JobState::Analyzing {
-                    self.store.complete_analysis(id, &checkpoint)?;
+                    self.store.complete_analysis(id, checkpoint)?;
                 }
             }
             Ok(Done::Export(output, report)) => {
                 if self.store.get(id)?.state == JobState::Exporting {
-                    self.store.complete_export(id, &output, &report)?;
+                    self.store.complete_export(id, output, report)?;
                 } else {
                     // Cancelled as it finished: the user asked for no file.
-                    let _ = std::fs::remove_file(&output);
+                    // `output` is this job's own (written by this run, or a
+                    // sealed file of an earlier one), never another job's.
+                    let _ = std::fs::remove_file(output);
                 }
             }
             Err(EngineError::Cancelled) if stalled => {
                 let job = self.store.get(id)?;
+                let what = if kind == WorkKind::Analysis {
+                    "analysis"
+                } else {
+                    "export"
+                };
                 let err = ErrorPayload::new(
                     ErrorCode::Stalled,
                     format!(
                         "no progress for {} s during {}; it will be tried again",
                         self.cfg.stall_after.as_secs_f64().round(),
-                        job.stage.map_or(
-                            if kind == WorkKind::Analysis {
-                                "analysis"
-                            } else {
-                                "export"
-                            },
-                            Stage::as_str
-                        )
+                        job.stage.map_or(what, Stage::as_str)
                     ),
                 );
                 self.store
                     .fail_run(id, &err, true, backoff(job.attempts, &self.cfg.backoff))?;
             }
-            Err(EngineError::Cancelled) if self.stopping.load(Ordering::SeqCst) => {
+            Err(EngineError::Cancelled) if self.is_stopping() => {
                 // Shutting down: hand the job back as interrupted, to resume next start.
-                self.store.interrupt(id, true)?;
+                self.store.interrupt(id, Interruption::Clean)?;
             }
             Err(EngineError::Cancelled) => {
                 // The user cancelled: the store already says so.
@@ -410,6 +532,109 @@ impl<W: Work> Runner<W> {
     }
 }
 
+impl<W: Work> JobContext<W> {
+    /// Runs on the job's thread: checks the inputs, then analyses or exports.
+    fn do_work(&self, job: &Job, kind: WorkKind, token: &CancelToken) -> Outcome {
+        check_unchanged(&job.dance.path, &job.dance.fingerprint)?;
+        check_unchanged(&job.bgm.path, &job.bgm.fingerprint)?;
+        let mut report = |stage: Stage, fraction: f64| self.report(job, token, stage, fraction);
+        match kind {
+            WorkKind::Analysis => self
+                .work
+                .analyze(job, token, &mut report)
+                .map(Done::Analysis),
+            WorkKind::Export => self.export(job, token, &mut report),
+        }
+    }
+
+    /// Notes progress for the watchdog; writes it to the store (throttled)
+    /// unless the run was abandoned or the runner is stopping.
+    fn report(&self, job: &Job, token: &CancelToken, stage: Stage, fraction: f64) {
+        let now = Instant::now();
+        let write = {
+            let Ok(mut p) = self.pulse.lock() else { return };
+            let stage_changed = p.stage != Some(stage);
+            if stage_changed || (fraction - p.fraction).abs() > 1e-9 {
+                p.last_change = now;
+            }
+            p.stage = Some(stage);
+            p.fraction = fraction;
+            let due = stage_changed
+                || p.last_write
+                    .is_none_or(|t| now.duration_since(t) >= self.progress_interval);
+            if due {
+                p.last_write = Some(now);
+            }
+            due.then(|| eta(p.started.elapsed(), fraction))
+        };
+        let quiet = self.abandoned.load(Ordering::SeqCst) || self.stopping.load(Ordering::SeqCst);
+        let Some(eta_s) = write.filter(|_| !quiet) else {
+            return;
+        };
+        match self.store.progress(&job.id, stage, fraction, eta_s) {
+            // The job was cancelled in the store (maybe by another process).
+            Ok(false) => token.cancel(),
+            Ok(true) => {}
+            Err(e) => tracing::warn!("job {}: progress not recorded: {e}", job.id),
+        }
+    }
+
+    /// Adopts the file an earlier run of this job wrote and sealed, or
+    /// plans the output, exports, and seals the file before its rename.
+    fn export(
+        &self,
+        job: &Job,
+        token: &CancelToken,
+        report: &mut dyn FnMut(Stage, f64),
+    ) -> Outcome {
+        if let Some(done) = own_output(job) {
+            // A previous run got as far as the final rename: adopt it.
+            if let Ok(r) = self.work.adopt(job, &done) {
+                return Ok(Done::Export(done, r));
+            }
+        }
+        let planned = self.work.plan_output(job)?;
+        let job = with_store_retries(STORE_TRIES_IN_WORK, || {
+            self.store.plan_output(&job.id, &planned)
+        })
+        .map_err(|e| store_failed(&planned, &e))?;
+        let mut seal = |partial: &Path| -> crate::Result<()> {
+            if self.abandoned.load(Ordering::SeqCst) {
+                return Err(EngineError::Cancelled);
+            }
+            let seal = OutputSeal::of(&fingerprint(partial)?);
+            with_store_retries(STORE_TRIES_IN_WORK, || {
+                self.store.seal_output(&job.id, &seal)
+            })
+            .map(|_| ())
+            .map_err(|e| store_failed(partial, &e))
+        };
+        self.work
+            .export(&job, token, report, &mut seal)
+            .map(|o| Done::Export(o.output, o.report))
+    }
+}
+
+fn store_failed(path: &Path, e: &JobsError) -> EngineError {
+    EngineError::Media {
+        path: path.to_path_buf(),
+        reason: format!("job store: {e}"),
+    }
+}
+
+/// The file an earlier run of this job wrote and sealed, when it is still
+/// there: at the planned path, or under the numbered name the rename took
+/// when that one was occupied. A file that does not match the seal (another
+/// job's, or anything else) is never the job's.
+fn own_output(job: &Job) -> Option<PathBuf> {
+    let (planned, seal) = (job.output_path.as_ref()?, job.output_seal.as_ref()?);
+    let dir = planned.parent()?;
+    let name = planned.file_name()?.to_str()?;
+    (1..=20)
+        .map(|n| dir.join(crate::export::numbered(name, n)))
+        .find(|p| seal.matches(p))
+}
+
 /// Lowers the calling thread's CPU priority (Linux: nice is per thread).
 fn lower_priority() {
     #[cfg(target_os = "linux")]
@@ -421,7 +646,7 @@ fn lower_priority() {
 
 enum Done {
     Analysis(crate::align::AlignResult),
-    Export(std::path::PathBuf, serde_json::Value),
+    Export(PathBuf, serde_json::Value),
 }
 
 /// Remaining time from elapsed time and fraction done; none until there is
@@ -437,10 +662,9 @@ pub fn eta(elapsed: Duration, fraction: f64) -> Option<f64> {
 mod tests {
     use super::*;
     use crate::jobs::model::fixtures::analysis;
-    use crate::jobs::model::{JobInput, JobOptions, StoreEvent};
+    use crate::jobs::model::{JobInput, JobOptions, OutputSeal, StoreEvent};
     use crate::jobs::store::NewJob;
     use crate::jobs::work::ExportOutcome;
-    use crate::media::fingerprint::fingerprint;
     use std::path::Path;
     use std::sync::atomic::AtomicU32;
 
@@ -448,7 +672,40 @@ mod tests {
     #[derive(Default)]
     struct Scripted {
         exports: AtomicU32,
+        adopted: AtomicU32,
         cancels_seen: AtomicU32,
+        /// Jobs whose work is under way, and for each run started: the
+        /// job and the jobs it ran beside.
+        active: Mutex<Vec<String>>,
+        runs: Mutex<Vec<(String, Vec<String>)>>,
+        /// Jobs that have started an export.
+        exported: Mutex<std::collections::HashSet<String>>,
+    }
+
+    /// Notes a run's start and end in `Scripted::active` / `runs`.
+    struct Active<'a>(&'a Scripted, String);
+
+    impl<'a> Active<'a> {
+        fn new(work: &'a Scripted, job: &Job) -> Self {
+            let mut active = work.active.lock().expect("lock");
+            let beside = active.clone();
+            work.runs
+                .lock()
+                .expect("lock")
+                .push((job.id.clone(), beside));
+            active.push(job.id.clone());
+            Self(work, job.id.clone())
+        }
+    }
+
+    impl Drop for Active<'_> {
+        fn drop(&mut self) {
+            self.0
+                .active
+                .lock()
+                .expect("lock")
+                .retain(|id| *id != self.1);
+        }
     }
 
     fn steps(
@@ -472,6 +729,7 @@ mod tests {
             cancel: &CancelToken,
             progress: &mut dyn FnMut(Stage, f64),
         ) -> crate::Result<crate::align::AlignResult> {
+            let _active = Active::new(self, job);
             let name = job
                 .dance
                 .path
@@ -501,42 +759,84 @@ mod tests {
             Ok(analysis(1.5))
         }
 
+        /// Named like the engine's: `<class video's stem>_beatsync.mp4`,
+        /// numbered when taken.
         fn plan_output(&self, job: &Job) -> crate::Result<std::path::PathBuf> {
-            Ok(job
-                .options
-                .out_dir
-                .clone()
-                .unwrap_or_default()
-                .join(format!("{}.out", job.id)))
+            let dir = job.options.out_dir.clone().unwrap_or_default();
+            let stem = job.dance.path.file_stem().unwrap_or_default();
+            let name = format!("{}_beatsync.mp4", stem.to_string_lossy());
+            Ok((1..100)
+                .map(|n| dir.join(crate::export::numbered(&name, n)))
+                .find(|p| !p.exists())
+                .unwrap_or_default())
         }
 
         fn adopt(&self, _job: &Job, _output: &Path) -> crate::Result<serde_json::Value> {
+            self.adopted.fetch_add(1, Ordering::SeqCst);
             Ok(serde_json::json!({ "adopted": true }))
         }
 
+        /// Writes the job's id into a partial file, seals it, renames it
+        /// without replacing anything. A class video in a folder named
+        /// `failing` fails its first export after planning its output.
         fn export(
             &self,
             job: &Job,
             cancel: &CancelToken,
             progress: &mut dyn FnMut(Stage, f64),
+            before_commit: crate::jobs::work::BeforeCommit<'_>,
         ) -> crate::Result<ExportOutcome> {
+            let _active = Active::new(self, job);
             self.exports.fetch_add(1, Ordering::SeqCst);
+            let first = self.exported.lock().expect("lock").insert(job.id.clone());
             steps(cancel, progress, Stage::Export, 10)?;
-            let out = job.output_path.clone().unwrap_or_default();
-            std::fs::write(&out, b"done").map_err(|e| EngineError::Media {
-                path: out.clone(),
+            let planned = job.output_path.clone().unwrap_or_default();
+            let io = |e: std::io::Error| EngineError::OutputWrite {
+                path: planned.clone(),
                 reason: e.to_string(),
-            })?;
-            Ok(ExportOutcome {
-                output: out,
-                report: serde_json::json!({ "video": "copied" }),
-            })
+            };
+            let failing = job
+                .dance
+                .path
+                .parent()
+                .is_some_and(|p| p.ends_with("failing"));
+            if failing && first {
+                return Err(io(std::io::Error::other("scripted write error")));
+            }
+            if job.dance.path.to_string_lossy().contains("hang") {
+                // Blocks forever, deaf to cancellation (a hung fsync).
+                loop {
+                    std::thread::park();
+                }
+            }
+            let partial = planned.with_extension("partial");
+            std::fs::write(&partial, format!("written by {}", job.id)).map_err(io)?;
+            before_commit(&partial)?;
+            let dir = planned.parent().unwrap_or(Path::new("."));
+            let name = planned
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            for n in 1..100 {
+                let target = dir.join(crate::export::numbered(name, n));
+                if std::fs::hard_link(&partial, &target).is_ok() {
+                    std::fs::remove_file(&partial).map_err(io)?;
+                    return Ok(ExportOutcome {
+                        output: target,
+                        report: serde_json::json!({ "video": "copied" }),
+                    });
+                }
+            }
+            Err(io(std::io::Error::other("no free name")))
         }
     }
 
     fn add(store: &Store, dir: &Path, dance: &str, max_attempts: u32, auto_export: bool) -> Job {
         let mk = |name: &str| {
             let path = dir.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).expect("mkdir");
+            }
             if !path.exists() {
                 std::fs::write(&path, name.repeat(50)).expect("write");
             }
@@ -566,6 +866,7 @@ mod tests {
             // Long enough that a loaded machine never stalls the steady "slow" work
             // (job threads run at nice 10: behind a busy build they can wait seconds).
             stall_after: Duration::from_secs(10),
+            abandon_after: Duration::from_millis(300),
             progress_interval: Duration::from_millis(100),
             backoff: vec![Duration::from_millis(10)],
             poll_interval: Duration::from_millis(20),
@@ -703,11 +1004,21 @@ mod tests {
             }
         }
         runner.stop();
+        // The window shows the job finishing until it is handed back.
+        let mut shown_stopping = false;
+        while let Ok(StoreEvent::JobChanged(j)) = events.recv().await {
+            shown_stopping |= j.state == JobState::Analyzing && j.stage == Some(Stage::Stopping);
+            if j.state == JobState::Queued {
+                break;
+            }
+        }
+        assert!(shown_stopping, "the stopping stage was announced");
+        runner.wait_idle().await;
         run.await.expect("join").expect("run");
         let j = store.get(&job.id).expect("job");
         assert_eq!(
-            (j.state, j.attempts, j.stage),
-            (JobState::Queued, 0, Some(Stage::Interrupted))
+            (j.state, j.attempts, j.stage, j.crashes),
+            (JobState::Queued, 0, Some(Stage::Interrupted), 0)
         );
         drop(runner);
         // The next runner (next app start) can take the lock and the job.
@@ -774,6 +1085,257 @@ mod tests {
             "only the newest finished job is kept: {left:?}"
         );
         assert!(!stale.exists(), "the stale partial file was removed");
+    }
+
+    /// Two phones' `IMG_0001.MOV`: the same output name. A fails after
+    /// planning it, is cancelled and retried while B writes that name: A
+    /// never ends pointing at B's file, and B's file is left alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_jobs_with_one_output_name_never_share_a_file() {
+        let (dir, store) = setup();
+        let a = add(&store, dir.path(), "failing/IMG_0001.MOV", 3, true);
+        let b = add(&store, dir.path(), "phone2/IMG_0001.MOV", 3, true);
+        let work = Arc::new(Scripted::default());
+        let runner = Runner::start(store.clone(), work.clone(), cfg()).expect("start");
+        let mut events = store.subscribe();
+        let run = tokio::spawn(runner.clone().run(true));
+        // A's first export fails after planning the shared name; A is then
+        // cancelled while B writes that name.
+        let failed = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(ev) = events.recv().await {
+                let StoreEvent::JobChanged(j) = ev else {
+                    continue;
+                };
+                if j.id == a.id && j.error.is_some() && j.state == JobState::Analyzed {
+                    assert_eq!(
+                        j.output_path, None,
+                        "the failed run's planned path is forgotten"
+                    );
+                    runner.cancel(&a.id).expect("cancel A");
+                    return true;
+                }
+            }
+            false
+        });
+        assert!(
+            failed.await.expect("A's export failed in time"),
+            "events ended"
+        );
+        run.await.expect("join").expect("run");
+        let pb = store.get(&b.id).expect("b").output_path.expect("B's file");
+        assert_eq!(store.get(&a.id).expect("a").output_path, None);
+        assert_eq!(
+            std::fs::read_to_string(&pb).expect("B"),
+            format!("written by {}", b.id)
+        );
+        store.retry(&a.id).expect("retry A");
+        runner.clone().run(true).await.expect("run");
+        let (ja, jb) = (store.get(&a.id).expect("a"), store.get(&b.id).expect("b"));
+        assert_eq!((ja.state, jb.state), (JobState::Done, JobState::Done));
+        let (pa, pb) = (
+            ja.output_path.expect("A's file"),
+            jb.output_path.expect("B's file"),
+        );
+        assert_ne!(pa, pb);
+        assert_eq!(pb, dir.path().join("IMG_0001_beatsync.mp4"));
+        assert_eq!(
+            std::fs::read_to_string(&pa).expect("A"),
+            format!("written by {}", a.id)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&pb).expect("B"),
+            format!("written by {}", b.id)
+        );
+        assert_eq!(work.adopted.load(Ordering::SeqCst), 0);
+    }
+
+    /// A job killed after planning its output finds another job's file
+    /// there: no seal (or another file's seal), so it is not adopted, and
+    /// the job writes its own file beside it. With its own sealed file
+    /// there, it adopts it instead of exporting twice.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_a_file_matching_the_jobs_seal_is_adopted() {
+        let (dir, store) = setup();
+        let planned = dir.path().join("mine_beatsync.mp4");
+        let theirs = b"another job's video".to_vec();
+        let not_mine = OutputSeal::of(&fingerprint(&dir.path().join("song.m4a")).unwrap_or_else(
+            |_| {
+                std::fs::write(dir.path().join("song.m4a"), b"x").expect("write");
+                fingerprint(&dir.path().join("song.m4a")).expect("fp")
+            },
+        ));
+        for seal in [None, Some(not_mine)] {
+            std::fs::write(&planned, &theirs).expect("their file");
+            let job = add(&store, dir.path(), "mine.mp4", 3, true);
+            store.claim(WorkKind::Analysis, "dead").expect("claim");
+            store
+                .complete_analysis(&job.id, &analysis(1.5))
+                .expect("analysed");
+            store.claim(WorkKind::Export, "dead").expect("claim");
+            store.plan_output(&job.id, &planned).expect("plan");
+            if let Some(seal) = &seal {
+                store.seal_output(&job.id, seal).expect("seal");
+            }
+            let work = Arc::new(Scripted::default());
+            let runner = Runner::start(store.clone(), work.clone(), cfg()).expect("start");
+            runner.clone().run(true).await.expect("run");
+            drop(runner);
+            let j = store.get(&job.id).expect("job");
+            assert_eq!(j.state, JobState::Done, "{seal:?}");
+            assert_ne!(
+                j.output_path.as_deref(),
+                Some(planned.as_path()),
+                "{seal:?}"
+            );
+            assert_eq!(
+                std::fs::read(&planned).expect("theirs"),
+                theirs,
+                "left alone"
+            );
+            assert_eq!(work.adopted.load(Ordering::SeqCst), 0);
+            std::fs::remove_file(j.output_path.expect("own")).expect("clean");
+        }
+        // Killed between the seal and `done`: its own file is adopted.
+        let job = add(&store, dir.path(), "mine.mp4", 3, true);
+        store.claim(WorkKind::Analysis, "dead").expect("claim");
+        store
+            .complete_analysis(&job.id, &analysis(1.5))
+            .expect("analysed");
+        store.claim(WorkKind::Export, "dead").expect("claim");
+        let numbered = dir.path().join("mine_beatsync (2).mp4");
+        std::fs::write(&numbered, b"my own video").expect("mine");
+        store.plan_output(&job.id, &planned).expect("plan");
+        let seal = OutputSeal::of(&fingerprint(&numbered).expect("fp"));
+        store.seal_output(&job.id, &seal).expect("seal");
+        let work = Arc::new(Scripted::default());
+        let runner = Runner::start(store.clone(), work.clone(), cfg()).expect("start");
+        runner.clone().run(true).await.expect("run");
+        let j = store.get(&job.id).expect("job");
+        assert_eq!((j.state, j.output_path), (JobState::Done, Some(numbered)));
+        assert_eq!(
+            (
+                work.adopted.load(Ordering::SeqCst),
+                work.exports.load(Ordering::SeqCst)
+            ),
+            (1, 0)
+        );
+    }
+
+    /// The store fails (SQLITE_BUSY / SQLITE_FULL) 100 times while six jobs
+    /// run: the runner never stops, and every job ends done.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn store_faults_never_stop_the_runner() {
+        let (dir, store) = setup();
+        let ids: Vec<String> = (0..6)
+            .map(|i| add(&store, dir.path(), &format!("ok{i}.mp4"), 3, true).id)
+            .collect();
+        let runner =
+            Runner::start(store.clone(), Arc::new(Scripted::default()), cfg()).expect("start");
+        store.inject_faults(100, 3);
+        let started = Instant::now();
+        let run = tokio::time::timeout(Duration::from_secs(120), runner.clone().run(true));
+        run.await.expect("the runner finished").expect("run");
+        let injected = store.faults_injected();
+        // The last faults may still be planned when the queue is empty.
+        store.inject_faults(0, 1);
+        let done = ids
+            .iter()
+            .filter(|id| store.get(id).expect("job").state == JobState::Done)
+            .count();
+        eprintln!(
+            "store-faults: injected={injected} (BUSY and FULL in turn, at one store call in 3) jobs=6 done={done} total_s={:.1}",
+            started.elapsed().as_secs_f64()
+        );
+        assert!(injected >= 60, "only {injected} faults were injected");
+        assert_eq!(done, 6);
+    }
+
+    /// Work stuck for good (a hung fsync) is abandoned after a stall: the
+    /// job fails as `stalled`, its slot is freed for the next job, and the
+    /// stuck thread's late doings are ignored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_that_never_returns_is_abandoned_and_its_slot_freed() {
+        let (dir, store) = setup();
+        let stuck = add(&store, dir.path(), "hang.mp4", 1, true);
+        let next = add(&store, dir.path(), "ok.mp4", 1, true);
+        let cfg = RunnerConfig {
+            stall_after: Duration::from_millis(500),
+            ..cfg()
+        };
+        let runner =
+            Runner::start(store.clone(), Arc::new(Scripted::default()), cfg).expect("start");
+        tokio::time::timeout(Duration::from_secs(60), runner.clone().run(true))
+            .await
+            .expect("the runner did not wait for the stuck work")
+            .expect("run");
+        let j = store.get(&stuck.id).expect("stuck");
+        assert_eq!(j.state, JobState::Failed);
+        assert_eq!(j.error.map(|e| e.code), Some(ErrorCode::Stalled));
+        assert_eq!(store.get(&next.id).expect("next").state, JobState::Done);
+        assert!(!runner.is_busy(), "the slot was freed");
+        // Nothing the stuck run could still do changes the job now.
+        let rev = store.get(&stuck.id).expect("stuck").rev;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(store.get(&stuck.id).expect("stuck").rev, rev);
+    }
+
+    /// A FIFO put in place of an input does not hang the run: it is refused
+    /// as not a regular file, at once.
+    #[cfg(unix)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fifo_in_place_of_an_input_fails_without_hanging() {
+        let (dir, store) = setup();
+        let job = add(&store, dir.path(), "class.mp4", 1, true);
+        let path = dir.path().join("class.mp4");
+        std::fs::remove_file(&path).expect("rm");
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+        let runner =
+            Runner::start(store.clone(), Arc::new(Scripted::default()), cfg()).expect("start");
+        tokio::time::timeout(Duration::from_secs(30), runner.clone().run(true))
+            .await
+            .expect("the FIFO hung the run")
+            .expect("run");
+        let j = store.get(&job.id).expect("job");
+        assert_eq!(j.state, JobState::Failed);
+        let e = j.error.expect("error");
+        assert_eq!(e.code, ErrorCode::Unreadable);
+        assert!(e.message.contains("not a regular file"), "{}", e.message);
+    }
+
+    /// After an unclean stop with two jobs running, each runs alone first
+    /// (a third, fresh job waits), and nobody is charged a crash.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_interrupted_together_resume_one_at_a_time() {
+        let (dir, store) = setup();
+        let a = add(&store, dir.path(), "a.mp4", 3, true);
+        let b = add(&store, dir.path(), "b.mp4", 3, true);
+        store.claim(WorkKind::Analysis, "dead").expect("claim");
+        store.claim(WorkKind::Analysis, "dead").expect("claim");
+        store
+            .complete_analysis(&b.id, &analysis(1.5))
+            .expect("analysed");
+        store.claim(WorkKind::Export, "dead").expect("claim");
+        let c = add(&store, dir.path(), "c.mp4", 3, true);
+        let work = Arc::new(Scripted::default());
+        let runner = Runner::start(store.clone(), work.clone(), cfg()).expect("start");
+        runner.clone().run(true).await.expect("run");
+        for id in [&a.id, &b.id, &c.id] {
+            let j = store.get(id).expect("job");
+            assert_eq!((j.state, j.crashes, j.isolated), (JobState::Done, 0, false));
+        }
+        let runs = work.runs.lock().expect("runs").clone();
+        for id in [&a.id, &b.id] {
+            let (_, beside) = runs.iter().find(|(j, _)| j == id).expect("ran");
+            assert!(beside.is_empty(), "{id} ran beside {beside:?}: {runs:?}");
+        }
+        let first_c = runs.iter().position(|(j, _)| *j == c.id).expect("c ran");
+        let last_isolated = runs.iter().rposition(|(j, _)| *j == a.id || *j == b.id);
+        assert!(
+            last_isolated.is_some_and(|l| l < first_c) || runs[..first_c].len() >= 2,
+            "{runs:?}"
+        );
     }
 
     #[test]

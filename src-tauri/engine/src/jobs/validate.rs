@@ -1,41 +1,57 @@
-//! The one place numbers given by a user (CLI, IPC, a stored job) are
-//! checked: finite and within what the engine can use. Anything else is
-//! refused with `invalid_argument`, naming the value, what is allowed and
-//! what to do.
+//! The one place numbers from outside (the CLI, the app's IPC, the store's
+//! API) are checked: finite and within what the engine can use, or refused
+//! with `invalid_argument` and a message that names the value, what is
+//! allowed and what to do.
 
+use super::model::JobOptions;
 use crate::error::EngineError;
-use crate::jobs::JobOptions;
 
-/// `value` if it is a finite number in `min..=max`; otherwise an
-/// `invalid_argument` error that names it.
+/// Longest recording the engine accepts a time inside (seconds): one day.
+pub const MAX_TIME_S: f64 = 86_400.0;
+/// Longest lead-in kept before the song starts (seconds).
+pub const MAX_LEAD_IN_S: f64 = 600.0;
+/// Recording seconds per song second: what `Placement` accepts.
+pub const RATE_RANGE: (f64, f64) = (0.5, 2.0);
+
+/// `value` when it is a finite number within `min..=max`; otherwise an
+/// `invalid_argument` error naming `name`.
 pub fn finite_in(name: &'static str, value: f64, min: f64, max: f64) -> Result<f64, EngineError> {
     if value.is_finite() && (min..=max).contains(&value) {
         return Ok(value);
     }
+    let what = if value.is_nan() {
+        "not a number".to_string()
+    } else if value.is_infinite() {
+        "infinite".to_string()
+    } else {
+        format!("{value}")
+    };
     Err(EngineError::InvalidArgument(format!(
-        "{name} is {value}; it must be a number from {min} to {max}; enter a value in that range"
+        "{name} is {what}; it must be a number from {min} to {max}; change it and try again"
     )))
 }
 
-/// Every number in a job's options: the lead-in, the user's placement and trim.
+/// Checks every number of a job's options (and that a trim ends after it starts).
 pub fn check_options(options: &JobOptions) -> Result<(), EngineError> {
-    finite_in("lead_in_s", options.lead_in_s, 0.0, 60.0)?;
+    finite_in("the lead-in (s)", options.lead_in_s, 0.0, MAX_LEAD_IN_S)?;
     if let Some(o) = options.offset_s {
-        finite_in("offset_s", o, -86_400.0, 86_400.0)?;
+        finite_in("the offset (s)", o, -MAX_TIME_S, MAX_TIME_S)?;
     }
     if let Some(r) = options.rate {
-        finite_in("rate", r, 0.5, 2.0)?;
+        finite_in("the rate", r, RATE_RANGE.0, RATE_RANGE.1)?;
     }
-    if let Some(s) = options.trim_start_s {
-        finite_in("trim_start_s", s, 0.0, 86_400.0)?;
-    }
-    if let Some(e) = options.trim_end_s {
-        finite_in("trim_end_s", e, 0.0, 86_400.0)?;
-    }
-    if let (Some(s), Some(e)) = (options.trim_start_s, options.trim_end_s) {
+    let start = options
+        .trim_start_s
+        .map(|s| finite_in("the trim start (s)", s, 0.0, MAX_TIME_S))
+        .transpose()?;
+    let end = options
+        .trim_end_s
+        .map(|s| finite_in("the trim end (s)", s, 0.0, MAX_TIME_S))
+        .transpose()?;
+    if let (Some(s), Some(e)) = (start, end) {
         if e <= s {
             return Err(EngineError::InvalidArgument(format!(
-                "the trim ends at {e} s, before its start at {s} s; the end must come after the start"
+                "the trim ends at {e} s, not after its start at {s} s; move the end after the start"
             )));
         }
     }
@@ -48,44 +64,102 @@ mod tests {
     use crate::error::ErrorCode;
 
     #[test]
-    fn only_finite_numbers_in_range_pass() {
+    fn refuses_non_finite_negative_and_absurd_numbers() {
         assert_eq!(finite_in("x", 1.5, 0.0, 2.0).ok(), Some(1.5));
-        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.1, 2.1] {
-            let e = finite_in("x", bad, 0.0, 2.0).expect_err("refused");
-            assert_eq!(e.error_code(), ErrorCode::InvalidArgument, "{bad}");
-            assert!(e.to_string().starts_with("x is "), "{e}");
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.1, 2.1, 1e300] {
+            let e = finite_in("the lead-in (s)", bad, 0.0, 2.0).expect_err("refused");
+            assert_eq!(e.error_code(), ErrorCode::InvalidArgument);
+            let m = e.to_string();
+            assert!(
+                m.contains("the lead-in (s)") && m.contains("from 0 to 2"),
+                "{m}"
+            );
         }
+        let nan = finite_in("the rate", f64::NAN, 0.5, 2.0).expect_err("nan");
+        assert!(nan.to_string().contains("not a number"), "{nan}");
     }
 
     #[test]
-    fn options_with_a_bad_number_are_refused() {
+    fn options_are_checked_field_by_field() {
         assert!(check_options(&JobOptions::default()).is_ok());
-        let cases = [
-            JobOptions {
-                lead_in_s: f64::INFINITY,
-                ..Default::default()
-            },
-            JobOptions {
-                rate: Some(f64::NAN),
-                ..Default::default()
-            },
-            JobOptions {
-                offset_s: Some(f64::NEG_INFINITY),
-                ..Default::default()
-            },
-            JobOptions {
-                trim_start_s: Some(-1.0),
-                ..Default::default()
-            },
-            JobOptions {
-                trim_start_s: Some(5.0),
-                trim_end_s: Some(2.0),
-                ..Default::default()
-            },
+        let ok = JobOptions {
+            lead_in_s: 2.0,
+            offset_s: Some(-3.5),
+            rate: Some(1.001),
+            trim_start_s: Some(1.0),
+            trim_end_s: Some(90.0),
+            ..Default::default()
+        };
+        assert!(check_options(&ok).is_ok());
+        let cases: Vec<(&str, JobOptions)> = vec![
+            (
+                "lead-in",
+                JobOptions {
+                    lead_in_s: f64::INFINITY,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "lead-in",
+                JobOptions {
+                    lead_in_s: -1.0,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "offset",
+                JobOptions {
+                    offset_s: Some(f64::NAN),
+                    ..ok.clone()
+                },
+            ),
+            (
+                "offset",
+                JobOptions {
+                    offset_s: Some(1e9),
+                    ..ok.clone()
+                },
+            ),
+            (
+                "rate",
+                JobOptions {
+                    rate: Some(0.0),
+                    ..ok.clone()
+                },
+            ),
+            (
+                "rate",
+                JobOptions {
+                    rate: Some(f64::INFINITY),
+                    ..ok.clone()
+                },
+            ),
+            (
+                "trim start",
+                JobOptions {
+                    trim_start_s: Some(-5.0),
+                    ..ok.clone()
+                },
+            ),
+            (
+                "trim end",
+                JobOptions {
+                    trim_end_s: Some(f64::NAN),
+                    ..ok.clone()
+                },
+            ),
+            (
+                "trim ends",
+                JobOptions {
+                    trim_end_s: Some(0.5),
+                    ..ok.clone()
+                },
+            ),
         ];
-        for o in cases {
-            let e = check_options(&o).expect_err("refused");
-            assert_eq!(e.error_code(), ErrorCode::InvalidArgument, "{o:?}");
+        for (name, o) in cases {
+            let e = check_options(&o).expect_err(name);
+            assert_eq!(e.error_code(), ErrorCode::InvalidArgument, "{name}");
+            assert!(e.to_string().contains(name), "{name}: {e}");
         }
     }
 }

@@ -5,7 +5,12 @@ use super::model::{Job, Stage};
 use crate::align::AlignResult;
 use crate::cancel::CancelToken;
 use crate::error::Result;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Called by an export with its finished partial file just before the file
+/// gets its final name (the runner records the file's seal then); an error
+/// stops the export with nothing under the final name.
+pub type BeforeCommit<'a> = &'a mut dyn FnMut(&Path) -> Result<()>;
 
 /// The result of a successful export.
 #[derive(Debug, Clone)]
@@ -30,16 +35,19 @@ pub trait Work: Send + Sync + 'static {
     /// store before exporting, so a run killed after the final rename but
     /// before the store says `done` is recognised instead of exported twice.
     fn plan_output(&self, job: &Job) -> Result<PathBuf>;
-    /// Checks that a file found at the planned path is a complete output
-    /// (it can only appear there by the export's verified, atomic rename).
-    fn adopt(&self, job: &Job, output: &std::path::Path) -> Result<serde_json::Value>;
-    /// Writes the output file at `job.output_path` (the planned path),
-    /// atomically: nothing under the final name unless complete.
+    /// Checks that a file found at the planned path, and matching the seal
+    /// the job's export recorded, is a complete output.
+    fn adopt(&self, job: &Job, output: &Path) -> Result<serde_json::Value>;
+    /// Writes the output file at `job.output_path` (the planned path; a
+    /// numbered name when taken meanwhile), atomically: nothing under the
+    /// final name unless complete, and `before_commit` called with the
+    /// finished file before it is renamed.
     fn export(
         &self,
         job: &Job,
         cancel: &CancelToken,
         progress: &mut dyn FnMut(Stage, f64),
+        before_commit: BeforeCommit<'_>,
     ) -> Result<ExportOutcome>;
 }
 
@@ -127,7 +135,7 @@ impl Work for EngineWork {
             })
     }
 
-    fn adopt(&self, job: &Job, output: &std::path::Path) -> Result<serde_json::Value> {
+    fn adopt(&self, job: &Job, output: &Path) -> Result<serde_json::Value> {
         let info = crate::media::probe::probe_fast(output)?;
         info.require_video()?;
         info.require_audio()?;
@@ -140,6 +148,7 @@ impl Work for EngineWork {
         job: &Job,
         cancel: &CancelToken,
         progress: &mut dyn FnMut(Stage, f64),
+        before_commit: BeforeCommit<'_>,
     ) -> Result<ExportOutcome> {
         let mut req = export_request(job)?;
         if let Some(name) = job.output_path.as_ref().and_then(|p| p.file_name()) {
@@ -147,7 +156,7 @@ impl Work for EngineWork {
         }
         crate::export::remove_stale_partials(&req.out_dir);
         let mut p = staged(EXPORT_STAGES, progress);
-        let report = crate::export::export(&req, cancel, &mut p)?;
+        let report = crate::export::export_sealed(&req, cancel, &mut p, before_commit)?;
         let json = serde_json::to_value(&report)
             .map_err(|e| crate::error::EngineError::media(&report.output, e))?;
         Ok(ExportOutcome {

@@ -4,7 +4,7 @@
 //! export's inputs get a [`FileStamp`] (what `stat` says, no reading), to
 //! notice a file moved or written to while the export runs.
 
-use super::input::input_error;
+use super::input::{input_error, open_regular};
 use crate::error::{EngineError, Result};
 use crate::jobs::model::Fingerprint;
 use std::io::{Read, Seek, SeekFrom};
@@ -14,7 +14,7 @@ const EDGE: u64 = 1 << 20;
 
 pub fn fingerprint(path: &Path) -> Result<Fingerprint> {
     let io_err = |e| input_error(path, e);
-    let mut f = std::fs::File::open(path).map_err(io_err)?;
+    let mut f = open_regular(path)?;
     let meta = f.metadata().map_err(io_err)?;
     let size = meta.len();
     let mtime_ns = meta

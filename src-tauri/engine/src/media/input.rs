@@ -22,6 +22,29 @@ pub(crate) fn input_error(path: &Path, e: std::io::Error) -> EngineError {
     }
 }
 
+/// Opens an input for reading without ever blocking in the open (a FIFO
+/// put in place of a file would block a plain open until a writer comes:
+/// O_NONBLOCK), and refuses anything but a regular file.
+pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(|e| input_error(path, e))?;
+    let meta = file.metadata().map_err(|e| input_error(path, e))?;
+    if !meta.is_file() {
+        return Err(EngineError::Unreadable {
+            path: path.to_path_buf(),
+            reason: if meta.is_dir() {
+                "it is a folder, not a file".into()
+            } else {
+                "it is not a regular file (a pipe or a device); choose the video file itself".into()
+            },
+        });
+    }
+    Ok(file)
+}
+
 /// Opens `path` with FFmpeg, mapping every failure to a typed error. Reads
 /// the streams' first packets (and decodes a few video frames) to complete
 /// their parameters: see [`open_input_fast`] for reading packets only.
@@ -90,25 +113,18 @@ fn header_is_complete(ictx: &Input) -> bool {
 /// The checks before FFmpeg opens a file; returns the file's first bytes.
 fn check_readable(path: &Path) -> Result<Vec<u8>> {
     crate::init();
-    let meta = std::fs::metadata(path).map_err(|e| input_error(path, e))?;
-    if meta.is_dir() {
-        return Err(EngineError::Unreadable {
-            path: path.to_path_buf(),
-            reason: "it is a folder, not a file".into(),
-        });
-    }
+    let mut file = open_regular(path)?;
+    let meta = file.metadata().map_err(|e| input_error(path, e))?;
     if meta.len() == 0 {
         return Err(EngineError::Empty(path.to_path_buf()));
     }
     // Read a few bytes ourselves first: a permission problem is then reported
     // as such, and the header tells a damaged media file from a non-media one.
     let mut head = [0u8; 16];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .map_err(|e| EngineError::Unreadable {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    let n = file.read(&mut head).map_err(|e| EngineError::Unreadable {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     Ok(head[..n].to_vec())
 }
 

@@ -96,6 +96,11 @@ impl OutputFile {
         })
     }
 
+    /// Where the file is being written (its partial name).
+    pub fn partial_path(&self) -> &Path {
+        &self.partial.path
+    }
+
     /// An MP4 muxer writing into the partial file.
     pub fn muxer(&self) -> Result<ffmpeg::format::context::Output> {
         let file = self

@@ -36,7 +36,7 @@ impl Store {
     /// Deletes finished jobs (all of them, or the given ones); returns how many.
     pub fn clear_history(&self, only: Option<&[String]>) -> JobsResult<usize> {
         let ids: Vec<String> = {
-            let conn = self.conn();
+            let conn = self.conn()?;
             let mut stmt =
                 conn.prepare("SELECT id FROM jobs WHERE state IN ('done', 'failed', 'cancelled')")?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
@@ -50,8 +50,8 @@ impl Store {
 
     fn delete(&self, ids: &[String]) -> JobsResult<usize> {
         {
-            let mut conn = self.conn();
-            let tx = conn.transaction()?;
+            let mut conn = self.conn()?;
+            let tx = Store::write_tx(&mut conn)?;
             for id in ids {
                 tx.execute("DELETE FROM jobs WHERE id = ?1", [id])?;
             }
@@ -68,7 +68,7 @@ impl Store {
     pub fn prune(&self, retention: Retention) -> JobsResult<usize> {
         let cutoff = now_ms() - retention.max_age.as_millis() as i64;
         let ids: Vec<String> = {
-            let conn = self.conn();
+            let conn = self.conn()?;
             let mut stmt = conn.prepare(
                 "SELECT id, COALESCE(finished_at, created_at) FROM jobs WHERE state IN ('done', 'failed', 'cancelled')
                  ORDER BY COALESCE(finished_at, created_at) DESC, id DESC",
@@ -85,7 +85,7 @@ impl Store {
     }
 
     pub fn stats(&self) -> JobsResult<Stats> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let count = |state: &str| -> rusqlite::Result<u64> {
             conn.query_row("SELECT COUNT(*) FROM jobs WHERE state = ?1", [state], |r| {
                 r.get::<_, i64>(0)

@@ -2,6 +2,8 @@
 //! Every state change is one transaction, and every change is announced on a
 //! broadcast channel right after it commits — the only place events come from.
 
+#[cfg(test)]
+mod faults;
 mod history;
 mod recovery;
 mod rows;
@@ -9,12 +11,12 @@ pub(crate) mod schema;
 #[cfg(test)]
 mod tests;
 
-use super::model::{now_ms, Job, JobInput, JobOptions, JobState, Stage, StoreEvent};
+use super::model::{now_ms, Job, JobInput, JobOptions, JobState, OutputSeal, Stage, StoreEvent};
 use super::{JobsError, JobsResult};
 use crate::align::AlignResult;
 use crate::error::ErrorPayload;
-use rows::{get_tx, job_from_row, path_str, to_json, JOB_COLUMNS};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rows::{get_tx, job_from_row, path_str, select_jobs, to_json};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use schema::{is_damage, open_checked, DB_FILE};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -22,7 +24,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 pub use history::{Retention, Stats};
-pub use recovery::Recovery;
+pub use recovery::{Interruption, Recovery};
 
 const LOCK_FILE: &str = "runner.lock";
 
@@ -45,7 +47,22 @@ pub struct Store {
     conn: Mutex<Connection>,
     dir: PathBuf,
     events: broadcast::Sender<StoreEvent>,
+    #[cfg(test)]
+    faults: faults::Faults,
 }
+
+/// A row `list` could not read (skipped, so one bad row never hides the rest).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnreadableRow {
+    pub id: String,
+    pub reason: String,
+}
+
+/// How many unclean stops while running alone set a job aside as `crashed`.
+pub const MAX_CRASHES: u32 = 3;
+
+/// The SQL condition of a job waiting for work of either kind.
+const WAITING: &str = "(state = 'queued' OR (state = 'analyzed' AND export_requested = 1))";
 
 /// Held by the one runner allowed per store; released on drop.
 pub struct RunnerLock {
@@ -139,6 +156,8 @@ impl Store {
                 conn: Mutex::new(conn),
                 dir: dir.to_path_buf(),
                 events,
+                #[cfg(test)]
+                faults: Default::default(),
             },
             recovery,
         ))
@@ -174,10 +193,32 @@ impl Store {
             .send(StoreEvent::JobChanged(Box::new(job.clone())));
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    /// The connection, for one operation (where a test's faults are injected).
+    fn conn(&self) -> JobsResult<std::sync::MutexGuard<'_, Connection>> {
+        #[cfg(test)]
+        self.faults.check()?;
         // A panic while holding the lock cannot leave SQLite inconsistent
         // (transactions roll back), so a poisoned lock is still usable.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        Ok(self.conn.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Makes the next store operations fail: `count` faults, at one
+    /// operation in `every` on average, SQLITE_BUSY and SQLITE_FULL in turn.
+    #[cfg(test)]
+    pub(crate) fn inject_faults(&self, count: u32, every: u32) {
+        self.faults.plan(count, every);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn faults_injected(&self) -> u32 {
+        self.faults.injected()
+    }
+
+    /// A read-then-write transaction: IMMEDIATE, so it takes the write lock
+    /// before reading (a DEFERRED one fails with SQLITE_BUSY at its first
+    /// write when another process wrote meanwhile, and waiting cannot help).
+    fn write_tx(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+        conn.transaction_with_behavior(TransactionBehavior::Immediate)
     }
 
     /// Runs `f` in one transaction on the job `id`, commits, and announces the result.
@@ -187,8 +228,8 @@ impl Store {
         f: impl FnOnce(&Transaction, &Job) -> JobsResult<()>,
     ) -> JobsResult<Job> {
         let job = {
-            let mut conn = self.conn();
-            let tx = conn.transaction()?;
+            let mut conn = self.conn()?;
+            let tx = Self::write_tx(&mut conn)?;
             let before = get_tx(&tx, id)?;
             f(&tx, &before)?;
             let after = get_tx(&tx, id)?;
@@ -200,10 +241,11 @@ impl Store {
     }
 
     pub fn add(&self, new: NewJob) -> JobsResult<Job> {
+        super::validate::check_options(&new.options)?;
         let id = new_id();
         let now = now_ms();
         {
-            let conn = self.conn();
+            let conn = self.conn()?;
             conn.execute(
                 "INSERT INTO jobs (id, dance_path, dance_fp, bgm_path, bgm_fp, options, state, export_requested, max_attempts, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9)",
@@ -226,50 +268,102 @@ impl Store {
     }
 
     pub fn get(&self, id: &str) -> JobsResult<Job> {
-        let conn = self.conn();
-        conn.query_row(
-            &format!("SELECT {JOB_COLUMNS}, rev FROM jobs WHERE id = ?1"),
-            [id],
-            job_from_row,
-        )
-        .optional()?
-        .ok_or_else(|| JobsError::NotFound(id.to_string()))
+        let conn = self.conn()?;
+        conn.query_row(&select_jobs("WHERE id = ?1"), [id], job_from_row)
+            .optional()?
+            .ok_or_else(|| JobsError::NotFound(id.to_string()))
     }
 
-    /// Jobs, newest first; `states` filters when not empty.
+    /// Jobs, newest first; `states` filters when not empty. A row that does
+    /// not read is skipped and logged (see [`Store::list_checked`]).
     pub fn list(&self, states: &[JobState], limit: usize) -> JobsResult<Vec<Job>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {JOB_COLUMNS}, rev FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?1"
-        ))?;
-        let rows = stmt.query_map([limit as i64], job_from_row)?;
-        let mut out = Vec::new();
+        let (jobs, unreadable) = self.list_checked(states, limit)?;
+        for u in &unreadable {
+            tracing::error!("job {} is unreadable and left out: {}", u.id, u.reason);
+        }
+        Ok(jobs)
+    }
+
+    /// Jobs, newest first, and the rows that could not be read.
+    pub fn list_checked(
+        &self,
+        states: &[JobState],
+        limit: usize,
+    ) -> JobsResult<(Vec<Job>, Vec<UnreadableRow>)> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(&select_jobs("ORDER BY created_at DESC, id DESC LIMIT ?1"))?;
+        let rows = stmt.query_map([limit as i64], |row| {
+            Ok(job_from_row(row).map_err(|e| UnreadableRow {
+                id: row.get::<_, String>(0).unwrap_or_default(),
+                reason: e.to_string(),
+            }))
+        })?;
+        let (mut jobs, mut unreadable) = (Vec::new(), Vec::new());
         for r in rows {
-            let j = r?;
-            if states.is_empty() || states.contains(&j.state) {
-                out.push(j);
+            match r? {
+                Ok(j) if states.is_empty() || states.contains(&j.state) => jobs.push(j),
+                Ok(_) => {}
+                Err(u) => unreadable.push(u),
             }
         }
-        Ok(out)
+        Ok((jobs, unreadable))
+    }
+
+    /// Whether a job waiting for work must run alone (see [`Job::isolated`]).
+    pub fn has_isolated_waiting(&self) -> JobsResult<bool> {
+        let conn = self.conn()?;
+        let n: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM jobs WHERE isolate = 1 AND {WAITING}"),
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Whether any job waits for work, now or after its backoff.
+    pub fn has_waiting(&self) -> JobsResult<bool> {
+        let conn = self.conn()?;
+        let n: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM jobs WHERE {WAITING}"),
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
     }
 
     /// Picks the oldest job ready for `kind` and marks it running, counting the
-    /// attempt in the same transaction (so a file that crashes the process
-    /// cannot loop forever).
+    /// attempt in the same transaction.
     pub fn claim(&self, kind: WorkKind, runner_id: &str) -> JobsResult<Option<Job>> {
+        self.claim_where(kind, runner_id, false)
+    }
+
+    /// Like [`Store::claim`], but only a job that must run alone.
+    pub fn claim_isolated(&self, kind: WorkKind, runner_id: &str) -> JobsResult<Option<Job>> {
+        self.claim_where(kind, runner_id, true)
+    }
+
+    fn claim_where(
+        &self,
+        kind: WorkKind,
+        runner_id: &str,
+        isolated_only: bool,
+    ) -> JobsResult<Option<Job>> {
         let now = now_ms();
         let (from, to) = match kind {
             WorkKind::Analysis => ("queued", "analyzing"),
             WorkKind::Export => ("analyzed", "exporting"),
         };
         let job = {
-            let mut conn = self.conn();
-            let tx = conn.transaction()?;
-            let extra = if kind == WorkKind::Export {
-                "AND export_requested = 1"
+            let mut conn = self.conn()?;
+            let tx = Self::write_tx(&mut conn)?;
+            let mut extra = if kind == WorkKind::Export {
+                "AND export_requested = 1".to_string()
             } else {
-                ""
+                String::new()
             };
+            if isolated_only {
+                extra.push_str(" AND isolate = 1");
+            }
             let id: Option<String> = tx
                 .query_row(
                     &format!(
@@ -306,8 +400,8 @@ impl Store {
     ) -> JobsResult<bool> {
         let now = now_ms();
         let job = {
-            let mut conn = self.conn();
-            let tx = conn.transaction()?;
+            let mut conn = self.conn()?;
+            let tx = Self::write_tx(&mut conn)?;
             let j = get_tx(&tx, id)?;
             if !j.state.is_running() {
                 return Ok(false);
@@ -332,7 +426,7 @@ impl Store {
             // `attempts` counts runs of the current phase: the export starts afresh.
             tx.execute(
                 "UPDATE jobs SET state = 'analyzed', stage = NULL, progress = 1, eta_s = NULL, checkpoint = ?2,
-                     attempts = 0, error_code = NULL, error_message = NULL, runner_id = NULL
+                     attempts = 0, error_code = NULL, error_message = NULL, runner_id = NULL, isolate = 0
                  WHERE id = ?1",
                 params![id, to_json(checkpoint)],
             )?;
@@ -353,7 +447,7 @@ impl Store {
             }
             tx.execute(
                 "UPDATE jobs SET state = 'done', stage = NULL, progress = 1, eta_s = NULL, output_path = ?2, report = ?3,
-                     error_code = NULL, error_message = NULL, finished_at = ?4, runner_id = NULL
+                     error_code = NULL, error_message = NULL, finished_at = ?4, runner_id = NULL, isolate = 0
                  WHERE id = ?1",
                 params![id, path_str(output), report.to_string(), now],
             )?;
@@ -380,14 +474,14 @@ impl Store {
                 let back = if j.state == JobState::Analyzing { "queued" } else { "analyzed" };
                 tx.execute(
                     "UPDATE jobs SET state = ?2, stage = NULL, eta_s = NULL, next_run_at = ?3, error_code = ?4,
-                         error_message = ?5, runner_id = NULL
+                         error_message = ?5, runner_id = NULL, output_path = NULL, output_seal = NULL, isolate = 0
                      WHERE id = ?1",
                     params![id, back, now + backoff.as_millis() as i64, error.code.as_str(), error.message],
                 )?;
             } else {
                 tx.execute(
                     "UPDATE jobs SET state = 'failed', stage = NULL, eta_s = NULL, error_code = ?2, error_message = ?3,
-                         finished_at = ?4, runner_id = NULL
+                         finished_at = ?4, runner_id = NULL, output_path = NULL, output_seal = NULL, isolate = 0
                      WHERE id = ?1",
                     params![id, error.code.as_str(), error.message, now],
                 )?;
@@ -404,7 +498,8 @@ impl Store {
             }
             tx.execute(
                 "UPDATE jobs SET state = 'cancelled', stage = NULL, eta_s = NULL, next_run_at = NULL,
-                     error_code = 'cancelled', error_message = 'cancelled by the user', finished_at = ?2, runner_id = NULL
+                     error_code = 'cancelled', error_message = 'cancelled by the user', finished_at = ?2, runner_id = NULL,
+                     output_path = NULL, output_seal = NULL, isolate = 0
                  WHERE id = ?1",
                 params![id, now],
             )?;
@@ -421,7 +516,8 @@ impl Store {
             let back = if j.checkpoint.is_some() { "analyzed" } else { "queued" };
             tx.execute(
                 "UPDATE jobs SET state = ?2, stage = NULL, progress = 0, eta_s = NULL, attempts = 0, next_run_at = NULL,
-                     error_code = NULL, error_message = NULL, finished_at = NULL
+                     error_code = NULL, error_message = NULL, finished_at = NULL, output_path = NULL, output_seal = NULL,
+                     crashes = 0
                  WHERE id = ?1",
                 params![id, back],
             )?;
@@ -431,6 +527,7 @@ impl Store {
 
     /// Asks for the export (the user's go), with the options to export with.
     pub fn request_export(&self, id: &str, options: &JobOptions) -> JobsResult<Job> {
+        super::validate::check_options(options)?;
         self.transition(id, |tx, j| {
             if !j.state.is_before_export() {
                 return Err(refuse(j, "exported"));
@@ -443,18 +540,62 @@ impl Store {
         })
     }
 
-    /// Records where the running export will write, before it writes.
+    /// Records where the running export will write, before it writes (a
+    /// seal from an earlier run is dropped: the new run writes a new file).
     pub fn plan_output(&self, id: &str, path: &Path) -> JobsResult<Job> {
         self.transition(id, |tx, j| {
             if j.state != JobState::Exporting {
                 return Err(refuse(j, "given an output"));
             }
             tx.execute(
-                "UPDATE jobs SET output_path = ?2 WHERE id = ?1",
+                "UPDATE jobs SET output_path = ?2, output_seal = NULL WHERE id = ?1",
                 params![id, path_str(path)],
             )?;
             Ok(())
         })
+    }
+
+    /// Shows that the runner is stopping a running job (the app closing):
+    /// the job keeps its state until it is handed back.
+    pub fn mark_stopping(&self, id: &str) -> JobsResult<Job> {
+        self.transition(id, |tx, j| {
+            if j.state.is_running() {
+                tx.execute(
+                    "UPDATE jobs SET stage = 'stopping', eta_s = NULL WHERE id = ?1",
+                    [id],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records what the running export wrote, before the file gets its
+    /// final name: only a file matching this is ever taken as the job's.
+    pub fn seal_output(&self, id: &str, seal: &OutputSeal) -> JobsResult<Job> {
+        self.transition(id, |tx, j| {
+            if j.state != JobState::Exporting {
+                return Err(refuse(j, "given an output"));
+            }
+            tx.execute(
+                "UPDATE jobs SET output_seal = ?2 WHERE id = ?1",
+                params![id, to_json(seal)],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The last resort when a run's outcome cannot be recorded the normal
+    /// way (its row no longer reads): a plain UPDATE that reads nothing, so
+    /// the job is never left looking as if it were running.
+    pub fn force_fail(&self, id: &str, error: &ErrorPayload) -> JobsResult<()> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE jobs SET state = 'failed', stage = NULL, eta_s = NULL, error_code = ?2, error_message = ?3,
+                 finished_at = ?4, runner_id = NULL, output_path = NULL, output_seal = NULL, isolate = 0
+             WHERE id = ?1 AND state IN ('analyzing', 'exporting')",
+            params![id, error.code.as_str(), error.message, now_ms()],
+        )?;
+        Ok(())
     }
 
     /// Changes the options of a job that has not started exporting.
@@ -465,6 +606,7 @@ impl Store {
             }
             let mut o = j.options.clone();
             f(&mut o);
+            super::validate::check_options(&o)?;
             tx.execute(
                 "UPDATE jobs SET options = ?2 WHERE id = ?1",
                 params![id, to_json(&o)],
@@ -474,7 +616,7 @@ impl Store {
     }
 
     pub fn setting(&self, key: &str) -> JobsResult<Option<serde_json::Value>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let v: Option<String> = conn
             .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
                 r.get(0)
@@ -484,7 +626,7 @@ impl Store {
     }
 
     pub fn set_setting(&self, key: &str, value: &serde_json::Value) -> JobsResult<()> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         conn.execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             params![key, value.to_string()],

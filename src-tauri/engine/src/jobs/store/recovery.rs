@@ -3,12 +3,12 @@
 //! under a timestamped name, every job that can still be read copied into a
 //! fresh one.
 
-use super::rows::{insert_row, job_from_row, JOB_COLUMNS};
+use super::rows::{get_tx, insert_row, job_from_row, JOB_COLUMNS};
 use super::Store;
 use crate::jobs::model::now_ms;
 use crate::jobs::model::{Job, JobState};
 use crate::jobs::JobsResult;
-use rusqlite::{params, Connection, OpenFlags};
+use rusqlite::{params, Connection, OpenFlags, Transaction};
 use std::path::{Path, PathBuf};
 
 /// What happened when the database was found damaged at start-up.
@@ -19,56 +19,110 @@ pub struct Recovery {
     pub recovered_jobs: usize,
 }
 
+/// How a run came to be handed back to the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruption {
+    /// The runner stopped on request (the app closing, Ctrl-C): no try used.
+    Clean,
+    /// The process died (crash, kill, power loss) while this job ran alone:
+    /// charged to the job, which is set aside as `crashed` after
+    /// [`MAX_CRASHES`](super::MAX_CRASHES).
+    CrashedAlone,
+    /// The process died while this job ran beside others: the culprit is
+    /// unknown, so nothing is charged; the job runs alone next.
+    CrashedBeside,
+}
+
 impl Store {
     /// At start-up, with the runner lock held: jobs a dead runner left running
-    /// are interrupted and re-queued (analysis from scratch, export from its
-    /// checkpoint), or failed when they have used up their tries.
+    /// are handed back to the queue (analysis from scratch, export from its
+    /// checkpoint). A crash is charged only to a job that was running alone;
+    /// jobs that ran together are resumed one at a time (see `Job::isolated`).
+    /// All in one transaction: a kill during the recovery must not leave
+    /// one of several interrupted jobs looking as if it had run alone.
     pub fn recover_interrupted(&self) -> JobsResult<Vec<Job>> {
-        let ids: Vec<String> = {
-            let conn = self.conn();
-            let mut stmt = conn.prepare(
-                "SELECT id FROM jobs WHERE state IN ('analyzing', 'exporting') ORDER BY created_at",
-            )?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect::<rusqlite::Result<_>>()?
+        let jobs = {
+            let mut conn = self.conn()?;
+            let tx = Store::write_tx(&mut conn)?;
+            let ids: Vec<String> = {
+                let mut stmt = tx.prepare(
+                    "SELECT id FROM jobs WHERE state IN ('analyzing', 'exporting') ORDER BY created_at",
+                )?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let how = if ids.len() == 1 {
+                Interruption::CrashedAlone
+            } else {
+                Interruption::CrashedBeside
+            };
+            let mut jobs = Vec::new();
+            for id in &ids {
+                interrupt_in(&tx, &get_tx(&tx, id)?, how)?;
+                jobs.push(get_tx(&tx, id)?);
+            }
+            tx.commit()?;
+            jobs
         };
-        ids.iter().map(|id| self.interrupt(id, false)).collect()
+        for j in &jobs {
+            self.emit(j);
+        }
+        Ok(jobs)
     }
 
-    /// Hands a running job back to the queue. `clean` (the runner stopped on
-    /// request) does not use up a try; a crash does, so that a file that
-    /// crashes the app ends `failed` instead of looping forever.
-    pub fn interrupt(&self, id: &str, clean: bool) -> JobsResult<Job> {
-        let now = now_ms();
-        self.transition(id, |tx, j| {
-            if !j.state.is_running() {
-                return Ok(());
-            }
-            if clean {
-                tx.execute("UPDATE jobs SET attempts = MAX(attempts - 1, 0) WHERE id = ?1", [id])?;
-            } else if j.attempts >= j.max_attempts {
-                tx.execute(
-                    "UPDATE jobs SET state = 'failed', stage = NULL, eta_s = NULL, interruptions = interruptions + 1,
-                         error_code = 'crashed', error_message = ?2, finished_at = ?3, runner_id = NULL
-                     WHERE id = ?1",
-                    params![
-                        id,
-                        format!("BeatSync stopped while working on this job {} times, so it is not tried again automatically; check the files, then use Retry", j.attempts),
-                        now
-                    ],
-                )?;
-                return Ok(());
-            }
-            let back = if j.state == JobState::Analyzing { "queued" } else { "analyzed" };
-            tx.execute(
-                "UPDATE jobs SET state = ?2, stage = 'interrupted', eta_s = NULL, interruptions = interruptions + 1,
-                     runner_id = NULL
-                 WHERE id = ?1",
-                params![id, back],
-            )?;
-            Ok(())
-        })
+    /// Hands a running job back to the queue. The try the run used is given
+    /// back (a crash is not the job's failure); only a crash while it ran
+    /// alone is counted, and the third such crash fails it as `crashed`.
+    pub fn interrupt(&self, id: &str, how: Interruption) -> JobsResult<Job> {
+        self.transition(id, |tx, j| interrupt_in(tx, j, how))
     }
+}
+
+/// [`Store::interrupt`] inside a transaction.
+fn interrupt_in(tx: &Transaction, j: &Job, how: Interruption) -> JobsResult<()> {
+    let id = j.id.as_str();
+    if !j.state.is_running() {
+        return Ok(());
+    }
+    tx.execute(
+        "UPDATE jobs SET attempts = MAX(attempts - 1, 0) WHERE id = ?1",
+        [id],
+    )?;
+    let back = if j.state == JobState::Analyzing {
+        "queued"
+    } else {
+        "analyzed"
+    };
+    if how == Interruption::Clean {
+        tx.execute(
+            "UPDATE jobs SET state = ?2, stage = 'interrupted', eta_s = NULL, runner_id = NULL WHERE id = ?1",
+            params![id, back],
+        )?;
+        return Ok(());
+    }
+    let crashes = j.crashes + u32::from(how == Interruption::CrashedAlone);
+    if crashes >= super::MAX_CRASHES {
+        tx.execute(
+            "UPDATE jobs SET state = 'failed', stage = NULL, eta_s = NULL, interruptions = interruptions + 1,
+                 crashes = ?2, error_code = 'crashed', error_message = ?3, finished_at = ?4, runner_id = NULL,
+                 isolate = 0
+             WHERE id = ?1",
+            params![
+                id,
+                crashes,
+                format!("BeatSync stopped {crashes} times while working on this job alone, so it is not tried again automatically; check the files, then use Retry"),
+                now_ms()
+            ],
+        )?;
+        return Ok(());
+    }
+    tx.execute(
+        "UPDATE jobs SET state = ?2, stage = 'interrupted', eta_s = NULL, interruptions = interruptions + 1,
+             crashes = ?3, runner_id = NULL, isolate = 1
+         WHERE id = ?1",
+        params![id, back, crashes],
+    )?;
+    Ok(())
 }
 
 /// Renames a damaged database (and its WAL/SHM files) to `jobs.damaged-<time>.sqlite3`.
@@ -112,7 +166,8 @@ pub(super) fn salvage(damaged: &Path, into: &mut Connection) -> usize {
     let Ok(old) = Connection::open_with_flags(damaged, OpenFlags::SQLITE_OPEN_READ_ONLY) else {
         return 0;
     };
-    let Ok(mut stmt) = old.prepare(&format!("SELECT {JOB_COLUMNS}, 0 FROM jobs")) else {
+    let Ok(mut stmt) = old.prepare(&format!("SELECT {JOB_COLUMNS}, 0, NULL, 0, 0 FROM jobs"))
+    else {
         return 0;
     };
     let Ok(rows) = stmt.query_map([], job_from_row) else {

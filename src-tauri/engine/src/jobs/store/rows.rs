@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 
 pub(super) const JOB_COLUMNS: &str = "id, dance_path, dance_fp, bgm_path, bgm_fp, options, state, stage, progress, eta_s, export_requested, attempts, max_attempts, next_run_at, checkpoint, report, output_path, error_code, error_message, interruptions, created_at, started_at, finished_at, runner_id, heartbeat_at";
 
+/// `SELECT` of every column `job_from_row` reads, then `tail` (WHERE, ORDER…).
+pub(super) fn select_jobs(tail: &str) -> String {
+    format!("SELECT {JOB_COLUMNS}, rev, output_seal, crashes, isolate FROM jobs {tail}")
+}
+
 pub(super) fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> rusqlite::Result<T> {
     let s: String = row.get(i)?;
     serde_json::from_str(&s).map_err(|e| {
@@ -66,6 +71,11 @@ pub(super) fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
         error: error_code
             .map(|code| ErrorPayload::from_stored(&code, error_message.unwrap_or_default())),
         interruptions: row.get(19)?,
+        output_seal: row
+            .get::<_, Option<String>>(26)?
+            .and_then(|s| serde_json::from_str(&s).ok()),
+        crashes: row.get(27)?,
+        isolated: row.get::<_, i64>(28)? != 0,
         created_at: row.get(20)?,
         started_at: row.get(21)?,
         finished_at: row.get(22)?,
@@ -84,13 +94,9 @@ pub(super) fn to_json<T: serde::Serialize>(v: &T) -> String {
 }
 
 pub(super) fn get_tx(tx: &Transaction, id: &str) -> JobsResult<Job> {
-    tx.query_row(
-        &format!("SELECT {JOB_COLUMNS}, rev FROM jobs WHERE id = ?1"),
-        [id],
-        job_from_row,
-    )
-    .optional()?
-    .ok_or_else(|| JobsError::NotFound(id.to_string()))
+    tx.query_row(&select_jobs("WHERE id = ?1"), [id], job_from_row)
+        .optional()?
+        .ok_or_else(|| JobsError::NotFound(id.to_string()))
 }
 
 /// Inserts a whole job row (the salvage of a damaged database); a job with

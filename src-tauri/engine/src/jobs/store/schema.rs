@@ -47,6 +47,11 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE jobs ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
     CREATE TRIGGER jobs_rev AFTER UPDATE ON jobs FOR EACH ROW WHEN NEW.rev = OLD.rev
     BEGIN UPDATE jobs SET rev = OLD.rev + 1 WHERE id = OLD.id; END;",
+    // v4: the seal of the file an export wrote (recorded before its rename),
+    // crashes charged to a job that ran alone, and jobs to run alone next.
+    "ALTER TABLE jobs ADD COLUMN output_seal TEXT;
+    ALTER TABLE jobs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN isolate INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -165,6 +165,7 @@ fn transient_failures_back_off_and_give_up_after_max_attempts() {
         // Time passes: the backoff runs out.
         store
             .conn()
+            .expect("conn")
             .execute(
                 "UPDATE jobs SET next_run_at = ?2 WHERE id = ?1",
                 params![job.id, now_ms() - 1],
@@ -261,7 +262,7 @@ fn cancel_and_retry() {
 }
 
 #[test]
-fn interrupted_jobs_resume_and_repeat_crashers_fail() {
+fn interrupted_jobs_resume_and_only_a_job_crashing_alone_is_charged() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, _) = Store::open(dir.path()).expect("open");
     let a = store.add(new_job(dir.path(), true)).expect("add");
@@ -273,36 +274,231 @@ fn interrupted_jobs_resume_and_repeat_crashers_fail() {
         .expect("analysed");
     store.claim(WorkKind::Export, "dead").expect("claim");
 
+    // Two jobs were running when the process died: nobody is charged, and
+    // both are to run alone next.
     let rec = store.recover_interrupted().expect("recover");
     assert_eq!(rec.len(), 2);
     let a2 = store.get(&a.id).expect("a");
     assert_eq!(
-        (a2.state, a2.stage, a2.interruptions, a2.attempts),
-        (JobState::Queued, Some(Stage::Interrupted), 1, 1)
+        (
+            a2.state,
+            a2.stage,
+            a2.interruptions,
+            a2.attempts,
+            a2.crashes,
+            a2.isolated
+        ),
+        (JobState::Queued, Some(Stage::Interrupted), 1, 0, 0, true)
     );
     let b2 = store.get(&b.id).expect("b");
-    assert_eq!((b2.state, b2.interruptions), (JobState::Analyzed, 1));
+    assert_eq!(
+        (b2.state, b2.interruptions, b2.crashes, b2.isolated),
+        (JobState::Analyzed, 1, 0, true)
+    );
     assert_eq!(b2.checkpoint, Some(analysis(1.0)), "not analysed again");
+    assert!(store.has_isolated_waiting().expect("isolated"));
 
-    // A clean stop gives the try back.
-    store.claim(WorkKind::Analysis, "r").expect("claim");
-    let a3 = store.interrupt(&a.id, true).expect("stop");
-    assert_eq!((a3.state, a3.attempts), (JobState::Queued, 1));
+    // Run alone, b finishes: it no longer needs to run alone.
+    let claimed = store.claim_isolated(WorkKind::Export, "r").expect("claim");
+    assert_eq!(claimed.map(|j| j.id), Some(b.id.clone()));
+    store
+        .complete_export(&b.id, &dir.path().join("b.mp4"), &serde_json::json!({}))
+        .expect("done");
+    assert!(!store.get(&b.id).expect("b").isolated);
 
-    // Crashing on every try ends in `failed`, not a loop.
-    for _ in 0..3 {
-        if store
-            .claim(WorkKind::Analysis, "r")
-            .expect("claim")
-            .is_none()
-        {
-            break;
-        }
+    // A clean stop gives the try back and charges nothing.
+    store
+        .claim_isolated(WorkKind::Analysis, "r")
+        .expect("claim");
+    let a3 = store.interrupt(&a.id, Interruption::Clean).expect("stop");
+    assert_eq!(
+        (a3.state, a3.attempts, a3.crashes),
+        (JobState::Queued, 0, 0)
+    );
+
+    // Crashing while running alone, three times, sets it aside as `crashed`.
+    for n in 1..=MAX_CRASHES {
+        let j = store.claim(WorkKind::Analysis, "r").expect("claim");
+        assert_eq!(j.map(|j| j.id), Some(a.id.clone()), "crash {n}");
         store.recover_interrupted().expect("recover");
+        assert_eq!(store.get(&a.id).expect("a").crashes, n);
     }
     let a4 = store.get(&a.id).expect("a");
     assert_eq!(a4.state, JobState::Failed);
-    assert_eq!(a4.error.map(|e| e.code), Some(ErrorCode::Crashed));
+    let e = a4.error.expect("error");
+    assert_eq!(e.code, ErrorCode::Crashed);
+    assert!(e.message.contains("alone"), "{}", e.message);
+    // Retry starts the count afresh.
+    assert_eq!(store.retry(&a.id).expect("retry").crashes, 0);
+}
+
+/// A job running beside a crashing one is never failed as `crashed`, however
+/// often the process dies.
+#[test]
+fn an_innocent_job_beside_the_culprit_is_never_charged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = Store::open(dir.path()).expect("open");
+    let culprit = store.add(new_job(dir.path(), true)).expect("add");
+    let innocent = store.add(new_job(dir.path(), true)).expect("add");
+    while !store.get(&culprit.id).expect("c").state.is_finished() {
+        // Together (the process dies): nobody charged.
+        store.claim(WorkKind::Analysis, "r").expect("claim");
+        store.claim(WorkKind::Analysis, "r").expect("claim");
+        store.recover_interrupted().expect("recover");
+        // Then one at a time: the culprit dies alone, the innocent one
+        // gets through its run alone and is interrupted cleanly.
+        let first = store
+            .claim_isolated(WorkKind::Analysis, "r")
+            .expect("claim");
+        assert_eq!(
+            first.map(|j| j.id),
+            Some(culprit.id.clone()),
+            "oldest first"
+        );
+        store.recover_interrupted().expect("recover");
+        store
+            .claim_isolated(WorkKind::Analysis, "r")
+            .expect("claim");
+        store
+            .interrupt(&innocent.id, Interruption::Clean)
+            .expect("stop");
+    }
+    let c = store.get(&culprit.id).expect("c");
+    assert_eq!((c.state, c.crashes), (JobState::Failed, MAX_CRASHES));
+    let i = store.get(&innocent.id).expect("i");
+    assert_eq!((i.state.is_finished(), i.crashes), (false, 0), "{i:?}");
+}
+
+/// Failing, cancelling and retrying forget the planned output, so a later
+/// run never takes a file found there (another job's) for its own.
+#[test]
+fn the_planned_output_is_forgotten_on_fail_cancel_and_retry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = Store::open(dir.path()).expect("open");
+    let out = dir.path().join("IMG_0001_beatsync.mp4");
+    let job = store.add(new_job(dir.path(), true)).expect("add");
+    store.claim(WorkKind::Analysis, "r").expect("claim");
+    store
+        .complete_analysis(&job.id, &analysis(0.0))
+        .expect("analysed");
+    let seal = OutputSeal {
+        size: 4,
+        head_tail_xxh3: "00".into(),
+    };
+    let plan = |store: &Store| {
+        store
+            .claim(WorkKind::Export, "r")
+            .expect("claim")
+            .expect("a job");
+        store.plan_output(&job.id, &out).expect("plan");
+        let j = store.seal_output(&job.id, &seal).expect("seal");
+        assert_eq!(
+            (j.output_path.as_deref(), j.output_seal.as_ref()),
+            (Some(out.as_path()), Some(&seal))
+        );
+    };
+    plan(&store);
+    let j = store
+        .fail_run(&job.id, &err("output_write"), true, Duration::ZERO)
+        .expect("fail");
+    assert_eq!(
+        (j.state, j.output_path, j.output_seal),
+        (JobState::Analyzed, None, None)
+    );
+    plan(&store);
+    let j = store.cancel(&job.id).expect("cancel");
+    assert_eq!((j.output_path, j.output_seal), (None, None));
+    let j = store.retry(&job.id).expect("retry");
+    assert_eq!((j.state, j.output_path), (JobState::Analyzed, None));
+    plan(&store);
+    let j = store
+        .fail_run(&job.id, &err("no_match"), false, Duration::ZERO)
+        .expect("fail");
+    assert_eq!((j.state, j.output_path), (JobState::Failed, None));
+    // An interruption keeps them: the run may have got as far as the rename.
+    store.retry(&job.id).expect("retry");
+    plan(&store);
+    let j = store.interrupt(&job.id, Interruption::Clean).expect("stop");
+    assert_eq!(
+        (j.output_path.as_deref(), j.output_seal),
+        (Some(out.as_path()), Some(seal))
+    );
+}
+
+/// `--lead-in inf` and friends never reach the store, and a row that does
+/// not read (written by hand, or by an older version) is skipped by `list`,
+/// which reports it, instead of breaking every list.
+#[test]
+fn bad_numbers_are_refused_and_a_bad_row_never_breaks_list() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = Store::open(dir.path()).expect("open");
+    for bad in [f64::INFINITY, f64::NAN, -1.0, 1e12] {
+        let mut new = new_job(dir.path(), true);
+        new.options.lead_in_s = bad;
+        let e = store.add(new).expect_err("refused");
+        assert_eq!(e.code(), "invalid_argument", "{bad}: {e}");
+    }
+    let good = store.add(new_job(dir.path(), false)).expect("add");
+    let e = store
+        .update_options(&good.id, |o| o.offset_s = Some(f64::NEG_INFINITY))
+        .expect_err("refused");
+    assert_eq!(e.code(), "invalid_argument");
+    let opts = JobOptions {
+        rate: Some(f64::NAN),
+        ..good.options.clone()
+    };
+    assert_eq!(
+        store
+            .request_export(&good.id, &opts)
+            .map_err(|e| e.code())
+            .err(),
+        Some("invalid_argument")
+    );
+    assert_eq!(store.get(&good.id).expect("get").options, good.options);
+
+    // What `--lead-in inf` used to leave: `null` where a number belongs.
+    let broken = store.add(new_job(dir.path(), true)).expect("add");
+    store
+        .conn()
+        .expect("conn")
+        .execute(
+            "UPDATE jobs SET options = '{\"lead_in_s\":null}' WHERE id = ?1",
+            [&broken.id],
+        )
+        .expect("break the row");
+    let (jobs, unreadable) = store.list_checked(&[], 10).expect("list");
+    assert_eq!(
+        jobs.iter().map(|j| &j.id).collect::<Vec<_>>(),
+        vec![&good.id]
+    );
+    assert_eq!(unreadable.len(), 1);
+    assert_eq!(unreadable[0].id, broken.id);
+    assert_eq!(store.list(&[], 10).expect("list").len(), 1);
+}
+
+/// A read-then-write transaction waits for another process's write lock
+/// (IMMEDIATE + busy timeout) instead of failing with SQLITE_BUSY.
+#[test]
+fn a_concurrent_writer_does_not_make_transitions_fail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = Store::open(dir.path()).expect("open");
+    let job = store.add(new_job(dir.path(), true)).expect("add");
+    let other = rusqlite::Connection::open(dir.path().join(DB_FILE)).expect("open");
+    other
+        .execute_batch("BEGIN IMMEDIATE; UPDATE settings SET value = value;")
+        .expect("lock");
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        other.execute_batch("COMMIT").expect("commit");
+    });
+    let claimed = store
+        .claim(WorkKind::Analysis, "r")
+        .expect("claim waits, then works");
+    assert_eq!(claimed.map(|j| j.id), Some(job.id.clone()));
+    store
+        .progress(&job.id, Stage::Decode, 0.5, None)
+        .expect("progress");
+    release.join().expect("join");
 }
 
 #[test]
@@ -321,7 +517,7 @@ fn retention_keeps_the_newest_and_drops_the_old() {
     let running = store.add(new_job(dir.path(), true)).expect("add");
     {
         // Finish times one day apart, oldest first; one is 100 days old.
-        let conn = store.conn();
+        let conn = store.conn().expect("conn");
         for (i, id) in ids.iter().enumerate() {
             let t =
                 now_ms() - (6 - i as i64) * 86_400_000 - if i == 0 { 94 * 86_400_000 } else { 0 };
@@ -389,6 +585,7 @@ fn migrates_from_every_earlier_version() {
         assert!(rec.is_none());
         let v: i64 = store
             .conn()
+            .expect("conn")
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
         assert_eq!(v, SCHEMA_VERSION, "from v{from}");
@@ -452,7 +649,7 @@ fn a_damaged_database_keeps_what_can_be_read() {
         for _ in 0..300 {
             store.add(new_job(dir.path(), true)).expect("add");
         }
-        let conn = store.conn();
+        let conn = store.conn().expect("conn");
         conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")
             .expect("checkpoint");
     }
