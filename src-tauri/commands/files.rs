@@ -5,7 +5,7 @@
 
 use super::{blocking, non_empty};
 use crate::error::IpcError;
-use crate::view::AddedFile;
+use crate::view::{AddedFile, SongMatch};
 use beatsync_engine::media::Waveform;
 use beatsync_engine::{self as engine, CancelToken, EngineError, MediaInfo, Role};
 use std::path::PathBuf;
@@ -81,6 +81,38 @@ pub async fn pick_files<R: Runtime>(app: AppHandle<R>) -> Result<Vec<AddedFile>,
         .unwrap_or_default();
     let paths = picked.into_iter().map(|h| h.path().to_path_buf()).collect();
     Ok(add_paths(&app, paths).await)
+}
+
+/// Most songs one `match_songs` call tries (a drop of a whole music folder
+/// is not a pairing question).
+const MAX_SONGS_TO_MATCH: usize = 12;
+
+/// Aligns one class video against each song, for pairing videos with songs
+/// when several were added (the UI picks the sure one, or asks).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn match_songs(dance: String, songs: Vec<String>) -> Result<Vec<SongMatch>, IpcError> {
+    let dance = non_empty(&dance)?;
+    if songs.is_empty() || songs.len() > MAX_SONGS_TO_MATCH {
+        return Err(IpcError::invalid_argument(format!(
+            "give between 1 and {MAX_SONGS_TO_MATCH} songs to match"
+        )));
+    }
+    let songs = songs
+        .iter()
+        .map(|p| non_empty(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    blocking(move || {
+        let opts = engine::AlignOptions::default();
+        let cancel = CancelToken::new();
+        Ok(songs
+            .into_iter()
+            .map(|song| {
+                let aligned = engine::align_files(&dance, &song, &opts, &cancel, &mut |_, _| {});
+                SongMatch::of(song, aligned)
+            })
+            .collect())
+    })
+    .await
 }
 
 /// Waveform peaks computed in Rust (the UI never decodes media).

@@ -61,6 +61,14 @@ pub async fn analyze(
     new_job(&state, non_empty(&dance)?, non_empty(&bgm)?, options).await
 }
 
+/// The user listened to an unsure placement and says it is the right song:
+/// the job may be exported (a batch's job waiting for this goes on if its
+/// export was asked for).
+#[tauri::command(rename_all = "snake_case")]
+pub fn confirm_song(state: State<'_, AppState>, id: String) -> Result<JobView, IpcError> {
+    Ok(state.store.confirm_song(&id)?.into())
+}
+
 /// The user's nudge, or an alternative chosen.
 #[tauri::command(rename_all = "snake_case")]
 pub fn set_placement(

@@ -647,9 +647,7 @@ pub(crate) fn direct_lag(profile: &[f64], a: f64, fs: f64, min_z: f64) -> Option
     let centre = a.round() as i64;
     let lo = (centre - 4).max(0) as usize;
     let hi = ((centre + 4) as usize).min(lags - 1);
-    let Some(k_max) = (lo..=hi).max_by(|&i, &j| profile[i].total_cmp(&profile[j])) else {
-        return None;
-    };
+    let k_max = (lo..=hi).max_by(|&i, &j| profile[i].total_cmp(&profile[j]))?;
     let h_max = profile[k_max] - floor;
     if h_max < min_z * sd {
         return None;
