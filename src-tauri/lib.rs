@@ -7,13 +7,14 @@ pub mod contract;
 pub mod error;
 pub mod events;
 pub mod player;
+pub mod registry;
 pub mod state;
 pub mod view;
 
 use beatsync_engine::jobs::{EngineWork, JobsError, Runner, RunnerConfig, Store, StoreEvent};
 use commands::{files, jobs, output, preview, settings};
 use events::{emit, FilesAdded, JobChanged, JobRemoved, StoreRecovered};
-use state::AppState;
+use state::{AppState, TypedPathConfirm};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -77,6 +78,8 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) -> Result<(), JobsError> {
         store,
         runner: Mutex::new(None),
         preview: player::Preview::new(notify),
+        files: registry::FileRegistry::default(),
+        typed_paths: Mutex::new(TypedPathConfirm::from_env()),
     });
     forward_store_events(app.clone(), events);
     start_runner(app.clone());
@@ -133,7 +136,8 @@ fn forward_store_events<R: Runtime>(
         loop {
             match rx.recv().await {
                 Ok(StoreEvent::JobChanged(job)) => {
-                    emit(&app, JobChanged(JobView::from(*job)));
+                    let files = &app.state::<AppState>().files;
+                    emit(&app, JobChanged(JobView::new(*job, files)));
                 }
                 Ok(StoreEvent::JobRemoved { id }) => {
                     emit(&app, JobRemoved { id });
@@ -141,9 +145,10 @@ fn forward_store_events<R: Runtime>(
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     // Missed some: send every job's current state instead.
                     tracing::warn!("job events lagged by {n}; resending all");
-                    if let Ok(jobs) = app.state::<AppState>().store.list(&[], 1000) {
+                    let state = app.state::<AppState>();
+                    if let Ok(jobs) = state.store.list(&[], 1000) {
                         for j in jobs {
-                            emit(&app, JobChanged(JobView::from(j)));
+                            emit(&app, JobChanged(JobView::new(j, &state.files)));
                         }
                     }
                 }

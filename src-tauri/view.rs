@@ -1,9 +1,16 @@
 //! The shapes the UI receives (docs/ipc.md), built from engine types.
 
+use crate::registry::FileRegistry;
 use beatsync_engine::jobs::{Job, JobOptions, JobState, Stage};
 use beatsync_engine::{AlignResult, ErrorPayload, MediaInfo, Role, Verdict};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// A path as the page shows it: ids name files, so a name that is not
+/// UTF-8 is shown with replacement characters instead of failing the answer.
+fn shown(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct JobView {
@@ -11,8 +18,12 @@ pub struct JobView {
     /// The job's revision: of two views of a job the higher `rev` is the
     /// newer; the UI ignores a view older than the one it has.
     pub rev: u64,
-    pub dance_path: PathBuf,
-    pub bgm_path: PathBuf,
+    /// Shown to the user (lossy where not UTF-8); commands take the ids below.
+    pub dance_path: String,
+    pub bgm_path: String,
+    /// The files' ids (the same id the file got when it was added).
+    pub dance_file: String,
+    pub bgm_file: String,
     pub state: JobState,
     pub stage: Option<Stage>,
     pub progress: f64,
@@ -26,19 +37,23 @@ pub struct JobView {
     /// The export report, once done.
     pub report: Option<serde_json::Value>,
     pub options: JobOptions,
-    pub output_path: Option<PathBuf>,
+    pub output_path: Option<String>,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
 }
 
-impl From<Job> for JobView {
-    fn from(j: Job) -> Self {
+impl JobView {
+    /// The page's view of a job; its files get ids (a stored job is one of
+    /// the ways a path reaches the page).
+    pub fn new(j: Job, files: &FileRegistry) -> Self {
         Self {
             id: j.id,
             rev: j.rev,
-            dance_path: j.dance.path,
-            bgm_path: j.bgm.path,
+            dance_file: files.id_of_stored(&j.dance.path),
+            bgm_file: files.id_of_stored(&j.bgm.path),
+            dance_path: shown(&j.dance.path),
+            bgm_path: shown(&j.bgm.path),
             state: j.state,
             stage: j.stage,
             progress: j.progress,
@@ -50,7 +65,7 @@ impl From<Job> for JobView {
             analysis: j.checkpoint,
             report: j.report,
             options: j.options,
-            output_path: j.output_path,
+            output_path: j.output_path.as_deref().map(shown),
             created_at: j.created_at,
             started_at: j.started_at,
             finished_at: j.finished_at,
@@ -62,7 +77,8 @@ impl From<Job> for JobView {
 /// each video with its song when several songs were added.
 #[derive(Debug, Clone, Serialize)]
 pub struct SongMatch {
-    pub song: PathBuf,
+    /// The song's file id.
+    pub song: String,
     /// `None` when the song is not in the video (or could not be read: `error`).
     pub verdict: Option<Verdict>,
     pub confidence: f64,
@@ -71,7 +87,7 @@ pub struct SongMatch {
 }
 
 impl SongMatch {
-    pub fn of(song: PathBuf, aligned: beatsync_engine::Result<AlignResult>) -> Self {
+    pub fn of(song: String, aligned: beatsync_engine::Result<AlignResult>) -> Self {
         match aligned {
             Ok(a) => Self {
                 song,
@@ -96,22 +112,25 @@ impl SongMatch {
 #[serde(untagged)]
 pub enum AddedFile {
     Ok {
-        path: PathBuf,
+        /// What commands take to name this file.
+        id: String,
+        path: String,
         ok: bool,
         info: MediaInfo,
         role: Role,
     },
     Err {
-        path: PathBuf,
+        path: String,
         ok: bool,
         error: ErrorPayload,
     },
 }
 
 impl AddedFile {
-    pub fn accepted(path: PathBuf, info: MediaInfo, role: Role) -> Self {
+    pub fn accepted(id: String, path: PathBuf, info: MediaInfo, role: Role) -> Self {
         AddedFile::Ok {
-            path,
+            id,
+            path: shown(&path),
             ok: true,
             info,
             role,
@@ -119,17 +138,29 @@ impl AddedFile {
     }
     pub fn rejected(path: PathBuf, error: ErrorPayload) -> Self {
         AddedFile::Err {
-            path,
+            path: shown(&path),
             ok: false,
             error,
         }
     }
 }
 
-/// User settings kept in the job store.
+/// User settings kept in the job store (under the data folder): every
+/// preference the app has. `out_dir` is set only by `pick_folder`.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Settings {
     pub out_dir: String,
     pub language: Option<String>,
     pub balance: f64,
+}
+
+/// What the page may change with `set_settings`. An `out_dir` is accepted
+/// only when it is the folder already kept (the page sending back what
+/// `get_settings` gave it); any other folder is refused.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SettingsChange {
+    #[serde(default)]
+    pub out_dir: Option<String>,
+    pub language: Option<String>,
+    pub balance: crate::commands::Number,
 }

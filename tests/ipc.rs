@@ -1,49 +1,97 @@
 //! The app's commands called through Tauri's IPC on the mock runtime, with the
 //! app's real configuration and capabilities (so the ACL is exercised too),
-//! and the contract files checked against the types.
+//! and the contract files checked against the types. Every command has a
+//! test here, its errors included; files are named by the ids the shell
+//! hands out (docs/security.md lists what the page may and may not do, and
+//! the test for each).
 
 #[path = "ipc/common.rs"]
 mod common;
 
+use beatsync_app::state::{AppState, TypedPathConfirm};
 use beatsync_app::{contract, events};
 use beatsync_engine::ErrorCode;
-use common::{app, call, main_window, make_class, make_song, request};
+use common::{app, call, drop_files, drop_one, main_window, make_class, make_song, pick_out_dir};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use tauri::test::get_ipc_response;
-use tauri::WebviewWindowBuilder;
+use tauri::test::{get_ipc_response, MockRuntime};
+use tauri::{Manager, WebviewWindow, WebviewWindowBuilder};
+
+/// The code of a command's error (every error is `{code, message}`).
+fn code_of(w: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> String {
+    let err = call(w, cmd, args.clone()).expect_err(&format!("{cmd} {args} refused"));
+    assert!(
+        err["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{err}"
+    );
+    err["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{cmd}: {err}"))
+        .to_string()
+}
+
+fn set_typed_paths(app: &tauri::App<MockRuntime>, mode: TypedPathConfirm) {
+    *app.state::<AppState>().typed_paths.lock().expect("lock") = mode;
+}
 
 #[test]
-fn probe_media_through_ipc() {
+fn probe_media_takes_an_id_the_shell_handed_out() {
     let dir = tempfile::tempdir().expect("tempdir");
     let song = make_song(dir.path());
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "hello").expect("write");
     let app = app();
     let main = main_window(&app);
 
-    let ok = get_ipc_response(&main, request("probe_media", json!({ "path": song })))
-        .expect("probe succeeds")
-        .deserialize::<Value>()
-        .expect("json");
+    let added = drop_files(&app, &[&song, &text]);
+    let id = added[0]["id"].as_str().expect("an id for the song");
+    assert_eq!(id.len(), 32, "128 random bits");
+    assert!(!id.contains("song"), "the id says nothing of the path");
+    assert_eq!(added[1]["ok"], false);
+    assert_eq!(added[1]["error"]["code"], "not_media");
+    assert!(added[1].get("id").is_none(), "a rejected file gets no id");
+
+    let ok = call(&main, "probe_media", json!({ "id": id })).expect("probe succeeds");
     assert_eq!(ok["streams"][0]["kind"], "audio");
     assert_eq!(ok["streams"][0]["codec"], "aac");
     assert_eq!(ok["streams"][0]["sample_rate"], 44100);
     assert!((ok["duration_s"].as_f64().expect("duration") - 2.0).abs() < 0.1);
 
-    // Errors arrive as {code, message}.
-    let text = dir.path().join("notes.mp4");
-    std::fs::write(&text, "hello").expect("write");
-    let err = get_ipc_response(&main, request("probe_media", json!({ "path": text })))
-        .expect_err("not media");
-    assert_eq!(err["code"], "not_media");
-    assert!(err["message"]
-        .as_str()
-        .expect("message")
-        .contains("notes.mp4"));
+    // A path, an id never handed out, or nothing names no file.
+    let path = song.to_str().expect("utf-8");
+    for bad in [path, "0123456789abcdef0123456789abcdef", ""] {
+        assert_eq!(
+            code_of(&main, "probe_media", json!({ "id": bad })),
+            "invalid_argument"
+        );
+    }
+    assert!(
+        call(&main, "probe_media", json!({ "path": path })).is_err(),
+        "no path argument"
+    );
+}
 
-    let err = get_ipc_response(&main, request("probe_media", json!({ "path": "" })))
-        .expect_err("empty path");
-    assert_eq!(err["code"], "invalid_argument");
+/// A name that is not UTF-8 costs at most that file: the rest of the drop
+/// is added, and the name is shown with replacement characters.
+#[test]
+fn a_name_that_is_not_utf8_never_loses_the_rest_of_the_drop() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let song = make_song(dir.path());
+    let odd = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"class \xff\xfe.mp4"));
+    std::fs::write(&odd, "not a video").expect("write");
+    let app = app();
+    let added = drop_files(&app, &[&odd, &song]);
+    assert_eq!(added.len(), 2);
+    assert_eq!(added[0]["ok"], false, "{}", added[0]);
+    assert!(added[0]["path"]
+        .as_str()
+        .expect("shown")
+        .contains('\u{FFFD}'));
+    assert_eq!(added[1]["ok"], true, "{}", added[1]);
 }
 
 #[test]
@@ -51,99 +99,138 @@ fn capability_grants_our_commands_only_to_the_main_window() {
     let dir = tempfile::tempdir().expect("tempdir");
     let song = make_song(dir.path());
     let app = app();
+    let id = drop_one(&app, &song);
     let other = WebviewWindowBuilder::new(&app, "other", Default::default())
         .build()
         .expect("second window");
-    let err = get_ipc_response(&other, request("probe_media", json!({ "path": song })))
+    let err = get_ipc_response(&other, common::request("probe_media", json!({ "id": id })))
         .expect_err("a window without the capability is refused");
     let text = err.to_string();
     assert!(text.contains("not allowed"), "{text}");
 }
 
 #[test]
-fn files_jobs_and_settings_through_ipc() {
+fn a_typed_path_is_added_only_when_the_user_confirms_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let song = make_song(dir.path());
     let class = make_class(dir.path());
-    let text = dir.path().join("notes.mp4");
-    std::fs::write(&text, "hello").expect("write");
     let app = app();
     let main = main_window(&app);
+    // As typed: with `.` in it; registered under its canonical path.
+    let typed = dir.path().join(".").join("class.mp4");
+    let args = json!({ "paths": [typed] });
 
-    // The path a drop takes: each file probed and given a role, or rejected with the reason.
-    let added =
-        call(&main, "add_files", json!({ "paths": [class, song, text] })).expect("add_files");
+    // The native dialog cannot open here (no display): not confirmed, nothing added.
+    assert_eq!(
+        *app.state::<AppState>().typed_paths.lock().expect("lock"),
+        TypedPathConfirm::Dialog
+    );
+    assert_eq!(
+        call(&main, "add_files", args.clone()).expect("asked"),
+        json!([])
+    );
+    set_typed_paths(&app, TypedPathConfirm::Answer(false));
+    assert_eq!(
+        call(&main, "add_files", args.clone()).expect("declined"),
+        json!([])
+    );
+
+    set_typed_paths(&app, TypedPathConfirm::Answer(true));
+    let added = call(&main, "add_files", args).expect("confirmed");
     assert_eq!(added[0]["ok"], true);
     assert_eq!(added[0]["role"], "class");
-    assert_eq!(added[1]["role"], "song");
-    assert_eq!(added[2]["ok"], false);
-    assert_eq!(added[2]["error"]["code"], "not_media");
+    let canonical = class.canonicalize().expect("canonical");
+    assert_eq!(added[0]["path"], json!(canonical));
+    let id = added[0]["id"].as_str().expect("id");
+    assert_eq!(drop_one(&app, &class), id, "the same file keeps its id");
+    assert!(call(&main, "probe_media", json!({ "id": id })).is_ok());
 
-    // Settings persist in the store.
-    let mut settings = call(&main, "get_settings", json!({})).expect("settings");
-    settings["out_dir"] = json!(dir.path());
-    settings["balance"] = json!(0.25);
-    call(&main, "set_settings", json!({ "settings": settings })).expect("set");
+    // A missing file is that file's error; the others in the list are still added.
+    let missing = dir.path().join("gone.mp4");
+    let added = call(&main, "add_files", json!({ "paths": [missing, class] })).expect("added");
+    assert_eq!(added[0]["error"]["code"], "not_found");
+    assert_eq!(added[1]["ok"], true);
     assert_eq!(
-        call(&main, "get_settings", json!({})).expect("settings")["balance"],
-        0.25
-    );
-    assert_eq!(
-        call(
-            &main,
-            "set_settings",
-            json!({ "settings": { "out_dir": "", "language": null, "balance": 3.0 } })
-        )
-        .expect_err("bad balance")["code"],
+        code_of(&main, "add_files", json!({ "paths": ["  "] })),
         "invalid_argument"
     );
+}
 
-    // A job: created queued with the chosen folder, visible in the list, then cancelled.
-    let job = call(&main, "analyze", json!({ "dance": class, "bgm": song })).expect("analyze");
-    let id = job["id"].as_str().expect("id").to_string();
-    assert_eq!(job["dance_path"], json!(class));
-    assert_eq!(job["options"]["out_dir"], json!(dir.path()));
-    assert_eq!(job["options"]["auto_export"], false);
-    let listed = call(&main, "list_jobs", json!({})).expect("list");
-    assert!(listed
-        .as_array()
-        .expect("array")
-        .iter()
-        .any(|j| j["id"] == json!(id)));
-    let j = call(
-        &main,
-        "set_placement",
-        json!({ "id": id, "offset_s": 1.5, "rate": 1.0 }),
-    );
-    // The job may already have been analysed by the runner; either way the nudge is kept or refused cleanly.
-    if let Ok(j) = j {
-        assert_eq!(j["options"]["offset_s"], 1.5);
-    }
-    let cancelled = call(&main, "cancel_job", json!({ "id": id })).expect("cancel");
-    assert_eq!(cancelled["state"], "cancelled");
+#[test]
+fn native_dialogs_add_nothing_when_no_choice_is_made() {
+    let app = app();
+    let main = main_window(&app);
+    let before = call(&main, "get_settings", json!({})).expect("settings");
+    // No display, no portal: the dialogs come back empty, as when cancelled.
     assert_eq!(
-        call(&main, "cancel_job", json!({ "id": id })).expect_err("twice")["code"],
-        "invalid_state"
+        call(&main, "pick_files", json!({})).expect("picked"),
+        json!([])
     );
     assert_eq!(
-        call(&main, "retry_job", json!({ "id": id })).expect("retry")["state"]
-            .as_str()
-            .map(|s| s == "queued" || s == "analyzed"),
-        Some(true)
+        call(&main, "pick_folder", json!({})).expect("picked"),
+        Value::Null
     );
+    assert_eq!(
+        call(&main, "get_settings", json!({})).expect("settings"),
+        before
+    );
+}
 
-    // A song cannot be the class video.
-    let err =
-        call(&main, "analyze", json!({ "dance": song, "bgm": song })).expect_err("song as class");
-    assert_eq!(err["code"], "no_video");
+#[test]
+fn settings_keep_preferences_and_only_the_picked_folder() {
+    let out = tempfile::tempdir().expect("out");
+    let app = app();
+    let main = main_window(&app);
+    pick_out_dir(&app, out.path());
+    let kept = out.path().canonicalize().expect("canonical");
+    let s = call(&main, "get_settings", json!({})).expect("settings");
+    assert_eq!(s["out_dir"], json!(kept));
 
-    // Waveform peaks come from Rust.
-    let w = call(
+    let saved = call(
         &main,
-        "waveform",
-        json!({ "path": song, "peaks_per_s": 50 }),
+        "set_settings",
+        json!({ "settings": { "language": "zh", "balance": 0.25 } }),
     )
-    .expect("waveform");
+    .expect("saved");
+    assert_eq!(saved["language"], "zh");
+    let s = call(&main, "get_settings", json!({})).expect("settings");
+    assert_eq!(
+        (s["language"].as_str(), s["balance"].as_f64()),
+        (Some("zh"), Some(0.25))
+    );
+    // Sending back the folder it was given is fine; any other folder is refused.
+    let mut same = s.clone();
+    same["balance"] = json!(-0.5);
+    assert!(call(&main, "set_settings", json!({ "settings": same })).is_ok());
+    let other = tempfile::tempdir().expect("other");
+    for (field, value) in [
+        ("out_dir", json!(other.path())),
+        ("out_dir", json!("/")),
+        ("language", json!("fr")),
+        ("balance", json!(3.0)),
+        ("balance", json!(null)), // NaN and infinity arrive as null
+        ("balance", json!("inf")),
+    ] {
+        let mut bad = json!({ "language": null, "balance": 0.0 });
+        bad[field] = value.clone();
+        assert_eq!(
+            code_of(&main, "set_settings", json!({ "settings": bad })),
+            "invalid_argument",
+            "{field} = {value}"
+        );
+    }
+    let s = call(&main, "get_settings", json!({})).expect("settings");
+    assert_eq!(s["out_dir"], json!(kept), "the folder is unchanged");
+    assert_eq!(s["balance"], -0.5);
+}
+
+#[test]
+fn waveform_by_id_with_a_valid_resolution() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let song = make_song(dir.path());
+    let app = app();
+    let main = main_window(&app);
+    let id = drop_one(&app, &song);
+    let w = call(&main, "waveform", json!({ "id": id, "peaks_per_s": 50 })).expect("waveform");
     let peaks = w["peaks"].as_array().expect("peaks");
     assert!(
         (peaks.len() as i64 - 200).abs() <= 4,
@@ -164,10 +251,386 @@ fn files_jobs_and_settings_through_ipc() {
         "the tone's typical peak is {median}"
     );
 
-    // Only BeatSync's own outputs can be opened.
+    for pps in [json!(0), json!(-5), json!(null), json!(1e9), json!("200")] {
+        assert_eq!(
+            code_of(&main, "waveform", json!({ "id": id, "peaks_per_s": pps })),
+            "invalid_argument",
+            "peaks_per_s {pps}"
+        );
+    }
+    let path = song.to_str().expect("utf-8");
     assert_eq!(
-        call(&main, "open_path", json!({ "path": song })).expect_err("not ours")["code"],
+        code_of(&main, "waveform", json!({ "id": path, "peaks_per_s": 50 })),
         "invalid_argument"
+    );
+}
+
+#[test]
+fn jobs_through_ipc_with_their_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = tempfile::tempdir().expect("out dir");
+    let class = make_class(dir.path());
+    let song = make_song(dir.path());
+    let app = app();
+    let main = main_window(&app);
+    pick_out_dir(&app, out.path());
+    let (class_id, song_id) = (drop_one(&app, &class), drop_one(&app, &song));
+
+    // Ids only: a path, or an id never handed out, is refused; a song cannot be the class video.
+    let path = class.to_str().expect("utf-8");
+    for (dance, bgm) in [(path, song_id.as_str()), (class_id.as_str(), "f00")] {
+        assert_eq!(
+            code_of(&main, "analyze", json!({ "dance": dance, "bgm": bgm })),
+            "invalid_argument"
+        );
+    }
+    assert_eq!(
+        code_of(
+            &main,
+            "analyze",
+            json!({ "dance": song_id, "bgm": song_id })
+        ),
+        "no_video"
+    );
+
+    let job = call(
+        &main,
+        "analyze",
+        json!({ "dance": class_id, "bgm": song_id }),
+    )
+    .expect("analyze");
+    let id = job["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        job["dance_file"],
+        json!(class_id),
+        "the job names its files by the same ids"
+    );
+    assert_eq!(job["bgm_file"], json!(song_id));
+    assert_eq!(
+        job["dance_path"],
+        json!(class.canonicalize().expect("canonical"))
+    );
+    assert_eq!(
+        job["options"]["out_dir"],
+        json!(out.path().canonicalize().expect("canonical"))
+    );
+    assert_eq!(job["options"]["auto_export"], false);
+    let listed = call(&main, "list_jobs", json!({})).expect("list");
+    assert!(listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .any(|j| j["id"] == json!(id)));
+
+    // Placement and trim: kept when valid; NaN/inf (null on the wire), out of range, refused.
+    let j = call(
+        &main,
+        "set_placement",
+        json!({ "id": id, "offset_s": 1.5, "rate": 1.0 }),
+    )
+    .expect("nudge");
+    assert_eq!(j["options"]["offset_s"], 1.5);
+    for (offset, rate) in [
+        (json!(null), json!(1.0)),
+        (json!(1.0), json!(3.0)),
+        (json!(1e12), json!(1.0)),
+        (json!(1.0), json!(-1.0)),
+    ] {
+        assert_eq!(
+            code_of(
+                &main,
+                "set_placement",
+                json!({ "id": id, "offset_s": offset, "rate": rate })
+            ),
+            "invalid_argument"
+        );
+    }
+    assert_eq!(
+        code_of(
+            &main,
+            "set_placement",
+            json!({ "id": "no-such-job", "offset_s": 1.0, "rate": 1.0 })
+        ),
+        "job_not_found"
+    );
+    let j = call(
+        &main,
+        "set_trim",
+        json!({ "id": id, "start_s": 0.25, "end_s": 1.5 }),
+    )
+    .expect("trim");
+    assert_eq!(
+        (
+            j["options"]["trim_start_s"].as_f64(),
+            j["options"]["trim_end_s"].as_f64()
+        ),
+        (Some(0.25), Some(1.5))
+    );
+    for (start, end) in [
+        (json!(5.0), json!(1.0)),
+        (json!(-1.0), json!(1.0)),
+        (json!(null), json!(1.0)),
+        (json!(0.0), json!("x")),
+    ] {
+        assert_eq!(
+            code_of(
+                &main,
+                "set_trim",
+                json!({ "id": id, "start_s": start, "end_s": end })
+            ),
+            "invalid_argument"
+        );
+    }
+    assert_eq!(
+        code_of(
+            &main,
+            "set_trim",
+            json!({ "id": "nope", "start_s": 0.0, "end_s": 1.0 })
+        ),
+        "job_not_found"
+    );
+
+    // Not exported yet: nothing to open or show.
+    for cmd in ["open_path", "reveal_path"] {
+        assert_eq!(
+            code_of(&main, cmd, json!({ "id": id })),
+            "invalid_state",
+            "{cmd}"
+        );
+        assert_eq!(
+            code_of(&main, cmd, json!({ "id": "nope" })),
+            "job_not_found",
+            "{cmd}"
+        );
+        let p = class.to_str().expect("utf-8");
+        assert_eq!(
+            code_of(&main, cmd, json!({ "id": p })),
+            "job_not_found",
+            "{cmd} with a path"
+        );
+    }
+
+    let cancelled = call(&main, "cancel_job", json!({ "id": id })).expect("cancel");
+    assert_eq!(cancelled["state"], "cancelled");
+    assert_eq!(
+        code_of(&main, "cancel_job", json!({ "id": id })),
+        "invalid_state"
+    );
+    assert_eq!(
+        code_of(&main, "cancel_job", json!({ "id": "nope" })),
+        "job_not_found"
+    );
+    let retried = call(&main, "retry_job", json!({ "id": id })).expect("retry");
+    assert!(
+        ["queued", "analyzing", "analyzed"].contains(&retried["state"].as_str().expect("state"))
+    );
+    assert_eq!(
+        code_of(&main, "retry_job", json!({ "id": id })),
+        "invalid_state",
+        "not finished"
+    );
+    assert_eq!(
+        code_of(&main, "retry_job", json!({ "id": "nope" })),
+        "job_not_found"
+    );
+
+    // The history: a finished job is cleared, the count answered.
+    call(&main, "cancel_job", json!({ "id": id })).expect("cancel again");
+    let cleared = call(&main, "clear_history", json!({})).expect("cleared");
+    assert!(cleared.as_u64() >= Some(1), "{cleared}");
+    let listed = call(&main, "list_jobs", json!({})).expect("list");
+    assert!(!listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .any(|j| j["id"] == json!(id)));
+}
+
+/// Several songs: a class video is aligned against each song it is given
+/// (by id): its own song is placed and sure, a song that is not in it is not
+/// placed. A job's song is confirmed by id (an unsure analysis waits for it).
+#[test]
+fn songs_are_matched_by_id_and_a_song_is_confirmed_by_job_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (beat, beat_class) = common::make_pair(dir.path());
+    let tone = make_song(dir.path());
+    let app = app();
+    let main = main_window(&app);
+    let ids: Vec<String> = [&beat_class, &beat, &tone]
+        .iter()
+        .map(|p| drop_one(&app, p))
+        .collect();
+    let matches = call(
+        &main,
+        "match_songs",
+        json!({ "dance": ids[0], "songs": [ids[1], ids[2]] }),
+    )
+    .expect("matched");
+    let (own, other) = (&matches[0], &matches[1]);
+    assert_eq!(own["song"], ids[1].as_str(), "{matches}");
+    assert_eq!(own["verdict"], "sure", "{own}");
+    let offset = own["offset_s"].as_f64().expect("placed");
+    assert!((offset - 2.0).abs() < 0.01, "offset {offset}");
+    assert_eq!(other["song"], ids[2].as_str());
+    assert!(
+        other["verdict"].is_null() && other["error"]["code"].is_string(),
+        "{other}"
+    );
+
+    let path = beat.to_str().expect("utf-8");
+    for args in [
+        json!({ "dance": ids[0], "songs": [] }),
+        json!({ "dance": ids[0], "songs": [path] }),
+        json!({ "dance": "f00", "songs": [ids[1]] }),
+    ] {
+        assert_eq!(code_of(&main, "match_songs", args), "invalid_argument");
+    }
+
+    let job = call(&main, "analyze", json!({ "dance": ids[0], "bgm": ids[1] })).expect("job");
+    assert_eq!(job["options"]["song_confirmed"], false);
+    let confirmed = call(&main, "confirm_song", json!({ "id": job["id"] })).expect("confirmed");
+    assert_eq!(confirmed["options"]["song_confirmed"], true);
+    assert_eq!(
+        code_of(&main, "confirm_song", json!({ "id": "no-such-job" })),
+        "job_not_found"
+    );
+}
+
+#[test]
+fn exports_go_only_to_the_folder_the_user_picked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let picked = tempfile::tempdir().expect("picked");
+    let elsewhere = tempfile::tempdir().expect("elsewhere");
+    let class = make_class(dir.path());
+    let song = make_song(dir.path());
+    let app = app();
+    let main = main_window(&app);
+    pick_out_dir(&app, picked.path());
+    let (class_id, song_id) = (drop_one(&app, &class), drop_one(&app, &song));
+
+    // A folder the page names is not an argument: the job goes to the picked one.
+    let jobs = call(
+        &main,
+        "export_all",
+        json!({ "dances": [class_id], "bgm": song_id, "out_dir": elsewhere.path() }),
+    )
+    .expect("export_all");
+    let id = jobs[0]["id"].as_str().expect("id").to_string();
+    let kept = json!(picked.path().canonicalize().expect("canonical"));
+    assert_eq!(jobs[0]["options"]["out_dir"], kept);
+    assert_eq!(jobs[0]["options"]["auto_export"], true);
+    let again = call(
+        &main,
+        "export",
+        json!({ "ids": [id], "out_dir": elsewhere.path() }),
+    );
+    if let Ok(again) = again {
+        assert_eq!(again[0]["options"]["out_dir"], kept);
+    }
+    call(&main, "cancel_job", json!({ "id": id })).ok();
+
+    // Bad ids: nothing is made; an unknown job is named.
+    let before = call(&main, "list_jobs", json!({}))
+        .expect("list")
+        .as_array()
+        .expect("a")
+        .len();
+    assert_eq!(
+        code_of(
+            &main,
+            "export_all",
+            json!({ "dances": [class_id, "nope"], "bgm": song_id })
+        ),
+        "invalid_argument"
+    );
+    assert_eq!(
+        code_of(
+            &main,
+            "export_all",
+            json!({ "dances": [class_id], "bgm": "nope" })
+        ),
+        "invalid_argument"
+    );
+    let after = call(&main, "list_jobs", json!({}))
+        .expect("list")
+        .as_array()
+        .expect("a")
+        .len();
+    assert_eq!(before, after, "no job from a refused batch");
+    assert_eq!(
+        code_of(&main, "export", json!({ "ids": ["no-such-job"] })),
+        "job_not_found"
+    );
+
+    // The picked folder removed since: said plainly, before any job changes.
+    let gone = tempfile::tempdir().expect("gone");
+    pick_out_dir(&app, gone.path());
+    drop(gone);
+    assert_eq!(
+        code_of(&main, "export", json!({ "ids": [id] })),
+        "output_dir"
+    );
+    assert_eq!(
+        code_of(
+            &main,
+            "export_all",
+            json!({ "dances": [class_id], "bgm": song_id })
+        ),
+        "output_dir"
+    );
+}
+
+#[test]
+fn preview_commands_check_the_job_and_the_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let class = make_class(dir.path());
+    let song = make_song(dir.path());
+    let app = app();
+    let main = main_window(&app);
+    let (class_id, song_id) = (drop_one(&app, &class), drop_one(&app, &song));
+    let job = call(
+        &main,
+        "analyze",
+        json!({ "dance": class_id, "bgm": song_id }),
+    )
+    .expect("analyze");
+    let id = job["id"].as_str().expect("id");
+    call(&main, "cancel_job", json!({ "id": id })).ok();
+
+    let play = |id: &str, from: Value, balance: Value| {
+        code_of(
+            &main,
+            "preview_play",
+            json!({ "id": id, "from_s": from, "balance": balance }),
+        )
+    };
+    assert_eq!(play("no-such-job", json!(0.0), json!(0.0)), "job_not_found");
+    for (from, balance) in [
+        (json!(null), json!(0.0)),
+        (json!(-1.0), json!(0.0)),
+        (json!(0.0), json!(2.0)),
+        (json!(0.0), json!(null)),
+    ] {
+        assert_eq!(
+            play(id, from.clone(), balance.clone()),
+            "invalid_argument",
+            "{from} {balance}"
+        );
+    }
+    // The 2 s class video has no placement the aligner could find, or is cancelled
+    // before: without an analysis there is nothing to play.
+    let now = call(&main, "list_jobs", json!({})).expect("list");
+    let analysed = now
+        .as_array()
+        .expect("a")
+        .iter()
+        .any(|j| j["id"] == id && !j["analysis"].is_null());
+    if !analysed {
+        assert_eq!(play(id, json!(0.0), json!(0.0)), "invalid_state");
+    }
+    assert_eq!(
+        call(&main, "preview_stop", json!({})).expect("stop"),
+        Value::Null
     );
 }
 
@@ -261,7 +724,7 @@ fn command_errors_carry_codes_from_the_list() {
             "set_trim",
             json!({ "id": "x", "start_s": 5.0, "end_s": 1.0 }),
         ),
-        ("export", json!({ "ids": [], "out_dir": "/no/such/folder" })),
+        ("probe_media", json!({ "id": "no-such-file" })),
         (
             "preview_play",
             json!({ "id": "no-such-job", "from_s": 0.0, "balance": 0.0 }),
@@ -273,6 +736,81 @@ fn command_errors_carry_codes_from_the_list() {
     }
     assert_eq!(codes["retry_job"], ErrorCode::JobNotFound);
     assert_eq!(codes["set_trim"], ErrorCode::InvalidArgument);
-    assert_eq!(codes["export"], ErrorCode::OutputDir);
+    assert_eq!(codes["probe_media"], ErrorCode::InvalidArgument);
     assert_eq!(codes["preview_play"], ErrorCode::JobNotFound);
+}
+
+/// Every command the window may call is called in this file (errors included above).
+#[test]
+fn every_command_has_an_ipc_test() {
+    let caps: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("src-tauri/capabilities/main.json"))
+            .expect("capability"),
+    )
+    .expect("json");
+    let src = std::fs::read_to_string(root().join("tests/ipc.rs")).expect("this file");
+    let untested: Vec<String> = caps["permissions"]
+        .as_array()
+        .expect("permissions")
+        .iter()
+        .filter_map(|p| {
+            p.as_str()?
+                .strip_prefix("allow-")
+                .map(|c| c.replace('-', "_"))
+        })
+        .filter(|c| !src.contains(&format!("\"{c}\"")))
+        .collect();
+    assert!(
+        untested.is_empty(),
+        "commands never called through IPC: {untested:?}"
+    );
+}
+
+/// The page's reach, as configured: no asset protocol, a CSP that allows
+/// nothing but the app's own files and IPC, and a capability of our own
+/// commands plus listening to events (docs/security.md).
+#[test]
+fn the_window_gets_the_least_it_needs() {
+    let conf: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tauri.conf.json")).expect("tauri.conf.json"),
+    )
+    .expect("json");
+    let security = &conf["app"]["security"];
+    assert!(security.get("assetProtocol").is_none(), "{security}");
+    let csp = security["csp"].as_str().expect("csp");
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    assert!(!csp.contains("asset"), "{csp}");
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    assert!(
+        !manifest.contains("protocol-asset"),
+        "the asset protocol is not built in"
+    );
+    let caps: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("src-tauri/capabilities/main.json"))
+            .expect("capability"),
+    )
+    .expect("json");
+    let foreign: Vec<&str> = caps["permissions"]
+        .as_array()
+        .expect("permissions")
+        .iter()
+        .filter_map(|p| p.as_str())
+        .filter(|p| {
+            !p.starts_with("allow-")
+                && !["core:event:allow-listen", "core:event:allow-unlisten"].contains(p)
+        })
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "permissions beyond our commands and events: {foreign:?}"
+    );
+    assert_eq!(caps["windows"], json!(["main"]));
 }

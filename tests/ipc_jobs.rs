@@ -8,12 +8,9 @@ mod common;
 
 use beatsync_app::events::{self, Event};
 use beatsync_engine::jobs::{JobState, Stage};
-use common::{app, call, main_window, make_pair};
+use common::{app, call, collect, drop_one, main_window, make_pair, pick_out_dir, wait_for};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tauri::Listener;
 
 /// Every stage name the real engine reports, analysing and exporting a
 /// placeable pair, is a `Stage`.
@@ -42,41 +39,6 @@ fn the_engine_reports_only_known_stages() {
     }
 }
 
-/// Collects the payloads of one event as the page would receive them.
-fn collect(app: &tauri::App<tauri::test::MockRuntime>, event: &str) -> Arc<Mutex<Vec<Value>>> {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    app.listen_any(event, move |e| {
-        let v: Value = serde_json::from_str(e.payload()).expect("payload is JSON");
-        sink.lock().expect("lock").push(v);
-    });
-    got
-}
-
-/// Waits until an event for job `id` satisfies `done`.
-fn wait_for(events: &Mutex<Vec<Value>>, id: &str, what: &str, done: impl Fn(&Value) -> bool) {
-    let until = Instant::now() + Duration::from_secs(300);
-    while Instant::now() < until {
-        if events
-            .lock()
-            .expect("lock")
-            .iter()
-            .any(|j| j["id"] == id && done(j))
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let states: Vec<_> = events
-        .lock()
-        .expect("lock")
-        .iter()
-        .filter(|j| j["id"] == id)
-        .map(|j| format!("{} {} {}", j["state"], j["stage"], j["error"]))
-        .collect();
-    panic!("job {id} never {what}: {states:?}");
-}
-
 /// A job analysed and exported through the commands: every `job-changed`
 /// carries a typed job whose `rev` goes up by change, each command's answer
 /// carries the revision of its own change, and the stages are all `Stage`s.
@@ -89,7 +51,14 @@ fn job_events_are_typed_and_their_revisions_ordered() {
     let main = main_window(&app);
     let changed = collect(&app, events::JobChanged::NAME);
 
-    let job = call(&main, "analyze", json!({ "dance": class, "bgm": song })).expect("analyze");
+    pick_out_dir(&app, out.path());
+    let (class_id, song_id) = (drop_one(&app, &class), drop_one(&app, &song));
+    let job = call(
+        &main,
+        "analyze",
+        json!({ "dance": class_id, "bgm": song_id }),
+    )
+    .expect("analyze");
     let id = job["id"].as_str().expect("id").to_string();
     wait_for(&changed, &id, "analysed", |j| j["state"] == "analyzed");
     let before = changed
@@ -104,12 +73,7 @@ fn job_events_are_typed_and_their_revisions_ordered() {
         json!({ "id": id, "offset_s": 2.001, "rate": 1.0 }),
     )
     .expect("nudge");
-    let exporting = call(
-        &main,
-        "export",
-        json!({ "ids": [id], "out_dir": out.path() }),
-    )
-    .expect("export");
+    let exporting = call(&main, "export", json!({ "ids": [id] })).expect("export");
     wait_for(&changed, &id, "exported", |j| j["state"] == "done");
     let listed = call(&main, "list_jobs", json!({})).expect("list");
 

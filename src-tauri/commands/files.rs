@@ -1,15 +1,16 @@
-//! Adding files and reading them: the one path a window drop, the file
-//! dialog, a second launch and the `add_files` command all take (each file
-//! probed, given a role, and when accepted granted to the asset scope on
-//! its own), plus probing and waveforms.
+//! Adding files and reading them. A window drop, the file dialog, a second
+//! launch and a confirmed typed path all take `add_paths`: each file is
+//! registered (canonical path → random id), probed and given a role. The
+//! page receives ids; `probe_media` and `waveform` take them.
 
-use super::{blocking, non_empty};
+use super::{blocking, non_empty, Number};
 use crate::error::IpcError;
+use crate::state::{AppState, TypedPathConfirm};
 use crate::view::{AddedFile, SongMatch};
 use beatsync_engine::media::Waveform;
 use beatsync_engine::{self as engine, CancelToken, EngineError, MediaInfo, Role};
 use std::path::PathBuf;
-use tauri::{AppHandle, Manager, Runtime};
+use tauri::{AppHandle, Manager, Runtime, State};
 
 /// A class video for a video with sound, the song for sound only; an error otherwise.
 pub fn role_of(info: &MediaInfo) -> Result<Role, EngineError> {
@@ -21,11 +22,20 @@ pub fn role_of(info: &MediaInfo) -> Result<Role, EngineError> {
     })
 }
 
-/// Probes each path (on blocking threads) and grants accepted files to the asset scope.
+/// Registers and probes each path a user act named (on blocking threads).
+/// One file's failure is that file's entry; the others are still added.
 pub async fn add_paths<R: Runtime>(app: &AppHandle<R>, paths: Vec<PathBuf>) -> Vec<AddedFile> {
     let mut out = Vec::with_capacity(paths.len());
     for path in paths {
-        let p = path.clone();
+        let registered = app.state::<AppState>().files.register(&path);
+        let (id, canonical) = match registered {
+            Ok(r) => r,
+            Err(e) => {
+                out.push(AddedFile::rejected(path, e.into()));
+                continue;
+            }
+        };
+        let p = canonical.clone();
         let probed = blocking(move || {
             let info = engine::probe(&p)?;
             let role = role_of(&info)?;
@@ -33,26 +43,23 @@ pub async fn add_paths<R: Runtime>(app: &AppHandle<R>, paths: Vec<PathBuf>) -> V
         })
         .await;
         out.push(match probed {
-            Ok((info, role)) => {
-                if let Err(e) = app.asset_protocol_scope().allow_file(&path) {
-                    tracing::warn!("asset scope for {}: {e}", path.display());
-                }
-                AddedFile::accepted(path, info, role)
-            }
-            Err(e) => AddedFile::rejected(path, e.into()),
+            Ok((info, role)) => AddedFile::accepted(id, canonical, info, role),
+            Err(e) => AddedFile::rejected(canonical, e.into()),
         });
     }
     out
 }
 
-/// Probes one file the user chose or dropped.
+/// Probes a file the user added, by its id.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn probe_media(path: String) -> Result<MediaInfo, IpcError> {
-    let path = non_empty(&path)?;
+pub async fn probe_media(state: State<'_, AppState>, id: String) -> Result<MediaInfo, IpcError> {
+    let path = state.files.resolve(&id)?;
     blocking(move || Ok(engine::probe(&path)?)).await
 }
 
-/// The same path a window drop takes: probe, classify, grant to the asset scope.
+/// Paths the user typed into the Add box: shown back in a native dialog
+/// (which the page cannot answer for the user) and added only when the user
+/// says yes; `[]` when declined.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn add_files<R: Runtime>(
     app: AppHandle<R>,
@@ -62,7 +69,38 @@ pub async fn add_files<R: Runtime>(
         .iter()
         .map(|p| non_empty(p))
         .collect::<Result<Vec<_>, _>>()?;
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mode = *app
+        .state::<AppState>()
+        .typed_paths
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let confirmed = match mode {
+        TypedPathConfirm::Answer(yes) => yes,
+        TypedPathConfirm::Dialog => confirm_in_dialog(&paths).await,
+    };
+    if !confirmed {
+        return Ok(Vec::new());
+    }
     Ok(add_paths(&app, paths).await)
+}
+
+/// The native yes/no question for typed paths.
+async fn confirm_in_dialog(paths: &[PathBuf]) -> bool {
+    let listed: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let answer = rfd::AsyncMessageDialog::new()
+        .set_title("Add files to BeatSync?")
+        .set_description(format!(
+            "Add these files to BeatSync?\n\n{}",
+            listed.join("\n")
+        ))
+        .set_buttons(rfd::MessageButtons::YesNo)
+        .set_level(rfd::MessageLevel::Info)
+        .show()
+        .await;
+    answer == rfd::MessageDialogResult::Yes
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -87,43 +125,47 @@ pub async fn pick_files<R: Runtime>(app: AppHandle<R>) -> Result<Vec<AddedFile>,
 /// is not a pairing question).
 const MAX_SONGS_TO_MATCH: usize = 12;
 
-/// Aligns one class video against each song, for pairing videos with songs
-/// when several were added (the UI picks the sure one, or asks).
+/// Aligns one class video against each song (file ids), for pairing videos
+/// with songs when several were added (the UI takes the sure one, or asks).
 #[tauri::command(rename_all = "snake_case")]
-pub async fn match_songs(dance: String, songs: Vec<String>) -> Result<Vec<SongMatch>, IpcError> {
-    let dance = non_empty(&dance)?;
+pub async fn match_songs(
+    state: State<'_, AppState>,
+    dance: String,
+    songs: Vec<String>,
+) -> Result<Vec<SongMatch>, IpcError> {
     if songs.is_empty() || songs.len() > MAX_SONGS_TO_MATCH {
         return Err(IpcError::invalid_argument(format!(
             "give between 1 and {MAX_SONGS_TO_MATCH} songs to match"
         )));
     }
+    let dance = state.files.resolve(&dance)?;
     let songs = songs
-        .iter()
-        .map(|p| non_empty(p))
-        .collect::<Result<Vec<_>, _>>()?;
+        .into_iter()
+        .map(|id| Ok((state.files.resolve(&id)?, id)))
+        .collect::<Result<Vec<_>, IpcError>>()?;
     blocking(move || {
         let opts = engine::AlignOptions::default();
         let cancel = CancelToken::new();
         Ok(songs
             .into_iter()
-            .map(|song| {
-                let aligned = engine::align_files(&dance, &song, &opts, &cancel, &mut |_, _| {});
-                SongMatch::of(song, aligned)
+            .map(|(path, id)| {
+                let aligned = engine::align_files(&dance, &path, &opts, &cancel, &mut |_, _| {});
+                SongMatch::of(id, aligned)
             })
             .collect())
     })
     .await
 }
 
-/// Waveform peaks computed in Rust (the UI never decodes media).
+/// Waveform peaks of a file the user added, computed in Rust (the UI never decodes media).
 #[tauri::command(rename_all = "snake_case")]
-pub async fn waveform(path: String, peaks_per_s: f64) -> Result<Waveform, IpcError> {
-    let path = non_empty(&path)?;
-    if !peaks_per_s.is_finite() || peaks_per_s <= 0.0 {
-        return Err(IpcError::invalid_argument(
-            "peaks_per_s must be a positive number",
-        ));
-    }
+pub async fn waveform(
+    state: State<'_, AppState>,
+    id: String,
+    peaks_per_s: Number,
+) -> Result<Waveform, IpcError> {
+    let peaks_per_s = peaks_per_s.within("peaks_per_s", 1.0, 1000.0)?;
+    let path = state.files.resolve(&id)?;
     blocking(move || {
         Ok(engine::media::waveform::waveform(
             &path,

@@ -1,18 +1,27 @@
 //! Jobs: analysing a class video against the song, the user's placement and
 //! trim, exporting (one, or a batch), cancel, retry, the list and the
-//! history. Every change goes through the store, which announces it.
+//! history. Every change goes through the store, which announces it. Files
+//! are named by id; the output folder is the one kept in the settings
+//! (picked with `pick_folder`), never one the page names.
 
-use super::settings::{load_settings, remember_out_dir};
-use super::{blocking, non_empty};
+use super::settings::load_settings;
+use super::{blocking, Number};
 use crate::error::IpcError;
 use crate::state::AppState;
 use crate::view::JobView;
-use beatsync_engine::jobs::{JobInput, JobOptions, NewJob};
+use beatsync_engine::jobs::{validate, Job, JobInput, JobOptions, NewJob};
 use beatsync_engine::media::fingerprint::fingerprint;
 use beatsync_engine::ErrorCode;
 use beatsync_engine::{self as engine, Role};
 use std::path::PathBuf;
 use tauri::State;
+
+/// The longest offset or trim time the page may set (a day, in seconds).
+const MAX_TIME_S: f64 = 86_400.0;
+
+fn view(state: &AppState, job: Job) -> JobView {
+    JobView::new(job, &state.files)
+}
 
 /// A job input: the file checked for its role, with its fingerprint.
 fn job_input(path: PathBuf, role: Role) -> Result<JobInput, IpcError> {
@@ -29,6 +38,7 @@ async fn new_job(
     bgm: PathBuf,
     options: JobOptions,
 ) -> Result<JobView, IpcError> {
+    validate::check_options(&options)?;
     let store = state.store.clone();
     let job = blocking(move || {
         let dance = job_input(dance, Role::Class)?;
@@ -42,83 +52,17 @@ async fn new_job(
     })
     .await?;
     state.wake();
-    Ok(job.into())
+    Ok(view(state, job))
 }
 
-/// Starts analysing a class video against the song; the job waits at `analyzed`.
-#[tauri::command(rename_all = "snake_case")]
-pub async fn analyze(
-    state: State<'_, AppState>,
-    dance: String,
-    bgm: String,
-) -> Result<JobView, IpcError> {
-    let out_dir = load_settings(&state)?.out_dir;
-    let options = JobOptions {
-        out_dir: Some(PathBuf::from(out_dir)),
-        auto_export: false,
-        ..Default::default()
-    };
-    new_job(&state, non_empty(&dance)?, non_empty(&bgm)?, options).await
-}
-
-/// The user listened to an unsure placement and says it is the right song:
-/// the job may be exported (a batch's job waiting for this goes on if its
-/// export was asked for).
-#[tauri::command(rename_all = "snake_case")]
-pub fn confirm_song(state: State<'_, AppState>, id: String) -> Result<JobView, IpcError> {
-    Ok(state.store.confirm_song(&id)?.into())
-}
-
-/// The user's nudge, or an alternative chosen.
-#[tauri::command(rename_all = "snake_case")]
-pub fn set_placement(
-    state: State<'_, AppState>,
-    id: String,
-    offset_s: f64,
-    rate: f64,
-) -> Result<JobView, IpcError> {
-    if !offset_s.is_finite() || !(0.5..=2.0).contains(&rate) {
-        return Err(IpcError::invalid_argument(
-            "the offset must be a number and the rate between 0.5 and 2",
-        ));
-    }
-    Ok(state
-        .store
-        .update_options(&id, |o| {
-            o.offset_s = Some(offset_s);
-            o.rate = Some(rate);
-        })?
-        .into())
-}
-
-#[tauri::command(rename_all = "snake_case")]
-pub fn set_trim(
-    state: State<'_, AppState>,
-    id: String,
-    start_s: f64,
-    end_s: f64,
-) -> Result<JobView, IpcError> {
-    if !(start_s.is_finite() && end_s.is_finite() && start_s >= 0.0 && end_s > start_s) {
-        return Err(IpcError::invalid_argument(
-            "the trim end must come after its start",
-        ));
-    }
-    Ok(state
-        .store
-        .update_options(&id, |o| {
-            o.trim_start_s = Some(start_s);
-            o.trim_end_s = Some(end_s);
-        })?
-        .into())
-}
-
-fn check_out_dir(out_dir: &str) -> Result<PathBuf, IpcError> {
-    let dir = non_empty(out_dir)?;
-    if !dir.is_dir() {
+/// The output folder kept in the settings, if it is still a folder.
+fn out_dir(state: &AppState) -> Result<PathBuf, IpcError> {
+    let dir = PathBuf::from(load_settings(state)?.out_dir);
+    if dir.as_os_str().is_empty() || !dir.is_dir() {
         return Err(IpcError::new(
             ErrorCode::OutputDir,
             format!(
-                "the folder {} does not exist; choose another folder",
+                "the output folder {} is not there; choose a folder to export to",
                 dir.display()
             ),
         ));
@@ -126,43 +70,111 @@ fn check_out_dir(out_dir: &str) -> Result<PathBuf, IpcError> {
     Ok(dir)
 }
 
-/// The user's go: export these analysed (or still analysing) jobs to `out_dir`.
+/// The user listened to an unsure placement and says it is the right song:
+/// the job may be exported (a batch's job waiting for this goes on if its
+/// export was asked for).
 #[tauri::command(rename_all = "snake_case")]
-pub fn export(
+pub fn confirm_song(state: State<'_, AppState>, id: String) -> Result<JobView, IpcError> {
+    let job = state.store.confirm_song(&id)?;
+    state.wake();
+    Ok(view(&state, job))
+}
+
+/// Starts analysing a class video against the song (file ids); the job waits at `analyzed`.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn analyze(
     state: State<'_, AppState>,
-    ids: Vec<String>,
-    out_dir: String,
-) -> Result<Vec<JobView>, IpcError> {
-    let dir = check_out_dir(&out_dir)?;
-    remember_out_dir(&state, &out_dir)?;
+    dance: String,
+    bgm: String,
+) -> Result<JobView, IpcError> {
+    let (dance, bgm) = (state.files.resolve(&dance)?, state.files.resolve(&bgm)?);
+    let options = JobOptions {
+        out_dir: Some(PathBuf::from(load_settings(&state)?.out_dir)),
+        auto_export: false,
+        ..Default::default()
+    };
+    new_job(&state, dance, bgm, options).await
+}
+
+/// The user's nudge, or an alternative chosen.
+#[tauri::command(rename_all = "snake_case")]
+pub fn set_placement(
+    state: State<'_, AppState>,
+    id: String,
+    offset_s: Number,
+    rate: Number,
+) -> Result<JobView, IpcError> {
+    let offset_s = offset_s.within("offset_s", -MAX_TIME_S, MAX_TIME_S)?;
+    let rate = rate.within("rate", 0.5, 2.0)?;
+    let job = state.store.update_options(&id, |o| {
+        o.offset_s = Some(offset_s);
+        o.rate = Some(rate);
+    })?;
+    Ok(view(&state, job))
+}
+
+/// The user's trim, in recording time.
+#[tauri::command(rename_all = "snake_case")]
+pub fn set_trim(
+    state: State<'_, AppState>,
+    id: String,
+    start_s: Number,
+    end_s: Number,
+) -> Result<JobView, IpcError> {
+    let start_s = start_s.within("start_s", 0.0, MAX_TIME_S)?;
+    let end_s = end_s.within("end_s", 0.0, MAX_TIME_S)?;
+    validate::check_options(&JobOptions {
+        trim_start_s: Some(start_s),
+        trim_end_s: Some(end_s),
+        ..Default::default()
+    })?;
+    let job = state.store.update_options(&id, |o| {
+        o.trim_start_s = Some(start_s);
+        o.trim_end_s = Some(end_s);
+    })?;
+    Ok(view(&state, job))
+}
+
+/// The user's go: export these analysed (or still analysing) jobs to the
+/// output folder the user picked.
+#[tauri::command(rename_all = "snake_case")]
+pub fn export(state: State<'_, AppState>, ids: Vec<String>) -> Result<Vec<JobView>, IpcError> {
+    let dir = out_dir(&state)?;
     let mut out = Vec::new();
     for id in ids {
         let mut options = state.store.get(&id)?.options;
         options.out_dir = Some(dir.clone());
-        out.push(state.store.request_export(&id, &options)?.into());
+        validate::check_options(&options)?;
+        let job = state.store.request_export(&id, &options)?;
+        out.push(view(&state, job));
     }
     state.wake();
     Ok(out)
 }
 
-/// Batch: every class video against the same song, analysed and exported.
+/// Batch: every class video (ids) against the same song (id), analysed and
+/// exported to the output folder the user picked.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn export_all(
     state: State<'_, AppState>,
     dances: Vec<String>,
     bgm: String,
-    out_dir: String,
 ) -> Result<Vec<JobView>, IpcError> {
-    let dir = check_out_dir(&out_dir)?;
-    let bgm = non_empty(&bgm)?;
+    let dir = out_dir(&state)?;
+    let bgm = state.files.resolve(&bgm)?;
+    // Every id is checked before any job is made.
+    let dances = dances
+        .iter()
+        .map(|d| state.files.resolve(d))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::new();
-    for d in dances {
+    for dance in dances {
         let options = JobOptions {
             out_dir: Some(dir.clone()),
             auto_export: true,
             ..Default::default()
         };
-        out.push(new_job(&state, non_empty(&d)?, bgm.clone(), options).await?);
+        out.push(new_job(&state, dance, bgm.clone(), options).await?);
     }
     Ok(out)
 }
@@ -173,14 +185,14 @@ pub fn cancel_job(state: State<'_, AppState>, id: String) -> Result<JobView, Ipc
         Some(r) => r.cancel(&id)?,
         None => state.store.cancel(&id)?,
     };
-    Ok(job.into())
+    Ok(view(&state, job))
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub fn retry_job(state: State<'_, AppState>, id: String) -> Result<JobView, IpcError> {
     let job = state.store.retry(&id)?;
     state.wake();
-    Ok(job.into())
+    Ok(view(&state, job))
 }
 
 /// Every job, newest first: the UI's state at start-up.
@@ -190,7 +202,7 @@ pub fn list_jobs(state: State<'_, AppState>) -> Result<Vec<JobView>, IpcError> {
         .store
         .list(&[], 1000)?
         .into_iter()
-        .map(JobView::from)
+        .map(|j| view(&state, j))
         .collect())
 }
 

@@ -1,7 +1,6 @@
-//! The exported files: opened or shown in the file manager. Only files
-//! BeatSync wrote may be opened from the page.
+//! The exported files: opened or shown in the file manager. The page names
+//! a job (its id); only the file that job wrote, once done, is handed over.
 
-use super::non_empty;
 use crate::error::IpcError;
 use crate::state::AppState;
 use beatsync_engine::jobs::JobState;
@@ -9,19 +8,18 @@ use beatsync_engine::ErrorCode;
 use std::path::{Path, PathBuf};
 use tauri::State;
 
-/// Only files BeatSync wrote may be opened or revealed from the UI.
-fn exported_file(state: &AppState, path: &str) -> Result<PathBuf, IpcError> {
-    let p = non_empty(path)?;
-    let known = state
-        .store
-        .list(&[JobState::Done], 10_000)?
-        .iter()
-        .any(|j| j.output_path.as_deref() == Some(p.as_path()));
-    if !known {
-        return Err(IpcError::invalid_argument(
-            "only files exported by BeatSync can be opened from here",
-        ));
-    }
+/// The file a finished job wrote.
+fn exported_file(state: &AppState, id: &str) -> Result<PathBuf, IpcError> {
+    let job = state.store.get(id)?;
+    let p = match (job.state, job.output_path) {
+        (JobState::Done, Some(p)) => p,
+        (s, _) => {
+            return Err(IpcError::new(
+                ErrorCode::InvalidState,
+                format!("job {id} is {s}; only an exported file can be opened"),
+            ))
+        }
+    };
     if !p.exists() {
         return Err(IpcError::new(
             ErrorCode::NotFound,
@@ -34,15 +32,15 @@ fn exported_file(state: &AppState, path: &str) -> Result<PathBuf, IpcError> {
     Ok(p)
 }
 
-/// Hands an exported file to the system (`act`); on failure the message
-/// reads "could not {verb} {path}{place}".
+/// Hands a job's exported file to the system (`act`); on failure the
+/// message reads "could not {verb} {path}{place}".
 fn hand_over(
     state: &AppState,
-    path: &str,
+    id: &str,
     act: impl FnOnce(&Path) -> Result<(), opener::OpenError>,
     (verb, place): (&str, &str),
 ) -> Result<(), IpcError> {
-    let p = exported_file(state, path)?;
+    let p = exported_file(state, id)?;
     act(&p).map_err(|e| {
         IpcError::new(
             ErrorCode::OpenFailed,
@@ -51,17 +49,18 @@ fn hand_over(
     })
 }
 
+/// Opens a finished job's exported file (`id`: the job's id).
 #[tauri::command(rename_all = "snake_case")]
-pub fn open_path(state: State<'_, AppState>, path: String) -> Result<(), IpcError> {
-    hand_over(&state, &path, |p| opener::open(p), ("open", ""))
+pub fn open_path(state: State<'_, AppState>, id: String) -> Result<(), IpcError> {
+    hand_over(&state, &id, |p| opener::open(p), ("open", ""))
 }
 
-/// Shows the file in the file manager.
+/// Shows a finished job's exported file in the file manager.
 #[tauri::command(rename_all = "snake_case")]
-pub fn reveal_path(state: State<'_, AppState>, path: String) -> Result<(), IpcError> {
+pub fn reveal_path(state: State<'_, AppState>, id: String) -> Result<(), IpcError> {
     hand_over(
         &state,
-        &path,
+        &id,
         |p| opener::reveal(p),
         ("show", " in the file manager"),
     )

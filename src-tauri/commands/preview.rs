@@ -1,7 +1,7 @@
 //! Listening: the recording and the aligned song played together from any
 //! point (see `player`).
 
-use super::blocking;
+use super::{blocking, Number};
 use crate::error::IpcError;
 use crate::player::PlayRequest;
 use crate::state::AppState;
@@ -26,9 +26,11 @@ fn placement_of(job: &Job) -> Option<Placement> {
 pub async fn preview_play<R: Runtime>(
     app: AppHandle<R>,
     id: String,
-    from_s: f64,
-    balance: f64,
+    from_s: Number,
+    balance: Number,
 ) -> Result<(), IpcError> {
+    let from_s = from_s.within("from_s", 0.0, 86_400.0)?;
+    let balance = balance.within("balance", -1.0, 1.0)?;
     let job = app.state::<AppState>().store.get(&id)?;
     let Some(placement) = placement_of(&job) else {
         return Err(IpcError::new(
@@ -45,7 +47,7 @@ pub async fn preview_play<R: Runtime>(
             recording,
             song,
             placement,
-            from_s: from_s.max(0.0),
+            from_s,
             balance,
         })
     })

@@ -1,15 +1,21 @@
-//! The user's settings (output folder, language, preview balance), kept in
-//! the job store.
+//! The user's settings (output folder, language, preview balance): every
+//! preference the app has, kept in the job store under the data folder
+//! (nothing in the webview's own storage). The output folder is set only
+//! through the native folder dialog (`pick_folder`); the page cannot name one.
 
 use crate::error::IpcError;
 use crate::state::AppState;
-use crate::view::Settings;
+use crate::view::{Settings, SettingsChange};
 use std::path::Path;
 use tauri::State;
 
 /// The store's key for the settings.
 const KEY: &str = "settings";
 
+/// The languages the UI has words for.
+const LANGUAGES: [&str; 2] = ["en", "zh"];
+
+/// The user's Videos folder (their home without one): chosen on the Rust side.
 fn default_out_dir() -> String {
     directories::UserDirs::new()
         .and_then(|u| {
@@ -17,6 +23,7 @@ fn default_out_dir() -> String {
                 .map(Path::to_path_buf)
                 .or_else(|| Some(u.home_dir().to_path_buf()))
         })
+        .map(|p| p.canonicalize().unwrap_or(p))
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
@@ -37,30 +44,38 @@ fn save_settings(state: &AppState, s: &Settings) -> Result<(), IpcError> {
     Ok(state.store.set_setting(KEY, &v)?)
 }
 
-/// Remembers the folder the user exported to last.
-pub fn remember_out_dir(state: &AppState, dir: &str) -> Result<(), IpcError> {
-    let mut s = load_settings(state)?;
-    s.out_dir = dir.to_string();
-    save_settings(state, &s)
-}
-
 #[tauri::command(rename_all = "snake_case")]
 pub fn get_settings(state: State<'_, AppState>) -> Result<Settings, IpcError> {
     load_settings(&state)
 }
 
+/// The language and the preview balance; the output folder only as it is.
 #[tauri::command(rename_all = "snake_case")]
-pub fn set_settings(state: State<'_, AppState>, settings: Settings) -> Result<Settings, IpcError> {
-    if !(-1.0..=1.0).contains(&settings.balance) {
+pub fn set_settings(
+    state: State<'_, AppState>,
+    settings: SettingsChange,
+) -> Result<Settings, IpcError> {
+    let mut s = load_settings(&state)?;
+    if settings.out_dir.as_ref().is_some_and(|d| *d != s.out_dir) {
         return Err(IpcError::invalid_argument(
-            "balance must be between -1 and 1",
+            "the output folder can only be changed with Choose folder",
         ));
     }
-    save_settings(&state, &settings)?;
-    Ok(settings)
+    if let Some(l) = &settings.language {
+        if !LANGUAGES.contains(&l.as_str()) {
+            return Err(IpcError::invalid_argument(format!(
+                "language is {l:?}; it must be \"en\" or \"zh\""
+            )));
+        }
+    }
+    s.balance = settings.balance.within("balance", -1.0, 1.0)?;
+    s.language = settings.language;
+    save_settings(&state, &s)?;
+    Ok(s)
 }
 
-/// The native folder dialog; the folder chosen is remembered.
+/// The native folder dialog: the one way the output folder changes. The
+/// folder is kept canonical (symlinks resolved) on the Rust side.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn pick_folder(state: State<'_, AppState>) -> Result<Option<String>, IpcError> {
     let current = load_settings(&state)?.out_dir;
@@ -70,7 +85,27 @@ pub async fn pick_folder(state: State<'_, AppState>) -> Result<Option<String>, I
         .pick_folder()
         .await;
     let Some(dir) = picked else { return Ok(None) };
-    let dir = dir.path().to_string_lossy().into_owned();
-    remember_out_dir(&state, &dir)?;
-    Ok(Some(dir))
+    keep_out_dir(&state, dir.path()).map(Some)
+}
+
+/// Keeps the folder the user picked in the native dialog as the output
+/// folder, canonical; answers it as the page shows it.
+pub fn keep_out_dir(state: &AppState, dir: &Path) -> Result<String, IpcError> {
+    let dir = dir
+        .canonicalize()
+        .ok()
+        .filter(|d| d.is_dir())
+        .ok_or_else(|| {
+            IpcError::new(
+                beatsync_engine::ErrorCode::OutputDir,
+                format!(
+                    "the folder {} cannot be used; choose another folder",
+                    dir.display()
+                ),
+            )
+        })?;
+    let mut s = load_settings(state)?;
+    s.out_dir = dir.to_string_lossy().into_owned();
+    save_settings(state, &s)?;
+    Ok(s.out_dir)
 }

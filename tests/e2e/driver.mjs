@@ -39,6 +39,24 @@ async function waitForPort(port, ms) {
   throw new Error(`tauri-driver did not listen on ${port} within ${ms} ms`);
 }
 
+/**
+ * A throw-away home for the app and its webview: HOME and the XDG data, config and cache
+ * folders under `root`, so nothing of the user's own (WebKit storage, settings, the job
+ * store) is read or written; the user's Videos folder (the default output folder) is
+ * `videos`, set the way a desktop sets it (user-dirs.dirs). Returns the environment.
+ */
+export function isolatedEnv(root, videos) {
+  const env = {
+    HOME: path.join(root, 'home'),
+    XDG_DATA_HOME: path.join(root, 'data'),
+    XDG_CONFIG_HOME: path.join(root, 'config'),
+    XDG_CACHE_HOME: path.join(root, 'cache'),
+  };
+  for (const d of Object.values(env)) fs.mkdirSync(d, { recursive: true });
+  fs.writeFileSync(path.join(env.XDG_CONFIG_HOME, 'user-dirs.dirs'), `XDG_VIDEOS_DIR="${videos}"\n`);
+  return env;
+}
+
 /** Launches the app; returns { browser, stop }. `env` is added to the app's environment. */
 export async function startApp({ env = {} } = {}) {
   if (!process.env.DISPLAY) throw new Error('no DISPLAY: run the end-to-end tests under Xvfb (the README test command does)');

@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startApp, screenshot, ffmpeg, isAlive, OUT_DIR, ROOT } from './driver.mjs';
+import { startApp, screenshot, ffmpeg, isAlive, isolatedEnv, OUT_DIR, ROOT } from './driver.mjs';
 import { EVENTS } from '../../ui/js/contract.js';
 
 let dir;
@@ -57,13 +57,17 @@ function probe(file) {
   return JSON.parse(execFileSync(bin, ['probe', '--json', file], { encoding: 'utf8' }));
 }
 
-async function setOutDir(browser) {
-  await browser.executeAsync((out, done) => {
+/** The output folder is the user's Videos folder (isolatedEnv), kept by Rust; the page cannot name another. */
+async function checkOutDir(browser) {
+  const answer = await browser.executeAsync((elsewhere, done) => {
     const core = window.__TAURI__.core;
-    core.invoke('get_settings').then((s) => core.invoke('set_settings', { settings: { ...s, out_dir: out } })).then(() => done(true), (e) => done(String(e.message || e.code)));
-  }, outDir);
-  await browser.refresh();
-  await browser.waitUntil(() => browser.execute(() => document.body.dataset.ready === 'true'), { timeout: 20000 });
+    core.invoke('get_settings')
+      .then((s) => core.invoke('set_settings', { settings: { ...s, out_dir: elsewhere } }).then(() => ({ s, refused: null }), (e) => ({ s, refused: e.code })))
+      .then(done, (e) => done({ error: String(e.message || e.code) }));
+  }, os.tmpdir());
+  assert.equal(answer.error, undefined, answer.error);
+  assert.equal(answer.s.out_dir, fs.realpathSync(outDir));
+  assert.equal(answer.refused, 'invalid_argument', 'a folder named by the page is refused');
 }
 
 /** Records, in the page, every job event it receives: id, revision, state and stage. */
@@ -104,7 +108,9 @@ before(() => {
   outDir = path.join(dir, 'exports');
   fs.mkdirSync(media);
   fs.mkdirSync(outDir);
-  env = { BEATSYNC_DATA_DIR: path.join(dir, 'data') };
+  // Its own data, config and cache folders (nothing of this machine's user is read), and
+  // typed paths confirmed by the app's environment: WebDriver cannot click a native dialog.
+  env = { ...isolatedEnv(path.join(dir, 'env'), outDir), BEATSYNC_DATA_DIR: path.join(dir, 'data'), BEATSYNC_TEST_CONFIRM_TYPED_PATHS: 'yes' };
   makeSong(path.join(media, 'song.m4a'), 40);
   makeClass(path.join(media, '周六 class.mp4'), path.join(media, 'song.m4a'), 20);
   // Larger, so its export is still running when the app is killed.
@@ -127,7 +133,7 @@ test('add, analyse, nudge, export, history and an error in the real window', asy
   const { browser } = app;
   try {
     assert.equal(await browser.getTitle(), 'BeatSync');
-    await setOutDir(browser);
+    await checkOutDir(browser);
     await recordJobEvents(browser);
     await screenshot(browser, 'empty');
 
@@ -242,6 +248,10 @@ test('add, analyse, nudge, export, history and an error in the real window', asy
     await browser.waitUntil(async () => (await browser.$$('li.file.error')).length > 0, { timeout: 10000 });
     assert.match(await (await browser.$('li.file.error')).getText(), /not a video or audio file/i);
     await screenshot(browser, 'error');
+
+    // The webview keeps its own data (WebKit storage, caches) in the throw-away folders.
+    const kept = ['XDG_DATA_HOME', 'XDG_CACHE_HOME'].flatMap((k) => fs.readdirSync(env[k]));
+    assert.ok(kept.length > 0, 'the webview wrote nothing under the temporary XDG folders');
   } finally {
     await app.stop();
   }
@@ -251,6 +261,12 @@ test('a job killed mid-export resumes when the app starts again', async () => {
   let app = await startApp({ env });
   const long = path.join(media, 'long class.mp4');
   try {
+    // The language chosen is kept in the app's store: it is Chinese after the restart below.
+    await (await app.browser.$('#lang')).click();
+    await app.browser.waitUntil(async () => (await app.browser.execute(() => document.documentElement.lang)) === 'zh-CN', { timeout: 5000 });
+    await app.browser.waitUntil(() => app.browser.executeAsync((done) => {
+      window.__TAURI__.core.invoke('get_settings').then((s) => done(s.language === 'zh'), () => done(false));
+    }), { timeout: 5000, timeoutMsg: 'the language never reached the store' });
     // Files are not remembered across starts (jobs are): add the song again.
     await addByPath(app.browser, long);
     await addByPath(app.browser, path.join(media, 'song.m4a'));
@@ -274,6 +290,7 @@ test('a job killed mid-export resumes when the app starts again', async () => {
   app = await startApp({ env });
   try {
     const { browser } = app;
+    assert.equal(await browser.execute(() => document.documentElement.lang), 'zh-CN', 'the language came back from the store');
     await screenshot(browser, 'resumed');
     await browser.waitUntil(async () => fs.readdirSync(outDir).includes('long class_beatsync.mp4'),
       { timeout: 180000, timeoutMsg: 'the interrupted export never finished after the restart' });
@@ -294,7 +311,7 @@ test('two class videos and their two songs dropped together: each paired with it
   const classes = { one: path.join(media, 'class one.mp4'), two: path.join(media, 'class two.mp4') };
   makeClass(classes.one, songs.one, 16);
   makeClass(classes.two, songs.two, 16);
-  const app = await startApp({ env: { BEATSYNC_DATA_DIR: path.join(dir, 'data-pairing') } });
+  const app = await startApp({ env: { ...env, BEATSYNC_DATA_DIR: path.join(dir, 'data-pairing') } });
   const { browser } = app;
   try {
     for (const p of [classes.one, classes.two, songs.one, songs.two]) await addByPath(browser, p);

@@ -5,9 +5,12 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
+use tauri::Listener;
 use tauri::{WebviewWindow, WebviewWindowBuilder};
 
 /// One job store for this test process (tests in it share the env).
@@ -16,6 +19,15 @@ pub fn data_dir() -> &'static Path {
     DIR.get_or_init(|| {
         let d = tempfile::tempdir().expect("tempdir");
         std::env::set_var("BEATSYNC_DATA_DIR", d.path());
+        // No native dialog can open in these tests (the mock runtime has no
+        // window): without a display or a session bus, every dialog answers
+        // "cancelled" at once instead of waiting for a user.
+        std::env::remove_var("DISPLAY");
+        std::env::remove_var("WAYLAND_DISPLAY");
+        std::env::set_var(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/beatsync-test-bus",
+        );
         d
     })
     .path()
@@ -107,9 +119,72 @@ pub fn make_pair(dir: &Path) -> (PathBuf, PathBuf) {
     (song, class)
 }
 
+/// Files dropped on the window: the Rust path a drop takes (registered,
+/// probed), answered as the page receives them in `files-added`.
+pub fn drop_files(app: &tauri::App<MockRuntime>, paths: &[&Path]) -> Vec<Value> {
+    let paths = paths.iter().map(|p| p.to_path_buf()).collect();
+    let added = tauri::async_runtime::block_on(beatsync_app::commands::files::add_paths(
+        app.handle(),
+        paths,
+    ));
+    added
+        .iter()
+        .map(|a| serde_json::to_value(a).expect("json"))
+        .collect()
+}
+
+/// The id the page got for a dropped file.
+pub fn drop_one(app: &tauri::App<MockRuntime>, path: &Path) -> String {
+    let added = drop_files(app, &[path]);
+    assert_eq!(added[0]["ok"], true, "{:?}", added[0]);
+    added[0]["id"].as_str().expect("id").to_string()
+}
+
+/// The folder the user picked in the native folder dialog.
+pub fn pick_out_dir(app: &tauri::App<MockRuntime>, dir: &Path) {
+    use tauri::Manager;
+    let state = app.state::<beatsync_app::state::AppState>();
+    beatsync_app::commands::settings::keep_out_dir(&state, dir).expect("folder kept");
+}
+
 /// The app's main window (the one the capability grants our commands to).
 pub fn main_window(app: &tauri::App<MockRuntime>) -> WebviewWindow<MockRuntime> {
     WebviewWindowBuilder::new(app, "main", Default::default())
         .build()
         .expect("main window")
+}
+
+/// Collects the payloads of one event as the page would receive them.
+pub fn collect(app: &tauri::App<tauri::test::MockRuntime>, event: &str) -> Arc<Mutex<Vec<Value>>> {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    app.listen_any(event, move |e| {
+        let v: Value = serde_json::from_str(e.payload()).expect("payload is JSON");
+        sink.lock().expect("lock").push(v);
+    });
+    got
+}
+
+/// Waits until an event for job `id` satisfies `done`.
+pub fn wait_for(events: &Mutex<Vec<Value>>, id: &str, what: &str, done: impl Fn(&Value) -> bool) {
+    let until = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < until {
+        if events
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|j| j["id"] == id && done(j))
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let states: Vec<_> = events
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|j| j["id"] == id)
+        .map(|j| format!("{} {} {}", j["state"], j["stage"], j["error"]))
+        .collect();
+    panic!("job {id} never {what}: {states:?}");
 }

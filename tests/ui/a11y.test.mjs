@@ -92,8 +92,8 @@ async function tabCycle(page) {
 test('Tab reaches every control of the analysed window, in reading order, with visible focus', async () => {
   const { page, context } = await openUi(browser, server, { init: { fn: backend, arg: { ...BACKEND_DATA, outDir: '/out' } } });
   await page.evaluate((added) => window.__mock.emit('files-added', added), [
-    { path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
-    { path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
+    { id: 'f:/videos/class.mp4', path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
+    { id: 'f:/music/song.mp3', path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
   ]);
   await page.waitForFunction(() => window.__backend.jobs.size === 1);
   await page.evaluate((a) => window.__backend.emitJob('job-1', { state: 'analyzed', analysis: a }), ALIGN);
@@ -128,8 +128,8 @@ test('Tab reaches every control of the analysed window, in reading order, with v
 test('progress and errors are announced: labelled progress bars and live regions', async () => {
   const { page, context } = await openUi(browser, server, { init: { fn: backend, arg: { ...BACKEND_DATA, outDir: '/out' } } });
   await page.evaluate((added) => window.__mock.emit('files-added', added), [
-    { path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
-    { path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
+    { id: 'f:/videos/class.mp4', path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
+    { id: 'f:/music/song.mp3', path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
   ]);
   await page.waitForFunction(() => window.__backend.jobs.size === 1);
   await page.evaluate(() => window.__backend.emitJob('job-1', { state: 'analyzing', progress: 0.2 }));

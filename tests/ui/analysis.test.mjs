@@ -13,8 +13,8 @@ before(async () => { server = await serveUi(); browser = await launch(); });
 after(async () => { await browser?.close(); server?.close(); });
 
 const DROPPED = [
-  { path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
-  { path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
+  { id: 'f:/videos/class.mp4', path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
+  { id: 'f:/music/song.mp3', path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
 ];
 
 const callsOf = (page, cmd) => page.evaluate((c) => window.__mock.calls.filter((x) => x.cmd === c).map((x) => x.args), cmd);
@@ -35,7 +35,7 @@ test('dropped files start the analysis; progress, then the result in words with 
   await screenshot(page, 'empty-light');
   await page.evaluate((added) => window.__mock.emit('files-added', added), DROPPED);
   await page.waitForSelector('li.file[data-role="song"]');
-  assert.deepEqual(await callsOf(page, 'analyze'), [{ dance: '/videos/class.mp4', bgm: '/music/song.mp3' }]);
+  assert.deepEqual(await callsOf(page, 'analyze'), [{ dance: 'f:/videos/class.mp4', bgm: 'f:/music/song.mp3' }]);
   assert.equal(await page.textContent('#view-title'), 'class.mp4');
 
   await page.evaluate(() => window.__backend.emitJob('job-1', { state: 'analyzing', stage: 'search', progress: 0.42, eta_s: 20 }));
@@ -48,7 +48,7 @@ test('dropped files start the analysis; progress, then the result in words with 
   assert.equal(await page.isVisible('#view-result'), false);
   // The recording's waveform is already there to look at.
   await page.waitForSelector('#view-progress-wave:not([hidden])');
-  assert.ok((await callsOf(page, 'waveform')).some((c) => c.path === '/videos/class.mp4' && c.peaks_per_s > 0));
+  assert.ok((await callsOf(page, 'waveform')).some((c) => c.id === 'f:/videos/class.mp4' && c.peaks_per_s > 0));
   await screenshot(page, 'analysing-light');
 
   await page.evaluate((a) => window.__backend.emitJob('job-1', { state: 'analyzed', progress: 1, analysis: a }), ALIGN);
@@ -253,14 +253,14 @@ test('"Use as song" on a video makes it a second song: the class video keeps the
   // Two songs now: the class video is tried against both, and keeps the sure one.
   const pair = 'li.file[data-path="/videos/class.mp4"] .pair';
   await page.waitForSelector(`${pair}[data-pair="auto"]`);
-  assert.deepEqual((await callsOf(page, 'match_songs')).at(-1), { dance: '/videos/class.mp4', songs: ['/music/song.mp3', '/videos/song-video.mp4'] });
+  assert.deepEqual((await callsOf(page, 'match_songs')).at(-1), { dance: 'f:/videos/class.mp4', songs: ['f:/music/song.mp3', 'f:/videos/song-video.mp4'] });
   assert.equal(await page.inputValue(`${pair} select`), '/music/song.mp3');
   assert.equal((await callsOf(page, 'analyze')).length, 2, 'its analysis against that song is kept');
   // The teacher picks the other song: analysed against it.
   await page.selectOption(`${pair} select`, '/videos/song-video.mp4');
   await page.waitForSelector(`${pair}[data-pair="user"]`);
   await page.waitForFunction(() => window.__mock.calls.filter((c) => c.cmd === 'analyze').length === 3);
-  assert.deepEqual((await callsOf(page, 'analyze')).at(-1), { dance: '/videos/class.mp4', bgm: '/videos/song-video.mp4' });
+  assert.deepEqual((await callsOf(page, 'analyze')).at(-1), { dance: 'f:/videos/class.mp4', bgm: 'f:/videos/song-video.mp4' });
   await context.close();
 });
 

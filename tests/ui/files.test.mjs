@@ -100,9 +100,21 @@ test('switching language re-renders and is remembered', async () => {
   await page.keyboard.press('Enter');
   assert.equal(await page.textContent('#drop-title'), STRINGS.zh['drop.title']);
   assert.match(await page.textContent('li.file .role'), new RegExp(STRINGS.zh['role.song']));
+  // Kept by Rust (set_settings), not in the webview's own storage.
+  assert.equal((await page.evaluate(() => window.__mock.calls.filter((c) => c.cmd === 'set_settings'))).at(-1).args.settings.language, 'zh');
+  assert.equal(await page.evaluate(() => localStorage.length), 0);
   await page.reload();
   await page.waitForSelector('body[data-ready="true"]');
   assert.equal(await page.textContent('#drop-title'), STRINGS.zh['drop.title']);
+  await context.close();
+});
+
+test('a typed path the user declines to add (Rust answers []) leaves nothing behind', async () => {
+  const { page, context } = await openUi(browser, server);
+  await page.evaluate(() => window.__mock.on('add_files', () => []));
+  await page.evaluate(() => window.beatsync.addPaths(['/videos/x.mp4']));
+  assert.equal(await page.$$eval('li.file', (els) => els.length), 0);
+  assert.deepEqual(await page.evaluate(() => window.__mock.calls.filter((c) => c.cmd === 'add_files').map((c) => c.args)), [{ paths: ['/videos/x.mp4'] }]);
   await context.close();
 });
 
@@ -116,7 +128,7 @@ test('with only class videos nothing is analysed until one is chosen as the song
   await page.click('li.file[data-path="/videos/b.mp4"] button[data-action="use-song"]');
   await page.waitForSelector('li.file[data-path="/videos/b.mp4"][data-role="song"]');
   const analyses = await page.evaluate(() => window.__mock.calls.filter((c) => c.cmd === 'analyze').map((c) => c.args));
-  assert.deepEqual(analyses, [{ dance: '/videos/a.mp4', bgm: '/videos/b.mp4' }]);
+  assert.deepEqual(analyses, [{ dance: 'f:/videos/a.mp4', bgm: 'f:/videos/b.mp4' }]);
   await context.close();
 });
 
@@ -129,7 +141,7 @@ test('with only the song the view asks for class videos; the song is recognised 
   await page.click('#pick-files');
   await page.waitForSelector('li.file[data-path="/videos/class2.mp4"][data-role="class"]');
   const analyses = await page.evaluate(() => window.__mock.calls.filter((c) => c.cmd === 'analyze').map((c) => c.args));
-  assert.deepEqual(analyses, [{ dance: '/videos/class2.mp4', bgm: '/music/song.mp3' }]);
+  assert.deepEqual(analyses, [{ dance: 'f:/videos/class2.mp4', bgm: 'f:/music/song.mp3' }]);
   await context.close();
 });
 

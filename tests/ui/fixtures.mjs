@@ -2,7 +2,8 @@
 // 0.6 s, downbeats every 2.4 s, offset 12.345 s, alternatives one bar either side) and a
 // job store that answers commands the way docs/ipc.md says, each change raising the job's
 // `rev`. Progress is driven by the tests through `job-changed` events, exactly as Rust would
-// send them.
+// send them. A file's id here is `f:` + its path (Rust's are random): commands get ids,
+// and a test can still read which file was meant.
 
 export const CLASS_INFO = {
   path: '/videos/class.mp4', container: 'mov,mp4,m4a,3gp,3g2,mj2', duration_s: 83.4, size_bytes: 1000,
@@ -41,12 +42,13 @@ export const ALIGN = {
 
 export function job(id, patch = {}) {
   return {
-    id, rev: 0, dance_path: '/videos/class.mp4', bgm_path: '/music/song.mp3',
+    id, rev: 0, dance_path: '/videos/class.mp4', bgm_path: '/music/song.mp3', dance_file: 'f:/videos/class.mp4', bgm_file: 'f:/music/song.mp3',
     state: 'queued', stage: null, progress: 0, eta_s: null, attempts: 1, max_attempts: 3,
     error: null, analysis: null,
     options: { out_dir: null, name: null, lead_in_s: 0, audio_mode: 'encode', offset_s: null, rate: null, auto_export: false, song_confirmed: false },
     output_path: null, created_at: 1700000000000, started_at: null, finished_at: null,
     ...patch,
+    ...(patch.dance_path && !patch.dance_file ? { dance_file: `f:${patch.dance_path}` } : {}),
   };
 }
 
@@ -58,11 +60,13 @@ export function backend(data) {
   const jobs = new Map((data.listed || []).map((j) => [j.id, j]));
   let n = jobs.size;
   const on = window.__mock.on;
+  const pathOf = (id) => id.replace(/^f:/, '');
+  let outDir = data.outDir || '';
   const emit = window.__mock.emit;
   const added = (path) => {
     if (/notes/.test(path)) return { path, ok: false, error: { code: 'not_media', message: `${path} is not a media file FFmpeg can open (wrong extension, or not audio/video at all)` } };
-    if (/\.(mp3|m4a|wav)$/.test(path)) return { path, ok: true, role: 'song', info: { ...data.songInfo, path } };
-    return { path, ok: true, role: 'class', info: { ...data.classInfo, path } };
+    if (/\.(mp3|m4a|wav)$/.test(path)) return { id: `f:${path}`, path, ok: true, role: 'song', info: { ...data.songInfo, path } };
+    return { id: `f:${path}`, path, ok: true, role: 'class', info: { ...data.classInfo, path } };
   };
   // Every change of a job raises its revision, as the Rust store does.
   const save = (j) => {
@@ -87,26 +91,27 @@ export function backend(data) {
 
   window.__backend = { jobs, patch, emitJob: (id, p) => emit('job-changed', patch(id, p)) };
   window.__align = data.align;
-  on('get_settings', () => ({ out_dir: data.outDir || '', language: null, balance: 0 }));
-  on('set_settings', ({ settings }) => settings);
+  const settingsStore = window.__mock.settingsStore;
+  on('get_settings', () => ({ ...settingsStore.get(), out_dir: outDir }));
+  on('set_settings', ({ settings }) => ({ ...settingsStore.set({ language: settings.language, balance: settings.balance }), out_dir: outDir }));
   on('list_jobs', () => [...jobs.values()]);
   on('add_files', ({ paths }) => paths.map(added));
   on('pick_files', () => ['/videos/class2.mp4'].map(added));
-  on('pick_folder', () => '/home/me/Exports');
-  on('probe_media', ({ path }) => ({ ...data.classInfo, path }));
-  on('waveform', ({ path, peaks_per_s }) => ({ path, ...(/\.mp3$/.test(path) ? wave(200, 0, peaks_per_s) : wave(83.4, data.align.offset_s, peaks_per_s)) }));
-  on('analyze', ({ dance, bgm }) => save({ ...data.jobTemplate, id: `job-${++n}`, dance_path: dance, bgm_path: bgm, created_at: 1700000000000 + n }));
+  on('pick_folder', () => { outDir = '/home/me/Exports'; return outDir; });
+  on('probe_media', ({ id }) => ({ ...data.classInfo, path: pathOf(id) }));
+  on('waveform', ({ id, peaks_per_s }) => ({ path: pathOf(id), ...(/\.mp3$/.test(id) ? wave(200, 0, peaks_per_s) : wave(83.4, data.align.offset_s, peaks_per_s)) }));
+  on('analyze', ({ dance, bgm }) => save({ ...data.jobTemplate, id: `job-${++n}`, dance_path: pathOf(dance), bgm_path: pathOf(bgm), dance_file: dance, bgm_file: bgm, created_at: 1700000000000 + n }));
   // Several songs: each (video, song) answers with the verdict the test's table gives (else none).
   on('match_songs', ({ dance, songs }) => songs.map((song) => {
-    const verdict = ((data.matches || {})[dance] || {})[song] || null;
+    const verdict = ((data.matches || {})[pathOf(dance)] || {})[pathOf(song)] || null;
     const confidence = verdict === 'sure' ? 0.97 : verdict === 'unsure' ? 0.5 : 0;
     return { song, verdict, confidence, offset_s: verdict ? data.align.offset_s : null, error: verdict ? null : { code: 'no_match', message: 'the song was not found in the recording' } };
   }));
   on('confirm_song', ({ id }) => patch(id, { options: { song_confirmed: true } }));
   on('set_placement', ({ id, offset_s, rate }) => patch(id, { options: { offset_s, rate } }));
   on('set_trim', ({ id, start_s, end_s }) => patch(id, { options: { trim_start_s: start_s, trim_end_s: end_s } }));
-  on('export', ({ ids, out_dir }) => ids.map((id) => patch(id, { state: 'exporting', stage: 'analyse', progress: 0, options: { out_dir } })));
-  on('export_all', ({ dances, bgm, out_dir }) => dances.map((dance) => save({ ...data.jobTemplate, id: `job-${++n}`, dance_path: dance, bgm_path: bgm, created_at: 1700000000000 + n, options: { ...data.jobTemplate.options, out_dir, auto_export: true } })));
+  on('export', ({ ids }) => ids.map((id) => patch(id, { state: 'exporting', stage: 'analyse', progress: 0, options: { out_dir: outDir } })));
+  on('export_all', ({ dances, bgm }) => dances.map((dance) => save({ ...data.jobTemplate, id: `job-${++n}`, dance_path: pathOf(dance), bgm_path: pathOf(bgm), dance_file: dance, bgm_file: bgm, created_at: 1700000000000 + n, options: { ...data.jobTemplate.options, out_dir: outDir, auto_export: true } })));
   on('cancel_job', ({ id }) => patch(id, { state: 'cancelled' }));
   on('retry_job', ({ id }) => patch(id, { state: 'queued', error: null, progress: 0, attempts: jobs.get(id).attempts + 1 }));
   on('clear_history', () => {

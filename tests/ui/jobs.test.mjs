@@ -21,9 +21,9 @@ async function twoAnalysed(opts = {}) {
   const ui = await openUi(browser, server, { ...opts, init: { fn: backend, arg: { ...BACKEND_DATA, ...(opts.data || {}) } } });
   const { page } = ui;
   await page.evaluate((added) => window.__mock.emit('files-added', added), [
-    { path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
-    { path: '/videos/class2.mp4', ok: true, role: 'class', info: { ...CLASS_INFO, path: '/videos/class2.mp4' } },
-    { path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
+    { id: 'f:/videos/class.mp4', path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
+    { id: 'f:/videos/class2.mp4', path: '/videos/class2.mp4', ok: true, role: 'class', info: { ...CLASS_INFO, path: '/videos/class2.mp4' } },
+    { id: 'f:/music/song.mp3', path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
   ]);
   await page.waitForFunction(() => window.__backend.jobs.size === 2);
   for (const id of ['job-1', 'job-2']) await emitJob(page, id, { state: 'analyzed', progress: 1, analysis: ALIGN });
@@ -38,7 +38,7 @@ test('export one: pick the folder, progress with stage and ETA, then open and re
   await page.waitForFunction(() => document.getElementById('out-dir').textContent === '/home/me/Exports');
 
   await page.click('#export-one');
-  assert.deepEqual(await callsOf(page, 'export'), [{ ids: ['job-1'], out_dir: '/home/me/Exports' }]);
+  assert.deepEqual(await callsOf(page, 'export'), [{ ids: ['job-1'] }]);
   await page.waitForSelector('li.job[data-id="job-1"][data-state="exporting"]');
   await emitJob(page, 'job-1', { state: 'exporting', stage: 'export', progress: 0.5, eta_s: 65 });
   await page.waitForFunction(() => document.querySelector('li.job[data-id="job-1"] progress').value === 50);
@@ -59,8 +59,8 @@ test('export one: pick the folder, progress with stage and ETA, then open and re
   await row(page, 'job-1').locator('button[data-action="open"]').click();
   await row(page, 'job-1').locator('button[data-action="reveal"]').click();
   await page.click('#view-reveal');
-  assert.deepEqual(await callsOf(page, 'open_path'), [{ path: '/home/me/Exports/class.beatsync.mp4' }]);
-  assert.deepEqual(await callsOf(page, 'reveal_path'), [{ path: '/home/me/Exports/class.beatsync.mp4' }, { path: '/home/me/Exports/class.beatsync.mp4' }]);
+  assert.deepEqual(await callsOf(page, 'open_path'), [{ id: 'job-1' }]);
+  assert.deepEqual(await callsOf(page, 'reveal_path'), [{ id: 'job-1' }, { id: 'job-1' }]);
   assert.match(await page.textContent('#history-stats'), /1 done, 0 failed, 0 cancelled — 100 % succeeded/);
   await screenshot(page, 'done-light');
   assert.deepEqual(errors, []);
@@ -75,7 +75,7 @@ test('export all: a batch of every class video, overall "x of y — z %", cancel
   await page.click('#export-all');
   const [call] = await callsOf(page, 'export');
   assert.deepEqual([...call.ids].sort(), ['job-1', 'job-2']);
-  assert.equal(call.out_dir, '/home/me/Videos/BeatSync');
+  assert.equal(call.out_dir, undefined, 'the folder is kept by Rust, never sent');
   assert.equal((await callsOf(page, 'pick_folder')).length, 0);
 
   await emitJob(page, 'job-1', { state: 'done', progress: 1, output_path: '/home/me/Videos/BeatSync/class.mp4' });
@@ -100,11 +100,11 @@ test('export all analyses and exports class videos that are not analysed yet (ex
   const { page, context } = await openUi(browser, server, { init: { fn: backend, arg: { ...BACKEND_DATA, outDir: '/out' } } });
   await page.evaluate(() => window.__mock.on('analyze', () => new Promise(() => {}))); // analysis still being requested
   await page.evaluate((added) => window.__mock.emit('files-added', added), [
-    { path: '/videos/a.mp4', ok: true, role: 'class', info: CLASS_INFO },
-    { path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
+    { id: 'f:/videos/a.mp4', path: '/videos/a.mp4', ok: true, role: 'class', info: CLASS_INFO },
+    { id: 'f:/music/song.mp3', path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
   ]);
   await page.click('#export-all');
-  assert.deepEqual(await callsOf(page, 'export_all'), [{ dances: ['/videos/a.mp4'], bgm: '/music/song.mp3', out_dir: '/out' }]);
+  assert.deepEqual(await callsOf(page, 'export_all'), [{ dances: ['f:/videos/a.mp4'], bgm: 'f:/music/song.mp3' }]);
   await page.waitForSelector('#jobs li.job');
   assert.equal(await page.textContent('#jobs-overall'), '0 of 1 — 0 %');
   // An analyse-and-export job counts its analysis as the first half.
@@ -206,8 +206,8 @@ test('files handed over at start-up reuse the last session\'s job for the same p
   const listed = [job('old-1', { state: 'analyzed', progress: 1, analysis: ALIGN })];
   const { page, context } = await openUi(browser, server, { init: { fn: backend, arg: { ...BACKEND_DATA, listed } } });
   await page.evaluate((added) => window.__mock.emit('files-added', added), [
-    { path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
-    { path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
+    { id: 'f:/videos/class.mp4', path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
+    { id: 'f:/music/song.mp3', path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
   ]);
   await page.waitForSelector('#view-result:not([hidden])');
   assert.equal((await callsOf(page, 'analyze')).length, 0);

@@ -2,15 +2,22 @@
 // with window.__mock.on(cmd, fn) and read window.__mock.calls.
 (() => {
   // Answers every app start needs; tests replace them with window.__mock.on(…).
+  // Settings outlive a reload, as Rust's store does (sessionStorage stands in for it).
+  const KEY = '__mock_settings';
+  const settingsStore = {
+    get: () => ({ out_dir: '', language: null, balance: 0, ...JSON.parse(sessionStorage.getItem(KEY) || '{}') }),
+    set: (patch) => { sessionStorage.setItem(KEY, JSON.stringify({ ...settingsStore.get(), ...patch })); return settingsStore.get(); },
+  };
   const handlers = {
-    get_settings: () => ({ out_dir: '', language: null, balance: 0 }),
-    set_settings: ({ settings }) => settings,
+    get_settings: () => settingsStore.get(),
+    set_settings: ({ settings }) => settingsStore.set({ language: settings.language, balance: settings.balance }),
     list_jobs: () => [],
   };
   const listeners = {};
   const calls = [];
   window.__mock = {
     calls,
+    settingsStore,
     on(cmd, fn) { handlers[cmd] = fn; },
     emit(event, payload) { for (const h of listeners[event] || []) h({ event, payload }); },
   };

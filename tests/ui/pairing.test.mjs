@@ -42,12 +42,12 @@ test('two songs and three videos: each video analysed against its own song, the 
   // Both songs stay songs (none is "not used"); every video was tried against both.
   assert.deepEqual(await page.$$eval('li.file[data-role="song"]', (els) => els.map((e) => e.dataset.path)), ['/music/one.mp3', '/music/two.mp3']);
   const tried = await callsOf(page, 'match_songs');
-  assert.deepEqual(tried.map((c) => c.dance).sort(), ['/videos/a.mp4', '/videos/b.mp4', '/videos/c.mp4']);
-  for (const c of tried) assert.deepEqual(c.songs, ['/music/one.mp3', '/music/two.mp3']);
+  assert.deepEqual(tried.map((c) => c.dance).sort(), ['f:/videos/a.mp4', 'f:/videos/b.mp4', 'f:/videos/c.mp4']);
+  for (const c of tried) assert.deepEqual(c.songs, ['f:/music/one.mp3', 'f:/music/two.mp3']);
   await page.waitForFunction(() => window.__mock.calls.filter((c) => c.cmd === 'analyze').length === 2);
   assert.deepEqual((await callsOf(page, 'analyze')).sort((x, y) => x.dance.localeCompare(y.dance)), [
-    { dance: '/videos/a.mp4', bgm: '/music/one.mp3' },
-    { dance: '/videos/b.mp4', bgm: '/music/two.mp3' },
+    { dance: 'f:/videos/a.mp4', bgm: 'f:/music/one.mp3' },
+    { dance: 'f:/videos/b.mp4', bgm: 'f:/music/two.mp3' },
   ]);
   // The pairing is shown in words, and the undecided video asks, listing the songs best first.
   const c = 'li.file[data-path="/videos/c.mp4"] .pair';
@@ -59,18 +59,17 @@ test('two songs and three videos: each video analysed against its own song, the 
   await screenshot(page, 'pairing-choose');
 
   // Export all leaves out the video without a song, and says so.
-  await page.evaluate(() => { window.__mock.on('pick_folder', () => '/home/me/Exports'); });
   await page.click('#export-all');
   await page.waitForSelector('#notice:not([hidden])');
   assert.match(await page.textContent('#notice-text'), /1 video\(s\) were left out: choose their song/);
   const batch = await callsOf(page, 'export_all');
-  assert.deepEqual(batch.map((b) => [b.bgm, b.dances]).sort(), [['/music/one.mp3', ['/videos/a.mp4']], ['/music/two.mp3', ['/videos/b.mp4']]]);
+  assert.deepEqual(batch.map((b) => [b.bgm, b.dances]).sort(), [['f:/music/one.mp3', ['f:/videos/a.mp4']], ['f:/music/two.mp3', ['f:/videos/b.mp4']]]);
 
   // The teacher chooses: analysed against that song.
   await page.selectOption(`${c} select`, '/music/two.mp3');
   await page.waitForSelector(`${c}[data-pair="user"]`);
-  await page.waitForFunction(() => window.__mock.calls.some((x) => x.cmd === 'analyze' && x.args.dance === '/videos/c.mp4'));
-  assert.deepEqual((await callsOf(page, 'analyze')).find((x) => x.dance === '/videos/c.mp4'), { dance: '/videos/c.mp4', bgm: '/music/two.mp3' });
+  await page.waitForFunction(() => window.__mock.calls.some((x) => x.cmd === 'analyze' && x.args.dance === 'f:/videos/c.mp4'));
+  assert.deepEqual((await callsOf(page, 'analyze')).find((x) => x.dance === 'f:/videos/c.mp4'), { dance: 'f:/videos/c.mp4', bgm: 'f:/music/two.mp3' });
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -80,8 +79,8 @@ async function unsure(opts = {}) {
   const ui = await openUi(browser, server, { ...opts, init: { fn: backend, arg: { ...BACKEND_DATA, outDir: '/home/me/Exports' } } });
   const { page } = ui;
   await page.evaluate((added) => window.__mock.emit('files-added', added), [
-    { path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
-    { path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
+    { id: 'f:/videos/class.mp4', path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
+    { id: 'f:/music/song.mp3', path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
   ]);
   await page.waitForFunction(() => window.__backend.jobs.size === 1);
   await page.evaluate((a) => window.__backend.emitJob('job-1', { state: 'analyzed', progress: 1, analysis: a }), { ...ALIGN, confidence: 0.55, verdict: 'unsure' });

@@ -17,7 +17,7 @@ const TRIM_STEP_BIG = 1;
 
 export class AnalysisView {
   /**
-   * deps = { waveform(path) → Promise<Waveform>, frameRate(path) → Promise<number|null>,
+   * deps = { waveform(fileId) → Promise<Waveform>, frameRate(job) → Promise<number|null>,
    *          setPlacement(job, offset_s, rate), setTrim(job, start_s, end_s), retry(job),
    *          confirmSong(job), preview }
    */
@@ -65,9 +65,9 @@ export class AnalysisView {
   async load(job) {
     const id = job.id;
     const [rec, song, fps] = await Promise.all([
-      this.deps.waveform(job.dance_path).catch(() => null),
-      this.deps.waveform(job.bgm_path).catch(() => null),
-      this.deps.frameRate(job.dance_path).catch(() => null),
+      this.deps.waveform(job.dance_file).catch(() => null),
+      this.deps.waveform(job.bgm_file).catch(() => null),
+      this.deps.frameRate(job).catch(() => null),
     ]);
     if (!this.job || this.job.id !== id) return;
     Object.assign(this, { rec, song, fps });

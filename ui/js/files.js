@@ -1,5 +1,6 @@
 // The files the user added: which are class videos, which one is the song, and why a file
-// was rejected. Files arrive probed by Rust (drop → `files-added`, `pick_files`, `add_files`).
+// was rejected. Files arrive probed by Rust (drop → `files-added`, `pick_files`, `add_files`),
+// each with the id commands take (the page never names a file by its path).
 import { invoke } from './ipc.js';
 import { t } from './i18n.js';
 import { baseName, describe, explainError, videoOf } from './media.js';
@@ -9,14 +10,14 @@ import { decidePairing, matchWord, rankMatches, songsKey } from './pairing.js';
 export class FileList {
   /**
    * `onChange()` runs whenever the class videos, the songs, a pairing or the selection changes.
-   * `matchSongs(dance, songs)` → Promise<SongMatch[]> aligns a video against several songs.
+   * `matchSongs(danceId, songIds)` → Promise<SongMatch[]> aligns a video against several songs.
    */
   constructor(listEl, emptyEl, onChange = () => {}, matchSongs = async () => []) {
     this.listEl = listEl;
     this.emptyEl = emptyEl;
     this.onChange = onChange;
     this.matchSongs = matchSongs;
-    /** @type {{path:string, status:'checking'|'ok'|'error', info?:object, role?:string, error?:object}[]} */
+    /** @type {{path:string, id?:string, status:'checking'|'ok'|'error', info?:object, role?:string, error?:object}[]} */
     this.items = [];
     this.markedSongs = new Set(); // videos the user chose to use as songs (a reference video)
     /** class video → {key, state, song, matches}: its song when several songs were added */
@@ -24,7 +25,11 @@ export class FileList {
     this.selectedPath = null;
   }
 
-  /** Adds paths typed by the user: shown as "checking" until Rust has probed them. */
+  /**
+   * Adds paths typed by the user: shown as "checking" while Rust asks the user to confirm
+   * them (a native dialog) and probes them. Declined paths disappear; Rust answers with
+   * each file's canonical path, which replaces the typed one.
+   */
   async addPaths(paths) {
     const fresh = paths.filter((p) => p && !this.items.some((it) => it.path === p));
     if (!fresh.length) return [];
@@ -36,6 +41,7 @@ export class FileList {
     } catch (error) {
       added = fresh.map((path) => ({ path, ok: false, error }));
     }
+    this.items = this.items.filter((it) => !(it.status === 'checking' && fresh.includes(it.path)));
     this.accept(added);
     return added;
   }
@@ -44,7 +50,7 @@ export class FileList {
   accept(added) {
     for (const a of added) {
       const item = a.ok
-        ? { path: a.path, status: 'ok', info: a.info, role: a.role }
+        ? { path: a.path, id: a.id, status: 'ok', info: a.info, role: a.role }
         : { path: a.path, status: 'error', error: a.error };
       const i = this.items.findIndex((it) => it.path === a.path);
       if (i >= 0) this.items[i] = item;
@@ -92,6 +98,17 @@ export class FileList {
     if (!this.classVideos().some((c) => c.path === path)) return;
     this.selectedPath = path;
     this.render();
+  }
+
+  /** The id Rust gave a usable file (commands take ids, never paths). */
+  idOf(path) {
+    const it = this.items.find((i) => i.path === path && i.status === 'ok');
+    return it ? it.id : null;
+  }
+
+  pathOf(id) {
+    const it = this.items.find((i) => i.id === id);
+    return it ? it.path : null;
   }
 
   /** Every usable song: the sound-only files and the videos marked as songs. */
@@ -146,8 +163,9 @@ export class FileList {
       // A choice the teacher made stays while its song is still there.
       const kept = p && p.state === 'user' && songs.includes(p.song) ? p.song : null;
       this.pairs.set(c.path, { key, state: kept ? 'user' : 'checking', song: kept, matches: [] });
-      this.matchSongs(c.path, songs).then(
-        (matches) => this.matched(c.path, key, matches || []),
+      // Rust names files by id; the list keeps paths.
+      this.matchSongs(c.id, songs.map((s) => this.idOf(s))).then(
+        (matches) => this.matched(c.path, key, (matches || []).map((m) => ({ ...m, song: this.pathOf(m.song) }))),
         (error) => this.matched(c.path, key, songs.map((song) => ({ song, verdict: null, confidence: 0, error }))),
       );
     }

@@ -62,7 +62,7 @@ function actionButton(action, key, look, onClick) {
 /**
  * Keeps one <li> per job and updates it in place, so a focused Cancel button keeps its
  * focus while progress events stream in.
- * `actions` = { cancel(job), retry(job), open(path), reveal(path), select(job) }
+ * `actions` = { cancel(job), retry(job), open(job), reveal(job), select(job) }
  */
 export class JobList {
   constructor({ activeEl, historyEl, emptyEl, overallBox, overallEl, overallBar, statsEl, clearEl }, actions) {
@@ -135,8 +135,8 @@ export class JobList {
     actions.append(
       actionButton('cancel', 'job.cancel', 'ghost', () => this.actions.cancel(li.job)),
       actionButton('retry', 'job.retry', '', () => this.actions.retry(li.job)),
-      actionButton('open', 'job.open', '', () => this.actions.open(li.job.output_path)),
-      actionButton('reveal', 'job.reveal', 'ghost', () => this.actions.reveal(li.job.output_path)),
+      actionButton('open', 'job.open', '', () => this.actions.open(li.job)),
+      actionButton('reveal', 'job.reveal', 'ghost', () => this.actions.reveal(li.job)),
     );
     li.append(head, bar, meta, err, out, actions);
     return li;

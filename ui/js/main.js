@@ -12,7 +12,6 @@ import { explainError, frameRateOf, shortPath } from './media.js';
 import { EVENTS } from './contract.js';
 import { $ } from './dom.js';
 
-const LANG_KEY = 'beatsync.lang';
 // Waveform resolution: 5 ms per peak shows the onsets against the beat markers when zoomed in
 // for nudging, while a 10-minute recording stays at 240 000 numbers over IPC. Finer placement
 // than that is seen in the beat markers, which are drawn from exact song times.
@@ -62,19 +61,20 @@ const preview = new Preview({
 
 const view = new AnalysisView({
   preview,
-  waveform: (path) => {
-    if (!waveforms.has(path)) {
-      const p = invoke('waveform', { path, peaks_per_s: PEAKS_PER_S });
-      p.catch(() => waveforms.delete(path)); // try again next time
-      waveforms.set(path, p);
+  waveform: (id) => {
+    if (!waveforms.has(id)) {
+      const p = invoke('waveform', { id, peaks_per_s: PEAKS_PER_S });
+      p.catch(() => waveforms.delete(id)); // try again next time
+      waveforms.set(id, p);
     }
-    return waveforms.get(path);
+    return waveforms.get(id);
   },
-  frameRate: async (path) => {
-    const known = frameRateOf(files.infoOf(path));
+  frameRate: async (job) => {
+    const known = frameRateOf(files.infoOf(job.dance_path));
     if (known) return known;
-    if (!frameRates.has(path)) frameRates.set(path, invoke('probe_media', { path }).then(frameRateOf, () => null));
-    return frameRates.get(path);
+    const id = job.dance_file;
+    if (!frameRates.has(id)) frameRates.set(id, invoke('probe_media', { id }).then(frameRateOf, () => null));
+    return frameRates.get(id);
   },
   setPlacement: async (job, offset_s, rate) => upsert(await call('set_placement', { id: job.id, offset_s, rate })),
   setTrim: async (job, start_s, end_s) => upsert(await call('set_trim', { id: job.id, start_s, end_s })),
@@ -88,8 +88,8 @@ const jobList = new JobList({
 }, {
   cancel: async (job) => upsert(await call('cancel_job', { id: job.id })),
   retry: async (job) => upsert(await call('retry_job', { id: job.id })),
-  open: (path) => call('open_path', { path }),
-  reveal: (path) => call('reveal_path', { path }),
+  open: (job) => call('open_path', { id: job.id }),
+  reveal: (job) => call('reveal_path', { id: job.id }),
   select: (job) => { viewJobId = job.id; files.highlight(job.dance_path); refresh(); },
 });
 
@@ -119,7 +119,7 @@ function ensureAnalyses() {
     const key = `${c.path}\n${song}`;
     if (jobFor(c.path, song) || requested.has(key)) continue;
     requested.add(key);
-    call('analyze', { dance: c.path, bgm: song }).then((job) => {
+    call('analyze', { dance: c.id, bgm: files.idOf(song) }).then((job) => {
       requested.delete(key);
       upsert(job);
     });
@@ -180,6 +180,7 @@ function renderExport(job) {
   if (done) $('view-done-path').textContent = t('job.saved', { path: job.output_path });
 }
 
+/** The output folder is kept by Rust; without one yet, the user picks it first. */
 async function outDir() {
   if (settings.out_dir) return settings.out_dir;
   return pickFolder();
@@ -196,7 +197,7 @@ async function exportOne() {
   const job = currentJob();
   const dir = job && (await outDir());
   if (!dir) return;
-  addToBatch(await call('export', { ids: [job.id], out_dir: dir }));
+  addToBatch(await call('export', { ids: [job.id] }));
 }
 
 /**
@@ -209,9 +210,9 @@ async function exportAll() {
   const dir = (plan.ready.length || plan.rest.size) && (await outDir());
   if (dir) {
     const started = [];
-    if (plan.ready.length) started.push(...((await call('export', { ids: plan.ready, out_dir: dir })) || []));
+    if (plan.ready.length) started.push(...((await call('export', { ids: plan.ready })) || []));
     for (const [song, dances] of plan.rest) {
-      started.push(...((await call('export_all', { dances, bgm: song, out_dir: dir })) || []));
+      started.push(...((await call('export_all', { dances, bgm: files.idOf(song) })) || []));
     }
     addToBatch(started);
   }
@@ -221,7 +222,7 @@ async function exportAll() {
   if (skipped.length) showNotice(skipped.join(' '), 'needs_confirmation');
 }
 
-/** What Export all does with each class video. */
+/** What Export all does with each class video (files by id, songs by path). */
 function exportPlan() {
   const plan = { ready: [], rest: new Map(), unpaired: 0, unconfirmed: 0 };
   for (const c of files.classVideos()) {
@@ -230,14 +231,15 @@ function exportPlan() {
     if (!song) plan.unpaired += 1;
     else if (awaitsConfirmation(j)) plan.unconfirmed += 1;
     else if (isExportable(j)) plan.ready.push(j.id);
-    else if (!(j && j.state === 'exporting')) plan.rest.set(song, [...(plan.rest.get(song) || []), c.path]);
+    else if (!(j && j.state === 'exporting')) plan.rest.set(song, [...(plan.rest.get(song) || []), c.id]);
   }
   return plan;
 }
 
+/** Preferences live in Rust's store under the app's data folder (none in the webview's storage). */
 async function saveSettings(change) {
   settings = { ...settings, ...change };
-  const saved = await call('set_settings', { settings });
+  const saved = await call('set_settings', { settings: { language: settings.language, balance: settings.balance } });
   if (saved) settings = saved;
 }
 
@@ -250,7 +252,7 @@ function onKey(ev) {
 }
 
 async function init() {
-  setLanguage(localStorage.getItem(LANG_KEY) || detectLanguage());
+  setLanguage(detectLanguage());
   translatePage();
 
   // Subscribe before asking for the state, so no change falls between the two.
@@ -268,7 +270,7 @@ async function init() {
 
   const [listed, saved] = await Promise.all([call('list_jobs', {}), call('get_settings', {})]);
   if (saved) settings = saved;
-  if (!localStorage.getItem(LANG_KEY) && settings.language) {
+  if (settings.language) {
     setLanguage(settings.language);
     translatePage();
   }
@@ -286,7 +288,6 @@ async function init() {
   $('lang').addEventListener('click', () => {
     const next = language() === 'en' ? 'zh' : 'en';
     setLanguage(next);
-    localStorage.setItem(LANG_KEY, next);
     translatePage();
     files.render();
     preview.translate();
@@ -310,8 +311,8 @@ async function init() {
   $('pick-folder').addEventListener('click', pickFolder);
   $('export-one').addEventListener('click', exportOne);
   $('export-all').addEventListener('click', exportAll);
-  $('view-open').addEventListener('click', () => call('open_path', { path: currentJob().output_path }));
-  $('view-reveal').addEventListener('click', () => call('reveal_path', { path: currentJob().output_path }));
+  $('view-open').addEventListener('click', () => call('open_path', { id: currentJob().id }));
+  $('view-reveal').addEventListener('click', () => call('reveal_path', { id: currentJob().id }));
   $('clear-history').addEventListener('click', () => call('clear_history', {}));
   $('notice-close').addEventListener('click', () => { $('notice').hidden = true; });
   $('balance').addEventListener('change', (ev) => {

@@ -154,6 +154,9 @@ pub enum EngineError {
     InvalidRequest(String),
     #[error("nothing to export: {reason}")]
     NothingToExport { reason: String },
+    /// A number or value given by the user (CLI, IPC) that cannot be used.
+    #[error("{0}")]
+    InvalidArgument(String),
 }
 
 impl EngineError {
@@ -178,6 +181,7 @@ impl EngineError {
             EngineError::InputChanged(_) => ErrorCode::InputChanged,
             EngineError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             EngineError::NothingToExport { .. } => ErrorCode::NothingToExport,
+            EngineError::InvalidArgument(_) => ErrorCode::InvalidArgument,
         }
     }
 

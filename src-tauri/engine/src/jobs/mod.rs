@@ -6,6 +6,7 @@ pub mod model;
 pub mod retry;
 pub mod runner;
 pub mod store;
+pub mod validate;
 pub mod work;
 
 pub use model::{AudioMode, Fingerprint, Job, JobInput, JobOptions, JobState, Stage, StoreEvent};
