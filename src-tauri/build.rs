@@ -12,6 +12,8 @@ fn main() {
         "set_settings",
         "waveform",
         "analyze",
+        "match_songs",
+        "confirm_song",
         "set_placement",
         "set_trim",
         "export",

@@ -33,6 +33,8 @@ pub fn builder<R: Runtime>(b: tauri::Builder<R>) -> tauri::Builder<R> {
         settings::set_settings,
         files::waveform,
         jobs::analyze,
+        files::match_songs,
+        jobs::confirm_song,
         jobs::set_placement,
         jobs::set_trim,
         jobs::export,

@@ -2,7 +2,7 @@
 
 use crate::registry::FileRegistry;
 use beatsync_engine::jobs::{Job, JobOptions, JobState, Stage};
-use beatsync_engine::{AlignResult, ErrorPayload, MediaInfo, Role};
+use beatsync_engine::{AlignResult, ErrorPayload, MediaInfo, Role, Verdict};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -69,6 +69,40 @@ impl JobView {
             created_at: j.created_at,
             started_at: j.started_at,
             finished_at: j.finished_at,
+        }
+    }
+}
+
+/// How well one song explains a class video (`match_songs`), for pairing
+/// each video with its song when several songs were added.
+#[derive(Debug, Clone, Serialize)]
+pub struct SongMatch {
+    /// The song's file id.
+    pub song: String,
+    /// `None` when the song is not in the video (or could not be read: `error`).
+    pub verdict: Option<Verdict>,
+    pub confidence: f64,
+    pub offset_s: Option<f64>,
+    pub error: Option<ErrorPayload>,
+}
+
+impl SongMatch {
+    pub fn of(song: String, aligned: beatsync_engine::Result<AlignResult>) -> Self {
+        match aligned {
+            Ok(a) => Self {
+                song,
+                verdict: Some(a.verdict),
+                confidence: a.confidence,
+                offset_s: Some(a.offset_s),
+                error: None,
+            },
+            Err(e) => Self {
+                song,
+                verdict: None,
+                confidence: 0.0,
+                offset_s: None,
+                error: Some(e.to_payload()),
+            },
         }
     }
 }

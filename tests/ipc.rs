@@ -446,6 +446,56 @@ fn jobs_through_ipc_with_their_errors() {
         .any(|j| j["id"] == json!(id)));
 }
 
+/// Several songs: a class video is aligned against each song it is given
+/// (by id): its own song is placed and sure, a song that is not in it is not
+/// placed. A job's song is confirmed by id (an unsure analysis waits for it).
+#[test]
+fn songs_are_matched_by_id_and_a_song_is_confirmed_by_job_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (beat, beat_class) = common::make_pair(dir.path());
+    let tone = make_song(dir.path());
+    let app = app();
+    let main = main_window(&app);
+    let ids: Vec<String> = [&beat_class, &beat, &tone]
+        .iter()
+        .map(|p| drop_one(&app, p))
+        .collect();
+    let matches = call(
+        &main,
+        "match_songs",
+        json!({ "dance": ids[0], "songs": [ids[1], ids[2]] }),
+    )
+    .expect("matched");
+    let (own, other) = (&matches[0], &matches[1]);
+    assert_eq!(own["song"], ids[1].as_str(), "{matches}");
+    assert_eq!(own["verdict"], "sure", "{own}");
+    let offset = own["offset_s"].as_f64().expect("placed");
+    assert!((offset - 2.0).abs() < 0.01, "offset {offset}");
+    assert_eq!(other["song"], ids[2].as_str());
+    assert!(
+        other["verdict"].is_null() && other["error"]["code"].is_string(),
+        "{other}"
+    );
+
+    let path = beat.to_str().expect("utf-8");
+    for args in [
+        json!({ "dance": ids[0], "songs": [] }),
+        json!({ "dance": ids[0], "songs": [path] }),
+        json!({ "dance": "f00", "songs": [ids[1]] }),
+    ] {
+        assert_eq!(code_of(&main, "match_songs", args), "invalid_argument");
+    }
+
+    let job = call(&main, "analyze", json!({ "dance": ids[0], "bgm": ids[1] })).expect("job");
+    assert_eq!(job["options"]["song_confirmed"], false);
+    let confirmed = call(&main, "confirm_song", json!({ "id": job["id"] })).expect("confirmed");
+    assert_eq!(confirmed["options"]["song_confirmed"], true);
+    assert_eq!(
+        code_of(&main, "confirm_song", json!({ "id": "no-such-job" })),
+        "job_not_found"
+    );
+}
+
 #[test]
 fn exports_go_only_to_the_folder_the_user_picked() {
     let dir = tempfile::tempdir().expect("tempdir");

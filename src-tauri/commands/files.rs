@@ -6,7 +6,7 @@
 use super::{blocking, non_empty, Number};
 use crate::error::IpcError;
 use crate::state::{AppState, TypedPathConfirm};
-use crate::view::AddedFile;
+use crate::view::{AddedFile, SongMatch};
 use beatsync_engine::media::Waveform;
 use beatsync_engine::{self as engine, CancelToken, EngineError, MediaInfo, Role};
 use std::path::PathBuf;
@@ -119,6 +119,42 @@ pub async fn pick_files<R: Runtime>(app: AppHandle<R>) -> Result<Vec<AddedFile>,
         .unwrap_or_default();
     let paths = picked.into_iter().map(|h| h.path().to_path_buf()).collect();
     Ok(add_paths(&app, paths).await)
+}
+
+/// Most songs one `match_songs` call tries (a drop of a whole music folder
+/// is not a pairing question).
+const MAX_SONGS_TO_MATCH: usize = 12;
+
+/// Aligns one class video against each song (file ids), for pairing videos
+/// with songs when several were added (the UI takes the sure one, or asks).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn match_songs(
+    state: State<'_, AppState>,
+    dance: String,
+    songs: Vec<String>,
+) -> Result<Vec<SongMatch>, IpcError> {
+    if songs.is_empty() || songs.len() > MAX_SONGS_TO_MATCH {
+        return Err(IpcError::invalid_argument(format!(
+            "give between 1 and {MAX_SONGS_TO_MATCH} songs to match"
+        )));
+    }
+    let dance = state.files.resolve(&dance)?;
+    let songs = songs
+        .into_iter()
+        .map(|id| Ok((state.files.resolve(&id)?, id)))
+        .collect::<Result<Vec<_>, IpcError>>()?;
+    blocking(move || {
+        let opts = engine::AlignOptions::default();
+        let cancel = CancelToken::new();
+        Ok(songs
+            .into_iter()
+            .map(|(path, id)| {
+                let aligned = engine::align_files(&dance, &path, &opts, &cancel, &mut |_, _| {});
+                SongMatch::of(id, aligned)
+            })
+            .collect())
+    })
+    .await
 }
 
 /// Waveform peaks of a file the user added, computed in Rust (the UI never decodes media).

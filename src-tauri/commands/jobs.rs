@@ -70,6 +70,16 @@ fn out_dir(state: &AppState) -> Result<PathBuf, IpcError> {
     Ok(dir)
 }
 
+/// The user listened to an unsure placement and says it is the right song:
+/// the job may be exported (a batch's job waiting for this goes on if its
+/// export was asked for).
+#[tauri::command(rename_all = "snake_case")]
+pub fn confirm_song(state: State<'_, AppState>, id: String) -> Result<JobView, IpcError> {
+    let job = state.store.confirm_song(&id)?;
+    state.wake();
+    Ok(view(&state, job))
+}
+
 /// Starts analysing a class video against the song (file ids); the job waits at `analyzed`.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn analyze(

@@ -30,9 +30,17 @@ const SONG_EXPR = [
 ].join('+');
 const DELAY_S = 3.0;
 
-function makeSong(p, seconds) {
+// Another song: 100 BPM, other notes on other grids.
+const OTHER_SONG_EXPR = [
+  '0.6*sin(2*PI*62*t)*exp(-14*mod(t,0.6))',
+  '0.15*(random(1)*2-1)*exp(-60*mod(t+0.3,0.6))',
+  '0.2*sin(2*PI*(262+30*mod(floor(t*5/3)*3,7))*t)',
+  '0.15*sin(2*PI*(392+20*mod(floor(t*5/6)*4,9))*t)',
+].join('+');
+
+function makeSong(p, seconds, expr = SONG_EXPR) {
   // Commas inside a filter argument must be escaped.
-  ffmpeg(['-f', 'lavfi', '-i', `aevalsrc=${SONG_EXPR.replace(/,/g, '\\,')}:s=44100:d=${seconds}`, '-ac', '2', '-c:a', 'aac', '-b:a', '192k', p]);
+  ffmpeg(['-f', 'lavfi', '-i', `aevalsrc=${expr.replace(/,/g, '\\,')}:s=44100:d=${seconds}`, '-ac', '2', '-c:a', 'aac', '-b:a', '192k', p]);
 }
 
 /** A class video whose sound is the song from DELAY_S s on, with room noise. */
@@ -291,6 +299,37 @@ test('a job killed mid-export resumes when the app starts again', async () => {
     assert.deepEqual(files, ['long class_beatsync.mp4', '周六 class_beatsync.mp4'], 'one output each, no partial, no duplicate');
     const info = probe(path.join(outDir, 'long class_beatsync.mp4'));
     assert.equal(info.streams.find((s) => s.kind === 'video').width, 1280);
+  } finally {
+    await app.stop();
+  }
+});
+
+test('two class videos and their two songs dropped together: each paired with its own song', async () => {
+  const songs = { one: path.join(media, 'song one.m4a'), two: path.join(media, 'song two.m4a') };
+  makeSong(songs.one, 30);
+  makeSong(songs.two, 30, OTHER_SONG_EXPR);
+  const classes = { one: path.join(media, 'class one.mp4'), two: path.join(media, 'class two.mp4') };
+  makeClass(classes.one, songs.one, 16);
+  makeClass(classes.two, songs.two, 16);
+  const app = await startApp({ env: { ...env, BEATSYNC_DATA_DIR: path.join(dir, 'data-pairing') } });
+  const { browser } = app;
+  try {
+    for (const p of [classes.one, classes.two, songs.one, songs.two]) await addByPath(browser, p);
+    const pairOf = (p) => browser.$(`li.file[data-path="${p}"] .pair`);
+    for (const k of ['one', 'two']) {
+      await browser.waitUntil(async () => (await (await pairOf(classes[k])).getAttribute('data-pair')) === 'auto',
+        { timeout: 240000, timeoutMsg: `class ${k} was never paired with a song` });
+      const chosen = await browser.execute((p) => document.querySelector(`li.file[data-path="${p}"] .pair select`).value, classes[k]);
+      assert.equal(chosen, songs[k], `class ${k} paired with its own song`);
+    }
+    // Each is analysed against its own song: the view of the second names it and places it.
+    await (await browser.$(`li.file[data-path="${classes.two}"] button[data-action="select"]`)).click();
+    await browser.waitUntil(async () => Number(await (await browser.$('#timeline')).getAttribute('data-beat-count')) > 0,
+      { timeout: 240000, timeoutMsg: 'the second class video was never analysed' });
+    assert.match(await (await browser.$('#view-song')).getText(), /song two\.m4a/);
+    const offset = Number(await (await browser.$('#timeline')).getAttribute('data-offset'));
+    assert.ok(Math.abs(offset - DELAY_S) < 0.005, `offset ${offset}, expected ${DELAY_S}`);
+    await screenshot(browser, 'pairing');
   } finally {
     await app.stop();
   }

@@ -584,3 +584,49 @@ fn no_match_carries_the_best_guess_in_the_cli_json() {
         );
     }
 }
+
+/// The ambiguous case of [`an_ambiguous_placement_is_unsure`] through `sync`:
+/// an unsure placement is not exported unasked (`needs_confirmation`, no
+/// file written); with `--accept-unsure` it is.
+#[test]
+fn sync_exports_an_unsure_placement_only_when_accepted() {
+    let d = tmp();
+    let half = synth_song(6, 4);
+    let bar_len = 2 * RATE as usize;
+    let mut song: Vec<f32> = half[..6 * bar_len].to_vec();
+    song.extend_from_slice(&half[..6 * bar_len]);
+    song.extend(synth_song(3, 5));
+    let clip: Vec<f32> = song[2 * RATE as usize..10 * RATE as usize].to_vec();
+    let (dance, _) = make_case(d.path(), &clip, 1.0, 10.0);
+    let song_wav = d.path().join("whole.wav");
+    write_wav(&song_wav, &song);
+    let out_dir = d.path().join("out");
+    std::fs::create_dir(&out_dir).expect("out dir");
+    let sync = |extra: &[&str]| {
+        let mut args = vec![
+            "sync",
+            "--dance",
+            path_str(&dance),
+            "--bgm",
+            path_str(&song_wav),
+            "--out",
+            path_str(&out_dir),
+        ];
+        args.extend_from_slice(extra);
+        run_cli(&args)
+    };
+    let refused = sync(&[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "exported unasked: {stderr}");
+    assert!(stderr.starts_with("needs_confirmation:"), "{stderr}");
+    let written: Vec<_> = std::fs::read_dir(&out_dir).expect("list").collect();
+    assert!(written.is_empty(), "nothing written: {written:?}");
+
+    let accepted = sync(&["--accept-unsure"]);
+    assert!(
+        accepted.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    assert!(out_dir.join("dance_beatsync.mp4").is_file());
+}

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { serveUi, launch, openUi, UI_DIR } from './harness.mjs';
 import { STRINGS } from '../../ui/js/i18n.js';
 import { ERROR_CODES, JOB_STATES, STAGES } from '../../ui/js/contract.js';
+import { PAIR_STATES } from '../../ui/js/pairing.js';
 import { ALIGN, BACKEND_DATA, CLASS_INFO, SONG_INFO, backend } from './fixtures.mjs';
 
 let server;
@@ -32,8 +33,10 @@ test('every string the UI uses exists in English and Chinese, non-empty, with th
   for (const r of ['song_end', 'recording_end', 'black_picture', 'user']) used.add(`trim.why_end.${r}`);
   for (const w of ['sure', 'check']) used.add(`confidence.${w}`);
   for (const k of ['best', 'one.earlier', 'one.later', 'two.earlier', 'two.later', 'delta']) used.add(`cand.${k}`);
-  for (const r of ['class', 'song', 'spare']) used.add(`role.${r}`);
-  for (const v of ['empty', 'need_song', 'need_class']) for (const part of ['title', 'hint']) used.add(`view.${v}_${part}`);
+  for (const r of ['class', 'song']) used.add(`role.${r}`);
+  for (const s of PAIR_STATES) used.add(`pair.${s}`);
+  for (const w of ['sure', 'unsure', 'no_match']) used.add(`match.${w}`);
+  for (const v of ['empty', 'need_song', 'need_class', 'pairing', 'need_pair']) for (const part of ['title', 'hint']) used.add(`view.${v}_${part}`);
   assert.ok(used.size > 100, `found ${used.size} keys`);
 
   for (const key of used) {

@@ -241,18 +241,26 @@ test('a failed analysis shows the engine message and what to do, and Retry works
   await context.close();
 });
 
-test('"Use as song" swaps the song and analyses against the new one', async () => {
+test('"Use as song" on a video makes it a second song: the class video keeps the song that matches, the teacher can change it', async () => {
   const { page, context } = await analysed();
   await page.evaluate(() => window.beatsync.addPaths(['/videos/song-video.mp4']));
   await page.waitForSelector('li.file[data-path="/videos/song-video.mp4"]');
-  // A second class video is analysed against the current song at once.
+  // A second class video is analysed against the only song at once.
   await page.waitForFunction(() => window.__mock.calls.filter((c) => c.cmd === 'analyze').length === 2);
   await page.click('li.file[data-path="/videos/song-video.mp4"] button[data-action="use-song"]');
   await page.waitForSelector('li.file[data-path="/videos/song-video.mp4"][data-role="song"]');
-  assert.equal(await page.getAttribute('li.file[data-path="/music/song.mp3"]', 'data-role'), 'spare');
-  const analyses = await callsOf(page, 'analyze');
-  assert.deepEqual(analyses.at(-1), { dance: 'f:/videos/class.mp4', bgm: 'f:/videos/song-video.mp4' });
-  assert.equal(analyses.length, 3);
+  assert.equal(await page.getAttribute('li.file[data-path="/music/song.mp3"]', 'data-role'), 'song');
+  // Two songs now: the class video is tried against both, and keeps the sure one.
+  const pair = 'li.file[data-path="/videos/class.mp4"] .pair';
+  await page.waitForSelector(`${pair}[data-pair="auto"]`);
+  assert.deepEqual((await callsOf(page, 'match_songs')).at(-1), { dance: 'f:/videos/class.mp4', songs: ['f:/music/song.mp3', 'f:/videos/song-video.mp4'] });
+  assert.equal(await page.inputValue(`${pair} select`), '/music/song.mp3');
+  assert.equal((await callsOf(page, 'analyze')).length, 2, 'its analysis against that song is kept');
+  // The teacher picks the other song: analysed against it.
+  await page.selectOption(`${pair} select`, '/videos/song-video.mp4');
+  await page.waitForSelector(`${pair}[data-pair="user"]`);
+  await page.waitForFunction(() => window.__mock.calls.filter((c) => c.cmd === 'analyze').length === 3);
+  assert.deepEqual((await callsOf(page, 'analyze')).at(-1), { dance: 'f:/videos/class.mp4', bgm: 'f:/videos/song-video.mp4' });
   await context.close();
 });
 

@@ -45,7 +45,7 @@ export function job(id, patch = {}) {
     id, rev: 0, dance_path: '/videos/class.mp4', bgm_path: '/music/song.mp3', dance_file: 'f:/videos/class.mp4', bgm_file: 'f:/music/song.mp3',
     state: 'queued', stage: null, progress: 0, eta_s: null, attempts: 1, max_attempts: 3,
     error: null, analysis: null,
-    options: { out_dir: null, name: null, lead_in_s: 0, audio_mode: 'encode', offset_s: null, rate: null, auto_export: false },
+    options: { out_dir: null, name: null, lead_in_s: 0, audio_mode: 'encode', offset_s: null, rate: null, auto_export: false, song_confirmed: false },
     output_path: null, created_at: 1700000000000, started_at: null, finished_at: null,
     ...patch,
     ...(patch.dance_path && !patch.dance_file ? { dance_file: `f:${patch.dance_path}` } : {}),
@@ -101,6 +101,13 @@ export function backend(data) {
   on('probe_media', ({ id }) => ({ ...data.classInfo, path: pathOf(id) }));
   on('waveform', ({ id, peaks_per_s }) => ({ path: pathOf(id), ...(/\.mp3$/.test(id) ? wave(200, 0, peaks_per_s) : wave(83.4, data.align.offset_s, peaks_per_s)) }));
   on('analyze', ({ dance, bgm }) => save({ ...data.jobTemplate, id: `job-${++n}`, dance_path: pathOf(dance), bgm_path: pathOf(bgm), dance_file: dance, bgm_file: bgm, created_at: 1700000000000 + n }));
+  // Several songs: each (video, song) answers with the verdict the test's table gives (else none).
+  on('match_songs', ({ dance, songs }) => songs.map((song) => {
+    const verdict = ((data.matches || {})[pathOf(dance)] || {})[pathOf(song)] || null;
+    const confidence = verdict === 'sure' ? 0.97 : verdict === 'unsure' ? 0.5 : 0;
+    return { song, verdict, confidence, offset_s: verdict ? data.align.offset_s : null, error: verdict ? null : { code: 'no_match', message: 'the song was not found in the recording' } };
+  }));
+  on('confirm_song', ({ id }) => patch(id, { options: { song_confirmed: true } }));
   on('set_placement', ({ id, offset_s, rate }) => patch(id, { options: { offset_s, rate } }));
   on('set_trim', ({ id, start_s, end_s }) => patch(id, { options: { trim_start_s: start_s, trim_end_s: end_s } }));
   on('export', ({ ids }) => ids.map((id) => patch(id, { state: 'exporting', stage: 'analyse', progress: 0, options: { out_dir: outDir } })));
@@ -118,4 +125,9 @@ export function backend(data) {
   on('preview_stop', () => null);
 }
 
-export const BACKEND_DATA = { classInfo: CLASS_INFO, songInfo: SONG_INFO, align: ALIGN, jobTemplate: job('template'), listed: [], outDir: '' };
+/** Which songs each class video holds, for `match_songs` (several songs added). */
+export const MATCHES = {
+  '/videos/class.mp4': { '/music/song.mp3': 'sure', '/videos/song-video.mp4': 'unsure' },
+};
+
+export const BACKEND_DATA = { classInfo: CLASS_INFO, songInfo: SONG_INFO, align: ALIGN, jobTemplate: job('template'), listed: [], outDir: '', matches: MATCHES };

@@ -5,7 +5,7 @@
 import { t } from './i18n.js';
 import { baseName, explainError } from './media.js';
 import { formatEta } from './jobs.js';
-import { stageText } from './jobstate.js';
+import { awaitsConfirmation, stageText } from './jobstate.js';
 import { $, button } from './dom.js';
 import { candidateLabel, confidenceWord, frameSeconds, nudgeForKey, nudged } from './nudge.js';
 import { formatClock, formatSeconds, moveTrim, placementOf, songToRec, timeToX, trimOf, xToTime } from './timeline.js';
@@ -18,7 +18,8 @@ const TRIM_STEP_BIG = 1;
 export class AnalysisView {
   /**
    * deps = { waveform(fileId) → Promise<Waveform>, frameRate(job) → Promise<number|null>,
-   *          setPlacement(job, offset_s, rate), setTrim(job, start_s, end_s), retry(job), preview }
+   *          setPlacement(job, offset_s, rate), setTrim(job, start_s, end_s), retry(job),
+   *          confirmSong(job), preview }
    */
   constructor(deps) {
     this.deps = deps;
@@ -134,7 +135,9 @@ export class AnalysisView {
   renderResult() {
     const a = this.job.analysis;
     const p = this.placement();
-    const word = confidenceWord(a.confidence);
+    const word = confidenceWord(a.confidence, a.verdict);
+    // Not sure of the song: everything is shown to listen with, export waits for the teacher's word.
+    $('view-unsure').hidden = !awaitsConfirmation(this.job);
     $('sum-offset').textContent = formatSeconds(p.offset_s, { signed: true });
     $('sum-rate').textContent = `×${p.rate.toFixed(4)}`;
     const conf = $('sum-confidence');
@@ -322,6 +325,7 @@ export class AnalysisView {
     $('zoom-out').addEventListener('click', () => this.zoom(1 / ZOOM_STEP, null));
     $('zoom-fit').addEventListener('click', () => this.fit());
     $('view-retry').addEventListener('click', () => this.job && this.deps.retry(this.job));
+    $('view-confirm').addEventListener('click', () => this.job && this.deps.confirmSong(this.job));
     for (const b of document.querySelectorAll('.nudge')) {
       b.addEventListener('click', () => {
         const n = b.dataset.nudge;

@@ -49,6 +49,7 @@ export const ERROR_CODES = Object.freeze([
   'input_changed',
   'invalid_request',
   'nothing_to_export',
+  'needs_confirmation',
   'store_locked',
   'store',
   'job_not_found',

@@ -3,18 +3,25 @@
 // each with the id commands take (the page never names a file by its path).
 import { invoke } from './ipc.js';
 import { t } from './i18n.js';
-import { baseName, describe, explainError, songScore, videoOf } from './media.js';
+import { baseName, describe, explainError, videoOf } from './media.js';
 import { $, button, el } from './dom.js';
+import { decidePairing, matchWord, rankMatches, songsKey } from './pairing.js';
 
 export class FileList {
-  /** `onChange()` runs whenever the set of class videos, the song or the selection changes. */
-  constructor(listEl, emptyEl, onChange = () => {}) {
+  /**
+   * `onChange()` runs whenever the class videos, the songs, a pairing or the selection changes.
+   * `matchSongs(danceId, songIds)` → Promise<SongMatch[]> aligns a video against several songs.
+   */
+  constructor(listEl, emptyEl, onChange = () => {}, matchSongs = async () => []) {
     this.listEl = listEl;
     this.emptyEl = emptyEl;
     this.onChange = onChange;
+    this.matchSongs = matchSongs;
     /** @type {{path:string, id?:string, status:'checking'|'ok'|'error', info?:object, role?:string, error?:object}[]} */
     this.items = [];
-    this.songPath = null;
+    this.markedSongs = new Set(); // videos the user chose to use as songs (a reference video)
+    /** class video → {key, state, song, matches}: its song when several songs were added */
+    this.pairs = new Map();
     this.selectedPath = null;
   }
 
@@ -53,16 +60,32 @@ export class FileList {
   }
 
   useAsSong(path) {
-    this.songPath = path;
+    this.markedSongs.add(path);
+    this.pairs.delete(path);
     if (this.selectedPath === path) this.selectedPath = null;
+    this.settle();
+  }
+
+  useAsClass(path) {
+    this.markedSongs.delete(path);
     this.settle();
   }
 
   remove(path) {
     this.items = this.items.filter((it) => it.path !== path);
-    if (this.songPath === path) this.songPath = null;
+    this.markedSongs.delete(path);
+    this.pairs.delete(path);
     if (this.selectedPath === path) this.selectedPath = null;
     this.settle();
+  }
+
+  /** The teacher picks the song for a class video (or changes the one found). */
+  pair(videoPath, songPath) {
+    const p = this.pairs.get(videoPath);
+    if (!p || !this.songs().some((s) => s.path === songPath)) return;
+    this.pairs.set(videoPath, { ...p, state: 'user', song: songPath });
+    this.render();
+    this.onChange();
   }
 
   select(path) {
@@ -77,13 +100,42 @@ export class FileList {
     this.render();
   }
 
-  song() {
-    return this.items.find((it) => it.path === this.songPath) || null;
+  /** The id Rust gave a usable file (commands take ids, never paths). */
+  idOf(path) {
+    const it = this.items.find((i) => i.path === path && i.status === 'ok');
+    return it ? it.id : null;
   }
 
-  /** Usable files with a picture, other than the song. */
+  pathOf(id) {
+    const it = this.items.find((i) => i.id === id);
+    return it ? it.path : null;
+  }
+
+  /** Every usable song: the sound-only files and the videos marked as songs. */
+  songs() {
+    return this.items.filter((it) => it.status === 'ok' && (it.role === 'song' || this.markedSongs.has(it.path)));
+  }
+
+  /** Usable files with a picture that are not songs. */
   classVideos() {
-    return this.items.filter((it) => it.status === 'ok' && it.path !== this.songPath && videoOf(it.info));
+    return this.items.filter((it) => it.status === 'ok' && !this.markedSongs.has(it.path) && it.role !== 'song' && videoOf(it.info));
+  }
+
+  /** The song a class video is analysed against: the only song, or its pairing's (else null). */
+  songFor(videoPath) {
+    const songs = this.songs();
+    if (songs.length === 1) return songs[0].path;
+    const p = this.pairs.get(videoPath);
+    return p && p.song && songs.some((s) => s.path === p.song) ? p.song : null;
+  }
+
+  /** How a class video got its song: a state of PAIR_STATES (pairing.js). */
+  pairState(videoPath) {
+    const n = this.songs().length;
+    if (n === 0) return 'none';
+    if (n === 1) return 'only';
+    const p = this.pairs.get(videoPath);
+    return p ? p.state : 'checking';
   }
 
   infoOf(path) {
@@ -91,23 +143,47 @@ export class FileList {
     return it ? it.info : null;
   }
 
-  // Picks the song if none is chosen (the engine's best "song" file) and a class video to show.
+  // Pairs each class video with its song (several songs) and picks a class video to show.
   settle() {
-    if (!this.song()) {
-      const songs = this.items.filter((it) => it.status === 'ok' && it.role === 'song');
-      songs.sort((a, b) => songScore(b.info) - songScore(a.info));
-      this.songPath = songs.length ? songs[0].path : null;
-    }
+    this.matchAll();
     const classes = this.classVideos();
     if (!classes.some((c) => c.path === this.selectedPath)) this.selectedPath = classes.length ? classes[0].path : null;
     this.render();
     this.onChange();
   }
 
+  /** With several songs, asks Rust which song each class video holds (once per set of songs). */
+  matchAll() {
+    const songs = this.songs().map((s) => s.path);
+    if (songs.length < 2) return;
+    const key = songsKey(songs);
+    for (const c of this.classVideos()) {
+      const p = this.pairs.get(c.path);
+      if (p && p.key === key) continue;
+      // A choice the teacher made stays while its song is still there.
+      const kept = p && p.state === 'user' && songs.includes(p.song) ? p.song : null;
+      this.pairs.set(c.path, { key, state: kept ? 'user' : 'checking', song: kept, matches: [] });
+      // Rust names files by id; the list keeps paths.
+      this.matchSongs(c.id, songs.map((s) => this.idOf(s))).then(
+        (matches) => this.matched(c.path, key, (matches || []).map((m) => ({ ...m, song: this.pathOf(m.song) }))),
+        (error) => this.matched(c.path, key, songs.map((song) => ({ song, verdict: null, confidence: 0, error }))),
+      );
+    }
+  }
+
+  matched(videoPath, key, matches) {
+    const p = this.pairs.get(videoPath);
+    if (!p || p.key !== key) return; // the songs changed meanwhile: a newer request answers
+    const decided = p.state === 'user' ? { state: 'user', song: p.song } : decidePairing(matches);
+    this.pairs.set(videoPath, { key, ...decided, matches: rankMatches(matches) });
+    this.render();
+    this.onChange();
+  }
+
   roleOf(it) {
     if (it.status !== 'ok') return 'none';
-    if (it.path === this.songPath) return 'song';
-    return videoOf(it.info) ? 'class' : 'spare';
+    if (this.markedSongs.has(it.path) || it.role === 'song') return 'song';
+    return videoOf(it.info) ? 'class' : 'none';
   }
 
   render() {
@@ -144,8 +220,10 @@ export class FileList {
       head.append(el('span', 'name', name));
     }
     if (it.status !== 'checking') {
-      if (role === 'class' || role === 'spare') {
+      if (role === 'class') {
         head.append(button('use-song', 'small ghost', () => this.useAsSong(it.path), { text: t('file.use_song'), label: t('file.use_song_for', { name }) }));
+      } else if (this.markedSongs.has(it.path)) {
+        head.append(button('use-class', 'small ghost', () => this.useAsClass(it.path), { text: t('file.use_class'), label: t('file.use_class_for', { name }) }));
       }
       head.append(button('remove', 'icon ghost', () => this.remove(it.path), { text: '×', label: t('file.remove_for', { name }) }));
     }
@@ -158,6 +236,7 @@ export class FileList {
       const details = el('span', 'details', describe(it.info));
       details.title = details.textContent;
       li.append(details);
+      if (role === 'class' && this.songs().length > 1) li.append(this.renderPair(it.path, name));
     } else {
       const { code, headline, detail, fix } = explainError(it.error);
       li.classList.add('error');
@@ -167,5 +246,38 @@ export class FileList {
       li.append(el('span', 'details fix', fix));
     }
     return li;
+  }
+
+  /** A class video's song when there are several: how it was found, and a choice to change it. */
+  renderPair(videoPath, name) {
+    const state = this.pairState(videoPath);
+    const p = this.pairs.get(videoPath) || { matches: [] };
+    const box = el('div', 'pair');
+    box.dataset.pair = state;
+    const select = document.createElement('select');
+    select.dataset.action = 'pair';
+    select.setAttribute('aria-label', t('pair.choose_for', { name }));
+    select.disabled = state === 'checking';
+    const byPath = new Map(p.matches.map((m) => [m.song, m]));
+    const ordered = [...p.matches.map((m) => m.song), ...this.songs().map((s) => s.path).filter((s) => !byPath.has(s))];
+    const options = ordered.map((song) => {
+      const o = document.createElement('option');
+      o.value = song;
+      const m = byPath.get(song);
+      o.textContent = m ? `${baseName(song)} · ${t(`match.${matchWord(m)}`)}` : baseName(song);
+      return o;
+    });
+    const song = this.songFor(videoPath);
+    if (!song) {
+      const none = document.createElement('option');
+      none.value = '';
+      none.textContent = t('pair.pick');
+      options.unshift(none);
+    }
+    select.replaceChildren(...options);
+    select.value = song || '';
+    select.addEventListener('change', () => select.value && this.pair(videoPath, select.value));
+    box.append(el('span', 'pair-state', t(`pair.${state}`)), select);
+    return box;
   }
 }

@@ -3,7 +3,7 @@
 import { t } from './i18n.js';
 import { baseName, explainError } from './media.js';
 import { button, el } from './dom.js';
-import { byNewest, isBusy, isFinished, isWorking, stageText } from './jobstate.js';
+import { awaitsConfirmation, byNewest, isBusy, isFinished, isWorking, stageText } from './jobstate.js';
 
 /**
  * How much of a job's export work is done, 0..1. A job that analyses and exports
@@ -162,7 +162,7 @@ function updateRow(li, job) {
   if (working && stageText(job)) meta.push(stageText(job));
   if (working && formatEta(job.eta_s)) meta.push(formatEta(job.eta_s));
   if (job.attempts > 1 && !isFinished(job)) meta.push(t('job.attempt', { n: job.attempts, max: job.max_attempts }));
-  if (job.state === 'analyzed') meta.push(t('job.ready'));
+  if (job.state === 'analyzed') meta.push(t(awaitsConfirmation(job) ? 'job.unsure' : 'job.ready'));
   const metaEl = li.querySelector('.job-meta');
   metaEl.textContent = meta.join(' · ');
   metaEl.hidden = meta.length === 0;

@@ -22,9 +22,14 @@ export function isWorking(job) {
   return job.state === 'analyzing' || job.state === 'exporting';
 }
 
-/** Analysed and not busy: ready to export. */
+/** Analysed with an unsure verdict the teacher has not confirmed: it must not be exported yet. */
+export function awaitsConfirmation(job) {
+  return !!(job && job.analysis && job.analysis.verdict === 'unsure' && !job.options.song_confirmed);
+}
+
+/** Analysed, not busy, and not waiting for the teacher to confirm the song: ready to export. */
 export function isExportable(job) {
-  return !!(job && job.analysis && !isBusy(job));
+  return !!(job && job.analysis && !isBusy(job) && !awaitsConfirmation(job));
 }
 
 /** Newest first, like list_jobs. */

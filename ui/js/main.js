@@ -5,7 +5,7 @@ import { invoke, listen } from './ipc.js';
 import { detectLanguage, language, setLanguage, t, translatePage } from './i18n.js';
 import { FileList } from './files.js';
 import { JobList, overallProgress } from './jobs.js';
-import { JobStore, isExportable, isFinished } from './jobstate.js';
+import { JobStore, awaitsConfirmation, isExportable, isFinished } from './jobstate.js';
 import { AnalysisView } from './analysis.js';
 import { Preview } from './preview.js';
 import { explainError, frameRateOf, shortPath } from './media.js';
@@ -51,7 +51,7 @@ const files = new FileList($('files'), $('files-empty'), () => {
   viewJobId = null;
   ensureAnalyses();
   refresh();
-});
+}, (dance, songs) => invoke('match_songs', { dance, songs }));
 
 const preview = new Preview({
   statusEl: $('preview-status'),
@@ -79,6 +79,7 @@ const view = new AnalysisView({
   setPlacement: async (job, offset_s, rate) => upsert(await call('set_placement', { id: job.id, offset_s, rate })),
   setTrim: async (job, start_s, end_s) => upsert(await call('set_trim', { id: job.id, start_s, end_s })),
   retry: async (job) => upsert(await call('retry_job', { id: job.id })),
+  confirmSong: async (job) => upsert(await call('confirm_song', { id: job.id })),
 });
 
 const jobList = new JobList({
@@ -105,19 +106,20 @@ function jobFor(dance, bgm) {
 
 function currentJob() {
   if (viewJobId && jobs.has(viewJobId)) return jobs.get(viewJobId);
-  const song = files.song();
-  return files.selectedPath && song ? jobFor(files.selectedPath, song.path) : null;
+  const song = files.selectedPath && files.songFor(files.selectedPath);
+  return song ? jobFor(files.selectedPath, song) : null;
 }
 
-/** Analysis starts by itself for every class video that has no job against the song yet. */
+/** Analysis starts by itself for every class video that has no job against its song yet. */
 function ensureAnalyses() {
-  const song = files.song();
-  if (!song || !jobsLoaded) return;
+  if (!jobsLoaded) return;
   for (const c of files.classVideos()) {
-    const key = `${c.path}\n${song.path}`;
-    if (jobFor(c.path, song.path) || requested.has(key)) continue;
+    const song = files.songFor(c.path);
+    if (!song) continue;
+    const key = `${c.path}\n${song}`;
+    if (jobFor(c.path, song) || requested.has(key)) continue;
     requested.add(key);
-    call('analyze', { dance: c.id, bgm: song.id }).then((job) => {
+    call('analyze', { dance: c.id, bgm: files.idOf(song) }).then((job) => {
       requested.delete(key);
       upsert(job);
     });
@@ -138,17 +140,20 @@ function addToBatch(started) {
 
 function refresh() {
   const job = currentJob();
-  const song = files.song();
-  view.show(job, !job && song && files.selectedPath ? { dance: files.selectedPath, song: song.path } : null);
+  const song = files.selectedPath && files.songFor(files.selectedPath);
+  view.show(job, !job && song ? { dance: files.selectedPath, song } : null);
   jobList.render(jobs.all(), batchJobs(), job && job.id);
   renderExport(job);
-  renderEmptyView(song);
+  renderEmptyView();
 }
 
-/** The empty view says what is still missing: the song, the class video, or both. */
-function renderEmptyView(song) {
+/** The empty view says what is still missing: the song, the class video, both, or a pairing. */
+function renderEmptyView() {
   const classes = files.classVideos().length;
-  const key = classes && !song ? 'view.need_song' : song && !classes ? 'view.need_class' : 'view.empty';
+  const songs = files.songs().length;
+  const pairing = classes && songs > 1 && files.selectedPath ? files.pairState(files.selectedPath) : null;
+  const key = classes && !songs ? 'view.need_song' : songs && !classes ? 'view.need_class'
+    : pairing === 'checking' ? 'view.pairing' : pairing === 'choose' || pairing === 'none' ? 'view.need_pair' : 'view.empty';
   for (const [id, part] of [['view-empty-title', 'title'], ['view-empty-hint', 'hint']]) {
     $(id).dataset.i18n = `${key}_${part}`;
     $(id).textContent = t(`${key}_${part}`);
@@ -160,7 +165,7 @@ function renderExport(job) {
   $('out-dir').classList.toggle('none', !settings.out_dir);
   $('out-dir').title = settings.out_dir || '';
   $('export-one').disabled = !isExportable(job);
-  const n = files.song() ? files.classVideos().length : 0;
+  const n = files.classVideos().filter((c) => files.songFor(c.path)).length;
   $('export-all').textContent = t('export.all', { n });
   $('export-all').disabled = n === 0;
 
@@ -195,22 +200,40 @@ async function exportOne() {
   addToBatch(await call('export', { ids: [job.id] }));
 }
 
-/** Every class video against the song: analysed ones export now, the rest analyse then export. */
+/**
+ * Every class video against its song: analysed ones export now, the rest analyse then export.
+ * A video without a song chosen, or whose song the analysis was not sure of and the teacher has
+ * not confirmed, is left out and named in a notice (Rust also holds such a job back itself).
+ */
 async function exportAll() {
-  const song = files.song();
-  const dir = song && (await outDir());
-  if (!dir) return;
-  const ready = [];
-  const rest = [];
-  for (const c of files.classVideos()) {
-    const j = jobFor(c.path, song.path);
-    if (isExportable(j)) ready.push(j.id);
-    else if (!(j && j.state === 'exporting')) rest.push(c.id);
+  const plan = exportPlan();
+  const dir = (plan.ready.length || plan.rest.size) && (await outDir());
+  if (dir) {
+    const started = [];
+    if (plan.ready.length) started.push(...((await call('export', { ids: plan.ready })) || []));
+    for (const [song, dances] of plan.rest) {
+      started.push(...((await call('export_all', { dances, bgm: files.idOf(song) })) || []));
+    }
+    addToBatch(started);
   }
-  const started = [];
-  if (ready.length) started.push(...((await call('export', { ids: ready })) || []));
-  if (rest.length) started.push(...((await call('export_all', { dances: rest, bgm: song.id })) || []));
-  addToBatch(started);
+  const skipped = [];
+  if (plan.unpaired) skipped.push(t('export.skipped_unpaired', { n: plan.unpaired }));
+  if (plan.unconfirmed) skipped.push(t('export.skipped_unsure', { n: plan.unconfirmed }));
+  if (skipped.length) showNotice(skipped.join(' '), 'needs_confirmation');
+}
+
+/** What Export all does with each class video (files by id, songs by path). */
+function exportPlan() {
+  const plan = { ready: [], rest: new Map(), unpaired: 0, unconfirmed: 0 };
+  for (const c of files.classVideos()) {
+    const song = files.songFor(c.path);
+    const j = song && jobFor(c.path, song);
+    if (!song) plan.unpaired += 1;
+    else if (awaitsConfirmation(j)) plan.unconfirmed += 1;
+    else if (isExportable(j)) plan.ready.push(j.id);
+    else if (!(j && j.state === 'exporting')) plan.rest.set(song, [...(plan.rest.get(song) || []), c.id]);
+  }
+  return plan;
 }
 
 /** Preferences live in Rust's store under the app's data folder (none in the webview's storage). */

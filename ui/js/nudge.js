@@ -4,7 +4,9 @@ import { roundUs } from './timeline.js';
 /** A confidence this high means the engine is sure; below it the teacher should listen. */
 export const SURE_CONFIDENCE = 0.9;
 
-export function confidenceWord(confidence) {
+/** The engine's verdict in a word; analyses stored before verdicts existed go by confidence. */
+export function confidenceWord(confidence, verdict = null) {
+  if (verdict) return verdict === 'sure' ? 'sure' : 'check';
   return confidence >= SURE_CONFIDENCE ? 'sure' : 'check';
 }
 

@@ -85,6 +85,8 @@ wire_names! {
         InputChanged = "input_changed",
         InvalidRequest = "invalid_request",
         NothingToExport = "nothing_to_export",
+        /// The song may not be the right one: the teacher listens and confirms first.
+        NeedsConfirmation = "needs_confirmation",
         // The job store (`JobsError`) and the runner.
         StoreLocked = "store_locked",
         Store = "store",
@@ -134,6 +136,8 @@ pub enum EngineError {
         /// right song (absent when nothing could be placed at all).
         best_guess: Option<Box<crate::align::BestGuess>>,
     },
+    #[error("not sure this is the right song (confidence {confidence:.2}); listen to the placement, then confirm it to export")]
+    NeedsConfirmation { confidence: f64 },
     #[error("cancelled")]
     Cancelled,
     #[error("media error in {path}: {reason}")]
@@ -168,6 +172,7 @@ impl EngineError {
             EngineError::Unsupported { .. } => ErrorCode::Unsupported,
             EngineError::TooShort { .. } => ErrorCode::TooShort,
             EngineError::NoMatch { .. } => ErrorCode::NoMatch,
+            EngineError::NeedsConfirmation { .. } => ErrorCode::NeedsConfirmation,
             EngineError::Cancelled => ErrorCode::Cancelled,
             EngineError::Media { .. } => ErrorCode::Media,
             EngineError::OutputDir { .. } => ErrorCode::OutputDir,

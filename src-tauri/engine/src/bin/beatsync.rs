@@ -99,6 +99,10 @@ struct SyncArgs {
     /// Do not look for a black ending (phone face down).
     #[arg(long)]
     no_black_detect: bool,
+    /// Export even when the alignment is not sure the song is the right one
+    /// (listen first: `beatsync align` says where it would go).
+    #[arg(long)]
+    accept_unsure: bool,
     /// Print progress lines (`stage fraction`) on stderr.
     #[arg(long)]
     progress: bool,
@@ -300,6 +304,7 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
         StartCutArg::SmartCut => engine::export::StartCut::SmartCut,
     };
     req.detect_black_tail = !args.no_black_detect;
+    req.accept_unsure = args.accept_unsure;
     let show = args.progress;
     let report = engine::export(&req, &engine::CancelToken::new(), &mut |stage, f| {
         if show {

@@ -46,6 +46,10 @@ enum JobsCommand {
     /// Give the go for an analysed job's export.
     Export {
         id: String,
+        /// The analysis was not sure of the song and you listened: it is the
+        /// right one. Without it such a job is not exported.
+        #[arg(long)]
+        confirm_song: bool,
     },
     Cancel {
         id: String,
@@ -125,6 +129,10 @@ fn line(j: &Job) -> String {
             j.stage.map_or("", |s| s.as_str()),
             j.progress * 100.0
         ),
+        _ if j.awaits_confirmation() => format!(
+            "not sure this is the right song: listen, then `beatsync jobs export {} --confirm-song`",
+            j.id
+        ),
         _ => String::new(),
     };
     format!(
@@ -154,7 +162,10 @@ pub fn run(args: JobsArgs) -> JobsResult<()> {
         } => run_queue(store, until_empty, stall_after)?,
         JobsCommand::List { json } => list(&store, json)?,
         JobsCommand::Show { id } => print_json(&store.get(&id)?),
-        JobsCommand::Export { id } => {
+        JobsCommand::Export { id, confirm_song } => {
+            if confirm_song {
+                store.confirm_song(&id)?;
+            }
             let opts = store.get(&id)?.options;
             println!("{}", line(&store.request_export(&id, &opts)?));
         }

@@ -56,7 +56,7 @@ pub use report::{AudioReport, ExportReport, TrimReport, VideoMethod};
 pub use request::{AudioChoice, ExportRequest, SongHeard, StartCut};
 pub use trim::{EndReason, StartReason};
 
-use crate::align::{AlignOptions, AlignResult};
+use crate::align::{AlignOptions, AlignResult, Verdict};
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
 use crate::timeline::Placement;
@@ -120,6 +120,11 @@ pub fn export_sealed(
         })?
     };
     let aligned = aligned?;
+    if aligned.verdict == Verdict::Unsure && !req.accept_unsure {
+        return Err(EngineError::NeedsConfirmation {
+            confidence: aligned.confidence,
+        });
+    }
     let align_ms = t_align.elapsed().as_millis() as u64;
     // The analysis ran alongside; count the wall time once.
     if let Ok(a) = analysis.as_mut() {

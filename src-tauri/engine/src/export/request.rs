@@ -85,6 +85,10 @@ pub struct ExportRequest {
     /// Look for a final stretch of black picture (phone face down).
     #[serde(default = "yes")]
     pub detect_black_tail: bool,
+    /// Export even when the aligner is not sure the song is the right one
+    /// (the user listened and confirmed); without it such a request fails
+    /// with `needs_confirmation`. Only read when the request has no placement.
+    pub accept_unsure: bool,
     /// Refuse up front when the folder's free space is clearly too small.
     #[serde(default = "yes")]
     pub check_free_space: bool,
@@ -106,6 +110,7 @@ impl ExportRequest {
             audio: AudioChoice::default(),
             retime: RetimeMode::default(),
             detect_black_tail: true,
+            accept_unsure: false,
             check_free_space: true,
         }
     }

@@ -138,6 +138,10 @@ pub struct JobOptions {
     pub trim_end_s: Option<f64>,
     /// Export as soon as the analysis is done (batch, CLI default).
     pub auto_export: bool,
+    /// The user confirmed the song after an unsure analysis (listened to
+    /// it); until then such a job waits at `analyzed` and is never exported.
+    #[serde(default)]
+    pub song_confirmed: bool,
 }
 
 impl Default for JobOptions {
@@ -152,6 +156,7 @@ impl Default for JobOptions {
             trim_start_s: None,
             trim_end_s: None,
             auto_export: true,
+            song_confirmed: false,
         }
     }
 }
@@ -204,6 +209,19 @@ pub struct Job {
 /// The analysis as the store kept it (JSON text). One that no longer reads
 /// as an `AlignResult` is dropped, so the job analyses again rather than
 /// failing to load.
+impl Job {
+    /// Analysed with an unsure verdict and not yet confirmed by the user:
+    /// the job must not be exported (a batch leaves it waiting).
+    pub fn awaits_confirmation(&self) -> bool {
+        unconfirmed(self.checkpoint.as_ref(), &self.options)
+    }
+}
+
+/// An unsure analysis the options do not confirm.
+pub(crate) fn unconfirmed(analysis: Option<&AlignResult>, options: &JobOptions) -> bool {
+    analysis.is_some_and(|a| a.verdict == crate::align::Verdict::Unsure) && !options.song_confirmed
+}
+
 pub(crate) fn checkpoint_from_stored(text: Option<String>) -> Option<AlignResult> {
     let text = text?;
     serde_json::from_str(&text)

@@ -11,10 +11,12 @@ pub(crate) mod schema;
 #[cfg(test)]
 mod tests;
 
-use super::model::{now_ms, Job, JobInput, JobOptions, JobState, OutputSeal, Stage, StoreEvent};
+use super::model::{
+    now_ms, unconfirmed, Job, JobInput, JobOptions, JobState, OutputSeal, Stage, StoreEvent,
+};
 use super::{JobsError, JobsResult};
 use crate::align::AlignResult;
-use crate::error::ErrorPayload;
+use crate::error::{EngineError, ErrorPayload};
 use rows::{get_tx, job_from_row, path_str, select_jobs, to_json};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use schema::{is_damage, open_checked, DB_FILE};
@@ -424,11 +426,15 @@ impl Store {
                 return Err(refuse(j, "marked analysed"));
             }
             // `attempts` counts runs of the current phase: the export starts afresh.
+            // An unsure placement is never exported unasked (a batch's job waits
+            // for the user to listen and confirm the song).
+            let hold = unconfirmed(Some(checkpoint), &j.options);
             tx.execute(
                 "UPDATE jobs SET state = 'analyzed', stage = NULL, progress = 1, eta_s = NULL, checkpoint = ?2,
-                     attempts = 0, error_code = NULL, error_message = NULL, runner_id = NULL, isolate = 0
+                     attempts = 0, error_code = NULL, error_message = NULL, runner_id = NULL, isolate = 0,
+                     export_requested = export_requested * (1 - ?3)
                  WHERE id = ?1",
-                params![id, to_json(checkpoint)],
+                params![id, to_json(checkpoint), hold as i64],
             )?;
             Ok(())
         })
@@ -532,6 +538,10 @@ impl Store {
             if !j.state.is_before_export() {
                 return Err(refuse(j, "exported"));
             }
+            if unconfirmed(j.checkpoint.as_ref(), options) {
+                let confidence = j.checkpoint.as_ref().map_or(0.0, |a| a.confidence);
+                return Err(EngineError::NeedsConfirmation { confidence }.into());
+            }
             tx.execute(
                 "UPDATE jobs SET export_requested = 1, options = ?2 WHERE id = ?1",
                 params![id, to_json(options)],
@@ -596,6 +606,12 @@ impl Store {
             params![id, error.code.as_str(), error.message, now_ms()],
         )?;
         Ok(())
+    }
+
+    /// The user listened to an unsure placement and says the song is the
+    /// right one: the job may be exported from now on.
+    pub fn confirm_song(&self, id: &str) -> JobsResult<Job> {
+        self.update_options(id, |o| o.song_confirmed = true)
     }
 
     /// Changes the options of a job that has not started exporting.

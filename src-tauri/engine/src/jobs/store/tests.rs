@@ -678,3 +678,78 @@ fn a_damaged_database_keeps_what_can_be_read() {
         rec.recovered_jobs
     );
 }
+
+/// An analysis the aligner was not sure of (the right song, maybe).
+fn unsure(offset_s: f64) -> crate::align::AlignResult {
+    let mut a = analysis(offset_s);
+    a.verdict = crate::align::Verdict::Unsure;
+    a.confidence = 0.42;
+    a
+}
+
+/// Runs a fresh job's analysis to its end with `result`.
+fn analysed(
+    store: &Store,
+    dir: &Path,
+    auto_export: bool,
+    result: &crate::align::AlignResult,
+) -> Job {
+    let job = store.add(new_job(dir, auto_export)).expect("add");
+    let j = store
+        .claim(WorkKind::Analysis, "r")
+        .expect("claim")
+        .expect("a job");
+    assert_eq!(j.id, job.id);
+    store.complete_analysis(&job.id, result).expect("analysed")
+}
+
+#[test]
+fn a_batch_job_with_an_unsure_analysis_waits_for_the_user_to_confirm_the_song() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = Store::open(dir.path()).expect("open");
+    let job = analysed(&store, dir.path(), true, &unsure(2.0));
+    assert_eq!(job.state, JobState::Analyzed);
+    assert!(!job.export_requested, "the batch's go is withdrawn");
+    assert!(job.awaits_confirmation());
+    assert!(store.claim(WorkKind::Export, "r").expect("claim").is_none());
+
+    // Asking again without confirming is refused with a code the UI explains.
+    let e = store
+        .request_export(&job.id, &job.options)
+        .expect_err("refused");
+    assert_eq!(e.error_code(), ErrorCode::NeedsConfirmation);
+    assert!(e.to_string().contains("listen"), "{e}");
+
+    let confirmed = store.confirm_song(&job.id).expect("confirmed");
+    assert!(!confirmed.awaits_confirmation());
+    store
+        .request_export(&job.id, &confirmed.options)
+        .expect("exportable once confirmed");
+    let claimed = store.claim(WorkKind::Export, "r").expect("claim");
+    assert_eq!(claimed.map(|j| j.id), Some(job.id));
+}
+
+#[test]
+fn a_sure_analysis_exports_without_confirmation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = Store::open(dir.path()).expect("open");
+    let job = analysed(&store, dir.path(), true, &analysis(2.0));
+    assert!(job.export_requested && !job.awaits_confirmation());
+    assert!(store.claim(WorkKind::Export, "r").expect("claim").is_some());
+}
+
+#[test]
+fn a_confirmation_given_before_the_analysis_ends_lets_the_batch_go_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = Store::open(dir.path()).expect("open");
+    let job = store.add(new_job(dir.path(), true)).expect("add");
+    store.confirm_song(&job.id).expect("confirmed while queued");
+    store
+        .claim(WorkKind::Analysis, "r")
+        .expect("claim")
+        .expect("a job");
+    let done = store
+        .complete_analysis(&job.id, &unsure(2.0))
+        .expect("analysed");
+    assert!(done.export_requested, "confirmed: the batch exports it");
+}
