@@ -7,6 +7,7 @@ pub mod beats;
 pub mod cancel;
 pub mod coarse;
 pub mod decode;
+pub mod demo;
 #[cfg(target_os = "linux")]
 mod direct_out;
 pub mod error;
