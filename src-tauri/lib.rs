@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod error;
 pub mod files;
+pub mod launch;
 pub mod preview;
 pub mod state;
 pub mod view;
@@ -48,7 +49,7 @@ pub fn builder<R: Runtime>(b: tauri::Builder<R>) -> tauri::Builder<R> {
     })
     .on_window_event(|window, event| {
         if let WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) = event {
-            hand_over_files(window.app_handle().clone(), paths.clone(), Duration::ZERO);
+            hand_over_files(window.app_handle().clone(), paths.clone());
         }
     })
 }
@@ -93,25 +94,14 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) -> Result<(), JobsError> {
             let _ = app.emit("store-recovered", serde_json::json!({ "moved_to": r.moved_to, "reason": r.reason, "recovered_jobs": r.recovered_jobs }));
         });
     }
-    // Files the app was opened with (e.g. "Open with BeatSync").
-    let opened: Vec<PathBuf> = std::env::args_os()
-        .skip(1)
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-        .collect();
-    if !opened.is_empty() {
-        hand_over_files(app.clone(), opened, Duration::from_millis(1500));
-    }
+    launch::install(app);
     Ok(())
 }
 
-/// Files dropped on the window or handed over by a second launch: probed on
-/// the same path as `add_files`, then announced as `files-added`.
-fn hand_over_files<R: Runtime>(app: AppHandle<R>, paths: Vec<PathBuf>, delay: Duration) {
+/// Files dropped on the window or the app was launched with (`launch`):
+/// probed on the same path as `add_files`, then announced as `files-added`.
+pub(crate) fn hand_over_files<R: Runtime>(app: AppHandle<R>, paths: Vec<PathBuf>) {
     tauri::async_runtime::spawn(async move {
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
         let added = files::add_paths(&app, paths).await;
         let _ = app.emit("files-added", added);
     });
@@ -200,20 +190,16 @@ pub fn run() -> Result<(), StartError> {
     beatsync_engine::init();
     // Single instance first: a second launch focuses this window and hands over its files.
     let b = tauri::Builder::default()
-        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+        .manage(launch::LaunchQueue::holding(launch::command_line_files()))
+        .plugin(tauri_plugin_single_instance::init(|app, argv, cwd| {
             if let Some(w) = app.get_webview_window("main") {
                 let _ = w.unminimize();
                 let _ = w.set_focus();
             }
-            let paths: Vec<PathBuf> = argv
-                .iter()
-                .skip(1)
-                .map(PathBuf::from)
-                .filter(|p| p.is_file())
-                .collect();
-            if !paths.is_empty() {
-                hand_over_files(app.clone(), paths, Duration::ZERO);
-            }
+            launch::offer(
+                app,
+                launch::files_from_args(argv, std::path::Path::new(&cwd)),
+            );
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build());
     let app = builder(b).build(context())?;

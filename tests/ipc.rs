@@ -247,3 +247,45 @@ fn files_jobs_and_settings_through_ipc() {
         "invalid_argument"
     );
 }
+
+#[test]
+fn launch_files_wait_for_the_page_then_arrive_like_a_drop() {
+    use tauri::{Emitter, Listener};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let song = make_song(dir.path());
+    let app = app();
+    let _main = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .expect("main window");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    app.listen_any("files-added", move |e| {
+        let _ = tx.send(e.payload().to_string());
+    });
+    // `beatsync-app song.m4a missing.mp4`, started in `dir`.
+    let files = beatsync_app::launch::files_from_args(
+        ["beatsync-app", "song.m4a", "--some-option", "missing.mp4"],
+        dir.path(),
+    );
+    beatsync_app::launch::offer(app.handle(), files);
+    let early = rx.recv_timeout(std::time::Duration::from_millis(500));
+    assert!(
+        early.is_err(),
+        "handed over before the page listened: {early:?}"
+    );
+
+    app.emit(beatsync_app::launch::PAGE_READY, ())
+        .expect("emit page-ready");
+    let added: Value = serde_json::from_str(
+        &rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("files-added after page-ready"),
+    )
+    .expect("json");
+    let added = added.as_array().expect("a list");
+    assert_eq!(added.len(), 2);
+    assert_eq!(added[0]["path"], json!(song));
+    assert_eq!(added[0]["ok"], true);
+    assert_eq!(added[0]["role"], "song");
+    assert_eq!(added[1]["path"], json!(dir.path().join("missing.mp4")));
+    assert_eq!(added[1]["ok"], false);
+    assert_eq!(added[1]["error"]["code"], "not_found");
+}

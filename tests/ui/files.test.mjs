@@ -133,6 +133,17 @@ test('with only the song the view asks for class videos; the song is recognised 
   await context.close();
 });
 
+test('the page says it is ready for launch files only once it listens to files-added', async () => {
+  const { page, context } = await openUi(browser, server, withBackend);
+  const emitted = await page.evaluate(() => window.__mock.emitted);
+  assert.deepEqual(emitted.map((e) => e.event), ['page-ready']);
+  assert.ok(emitted[0].listening.includes('files-added'), `listening to ${emitted[0].listening}`);
+  // What Rust hands over then is listed like a drop.
+  await page.evaluate(() => window.__mock.emit('files-added', [{ path: '/videos/opened.mp4', ok: false, error: { code: 'not_found', message: 'no such file' } }]));
+  await page.waitForSelector('li.file[data-path="/videos/opened.mp4"]');
+  await context.close();
+});
+
 test('dragging files over the window lights up the drop area until they are dropped', async () => {
   const { page, context } = await openUi(browser, server, withBackend);
   await page.evaluate(() => window.__mock.emit('tauri://drag-enter', { paths: ['/videos/a.mp4'] }));
