@@ -143,7 +143,7 @@ pub fn compose(seed: u64) -> Song {
 fn drums(mix: &mut Mix, rng: &mut Rng, bar: usize, t0: f64) {
     let eighth = beat_s() / 2.0;
     let fill = bar % 4 == 3 && bar + 1 < BARS;
-    for i in 0..8 {
+    for i in 0..8usize {
         let t = t0 + i as f64 * eighth;
         let extra_kick = (i == 3 || i == 5 || i == 7) && rng.chance(0.35);
         if i == 0 || i == 4 || extra_kick {
@@ -158,7 +158,7 @@ fn drums(mix: &mut Mix, rng: &mut Rng, bar: usize, t0: f64) {
             mix.add(t, &snare(rng), 0.15, 0.1); // a ghost note
         }
         let open = i % 2 == 1 && rng.chance(0.2);
-        let accent = if i % 2 == 0 { 0.22 } else { 0.14 };
+        let accent = if i.is_multiple_of(2) { 0.22 } else { 0.14 };
         mix.add(t, &hat(rng, open), accent, -0.3);
     }
     if fill {
@@ -167,7 +167,7 @@ fn drums(mix: &mut Mix, rng: &mut Rng, bar: usize, t0: f64) {
             mix.add(t, &snare(rng), 0.3 + 0.08 * k as f32, 0.1);
         }
     }
-    if bar % 4 == 0 {
+    if bar.is_multiple_of(4) {
         mix.add(t0, &crash(rng), 0.25, 0.3);
     }
 }
