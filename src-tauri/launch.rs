@@ -7,7 +7,7 @@
 //! is lost while the window is still loading.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 use tauri::{AppHandle, Listener, Manager, Runtime};
 
@@ -18,8 +18,9 @@ pub const PAGE_READY: &str = "page-ready";
 /// Arguments starting with `-` are options for someone else (GTK, a WebDriver
 /// launcher) and are skipped, except that everything after a lone `--` is a
 /// file. `file://` URLs become paths; relative paths are resolved against
-/// `cwd`, the launching process's working directory. Whether each file
-/// exists and is media is for the probe to say, in the window.
+/// `cwd`, the launching process's working directory, and `.`/`..` are taken
+/// out (as a shell would), so a file has one name however it was reached.
+/// Whether each file exists and is media is for the probe to say, in the window.
 pub fn files_from_args<I, S>(args: I, cwd: &Path) -> Vec<PathBuf>
 where
     I: IntoIterator<Item = S>,
@@ -36,13 +37,30 @@ where
             continue;
         }
         let path = file_url_path(&arg).unwrap_or_else(|| PathBuf::from(&arg));
-        files.push(if path.is_absolute() {
-            path
-        } else {
-            cwd.join(path)
-        });
+        files.push(without_dots(&cwd.join(path)));
     }
     files
+}
+
+/// `path` with `.` and `..` components resolved by name (symbolic links are
+/// left as they are, as a file manager's drop would give them).
+fn without_dots(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // The root's parent is the root.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(part),
+            },
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// The path of a `file://` URL (as some file managers pass them), else None.
@@ -152,7 +170,7 @@ mod tests {
             files,
             [
                 PathBuf::from("/home/me/Videos/a.mp4"),
-                PathBuf::from("/home/me/Videos/../music/song.m4a"),
+                PathBuf::from("/home/me/music/song.m4a"),
                 PathBuf::from("/abs/周六 class.mp4"),
             ]
         );
@@ -170,6 +188,11 @@ mod tests {
             [PathBuf::from("/w/-dash.mp4"), PathBuf::from("/w/--")]
         );
         assert!(files_from_args(args(&["app"]), Path::new("/w")).is_empty());
+        // `..` above the root stays at the root.
+        assert_eq!(
+            files_from_args(args(&["app", "../../x.mp4"]), Path::new("/w")),
+            [PathBuf::from("/x.mp4")]
+        );
     }
 
     #[cfg(unix)]
