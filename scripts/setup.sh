@@ -20,10 +20,10 @@ BUILD_PKGS=(build-essential pkg-config file curl ca-certificates
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev libswscale-dev libswresample-dev
   clang libclang-dev libasound2-dev)
 PACKAGE_PKGS=(nodejs npm dpkg-dev)
-# Package checks: desktop-file-validate, appstreamcli, gio (MIME handlers);
+# Package checks: desktop-file-validate, appstreamcli, gio (MIME handlers), rpm;
 # the Windows compile check: the MinGW cross compiler.
 TEST_PKGS=(ffmpeg xvfb xauth webkit2gtk-driver dbus-x11 at-spi2-core chromium
-  desktop-file-utils appstream libglib2.0-bin gcc-mingw-w64-x86-64)
+  desktop-file-utils appstream libglib2.0-bin rpm gcc-mingw-w64-x86-64)
 
 want=("${BUILD_PKGS[@]}")
 case "$MODE" in
