@@ -150,6 +150,7 @@ fn hand_over<R: Runtime>(app: &AppHandle<R>, files: Vec<PathBuf>) {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     fn args(list: &[&str]) -> Vec<OsString> {
         list.iter().map(OsString::from).collect()
     }
