@@ -18,7 +18,7 @@
 #   ROUNDS=5 BENCH_MEDIA=/data/bench bench/export.sh
 # Env: BENCH_DIR (default /work/shared/bench: regen.sh), BENCH_MEDIA (default /tmp/bench-media),
 #      CARGO_TARGET_DIR (honoured), ROUNDS (default 3), SKIP_4K=1, SKIP_BUILD=1,
-#      PREV_BIN (another beatsync binary: its sync-copy runs in the same rounds).
+#      PREV_BIN (another beatsync binary: its sync and sync-copy run in the same rounds).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BENCH_DIR="${BENCH_DIR:-/work/shared/bench}"
@@ -92,6 +92,9 @@ for r in $(seq "$ROUNDS"); do
   echo "-- round $r" >&2
   run ffmpeg-aac  ffmpeg -v error -y -i "$D" -i "$B" -map 0:v -map 1:a -c:v copy -c:a aac "$OUTDIR/out.mp4"
   run sync        "$BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json
+  if [ -n "${PREV_BIN:-}" ]; then
+    run sync-prev "$PREV_BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json
+  fi
   run ffmpeg-copy ffmpeg -v error -y -i "$D" -i "$B" -map 0:v -map 1:a -c copy "$OUTDIR/out.mp4"
   # context, not a target: the remux made as durable as beatsync's output
   # (which is fsynced before it gets its name); ffmpeg leaves its file in the
@@ -139,6 +142,7 @@ awk '
     if (m["ffmpeg-aac"] > 0)  printf "sync / ffmpeg-aac = %.2f (target <= 1.0)\n", m["sync"] / m["ffmpeg-aac"]
     if (m["ffmpeg-copy"] > 0) printf "sync-copy / ffmpeg-copy = %.2f (target <= 1.5)\n", m["sync-copy"] / m["ffmpeg-copy"]
     if (m["ffmpeg-copy-fsync"] > 0) printf "sync-copy / ffmpeg-copy-fsync = %.2f (context: equally durable output)\n", m["sync-copy"] / m["ffmpeg-copy-fsync"]
+    if (m["sync-prev"] > 0) printf "sync / sync-prev (PREV_BIN) = %.2f\n", m["sync"] / m["sync-prev"]
     if (m["sync-copy-prev"] > 0) printf "sync-copy / sync-copy-prev (PREV_BIN) = %.2f\n", m["sync-copy"] / m["sync-copy-prev"]
     if (m["ffmpeg-aac"] > 0)  printf "export (offset given) / ffmpeg-aac = %.2f\n", m["export"] / m["ffmpeg-aac"]
     if (m["ffmpeg-copy"] > 0) printf "export-copy (offset given) / ffmpeg-copy = %.2f\n", m["export-copy"] / m["ffmpeg-copy"]

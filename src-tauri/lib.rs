@@ -3,45 +3,48 @@
 //! store is the single source of truth and the only source of job events.
 
 pub mod commands;
+pub mod contract;
 pub mod error;
-pub mod files;
+pub mod events;
 pub mod launch;
-pub mod preview;
+pub mod player;
 pub mod state;
 pub mod view;
 
 use beatsync_engine::jobs::{EngineWork, JobsError, Runner, RunnerConfig, Store, StoreEvent};
+use commands::{files, jobs, output, preview, settings};
+use events::{emit, FilesAdded, JobChanged, JobRemoved, StoreRecovered};
 use state::AppState;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tauri::{AppHandle, DragDropEvent, Emitter, Manager, Runtime, WindowEvent};
+use tauri::{AppHandle, DragDropEvent, Manager, Runtime, WindowEvent};
 use view::JobView;
 
 /// Registers commands, state, the job runner, event forwarding and the drop
 /// handler. Shared by `run()` and the tests (which pass a mock-runtime builder).
 pub fn builder<R: Runtime>(b: tauri::Builder<R>) -> tauri::Builder<R> {
     b.invoke_handler(tauri::generate_handler![
-        commands::probe_media,
-        commands::add_files,
-        commands::pick_files,
-        commands::pick_folder,
-        commands::get_settings,
-        commands::set_settings,
-        commands::waveform,
-        commands::analyze,
-        commands::set_placement,
-        commands::set_trim,
-        commands::export,
-        commands::export_all,
-        commands::cancel_job,
-        commands::retry_job,
-        commands::list_jobs,
-        commands::clear_history,
-        commands::open_path,
-        commands::reveal_path,
-        commands::preview_play,
-        commands::preview_stop,
+        files::probe_media,
+        files::add_files,
+        files::pick_files,
+        settings::pick_folder,
+        settings::get_settings,
+        settings::set_settings,
+        files::waveform,
+        jobs::analyze,
+        jobs::set_placement,
+        jobs::set_trim,
+        jobs::export,
+        jobs::export_all,
+        jobs::cancel_job,
+        jobs::retry_job,
+        jobs::list_jobs,
+        jobs::clear_history,
+        output::open_path,
+        output::reveal_path,
+        preview::preview_play,
+        preview::preview_stop,
     ])
     .setup(|app| {
         setup(app.handle())?;
@@ -68,16 +71,11 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) -> Result<(), JobsError> {
     let store = Arc::new(store);
     let events = store.subscribe();
     let emitter = app.clone();
-    let notify: preview::Notify = Arc::new(move |playing, position_s, error| {
-        let _ = emitter.emit(
-            "preview-state",
-            serde_json::json!({ "playing": playing, "position_s": position_s, "error": error }),
-        );
-    });
+    let notify: player::Notify = Arc::new(move |state| emit(&emitter, state));
     app.manage(AppState {
         store,
         runner: Mutex::new(None),
-        preview: preview::Preview::new(notify),
+        preview: player::Preview::new(notify),
     });
     forward_store_events(app.clone(), events);
     start_runner(app.clone());
@@ -91,7 +89,14 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) -> Result<(), JobsError> {
         tauri::async_runtime::spawn(async move {
             // Give the page time to subscribe before telling it.
             tokio::time::sleep(Duration::from_millis(1500)).await;
-            let _ = app.emit("store-recovered", serde_json::json!({ "moved_to": r.moved_to, "reason": r.reason, "recovered_jobs": r.recovered_jobs }));
+            emit(
+                &app,
+                StoreRecovered {
+                    moved_to: r.moved_to,
+                    reason: r.reason,
+                    recovered_jobs: r.recovered_jobs,
+                },
+            );
         });
     }
     launch::install(app);
@@ -103,7 +108,7 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) -> Result<(), JobsError> {
 pub(crate) fn hand_over_files<R: Runtime>(app: AppHandle<R>, paths: Vec<PathBuf>) {
     tauri::async_runtime::spawn(async move {
         let added = files::add_paths(&app, paths).await;
-        let _ = app.emit("files-added", added);
+        emit(&app, FilesAdded(added));
     });
 }
 
@@ -116,17 +121,17 @@ fn forward_store_events<R: Runtime>(
         loop {
             match rx.recv().await {
                 Ok(StoreEvent::JobChanged(job)) => {
-                    let _ = app.emit("job-changed", JobView::from(*job));
+                    emit(&app, JobChanged(JobView::from(*job)));
                 }
                 Ok(StoreEvent::JobRemoved { id }) => {
-                    let _ = app.emit("job-removed", serde_json::json!({ "id": id }));
+                    emit(&app, JobRemoved { id });
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     // Missed some: send every job's current state instead.
                     tracing::warn!("job events lagged by {n}; resending all");
                     if let Ok(jobs) = app.state::<AppState>().store.list(&[], 1000) {
                         for j in jobs {
-                            let _ = app.emit("job-changed", JobView::from(j));
+                            emit(&app, JobChanged(JobView::from(j)));
                         }
                     }
                 }

@@ -1,7 +1,7 @@
 //! What the app keeps while it runs: the job store (the single source of
 //! truth), the runner doing the work, and the audio preview.
 
-use crate::preview::Preview;
+use crate::player::Preview;
 use beatsync_engine::jobs::{EngineWork, Runner, Store};
 use std::sync::{Arc, Mutex};
 

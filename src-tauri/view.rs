@@ -1,25 +1,28 @@
 //! The shapes the UI receives (docs/ipc.md), built from engine types.
 
-use beatsync_engine::jobs::{Job, JobOptions, JobState};
-use beatsync_engine::{ErrorPayload, MediaInfo};
+use beatsync_engine::jobs::{Job, JobOptions, JobState, Stage};
+use beatsync_engine::{AlignResult, ErrorPayload, MediaInfo, Role};
 use serde::Serialize;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct JobView {
     pub id: String,
+    /// The job's revision: of two views of a job the higher `rev` is the
+    /// newer; the UI ignores a view older than the one it has.
+    pub rev: u64,
     pub dance_path: PathBuf,
     pub bgm_path: PathBuf,
     pub state: JobState,
-    pub stage: Option<String>,
+    pub stage: Option<Stage>,
     pub progress: f64,
     pub eta_s: Option<f64>,
     pub attempts: u32,
     pub max_attempts: u32,
     pub interruptions: u32,
     pub error: Option<ErrorPayload>,
-    /// The alignment (`AlignResult`), once analysed.
-    pub analysis: Option<serde_json::Value>,
+    /// The alignment, once analysed.
+    pub analysis: Option<AlignResult>,
     /// The export report, once done.
     pub report: Option<serde_json::Value>,
     pub options: JobOptions,
@@ -33,6 +36,7 @@ impl From<Job> for JobView {
     fn from(j: Job) -> Self {
         Self {
             id: j.id,
+            rev: j.rev,
             dance_path: j.dance.path,
             bgm_path: j.bgm.path,
             state: j.state,
@@ -62,7 +66,7 @@ pub enum AddedFile {
         path: PathBuf,
         ok: bool,
         info: MediaInfo,
-        role: &'static str,
+        role: Role,
     },
     Err {
         path: PathBuf,
@@ -72,7 +76,7 @@ pub enum AddedFile {
 }
 
 impl AddedFile {
-    pub fn accepted(path: PathBuf, info: MediaInfo, role: &'static str) -> Self {
+    pub fn accepted(path: PathBuf, info: MediaInfo, role: Role) -> Self {
         AddedFile::Ok {
             path,
             ok: true,

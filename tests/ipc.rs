@@ -1,100 +1,25 @@
 //! The app's commands called through Tauri's IPC on the mock runtime, with the
-//! app's real configuration and capabilities (so the ACL is exercised too).
+//! app's real configuration and capabilities (so the ACL is exercised too),
+//! and the contract files checked against the types.
 
+#[path = "ipc/common.rs"]
+mod common;
+
+use beatsync_app::{contract, events};
+use beatsync_engine::ErrorCode;
+use common::{app, call, main_window, make_class, make_song, request};
 use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
+use tauri::test::get_ipc_response;
 use tauri::WebviewWindowBuilder;
-
-/// One job store for this test process (tests in it share the env).
-fn data_dir() -> &'static Path {
-    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let d = tempfile::tempdir().expect("tempdir");
-        std::env::set_var("BEATSYNC_DATA_DIR", d.path());
-        d
-    })
-    .path()
-}
-
-fn app() -> tauri::App<tauri::test::MockRuntime> {
-    data_dir();
-    let app = beatsync_app::builder(mock_builder())
-        .build(beatsync_app::context())
-        .expect("app builds on the mock runtime");
-    beatsync_app::setup(app.handle()).expect("store and runner start");
-    app
-}
-
-fn request(cmd: &str, body: Value) -> InvokeRequest {
-    InvokeRequest {
-        cmd: cmd.into(),
-        callback: CallbackFn(0),
-        error: CallbackFn(1),
-        // On Linux the app's pages are served from tauri://localhost.
-        url: "tauri://localhost".parse().expect("url"),
-        body: InvokeBody::Json(body),
-        headers: Default::default(),
-        invoke_key: INVOKE_KEY.to_string(),
-    }
-}
-
-fn call(
-    w: &tauri::WebviewWindow<tauri::test::MockRuntime>,
-    cmd: &str,
-    body: Value,
-) -> Result<Value, Value> {
-    get_ipc_response(w, request(cmd, body)).map(|b| b.deserialize::<Value>().expect("json"))
-}
-
-fn make_class(dir: &Path) -> std::path::PathBuf {
-    let p = dir.join("class.mp4");
-    let st = std::process::Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=15:duration=2",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg("sine=frequency=330:sample_rate=44100:duration=2")
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"])
-        .arg(&p)
-        .status()
-        .expect("ffmpeg CLI for fixtures");
-    assert!(st.success());
-    p
-}
-
-fn make_song(dir: &Path) -> std::path::PathBuf {
-    let p = dir.join("song.m4a");
-    let st = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("sine=frequency=330:sample_rate=44100:duration=2")
-        .args(["-c:a", "aac"])
-        .arg(&p)
-        .status()
-        .expect("ffmpeg CLI for fixtures");
-    assert!(st.success());
-    p
-}
 
 #[test]
 fn probe_media_through_ipc() {
     let dir = tempfile::tempdir().expect("tempdir");
     let song = make_song(dir.path());
     let app = app();
-    let main = WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .expect("main window");
+    let main = main_window(&app);
 
     let ok = get_ipc_response(&main, request("probe_media", json!({ "path": song })))
         .expect("probe succeeds")
@@ -143,9 +68,7 @@ fn files_jobs_and_settings_through_ipc() {
     let text = dir.path().join("notes.mp4");
     std::fs::write(&text, "hello").expect("write");
     let app = app();
-    let main = WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .expect("main window");
+    let main = main_window(&app);
 
     // The path a drop takes: each file probed and given a role, or rejected with the reason.
     let added =
@@ -288,4 +211,110 @@ fn launch_files_wait_for_the_page_then_arrive_like_a_drop() {
     assert_eq!(added[1]["path"], json!(dir.path().join("missing.mp4")));
     assert_eq!(added[1]["ok"], false);
     assert_eq!(added[1]["error"]["code"], "not_found");
+}
+
+/// The repository root (this file is tests/ipc.rs).
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Compares a file with what the types say it must be; `BEATSYNC_BLESS=1`
+/// rewrites it instead.
+fn check_generated(rel: &str, want: &str) {
+    let path = root().join(rel);
+    if std::env::var_os("BEATSYNC_BLESS").is_some() {
+        std::fs::write(&path, want).expect("write generated file");
+        return;
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "{rel} differs from the types (src-tauri/contract.rs); run BEATSYNC_BLESS=1 cargo test --test ipc contract to rewrite it.\n--- wanted ---\n{want}"
+    );
+}
+
+#[test]
+fn contract_files_are_written_from_the_types() {
+    check_generated("ui/js/contract.js", &contract::ui_module());
+    let doc = std::fs::read_to_string(root().join("docs/ipc.md")).expect("docs/ipc.md");
+    check_generated("docs/ipc.md", &contract::fill_doc(&doc).expect("markers"));
+}
+
+#[test]
+fn every_event_type_is_in_the_contract() {
+    let src = std::fs::read_to_string(root().join("src-tauri/events.rs")).expect("events.rs");
+    let types = src.matches("impl Event for ").count();
+    assert_eq!(
+        types,
+        events::ALL.len(),
+        "an Event type missing from events::ALL"
+    );
+    let names: BTreeSet<_> = events::ALL.iter().map(|e| e.name).collect();
+    assert_eq!(names.len(), events::ALL.len(), "event names are unique");
+}
+
+/// The commands docs/ipc.md documents are exactly those the window may call.
+#[test]
+fn docs_list_every_command_the_window_may_call() {
+    let caps: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("src-tauri/capabilities/main.json"))
+            .expect("capability"),
+    )
+    .expect("json");
+    let granted: BTreeSet<String> = caps["permissions"]
+        .as_array()
+        .expect("permissions")
+        .iter()
+        .filter_map(|p| {
+            p.as_str()?
+                .strip_prefix("allow-")
+                .map(|c| c.replace('-', "_"))
+        })
+        .collect();
+    let doc = std::fs::read_to_string(root().join("docs/ipc.md")).expect("docs/ipc.md");
+    let table = doc
+        .split("## Commands")
+        .nth(1)
+        .and_then(|t| t.split("\n## ").next())
+        .expect("a Commands section");
+    let documented: BTreeSet<String> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split(" |").next())
+        .flat_map(|cell| {
+            cell.split(" / ")
+                .map(|c| c.trim_matches('`').to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(granted.len() >= 20, "{granted:?}");
+    assert_eq!(documented, granted);
+}
+
+/// Error codes on the wire are the list's names.
+#[test]
+fn command_errors_carry_codes_from_the_list() {
+    let app = app();
+    let main = main_window(&app);
+    let mut codes = HashMap::new();
+    for (cmd, args) in [
+        ("retry_job", json!({ "id": "no-such-job" })),
+        (
+            "set_trim",
+            json!({ "id": "x", "start_s": 5.0, "end_s": 1.0 }),
+        ),
+        ("export", json!({ "ids": [], "out_dir": "/no/such/folder" })),
+        (
+            "preview_play",
+            json!({ "id": "no-such-job", "from_s": 0.0, "balance": 0.0 }),
+        ),
+    ] {
+        let err = call(&main, cmd, args).expect_err(cmd);
+        let code: ErrorCode = serde_json::from_value(err["code"].clone()).expect("a listed code");
+        codes.insert(cmd, code);
+    }
+    assert_eq!(codes["retry_job"], ErrorCode::JobNotFound);
+    assert_eq!(codes["set_trim"], ErrorCode::InvalidArgument);
+    assert_eq!(codes["export"], ErrorCode::OutputDir);
+    assert_eq!(codes["preview_play"], ErrorCode::JobNotFound);
 }

@@ -1,8 +1,9 @@
 // End-to-end on the real app window under Xvfb: files added through the same
 // Rust path a drop takes, analysis, beat markers and offset shown, nudge,
 // export to a folder, history, an error, and a restart mid-export that
-// resumes. Screenshots of each state go to test-output/e2e/; timings to
-// test-output/e2e/metrics.json (measured, not asserted).
+// resumes. The job events the page receives are checked against the contract: revisions
+// go up, every stage has words. Screenshots of each state go to test-output/e2e/; timings
+// to test-output/e2e/metrics.json (measured, not asserted).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -10,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startApp, screenshot, ffmpeg, isAlive, OUT_DIR, ROOT } from './driver.mjs';
+import { EVENTS } from '../../ui/js/contract.js';
 
 let dir;
 let media;
@@ -56,6 +58,32 @@ async function setOutDir(browser) {
   await browser.waitUntil(() => browser.execute(() => document.body.dataset.ready === 'true'), { timeout: 20000 });
 }
 
+/** Records, in the page, every job event it receives: id, revision, state and stage. */
+async function recordJobEvents(browser) {
+  const ok = await browser.executeAsync((name, done) => {
+    window.__jobEvents = [];
+    window.__TAURI__.event.listen(name, ({ payload: j }) => {
+      window.__jobEvents.push({ id: j.id, rev: j.rev, state: j.state, stage: j.stage });
+    }).then(() => done(true), (e) => done(String(e)));
+  }, EVENTS.jobChanged);
+  assert.equal(ok, true);
+}
+
+/** The recorded job events: jobs whose revisions did not go up, and stages without words. */
+async function checkJobEvents(browser) {
+  return browser.executeAsync((done) => {
+    import(new URL('js/i18n.js', document.baseURI).href).then(({ STRINGS }) => {
+      const events = window.__jobEvents;
+      const revs = {};
+      for (const e of events) (revs[e.id] ||= []).push(e.rev);
+      const unordered = Object.entries(revs).filter(([, r]) => r.some((x, i) => !Number.isInteger(x) || (i > 0 && x <= r[i - 1])));
+      const stages = [...new Set(events.map((e) => e.stage).filter(Boolean))];
+      const wordless = stages.filter((s) => !STRINGS.en[`stage.${s}`] || !STRINGS.zh[`stage.${s}`]);
+      done({ count: events.length, unordered, stages, wordless });
+    }, (e) => done({ error: String(e) }));
+  });
+}
+
 async function addByPath(browser, p) {
   const input = await browser.$('#path-input');
   await input.setValue(p);
@@ -92,6 +120,7 @@ test('add, analyse, nudge, export, history and an error in the real window', asy
   try {
     assert.equal(await browser.getTitle(), 'BeatSync');
     await setOutDir(browser);
+    await recordJobEvents(browser);
     await screenshot(browser, 'empty');
 
     await addByPath(browser, path.join(media, '周六 class.mp4'));
@@ -187,6 +216,16 @@ test('add, analyse, nudge, export, history and an error in the real window', asy
     assert.deepEqual(info.streams.map((s) => s.kind).sort(), ['audio', 'video']);
     assert.ok((await browser.$$('#history li[data-state="done"]')).length >= 1, 'the job is in the history');
     await screenshot(browser, 'done');
+
+    // Every job event the page got: revisions going up per job, stages with words.
+    const events = await checkJobEvents(browser);
+    assert.equal(events.error, undefined, events.error);
+    assert.ok(events.count > 5, `${events.count} job events`);
+    assert.deepEqual(events.unordered, [], 'revisions go up with every event of a job');
+    assert.deepEqual(events.wordless, [], 'every stage has words in both languages');
+    for (const s of ['decode', 'refine', 'verify', 'done']) assert.ok(events.stages.includes(s), `${s} in ${events.stages}`);
+    metrics.job_events = events.count;
+    metrics.stages_seen = events.stages;
 
     // A file the engine rejects shows the reason.
     const notes = path.join(media, 'notes.mp4');

@@ -5,28 +5,13 @@
 mod common;
 
 use beatsync_engine as engine;
-use common::{ffmpeg, measured_lag_s, path_str as s};
-use engine::audio_out::RetimeMode;
-use engine::{CancelToken, EndReason, ExportReport, ExportRequest, Placement, StartReason};
+use common::{ffmpeg, ffmpeg_output, measured_lag_s, path_str as s, pink_song, Fixture, H264};
+use engine::export::{EndReason, RetimeMode, StartReason};
+use engine::{CancelToken, ExportReport, ExportRequest, Placement};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const SR: u32 = 44100;
-
-fn ffmpeg_stdout(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error"])
-        .args(args)
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "ffmpeg {:?}: {}",
-        args,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 /// A "song": stereo pink noise (never repeats, so correlation has one sharp
 /// peak), `dur` seconds, fading out over its last `fade` seconds, then
@@ -43,25 +28,17 @@ fn make_song_with(
     tail_silence: f64,
     encoder_args: &[&str],
 ) -> PathBuf {
-    let p = dir.join(name);
-    let src = format!(
-        "anoisesrc=d={dur}:c=pink:r={SR}:a=0.5:seed=7,afade=t=out:st={}:d={fade},apad=pad_dur={tail_silence}",
-        dur - fade
-    );
-    let mut args = vec![
-        "-f", "lavfi", "-i", &src, "-ac", "2", "-c:a", "aac", "-b:a", "160k",
-    ];
-    args.extend_from_slice(encoder_args);
-    args.push(s(&p));
-    ffmpeg(&args);
-    p
+    pink_song(dur, fade, tail_silence, 7)
+        .args(encoder_args)
+        .write(&dir.join(name))
 }
 
 struct DanceOpts<'a> {
     dur: f64,
     /// Extra video filter (e.g. a black ending).
     vf: Option<&'a str>,
-    vcodec: &'a [&'a str],
+    /// Video codec options; `None`: H.264 with a 1-s GOP and B-frames.
+    vcodec: Option<&'a [&'a str]>,
     extra: &'a [&'a str],
     size: &'a str,
 }
@@ -71,18 +48,7 @@ impl Default for DanceOpts<'_> {
         Self {
             dur: 10.0,
             vf: None,
-            vcodec: &[
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-g",
-                "30",
-                "-bf",
-                "2",
-                "-pix_fmt",
-                "yuv420p",
-            ],
+            vcodec: None,
             extra: &[],
             size: "320x180",
         }
@@ -92,34 +58,38 @@ impl Default for DanceOpts<'_> {
 /// A class video: a moving test pattern at 30 fps (1-s GOP, B-frames) with
 /// some sound (its content does not matter when the offset is given).
 fn make_dance(dir: &Path, name: &str, o: &DanceOpts) -> PathBuf {
-    let p = dir.join(name);
     let mut v = format!("testsrc2=size={}:rate=30", o.size);
     if let Some(vf) = o.vf {
         v = format!("{v},{vf}");
     }
-    let dur = o.dur.to_string();
-    let mut args: Vec<&str> = vec![
-        "-f",
-        "lavfi",
-        "-i",
-        &v,
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=f=330:r=48000",
-        "-t",
-        &dur,
-    ];
-    args.extend_from_slice(o.vcodec);
-    args.extend_from_slice(&["-c:a", "aac", "-b:a", "64k"]);
-    args.extend_from_slice(o.extra);
-    args.push(s(&p));
-    ffmpeg(&args);
-    p
+    let video = Fixture::new()
+        .lavfi(&v)
+        .lavfi("sine=f=330:r=48000")
+        .args(&["-t", &o.dur.to_string()]);
+    let video = match o.vcodec {
+        Some(codec) => video.args(codec),
+        None => video.h264(30).args(&["-bf", "2"]),
+    };
+    video.aac("64k").args(o.extra).write(&dir.join(name))
+}
+
+/// `song.m4a` of `song_s` seconds (2-s fade) and `class.mp4` of `class_s`
+/// seconds, both with [`make_song`] and [`make_dance`]'s defaults.
+fn song_and_class(dir: &Path, song_s: f64, class_s: f64) -> (PathBuf, PathBuf) {
+    let song = make_song(dir, "song.m4a", song_s, 2.0, 0.0);
+    let dance = make_dance(
+        dir,
+        "class.mp4",
+        &DanceOpts {
+            dur: class_s,
+            ..Default::default()
+        },
+    );
+    (song, dance)
 }
 
 fn decode_mono(path: &Path) -> Vec<f32> {
-    let raw = ffmpeg_stdout(&[
+    let raw = ffmpeg_output(&[
         "-i",
         s(path),
         "-map",
@@ -186,7 +156,7 @@ fn files_in(dir: &Path) -> Vec<String> {
 
 /// Per-packet MD5s of the video stream, without decoding.
 fn packet_hashes(path: &Path) -> Vec<String> {
-    let txt = ffmpeg_stdout(&[
+    let txt = ffmpeg_output(&[
         "-i",
         s(path),
         "-map",
@@ -206,7 +176,7 @@ fn packet_hashes(path: &Path) -> Vec<String> {
 
 /// Per-frame MD5s of the decoded pictures, in presentation order.
 fn frame_hashes(path: &Path) -> Vec<String> {
-    let txt = ffmpeg_stdout(&["-i", s(path), "-map", "0:v:0", "-f", "framemd5", "-"]);
+    let txt = ffmpeg_output(&["-i", s(path), "-map", "0:v:0", "-f", "framemd5", "-"]);
     String::from_utf8_lossy(&txt)
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -233,15 +203,7 @@ fn ffprobe_entries(path: &Path, entries: &str) -> String {
 #[test]
 fn song_is_placed_within_1ms_at_start_middle_and_end() {
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
-    let dance = make_dance(
-        d.path(),
-        "class.mp4",
-        &DanceOpts {
-            dur: 12.0,
-            ..Default::default()
-        },
-    );
+    let (song, dance) = song_and_class(d.path(), 30.0, 12.0);
     // The song starts 2.37 s into the recording: talk before it is dropped.
     let report = run(&request(&dance, &song, d.path(), 2.37)).unwrap();
     assert_eq!(report.trim.start_reason, StartReason::SongStart);
@@ -378,22 +340,25 @@ fn copied_song_packets_are_placed_within_1ms() {
 fn without_an_offset_the_song_is_aligned_first() {
     let d = tempfile::tempdir().unwrap();
     // A song with a beat (noise bursts every 0.5 s) the aligner can lock on.
-    let song = d.path().join("beat.m4a");
-    ffmpeg(&[
-        "-f", "lavfi", "-i",
-        "anoisesrc=d=24:c=pink:r=44100:a=0.5:seed=3,volume='0.15+0.85*lt(mod(t\\,0.5)\\,0.06)':eval=frame,afade=t=out:st=21:d=3",
-        "-ac", "2", "-c:a", "aac", "-b:a", "160k", s(&song),
-    ]);
+    let song = Fixture::new()
+        .lavfi("anoisesrc=d=24:c=pink:r=44100:a=0.5:seed=3,volume='0.15+0.85*lt(mod(t\\,0.5)\\,0.06)':eval=frame,afade=t=out:st=21:d=3")
+        .args(&["-ac", "2"])
+        .aac("160k")
+        .write(&d.path().join("beat.m4a"));
     // The class: talk-like brown noise, the song from 2.5 s through a
     // speaker (high-passed, quieter), phone-grade mono AAC.
-    let dance = d.path().join("class.mp4");
-    ffmpeg(&[
-        "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=30", "-i", s(&song), "-f", "lavfi", "-i",
-        "anoisesrc=d=16:c=brown:r=48000:a=0.05:seed=9", "-filter_complex",
-        "[1:a]adelay=2500|2500,highpass=f=200,volume=0.5[m];[m][2:a]amix=inputs=2:duration=longest[a]",
-        "-map", "0:v", "-map", "[a]", "-t", "14", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30",
-        "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-ac", "1", s(&dance),
-    ]);
+    let dance = Fixture::new()
+        .lavfi("testsrc2=size=160x90:rate=30")
+        .input(&song)
+        .lavfi("anoisesrc=d=16:c=brown:r=48000:a=0.05:seed=9")
+        .args(&[
+            "-filter_complex",
+            "[1:a]adelay=2500|2500,highpass=f=200,volume=0.5[m];[m][2:a]amix=inputs=2:duration=longest[a]",
+            "-map", "0:v", "-map", "[a]", "-t", "14", "-ac", "1",
+        ])
+        .h264(30)
+        .aac("64k")
+        .write(&d.path().join("class.mp4"));
     let req = ExportRequest::new(&dance, &song, d.path(), None);
     let mut stages = Vec::new();
     let report = engine::export(&req, &CancelToken::new(), &mut |st, _| {
@@ -422,15 +387,7 @@ fn without_an_offset_the_song_is_aligned_first() {
 #[test]
 fn copied_packets_are_identical_and_the_first_frame_is_the_cut() {
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
-    let dance = make_dance(
-        d.path(),
-        "class.mp4",
-        &DanceOpts {
-            dur: 8.0,
-            ..Default::default()
-        },
-    );
+    let (song, dance) = song_and_class(d.path(), 30.0, 8.0);
     // 2.3 s: frame 69, between the keyframes at 2.0 and 3.0 s.
     let report = run(&request(&dance, &song, d.path(), 2.3)).unwrap();
     assert!(
@@ -469,7 +426,7 @@ fn copied_packets_are_identical_and_the_first_frame_is_the_cut() {
 /// Frame `n` (presentation order) of a video as 8-bit grey pixels.
 fn grey_frame(path: &Path, n: usize) -> Vec<u8> {
     let sel = format!("select=eq(n\\,{n})");
-    ffmpeg_stdout(&[
+    ffmpeg_output(&[
         "-i",
         s(path),
         "-map",
@@ -500,17 +457,9 @@ fn psnr(a: &[u8], b: &[u8]) -> f64 {
 #[test]
 fn smart_cut_reencodes_only_the_head() {
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
-    let dance = make_dance(
-        d.path(),
-        "class.mp4",
-        &DanceOpts {
-            dur: 6.0,
-            ..Default::default()
-        },
-    );
+    let (song, dance) = song_and_class(d.path(), 30.0, 6.0);
     let mut req = request(&dance, &song, d.path(), 2.3);
-    req.start_cut = engine::StartCut::SmartCut;
+    req.start_cut = engine::export::StartCut::SmartCut;
     let report = run(&req).unwrap();
     assert_eq!(report.video, engine::export::VideoMethod::SmartCut);
     assert_eq!(report.trim.hidden_frames, 0);
@@ -552,7 +501,7 @@ fn hevc_gets_hvc1_and_rotation_is_kept() {
         "plain.mp4",
         &DanceOpts {
             dur: 6.0,
-            vcodec: &[
+            vcodec: Some(&[
                 "-c:v",
                 "libx265",
                 "-preset",
@@ -561,7 +510,7 @@ fn hevc_gets_hvc1_and_rotation_is_kept() {
                 "log-level=none:keyint=30",
                 "-pix_fmt",
                 "yuv420p",
-            ],
+            ]),
             ..Default::default()
         },
     );
@@ -618,18 +567,7 @@ fn avi_input_exports_to_mp4() {
         "class.avi",
         &DanceOpts {
             dur: 6.0,
-            vcodec: &[
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-g",
-                "30",
-                "-bf",
-                "0",
-                "-pix_fmt",
-                "yuv420p",
-            ],
+            vcodec: Some(&[&H264[..], &["-g", "30", "-bf", "0"]].concat()),
             extra: &["-c:a", "pcm_s16le"],
             ..Default::default()
         },
@@ -661,26 +599,17 @@ fn variable_frame_rate_is_kept() {
             ..Default::default()
         },
     );
-    let dance = d.path().join("vfr.mp4");
-    ffmpeg(&[
-        "-i",
-        s(&plain),
-        "-vf",
-        "select='lt(n\\,90)+not(mod(n\\,2))'",
-        "-fps_mode",
-        "vfr",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "30",
-        "-bf",
-        "2",
-        "-c:a",
-        "copy",
-        s(&dance),
-    ]);
+    let dance = Fixture::new()
+        .input(&plain)
+        .args(&[
+            "-vf",
+            "select='lt(n\\,90)+not(mod(n\\,2))'",
+            "-fps_mode",
+            "vfr",
+        ])
+        .h264(30)
+        .args(&["-bf", "2", "-c:a", "copy"])
+        .write(&d.path().join("vfr.mp4"));
     let ts = |p: &Path| -> Vec<f64> {
         let out = Command::new("ffprobe")
             .args([
@@ -722,15 +651,7 @@ fn variable_frame_rate_is_kept() {
 #[test]
 fn song_already_playing_keeps_the_recording_start() {
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
-    let dance = make_dance(
-        d.path(),
-        "class.mp4",
-        &DanceOpts {
-            dur: 8.0,
-            ..Default::default()
-        },
-    );
+    let (song, dance) = song_and_class(d.path(), 30.0, 8.0);
     // 12.25 s into the song: the encoder seeks there rather than decoding it.
     let report = run(&request(&dance, &song, d.path(), -12.25)).unwrap();
     assert_eq!(report.trim.start_reason, StartReason::RecordingStart);
@@ -741,15 +662,7 @@ fn song_already_playing_keeps_the_recording_start() {
 #[test]
 fn lead_in_keeps_seconds_before_the_song() {
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
-    let dance = make_dance(
-        d.path(),
-        "class.mp4",
-        &DanceOpts {
-            dur: 10.0,
-            ..Default::default()
-        },
-    );
+    let (song, dance) = song_and_class(d.path(), 30.0, 10.0);
     let mut req = request(&dance, &song, d.path(), 4.0);
     req.lead_in_s = 1.5;
     let report = run(&req).unwrap();
@@ -772,15 +685,7 @@ fn lead_in_keeps_seconds_before_the_song() {
 #[test]
 fn the_users_trim_sets_both_ends() {
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
-    let dance = make_dance(
-        d.path(),
-        "class.mp4",
-        &DanceOpts {
-            dur: 10.0,
-            ..Default::default()
-        },
-    );
+    let (song, dance) = song_and_class(d.path(), 30.0, 10.0);
     let mut req = request(&dance, &song, d.path(), 1.0);
     req.trim_start_s = Some(3.0);
     req.trim_end_s = Some(7.5);
@@ -889,52 +794,43 @@ fn black_ending_is_trimmed() {
 #[test]
 fn drift_is_followed_to_the_last_second() {
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 40.0, 2.0, 0.0);
+    // 0.2 % clock drift: 60 ms over 30 s, far more than the tolerance.
+    let (req, song) = retimed(d.path(), 30.0, 1.002);
+    let report = run(&req).unwrap();
+    assert_eq!(report.audio.retime, engine::export::Retime::Resample);
+    let dur = report.duration_s;
+    assert_placed(&report, &song, &[0.5, dur / 2.0, dur - 0.5], 0.001);
+}
+
+/// A class of `dur` seconds to a 40-s song at `rate`, offset 1 s at its middle.
+fn retimed(dir: &Path, dur: f64, rate: f64) -> (ExportRequest, PathBuf) {
+    let song = make_song(dir, "song.m4a", 40.0, 2.0, 0.0);
     let dance = make_dance(
-        d.path(),
+        dir,
         "class.mp4",
         &DanceOpts {
-            dur: 30.0,
+            dur,
             size: "160x90",
             ..Default::default()
         },
     );
-    // 0.2 % clock drift: 60 ms over 30 s, far more than the tolerance.
-    let mut req = request(&dance, &song, d.path(), 1.0);
+    let mut req = request(&dance, &song, dir, 1.0);
     req.placement = Some(Placement {
         offset_s: 1.0,
-        rate: 1.002,
-        ref_dance_s: Some(15.0),
+        rate,
+        ref_dance_s: Some(dur / 2.0),
     });
-    let report = run(&req).unwrap();
-    assert_eq!(report.audio.retime, engine::audio_out::Retime::Resample);
-    let dur = report.duration_s;
-    assert_placed(&report, &song, &[0.5, dur / 2.0, dur - 0.5], 0.001);
+    (req, song)
 }
 
 #[test]
 fn speed_change_keeps_pitch_and_stays_in_sync() {
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 40.0, 2.0, 0.0);
-    let dance = make_dance(
-        d.path(),
-        "class.mp4",
-        &DanceOpts {
-            dur: 20.0,
-            size: "160x90",
-            ..Default::default()
-        },
-    );
     // The class played the song 4 % slower.
-    let mut req = request(&dance, &song, d.path(), 1.0);
-    req.placement = Some(Placement {
-        offset_s: 1.0,
-        rate: 1.04,
-        ref_dance_s: Some(10.0),
-    });
+    let (mut req, song) = retimed(d.path(), 20.0, 1.04);
     req.retime = RetimeMode::Auto;
     let report = run(&req).unwrap();
-    assert_eq!(report.audio.retime, engine::audio_out::Retime::Tempo);
+    assert_eq!(report.audio.retime, engine::export::Retime::Tempo);
     let dur = report.duration_s;
     // A pitch-keeping stretch moves each grain a little (Rubber Band: a few
     // ms on pink noise, the hardest material); the placement must still
@@ -945,15 +841,7 @@ fn speed_change_keeps_pitch_and_stays_in_sync() {
 #[test]
 fn never_overwrites_and_honours_the_name() {
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
-    let dance = make_dance(
-        d.path(),
-        "class.mp4",
-        &DanceOpts {
-            dur: 4.0,
-            ..Default::default()
-        },
-    );
+    let (song, dance) = song_and_class(d.path(), 20.0, 4.0);
     let out = d.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let a = run(&request(&dance, &song, &out, 0.5)).unwrap();
@@ -970,15 +858,7 @@ fn never_overwrites_and_honours_the_name() {
 #[test]
 fn stale_partials_are_removed_and_live_ones_kept() {
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
-    let dance = make_dance(
-        d.path(),
-        "class.mp4",
-        &DanceOpts {
-            dur: 4.0,
-            ..Default::default()
-        },
-    );
+    let (song, dance) = song_and_class(d.path(), 20.0, 4.0);
     let out = d.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let stale = out.join(".beatsync-999999-0-class_beatsync.mp4.partial");
@@ -993,15 +873,7 @@ fn stale_partials_are_removed_and_live_ones_kept() {
 #[test]
 fn missing_output_folder_is_a_typed_error() {
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
-    let dance = make_dance(
-        d.path(),
-        "class.mp4",
-        &DanceOpts {
-            dur: 4.0,
-            ..Default::default()
-        },
-    );
+    let (song, dance) = song_and_class(d.path(), 20.0, 4.0);
     let e = run(&request(&dance, &song, &d.path().join("nope"), 0.5)).unwrap_err();
     assert_eq!(e.code(), "output_dir", "{e}");
     let e = run(&request(&dance, &d.path().join("gone.m4a"), d.path(), 0.5)).unwrap_err();
@@ -1017,7 +889,7 @@ fn unsupported_video_codec_is_reported() {
         "class.mkv",
         &DanceOpts {
             dur: 3.0,
-            vcodec: &["-c:v", "ffv1", "-g", "10"],
+            vcodec: Some(&["-c:v", "ffv1", "-g", "10"]),
             size: "64x36",
             ..Default::default()
         },
@@ -1030,15 +902,7 @@ fn unsupported_video_codec_is_reported() {
 #[test]
 fn input_changed_during_export_is_detected_and_nothing_left() {
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
-    let dance = make_dance(
-        d.path(),
-        "class.mp4",
-        &DanceOpts {
-            dur: 6.0,
-            ..Default::default()
-        },
-    );
+    let (song, dance) = song_and_class(d.path(), 20.0, 6.0);
     let out = d.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let req = request(&dance, &song, &out, 0.5);
@@ -1082,15 +946,7 @@ fn input_changed_during_export_is_detected_and_nothing_left() {
 #[test]
 fn cancel_stops_and_leaves_nothing() {
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
-    let dance = make_dance(
-        d.path(),
-        "class.mp4",
-        &DanceOpts {
-            dur: 6.0,
-            ..Default::default()
-        },
-    );
+    let (song, dance) = song_and_class(d.path(), 20.0, 6.0);
     let out = d.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let cancel = CancelToken::new();
@@ -1179,15 +1035,7 @@ fn read_only_folder_is_a_typed_error() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
-    let dance = make_dance(
-        d.path(),
-        "class.mp4",
-        &DanceOpts {
-            dur: 4.0,
-            ..Default::default()
-        },
-    );
+    let (song, dance) = song_and_class(d.path(), 20.0, 4.0);
     let Some(disk) = SmallDisk::mount(&d.path().join("ro"), "size=4m,ro") else {
         eprintln!("SKIPPED read-only folder test: mount failed");
         return;
@@ -1208,18 +1056,7 @@ fn killed_export_leaves_no_final_file_and_the_next_run_cleans_up() {
         &DanceOpts {
             dur: 30.0,
             size: "640x360",
-            vcodec: &[
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-g",
-                "30",
-                "-b:v",
-                "12M",
-                "-pix_fmt",
-                "yuv420p",
-            ],
+            vcodec: Some(&[&H264[..], &["-g", "30", "-b:v", "12M"]].concat()),
             ..Default::default()
         },
     );
@@ -1282,15 +1119,7 @@ fn killed_export_leaves_no_final_file_and_the_next_run_cleans_up() {
 #[test]
 fn cli_json_report_has_the_contract_fields() {
     let d = tempfile::tempdir().unwrap();
-    let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
-    let dance = make_dance(
-        d.path(),
-        "class.mp4",
-        &DanceOpts {
-            dur: 4.0,
-            ..Default::default()
-        },
-    );
+    let (song, dance) = song_and_class(d.path(), 20.0, 4.0);
     let out = Command::new(env!("CARGO_BIN_EXE_beatsync"))
         .args([
             "sync",

@@ -7,7 +7,7 @@
 mod common;
 
 use beatsync_engine::jobs::{JobState, Store};
-use common::{ffmpeg, measured_lag_s, path_str, tmp};
+use common::{measured_lag_s, path_str, pink_song, tmp, Fixture};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -37,60 +37,30 @@ impl Rng {
 
 /// The song: 14 s of stereo pink noise (one sharp correlation peak), AAC.
 fn make_song(dir: &Path) -> PathBuf {
-    let p = dir.join("song.m4a");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "anoisesrc=d=14:c=pink:r=44100:a=0.5:seed=11,afade=t=out:st=12:d=2",
-        "-ac",
-        "2",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "160k",
-        path_str(&p),
-    ]);
-    p
+    pink_song(14.0, 2.0, 0.0, 11).write(&dir.join("song.m4a"))
 }
 
 /// A class video whose sound is the song starting `delay` s in, under noise.
 fn make_class(dir: &Path, song: &Path, i: usize, delay: f64) -> PathBuf {
-    let p = dir.join(format!("class {i}.mp4"));
     let ms = (delay * 1000.0).round() as i64;
     let filter = format!("[1:a]adelay={ms}|{ms},volume=0.6[m];anoisesrc=d=10:c=white:r=48000:a=0.05:seed={i}[n];[m][n]amix=inputs=2:duration=longest:normalize=0[a]");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x180:rate=30",
-        "-i",
-        path_str(song),
-        "-filter_complex",
-        &filter,
-        "-map",
-        "0:v",
-        "-map",
-        "[a]",
-        "-t",
-        "10",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "30",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "96k",
-        "-ar",
-        "48000",
-        path_str(&p),
-    ]);
-    p
+    Fixture::new()
+        .lavfi("testsrc2=size=320x180:rate=30")
+        .input(song)
+        .args(&[
+            "-filter_complex",
+            &filter,
+            "-map",
+            "0:v",
+            "-map",
+            "[a]",
+            "-t",
+            "10",
+        ])
+        .h264(30)
+        .aac("96k")
+        .args(&["-ar", "48000"])
+        .write(&dir.join(format!("class {i}.mp4")))
 }
 
 /// Analysis rate for the placement check.

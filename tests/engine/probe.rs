@@ -4,24 +4,11 @@
 mod common;
 
 use beatsync_engine::{decode_audio, probe, EngineError, Role};
-use common::{click_expr, ffmpeg, path_str, tmp};
+use common::{click_expr, ffmpeg, path_str, tmp, Fixture, H264};
 use std::path::Path;
 
-fn video_src(dur: &str) -> Vec<String> {
-    vec![
-        "-f".into(),
-        "lavfi".into(),
-        "-i".into(),
-        format!("testsrc=size=320x240:rate=25:duration={dur}"),
-    ]
-}
-
-fn make(dir: &Path, name: &str, args: &[&str]) -> std::path::PathBuf {
-    let p = dir.join(name);
-    let mut a: Vec<&str> = args.to_vec();
-    a.push(path_str(&p));
-    ffmpeg(&a);
-    p
+fn video_src(dur: &str) -> String {
+    format!("testsrc=size=320x240:rate=25:duration={dur}")
 }
 
 fn tone(rate: u32, ch: u32, dur: &str) -> String {
@@ -36,30 +23,12 @@ fn probes_h264_aac_mp4() {
     let d = tmp();
     let v = video_src("2");
     let a = tone(48000, 2, "2");
-    let p = make(
-        d.path(),
-        "class.mp4",
-        &[
-            &v[0],
-            &v[1],
-            &v[2],
-            &v[3],
-            "-f",
-            "lavfi",
-            "-i",
-            &a,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "128k",
-        ],
-    );
+    let p = Fixture::new()
+        .lavfi(&v)
+        .lavfi(&a)
+        .args(&H264)
+        .aac("128k")
+        .write(&d.path().join("class.mp4"));
     let info = probe(&p).expect("probe mp4");
     assert!(
         info.container.contains("mp4"),
@@ -111,18 +80,10 @@ fn probes_hevc_mov_with_rotation() {
     let d = tmp();
     let v = video_src("1");
     let a = tone(44100, 1, "1");
-    let upright = make(
-        d.path(),
-        "upright.mov",
-        &[
-            &v[0],
-            &v[1],
-            &v[2],
-            &v[3],
-            "-f",
-            "lavfi",
-            "-i",
-            &a,
+    let upright = Fixture::new()
+        .lavfi(&v)
+        .lavfi(&a)
+        .args(&[
             "-c:v",
             "libx265",
             "-preset",
@@ -133,8 +94,8 @@ fn probes_hevc_mov_with_rotation() {
             "hvc1",
             "-c:a",
             "aac",
-        ],
-    );
+        ])
+        .write(&d.path().join("upright.mov"));
     let info = probe(&upright).expect("probe mov");
     assert!(info.container.contains("mov"));
     let v = info.video().expect("video");
@@ -175,58 +136,30 @@ fn probes_mkv_avi_m4a_mp3() {
     let d = tmp();
     let v = video_src("1");
     let a = tone(48000, 2, "1");
-    let mkv = make(
-        d.path(),
-        "class.mkv",
-        &[
-            &v[0],
-            &v[1],
-            &v[2],
-            &v[3],
-            "-f",
-            "lavfi",
-            "-i",
-            &a,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "libopus",
-        ],
-    );
+    let mkv = Fixture::new()
+        .lavfi(&v)
+        .lavfi(&a)
+        .args(&H264)
+        .args(&["-c:a", "libopus"])
+        .write(&d.path().join("class.mkv"));
     let info = probe(&mkv).expect("mkv");
     assert!(info.container.contains("matroska"));
     assert_eq!(info.audio().expect("audio").codec, "opus");
 
-    let avi = make(
-        d.path(),
-        "class.avi",
-        &[
-            &v[0],
-            &v[1],
-            &v[2],
-            &v[3],
-            "-f",
-            "lavfi",
-            "-i",
-            &a,
-            "-c:v",
-            "mpeg4",
-            "-c:a",
-            "libmp3lame",
-        ],
-    );
+    let avi = Fixture::new()
+        .lavfi(&v)
+        .lavfi(&a)
+        .args(&["-c:v", "mpeg4", "-c:a", "libmp3lame"])
+        .write(&d.path().join("class.avi"));
     let info = probe(&avi).expect("avi");
     assert_eq!(info.container, "avi");
     assert_eq!(info.video().expect("video").codec, "mpeg4");
     assert_eq!(info.audio().expect("audio").codec, "mp3float");
 
-    let m4a = make(
-        d.path(),
-        "song.m4a",
-        &["-f", "lavfi", "-i", &a, "-c:a", "aac"],
-    );
+    let m4a = Fixture::new()
+        .lavfi(&a)
+        .args(&["-c:a", "aac"])
+        .write(&d.path().join("song.m4a"));
     let info = probe(&m4a).expect("m4a");
     assert!(info.video().is_none());
     assert_eq!(info.audio().expect("audio").codec, "aac");
@@ -236,11 +169,10 @@ fn probes_mkv_avi_m4a_mp3() {
         Err("no_video")
     );
 
-    let mp3 = make(
-        d.path(),
-        "song.mp3",
-        &["-f", "lavfi", "-i", &a, "-c:a", "libmp3lame"],
-    );
+    let mp3 = Fixture::new()
+        .lavfi(&a)
+        .args(&["-c:a", "libmp3lame"])
+        .write(&d.path().join("song.mp3"));
     let info = probe(&mp3).expect("mp3");
     assert_eq!(info.container, "mp3");
     assert_eq!(info.audio().expect("audio").sample_rate, 48000);
@@ -250,11 +182,10 @@ fn probes_mkv_avi_m4a_mp3() {
 fn wav_without_channel_mask_gets_a_default_layout_and_decodes() {
     let d = tmp();
     let a = tone(44100, 2, "3");
-    let wav = make(
-        d.path(),
-        "song.wav",
-        &["-f", "lavfi", "-i", &a, "-c:a", "pcm_s16le"],
-    );
+    let wav = Fixture::new()
+        .lavfi(&a)
+        .args(&["-c:a", "pcm_s16le"])
+        .write(&d.path().join("song.wav"));
     let info = probe(&wav).expect("wav");
     let au = info.audio().expect("audio");
     assert_eq!((au.channels, au.layout.as_str()), (2, "stereo"));
@@ -286,26 +217,12 @@ fn error_codes_for_bad_files() {
     // A recording cut short while copying: the index (moov) at the end is missing.
     let v = video_src("2");
     let a = tone(48000, 2, "2");
-    let full = make(
-        d.path(),
-        "full.mp4",
-        &[
-            &v[0],
-            &v[1],
-            &v[2],
-            &v[3],
-            "-f",
-            "lavfi",
-            "-i",
-            &a,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "aac",
-        ],
-    );
+    let full = Fixture::new()
+        .lavfi(&v)
+        .lavfi(&a)
+        .args(&H264)
+        .args(&["-c:a", "aac"])
+        .write(&d.path().join("full.mp4"));
     let bytes = std::fs::read(&full).expect("read");
     let cut = d.path().join("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
@@ -314,20 +231,10 @@ fn error_codes_for_bad_files() {
     assert!(err.to_string().contains("damaged or incomplete"), "{err}");
 
     // A video with no sound: probe works, but it cannot be a class video, and decoding says why.
-    let silent = make(
-        d.path(),
-        "silent.mp4",
-        &[
-            &v[0],
-            &v[1],
-            &v[2],
-            &v[3],
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-        ],
-    );
+    let silent = Fixture::new()
+        .lavfi(&v)
+        .args(&H264)
+        .write(&d.path().join("silent.mp4"));
     let info = probe(&silent).expect("probe silent video");
     assert!(info.audio().is_none());
     assert_eq!(
@@ -346,11 +253,10 @@ fn unicode_and_spaces_in_path() {
     let dir = d.path().join("舞蹈 课 2026");
     std::fs::create_dir(&dir).expect("mkdir");
     let a = tone(44100, 1, "1");
-    let p = make(
-        &dir,
-        "周六 班 song.m4a",
-        &["-f", "lavfi", "-i", &a, "-c:a", "aac"],
-    );
+    let p = Fixture::new()
+        .lavfi(&a)
+        .args(&["-c:a", "aac"])
+        .write(&dir.join("周六 班 song.m4a"));
     let info = probe(&p).expect("probe unicode path");
     assert_eq!(info.path, p);
     assert!(decode_audio(&p, 8000).expect("decode").samples.len() > 7000);
@@ -375,72 +281,30 @@ fn a_click_lands_on_the_right_sample_in_every_format() {
     let expected = 66150.0 * 8000.0 / 44100.0;
     let v = video_src("3");
     let cases = [
-        make(
-            d.path(),
-            "click.wav",
-            &["-f", "lavfi", "-i", &src, "-c:a", "pcm_s16le"],
-        ),
-        make(
-            d.path(),
-            "click.m4a",
-            &["-f", "lavfi", "-i", &src, "-c:a", "aac", "-b:a", "192k"],
-        ),
-        make(
-            d.path(),
-            "click.mp3",
-            &[
-                "-f",
-                "lavfi",
-                "-i",
-                &src,
-                "-c:a",
-                "libmp3lame",
-                "-b:a",
-                "256k",
-            ],
-        ),
-        make(
-            d.path(),
-            "click.mp4",
-            &[
-                &v[0],
-                &v[1],
-                &v[2],
-                &v[3],
-                "-f",
-                "lavfi",
-                "-i",
-                &src,
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-c:a",
-                "aac",
-                "-b:a",
-                "128k",
-            ],
-        ),
-        make(
-            d.path(),
-            "click.mkv",
-            &[
-                &v[0],
-                &v[1],
-                &v[2],
-                &v[3],
-                "-f",
-                "lavfi",
-                "-i",
-                &src,
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-c:a",
-                "libopus",
-            ],
-        ),
+        Fixture::new()
+            .lavfi(&src)
+            .args(&["-c:a", "pcm_s16le"])
+            .write(&d.path().join("click.wav")),
+        Fixture::new()
+            .lavfi(&src)
+            .aac("192k")
+            .write(&d.path().join("click.m4a")),
+        Fixture::new()
+            .lavfi(&src)
+            .args(&["-c:a", "libmp3lame", "-b:a", "256k"])
+            .write(&d.path().join("click.mp3")),
+        Fixture::new()
+            .lavfi(&v)
+            .lavfi(&src)
+            .args(&H264)
+            .aac("128k")
+            .write(&d.path().join("click.mp4")),
+        Fixture::new()
+            .lavfi(&v)
+            .lavfi(&src)
+            .args(&H264)
+            .args(&["-c:a", "libopus"])
+            .write(&d.path().join("click.mkv")),
     ];
     for p in &cases {
         let pcm = decode_audio(p, 8000).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -472,11 +336,10 @@ fn cli_prints_code_and_message_and_exits_non_zero() {
     assert_eq!(err.trim().lines().count(), 1);
 
     let a = tone(44100, 1, "1");
-    let song = make(
-        d.path(),
-        "song.m4a",
-        &["-f", "lavfi", "-i", &a, "-c:a", "aac"],
-    );
+    let song = Fixture::new()
+        .lavfi(&a)
+        .args(&["-c:a", "aac"])
+        .write(&d.path().join("song.m4a"));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_beatsync"))
         .args(["probe", "--json", path_str(&song)])
         .output()

@@ -1,7 +1,8 @@
 // A plausible Rust side for the UI tests: media infos, an AlignResult (100 BPM, beats every
 // 0.6 s, downbeats every 2.4 s, offset 12.345 s, alternatives one bar either side) and a
-// job store that answers commands the way docs/ipc.md says. Progress is driven by the tests
-// through `job-changed` events, exactly as Rust would send them.
+// job store that answers commands the way docs/ipc.md says, each change raising the job's
+// `rev`. Progress is driven by the tests through `job-changed` events, exactly as Rust would
+// send them.
 
 export const CLASS_INFO = {
   path: '/videos/class.mp4', container: 'mov,mp4,m4a,3gp,3g2,mj2', duration_s: 83.4, size_bytes: 1000,
@@ -40,7 +41,7 @@ export const ALIGN = {
 
 export function job(id, patch = {}) {
   return {
-    id, dance_path: '/videos/class.mp4', bgm_path: '/music/song.mp3',
+    id, rev: 0, dance_path: '/videos/class.mp4', bgm_path: '/music/song.mp3',
     state: 'queued', stage: null, progress: 0, eta_s: null, attempts: 1, max_attempts: 3,
     error: null, analysis: null,
     options: { out_dir: null, name: null, lead_in_s: 0, audio_mode: 'encode', offset_s: null, rate: null, auto_export: false },
@@ -63,7 +64,13 @@ export function backend(data) {
     if (/\.(mp3|m4a|wav)$/.test(path)) return { path, ok: true, role: 'song', info: { ...data.songInfo, path } };
     return { path, ok: true, role: 'class', info: { ...data.classInfo, path } };
   };
-  const save = (j) => { jobs.set(j.id, j); return j; };
+  // Every change of a job raises its revision, as the Rust store does.
+  const save = (j) => {
+    const prev = jobs.get(j.id);
+    const saved = { ...j, rev: prev ? prev.rev + 1 : 0 };
+    jobs.set(j.id, saved);
+    return saved;
+  };
   const patch = (id, p) => save({ ...jobs.get(id), ...p, options: { ...jobs.get(id).options, ...(p.options || {}) } });
   // Waveforms with a click on every beat (song time), the recording's shifted by the offset.
   const wave = (duration, shift, pps) => {
@@ -91,7 +98,7 @@ export function backend(data) {
   on('analyze', ({ dance, bgm }) => save({ ...data.jobTemplate, id: `job-${++n}`, dance_path: dance, bgm_path: bgm, created_at: 1700000000000 + n }));
   on('set_placement', ({ id, offset_s, rate }) => patch(id, { options: { offset_s, rate } }));
   on('set_trim', ({ id, start_s, end_s }) => patch(id, { options: { trim_start_s: start_s, trim_end_s: end_s } }));
-  on('export', ({ ids, out_dir }) => ids.map((id) => patch(id, { state: 'exporting', stage: 'audio', progress: 0, options: { out_dir } })));
+  on('export', ({ ids, out_dir }) => ids.map((id) => patch(id, { state: 'exporting', stage: 'analyse', progress: 0, options: { out_dir } })));
   on('export_all', ({ dances, bgm, out_dir }) => dances.map((dance) => save({ ...data.jobTemplate, id: `job-${++n}`, dance_path: dance, bgm_path: bgm, created_at: 1700000000000 + n, options: { ...data.jobTemplate.options, out_dir, auto_export: true } })));
   on('cancel_job', ({ id }) => patch(id, { state: 'cancelled' }));
   on('retry_job', ({ id }) => patch(id, { state: 'queued', error: null, progress: 0, attempts: jobs.get(id).attempts + 1 }));

@@ -230,3 +230,37 @@ test('export progress does not redraw the analysed timeline (the window stays re
   await page.waitForFunction((b) => document.getElementById('timeline').dataset.draws !== b, before);
   await context.close();
 });
+
+test('a command\'s answer older than an event already shown does not overwrite it', async () => {
+  const { page, context } = await twoAnalysed({ data: { outDir: '/out' } });
+  await emitJob(page, 'job-2', { state: 'failed', error: { code: 'no_match', message: 'not found' } });
+  await page.waitForSelector('li.job[data-id="job-2"][data-state="failed"]');
+  // Rust answers Retry with the job queued; the runner takes it up at once, and its event
+  // (a later revision) reaches the page before the answer does.
+  await page.evaluate(() => window.__mock.on('retry_job', ({ id }) => {
+    const answer = window.__backend.patch(id, { state: 'queued', error: null, progress: 0 });
+    window.__backend.emitJob(id, { state: 'analyzing', stage: 'search', progress: 0.4 });
+    return answer;
+  }));
+  await row(page, 'job-2').locator('button[data-action="retry"]').click();
+  await page.waitForFunction(() => window.__mock.calls.some((c) => c.cmd === 'retry_job'));
+  await page.waitForTimeout(100); // the answer has come back by now
+  assert.equal(await page.getAttribute('li.job[data-id="job-2"]', 'data-state'), 'analyzing');
+  assert.match(await row(page, 'job-2').locator('.job-meta').textContent(), /40 % · finding the song/);
+  // A later event still updates it.
+  await emitJob(page, 'job-2', { state: 'analyzed', progress: 1, analysis: ALIGN });
+  await page.waitForSelector('li.job[data-id="job-2"][data-state="analyzed"]');
+  await context.close();
+});
+
+test('the export stages plan and finish are named, in both languages', async () => {
+  const { page, context } = await twoAnalysed({ data: { outDir: '/out' } });
+  await page.click('#export-one');
+  for (const [stage, words] of [['plan', 'planning the cut'], ['finish', 'saving to disk']]) {
+    await emitJob(page, 'job-1', { state: 'exporting', stage, progress: 0.5 });
+    await page.waitForFunction(([w]) => document.querySelector('li.job[data-id="job-1"] .job-meta').textContent.includes(w), [words]);
+  }
+  await page.click('#lang');
+  await page.waitForFunction(() => document.querySelector('li.job[data-id="job-1"] .job-meta').textContent.includes('写入磁盘'));
+  await context.close();
+});

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { placementOf, songToRec, recToSong, timeToX, xToTime, beatPositions, formatSeconds, formatClock, tickStep, trimOf, moveTrim, roundUs } from '../../ui/js/timeline.js';
 import { fitView, clampView, zoomView, scrollView, revealTime, columnPeak, drawTimeline, MAX_PX_PER_S } from '../../ui/js/waveform.js';
 import { nudgeForKey, nudged, candidateLabel, confidenceWord, frameSeconds, barSeconds } from '../../ui/js/nudge.js';
-import { overallProgress, jobFraction, formatEta, historyStats, isCancellable } from '../../ui/js/jobs.js';
+import { overallProgress, jobFraction, formatEta, historyStats } from '../../ui/js/jobs.js';
+import { JobStore, isBusy, isExportable, isNewer, stageText } from '../../ui/js/jobstate.js';
 import { songScore, frameRateOf, explainError, shortPath } from '../../ui/js/media.js';
 import { setLanguage } from '../../ui/js/i18n.js';
 import { ALIGN, CLASS_INFO, SONG_INFO, job } from './fixtures.mjs';
@@ -136,9 +137,13 @@ test('job fractions and the overall "x of y — z %"', () => {
   assert.deepEqual(overallProgress([]), { finished: 0, total: 0, percent: 0 });
   const batch = [exp('done', 1), exp('done', 1), exp('failed', 0.2), exp('exporting', 0.36), exp('queued', 0), exp('queued', 0), exp('queued', 0), exp('queued', 0)];
   assert.deepEqual(overallProgress(batch), { finished: 3, total: 8, percent: 42 });
-  assert.equal(isCancellable(exp('exporting', 0)), true);
-  assert.equal(isCancellable(exp('analyzed', 1)), false);
-  assert.equal(isCancellable(exp('done', 1)), false);
+  assert.equal(isBusy(exp('exporting', 0)), true);
+  assert.equal(isBusy(exp('analyzed', 1)), false);
+  assert.equal(isBusy(exp('done', 1)), false);
+  assert.equal(isExportable(job('x', { state: 'analyzed', analysis: ALIGN })), true);
+  assert.equal(isExportable(job('x', { state: 'exporting', analysis: ALIGN })), false);
+  assert.equal(isExportable(job('x', { state: 'failed', analysis: null })), false);
+  assert.equal(isExportable(null), false);
 });
 
 test('ETA in words, in both languages', () => {
@@ -264,4 +269,37 @@ test('the canvas gets downbeats at the placed song times; single beats only when
   drawTimeline(ctx, { ...base, view: { start_s: 0, px_per_s: 10 }, trim: { start_s: 12.345, end_s: 80 } });
   const dims = rects.filter((r) => r.color === 'dim');
   assert.deepEqual(dims.map((r) => [Math.round(r.x), Math.round(r.w)]), [[0, 123], [800, 200]]);
+});
+
+test('of two copies of a job the one with the higher revision wins, whatever order they come in', () => {
+  const store = new JobStore();
+  const v = (rev, state) => job('a', { rev, state });
+  assert.equal(store.accept(v(3, 'analyzing')), true);
+  assert.equal(store.accept(v(2, 'queued')), false, 'an older answer does not overwrite a newer event');
+  assert.equal(store.get('a').state, 'analyzing');
+  assert.equal(store.accept(v(3, 'analyzing')), true, 'the same revision again is harmless');
+  assert.equal(store.accept(v(4, 'analyzed')), true);
+  assert.equal(store.get('a').state, 'analyzed');
+  assert.equal(isNewer(v(1), undefined), true);
+  assert.equal(isNewer(job('a', { rev: undefined }), v(9)), true, 'a copy without a revision is taken');
+  // A removed job does not come back with a late copy.
+  store.remove('a');
+  assert.equal(store.accept(v(5, 'done')), false);
+  assert.equal(store.has('a'), false);
+  // The newest job for a pair.
+  store.accept(job('old', { created_at: 1 }));
+  store.accept(job('new', { created_at: 2 }));
+  assert.equal(store.forPair('/videos/class.mp4', '/music/song.mp3').id, 'new');
+  assert.equal(store.forPair('/videos/other.mp4', '/music/song.mp3'), null);
+});
+
+test('stage words, and the name itself for a stage without words', () => {
+  setLanguage('en');
+  assert.equal(stageText(job('a', { stage: 'plan' })), 'planning the cut');
+  assert.equal(stageText(job('a', { stage: 'finish' })), 'saving to disk');
+  assert.equal(stageText(job('a', { stage: null })), '');
+  assert.equal(stageText(job('a', { stage: 'warp' })), 'warp');
+  setLanguage('zh');
+  assert.equal(stageText(job('a', { stage: 'plan' })), '规划剪辑');
+  setLanguage('en');
 });

@@ -5,11 +5,11 @@
 import { t } from './i18n.js';
 import { baseName, explainError } from './media.js';
 import { formatEta } from './jobs.js';
+import { stageText } from './jobstate.js';
+import { $, button } from './dom.js';
 import { candidateLabel, confidenceWord, frameSeconds, nudgeForKey, nudged } from './nudge.js';
 import { formatClock, formatSeconds, moveTrim, placementOf, songToRec, timeToX, trimOf, xToTime } from './timeline.js';
 import { ZOOM_STEP, clampView, drawOverview, drawTimeline, fitView, revealTime, scrollView, zoomView } from './waveform.js';
-
-const $ = (id) => document.getElementById(id);
 
 // Keyboard steps for the trim handles (s): arrows, with Shift.
 const TRIM_STEP = 0.1;
@@ -109,7 +109,7 @@ export class AnalysisView {
       const parts = [state === 'analyzing' ? t('view.analysing') : t('view.waiting')];
       if (state === 'analyzing') {
         parts.push(`${Math.round(100 * p)} %`);
-        if (job.stage) parts.push(t(`stage.${job.stage}`) === `stage.${job.stage}` ? job.stage : t(`stage.${job.stage}`));
+        if (stageText(job)) parts.push(stageText(job));
         if (formatEta(job.eta_s)) parts.push(formatEta(job.eta_s));
       }
       $('view-progress-text').textContent = parts.join(' · ');
@@ -145,14 +145,10 @@ export class AnalysisView {
     const best = a.candidates.length ? a.candidates[0].offset_s : a.offset_s;
     const buttons = a.candidates.map((c, i) => {
       const label = candidateLabel(c.offset_s, best, a.bpm);
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.className = 'small ghost cand';
+      const text = `${t(label.key, label.vars)} · ${formatSeconds(c.offset_s, { signed: true })}`;
+      const b = button(`cand-${i}`, 'small ghost cand', () => this.place(c.offset_s), { text });
       b.dataset.offset = String(c.offset_s);
-      b.dataset.action = `cand-${i}`;
-      b.textContent = `${t(label.key, label.vars)} · ${formatSeconds(c.offset_s, { signed: true })}`;
       b.setAttribute('aria-pressed', String(Math.abs(c.offset_s - p.offset_s) < 0.0005));
-      b.addEventListener('click', () => this.place(c.offset_s));
       return b;
     });
     const box = $('candidates');
@@ -427,8 +423,8 @@ export class AnalysisView {
   }
 }
 
-/** Whether two versions of a job differ only in their progress reporting. */
+/** Whether two versions of a job differ only in their progress reporting (and so their revision). */
 export function sameButProgress(a, b) {
-  const strip = ({ progress, stage, eta_s, ...rest }) => rest;
+  const strip = ({ progress, stage, eta_s, rev, ...rest }) => rest;
   return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
 }

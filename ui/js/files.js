@@ -3,6 +3,7 @@
 import { invoke } from './ipc.js';
 import { t } from './i18n.js';
 import { baseName, describe, explainError, songScore, videoOf } from './media.js';
+import { $, button, el } from './dom.js';
 
 export class FileList {
   /** `onChange()` runs whenever the set of class videos, the song or the selection changes. */
@@ -106,7 +107,7 @@ export class FileList {
   render() {
     this.emptyEl.hidden = this.items.length > 0;
     // Once there are files the drop area shrinks, leaving room for the job list.
-    document.getElementById('drop').classList.toggle('compact', this.items.length > 0);
+    $('drop').classList.toggle('compact', this.items.length > 0);
     // Keep keyboard focus on the same control across a re-render.
     const active = document.activeElement;
     const focusKey = active && this.listEl.contains(active) ? [active.closest('li').dataset.path, active.dataset.action] : null;
@@ -129,12 +130,8 @@ export class FileList {
 
     const head = el('div', 'file-head');
     if (role === 'class') {
-      const b = el('button', 'name linkish', name);
-      b.type = 'button';
-      b.dataset.action = 'select';
+      const b = button('select', 'name linkish', () => this.select(it.path), { text: name, label: t('file.show', { name }) });
       b.setAttribute('aria-pressed', String(it.path === this.selectedPath));
-      b.setAttribute('aria-label', t('file.show', { name }));
-      b.addEventListener('click', () => this.select(it.path));
       head.append(b);
       if (it.path === this.selectedPath) li.classList.add('selected');
     } else {
@@ -142,9 +139,9 @@ export class FileList {
     }
     if (it.status !== 'checking') {
       if (role === 'class' || role === 'spare') {
-        head.append(action('use-song', 'small ghost', t('file.use_song'), t('file.use_song_for', { name }), () => this.useAsSong(it.path)));
+        head.append(button('use-song', 'small ghost', () => this.useAsSong(it.path), { text: t('file.use_song'), label: t('file.use_song_for', { name }) }));
       }
-      head.append(action('remove', 'icon ghost', '×', t('file.remove_for', { name }), () => this.remove(it.path)));
+      head.append(button('remove', 'icon ghost', () => this.remove(it.path), { text: '×', label: t('file.remove_for', { name }) }));
     }
     li.append(head);
 
@@ -165,20 +162,4 @@ export class FileList {
     }
     return li;
   }
-}
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function action(name, cls, text, label, onClick) {
-  const b = el('button', cls, text);
-  b.type = 'button';
-  b.dataset.action = name;
-  b.setAttribute('aria-label', label);
-  b.addEventListener('click', onClick);
-  return b;
 }

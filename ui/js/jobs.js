@@ -2,17 +2,8 @@
 // history. The top half is pure (tested in node); JobList below only renders.
 import { t } from './i18n.js';
 import { baseName, explainError } from './media.js';
-
-const FINISHED = new Set(['done', 'failed', 'cancelled']);
-
-export function isFinished(job) {
-  return FINISHED.has(job.state);
-}
-
-/** Can be cancelled: anything still waiting or working. */
-export function isCancellable(job) {
-  return job.state === 'queued' || job.state === 'analyzing' || job.state === 'exporting';
-}
+import { button, el } from './dom.js';
+import { byNewest, isBusy, isFinished, isWorking, stageText } from './jobstate.js';
 
 /**
  * How much of a job's export work is done, 0..1. A job that analyses and exports
@@ -59,26 +50,12 @@ export function historyStats(jobs) {
   return { done, failed, cancelled, rate };
 }
 
-/** Newest first, like list_jobs. */
-export function byNewest(a, b) {
-  return (b.created_at || 0) - (a.created_at || 0);
-}
-
 // ---- rendering -------------------------------------------------------------------------
 
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function button(cls, key, onClick) {
-  const b = el('button', `small ${cls}`);
-  b.type = 'button';
-  b.dataset.action = cls.split(' ')[0];
+/** A job's action button; its words (`key`) are set on every update, in the current language. */
+function actionButton(action, key, look, onClick) {
+  const b = button(action, `small ${action} ${look}`.trim(), onClick);
   b.dataset.i18nKey = key;
-  b.addEventListener('click', onClick);
   return b;
 }
 
@@ -144,9 +121,7 @@ export class JobList {
     const li = el('li', 'job');
     li.dataset.id = job.id;
     const head = el('div', 'job-head');
-    const name = el('button', 'job-name linkish');
-    name.type = 'button';
-    name.addEventListener('click', () => this.actions.select(li.job));
+    const name = button(null, 'job-name linkish', () => this.actions.select(li.job));
     head.append(name, el('span', 'job-state'));
     const bar = el('progress', 'job-bar');
     bar.max = 100;
@@ -158,20 +133,14 @@ export class JobList {
     out.append(el('span', 'path'));
     const actions = el('div', 'job-actions');
     actions.append(
-      button('cancel ghost', 'job.cancel', () => this.actions.cancel(li.job)),
-      button('retry', 'job.retry', () => this.actions.retry(li.job)),
-      button('open', 'job.open', () => this.actions.open(li.job.output_path)),
-      button('reveal ghost', 'job.reveal', () => this.actions.reveal(li.job.output_path)),
+      actionButton('cancel', 'job.cancel', 'ghost', () => this.actions.cancel(li.job)),
+      actionButton('retry', 'job.retry', '', () => this.actions.retry(li.job)),
+      actionButton('open', 'job.open', '', () => this.actions.open(li.job.output_path)),
+      actionButton('reveal', 'job.reveal', 'ghost', () => this.actions.reveal(li.job.output_path)),
     );
     li.append(head, bar, meta, err, out, actions);
     return li;
   }
-}
-
-function stageText(job) {
-  if (!job.stage) return '';
-  const key = `stage.${job.stage}`;
-  return t(key) === key ? job.stage : t(key);
 }
 
 function updateRow(li, job) {
@@ -183,7 +152,7 @@ function updateRow(li, job) {
   li.querySelector('.job-state').textContent = t(`state.${job.state}`);
 
   const bar = li.querySelector('.job-bar');
-  const working = job.state === 'analyzing' || job.state === 'exporting';
+  const working = isWorking(job);
   bar.hidden = !working;
   bar.value = Math.round(100 * Math.min(1, Math.max(0, job.progress || 0)));
   bar.setAttribute('aria-label', t('job.progress', { name }));
@@ -212,7 +181,7 @@ function updateRow(li, job) {
   out.hidden = !(job.state === 'done' && job.output_path);
   if (!out.hidden) out.querySelector('.path').textContent = t('job.saved', { path: job.output_path });
 
-  const show = { cancel: isCancellable(job), retry: job.state === 'failed' || job.state === 'cancelled', open: !out.hidden, reveal: !out.hidden };
+  const show = { cancel: isBusy(job), retry: job.state === 'failed' || job.state === 'cancelled', open: !out.hidden, reveal: !out.hidden };
   for (const b of li.querySelectorAll('.job-actions button')) {
     b.hidden = !show[b.dataset.action];
     b.textContent = t(b.dataset.i18nKey);

@@ -4,10 +4,13 @@
 import { emit, invoke, listen } from './ipc.js';
 import { detectLanguage, language, setLanguage, t, translatePage } from './i18n.js';
 import { FileList } from './files.js';
-import { JobList, byNewest, isFinished, overallProgress } from './jobs.js';
+import { JobList, overallProgress } from './jobs.js';
+import { JobStore, isExportable, isFinished } from './jobstate.js';
 import { AnalysisView } from './analysis.js';
 import { Preview } from './preview.js';
 import { explainError, frameRateOf, shortPath } from './media.js';
+import { EVENTS } from './contract.js';
+import { $ } from './dom.js';
 
 const LANG_KEY = 'beatsync.lang';
 // Waveform resolution: 5 ms per peak shows the onsets against the beat markers when zoomed in
@@ -15,9 +18,7 @@ const LANG_KEY = 'beatsync.lang';
 // than that is seen in the beat markers, which are drawn from exact song times.
 const PEAKS_PER_S = 200;
 
-const $ = (id) => document.getElementById(id);
-
-const jobs = new Map();
+const jobs = new JobStore();
 let batch = new Set(); // ids of the current export run, for the overall progress line
 let settings = { out_dir: '', language: null, balance: 0 };
 let viewJobId = null; // a job picked in the job list; otherwise the selected class video's job
@@ -91,14 +92,15 @@ const jobList = new JobList({
   select: (job) => { viewJobId = job.id; files.highlight(job.dance_path); refresh(); },
 });
 
+/** Jobs from events and answers: each kept only if not older than the copy already here. */
 function upsert(...list) {
-  for (const job of list.flat()) if (job && job.id) jobs.set(job.id, job);
+  for (const job of list.flat()) jobs.accept(job);
   refresh();
 }
 
 /** The newest job for a class video against a song. */
 function jobFor(dance, bgm) {
-  return [...jobs.values()].filter((j) => j.dance_path === dance && j.bgm_path === bgm).sort(byNewest)[0] || null;
+  return jobs.forPair(dance, bgm);
 }
 
 function currentJob() {
@@ -138,7 +140,7 @@ function refresh() {
   const job = currentJob();
   const song = files.song();
   view.show(job, !job && song && files.selectedPath ? { dance: files.selectedPath, song: song.path } : null);
-  jobList.render([...jobs.values()], batchJobs(), job && job.id);
+  jobList.render(jobs.all(), batchJobs(), job && job.id);
   renderExport(job);
   renderEmptyView(song);
 }
@@ -157,8 +159,7 @@ function renderExport(job) {
   $('out-dir').textContent = settings.out_dir ? shortPath(settings.out_dir, 22) : t('export.no_folder');
   $('out-dir').classList.toggle('none', !settings.out_dir);
   $('out-dir').title = settings.out_dir || '';
-  const busy = job && ['queued', 'analyzing', 'exporting'].includes(job.state);
-  $('export-one').disabled = !(job && job.analysis && !busy);
+  $('export-one').disabled = !isExportable(job);
   const n = files.song() ? files.classVideos().length : 0;
   $('export-all').textContent = t('export.all', { n });
   $('export-all').disabled = n === 0;
@@ -202,7 +203,7 @@ async function exportAll() {
   const rest = [];
   for (const c of files.classVideos()) {
     const j = jobFor(c.path, song.path);
-    if (j && j.analysis && !['queued', 'analyzing', 'exporting'].includes(j.state)) ready.push(j.id);
+    if (isExportable(j)) ready.push(j.id);
     else if (!(j && j.state === 'exporting')) rest.push(c.path);
   }
   const started = [];
@@ -231,11 +232,11 @@ async function init() {
 
   // Subscribe before asking for the state, so no change falls between the two.
   await Promise.all([
-    listen('files-added', (added) => files.accept(added)),
-    listen('job-changed', (job) => upsert(job)),
-    listen('job-removed', ({ id }) => { jobs.delete(id); batch.delete(id); refresh(); }),
-    listen('preview-state', (s) => preview.handleEvent(s)),
-    listen('store-recovered', ({ moved_to }) => showNotice(t('store.recovered', { path: moved_to }), 'store_recovered')),
+    listen(EVENTS.filesAdded, (added) => files.accept(added)),
+    listen(EVENTS.jobChanged, (job) => upsert(job)),
+    listen(EVENTS.jobRemoved, ({ id }) => { jobs.remove(id); batch.delete(id); refresh(); }),
+    listen(EVENTS.previewState, (s) => preview.handleEvent(s)),
+    listen(EVENTS.storeRecovered, ({ moved_to }) => showNotice(t('store.recovered', { path: moved_to }), 'store_recovered')),
     // Rust handles the drop itself; these only light up the drop area meanwhile.
     listen('tauri://drag-enter', () => $('drop').classList.add('over')),
     listen('tauri://drag-leave', () => $('drop').classList.remove('over')),
@@ -253,8 +254,9 @@ async function init() {
   preview.balance = settings.balance || 0;
   $('balance').value = String(preview.balance);
   // Jobs still working when the app closed continue; they form the current batch.
+  // Events that came in meanwhile are newer than the list's copies and stay.
   for (const j of listed || []) {
-    jobs.set(j.id, j);
+    jobs.accept(j);
     if (!isFinished(j) && (j.state === 'exporting' || j.options.auto_export)) batch.add(j.id);
   }
   jobsLoaded = true;

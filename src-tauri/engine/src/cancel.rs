@@ -29,6 +29,3 @@ impl CancelToken {
         }
     }
 }
-
-/// Progress callback: `(stage, fraction of that stage in 0..=1)`.
-pub type ProgressFn<'a> = dyn FnMut(&str, f64) + Send + 'a;

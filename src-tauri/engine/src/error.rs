@@ -1,8 +1,107 @@
-//! Typed engine errors. Every variant has a stable machine-readable `code()`
-//! that the CLI prints and the app sends to the UI as `{code, message}`.
+//! Typed engine errors. Every variant has a stable machine-readable code
+//! (an [`ErrorCode`]) that the CLI prints and the app sends to the UI as
+//! `{code, message}`. [`ErrorCode`] is the one list of codes the UI can
+//! receive: the engine's, the job store's and the app shell's.
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+/// Defines a fieldless enum whose wire names are written once: `ALL`,
+/// `as_str`, `parse`, `Display` and serde all use them. For the names the UI
+/// receives, which a test enumerates.
+macro_rules! wire_names {
+    ($(#[$meta:meta])* pub enum $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident = $wire:literal,)*
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The name on the wire and in the store.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire,)*
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($wire => Some($name::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                $name::parse(&s).ok_or_else(|| {
+                    serde::de::Error::unknown_variant(&s, &[$($wire,)*])
+                })
+            }
+        }
+    };
+}
+pub(crate) use wire_names;
+
+wire_names! {
+    /// Every error code the UI can receive, grouped by where it comes from.
+    /// The UI has a sentence and advice for each, in English and Chinese
+    /// (a test enumerates this list against ui/js/i18n.js).
+    pub enum ErrorCode {
+        // The engine (`EngineError`).
+        NotFound = "not_found",
+        Unreadable = "unreadable",
+        NotMedia = "not_media",
+        NoAudio = "no_audio",
+        NoVideo = "no_video",
+        Empty = "empty",
+        Unsupported = "unsupported",
+        TooShort = "too_short",
+        NoMatch = "no_match",
+        Cancelled = "cancelled",
+        Media = "media",
+        OutputDir = "output_dir",
+        DiskFull = "disk_full",
+        OutputWrite = "output_write",
+        InputChanged = "input_changed",
+        InvalidRequest = "invalid_request",
+        NothingToExport = "nothing_to_export",
+        // The job store (`JobsError`) and the runner.
+        StoreLocked = "store_locked",
+        Store = "store",
+        JobNotFound = "job_not_found",
+        InvalidState = "invalid_state",
+        StoreIo = "store_io",
+        /// A stage reported no progress for too long (it is tried again).
+        Stalled = "stalled",
+        /// The app stopped while running the job, too many times.
+        Crashed = "crashed",
+        // The app shell.
+        Internal = "internal",
+        NoAudioDevice = "no_audio_device",
+        InvalidArgument = "invalid_argument",
+        OpenFailed = "open_failed",
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -50,31 +149,36 @@ pub enum EngineError {
 
 impl EngineError {
     /// Stable code, part of the CLI and IPC contract.
-    pub fn code(&self) -> &'static str {
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            EngineError::NotFound(_) => "not_found",
-            EngineError::Unreadable { .. } => "unreadable",
-            EngineError::NotMedia(_) => "not_media",
-            EngineError::NoAudio(_) => "no_audio",
-            EngineError::NoVideo(_) => "no_video",
-            EngineError::Empty(_) => "empty",
-            EngineError::Unsupported { .. } => "unsupported",
-            EngineError::TooShort { .. } => "too_short",
-            EngineError::NoMatch { .. } => "no_match",
-            EngineError::Cancelled => "cancelled",
-            EngineError::Media { .. } => "media",
-            EngineError::OutputDir { .. } => "output_dir",
-            EngineError::DiskFull { .. } => "disk_full",
-            EngineError::OutputWrite { .. } => "output_write",
-            EngineError::InputChanged(_) => "input_changed",
-            EngineError::InvalidRequest(_) => "invalid_request",
-            EngineError::NothingToExport { .. } => "nothing_to_export",
+            EngineError::NotFound(_) => ErrorCode::NotFound,
+            EngineError::Unreadable { .. } => ErrorCode::Unreadable,
+            EngineError::NotMedia(_) => ErrorCode::NotMedia,
+            EngineError::NoAudio(_) => ErrorCode::NoAudio,
+            EngineError::NoVideo(_) => ErrorCode::NoVideo,
+            EngineError::Empty(_) => ErrorCode::Empty,
+            EngineError::Unsupported { .. } => ErrorCode::Unsupported,
+            EngineError::TooShort { .. } => ErrorCode::TooShort,
+            EngineError::NoMatch { .. } => ErrorCode::NoMatch,
+            EngineError::Cancelled => ErrorCode::Cancelled,
+            EngineError::Media { .. } => ErrorCode::Media,
+            EngineError::OutputDir { .. } => ErrorCode::OutputDir,
+            EngineError::DiskFull { .. } => ErrorCode::DiskFull,
+            EngineError::OutputWrite { .. } => ErrorCode::OutputWrite,
+            EngineError::InputChanged(_) => ErrorCode::InputChanged,
+            EngineError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            EngineError::NothingToExport { .. } => ErrorCode::NothingToExport,
         }
+    }
+
+    /// The code's wire name (what the CLI prints).
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
     }
 
     pub fn to_payload(&self) -> ErrorPayload {
         ErrorPayload {
-            code: self.code().to_string(),
+            code: self.error_code(),
             message: self.to_string(),
         }
     }
@@ -90,8 +194,53 @@ impl EngineError {
 /// The shape an error takes on the wire (CLI `--json`, Tauri IPC).
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ErrorPayload {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
 }
 
+impl ErrorPayload {
+    /// An error as the store kept it: a code no longer in the list becomes
+    /// `internal`, with the old code kept in front of the message.
+    pub fn from_stored(code: &str, message: String) -> Self {
+        match ErrorCode::parse(code) {
+            Some(code) => ErrorPayload { code, message },
+            None => ErrorPayload {
+                code: ErrorCode::Internal,
+                message: format!("{code}: {message}"),
+            },
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, EngineError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each value has its own name, and serde writes and reads that name.
+    fn check_wire_names<T>(all: &[T])
+    where
+        T: Copy + PartialEq + std::fmt::Debug + std::fmt::Display,
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let mut seen = std::collections::HashSet::new();
+        for &v in all {
+            assert!(seen.insert(v.to_string()), "{v} twice");
+            let json = serde_json::to_string(&v).expect("serialise");
+            assert_eq!(json, format!("\"{v}\""));
+            assert_eq!(serde_json::from_str::<T>(&json).expect("parse"), v);
+        }
+        assert!(serde_json::from_str::<T>("\"no_such_name\"").is_err());
+    }
+
+    #[test]
+    fn wire_names_are_unique_and_serde_uses_them() {
+        use crate::jobs::{JobState, Stage};
+        check_wire_names(ErrorCode::ALL);
+        check_wire_names(Stage::ALL);
+        check_wire_names(JobState::ALL);
+        assert_eq!(ErrorCode::parse("store_io"), Some(ErrorCode::StoreIo));
+        assert_eq!(Stage::parse("audio"), None, "not sent by anything");
+    }
+}

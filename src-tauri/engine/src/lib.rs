@@ -1,48 +1,47 @@
 //! BeatSync engine: everything that touches media, with no GUI dependency.
 //! The Tauri app and the `beatsync` CLI are thin shells over this crate.
+//!
+//! Layout (see docs/architecture.md): [`media`] reads files (probe, decode,
+//! waveform, fingerprint), the align family finds where the song sits,
+//! [`Placement`] is that placement, [`export`] writes the finished video, and
+//! [`jobs`] runs both in the background from a durable store.
 
-pub mod align;
-pub mod audio_out;
-pub mod beats;
-pub mod cancel;
-pub mod coarse;
-pub mod decode;
 pub mod demo;
-#[cfg(target_os = "linux")]
-mod direct_out;
-pub mod error;
 pub mod export;
+pub mod jobs;
+pub mod media;
+
+mod cancel;
+mod error;
+mod timeline;
+
+// The align family; it moves into align/ and dsp/ in a later pass.
+pub mod align;
+pub mod beats;
+pub mod coarse;
 pub mod fine;
+pub mod frames;
 pub mod gcc;
 pub mod interp;
-pub mod jobs;
-pub mod mux;
 pub mod onset;
 pub mod par;
-pub mod probe;
-pub mod smartcut;
 pub mod spectral;
-pub mod stretch;
-pub mod tiebreak;
-pub mod trim;
-pub mod waveform;
-pub mod xcorr;
-
 #[cfg(test)]
 mod test_signal;
+pub mod tiebreak;
+pub mod xcorr;
+
+// The align family reads audio through this path.
+use media::decode;
 
 pub use align::{
     align_files, align_signals, AlignCandidate, AlignOptions, AlignResult, AlignTimings, Overlap,
 };
-pub use cancel::{CancelToken, ProgressFn};
-pub use decode::{decode_audio, decode_audio_with, AudioChunks, MonoPcm};
-pub use error::{EngineError, ErrorPayload, Result};
-pub use export::{
-    analyse_inputs, export, export_analysed, remove_stale_partials, AudioChoice, ExportReport,
-    ExportRequest, InputAnalysis, SongHeard, StartCut,
-};
-pub use probe::{probe, AudioStreamInfo, MediaInfo, Role, StreamInfo, VideoStreamInfo};
-pub use trim::{EndReason, Placement, StartReason};
+pub use cancel::CancelToken;
+pub use error::{EngineError, ErrorCode, ErrorPayload, Result};
+pub use export::{export, ExportReport, ExportRequest};
+pub use media::{decode_audio, probe, MediaInfo, Role};
+pub use timeline::Placement;
 
 /// FFmpeg's global initialisation; cheap and idempotent, called by every entry point.
 pub fn init() {

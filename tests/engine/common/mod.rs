@@ -8,6 +8,12 @@ use std::process::Command;
 /// Runs `ffmpeg -nostdin -v error -y ARGS…`, panicking with its stderr on failure
 /// (a fixture that cannot be made is a broken test environment).
 pub fn ffmpeg(args: &[&str]) {
+    ffmpeg_output(args);
+}
+
+/// [`ffmpeg`], returning what it wrote on its standard output (e.g. raw
+/// samples with `-f f32le -`).
+pub fn ffmpeg_output(args: &[&str]) -> Vec<u8> {
     let out = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-y"])
         .args(args)
@@ -19,6 +25,82 @@ pub fn ffmpeg(args: &[&str]) {
         args,
         String::from_utf8_lossy(&out.stderr)
     );
+    out.stdout
+}
+
+/// H.264 as the fixtures encode it: fast, 8-bit 4:2:0.
+pub const H264: [&str; 6] = [
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-pix_fmt",
+    "yuv420p",
+];
+
+/// One ffmpeg command that makes a fixture: its inputs, then output
+/// options, then the file. Output options may come in any order.
+#[derive(Default)]
+pub struct Fixture {
+    args: Vec<String>,
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A generated input (`testsrc2=…`, `sine=…`, `anoisesrc=…`).
+    pub fn lavfi(self, graph: &str) -> Self {
+        self.args(&["-f", "lavfi", "-i", graph])
+    }
+
+    /// A file as the next input.
+    pub fn input(self, path: &Path) -> Self {
+        self.args(&["-i", path_str(path)])
+    }
+
+    /// Further arguments, as given.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// [`H264`] with a keyframe every `gop` frames.
+    pub fn h264(self, gop: u32) -> Self {
+        self.args(&H264).args(&["-g", &gop.to_string()])
+    }
+
+    /// AAC at `bitrate` (e.g. `64k`).
+    pub fn aac(self, bitrate: &str) -> Self {
+        self.args(&["-c:a", "aac", "-b:a", bitrate])
+    }
+
+    /// Runs ffmpeg, writing `path`.
+    pub fn write(self, path: &Path) -> PathBuf {
+        let mut args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        args.push(path_str(path));
+        ffmpeg(&args);
+        path.to_path_buf()
+    }
+}
+
+/// A song that never repeats (so correlation has one sharp peak): stereo
+/// pink noise at 44.1 kHz, `dur` seconds fading out over the last `fade`,
+/// then `silence` seconds of silence; AAC at 160 kbit/s.
+pub fn pink_song(dur: f64, fade: f64, silence: f64, seed: u32) -> Fixture {
+    let pad = if silence > 0.0 {
+        format!(",apad=pad_dur={silence}")
+    } else {
+        String::new()
+    };
+    Fixture::new()
+        .lavfi(&format!(
+            "anoisesrc=d={dur}:c=pink:r=44100:a=0.5:seed={seed},afade=t=out:st={}:d={fade}{pad}",
+            dur - fade
+        ))
+        .args(&["-ac", "2"])
+        .aac("160k")
 }
 
 pub fn path_str(p: &Path) -> &str {

@@ -2,6 +2,8 @@
 
 use beatsync_engine as engine;
 
+#[path = "../cli/frames.rs"]
+mod frames_cli;
 #[path = "../cli/jobs.rs"]
 mod jobs_cli;
 use clap::{Parser, Subcommand};
@@ -55,6 +57,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the video frame shown at a time as a JPEG.
+    Frame(frames_cli::FrameArgs),
+    /// Thumbnails along a video (cached on disk by the file's fingerprint).
+    Filmstrip(frames_cli::FilmstripArgs),
+    /// Measure the picture preview on a video: playback rate, seek latency (JSON).
+    PreviewBench(frames_cli::PreviewBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -138,6 +146,13 @@ fn main() -> ExitCode {
         Command::Sync(args) => run_sync(&args).map_err(|e| (e.code(), e.to_string())),
         Command::Jobs(args) => jobs_cli::run(args).map_err(|e| (e.code(), e.to_string())),
         Command::Demo { dir, json } => run_demo(&dir, json).map_err(|e| (e.code(), e.to_string())),
+        Command::Frame(args) => frames_cli::run_frame(&args).map_err(|e| (e.code(), e.to_string())),
+        Command::Filmstrip(args) => {
+            frames_cli::run_filmstrip(&args).map_err(|e| (e.code(), e.to_string()))
+        }
+        Command::PreviewBench(args) => {
+            frames_cli::run_preview_bench(&args).map_err(|e| (e.code(), e.to_string()))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -171,15 +186,17 @@ fn run_probe(file: &std::path::Path, json: bool, role: Option<RoleArg>) -> engin
         );
         for s in &info.streams {
             match s {
-                engine::StreamInfo::Video(v) => println!(
+                engine::media::StreamInfo::Video(v) => println!(
                     "  #{} video {} {}x{} {:.3} fps rotation {}°",
                     v.index, v.codec, v.width, v.height, v.frame_rate, v.rotation
                 ),
-                engine::StreamInfo::Audio(a) => println!(
+                engine::media::StreamInfo::Audio(a) => println!(
                     "  #{} audio {} {} Hz {} ch ({})",
                     a.index, a.codec, a.sample_rate, a.channels, a.layout
                 ),
-                engine::StreamInfo::Other { index, codec } => println!("  #{index} other {codec}"),
+                engine::media::StreamInfo::Other { index, codec } => {
+                    println!("  #{index} other {codec}")
+                }
             }
         }
     }
@@ -252,18 +269,18 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
     let mut req = engine::ExportRequest::new(&args.dance, &args.bgm, &args.out, placement);
     req.name = args.name.clone();
     req.lead_in_s = args.lead_in;
-    req.audio = engine::AudioChoice {
+    req.audio = engine::export::AudioChoice {
         bitrate: args.bitrate.saturating_mul(1000),
         copy_if_possible: args.copy_audio,
     };
     req.retime = match args.retime {
-        RetimeArg::Auto => engine::audio_out::RetimeMode::Auto,
-        RetimeArg::Resample => engine::audio_out::RetimeMode::Resample,
-        RetimeArg::KeepPitch => engine::audio_out::RetimeMode::KeepPitch,
+        RetimeArg::Auto => engine::export::RetimeMode::Auto,
+        RetimeArg::Resample => engine::export::RetimeMode::Resample,
+        RetimeArg::KeepPitch => engine::export::RetimeMode::KeepPitch,
     };
     req.start_cut = match args.start_cut {
-        StartCutArg::EditList => engine::StartCut::EditList,
-        StartCutArg::SmartCut => engine::StartCut::SmartCut,
+        StartCutArg::EditList => engine::export::StartCut::EditList,
+        StartCutArg::SmartCut => engine::export::StartCut::SmartCut,
     };
     req.detect_black_tail = !args.no_black_detect;
     let show = args.progress;

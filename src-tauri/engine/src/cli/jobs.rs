@@ -1,12 +1,11 @@
 //! `beatsync jobs …`: the job queue from the command line — the same store
 //! and runner the app uses.
 
-use beatsync_engine::jobs::fingerprint::fingerprint;
-use beatsync_engine::jobs::store::{NewJob, Retention};
 use beatsync_engine::jobs::{
-    AudioMode, EngineWork, Job, JobInput, JobOptions, JobState, JobsError, JobsResult, Runner,
-    RunnerConfig, Store, StoreEvent,
+    AudioMode, EngineWork, Job, JobInput, JobOptions, JobState, JobsError, JobsResult, NewJob,
+    Retention, Runner, RunnerConfig, Store, StoreEvent,
 };
+use beatsync_engine::media::fingerprint::fingerprint;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,28 +23,7 @@ pub struct JobsArgs {
 #[derive(Subcommand)]
 enum JobsCommand {
     /// Queue a class video to be synced to a song.
-    Add {
-        #[arg(long)]
-        dance: PathBuf,
-        #[arg(long)]
-        bgm: PathBuf,
-        #[arg(long)]
-        out: PathBuf,
-        /// Stop after the analysis; export later (`beatsync jobs export ID`).
-        #[arg(long)]
-        no_auto_export: bool,
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long, default_value_t = 0.0)]
-        lead_in: f64,
-        /// Copy the song's AAC packets when possible instead of encoding.
-        #[arg(long)]
-        copy_audio: bool,
-        #[arg(long, default_value_t = 3)]
-        max_attempts: u32,
-        #[arg(long)]
-        json: bool,
-    },
+    Add(AddArgs),
     /// Process the queue (Ctrl-C stops cleanly; interrupted work resumes next time).
     Run {
         /// Return when no job is waiting or running.
@@ -81,6 +59,30 @@ enum JobsCommand {
         #[arg(long, default_value_t = 90)]
         days: u64,
     },
+}
+
+#[derive(Args)]
+struct AddArgs {
+    #[arg(long)]
+    dance: PathBuf,
+    #[arg(long)]
+    bgm: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+    /// Stop after the analysis; export later (`beatsync jobs export ID`).
+    #[arg(long)]
+    no_auto_export: bool,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long, default_value_t = 0.0)]
+    lead_in: f64,
+    /// Copy the song's AAC packets when possible instead of encoding.
+    #[arg(long)]
+    copy_audio: bool,
+    #[arg(long, default_value_t = 3)]
+    max_attempts: u32,
+    #[arg(long)]
+    json: bool,
 }
 
 fn open(data_dir: &Option<PathBuf>) -> JobsResult<Store> {
@@ -119,7 +121,7 @@ fn line(j: &Job) -> String {
         (_, Some(e)) => format!("{}: {}", e.code, e.message),
         (s, None) if s.is_running() => format!(
             "{} {:.0}%",
-            j.stage.as_deref().unwrap_or(""),
+            j.stage.map_or("", |s| s.as_str()),
             j.progress * 100.0
         ),
         _ => String::new(),
@@ -144,108 +146,12 @@ fn print_json<T: serde::Serialize>(v: &T) {
 pub fn run(args: JobsArgs) -> JobsResult<()> {
     let store = open(&args.data_dir)?;
     match args.command {
-        JobsCommand::Add {
-            dance,
-            bgm,
-            out,
-            no_auto_export,
-            name,
-            lead_in,
-            copy_audio,
-            max_attempts,
-            json,
-        } => {
-            beatsync_engine::probe(&dance)?.check_role(beatsync_engine::Role::Class)?;
-            beatsync_engine::probe(&bgm)?.check_role(beatsync_engine::Role::Song)?;
-            std::fs::create_dir_all(&out).map_err(|e| JobsError::Io {
-                path: out.clone(),
-                reason: e.to_string(),
-            })?;
-            let out = std::fs::canonicalize(&out).unwrap_or(out);
-            let job = store.add(NewJob {
-                dance: input(&dance)?,
-                bgm: input(&bgm)?,
-                options: JobOptions {
-                    out_dir: Some(out),
-                    name,
-                    lead_in_s: lead_in,
-                    audio_mode: if copy_audio {
-                        AudioMode::Copy
-                    } else {
-                        AudioMode::Encode
-                    },
-                    auto_export: !no_auto_export,
-                    ..Default::default()
-                },
-                max_attempts,
-            })?;
-            if json {
-                print_json(&job);
-            } else {
-                println!("{}", job.id);
-            }
-        }
+        JobsCommand::Add(add) => add_job(&store, add)?,
         JobsCommand::Run {
             until_empty,
             stall_after,
-        } => {
-            let store = Arc::new(store);
-            let cfg = RunnerConfig {
-                stall_after: Duration::from_secs(stall_after.max(1)),
-                ..RunnerConfig::default()
-            };
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| JobsError::Io {
-                    path: store.dir().to_path_buf(),
-                    reason: e.to_string(),
-                })?;
-            rt.block_on(async move {
-                let runner = Runner::start(store.clone(), Arc::new(EngineWork::default()), cfg)?;
-                let mut events = store.subscribe();
-                let printer = tokio::spawn(async move {
-                    let mut last: std::collections::HashMap<String, JobState> = Default::default();
-                    while let Ok(ev) = events.recv().await {
-                        if let StoreEvent::JobChanged(j) = ev {
-                            if last.insert(j.id.clone(), j.state) != Some(j.state) {
-                                eprintln!("{}", line(&j));
-                            }
-                        }
-                    }
-                });
-                let stopper = runner.clone();
-                tokio::spawn(async move {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        eprintln!("stopping: running work goes back to the queue");
-                        stopper.stop();
-                    }
-                });
-                let r = runner.clone().run(until_empty).await;
-                printer.abort();
-                r
-            })?;
-        }
-        JobsCommand::List { json } => {
-            let jobs = store.list(&[], 10_000)?;
-            if json {
-                print_json(&jobs);
-            } else {
-                for j in &jobs {
-                    println!("{}", line(j));
-                }
-                let s = store.stats()?;
-                if let Some(rate) = s.success_rate {
-                    println!(
-                        "history: {} done, {} failed, {} cancelled — {:.0}% success",
-                        s.done,
-                        s.failed,
-                        s.cancelled,
-                        rate * 100.0
-                    );
-                }
-            }
-        }
+        } => run_queue(store, until_empty, stall_after)?,
+        JobsCommand::List { json } => list(&store, json)?,
         JobsCommand::Show { id } => print_json(&store.get(&id)?),
         JobsCommand::Export { id } => {
             let opts = store.get(&id)?.options;
@@ -260,6 +166,102 @@ pub fn run(args: JobsArgs) -> JobsResult<()> {
             })?;
             println!("removed {n} finished job(s)");
         }
+    }
+    Ok(())
+}
+
+fn add_job(store: &Store, a: AddArgs) -> JobsResult<()> {
+    beatsync_engine::probe(&a.dance)?.check_role(beatsync_engine::Role::Class)?;
+    beatsync_engine::probe(&a.bgm)?.check_role(beatsync_engine::Role::Song)?;
+    std::fs::create_dir_all(&a.out).map_err(|e| JobsError::Io {
+        path: a.out.clone(),
+        reason: e.to_string(),
+    })?;
+    let out = std::fs::canonicalize(&a.out).unwrap_or(a.out);
+    let job = store.add(NewJob {
+        dance: input(&a.dance)?,
+        bgm: input(&a.bgm)?,
+        options: JobOptions {
+            out_dir: Some(out),
+            name: a.name,
+            lead_in_s: a.lead_in,
+            audio_mode: if a.copy_audio {
+                AudioMode::Copy
+            } else {
+                AudioMode::Encode
+            },
+            auto_export: !a.no_auto_export,
+            ..Default::default()
+        },
+        max_attempts: a.max_attempts,
+    })?;
+    if a.json {
+        print_json(&job);
+    } else {
+        println!("{}", job.id);
+    }
+    Ok(())
+}
+
+/// Processes the queue, printing each state change, until stopped (Ctrl-C)
+/// or, with `until_empty`, until nothing waits.
+fn run_queue(store: Store, until_empty: bool, stall_after: u64) -> JobsResult<()> {
+    let store = Arc::new(store);
+    let cfg = RunnerConfig {
+        stall_after: Duration::from_secs(stall_after.max(1)),
+        ..RunnerConfig::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| JobsError::Io {
+            path: store.dir().to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    rt.block_on(async move {
+        let runner = Runner::start(store.clone(), Arc::new(EngineWork::default()), cfg)?;
+        let mut events = store.subscribe();
+        let printer = tokio::spawn(async move {
+            let mut last: std::collections::HashMap<String, JobState> = Default::default();
+            while let Ok(ev) = events.recv().await {
+                if let StoreEvent::JobChanged(j) = ev {
+                    if last.insert(j.id.clone(), j.state) != Some(j.state) {
+                        eprintln!("{}", line(&j));
+                    }
+                }
+            }
+        });
+        let stopper = runner.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("stopping: running work goes back to the queue");
+                stopper.stop();
+            }
+        });
+        let r = runner.clone().run(until_empty).await;
+        printer.abort();
+        r
+    })
+}
+
+fn list(store: &Store, json: bool) -> JobsResult<()> {
+    let jobs = store.list(&[], 10_000)?;
+    if json {
+        print_json(&jobs);
+        return Ok(());
+    }
+    for j in &jobs {
+        println!("{}", line(j));
+    }
+    let s = store.stats()?;
+    if let Some(rate) = s.success_rate {
+        println!(
+            "history: {} done, {} failed, {} cancelled — {:.0}% success",
+            s.done,
+            s.failed,
+            s.cancelled,
+            rate * 100.0
+        );
     }
     Ok(())
 }

@@ -2,20 +2,19 @@
 //! for every job, and a runner that does the work in the background with
 //! progress, retry, stall detection, cancellation and resume after a crash.
 
-pub mod fingerprint;
 pub mod model;
 pub mod retry;
 pub mod runner;
 pub mod store;
 pub mod work;
 
-pub use model::{AudioMode, Fingerprint, Job, JobInput, JobOptions, JobState, StoreEvent};
+pub use model::{AudioMode, Fingerprint, Job, JobInput, JobOptions, JobState, Stage, StoreEvent};
 pub use runner::{Runner, RunnerConfig};
 pub use store::WorkKind;
 pub use store::{NewJob, Recovery, Retention, Store};
 pub use work::{EngineWork, ExportOutcome, Work};
 
-use crate::error::{EngineError, ErrorPayload};
+use crate::error::{EngineError, ErrorCode, ErrorPayload};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,20 +38,25 @@ pub enum JobsError {
 }
 
 impl JobsError {
-    pub fn code(&self) -> &'static str {
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            JobsError::Locked(_) => "store_locked",
-            JobsError::Db(_) => "store",
-            JobsError::NotFound(_) => "job_not_found",
-            JobsError::InvalidState { .. } => "invalid_state",
-            JobsError::Io { .. } => "store_io",
-            JobsError::Engine(e) => e.code(),
+            JobsError::Locked(_) => ErrorCode::StoreLocked,
+            JobsError::Db(_) => ErrorCode::Store,
+            JobsError::NotFound(_) => ErrorCode::JobNotFound,
+            JobsError::InvalidState { .. } => ErrorCode::InvalidState,
+            JobsError::Io { .. } => ErrorCode::StoreIo,
+            JobsError::Engine(e) => e.error_code(),
         }
+    }
+
+    /// The code's wire name (what the CLI prints).
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
     }
 
     pub fn to_payload(&self) -> ErrorPayload {
         ErrorPayload {
-            code: self.code().to_string(),
+            code: self.error_code(),
             message: self.to_string(),
         }
     }

@@ -3,14 +3,14 @@
 //! ETA) and a heartbeat, detecting stalls, retrying transient failures with
 //! backoff, and handing interrupted work back to the queue on shutdown.
 
-use super::fingerprint::check_unchanged;
-use super::model::{Job, JobState};
+use super::model::{Job, JobState, Stage};
 use super::retry::{backoff, is_transient, DEFAULT_BACKOFF};
 use super::store::{Retention, RunnerLock, Store, WorkKind};
 use super::work::Work;
 use super::JobsResult;
 use crate::cancel::CancelToken;
-use crate::error::{EngineError, ErrorPayload};
+use crate::error::{EngineError, ErrorCode, ErrorPayload};
+use crate::media::fingerprint::check_unchanged;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,7 +67,7 @@ pub struct Runner<W: Work> {
 struct Pulse {
     last_change: Instant,
     last_write: Option<Instant>,
-    stage: String,
+    stage: Option<Stage>,
     fraction: f64,
     started: Instant,
 }
@@ -213,7 +213,7 @@ impl<W: Work> Runner<W> {
         let pulse = Arc::new(Mutex::new(Pulse {
             last_change: Instant::now(),
             last_write: None,
-            stage: String::new(),
+            stage: None,
             fraction: 0.0,
             started: Instant::now(),
         }));
@@ -249,7 +249,12 @@ impl<W: Work> Runner<W> {
                 .name(format!("job-{}", job.id))
                 .spawn(move || {
                     lower_priority();
-                    let _ = tx.send(me.do_work(&job, kind, &token, &pulse));
+                    let outcome = me.do_work(&job, kind, &token, &pulse);
+                    // Let go of the runner (and so of the store's runner lock)
+                    // before the result is seen: once `run` returns, a new
+                    // runner must be able to start at once.
+                    drop(me);
+                    let _ = tx.send(outcome);
                 });
             match spawned {
                 Ok(_) => rx
@@ -287,15 +292,15 @@ impl<W: Work> Runner<W> {
         check_unchanged(&job.dance.path, &job.dance.fingerprint)?;
         check_unchanged(&job.bgm.path, &job.bgm.fingerprint)?;
         let interval = self.cfg.progress_interval;
-        let mut report = |stage: &str, fraction: f64| {
+        let mut report = |stage: Stage, fraction: f64| {
             let now = Instant::now();
             let write = {
                 let Ok(mut p) = pulse.lock() else { return };
-                if p.stage != stage || (fraction - p.fraction).abs() > 1e-9 {
+                let stage_changed = p.stage != Some(stage);
+                if stage_changed || (fraction - p.fraction).abs() > 1e-9 {
                     p.last_change = now;
                 }
-                let stage_changed = p.stage != stage;
-                p.stage = stage.to_string();
+                p.stage = Some(stage);
                 p.fraction = fraction;
                 let due = stage_changed
                     || p.last_write
@@ -365,17 +370,18 @@ impl<W: Work> Runner<W> {
             Err(EngineError::Cancelled) if stalled => {
                 let job = self.store.get(id)?;
                 let err = ErrorPayload {
-                    code: "stalled".into(),
+                    code: ErrorCode::Stalled,
                     message: format!(
                         "no progress for {} s during {}; it will be tried again",
                         self.cfg.stall_after.as_secs_f64().round(),
-                        job.stage
-                            .as_deref()
-                            .unwrap_or(if kind == WorkKind::Analysis {
+                        job.stage.map_or(
+                            if kind == WorkKind::Analysis {
                                 "analysis"
                             } else {
                                 "export"
-                            })
+                            },
+                            Stage::as_str
+                        )
                     ),
                 };
                 self.store
@@ -391,7 +397,7 @@ impl<W: Work> Runner<W> {
             Err(e) => {
                 let job = self.store.get(id)?;
                 let payload = e.to_payload();
-                let transient = is_transient(&payload.code);
+                let transient = is_transient(payload.code.as_str());
                 self.store.fail_run(
                     id,
                     &payload,
@@ -414,7 +420,7 @@ fn lower_priority() {
 }
 
 enum Done {
-    Analysis(serde_json::Value),
+    Analysis(crate::align::AlignResult),
     Export(std::path::PathBuf, serde_json::Value),
 }
 
@@ -430,10 +436,11 @@ pub fn eta(elapsed: Duration, fraction: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::fingerprint::fingerprint;
+    use crate::jobs::model::fixtures::analysis;
     use crate::jobs::model::{JobInput, JobOptions, StoreEvent};
     use crate::jobs::store::NewJob;
     use crate::jobs::work::ExportOutcome;
+    use crate::media::fingerprint::fingerprint;
     use std::path::Path;
     use std::sync::atomic::AtomicU32;
 
@@ -446,8 +453,8 @@ mod tests {
 
     fn steps(
         cancel: &CancelToken,
-        progress: &mut dyn FnMut(&str, f64),
-        stage: &str,
+        progress: &mut dyn FnMut(Stage, f64),
+        stage: Stage,
         n: u32,
     ) -> crate::Result<()> {
         for i in 1..=n {
@@ -463,8 +470,8 @@ mod tests {
             &self,
             job: &Job,
             cancel: &CancelToken,
-            progress: &mut dyn FnMut(&str, f64),
-        ) -> crate::Result<serde_json::Value> {
+            progress: &mut dyn FnMut(Stage, f64),
+        ) -> crate::Result<crate::align::AlignResult> {
             let name = job
                 .dance
                 .path
@@ -478,7 +485,7 @@ mod tests {
                 });
             }
             if name.starts_with("stall") || name.starts_with("slow") {
-                progress("decode", 0.1);
+                progress(Stage::Decode, 0.1);
                 let mut f = 0.1;
                 loop {
                     if cancel.is_cancelled() {
@@ -488,12 +495,12 @@ mod tests {
                     std::thread::sleep(Duration::from_millis(5));
                     if name.starts_with("slow") {
                         f = (f + 0.0001f64).min(0.99);
-                        progress("search", f);
+                        progress(Stage::Search, f);
                     }
                 }
             }
-            steps(cancel, progress, "search", 20)?;
-            Ok(serde_json::json!({ "offset_s": 1.5, "rate": 1.0 }))
+            steps(cancel, progress, Stage::Search, 20)?;
+            Ok(analysis(1.5))
         }
 
         fn plan_output(&self, job: &Job) -> crate::Result<std::path::PathBuf> {
@@ -513,10 +520,10 @@ mod tests {
             &self,
             job: &Job,
             cancel: &CancelToken,
-            progress: &mut dyn FnMut(&str, f64),
+            progress: &mut dyn FnMut(Stage, f64),
         ) -> crate::Result<ExportOutcome> {
             self.exports.fetch_add(1, Ordering::SeqCst);
-            steps(cancel, progress, "video", 10)?;
+            steps(cancel, progress, Stage::Export, 10)?;
             let out = job.output_path.clone().unwrap_or_default();
             std::fs::write(&out, b"done").map_err(|e| EngineError::Media {
                 path: out.clone(),
@@ -589,10 +596,7 @@ mod tests {
         for id in &ids {
             let j = store.get(id).expect("job");
             assert_eq!(j.state, JobState::Done, "{j:?}");
-            assert_eq!(
-                j.checkpoint,
-                Some(serde_json::json!({ "offset_s": 1.5, "rate": 1.0 }))
-            );
+            assert_eq!(j.checkpoint, Some(analysis(1.5)));
             assert!(j.output_path.as_ref().is_some_and(|p| p.exists()));
         }
         // 20 analysis callbacks 5 ms apart, written at most once per 100 ms (plus the
@@ -626,7 +630,7 @@ mod tests {
         runner.clone().run(true).await.expect("run");
         let b = store.get(&bad.id).expect("job");
         assert_eq!((b.state, b.attempts), (JobState::Failed, 1));
-        assert_eq!(b.error.map(|e| e.code), Some("no_match".into()));
+        assert_eq!(b.error.map(|e| e.code), Some(ErrorCode::NoMatch));
         assert_eq!(store.get(&wait.id).expect("job").state, JobState::Analyzed);
         assert_eq!(
             work.exports.load(Ordering::SeqCst),
@@ -654,7 +658,7 @@ mod tests {
         runner.clone().run(true).await.expect("run");
         let j = store.get(&job.id).expect("job");
         assert_eq!((j.state, j.attempts), (JobState::Failed, 2));
-        assert_eq!(j.error.map(|e| e.code), Some("stalled".into()));
+        assert_eq!(j.error.map(|e| e.code), Some(ErrorCode::Stalled));
         assert_eq!(
             work.cancels_seen.load(Ordering::SeqCst),
             2,
@@ -704,8 +708,8 @@ mod tests {
         run.await.expect("join").expect("run");
         let j = store.get(&job.id).expect("job");
         assert_eq!(
-            (j.state, j.attempts, j.stage.as_deref()),
-            (JobState::Queued, 0, Some("interrupted"))
+            (j.state, j.attempts, j.stage),
+            (JobState::Queued, 0, Some(Stage::Interrupted))
         );
         drop(runner);
         // The next runner (next app start) can take the lock and the job.
@@ -732,7 +736,7 @@ mod tests {
         let j = store.get(&job.id).expect("job");
         assert_eq!(j.state, JobState::Failed);
         let e = j.error.expect("error");
-        assert_eq!(e.code, "input_changed");
+        assert_eq!(e.code, ErrorCode::InputChanged);
         assert!(e.message.contains("ok.mp4"), "{}", e.message);
     }
 
@@ -746,7 +750,7 @@ mod tests {
         }
         for id in [&old.id, &keep.id] {
             let e = ErrorPayload {
-                code: "no_match".into(),
+                code: ErrorCode::NoMatch,
                 message: "x".into(),
             };
             store.fail_run(id, &e, false, Duration::ZERO).expect("fail");

@@ -1,7 +1,8 @@
 //! What a job does, behind a trait so the runner's state handling is tested
 //! with scripted work, and the real engine plugs in the same way.
 
-use super::model::Job;
+use super::model::{Job, Stage};
+use crate::align::AlignResult;
 use crate::cancel::CancelToken;
 use crate::error::Result;
 use std::path::PathBuf;
@@ -18,13 +19,13 @@ pub struct ExportOutcome {
 /// `(stage, overall fraction 0..1)` through `progress`, and stop promptly with
 /// `EngineError::Cancelled` once `cancel` is set.
 pub trait Work: Send + Sync + 'static {
-    /// Finds the placement; the returned JSON is the job's checkpoint.
+    /// Finds the placement: the job's checkpoint.
     fn analyze(
         &self,
         job: &Job,
         cancel: &CancelToken,
-        progress: &mut dyn FnMut(&str, f64),
-    ) -> Result<serde_json::Value>;
+        progress: &mut dyn FnMut(Stage, f64),
+    ) -> Result<AlignResult>;
     /// The free path the export will write to. The runner records it in the
     /// store before exporting, so a run killed after the final rename but
     /// before the store says `done` is recognised instead of exported twice.
@@ -38,41 +39,57 @@ pub trait Work: Send + Sync + 'static {
         &self,
         job: &Job,
         cancel: &CancelToken,
-        progress: &mut dyn FnMut(&str, f64),
+        progress: &mut dyn FnMut(Stage, f64),
     ) -> Result<ExportOutcome>;
 }
 
 /// Maps an engine stage's own 0..1 fraction onto the whole job phase, so the
 /// progress bar and ETA move steadily through every stage.
-fn overall(stages: &[(&str, f64, f64)], stage: &str, f: f64) -> Option<f64> {
+fn overall(stages: &[(Stage, f64, f64)], stage: Stage, f: f64) -> Option<f64> {
     stages
         .iter()
-        .find(|(name, _, _)| *name == stage)
+        .find(|(s, _, _)| *s == stage)
         .map(|(_, from, to)| from + (to - from) * f.clamp(0.0, 1.0))
 }
 
-const ANALYSIS_STAGES: &[(&str, f64, f64)] = &[
-    ("decode", 0.0, 0.55),
-    ("features", 0.55, 0.65),
-    ("search", 0.65, 0.8),
-    ("refine", 0.8, 1.0),
+const ANALYSIS_STAGES: &[(Stage, f64, f64)] = &[
+    (Stage::Decode, 0.0, 0.55),
+    (Stage::Features, 0.55, 0.65),
+    (Stage::Search, 0.65, 0.8),
+    (Stage::Refine, 0.8, 1.0),
 ];
 
-const EXPORT_STAGES: &[(&str, f64, f64)] = &[
-    ("analyse", 0.0, 0.08),
-    ("export", 0.08, 0.9),
-    ("finish", 0.9, 0.95),
-    ("verify", 0.95, 1.0),
-    ("done", 1.0, 1.0),
+/// `align` and `plan` keep the fraction reached before them.
+const EXPORT_STAGES: &[(Stage, f64, f64)] = &[
+    (Stage::Analyse, 0.0, 0.08),
+    (Stage::Export, 0.08, 0.9),
+    (Stage::Finish, 0.9, 0.95),
+    (Stage::Verify, 0.95, 1.0),
+    (Stage::Done, 1.0, 1.0),
 ];
 
-/// Wraps a progress callback: stage fractions become one monotonic overall fraction.
+/// Wraps a progress callback: the engine's stage names become `Stage`s and
+/// stage fractions one monotonic overall fraction. A name no `Stage` has
+/// (a test runs the real engine to keep that from happening) is reported as
+/// the stage before it, so the runner still sees the work moving.
 fn staged<'a>(
-    stages: &'static [(&'static str, f64, f64)],
-    progress: &'a mut dyn FnMut(&str, f64),
+    stages: &'static [(Stage, f64, f64)],
+    progress: &'a mut dyn FnMut(Stage, f64),
 ) -> impl FnMut(&str, f64) + 'a {
     let mut last = 0.0f64;
-    move |stage: &str, f: f64| {
+    let mut current: Option<Stage> = None;
+    move |name: &str, f: f64| {
+        let stage = match Stage::parse(name) {
+            Some(s) => s,
+            None => {
+                tracing::warn!("the engine reported the unknown stage {name:?}");
+                match current {
+                    Some(s) => s,
+                    None => return,
+                }
+            }
+        };
+        current = Some(stage);
         let o = overall(stages, stage, f).unwrap_or(last).max(last);
         last = o;
         progress(stage, o);
@@ -90,13 +107,10 @@ impl Work for EngineWork {
         &self,
         job: &Job,
         cancel: &CancelToken,
-        progress: &mut dyn FnMut(&str, f64),
-    ) -> Result<serde_json::Value> {
+        progress: &mut dyn FnMut(Stage, f64),
+    ) -> Result<AlignResult> {
         let mut p = staged(ANALYSIS_STAGES, progress);
-        let result =
-            crate::align::align_files(&job.dance.path, &job.bgm.path, &self.align, cancel, &mut p)?;
-        serde_json::to_value(&result)
-            .map_err(|e| crate::error::EngineError::media(&job.dance.path, e))
+        crate::align::align_files(&job.dance.path, &job.bgm.path, &self.align, cancel, &mut p)
     }
 
     fn plan_output(&self, job: &Job) -> Result<PathBuf> {
@@ -114,7 +128,7 @@ impl Work for EngineWork {
     }
 
     fn adopt(&self, job: &Job, output: &std::path::Path) -> Result<serde_json::Value> {
-        let info = crate::probe::probe_fast(output)?;
+        let info = crate::media::probe::probe_fast(output)?;
         info.require_video()?;
         info.require_audio()?;
         let _ = job;
@@ -125,7 +139,7 @@ impl Work for EngineWork {
         &self,
         job: &Job,
         cancel: &CancelToken,
-        progress: &mut dyn FnMut(&str, f64),
+        progress: &mut dyn FnMut(Stage, f64),
     ) -> Result<ExportOutcome> {
         let mut req = export_request(job)?;
         if let Some(name) = job.output_path.as_ref().and_then(|p| p.file_name()) {
@@ -147,14 +161,10 @@ impl Work for EngineWork {
 /// the checkpointed analysis; the analysis also says where the song is heard.
 pub fn export_request(job: &Job) -> Result<crate::export::ExportRequest> {
     use crate::export::{AudioChoice, ExportRequest, SongHeard};
-    use crate::trim::Placement;
+    use crate::timeline::Placement;
     let out_dir = job.options.out_dir.clone().ok_or_else(|| {
         crate::error::EngineError::InvalidRequest("no output folder chosen for this job".into())
     })?;
-    let analysis: Option<crate::align::AlignResult> = job
-        .checkpoint
-        .as_ref()
-        .and_then(|c| serde_json::from_value(c.clone()).ok());
     let mut req = ExportRequest::new(&job.dance.path, &job.bgm.path, &out_dir, None);
     req.name = job.options.name.clone();
     req.lead_in_s = job.options.lead_in_s;
@@ -164,7 +174,7 @@ pub fn export_request(job: &Job) -> Result<crate::export::ExportRequest> {
         copy_if_possible: job.options.audio_mode == super::model::AudioMode::Copy,
         ..AudioChoice::default()
     };
-    if let Some(a) = &analysis {
+    if let Some(a) = &job.checkpoint {
         let mid = 0.5 * (a.overlap.dance_start_s + a.overlap.dance_end_s);
         req.placement = Some(Placement {
             offset_s: a.offset_s,
@@ -175,9 +185,9 @@ pub fn export_request(job: &Job) -> Result<crate::export::ExportRequest> {
             dance_start_s: a.overlap.dance_start_s,
         });
         req.retime = if a.pitch_kept {
-            crate::audio_out::RetimeMode::KeepPitch
+            crate::export::audio::RetimeMode::KeepPitch
         } else {
-            crate::audio_out::RetimeMode::Resample
+            crate::export::audio::RetimeMode::Resample
         };
     }
     if let Some(offset_s) = job.options.offset_s {
@@ -203,8 +213,9 @@ mod tests {
     fn stage_fractions_become_one_steady_fraction() {
         let mut seen = Vec::new();
         {
-            let mut sink = |_: &str, f: f64| seen.push(f);
+            let mut sink = |s: Stage, f: f64| seen.push((s, f));
             let mut p = staged(ANALYSIS_STAGES, &mut sink);
+            p("unknown", 0.3);
             p("decode", 0.0);
             p("decode", 1.0);
             p("features", 0.5);
@@ -212,9 +223,18 @@ mod tests {
             p("unknown", 0.1);
             p("refine", 1.0);
         }
-        let expected = [0.0, 0.55, 0.6, 0.8, 0.8, 1.0];
-        assert_eq!(seen.len(), expected.len());
-        for (got, want) in seen.iter().zip(expected) {
+        use Stage::*;
+        let expected = [
+            (Decode, 0.0),
+            (Decode, 0.55),
+            (Features, 0.6),
+            (Search, 0.8),
+            (Search, 0.8),
+            (Refine, 1.0),
+        ];
+        assert_eq!(seen.len(), expected.len(), "{seen:?}");
+        for ((stage, got), (want_stage, want)) in seen.iter().zip(expected) {
+            assert_eq!(*stage, want_stage, "{seen:?}");
             assert!((got - want).abs() < 1e-9, "{seen:?}");
         }
     }

@@ -1,21 +1,19 @@
-//! File fingerprints: size, modification time and a hash of the first and
-//! last MiB — cheap on a 2 GB video, and enough to notice a replaced file.
+//! Noticing a replaced file. A job's inputs get a [`fingerprint`] (size,
+//! modification time and a hash of the first and last MiB: cheap on a 2 GB
+//! video, and enough to notice a replaced file, across restarts). One
+//! export's inputs get a [`FileStamp`] (what `stat` says, no reading), to
+//! notice a file moved or written to while the export runs.
 
-use super::model::Fingerprint;
+use super::input::input_error;
 use crate::error::{EngineError, Result};
+use crate::jobs::model::Fingerprint;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const EDGE: u64 = 1 << 20;
 
 pub fn fingerprint(path: &Path) -> Result<Fingerprint> {
-    let io_err = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::NotFound => EngineError::NotFound(path.to_path_buf()),
-        _ => EngineError::Unreadable {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        },
-    };
+    let io_err = |e| input_error(path, e);
     let mut f = std::fs::File::open(path).map_err(io_err)?;
     let meta = f.metadata().map_err(io_err)?;
     let size = meta.len();
@@ -55,6 +53,37 @@ pub fn check_unchanged(path: &Path, expected: &Fingerprint) -> Result<()> {
         return Err(EngineError::InputChanged(path.to_path_buf()));
     }
     Ok(())
+}
+
+/// What `stat` says of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FileStamp {
+    path: PathBuf,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    inode: u64,
+}
+
+impl FileStamp {
+    pub fn of(path: &Path) -> Result<Self> {
+        let m = std::fs::metadata(path).map_err(|e| input_error(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            len: m.len(),
+            modified: m.modified().ok(),
+            #[cfg(unix)]
+            inode: std::os::unix::fs::MetadataExt::ino(&m),
+        })
+    }
+
+    /// Fails with `input_changed` when the file is not as stamped any more.
+    pub fn check(&self) -> Result<()> {
+        match Self::of(&self.path) {
+            Ok(now) if now == *self => Ok(()),
+            _ => Err(EngineError::InputChanged(self.path.clone())),
+        }
+    }
 }
 
 #[cfg(test)]

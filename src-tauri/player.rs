@@ -1,10 +1,12 @@
-//! Audio preview through cpal: the recording and the aligned song played
+//! The audio preview player, through cpal: the recording and the aligned song played
 //! together (balance between them), from any point, so the ear can confirm
 //! the sync. Runs on its own thread; never blocks the UI or the jobs. With no
 //! output device it says so plainly and everything else keeps working.
 
 use crate::error::IpcError;
-use beatsync_engine::trim::Placement;
+use crate::events::PreviewState;
+use beatsync_engine::ErrorCode;
+use beatsync_engine::Placement;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -62,8 +64,8 @@ enum Cmd {
     Stop,
 }
 
-/// What the UI hears about: `(playing, position_s, error)`.
-pub type Notify = Arc<dyn Fn(bool, f64, Option<IpcError>) + Send + Sync>;
+/// What the UI hears about the playback.
+pub type Notify = Arc<dyn Fn(PreviewState) + Send + Sync>;
 
 pub struct Preview {
     tx: Mutex<Option<mpsc::Sender<Cmd>>>,
@@ -74,7 +76,7 @@ pub struct Preview {
 /// The UI words this code for the user; the message carries the system's detail.
 fn no_device(detail: impl std::fmt::Display) -> IpcError {
     IpcError::new(
-        "no_audio_device",
+        ErrorCode::NoAudioDevice,
         format!("no audio output device: {detail}"),
     )
 }
@@ -126,7 +128,7 @@ impl Preview {
         let (done_tx, done_rx) = mpsc::channel();
         self.sender()
             .send(Cmd::Play(req, done_tx))
-            .map_err(|_| IpcError::new("internal", "the preview player stopped"))?;
+            .map_err(|_| IpcError::new(ErrorCode::Internal, "the preview player stopped"))?;
         done_rx
             .recv_timeout(Duration::from_secs(5))
             .map_err(|_| no_device("the audio system did not answer"))?
@@ -136,6 +138,14 @@ impl Preview {
         if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             let _ = tx.send(Cmd::Stop);
         }
+    }
+}
+
+fn state(playing: bool, position_s: f64, error: Option<IpcError>) -> PreviewState {
+    PreviewState {
+        playing,
+        position_s,
+        error,
     }
 }
 
@@ -152,18 +162,18 @@ fn player_thread(rx: mpsc::Receiver<Cmd>, notify: Notify) {
                         current = Some(s);
                     }
                     Err(e) => {
-                        notify(false, 0.0, Some(e.clone()));
+                        notify(state(false, 0.0, Some(e.clone())));
                         let _ = done.send(Err(e));
                     }
                 }
             }
             Ok(Cmd::Stop) => {
                 if let Some((_, pos, _, rate)) = current.take() {
-                    notify(
+                    notify(state(
                         false,
                         f64::from_bits(pos.load(Ordering::Relaxed)).max(0.0) / f64::from(rate),
                         None,
-                    );
+                    ));
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -172,10 +182,10 @@ fn player_thread(rx: mpsc::Receiver<Cmd>, notify: Notify) {
         if let Some((_, pos, ended, rate)) = &current {
             let t = f64::from_bits(pos.load(Ordering::Relaxed)) / f64::from(*rate);
             if ended.load(Ordering::Relaxed) {
-                notify(false, t, None);
+                notify(state(false, t, None));
                 current = None;
             } else {
-                notify(true, t, None);
+                notify(state(true, t, None));
             }
         }
     }

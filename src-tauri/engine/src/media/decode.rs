@@ -7,9 +7,10 @@
 //! gapless info by libavcodec itself), the same convention as `ffmpeg -i F
 //! -f f32le -`, which is what the offset benchmark measures against.
 
+use super::ffi::{self, SampleSpec, Swr};
+use super::input::{layout_or_default, open_input_fast, AudioDecoder};
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
-use crate::probe::{layout_or_default, open_input_fast};
 use ffmpeg_next as ffmpeg;
 use std::path::{Path, PathBuf};
 
@@ -45,49 +46,30 @@ impl FrameSource {
     fn open(path: &Path) -> Result<Self> {
         // Decoding needs no stream-info probing (which would decode video
         // frames of a class video only to skip them).
-        let ictx = open_input_fast(path)?;
-        let stream = ictx
-            .streams()
-            .best(ffmpeg::media::Type::Audio)
-            .ok_or_else(|| EngineError::NoAudio(path.to_path_buf()))?;
-        let stream_index = stream.index();
-        let tb = stream.time_base();
-        let codec_id = stream.parameters().id();
-        if ffmpeg::codec::decoder::find(codec_id).is_none() {
-            return Err(EngineError::Unsupported {
-                path: path.to_path_buf(),
-                reason: format!("no decoder for audio codec {codec_id:?}"),
-            });
-        }
-        let cctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
-            .map_err(|e| EngineError::media(path, e))?;
-        let mut dec = cctx.decoder();
-        dec.set_packet_time_base(tb);
-        let decoder = dec.audio().map_err(|e| EngineError::Unsupported {
-            path: path.to_path_buf(),
-            reason: format!("cannot open the audio decoder: {e}"),
-        })?;
+        let mut ictx = open_input_fast(path)?;
+        let audio = AudioDecoder::open(&ictx, path)?;
         let duration_s = {
-            let d = stream.duration();
+            let d = ictx
+                .stream(audio.stream_index)
+                .map_or(0, |st| st.duration());
             if d > 0 && d != ffmpeg::ffi::AV_NOPTS_VALUE {
-                d as f64 * f64::from(tb)
+                d as f64 * f64::from(audio.time_base)
             } else if ictx.duration() > 0 {
                 ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE)
             } else {
                 0.0
             }
         };
-        let mut ictx = ictx;
-        crate::probe::read_only_stream(&mut ictx, stream_index);
-        read_packets_directly(&mut ictx);
+        ffi::select_stream(&mut ictx, audio.stream_index);
+        ffi::read_packets_directly(&mut ictx);
         Ok(Self {
             path: path.to_path_buf(),
             ictx,
-            stream_index,
-            decoder,
+            stream_index: audio.stream_index,
+            decoder: audio.decoder,
             eof_sent: false,
             duration_s,
-            time_base: f64::from(tb),
+            time_base: f64::from(audio.time_base),
         })
     }
 
@@ -125,26 +107,6 @@ impl FrameSource {
     }
 }
 
-/// In an MP4/MOV with video, the audio packets (a few hundred bytes each)
-/// sit between video frames tens of kB long, and the demuxer seeks to each
-/// one by the index: read each packet itself instead of a 32 kB buffer
-/// around it (a phone video's audio was otherwise read with half the file,
-/// 141 MB of 272 on the bench's 3-min case: ~5 % of the alignment's CPU).
-/// Other containers are read through, which their demuxers expect.
-fn read_packets_directly(ictx: &mut ffmpeg::format::context::Input) {
-    if !ictx.format().name().starts_with("mov,") {
-        return;
-    }
-    // SAFETY: the context and its I/O context are valid while `ictx` lives;
-    // `direct` only changes how later reads and seeks use the buffer.
-    unsafe {
-        let fc = ictx.as_mut_ptr();
-        if (*fc).nb_streams > 1 && !(*fc).pb.is_null() {
-            (*(*fc).pb).direct = 1;
-        }
-    }
-}
-
 /// Decoded frames of any format and layout to mono f32 at `out_rate`.
 struct MonoResampler {
     path: PathBuf,
@@ -158,7 +120,7 @@ struct MonoResampler {
 }
 
 struct Resampler {
-    ctx: ffmpeg::software::resampling::Context,
+    swr: Swr,
     in_format: ffmpeg::format::Sample,
     in_layout: ffmpeg::ChannelLayout,
     in_rate: u32,
@@ -193,70 +155,40 @@ impl MonoResampler {
         if needs_new {
             if self.resampler.is_some() {
                 // Parameters changed mid-stream: drain the old resampler first.
-                self.drain(out)?;
+                self.drain(out);
             }
-            let ctx = ffmpeg::software::resampling::Context::get(
-                format,
-                layout,
-                rate,
-                ffmpeg::format::Sample::F32(ffmpeg::format::sample::Type::Packed),
-                ffmpeg::ChannelLayout::MONO,
-                self.out_rate,
+            let swr = Swr::new(
+                SampleSpec {
+                    layout,
+                    format: format.into(),
+                    rate,
+                },
+                SampleSpec {
+                    layout: ffmpeg::ChannelLayout::MONO,
+                    format: ffmpeg::format::Sample::F32(ffmpeg::format::sample::Type::Packed)
+                        .into(),
+                    rate: self.out_rate,
+                },
             )
             .map_err(|e| EngineError::media(&self.path, format!("resampler: {e}")))?;
             self.resampler = Some(Resampler {
-                ctx,
+                swr,
                 in_format: format,
                 in_layout: layout,
                 in_rate: rate,
             });
         }
         let r = self.resampler.as_mut().expect("resampler set above");
-        let in_samples = f.samples() as i32;
-        // SAFETY: swr_convert reads `in_samples` from the frame's planes and
-        // writes at most `cap` samples into `out`'s spare capacity.
-        unsafe {
-            let swr = r.ctx.as_mut_ptr();
-            let cap = ffmpeg::ffi::swr_get_out_samples(swr, in_samples).max(0) as usize + 16;
-            out.reserve(cap);
-            let len = out.len();
-            let mut dst = out.as_mut_ptr().add(len) as *mut u8;
-            let src = (*f.as_ptr()).extended_data as *mut *const u8;
-            let n = ffmpeg::ffi::swr_convert(swr, &mut dst, cap as i32, src, in_samples);
-            if n < 0 {
-                return Err(EngineError::media(&self.path, ffmpeg::Error::from(n)));
-            }
-            out.set_len(len + n as usize);
-        }
-        Ok(())
+        r.swr
+            .convert_frame(f, std::slice::from_mut(out))
+            .map_err(|e| EngineError::media(&self.path, e))
     }
 
     /// Appends what the resampler still holds (at the end, or before a change of input).
-    fn drain(&mut self, out: &mut Vec<f32>) -> Result<()> {
+    fn drain(&mut self, out: &mut Vec<f32>) {
         if let Some(r) = self.resampler.as_mut() {
-            // SAFETY: flushing with a null input, writing into spare capacity.
-            unsafe {
-                let swr = r.ctx.as_mut_ptr();
-                loop {
-                    let cap = 4096usize;
-                    out.reserve(cap);
-                    let len = out.len();
-                    let mut dst = out.as_mut_ptr().add(len) as *mut u8;
-                    let n = ffmpeg::ffi::swr_convert(
-                        swr,
-                        &mut dst,
-                        cap as i32,
-                        std::ptr::null_mut(),
-                        0,
-                    );
-                    if n <= 0 {
-                        break;
-                    }
-                    out.set_len(len + n as usize);
-                }
-            }
+            r.swr.drain(std::slice::from_mut(out));
         }
-        Ok(())
     }
 }
 
@@ -281,16 +213,6 @@ impl AudioChunks {
         })
     }
 
-    /// Estimated duration of the stream (s), for progress.
-    pub fn duration_s(&self) -> f64 {
-        self.source.duration_s
-    }
-
-    /// Progress through the stream in 0..=1.
-    pub fn fraction(&self) -> f64 {
-        fraction(self.resampler.position_s, self.source.duration_s)
-    }
-
     /// Next block of samples; `Ok(None)` at the end of the stream.
     pub fn next_chunk(&mut self) -> Result<Option<Vec<f32>>> {
         if self.finished {
@@ -299,7 +221,7 @@ impl AudioChunks {
         let mut out = Vec::new();
         while out.is_empty() {
             if !self.source.next_frame(&mut self.frame)? {
-                self.resampler.drain(&mut out)?;
+                self.resampler.drain(&mut out);
                 self.finished = true;
                 break;
             }
@@ -370,7 +292,8 @@ pub fn decode_audio_with(
                 cancel.check()?;
                 progress(fraction(resampler.position_s, duration_s));
             }
-            resampler.drain(&mut samples)
+            resampler.drain(&mut samples);
+            Ok(())
         })();
         // dropping the receiver (on error) lets a blocked decoder return
         drop(rx);

@@ -2,8 +2,8 @@
 //! memory holds only the peaks, whatever the file's length.
 
 use crate::cancel::CancelToken;
-use crate::decode::AudioChunks;
 use crate::error::Result;
+use crate::media::decode::AudioChunks;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,59 @@
+//! Listening: the recording and the aligned song played together from any
+//! point (see `player`).
+
+use super::blocking;
+use crate::error::IpcError;
+use crate::player::PlayRequest;
+use crate::state::AppState;
+use beatsync_engine::jobs::Job;
+use beatsync_engine::ErrorCode;
+use beatsync_engine::Placement;
+use tauri::{AppHandle, Manager, Runtime, State};
+
+/// The placement the job plays with: the user's nudge, else the analysis;
+/// `None` before the analysis.
+fn placement_of(job: &Job) -> Option<Placement> {
+    let a = job.checkpoint.as_ref()?;
+    Some(Placement {
+        offset_s: job.options.offset_s.unwrap_or(a.offset_s),
+        rate: job.options.rate.unwrap_or(a.rate),
+        ref_dance_s: Some(0.5 * (a.overlap.dance_start_s + a.overlap.dance_end_s)),
+    })
+}
+
+/// Plays the recording and the aligned song together from `from_s`.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn preview_play<R: Runtime>(
+    app: AppHandle<R>,
+    id: String,
+    from_s: f64,
+    balance: f64,
+) -> Result<(), IpcError> {
+    let job = app.state::<AppState>().store.get(&id)?;
+    let Some(placement) = placement_of(&job) else {
+        return Err(IpcError::new(
+            ErrorCode::InvalidState,
+            "the job is not analysed yet; wait for the analysis to finish",
+        ));
+    };
+    let handle = app.clone();
+    blocking(move || {
+        let state = handle.state::<AppState>();
+        let recording = state.preview.pcm(&job.dance.path)?;
+        let song = state.preview.pcm(&job.bgm.path)?;
+        state.preview.play(PlayRequest {
+            recording,
+            song,
+            placement,
+            from_s: from_s.max(0.0),
+            balance,
+        })
+    })
+    .await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn preview_stop(state: State<'_, AppState>) -> Result<(), IpcError> {
+    state.preview.stop();
+    Ok(())
+}

@@ -1,0 +1,323 @@
+//! `export`: the finished video — the recording's picture, copied packet for
+//! packet, with the clean song placed exactly in time, trimmed to where the
+//! song is heard.
+//!
+//! # The stages
+//! [`export`] aligns when the request has no placement (beside the input
+//! analysis), then: [`analysis`] (each input opened once, see [`source`]) →
+//! [`plan`] (trim, black ending, cut, smart-cut head) → open the output
+//! ([`output`]) → add the video ([`video`]) → start the audio ([`audio`]) →
+//! interleave ([`mux`]) → finish the output (fsync, read back, rename) →
+//! [`report`]. Data flows one way: each stage gets what the earlier ones
+//! decided and calls nothing above it.
+//!
+//! # Frame-accurate start: edit list by default
+//! The cut rarely falls on a keyframe. The default copies the packets from the
+//! previous keyframe and writes an MP4 edit list so that presentation starts
+//! at the cut ([`StartCut::EditList`]). Why this default: the picture stays
+//! bit-identical (no generation loss, no encoder needed), it works the same
+//! for H.264 and HEVC, it is the fastest, and QuickTime, WebKit, Chrome, VLC
+//! and ffmpeg all honour edit lists. The cost: up to one GOP (~1 s on phones)
+//! of extra packets in the file, decoded but not shown, and players that
+//! ignore edit lists (rare, old) would show those frames first.
+//! [`StartCut::SmartCut`] is the option: H.264 only, the frames from the cut
+//! to the next keyframe are re-encoded with libx264 (CRF 14) under
+//! parameter-set ids of their own, added to the track's `avcC`, and the rest
+//! is copied (see [`smartcut`]); it needs libx264 and splices two
+//! encoders' streams, which is why it is not the default.
+//!
+//! # Inputs and outputs
+//! MP4, MOV, MKV and AVI in (any container FFmpeg reads); MP4 out, always.
+//! The video codec must fit MP4 (H.264, HEVC — tagged `hvc1` for Apple —,
+//! MPEG-4, AV1, VP9…); one that does not (FFV1, ProRes, raw video…) is
+//! refused with an `unsupported` error saying to convert the video first:
+//! no MKV fallback, since MKV cannot start frame-accurately without an edit
+//! list. The audio is the song only: AAC-LC, 192 kbit/s by default, at the
+//! song's sample rate, or the song's own AAC packets ([`AudioChoice`]).
+//! Crash safety: see [`output`].
+
+pub(crate) mod analysis;
+pub(crate) mod audio;
+pub(crate) mod detect;
+pub(crate) mod mux;
+pub(crate) mod output;
+pub(crate) mod plan;
+pub(crate) mod progress;
+pub(crate) mod report;
+pub(crate) mod request;
+pub(crate) mod smartcut;
+pub(crate) mod source;
+pub(crate) mod trim;
+pub(crate) mod video;
+
+pub use audio::{AudioSource, Retime, RetimeMode};
+pub(crate) use output::remove_stale_partials;
+pub use report::{AudioReport, ExportReport, TrimReport, VideoMethod};
+pub use request::{AudioChoice, ExportRequest, SongHeard, StartCut};
+pub use trim::{EndReason, StartReason};
+
+use crate::align::{AlignOptions, AlignResult};
+use crate::cancel::CancelToken;
+use crate::error::{EngineError, Result};
+use crate::timeline::Placement;
+use analysis::{analyse_inputs, InputAnalysis};
+use audio::track::AudioTrack;
+use audio::SongRender;
+use mux::{interleave, Mux};
+pub(crate) use output::numbered;
+use output::{check_out_dir, OutputFile};
+use plan::{plan_export, ExportPlan};
+use progress::{with_ticks, Progress};
+use report::{report, Timings, Written};
+pub(crate) use request::output_name;
+use request::validate;
+use std::time::Instant;
+use video::copy::VideoCopy;
+
+/// Exports: runs the aligner when the request has no placement (in parallel
+/// with the input analysis), then [`export_analysed`].
+///
+/// `progress(stage, fraction)` is called at least every ~100-250 ms with the
+/// fraction of the current stage: `align` (only without a placement) or
+/// `analyse`, `plan` (trim, black ending, smart-cut head), `export` (writing,
+/// by output time), `finish` (fsync), `verify`, then `done` with 1.0.
+/// `cancel` is checked between packets and frames: the call then returns
+/// `EngineError::Cancelled` within a fraction of a second, with the partial
+/// file removed.
+pub fn export(
+    req: &ExportRequest,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(&str, f64),
+) -> Result<ExportReport> {
+    validate(req)?;
+    check_out_dir(&req.out_dir)?;
+    if req.placement.is_some() {
+        let analysis = {
+            let mut paced = Progress::new(progress);
+            with_ticks("analyse", &mut paced, |report| {
+                analyse_inputs(&req.dance, &req.bgm, cancel, &mut |_, f| report(f))
+            })?
+        };
+        return export_analysed(req, analysis, cancel, progress);
+    }
+    let t_align = Instant::now();
+    let (aligned, mut analysis) = {
+        let mut paced = Progress::new(progress);
+        with_ticks("align", &mut paced, |report| {
+            Ok(align_beside_analysis(req, cancel, report))
+        })?
+    };
+    let aligned = aligned?;
+    let align_ms = t_align.elapsed().as_millis() as u64;
+    // The analysis ran alongside; count the wall time once.
+    if let Ok(a) = analysis.as_mut() {
+        a.elapsed_ms = 0;
+    }
+    let resolved = aligned_request(req, &aligned);
+    let mut report = export_analysed(&resolved, analysis?, cancel, progress)?;
+    report.confidence = Some(aligned.confidence);
+    report.timings_ms.insert("align".to_string(), align_ms);
+    if let Some(t) = report.timings_ms.get_mut("total") {
+        *t += align_ms;
+    }
+    Ok(report)
+}
+
+/// Runs the aligner and, on a thread beside it, the input analysis.
+fn align_beside_analysis(
+    req: &ExportRequest,
+    cancel: &CancelToken,
+    report: &mut dyn FnMut(f64),
+) -> (Result<AlignResult>, Result<InputAnalysis>) {
+    let analysis_cancel = CancelToken::new();
+    std::thread::scope(|scope| {
+        let ac = analysis_cancel.clone();
+        // With fewer than four cores the analysis waits until the aligner
+        // leaves its two-thread stages (decoding both files, their
+        // features): run beside them, it would slow them down by about
+        // what it costs; beside the later stages it uses an idle core.
+        // Dropping `go` starts it (at the latest when the aligner returns).
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let job = scope.spawn(move || {
+            let _ = wait.recv();
+            ac.check()?;
+            analyse_inputs(&req.dance, &req.bgm, &ac, &mut |_, _| {})
+        });
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut go = (cores < 4).then_some(go);
+        let options = AlignOptions {
+            beats: false,
+            ..Default::default()
+        };
+        let aligned =
+            crate::align::align_files(&req.dance, &req.bgm, &options, cancel, &mut |stage, f| {
+                if go.is_some() && !matches!(stage, "decode" | "features") {
+                    go = None;
+                }
+                report(f)
+            });
+        if aligned.is_err() {
+            analysis_cancel.cancel();
+        }
+        drop(go);
+        let analysis = job
+            .join()
+            .unwrap_or_else(|_| Err(EngineError::media(&req.dance, "the input analysis failed")));
+        (aligned, analysis)
+    })
+}
+
+/// The request with the aligner's placement, where the song is heard, and
+/// (unless asked otherwise) the aligner's way of following the rate.
+fn aligned_request(req: &ExportRequest, aligned: &AlignResult) -> ExportRequest {
+    let mut resolved = req.clone();
+    resolved.placement = Some(Placement {
+        offset_s: aligned.offset_s,
+        rate: aligned.rate,
+        ref_dance_s: Some(0.5 * (aligned.overlap.dance_start_s + aligned.overlap.dance_end_s)),
+    });
+    resolved.song_heard = Some(SongHeard {
+        dance_start_s: aligned.overlap.dance_start_s,
+    });
+    if resolved.retime == RetimeMode::Auto {
+        // Follow the recording: a pitch-kept speed change is matched with a
+        // pitch-kept stretch, a resampled one (or drift) by resampling.
+        resolved.retime = if aligned.pitch_kept {
+            RetimeMode::KeepPitch
+        } else {
+            RetimeMode::Resample
+        };
+    }
+    resolved
+}
+
+/// Exports given an [`InputAnalysis`] of the same files.
+fn export_analysed(
+    req: &ExportRequest,
+    mut a: InputAnalysis,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(&str, f64),
+) -> Result<ExportReport> {
+    let mut timings = Timings::start(a.elapsed_ms);
+    validate(req)?;
+    check_out_dir(&req.out_dir)?;
+    let mut progress = Progress::new(progress);
+    let t_plan = Instant::now();
+    let plan = plan_export(req, &mut a, cancel, &mut progress)?;
+    timings.record("plan", t_plan);
+    cancel.check()?;
+
+    let t_write = Instant::now();
+    let file = OutputFile::create(
+        &req.out_dir,
+        &output_name(req)?,
+        space_needed(req, &a, &plan),
+    )?;
+    let mut mux = Mux {
+        octx: file.muxer()?,
+        file: &file,
+    };
+    let mut video = VideoCopy::add(
+        &mut mux.octx,
+        a.recording.video(),
+        (&a.picture.track, &a.picture.params),
+        &plan.cut,
+        plan.smart_head.as_ref(),
+    )?;
+    let mut audio = start_audio(req, &plan, &mut mux, cancel)?;
+    mux.write_header()?;
+    video.stream.header_written(&mux.octx);
+    if let Some(s) = audio.stream.as_mut() {
+        s.header_written(&mux.octx);
+    }
+    let written = interleave(
+        &mut mux,
+        &mut video,
+        &mut audio,
+        plan.duration_s(),
+        cancel,
+        &mut progress,
+    );
+    // Stop the audio threads (if still running) before anything else.
+    let audio = audio.stop();
+    let audio_bytes = written?;
+    drop(video);
+    file.close(mux.octx)?;
+    timings.record("write", t_write);
+
+    let info = finish_output(&file, &a, &plan, &mut timings, cancel, &mut progress)?;
+    let output = file.commit()?;
+    progress.now("done", 1.0);
+    let written = Written {
+        output,
+        video_codec: a.picture.track.codec.clone(),
+        info,
+        audio,
+        audio_bytes,
+    };
+    Ok(report(req, &plan, written, timings))
+}
+
+/// The output's size, estimated generously, when the request wants the free
+/// space checked: the copied share of the recording, the audio, 1 MB more.
+fn space_needed(req: &ExportRequest, a: &InputAnalysis, plan: &ExportPlan) -> Option<u64> {
+    if !req.check_free_space {
+        return None;
+    }
+    let track = &a.picture.track;
+    let duration_s = plan.duration_s();
+    let video_bytes =
+        a.recording.info.size_bytes as f64 * duration_s / (track.end_s - track.start_s).max(1e-3);
+    Some(
+        (video_bytes * 1.02) as u64
+            + (f64::from(req.audio.bitrate) / 8.0 * duration_s * 1.1) as u64
+            + (1 << 20),
+    )
+}
+
+/// Starts the audio track and adds its stream to the output.
+fn start_audio(
+    req: &ExportRequest,
+    plan: &ExportPlan,
+    mux: &mut Mux,
+    cancel: &CancelToken,
+) -> Result<AudioTrack> {
+    let render = SongRender::for_output(
+        &req.bgm,
+        plan.placement,
+        (plan.start_dance_s, plan.duration_s()),
+        req.audio.bitrate,
+        req.retime,
+    );
+    let mut audio = AudioTrack::start(render, req.audio.copy_if_possible, cancel)?;
+    audio
+        .add_stream(&mut mux.octx)
+        .map_err(|e| mux.file.write_failed(e))?;
+    Ok(audio)
+}
+
+/// Makes the output durable and checks it: fsync, read back (streams and
+/// duration as planned), inputs unchanged.
+fn finish_output(
+    file: &OutputFile,
+    a: &InputAnalysis,
+    plan: &ExportPlan,
+    timings: &mut Timings,
+    cancel: &CancelToken,
+    progress: &mut Progress,
+) -> Result<crate::media::MediaInfo> {
+    let t_sync = Instant::now();
+    file.sync(progress)?;
+    timings.record("fsync", t_sync);
+    cancel.check()?;
+    let t_verify = Instant::now();
+    progress.now("verify", 0.0);
+    let tolerance = 0.1 + 2.0 * a.picture.track.frame_s;
+    let info = file.verify(plan.duration_s(), tolerance)?;
+    for stamp in &a.stamps {
+        stamp.check()?;
+    }
+    timings.record("verify", t_verify);
+    cancel.check()?;
+    Ok(info)
+}

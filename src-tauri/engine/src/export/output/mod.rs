@@ -1,0 +1,367 @@
+//! The output file. It is written as `.beatsync-<pid>-<n>-<final name>.partial`
+//! in the output folder, locked (flock) while being written, flushed and
+//! fsynced, probed (streams, duration as planned), renamed to the final name
+//! without ever replacing an existing file (` (2)`, ` (3)`… are added), and
+//! the folder is fsynced. A killed export leaves only the `.partial` file,
+//! whose lock died with the process; the next export into that folder
+//! removes it. Every write failure is told apart here: a full disk (or
+//! quota) from any other write error.
+
+#[cfg(target_os = "linux")]
+pub(crate) mod direct;
+pub(crate) mod sink;
+
+use super::progress::{blocking_with_ticks, Progress};
+use crate::error::{EngineError, Result};
+use crate::media::probe::{probe_fast, MediaInfo};
+use ffmpeg_next as ffmpeg;
+use sink::{is_disk_full, OutputSink, WriteErrorSlot};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+pub(crate) const PARTIAL_PREFIX: &str = ".beatsync-";
+const PARTIAL_SUFFIX: &str = ".partial";
+
+/// The file being written, under its partial name until [`OutputFile::commit`].
+pub(crate) struct OutputFile {
+    dir: PathBuf,
+    final_name: String,
+    partial: PartialFile,
+    errors: WriteErrorSlot,
+}
+
+/// The partial file; removed on drop unless committed.
+struct PartialFile {
+    path: PathBuf,
+    /// Holds the flock that tells other runs this partial is alive.
+    file: File,
+    committed: bool,
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl OutputFile {
+    /// Creates and locks the partial file in `dir`, after removing the
+    /// partial files killed exports left there and checking that about
+    /// `needed` bytes are free (when given).
+    pub fn create(dir: &Path, final_name: &str, needed: Option<u64>) -> Result<Self> {
+        let removed = remove_stale_partials(dir);
+        if removed > 0 {
+            tracing::info!(
+                "removed {removed} stale partial export(s) in {}",
+                dir.display()
+            );
+        }
+        if let (Some(needed), Some(free)) = (needed, free_bytes(dir)) {
+            if free < needed {
+                return Err(EngineError::DiskFull {
+                    path: dir.to_path_buf(),
+                    reason: format!(
+                        "the export needs about {:.1} MB and only {:.1} MB are free",
+                        needed as f64 / 1e6,
+                        free as f64 / 1e6
+                    ),
+                });
+            }
+        }
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let path = dir.join(format!(
+            "{PARTIAL_PREFIX}{}-{}-{final_name}{PARTIAL_SUFFIX}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| dir_error(dir, &e))?;
+        let partial = PartialFile {
+            path,
+            file,
+            committed: false,
+        };
+        try_lock(&partial.file);
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            final_name: final_name.to_string(),
+            partial,
+            errors: WriteErrorSlot::default(),
+        })
+    }
+
+    /// An MP4 muxer writing into the partial file.
+    pub fn muxer(&self) -> Result<ffmpeg::format::context::Output> {
+        let file = self
+            .partial
+            .file
+            .try_clone()
+            .map_err(|e| dir_error(&self.dir, &e))?;
+        let sink = OutputSink::new(file, self.errors.clone());
+        let mut io =
+            ffmpeg::format::context::StreamIo::from_write_seek_with_capacity(sink, 1 << 20)
+                .map_err(|e| self.write_failed(e))?;
+        // The muxer flushes its buffer after every packet anyway, and the
+        // sink buffers for itself.
+        crate::media::ffi::write_directly(&mut io);
+        ffmpeg::format::output_to_stream(io, Some("output.mp4"), Some("mp4"))
+            .map_err(|e| self.write_failed(e))
+    }
+
+    /// A failed muxer call: the write error behind it when the sink saw one
+    /// (a full disk is told apart), else the muxer's own.
+    pub fn write_failed(&self, e: ffmpeg::Error) -> EngineError {
+        match self.errors.take() {
+            Some(io) => self.io_failed(&io),
+            None => EngineError::OutputWrite {
+                path: self.partial.path.clone(),
+                reason: e.to_string(),
+            },
+        }
+    }
+
+    /// A failed write or sync of the output file.
+    fn io_failed(&self, e: &std::io::Error) -> EngineError {
+        if is_disk_full(e) {
+            EngineError::DiskFull {
+                path: self.dir.clone(),
+                reason: e.to_string(),
+            }
+        } else {
+            EngineError::OutputWrite {
+                path: self.partial.path.clone(),
+                reason: e.to_string(),
+            }
+        }
+    }
+
+    /// Closes the muxer, which flushes its last bytes into the file, and
+    /// fails if any write did.
+    pub fn close(&self, octx: ffmpeg::format::context::Output) -> Result<()> {
+        drop(octx);
+        match self.errors.take() {
+            Some(io) => Err(self.io_failed(&io)),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes the written bytes durable (fsync), reporting `finish` progress
+    /// meanwhile.
+    pub fn sync(&self, progress: &mut Progress) -> Result<()> {
+        let file = self
+            .partial
+            .file
+            .try_clone()
+            .map_err(|e| dir_error(&self.dir, &e))?;
+        blocking_with_ticks("finish", progress, move || file.sync_all())?
+            .map_err(|e| self.io_failed(&e))
+    }
+
+    /// Reads the written file back: it must hold a video and an audio stream
+    /// and last `duration_s` (within `tolerance`).
+    pub fn verify(&self, duration_s: f64, tolerance: f64) -> Result<MediaInfo> {
+        let path = &self.partial.path;
+        let bad = |reason: String| EngineError::OutputWrite {
+            path: path.clone(),
+            reason,
+        };
+        let written = probe_fast(path)
+            .map_err(|e| bad(format!("the written file does not read back: {e}")))?;
+        let Some(v) = written.video().filter(|_| written.audio().is_some()) else {
+            return Err(bad(
+                "the written file lacks its video or audio stream".into()
+            ));
+        };
+        let v_dur = v.duration_s.unwrap_or(written.duration_s);
+        if (v_dur - duration_s).abs() > tolerance
+            || (written.duration_s - duration_s).abs() > tolerance
+        {
+            return Err(bad(format!(
+                "the written file lasts {:.3} s (video {v_dur:.3} s) instead of {duration_s:.3} s",
+                written.duration_s
+            )));
+        }
+        Ok(written)
+    }
+
+    /// Gives the file its final name (numbered when taken, never replacing
+    /// a file) and makes the rename durable.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        for n in 1..=9999 {
+            let candidate = self.dir.join(numbered(&self.final_name, n));
+            if candidate.exists() {
+                continue;
+            }
+            match rename_no_replace(&self.partial.path, &candidate) {
+                Ok(true) => {
+                    self.partial.committed = true;
+                    fsync_dir(&self.dir);
+                    return Ok(candidate);
+                }
+                Ok(false) => continue,
+                Err(e) => return Err(dir_error(&self.dir, &e)),
+            }
+        }
+        Err(EngineError::OutputDir {
+            path: self.dir.clone(),
+            reason: format!("too many files named like {}", self.final_name),
+        })
+    }
+}
+
+#[cfg(unix)]
+fn try_lock(file: &File) -> bool {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: a valid fd; flock is released when the fd closes or the process dies.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+#[cfg(not(unix))]
+fn try_lock(_file: &File) -> bool {
+    true
+}
+
+fn dir_error(dir: &Path, e: &std::io::Error) -> EngineError {
+    if is_disk_full(e) {
+        return EngineError::DiskFull {
+            path: dir.to_path_buf(),
+            reason: e.to_string(),
+        };
+    }
+    EngineError::OutputDir {
+        path: dir.to_path_buf(),
+        reason: match e.kind() {
+            std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+            std::io::ErrorKind::NotFound => "the folder does not exist".into(),
+            _ => e.to_string(),
+        },
+    }
+}
+
+/// Removes `.partial` files left by killed BeatSync exports in `dir`: those
+/// nobody holds a lock on any more. Returns how many were removed.
+pub fn remove_stale_partials(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(PARTIAL_PREFIX) && name.ends_with(PARTIAL_SUFFIX)) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+        else {
+            continue;
+        };
+        if try_lock(&file) && std::fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+pub(crate) fn check_out_dir(dir: &Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(EngineError::OutputDir {
+            path: dir.to_path_buf(),
+            reason: "it is a file, not a folder".into(),
+        }),
+        Err(e) => Err(dir_error(dir, &e)),
+    }
+}
+
+/// `name.mp4`, then `name (2).mp4`, `name (3).mp4`…
+pub(crate) fn numbered(name: &str, n: u32) -> String {
+    if n <= 1 {
+        return name.to_string();
+    }
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    };
+    format!("{stem} ({n}){ext}")
+}
+
+/// Renames without ever replacing an existing file: `Ok(false)` when `to` exists.
+fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let f = std::ffi::CString::new(from.as_os_str().as_bytes())?;
+        let t = std::ffi::CString::new(to.as_os_str().as_bytes())?;
+        // SAFETY: valid NUL-terminated paths.
+        let r = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                f.as_ptr(),
+                libc::AT_FDCWD,
+                t.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EEXIST) => return Ok(false),
+            // File systems without RENAME_NOREPLACE: fall through.
+            Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) => {}
+            _ => return Err(e),
+        }
+    }
+    // Portable: a hard link fails if the target exists; then drop the old name.
+    match std::fs::hard_link(from, to) {
+        Ok(()) => {
+            std::fs::remove_file(from)?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(_) => {
+            // No hard links (FAT, exFAT): check, then rename (small race).
+            if to.exists() {
+                return Ok(false);
+            }
+            std::fs::rename(from, to)?;
+            Ok(true)
+        }
+    }
+}
+
+fn fsync_dir(dir: &Path) {
+    // Directory fsync is what makes the rename durable; some file systems
+    // refuse to open folders this way, and then there is nothing more to do.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(unix)]
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid path and out pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return None;
+    }
+    Some(s.f_bavail as u64 * s.f_frsize as u64)
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_dir: &Path) -> Option<u64> {
+    None
+}

@@ -1,0 +1,121 @@
+//! The plan: everything decided before a byte is written. Where the song
+//! sits, where the export starts and ends and why, which video packets are
+//! copied, and (with a smart cut) the re-encoded head.
+
+use super::analysis::InputAnalysis;
+use super::detect::black::find_black_tail;
+use super::progress::{with_ticks, Progress};
+use super::request::{ExportRequest, StartCut};
+use super::smartcut::{encode_head, SmartHead};
+use super::trim::{decide_trim, EndReason, TrimDecision, TrimFacts, MIN_EXPORT_S};
+use super::video::cut::{plan_cut, VideoCut};
+use crate::cancel::CancelToken;
+use crate::error::{EngineError, Result};
+use crate::timeline::Placement;
+
+/// The export, decided.
+pub(crate) struct ExportPlan {
+    /// The request's placement, its reference time resolved.
+    pub placement: Placement,
+    pub decision: TrimDecision,
+    /// Where the song is heard in the recording (dance time).
+    pub song_heard: (f64, f64),
+    pub cut: VideoCut,
+    pub smart_head: Option<SmartHead>,
+    /// The output's first and last instant, dance time (the cut's frames).
+    pub start_dance_s: f64,
+    pub end_dance_s: f64,
+}
+
+impl ExportPlan {
+    pub fn duration_s(&self) -> f64 {
+        self.end_dance_s - self.start_dance_s
+    }
+}
+
+/// Decides the export; reports `plan` progress while it looks at the
+/// recording (black ending, cut, smart-cut head).
+pub(crate) fn plan_export(
+    req: &ExportRequest,
+    a: &mut InputAnalysis,
+    cancel: &CancelToken,
+    progress: &mut Progress,
+) -> Result<ExportPlan> {
+    let placement = resolve_placement(req, a)?;
+    let mut facts = trim_facts(req, a, &placement);
+    let first = decide_trim(&facts)?;
+    let origin = a.picture.dance_origin_s;
+    // A black ending is searched backwards from the planned end; when that
+    // is the recording's end and its last frame is not black, there is none.
+    let ends_with_picture =
+        first.end_reason == EndReason::RecordingEnd && a.picture.last_frame_black == Some(false);
+    let look_for_black = req.detect_black_tail && !ends_with_picture;
+    let (recording, track) = (&mut a.recording, &a.picture.track);
+    let (decision, cut) = with_ticks("plan", progress, |_| {
+        if look_for_black {
+            let black = find_black_tail(
+                recording.video(),
+                first.start_s + origin + MIN_EXPORT_S,
+                first.end_s + origin,
+                cancel,
+            )?;
+            facts.black_from_s = black.map(|c| c - origin);
+        }
+        let decision = decide_trim(&facts)?;
+        let cut = plan_cut(
+            &mut recording.video(),
+            track,
+            decision.start_s + origin,
+            decision.end_s + origin,
+        )?;
+        Ok((decision, cut))
+    })?;
+    let smart_head = if req.start_cut == StartCut::SmartCut {
+        let params = &a.picture.params;
+        with_ticks("plan", progress, |_| {
+            encode_head(&mut recording.video(), params, &cut, cancel)
+        })?
+    } else {
+        None
+    };
+    Ok(ExportPlan {
+        placement,
+        decision,
+        song_heard: (facts.song_heard_start_s, facts.song_heard_end_s),
+        start_dance_s: cut.start_s(track) - origin,
+        end_dance_s: cut.end_s(track) - origin,
+        cut,
+        smart_head,
+    })
+}
+
+/// The request's placement; without a reference time, the middle of the
+/// recording.
+fn resolve_placement(req: &ExportRequest, a: &InputAnalysis) -> Result<Placement> {
+    let mut p = req.placement.ok_or_else(|| {
+        EngineError::InvalidRequest("export_analysed needs a placement (offset and rate)".into())
+    })?;
+    if p.ref_dance_s.is_none() {
+        let track = &a.picture.track;
+        p.ref_dance_s = Some(0.5 * (track.start_s + track.end_s) - a.picture.dance_origin_s);
+    }
+    Ok(p)
+}
+
+/// What the trim is decided from, dance time; no black ending yet.
+fn trim_facts(req: &ExportRequest, a: &InputAnalysis, p: &Placement) -> TrimFacts {
+    let origin = a.picture.dance_origin_s;
+    TrimFacts {
+        recording_start_s: a.picture.track.start_s - origin,
+        recording_end_s: a.picture.track.end_s - origin,
+        song_heard_start_s: match req.song_heard {
+            Some(h) => h.dance_start_s,
+            None => p.dance_at(a.song_range.start_s),
+        },
+        song_heard_end_s: p.dance_at(a.song_range.end_s),
+        black_from_s: None,
+        lead_in_s: req.lead_in_s,
+        user_start_s: req.trim_start_s,
+        user_end_s: req.trim_end_s,
+    }
+}

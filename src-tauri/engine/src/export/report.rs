@@ -1,0 +1,171 @@
+//! What an export reports: the file written, where the song went, the trim
+//! and its reasons, how the picture and the audio were made, and timings.
+
+use super::audio::track::AudioDone;
+use super::audio::{AudioSource, Retime};
+use super::plan::ExportPlan;
+use super::request::ExportRequest;
+use super::trim::{EndReason, StartReason};
+use crate::media::probe::MediaInfo;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrimReport {
+    /// Dance time of the first presented frame (the cut) and of the end.
+    pub start_s: f64,
+    pub end_s: f64,
+    pub start_reason: StartReason,
+    pub end_reason: EndReason,
+    pub lead_in_s: f64,
+    /// Where the song is heard in the recording (dance time).
+    pub song_heard_start_s: f64,
+    pub song_heard_end_s: f64,
+    /// Frames between the keyframe and the cut, in the file but not shown.
+    pub hidden_frames: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VideoMethod {
+    /// Every packet copied; an edit list starts presentation at the cut.
+    #[serde(rename = "copied")]
+    Copied,
+    #[serde(rename = "smart-cut")]
+    SmartCut,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioReport {
+    pub codec: String,
+    /// bit/s (nominal for encoded audio, measured for copied).
+    pub bitrate: u64,
+    pub source: AudioSource,
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub retime: Retime,
+    /// Why a requested copy was not possible, etc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportReport {
+    pub output: PathBuf,
+    pub offset_s: f64,
+    pub rate: f64,
+    /// Dance time where `offset_s` holds exactly (matters when `rate != 1`).
+    pub offset_ref_s: f64,
+    /// The aligner's confidence, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    pub trim: TrimReport,
+    pub video: VideoMethod,
+    pub video_codec: String,
+    pub audio: AudioReport,
+    pub duration_s: f64,
+    pub size_bytes: u64,
+    pub timings_ms: BTreeMap<String, u64>,
+}
+
+/// Milliseconds per export step.
+pub(crate) struct Timings {
+    started: Instant,
+    ms: BTreeMap<String, u64>,
+}
+
+impl Timings {
+    /// Starts counting; the analysis took `analyse_ms` before.
+    pub fn start(analyse_ms: u64) -> Self {
+        let mut ms = BTreeMap::new();
+        ms.insert("analyse".to_string(), analyse_ms);
+        Self {
+            started: Instant::now(),
+            ms,
+        }
+    }
+
+    /// Records the time since `since` as `step`.
+    pub fn record(&mut self, step: &str, since: Instant) {
+        self.ms
+            .insert(step.to_string(), since.elapsed().as_millis() as u64);
+    }
+
+    /// The steps and the total (this export's time and the analysis's).
+    fn finish(mut self) -> BTreeMap<String, u64> {
+        let analyse = self.ms.get("analyse").copied().unwrap_or(0);
+        self.record("total", self.started);
+        if let Some(t) = self.ms.get_mut("total") {
+            *t += analyse;
+        }
+        self.ms
+    }
+}
+
+/// The export's result, as written.
+pub(crate) struct Written {
+    pub output: PathBuf,
+    pub video_codec: String,
+    /// The output file as read back.
+    pub info: MediaInfo,
+    pub audio: AudioDone,
+    pub audio_bytes: u64,
+}
+
+/// The report of an export that wrote `written` following `plan`.
+pub(crate) fn report(
+    req: &ExportRequest,
+    plan: &ExportPlan,
+    written: Written,
+    timings: Timings,
+) -> ExportReport {
+    let p = &plan.placement;
+    let duration_s = plan.duration_s();
+    let smart = plan.smart_head.is_some();
+    let audio = written.audio;
+    ExportReport {
+        output: written.output,
+        offset_s: p.offset_s,
+        rate: p.rate,
+        offset_ref_s: p.ref_dance_s.unwrap_or(0.0),
+        confidence: None,
+        trim: TrimReport {
+            start_s: plan.start_dance_s,
+            end_s: plan.end_dance_s,
+            start_reason: plan.decision.start_reason,
+            end_reason: plan.decision.end_reason,
+            lead_in_s: req.lead_in_s,
+            song_heard_start_s: plan.song_heard.0,
+            song_heard_end_s: plan.song_heard.1,
+            hidden_frames: if smart { 0 } else { plan.cut.hidden_frames },
+        },
+        video: if smart {
+            VideoMethod::SmartCut
+        } else {
+            VideoMethod::Copied
+        },
+        video_codec: written.video_codec,
+        audio: AudioReport {
+            codec: written
+                .info
+                .audio()
+                .map(|a| a.codec.clone())
+                .unwrap_or_default(),
+            bitrate: match audio.source {
+                AudioSource::Encoded => u64::from(req.audio.bitrate),
+                AudioSource::Copied => {
+                    (written.audio_bytes as f64 * 8.0 / duration_s.max(1e-3)) as u64
+                }
+            },
+            source: audio.source,
+            sample_rate: audio.sample_rate,
+            channels: audio.channels,
+            retime: audio.retime,
+            note: audio.note,
+        },
+        duration_s,
+        size_bytes: written.info.size_bytes,
+        timings_ms: timings.finish(),
+    }
+}

@@ -1,0 +1,165 @@
+//! What an export is asked to do: the inputs, where the song goes, the trim
+//! overrides and how the picture's start and the audio are made.
+
+use super::audio::RetimeMode;
+use super::output::PARTIAL_PREFIX;
+use crate::error::{EngineError, Result};
+use crate::timeline::Placement;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// How the frame-accurate start is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StartCut {
+    /// Copy from the previous keyframe; an MP4 edit list starts presentation
+    /// at the cut. Bit-exact picture. The default.
+    #[default]
+    EditList,
+    /// Re-encode from the cut to the next keyframe, copy the rest.
+    SmartCut,
+}
+
+/// What to put in the audio track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudioChoice {
+    /// AAC bit rate for encoding, bit/s.
+    pub bitrate: u32,
+    /// Copy the song's packets when it is AAC and the rate is 1 (no
+    /// generation loss, faster); otherwise encode.
+    pub copy_if_possible: bool,
+}
+
+impl Default for AudioChoice {
+    fn default() -> Self {
+        Self {
+            bitrate: 192_000,
+            copy_if_possible: false,
+        }
+    }
+}
+
+/// Where the song is heard in the recording, when the aligner knows it
+/// (`AlignResult.overlap`); dance time, seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SongHeard {
+    pub dance_start_s: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportRequest {
+    /// The class recording (video).
+    pub dance: PathBuf,
+    /// The clean song.
+    pub bgm: PathBuf,
+    /// Folder to write into.
+    pub out_dir: PathBuf,
+    /// File name; default `<dance stem>_beatsync.mp4`. `.mp4` is added if missing.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Where the song goes; `None`: run the aligner ([`crate::align_files`]).
+    #[serde(default)]
+    pub placement: Option<Placement>,
+    /// From the aligner; when absent it is computed from the placement and
+    /// the song's own audio.
+    #[serde(default)]
+    pub song_heard: Option<SongHeard>,
+    /// Seconds kept before the song starts being heard.
+    #[serde(default)]
+    pub lead_in_s: f64,
+    /// The user's trim (recording time), overriding the automatic start / end.
+    #[serde(default)]
+    pub trim_start_s: Option<f64>,
+    #[serde(default)]
+    pub trim_end_s: Option<f64>,
+    #[serde(default)]
+    pub start_cut: StartCut,
+    #[serde(default)]
+    pub audio: AudioChoice,
+    #[serde(default)]
+    pub retime: RetimeMode,
+    /// Look for a final stretch of black picture (phone face down).
+    #[serde(default = "yes")]
+    pub detect_black_tail: bool,
+    /// Refuse up front when the folder's free space is clearly too small.
+    #[serde(default = "yes")]
+    pub check_free_space: bool,
+}
+
+impl ExportRequest {
+    pub fn new(dance: &Path, bgm: &Path, out_dir: &Path, placement: Option<Placement>) -> Self {
+        Self {
+            dance: dance.to_path_buf(),
+            bgm: bgm.to_path_buf(),
+            out_dir: out_dir.to_path_buf(),
+            name: None,
+            placement,
+            song_heard: None,
+            lead_in_s: 0.0,
+            trim_start_s: None,
+            trim_end_s: None,
+            start_cut: StartCut::default(),
+            audio: AudioChoice::default(),
+            retime: RetimeMode::default(),
+            detect_black_tail: true,
+            check_free_space: true,
+        }
+    }
+}
+
+/// Checks every value of a request where it enters the engine.
+pub(crate) fn validate(req: &ExportRequest) -> Result<()> {
+    if let Some(p) = &req.placement {
+        p.validate()?;
+    }
+    if !(req.lead_in_s.is_finite() && req.lead_in_s >= 0.0) {
+        return Err(EngineError::InvalidRequest(
+            "the lead-in must be zero or a positive number of seconds".into(),
+        ));
+    }
+    if !(32_000..=512_000).contains(&req.audio.bitrate) {
+        return Err(EngineError::InvalidRequest(format!(
+            "audio bit rate {} is outside 32-512 kbit/s",
+            req.audio.bitrate / 1000
+        )));
+    }
+    output_name(req)?;
+    Ok(())
+}
+
+/// The output file name: `<dance stem>_beatsync.mp4` or the user's name.
+pub(crate) fn output_name(req: &ExportRequest) -> Result<String> {
+    let base = match &req.name {
+        Some(n) => {
+            let n = n.trim();
+            if n.is_empty()
+                || n == "."
+                || n == ".."
+                || n.contains(['/', '\\', '\0'])
+                || n.starts_with(PARTIAL_PREFIX)
+            {
+                return Err(EngineError::InvalidRequest(format!(
+                    "'{n}' is not a usable file name (no folders, not empty)"
+                )));
+            }
+            n.to_string()
+        }
+        None => {
+            let stem = req
+                .dance
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "video".into());
+            format!("{stem}_beatsync")
+        }
+    };
+    if base.to_lowercase().ends_with(".mp4") {
+        Ok(base)
+    } else {
+        Ok(format!("{base}.mp4"))
+    }
+}

@@ -1,0 +1,624 @@
+//! The frame server: one opened video, one decoding thread, a byte-bounded
+//! cache of encoded frames and read-ahead while playing.
+//!
+//! Threads: callers (any number, any thread) look in the cache first and
+//! only wait for the worker on a miss. The worker owns the demuxer, decoder,
+//! scalers and encoder. A request it cannot answer from where the decoder
+//! stands (the target more than [`FORWARD_REACH_S`] ahead, or behind) seeks
+//! to the previous keyframe and decodes forward; frames before the target are
+//! decoded but neither scaled nor encoded. The newest request wins: older
+//! ones still waiting (or being decoded for) are answered `cancelled`, as a
+//! picture view only ever shows the latest.
+//!
+//! Read-ahead: while requests say [`FrameUse::Playing`], the worker decodes
+//! on from the last served frame (fast: without deblocking, see
+//! [`VideoSource::set_fast`]; a still frame is always decoded exactly, from
+//! the previous keyframe if needed), scaling and encoding every frame up to
+//! `read_ahead_s` past the playhead, so that playback is served from the
+//! cache without seeking. When decoding cannot keep up (a slow or busy
+//! machine), a playing request that misses is answered at once with the
+//! latest frame prepared before it (at most [`STALE_MAX_S`] old: the frame
+//! says its interval, so the caller sees it is late) rather than waiting for
+//! a decode that would put playback further behind; the read-ahead seeks to
+//! [`CATCH_UP_LEAD_S`] past the playhead when it has fallen more than
+//! [`FORWARD_REACH_S`] behind (frames it passes are decoded, not encoded). A
+//! [`FrameUse::Still`] request (a seek, a step) ends the read-ahead and
+//! always gets the exact frame. Dropping the server stops the worker and
+//! joins it.
+
+use super::cache::{CachedFrame, FrameCache};
+use super::picture::{output_size, PictureMaker, ScaleQuality, MAX_WIDTH, MIN_WIDTH};
+use super::source::{DecodedFrame, PictureInfo, VideoSource};
+use super::timeline::{FrameSpan, Timeline};
+use crate::cancel::CancelToken;
+use crate::error::{EngineError, Result};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Decoding forward beats seeking up to about one phone GOP.
+const FORWARD_REACH_S: f64 = 1.0;
+/// How old a frame a playing request may get when the exact one is not ready
+/// (about what a catch-up seek costs on a busy 2-core machine).
+const STALE_MAX_S: f64 = 2.0;
+/// Where a read-ahead that fell behind resumes, past the playhead: far enough
+/// to be ahead of it again once the keyframe's GOP is decoded.
+const CATCH_UP_LEAD_S: f64 = 0.5;
+/// How often the worker looks at the playhead when read-ahead is ahead enough.
+const PLAYHEAD_POLL: Duration = Duration::from_millis(10);
+
+#[derive(Debug, Clone)]
+pub struct FrameServerOptions {
+    /// Cache budget for encoded frames, bytes.
+    pub cache_bytes: usize,
+    /// How far past the playhead frames are prepared while playing, seconds.
+    pub read_ahead_s: f64,
+    /// Decoder threads (0: FFmpeg's choice).
+    pub decode_threads: usize,
+}
+
+impl Default for FrameServerOptions {
+    fn default() -> Self {
+        Self {
+            cache_bytes: 64 << 20,
+            read_ahead_s: 1.0,
+            decode_threads: 2,
+        }
+    }
+}
+
+/// What a request is for: a picture held still, or one of a playing sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameUse {
+    Still,
+    Playing,
+}
+
+/// An encoded frame as served.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub jpeg: Arc<[u8]>,
+    pub width: u32,
+    pub height: u32,
+    /// The frame's presentation interval in recording time (s).
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+struct Request {
+    ts: i64,
+    width: u32,
+    use_: FrameUse,
+    reply: SyncSender<Result<CachedFrame>>,
+}
+
+enum Msg {
+    Frame(Request),
+    /// The worker may have read-ahead to do (the playhead moved on cache hits).
+    Wake,
+}
+
+struct Shared {
+    cache: Mutex<FrameCache>,
+    /// Width frames are read ahead at; 0 when not playing.
+    ahead_width: AtomicU32,
+    /// Playhead (stream ticks) the read-ahead runs ahead of.
+    playhead: AtomicI64,
+    /// The worker is blocked waiting for a message.
+    idle: AtomicBool,
+    stop: CancelToken,
+}
+
+pub struct FrameServer {
+    info: PictureInfo,
+    tb: f64,
+    shared: Arc<Shared>,
+    tx: Option<Sender<Msg>>,
+    worker: Option<JoinHandle<()>>,
+    worker_name: String,
+    /// Where the timeline scan reads from.
+    stream_index: usize,
+    frame_ticks: i64,
+    timeline: Mutex<Option<Arc<Timeline>>>,
+}
+
+/// Facts the worker reports once the video is open.
+struct Opened {
+    info: PictureInfo,
+    tb: f64,
+    stream_index: usize,
+    frame_ticks: i64,
+}
+
+impl FrameServer {
+    /// Opens `path` (a path the caller resolved; never one from the page)
+    /// and decodes its first frame, so that a bad file fails here.
+    pub fn open(path: &Path, opts: &FrameServerOptions) -> Result<Self> {
+        crate::init();
+        let origin_s = recording_origin(path)?;
+        let shared = Arc::new(Shared {
+            cache: Mutex::new(FrameCache::new(opts.cache_bytes.max(1 << 20))),
+            ahead_width: AtomicU32::new(0),
+            playhead: AtomicI64::new(0),
+            idle: AtomicBool::new(false),
+            stop: CancelToken::new(),
+        });
+        static SERVERS: AtomicU64 = AtomicU64::new(0);
+        let worker_name = format!("frames-{}", SERVERS.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = mpsc::channel();
+        let (opened_tx, opened_rx) = mpsc::sync_channel(1);
+        let (path_buf, opts2, shared2) = (path.to_path_buf(), opts.clone(), shared.clone());
+        let worker = std::thread::Builder::new()
+            .name(worker_name.clone())
+            .spawn(move || {
+                // FFmpeg's contexts are made, used and freed on this thread.
+                match Worker::open(&path_buf, origin_s, &opts2, shared2, rx) {
+                    Ok((worker, opened)) => {
+                        let _ = opened_tx.send(Ok(opened));
+                        worker.run();
+                    }
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|e| EngineError::media(path, format!("cannot start a thread: {e}")))?;
+        let opened = opened_rx
+            .recv()
+            .unwrap_or_else(|_| Err(EngineError::media(path, "the frame reader stopped")));
+        let opened = match opened {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = worker.join();
+                return Err(e);
+            }
+        };
+        Ok(Self {
+            info: opened.info,
+            tb: opened.tb,
+            shared,
+            tx: Some(tx),
+            worker: Some(worker),
+            worker_name,
+            stream_index: opened.stream_index,
+            frame_ticks: opened.frame_ticks,
+            timeline: Mutex::new(None),
+        })
+    }
+
+    pub fn info(&self) -> &PictureInfo {
+        &self.info
+    }
+
+    /// Name of the decoding thread (diagnostics; tests check it ends).
+    pub fn worker_name(&self) -> &str {
+        &self.worker_name
+    }
+
+    /// The frame shown at recording time `at_s` (the one whose presentation
+    /// interval `[start, end)` holds it; the first frame before the picture
+    /// starts, the last after it ends), `width` px wide (even, 16..=3840),
+    /// upright, as a JPEG.
+    pub fn frame(&self, at_s: f64, width: u32, use_: FrameUse) -> Result<Frame> {
+        if !at_s.is_finite() {
+            return Err(EngineError::InvalidRequest(format!(
+                "frame time {at_s} is not a number"
+            )));
+        }
+        if !(MIN_WIDTH..=MAX_WIDTH).contains(&width) {
+            return Err(EngineError::InvalidRequest(format!(
+                "frame width {width} px is outside {MIN_WIDTH}..={MAX_WIDTH}"
+            )));
+        }
+        let width = output_size(width, 16, 9).0;
+        let ts = ((at_s + self.info.origin_s) / self.tb).round() as i64;
+        match use_ {
+            FrameUse::Playing => {
+                self.shared.playhead.store(ts, Ordering::SeqCst);
+                self.shared.ahead_width.store(width, Ordering::SeqCst);
+            }
+            FrameUse::Still => self.shared.ahead_width.store(0, Ordering::SeqCst),
+        }
+        let hit = self.cache().get(width, ts, use_ == FrameUse::Still);
+        let tx = self.tx.as_ref().ok_or(EngineError::Cancelled)?;
+        let hit = match (hit, use_) {
+            (None, FrameUse::Playing) => {
+                let max_age = (STALE_MAX_S / self.tb) as i64;
+                self.cache().get_recent(width, ts, max_age)
+            }
+            (hit, _) => hit,
+        };
+        if let Some(f) = hit {
+            if use_ == FrameUse::Playing && self.shared.idle.swap(false, Ordering::SeqCst) {
+                let _ = tx.send(Msg::Wake);
+            }
+            return Ok(self.to_frame(f));
+        }
+        let (reply, answer) = mpsc::sync_channel(1);
+        tx.send(Msg::Frame(Request {
+            ts,
+            width,
+            use_,
+            reply,
+        }))
+        .map_err(|_| EngineError::Cancelled)?;
+        let f = answer.recv().map_err(|_| EngineError::Cancelled)??;
+        Ok(self.to_frame(f))
+    }
+
+    /// Every frame's time (reads the file's video packets once, then kept).
+    pub fn timeline(&self) -> Result<Arc<Timeline>> {
+        let mut slot = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = slot.as_ref() {
+            return Ok(t.clone());
+        }
+        let t = Arc::new(Timeline::scan(
+            &self.info.path,
+            self.stream_index,
+            self.info.origin_s,
+            self.frame_ticks,
+            &self.shared.stop,
+        )?);
+        *slot = Some(t.clone());
+        Ok(t)
+    }
+
+    /// The frame `frames` away (negative: back) from the one shown at `at_s`.
+    pub fn step(&self, at_s: f64, frames: i64) -> Result<FrameSpan> {
+        if !at_s.is_finite() {
+            return Err(EngineError::InvalidRequest(format!(
+                "frame time {at_s} is not a number"
+            )));
+        }
+        Ok(self.timeline()?.step(at_s, frames))
+    }
+
+    /// Bytes of encoded frames held.
+    pub fn cached_bytes(&self) -> usize {
+        self.cache().bytes()
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, FrameCache> {
+        self.shared.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn to_frame(&self, f: CachedFrame) -> Frame {
+        let s = |ts: i64| ts as f64 * self.tb - self.info.origin_s;
+        Frame {
+            start_s: s(f.start),
+            end_s: s(f.end),
+            jpeg: f.jpeg,
+            width: f.width,
+            height: f.height,
+        }
+    }
+}
+
+impl Drop for FrameServer {
+    fn drop(&mut self) {
+        self.shared.stop.cancel();
+        // Closing the channel wakes a worker waiting for a message.
+        self.tx.take();
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// Container time of recording time 0: the first decoded audio sample, as
+/// the waveform and the export count it (0 without sound).
+pub(crate) fn recording_origin(path: &Path) -> Result<f64> {
+    let mut recording = crate::export::source::Recording::open(path)?;
+    Ok(recording.read_start()?.audio_origin_s)
+}
+
+struct Worker {
+    src: VideoSource,
+    maker: PictureMaker,
+    shared: Arc<Shared>,
+    rx: Receiver<Msg>,
+    /// End (ticks) of the last frame decoded since the last seek: where the
+    /// decoder stands. None right after a seek.
+    pos: Option<i64>,
+    /// The decoder reached the end of the stream (since the last seek).
+    ended: bool,
+    first_start: i64,
+    reach: i64,
+    ahead: i64,
+    lead: i64,
+}
+
+/// How a request ended.
+enum Served {
+    Done(Result<CachedFrame>),
+    /// A newer request came in while decoding: it replaces this one.
+    Superseded(Request),
+}
+
+impl Worker {
+    fn open(
+        path: &Path,
+        origin_s: f64,
+        opts: &FrameServerOptions,
+        shared: Arc<Shared>,
+        rx: Receiver<Msg>,
+    ) -> Result<(Self, Opened)> {
+        let mut src = VideoSource::open(path, opts.decode_threads)?;
+        let first = src
+            .next()?
+            .ok_or_else(|| src.damaged("no picture could be decoded"))?;
+        let (cw, ch) = (first.picture.width(), first.picture.height());
+        let (dw, dh) = super::picture::display_size(cw, ch, src.sar, src.rotation);
+        let info = PictureInfo {
+            path: path.to_path_buf(),
+            coded_width: cw,
+            coded_height: ch,
+            display_width: dw,
+            display_height: dh,
+            rotation: src.rotation,
+            frame_rate: src.frame_rate,
+            origin_s,
+            start_s: src.seconds(first.start) - origin_s,
+            end_s: src.seconds(src.header_end(first.start)) - origin_s,
+        };
+        let opened = Opened {
+            info,
+            tb: src.tb,
+            stream_index: src.stream_index(),
+            frame_ticks: src.frame_ticks,
+        };
+        let worker = Self {
+            reach: src.ticks(FORWARD_REACH_S),
+            ahead: src.ticks(opts.read_ahead_s.clamp(0.0, 10.0)),
+            lead: src.ticks(CATCH_UP_LEAD_S),
+            pos: Some(first.end),
+            ended: false,
+            first_start: first.start,
+            src,
+            maker: PictureMaker::new(),
+            shared,
+            rx,
+        };
+        Ok((worker, opened))
+    }
+
+    fn run(mut self) {
+        let mut next: Option<Request> = None;
+        loop {
+            if self.shared.stop.is_cancelled() {
+                return;
+            }
+            let msg = match next.take() {
+                Some(r) => Some(Msg::Frame(r)),
+                None => match self.wait_for_message() {
+                    Ok(m) => m,
+                    Err(()) => return,
+                },
+            };
+            match msg {
+                Some(Msg::Frame(r)) => {
+                    let r = self.newest(r);
+                    next = self.serve(r);
+                }
+                Some(Msg::Wake) => {}
+                None => {
+                    if self.read_ahead_one().is_err() {
+                        // A damaged stretch: stop reading ahead; requests
+                        // there get the error themselves.
+                        self.shared.ahead_width.store(0, Ordering::SeqCst);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether there is read-ahead to do now.
+    fn reading_ahead(&self) -> bool {
+        if self.shared.ahead_width.load(Ordering::SeqCst) == 0 || self.ended {
+            return false;
+        }
+        let playhead = self.shared.playhead.load(Ordering::SeqCst);
+        self.pos.is_none_or(|p| p <= playhead + self.ahead)
+    }
+
+    /// The next message; `None` when there is read-ahead to do instead.
+    fn wait_for_message(&self) -> std::result::Result<Option<Msg>, ()> {
+        if self.reading_ahead() {
+            return match self.rx.try_recv() {
+                Ok(m) => Ok(Some(m)),
+                Err(TryRecvError::Empty) => Ok(None),
+                Err(TryRecvError::Disconnected) => Err(()),
+            };
+        }
+        if self.shared.ahead_width.load(Ordering::SeqCst) != 0 {
+            // Playing and far enough ahead: look again at the playhead soon.
+            return match self.rx.recv_timeout(PLAYHEAD_POLL) {
+                Ok(m) => Ok(Some(m)),
+                Err(RecvTimeoutError::Timeout) => Ok(None),
+                Err(RecvTimeoutError::Disconnected) => Err(()),
+            };
+        }
+        self.shared.idle.store(true, Ordering::SeqCst);
+        let m = self.rx.recv();
+        self.shared.idle.store(false, Ordering::SeqCst);
+        m.map(Some).map_err(|_| ())
+    }
+
+    /// `r`, or a newer request already queued (the older ones are answered).
+    fn newest(&self, mut r: Request) -> Request {
+        while let Ok(m) = self.rx.try_recv() {
+            if let Msg::Frame(newer) = m {
+                self.answer_superseded(r);
+                r = newer;
+            }
+        }
+        r
+    }
+
+    fn answer_superseded(&self, r: Request) {
+        let hit = self
+            .lock_cache()
+            .get(r.width, r.ts, r.use_ == FrameUse::Still);
+        let _ = r.reply.send(hit.ok_or(EngineError::Cancelled));
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, FrameCache> {
+        self.shared.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Answers `r`; returns a newer request that replaced it, if any.
+    fn serve(&mut self, r: Request) -> Option<Request> {
+        if let Some(f) = self
+            .lock_cache()
+            .get(r.width, r.ts, r.use_ == FrameUse::Still)
+        {
+            let _ = r.reply.send(Ok(f));
+            return None;
+        }
+        match self.decode_to(r.ts, r.width, r.use_) {
+            Served::Done(result) => {
+                let _ = r.reply.send(result);
+                None
+            }
+            Served::Superseded(newer) => {
+                self.answer_superseded(r);
+                Some(newer)
+            }
+        }
+    }
+
+    fn seek(&mut self, ts: i64) -> Result<()> {
+        self.pos = None;
+        self.ended = false;
+        self.src.seek(ts)
+    }
+
+    /// Decodes to the frame at `target` and encodes it.
+    fn decode_to(&mut self, target: i64, width: u32, use_: FrameUse) -> Served {
+        let playing = use_ == FrameUse::Playing;
+        // A still frame must be exact: from a keyframe if the decoder has
+        // been decoding fast since the last one.
+        let exact_enough = playing || self.src.is_exact();
+        let forward =
+            exact_enough && matches!(self.pos, Some(p) if p <= target && target - p <= self.reach);
+        self.src.set_fast(playing);
+        if !forward {
+            if let Err(e) = self.seek(target) {
+                return Served::Done(Err(e));
+            }
+        }
+        let quality = match use_ {
+            FrameUse::Playing => ScaleQuality::Moving,
+            FrameUse::Still => ScaleQuality::Still,
+        };
+        let mut sought = !forward;
+        let mut back = FORWARD_REACH_S;
+        let mut last: Option<DecodedFrame> = None;
+        loop {
+            if self.shared.stop.is_cancelled() {
+                return Served::Done(Err(EngineError::Cancelled));
+            }
+            if let Some(newer) = self.newer_request() {
+                return Served::Superseded(newer);
+            }
+            let next = match self.src.next() {
+                Ok(n) => n,
+                Err(e) => return Served::Done(Err(e)),
+            };
+            let Some(f) = next else {
+                self.ended = true;
+                // The end: the target is at or after the last frame.
+                if let Some(f) = last {
+                    return Served::Done(self.encode(f, width, quality));
+                }
+                if sought {
+                    return Served::Done(Err(self.src.damaged("no frame at the asked time")));
+                }
+                sought = true;
+                if let Err(e) = self.seek(target) {
+                    return Served::Done(Err(e));
+                }
+                continue;
+            };
+            self.pos = Some(f.end);
+            if last.is_none() && f.start > target && f.start > self.first_start && back < 100.0 {
+                // The keyframe found starts after the target (B-frame
+                // reordering around it): start further back.
+                let from = target - self.src.ticks(back);
+                back *= 3.0;
+                if let Err(e) = self.seek(from) {
+                    return Served::Done(Err(e));
+                }
+                continue;
+            }
+            if f.end > target || f.start >= target {
+                return Served::Done(self.encode(f, width, quality));
+            }
+            last = Some(f);
+        }
+    }
+
+    /// A newer frame request, if one is queued (wake-ups are dropped).
+    fn newer_request(&self) -> Option<Request> {
+        let mut newest = None;
+        while let Ok(m) = self.rx.try_recv() {
+            if let Msg::Frame(r) = m {
+                if let Some(older) = newest.replace(r) {
+                    self.answer_superseded(older);
+                }
+            }
+        }
+        newest
+    }
+
+    fn encode(
+        &mut self,
+        f: DecodedFrame,
+        width: u32,
+        quality: ScaleQuality,
+    ) -> Result<CachedFrame> {
+        let jpeg = self.maker.jpeg(
+            self.src.path(),
+            &f.picture,
+            width,
+            self.src.sar,
+            self.src.rotation,
+            quality,
+        )?;
+        let cached = CachedFrame {
+            jpeg: jpeg.bytes.into(),
+            width: jpeg.width,
+            height: jpeg.height,
+            start: f.start,
+            end: f.end,
+            exact: quality == ScaleQuality::Still && self.src.is_exact(),
+        };
+        self.lock_cache().insert(width, cached.clone());
+        Ok(cached)
+    }
+
+    /// Decodes the next frame past the position and, when it is within the
+    /// read-ahead window and not cached yet, encodes and caches it.
+    fn read_ahead_one(&mut self) -> Result<()> {
+        let width = self.shared.ahead_width.load(Ordering::SeqCst);
+        let playhead = self.shared.playhead.load(Ordering::SeqCst);
+        self.src.set_fast(true);
+        if self.pos.is_none_or(|p| p + self.reach < playhead) {
+            // Fallen behind (or lost after a failed seek): catch up by seeking.
+            self.seek(playhead + self.lead)?;
+        }
+        let Some(f) = self.src.next()? else {
+            self.ended = true;
+            return Ok(());
+        };
+        self.pos = Some(f.end);
+        if width != 0 && f.end > playhead && !self.lock_cache().contains_start(width, f.start) {
+            self.encode(f, width, ScaleQuality::Moving)?;
+        }
+        Ok(())
+    }
+}

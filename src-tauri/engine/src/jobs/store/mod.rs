@@ -1,0 +1,494 @@
+//! The job store: SQLite (WAL, synchronous=FULL) in the user data directory.
+//! Every state change is one transaction, and every change is announced on a
+//! broadcast channel right after it commits — the only place events come from.
+
+mod history;
+mod recovery;
+mod rows;
+pub(crate) mod schema;
+#[cfg(test)]
+mod tests;
+
+use super::model::{now_ms, Job, JobInput, JobOptions, JobState, Stage, StoreEvent};
+use super::{JobsError, JobsResult};
+use crate::align::AlignResult;
+use crate::error::ErrorPayload;
+use rows::{get_tx, job_from_row, path_str, to_json, JOB_COLUMNS};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use schema::{is_damage, open_checked, DB_FILE};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+pub use history::{Retention, Stats};
+pub use recovery::Recovery;
+
+const LOCK_FILE: &str = "runner.lock";
+
+/// A job to add.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub dance: JobInput,
+    pub bgm: JobInput,
+    pub options: JobOptions,
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkKind {
+    Analysis,
+    Export,
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+    dir: PathBuf,
+    events: broadcast::Sender<StoreEvent>,
+}
+
+/// Held by the one runner allowed per store; released on drop.
+pub struct RunnerLock {
+    _file: std::fs::File,
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> JobsError {
+    JobsError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// A transition the job's state does not allow.
+fn refuse(j: &Job, action: &'static str) -> JobsError {
+    JobsError::InvalidState {
+        id: j.id.clone(),
+        state: j.state.as_str(),
+        action,
+    }
+}
+
+/// A short unique id: time-ordered, with a per-process counter and pid mixed in.
+fn new_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mix = xxhash_rust::xxh3::xxh3_64(
+        &[
+            nanos.to_le_bytes().as_slice(),
+            &n.to_le_bytes(),
+            &std::process::id().to_le_bytes(),
+        ]
+        .concat(),
+    );
+    format!("{:011x}{:05x}", (nanos / 1_000_000) as u64, mix & 0xfffff)
+}
+
+impl Store {
+    /// Where the store lives: `$BEATSYNC_DATA_DIR`, else the platform's user data directory.
+    pub fn default_dir() -> JobsResult<PathBuf> {
+        if let Some(d) = std::env::var_os("BEATSYNC_DATA_DIR") {
+            return Ok(PathBuf::from(d));
+        }
+        directories::ProjectDirs::from("app", "BeatSync", "BeatSync")
+            .map(|p| p.data_dir().to_path_buf())
+            .ok_or_else(|| {
+                io_err(
+                    Path::new("~"),
+                    "no home directory to keep the job history in; set BEATSYNC_DATA_DIR",
+                )
+            })
+    }
+
+    /// Opens (creating or migrating) the store in `dir`. A damaged database is
+    /// moved aside with a timestamped name, what can be read from it is
+    /// copied into a fresh one, and the returned `Recovery` says so.
+    pub fn open(dir: &Path) -> JobsResult<(Store, Option<Recovery>)> {
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let db = dir.join(DB_FILE);
+        let (conn, recovery) = match open_checked(&db) {
+            Ok(c) => (c, None),
+            Err(e) if is_damage(&e) => {
+                let reason = e.to_string();
+                let moved_to = recovery::move_aside(&db)?;
+                tracing::error!(
+                    "job database {} was damaged ({reason}); moved to {}",
+                    db.display(),
+                    moved_to.display()
+                );
+                let mut conn = open_checked(&db)?;
+                let recovered_jobs = recovery::salvage(&moved_to, &mut conn);
+                (
+                    conn,
+                    Some(Recovery {
+                        moved_to,
+                        reason,
+                        recovered_jobs,
+                    }),
+                )
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (events, _) = broadcast::channel(1024);
+        Ok((
+            Store {
+                conn: Mutex::new(conn),
+                dir: dir.to_path_buf(),
+                events,
+            },
+            recovery,
+        ))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Takes the one-runner-per-store lock, or says who has it.
+    pub fn lock_runner(&self) -> JobsResult<RunnerLock> {
+        let path = self.dir.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_err(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(RunnerLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(JobsError::Locked(self.dir.clone())),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path, e)),
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
+        self.events.subscribe()
+    }
+
+    fn emit(&self, job: &Job) {
+        let _ = self
+            .events
+            .send(StoreEvent::JobChanged(Box::new(job.clone())));
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent
+        // (transactions roll back), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` in one transaction on the job `id`, commits, and announces the result.
+    fn transition(
+        &self,
+        id: &str,
+        f: impl FnOnce(&Transaction, &Job) -> JobsResult<()>,
+    ) -> JobsResult<Job> {
+        let job = {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            let before = get_tx(&tx, id)?;
+            f(&tx, &before)?;
+            let after = get_tx(&tx, id)?;
+            tx.commit()?;
+            after
+        };
+        self.emit(&job);
+        Ok(job)
+    }
+
+    pub fn add(&self, new: NewJob) -> JobsResult<Job> {
+        let id = new_id();
+        let now = now_ms();
+        {
+            let conn = self.conn();
+            conn.execute(
+                "INSERT INTO jobs (id, dance_path, dance_fp, bgm_path, bgm_fp, options, state, export_requested, max_attempts, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9)",
+                params![
+                    id,
+                    path_str(&new.dance.path),
+                    to_json(&new.dance.fingerprint),
+                    path_str(&new.bgm.path),
+                    to_json(&new.bgm.fingerprint),
+                    to_json(&new.options),
+                    new.options.auto_export as i64,
+                    new.max_attempts.max(1),
+                    now
+                ],
+            )?;
+        }
+        let job = self.get(&id)?;
+        self.emit(&job);
+        Ok(job)
+    }
+
+    pub fn get(&self, id: &str) -> JobsResult<Job> {
+        let conn = self.conn();
+        conn.query_row(
+            &format!("SELECT {JOB_COLUMNS}, rev FROM jobs WHERE id = ?1"),
+            [id],
+            job_from_row,
+        )
+        .optional()?
+        .ok_or_else(|| JobsError::NotFound(id.to_string()))
+    }
+
+    /// Jobs, newest first; `states` filters when not empty.
+    pub fn list(&self, states: &[JobState], limit: usize) -> JobsResult<Vec<Job>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {JOB_COLUMNS}, rev FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([limit as i64], job_from_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            let j = r?;
+            if states.is_empty() || states.contains(&j.state) {
+                out.push(j);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Picks the oldest job ready for `kind` and marks it running, counting the
+    /// attempt in the same transaction (so a file that crashes the process
+    /// cannot loop forever).
+    pub fn claim(&self, kind: WorkKind, runner_id: &str) -> JobsResult<Option<Job>> {
+        let now = now_ms();
+        let (from, to) = match kind {
+            WorkKind::Analysis => ("queued", "analyzing"),
+            WorkKind::Export => ("analyzed", "exporting"),
+        };
+        let job = {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            let extra = if kind == WorkKind::Export {
+                "AND export_requested = 1"
+            } else {
+                ""
+            };
+            let id: Option<String> = tx
+                .query_row(
+                    &format!(
+                        "SELECT id FROM jobs WHERE state = ?1 {extra} AND (next_run_at IS NULL OR next_run_at <= ?2)
+                         ORDER BY created_at, id LIMIT 1"
+                    ),
+                    params![from, now],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(id) = id else { return Ok(None) };
+            tx.execute(
+                "UPDATE jobs SET state = ?2, attempts = attempts + 1, stage = NULL, progress = 0, eta_s = NULL,
+                     next_run_at = NULL, started_at = COALESCE(started_at, ?3), runner_id = ?4, heartbeat_at = ?3
+                 WHERE id = ?1",
+                params![id, to, now, runner_id],
+            )?;
+            let j = get_tx(&tx, &id)?;
+            tx.commit()?;
+            j
+        };
+        self.emit(&job);
+        Ok(Some(job))
+    }
+
+    /// Records progress and the heartbeat of a running job. Returns false when
+    /// the job is no longer running here (cancelled, possibly by another process).
+    pub fn progress(
+        &self,
+        id: &str,
+        stage: Stage,
+        fraction: f64,
+        eta_s: Option<f64>,
+    ) -> JobsResult<bool> {
+        let now = now_ms();
+        let job = {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            let j = get_tx(&tx, id)?;
+            if !j.state.is_running() {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE jobs SET stage = ?2, progress = ?3, eta_s = ?4, heartbeat_at = ?5 WHERE id = ?1",
+                params![id, stage.as_str(), fraction.clamp(0.0, 1.0), eta_s, now],
+            )?;
+            let j = get_tx(&tx, id)?;
+            tx.commit()?;
+            j
+        };
+        self.emit(&job);
+        Ok(true)
+    }
+
+    pub fn complete_analysis(&self, id: &str, checkpoint: &AlignResult) -> JobsResult<Job> {
+        self.transition(id, |tx, j| {
+            if j.state != JobState::Analyzing {
+                return Err(refuse(j, "marked analysed"));
+            }
+            // `attempts` counts runs of the current phase: the export starts afresh.
+            tx.execute(
+                "UPDATE jobs SET state = 'analyzed', stage = NULL, progress = 1, eta_s = NULL, checkpoint = ?2,
+                     attempts = 0, error_code = NULL, error_message = NULL, runner_id = NULL
+                 WHERE id = ?1",
+                params![id, to_json(checkpoint)],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn complete_export(
+        &self,
+        id: &str,
+        output: &Path,
+        report: &serde_json::Value,
+    ) -> JobsResult<Job> {
+        let now = now_ms();
+        self.transition(id, |tx, j| {
+            if j.state != JobState::Exporting {
+                return Err(refuse(j, "marked done"));
+            }
+            tx.execute(
+                "UPDATE jobs SET state = 'done', stage = NULL, progress = 1, eta_s = NULL, output_path = ?2, report = ?3,
+                     error_code = NULL, error_message = NULL, finished_at = ?4, runner_id = NULL
+                 WHERE id = ?1",
+                params![id, path_str(output), report.to_string(), now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// A run failed. Transient failures go back to the queue after `backoff`
+    /// while tries remain; anything else fails the job for good.
+    pub fn fail_run(
+        &self,
+        id: &str,
+        error: &ErrorPayload,
+        transient: bool,
+        backoff: Duration,
+    ) -> JobsResult<Job> {
+        let now = now_ms();
+        self.transition(id, |tx, j| {
+            if !j.state.is_running() {
+                // Cancelled meanwhile: the cancellation stands.
+                return Ok(());
+            }
+            if transient && j.attempts < j.max_attempts {
+                let back = if j.state == JobState::Analyzing { "queued" } else { "analyzed" };
+                tx.execute(
+                    "UPDATE jobs SET state = ?2, stage = NULL, eta_s = NULL, next_run_at = ?3, error_code = ?4,
+                         error_message = ?5, runner_id = NULL
+                     WHERE id = ?1",
+                    params![id, back, now + backoff.as_millis() as i64, error.code.as_str(), error.message],
+                )?;
+            } else {
+                tx.execute(
+                    "UPDATE jobs SET state = 'failed', stage = NULL, eta_s = NULL, error_code = ?2, error_message = ?3,
+                         finished_at = ?4, runner_id = NULL
+                     WHERE id = ?1",
+                    params![id, error.code.as_str(), error.message, now],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn cancel(&self, id: &str) -> JobsResult<Job> {
+        let now = now_ms();
+        self.transition(id, |tx, j| {
+            if j.state.is_finished() {
+                return Err(refuse(j, "cancelled"));
+            }
+            tx.execute(
+                "UPDATE jobs SET state = 'cancelled', stage = NULL, eta_s = NULL, next_run_at = NULL,
+                     error_code = 'cancelled', error_message = 'cancelled by the user', finished_at = ?2, runner_id = NULL
+                 WHERE id = ?1",
+                params![id, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Puts a failed or cancelled job back in line; an analysis already done is kept.
+    pub fn retry(&self, id: &str) -> JobsResult<Job> {
+        self.transition(id, |tx, j| {
+            if !matches!(j.state, JobState::Failed | JobState::Cancelled) {
+                return Err(refuse(j, "retried"));
+            }
+            let back = if j.checkpoint.is_some() { "analyzed" } else { "queued" };
+            tx.execute(
+                "UPDATE jobs SET state = ?2, stage = NULL, progress = 0, eta_s = NULL, attempts = 0, next_run_at = NULL,
+                     error_code = NULL, error_message = NULL, finished_at = NULL
+                 WHERE id = ?1",
+                params![id, back],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Asks for the export (the user's go), with the options to export with.
+    pub fn request_export(&self, id: &str, options: &JobOptions) -> JobsResult<Job> {
+        self.transition(id, |tx, j| {
+            if !j.state.is_before_export() {
+                return Err(refuse(j, "exported"));
+            }
+            tx.execute(
+                "UPDATE jobs SET export_requested = 1, options = ?2 WHERE id = ?1",
+                params![id, to_json(options)],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Records where the running export will write, before it writes.
+    pub fn plan_output(&self, id: &str, path: &Path) -> JobsResult<Job> {
+        self.transition(id, |tx, j| {
+            if j.state != JobState::Exporting {
+                return Err(refuse(j, "given an output"));
+            }
+            tx.execute(
+                "UPDATE jobs SET output_path = ?2 WHERE id = ?1",
+                params![id, path_str(path)],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Changes the options of a job that has not started exporting.
+    pub fn update_options(&self, id: &str, f: impl FnOnce(&mut JobOptions)) -> JobsResult<Job> {
+        self.transition(id, |tx, j| {
+            if !j.state.is_before_export() {
+                return Err(refuse(j, "changed"));
+            }
+            let mut o = j.options.clone();
+            f(&mut o);
+            tx.execute(
+                "UPDATE jobs SET options = ?2 WHERE id = ?1",
+                params![id, to_json(&o)],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn setting(&self, key: &str) -> JobsResult<Option<serde_json::Value>> {
+        let conn = self.conn();
+        let v: Option<String> = conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(v.and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    pub fn set_setting(&self, key: &str, value: &serde_json::Value) -> JobsResult<()> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value.to_string()],
+        )?;
+        Ok(())
+    }
+}

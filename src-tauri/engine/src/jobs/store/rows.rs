@@ -1,0 +1,129 @@
+//! Jobs as table rows: the column list, reading a row into a [`Job`], and
+//! the JSON columns.
+
+use crate::error::ErrorPayload;
+use crate::jobs::model::{
+    checkpoint_from_stored, Fingerprint, Job, JobInput, JobOptions, JobState, Stage,
+};
+use crate::jobs::{JobsError, JobsResult};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use std::path::{Path, PathBuf};
+
+pub(super) const JOB_COLUMNS: &str = "id, dance_path, dance_fp, bgm_path, bgm_fp, options, state, stage, progress, eta_s, export_requested, attempts, max_attempts, next_run_at, checkpoint, report, output_path, error_code, error_message, interruptions, created_at, started_at, finished_at, runner_id, heartbeat_at";
+
+pub(super) fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> rusqlite::Result<T> {
+    let s: String = row.get(i)?;
+    serde_json::from_str(&s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+pub(super) fn opt_json_col(row: &Row, i: usize) -> rusqlite::Result<Option<serde_json::Value>> {
+    let s: Option<String> = row.get(i)?;
+    match s {
+        None => Ok(None),
+        Some(s) => serde_json::from_str(&s).map(Some).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        }),
+    }
+}
+
+pub(super) fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
+    let state: String = row.get(6)?;
+    let error_code: Option<String> = row.get(17)?;
+    let error_message: Option<String> = row.get(18)?;
+    Ok(Job {
+        id: row.get(0)?,
+        dance: JobInput {
+            path: PathBuf::from(row.get::<_, String>(1)?),
+            fingerprint: json_col::<Fingerprint>(row, 2)?,
+        },
+        bgm: JobInput {
+            path: PathBuf::from(row.get::<_, String>(3)?),
+            fingerprint: json_col::<Fingerprint>(row, 4)?,
+        },
+        options: json_col::<JobOptions>(row, 5)?,
+        state: JobState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                6,
+                rusqlite::types::Type::Text,
+                format!("unknown state {state}").into(),
+            )
+        })?,
+        stage: row
+            .get::<_, Option<String>>(7)?
+            .as_deref()
+            .and_then(Stage::parse),
+        progress: row.get(8)?,
+        eta_s: row.get(9)?,
+        export_requested: row.get::<_, i64>(10)? != 0,
+        attempts: row.get(11)?,
+        max_attempts: row.get(12)?,
+        next_run_at: row.get(13)?,
+        checkpoint: checkpoint_from_stored(row.get(14)?),
+        report: opt_json_col(row, 15)?,
+        output_path: row.get::<_, Option<String>>(16)?.map(PathBuf::from),
+        error: error_code
+            .map(|code| ErrorPayload::from_stored(&code, error_message.unwrap_or_default())),
+        interruptions: row.get(19)?,
+        created_at: row.get(20)?,
+        started_at: row.get(21)?,
+        finished_at: row.get(22)?,
+        runner_id: row.get(23)?,
+        heartbeat_at: row.get(24)?,
+        rev: row.get(25)?,
+    })
+}
+
+pub(super) fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+pub(super) fn get_tx(tx: &Transaction, id: &str) -> JobsResult<Job> {
+    tx.query_row(
+        &format!("SELECT {JOB_COLUMNS}, rev FROM jobs WHERE id = ?1"),
+        [id],
+        job_from_row,
+    )
+    .optional()?
+    .ok_or_else(|| JobsError::NotFound(id.to_string()))
+}
+
+/// Inserts a whole job row (the salvage of a damaged database); a job with
+/// the same id is kept.
+pub(super) fn insert_row(conn: &Connection, job: &Job) -> rusqlite::Result<usize> {
+    conn.execute(
+        &format!("INSERT OR IGNORE INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"),
+        params![
+            job.id,
+            path_str(&job.dance.path),
+            to_json(&job.dance.fingerprint),
+            path_str(&job.bgm.path),
+            to_json(&job.bgm.fingerprint),
+            to_json(&job.options),
+            job.state.as_str(),
+            job.stage.map(Stage::as_str),
+            job.progress,
+            job.eta_s,
+            job.export_requested as i64,
+            job.attempts,
+            job.max_attempts,
+            job.next_run_at,
+            job.checkpoint.as_ref().map(to_json),
+            job.report.as_ref().map(|v| v.to_string()),
+            job.output_path.as_deref().map(path_str),
+            job.error.as_ref().map(|e| e.code.as_str()),
+            job.error.as_ref().map(|e| e.message.clone()),
+            job.interruptions,
+            job.created_at,
+            job.started_at,
+            job.finished_at,
+            job.runner_id,
+            job.heartbeat_at,
+        ],
+    )
+}
