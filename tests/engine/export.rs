@@ -1165,3 +1165,66 @@ fn cli_json_report_has_the_contract_fields() {
     let back: ExportRequest = serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();
     assert_eq!(back, req);
 }
+
+/// The Linux-only output calls (O_DIRECT writes, sync_file_range writeback,
+/// renameat2) turned off with `BEATSYNC_PLAIN_IO=1` give the plain paths
+/// every other OS takes: the same bytes, under the same name, nothing else
+/// left in the folder. The song copied and encoded; the video large enough
+/// (over two of O_DIRECT's 4 MB blocks) for whole blocks to go through it.
+#[test]
+fn plain_io_paths_write_the_same_file_as_the_linux_ones() {
+    // In the target folder rather than /tmp, which may be a tmpfs that
+    // refuses O_DIRECT (and the default run would then test nothing new).
+    let d = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let probe = d.path().join("o_direct");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&probe)
+            .expect("the test folder takes O_DIRECT, so the default run uses it");
+        std::fs::remove_file(probe).unwrap();
+    }
+    let song = make_song(d.path(), "song.m4a", 14.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            size: "960x540",
+            extra: &["-qp", "4"],
+            ..Default::default()
+        },
+    );
+    for copy in [true, false] {
+        let mut outputs = Vec::new();
+        for plain in ["0", "1"] {
+            let out = d.path().join(format!("out-copy{copy}-plain{plain}"));
+            std::fs::create_dir(&out).unwrap();
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_beatsync"));
+            cmd.args(["sync", "--dance", s(&dance), "--bgm", s(&song)])
+                .args(["--out", s(&out), "--offset", "-1.5"])
+                .env("BEATSYNC_PLAIN_IO", plain);
+            if copy {
+                cmd.arg("--copy-audio");
+            }
+            let run = cmd.output().unwrap();
+            assert!(
+                run.status.success(),
+                "{}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            assert_eq!(files_in(&out), vec!["class_beatsync.mp4"]);
+            outputs.push(std::fs::read(out.join("class_beatsync.mp4")).unwrap());
+        }
+        assert!(outputs[0].len() > 8 << 20, "{} bytes", outputs[0].len());
+        assert!(
+            outputs[0] == outputs[1],
+            "song copied: {copy}: {} bytes by default, {} plain",
+            outputs[0].len(),
+            outputs[1].len()
+        );
+    }
+}
