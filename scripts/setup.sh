@@ -21,9 +21,11 @@ BUILD_PKGS=(build-essential pkg-config file curl ca-certificates
   clang libclang-dev libasound2-dev)
 PACKAGE_PKGS=(nodejs npm dpkg-dev)
 # Package checks: desktop-file-validate, appstreamcli, gio (MIME handlers), rpm;
-# the Windows compile check: the MinGW cross compiler.
+# the Windows compile check: the MinGW cross compiler; Chinese text in the E2E
+# screenshots: a CJK font (the packages Recommend it too).
 TEST_PKGS=(ffmpeg xvfb xauth webkit2gtk-driver dbus-x11 at-spi2-core chromium
-  desktop-file-utils appstream libglib2.0-bin rpm gcc-mingw-w64-x86-64)
+  desktop-file-utils appstream libglib2.0-bin rpm gcc-mingw-w64-x86-64
+  fonts-noto-cjk)
 
 want=("${BUILD_PKGS[@]}")
 case "$MODE" in

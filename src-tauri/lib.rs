@@ -7,12 +7,13 @@ pub mod contract;
 pub mod error;
 pub mod events;
 pub mod launch;
+pub mod logging;
 pub mod player;
 pub mod state;
 pub mod view;
 
 use beatsync_engine::jobs::{EngineWork, JobsError, Runner, RunnerConfig, Store, StoreEvent};
-use commands::{files, jobs, output, preview, settings};
+use commands::{about, files, jobs, output, preview, settings};
 use events::{emit, FilesAdded, JobChanged, JobRemoved, StoreRecovered};
 use state::AppState;
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ pub fn builder<R: Runtime>(b: tauri::Builder<R>) -> tauri::Builder<R> {
         output::reveal_path,
         preview::preview_play,
         preview::preview_stop,
+        about::try_sample,
+        about::about,
     ])
     .setup(|app| {
         setup(app.handle())?;
@@ -181,11 +184,7 @@ pub enum StartError {
 }
 
 pub fn run() -> Result<(), StartError> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .try_init();
+    let _log = logging::init();
     if cfg!(target_os = "linux")
         && std::env::var_os("DISPLAY").is_none()
         && std::env::var_os("WAYLAND_DISPLAY").is_none()

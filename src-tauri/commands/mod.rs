@@ -3,6 +3,7 @@
 //! workers), changes jobs only through the store, and maps errors to
 //! `{code, message}`. Arguments are snake_case on the wire, as docs/ipc.md says.
 
+pub mod about;
 pub mod files;
 pub mod jobs;
 pub mod output;

@@ -153,6 +153,9 @@ function renderEmptyView(song) {
     $(id).dataset.i18n = `${key}_${part}`;
     $(id).textContent = t(`${key}_${part}`);
   }
+  // The first-launch guide and the sample, until the first file arrives.
+  const first = files.items.length === 0;
+  for (const id of ['guide', 'try-sample', 'sample-hint']) $(id).hidden = !first;
 }
 
 function renderExport(job) {
@@ -210,6 +213,30 @@ async function exportAll() {
   if (ready.length) started.push(...((await call('export', { ids: ready, out_dir: dir })) || []));
   if (rest.length) started.push(...((await call('export_all', { dances: rest, bgm: song.path, out_dir: dir })) || []));
   addToBatch(started);
+}
+
+/** The demo class video and song, made in Rust and added like a drop; the analysis follows. */
+async function trySample() {
+  const button = $('try-sample');
+  button.disabled = true;
+  $('sample-status').textContent = t('sample.making');
+  try {
+    const added = await call('try_sample', {});
+    if (added && added.length) files.accept(added);
+  } finally {
+    button.disabled = false;
+    $('sample-status').textContent = '';
+  }
+}
+
+async function showAbout() {
+  const info = await call('about', {});
+  if (!info) return;
+  $('about-version').textContent = info.version;
+  $('about-ffmpeg').textContent = info.ffmpeg;
+  $('about-data').textContent = info.data_dir || t('about.unknown');
+  $('about-logs').textContent = info.log_dir || t('about.unknown');
+  $('about').showModal();
 }
 
 async function saveSettings(change) {
@@ -286,6 +313,8 @@ async function init() {
     const added = await call('pick_files', {});
     if (added && added.length) files.accept(added);
   });
+  $('try-sample').addEventListener('click', trySample);
+  $('about-open').addEventListener('click', showAbout);
   $('pick-folder').addEventListener('click', pickFolder);
   $('export-one').addEventListener('click', exportOne);
   $('export-all').addEventListener('click', exportAll);
