@@ -20,7 +20,7 @@ after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
 test('Try a sample adds the demo pair and the analysis finds its offset', async () => {
   const data = path.join(dir, 'data');
-  const app = await startApp({ env: { BEATSYNC_DATA_DIR: data, LANG: 'zh_CN.UTF-8', LANGUAGE: 'zh_CN' } });
+  const app = await startApp({ env: { BEATSYNC_DATA_DIR: data } });
   const { browser } = app;
   try {
     // Chinese whatever the system says, for the screenshot of the guide.
