@@ -18,7 +18,8 @@
 #   ROUNDS=5 BENCH_MEDIA=/data/bench bench/export.sh
 # Env: BENCH_DIR (default /work/shared/bench: regen.sh), BENCH_MEDIA (default /tmp/bench-media),
 #      CARGO_TARGET_DIR (honoured), ROUNDS (default 3), SKIP_4K=1, SKIP_BUILD=1,
-#      PREV_BIN (another beatsync binary: its sync and sync-copy run in the same rounds).
+#      PREV_BIN (another beatsync binary: its sync and sync-copy run in the same rounds),
+#      BENCH_OUT (output folder, default $BENCH_MEDIA/export-out; emptied before each run).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BENCH_DIR="${BENCH_DIR:-/work/shared/bench}"
@@ -62,7 +63,7 @@ if [ "${SKIP_4K:-0}" != 1 ] && [ ! -f "$BIGSONG" ]; then
   ffmpeg -v error -y -stream_loop 2 -i "$PERF/bgm.m4a" -c copy "$BIGSONG"
 fi
 
-OUTDIR="$MEDIA/export-out"
+OUTDIR="${BENCH_OUT:-$MEDIA/export-out}"
 RESULTS="$(mktemp)"
 mkdir -p "$OUTDIR"
 trap 'rm -f "$RESULTS"' EXIT

@@ -2,7 +2,9 @@
 # Installs what BeatSync needs to build, run and test, only when missing:
 # Debian/Ubuntu packages (WebKitGTK, FFmpeg dev libraries, ALSA, Xvfb, …),
 # the Rust toolchain components, and the pinned npm test packages.
-# Usage: scripts/setup.sh [run|test]   (test also installs the test-only tools)
+# Usage: scripts/setup.sh [run|package|test]
+#   package: also Node.js and the pinned npm packages (the Tauri CLI that bundles)
+#   test:    all of package, and the test-only tools
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 MODE="${1:-run}"
@@ -17,10 +19,21 @@ BUILD_PKGS=(build-essential pkg-config file curl ca-certificates
   libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev libswscale-dev libswresample-dev
   clang libclang-dev libasound2-dev)
-TEST_PKGS=(ffmpeg xvfb xauth webkit2gtk-driver dbus-x11 at-spi2-core chromium nodejs npm)
+PACKAGE_PKGS=(nodejs npm dpkg-dev)
+# Package checks: desktop-file-validate, appstreamcli, gio (MIME handlers), rpm;
+# the Windows compile check: the MinGW cross compiler; Chinese text in the E2E
+# screenshots: a CJK font (the packages Recommend it too).
+TEST_PKGS=(ffmpeg xvfb xauth webkit2gtk-driver dbus-x11 at-spi2-core chromium
+  desktop-file-utils appstream libglib2.0-bin rpm gcc-mingw-w64-x86-64
+  fonts-noto-cjk)
 
 want=("${BUILD_PKGS[@]}")
-[ "$MODE" = test ] && want+=("${TEST_PKGS[@]}")
+case "$MODE" in
+  run) ;;
+  package) want+=("${PACKAGE_PKGS[@]}") ;;
+  test) want+=("${PACKAGE_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+  *) echo "setup: unknown mode '$MODE' (run, package or test)" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${want[@]}"; do
   # node/npm may come from elsewhere (nvm, NodeSource): only install when absent.
@@ -51,7 +64,7 @@ if [ "$MODE" = test ] && command -v rustup >/dev/null; then
   done
 fi
 
-if [ "$MODE" = test ]; then
+if [ "$MODE" != run ]; then
   cd "$ROOT/tests"
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "setup: installing the pinned npm test packages"

@@ -26,6 +26,8 @@ fn main() {
         "reveal_path",
         "preview_play",
         "preview_stop",
+        "try_sample",
+        "about",
     ]);
     let attrs = tauri_build::Attributes::new()
         .capabilities_path_pattern("./src-tauri/capabilities/**/*")

@@ -6,13 +6,15 @@ pub mod commands;
 pub mod contract;
 pub mod error;
 pub mod events;
+pub mod launch;
+pub mod logging;
 pub mod player;
 pub mod registry;
 pub mod state;
 pub mod view;
 
 use beatsync_engine::jobs::{EngineWork, JobsError, Runner, RunnerConfig, Store, StoreEvent};
-use commands::{files, jobs, output, preview, settings};
+use commands::{about, files, jobs, output, preview, settings};
 use events::{emit, FilesAdded, JobChanged, JobRemoved, StoreRecovered};
 use state::{AppState, TypedPathConfirm};
 use std::path::PathBuf;
@@ -47,6 +49,8 @@ pub fn builder<R: Runtime>(b: tauri::Builder<R>) -> tauri::Builder<R> {
         output::reveal_path,
         preview::preview_play,
         preview::preview_stop,
+        about::try_sample,
+        about::about,
     ])
     .setup(|app| {
         setup(app.handle())?;
@@ -54,7 +58,7 @@ pub fn builder<R: Runtime>(b: tauri::Builder<R>) -> tauri::Builder<R> {
     })
     .on_window_event(|window, event| match event {
         WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) => {
-            hand_over_files(window.app_handle().clone(), paths.clone(), Duration::ZERO);
+            hand_over_files(window.app_handle().clone(), paths.clone());
         }
         WindowEvent::CloseRequested { api, .. } => {
             let runner = window
@@ -121,25 +125,14 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) -> Result<(), JobsError> {
             );
         });
     }
-    // Files the app was opened with (e.g. "Open with BeatSync").
-    let opened: Vec<PathBuf> = std::env::args_os()
-        .skip(1)
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-        .collect();
-    if !opened.is_empty() {
-        hand_over_files(app.clone(), opened, Duration::from_millis(1500));
-    }
+    launch::install(app);
     Ok(())
 }
 
-/// Files dropped on the window or handed over by a second launch: probed on
-/// the same path as `add_files`, then announced as `files-added`.
-fn hand_over_files<R: Runtime>(app: AppHandle<R>, paths: Vec<PathBuf>, delay: Duration) {
+/// Files dropped on the window or the app was launched with (`launch`):
+/// probed on the same path as `add_files`, then announced as `files-added`.
+pub(crate) fn hand_over_files<R: Runtime>(app: AppHandle<R>, paths: Vec<PathBuf>) {
     tauri::async_runtime::spawn(async move {
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
         let added = files::add_paths(&app, paths).await;
         emit(&app, FilesAdded(added));
     });
@@ -226,11 +219,7 @@ pub enum StartError {
 }
 
 pub fn run() -> Result<(), StartError> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .try_init();
+    let _log = logging::init();
     if cfg!(target_os = "linux")
         && std::env::var_os("DISPLAY").is_none()
         && std::env::var_os("WAYLAND_DISPLAY").is_none()
@@ -240,20 +229,16 @@ pub fn run() -> Result<(), StartError> {
     beatsync_engine::init();
     // Single instance first: a second launch focuses this window and hands over its files.
     let b = tauri::Builder::default()
-        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+        .manage(launch::LaunchQueue::holding(launch::command_line_files()))
+        .plugin(tauri_plugin_single_instance::init(|app, argv, cwd| {
             if let Some(w) = app.get_webview_window("main") {
                 let _ = w.unminimize();
                 let _ = w.set_focus();
             }
-            let paths: Vec<PathBuf> = argv
-                .iter()
-                .skip(1)
-                .map(PathBuf::from)
-                .filter(|p| p.is_file())
-                .collect();
-            if !paths.is_empty() {
-                hand_over_files(app.clone(), paths, Duration::ZERO);
-            }
+            launch::offer(
+                app,
+                launch::files_from_args(argv, std::path::Path::new(&cwd)),
+            );
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build());
     let app = builder(b).build(context())?;

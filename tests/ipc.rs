@@ -634,6 +634,48 @@ fn preview_commands_check_the_job_and_the_numbers() {
     );
 }
 
+#[test]
+fn launch_files_wait_for_the_page_then_arrive_like_a_drop() {
+    use tauri::{Emitter, Listener};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let song = make_song(dir.path());
+    let app = app();
+    let _main = WebviewWindowBuilder::new(&*app, "main", Default::default())
+        .build()
+        .expect("main window");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    app.listen_any("files-added", move |e| {
+        let _ = tx.send(e.payload().to_string());
+    });
+    // `beatsync-app song.m4a missing.mp4`, started in `dir`.
+    let files = beatsync_app::launch::files_from_args(
+        ["beatsync-app", "song.m4a", "--some-option", "missing.mp4"],
+        dir.path(),
+    );
+    beatsync_app::launch::offer(app.handle(), files);
+    let early = rx.recv_timeout(std::time::Duration::from_millis(500));
+    assert!(
+        early.is_err(),
+        "handed over before the page listened: {early:?}"
+    );
+
+    app.emit(beatsync_app::launch::PAGE_READY, ())
+        .expect("emit page-ready");
+    let added: Value = serde_json::from_str(
+        &rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("files-added after page-ready"),
+    )
+    .expect("json");
+    let added = added.as_array().expect("a list");
+    assert_eq!(added.len(), 2);
+    assert_eq!(added[0]["path"], json!(song));
+    assert_eq!(added[0]["ok"], true);
+    assert_eq!(added[0]["role"], "song");
+    assert_eq!(added[1]["path"], json!(dir.path().join("missing.mp4")));
+    assert_eq!(added[1]["ok"], false);
+    assert_eq!(added[1]["error"]["code"], "not_found");
+}
+
 /// The repository root (this file is tests/ipc.rs).
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -813,4 +855,40 @@ fn the_window_gets_the_least_it_needs() {
         "permissions beyond our commands and events: {foreign:?}"
     );
     assert_eq!(caps["windows"], json!(["main"]));
+}
+
+/// First five minutes: `about` names the version, the FFmpeg in use and the
+/// data folder; `try_sample` makes the demo pair in the data folder (no path
+/// from the page) and adds it like a drop: a class video and its song, by id.
+#[test]
+fn about_and_the_sample_through_ipc() {
+    let app = app();
+    let main = main_window(&app);
+    let about = call(&main, "about", json!({})).expect("about");
+    assert_eq!(about["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        about["ffmpeg"].as_str().is_some_and(|s| !s.is_empty()),
+        "{about}"
+    );
+    assert_eq!(
+        about["data_dir"],
+        json!(common::data_dir()),
+        "the jobs are kept in the data folder"
+    );
+
+    let added = call(&main, "try_sample", json!({})).expect("sample made");
+    let added = added.as_array().expect("a list");
+    let roles: Vec<&str> = added
+        .iter()
+        .map(|a| {
+            assert_eq!(a["ok"], true, "{a}");
+            assert!(a["id"].as_str().is_some_and(|id| !id.is_empty()), "{a}");
+            assert!(
+                Path::new(a["path"].as_str().expect("path")).starts_with(common::data_dir()),
+                "made in the data folder: {a}"
+            );
+            a["role"].as_str().expect("role")
+        })
+        .collect();
+    assert_eq!(roles, ["class", "song"], "{added:?}");
 }

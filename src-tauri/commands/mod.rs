@@ -4,6 +4,7 @@
 //! `{code, message}`. Arguments are snake_case on the wire, as docs/ipc.md
 //! says. Files are named by the ids the shell handed out, never by path.
 
+pub mod about;
 pub mod files;
 pub mod jobs;
 pub mod output;

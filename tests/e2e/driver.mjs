@@ -57,8 +57,11 @@ export function isolatedEnv(root, videos) {
   return env;
 }
 
-/** Launches the app; returns { browser, stop }. `env` is added to the app's environment. */
-export async function startApp({ env = {} } = {}) {
+/**
+ * Launches the app; returns { browser, stop }. `env` is added to the app's environment,
+ * `args` are its command line arguments (e.g. files to open).
+ */
+export async function startApp({ env = {}, args = [] } = {}) {
   if (!process.env.DISPLAY) throw new Error('no DISPLAY: run the end-to-end tests under Xvfb (the README test command does)');
   const port = await freePort();
   const nativePort = await freePort();
@@ -75,7 +78,7 @@ export async function startApp({ env = {} } = {}) {
     connectionRetryCount: 1,
     capabilities: {
       'wdio:enforceWebDriverClassic': true,
-      'tauri:options': { application: appPath() },
+      'tauri:options': { application: appPath(), args },
     },
   });
   await browser.waitUntil(() => browser.execute(() => document.body.dataset.ready === 'true'), { timeout: 20000, timeoutMsg: 'UI never became ready' });

@@ -554,6 +554,11 @@ fn mkv_input_exports_to_mp4() {
     let out = engine::probe(&report.output).unwrap();
     assert!((out.duration_s - 5.0).abs() < 0.1, "{}", out.duration_s);
     assert_placed(&report, &song, &[0.5, 4.5], 0.001);
+    // Matroska does not count its packets: no index space is reserved, and
+    // the index follows the data.
+    let atoms = top_level_atoms(&report.output);
+    let at = |name: &str| atoms.iter().position(|(a, _)| a == name).unwrap();
+    assert!(at("mdat") < at("moov"), "{atoms:?}");
 }
 
 #[test]
@@ -1164,4 +1169,137 @@ fn cli_json_report_has_the_contract_fields() {
     let req = request(&dance, &song, d.path(), 0.5);
     let back: ExportRequest = serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();
     assert_eq!(back, req);
+}
+
+/// The Linux-only output calls (O_DIRECT writes, sync_file_range writeback,
+/// renameat2) turned off with `BEATSYNC_PLAIN_IO=1` give the plain paths
+/// every other OS takes: the same bytes, under the same name, nothing else
+/// left in the folder. The song copied and encoded; the video large enough
+/// (over two of O_DIRECT's 4 MB blocks) for whole blocks to go through it.
+#[test]
+fn plain_io_paths_write_the_same_file_as_the_linux_ones() {
+    // In the target folder rather than /tmp, which may be a tmpfs that
+    // refuses O_DIRECT (and the default run would then test nothing new).
+    let d = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let probe = d.path().join("o_direct");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&probe)
+            .expect("the test folder takes O_DIRECT, so the default run uses it");
+        std::fs::remove_file(probe).unwrap();
+    }
+    let song = make_song(d.path(), "song.m4a", 14.0, 2.0, 0.0);
+    let dance = make_dance(
+        d.path(),
+        "class.mp4",
+        &DanceOpts {
+            size: "960x540",
+            extra: &["-qp", "4"],
+            ..Default::default()
+        },
+    );
+    for copy in [true, false] {
+        let mut outputs = Vec::new();
+        for plain in ["0", "1"] {
+            let out = d.path().join(format!("out-copy{copy}-plain{plain}"));
+            std::fs::create_dir(&out).unwrap();
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_beatsync"));
+            cmd.args(["sync", "--dance", s(&dance), "--bgm", s(&song)])
+                .args(["--out", s(&out), "--offset", "-1.5"])
+                .env("BEATSYNC_PLAIN_IO", plain);
+            if copy {
+                cmd.arg("--copy-audio");
+            }
+            let run = cmd.output().unwrap();
+            assert!(
+                run.status.success(),
+                "{}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            assert_eq!(files_in(&out), vec!["class_beatsync.mp4"]);
+            outputs.push(std::fs::read(out.join("class_beatsync.mp4")).unwrap());
+        }
+        assert!(outputs[0].len() > 8 << 20, "{} bytes", outputs[0].len());
+        assert!(
+            outputs[0] == outputs[1],
+            "song copied: {copy}: {} bytes by default, {} plain",
+            outputs[0].len(),
+            outputs[1].len()
+        );
+    }
+}
+
+/// The top-level boxes of an MP4: (type, size).
+fn top_level_atoms(path: &Path) -> Vec<(String, u64)> {
+    let data = std::fs::read(path).unwrap();
+    let mut atoms = Vec::new();
+    let mut at = 0usize;
+    while at + 8 <= data.len() {
+        let word = |i: usize| u32::from_be_bytes(data[i..i + 4].try_into().unwrap());
+        let mut size = u64::from(word(at));
+        if size == 1 {
+            size = u64::from_be_bytes(data[at + 8..at + 16].try_into().unwrap());
+        } else if size == 0 {
+            size = (data.len() - at) as u64;
+        }
+        assert!(
+            size >= 8,
+            "box of {size} bytes at {at} in {}",
+            path.display()
+        );
+        atoms.push((
+            String::from_utf8_lossy(&data[at + 4..at + 8]).into_owned(),
+            size,
+        ));
+        at += size as usize;
+    }
+    assert_eq!(at, data.len(), "boxes overrun the file: {atoms:?}");
+    atoms
+}
+
+/// The index (`moov`) comes right after `ftyp`, before the media data, in
+/// one pass: the space kept for it is followed by `free` padding, and the
+/// file reads back with every packet (song encoded, copied, smart cut).
+#[test]
+fn the_index_comes_before_the_media_data() {
+    let d = tempfile::tempdir().unwrap();
+    let (song, dance) = song_and_class(d.path(), 20.0, 12.0);
+    let mut cases = Vec::new();
+    for (copy, smart) in [(false, false), (true, false), (false, true)] {
+        let out = d.path().join(format!("out-{copy}-{smart}"));
+        std::fs::create_dir(&out).unwrap();
+        let mut req = request(&dance, &song, &out, -1.5);
+        req.audio.copy_if_possible = copy;
+        if smart {
+            req.start_cut = engine::export::StartCut::SmartCut;
+        }
+        let report = run(&req).unwrap();
+        let atoms = top_level_atoms(&report.output);
+        let names: Vec<&str> = atoms.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(names[..3], ["ftyp", "moov", "free"], "{atoms:?}");
+        assert_eq!(names.last(), Some(&"mdat"), "{atoms:?}");
+        // The reservation is a bound, not a guess many times too large.
+        let (moov, free) = (atoms[1].1, atoms[2].1);
+        assert!(free < 256 << 10, "moov {moov} bytes, {free} bytes free");
+        let packets = ffprobe_entries(&report.output, "packet=stream_index");
+        let video = packets
+            .lines()
+            .filter(|l| l.trim() == "stream_index=0")
+            .count();
+        let audio = packets
+            .lines()
+            .filter(|l| l.trim() == "stream_index=1")
+            .count();
+        assert!(
+            video >= 300 && audio >= 400,
+            "{video} video, {audio} audio packets"
+        );
+        cases.push((copy, smart, moov, free));
+    }
+    eprintln!("(copied song, smart cut, moov bytes, free bytes): {cases:?}");
 }

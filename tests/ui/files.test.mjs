@@ -43,6 +43,8 @@ test('adding files by keyboard shows what each file is', async () => {
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.id), 'lang');
   await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'about-open');
+  await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.id), 'pick-files');
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.id), 'path-input');
@@ -62,6 +64,42 @@ test('adding files by keyboard shows what each file is', async () => {
   const calls = await page.evaluate(() => window.__mock.calls.filter((c) => c.cmd === 'add_files'));
   assert.deepEqual(calls.map((c) => c.args.paths), [['/videos/class.mp4'], ['/music/song.mp3']]);
   assert.equal(await page.isVisible('#files-empty'), false);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('the first launch shows the guide; Try a sample adds the demo pair and the analysis starts', async () => {
+  const { page, context, errors } = await openUi(browser, server, withBackend);
+  assert.equal(await page.isVisible('#guide'), true);
+  assert.equal(await page.textContent('#guide li:first-child'), STRINGS.en['guide.video']);
+  await page.click('#try-sample');
+  await page.waitForSelector('li.file[data-role="song"]');
+  const roles = await page.$$eval('li.file', (els) => els.map((e) => e.dataset.role));
+  assert.deepEqual(roles, ['class', 'song']);
+  const calls = await page.evaluate(() => window.__mock.calls.map((c) => c.cmd));
+  assert.ok(calls.includes('try_sample'), calls.join());
+  await page.waitForFunction(() => window.__mock.calls.some((c) => c.cmd === 'analyze'));
+  const analyze = await page.evaluate(() => window.__mock.calls.find((c) => c.cmd === 'analyze').args);
+  assert.match(analyze.dance, /beatsync-demo-class\.mp4$/);
+  assert.match(analyze.bgm, /beatsync-demo-song\.m4a$/);
+  // The guide is for an empty window only.
+  assert.equal(await page.isVisible('#guide'), false);
+  assert.equal(await page.isVisible('#try-sample'), false);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('About shows the version, the FFmpeg in use and where jobs and logs are kept, in Chinese too', async () => {
+  const { page, context, errors } = await openUi(browser, server, { ...withBackend, locale: 'zh-CN' });
+  await page.click('#about-open');
+  await page.waitForSelector('#about[open]');
+  assert.equal(await page.textContent('#about-title'), STRINGS.zh['about.title']);
+  assert.equal(await page.textContent('#about-version'), '0.1.0');
+  assert.match(await page.textContent('#about-ffmpeg'), /libavformat 59/);
+  assert.equal(await page.textContent('#about-data'), '/data/BeatSync');
+  assert.equal(await page.textContent('#about-logs'), '/data/BeatSync/logs');
+  await page.click('#about-close');
+  assert.equal(await page.isVisible('#about'), false);
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -142,6 +180,17 @@ test('with only the song the view asks for class videos; the song is recognised 
   await page.waitForSelector('li.file[data-path="/videos/class2.mp4"][data-role="class"]');
   const analyses = await page.evaluate(() => window.__mock.calls.filter((c) => c.cmd === 'analyze').map((c) => c.args));
   assert.deepEqual(analyses, [{ dance: 'f:/videos/class2.mp4', bgm: 'f:/music/song.mp3' }]);
+  await context.close();
+});
+
+test('the page says it is ready for launch files only once it listens to files-added', async () => {
+  const { page, context } = await openUi(browser, server, withBackend);
+  const emitted = await page.evaluate(() => window.__mock.emitted);
+  assert.deepEqual(emitted.map((e) => e.event), ['page-ready']);
+  assert.ok(emitted[0].listening.includes('files-added'), `listening to ${emitted[0].listening}`);
+  // What Rust hands over then is listed like a drop.
+  await page.evaluate(() => window.__mock.emit('files-added', [{ path: '/videos/opened.mp4', ok: false, error: { code: 'not_found', message: 'no such file' } }]));
+  await page.waitForSelector('li.file[data-path="/videos/opened.mp4"]');
   await context.close();
 });
 

@@ -123,6 +123,8 @@ export function backend(data) {
   on('reveal_path', () => null);
   on('preview_play', () => null);
   on('preview_stop', () => null);
+  on('try_sample', () => ['/data/BeatSync/sample/beatsync-demo-class.mp4', '/data/BeatSync/sample/beatsync-demo-song.m4a'].map(added));
+  on('about', () => ({ version: '0.1.0', ffmpeg: '5.1.6 (libavformat 59.27.100, libavcodec 59.37.100)', data_dir: '/data/BeatSync', log_dir: '/data/BeatSync/logs' }));
 }
 
 /** Which songs each class video holds, for `match_songs` (several songs added). */

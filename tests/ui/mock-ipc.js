@@ -15,9 +15,11 @@
   };
   const listeners = {};
   const calls = [];
+  const emitted = [];
   window.__mock = {
     calls,
     settingsStore,
+    emitted,
     on(cmd, fn) { handlers[cmd] = fn; },
     emit(event, payload) { for (const h of listeners[event] || []) h({ event, payload }); },
   };
@@ -35,6 +37,7 @@
         (listeners[event] ||= []).push(handler);
         return () => { listeners[event] = listeners[event].filter((h) => h !== handler); };
       },
+      async emit(event, payload) { emitted.push({ event, payload, listening: Object.keys(listeners) }); },
     },
   };
 })();

@@ -1,7 +1,7 @@
 // Entry point: holds the app state (files, jobs from Rust, settings), subscribes to the
 // events and wires the panels together. Every change comes from an event or a command's
 // answer; nothing polls.
-import { invoke, listen } from './ipc.js';
+import { emit, invoke, listen } from './ipc.js';
 import { detectLanguage, language, setLanguage, t, translatePage } from './i18n.js';
 import { FileList } from './files.js';
 import { JobList, overallProgress } from './jobs.js';
@@ -158,6 +158,9 @@ function renderEmptyView() {
     $(id).dataset.i18n = `${key}_${part}`;
     $(id).textContent = t(`${key}_${part}`);
   }
+  // The first-launch guide and the sample, until the first file arrives.
+  const first = files.items.length === 0;
+  for (const id of ['guide', 'try-sample', 'sample-hint']) $(id).hidden = !first;
 }
 
 function renderExport(job) {
@@ -236,6 +239,30 @@ function exportPlan() {
   return plan;
 }
 
+/** The demo class video and song, made in Rust and added like a drop; the analysis follows. */
+async function trySample() {
+  const button = $('try-sample');
+  button.disabled = true;
+  $('sample-status').textContent = t('sample.making');
+  try {
+    const added = await call('try_sample', {});
+    if (added && added.length) files.accept(added);
+  } finally {
+    button.disabled = false;
+    $('sample-status').textContent = '';
+  }
+}
+
+async function showAbout() {
+  const info = await call('about', {});
+  if (!info) return;
+  $('about-version').textContent = info.version;
+  $('about-ffmpeg').textContent = info.ffmpeg;
+  $('about-data').textContent = info.data_dir || t('about.unknown');
+  $('about-logs').textContent = info.log_dir || t('about.unknown');
+  $('about').showModal();
+}
+
 /** Preferences live in Rust's store under the app's data folder (none in the webview's storage). */
 async function saveSettings(change) {
   settings = { ...settings, ...change };
@@ -267,6 +294,8 @@ async function init() {
     listen('tauri://drag-leave', () => $('drop').classList.remove('over')),
     listen('tauri://drag-drop', () => $('drop').classList.remove('over')),
   ]);
+  // Files the app was launched with wait in Rust until the page listens.
+  emit('page-ready');
 
   const [listed, saved] = await Promise.all([call('list_jobs', {}), call('get_settings', {})]);
   if (saved) settings = saved;
@@ -308,6 +337,8 @@ async function init() {
     const added = await call('pick_files', {});
     if (added && added.length) files.accept(added);
   });
+  $('try-sample').addEventListener('click', trySample);
+  $('about-open').addEventListener('click', showAbout);
   $('pick-folder').addEventListener('click', pickFolder);
   $('export-one').addEventListener('click', exportOne);
   $('export-all').addEventListener('click', exportAll);

@@ -6,6 +6,7 @@
 //! [`Placement`] is that placement, [`export`] writes the finished video, and
 //! [`jobs`] runs both in the background from a durable store.
 
+pub mod demo;
 pub mod export;
 pub mod jobs;
 pub mod media;

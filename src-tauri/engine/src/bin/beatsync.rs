@@ -49,6 +49,14 @@ enum Command {
     Sync(SyncArgs),
     /// The background job queue (the same store the app uses).
     Jobs(jobs_cli::JobsArgs),
+    /// Make a short demo class video and its song in DIR (known offset), to try the rest on.
+    Demo {
+        /// Folder to write `beatsync-demo-class.mp4` and `beatsync-demo-song.m4a` into.
+        dir: PathBuf,
+        /// Print what was written as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the video frame shown at a time as a JPEG.
     Frame(frames_cli::FrameArgs),
     /// Thumbnails along a video (cached on disk by the file's fingerprint).
@@ -142,6 +150,7 @@ fn main() -> ExitCode {
         }),
         Command::Sync(args) => run_sync(&args).map_err(|e| (e.code(), e.to_string())),
         Command::Jobs(args) => jobs_cli::run(args).map_err(|e| (e.code(), e.to_string())),
+        Command::Demo { dir, json } => run_demo(&dir, json).map_err(|e| (e.code(), e.to_string())),
         Command::Frame(args) => frames_cli::run_frame(&args).map_err(|e| (e.code(), e.to_string())),
         Command::Filmstrip(args) => {
             frames_cli::run_filmstrip(&args).map_err(|e| (e.code(), e.to_string()))
@@ -331,6 +340,26 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
             report.audio.codec,
             report.audio.bitrate / 1000,
             report.audio.source
+        );
+    }
+    Ok(())
+}
+
+fn run_demo(dir: &std::path::Path, json: bool) -> engine::Result<()> {
+    let demo = engine::demo::make_demo(dir)?;
+    if json {
+        println!("{}", serde_json::to_string(&demo).unwrap_or_default());
+    } else {
+        println!("{}", demo.class_video.display());
+        println!("{}", demo.song.display());
+        println!(
+            "  the song starts {:.4} s into the class video ({:.1} s, {} picture); try:",
+            demo.offset_s, demo.class_duration_s, demo.video_codec
+        );
+        println!(
+            "  beatsync align --dance '{}' --bgm '{}'",
+            demo.class_video.display(),
+            demo.song.display()
         );
     }
     Ok(())

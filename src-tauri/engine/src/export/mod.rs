@@ -63,7 +63,7 @@ use crate::timeline::Placement;
 use analysis::{analyse_inputs, InputAnalysis};
 use audio::track::AudioTrack;
 use audio::SongRender;
-use mux::{interleave, Mux};
+use mux::{aac_packets_at_most, index_space, interleave, Mux};
 pub(crate) use output::numbered;
 use output::{check_out_dir, OutputFile};
 use plan::{plan_export, ExportPlan};
@@ -243,7 +243,12 @@ fn export_analysed(
         plan.smart_head.as_ref(),
     )?;
     let mut audio = start_audio(req, &plan, &mut mux, cancel)?;
-    mux.write_header()?;
+    let index_space = index_space(
+        &mux.octx,
+        video.packets_at_most,
+        aac_packets_at_most(plan.duration_s(), audio.sample_rate),
+    );
+    mux.write_header(index_space)?;
     video.stream.header_written(&mux.octx);
     if let Some(s) = audio.stream.as_mut() {
         s.header_written(&mux.octx);

@@ -51,9 +51,18 @@ pub(crate) struct Mux<'a> {
 }
 
 impl Mux<'_> {
-    pub fn write_header(&mut self) -> Result<()> {
+    /// Writes the file's header; with `index_space`, that many bytes are
+    /// kept after it for the index, which the trailer writes there (the
+    /// rest becomes a `free` atom) instead of after the media data.
+    pub fn write_header(&mut self, index_space: Option<u64>) -> Result<()> {
         let file = self.file;
-        self.octx.write_header().map_err(|e| file.write_failed(e))?;
+        let mut options = ffmpeg::Dictionary::new();
+        if let Some(bytes) = index_space {
+            options.set("moov_size", &bytes.to_string());
+        }
+        self.octx
+            .write_header_with(options)
+            .map_err(|e| file.write_failed(e))?;
         Ok(())
     }
 
@@ -67,6 +76,44 @@ impl Mux<'_> {
         let file = self.file;
         self.octx.write_trailer().map_err(|e| file.write_failed(e))
     }
+}
+
+/// Index bytes per packet, at most: the mov muxer's per-sample tables
+/// (stts, ctts 8 bytes each, stsz 4, stss 4, sdtp 1), its per-chunk ones
+/// when every packet is a chunk of its own (stsc 12, co64 8) and the
+/// sample-group table (sbgp 8) add up to 53.
+const INDEX_BYTES_PER_PACKET: u64 = 64;
+/// The index's fixed part, besides the codecs' extradata: movie, track and
+/// media headers, sample descriptions, edit lists, the two tags we set
+/// (a few kB in all).
+const INDEX_FIXED_BYTES: u64 = 64 << 10;
+
+/// Room to reserve for the index (`moov`) before the media data, so that a
+/// player streaming the file finds it first ("faststart") without a second
+/// pass moving the data: an upper bound from the packet counts, the unused
+/// part left as a `free` atom. `None` when the video's packet count is not
+/// known (the index then goes after the data, as the muxer ends by
+/// default): a reservation too small would fail the export at its end.
+pub(crate) fn index_space(
+    octx: &ffmpeg::format::context::Output,
+    video_packets: Option<u64>,
+    audio_packets: u64,
+) -> Option<u64> {
+    let extradata: u64 = octx
+        .streams()
+        .map(|s| crate::media::ffi::extradata(&s.parameters()).len() as u64)
+        .sum();
+    let packets = video_packets? + audio_packets;
+    let bytes = INDEX_FIXED_BYTES + extradata + INDEX_BYTES_PER_PACKET * packets;
+    // The muxer's option is an int.
+    (bytes <= i32::MAX as u64).then_some(bytes)
+}
+
+/// AAC packets in `duration_s` of audio at `sample_rate`, at most: frames
+/// of 960 samples or more (1024 in LC), the encoder's priming and the
+/// last partial frames, a second of slack.
+pub(crate) fn aac_packets_at_most(duration_s: f64, sample_rate: u32) -> u64 {
+    ((duration_s.max(0.0) + 1.0) * f64::from(sample_rate) / 960.0).ceil() as u64 + 8
 }
 
 /// Writes every packet of both streams, each time the one that comes first

@@ -597,3 +597,18 @@ pub(crate) fn strip_side_data(packet: &mut ffmpeg::Packet) {
     // SAFETY: a valid packet; freeing its side data leaves a plain packet.
     unsafe { ffi::av_packet_free_side_data(ffmpeg::packet::Mut::as_mut_ptr(packet)) }
 }
+
+/// The FFmpeg build in use: its version string and the libavformat and
+/// libavcodec versions (major.minor.micro) loaded at run time.
+pub(crate) fn version_info() -> String {
+    // SAFETY: av_version_info returns a static NUL-terminated string.
+    let build = unsafe { CStr::from_ptr(ffi::av_version_info()) }
+        .to_string_lossy()
+        .into_owned();
+    let v = |n: u32| format!("{}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff);
+    format!(
+        "{build} (libavformat {}, libavcodec {})",
+        v(ffmpeg::format::version()),
+        v(ffmpeg::codec::version())
+    )
+}

@@ -12,3 +12,10 @@ pub mod waveform;
 pub use decode::{decode_audio, MonoPcm};
 pub use probe::{probe, AudioStreamInfo, MediaInfo, Role, StreamInfo, VideoStreamInfo};
 pub use waveform::Waveform;
+
+/// The FFmpeg libraries in use, e.g. `5.1.6-0+deb12u1 (libavformat 59.27.100,
+/// libavcodec 59.37.100)`, for an About box or a bug report.
+pub fn ffmpeg_version() -> String {
+    crate::init();
+    ffi::version_info()
+}

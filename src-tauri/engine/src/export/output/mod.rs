@@ -1,11 +1,17 @@
 //! The output file. It is written as `.beatsync-<pid>-<n>-<final name>.partial`
-//! in the output folder, locked (flock) while being written, flushed and
+//! in the output folder, locked while being written, flushed and
 //! fsynced, probed (streams, duration as planned), renamed to the final name
 //! without ever replacing an existing file (` (2)`, ` (3)`… are added), and
 //! the folder is fsynced. A killed export leaves only the `.partial` file,
 //! whose lock died with the process; the next export into that folder
 //! removes it. Every write failure is told apart here: a full disk (or
 //! quota) from any other write error.
+//!
+//! On Linux three calls make this faster or safer: O_DIRECT writes
+//! ([`direct`]), writeback started as the file grows (`sync_file_range`),
+//! and a rename that cannot replace (`renameat2`). Every other OS takes the
+//! plain paths (buffered writes, fsync at the end, rename by hard link);
+//! `BEATSYNC_PLAIN_IO=1` makes Linux take them too (see `plain_io`).
 
 #[cfg(target_os = "linux")]
 pub(crate) mod direct;
@@ -18,6 +24,18 @@ use ffmpeg_next as ffmpeg;
 use sink::{is_disk_full, OutputSink, WriteErrorSlot};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+
+/// Whether the Linux-only calls are turned off so that the plain paths
+/// every other OS takes run here too: `BEATSYNC_PLAIN_IO` set to anything
+/// but `0`, read once per process. The tests export both ways and compare
+/// the files; it is also a way out should a file system mishandle them.
+#[cfg(target_os = "linux")]
+pub(crate) fn plain_io() -> bool {
+    static PLAIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PLAIN.get_or_init(|| {
+        std::env::var_os("BEATSYNC_PLAIN_IO").is_some_and(|v| !v.is_empty() && v != "0")
+    })
+}
 
 pub(crate) const PARTIAL_PREFIX: &str = ".beatsync-";
 const PARTIAL_SUFFIX: &str = ".partial";
@@ -33,7 +51,7 @@ pub(crate) struct OutputFile {
 /// The partial file; removed on drop unless committed.
 struct PartialFile {
     path: PathBuf,
-    /// Holds the flock that tells other runs this partial is alive.
+    /// Holds the lock that tells other runs this partial is alive.
     file: File,
     committed: bool,
 }
@@ -87,7 +105,10 @@ impl OutputFile {
             file,
             committed: false,
         };
-        try_lock(&partial.file);
+        if !try_lock(&partial.file) {
+            // Only another run's cleanup relies on it; the export goes on.
+            tracing::warn!("cannot lock {}", partial.path.display());
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
             final_name: final_name.to_string(),
@@ -172,6 +193,7 @@ impl OutputFile {
     /// and last `duration_s` (within `tolerance`).
     pub fn verify(&self, duration_s: f64, tolerance: f64) -> Result<MediaInfo> {
         let path = &self.partial.path;
+        self.partial.share_for_reading();
         let bad = |reason: String| EngineError::OutputWrite {
             path: path.clone(),
             reason,
@@ -220,16 +242,30 @@ impl OutputFile {
     }
 }
 
-#[cfg(unix)]
-fn try_lock(file: &File) -> bool {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: a valid fd; flock is released when the fd closes or the process dies.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+impl PartialFile {
+    /// Lets the read-back open the file while it stays locked. Unix locks
+    /// are advisory and the exclusive one stays. A Windows exclusive lock
+    /// also keeps every other handle from reading, so it becomes a shared
+    /// one (still refused to another run's cleanup, which asks for an
+    /// exclusive lock); between the two calls the file is unlocked for an
+    /// instant, after its last write.
+    fn share_for_reading(&self) {
+        #[cfg(windows)]
+        {
+            let _ = self.file.unlock();
+            if let Err(e) = self.file.try_lock_shared() {
+                tracing::warn!("cannot relock {}: {e}", self.path.display());
+            }
+        }
+    }
 }
 
-#[cfg(not(unix))]
-fn try_lock(_file: &File) -> bool {
-    true
+/// Takes the lock that marks a partial file as alive; it is released when
+/// the file closes or the process dies. The standard library's lock: flock
+/// on Unix, LockFileEx on Windows. Where the file system has no locks this
+/// fails, and the cleanup then removes nothing.
+fn try_lock(file: &File) -> bool {
+    file.try_lock().is_ok()
 }
 
 fn dir_error(dir: &Path, e: &std::io::Error) -> EngineError {
@@ -303,7 +339,7 @@ pub(crate) fn numbered(name: &str, n: u32) -> String {
 /// Renames without ever replacing an existing file: `Ok(false)` when `to` exists.
 fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<bool> {
     #[cfg(target_os = "linux")]
-    {
+    if !plain_io() {
         use std::os::unix::ffi::OsStrExt;
         let f = std::ffi::CString::new(from.as_os_str().as_bytes())?;
         let t = std::ffi::CString::new(to.as_os_str().as_bytes())?;
@@ -366,7 +402,25 @@ fn free_bytes(dir: &Path) -> Option<u64> {
     Some(s.f_bavail as u64 * s.f_frsize as u64)
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::windows::ffi::OsStrExt;
+    let wide: Vec<u16> = dir.as_os_str().encode_wide().chain([0]).collect();
+    let mut free = 0u64;
+    // SAFETY: a NUL-terminated path and a valid out pointer; the totals
+    // are optional (null).
+    let ok = unsafe {
+        windows_sys::Win32::Storage::FileSystem::GetDiskFreeSpaceExW(
+            wide.as_ptr(),
+            &mut free,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    (ok != 0).then_some(free)
+}
+
+#[cfg(not(any(unix, windows)))]
 fn free_bytes(_dir: &Path) -> Option<u64> {
     None
 }

@@ -28,10 +28,13 @@ impl WriteErrorSlot {
     }
 }
 
-/// Whether an I/O error means the disk (or quota) is full.
+/// Whether an I/O error means the disk (or quota) is full. The standard
+/// library maps each OS's codes to these kinds: ENOSPC and EDQUOT on Unix,
+/// ERROR_DISK_FULL, ERROR_HANDLE_DISK_FULL and ERROR_DISK_QUOTA_EXCEEDED
+/// on Windows.
 pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
-        || e.kind() == std::io::ErrorKind::StorageFull
+    use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+    matches!(e.kind(), StorageFull | QuotaExceeded)
 }
 
 /// The partial output file as the muxer's byte sink; records the first
@@ -65,6 +68,9 @@ impl Writeback {
     #[cfg(target_os = "linux")]
     fn start(file: &File) -> Option<Self> {
         use std::os::unix::io::AsRawFd;
+        if super::plain_io() {
+            return None;
+        }
         let file = file.try_clone().ok()?;
         let (tx, rx) = std::sync::mpsc::channel::<(u64, u64)>();
         let thread = std::thread::Builder::new()
@@ -115,7 +121,11 @@ impl Drop for Writeback {
 impl OutputSink {
     pub fn new(file: File, errors: WriteErrorSlot) -> Self {
         #[cfg(target_os = "linux")]
-        let direct = super::direct::DirectSink::open(&file);
+        let direct = if super::plain_io() {
+            None
+        } else {
+            super::direct::DirectSink::open(&file)
+        };
         #[cfg(target_os = "linux")]
         let writeback = if direct.is_some() {
             None
@@ -188,5 +198,31 @@ impl Seek for OutputSink {
         let at = self.file.seek(pos).inspect_err(|e| self.errors.record(e))?;
         self.pos = at;
         Ok(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_disk_full;
+    use std::io::Error;
+
+    #[cfg(unix)]
+    #[test]
+    fn full_disk_and_quota_are_disk_full_on_unix() {
+        assert!(is_disk_full(&Error::from_raw_os_error(libc::ENOSPC)));
+        assert!(is_disk_full(&Error::from_raw_os_error(libc::EDQUOT)));
+        assert!(!is_disk_full(&Error::from_raw_os_error(libc::EIO)));
+        assert!(!is_disk_full(&Error::from_raw_os_error(libc::EACCES)));
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn full_disk_and_quota_are_disk_full_on_windows() {
+        // ERROR_HANDLE_DISK_FULL, ERROR_DISK_FULL, ERROR_DISK_QUOTA_EXCEEDED
+        for code in [39, 112, 1295] {
+            assert!(is_disk_full(&Error::from_raw_os_error(code)), "{code}");
+        }
+        // ERROR_ACCESS_DENIED
+        assert!(!is_disk_full(&Error::from_raw_os_error(5)));
     }
 }

@@ -19,6 +19,9 @@ pub(crate) struct VideoCopy<'a> {
     /// pts of the cut, which becomes output time 0.
     shift: i64,
     pub stream: OutStream,
+    /// At most this many packets are written, when the recording's header
+    /// counts its frames (MP4, MOV, AVI; not Matroska).
+    pub packets_at_most: Option<u64>,
 }
 
 impl<'a> VideoCopy<'a> {
@@ -47,6 +50,12 @@ impl<'a> VideoCopy<'a> {
             });
         }
         let in_tb = ist.time_base();
+        // A re-encoded head replaces copied packets; counting both is a bound.
+        let head_packets = head.map_or(0, |h| h.packets.len() as u64);
+        let packets_at_most = u64::try_from(ist.frames())
+            .ok()
+            .filter(|&n| n > 0)
+            .map(|n| n + head_packets);
         let output_error = |e| EngineError::media(Path::new("output"), e);
         let index = ffi::add_copied_stream(octx, &ist, params).map_err(output_error)?;
         if let Some(h) = head {
@@ -66,6 +75,7 @@ impl<'a> VideoCopy<'a> {
                 .unwrap_or_default(),
             shift: cut.start_pts,
             stream: OutStream::new(index, in_tb),
+            packets_at_most,
         })
     }
 
