@@ -14,6 +14,7 @@ fn main() {
         "analyze",
         "match_songs",
         "confirm_song",
+        "page_ready",
         "set_placement",
         "set_trim",
         "export",

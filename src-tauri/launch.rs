@@ -130,6 +130,17 @@ pub fn install<R: Runtime>(app: &AppHandle<R>) {
     });
 }
 
+/// The page listens (it calls this once its listeners are set): the files
+/// that waited go to it. A command rather than an event from the page: the
+/// window may call our commands, not emit events.
+#[tauri::command(rename_all = "snake_case")]
+pub fn page_ready<R: Runtime>(app: AppHandle<R>) {
+    if let Some(queue) = app.try_state::<LaunchQueue>() {
+        let files = queue.page_ready();
+        hand_over(&app, files);
+    }
+}
+
 /// Files from a second launch (or any later source): to the window now if
 /// the page listens, else when it does.
 pub fn offer<R: Runtime>(app: &AppHandle<R>, files: Vec<PathBuf>) {

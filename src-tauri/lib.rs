@@ -37,6 +37,7 @@ pub fn builder<R: Runtime>(b: tauri::Builder<R>) -> tauri::Builder<R> {
         jobs::analyze,
         files::match_songs,
         jobs::confirm_song,
+        launch::page_ready,
         jobs::set_placement,
         jobs::set_trim,
         jobs::export,

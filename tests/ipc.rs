@@ -636,7 +636,7 @@ fn preview_commands_check_the_job_and_the_numbers() {
 
 #[test]
 fn launch_files_wait_for_the_page_then_arrive_like_a_drop() {
-    use tauri::{Emitter, Listener};
+    use tauri::Listener;
     let dir = tempfile::tempdir().expect("tempdir");
     let song = make_song(dir.path());
     let app = app();
@@ -659,8 +659,7 @@ fn launch_files_wait_for_the_page_then_arrive_like_a_drop() {
         "handed over before the page listened: {early:?}"
     );
 
-    app.emit(beatsync_app::launch::PAGE_READY, ())
-        .expect("emit page-ready");
+    call(&_main, "page_ready", json!({})).expect("page ready");
     let added: Value = serde_json::from_str(
         &rx.recv_timeout(std::time::Duration::from_secs(60))
             .expect("files-added after page-ready"),

@@ -12,6 +12,7 @@
     get_settings: () => settingsStore.get(),
     set_settings: ({ settings }) => settingsStore.set({ language: settings.language, balance: settings.balance }),
     list_jobs: () => [],
+    page_ready: () => null,
   };
   const listeners = {};
   const calls = [];
@@ -26,7 +27,7 @@
   window.__TAURI__ = {
     core: {
       async invoke(cmd, args) {
-        calls.push({ cmd, args });
+        calls.push({ cmd, args, listening: Object.keys(listeners) });
         const h = handlers[cmd];
         if (!h) throw { code: 'internal', message: `no mock for ${cmd}` };
         return h(args);

@@ -21,8 +21,3 @@ export async function invoke(cmd, args = {}) {
 export function listen(event, handler) {
   return tauri().event.listen(event, (e) => handler(e.payload));
 }
-
-/** Sends an event to the Rust side (no payload the page could use to choose anything). */
-export function emit(event) {
-  return tauri().event.emit(event);
-}

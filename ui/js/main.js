@@ -1,7 +1,7 @@
 // Entry point: holds the app state (files, jobs from Rust, settings), subscribes to the
 // events and wires the panels together. Every change comes from an event or a command's
 // answer; nothing polls.
-import { emit, invoke, listen } from './ipc.js';
+import { invoke, listen } from './ipc.js';
 import { detectLanguage, language, setLanguage, t, translatePage } from './i18n.js';
 import { FileList } from './files.js';
 import { JobList, overallProgress } from './jobs.js';
@@ -295,7 +295,7 @@ async function init() {
     listen('tauri://drag-drop', () => $('drop').classList.remove('over')),
   ]);
   // Files the app was launched with wait in Rust until the page listens.
-  emit('page-ready');
+  call('page_ready', {});
 
   const [listed, saved] = await Promise.all([call('list_jobs', {}), call('get_settings', {})]);
   if (saved) settings = saved;
