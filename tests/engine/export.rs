@@ -1003,7 +1003,7 @@ impl Drop for SmallDisk {
 #[test]
 fn disk_full_is_a_typed_error_and_leaves_nothing() {
     if !is_root() {
-        eprintln!("SKIPPED disk_full test: mounting a small tmpfs needs root");
+        common::skip("disk_full test: mounting a small tmpfs needs root");
         return;
     }
     let d = tempfile::tempdir().unwrap();
@@ -1018,7 +1018,7 @@ fn disk_full_is_a_typed_error_and_leaves_nothing() {
         },
     );
     let Some(disk) = SmallDisk::mount(&d.path().join("small"), "size=256k") else {
-        eprintln!("SKIPPED disk_full test: mount -t tmpfs failed");
+        common::skip("disk_full test: mount -t tmpfs failed");
         return;
     };
     // Refused up front from the free-space estimate…
@@ -1036,13 +1036,13 @@ fn disk_full_is_a_typed_error_and_leaves_nothing() {
 #[test]
 fn read_only_folder_is_a_typed_error() {
     if !is_root() {
-        eprintln!("SKIPPED read-only folder test: mounting needs root");
+        common::skip("read-only folder test: mounting needs root");
         return;
     }
     let d = tempfile::tempdir().unwrap();
     let (song, dance) = song_and_class(d.path(), 20.0, 4.0);
     let Some(disk) = SmallDisk::mount(&d.path().join("ro"), "size=4m,ro") else {
-        eprintln!("SKIPPED read-only folder test: mount failed");
+        common::skip("read-only folder test: mount failed");
         return;
     };
     let e = run(&request(&dance, &song, &disk.0, 0.5)).unwrap_err();

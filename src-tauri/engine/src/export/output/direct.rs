@@ -351,7 +351,7 @@ mod tests {
             .open(&path)
             .expect("create");
         let Some(mut sink) = DirectSink::open(&file) else {
-            eprintln!("SKIPPED: O_DIRECT not available in the temp folder");
+            crate::test_signal::skip("O_DIRECT not available in the temp folder");
             return;
         };
         let mut model = Vec::new();
@@ -400,7 +400,7 @@ mod tests {
     fn full_disk_is_reported_as_enospc() {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
-            eprintln!("SKIPPED: mounting a small tmpfs needs root");
+            crate::test_signal::skip("mounting a small tmpfs needs root");
             return;
         }
         let dir = tempfile::tempdir().expect("tempdir");
@@ -410,7 +410,7 @@ mod tests {
             .status()
             .is_ok_and(|s| s.success());
         if !mounted {
-            eprintln!("SKIPPED: mount -t tmpfs failed");
+            crate::test_signal::skip("mount -t tmpfs failed");
             return;
         }
         let result = std::panic::catch_unwind(|| {
@@ -421,7 +421,7 @@ mod tests {
                 .open(dir.path().join("out.bin"))
                 .expect("create");
             let Some(mut sink) = DirectSink::open(&file) else {
-                eprintln!("SKIPPED: this tmpfs does not take O_DIRECT");
+                crate::test_signal::skip("this tmpfs does not take O_DIRECT");
                 return;
             };
             let chunk = vec![7u8; 100_000];
