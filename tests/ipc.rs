@@ -74,6 +74,7 @@ fn probe_media_takes_an_id_the_shell_handed_out() {
 
 /// A name that is not UTF-8 costs at most that file: the rest of the drop
 /// is added, and the name is shown with replacement characters.
+#[cfg(unix)]
 #[test]
 fn a_name_that_is_not_utf8_never_loses_the_rest_of_the_drop() {
     use std::os::unix::ffi::OsStrExt;
