@@ -46,7 +46,11 @@ if [ "${1:-}" = --inside ]; then
 
   echo "--> Open with: the desktop entry is registered for video/mp4 and audio/mp4"
   for mime in video/mp4 audio/mp4; do
-    gio mime "$mime" | tee -a "$out/gio-mime.txt" | grep -q "beatsync.desktop" ||
+    # Read the whole answer first: `grep -q` quitting early would SIGPIPE `tee`,
+    # and with pipefail a found entry then read as missing.
+    answer="$(gio mime "$mime" 2>&1 || true)"
+    printf '%s\n' "$answer" >>"$out/gio-mime.txt"
+    grep -q "beatsync.desktop" <<<"$answer" ||
       fail "beatsync.desktop is not registered for $mime (gio mime $mime)"
   done
 
