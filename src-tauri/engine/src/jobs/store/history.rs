@@ -71,7 +71,7 @@ impl Store {
             let conn = self.conn()?;
             let mut stmt = conn.prepare(
                 "SELECT id, COALESCE(finished_at, created_at) FROM jobs WHERE state IN ('done', 'failed', 'cancelled')
-                 ORDER BY COALESCE(finished_at, created_at) DESC, id DESC",
+                 ORDER BY COALESCE(finished_at, created_at) DESC, rowid DESC",
             )?;
             let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
             let all = rows.collect::<rusqlite::Result<Vec<_>>>()?;

@@ -87,7 +87,8 @@ fn refuse(j: &Job, action: &'static str) -> JobsError {
     }
 }
 
-/// A short unique id: time-ordered, with a per-process counter and pid mixed in.
+/// A short unique id: a hash of the time, a per-process counter and the pid
+/// (not ordered: the store orders jobs by `created_at`, then insertion).
 fn new_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -293,7 +294,9 @@ impl Store {
         limit: usize,
     ) -> JobsResult<(Vec<Job>, Vec<UnreadableRow>)> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare(&select_jobs("ORDER BY created_at DESC, id DESC LIMIT ?1"))?;
+        let mut stmt = conn.prepare(&select_jobs(
+            "ORDER BY created_at DESC, rowid DESC LIMIT ?1",
+        ))?;
         let rows = stmt.query_map([limit as i64], |row| {
             Ok(job_from_row(row).map_err(|e| UnreadableRow {
                 id: row.get::<_, String>(0).unwrap_or_default(),
@@ -370,7 +373,7 @@ impl Store {
                 .query_row(
                     &format!(
                         "SELECT id FROM jobs WHERE state = ?1 {extra} AND (next_run_at IS NULL OR next_run_at <= ?2)
-                         ORDER BY created_at, id LIMIT 1"
+                         ORDER BY created_at, rowid LIMIT 1"
                     ),
                     params![from, now],
                     |r| r.get(0),

@@ -46,7 +46,7 @@ impl Store {
             let tx = Store::write_tx(&mut conn)?;
             let ids: Vec<String> = {
                 let mut stmt = tx.prepare(
-                    "SELECT id FROM jobs WHERE state IN ('analyzing', 'exporting') ORDER BY created_at",
+                    "SELECT id FROM jobs WHERE state IN ('analyzing', 'exporting') ORDER BY created_at, rowid",
                 )?;
                 let rows = stmt.query_map([], |r| r.get(0))?;
                 rows.collect::<rusqlite::Result<_>>()?
