@@ -203,20 +203,7 @@ pub fn refine_line(
         }
         sums.fill(0.0);
         for (rows, &sh) in parity_rows.iter().zip(&shifts) {
-            let parity = sh.rem_euclid(2);
-            let row = &rows[parity as usize];
-            // lag 2q + sh is element q + skip of the row
-            let skip = (sh - parity) / 2;
-            let q_lo = (-skip).max(0);
-            let q_hi = (sums.len() as i64).min(row.len() as i64 - skip);
-            if q_lo >= q_hi {
-                continue;
-            }
-            let (q_lo, q_hi) = (q_lo as usize, q_hi as usize);
-            let from = (q_lo as i64 + skip) as usize;
-            for (s, &v) in sums[q_lo..q_hi].iter_mut().zip(&row[from..]) {
-                *s += v;
-            }
+            add_parity_row(&mut sums, rows, sh);
         }
         for (q, &s) in sums.iter().enumerate() {
             if s > best2d.0 {
@@ -802,6 +789,26 @@ fn robust_line_fit(obs: &[(f64, f64, f64)], fit_slope: bool) -> Option<(f64, f64
     fit
 }
 
+/// Adds one window's correlation to `sums`, shifted: `sums[q] += lag
+/// (first + 2 q)`, where `rows` holds the window's even and odd lags apart
+/// (lag `2 k + parity` at `rows[parity][k]`); lags the window lacks add
+/// nothing.
+pub(crate) fn add_parity_row(sums: &mut [f32], rows: &[Vec<f32>; 2], first: i64) {
+    let parity = first.rem_euclid(2);
+    let row = &rows[parity as usize];
+    // lag first + 2 q is element q + skip of the row
+    let skip = (first - parity) / 2;
+    let q_lo = (-skip).max(0);
+    let q_hi = (sums.len() as i64).min(row.len() as i64 - skip);
+    if q_lo >= q_hi {
+        return;
+    }
+    let (q_lo, q_hi) = (q_lo as usize, q_hi as usize);
+    let from = (q_lo as i64 + skip) as usize;
+    for (s, &v) in sums[q_lo..q_hi].iter_mut().zip(&row[from..]) {
+        *s += v;
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

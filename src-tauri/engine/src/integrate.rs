@@ -20,7 +20,9 @@
 
 use crate::cancel::CancelToken;
 use crate::error::Result;
-use crate::fine::{direct_lag, window_correlations, Line, WindowCorr, WindowGeometry, WindowObs};
+use crate::fine::{
+    add_parity_row, direct_lag, window_correlations, Line, WindowCorr, WindowGeometry, WindowObs,
+};
 use crate::xcorr::parabolic_offset;
 
 /// Per-window normalised correlations are clipped to this many rms.
@@ -207,22 +209,7 @@ impl Rows {
             for (j, rows) in parity_rows.iter().enumerate() {
                 // lag index of offset -radius in this window
                 let first = self.tau(j, -(radius as f64) * self.lag_scale[j], b).round() as i64;
-                let parity = first.rem_euclid(2);
-                let row = &rows[parity as usize];
-                // lag first + 2 p is element p + skip of the row
-                let skip = (first - parity) / 2;
-                let p_lo = (-skip).max(0);
-                let p_hi = (sums.len() as i64).min(row.len() as i64 - skip);
-                if p_lo >= p_hi {
-                    continue;
-                }
-                let from = (p_lo + skip) as usize;
-                for (s, &v) in sums[p_lo as usize..p_hi as usize]
-                    .iter_mut()
-                    .zip(&row[from..])
-                {
-                    *s += v;
-                }
+                add_parity_row(&mut sums, rows, first);
             }
             for (p, &s) in sums.iter().enumerate() {
                 if best.is_none_or(|(v, _, _)| s > v) {
