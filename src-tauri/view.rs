@@ -96,13 +96,18 @@ impl SongMatch {
                 offset_s: Some(a.offset_s),
                 error: None,
             },
-            Err(e) => Self {
-                song,
-                verdict: None,
-                confidence: 0.0,
-                offset_s: None,
-                error: Some(e.to_payload()),
-            },
+            Err(e) => Self::failed(song, e.to_payload()),
+        }
+    }
+
+    /// A song that could not be tried against the video.
+    pub fn failed(song: String, error: ErrorPayload) -> Self {
+        Self {
+            song,
+            verdict: None,
+            confidence: 0.0,
+            offset_s: None,
+            error: Some(error),
         }
     }
 }

@@ -144,15 +144,22 @@ pub async fn match_songs(
         .map(|id| Ok((state.files.resolve(&id)?, id)))
         .collect::<Result<Vec<_>, IpcError>>()?;
     blocking(move || {
-        let opts = engine::AlignOptions::default();
-        let cancel = CancelToken::new();
-        Ok(songs
-            .into_iter()
-            .map(|(path, id)| {
-                let aligned = engine::align_files(&dance, &path, &opts, &cancel, &mut |_, _| {});
-                SongMatch::of(id, aligned)
-            })
-            .collect())
+        let paths: Vec<&std::path::Path> = songs.iter().map(|(p, _)| p.as_path()).collect();
+        let aligned = engine::align::align_against_songs(
+            &dance,
+            &paths,
+            &engine::AlignOptions::default(),
+            &CancelToken::new(),
+        );
+        let ids = songs.iter().map(|(_, id)| id.clone());
+        Ok(match aligned {
+            Ok(each) => ids.zip(each).map(|(id, a)| SongMatch::of(id, a)).collect(),
+            // The class video itself could not be read: every song says so.
+            Err(e) => {
+                let e = e.to_payload();
+                ids.map(|id| SongMatch::failed(id, e.clone())).collect()
+            }
+        })
     })
     .await
 }

@@ -149,6 +149,38 @@ pub fn align_files(
     Ok(result)
 }
 
+/// Aligns one recording against each of several songs (pairing class videos
+/// with songs), decoding the recording once: per song, what [`align_files`]
+/// answers for that pair. The outer error is the recording's own.
+pub fn align_against_songs(
+    dance: &Path,
+    songs: &[&Path],
+    opts: &AlignOptions,
+    cancel: &CancelToken,
+) -> Result<Vec<Result<AlignResult>>> {
+    crate::init();
+    let rate = opts.analysis_rate_hz;
+    let dance_pcm = decode_audio_with(dance, rate, cancel, &mut |_| {})?;
+    check_length(dance, dance_pcm.samples.len(), rate, opts.min_audio_s)?;
+    let align_one = |bgm: &Path| -> Result<AlignResult> {
+        let t0 = Instant::now();
+        let bgm_pcm = decode_audio_with(bgm, rate, cancel, &mut |_| {})?;
+        check_length(bgm, bgm_pcm.samples.len(), rate, opts.min_audio_s)?;
+        let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let mut result = align_signals(
+            &dance_pcm.samples,
+            &bgm_pcm.samples,
+            rate,
+            opts,
+            cancel,
+            &mut |_, _| {},
+        )?;
+        result.timings_ms.decode = decode_ms;
+        Ok(result)
+    };
+    Ok(songs.iter().map(|song| align_one(song)).collect())
+}
+
 fn check_length(path: &Path, samples: usize, rate: u32, min_s: f64) -> Result<()> {
     let seconds = samples as f64 / f64::from(rate);
     if seconds < min_s {
