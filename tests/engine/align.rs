@@ -472,21 +472,26 @@ fn run_cli(args: &[&str]) -> std::process::Output {
 /// two placements explain the recording equally well. The answer is
 /// given (exit 0) with `verdict: "unsure"`, the other placement among the
 /// candidates; in text mode with the warning.
-#[test]
-fn an_ambiguous_placement_is_unsure() {
-    let d = tmp();
+/// The case of [`an_ambiguous_placement_is_unsure`] in `dir`: the class
+/// video (song 2.0 s .. 10.0 s, starting 1 s in) and the whole song.
+fn ambiguous_case(dir: &Path) -> (PathBuf, PathBuf) {
     let half = synth_song(6, 4);
     let bar_len = 2 * RATE as usize;
     let mut song: Vec<f32> = half[..6 * bar_len].to_vec();
     song.extend_from_slice(&half[..6 * bar_len]);
     song.extend(synth_song(3, 5));
-    // the recording: song 2.0 s .. 10.0 s, starting 1 s in
     let clip: Vec<f32> = song[2 * RATE as usize..10 * RATE as usize].to_vec();
-    let (dance, bgm) = make_case(d.path(), &clip, 1.0, 10.0);
-    // (make_case wrote the excerpt as the song: the real song replaces it)
-    let song_wav = d.path().join("whole.wav");
+    // (make_case writes the excerpt as the song: the whole song replaces it)
+    let (dance, _) = make_case(dir, &clip, 1.0, 10.0);
+    let song_wav = dir.join("whole.wav");
     write_wav(&song_wav, &song);
-    let _ = bgm;
+    (dance, song_wav)
+}
+
+#[test]
+fn an_ambiguous_placement_is_unsure() {
+    let d = tmp();
+    let (dance, song_wav) = ambiguous_case(d.path());
     let out = run_cli(&[
         "align",
         "--dance",
@@ -591,15 +596,7 @@ fn no_match_carries_the_best_guess_in_the_cli_json() {
 #[test]
 fn sync_exports_an_unsure_placement_only_when_accepted() {
     let d = tmp();
-    let half = synth_song(6, 4);
-    let bar_len = 2 * RATE as usize;
-    let mut song: Vec<f32> = half[..6 * bar_len].to_vec();
-    song.extend_from_slice(&half[..6 * bar_len]);
-    song.extend(synth_song(3, 5));
-    let clip: Vec<f32> = song[2 * RATE as usize..10 * RATE as usize].to_vec();
-    let (dance, _) = make_case(d.path(), &clip, 1.0, 10.0);
-    let song_wav = d.path().join("whole.wav");
-    write_wav(&song_wav, &song);
+    let (dance, song_wav) = ambiguous_case(d.path());
     let out_dir = d.path().join("out");
     std::fs::create_dir(&out_dir).expect("out dir");
     let sync = |extra: &[&str]| {

@@ -5,29 +5,18 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveUi, launch, openUi, screenshot } from './harness.mjs';
 import { STRINGS } from '../../ui/js/i18n.js';
-import { ALIGN, BACKEND_DATA, CLASS_INFO, FRAME_S, OFFSET, SONG_INFO, backend } from './fixtures.mjs';
+import { ALIGN, BACKEND_DATA, DROPPED, FRAME_S, OFFSET, backend, openAnalysed } from './fixtures.mjs';
 
 let server;
 let browser;
 before(async () => { server = await serveUi(); browser = await launch(); });
 after(async () => { await browser?.close(); server?.close(); });
 
-const DROPPED = [
-  { id: 'f:/videos/class.mp4', path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
-  { id: 'f:/music/song.mp3', path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
-];
-
 const callsOf = (page, cmd) => page.evaluate((c) => window.__mock.calls.filter((x) => x.cmd === c).map((x) => x.args), cmd);
 
 /** Opens the app, drops a class video and the song, and brings the analysis to its result. */
-async function analysed(opts = {}) {
-  const ui = await openUi(browser, server, { ...opts, init: { fn: backend, arg: BACKEND_DATA } });
-  const { page } = ui;
-  await page.evaluate((added) => window.__mock.emit('files-added', added), DROPPED);
-  await page.waitForFunction(() => window.__backend.jobs.size === 1);
-  await page.evaluate((a) => window.__backend.emitJob('job-1', { state: 'analyzed', progress: 1, analysis: a }), ALIGN);
-  await page.waitForSelector('#view-result:not([hidden])');
-  return ui;
+function analysed(opts = {}) {
+  return openAnalysed(browser, server, opts);
 }
 
 test('dropped files start the analysis; progress, then the result in words with beats', async () => {

@@ -4,6 +4,7 @@
 // `rev`. Progress is driven by the tests through `job-changed` events, exactly as Rust would
 // send them. A file's id here is `f:` + its path (Rust's are random): commands get ids,
 // and a test can still read which file was meant.
+import { openUi } from './harness.mjs';
 
 export const CLASS_INFO = {
   path: '/videos/class.mp4', container: 'mov,mp4,m4a,3gp,3g2,mj2', duration_s: 83.4, size_bytes: 1000,
@@ -133,3 +134,23 @@ export const MATCHES = {
 };
 
 export const BACKEND_DATA = { classInfo: CLASS_INFO, songInfo: SONG_INFO, align: ALIGN, jobTemplate: job('template'), listed: [], outDir: '', matches: MATCHES };
+
+/** A class video and the song, as a drop hands them to the page. */
+export const DROPPED = [
+  { id: 'f:/videos/class.mp4', path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
+  { id: 'f:/music/song.mp3', path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
+];
+
+/**
+ * Opens the app on this backend (`data`), drops a class video and the song, and brings the
+ * analysis to its result (`align`). `opts` as openUi's.
+ */
+export async function openAnalysed(browser, server, { align = ALIGN, data = BACKEND_DATA, ...opts } = {}) {
+  const ui = await openUi(browser, server, { ...opts, init: { fn: backend, arg: data } });
+  const { page } = ui;
+  await page.evaluate((added) => window.__mock.emit('files-added', added), DROPPED);
+  await page.waitForFunction(() => window.__backend.jobs.size === 1);
+  await page.evaluate((a) => window.__backend.emitJob('job-1', { state: 'analyzed', progress: 1, analysis: a }), align);
+  await page.waitForSelector('#view-result:not([hidden])');
+  return ui;
+}

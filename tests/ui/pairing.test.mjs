@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { serveUi, launch, openUi, screenshot } from './harness.mjs';
 import { STRINGS } from '../../ui/js/i18n.js';
 import { decidePairing, rankMatches } from '../../ui/js/pairing.js';
-import { ALIGN, BACKEND_DATA, CLASS_INFO, SONG_INFO, backend } from './fixtures.mjs';
+import { ALIGN, BACKEND_DATA, backend, openAnalysed } from './fixtures.mjs';
 
 let server;
 let browser;
@@ -75,17 +75,12 @@ test('two songs and three videos: each video analysed against its own song, the 
 });
 
 /** One class video and its song, analysed with an unsure verdict. */
-async function unsure(opts = {}) {
-  const ui = await openUi(browser, server, { ...opts, init: { fn: backend, arg: { ...BACKEND_DATA, outDir: '/home/me/Exports' } } });
-  const { page } = ui;
-  await page.evaluate((added) => window.__mock.emit('files-added', added), [
-    { id: 'f:/videos/class.mp4', path: '/videos/class.mp4', ok: true, role: 'class', info: CLASS_INFO },
-    { id: 'f:/music/song.mp3', path: '/music/song.mp3', ok: true, role: 'song', info: SONG_INFO },
-  ]);
-  await page.waitForFunction(() => window.__backend.jobs.size === 1);
-  await page.evaluate((a) => window.__backend.emitJob('job-1', { state: 'analyzed', progress: 1, analysis: a }), { ...ALIGN, confidence: 0.55, verdict: 'unsure' });
-  await page.waitForSelector('#view-result:not([hidden])');
-  return ui;
+function unsure(opts = {}) {
+  return openAnalysed(browser, server, {
+    ...opts,
+    data: { ...BACKEND_DATA, outDir: '/home/me/Exports' },
+    align: { ...ALIGN, confidence: 0.55, verdict: 'unsure' },
+  });
 }
 
 test('an unsure answer: waveforms, beats and audition ready, export only after the teacher confirms', async () => {

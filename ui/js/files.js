@@ -102,7 +102,7 @@ export class FileList {
 
   /** The id Rust gave a usable file (commands take ids, never paths). */
   idOf(path) {
-    const it = this.items.find((i) => i.path === path && i.status === 'ok');
+    const it = this.usable(path);
     return it ? it.id : null;
   }
 
@@ -138,8 +138,13 @@ export class FileList {
     return p ? p.state : 'checking';
   }
 
+  /** The usable (probed, accepted) file at `path`, if any. */
+  usable(path) {
+    return this.items.find((i) => i.path === path && i.status === 'ok') || null;
+  }
+
   infoOf(path) {
-    const it = this.items.find((i) => i.path === path && i.status === 'ok');
+    const it = this.usable(path);
     return it ? it.info : null;
   }
 
