@@ -36,18 +36,18 @@ pub enum VideoMethod {
     SmartCut,
 }
 
-/// How the export's first frame was made to be the cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StartCutUsed {
-    /// The frames from the cut to the next keyframe re-encoded: right in
-    /// every player.
-    SmartCut,
-    /// Copied from the keyframe before the cut, an edit list hiding the
-    /// frames before it: right only in players that honour edit lists.
-    EditList,
-    /// The cut is on a keyframe: everything copied, nothing hidden.
-    Keyframe,
+crate::error::wire_names! {
+    /// How the export's first frame was made to be the cut.
+    pub enum StartCutUsed {
+        /// The frames from the cut to the next keyframe re-encoded: right in
+        /// every player.
+        SmartCut = "smart_cut",
+        /// Copied from the keyframe before the cut, an edit list hiding the
+        /// frames before it: right only in players that honour edit lists.
+        EditList = "edit_list",
+        /// The cut is on a keyframe: everything copied, nothing hidden.
+        Keyframe = "keyframe",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
