@@ -438,6 +438,28 @@ fn the_edit_list_on_request_is_right_only_where_edit_lists_are_honoured() {
     );
 }
 
+#[test]
+fn a_codec_without_a_re_encoder_falls_back_to_the_edit_list_and_says_why() {
+    // MPEG-4 Part 2 fits MP4 but has no head re-encoder here.
+    let mpeg4 = ["-c:v", "mpeg4", "-q:v", "3", "-g", "30", "-bf", "0"];
+    let case = export_case(
+        &|d| class_video(d, "mpeg4.mp4", 210, &mpeg4),
+        69,
+        StartCut::default(),
+    );
+    assert_eq!(case.report.start_cut, StartCutUsed::EditList);
+    let why = case.report.start_cut_reason.as_deref().unwrap_or_default();
+    assert!(why.contains("no re-encoder"), "{why:?}");
+    assert_eq!(case.report.trim.hidden_frames, 9);
+    // Right where edit lists are honoured, and bit-exact.
+    let honoured = seen(&case.report, &case.source, false);
+    assert_eq!(honoured.first_frame, 69, "{honoured:?}");
+    assert!(
+        (honoured.frame_at_song_cut - 69.0).abs() <= 1.0,
+        "{honoured:?}"
+    );
+}
+
 fn as_strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }

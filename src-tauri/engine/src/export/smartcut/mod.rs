@@ -57,9 +57,10 @@ fn not_possible<T>(why: impl Into<String>) -> HeadResult<T> {
 }
 
 /// Decodes from the cut's keyframe to the next one and re-encodes the
-/// frames from the cut on. `Ok(None)` when the cut is on a keyframe.
-/// `params`: the video stream's complete parameters (colour description
-/// included, see [`crate::export::video::complete_params`]).
+/// frames from the cut on, one at a time as they are decoded (memory stays
+/// at a few frames whatever the GOP). `Ok(None)` when the cut is on a
+/// keyframe. `params`: the video stream's complete parameters (colour
+/// description included, see [`crate::export::video::complete_params`]).
 pub(crate) fn encode_head(
     r: &mut VideoReader,
     params: &OwnedParams,
@@ -70,107 +71,221 @@ pub(crate) fn encode_head(
         return Ok(None);
     }
     let params = params.to_parameters();
-    let (tb, avg_rate) = {
+    let rates = {
         let st = r.stream()?;
         (st.time_base(), st.avg_frame_rate())
     };
     let mut splice = Splice::for_source(&params)?;
-    let gop = decode_head(r, &params, cut, cancel)?;
-    let mut encoder = open_encoder(&params, (tb, avg_rate), &gop.frames[0], &mut splice)?;
-    let packets = encode_frames(&mut encoder, &gop.frames, &splice, gop.next_key_dts, cancel)?;
+    let mut head = HeadEncoder::new(&mut splice, &params, rates);
+    let next_key = decode_head(r, &params, cut, cancel, &mut |f| head.push(f))?;
+    let packets = head.finish(next_key.dts)?;
     Ok(Some(SmartHead {
         packets,
         extradata: splice.write_box(),
-        rest: cut.resume_at(gop.next_key_dts, gop.next_key_pts, gop.next_key_pos),
+        rest: cut.resume_at(next_key.dts, next_key.pts, next_key.pos),
     }))
 }
 
-/// The frames shown from the cut up to the next keyframe, decoded.
-struct DecodedHead {
-    /// In presentation order; never empty.
-    frames: Vec<ffmpeg::frame::Video>,
-    next_key_pts: i64,
-    next_key_dts: i64,
-    next_key_pos: isize,
+/// The keyframe after the cut, where copying resumes.
+struct NextKey {
+    pts: i64,
+    dts: i64,
+    pos: isize,
 }
 
 fn frame_pts(f: &ffmpeg::frame::Video) -> Option<i64> {
     f.timestamp().or(f.pts())
 }
 
+/// Hands the decoder's frames shown in `[from, before)` to `sink`.
+fn drain_decoder(
+    decoder: &mut ffmpeg::decoder::Video,
+    (from, before): (i64, i64),
+    sink: &mut dyn FnMut(&ffmpeg::frame::Video) -> HeadResult<()>,
+) -> HeadResult<()> {
+    let mut decoded = ffmpeg::frame::Video::empty();
+    while decoder.receive_frame(&mut decoded).is_ok() {
+        let pts = frame_pts(&decoded).unwrap_or(i64::MIN);
+        if pts >= from && pts < before {
+            sink(&decoded)?;
+        }
+    }
+    Ok(())
+}
+
 /// Reads from the cut's keyframe to the next keyframe shown after the cut,
-/// decoding.
+/// decoding, and hands the frames shown from the cut to that keyframe to
+/// `sink`, in presentation order.
 fn decode_head(
     r: &mut VideoReader,
     params: &ffmpeg::codec::Parameters,
     cut: &VideoCut,
     cancel: &CancelToken,
-) -> HeadResult<DecodedHead> {
+    sink: &mut dyn FnMut(&ffmpeg::frame::Video) -> HeadResult<()>,
+) -> HeadResult<NextKey> {
     let Ok(mut decoder) = video_decoder(params.clone(), 2) else {
         return not_possible("the video's decoder does not open");
     };
     r.seek(cut.seek_ts)?;
     let mut started = false;
-    let mut next_key: Option<ffmpeg::Packet> = None;
-    let mut frames: Vec<ffmpeg::frame::Video> = Vec::new();
-    let mut decoded = ffmpeg::frame::Video::empty();
-    let mut keep = |f: &ffmpeg::frame::Video| {
-        if frame_pts(f).unwrap_or(i64::MIN) >= cut.start_pts {
-            frames.push(f.clone());
-        }
-    };
-    let mut decode = |p: &ffmpeg::Packet, keep: &mut dyn FnMut(&ffmpeg::frame::Video)| {
-        if decoder.send_packet(p).is_ok() {
-            while decoder.receive_frame(&mut decoded).is_ok() {
-                keep(&decoded);
-            }
-        }
-    };
+    // Until the next keyframe is found, every frame from the cut is kept:
+    // the decoder gives frames in presentation order, and one shown at or
+    // after that keyframe only comes out once the keyframe went in.
+    let mut window = (cut.start_pts, i64::MAX);
+    let mut next_key: Option<NextKey> = None;
     while let Some(p) = r.next()? {
         cancel.check()?;
         let pts = p.pts().or(p.dts()).unwrap_or(i64::MIN);
-        if !started {
-            if !(p.is_key() && pts == cut.key_pts()) {
-                continue;
+        match &next_key {
+            None if !started => {
+                if !(p.is_key() && pts == cut.key_pts()) {
+                    continue;
+                }
+                started = true;
             }
-            started = true;
-        } else if p.is_key() && pts > cut.start_pts {
-            next_key = Some(p);
-            break;
+            None if p.is_key() && pts > cut.start_pts => {
+                next_key = Some(NextKey {
+                    pts,
+                    dts: p.dts().unwrap_or(pts),
+                    pos: p.position(),
+                });
+                window.1 = pts;
+            }
+            // Leading pictures of an open-GOP keyframe (HEVC CRA): after it
+            // in decode order, before it on screen. They are decoded here,
+            // with the keyframe, and re-encoded in the head; the copy leaves
+            // them out ([`VideoCut::resume_at`]).
+            Some(k) if pts >= k.pts => break,
+            _ => {}
         }
-        decode(&p, &mut keep);
-    }
-    let Some(next_key) = next_key else {
-        return not_possible("no keyframe after the cut");
-    };
-    // Leading pictures of an open-GOP keyframe (HEVC CRA): after it in
-    // decode order, before it on screen. The copy leaves them out
-    // ([`VideoCut::resume_at`]): they are decoded here, with the keyframe,
-    // and re-encoded in the head.
-    let next_key_pts = next_key.pts().or(next_key.dts()).unwrap_or(0);
-    decode(&next_key, &mut keep);
-    while let Some(p) = r.next()? {
-        cancel.check()?;
-        if p.pts().or(p.dts()).unwrap_or(i64::MAX) >= next_key_pts {
-            break;
+        if decoder.send_packet(&p).is_ok() {
+            drain_decoder(&mut decoder, window, sink)?;
         }
-        decode(&p, &mut keep);
     }
     let _ = decoder.send_eof();
-    while decoder.receive_frame(&mut decoded).is_ok() {
-        keep(&decoded);
+    drain_decoder(&mut decoder, window, sink)?;
+    match next_key {
+        Some(k) => Ok(k),
+        None => not_possible("no keyframe after the cut"),
     }
-    frames.retain(|f| frame_pts(f).unwrap_or(i64::MIN) < next_key_pts);
-    frames.sort_by_key(|f| frame_pts(f).unwrap_or(0));
-    if frames.is_empty() {
-        return not_possible("the frames after the cut do not decode");
+}
+
+/// Re-encodes the head's frames as they come: the encoder opens on the
+/// first (same size, pixel format and colour as the source, the options of
+/// [`Splice::encoder_options`]; its parameter sets join the splice's box).
+struct HeadEncoder<'a> {
+    splice: &'a mut Splice,
+    params: &'a ffmpeg::codec::Parameters,
+    /// Stream time base and average frame rate.
+    rates: (ffmpeg::Rational, ffmpeg::Rational),
+    encoder: Option<ffmpeg::encoder::Video>,
+    packets: Vec<ffmpeg::Packet>,
+    frames: usize,
+    last_pts: Option<i64>,
+}
+
+impl<'a> HeadEncoder<'a> {
+    fn new(
+        splice: &'a mut Splice,
+        params: &'a ffmpeg::codec::Parameters,
+        rates: (ffmpeg::Rational, ffmpeg::Rational),
+    ) -> Self {
+        Self {
+            splice,
+            params,
+            rates,
+            encoder: None,
+            packets: Vec::new(),
+            frames: 0,
+            last_pts: None,
+        }
     }
-    Ok(DecodedHead {
-        frames,
-        next_key_pts,
-        next_key_dts: next_key.dts().unwrap_or(next_key_pts),
-        next_key_pos: next_key.position(),
-    })
+
+    /// Encodes one frame (the first as a keyframe).
+    fn push(&mut self, frame: &ffmpeg::frame::Video) -> HeadResult<()> {
+        let pts = frame_pts(frame);
+        if pts.is_none() || pts <= self.last_pts {
+            return not_possible("the decoded frames are not in presentation order");
+        }
+        self.last_pts = pts;
+        let first = self.encoder.is_none();
+        let encoder = match self.encoder.take() {
+            Some(e) => e,
+            None => open_encoder(self.params, self.rates, frame, self.splice)?,
+        };
+        let encoder = self.encoder.insert(encoder);
+        let mut f = frame.clone();
+        f.set_pts(pts);
+        f.set_kind(if first {
+            ffmpeg::picture::Type::I
+        } else {
+            ffmpeg::picture::Type::None
+        });
+        if let Err(e) = encoder.send_frame(&f) {
+            let name = self.splice.encoder_name();
+            return not_possible(format!("{name} refused a frame ({e})"));
+        }
+        self.frames += 1;
+        drain_encoder(encoder, self.splice, &mut self.packets)
+    }
+
+    /// The head's packets, decode times from [`head_dts`]; the last one
+    /// carries the splice's end of the head.
+    fn finish(mut self, next_key_dts: i64) -> HeadResult<Vec<ffmpeg::Packet>> {
+        let Some(encoder) = self.encoder.as_mut() else {
+            return not_possible("the frames after the cut do not decode");
+        };
+        let _ = encoder.send_eof();
+        drain_encoder(encoder, self.splice, &mut self.packets)?;
+        let mut packets = self.packets;
+        if packets.len() != self.frames {
+            return not_possible("the re-encoder dropped frames");
+        }
+        let length_size = self.splice.length_size();
+        if let (Some(eos), Some(last)) = (self.splice.end_of_head(), packets.last_mut()) {
+            let mut body = last.data().unwrap_or_default().to_vec();
+            body.extend_from_slice(&(eos.len() as u32).to_be_bytes()[4 - length_size..]);
+            body.extend_from_slice(&eos);
+            let mut p = ffmpeg::Packet::copy(&body);
+            p.set_pts(last.pts());
+            p.set_flags(last.flags());
+            *last = p;
+        }
+        let pts: Vec<i64> = packets.iter().map(|p| p.pts().unwrap_or(0)).collect();
+        for (p, dts) in packets.iter_mut().zip(head_dts(&pts, next_key_dts)) {
+            p.set_dts(Some(dts));
+        }
+        Ok(packets)
+    }
+}
+
+/// The encoder's packets so far, its Annex B output as length-prefixed NAL
+/// units ([`Splice::sample_nal`]), timestamps in the input stream's time
+/// base.
+fn drain_encoder(
+    encoder: &mut ffmpeg::encoder::Video,
+    splice: &Splice,
+    packets: &mut Vec<ffmpeg::Packet>,
+) -> HeadResult<()> {
+    let length_size = splice.length_size();
+    let mut pkt = ffmpeg::Packet::empty();
+    while encoder.receive_packet(&mut pkt).is_ok() {
+        let Some(data) = pkt.data() else { continue };
+        let mut body = Vec::with_capacity(data.len() + 16);
+        for nal in annexb_nals(data) {
+            let Some(nal) = splice.sample_nal(nal)? else {
+                continue;
+            };
+            let len = nal.len() as u32;
+            body.extend_from_slice(&len.to_be_bytes()[4 - length_size..]);
+            body.extend_from_slice(&nal);
+        }
+        let mut out = ffmpeg::Packet::copy(&body);
+        out.set_pts(Some(pkt.pts().unwrap_or(0)));
+        out.set_flags(pkt.flags());
+        packets.push(out);
+    }
+    Ok(())
 }
 
 /// The head's encoder: same size, pixel format and colour as the source,
@@ -208,77 +323,6 @@ fn open_encoder(
     };
     splice.add_encoder_sets(&ffi::encoder_extradata(&encoder))?;
     Ok(encoder)
-}
-
-/// Encodes the head's frames (the first as a keyframe); the Annex B output
-/// becomes length-prefixed NAL units, timestamps in the input stream's time
-/// base, decode times from [`head_dts`].
-fn encode_frames(
-    encoder: &mut ffmpeg::encoder::Video,
-    frames: &[ffmpeg::frame::Video],
-    splice: &Splice,
-    next_key_dts: i64,
-    cancel: &CancelToken,
-) -> HeadResult<Vec<ffmpeg::Packet>> {
-    let mut packets = Vec::new();
-    let length_size = splice.length_size();
-    let emit = |encoder: &mut ffmpeg::encoder::Video,
-                packets: &mut Vec<ffmpeg::Packet>|
-     -> HeadResult<()> {
-        let mut pkt = ffmpeg::Packet::empty();
-        while encoder.receive_packet(&mut pkt).is_ok() {
-            let Some(data) = pkt.data() else { continue };
-            let mut body = Vec::with_capacity(data.len() + 16);
-            for nal in annexb_nals(data) {
-                let Some(nal) = splice.sample_nal(nal)? else {
-                    continue;
-                };
-                let len = nal.len() as u32;
-                body.extend_from_slice(&len.to_be_bytes()[4 - length_size..]);
-                body.extend_from_slice(&nal);
-            }
-            let mut out = ffmpeg::Packet::copy(&body);
-            out.set_pts(Some(pkt.pts().unwrap_or(0)));
-            out.set_flags(pkt.flags());
-            packets.push(out);
-        }
-        Ok(())
-    };
-    for (i, f) in frames.iter().enumerate() {
-        cancel.check()?;
-        let mut f = f.clone();
-        let pts = frame_pts(&f);
-        f.set_pts(pts);
-        f.set_kind(if i == 0 {
-            ffmpeg::picture::Type::I
-        } else {
-            ffmpeg::picture::Type::None
-        });
-        if let Err(e) = encoder.send_frame(&f) {
-            let name = splice.encoder_name();
-            return not_possible(format!("{name} refused a frame ({e})"));
-        }
-        emit(encoder, &mut packets)?;
-    }
-    let _ = encoder.send_eof();
-    emit(encoder, &mut packets)?;
-    if packets.len() != frames.len() {
-        return not_possible("the re-encoder dropped frames");
-    }
-    if let (Some(eos), Some(last)) = (splice.end_of_head(), packets.last_mut()) {
-        let mut body = last.data().unwrap_or_default().to_vec();
-        body.extend_from_slice(&(eos.len() as u32).to_be_bytes()[4 - length_size..]);
-        body.extend_from_slice(&eos);
-        let mut p = ffmpeg::Packet::copy(&body);
-        p.set_pts(last.pts());
-        p.set_flags(last.flags());
-        *last = p;
-    }
-    let pts: Vec<i64> = packets.iter().map(|p| p.pts().unwrap_or(0)).collect();
-    for (p, dts) in packets.iter_mut().zip(head_dts(&pts, next_key_dts)) {
-        p.set_dts(Some(dts));
-    }
-    Ok(packets)
 }
 
 /// Decode times for the head's packets (presentation times `pts`,
