@@ -90,7 +90,7 @@ impl<'a> BitReader<'a> {
 
     pub fn se(&mut self) -> Option<i32> {
         let k = self.ue()?;
-        let magnitude = ((k + 1) / 2) as i32;
+        let magnitude = k.div_ceil(2) as i32;
         Some(if k % 2 == 1 { magnitude } else { -magnitude })
     }
 
@@ -113,7 +113,7 @@ pub(super) struct BitWriter {
 impl BitWriter {
     pub fn put(&mut self, n: u32, value: u32) {
         for i in (0..n).rev() {
-            if self.bits % 8 == 0 {
+            if self.bits.is_multiple_of(8) {
                 self.out.push(0);
             }
             if (value >> i) & 1 == 1 {
@@ -138,7 +138,7 @@ impl BitWriter {
         let mut r = BitReader::new(data, from);
         // Whole bytes at a time once both sides are aligned.
         while r.pos < to {
-            if self.bits % 8 == 0 && r.pos % 8 == 0 && to - r.pos >= 8 {
+            if self.bits.is_multiple_of(8) && r.pos.is_multiple_of(8) && to - r.pos >= 8 {
                 let n = (to - r.pos) / 8;
                 self.out.extend_from_slice(&data[r.pos / 8..r.pos / 8 + n]);
                 self.bits += n * 8;
@@ -151,14 +151,14 @@ impl BitWriter {
     }
 
     pub fn is_aligned(&self) -> bool {
-        self.bits % 8 == 0
+        self.bits.is_multiple_of(8)
     }
 
     /// `rbsp_trailing_bits` / `byte_alignment`: a one, then zeros to the
     /// byte boundary.
     pub fn align_with_one(&mut self) {
         self.put(1, 1);
-        while self.bits % 8 != 0 {
+        while !self.bits.is_multiple_of(8) {
             self.put(1, 0);
         }
     }

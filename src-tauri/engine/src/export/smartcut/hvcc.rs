@@ -426,7 +426,7 @@ impl HeadSets {
         if r.bit()? != 1 {
             return None;
         }
-        while r.pos % 8 != 0 {
+        while !r.pos.is_multiple_of(8) {
             if r.bit()? != 0 {
                 return None;
             }
