@@ -71,20 +71,25 @@ impl Splice {
     }
 
     /// Near-transparent quality, no B-frames, one keyframe (the first
-    /// frame), parameter sets only in the encoder's extradata.
+    /// frame), parameter sets only in the encoder's extradata. Fast presets
+    /// and no lookahead: the head is at most a GOP, and on the 1080p bench
+    /// `fast` cost 2.5x the CPU of `veryfast` and held 30 frames more.
     pub fn encoder_options(&self) -> ffmpeg::Dictionary<'static> {
         let mut opts = ffmpeg::Dictionary::new();
         match self {
             Splice::Avc { id, .. } => {
-                opts.set("preset", "fast");
+                opts.set("preset", "veryfast");
                 opts.set("crf", "14");
                 opts.set(
                     "x264-params",
-                    &format!("sps-id={id}:bframes=0:scenecut=0:keyint=100000:repeat-headers=0"),
+                    &format!(
+                        "sps-id={id}:bframes=0:scenecut=0:keyint=100000:repeat-headers=0:\
+                         rc-lookahead=0:sync-lookahead=0"
+                    ),
                 );
             }
             Splice::Hevc { .. } => {
-                opts.set("preset", "fast");
+                opts.set("preset", "ultrafast");
                 opts.set("crf", "16");
                 opts.set("forced-idr", "1");
                 // One slice per picture, no wavefront entry points, no
@@ -93,7 +98,7 @@ impl Splice {
                 opts.set(
                     "x265-params",
                     "bframes=0:scenecut=0:keyint=-1:open-gop=0:repeat-headers=0:info=0:\
-                     wpp=0:slices=1:weightp=0:weightb=0:log-level=error",
+                     wpp=0:slices=1:weightp=0:weightb=0:rc-lookahead=0:log-level=error",
                 );
             }
         }
