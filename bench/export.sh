@@ -9,6 +9,8 @@
 #   sync-copy  : beatsync sync ... --copy-audio                               (align + export, song packets copied)
 #   export / export-copy: the same with --offset from truth.json (the export step alone,
 #                as when the app exports an already aligned, nudged offset)
+#   midcut-copy / midcut-copy-editlist: export-copy with the song starting mid-GOP (9.7 s),
+#                the start re-encoded to the next keyframe (default) or an edit list
 # and on the 4K file (10 min, with a 10-min song): export with a given offset, encoded and
 # copied audio (memory must stay flat), and ffmpeg -c copy -shortest for scale.
 # Wall time, CPU time (user+sys) and peak RSS come from /usr/bin/time (with the load
@@ -108,6 +110,11 @@ for r in $(seq "$ROUNDS"); do
   fi
   run export      "$BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json --offset "$OFFSET"
   run export-copy "$BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json --offset "$OFFSET" --copy-audio
+  # The song placed to start 9.7 s in, just after a keyframe (9.67 s): the cut is mid-GOP, so
+  # the default start re-encodes the frames to the next keyframe (10.63 s); the same export
+  # started with an edit list instead, for the head's cost.
+  run midcut-copy          "$BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json --offset 9.7 --copy-audio
+  run midcut-copy-editlist "$BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json --offset 9.7 --copy-audio --start-cut edit-list
 done
 
 if [ "${SKIP_4K:-0}" != 1 ]; then
@@ -147,5 +154,7 @@ awk '
     if (m["sync-copy-prev"] > 0) printf "sync-copy / sync-copy-prev (PREV_BIN) = %.2f\n", m["sync-copy"] / m["sync-copy-prev"]
     if (m["ffmpeg-aac"] > 0)  printf "export (offset given) / ffmpeg-aac = %.2f\n", m["export"] / m["ffmpeg-aac"]
     if (m["ffmpeg-copy"] > 0) printf "export-copy (offset given) / ffmpeg-copy = %.2f\n", m["export-copy"] / m["ffmpeg-copy"]
+    if (m["midcut-copy-editlist"] > 0) printf "midcut-copy (smart cut) / midcut-copy-editlist = %.2f\n", m["midcut-copy"] / m["midcut-copy-editlist"]
+    if (m["ffmpeg-copy"] > 0) printf "midcut-copy (smart cut) / ffmpeg-copy = %.2f\n", m["midcut-copy"] / m["ffmpeg-copy"]
     if (m["4k-ffmpeg-copy"] > 0) printf "4k-export / 4k-ffmpeg-copy = %.2f, 4k-export-copy / 4k-ffmpeg-copy = %.2f\n", m["4k-export"] / m["4k-ffmpeg-copy"], m["4k-export-copy"] / m["4k-ffmpeg-copy"]
   }' "$RESULTS"

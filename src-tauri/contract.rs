@@ -6,7 +6,7 @@
 
 use crate::events;
 use beatsync_engine::jobs::{JobState, Stage};
-use beatsync_engine::{ErrorCode, Verdict};
+use beatsync_engine::{ErrorCode, StartCutUsed, Verdict};
 
 /// `files-added` → `filesAdded`.
 fn camel(name: &str) -> String {
@@ -43,11 +43,13 @@ pub fn ui_module() -> String {
          export const JOB_STATES = {};\n\
          export const STAGES = {};\n\
          export const ERROR_CODES = {};\n\
-         export const VERDICTS = {};\n",
+         export const VERDICTS = {};\n\
+         export const START_CUTS = {};\n",
         js_list(JobState::ALL.iter().map(|s| s.as_str())),
         js_list(Stage::ALL.iter().map(|s| s.as_str())),
         js_list(ErrorCode::ALL.iter().map(|c| c.as_str())),
         js_list(Verdict::ALL.iter().map(|v| v.as_str())),
+        js_list(StartCutUsed::ALL.iter().map(|v| v.as_str())),
     )
 }
 
@@ -85,6 +87,13 @@ pub fn doc_blocks() -> Vec<(&'static str, String)> {
         (
             "verdicts",
             union("Verdict", ts_union(Verdict::ALL.iter().map(|v| v.as_str()))),
+        ),
+        (
+            "start-cuts",
+            union(
+                "StartCut",
+                ts_union(StartCutUsed::ALL.iter().map(|v| v.as_str())),
+            ),
         ),
         ("events", events),
     ]

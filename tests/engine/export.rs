@@ -388,8 +388,12 @@ fn without_an_offset_the_song_is_aligned_first() {
 fn copied_packets_are_identical_and_the_first_frame_is_the_cut() {
     let d = tempfile::tempdir().unwrap();
     let (song, dance) = song_and_class(d.path(), 30.0, 8.0);
-    // 2.3 s: frame 69, between the keyframes at 2.0 and 3.0 s.
-    let report = run(&request(&dance, &song, d.path(), 2.3)).unwrap();
+    // 2.3 s: frame 69, between the keyframes at 2.0 and 3.0 s; the edit list
+    // asked for (the default re-encodes the head: see start_cut.rs).
+    let mut req = request(&dance, &song, d.path(), 2.3);
+    req.start_cut = engine::export::StartCut::EditList;
+    let report = run(&req).unwrap();
+    assert_eq!(report.start_cut, engine::export::StartCutUsed::EditList);
     assert!(
         report.trim.hidden_frames > 0,
         "the cut should not be on a keyframe"
@@ -1152,6 +1156,7 @@ fn cli_json_report_has_the_contract_fields() {
         "rate",
         "trim",
         "video",
+        "start_cut",
         "audio",
         "timings_ms",
     ] {
@@ -1160,7 +1165,10 @@ fn cli_json_report_has_the_contract_fields() {
     for key in ["start_s", "end_s", "start_reason", "end_reason"] {
         assert!(v["trim"].get(key).is_some(), "missing trim.{key}");
     }
-    assert_eq!(v["video"], "copied");
+    // 0.5 s is between keyframes: the head is re-encoded by default.
+    assert_eq!(v["video"], "smart-cut");
+    assert_eq!(v["start_cut"], "smart_cut");
+    assert!(v.get("start_cut_reason").is_none(), "{v}");
     assert_eq!(v["audio"]["source"], "encoded");
     assert_eq!(v["audio"]["codec"], "aac");
     // The request/report types round-trip through JSON (the job system stores them).
@@ -1275,9 +1283,11 @@ fn the_index_comes_before_the_media_data() {
         std::fs::create_dir(&out).unwrap();
         let mut req = request(&dance, &song, &out, -1.5);
         req.audio.copy_if_possible = copy;
-        if smart {
-            req.start_cut = engine::export::StartCut::SmartCut;
-        }
+        req.start_cut = if smart {
+            engine::export::StartCut::SmartCut
+        } else {
+            engine::export::StartCut::EditList
+        };
         let report = run(&req).unwrap();
         let atoms = top_level_atoms(&report.output);
         let names: Vec<&str> = atoms.iter().map(|(a, _)| a.as_str()).collect();

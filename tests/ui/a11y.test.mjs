@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { serveUi, launch, openUi, UI_DIR } from './harness.mjs';
 import { STRINGS } from '../../ui/js/i18n.js';
-import { ERROR_CODES, JOB_STATES, STAGES } from '../../ui/js/contract.js';
+import { ERROR_CODES, JOB_STATES, STAGES, START_CUTS } from '../../ui/js/contract.js';
 import { PAIR_STATES } from '../../ui/js/pairing.js';
 import { ALIGN, BACKEND_DATA, CLASS_INFO, SONG_INFO, backend } from './fixtures.mjs';
 
@@ -53,10 +53,11 @@ test('every string the UI uses exists in English and Chinese, non-empty, with th
 
 // ui/js/contract.js is written from the Rust types (JobState, Stage, ErrorCode, the events);
 // tests/ipc.rs fails while it differs from them.
-test('every job state, stage and error code Rust can send has words in both languages, and no others do', () => {
+test('every job state, stage, error code and start cut Rust can send has words in both languages, and no others do', () => {
   // `generic` is the UI's own fallback for a code it does not know; it is no code.
-  const names = { state: JOB_STATES, stage: STAGES, err: [...ERROR_CODES, 'generic'], fix: [...ERROR_CODES, 'generic'] };
+  const names = { state: JOB_STATES, stage: STAGES, err: [...ERROR_CODES, 'generic'], fix: [...ERROR_CODES, 'generic'], startCut: START_CUTS };
   assert.ok(STAGES.includes('plan') && STAGES.includes('finish') && ERROR_CODES.includes('store_io'));
+  assert.deepEqual([...START_CUTS].sort(), ['edit_list', 'keyframe', 'smart_cut']);
   for (const [prefix, list] of Object.entries(names)) {
     for (const lang of ['en', 'zh']) {
       for (const n of list) {

@@ -264,3 +264,24 @@ test('the export stages plan and finish are named, in both languages', async () 
   await page.waitForFunction(() => document.querySelector('li.job[data-id="job-1"] .job-meta').textContent.includes('写入磁盘'));
   await context.close();
 });
+
+test('a done export that starts with an edit list says so, in the row and the done box; a smart cut says nothing', async () => {
+  const { page, context, errors } = await twoAnalysed({ data: { outDir: '/home/me/Videos/BeatSync' } });
+  await page.click('#export-all');
+  const report = (start_cut, hidden_frames) => ({ video: 'copied', start_cut, trim: { hidden_frames } });
+  await emitJob(page, 'job-1', { state: 'done', progress: 1, output_path: '/out/class.mp4', report: report('edit_list', 23) });
+  await emitJob(page, 'job-2', { state: 'done', progress: 1, output_path: '/out/class2.mp4', report: report('smart_cut', 0) });
+  await page.waitForSelector('#view-done:not([hidden])');
+  const note = row(page, 'job-1').locator('.start-note');
+  assert.equal(await note.isVisible(), true);
+  assert.equal(await note.textContent(), STRINGS.en['startCut.edit_list'].replace('{n}', '23'));
+  assert.equal(await row(page, 'job-2').locator('.start-note').isVisible(), false);
+  await page.click('li.job[data-id="job-1"] .job-name');
+  await page.waitForSelector('#view-done-note:not([hidden])');
+  assert.match(await page.textContent('#view-done-note'), /23 frames before the cut/);
+  await screenshot(page, 'done-start-note');
+  await page.click('li.job[data-id="job-2"] .job-name');
+  await page.waitForSelector('#view-done-note', { state: 'hidden' });
+  assert.deepEqual(errors, []);
+  await context.close();
+});

@@ -66,3 +66,8 @@ export const VERDICTS = Object.freeze([
   'sure',
   'unsure',
 ]);
+export const START_CUTS = Object.freeze([
+  'smart_cut',
+  'edit_list',
+  'keyframe',
+]);

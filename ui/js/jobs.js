@@ -1,9 +1,21 @@
 // The job list: per-job progress, overall progress of the current batch, ETA words and the
 // history. The top half is pure (tested in node); JobList below only renders.
 import { t } from './i18n.js';
+import { START_CUTS } from './contract.js';
 import { baseName, explainError } from './media.js';
 import { button, el } from './dom.js';
 import { awaitsConfirmation, byNewest, isBusy, isFinished, isWorking, stageText } from './jobstate.js';
+
+/**
+ * The note a done job's export needs about its start, or null: only when it
+ * starts with an edit list (its report's `start_cut`), which some players ignore.
+ */
+export function startCutNote(report) {
+  const how = report && report.start_cut;
+  if (how !== 'edit_list' || !START_CUTS.includes(how)) return null;
+  const n = Number.isInteger(report.trim && report.trim.hidden_frames) ? report.trim.hidden_frames : 0;
+  return t(`startCut.${how}`, { n });
+}
 
 /**
  * How much of a job's export work is done, 0..1. A job that analyses and exports
@@ -130,7 +142,7 @@ export class JobList {
     err.setAttribute('role', 'alert');
     err.append(el('strong', 'headline'), el('span', 'message'), el('span', 'fix'));
     const out = el('div', 'job-output');
-    out.append(el('span', 'path'));
+    out.append(el('span', 'path'), el('span', 'start-note'));
     const actions = el('div', 'job-actions');
     actions.append(
       actionButton('cancel', 'job.cancel', 'ghost', () => this.actions.cancel(li.job)),
@@ -180,6 +192,10 @@ function updateRow(li, job) {
   const out = li.querySelector('.job-output');
   out.hidden = !(job.state === 'done' && job.output_path);
   if (!out.hidden) out.querySelector('.path').textContent = t('job.saved', { path: job.output_path });
+  const note = out.hidden ? null : startCutNote(job.report);
+  const noteEl = out.querySelector('.start-note');
+  noteEl.hidden = !note;
+  noteEl.textContent = note || '';
 
   const show = { cancel: isBusy(job), retry: job.state === 'failed' || job.state === 'cancelled', open: !out.hidden, reveal: !out.hidden };
   for (const b of li.querySelectorAll('.job-actions button')) {

@@ -4,7 +4,7 @@
 import { invoke, listen } from './ipc.js';
 import { detectLanguage, language, setLanguage, t, translatePage } from './i18n.js';
 import { FileList } from './files.js';
-import { JobList, overallProgress } from './jobs.js';
+import { JobList, overallProgress, startCutNote } from './jobs.js';
 import { JobStore, awaitsConfirmation, isExportable, isFinished } from './jobstate.js';
 import { AnalysisView } from './analysis.js';
 import { Preview } from './preview.js';
@@ -181,6 +181,9 @@ function renderExport(job) {
   const done = job && job.state === 'done' && job.output_path;
   $('view-done').hidden = !done;
   if (done) $('view-done-path').textContent = t('job.saved', { path: job.output_path });
+  const note = done ? startCutNote(job.report) : null;
+  $('view-done-note').hidden = !note;
+  $('view-done-note').textContent = note || '';
 }
 
 /** The output folder is kept by Rust; without one yet, the user picks it first. */

@@ -276,6 +276,7 @@ mod tests {
         check_wire_names(Stage::ALL);
         check_wire_names(JobState::ALL);
         check_wire_names(crate::align::Verdict::ALL);
+        check_wire_names(crate::export::StartCutUsed::ALL);
         assert_eq!(ErrorCode::parse("store_io"), Some(ErrorCode::StoreIo));
         assert_eq!(Stage::parse("audio"), None, "not sent by anything");
     }

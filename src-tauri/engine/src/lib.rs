@@ -41,7 +41,7 @@ pub use align::{
 };
 pub use cancel::CancelToken;
 pub use error::{EngineError, ErrorCode, ErrorPayload, Result};
-pub use export::{export, ExportReport, ExportRequest};
+pub use export::{export, ExportReport, ExportRequest, StartCutUsed};
 pub use media::{decode_audio, probe, MediaInfo, Role};
 pub use timeline::Placement;
 

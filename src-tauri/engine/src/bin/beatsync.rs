@@ -101,8 +101,12 @@ struct SyncArgs {
     /// How a rate other than 1 is followed.
     #[arg(long, value_enum, default_value_t = RetimeArg::Auto)]
     retime: RetimeArg,
-    /// How the frame-accurate start is made.
-    #[arg(long, value_enum, default_value_t = StartCutArg::EditList)]
+    /// How the frame-accurate start is made: `smart-cut` re-encodes the
+    /// frames from the cut to the next keyframe (right in every player;
+    /// falls back to the edit list when the video cannot be re-encoded);
+    /// `edit-list` copies from the keyframe before and hides those frames
+    /// with an MP4 edit list (right only where edit lists are honoured).
+    #[arg(long, value_enum, default_value_t = StartCutArg::SmartCut)]
     start_cut: StartCutArg,
     /// Do not look for a black ending (phone face down).
     #[arg(long)]
@@ -341,6 +345,13 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
             report.audio.bitrate / 1000,
             report.audio.source
         );
+        println!("  start {:?}", report.start_cut);
+        if let Some(why) = &report.start_cut_reason {
+            println!(
+                "  the start is an edit list ({} frames before the cut hidden), not a smart cut: {why}",
+                report.trim.hidden_frames
+            );
+        }
     }
     Ok(())
 }

@@ -11,21 +11,24 @@
 //! [`report`]. Data flows one way: each stage gets what the earlier ones
 //! decided and calls nothing above it.
 //!
-//! # Frame-accurate start: edit list by default
-//! The cut rarely falls on a keyframe. The default copies the packets from the
-//! previous keyframe and writes an MP4 edit list so that presentation starts
-//! at the cut ([`StartCut::EditList`]). Why this default: the picture stays
-//! bit-identical (no generation loss, no encoder needed), it works the same
-//! for H.264 and HEVC, it is the fastest, and QuickTime, WebKit, Chrome, VLC
-//! and ffmpeg all honour edit lists. The cost: up to one GOP (~1 s on phones)
-//! of extra packets in the file, decoded but not shown, and players that
-//! ignore edit lists (rare, old) would show those frames first.
-//! [`StartCut::SmartCut`] is the option: H.264 only, the frames from the cut
-//! to the next keyframe are re-encoded with libx264 (CRF 14) under
-//! parameter-set ids of their own, added to the track's `avcC`, and the rest
-//! is copied (see [`smartcut`]); it needs libx264 and splices two
-//! encoders' streams, which is why it is not the default.
-//!
+//! # Frame-accurate start: smart cut by default
+//! The cut rarely falls on a keyframe. By default ([`StartCut::SmartCut`])
+//! the frames from the cut to the next keyframe (at most one GOP) are
+//! decoded and re-encoded (libx264 veryfast CRF 14, libx265 ultrafast CRF 16; no B-frames) under
+//! parameter-set ids of their own, added to the track's `avcC`, and
+//! everything from that keyframe on is copied (see [`smartcut`]). The file
+//! then starts at the cut whether or not a player honours MP4 edit lists;
+//! the video track's first decode time is 0.
+//! The fallback is the edit list ([`StartCut::EditList`], also available on
+//! request): the packets are copied from the keyframe before the cut and an
+//! edit list starts presentation at the cut. The picture stays bit-exact,
+//! and QuickTime, WebKit, Chrome, VLC and ffmpeg honour it, but a player,
+//! editor or upload transcoder that ignores edit lists shows up to one GOP
+//! of frames before the cut with the song out of place. The export falls
+//! back to it when the head cannot be re-encoded here (a codec without an
+//! in-process re-encoder, no libx264, parameter sets it cannot place, an
+//! encoder that refuses the frames); the report then names it
+//! ([`StartCutUsed::EditList`]) with the reason.
 //! # Inputs and outputs
 //! MP4, MOV, MKV and AVI in (any container FFmpeg reads); MP4 out, always.
 //! The video codec must fit MP4 (H.264, HEVC — tagged `hvc1` for Apple —,
@@ -52,7 +55,7 @@ pub(crate) mod video;
 
 pub use audio::{AudioSource, Retime, RetimeMode};
 pub(crate) use output::remove_stale_partials;
-pub use report::{AudioReport, ExportReport, TrimReport, VideoMethod};
+pub use report::{AudioReport, ExportReport, StartCutUsed, TrimReport, VideoMethod};
 pub use request::{AudioChoice, ExportRequest, SongHeard, StartCut};
 pub use trim::{EndReason, StartReason};
 

@@ -54,9 +54,13 @@ impl Mux<'_> {
     /// Writes the file's header; with `index_space`, that many bytes are
     /// kept after it for the index, which the trailer writes there (the
     /// rest becomes a `free` atom) instead of after the media data.
+    /// Composition offsets may be negative (`ctts` version 1), so a copied
+    /// video with B-frames starts at time 0 even where edit lists are
+    /// ignored (otherwise its picture starts its reordering delay late).
     pub fn write_header(&mut self, index_space: Option<u64>) -> Result<()> {
         let file = self.file;
         let mut options = ffmpeg::Dictionary::new();
+        options.set("movflags", "negative_cts_offsets");
         if let Some(bytes) = index_space {
             options.set("moov_size", &bytes.to_string());
         }

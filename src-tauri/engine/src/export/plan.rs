@@ -5,8 +5,9 @@
 use super::analysis::InputAnalysis;
 use super::detect::black::find_black_tail;
 use super::progress::{with_ticks, Progress};
+use super::report::StartCutUsed;
 use super::request::{ExportRequest, StartCut};
-use super::smartcut::{encode_head, SmartHead};
+use super::smartcut::{encode_head, HeadError, SmartHead};
 use super::trim::{decide_trim, EndReason, TrimDecision, TrimFacts, MIN_EXPORT_S};
 use super::video::cut::{plan_cut, VideoCut};
 use crate::cancel::CancelToken;
@@ -22,6 +23,9 @@ pub(crate) struct ExportPlan {
     pub song_heard: (f64, f64),
     pub cut: VideoCut,
     pub smart_head: Option<SmartHead>,
+    /// How the start was made, and why not by a smart cut when one was asked.
+    pub start_cut: StartCutUsed,
+    pub start_cut_reason: Option<String>,
     /// The output's first and last instant, dance time (the cut's frames).
     pub start_dance_s: f64,
     pub end_dance_s: f64,
@@ -70,23 +74,69 @@ pub(crate) fn plan_export(
         )?;
         Ok((decision, cut))
     })?;
-    let smart_head = if req.start_cut == StartCut::SmartCut {
+    let start = if cut.hidden_frames == 0 {
+        StartChoice::plain(StartCutUsed::Keyframe)
+    } else if req.start_cut == StartCut::SmartCut {
         let params = &a.picture.params;
         with_ticks("plan", progress, |_| {
-            encode_head(&mut recording.video(), params, &cut, cancel)
+            smart_or_edit_list(encode_head(&mut recording.video(), params, &cut, cancel))
         })?
     } else {
-        None
+        StartChoice::plain(StartCutUsed::EditList)
     };
     Ok(ExportPlan {
+        smart_head: start.head,
+        start_cut: start.used,
+        start_cut_reason: start.reason,
         placement,
         decision,
         song_heard: (facts.song_heard_start_s, facts.song_heard_end_s),
         start_dance_s: cut.start_s(track) - origin,
         end_dance_s: cut.end_s(track) - origin,
         cut,
-        smart_head,
     })
+}
+
+/// How the start will be made.
+struct StartChoice {
+    head: Option<SmartHead>,
+    used: StartCutUsed,
+    reason: Option<String>,
+}
+
+impl StartChoice {
+    fn plain(used: StartCutUsed) -> Self {
+        Self {
+            head: None,
+            used,
+            reason: None,
+        }
+    }
+}
+
+/// The smart cut when the head re-encode worked; the edit list, with the
+/// reason, when it was not possible for this file; the error when the
+/// export itself has to stop (cancel, unreadable input).
+fn smart_or_edit_list(
+    head: std::result::Result<Option<SmartHead>, HeadError>,
+) -> Result<StartChoice> {
+    match head {
+        Ok(Some(h)) => Ok(StartChoice {
+            head: Some(h),
+            used: StartCutUsed::SmartCut,
+            reason: None,
+        }),
+        Ok(None) => Ok(StartChoice::plain(StartCutUsed::Keyframe)),
+        Err(HeadError::NotPossible(why)) => {
+            tracing::info!("smart cut not possible, starting with an edit list: {why}");
+            Ok(StartChoice {
+                head: None,
+                used: StartCutUsed::EditList,
+                reason: Some(why),
+            })
+        }
+        Err(HeadError::Stop(e)) => Err(e),
+    }
 }
 
 /// The request's placement; without a reference time, the middle of the

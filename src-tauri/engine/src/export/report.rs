@@ -36,6 +36,20 @@ pub enum VideoMethod {
     SmartCut,
 }
 
+crate::error::wire_names! {
+    /// How the export's first frame was made to be the cut.
+    pub enum StartCutUsed {
+        /// The frames from the cut to the next keyframe re-encoded: right in
+        /// every player.
+        SmartCut = "smart_cut",
+        /// Copied from the keyframe before the cut, an edit list hiding the
+        /// frames before it: right only in players that honour edit lists.
+        EditList = "edit_list",
+        /// The cut is on a keyframe: everything copied, nothing hidden.
+        Keyframe = "keyframe",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AudioReport {
     pub codec: String,
@@ -62,6 +76,11 @@ pub struct ExportReport {
     pub confidence: Option<f64>,
     pub trim: TrimReport,
     pub video: VideoMethod,
+    /// How the start was made.
+    pub start_cut: StartCutUsed,
+    /// Why the start is an edit list although a smart cut was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_cut_reason: Option<String>,
     pub video_codec: String,
     pub audio: AudioReport,
     pub duration_s: f64,
@@ -145,6 +164,8 @@ pub(crate) fn report(
         } else {
             VideoMethod::Copied
         },
+        start_cut: plan.start_cut,
+        start_cut_reason: plan.start_cut_reason.clone(),
         video_codec: written.video_codec,
         audio: AudioReport {
             codec: written

@@ -8,15 +8,18 @@ use crate::timeline::Placement;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// How the frame-accurate start is made.
+/// How the frame-accurate start is asked to be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum StartCut {
     /// Copy from the previous keyframe; an MP4 edit list starts presentation
-    /// at the cut. Bit-exact picture. The default.
-    #[default]
+    /// at the cut. Bit-exact picture, but players that ignore edit lists
+    /// show the frames before the cut and the song out of place.
     EditList,
-    /// Re-encode from the cut to the next keyframe, copy the rest.
+    /// Re-encode from the cut to the next keyframe, copy the rest: right in
+    /// every player. The default; when the video cannot be re-encoded here
+    /// the export falls back to the edit list and its report says why.
+    #[default]
     SmartCut,
 }
 

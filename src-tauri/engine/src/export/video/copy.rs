@@ -26,7 +26,7 @@ pub(crate) struct VideoCopy<'a> {
 
 impl<'a> VideoCopy<'a> {
     /// Adds the video stream to `octx` (the recording's codec parameters
-    /// `params`, or with a smart cut's head its `avcC`), with the
+    /// `params`, or with a smart cut's head its `avcC`/`hvcC`), with the
     /// recording's date and other global tags.
     pub fn add(
         octx: &mut ffmpeg::format::context::Output,
@@ -59,7 +59,7 @@ impl<'a> VideoCopy<'a> {
         let output_error = |e| EngineError::media(Path::new("output"), e);
         let index = ffi::add_copied_stream(octx, &ist, params).map_err(output_error)?;
         if let Some(h) = head {
-            ffi::set_extradata(octx, index, &h.avcc).map_err(output_error)?;
+            ffi::set_extradata(octx, index, &h.extradata).map_err(output_error)?;
         }
         // Keep the recording's date (and other global tags) in the export.
         let mut meta = ffmpeg::Dictionary::new();

@@ -20,6 +20,9 @@ pub struct VideoCut {
     pub end_pts: i64,
     /// Packets from the keyframe to the cut that are decoded but not shown.
     pub hidden_frames: usize,
+    /// Leave out the keyframe's leading pictures (after it in decode order,
+    /// before it on screen): after a re-encoded head, which holds them.
+    skip_leading: bool,
 }
 
 impl VideoCut {
@@ -28,7 +31,7 @@ impl VideoCut {
         self.key.pts
     }
     /// The same cut with copying resuming at another keyframe (after a
-    /// re-encoded head).
+    /// re-encoded head, which holds that keyframe's leading pictures).
     pub fn resume_at(&self, key_dts: i64, key_pts: i64, key_pos: isize) -> VideoCut {
         VideoCut {
             seek_ts: key_dts,
@@ -40,6 +43,7 @@ impl VideoCut {
                 pos: key_pos,
             },
             hidden_frames: 0,
+            skip_leading: true,
             ..self.clone()
         }
     }
@@ -70,6 +74,7 @@ pub(crate) fn plan_cut(
         stop_pts,
         end_pts,
         hidden_frames: start.hidden_frames,
+        skip_leading: false,
     })
 }
 
@@ -236,6 +241,9 @@ impl<'a> CutReader<'a> {
             if t.pts >= self.cut.stop_pts {
                 self.done = true;
                 return Ok(None);
+            }
+            if self.cut.skip_leading && t.pts < self.cut.key.pts {
+                continue;
             }
             return Ok(Some(p));
         }
