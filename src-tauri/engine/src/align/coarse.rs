@@ -9,9 +9,9 @@
 //! speech. The best lines are then re-scored directly against all windows.
 
 use crate::cancel::CancelToken;
+use crate::dsp::par::par_map;
+use crate::dsp::xcorr::{parabolic_offset, top_peaks, Correlator};
 use crate::error::{EngineError, Result};
-use crate::par::par_map;
-use crate::xcorr::{parabolic_offset, top_peaks, Correlator};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Debug, Clone)]
@@ -167,7 +167,7 @@ pub fn coarse_candidates(
             on_window();
         }
     };
-    let threads = crate::par::threads().min(starts.len());
+    let threads = crate::dsp::par::threads().min(starts.len());
     let mut per_window: Vec<WindowVotes> = (0..starts.len()).map(|_| Vec::new()).collect();
     std::thread::scope(|scope| -> Result<()> {
         let workers: Vec<_> = (1..threads)
@@ -338,57 +338,6 @@ pub fn coarse_candidates(
         }
     }
     Ok(out)
-}
-
-/// Moves a line (found by another feature) to the onset-envelope optimum
-/// within `±radius_s` of its `sigma` (same rate): onsets are sharper
-/// in time than spectral shape, and the fine stage wants a start within a few ms.
-pub fn polish_line(
-    dance_env: &[f32],
-    song_env: &[f32],
-    frame_rate: f64,
-    window_s: f64,
-    candidate: CoarseCandidate,
-    radius_s: f64,
-) -> CoarseCandidate {
-    let n_d = dance_env.len();
-    if n_d < 8 || song_env.len() < 8 {
-        return candidate;
-    }
-    let win = ((window_s * frame_rate).round() as usize).clamp(8, n_d);
-    let starts = window_starts(n_d, win, win / 2);
-    let t_ref_s = n_d as f64 / frame_rate / 2.0;
-    let mut scorer = LineScorer {
-        dance_env,
-        song_env,
-        frame_rate,
-        t_ref_s,
-        starts: &starts,
-        win,
-        needles: NeedleCache::default(),
-    };
-    let mut best = CoarseCandidate {
-        score: scorer.score(candidate.sigma_s, candidate.rate),
-        ..candidate
-    };
-    let steps = (radius_s * frame_rate * 2.0).ceil() as i32;
-    // The rate stays: with music in only part of the recording the onset
-    // score's rate optimum is loose; the fine stage measures the rate.
-    {
-        let rate = candidate.rate;
-        for ds in -steps..=steps {
-            let sigma = candidate.sigma_s + f64::from(ds) * 0.5 / frame_rate;
-            let score = scorer.score(sigma, rate);
-            if score > best.score {
-                best = CoarseCandidate {
-                    sigma_s: sigma,
-                    rate,
-                    score,
-                };
-            }
-        }
-    }
-    best
 }
 
 /// Fine rates per work item of the Hough vote.

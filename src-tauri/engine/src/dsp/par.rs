@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Threads worth using for the analysis stages: the machine's cores, at most
 /// four (the stages are short; more threads cost more to start than they save).
-pub fn threads() -> usize {
+pub(crate) fn threads() -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4)
@@ -14,14 +14,14 @@ pub fn threads() -> usize {
 
 /// `f(0), f(1), .. f(n - 1)` computed on up to `threads` threads (this one
 /// included), returned in index order.
-pub fn par_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+pub(crate) fn par_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     par_map_with(n, threads, || (), |_, i| f(i))
 }
 
 /// As [`par_map`], with per-thread scratch state made by `init` (FFT plans,
 /// buffers): `f(&mut state, i)`. Items are handed out one at a time, so
 /// uneven items still balance.
-pub fn par_map_with<S, T: Send>(
+pub(crate) fn par_map_with<S, T: Send>(
     n: usize,
     threads: usize,
     init: impl Fn() -> S + Sync,

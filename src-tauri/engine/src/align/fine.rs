@@ -10,11 +10,11 @@
 //! and rate.
 
 use crate::cancel::CancelToken;
+use crate::dsp::gcc::GccPhat;
+use crate::dsp::interp::SincInterpolator;
+use crate::dsp::par::par_map_with;
+use crate::dsp::xcorr::parabolic_offset;
 use crate::error::Result;
-use crate::gcc::GccPhat;
-use crate::interp::SincInterpolator;
-use crate::par::par_map_with;
-use crate::xcorr::parabolic_offset;
 
 /// Frequency band used by GCC-PHAT (Hz): phones keep it, rooms smear less above 300 Hz.
 const GCC_BAND_HZ: (f64, f64) = (300.0, 3600.0);

@@ -8,12 +8,12 @@
 //! frame's overall level are removed, so summing frame-by-frame cosine
 //! similarity over the whole overlap tells the right section from a look-alike.
 
-use crate::onset::moving_mean;
+use crate::dsp::onset::moving_mean;
 use realfft::num_complex::Complex;
 use realfft::RealFftPlanner;
 
 #[derive(Debug, Clone)]
-pub struct SpectralShape {
+pub(crate) struct SpectralShape {
     pub frames: usize,
     pub n_bands: usize,
     /// Unit-norm shape vectors, frame-major (all zero for a silent frame).
@@ -23,7 +23,11 @@ pub struct SpectralShape {
 /// Normalises log band energies (`n_bands` per frame): each band minus its
 /// moving mean over `±trend_radius` frames, then each frame minus its mean
 /// across bands, scaled to unit norm.
-pub fn spectral_shape(log_bands: &[f32], n_bands: usize, trend_radius: usize) -> SpectralShape {
+pub(crate) fn spectral_shape(
+    log_bands: &[f32],
+    n_bands: usize,
+    trend_radius: usize,
+) -> SpectralShape {
     if n_bands == 0 {
         return SpectralShape {
             frames: 0,
@@ -64,7 +68,7 @@ pub fn spectral_shape(log_bands: &[f32], n_bands: usize, trend_radius: usize) ->
 /// frames the line `song_t = sigma + (dance_t - t_ref) / rate` maps them to
 /// (every `step`-th recording frame; song frames interpolated linearly).
 /// Frames mapped outside the song contribute nothing.
-pub fn line_similarity(
+pub(crate) fn line_similarity(
     dance: &SpectralShape,
     song: &SpectralShape,
     frame_rate: f64,
@@ -90,7 +94,7 @@ pub fn line_similarity(
 /// Shape similarity of recording frame `t` with the song at fractional frame
 /// `x` (linear interpolation between song frames); `None` outside the song.
 /// Both shapes must have the same number of bands.
-pub fn frame_similarity(
+pub(crate) fn frame_similarity(
     dance: &SpectralShape,
     t: usize,
     song: &SpectralShape,
@@ -114,7 +118,7 @@ pub fn frame_similarity(
 
 /// Whole-overlap shape similarity for every placement at one rate.
 #[derive(Debug, Clone)]
-pub struct ShapeCorrelation {
+pub(crate) struct ShapeCorrelation {
     /// `values[i]` is the sum of per-frame cosine similarities when dance
     /// frame 0 sits at song frame `i as i64 + first_start`.
     pub values: Vec<f32>,
@@ -126,7 +130,7 @@ pub struct ShapeCorrelation {
 }
 
 /// The song side of [`shape_correlation`], transformed once.
-pub struct SongShapeSpectra {
+pub(crate) struct SongShapeSpectra {
     fft_len: usize,
     song_frames: usize,
     spectra: Vec<Vec<Complex<f32>>>,
@@ -163,7 +167,7 @@ impl SongShapeSpectra {
 /// placement at `rate` (dance seconds per song second), by FFT: the recording's
 /// band sequences are re-timed onto the song's time axis and their
 /// cross-correlations with the song's summed over bands.
-pub fn shape_correlation(
+pub(crate) fn shape_correlation(
     dance: &SpectralShape,
     song: &SongShapeSpectra,
     rate: f64,

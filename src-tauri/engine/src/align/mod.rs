@@ -3,11 +3,11 @@
 //! Model: `dance_time = offset + rate * song_time` (a straight line: constant
 //! offset, clock drift or a playback-speed change). Three stages:
 //!
-//! 1. **coarse** ([`crate::coarse`]): onset envelopes, windowed correlation
+//! 1. **coarse** ([`crate::align::coarse`]): onset envelopes, windowed correlation
 //!    against the whole song at a few rates, Hough vote for the line most
 //!    consistent across all windows, then direct re-scoring. Gives a handful
 //!    of candidate lines (usually the right one and its ± one-bar neighbours).
-//! 2. **fine** ([`crate::fine`]): GCC-PHAT of short audio windows all along
+//! 2. **fine** ([`crate::align::fine`]): GCC-PHAT of short audio windows all along
 //!    each candidate line; the line with the most accumulated coherence over
 //!    the whole overlap wins (this is what picks the right bar in loop-based
 //!    music), then a robust line fit of per-window lags gives rate and offset
@@ -15,18 +15,31 @@
 //! 3. **overlap**: windows where the song is clearly heard bound the part of
 //!    the recording that has music.
 
-use crate::beats::track_beats;
+mod coarse;
+mod fine;
+mod integrate;
+mod tiebreak;
+mod verdict;
+
+use crate::align::coarse::{coarse_candidates, CoarseParams};
+use crate::align::fine::{refine_line, FineOutcome, FineParams, Line};
 use crate::cancel::CancelToken;
-use crate::coarse::{coarse_candidates, CoarseParams};
-use crate::decode::decode_audio_with;
+use crate::dsp::beats::track_beats;
+use crate::dsp::onset::{onset_envelope, whiten_envelope};
+use crate::dsp::spectral::{line_similarity, shape_correlation, spectral_shape, SongShapeSpectra};
+use crate::dsp::xcorr::{parabolic_offset, top_peaks};
 use crate::error::{EngineError, Result};
-use crate::fine::{refine_line, FineOutcome, FineParams, Line};
-use crate::onset::{onset_envelope, whiten_envelope};
-use crate::spectral::{line_similarity, shape_correlation, spectral_shape, SongShapeSpectra};
-use crate::xcorr::{parabolic_offset, top_peaks};
+use crate::media::decode::decode_audio_with;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
+pub use verdict::Verdict;
+use verdict::{
+    first_pass_confidence, integrated_confidence, integrated_presence, integrated_separation,
+    logistic, rank_key, refutation, Confidence, Evidence, DECISIVE_SHAPE_Z, DECISIVE_Z,
+    DIFFERENCE_MIN_Z, HEARD_ABSENCE_Z, HEARD_CLIP, HEARD_SHAPE_Z, INTEGRATED_MIN_Z,
+    NEAR_TIE_MARGIN, SHAPE_EXPLAINS_Z, SURE_CONFIDENCE,
+};
 
 /// Tunables of [`align_signals`]; the defaults are what the app uses.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,7 +102,7 @@ pub struct AlignResult {
     pub offset_s: f64,
     /// Recording seconds per song second over the overlap (1.0 = same speed).
     pub rate: f64,
-    /// 0..1; at or above [`SURE_CONFIDENCE`] the placement is right (`verdict` sure).
+    /// 0..1; at or above 0.9 the placement is right (`verdict` sure).
     pub confidence: f64,
     /// `unsure`: the song may not be this one, or not placed right; listen
     /// before exporting. Absent in results stored before it existed: `sure`.
@@ -207,29 +220,6 @@ const SHAPE_TREND_FRAMES: usize = 300;
 /// A candidate without coherence whose rate differs from the leader's by
 /// more than this was not checked by GCC at the recording's rate.
 const UNCHECKED_RATE_GAP: f64 = 1e-3;
-/// Below this whole-overlap GCC z-score the song is declared absent.
-const MIN_MATCH_Z: f64 = 9.0;
-/// A placement must have a clear peak in at least this fraction of the
-/// final pass's windows over the overlap. Another song that shares drum
-/// hits or a chord at a simple tempo ratio can reach the z-score above on a
-/// handful of strong windows (4-5 of 300 in the bench's cross pairs, i.e.
-/// 1.2-1.6 %); the song itself was heard in 12 % or more of them on every
-/// bench case, including talk-heavy and mostly-noise ones.
-const MIN_HEARD_FRACTION: f64 = 0.04;
-/// The same with a speed change (|rate - 1| above [`SPEED_CHANGE`]; clock
-/// drift stays below it): true speed-changed cases were heard in 12 % or
-/// more of their windows; wrong songs matched at a tempo ratio in 1-7 %.
-const MIN_HEARD_FRACTION_AT_SPEED: f64 = 0.08;
-const SPEED_CHANGE: f64 = 0.005;
-/// A pitch-kept (time-stretched) placement needs this spectral-shape z-score,
-/// or a GCC z-score of [`STRETCH_STRONG_Z`]. Bench figures: the five true
-/// pitch-kept cases (four sets and a held-out one) have shape z 4.3-10.6
-/// (GCC z 9.2-28.9); the three wrong-song pairs (other songs sharing key,
-/// chords and drums at a 2-3 % tempo ratio) that passed the GCC threshold as
-/// pitch-kept had shape z 2.5-3.5 and GCC z 9.9-14.5. The margins are thin
-/// on both sides: few cases of either kind exist.
-const STRETCH_MIN_SHAPE_Z: f64 = 4.0;
-const STRETCH_STRONG_Z: f64 = 2.0 * MIN_MATCH_Z;
 
 /// Aligns mono signals at `rate_hz` (`dance`: the class recording, `bgm`: the song).
 pub fn align_signals(
@@ -305,7 +295,7 @@ pub fn align_signals(
     // The recording's shape, the song's shape and the song's beats are
     // independent: the last two run beside the first.
     let smooth = SHAPE_SMOOTH_FRAMES;
-    let shape_of = |env: &crate::onset::OnsetEnvelope| {
+    let shape_of = |env: &crate::dsp::onset::OnsetEnvelope| {
         spectral_shape(
             &smooth_bands(&env.log_bands, env.n_bands, smooth),
             env.n_bands,
@@ -374,7 +364,7 @@ pub fn align_signals(
         }
     }
     by_shape.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut deduped: Vec<(f64, crate::coarse::CoarseCandidate)> = Vec::new();
+    let mut deduped: Vec<(f64, crate::align::coarse::CoarseCandidate)> = Vec::new();
     for c in by_shape {
         if deduped
             .iter()
@@ -392,7 +382,7 @@ pub fn align_signals(
     // ---- fine: GCC-PHAT coherence of the best few, then refine the winner
     let n_cand = by_shape.len().min(FINE_CANDIDATES);
     // The candidates are independent: one per thread (each one serial inside).
-    let threads = crate::par::threads();
+    let threads = crate::dsp::par::threads();
     let rank_one = |ci: usize| -> Result<Option<(FineOutcome, FineParams, f64)>> {
         let (shape_z, c) = &by_shape[ci];
         let c = polish_rate(&dance_white, &song_white, frame_rate, *c, RATE_POLISH_RANGE);
@@ -411,7 +401,7 @@ pub fn align_signals(
         Ok(best.map(|b| (b.0, b.1, *shape_z)))
     };
     let mut ranked: Vec<(FineOutcome, FineParams, f64)> = Vec::new();
-    for r in crate::par::par_map(n_cand, threads, rank_one) {
+    for r in crate::dsp::par::par_map(n_cand, threads, rank_one) {
         if let Some(r) = r? {
             ranked.push(r);
         }
@@ -453,7 +443,7 @@ pub fn align_signals(
                 &dance_white,
                 &song_white,
                 frame_rate,
-                crate::coarse::CoarseCandidate {
+                crate::align::coarse::CoarseCandidate {
                     sigma_s: r.0.line.sigma,
                     rate: lead.rate,
                     score: 0.0,
@@ -796,17 +786,17 @@ pub fn align_signals(
 /// correlations (with their null centre and spread) and the best
 /// `peaks_per_rate` placements of each rate as `(shape z, line)`.
 fn shape_scan(
-    dance_shape: &crate::spectral::SpectralShape,
+    dance_shape: &crate::dsp::spectral::SpectralShape,
     song_spectra: &SongShapeSpectra,
     rates: &[f64],
     frame_rate: f64,
     t_ref: f64,
     peaks_per_rate: usize,
 ) -> (
-    Vec<crate::spectral::ShapeCorrelation>,
-    Vec<(f64, crate::coarse::CoarseCandidate)>,
+    Vec<crate::dsp::spectral::ShapeCorrelation>,
+    Vec<(f64, crate::align::coarse::CoarseCandidate)>,
 ) {
-    let scans = crate::par::par_map(rates.len(), crate::par::threads(), |i| {
+    let scans = crate::dsp::par::par_map(rates.len(), crate::dsp::par::threads(), |i| {
         shape_correlation(dance_shape, song_spectra, rates[i])
     });
     let mut correlations = Vec::new();
@@ -824,7 +814,7 @@ fn shape_scan(
             let start_frame = i as f64 + frac + sc.first_start as f64;
             placements.push((
                 (f64::from(v) - sc.centre) / sc.spread,
-                crate::coarse::CoarseCandidate {
+                crate::align::coarse::CoarseCandidate {
                     sigma_s: start_frame / frame_rate + t_ref / rate,
                     rate,
                     score: 0.0,
@@ -848,8 +838,8 @@ const DENSE_RATE_HYPOTHESES: usize = 2;
 /// what the integration's slope search covers. A coarse grid on every
 /// fourth recording frame, then a finer one around its best on every second.
 fn polish_by_shape(
-    dance_shape: &crate::spectral::SpectralShape,
-    song_shape: &crate::spectral::SpectralShape,
+    dance_shape: &crate::dsp::spectral::SpectralShape,
+    song_shape: &crate::dsp::spectral::SpectralShape,
     frame_rate: f64,
     line: Line,
 ) -> Line {
@@ -922,38 +912,6 @@ fn final_pass(
     Ok(best)
 }
 
-crate::error::wire_names! {
-    /// How sure the engine is of a placement (`AlignResult::verdict`).
-    pub enum Verdict {
-        /// The evidence says this is the song, placed right (checked on the
-        /// benchmarks: right in at least 99 % of the placements called sure).
-        Sure = "sure",
-        /// Something in the song explains the recording, but not clearly
-        /// enough: listen before exporting.
-        Unsure = "unsure",
-    }
-}
-
-/// Results stored before the verdict existed were all given as sure.
-impl Default for Verdict {
-    fn default() -> Self {
-        Verdict::Sure
-    }
-}
-
-impl Verdict {
-    fn from_confidence(confidence: f64) -> Self {
-        if confidence >= SURE_CONFIDENCE {
-            Verdict::Sure
-        } else {
-            Verdict::Unsure
-        }
-    }
-}
-
-/// Confidence from which a placement is `sure` (the app's "sure" too).
-pub const SURE_CONFIDENCE: f64 = 0.9;
-
 /// The placement a `no_match` would have given: where the song fits best,
 /// for a teacher who knows it is the right song.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -1005,93 +963,6 @@ struct Integrated {
     verdict_refused: bool,
 }
 
-/// How sure a placement is, as two factors: how clearly the song is there
-/// (`presence`) and how far its section is ahead of the next one
-/// (`separation`), both 0..1.
-#[derive(Debug, Clone, Copy)]
-struct Confidence {
-    presence: f64,
-    separation: f64,
-}
-
-impl Confidence {
-    fn value(&self) -> f64 {
-        (self.presence * self.separation).clamp(0.0, 1.0)
-    }
-}
-
-fn logistic(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-/// Presence from the first pass's whole-overlap coherence z.
-fn coherence_presence(final_z: f64) -> f64 {
-    logistic((final_z - 12.0) / 2.0)
-}
-
-/// Separation from a spectral-shape margin (z) between two sections. The
-/// shape z of look-alike sections (a song's repeats, identical loops)
-/// scatters by 0.1-0.6 around each other on the bench, and below a margin
-/// of [`NEAR_TIE_MARGIN`] the tie-break decides: a margin of 1.5 counts as
-/// a clear lead (0.9).
-fn shape_separation(margin: f64) -> f64 {
-    1.0 - (-margin.max(0.0) / SHAPE_MARGIN_SCALE).exp()
-}
-
-/// Shape margin per e-fold of doubt (`1.5 / ln 10`).
-const SHAPE_MARGIN_SCALE: f64 = 0.65;
-
-/// Presence from the integrated coherence z ([`crate::integrate`]): wrong
-/// songs and displaced lines reach 4.5-5.5 on the bench, the song itself 6
-/// to 40.
-fn integrated_presence(z: f64) -> f64 {
-    logistic((z - INTEGRATED_PRESENT_Z) / 0.6)
-}
-
-/// Separation from an integrated-coherence margin between two sections.
-fn integrated_separation(margin: f64) -> f64 {
-    1.0 - (-margin.max(0.0) / 2.0).exp()
-}
-
-/// Integrated coherence z at which presence is one half.
-const INTEGRATED_PRESENT_Z: f64 = 7.5;
-
-/// Confidence of a first-pass placement: how clearly the song is there
-/// (final coherence z) and how far its section is ahead of the next one
-/// (spectral shape, or the tie-break's difference evidence when it decided).
-fn first_pass_confidence(
-    distinct: &[(FineOutcome, FineParams, f64)],
-    final_z: f64,
-    tie_evidence: Option<f64>,
-) -> Confidence {
-    let presence = coherence_presence(final_z);
-    if let Some(ev) = tie_evidence {
-        // the decisive evidence was the difference signal's margin, not the shape margin
-        let margin = if ev >= DIFFERENCE_MIN_Z {
-            (ev - DIFFERENCE_MIN_Z) / DIFFERENCE_Z_PER_MARGIN
-        } else {
-            0.0
-        };
-        return Confidence {
-            presence,
-            separation: shape_separation(margin),
-        };
-    }
-    let lead = &distinct[0];
-    // (sections without coherence were all tried at the winner's rate:
-    // they are refuted, not merely unchecked - unless the winner too only
-    // showed coherence in the denser final pass: then shape alone compares)
-    let second = if rank_key(lead) > -1e5 {
-        distinct.get(1).map_or(0.0, |d| rank_key(d).max(0.0))
-    } else {
-        distinct.iter().skip(1).map(|d| d.2).fold(0.0, f64::max)
-    };
-    Confidence {
-        presence,
-        separation: shape_separation(lead.2 - second),
-    }
-}
-
 /// Look-alike sections the first pass's confirmation integrates beside the winner.
 const CONFIRM_ALTERNATIVES: usize = 2;
 
@@ -1118,8 +989,8 @@ fn confirm_by_integration(
             })
             .take(CONFIRM_ALTERNATIVES),
     );
-    let outcomes = crate::par::par_map(lines.len(), threads, |i| {
-        crate::integrate::integrate_line(
+    let outcomes = crate::dsp::par::par_map(lines.len(), threads, |i| {
+        crate::align::integrate::integrate_line(
             dance,
             bgm,
             fs,
@@ -1145,8 +1016,8 @@ fn confirm_by_integration(
 }
 
 /// The integration's windows and search around a line.
-fn integrate_params(line: &Line) -> crate::integrate::IntegrateParams {
-    crate::integrate::IntegrateParams {
+fn integrate_params(line: &Line) -> crate::align::integrate::IntegrateParams {
+    crate::align::integrate::IntegrateParams {
         win_len: 2048,
         // ±120 ms: a placement found by spectral shape alone can be tens of
         // ms off (same transform length as ±60 ms)
@@ -1169,19 +1040,10 @@ const SAME_SECTION_S: f64 = 0.03;
 /// recording's ends by this many samples (the integration's slope search
 /// covers about twice that).
 const SAME_RATE_END_SHIFT: f64 = 150.0;
-/// A second-pass placement this coherent (integrated z), whose section the
-/// spectral shape confirms this clearly, ends the search: no look-alike
-/// comes near either on the bench.
-const DECISIVE_Z: f64 = 12.0;
-const DECISIVE_SHAPE_Z: f64 = 10.0;
-/// Integrated coherence (z) from which something in the song explains the
-/// recording; below it (and without spectral-shape support) `no_match`.
-/// Bench wrong songs and displaced lines reach 4.5-5.
-const INTEGRATED_MIN_Z: f64 = 6.0;
 
 /// The second pass: every distinct hypothesis (section and rate), the
 /// spectral shape's best first, integrated over the whole overlap
-/// ([`crate::integrate`]); the most coherent one is the placement.
+/// ([`crate::align::integrate`]); the most coherent one is the placement.
 fn integrate_sections(
     dance: &[f32],
     bgm: &[f32],
@@ -1207,14 +1069,14 @@ fn integrate_sections(
             chosen.push(*h);
         }
     }
-    let mut found: Vec<(crate::integrate::IntegratedLine, f64)> = Vec::new();
+    let mut found: Vec<(crate::align::integrate::IntegratedLine, f64)> = Vec::new();
     let mut shape_best = (chosen[0].line, shape_z_of(&chosen[0].line));
     // in batches of one hypothesis per thread, most likely first: a
     // decisive placement ends the search
     for batch in chosen.chunks(threads.max(1)) {
-        let outcomes = crate::par::par_map(batch.len(), threads, |i| {
+        let outcomes = crate::dsp::par::par_map(batch.len(), threads, |i| {
             let line = &batch[i].line;
-            crate::integrate::integrate_line(
+            crate::align::integrate::integrate_line(
                 dance,
                 bgm,
                 fs,
@@ -1304,83 +1166,6 @@ fn integrate_sections(
     }))
 }
 
-/// Confidence of a second-pass placement from its integrated coherence z,
-/// the spectral shape's support for its section (z), the best other
-/// section's `(integrated z, shape z)` and the margin of its lag over the
-/// other lags searched. The shape has to confirm the section on its own:
-/// another song can share the waveform of a sample (a drum hit, a loop) but
-/// not the course of the whole mix.
-fn integrated_confidence(z: f64, shape_z: f64, other: (f64, f64), lag_margin: f64) -> f64 {
-    let presence = integrated_presence(z) * logistic((shape_z - SECOND_PASS_SHAPE_Z) / 0.5);
-    let section = integrated_separation(z - other.0).max(shape_separation(shape_z - other.1));
-    let lag = 1.0 - (-lag_margin.max(0.0) / LAG_MARGIN_SCALE).exp();
-    Confidence {
-        presence,
-        separation: section.min(lag),
-    }
-    .value()
-}
-
-/// Lag margin (z) per e-fold of doubt: 3 z over any other lag is a clear lead (0.9).
-const LAG_MARGIN_SCALE: f64 = 1.3;
-
-/// Spectral-shape z from which the song's shape following a placement
-/// explains the recording even without waveform evidence (wrong songs reach
-/// 6.4 on the bench's real music, 5.8 on its synthesised songs).
-const SHAPE_EXPLAINS_Z: f64 = 8.0;
-
-/// Spectral-shape z at which the second pass's shape support is one half:
-/// wrong songs reach 6.4 on the bench (real music) and the sections found
-/// by the second pass 10-36, except within a song's own repeats.
-const SECOND_PASS_SHAPE_Z: f64 = 6.5;
-
-/// What the final pass says for a placement.
-#[derive(Debug, Clone, Copy)]
-struct Evidence {
-    /// Whole-overlap GCC coherence (noise standard deviations).
-    z: f64,
-    /// Windows with a clear peak on the line, of `windows` over the overlap.
-    heard_windows: usize,
-    windows: usize,
-    rate: f64,
-    /// Placed under the pitch-kept (time-stretch) hypothesis.
-    pitch_kept: bool,
-    /// Spectral-shape similarity of the placement (z against all placements).
-    shape_z: f64,
-}
-
-/// Why the placement is not the song, if it is not (the `no_match` reason).
-fn refutation(e: &Evidence) -> Option<String> {
-    if e.z < MIN_MATCH_Z || e.heard_windows < 4 {
-        return Some(format!("only noise-level similarity (score {:.1})", e.z));
-    }
-    // The pitch-kept hypothesis accepts each window's peak anywhere within
-    // ±5 ms of the line, which another song in the same key and chords at a
-    // tempo ratio can also fill (tonal peaks repeat every pitch period): it
-    // is accepted when the spectral shape over the whole overlap confirms the
-    // section, or on waveform coherence well above the threshold.
-    if e.pitch_kept && e.shape_z < STRETCH_MIN_SHAPE_Z && e.z < STRETCH_STRONG_Z {
-        return Some(format!(
-            "only a loose, pitch-kept similarity (score {:.1}, shape {:.1})",
-            e.z, e.shape_z
-        ));
-    }
-    // A speed change is one of many hypotheses searched (±5 %, and the
-    // pitch-kept tolerance): more of the overlap has to carry the song.
-    let min_heard = if (e.rate - 1.0).abs() > SPEED_CHANGE {
-        MIN_HEARD_FRACTION_AT_SPEED
-    } else {
-        MIN_HEARD_FRACTION
-    };
-    if (e.heard_windows as f64) < min_heard * e.windows as f64 {
-        return Some(format!(
-            "the song is heard in only {} of {} places where it should play",
-            e.heard_windows, e.windows
-        ));
-    }
-    None
-}
-
 /// Largest error of a proposed rate that [`polish_rate`] corrects (fraction):
 /// the onset search's trial rates are 1.25 % apart and a section found by
 /// spectral shape borrows the rate of another section.
@@ -1397,9 +1182,9 @@ fn polish_rate(
     dance_env: &[f32],
     song_env: &[f32],
     frame_rate: f64,
-    c: crate::coarse::CoarseCandidate,
+    c: crate::align::coarse::CoarseCandidate,
     rate_range: f64,
-) -> crate::coarse::CoarseCandidate {
+) -> crate::align::coarse::CoarseCandidate {
     let n_d = dance_env.len();
     let win = ((POLISH_WINDOW_S * frame_rate).round() as usize).clamp(8, n_d.max(8));
     if n_d < win || song_env.len() < win + 2 {
@@ -1506,7 +1291,7 @@ fn polish_rate(
             }
         }
     }
-    crate::coarse::CoarseCandidate {
+    crate::align::coarse::CoarseCandidate {
         sigma_s: best.1,
         rate: best.2,
         score: best.0,
@@ -1548,17 +1333,6 @@ fn add_lerp_run(run: &mut [f64], corr: &[f64], x: f64) {
 const POLISH_WINDOW_S: f64 = 2.0;
 /// Offset searched by [`polish_rate`] around the candidate (s, ±).
 const POLISH_SIGMA_RADIUS_S: f64 = 0.15;
-
-/// Sort key of a fine-ranked candidate: its spectral-shape z-score (which
-/// tells sections apart), or far below every real candidate when GCC finds
-/// no coherence on its line (not a placement of this song at all).
-fn rank_key(r: &(FineOutcome, FineParams, f64)) -> f64 {
-    if r.0.z >= 0.5 * MIN_MATCH_Z {
-        r.2
-    } else {
-        r.2 - 1e6
-    }
-}
 
 /// Above this speed difference the recording may be resampled (pitch shifted)
 /// or time-stretched (pitch kept); both are tried.
@@ -1654,7 +1428,7 @@ fn heard_span(
     let run_level = run_db[run_db.len() / 2];
     // is the song shown absent over these windows (left out of the run),
     // recording times t_a..t_b?
-    let absent = |gap: &[crate::fine::WindowObs], t_a: f64, t_b: f64| -> bool {
+    let absent = |gap: &[crate::align::fine::WindowObs], t_a: f64, t_b: f64| -> bool {
         if gap.is_empty() || mu <= 0.0 {
             return false;
         }
@@ -1704,8 +1478,8 @@ fn heard_span(
 /// `t_a..t_b` on `line`: the mean per-frame shape similarity there, against
 /// the same with the song displaced by several seconds either way (z-score).
 fn shape_presence(
-    dance: &crate::spectral::SpectralShape,
-    song: &crate::spectral::SpectralShape,
+    dance: &crate::dsp::spectral::SpectralShape,
+    song: &crate::dsp::spectral::SpectralShape,
     frame_rate: f64,
     line: &Line,
     t_a: f64,
@@ -1724,7 +1498,7 @@ fn shape_presence(
         let (mut total, mut n) = (0f64, 0usize);
         for t in f_a..f_b {
             let x = (line.song_at(t as f64 / frame_rate) + shift_s) * frame_rate;
-            if let Some(dot) = crate::spectral::frame_similarity(dance, t, song, x) {
+            if let Some(dot) = crate::dsp::spectral::frame_similarity(dance, t, song, x) {
                 total += f64::from(dot);
                 n += 1;
             }
@@ -1751,25 +1525,6 @@ fn shape_presence(
         .max(1e-9);
     (on - mean) / sd
 }
-
-/// A part of the recording left out of the heard run is not believed
-/// silent when the song's spectral shape follows the line there at least
-/// this clearly ([`shape_presence`]): sustained music without transients
-/// under loud noise (or time-stretched) gives GCC little to lock on.
-const HEARD_SHAPE_Z: f64 = 3.0;
-/// Presence is clipped to ± this (null standard deviations) in [`heard_span`]...
-const HEARD_CLIP: f64 = 3.0;
-/// ...a stretch is absent when its sum falls short of the one expected had
-/// the song played there by this many null deviations.
-const HEARD_ABSENCE_Z: f64 = 4.0;
-
-/// Shape-rank margin (z) under which the two leading sections are a near tie.
-const NEAR_TIE_MARGIN: f64 = 1.0;
-/// Difference-signal evidence (z) needed to overturn the shape ranking.
-const DIFFERENCE_MIN_Z: f64 = 3.0;
-/// Difference-signal z per unit of confidence margin (noise of a z-score
-/// difference is about 1.4).
-const DIFFERENCE_Z_PER_MARGIN: f64 = 2.0;
 
 /// Difference-signal evidence between two placements (positive: `a`), over
 /// the whole part of the recording that both place inside the song. Only
@@ -1810,7 +1565,7 @@ fn section_difference_evidence(
         let r = &dance[lo..hi];
         let sa = &bgm[oa as usize..oa as usize + span];
         let sb = &bgm[ob as usize..ob as usize + span];
-        if let Some(ev) = crate::tiebreak::difference_evidence(r, sa, sb, fs) {
+        if let Some(ev) = crate::align::tiebreak::difference_evidence(r, sa, sb, fs) {
             sum += ev;
             count += 1;
         }
@@ -1838,7 +1593,7 @@ fn smooth_bands(log_bands: &[f32], n_bands: usize, radius: usize) -> Vec<f32> {
         for (f, c) in column.iter_mut().enumerate() {
             *c = log_bands[f * n_bands + b];
         }
-        let m = crate::onset::moving_mean(&column, radius);
+        let m = crate::dsp::onset::moving_mean(&column, radius);
         for f in 0..frames {
             out[f * n_bands + b] = m[f];
         }
@@ -1858,7 +1613,7 @@ mod tests {
     //! that changes per bar, placed in a "recording" with known offset,
     //! rate, noise and reverb.
     use super::*;
-    use crate::interp::SincInterpolator;
+    use crate::dsp::interp::SincInterpolator;
 
     const FS: u32 = 8000;
 
