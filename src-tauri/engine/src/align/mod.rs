@@ -18,27 +18,25 @@
 mod coarse;
 mod fine;
 mod integrate;
+mod pipeline;
 mod tiebreak;
 mod verdict;
 
-use crate::align::coarse::{coarse_candidates, CoarseParams};
 use crate::align::fine::{refine_line, FineOutcome, FineParams, Line};
 use crate::cancel::CancelToken;
-use crate::dsp::beats::track_beats;
-use crate::dsp::onset::{onset_envelope, whiten_envelope};
-use crate::dsp::spectral::{line_similarity, shape_correlation, spectral_shape, SongShapeSpectra};
+use crate::dsp::spectral::{line_similarity, shape_correlation, SongShapeSpectra};
 use crate::dsp::xcorr::{parabolic_offset, top_peaks};
 use crate::error::{EngineError, Result};
 use crate::media::decode::decode_audio_with;
+pub use pipeline::align_signals;
+use pipeline::{Fitted, Run, ShapeCandidate};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
 pub use verdict::Verdict;
 use verdict::{
-    first_pass_confidence, integrated_confidence, integrated_presence, integrated_separation,
-    logistic, rank_key, refutation, Confidence, Evidence, DECISIVE_SHAPE_Z, DECISIVE_Z,
-    DIFFERENCE_MIN_Z, HEARD_ABSENCE_Z, HEARD_CLIP, HEARD_SHAPE_Z, INTEGRATED_MIN_Z,
-    NEAR_TIE_MARGIN, SHAPE_EXPLAINS_Z, SURE_CONFIDENCE,
+    integrated_confidence, integrated_presence, integrated_separation, Confidence,
+    DECISIVE_SHAPE_Z, DECISIVE_Z, HEARD_ABSENCE_Z, HEARD_CLIP, HEARD_SHAPE_Z, INTEGRATED_MIN_Z,
 };
 
 /// Tunables of [`align_signals`]; the defaults are what the app uses.
@@ -221,567 +219,6 @@ const SHAPE_TREND_FRAMES: usize = 300;
 /// more than this was not checked by GCC at the recording's rate.
 const UNCHECKED_RATE_GAP: f64 = 1e-3;
 
-/// Aligns mono signals at `rate_hz` (`dance`: the class recording, `bgm`: the song).
-pub fn align_signals(
-    dance: &[f32],
-    bgm: &[f32],
-    rate_hz: u32,
-    opts: &AlignOptions,
-    cancel: &CancelToken,
-    progress: &mut dyn FnMut(&str, f64),
-) -> Result<AlignResult> {
-    check_length(
-        Path::new("recording"),
-        dance.len(),
-        rate_hz,
-        opts.min_audio_s,
-    )?;
-    check_length(Path::new("song"), bgm.len(), rate_hz, opts.min_audio_s)?;
-    if is_silent(dance) {
-        return Err(EngineError::no_match("the recording is silent"));
-    }
-    if is_silent(bgm) {
-        return Err(EngineError::no_match("the song file is silent"));
-    }
-    let fs = f64::from(rate_hz);
-    let dance_dur = dance.len() as f64 / fs;
-    let song_dur = bgm.len() as f64 / fs;
-
-    // ---- features
-    let t_features = Instant::now();
-    progress("features", 0.0);
-    let hop = ((ENVELOPE_HOP_S * fs).round() as usize).max(1);
-    let (dance_env, song_env) = std::thread::scope(|scope| {
-        let song_job = scope.spawn(|| onset_envelope(bgm, rate_hz, hop));
-        let dance_env = onset_envelope(dance, rate_hz, hop);
-        let song_env = song_job
-            .join()
-            .map_err(|_| EngineError::no_match("feature extraction failed"));
-        (dance_env, song_env)
-    });
-    let song_env = song_env?;
-    cancel.check()?;
-    let frame_rate = dance_env.frame_rate_hz;
-    let dance_white = whiten_envelope(&dance_env.flux, 20, 150);
-    let song_white = whiten_envelope(&song_env.flux, 20, 150);
-    progress("features", 1.0);
-    let features_ms = t_features.elapsed().as_secs_f64() * 1e3;
-
-    // ---- coarse search
-    let t_search = Instant::now();
-    let coarse = coarse_candidates(
-        &dance_white,
-        &song_white,
-        frame_rate,
-        &CoarseParams {
-            max_rate_deviation: opts.max_rate_deviation,
-            ..CoarseParams::default()
-        },
-        cancel,
-        &mut |f| progress("search", f),
-    )?;
-    let search_ms = t_search.elapsed().as_secs_f64() * 1e3;
-    if coarse.is_empty() {
-        return Err(EngineError::no_match(
-            "no rhythmic match between the recording and the song",
-        ));
-    }
-
-    // ---- rank candidates by spectral-shape similarity over the whole overlap
-    let t_refine = Instant::now();
-    progress("refine", 0.0);
-    // the reference time of the coarse lines (half the envelope's length)
-    let t_ref = dance_env.flux.len() as f64 / frame_rate / 2.0;
-    // The recording's shape, the song's shape and the song's beats are
-    // independent: the last two run beside the first.
-    let smooth = SHAPE_SMOOTH_FRAMES;
-    let shape_of = |env: &crate::dsp::onset::OnsetEnvelope| {
-        spectral_shape(
-            &smooth_bands(&env.log_bands, env.n_bands, smooth),
-            env.n_bands,
-            SHAPE_TREND_FRAMES,
-        )
-    };
-    let (dance_shape, song_shape, song_spectra, beats) = std::thread::scope(|scope| {
-        // (no thread at all when the beats are not wanted)
-        let beats_job = opts.beats.then(|| {
-            scope.spawn(|| track_beats(&song_env.flux, &song_env.low_flux, song_env.frame_rate_hz))
-        });
-        let song_job = scope.spawn(|| {
-            let song_shape = shape_of(&song_env);
-            let dance_frames = dance_env.log_bands.len() / dance_env.n_bands.max(1);
-            let song_spectra = SongShapeSpectra::new(
-                &song_shape,
-                (dance_frames as f64 / (1.0 - opts.max_rate_deviation)).ceil() as usize + 2,
-            );
-            (song_shape, song_spectra)
-        });
-        let dance_shape = shape_of(&dance_env);
-        let (song_shape, song_spectra) = song_job
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        let beats =
-            beats_job.and_then(|job| job.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        (dance_shape, song_shape, song_spectra, beats)
-    });
-    // The onset search finds the rate reliably (every look-alike section shares
-    // it) but not always the section: scan every placement by spectral shape
-    // at the few rates it proposes (and at 1.0).
-    let mut rates: Vec<f64> = Vec::new();
-    for c in coarse.iter().take(8) {
-        if rates.len() < 3 && rates.iter().all(|r| (r - c.rate).abs() > 3e-4) {
-            rates.push(c.rate);
-        }
-    }
-    if rates.iter().all(|r| (r - 1.0).abs() > 3e-4) {
-        rates.push(1.0);
-    }
-    cancel.check()?;
-    let (correlations, mut by_shape) = shape_scan(
-        &dance_shape,
-        &song_spectra,
-        &rates,
-        frame_rate,
-        t_ref,
-        SHAPE_PEAKS_PER_RATE,
-    );
-    // the onset candidates too, on the same scale (that of the nearest scanned rate)
-    for c in coarse.iter().take(8) {
-        if let Some(sc) = correlations
-            .iter()
-            .min_by(|a, b| (a.rate - c.rate).abs().total_cmp(&(b.rate - c.rate).abs()))
-        {
-            let v = line_similarity(
-                &dance_shape,
-                &song_shape,
-                frame_rate,
-                t_ref,
-                c.sigma_s,
-                c.rate,
-                1,
-            );
-            by_shape.push(((v - sc.centre) / sc.spread, *c));
-        }
-    }
-    by_shape.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut deduped: Vec<(f64, crate::align::coarse::CoarseCandidate)> = Vec::new();
-    for c in by_shape {
-        if deduped
-            .iter()
-            .all(|d| (d.1.sigma_s - c.1.sigma_s).abs() >= 0.05)
-        {
-            deduped.push(c);
-        }
-    }
-    let by_shape = deduped;
-    let (null_centre, null_spread) = correlations
-        .first()
-        .map_or((0.0, 1.0), |c| (c.centre, c.spread));
-    cancel.check()?;
-
-    // ---- fine: GCC-PHAT coherence of the best few, then refine the winner
-    let n_cand = by_shape.len().min(FINE_CANDIDATES);
-    // The candidates are independent: one per thread (each one serial inside).
-    let threads = crate::dsp::par::threads();
-    let rank_one = |ci: usize| -> Result<Option<(FineOutcome, FineParams, f64)>> {
-        let (shape_z, c) = &by_shape[ci];
-        let c = polish_rate(&dance_white, &song_white, frame_rate, *c, RATE_POLISH_RANGE);
-        let line = Line {
-            t_ref,
-            sigma: c.sigma_s,
-            rate: c.rate,
-        };
-        let mut best: Option<(FineOutcome, FineParams)> = None;
-        for params in variants_for(line.rate, true) {
-            let out = refine_line(dance, bgm, fs, &line, &params, 1, cancel)?;
-            if best.as_ref().is_none_or(|b| out.z > b.0.z) {
-                best = Some((out, params));
-            }
-        }
-        Ok(best.map(|b| (b.0, b.1, *shape_z)))
-    };
-    let mut ranked: Vec<(FineOutcome, FineParams, f64)> = Vec::new();
-    for r in crate::dsp::par::par_map(n_cand, threads, rank_one) {
-        if let Some(r) = r? {
-            ranked.push(r);
-        }
-    }
-    progress("refine", 0.5);
-    if debug_enabled() {
-        eprintln!("shape null centre {null_centre:.2} spread {null_spread:.2}");
-        for (z, c) in by_shape.iter() {
-            eprintln!(
-                "coarse: sigma {:.4} rate {:.6} score {:.2} shape z {:.2}",
-                c.sigma_s, c.rate, c.score, z
-            );
-        }
-        for r in &ranked {
-            eprintln!(
-                "ranked: sigma {:.4} rate {:.6} z {:.2} heard {} stretched {} shape z {:.2}",
-                r.0.line.sigma, r.0.line.rate, r.0.z, r.0.heard_windows, r.1.stretched, r.2
-            );
-        }
-    }
-    // Order: spectral shape over the whole overlap decides between sections;
-    // a candidate without waveform coherence is not a placement at all.
-    ranked.sort_by(|a, b| rank_key(b).total_cmp(&rank_key(a)));
-    // Every section shares the recording's rate: a section without
-    // coherence that was tried at another rate than the leader's is tried
-    // again at the leader's (its own may have been too far off to lock on).
-    if let Some(lead) = ranked
-        .first()
-        .filter(|r| rank_key(r) > -1e5)
-        .map(|r| r.0.line)
-    {
-        let mut rechecked = false;
-        for r in ranked.iter_mut().skip(1) {
-            if rank_key(r) > -1e5 || (r.0.line.rate - lead.rate).abs() <= UNCHECKED_RATE_GAP {
-                continue;
-            }
-            cancel.check()?;
-            let c = polish_rate(
-                &dance_white,
-                &song_white,
-                frame_rate,
-                crate::align::coarse::CoarseCandidate {
-                    sigma_s: r.0.line.sigma,
-                    rate: lead.rate,
-                    score: 0.0,
-                },
-                0.0,
-            );
-            let line = Line {
-                t_ref,
-                sigma: c.sigma_s,
-                rate: c.rate,
-            };
-            for params in variants_for(line.rate, true) {
-                let out = refine_line(dance, bgm, fs, &line, &params, threads, cancel)?;
-                if debug_enabled() {
-                    eprintln!(
-                        "recheck: sigma {:.4} rate {:.6} z {:.2} (was {:.2}) stretched {}",
-                        out.line.sigma, out.line.rate, out.z, r.0.z, params.stretched
-                    );
-                }
-                if out.z > r.0.z {
-                    r.0 = out;
-                    r.1 = params;
-                    rechecked = true;
-                }
-            }
-        }
-        if rechecked {
-            ranked.sort_by(|a, b| rank_key(b).total_cmp(&rank_key(a)));
-        }
-    }
-    // Several coarse lines can converge on the same placement: keep distinct ones.
-    let mut distinct: Vec<(FineOutcome, FineParams, f64)> = Vec::new();
-    for r in ranked {
-        if distinct
-            .iter()
-            .all(|d| (d.0.line.song_at(t_ref) - r.0.line.song_at(t_ref)).abs() > 0.004)
-        {
-            distinct.push(r);
-        }
-    }
-    if distinct.is_empty() {
-        return Err(EngineError::no_match(
-            "no coherent match between the recording and the song",
-        ));
-    }
-    // Near-tie between two coherent look-alike sections: the part of the song
-    // in which they differ decides (see `tiebreak`).
-    let mut tie_evidence: Option<f64> = None;
-    if distinct.len() >= 2
-        && rank_key(&distinct[1]) > -1e5
-        && rank_key(&distinct[0]) - rank_key(&distinct[1]) < NEAR_TIE_MARGIN
-    {
-        cancel.check()?;
-        if let Some(ev) =
-            section_difference_evidence(dance, bgm, fs, &distinct[0].0.line, &distinct[1].0.line)
-        {
-            if debug_enabled() {
-                eprintln!("tie-break: difference evidence {ev:.2} (positive keeps the leader)");
-            }
-            if ev < -DIFFERENCE_MIN_Z {
-                distinct.swap(0, 1);
-            }
-            tie_evidence = Some(ev.abs());
-        }
-    }
-    // Final pass on the winner: denser windows, both time-stretch hypotheses
-    // when the speed differs. (GCC coherence is not used to break near-ties
-    // between look-alike sections: the same drum samples in every bar make
-    // wrong sections about as coherent as the right one.)
-    let final_best = final_pass(dance, bgm, fs, &distinct[0].0.line, threads, cancel)?;
-    progress("refine", 0.9);
-    if let (true, Some(b)) = (debug_enabled(), final_best.as_ref()) {
-        eprintln!(
-            "final: sigma {:.5} rate {:.7} z {:.2} heard {}/{} stretched {}",
-            b.0.line.sigma,
-            b.0.line.rate,
-            b.0.z,
-            b.0.heard_windows,
-            b.0.windows.len(),
-            b.1.stretched
-        );
-    }
-    let first_pass = final_best.map(|(best, params)| {
-        let refuted = refutation(&Evidence {
-            z: best.z,
-            heard_windows: best.heard_windows,
-            windows: best.windows.len(),
-            rate: best.line.rate,
-            pitch_kept: params.stretched,
-            shape_z: distinct[0].2,
-        });
-        (best, params, refuted)
-    });
-    let mut refusal: Option<String> = None;
-    let placed = match first_pass {
-        Some((best, params, None)) => {
-            let mut confidence = first_pass_confidence(&distinct, best.z, tie_evidence);
-            if confidence.value() < SURE_CONFIDENCE && !params.stretched {
-                // not clear enough from the first pass alone: the summed
-                // coherence of the winner against its look-alikes decides
-                let alternatives: Vec<Line> = distinct.iter().skip(1).map(|d| d.0.line).collect();
-                confidence = confirm_by_integration(
-                    dance,
-                    bgm,
-                    fs,
-                    &best.line,
-                    &alternatives,
-                    confidence,
-                    threads,
-                    cancel,
-                )?;
-            }
-            if debug_enabled() {
-                eprintln!(
-                    "evidence: first pass z {:.2} line z {:.2} heard {}/{} shape z {:.2} others {:?} ranked z {:.2} tie {:?} confidence {:.3} ({:.3} x {:.3})",
-                    best.z,
-                    best.line_z,
-                    best.heard_windows,
-                    best.windows.len(),
-                    distinct[0].2,
-                    distinct.iter().skip(1).map(|d| (format!("{:.2}", d.2), format!("{:.2}", d.0.z))).collect::<Vec<_>>(),
-                    distinct[0].0.z,
-                    tie_evidence,
-                    confidence.value(),
-                    confidence.presence,
-                    confidence.separation
-                );
-            }
-            let confidence = confidence.value();
-            let alternatives = distinct
-                .iter()
-                .skip(1)
-                .take(4)
-                .map(|d| {
-                    (
-                        d.0.line,
-                        (d.0.z / distinct[0].0.z.max(1e-9)).clamp(-1.0, 1.0),
-                    )
-                })
-                .collect();
-            Placed {
-                fine: best,
-                pitch_kept: params.stretched,
-                confidence,
-                verdict: Verdict::from_confidence(confidence),
-                alternatives,
-            }
-        }
-        first_pass => {
-            // The first pass saw too little: integrate the waveform
-            // evidence over the whole overlap before refusing.
-            let reason = first_pass
-                .as_ref()
-                .and_then(|f| f.2.clone())
-                .unwrap_or_else(|| {
-                    "no coherent match between the recording and the song".to_string()
-                });
-            // The first pass scanned the spectral shape only at the onset
-            // search's rates (and 1.0): a speed change it missed (soft
-            // onsets) is looked for at every rate.
-            let dense: Vec<f64> = (-DENSE_RATE_STEPS..=DENSE_RATE_STEPS)
-                .map(|k| 1.0 + k as f64 * DENSE_RATE_STEP)
-                .filter(|r| {
-                    (r - 1.0).abs() <= opts.max_rate_deviation
-                        && rates.iter().all(|s| (s - r).abs() > 0.5 * DENSE_RATE_STEP)
-                })
-                .collect();
-            cancel.check()?;
-            let (_, mut at_rates) =
-                shape_scan(&dance_shape, &song_spectra, &dense, frame_rate, t_ref, 1);
-            at_rates.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let mut at_dense_rates: Vec<Hypothesis> = Vec::new();
-            for (z, c) in at_rates.iter().take(DENSE_RATE_HYPOTHESES) {
-                let line = polish_by_shape(
-                    &dance_shape,
-                    &song_shape,
-                    frame_rate,
-                    Line {
-                        t_ref,
-                        sigma: c.sigma_s,
-                        rate: c.rate,
-                    },
-                );
-                if debug_enabled() {
-                    eprintln!(
-                        "dense rate scan: sigma {:.4} rate {:.5} shape z {z:.2} -> sigma {:.4} rate {:.6}",
-                        c.sigma_s, c.rate, line.sigma, line.rate
-                    );
-                }
-                at_dense_rates.push(Hypothesis { line, shape_z: *z });
-            }
-            // the first pass's placement, then each source's best, second best...
-            let mut hypotheses: Vec<Hypothesis> = Vec::new();
-            if let Some((best, _, _)) = &first_pass {
-                hypotheses.push(Hypothesis {
-                    line: best.line,
-                    shape_z: distinct[0].2,
-                });
-            }
-            let ranked_lines: Vec<Hypothesis> = distinct
-                .iter()
-                .map(|d| Hypothesis {
-                    line: d.0.line,
-                    shape_z: d.2,
-                })
-                .collect();
-            let shape_lines: Vec<Hypothesis> = by_shape
-                .iter()
-                .map(|(z, c)| Hypothesis {
-                    line: Line {
-                        t_ref,
-                        sigma: c.sigma_s,
-                        rate: c.rate,
-                    },
-                    shape_z: *z,
-                })
-                .collect();
-            for i in 0..ranked_lines.len().max(shape_lines.len()) {
-                for source in [&ranked_lines, &shape_lines, &at_dense_rates] {
-                    hypotheses.extend(source.get(i).copied());
-                }
-            }
-            let shape_z_of = |l: &Line| {
-                let v = line_similarity(
-                    &dance_shape,
-                    &song_shape,
-                    frame_rate,
-                    t_ref,
-                    l.sigma,
-                    l.rate,
-                    1,
-                );
-                (v - null_centre) / null_spread
-            };
-            let second =
-                integrate_sections(dance, bgm, fs, &hypotheses, &shape_z_of, threads, cancel)?;
-            match second {
-                Some(p) if !p.verdict_refused => p.placed,
-                Some(p) if p.shape_best.1 >= SHAPE_EXPLAINS_Z => {
-                    // No waveform evidence, but the song's spectral shape
-                    // follows a placement (time-stretched playback smears
-                    // the waveform, so each window's coherence stays low):
-                    // the final pass's placement there, unsure.
-                    let (line, shape) = p.shape_best;
-                    if debug_enabled() {
-                        eprintln!("evidence: no waveform confirmation, shape z {shape:.2}");
-                    }
-                    match final_pass(dance, bgm, fs, &line, threads, cancel)? {
-                        Some((fine, params)) => Placed {
-                            fine,
-                            pitch_kept: params.stretched,
-                            confidence: 0.5 * logistic(shape - SHAPE_EXPLAINS_Z - 2.0),
-                            verdict: Verdict::Unsure,
-                            alternatives: Vec::new(),
-                        },
-                        None => {
-                            refusal = Some(reason);
-                            p.placed
-                        }
-                    }
-                }
-                Some(p) => {
-                    // nothing explains the recording: the placement is only a guess
-                    refusal = Some(reason);
-                    p.placed
-                }
-                None => {
-                    let Some((best, params, _)) = first_pass else {
-                        return Err(EngineError::no_match(reason));
-                    };
-                    refusal = Some(reason);
-                    Placed {
-                        fine: best,
-                        pitch_kept: params.stretched,
-                        confidence: 0.0,
-                        verdict: Verdict::Unsure,
-                        alternatives: Vec::new(),
-                    }
-                }
-            }
-        }
-    };
-
-    let line = placed.fine.line;
-    let shape_z =
-        |t_a: f64, t_b: f64| shape_presence(&dance_shape, &song_shape, frame_rate, &line, t_a, t_b);
-    let (dance_start, dance_end) = heard_span(&placed.fine, &line, dance_dur, song_dur, &shape_z);
-    let t_mid = 0.5 * (dance_start + dance_end);
-    let offset_s = t_mid - line.song_at(t_mid);
-
-    // candidates: the winner first, then the other distinct placements at the same reference time
-    let mut candidates = vec![AlignCandidate {
-        offset_s,
-        score: 1.0,
-    }];
-    for (alt, score) in &placed.alternatives {
-        candidates.push(AlignCandidate {
-            offset_s: t_mid - alt.song_at(t_mid),
-            score: *score,
-        });
-    }
-    progress("refine", 1.0);
-    let refine_ms = t_refine.elapsed().as_secs_f64() * 1e3;
-    let result = AlignResult {
-        offset_s,
-        rate: line.rate,
-        confidence: placed.confidence,
-        verdict: placed.verdict,
-        candidates,
-        overlap: Overlap {
-            dance_start_s: dance_start,
-            dance_end_s: dance_end,
-            bgm_start_s: line.song_at(dance_start).clamp(0.0, song_dur),
-            bgm_end_s: line.song_at(dance_end).clamp(0.0, song_dur),
-        },
-        pitch_kept: placed.pitch_kept,
-        bpm: beats.as_ref().map(|b| b.bpm),
-        beats_s: beats
-            .as_ref()
-            .map(|b| b.beats_s.clone())
-            .unwrap_or_default(),
-        downbeats_s: beats.map(|b| b.downbeats_s).unwrap_or_default(),
-        timings_ms: AlignTimings {
-            decode: 0.0,
-            features: features_ms,
-            search: search_ms,
-            refine: refine_ms,
-        },
-    };
-    if let Some(reason) = refusal {
-        return Err(EngineError::NoMatch {
-            reason,
-            best_guess: Some(Box::new(BestGuess::of(&result))),
-        });
-    }
-    Ok(result)
-}
-
 /// Spectral-shape scan of every placement at each of `rates`: the
 /// correlations (with their null centre and spread) and the best
 /// `peaks_per_rate` placements of each rate as `(shape z, line)`.
@@ -794,7 +231,7 @@ fn shape_scan(
     peaks_per_rate: usize,
 ) -> (
     Vec<crate::dsp::spectral::ShapeCorrelation>,
-    Vec<(f64, crate::align::coarse::CoarseCandidate)>,
+    Vec<ShapeCandidate>,
 ) {
     let scans = crate::dsp::par::par_map(rates.len(), crate::dsp::par::threads(), |i| {
         shape_correlation(dance_shape, song_spectra, rates[i])
@@ -812,14 +249,14 @@ fn shape_scan(
                 0.0
             };
             let start_frame = i as f64 + frac + sc.first_start as f64;
-            placements.push((
-                (f64::from(v) - sc.centre) / sc.spread,
-                crate::align::coarse::CoarseCandidate {
+            placements.push(ShapeCandidate {
+                shape_z: (f64::from(v) - sc.centre) / sc.spread,
+                line: crate::align::coarse::CoarseCandidate {
                     sigma_s: start_frame / frame_rate + t_ref / rate,
                     rate,
                     score: 0.0,
                 },
-            ));
+            });
         }
         correlations.push(sc);
     }
@@ -891,22 +328,16 @@ fn polish_by_shape(
 
 /// The final pass on a line: denser windows, both time-stretch hypotheses
 /// when the speed differs; the more coherent one.
-fn final_pass(
-    dance: &[f32],
-    bgm: &[f32],
-    fs: f64,
-    line: &Line,
-    threads: usize,
-    cancel: &CancelToken,
-) -> Result<Option<(FineOutcome, FineParams)>> {
-    let mut best: Option<(FineOutcome, FineParams)> = None;
+fn final_pass(run: &Run, line: &Line) -> Result<Option<Fitted>> {
+    let (dance, bgm, fs, threads, cancel) = (run.dance, run.bgm, run.fs, run.threads, run.cancel);
+    let mut best: Option<Fitted> = None;
     for params in variants_for(line.rate, false) {
         cancel.check()?;
         let mut out = refine_line(dance, bgm, fs, line, &params, threads, cancel)?;
         // a second pass re-centres the windows on the refined line
         out = refine_line(dance, bgm, fs, &out.line, &params, threads, cancel)?;
-        if best.as_ref().is_none_or(|b| out.z > b.0.z) {
-            best = Some((out, params));
+        if best.as_ref().is_none_or(|b| out.z > b.fine.z) {
+            best = Some(Fitted { fine: out, params });
         }
     }
     Ok(best)
@@ -969,17 +400,13 @@ const CONFIRM_ALTERNATIVES: usize = 2;
 /// A first-pass placement that is not clear enough on its own: the
 /// integrated coherence of its line, and of the best look-alike sections
 /// (`alternatives`, best first), can raise presence and separation.
-#[allow(clippy::too_many_arguments)]
 fn confirm_by_integration(
-    dance: &[f32],
-    bgm: &[f32],
-    fs: f64,
+    run: &Run,
     winner: &Line,
     alternatives: &[Line],
     first: Confidence,
-    threads: usize,
-    cancel: &CancelToken,
 ) -> Result<Confidence> {
+    let (dance, bgm, fs, threads, cancel) = (run.dance, run.bgm, run.fs, run.threads, run.cancel);
     let mut lines = vec![*winner];
     lines.extend(
         alternatives
@@ -1045,14 +472,11 @@ const SAME_RATE_END_SHIFT: f64 = 150.0;
 /// spectral shape's best first, integrated over the whole overlap
 /// ([`crate::align::integrate`]); the most coherent one is the placement.
 fn integrate_sections(
-    dance: &[f32],
-    bgm: &[f32],
-    fs: f64,
+    run: &Run,
     hypotheses: &[Hypothesis],
     shape_z_of: &(dyn Fn(&Line) -> f64 + Sync),
-    threads: usize,
-    cancel: &CancelToken,
 ) -> Result<Option<Integrated>> {
+    let (dance, bgm, fs, threads, cancel) = (run.dance, run.bgm, run.fs, run.threads, run.cancel);
     let Some(t_ref) = hypotheses.first().map(|h| h.line.t_ref) else {
         return Ok(None);
     };
@@ -1529,13 +953,8 @@ fn shape_presence(
 /// Difference-signal evidence between two placements (positive: `a`), over
 /// the whole part of the recording that both place inside the song. Only
 /// for lines at (nearly) the original speed, read sample for sample.
-fn section_difference_evidence(
-    dance: &[f32],
-    bgm: &[f32],
-    fs: f64,
-    a: &Line,
-    b: &Line,
-) -> Option<f64> {
+fn section_difference_evidence(run: &Run, a: &Line, b: &Line) -> Option<f64> {
+    let (dance, bgm, fs) = (run.dance, run.bgm, run.fs);
     let n = dance.len() as f64;
     if (a.rate - 1.0).abs() * n > 0.5 || (b.rate - 1.0).abs() * n > 0.5 {
         return None;
@@ -1612,6 +1031,7 @@ mod tests {
     //! pattern that is the same in every bar (the trap) plus a tonal part
     //! that changes per bar, placed in a "recording" with known offset,
     //! rate, noise and reverb.
+    use super::verdict::{refutation, Evidence};
     use super::*;
     use crate::dsp::interp::SincInterpolator;
 

@@ -4,7 +4,7 @@
 //! (the offset benchmark: see BENCHMARKS.md, "align"); a threshold changed
 //! here must be checked on several seeds and on real music.
 
-use super::fine::{FineOutcome, FineParams};
+use super::pipeline::Ranked;
 
 crate::error::wire_names! {
     /// How sure the engine is of a placement (`AlignResult::verdict`).
@@ -121,14 +121,21 @@ pub(super) fn refutation(e: &Evidence) -> Option<String> {
     None
 }
 
-/// Sort key of a fine-ranked candidate: its spectral-shape z-score (which
-/// tells sections apart), or far below every real candidate when GCC finds
-/// no coherence on its line (not a placement of this song at all).
-pub(super) fn rank_key(r: &(FineOutcome, FineParams, f64)) -> f64 {
-    if r.0.z >= 0.5 * MIN_MATCH_Z {
-        r.2
-    } else {
-        r.2 - 1e6
+impl Ranked {
+    /// Sort key of a fine-ranked candidate: its spectral-shape z-score (which
+    /// tells sections apart), or far below every real candidate when GCC finds
+    /// no coherence on its line (not a placement of this song at all).
+    pub(super) fn rank_key(&self) -> f64 {
+        if self.is_coherent() {
+            self.shape_z
+        } else {
+            self.shape_z - 1e6
+        }
+    }
+
+    /// GCC finds coherence on the candidate's line: half of [`MIN_MATCH_Z`].
+    pub(super) fn is_coherent(&self) -> bool {
+        self.fine.z >= 0.5 * MIN_MATCH_Z
     }
 }
 
@@ -189,7 +196,7 @@ pub(super) const INTEGRATED_PRESENT_Z: f64 = 7.5;
 /// (final coherence z) and how far its section is ahead of the next one
 /// (spectral shape, or the tie-break's difference evidence when it decided).
 pub(super) fn first_pass_confidence(
-    distinct: &[(FineOutcome, FineParams, f64)],
+    distinct: &[Ranked],
     final_z: f64,
     tie_evidence: Option<f64>,
 ) -> Confidence {
@@ -210,14 +217,18 @@ pub(super) fn first_pass_confidence(
     // (sections without coherence were all tried at the winner's rate:
     // they are refuted, not merely unchecked - unless the winner too only
     // showed coherence in the denser final pass: then shape alone compares)
-    let second = if rank_key(lead) > -1e5 {
-        distinct.get(1).map_or(0.0, |d| rank_key(d).max(0.0))
+    let second = if lead.is_coherent() {
+        distinct.get(1).map_or(0.0, |d| d.rank_key().max(0.0))
     } else {
-        distinct.iter().skip(1).map(|d| d.2).fold(0.0, f64::max)
+        distinct
+            .iter()
+            .skip(1)
+            .map(|d| d.shape_z)
+            .fold(0.0, f64::max)
     };
     Confidence {
         presence,
-        separation: shape_separation(lead.2 - second),
+        separation: shape_separation(lead.shape_z - second),
     }
 }
 
