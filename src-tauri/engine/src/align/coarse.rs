@@ -9,10 +9,9 @@
 //! speech. The best lines are then re-scored directly against all windows.
 
 use crate::cancel::CancelToken;
-use crate::dsp::par::par_map;
+use crate::dsp::par::{par_map, par_map_with_progress};
 use crate::dsp::xcorr::{parabolic_offset, top_peaks, Correlator};
-use crate::error::{EngineError, Result};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::error::Result;
 
 #[derive(Debug, Clone)]
 pub struct CoarseParams {
@@ -43,7 +42,7 @@ impl Default for CoarseParams {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CoarseCandidate {
-    /// Song time (s) heard at dance time `t_ref_s`.
+    /// Song time (s) heard at recording time `t_ref_s`.
     pub sigma_s: f64,
     /// Dance seconds per song second.
     pub rate: f64,
@@ -55,7 +54,7 @@ pub struct CoarseCandidate {
 type WindowVotes = Vec<(usize, Vote)>;
 
 struct WindowJob<'a> {
-    dance_env: &'a [f32],
+    recording_env: &'a [f32],
     win: usize,
     trial_rates: &'a [f64],
     frame_rate: f64,
@@ -73,7 +72,7 @@ impl WindowJob<'_> {
     ) -> WindowVotes {
         let mut votes = Vec::new();
         for (k, &r) in self.trial_rates.iter().enumerate() {
-            if !retimed_needle(self.dance_env, a as f64, self.win, r, needle) {
+            if !retimed_needle(self.recording_env, a as f64, self.win, r, needle) {
                 continue;
             }
             if !correlator.correlate(needle, corr) {
@@ -110,197 +109,328 @@ struct Vote {
     weight: f32,
 }
 
-/// Candidate lines, best first. `dance_env` / `song_env` are whitened onset
+/// Candidate lines, best first. `recording_env` / `song_env` are whitened onset
 /// envelopes at `frame_rate` frames per second; lines are expressed at
-/// `t_ref_s = dance_frames / frame_rate / 2`.
+/// `t_ref_s = recording_frames / frame_rate / 2`.
 pub fn coarse_candidates(
-    dance_env: &[f32],
+    recording_env: &[f32],
     song_env: &[f32],
     frame_rate: f64,
     params: &CoarseParams,
     cancel: &CancelToken,
     progress: &mut dyn FnMut(f64),
 ) -> Result<Vec<CoarseCandidate>> {
-    let n_d = dance_env.len();
-    let n_s = song_env.len();
-    if n_d < 8 || n_s < 8 {
+    if recording_env.len() < 8 || song_env.len() < 8 {
         return Ok(Vec::new());
     }
-    let t_ref_s = n_d as f64 / frame_rate / 2.0;
-    let win = ((params.window_s * frame_rate).round() as usize).clamp(8, n_d);
-    // Non-overlapping windows: this stage only has to propose rates and
-    // rough lines (the spectral-shape scan finds the section), so half the
-    // correlations of overlapping windows buy little.
-    let starts = window_starts(n_d, win, win);
-    let k_max = (params.max_rate_deviation / params.rate_step).ceil() as i64;
-    let trial_rates: Vec<f64> = (-k_max..=k_max)
-        .map(|k| 1.0 + k as f64 * params.rate_step)
-        .collect();
-    let max_needle = ((win as f64) / trial_rates[0]).ceil() as usize + 2;
-    let correlator = Correlator::new(song_env, max_needle);
+    let windows = WindowGrid::new(recording_env.len(), frame_rate, params);
+    let threads = crate::dsp::par::threads().min(windows.starts.len());
+    let votes_by_rate = window_votes(
+        recording_env,
+        song_env,
+        frame_rate,
+        &windows,
+        params,
+        threads,
+        cancel,
+        progress,
+    )?;
+    progress(0.7);
+    let hough = HoughGrid::new(
+        &windows,
+        recording_env.len(),
+        song_env.len(),
+        frame_rate,
+        params,
+    );
+    let hough_lines = hough_vote(&hough, &windows, &votes_by_rate, params, threads, cancel)?;
+    let lines = best_hough_lines(hough_lines, params.lines_to_rescore);
+    progress(0.8);
+    let scorer = LineScorer {
+        recording_env,
+        song_env,
+        frame_rate,
+        t_ref_s: windows.t_ref_s,
+        starts: &windows.starts,
+        win: windows.win,
+        needles: NeedleCache::default(),
+    };
+    let scored = rescore_lines(&scorer, &lines, hough.fine_step, threads, cancel)?;
+    progress(1.0);
+    Ok(distinct_candidates(scored, params.max_candidates))
+}
 
-    // ---- per-window correlations at each trial rate -> votes
-    // Windows are independent: spread them over threads, then gather the
-    // votes in window order (the order the Hough sums see them in).
-    let window_job = WindowJob {
-        dance_env,
-        win,
-        trial_rates: &trial_rates,
+/// The recording's windows and the trial rates they are read at.
+struct WindowGrid {
+    /// Reference time of the lines (s): half the recording.
+    t_ref_s: f64,
+    /// Window length (frames).
+    win: usize,
+    /// First frame of each window.
+    starts: Vec<usize>,
+    /// Trial rates either side of 1.0.
+    k_max: i64,
+    trial_rates: Vec<f64>,
+}
+
+impl WindowGrid {
+    fn new(n_d: usize, frame_rate: f64, params: &CoarseParams) -> Self {
+        let t_ref_s = n_d as f64 / frame_rate / 2.0;
+        let win = ((params.window_s * frame_rate).round() as usize).clamp(8, n_d);
+        // Non-overlapping windows: this stage only has to propose rates and
+        // rough lines (the spectral-shape scan finds the section), so half the
+        // correlations of overlapping windows buy little.
+        let starts = window_starts(n_d, win, win);
+        let k_max = (params.max_rate_deviation / params.rate_step).ceil() as i64;
+        let trial_rates: Vec<f64> = (-k_max..=k_max)
+            .map(|k| 1.0 + k as f64 * params.rate_step)
+            .collect();
+        Self {
+            t_ref_s,
+            win,
+            starts,
+            k_max,
+            trial_rates,
+        }
+    }
+}
+
+/// Per-window correlations at each trial rate -> votes, grouped by trial
+/// rate. Windows are independent: spread over threads (one correlator
+/// each), the votes gathered in window order (the order the Hough sums see
+/// them in).
+#[allow(clippy::too_many_arguments)]
+fn window_votes(
+    recording_env: &[f32],
+    song_env: &[f32],
+    frame_rate: f64,
+    windows: &WindowGrid,
+    params: &CoarseParams,
+    threads: usize,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Vec<Vec<Vote>>> {
+    let max_needle = ((windows.win as f64) / windows.trial_rates[0]).ceil() as usize + 2;
+    let correlator = Correlator::new(song_env, max_needle);
+    let job = WindowJob {
+        recording_env,
+        win: windows.win,
+        trial_rates: &windows.trial_rates,
         frame_rate,
         peaks_per_window: params.peaks_per_window,
     };
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let run = |correlator: &mut Correlator,
-               on_window: &mut dyn FnMut()|
-     -> Result<Vec<(usize, WindowVotes)>> {
-        let mut out = Vec::new();
-        let (mut needle, mut corr) = (Vec::new(), Vec::new());
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&a) = starts.get(i) else {
-                return Ok(out);
-            };
+    let n_windows = windows.starts.len() as f64;
+    let per_window = par_map_with_progress(
+        windows.starts.len(),
+        threads,
+        || (correlator.clone(), Vec::new(), Vec::new()),
+        |(correlator, needle, corr), i| -> Result<WindowVotes> {
             cancel.check()?;
-            out.push((i, window_job.votes(correlator, a, &mut needle, &mut corr)));
-            done.fetch_add(1, Ordering::Relaxed);
-            on_window();
+            Ok(job.votes(correlator, windows.starts[i], needle, corr))
+        },
+        &mut |done| progress(0.7 * done as f64 / n_windows),
+    );
+    let mut votes_by_rate: Vec<Vec<Vote>> =
+        (0..windows.trial_rates.len()).map(|_| Vec::new()).collect();
+    for votes in per_window {
+        for (k, vote) in votes? {
+            votes_by_rate[k].push(vote);
         }
+    }
+    Ok(votes_by_rate)
+}
+
+/// The (rate, sigma) accumulator of the Hough vote.
+struct HoughGrid {
+    lo_rate: f64,
+    /// Fine rates voted on, `fine_step` apart from `lo_rate`.
+    n_fine: usize,
+    fine_step: f64,
+    /// Sigma of bin 0 (s), and bins (one per envelope frame).
+    origin_s: f64,
+    n_bins: usize,
+    frame_rate: f64,
+}
+
+impl HoughGrid {
+    fn new(
+        windows: &WindowGrid,
+        n_d: usize,
+        n_s: usize,
+        frame_rate: f64,
+        params: &CoarseParams,
+    ) -> Self {
+        let (win, t_ref_s) = (windows.win, windows.t_ref_s);
+        let lever_s = windows
+            .starts
+            .iter()
+            .map(|&a| ((a as f64 + win as f64 / 2.0) / frame_rate - t_ref_s).abs())
+            .fold(1.0f64, f64::max);
+        // sigma moves by at most half a frame between neighbouring fine rates
+        let fine_step = (0.5 / (frame_rate * lever_s)).min(0.002);
+        let lo_rate = 1.0 - params.max_rate_deviation;
+        let hi_rate = 1.0 + params.max_rate_deviation;
+        let n_fine = (((hi_rate - lo_rate) / fine_step).ceil() as usize + 1).min(8000);
+        let fine_step = (hi_rate - lo_rate) / (n_fine - 1).max(1) as f64;
+        let recording_dur_s = n_d as f64 / frame_rate;
+        let song_dur_s = n_s as f64 / frame_rate;
+        let origin_s = -recording_dur_s * 1.1 - 5.0;
+        let n_bins = (((song_dur_s + recording_dur_s * 1.1 + 5.0) - origin_s) * frame_rate).ceil()
+            as usize
+            + 3;
+        Self {
+            lo_rate,
+            n_fine,
+            fine_step,
+            origin_s,
+            n_bins,
+            frame_rate,
+        }
+    }
+}
+
+/// A line of the Hough vote: its neighbour-summed score, rate and sigma.
+#[derive(Debug, Clone, Copy)]
+struct HoughLine {
+    score: f32,
+    rate: f64,
+    sigma: f64,
+}
+
+/// Hough vote over (rate, sigma): the best three lines of every fine rate,
+/// in rate order. Each fine rate is voted on independently: chunks of rates
+/// go to threads.
+fn hough_vote(
+    hough: &HoughGrid,
+    windows: &WindowGrid,
+    votes_by_rate: &[Vec<Vote>],
+    params: &CoarseParams,
+    threads: usize,
+    cancel: &CancelToken,
+) -> Result<Vec<HoughLine>> {
+    let chunk_lines = |chunk: usize| -> Result<Vec<HoughLine>> {
+        cancel.check()?;
+        let mut acc = HoughAccumulator::new(hough.n_bins);
+        let mut lines: Vec<HoughLine> = Vec::new();
+        for m in chunk * HOUGH_CHUNK..((chunk + 1) * HOUGH_CHUNK).min(hough.n_fine) {
+            let rho = hough.lo_rate + m as f64 * hough.fine_step;
+            let k = (((rho - 1.0) / params.rate_step).round() as i64 + windows.k_max)
+                .clamp(0, windows.trial_rates.len() as i64 - 1) as usize;
+            acc.vote(&votes_by_rate[k], rho, windows.t_ref_s, hough);
+            lines.extend(acc.best_three(rho, hough));
+            acc.clear();
+        }
+        Ok(lines)
     };
-    let threads = crate::dsp::par::threads().min(starts.len());
-    let mut per_window: Vec<WindowVotes> = (0..starts.len()).map(|_| Vec::new()).collect();
-    std::thread::scope(|scope| -> Result<()> {
-        let workers: Vec<_> = (1..threads)
-            .map(|_| {
-                let mut correlator = correlator.clone();
-                scope.spawn(move || run(&mut correlator, &mut || {}))
-            })
-            .collect();
-        let mut correlator = correlator;
-        let n_windows = starts.len() as f64;
-        let mine = run(&mut correlator, &mut || {
-            progress(0.7 * done.load(Ordering::Relaxed) as f64 / n_windows);
-        });
-        let mut results = vec![mine];
-        for w in workers {
-            results.push(
-                w.join()
-                    .unwrap_or(Err(EngineError::no_match("coarse search thread panicked"))),
-            );
+    let mut hough_lines: Vec<HoughLine> = Vec::new();
+    for lines in par_map(hough.n_fine.div_ceil(HOUGH_CHUNK), threads, chunk_lines) {
+        hough_lines.extend(lines?);
+    }
+    Ok(hough_lines)
+}
+
+/// One fine rate's sigma bins, and the bins it touched (cleared after).
+struct HoughAccumulator {
+    acc: Vec<f32>,
+    touched: Vec<usize>,
+}
+
+impl HoughAccumulator {
+    fn new(n_bins: usize) -> Self {
+        Self {
+            acc: vec![0f32; n_bins],
+            touched: Vec::new(),
         }
-        for r in results {
-            for (i, votes) in r? {
-                per_window[i] = votes;
-            }
-        }
-        Ok(())
-    })?;
-    progress(0.7);
-    let mut votes_by_rate: Vec<Vec<Vote>> = (0..trial_rates.len()).map(|_| Vec::new()).collect();
-    for (k, vote) in per_window.into_iter().flatten() {
-        votes_by_rate[k].push(vote);
     }
 
-    // ---- Hough vote over (rate, sigma)
-    let lever_s = starts
-        .iter()
-        .map(|&a| ((a as f64 + win as f64 / 2.0) / frame_rate - t_ref_s).abs())
-        .fold(1.0f64, f64::max);
-    // sigma moves by at most half a frame between neighbouring fine rates
-    let fine_step = (0.5 / (frame_rate * lever_s)).min(0.002);
-    let lo_rate = 1.0 - params.max_rate_deviation;
-    let hi_rate = 1.0 + params.max_rate_deviation;
-    let n_fine = (((hi_rate - lo_rate) / fine_step).ceil() as usize + 1).min(8000);
-    let fine_step = (hi_rate - lo_rate) / (n_fine - 1).max(1) as f64;
-    let dance_dur_s = n_d as f64 / frame_rate;
-    let song_dur_s = n_s as f64 / frame_rate;
-    let origin_s = -dance_dur_s * 1.1 - 5.0;
-    let n_bins =
-        (((song_dur_s + dance_dur_s * 1.1 + 5.0) - origin_s) * frame_rate).ceil() as usize + 3;
-    // Each fine rate is voted on independently: chunks of rates go to
-    // threads, and the lines come back in rate order.
-    let hough_chunk = |chunk: usize| -> Result<Vec<(f32, f64, f64)>> {
-        let mut acc = vec![0f32; n_bins];
-        let mut touched: Vec<usize> = Vec::new();
-        let mut hough_lines: Vec<(f32, f64, f64)> = Vec::new(); // (score, rate, sigma)
-        cancel.check()?;
-        for m in chunk * HOUGH_CHUNK..((chunk + 1) * HOUGH_CHUNK).min(n_fine) {
-            let rho = lo_rate + m as f64 * fine_step;
-            let k = (((rho - 1.0) / params.rate_step).round() as i64 + k_max)
-                .clamp(0, trial_rates.len() as i64 - 1) as usize;
-            for v in &votes_by_rate[k] {
-                let sigma = v.s_centre_s - (v.t_centre_s - t_ref_s) / rho;
-                let x = (sigma - origin_s) * frame_rate;
-                if x < 1.0 || x >= (n_bins - 2) as f64 {
-                    continue;
-                }
-                // x >= 1 here: truncation is floor (and no libm call)
-                let b = x as usize;
-                let f = (x - b as f64) as f32;
-                if acc[b] == 0.0 {
-                    touched.push(b);
-                }
-                if acc[b + 1] == 0.0 {
-                    touched.push(b + 1);
-                }
-                acc[b] += v.weight * (1.0 - f) + 1e-9;
-                acc[b + 1] += v.weight * f + 1e-9;
+    /// Adds each vote at rate `rho`, split between its two nearest bins.
+    fn vote(&mut self, votes: &[Vote], rho: f64, t_ref_s: f64, hough: &HoughGrid) {
+        let (acc, touched) = (&mut self.acc, &mut self.touched);
+        let frame_rate = hough.frame_rate;
+        for v in votes {
+            let sigma = v.s_centre_s - (v.t_centre_s - t_ref_s) / rho;
+            let x = (sigma - hough.origin_s) * frame_rate;
+            if x < 1.0 || x >= (hough.n_bins - 2) as f64 {
+                continue;
             }
-            // the best three bins of this rate (neighbour-summed)
-            let mut top: [(f32, usize); 3] = [(0.0, 0); 3];
-            for &b in &touched {
-                let s = acc[b - 1] + acc[b] + acc[b + 1];
-                if s > top[2].0 && top.iter().all(|t| t.1.abs_diff(b) > 3 || t.0 == 0.0) {
-                    top[2] = (s, b);
-                    top.sort_by(|p, q| q.0.total_cmp(&p.0));
-                }
+            // x >= 1 here: truncation is floor (and no libm call)
+            let b = x as usize;
+            let f = (x - b as f64) as f32;
+            if acc[b] == 0.0 {
+                touched.push(b);
             }
-            for t in top.iter().filter(|t| t.0 > 0.0) {
+            if acc[b + 1] == 0.0 {
+                touched.push(b + 1);
+            }
+            acc[b] += v.weight * (1.0 - f) + 1e-9;
+            acc[b + 1] += v.weight * f + 1e-9;
+        }
+    }
+    /// The best three bins of this rate (neighbour-summed), as lines.
+    fn best_three(&self, rho: f64, hough: &HoughGrid) -> Vec<HoughLine> {
+        let acc = &self.acc;
+        let mut top: [(f32, usize); 3] = [(0.0, 0); 3];
+        for &b in &self.touched {
+            let s = acc[b - 1] + acc[b] + acc[b + 1];
+            if s > top[2].0 && top.iter().all(|t| t.1.abs_diff(b) > 3 || t.0 == 0.0) {
+                top[2] = (s, b);
+                top.sort_by(|p, q| q.0.total_cmp(&p.0));
+            }
+        }
+        top.iter()
+            .filter(|t| t.0 > 0.0)
+            .map(|t| {
                 let b = t.1;
                 // centroid of the three bins for a sub-frame sigma
                 let (l, c, r) = (acc[b - 1], acc[b], acc[b + 1]);
                 let centroid = (r - l) / (l + c + r).max(1e-9);
-                hough_lines.push((
-                    t.0,
-                    rho,
-                    origin_s + (b as f64 + f64::from(centroid)) / frame_rate,
-                ));
-            }
-            for &b in &touched {
-                acc[b] = 0.0;
-            }
-            touched.clear();
-        }
-        Ok(hough_lines)
-    };
-    let mut hough_lines: Vec<(f32, f64, f64)> = Vec::new();
-    for lines in par_map(n_fine.div_ceil(HOUGH_CHUNK), threads, hough_chunk) {
-        hough_lines.extend(lines?);
+                HoughLine {
+                    score: t.0,
+                    rate: rho,
+                    sigma: hough.origin_s + (b as f64 + f64::from(centroid)) / hough.frame_rate,
+                }
+            })
+            .collect()
     }
-    hough_lines.sort_by(|a, b| b.0.total_cmp(&a.0));
+
+    fn clear(&mut self) {
+        for &b in &self.touched {
+            self.acc[b] = 0.0;
+        }
+        self.touched.clear();
+    }
+}
+
+/// The best `n` Hough lines ≥ 50 ms apart, as `(rate, sigma)`.
+fn best_hough_lines(mut hough_lines: Vec<HoughLine>, n: usize) -> Vec<(f64, f64)> {
+    hough_lines.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut lines: Vec<(f64, f64)> = Vec::new();
-    for &(_, rho, sigma) in &hough_lines {
-        if lines.len() >= params.lines_to_rescore {
+    for h in &hough_lines {
+        if lines.len() >= n {
             break;
         }
-        if lines.iter().all(|&(_, s)| (s - sigma).abs() >= 0.05) {
-            lines.push((rho, sigma));
+        if lines.iter().all(|&(_, s)| (s - h.sigma).abs() >= 0.05) {
+            lines.push((h.rate, h.sigma));
         }
     }
-    progress(0.8);
+    lines
+}
 
-    // ---- direct re-scoring with a small local search (lines in parallel)
+/// Direct re-scoring of each `(rate, sigma)` line with a small local search
+/// (±2 fine rate steps, ±1 frame in half frames); lines in parallel.
+fn rescore_lines(
+    scorer: &LineScorer,
+    lines: &[(f64, f64)],
+    fine_step: f64,
+    threads: usize,
+    cancel: &CancelToken,
+) -> Result<Vec<CoarseCandidate>> {
     let rescore = |li: usize| -> Result<CoarseCandidate> {
         cancel.check()?;
         let (rho, sigma) = lines[li];
         let mut scorer = LineScorer {
-            dance_env,
-            song_env,
-            frame_rate,
-            t_ref_s,
-            starts: &starts,
-            win,
             needles: NeedleCache::default(),
+            ..*scorer
         };
         let mut best = CoarseCandidate {
             sigma_s: sigma,
@@ -310,7 +440,7 @@ pub fn coarse_candidates(
         for dr in -2i32..=2 {
             let r = rho + f64::from(dr) * fine_step;
             for ds in -2i32..=2 {
-                let s = sigma + f64::from(ds) * 0.5 / frame_rate;
+                let s = sigma + f64::from(ds) * 0.5 / scorer.frame_rate;
                 let score = scorer.score(s, r);
                 if score > best.score {
                     best = CoarseCandidate {
@@ -323,21 +453,24 @@ pub fn coarse_candidates(
         }
         Ok(best)
     };
-    let mut scored = par_map(lines.len(), threads, rescore)
+    par_map(lines.len(), threads, rescore)
         .into_iter()
-        .collect::<Result<Vec<CoarseCandidate>>>()?;
-    progress(1.0);
+        .collect::<Result<Vec<CoarseCandidate>>>()
+}
+
+/// The best `max` scored lines with a positive score, ≥ 50 ms apart.
+fn distinct_candidates(mut scored: Vec<CoarseCandidate>, max: usize) -> Vec<CoarseCandidate> {
     scored.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut out: Vec<CoarseCandidate> = Vec::new();
     for c in scored {
-        if out.len() >= params.max_candidates {
+        if out.len() >= max {
             break;
         }
         if c.score > 0.0 && out.iter().all(|o| (o.sigma_s - c.sigma_s).abs() >= 0.05) {
             out.push(c);
         }
     }
-    Ok(out)
+    out
 }
 
 /// Fine rates per work item of the Hough vote.
@@ -381,7 +514,7 @@ fn retimed_needle(env: &[f32], start: f64, win: usize, rate: f64, needle: &mut V
 }
 
 struct LineScorer<'a> {
-    dance_env: &'a [f32],
+    recording_env: &'a [f32],
     song_env: &'a [f32],
     frame_rate: f64,
     t_ref_s: f64,
@@ -406,14 +539,13 @@ impl LineScorer<'_> {
             self.needles.needles.resize_with(self.starts.len(), || None);
             for (slot, &a) in self.needles.needles.iter_mut().zip(self.starts) {
                 let mut needle = slot.take().map(|(v, _)| v).unwrap_or_default();
-                *slot = retimed_needle(self.dance_env, a as f64, self.win, rate, &mut needle).then(
-                    || {
+                *slot = retimed_needle(self.recording_env, a as f64, self.win, rate, &mut needle)
+                    .then(|| {
                         let nn = needle
                             .iter()
                             .fold(0f64, |acc, &x| acc + f64::from(x) * f64::from(x));
                         (needle, nn)
-                    },
-                );
+                    });
             }
             self.needles.rate = Some(rate);
         }

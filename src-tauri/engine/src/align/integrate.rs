@@ -77,7 +77,7 @@ pub struct IntegratedLine {
 
 /// Searches the lines near `line` for the largest summed coherence.
 pub fn integrate_line(
-    dance: &[f32],
+    recording: &[f32],
     song: &[f32],
     fs: f64,
     line: &Line,
@@ -93,7 +93,7 @@ pub fn integrate_line(
         resample: params.resample,
     };
     let Some((windows, hop_s)) =
-        window_correlations(dance, song, fs, line, &geometry, threads, cancel)?
+        window_correlations(recording, song, fs, line, &geometry, threads, cancel)?
     else {
         return Ok(None);
     };

@@ -121,8 +121,8 @@ pub struct AlignResult {
 
 /// Decodes both files and aligns them (see [`align_signals`]).
 pub fn align_files(
-    dance: &Path,
-    bgm: &Path,
+    recording: &Path,
+    song: &Path,
     opts: &AlignOptions,
     cancel: &CancelToken,
     progress: &mut dyn FnMut(&str, f64),
@@ -132,25 +132,32 @@ pub fn align_files(
     let rate = opts.analysis_rate_hz;
     progress("decode", 0.0);
     // The two decodes are independent: run the song's on a second thread.
-    let (dance_pcm, bgm_pcm) = std::thread::scope(|scope| {
-        let bgm_cancel = cancel.clone();
-        let bgm_job = scope.spawn(move || decode_audio_with(bgm, rate, &bgm_cancel, &mut |_| {}));
-        let dance_pcm =
-            decode_audio_with(dance, rate, cancel, &mut |f| progress("decode", 0.9 * f));
-        let bgm_pcm = bgm_job
+    let (recording_pcm, song_pcm) = std::thread::scope(|scope| {
+        let song_cancel = cancel.clone();
+        let song_job =
+            scope.spawn(move || decode_audio_with(song, rate, &song_cancel, &mut |_| {}));
+        let recording_pcm = decode_audio_with(recording, rate, cancel, &mut |f| {
+            progress("decode", 0.9 * f)
+        });
+        let song_pcm = song_job
             .join()
-            .unwrap_or_else(|_| Err(EngineError::media(bgm, "decoder thread panicked")));
-        (dance_pcm, bgm_pcm)
+            .unwrap_or_else(|_| Err(EngineError::media(song, "decoder thread panicked")));
+        (recording_pcm, song_pcm)
     });
-    let dance_pcm = dance_pcm?;
-    let bgm_pcm = bgm_pcm?;
+    let recording_pcm = recording_pcm?;
+    let song_pcm = song_pcm?;
     progress("decode", 1.0);
-    check_length(dance, dance_pcm.samples.len(), rate, opts.min_audio_s)?;
-    check_length(bgm, bgm_pcm.samples.len(), rate, opts.min_audio_s)?;
+    check_length(
+        recording,
+        recording_pcm.samples.len(),
+        rate,
+        opts.min_audio_s,
+    )?;
+    check_length(song, song_pcm.samples.len(), rate, opts.min_audio_s)?;
     let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
     let mut result = align_signals(
-        &dance_pcm.samples,
-        &bgm_pcm.samples,
+        &recording_pcm.samples,
+        &song_pcm.samples,
         rate,
         opts,
         cancel,
@@ -164,23 +171,28 @@ pub fn align_files(
 /// with songs), decoding the recording once: per song, what [`align_files`]
 /// answers for that pair. The outer error is the recording's own.
 pub fn align_against_songs(
-    dance: &Path,
+    recording: &Path,
     songs: &[&Path],
     opts: &AlignOptions,
     cancel: &CancelToken,
 ) -> Result<Vec<Result<AlignResult>>> {
     crate::init();
     let rate = opts.analysis_rate_hz;
-    let dance_pcm = decode_audio_with(dance, rate, cancel, &mut |_| {})?;
-    check_length(dance, dance_pcm.samples.len(), rate, opts.min_audio_s)?;
-    let align_one = |bgm: &Path| -> Result<AlignResult> {
+    let recording_pcm = decode_audio_with(recording, rate, cancel, &mut |_| {})?;
+    check_length(
+        recording,
+        recording_pcm.samples.len(),
+        rate,
+        opts.min_audio_s,
+    )?;
+    let align_one = |song: &Path| -> Result<AlignResult> {
         let t0 = Instant::now();
-        let bgm_pcm = decode_audio_with(bgm, rate, cancel, &mut |_| {})?;
-        check_length(bgm, bgm_pcm.samples.len(), rate, opts.min_audio_s)?;
+        let song_pcm = decode_audio_with(song, rate, cancel, &mut |_| {})?;
+        check_length(song, song_pcm.samples.len(), rate, opts.min_audio_s)?;
         let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
         let mut result = align_signals(
-            &dance_pcm.samples,
-            &bgm_pcm.samples,
+            &recording_pcm.samples,
+            &song_pcm.samples,
             rate,
             opts,
             cancel,
@@ -223,7 +235,7 @@ const UNCHECKED_RATE_GAP: f64 = 1e-3;
 /// correlations (with their null centre and spread) and the best
 /// `peaks_per_rate` placements of each rate as `(shape z, line)`.
 fn shape_scan(
-    dance_shape: &crate::dsp::spectral::SpectralShape,
+    recording_shape: &crate::dsp::spectral::SpectralShape,
     song_spectra: &SongShapeSpectra,
     rates: &[f64],
     frame_rate: f64,
@@ -234,7 +246,7 @@ fn shape_scan(
     Vec<ShapeCandidate>,
 ) {
     let scans = crate::dsp::par::par_map(rates.len(), crate::dsp::par::threads(), |i| {
-        shape_correlation(dance_shape, song_spectra, rates[i])
+        shape_correlation(recording_shape, song_spectra, rates[i])
     });
     let mut correlations = Vec::new();
     let mut placements = Vec::new();
@@ -275,7 +287,7 @@ const DENSE_RATE_HYPOTHESES: usize = 2;
 /// what the integration's slope search covers. A coarse grid on every
 /// fourth recording frame, then a finer one around its best on every second.
 fn polish_by_shape(
-    dance_shape: &crate::dsp::spectral::SpectralShape,
+    recording_shape: &crate::dsp::spectral::SpectralShape,
     song_shape: &crate::dsp::spectral::SpectralShape,
     frame_rate: f64,
     line: Line,
@@ -288,7 +300,7 @@ fn polish_by_shape(
                 frame_step: usize| {
         let score = |sigma: f64, rate: f64| {
             line_similarity(
-                dance_shape,
+                recording_shape,
                 song_shape,
                 frame_rate,
                 line.t_ref,
@@ -329,13 +341,14 @@ fn polish_by_shape(
 /// The final pass on a line: denser windows, both time-stretch hypotheses
 /// when the speed differs; the more coherent one.
 fn final_pass(run: &Run, line: &Line) -> Result<Option<Fitted>> {
-    let (dance, bgm, fs, threads, cancel) = (run.dance, run.bgm, run.fs, run.threads, run.cancel);
+    let (recording, song, fs, threads, cancel) =
+        (run.recording, run.song, run.fs, run.threads, run.cancel);
     let mut best: Option<Fitted> = None;
     for params in variants_for(line.rate, false) {
         cancel.check()?;
-        let mut out = refine_line(dance, bgm, fs, line, &params, threads, cancel)?;
+        let mut out = refine_line(recording, song, fs, line, &params, threads, cancel)?;
         // a second pass re-centres the windows on the refined line
-        out = refine_line(dance, bgm, fs, &out.line, &params, threads, cancel)?;
+        out = refine_line(recording, song, fs, &out.line, &params, threads, cancel)?;
         if best.as_ref().is_none_or(|b| out.z > b.fine.z) {
             best = Some(Fitted { fine: out, params });
         }
@@ -406,7 +419,8 @@ fn confirm_by_integration(
     alternatives: &[Line],
     first: Confidence,
 ) -> Result<Confidence> {
-    let (dance, bgm, fs, threads, cancel) = (run.dance, run.bgm, run.fs, run.threads, run.cancel);
+    let (recording, song, fs, threads, cancel) =
+        (run.recording, run.song, run.fs, run.threads, run.cancel);
     let mut lines = vec![*winner];
     lines.extend(
         alternatives
@@ -418,8 +432,8 @@ fn confirm_by_integration(
     );
     let outcomes = crate::dsp::par::par_map(lines.len(), threads, |i| {
         crate::align::integrate::integrate_line(
-            dance,
-            bgm,
+            recording,
+            song,
             fs,
             &lines[i],
             &integrate_params(&lines[i]),
@@ -476,7 +490,8 @@ fn integrate_sections(
     hypotheses: &[Hypothesis],
     shape_z_of: &(dyn Fn(&Line) -> f64 + Sync),
 ) -> Result<Option<Integrated>> {
-    let (dance, bgm, fs, threads, cancel) = (run.dance, run.bgm, run.fs, run.threads, run.cancel);
+    let (recording, song, fs, threads, cancel) =
+        (run.recording, run.song, run.fs, run.threads, run.cancel);
     let Some(t_ref) = hypotheses.first().map(|h| h.line.t_ref) else {
         return Ok(None);
     };
@@ -501,8 +516,8 @@ fn integrate_sections(
         let outcomes = crate::dsp::par::par_map(batch.len(), threads, |i| {
             let line = &batch[i].line;
             crate::align::integrate::integrate_line(
-                dance,
-                bgm,
+                recording,
+                song,
                 fs,
                 line,
                 &integrate_params(line),
@@ -603,13 +618,13 @@ const RATE_POLISH_RANGE: f64 = 0.008;
 /// rate) is correlated once with the song envelope over every lag any trial
 /// line can reach; trial lines then just sum those normalised correlations.
 fn polish_rate(
-    dance_env: &[f32],
+    recording_env: &[f32],
     song_env: &[f32],
     frame_rate: f64,
     c: crate::align::coarse::CoarseCandidate,
     rate_range: f64,
 ) -> crate::align::coarse::CoarseCandidate {
-    let n_d = dance_env.len();
+    let n_d = recording_env.len();
     let win = ((POLISH_WINDOW_S * frame_rate).round() as usize).clamp(8, n_d.max(8));
     if n_d < win || song_env.len() < win + 2 {
         return c;
@@ -633,7 +648,7 @@ fn polish_rate(
     }
     let mut a = 0usize;
     loop {
-        let seg = &dance_env[a..a + win];
+        let seg = &recording_env[a..a + win];
         let mean = seg.iter().map(|&v| f64::from(v)).sum::<f64>() / win as f64;
         let needle: Vec<f64> = seg.iter().map(|&v| f64::from(v) - mean).collect();
         let nn: f64 = needle.iter().map(|v| v * v).sum();
@@ -814,12 +829,12 @@ fn variants_for(rate: f64, ranking: bool) -> Vec<FineParams> {
 fn heard_span(
     fine: &FineOutcome,
     line: &Line,
-    dance_dur: f64,
+    recording_dur: f64,
     song_dur: f64,
     shape_z: &dyn Fn(f64, f64) -> f64,
 ) -> (f64, f64) {
     let phys_start = line.dance_at(0.0).max(0.0);
-    let phys_end = line.dance_at(song_dur).min(dance_dur);
+    let phys_end = line.dance_at(song_dur).min(recording_dur);
     let w = &fine.windows;
     if w.is_empty() {
         return (phys_start, phys_end);
@@ -881,7 +896,7 @@ fn heard_span(
     // is there up to that point: a quiet intro or outro has few clear
     // windows, so those ends snap from further.
     let start_snap = if line.dance_at(0.0) > 0.0 { 1.5 } else { 0.0 };
-    let end_snap = if line.dance_at(song_dur) < dance_dur {
+    let end_snap = if line.dance_at(song_dur) < recording_dur {
         12.0
     } else {
         0.0
@@ -902,19 +917,19 @@ fn heard_span(
 /// `t_a..t_b` on `line`: the mean per-frame shape similarity there, against
 /// the same with the song displaced by several seconds either way (z-score).
 fn shape_presence(
-    dance: &crate::dsp::spectral::SpectralShape,
+    recording: &crate::dsp::spectral::SpectralShape,
     song: &crate::dsp::spectral::SpectralShape,
     frame_rate: f64,
     line: &Line,
     t_a: f64,
     t_b: f64,
 ) -> f64 {
-    let nb = dance.n_bands;
+    let nb = recording.n_bands;
     if nb == 0 || song.n_bands != nb || song.frames < 2 {
         return 0.0;
     }
     let f_a = (t_a * frame_rate).ceil().max(0.0) as usize;
-    let f_b = ((t_b * frame_rate).floor().max(0.0) as usize).min(dance.frames);
+    let f_b = ((t_b * frame_rate).floor().max(0.0) as usize).min(recording.frames);
     if f_b <= f_a + 10 {
         return 0.0;
     }
@@ -922,7 +937,7 @@ fn shape_presence(
         let (mut total, mut n) = (0f64, 0usize);
         for t in f_a..f_b {
             let x = (line.song_at(t as f64 / frame_rate) + shift_s) * frame_rate;
-            if let Some(dot) = crate::dsp::spectral::frame_similarity(dance, t, song, x) {
+            if let Some(dot) = crate::dsp::spectral::frame_similarity(recording, t, song, x) {
                 total += f64::from(dot);
                 n += 1;
             }
@@ -954,17 +969,17 @@ fn shape_presence(
 /// the whole part of the recording that both place inside the song. Only
 /// for lines at (nearly) the original speed, read sample for sample.
 fn section_difference_evidence(run: &Run, a: &Line, b: &Line) -> Option<f64> {
-    let (dance, bgm, fs) = (run.dance, run.bgm, run.fs);
-    let n = dance.len() as f64;
+    let (recording, song, fs) = (run.recording, run.song, run.fs);
+    let n = recording.len() as f64;
     if (a.rate - 1.0).abs() * n > 0.5 || (b.rate - 1.0).abs() * n > 0.5 {
         return None;
     }
     let start_a = (a.song_at(0.0) * fs).round() as i64;
     let start_b = (b.song_at(0.0) * fs).round() as i64;
     let k0 = 0i64.max(-start_a).max(-start_b);
-    let k1 = (dance.len() as i64)
-        .min(bgm.len() as i64 - start_a)
-        .min(bgm.len() as i64 - start_b);
+    let k1 = (recording.len() as i64)
+        .min(song.len() as i64 - start_a)
+        .min(song.len() as i64 - start_b);
     if k1 <= k0 {
         return None;
     }
@@ -981,9 +996,9 @@ fn section_difference_evidence(run: &Run, a: &Line, b: &Line) -> Option<f64> {
         let hi = (lo + block).min(k1 as usize);
         let (oa, ob) = (start_a + lo as i64, start_b + lo as i64);
         let span = hi - lo;
-        let r = &dance[lo..hi];
-        let sa = &bgm[oa as usize..oa as usize + span];
-        let sb = &bgm[ob as usize..ob as usize + span];
+        let r = &recording[lo..hi];
+        let sa = &song[oa as usize..oa as usize + span];
+        let sb = &song[ob as usize..ob as usize + span];
         if let Some(ev) = crate::align::tiebreak::difference_evidence(r, sa, sb, fs) {
             sum += ev;
             count += 1;

@@ -30,9 +30,9 @@ use std::time::Instant;
 /// The two signals and what every stage after the features shares.
 pub(super) struct Run<'a> {
     /// The class recording.
-    pub dance: &'a [f32],
+    pub recording: &'a [f32],
     /// The song.
-    pub bgm: &'a [f32],
+    pub song: &'a [f32],
     /// Sample rate of both (Hz).
     pub fs: f64,
     /// Threads of the parallel stages ([`crate::dsp::par::threads`]).
@@ -42,10 +42,10 @@ pub(super) struct Run<'a> {
 
 /// Onset features of both signals.
 struct Features {
-    dance_env: OnsetEnvelope,
+    recording_env: OnsetEnvelope,
     song_env: OnsetEnvelope,
     /// Whitened onset envelopes (what the onset searches correlate).
-    dance_white: Vec<f32>,
+    recording_white: Vec<f32>,
     song_white: Vec<f32>,
     /// Envelope frames per second.
     frame_rate: f64,
@@ -55,7 +55,7 @@ struct Features {
 
 /// Spectral shapes of both signals, and the song's beats (computed beside them).
 struct Shapes {
-    dance: SpectralShape,
+    recording: SpectralShape,
     song: SpectralShape,
     song_spectra: SongShapeSpectra,
     beats: Option<BeatGrid>,
@@ -110,19 +110,19 @@ struct Decision {
     refusal: Option<String>,
 }
 
-/// Aligns mono signals at `rate_hz` (`dance`: the class recording, `bgm`: the song).
+/// Aligns mono signals at `rate_hz` (`recording`: the class recording, `song`: the song).
 pub fn align_signals(
-    dance: &[f32],
-    bgm: &[f32],
+    recording: &[f32],
+    song: &[f32],
     rate_hz: u32,
     opts: &AlignOptions,
     cancel: &CancelToken,
     progress: &mut dyn FnMut(&str, f64),
 ) -> Result<AlignResult> {
-    check_signals(dance, bgm, rate_hz, opts)?;
+    check_signals(recording, song, rate_hz, opts)?;
     let run = Run {
-        dance,
-        bgm,
+        recording,
+        song,
         fs: f64::from(rate_hz),
         threads: crate::dsp::par::threads(),
         cancel,
@@ -181,18 +181,18 @@ pub fn align_signals(
 }
 
 /// Both signals long enough and not silent.
-fn check_signals(dance: &[f32], bgm: &[f32], rate_hz: u32, opts: &AlignOptions) -> Result<()> {
+fn check_signals(recording: &[f32], song: &[f32], rate_hz: u32, opts: &AlignOptions) -> Result<()> {
     check_length(
         Path::new("recording"),
-        dance.len(),
+        recording.len(),
         rate_hz,
         opts.min_audio_s,
     )?;
-    check_length(Path::new("song"), bgm.len(), rate_hz, opts.min_audio_s)?;
-    if is_silent(dance) {
+    check_length(Path::new("song"), song.len(), rate_hz, opts.min_audio_s)?;
+    if is_silent(recording) {
         return Err(EngineError::no_match("the recording is silent"));
     }
-    if is_silent(bgm) {
+    if is_silent(song) {
         return Err(EngineError::no_match("the song file is silent"));
     }
     Ok(())
@@ -201,24 +201,24 @@ fn check_signals(dance: &[f32], bgm: &[f32], rate_hz: u32, opts: &AlignOptions) 
 /// Onset envelopes of both signals (the song's on a second thread), whitened.
 fn extract_features(run: &Run, rate_hz: u32) -> Result<Features> {
     let hop = ((ENVELOPE_HOP_S * run.fs).round() as usize).max(1);
-    let (dance_env, song_env) = std::thread::scope(|scope| {
-        let song_job = scope.spawn(|| onset_envelope(run.bgm, rate_hz, hop));
-        let dance_env = onset_envelope(run.dance, rate_hz, hop);
+    let (recording_env, song_env) = std::thread::scope(|scope| {
+        let song_job = scope.spawn(|| onset_envelope(run.song, rate_hz, hop));
+        let recording_env = onset_envelope(run.recording, rate_hz, hop);
         let song_env = song_job
             .join()
             .map_err(|_| EngineError::no_match("feature extraction failed"));
-        (dance_env, song_env)
+        (recording_env, song_env)
     });
     let song_env = song_env?;
     run.cancel.check()?;
-    let frame_rate = dance_env.frame_rate_hz;
-    let dance_white = whiten_envelope(&dance_env.flux, 20, 150);
+    let frame_rate = recording_env.frame_rate_hz;
+    let recording_white = whiten_envelope(&recording_env.flux, 20, 150);
     let song_white = whiten_envelope(&song_env.flux, 20, 150);
-    let t_ref = dance_env.flux.len() as f64 / frame_rate / 2.0;
+    let t_ref = recording_env.flux.len() as f64 / frame_rate / 2.0;
     Ok(Features {
-        dance_env,
+        recording_env,
         song_env,
-        dance_white,
+        recording_white,
         song_white,
         frame_rate,
         t_ref,
@@ -233,7 +233,7 @@ fn coarse_search(
     progress: &mut dyn FnMut(&str, f64),
 ) -> Result<Vec<CoarseCandidate>> {
     let coarse = coarse_candidates(
-        &features.dance_white,
+        &features.recording_white,
         &features.song_white,
         features.frame_rate,
         &CoarseParams {
@@ -262,7 +262,7 @@ fn shape_features(features: &Features, opts: &AlignOptions) -> Shapes {
             SHAPE_TREND_FRAMES,
         )
     };
-    let (dance_env, song_env) = (&features.dance_env, &features.song_env);
+    let (recording_env, song_env) = (&features.recording_env, &features.song_env);
     std::thread::scope(|scope| {
         // (no thread at all when the beats are not wanted)
         let beats_job = opts.beats.then(|| {
@@ -270,21 +270,21 @@ fn shape_features(features: &Features, opts: &AlignOptions) -> Shapes {
         });
         let song_job = scope.spawn(|| {
             let song_shape = shape_of(song_env);
-            let dance_frames = dance_env.log_bands.len() / dance_env.n_bands.max(1);
+            let recording_frames = recording_env.log_bands.len() / recording_env.n_bands.max(1);
             let song_spectra = SongShapeSpectra::new(
                 &song_shape,
-                (dance_frames as f64 / (1.0 - opts.max_rate_deviation)).ceil() as usize + 2,
+                (recording_frames as f64 / (1.0 - opts.max_rate_deviation)).ceil() as usize + 2,
             );
             (song_shape, song_spectra)
         });
-        let dance = shape_of(dance_env);
+        let recording = shape_of(recording_env);
         let (song, song_spectra) = song_job
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e));
         let beats =
             beats_job.and_then(|job| job.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         Shapes {
-            dance,
+            recording,
             song,
             song_spectra,
             beats,
@@ -314,7 +314,7 @@ fn rank_by_shape(
     }
     cancel.check()?;
     let (correlations, mut by_shape) = shape_scan(
-        &shapes.dance,
+        &shapes.recording,
         &shapes.song_spectra,
         &rates,
         frame_rate,
@@ -328,7 +328,7 @@ fn rank_by_shape(
             .min_by(|a, b| (a.rate - c.rate).abs().total_cmp(&(b.rate - c.rate).abs()))
         {
             let v = line_similarity(
-                &shapes.dance,
+                &shapes.recording,
                 &shapes.song,
                 frame_rate,
                 t_ref,
@@ -376,7 +376,7 @@ fn rank_by_coherence(
     let rank_one = |ci: usize| -> Result<Option<Ranked>> {
         let ShapeCandidate { shape_z, line: c } = ranking.candidates[ci];
         let c = polish_rate(
-            &features.dance_white,
+            &features.recording_white,
             &features.song_white,
             features.frame_rate,
             c,
@@ -389,7 +389,15 @@ fn rank_by_coherence(
         };
         let mut best: Option<Ranked> = None;
         for params in variants_for(line.rate, true) {
-            let fine = refine_line(run.dance, run.bgm, run.fs, &line, &params, 1, run.cancel)?;
+            let fine = refine_line(
+                run.recording,
+                run.song,
+                run.fs,
+                &line,
+                &params,
+                1,
+                run.cancel,
+            )?;
             if best.as_ref().is_none_or(|b| fine.z > b.fine.z) {
                 best = Some(Ranked {
                     fine,
@@ -461,7 +469,7 @@ fn recheck_at_lead_rate(
         }
         run.cancel.check()?;
         let c = polish_rate(
-            &features.dance_white,
+            &features.recording_white,
             &features.song_white,
             features.frame_rate,
             CoarseCandidate {
@@ -478,8 +486,8 @@ fn recheck_at_lead_rate(
         };
         for params in variants_for(line.rate, true) {
             let out = refine_line(
-                run.dance,
-                run.bgm,
+                run.recording,
+                run.song,
                 run.fs,
                 &line,
                 &params,
@@ -654,7 +662,7 @@ fn second_pass(
     );
     let shape_z_of = |l: &Line| {
         let v = line_similarity(
-            &shapes.dance,
+            &shapes.recording,
             &shapes.song,
             features.frame_rate,
             features.t_ref,
@@ -690,7 +698,7 @@ fn dense_rate_hypotheses(
         .collect();
     run.cancel.check()?;
     let (_, mut at_rates) = shape_scan(
-        &shapes.dance,
+        &shapes.recording,
         &shapes.song_spectra,
         &dense,
         frame_rate,
@@ -705,7 +713,7 @@ fn dense_rate_hypotheses(
     } in at_rates.iter().take(DENSE_RATE_HYPOTHESES)
     {
         let line = polish_by_shape(
-            &shapes.dance,
+            &shapes.recording,
             &shapes.song,
             frame_rate,
             Line {
@@ -827,15 +835,15 @@ fn settle_second_pass(
 /// The result for a placement: the heard part of the recording, the offset
 /// at its middle, the alternatives at the same time, the song's beats.
 fn assemble_result(run: &Run, placed: Placed, shapes: &Shapes, frame_rate: f64) -> AlignResult {
-    let dance_dur = run.dance.len() as f64 / run.fs;
-    let song_dur = run.bgm.len() as f64 / run.fs;
+    let recording_dur = run.recording.len() as f64 / run.fs;
+    let song_dur = run.song.len() as f64 / run.fs;
     let line = placed.fine.line;
     let shape_z = |t_a: f64, t_b: f64| {
-        super::shape_presence(&shapes.dance, &shapes.song, frame_rate, &line, t_a, t_b)
+        super::shape_presence(&shapes.recording, &shapes.song, frame_rate, &line, t_a, t_b)
     };
-    let (dance_start, dance_end) =
-        super::heard_span(&placed.fine, &line, dance_dur, song_dur, &shape_z);
-    let t_mid = 0.5 * (dance_start + dance_end);
+    let (recording_start, recording_end) =
+        super::heard_span(&placed.fine, &line, recording_dur, song_dur, &shape_z);
+    let t_mid = 0.5 * (recording_start + recording_end);
     let offset_s = t_mid - line.song_at(t_mid);
     // the winner first, then the other distinct placements at the same reference time
     let mut candidates = vec![AlignCandidate {
@@ -856,10 +864,10 @@ fn assemble_result(run: &Run, placed: Placed, shapes: &Shapes, frame_rate: f64) 
         verdict: placed.verdict,
         candidates,
         overlap: Overlap {
-            dance_start_s: dance_start,
-            dance_end_s: dance_end,
-            bgm_start_s: line.song_at(dance_start).clamp(0.0, song_dur),
-            bgm_end_s: line.song_at(dance_end).clamp(0.0, song_dur),
+            dance_start_s: recording_start,
+            dance_end_s: recording_end,
+            bgm_start_s: line.song_at(recording_start).clamp(0.0, song_dur),
+            bgm_end_s: line.song_at(recording_end).clamp(0.0, song_dur),
         },
         pitch_kept: placed.pitch_kept,
         bpm: beats.map(|b| b.bpm),

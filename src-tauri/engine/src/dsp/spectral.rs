@@ -1,6 +1,6 @@
 //! `spectral`: spectral-shape similarity along a candidate line.
 //!
-//! Pop and dance songs reuse the same drum samples in every bar, so rhythm
+//! Pop and recording songs reuse the same drum samples in every bar, so rhythm
 //! (onsets) and even waveform coherence of drum hits match at many wrong
 //! places. What differs between sections is the *spectral shape* over time
 //! (bass line, chords, instrumentation). Log band energies survive reverb and
@@ -69,7 +69,7 @@ pub(crate) fn spectral_shape(
 /// (every `step`-th recording frame; song frames interpolated linearly).
 /// Frames mapped outside the song contribute nothing.
 pub(crate) fn line_similarity(
-    dance: &SpectralShape,
+    recording: &SpectralShape,
     song: &SpectralShape,
     frame_rate: f64,
     t_ref: f64,
@@ -77,14 +77,14 @@ pub(crate) fn line_similarity(
     rate: f64,
     step: usize,
 ) -> f64 {
-    let nb = dance.n_bands;
+    let nb = recording.n_bands;
     if nb == 0 || song.n_bands != nb || song.frames < 2 {
         return 0.0;
     }
     let mut total = 0f64;
-    for t in (0..dance.frames).step_by(step.max(1)) {
+    for t in (0..recording.frames).step_by(step.max(1)) {
         let song_t = sigma + (t as f64 / frame_rate - t_ref) / rate;
-        if let Some(dot) = frame_similarity(dance, t, song, song_t * frame_rate) {
+        if let Some(dot) = frame_similarity(recording, t, song, song_t * frame_rate) {
             total += f64::from(dot);
         }
     }
@@ -95,18 +95,18 @@ pub(crate) fn line_similarity(
 /// `x` (linear interpolation between song frames); `None` outside the song.
 /// Both shapes must have the same number of bands.
 pub(crate) fn frame_similarity(
-    dance: &SpectralShape,
+    recording: &SpectralShape,
     t: usize,
     song: &SpectralShape,
     x: f64,
 ) -> Option<f32> {
-    let nb = dance.n_bands;
-    if x < 0.0 || x >= song.frames.saturating_sub(1) as f64 || t >= dance.frames {
+    let nb = recording.n_bands;
+    if x < 0.0 || x >= song.frames.saturating_sub(1) as f64 || t >= recording.frames {
         return None;
     }
     let j = x.floor() as usize;
     let f = (x - j as f64) as f32;
-    let d = &dance.values[t * nb..(t + 1) * nb];
+    let d = &recording.values[t * nb..(t + 1) * nb];
     let s0 = &song.values[j * nb..(j + 1) * nb];
     let s1 = &song.values[(j + 1) * nb..(j + 2) * nb];
     let mut dot = 0f32;
@@ -119,7 +119,7 @@ pub(crate) fn frame_similarity(
 /// Whole-overlap shape similarity for every placement at one rate.
 #[derive(Debug, Clone)]
 pub(crate) struct ShapeCorrelation {
-    /// `values[i]` is the sum of per-frame cosine similarities when dance
+    /// `values[i]` is the sum of per-frame cosine similarities when recording
     /// frame 0 sits at song frame `i as i64 + first_start`.
     pub values: Vec<f32>,
     pub first_start: i64,
@@ -164,19 +164,19 @@ impl SongShapeSpectra {
 }
 
 /// Shape similarity of the whole recording against the song for every
-/// placement at `rate` (dance seconds per song second), by FFT: the recording's
+/// placement at `rate` (recording seconds per song second), by FFT: the recording's
 /// band sequences are re-timed onto the song's time axis and their
 /// cross-correlations with the song's summed over bands.
 pub(crate) fn shape_correlation(
-    dance: &SpectralShape,
+    recording: &SpectralShape,
     song: &SongShapeSpectra,
     rate: f64,
 ) -> Option<ShapeCorrelation> {
-    let nb = dance.n_bands;
-    if nb == 0 || nb != song.spectra.len() || dance.frames < 2 {
+    let nb = recording.n_bands;
+    if nb == 0 || nb != song.spectra.len() || recording.frames < 2 {
         return None;
     }
-    let needle_len = (((dance.frames - 1) as f64) / rate).floor() as usize + 1;
+    let needle_len = (((recording.frames - 1) as f64) / rate).floor() as usize + 1;
     if song.song_frames + needle_len + 1 > song.fft_len {
         return None;
     }
@@ -194,9 +194,9 @@ pub(crate) fn shape_correlation(
             let x = u as f64 * rate;
             let i = x.floor() as usize;
             let f = (x - i as f64) as f32;
-            let a = dance.values[i * nb + b];
-            let c = if i + 1 < dance.frames {
-                dance.values[(i + 1) * nb + b]
+            let a = recording.values[i * nb + b];
+            let c = if i + 1 < recording.frames {
+                recording.values[(i + 1) * nb + b]
             } else {
                 a
             };
