@@ -159,12 +159,7 @@ pub fn refine_line(
         }
     }
     let (fit, found) = best_fit;
-    let taus: Vec<f64> = windows
-        .iter()
-        .map(|w| (fit.a + fit.b * (w.t_s - t0) - w.base_shift) / w.lag_scale + m as f64)
-        .collect();
-    let z_radius = stretch_radius(params);
-    let line_z = line_coherence(&windows, &taus, if params.stretched { z_radius } else { 0 });
+    let line_z = summed_line_coherence(&windows, t0, params, fit);
     if std::env::var_os("BEATSYNC_ALIGN_DEBUG").is_some() {
         eprintln!(
             "  fine: line ({:.4},{:.6}) windows {} a* {:.1} b* {:.3} obs {} default ({:.1},{:.3}) fit ({:.1},{:.3}) z {:.2} line z {line_z:.2}",
@@ -194,6 +189,23 @@ pub fn refine_line(
         windows: found.windows,
         hop_s,
     })
+}
+
+/// [`line_coherence`] along `fit` (within the pitch-kept wobble for
+/// time-stretched playback, on the line otherwise).
+fn summed_line_coherence(
+    windows: &[WindowCorr],
+    t0: f64,
+    params: &FineParams,
+    fit: LineFit,
+) -> f64 {
+    let m = params.max_lag;
+    let taus: Vec<f64> = windows
+        .iter()
+        .map(|w| (fit.a + fit.b * (w.t_s - t0) - w.base_shift) / w.lag_scale + m as f64)
+        .collect();
+    let z_radius = stretch_radius(params);
+    line_coherence(windows, &taus, if params.stretched { z_radius } else { 0 })
 }
 
 /// A line through the windows' correlations: song-sample deviation `a` at
