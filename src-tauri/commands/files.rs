@@ -145,7 +145,7 @@ pub async fn match_songs(
         .collect::<Result<Vec<_>, IpcError>>()?;
     blocking(move || {
         let paths: Vec<&std::path::Path> = songs.iter().map(|(p, _)| p.as_path()).collect();
-        let aligned = engine::align::align_against_songs(
+        let aligned = engine::align_against_songs(
             &dance,
             &paths,
             &engine::AlignOptions::default(),

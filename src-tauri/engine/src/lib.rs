@@ -2,42 +2,28 @@
 //! The Tauri app and the `beatsync` CLI are thin shells over this crate.
 //!
 //! Layout (see docs/architecture.md): [`media`] reads files (probe, decode,
-//! waveform, fingerprint), the align family finds where the song sits,
-//! [`Placement`] is that placement, [`export`] writes the finished video, and
+//! waveform, fingerprint), `align` finds where the song sits ([`align_files`];
+//! built on the crate-private `dsp`), [`Placement`] is that placement,
+//! [`export`] writes the finished video, [`frames`] serves its pictures, and
 //! [`jobs`] runs both in the background from a durable store.
 
 pub mod demo;
 pub mod export;
+pub mod frames;
 pub mod jobs;
 pub mod media;
 
+mod align;
 mod cancel;
+mod dsp;
 mod error;
-mod timeline;
-
-// The align family; it moves into align/ and dsp/ in a later pass.
-pub mod align;
-pub mod beats;
-pub mod coarse;
-pub mod fine;
-pub mod frames;
-pub mod gcc;
-pub mod integrate;
-pub mod interp;
-pub mod onset;
-pub mod par;
-pub mod spectral;
 #[cfg(test)]
 mod test_signal;
-pub mod tiebreak;
-pub mod xcorr;
-
-// The align family reads audio through this path.
-use media::decode;
+mod timeline;
 
 pub use align::{
-    align_files, align_signals, AlignCandidate, AlignOptions, AlignResult, AlignTimings, BestGuess,
-    Overlap, Verdict,
+    align_against_songs, align_files, align_signals, AlignCandidate, AlignOptions, AlignResult,
+    AlignTimings, BestGuess, Overlap, Verdict,
 };
 pub use cancel::CancelToken;
 pub use error::{EngineError, ErrorCode, ErrorPayload, Result};

@@ -1,6 +1,6 @@
 //! `spectral`: spectral-shape similarity along a candidate line.
 //!
-//! Pop and dance songs reuse the same drum samples in every bar, so rhythm
+//! Pop and recording songs reuse the same drum samples in every bar, so rhythm
 //! (onsets) and even waveform coherence of drum hits match at many wrong
 //! places. What differs between sections is the *spectral shape* over time
 //! (bass line, chords, instrumentation). Log band energies survive reverb and
@@ -8,12 +8,12 @@
 //! frame's overall level are removed, so summing frame-by-frame cosine
 //! similarity over the whole overlap tells the right section from a look-alike.
 
-use crate::onset::moving_mean;
+use crate::dsp::onset::moving_mean;
 use realfft::num_complex::Complex;
 use realfft::RealFftPlanner;
 
 #[derive(Debug, Clone)]
-pub struct SpectralShape {
+pub(crate) struct SpectralShape {
     pub frames: usize,
     pub n_bands: usize,
     /// Unit-norm shape vectors, frame-major (all zero for a silent frame).
@@ -23,7 +23,11 @@ pub struct SpectralShape {
 /// Normalises log band energies (`n_bands` per frame): each band minus its
 /// moving mean over `±trend_radius` frames, then each frame minus its mean
 /// across bands, scaled to unit norm.
-pub fn spectral_shape(log_bands: &[f32], n_bands: usize, trend_radius: usize) -> SpectralShape {
+pub(crate) fn spectral_shape(
+    log_bands: &[f32],
+    n_bands: usize,
+    trend_radius: usize,
+) -> SpectralShape {
     if n_bands == 0 {
         return SpectralShape {
             frames: 0,
@@ -64,8 +68,8 @@ pub fn spectral_shape(log_bands: &[f32], n_bands: usize, trend_radius: usize) ->
 /// frames the line `song_t = sigma + (dance_t - t_ref) / rate` maps them to
 /// (every `step`-th recording frame; song frames interpolated linearly).
 /// Frames mapped outside the song contribute nothing.
-pub fn line_similarity(
-    dance: &SpectralShape,
+pub(crate) fn line_similarity(
+    recording: &SpectralShape,
     song: &SpectralShape,
     frame_rate: f64,
     t_ref: f64,
@@ -73,14 +77,14 @@ pub fn line_similarity(
     rate: f64,
     step: usize,
 ) -> f64 {
-    let nb = dance.n_bands;
+    let nb = recording.n_bands;
     if nb == 0 || song.n_bands != nb || song.frames < 2 {
         return 0.0;
     }
     let mut total = 0f64;
-    for t in (0..dance.frames).step_by(step.max(1)) {
+    for t in (0..recording.frames).step_by(step.max(1)) {
         let song_t = sigma + (t as f64 / frame_rate - t_ref) / rate;
-        if let Some(dot) = frame_similarity(dance, t, song, song_t * frame_rate) {
+        if let Some(dot) = frame_similarity(recording, t, song, song_t * frame_rate) {
             total += f64::from(dot);
         }
     }
@@ -90,19 +94,19 @@ pub fn line_similarity(
 /// Shape similarity of recording frame `t` with the song at fractional frame
 /// `x` (linear interpolation between song frames); `None` outside the song.
 /// Both shapes must have the same number of bands.
-pub fn frame_similarity(
-    dance: &SpectralShape,
+pub(crate) fn frame_similarity(
+    recording: &SpectralShape,
     t: usize,
     song: &SpectralShape,
     x: f64,
 ) -> Option<f32> {
-    let nb = dance.n_bands;
-    if x < 0.0 || x >= song.frames.saturating_sub(1) as f64 || t >= dance.frames {
+    let nb = recording.n_bands;
+    if x < 0.0 || x >= song.frames.saturating_sub(1) as f64 || t >= recording.frames {
         return None;
     }
     let j = x.floor() as usize;
     let f = (x - j as f64) as f32;
-    let d = &dance.values[t * nb..(t + 1) * nb];
+    let d = &recording.values[t * nb..(t + 1) * nb];
     let s0 = &song.values[j * nb..(j + 1) * nb];
     let s1 = &song.values[(j + 1) * nb..(j + 2) * nb];
     let mut dot = 0f32;
@@ -114,8 +118,8 @@ pub fn frame_similarity(
 
 /// Whole-overlap shape similarity for every placement at one rate.
 #[derive(Debug, Clone)]
-pub struct ShapeCorrelation {
-    /// `values[i]` is the sum of per-frame cosine similarities when dance
+pub(crate) struct ShapeCorrelation {
+    /// `values[i]` is the sum of per-frame cosine similarities when recording
     /// frame 0 sits at song frame `i as i64 + first_start`.
     pub values: Vec<f32>,
     pub first_start: i64,
@@ -126,7 +130,7 @@ pub struct ShapeCorrelation {
 }
 
 /// The song side of [`shape_correlation`], transformed once.
-pub struct SongShapeSpectra {
+pub(crate) struct SongShapeSpectra {
     fft_len: usize,
     song_frames: usize,
     spectra: Vec<Vec<Complex<f32>>>,
@@ -160,19 +164,19 @@ impl SongShapeSpectra {
 }
 
 /// Shape similarity of the whole recording against the song for every
-/// placement at `rate` (dance seconds per song second), by FFT: the recording's
+/// placement at `rate` (recording seconds per song second), by FFT: the recording's
 /// band sequences are re-timed onto the song's time axis and their
 /// cross-correlations with the song's summed over bands.
-pub fn shape_correlation(
-    dance: &SpectralShape,
+pub(crate) fn shape_correlation(
+    recording: &SpectralShape,
     song: &SongShapeSpectra,
     rate: f64,
 ) -> Option<ShapeCorrelation> {
-    let nb = dance.n_bands;
-    if nb == 0 || nb != song.spectra.len() || dance.frames < 2 {
+    let nb = recording.n_bands;
+    if nb == 0 || nb != song.spectra.len() || recording.frames < 2 {
         return None;
     }
-    let needle_len = (((dance.frames - 1) as f64) / rate).floor() as usize + 1;
+    let needle_len = (((recording.frames - 1) as f64) / rate).floor() as usize + 1;
     if song.song_frames + needle_len + 1 > song.fft_len {
         return None;
     }
@@ -190,9 +194,9 @@ pub fn shape_correlation(
             let x = u as f64 * rate;
             let i = x.floor() as usize;
             let f = (x - i as f64) as f32;
-            let a = dance.values[i * nb + b];
-            let c = if i + 1 < dance.frames {
-                dance.values[(i + 1) * nb + b]
+            let a = recording.values[i * nb + b];
+            let c = if i + 1 < recording.frames {
+                recording.values[(i + 1) * nb + b]
             } else {
                 a
             };

@@ -12,7 +12,7 @@ const FRAME_LEN_8K: usize = 256;
 /// Onset-strength envelopes at `frame_rate_hz` (frame `i` describes the audio
 /// around `i / frame_rate_hz` seconds).
 #[derive(Debug, Clone)]
-pub struct OnsetEnvelope {
+pub(crate) struct OnsetEnvelope {
     pub frame_rate_hz: f64,
     /// Broadband positive log-spectral flux, 100 Hz .. 3.8 kHz.
     pub flux: Vec<f32>,
@@ -29,7 +29,7 @@ pub struct OnsetEnvelope {
 ///
 /// Band energies are log-compressed relative to the signal's own mean level,
 /// so the result does not depend on the recording gain.
-pub fn onset_envelope(samples: &[f32], rate_hz: u32, hop: usize) -> OnsetEnvelope {
+pub(crate) fn onset_envelope(samples: &[f32], rate_hz: u32, hop: usize) -> OnsetEnvelope {
     let hop = hop.max(1);
     // Keep the frame about 32 ms whatever the rate (power of two for the FFT).
     let frame_len = (FRAME_LEN_8K * (rate_hz as usize).div_ceil(8000)).next_power_of_two();
@@ -167,7 +167,7 @@ fn log_bands(frame_len: usize, rate_hz: u32) -> Vec<(usize, usize)> {
 /// moving RMS (`norm_radius` frames). The result is near zero-mean with unit
 /// local variance, so a loud chorus, a quiet verse or a stretch of AGC pumping
 /// all weigh the same in a correlation. Silent stretches stay at zero.
-pub fn whiten_envelope(env: &[f32], mean_radius: usize, norm_radius: usize) -> Vec<f32> {
+pub(crate) fn whiten_envelope(env: &[f32], mean_radius: usize, norm_radius: usize) -> Vec<f32> {
     let n = env.len();
     if n == 0 {
         return Vec::new();
@@ -189,7 +189,7 @@ pub fn whiten_envelope(env: &[f32], mean_radius: usize, norm_radius: usize) -> V
 }
 
 /// Centred moving average with a radius of `radius` samples (shorter at the ends).
-pub fn moving_mean(x: &[f32], radius: usize) -> Vec<f32> {
+pub(crate) fn moving_mean(x: &[f32], radius: usize) -> Vec<f32> {
     let n = x.len();
     let mut prefix = vec![0f64; n + 1];
     for i in 0..n {

@@ -3,11 +3,11 @@
 //! Model: `dance_time = offset + rate * song_time` (a straight line: constant
 //! offset, clock drift or a playback-speed change). Three stages:
 //!
-//! 1. **coarse** ([`crate::coarse`]): onset envelopes, windowed correlation
+//! 1. **coarse** ([`crate::align::coarse`]): onset envelopes, windowed correlation
 //!    against the whole song at a few rates, Hough vote for the line most
 //!    consistent across all windows, then direct re-scoring. Gives a handful
 //!    of candidate lines (usually the right one and its ± one-bar neighbours).
-//! 2. **fine** ([`crate::fine`]): GCC-PHAT of short audio windows all along
+//! 2. **fine** ([`crate::align::fine`]): GCC-PHAT of short audio windows all along
 //!    each candidate line; the line with the most accumulated coherence over
 //!    the whole overlap wins (this is what picks the right bar in loop-based
 //!    music), then a robust line fit of per-window lags gives rate and offset
@@ -15,18 +15,29 @@
 //! 3. **overlap**: windows where the song is clearly heard bound the part of
 //!    the recording that has music.
 
-use crate::beats::track_beats;
+mod coarse;
+mod fine;
+mod integrate;
+mod pipeline;
+mod tiebreak;
+mod verdict;
+
+use crate::align::fine::{refine_line, FineOutcome, FineParams, Line};
 use crate::cancel::CancelToken;
-use crate::coarse::{coarse_candidates, CoarseParams};
-use crate::decode::decode_audio_with;
+use crate::dsp::spectral::{line_similarity, shape_correlation, SongShapeSpectra};
+use crate::dsp::xcorr::{parabolic_offset, top_peaks};
 use crate::error::{EngineError, Result};
-use crate::fine::{refine_line, FineOutcome, FineParams, Line};
-use crate::onset::{onset_envelope, whiten_envelope};
-use crate::spectral::{line_similarity, shape_correlation, spectral_shape, SongShapeSpectra};
-use crate::xcorr::{parabolic_offset, top_peaks};
+use crate::media::decode::decode_audio_with;
+pub use pipeline::align_signals;
+use pipeline::{Fitted, Run, ShapeCandidate};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
+pub use verdict::Verdict;
+use verdict::{
+    integrated_confidence, integrated_presence, integrated_separation, Confidence,
+    DECISIVE_SHAPE_Z, DECISIVE_Z, HEARD_ABSENCE_Z, HEARD_CLIP, HEARD_SHAPE_Z, INTEGRATED_MIN_Z,
+};
 
 /// Tunables of [`align_signals`]; the defaults are what the app uses.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,7 +100,7 @@ pub struct AlignResult {
     pub offset_s: f64,
     /// Recording seconds per song second over the overlap (1.0 = same speed).
     pub rate: f64,
-    /// 0..1; at or above [`SURE_CONFIDENCE`] the placement is right (`verdict` sure).
+    /// 0..1; at or above 0.9 the placement is right (`verdict` sure).
     pub confidence: f64,
     /// `unsure`: the song may not be this one, or not placed right; listen
     /// before exporting. Absent in results stored before it existed: `sure`.
@@ -110,8 +121,8 @@ pub struct AlignResult {
 
 /// Decodes both files and aligns them (see [`align_signals`]).
 pub fn align_files(
-    dance: &Path,
-    bgm: &Path,
+    recording: &Path,
+    song: &Path,
     opts: &AlignOptions,
     cancel: &CancelToken,
     progress: &mut dyn FnMut(&str, f64),
@@ -121,25 +132,32 @@ pub fn align_files(
     let rate = opts.analysis_rate_hz;
     progress("decode", 0.0);
     // The two decodes are independent: run the song's on a second thread.
-    let (dance_pcm, bgm_pcm) = std::thread::scope(|scope| {
-        let bgm_cancel = cancel.clone();
-        let bgm_job = scope.spawn(move || decode_audio_with(bgm, rate, &bgm_cancel, &mut |_| {}));
-        let dance_pcm =
-            decode_audio_with(dance, rate, cancel, &mut |f| progress("decode", 0.9 * f));
-        let bgm_pcm = bgm_job
+    let (recording_pcm, song_pcm) = std::thread::scope(|scope| {
+        let song_cancel = cancel.clone();
+        let song_job =
+            scope.spawn(move || decode_audio_with(song, rate, &song_cancel, &mut |_| {}));
+        let recording_pcm = decode_audio_with(recording, rate, cancel, &mut |f| {
+            progress("decode", 0.9 * f)
+        });
+        let song_pcm = song_job
             .join()
-            .unwrap_or_else(|_| Err(EngineError::media(bgm, "decoder thread panicked")));
-        (dance_pcm, bgm_pcm)
+            .unwrap_or_else(|_| Err(EngineError::media(song, "decoder thread panicked")));
+        (recording_pcm, song_pcm)
     });
-    let dance_pcm = dance_pcm?;
-    let bgm_pcm = bgm_pcm?;
+    let recording_pcm = recording_pcm?;
+    let song_pcm = song_pcm?;
     progress("decode", 1.0);
-    check_length(dance, dance_pcm.samples.len(), rate, opts.min_audio_s)?;
-    check_length(bgm, bgm_pcm.samples.len(), rate, opts.min_audio_s)?;
+    check_length(
+        recording,
+        recording_pcm.samples.len(),
+        rate,
+        opts.min_audio_s,
+    )?;
+    check_length(song, song_pcm.samples.len(), rate, opts.min_audio_s)?;
     let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
     let mut result = align_signals(
-        &dance_pcm.samples,
-        &bgm_pcm.samples,
+        &recording_pcm.samples,
+        &song_pcm.samples,
         rate,
         opts,
         cancel,
@@ -153,23 +171,28 @@ pub fn align_files(
 /// with songs), decoding the recording once: per song, what [`align_files`]
 /// answers for that pair. The outer error is the recording's own.
 pub fn align_against_songs(
-    dance: &Path,
+    recording: &Path,
     songs: &[&Path],
     opts: &AlignOptions,
     cancel: &CancelToken,
 ) -> Result<Vec<Result<AlignResult>>> {
     crate::init();
     let rate = opts.analysis_rate_hz;
-    let dance_pcm = decode_audio_with(dance, rate, cancel, &mut |_| {})?;
-    check_length(dance, dance_pcm.samples.len(), rate, opts.min_audio_s)?;
-    let align_one = |bgm: &Path| -> Result<AlignResult> {
+    let recording_pcm = decode_audio_with(recording, rate, cancel, &mut |_| {})?;
+    check_length(
+        recording,
+        recording_pcm.samples.len(),
+        rate,
+        opts.min_audio_s,
+    )?;
+    let align_one = |song: &Path| -> Result<AlignResult> {
         let t0 = Instant::now();
-        let bgm_pcm = decode_audio_with(bgm, rate, cancel, &mut |_| {})?;
-        check_length(bgm, bgm_pcm.samples.len(), rate, opts.min_audio_s)?;
+        let song_pcm = decode_audio_with(song, rate, cancel, &mut |_| {})?;
+        check_length(song, song_pcm.samples.len(), rate, opts.min_audio_s)?;
         let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
         let mut result = align_signals(
-            &dance_pcm.samples,
-            &bgm_pcm.samples,
+            &recording_pcm.samples,
+            &song_pcm.samples,
             rate,
             opts,
             cancel,
@@ -207,607 +230,23 @@ const SHAPE_TREND_FRAMES: usize = 300;
 /// A candidate without coherence whose rate differs from the leader's by
 /// more than this was not checked by GCC at the recording's rate.
 const UNCHECKED_RATE_GAP: f64 = 1e-3;
-/// Below this whole-overlap GCC z-score the song is declared absent.
-const MIN_MATCH_Z: f64 = 9.0;
-/// A placement must have a clear peak in at least this fraction of the
-/// final pass's windows over the overlap. Another song that shares drum
-/// hits or a chord at a simple tempo ratio can reach the z-score above on a
-/// handful of strong windows (4-5 of 300 in the bench's cross pairs, i.e.
-/// 1.2-1.6 %); the song itself was heard in 12 % or more of them on every
-/// bench case, including talk-heavy and mostly-noise ones.
-const MIN_HEARD_FRACTION: f64 = 0.04;
-/// The same with a speed change (|rate - 1| above [`SPEED_CHANGE`]; clock
-/// drift stays below it): true speed-changed cases were heard in 12 % or
-/// more of their windows; wrong songs matched at a tempo ratio in 1-7 %.
-const MIN_HEARD_FRACTION_AT_SPEED: f64 = 0.08;
-const SPEED_CHANGE: f64 = 0.005;
-/// A pitch-kept (time-stretched) placement needs this spectral-shape z-score,
-/// or a GCC z-score of [`STRETCH_STRONG_Z`]. Bench figures: the five true
-/// pitch-kept cases (four sets and a held-out one) have shape z 4.3-10.6
-/// (GCC z 9.2-28.9); the three wrong-song pairs (other songs sharing key,
-/// chords and drums at a 2-3 % tempo ratio) that passed the GCC threshold as
-/// pitch-kept had shape z 2.5-3.5 and GCC z 9.9-14.5. The margins are thin
-/// on both sides: few cases of either kind exist.
-const STRETCH_MIN_SHAPE_Z: f64 = 4.0;
-const STRETCH_STRONG_Z: f64 = 2.0 * MIN_MATCH_Z;
-
-/// Aligns mono signals at `rate_hz` (`dance`: the class recording, `bgm`: the song).
-pub fn align_signals(
-    dance: &[f32],
-    bgm: &[f32],
-    rate_hz: u32,
-    opts: &AlignOptions,
-    cancel: &CancelToken,
-    progress: &mut dyn FnMut(&str, f64),
-) -> Result<AlignResult> {
-    check_length(
-        Path::new("recording"),
-        dance.len(),
-        rate_hz,
-        opts.min_audio_s,
-    )?;
-    check_length(Path::new("song"), bgm.len(), rate_hz, opts.min_audio_s)?;
-    if is_silent(dance) {
-        return Err(EngineError::no_match("the recording is silent"));
-    }
-    if is_silent(bgm) {
-        return Err(EngineError::no_match("the song file is silent"));
-    }
-    let fs = f64::from(rate_hz);
-    let dance_dur = dance.len() as f64 / fs;
-    let song_dur = bgm.len() as f64 / fs;
-
-    // ---- features
-    let t_features = Instant::now();
-    progress("features", 0.0);
-    let hop = ((ENVELOPE_HOP_S * fs).round() as usize).max(1);
-    let (dance_env, song_env) = std::thread::scope(|scope| {
-        let song_job = scope.spawn(|| onset_envelope(bgm, rate_hz, hop));
-        let dance_env = onset_envelope(dance, rate_hz, hop);
-        let song_env = song_job
-            .join()
-            .map_err(|_| EngineError::no_match("feature extraction failed"));
-        (dance_env, song_env)
-    });
-    let song_env = song_env?;
-    cancel.check()?;
-    let frame_rate = dance_env.frame_rate_hz;
-    let dance_white = whiten_envelope(&dance_env.flux, 20, 150);
-    let song_white = whiten_envelope(&song_env.flux, 20, 150);
-    progress("features", 1.0);
-    let features_ms = t_features.elapsed().as_secs_f64() * 1e3;
-
-    // ---- coarse search
-    let t_search = Instant::now();
-    let coarse = coarse_candidates(
-        &dance_white,
-        &song_white,
-        frame_rate,
-        &CoarseParams {
-            max_rate_deviation: opts.max_rate_deviation,
-            ..CoarseParams::default()
-        },
-        cancel,
-        &mut |f| progress("search", f),
-    )?;
-    let search_ms = t_search.elapsed().as_secs_f64() * 1e3;
-    if coarse.is_empty() {
-        return Err(EngineError::no_match(
-            "no rhythmic match between the recording and the song",
-        ));
-    }
-
-    // ---- rank candidates by spectral-shape similarity over the whole overlap
-    let t_refine = Instant::now();
-    progress("refine", 0.0);
-    // the reference time of the coarse lines (half the envelope's length)
-    let t_ref = dance_env.flux.len() as f64 / frame_rate / 2.0;
-    // The recording's shape, the song's shape and the song's beats are
-    // independent: the last two run beside the first.
-    let smooth = SHAPE_SMOOTH_FRAMES;
-    let shape_of = |env: &crate::onset::OnsetEnvelope| {
-        spectral_shape(
-            &smooth_bands(&env.log_bands, env.n_bands, smooth),
-            env.n_bands,
-            SHAPE_TREND_FRAMES,
-        )
-    };
-    let (dance_shape, song_shape, song_spectra, beats) = std::thread::scope(|scope| {
-        // (no thread at all when the beats are not wanted)
-        let beats_job = opts.beats.then(|| {
-            scope.spawn(|| track_beats(&song_env.flux, &song_env.low_flux, song_env.frame_rate_hz))
-        });
-        let song_job = scope.spawn(|| {
-            let song_shape = shape_of(&song_env);
-            let dance_frames = dance_env.log_bands.len() / dance_env.n_bands.max(1);
-            let song_spectra = SongShapeSpectra::new(
-                &song_shape,
-                (dance_frames as f64 / (1.0 - opts.max_rate_deviation)).ceil() as usize + 2,
-            );
-            (song_shape, song_spectra)
-        });
-        let dance_shape = shape_of(&dance_env);
-        let (song_shape, song_spectra) = song_job
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        let beats =
-            beats_job.and_then(|job| job.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        (dance_shape, song_shape, song_spectra, beats)
-    });
-    // The onset search finds the rate reliably (every look-alike section shares
-    // it) but not always the section: scan every placement by spectral shape
-    // at the few rates it proposes (and at 1.0).
-    let mut rates: Vec<f64> = Vec::new();
-    for c in coarse.iter().take(8) {
-        if rates.len() < 3 && rates.iter().all(|r| (r - c.rate).abs() > 3e-4) {
-            rates.push(c.rate);
-        }
-    }
-    if rates.iter().all(|r| (r - 1.0).abs() > 3e-4) {
-        rates.push(1.0);
-    }
-    cancel.check()?;
-    let (correlations, mut by_shape) = shape_scan(
-        &dance_shape,
-        &song_spectra,
-        &rates,
-        frame_rate,
-        t_ref,
-        SHAPE_PEAKS_PER_RATE,
-    );
-    // the onset candidates too, on the same scale (that of the nearest scanned rate)
-    for c in coarse.iter().take(8) {
-        if let Some(sc) = correlations
-            .iter()
-            .min_by(|a, b| (a.rate - c.rate).abs().total_cmp(&(b.rate - c.rate).abs()))
-        {
-            let v = line_similarity(
-                &dance_shape,
-                &song_shape,
-                frame_rate,
-                t_ref,
-                c.sigma_s,
-                c.rate,
-                1,
-            );
-            by_shape.push(((v - sc.centre) / sc.spread, *c));
-        }
-    }
-    by_shape.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut deduped: Vec<(f64, crate::coarse::CoarseCandidate)> = Vec::new();
-    for c in by_shape {
-        if deduped
-            .iter()
-            .all(|d| (d.1.sigma_s - c.1.sigma_s).abs() >= 0.05)
-        {
-            deduped.push(c);
-        }
-    }
-    let by_shape = deduped;
-    let (null_centre, null_spread) = correlations
-        .first()
-        .map_or((0.0, 1.0), |c| (c.centre, c.spread));
-    cancel.check()?;
-
-    // ---- fine: GCC-PHAT coherence of the best few, then refine the winner
-    let n_cand = by_shape.len().min(FINE_CANDIDATES);
-    // The candidates are independent: one per thread (each one serial inside).
-    let threads = crate::par::threads();
-    let rank_one = |ci: usize| -> Result<Option<(FineOutcome, FineParams, f64)>> {
-        let (shape_z, c) = &by_shape[ci];
-        let c = polish_rate(&dance_white, &song_white, frame_rate, *c, RATE_POLISH_RANGE);
-        let line = Line {
-            t_ref,
-            sigma: c.sigma_s,
-            rate: c.rate,
-        };
-        let mut best: Option<(FineOutcome, FineParams)> = None;
-        for params in variants_for(line.rate, true) {
-            let out = refine_line(dance, bgm, fs, &line, &params, 1, cancel)?;
-            if best.as_ref().is_none_or(|b| out.z > b.0.z) {
-                best = Some((out, params));
-            }
-        }
-        Ok(best.map(|b| (b.0, b.1, *shape_z)))
-    };
-    let mut ranked: Vec<(FineOutcome, FineParams, f64)> = Vec::new();
-    for r in crate::par::par_map(n_cand, threads, rank_one) {
-        if let Some(r) = r? {
-            ranked.push(r);
-        }
-    }
-    progress("refine", 0.5);
-    if debug_enabled() {
-        eprintln!("shape null centre {null_centre:.2} spread {null_spread:.2}");
-        for (z, c) in by_shape.iter() {
-            eprintln!(
-                "coarse: sigma {:.4} rate {:.6} score {:.2} shape z {:.2}",
-                c.sigma_s, c.rate, c.score, z
-            );
-        }
-        for r in &ranked {
-            eprintln!(
-                "ranked: sigma {:.4} rate {:.6} z {:.2} heard {} stretched {} shape z {:.2}",
-                r.0.line.sigma, r.0.line.rate, r.0.z, r.0.heard_windows, r.1.stretched, r.2
-            );
-        }
-    }
-    // Order: spectral shape over the whole overlap decides between sections;
-    // a candidate without waveform coherence is not a placement at all.
-    ranked.sort_by(|a, b| rank_key(b).total_cmp(&rank_key(a)));
-    // Every section shares the recording's rate: a section without
-    // coherence that was tried at another rate than the leader's is tried
-    // again at the leader's (its own may have been too far off to lock on).
-    if let Some(lead) = ranked
-        .first()
-        .filter(|r| rank_key(r) > -1e5)
-        .map(|r| r.0.line)
-    {
-        let mut rechecked = false;
-        for r in ranked.iter_mut().skip(1) {
-            if rank_key(r) > -1e5 || (r.0.line.rate - lead.rate).abs() <= UNCHECKED_RATE_GAP {
-                continue;
-            }
-            cancel.check()?;
-            let c = polish_rate(
-                &dance_white,
-                &song_white,
-                frame_rate,
-                crate::coarse::CoarseCandidate {
-                    sigma_s: r.0.line.sigma,
-                    rate: lead.rate,
-                    score: 0.0,
-                },
-                0.0,
-            );
-            let line = Line {
-                t_ref,
-                sigma: c.sigma_s,
-                rate: c.rate,
-            };
-            for params in variants_for(line.rate, true) {
-                let out = refine_line(dance, bgm, fs, &line, &params, threads, cancel)?;
-                if debug_enabled() {
-                    eprintln!(
-                        "recheck: sigma {:.4} rate {:.6} z {:.2} (was {:.2}) stretched {}",
-                        out.line.sigma, out.line.rate, out.z, r.0.z, params.stretched
-                    );
-                }
-                if out.z > r.0.z {
-                    r.0 = out;
-                    r.1 = params;
-                    rechecked = true;
-                }
-            }
-        }
-        if rechecked {
-            ranked.sort_by(|a, b| rank_key(b).total_cmp(&rank_key(a)));
-        }
-    }
-    // Several coarse lines can converge on the same placement: keep distinct ones.
-    let mut distinct: Vec<(FineOutcome, FineParams, f64)> = Vec::new();
-    for r in ranked {
-        if distinct
-            .iter()
-            .all(|d| (d.0.line.song_at(t_ref) - r.0.line.song_at(t_ref)).abs() > 0.004)
-        {
-            distinct.push(r);
-        }
-    }
-    if distinct.is_empty() {
-        return Err(EngineError::no_match(
-            "no coherent match between the recording and the song",
-        ));
-    }
-    // Near-tie between two coherent look-alike sections: the part of the song
-    // in which they differ decides (see `tiebreak`).
-    let mut tie_evidence: Option<f64> = None;
-    if distinct.len() >= 2
-        && rank_key(&distinct[1]) > -1e5
-        && rank_key(&distinct[0]) - rank_key(&distinct[1]) < NEAR_TIE_MARGIN
-    {
-        cancel.check()?;
-        if let Some(ev) =
-            section_difference_evidence(dance, bgm, fs, &distinct[0].0.line, &distinct[1].0.line)
-        {
-            if debug_enabled() {
-                eprintln!("tie-break: difference evidence {ev:.2} (positive keeps the leader)");
-            }
-            if ev < -DIFFERENCE_MIN_Z {
-                distinct.swap(0, 1);
-            }
-            tie_evidence = Some(ev.abs());
-        }
-    }
-    // Final pass on the winner: denser windows, both time-stretch hypotheses
-    // when the speed differs. (GCC coherence is not used to break near-ties
-    // between look-alike sections: the same drum samples in every bar make
-    // wrong sections about as coherent as the right one.)
-    let final_best = final_pass(dance, bgm, fs, &distinct[0].0.line, threads, cancel)?;
-    progress("refine", 0.9);
-    if let (true, Some(b)) = (debug_enabled(), final_best.as_ref()) {
-        eprintln!(
-            "final: sigma {:.5} rate {:.7} z {:.2} heard {}/{} stretched {}",
-            b.0.line.sigma,
-            b.0.line.rate,
-            b.0.z,
-            b.0.heard_windows,
-            b.0.windows.len(),
-            b.1.stretched
-        );
-    }
-    let first_pass = final_best.map(|(best, params)| {
-        let refuted = refutation(&Evidence {
-            z: best.z,
-            heard_windows: best.heard_windows,
-            windows: best.windows.len(),
-            rate: best.line.rate,
-            pitch_kept: params.stretched,
-            shape_z: distinct[0].2,
-        });
-        (best, params, refuted)
-    });
-    let mut refusal: Option<String> = None;
-    let placed = match first_pass {
-        Some((best, params, None)) => {
-            let mut confidence = first_pass_confidence(&distinct, best.z, tie_evidence);
-            if confidence.value() < SURE_CONFIDENCE && !params.stretched {
-                // not clear enough from the first pass alone: the summed
-                // coherence of the winner against its look-alikes decides
-                let alternatives: Vec<Line> = distinct.iter().skip(1).map(|d| d.0.line).collect();
-                confidence = confirm_by_integration(
-                    dance,
-                    bgm,
-                    fs,
-                    &best.line,
-                    &alternatives,
-                    confidence,
-                    threads,
-                    cancel,
-                )?;
-            }
-            if debug_enabled() {
-                eprintln!(
-                    "evidence: first pass z {:.2} line z {:.2} heard {}/{} shape z {:.2} others {:?} ranked z {:.2} tie {:?} confidence {:.3} ({:.3} x {:.3})",
-                    best.z,
-                    best.line_z,
-                    best.heard_windows,
-                    best.windows.len(),
-                    distinct[0].2,
-                    distinct.iter().skip(1).map(|d| (format!("{:.2}", d.2), format!("{:.2}", d.0.z))).collect::<Vec<_>>(),
-                    distinct[0].0.z,
-                    tie_evidence,
-                    confidence.value(),
-                    confidence.presence,
-                    confidence.separation
-                );
-            }
-            let confidence = confidence.value();
-            let alternatives = distinct
-                .iter()
-                .skip(1)
-                .take(4)
-                .map(|d| {
-                    (
-                        d.0.line,
-                        (d.0.z / distinct[0].0.z.max(1e-9)).clamp(-1.0, 1.0),
-                    )
-                })
-                .collect();
-            Placed {
-                fine: best,
-                pitch_kept: params.stretched,
-                confidence,
-                verdict: Verdict::from_confidence(confidence),
-                alternatives,
-            }
-        }
-        first_pass => {
-            // The first pass saw too little: integrate the waveform
-            // evidence over the whole overlap before refusing.
-            let reason = first_pass
-                .as_ref()
-                .and_then(|f| f.2.clone())
-                .unwrap_or_else(|| {
-                    "no coherent match between the recording and the song".to_string()
-                });
-            // The first pass scanned the spectral shape only at the onset
-            // search's rates (and 1.0): a speed change it missed (soft
-            // onsets) is looked for at every rate.
-            let dense: Vec<f64> = (-DENSE_RATE_STEPS..=DENSE_RATE_STEPS)
-                .map(|k| 1.0 + k as f64 * DENSE_RATE_STEP)
-                .filter(|r| {
-                    (r - 1.0).abs() <= opts.max_rate_deviation
-                        && rates.iter().all(|s| (s - r).abs() > 0.5 * DENSE_RATE_STEP)
-                })
-                .collect();
-            cancel.check()?;
-            let (_, mut at_rates) =
-                shape_scan(&dance_shape, &song_spectra, &dense, frame_rate, t_ref, 1);
-            at_rates.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let mut at_dense_rates: Vec<Hypothesis> = Vec::new();
-            for (z, c) in at_rates.iter().take(DENSE_RATE_HYPOTHESES) {
-                let line = polish_by_shape(
-                    &dance_shape,
-                    &song_shape,
-                    frame_rate,
-                    Line {
-                        t_ref,
-                        sigma: c.sigma_s,
-                        rate: c.rate,
-                    },
-                );
-                if debug_enabled() {
-                    eprintln!(
-                        "dense rate scan: sigma {:.4} rate {:.5} shape z {z:.2} -> sigma {:.4} rate {:.6}",
-                        c.sigma_s, c.rate, line.sigma, line.rate
-                    );
-                }
-                at_dense_rates.push(Hypothesis { line, shape_z: *z });
-            }
-            // the first pass's placement, then each source's best, second best...
-            let mut hypotheses: Vec<Hypothesis> = Vec::new();
-            if let Some((best, _, _)) = &first_pass {
-                hypotheses.push(Hypothesis {
-                    line: best.line,
-                    shape_z: distinct[0].2,
-                });
-            }
-            let ranked_lines: Vec<Hypothesis> = distinct
-                .iter()
-                .map(|d| Hypothesis {
-                    line: d.0.line,
-                    shape_z: d.2,
-                })
-                .collect();
-            let shape_lines: Vec<Hypothesis> = by_shape
-                .iter()
-                .map(|(z, c)| Hypothesis {
-                    line: Line {
-                        t_ref,
-                        sigma: c.sigma_s,
-                        rate: c.rate,
-                    },
-                    shape_z: *z,
-                })
-                .collect();
-            for i in 0..ranked_lines.len().max(shape_lines.len()) {
-                for source in [&ranked_lines, &shape_lines, &at_dense_rates] {
-                    hypotheses.extend(source.get(i).copied());
-                }
-            }
-            let shape_z_of = |l: &Line| {
-                let v = line_similarity(
-                    &dance_shape,
-                    &song_shape,
-                    frame_rate,
-                    t_ref,
-                    l.sigma,
-                    l.rate,
-                    1,
-                );
-                (v - null_centre) / null_spread
-            };
-            let second =
-                integrate_sections(dance, bgm, fs, &hypotheses, &shape_z_of, threads, cancel)?;
-            match second {
-                Some(p) if !p.verdict_refused => p.placed,
-                Some(p) if p.shape_best.1 >= SHAPE_EXPLAINS_Z => {
-                    // No waveform evidence, but the song's spectral shape
-                    // follows a placement (time-stretched playback smears
-                    // the waveform, so each window's coherence stays low):
-                    // the final pass's placement there, unsure.
-                    let (line, shape) = p.shape_best;
-                    if debug_enabled() {
-                        eprintln!("evidence: no waveform confirmation, shape z {shape:.2}");
-                    }
-                    match final_pass(dance, bgm, fs, &line, threads, cancel)? {
-                        Some((fine, params)) => Placed {
-                            fine,
-                            pitch_kept: params.stretched,
-                            confidence: 0.5 * logistic(shape - SHAPE_EXPLAINS_Z - 2.0),
-                            verdict: Verdict::Unsure,
-                            alternatives: Vec::new(),
-                        },
-                        None => {
-                            refusal = Some(reason);
-                            p.placed
-                        }
-                    }
-                }
-                Some(p) => {
-                    // nothing explains the recording: the placement is only a guess
-                    refusal = Some(reason);
-                    p.placed
-                }
-                None => {
-                    let Some((best, params, _)) = first_pass else {
-                        return Err(EngineError::no_match(reason));
-                    };
-                    refusal = Some(reason);
-                    Placed {
-                        fine: best,
-                        pitch_kept: params.stretched,
-                        confidence: 0.0,
-                        verdict: Verdict::Unsure,
-                        alternatives: Vec::new(),
-                    }
-                }
-            }
-        }
-    };
-
-    let line = placed.fine.line;
-    let shape_z =
-        |t_a: f64, t_b: f64| shape_presence(&dance_shape, &song_shape, frame_rate, &line, t_a, t_b);
-    let (dance_start, dance_end) = heard_span(&placed.fine, &line, dance_dur, song_dur, &shape_z);
-    let t_mid = 0.5 * (dance_start + dance_end);
-    let offset_s = t_mid - line.song_at(t_mid);
-
-    // candidates: the winner first, then the other distinct placements at the same reference time
-    let mut candidates = vec![AlignCandidate {
-        offset_s,
-        score: 1.0,
-    }];
-    for (alt, score) in &placed.alternatives {
-        candidates.push(AlignCandidate {
-            offset_s: t_mid - alt.song_at(t_mid),
-            score: *score,
-        });
-    }
-    progress("refine", 1.0);
-    let refine_ms = t_refine.elapsed().as_secs_f64() * 1e3;
-    let result = AlignResult {
-        offset_s,
-        rate: line.rate,
-        confidence: placed.confidence,
-        verdict: placed.verdict,
-        candidates,
-        overlap: Overlap {
-            dance_start_s: dance_start,
-            dance_end_s: dance_end,
-            bgm_start_s: line.song_at(dance_start).clamp(0.0, song_dur),
-            bgm_end_s: line.song_at(dance_end).clamp(0.0, song_dur),
-        },
-        pitch_kept: placed.pitch_kept,
-        bpm: beats.as_ref().map(|b| b.bpm),
-        beats_s: beats
-            .as_ref()
-            .map(|b| b.beats_s.clone())
-            .unwrap_or_default(),
-        downbeats_s: beats.map(|b| b.downbeats_s).unwrap_or_default(),
-        timings_ms: AlignTimings {
-            decode: 0.0,
-            features: features_ms,
-            search: search_ms,
-            refine: refine_ms,
-        },
-    };
-    if let Some(reason) = refusal {
-        return Err(EngineError::NoMatch {
-            reason,
-            best_guess: Some(Box::new(BestGuess::of(&result))),
-        });
-    }
-    Ok(result)
-}
 
 /// Spectral-shape scan of every placement at each of `rates`: the
 /// correlations (with their null centre and spread) and the best
 /// `peaks_per_rate` placements of each rate as `(shape z, line)`.
 fn shape_scan(
-    dance_shape: &crate::spectral::SpectralShape,
+    recording_shape: &crate::dsp::spectral::SpectralShape,
     song_spectra: &SongShapeSpectra,
     rates: &[f64],
     frame_rate: f64,
     t_ref: f64,
     peaks_per_rate: usize,
 ) -> (
-    Vec<crate::spectral::ShapeCorrelation>,
-    Vec<(f64, crate::coarse::CoarseCandidate)>,
+    Vec<crate::dsp::spectral::ShapeCorrelation>,
+    Vec<ShapeCandidate>,
 ) {
-    let scans = crate::par::par_map(rates.len(), crate::par::threads(), |i| {
-        shape_correlation(dance_shape, song_spectra, rates[i])
+    let scans = crate::dsp::par::par_map(rates.len(), crate::dsp::par::threads(), |i| {
+        shape_correlation(recording_shape, song_spectra, rates[i])
     });
     let mut correlations = Vec::new();
     let mut placements = Vec::new();
@@ -822,14 +261,14 @@ fn shape_scan(
                 0.0
             };
             let start_frame = i as f64 + frac + sc.first_start as f64;
-            placements.push((
-                (f64::from(v) - sc.centre) / sc.spread,
-                crate::coarse::CoarseCandidate {
+            placements.push(ShapeCandidate {
+                shape_z: (f64::from(v) - sc.centre) / sc.spread,
+                line: crate::align::coarse::CoarseCandidate {
                     sigma_s: start_frame / frame_rate + t_ref / rate,
                     rate,
                     score: 0.0,
                 },
-            ));
+            });
         }
         correlations.push(sc);
     }
@@ -848,8 +287,8 @@ const DENSE_RATE_HYPOTHESES: usize = 2;
 /// what the integration's slope search covers. A coarse grid on every
 /// fourth recording frame, then a finer one around its best on every second.
 fn polish_by_shape(
-    dance_shape: &crate::spectral::SpectralShape,
-    song_shape: &crate::spectral::SpectralShape,
+    recording_shape: &crate::dsp::spectral::SpectralShape,
+    song_shape: &crate::dsp::spectral::SpectralShape,
     frame_rate: f64,
     line: Line,
 ) -> Line {
@@ -861,7 +300,7 @@ fn polish_by_shape(
                 frame_step: usize| {
         let score = |sigma: f64, rate: f64| {
             line_similarity(
-                dance_shape,
+                recording_shape,
                 song_shape,
                 frame_rate,
                 line.t_ref,
@@ -901,58 +340,21 @@ fn polish_by_shape(
 
 /// The final pass on a line: denser windows, both time-stretch hypotheses
 /// when the speed differs; the more coherent one.
-fn final_pass(
-    dance: &[f32],
-    bgm: &[f32],
-    fs: f64,
-    line: &Line,
-    threads: usize,
-    cancel: &CancelToken,
-) -> Result<Option<(FineOutcome, FineParams)>> {
-    let mut best: Option<(FineOutcome, FineParams)> = None;
+fn final_pass(run: &Run, line: &Line) -> Result<Option<Fitted>> {
+    let (recording, song, fs, threads, cancel) =
+        (run.recording, run.song, run.fs, run.threads, run.cancel);
+    let mut best: Option<Fitted> = None;
     for params in variants_for(line.rate, false) {
         cancel.check()?;
-        let mut out = refine_line(dance, bgm, fs, line, &params, threads, cancel)?;
+        let mut out = refine_line(recording, song, fs, line, &params, threads, cancel)?;
         // a second pass re-centres the windows on the refined line
-        out = refine_line(dance, bgm, fs, &out.line, &params, threads, cancel)?;
-        if best.as_ref().is_none_or(|b| out.z > b.0.z) {
-            best = Some((out, params));
+        out = refine_line(recording, song, fs, &out.line, &params, threads, cancel)?;
+        if best.as_ref().is_none_or(|b| out.z > b.fine.z) {
+            best = Some(Fitted { fine: out, params });
         }
     }
     Ok(best)
 }
-
-crate::error::wire_names! {
-    /// How sure the engine is of a placement (`AlignResult::verdict`).
-    pub enum Verdict {
-        /// The evidence says this is the song, placed right (checked on the
-        /// benchmarks: right in at least 99 % of the placements called sure).
-        Sure = "sure",
-        /// Something in the song explains the recording, but not clearly
-        /// enough: listen before exporting.
-        Unsure = "unsure",
-    }
-}
-
-/// Results stored before the verdict existed were all given as sure.
-impl Default for Verdict {
-    fn default() -> Self {
-        Verdict::Sure
-    }
-}
-
-impl Verdict {
-    fn from_confidence(confidence: f64) -> Self {
-        if confidence >= SURE_CONFIDENCE {
-            Verdict::Sure
-        } else {
-            Verdict::Unsure
-        }
-    }
-}
-
-/// Confidence from which a placement is `sure` (the app's "sure" too).
-pub const SURE_CONFIDENCE: f64 = 0.9;
 
 /// The placement a `no_match` would have given: where the song fits best,
 /// for a teacher who knows it is the right song.
@@ -1005,110 +407,20 @@ struct Integrated {
     verdict_refused: bool,
 }
 
-/// How sure a placement is, as two factors: how clearly the song is there
-/// (`presence`) and how far its section is ahead of the next one
-/// (`separation`), both 0..1.
-#[derive(Debug, Clone, Copy)]
-struct Confidence {
-    presence: f64,
-    separation: f64,
-}
-
-impl Confidence {
-    fn value(&self) -> f64 {
-        (self.presence * self.separation).clamp(0.0, 1.0)
-    }
-}
-
-fn logistic(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-/// Presence from the first pass's whole-overlap coherence z.
-fn coherence_presence(final_z: f64) -> f64 {
-    logistic((final_z - 12.0) / 2.0)
-}
-
-/// Separation from a spectral-shape margin (z) between two sections. The
-/// shape z of look-alike sections (a song's repeats, identical loops)
-/// scatters by 0.1-0.6 around each other on the bench, and below a margin
-/// of [`NEAR_TIE_MARGIN`] the tie-break decides: a margin of 1.5 counts as
-/// a clear lead (0.9).
-fn shape_separation(margin: f64) -> f64 {
-    1.0 - (-margin.max(0.0) / SHAPE_MARGIN_SCALE).exp()
-}
-
-/// Shape margin per e-fold of doubt (`1.5 / ln 10`).
-const SHAPE_MARGIN_SCALE: f64 = 0.65;
-
-/// Presence from the integrated coherence z ([`crate::integrate`]): wrong
-/// songs and displaced lines reach 4.5-5.5 on the bench, the song itself 6
-/// to 40.
-fn integrated_presence(z: f64) -> f64 {
-    logistic((z - INTEGRATED_PRESENT_Z) / 0.6)
-}
-
-/// Separation from an integrated-coherence margin between two sections.
-fn integrated_separation(margin: f64) -> f64 {
-    1.0 - (-margin.max(0.0) / 2.0).exp()
-}
-
-/// Integrated coherence z at which presence is one half.
-const INTEGRATED_PRESENT_Z: f64 = 7.5;
-
-/// Confidence of a first-pass placement: how clearly the song is there
-/// (final coherence z) and how far its section is ahead of the next one
-/// (spectral shape, or the tie-break's difference evidence when it decided).
-fn first_pass_confidence(
-    distinct: &[(FineOutcome, FineParams, f64)],
-    final_z: f64,
-    tie_evidence: Option<f64>,
-) -> Confidence {
-    let presence = coherence_presence(final_z);
-    if let Some(ev) = tie_evidence {
-        // the decisive evidence was the difference signal's margin, not the shape margin
-        let margin = if ev >= DIFFERENCE_MIN_Z {
-            (ev - DIFFERENCE_MIN_Z) / DIFFERENCE_Z_PER_MARGIN
-        } else {
-            0.0
-        };
-        return Confidence {
-            presence,
-            separation: shape_separation(margin),
-        };
-    }
-    let lead = &distinct[0];
-    // (sections without coherence were all tried at the winner's rate:
-    // they are refuted, not merely unchecked - unless the winner too only
-    // showed coherence in the denser final pass: then shape alone compares)
-    let second = if rank_key(lead) > -1e5 {
-        distinct.get(1).map_or(0.0, |d| rank_key(d).max(0.0))
-    } else {
-        distinct.iter().skip(1).map(|d| d.2).fold(0.0, f64::max)
-    };
-    Confidence {
-        presence,
-        separation: shape_separation(lead.2 - second),
-    }
-}
-
 /// Look-alike sections the first pass's confirmation integrates beside the winner.
 const CONFIRM_ALTERNATIVES: usize = 2;
 
 /// A first-pass placement that is not clear enough on its own: the
 /// integrated coherence of its line, and of the best look-alike sections
 /// (`alternatives`, best first), can raise presence and separation.
-#[allow(clippy::too_many_arguments)]
 fn confirm_by_integration(
-    dance: &[f32],
-    bgm: &[f32],
-    fs: f64,
+    run: &Run,
     winner: &Line,
     alternatives: &[Line],
     first: Confidence,
-    threads: usize,
-    cancel: &CancelToken,
 ) -> Result<Confidence> {
+    let (recording, song, fs, threads, cancel) =
+        (run.recording, run.song, run.fs, run.threads, run.cancel);
     let mut lines = vec![*winner];
     lines.extend(
         alternatives
@@ -1118,10 +430,10 @@ fn confirm_by_integration(
             })
             .take(CONFIRM_ALTERNATIVES),
     );
-    let outcomes = crate::par::par_map(lines.len(), threads, |i| {
-        crate::integrate::integrate_line(
-            dance,
-            bgm,
+    let outcomes = crate::dsp::par::par_map(lines.len(), threads, |i| {
+        crate::align::integrate::integrate_line(
+            recording,
+            song,
             fs,
             &lines[i],
             &integrate_params(&lines[i]),
@@ -1145,8 +457,8 @@ fn confirm_by_integration(
 }
 
 /// The integration's windows and search around a line.
-fn integrate_params(line: &Line) -> crate::integrate::IntegrateParams {
-    crate::integrate::IntegrateParams {
+fn integrate_params(line: &Line) -> crate::align::integrate::IntegrateParams {
+    crate::align::integrate::IntegrateParams {
         win_len: 2048,
         // ±120 ms: a placement found by spectral shape alone can be tens of
         // ms off (same transform length as ±60 ms)
@@ -1169,28 +481,17 @@ const SAME_SECTION_S: f64 = 0.03;
 /// recording's ends by this many samples (the integration's slope search
 /// covers about twice that).
 const SAME_RATE_END_SHIFT: f64 = 150.0;
-/// A second-pass placement this coherent (integrated z), whose section the
-/// spectral shape confirms this clearly, ends the search: no look-alike
-/// comes near either on the bench.
-const DECISIVE_Z: f64 = 12.0;
-const DECISIVE_SHAPE_Z: f64 = 10.0;
-/// Integrated coherence (z) from which something in the song explains the
-/// recording; below it (and without spectral-shape support) `no_match`.
-/// Bench wrong songs and displaced lines reach 4.5-5.
-const INTEGRATED_MIN_Z: f64 = 6.0;
 
 /// The second pass: every distinct hypothesis (section and rate), the
 /// spectral shape's best first, integrated over the whole overlap
-/// ([`crate::integrate`]); the most coherent one is the placement.
+/// ([`crate::align::integrate`]); the most coherent one is the placement.
 fn integrate_sections(
-    dance: &[f32],
-    bgm: &[f32],
-    fs: f64,
+    run: &Run,
     hypotheses: &[Hypothesis],
     shape_z_of: &(dyn Fn(&Line) -> f64 + Sync),
-    threads: usize,
-    cancel: &CancelToken,
 ) -> Result<Option<Integrated>> {
+    let (recording, song, fs, threads, cancel) =
+        (run.recording, run.song, run.fs, run.threads, run.cancel);
     let Some(t_ref) = hypotheses.first().map(|h| h.line.t_ref) else {
         return Ok(None);
     };
@@ -1207,16 +508,16 @@ fn integrate_sections(
             chosen.push(*h);
         }
     }
-    let mut found: Vec<(crate::integrate::IntegratedLine, f64)> = Vec::new();
+    let mut found: Vec<(crate::align::integrate::IntegratedLine, f64)> = Vec::new();
     let mut shape_best = (chosen[0].line, shape_z_of(&chosen[0].line));
     // in batches of one hypothesis per thread, most likely first: a
     // decisive placement ends the search
     for batch in chosen.chunks(threads.max(1)) {
-        let outcomes = crate::par::par_map(batch.len(), threads, |i| {
+        let outcomes = crate::dsp::par::par_map(batch.len(), threads, |i| {
             let line = &batch[i].line;
-            crate::integrate::integrate_line(
-                dance,
-                bgm,
+            crate::align::integrate::integrate_line(
+                recording,
+                song,
                 fs,
                 line,
                 &integrate_params(line),
@@ -1304,83 +605,6 @@ fn integrate_sections(
     }))
 }
 
-/// Confidence of a second-pass placement from its integrated coherence z,
-/// the spectral shape's support for its section (z), the best other
-/// section's `(integrated z, shape z)` and the margin of its lag over the
-/// other lags searched. The shape has to confirm the section on its own:
-/// another song can share the waveform of a sample (a drum hit, a loop) but
-/// not the course of the whole mix.
-fn integrated_confidence(z: f64, shape_z: f64, other: (f64, f64), lag_margin: f64) -> f64 {
-    let presence = integrated_presence(z) * logistic((shape_z - SECOND_PASS_SHAPE_Z) / 0.5);
-    let section = integrated_separation(z - other.0).max(shape_separation(shape_z - other.1));
-    let lag = 1.0 - (-lag_margin.max(0.0) / LAG_MARGIN_SCALE).exp();
-    Confidence {
-        presence,
-        separation: section.min(lag),
-    }
-    .value()
-}
-
-/// Lag margin (z) per e-fold of doubt: 3 z over any other lag is a clear lead (0.9).
-const LAG_MARGIN_SCALE: f64 = 1.3;
-
-/// Spectral-shape z from which the song's shape following a placement
-/// explains the recording even without waveform evidence (wrong songs reach
-/// 6.4 on the bench's real music, 5.8 on its synthesised songs).
-const SHAPE_EXPLAINS_Z: f64 = 8.0;
-
-/// Spectral-shape z at which the second pass's shape support is one half:
-/// wrong songs reach 6.4 on the bench (real music) and the sections found
-/// by the second pass 10-36, except within a song's own repeats.
-const SECOND_PASS_SHAPE_Z: f64 = 6.5;
-
-/// What the final pass says for a placement.
-#[derive(Debug, Clone, Copy)]
-struct Evidence {
-    /// Whole-overlap GCC coherence (noise standard deviations).
-    z: f64,
-    /// Windows with a clear peak on the line, of `windows` over the overlap.
-    heard_windows: usize,
-    windows: usize,
-    rate: f64,
-    /// Placed under the pitch-kept (time-stretch) hypothesis.
-    pitch_kept: bool,
-    /// Spectral-shape similarity of the placement (z against all placements).
-    shape_z: f64,
-}
-
-/// Why the placement is not the song, if it is not (the `no_match` reason).
-fn refutation(e: &Evidence) -> Option<String> {
-    if e.z < MIN_MATCH_Z || e.heard_windows < 4 {
-        return Some(format!("only noise-level similarity (score {:.1})", e.z));
-    }
-    // The pitch-kept hypothesis accepts each window's peak anywhere within
-    // ±5 ms of the line, which another song in the same key and chords at a
-    // tempo ratio can also fill (tonal peaks repeat every pitch period): it
-    // is accepted when the spectral shape over the whole overlap confirms the
-    // section, or on waveform coherence well above the threshold.
-    if e.pitch_kept && e.shape_z < STRETCH_MIN_SHAPE_Z && e.z < STRETCH_STRONG_Z {
-        return Some(format!(
-            "only a loose, pitch-kept similarity (score {:.1}, shape {:.1})",
-            e.z, e.shape_z
-        ));
-    }
-    // A speed change is one of many hypotheses searched (±5 %, and the
-    // pitch-kept tolerance): more of the overlap has to carry the song.
-    let min_heard = if (e.rate - 1.0).abs() > SPEED_CHANGE {
-        MIN_HEARD_FRACTION_AT_SPEED
-    } else {
-        MIN_HEARD_FRACTION
-    };
-    if (e.heard_windows as f64) < min_heard * e.windows as f64 {
-        return Some(format!(
-            "the song is heard in only {} of {} places where it should play",
-            e.heard_windows, e.windows
-        ));
-    }
-    None
-}
-
 /// Largest error of a proposed rate that [`polish_rate`] corrects (fraction):
 /// the onset search's trial rates are 1.25 % apart and a section found by
 /// spectral shape borrows the rate of another section.
@@ -1394,13 +618,13 @@ const RATE_POLISH_RANGE: f64 = 0.008;
 /// rate) is correlated once with the song envelope over every lag any trial
 /// line can reach; trial lines then just sum those normalised correlations.
 fn polish_rate(
-    dance_env: &[f32],
+    recording_env: &[f32],
     song_env: &[f32],
     frame_rate: f64,
-    c: crate::coarse::CoarseCandidate,
+    c: crate::align::coarse::CoarseCandidate,
     rate_range: f64,
-) -> crate::coarse::CoarseCandidate {
-    let n_d = dance_env.len();
+) -> crate::align::coarse::CoarseCandidate {
+    let n_d = recording_env.len();
     let win = ((POLISH_WINDOW_S * frame_rate).round() as usize).clamp(8, n_d.max(8));
     if n_d < win || song_env.len() < win + 2 {
         return c;
@@ -1424,7 +648,7 @@ fn polish_rate(
     }
     let mut a = 0usize;
     loop {
-        let seg = &dance_env[a..a + win];
+        let seg = &recording_env[a..a + win];
         let mean = seg.iter().map(|&v| f64::from(v)).sum::<f64>() / win as f64;
         let needle: Vec<f64> = seg.iter().map(|&v| f64::from(v) - mean).collect();
         let nn: f64 = needle.iter().map(|v| v * v).sum();
@@ -1506,7 +730,7 @@ fn polish_rate(
             }
         }
     }
-    crate::coarse::CoarseCandidate {
+    crate::align::coarse::CoarseCandidate {
         sigma_s: best.1,
         rate: best.2,
         score: best.0,
@@ -1548,17 +772,6 @@ fn add_lerp_run(run: &mut [f64], corr: &[f64], x: f64) {
 const POLISH_WINDOW_S: f64 = 2.0;
 /// Offset searched by [`polish_rate`] around the candidate (s, ±).
 const POLISH_SIGMA_RADIUS_S: f64 = 0.15;
-
-/// Sort key of a fine-ranked candidate: its spectral-shape z-score (which
-/// tells sections apart), or far below every real candidate when GCC finds
-/// no coherence on its line (not a placement of this song at all).
-fn rank_key(r: &(FineOutcome, FineParams, f64)) -> f64 {
-    if r.0.z >= 0.5 * MIN_MATCH_Z {
-        r.2
-    } else {
-        r.2 - 1e6
-    }
-}
 
 /// Above this speed difference the recording may be resampled (pitch shifted)
 /// or time-stretched (pitch kept); both are tried.
@@ -1616,12 +829,12 @@ fn variants_for(rate: f64, ranking: bool) -> Vec<FineParams> {
 fn heard_span(
     fine: &FineOutcome,
     line: &Line,
-    dance_dur: f64,
+    recording_dur: f64,
     song_dur: f64,
     shape_z: &dyn Fn(f64, f64) -> f64,
 ) -> (f64, f64) {
     let phys_start = line.dance_at(0.0).max(0.0);
-    let phys_end = line.dance_at(song_dur).min(dance_dur);
+    let phys_end = line.dance_at(song_dur).min(recording_dur);
     let w = &fine.windows;
     if w.is_empty() {
         return (phys_start, phys_end);
@@ -1654,7 +867,7 @@ fn heard_span(
     let run_level = run_db[run_db.len() / 2];
     // is the song shown absent over these windows (left out of the run),
     // recording times t_a..t_b?
-    let absent = |gap: &[crate::fine::WindowObs], t_a: f64, t_b: f64| -> bool {
+    let absent = |gap: &[crate::align::fine::WindowObs], t_a: f64, t_b: f64| -> bool {
         if gap.is_empty() || mu <= 0.0 {
             return false;
         }
@@ -1683,7 +896,7 @@ fn heard_span(
     // is there up to that point: a quiet intro or outro has few clear
     // windows, so those ends snap from further.
     let start_snap = if line.dance_at(0.0) > 0.0 { 1.5 } else { 0.0 };
-    let end_snap = if line.dance_at(song_dur) < dance_dur {
+    let end_snap = if line.dance_at(song_dur) < recording_dur {
         12.0
     } else {
         0.0
@@ -1704,19 +917,19 @@ fn heard_span(
 /// `t_a..t_b` on `line`: the mean per-frame shape similarity there, against
 /// the same with the song displaced by several seconds either way (z-score).
 fn shape_presence(
-    dance: &crate::spectral::SpectralShape,
-    song: &crate::spectral::SpectralShape,
+    recording: &crate::dsp::spectral::SpectralShape,
+    song: &crate::dsp::spectral::SpectralShape,
     frame_rate: f64,
     line: &Line,
     t_a: f64,
     t_b: f64,
 ) -> f64 {
-    let nb = dance.n_bands;
+    let nb = recording.n_bands;
     if nb == 0 || song.n_bands != nb || song.frames < 2 {
         return 0.0;
     }
     let f_a = (t_a * frame_rate).ceil().max(0.0) as usize;
-    let f_b = ((t_b * frame_rate).floor().max(0.0) as usize).min(dance.frames);
+    let f_b = ((t_b * frame_rate).floor().max(0.0) as usize).min(recording.frames);
     if f_b <= f_a + 10 {
         return 0.0;
     }
@@ -1724,7 +937,7 @@ fn shape_presence(
         let (mut total, mut n) = (0f64, 0usize);
         for t in f_a..f_b {
             let x = (line.song_at(t as f64 / frame_rate) + shift_s) * frame_rate;
-            if let Some(dot) = crate::spectral::frame_similarity(dance, t, song, x) {
+            if let Some(dot) = crate::dsp::spectral::frame_similarity(recording, t, song, x) {
                 total += f64::from(dot);
                 n += 1;
             }
@@ -1752,45 +965,21 @@ fn shape_presence(
     (on - mean) / sd
 }
 
-/// A part of the recording left out of the heard run is not believed
-/// silent when the song's spectral shape follows the line there at least
-/// this clearly ([`shape_presence`]): sustained music without transients
-/// under loud noise (or time-stretched) gives GCC little to lock on.
-const HEARD_SHAPE_Z: f64 = 3.0;
-/// Presence is clipped to ± this (null standard deviations) in [`heard_span`]...
-const HEARD_CLIP: f64 = 3.0;
-/// ...a stretch is absent when its sum falls short of the one expected had
-/// the song played there by this many null deviations.
-const HEARD_ABSENCE_Z: f64 = 4.0;
-
-/// Shape-rank margin (z) under which the two leading sections are a near tie.
-const NEAR_TIE_MARGIN: f64 = 1.0;
-/// Difference-signal evidence (z) needed to overturn the shape ranking.
-const DIFFERENCE_MIN_Z: f64 = 3.0;
-/// Difference-signal z per unit of confidence margin (noise of a z-score
-/// difference is about 1.4).
-const DIFFERENCE_Z_PER_MARGIN: f64 = 2.0;
-
 /// Difference-signal evidence between two placements (positive: `a`), over
 /// the whole part of the recording that both place inside the song. Only
 /// for lines at (nearly) the original speed, read sample for sample.
-fn section_difference_evidence(
-    dance: &[f32],
-    bgm: &[f32],
-    fs: f64,
-    a: &Line,
-    b: &Line,
-) -> Option<f64> {
-    let n = dance.len() as f64;
+fn section_difference_evidence(run: &Run, a: &Line, b: &Line) -> Option<f64> {
+    let (recording, song, fs) = (run.recording, run.song, run.fs);
+    let n = recording.len() as f64;
     if (a.rate - 1.0).abs() * n > 0.5 || (b.rate - 1.0).abs() * n > 0.5 {
         return None;
     }
     let start_a = (a.song_at(0.0) * fs).round() as i64;
     let start_b = (b.song_at(0.0) * fs).round() as i64;
     let k0 = 0i64.max(-start_a).max(-start_b);
-    let k1 = (dance.len() as i64)
-        .min(bgm.len() as i64 - start_a)
-        .min(bgm.len() as i64 - start_b);
+    let k1 = (recording.len() as i64)
+        .min(song.len() as i64 - start_a)
+        .min(song.len() as i64 - start_b);
     if k1 <= k0 {
         return None;
     }
@@ -1807,10 +996,10 @@ fn section_difference_evidence(
         let hi = (lo + block).min(k1 as usize);
         let (oa, ob) = (start_a + lo as i64, start_b + lo as i64);
         let span = hi - lo;
-        let r = &dance[lo..hi];
-        let sa = &bgm[oa as usize..oa as usize + span];
-        let sb = &bgm[ob as usize..ob as usize + span];
-        if let Some(ev) = crate::tiebreak::difference_evidence(r, sa, sb, fs) {
+        let r = &recording[lo..hi];
+        let sa = &song[oa as usize..oa as usize + span];
+        let sb = &song[ob as usize..ob as usize + span];
+        if let Some(ev) = crate::align::tiebreak::difference_evidence(r, sa, sb, fs) {
             sum += ev;
             count += 1;
         }
@@ -1838,7 +1027,7 @@ fn smooth_bands(log_bands: &[f32], n_bands: usize, radius: usize) -> Vec<f32> {
         for (f, c) in column.iter_mut().enumerate() {
             *c = log_bands[f * n_bands + b];
         }
-        let m = crate::onset::moving_mean(&column, radius);
+        let m = crate::dsp::onset::moving_mean(&column, radius);
         for f in 0..frames {
             out[f * n_bands + b] = m[f];
         }
@@ -1857,8 +1046,9 @@ mod tests {
     //! pattern that is the same in every bar (the trap) plus a tonal part
     //! that changes per bar, placed in a "recording" with known offset,
     //! rate, noise and reverb.
+    use super::verdict::{refutation, Evidence};
     use super::*;
-    use crate::interp::SincInterpolator;
+    use crate::dsp::interp::SincInterpolator;
 
     const FS: u32 = 8000;
 

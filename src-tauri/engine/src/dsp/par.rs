@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Threads worth using for the analysis stages: the machine's cores, at most
 /// four (the stages are short; more threads cost more to start than they save).
-pub fn threads() -> usize {
+pub(crate) fn threads() -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4)
@@ -14,26 +14,36 @@ pub fn threads() -> usize {
 
 /// `f(0), f(1), .. f(n - 1)` computed on up to `threads` threads (this one
 /// included), returned in index order.
-pub fn par_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+pub(crate) fn par_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     par_map_with(n, threads, || (), |_, i| f(i))
 }
 
 /// As [`par_map`], with per-thread scratch state made by `init` (FFT plans,
 /// buffers): `f(&mut state, i)`. Items are handed out one at a time, so
 /// uneven items still balance.
-pub fn par_map_with<S, T: Send>(
+pub(crate) fn par_map_with<S, T: Send>(
     n: usize,
     threads: usize,
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, usize) -> T + Sync,
 ) -> Vec<T> {
+    par_map_with_progress(n, threads, init, f, &mut |_| {})
+}
+
+/// As [`par_map_with`]; after each item the calling thread computes,
+/// `progress` gets the number of items done so far on all threads (for a
+/// progress bar: it is called on this thread only).
+pub(crate) fn par_map_with_progress<S, T: Send>(
+    n: usize,
+    threads: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize) -> T + Sync,
+    progress: &mut dyn FnMut(usize),
+) -> Vec<T> {
     let threads = threads.clamp(1, n.max(1));
-    if threads == 1 {
-        let mut state = init();
-        return (0..n).map(|i| f(&mut state, i)).collect();
-    }
     let next = AtomicUsize::new(0);
-    let work = || {
+    let done = AtomicUsize::new(0);
+    let work = |report: &mut dyn FnMut(usize)| {
         let mut state = init();
         let mut out = Vec::new();
         loop {
@@ -42,11 +52,14 @@ pub fn par_map_with<S, T: Send>(
                 return out;
             }
             out.push((i, f(&mut state, i)));
+            report(done.fetch_add(1, Ordering::Relaxed) + 1);
         }
     };
     let mut all: Vec<(usize, T)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mut all = work();
+        let workers: Vec<_> = (1..threads)
+            .map(|_| scope.spawn(|| work(&mut |_| {})))
+            .collect();
+        let mut all = work(progress);
         for w in workers {
             // a panic in `f` is re-raised here, as if it ran on this thread
             all.extend(w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));

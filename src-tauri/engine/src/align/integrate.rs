@@ -18,12 +18,12 @@
 //! the windows' own variance (and how much neighbouring windows co-vary),
 //! its centre from parallel lines far from the song's arrival.
 
-use crate::cancel::CancelToken;
-use crate::error::Result;
-use crate::fine::{
+use crate::align::fine::{
     add_parity_row, direct_lag, window_correlations, Line, WindowCorr, WindowGeometry, WindowObs,
 };
-use crate::xcorr::parabolic_offset;
+use crate::cancel::CancelToken;
+use crate::dsp::xcorr::parabolic_offset;
+use crate::error::Result;
 
 /// Per-window normalised correlations are clipped to this many rms.
 const CLIP: f32 = 4.0;
@@ -77,7 +77,7 @@ pub struct IntegratedLine {
 
 /// Searches the lines near `line` for the largest summed coherence.
 pub fn integrate_line(
-    dance: &[f32],
+    recording: &[f32],
     song: &[f32],
     fs: f64,
     line: &Line,
@@ -93,7 +93,7 @@ pub fn integrate_line(
         resample: params.resample,
     };
     let Some((windows, hop_s)) =
-        window_correlations(dance, song, fs, line, &geometry, threads, cancel)?
+        window_correlations(recording, song, fs, line, &geometry, threads, cancel)?
     else {
         return Ok(None);
     };
@@ -272,7 +272,7 @@ impl Rows {
 
     /// The offset of the direct sound on slope `b`: the strongest parallel
     /// line within ±`radius` lags of `a` or, when that is a reflection or a
-    /// farther loudspeaker, the earlier arrival [`crate::fine::direct_lag`]
+    /// farther loudspeaker, the earlier arrival [`crate::align::fine::direct_lag`]
     /// finds; to a fraction of a lag.
     fn direct_arrival(&self, a: f64, b: f64, radius: usize, fs: f64) -> f64 {
         let scale = self.lag_scale[0];
@@ -478,8 +478,8 @@ fn median_spread(v: &[f64]) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fine::{refine_line, FineParams};
-    use crate::interp::SincInterpolator;
+    use crate::align::fine::{refine_line, FineParams};
+    use crate::dsp::interp::SincInterpolator;
     use crate::test_signal::{noise, Lcg};
 
     const FS: f64 = 8000.0;

@@ -6,7 +6,7 @@ const HALF_TAPS: usize = 8;
 /// Tabulated sub-sample phases (time quantisation 1/512 sample).
 const PHASES: usize = 512;
 
-pub struct SincInterpolator {
+pub(crate) struct SincInterpolator {
     /// `(PHASES + 1) * 2 * HALF_TAPS` coefficients; row `p` is for fraction `p / PHASES`.
     table: Vec<f32>,
 }

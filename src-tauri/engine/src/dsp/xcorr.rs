@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// Against a song-long haystack that is about three times less work than
 /// one transform pair at the whole length (and stays in cache).
 #[derive(Clone)]
-pub struct Correlator {
+pub(crate) struct Correlator {
     /// FFT length of a block.
     block_len: usize,
     /// Needle starts covered by one block (`block_len - max_needle`).
@@ -112,10 +112,6 @@ impl Correlator {
         self.local_norms.len() - 1
     }
 
-    pub fn haystack_len(&self) -> usize {
-        self.haystack_len
-    }
-
     /// Normalised correlation `c[s] = <needle, haystack[s..s+len]> / (|needle| |haystack[s..s+len]|)`
     /// for every start `s` in `0..=haystack_len - len` (written into `out`).
     /// The needle should be zero-mean. Returns `false` (and leaves `out` empty)
@@ -195,7 +191,7 @@ impl Correlator {
 /// Greedy: maxima are taken in decreasing value, skipping those closer than
 /// `min_separation` to one already taken, among the best `max(8 * count, 32)`
 /// local maxima only (equal values: lower index first).
-pub fn top_peaks(x: &[f32], count: usize, min_separation: usize) -> Vec<(usize, f32)> {
+pub(crate) fn top_peaks(x: &[f32], count: usize, min_separation: usize) -> Vec<(usize, f32)> {
     if count == 0 || x.is_empty() {
         return Vec::new();
     }
@@ -251,7 +247,7 @@ pub fn top_peaks(x: &[f32], count: usize, min_separation: usize) -> Vec<(usize, 
 
 /// Sub-sample position of a peak from its two neighbours (parabola through
 /// three points): returns the offset in `-0.5..=0.5` to add to the centre index.
-pub fn parabolic_offset(left: f32, centre: f32, right: f32) -> f64 {
+pub(crate) fn parabolic_offset(left: f32, centre: f32, right: f32) -> f64 {
     let denom = f64::from(left) - 2.0 * f64::from(centre) + f64::from(right);
     if denom >= 0.0 {
         return 0.0;

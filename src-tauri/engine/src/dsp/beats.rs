@@ -6,17 +6,17 @@
 //! a comb over every beat of the song; downbeats are the beat phase (of 4)
 //! with the strongest low-frequency (kick / bass) onsets.
 
-use crate::onset::moving_mean;
+use crate::dsp::onset::moving_mean;
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct BeatGrid {
+pub(crate) struct BeatGrid {
     pub bpm: f64,
     pub beats_s: Vec<f64>,
     pub downbeats_s: Vec<f64>,
 }
 
 /// `None` when the song has no clear periodic pulse.
-pub fn track_beats(flux: &[f32], low_flux: &[f32], frame_rate_hz: f64) -> Option<BeatGrid> {
+pub(crate) fn track_beats(flux: &[f32], low_flux: &[f32], frame_rate_hz: f64) -> Option<BeatGrid> {
     let n = flux.len();
     if n < (frame_rate_hz * 4.0) as usize {
         return None;

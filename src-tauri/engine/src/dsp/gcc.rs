@@ -9,7 +9,7 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use std::sync::Arc;
 
-pub struct GccPhat {
+pub(crate) struct GccPhat {
     win_len: usize,
     max_lag: usize,
     lo_bin: usize,
@@ -70,14 +70,6 @@ impl GccPhat {
             forward,
             inverse,
         }
-    }
-
-    pub fn win_len(&self) -> usize {
-        self.win_len
-    }
-
-    pub fn max_lag(&self) -> usize {
-        self.max_lag
     }
 
     /// In-band energy (sum of squared spectrum magnitudes over the band) of
@@ -160,14 +152,14 @@ impl GccPhat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xcorr::parabolic_offset;
+    use crate::dsp::xcorr::parabolic_offset;
 
     use crate::test_signal::centred_noise32 as noise;
 
     #[test]
     fn peak_at_known_lag_with_sub_sample_precision() {
         let song = noise(20_000, 3);
-        let it = crate::interp::SincInterpolator::new();
+        let it = crate::dsp::interp::SincInterpolator::new();
         let mut g = GccPhat::new(2048, 100, 8000, (300.0, 3500.0));
         // the recording window shows the song 37.4 samples later than predicted
         let start = 5000usize;

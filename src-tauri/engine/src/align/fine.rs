@@ -10,11 +10,11 @@
 //! and rate.
 
 use crate::cancel::CancelToken;
+use crate::dsp::gcc::GccPhat;
+use crate::dsp::interp::SincInterpolator;
+use crate::dsp::par::par_map_with;
+use crate::dsp::xcorr::parabolic_offset;
 use crate::error::Result;
-use crate::gcc::GccPhat;
-use crate::interp::SincInterpolator;
-use crate::par::par_map_with;
-use crate::xcorr::parabolic_offset;
 
 /// Frequency band used by GCC-PHAT (Hz): phones keep it, rooms smear less above 300 Hz.
 const GCC_BAND_HZ: (f64, f64) = (300.0, 3600.0);
@@ -111,7 +111,7 @@ struct WindowScratch {
 /// Refines `line` on the signals (`fs` Hz) with up to `threads` threads; see
 /// the module docs. The result does not depend on `threads`.
 pub fn refine_line(
-    dance: &[f32],
+    recording: &[f32],
     song: &[f32],
     fs: f64,
     line: &Line,
@@ -120,14 +120,6 @@ pub fn refine_line(
     cancel: &CancelToken,
 ) -> Result<FineOutcome> {
     let m = params.max_lag;
-    let empty = FineOutcome {
-        line: *line,
-        z: 0.0,
-        heard_windows: 0,
-        line_z: 0.0,
-        windows: Vec::new(),
-        hop_s: params.hop_s,
-    };
     let geometry = WindowGeometry {
         win_len: params.win_len,
         max_lag: m,
@@ -136,35 +128,138 @@ pub fn refine_line(
         resample: params.resample,
     };
     let Some((windows, hop_s)) =
-        window_correlations(dance, song, fs, line, &geometry, threads, cancel)?
+        window_correlations(recording, song, fs, line, &geometry, threads, cancel)?
     else {
-        return Ok(empty);
+        return Ok(FineOutcome {
+            line: *line,
+            z: 0.0,
+            heard_windows: 0,
+            line_z: 0.0,
+            windows: Vec::new(),
+            hop_s: params.hop_s,
+        });
     };
     let t0 = windows.iter().map(|w| w.t_s).sum::<f64>() / windows.len() as f64;
+    let summed = search_summed(&windows, t0, params, fs, cancel)?;
+    let obs = window_peaks(&windows, &summed, t0, params);
+    // fall back on the 2-D search line (in song samples) when too few windows stand out
+    let default_fit = LineFit {
+        a: (summed.a - m as f64) * windows[0].lag_scale,
+        b: summed.b * windows[0].lag_scale,
+    };
+    let coherence = |fit: LineFit| line_window_coherence(&windows, t0, params, fit);
+    // The per-window fit is more precise, but with few clear windows it can
+    // be worse than the summed search: keep whichever line is more coherent.
+    let mut best_fit = (default_fit, coherence(default_fit));
+    if let Some((a, b)) = robust_line_fit(&obs, summed.lever > 1.0) {
+        let fit = LineFit { a, b };
+        let c = coherence(fit);
+        if c.z >= best_fit.1.z - 0.5 {
+            best_fit = (fit, c);
+        }
+    }
+    let (fit, found) = best_fit;
+    let line_z = summed_line_coherence(&windows, t0, params, fit);
+    if std::env::var_os("BEATSYNC_ALIGN_DEBUG").is_some() {
+        eprintln!(
+            "  fine: line ({:.4},{:.6}) windows {} a* {:.1} b* {:.3} obs {} default ({:.1},{:.3}) fit ({:.1},{:.3}) z {:.2} line z {line_z:.2}",
+            line.sigma,
+            line.rate,
+            windows.len(),
+            summed.a - m as f64,
+            summed.b,
+            obs.len(),
+            default_fit.a,
+            default_fit.b,
+            fit.a,
+            fit.b,
+            found.z
+        );
+    }
+    let new_line = Line {
+        t_ref: line.t_ref,
+        sigma: line.sigma + (fit.a + fit.b * (line.t_ref - t0)) / fs,
+        rate: 1.0 / (1.0 / line.rate + fit.b / fs),
+    };
+    Ok(FineOutcome {
+        line: new_line,
+        z: found.z,
+        heard_windows: found.heard,
+        line_z,
+        windows: found.windows,
+        hop_s,
+    })
+}
 
-    // ---- 2-D search (offset, slope) over all windows. PHAT peaks are about
-    // one lag wide, so each window's correlation is first widened by a max
-    // filter (±2 lags): a line then only has to pass within 2 lags of every
-    // window's peak, and the slope grid can be correspondingly coarse.
-    let lags = 2 * m + 1;
-    // Time-stretched playback (WSOLA) wobbles around its line by several ms:
-    // there the widening has to cover that wobble.
-    let widen: usize = if params.stretched { 40 } else { 2 };
-    let widened: Vec<Vec<f32>> = windows
+/// [`line_coherence`] along `fit` (within the pitch-kept wobble for
+/// time-stretched playback, on the line otherwise).
+fn summed_line_coherence(
+    windows: &[WindowCorr],
+    t0: f64,
+    params: &FineParams,
+    fit: LineFit,
+) -> f64 {
+    let m = params.max_lag;
+    let taus: Vec<f64> = windows
         .iter()
-        .map(|w| {
-            (0..lags)
-                .map(|k| {
-                    let lo = k.saturating_sub(widen);
-                    let hi = (k + widen).min(lags - 1);
-                    w.corr[lo..=hi]
-                        .iter()
-                        .fold(f32::NEG_INFINITY, |a, &v| a.max(v))
-                        / w.rms
-                })
-                .collect()
-        })
+        .map(|w| (fit.a + fit.b * (w.t_s - t0) - w.base_shift) / w.lag_scale + m as f64)
         .collect();
+    let z_radius = stretch_radius(params);
+    line_coherence(windows, &taus, if params.stretched { z_radius } else { 0 })
+}
+
+/// A line through the windows' correlations: song-sample deviation `a` at
+/// `t0` (the windows' mean time) and `b` per second after it.
+#[derive(Debug, Clone, Copy)]
+struct LineFit {
+    a: f64,
+    b: f64,
+}
+
+/// The 2-D search's line, in lag units: offset `a` (lag index at `t0`),
+/// slope `b` (lags per second), and the longest distance of a window from
+/// `t0` (s).
+#[derive(Debug, Clone, Copy)]
+struct SummedLine {
+    a: f64,
+    b: f64,
+    lever: f64,
+}
+
+/// Coherence of the windows on a line: the z-score, the windows with a
+/// clear peak on it, and each window's evidence.
+struct Coherence {
+    z: f64,
+    heard: usize,
+    windows: Vec<WindowObs>,
+}
+
+/// Time-stretched playback scatters each window's peak by the WSOLA wobble
+/// (several ms): there the on-line statistic is the largest value within
+/// ±5 ms of the line (lags either side).
+fn stretch_radius(params: &FineParams) -> i64 {
+    if params.stretched {
+        40
+    } else {
+        1
+    }
+}
+
+/// 2-D search (offset, slope) over all windows. PHAT peaks are about one lag
+/// wide, so each window's correlation is first widened by a max filter (±2
+/// lags): a line then only has to pass within 2 lags of every window's peak,
+/// and the slope grid can be correspondingly coarse. Ends on the direct
+/// sound's arrival.
+fn search_summed(
+    windows: &[WindowCorr],
+    t0: f64,
+    params: &FineParams,
+    fs: f64,
+    cancel: &CancelToken,
+) -> Result<SummedLine> {
+    let m = params.max_lag;
+    let lags = 2 * m + 1;
+    let widened = widen_rows(windows, lags, params.stretched);
     let lever = windows
         .iter()
         .map(|w| (w.t_s - t0).abs())
@@ -198,7 +293,7 @@ pub fn refine_line(
     let mut sums = vec![0f32; lags.div_ceil(2)];
     for bi in -slope_steps..=slope_steps {
         let b = bi as f64 * slope_step;
-        for (sh, w) in shifts.iter_mut().zip(&windows) {
+        for (sh, w) in shifts.iter_mut().zip(windows) {
             *sh = (b * (w.t_s - t0)).round() as i64;
         }
         sums.fill(0.0);
@@ -222,14 +317,51 @@ pub fn refine_line(
     let a_star = if params.stretched {
         a_star
     } else {
-        direct_arrival(&windows, a_star, b_star, t0, fs)
+        direct_arrival(windows, a_star, b_star, t0, fs)
     };
+    Ok(SummedLine {
+        a: a_star,
+        b: b_star,
+        lever,
+    })
+}
 
-    // ---- per-window peaks near that line, robust weighted line fit
+/// Each window's correlation over `rms`, max-filtered over ±2 lags (±40 for
+/// time-stretched playback (WSOLA), which wobbles around its line by several
+/// ms: there the widening has to cover that wobble).
+fn widen_rows(windows: &[WindowCorr], lags: usize, stretched: bool) -> Vec<Vec<f32>> {
+    let widen: usize = if stretched { 40 } else { 2 };
+    windows
+        .iter()
+        .map(|w| {
+            (0..lags)
+                .map(|k| {
+                    let lo = k.saturating_sub(widen);
+                    let hi = (k + widen).min(lags - 1);
+                    w.corr[lo..=hi]
+                        .iter()
+                        .fold(f32::NEG_INFINITY, |a, &v| a.max(v))
+                        / w.rms
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Per-window peaks near the summed line, for the robust line fit:
+/// `(t - t0, song-sample deviation, weight)`.
+fn window_peaks(
+    windows: &[WindowCorr],
+    summed: &SummedLine,
+    t0: f64,
+    params: &FineParams,
+) -> Vec<(f64, f64, f64)> {
+    let m = params.max_lag;
+    let lags = 2 * m + 1;
     let radius: i64 = if params.stretched { 48 } else { 6 };
-    let mut obs: Vec<(f64, f64, f64)> = Vec::new(); // (t - t0, song-sample deviation, weight)
-    for w in &windows {
-        let pred = a_star + b_star * (w.t_s - t0);
+    let mut obs: Vec<(f64, f64, f64)> = Vec::new();
+    for w in windows {
+        let pred = summed.a + summed.b * (w.t_s - t0);
         let lo = ((pred.round() as i64) - radius).max(1);
         let hi = ((pred.round() as i64) + radius).min(lags as i64 - 2);
         if lo > hi {
@@ -254,139 +386,139 @@ pub fn refine_line(
         let dev = (tau - m as f64) * w.lag_scale + w.base_shift;
         obs.push((w.t_s - t0, dev, z));
     }
-    // fall back on the 2-D search line (in song samples) when too few windows stand out
-    let default_fit = (
-        (a_star - m as f64) * windows[0].lag_scale,
-        b_star * windows[0].lag_scale,
-    );
-    // coherence on a line: on-line peak minus the same statistic off the line.
-    // Time-stretched playback scatters each window's peak by the WSOLA
-    // wobble (several ms), so there the statistic is the largest value
-    // within ±5 ms of the line.
-    let z_radius: i64 = if params.stretched { 40 } else { 1 };
-    let coherence = |fit_a: f64, fit_b: f64| -> (f64, usize, Vec<WindowObs>) {
-        let mut sum_on = 0f64;
-        let mut sum_var = 0f64;
-        let mut heard = 0usize;
-        // null distribution of the statistic, in units of each window's rms:
-        // NULL_PROBES positions spread over the lag range, away from the line
-        let (mut null_sum, mut null_sq, mut null_n) = (0f64, 0f64, 0usize);
-        let mut per_window: Vec<(f64, f64, f64)> = Vec::with_capacity(windows.len()); // (on, mean off, rms)
-        let mut window_obs = Vec::with_capacity(windows.len());
-        // every window's null probes, NULL_PROBES per window, in window order
-        let mut probes: Vec<f64> = Vec::with_capacity(windows.len() * NULL_PROBES);
-        for w in &windows {
-            let dev = fit_a + fit_b * (w.t_s - t0);
-            let tau = (dev - w.base_shift) / w.lag_scale + m as f64;
-            let on = local_max(&w.corr, tau, z_radius);
-            let off = 0.5
-                * (local_max(&w.corr, tau + m as f64 / 2.0, z_radius)
-                    + local_max(&w.corr, tau - m as f64 / 2.0, z_radius));
-            let mut off_sum = 0f64;
-            for j in 0..NULL_PROBES {
-                let shift = (j as f64 + 0.5) * lags as f64 / NULL_PROBES as f64;
-                let v = f64::from(local_max(&w.corr, tau + shift, z_radius) / w.rms);
-                probes.push(v);
-                off_sum += v;
-                null_sum += v;
-                null_sq += v * v;
-                null_n += 1;
-            }
-            let z_on = f64::from(on / w.rms);
-            sum_on += f64::from(on - off);
-            sum_var += f64::from(w.rms) * f64::from(w.rms);
-            if z_on > 4.0 {
-                heard += 1;
-            }
-            per_window.push((z_on, off_sum / NULL_PROBES as f64, f64::from(w.rms)));
-            window_obs.push(WindowObs {
-                t_s: w.t_s,
-                z_on_line: z_on,
-                presence: 0.0,
-                song_db: w.song_db,
-            });
-        }
-        let null_mean = null_sum / null_n.max(1) as f64;
-        let null_sd = (null_sq / null_n.max(1) as f64 - null_mean * null_mean)
-            .max(0.0)
-            .sqrt()
-            .max(1e-6);
-        for o in &mut window_obs {
-            o.presence = (o.z_on_line - null_mean) / null_sd;
-        }
-        if std::env::var_os("BEATSYNC_ALIGN_DEBUG").is_some() {
-            eprintln!(
-                "  null: mean {null_mean:.3} sd {null_sd:.3} overlap inflation {:.3}",
-                overlap_inflation(&probes, null_mean)
-            );
-        }
-        let z = if params.stretched {
-            // on-line maximum minus the mean of the off-line probes, against
-            // the null spread; scaled to the resampled statistic's units (its
-            // null standard deviation is RESAMPLED_NULL_SD for Gaussian noise)
-            let (mut s, mut v) = (0f64, 0f64);
-            for &(on, off_mean, rms) in &per_window {
-                s += (on - off_mean) * rms;
-                v += rms * rms;
-            }
-            // overlapping windows see the same song: neighbours' values
-            // are correlated, and a sum over them varies more than the
-            // sum of their variances (measured on the null probes)
-            let inflation = overlap_inflation(&probes, null_mean);
-            let var = v * null_sd * null_sd * (1.0 + 1.0 / NULL_PROBES as f64) * inflation;
-            if var > 0.0 {
-                RESAMPLED_NULL_SD * s / var.sqrt()
-            } else {
-                0.0
-            }
-        } else if sum_var > 0.0 {
-            sum_on / (2.0 * sum_var).sqrt()
-        } else {
-            0.0
-        };
-        (z, heard, window_obs)
-    };
-    // The per-window fit is more precise, but with few clear windows it can
-    // be worse than the summed search: keep whichever line is more coherent.
-    let mut best_fit = (default_fit, coherence(default_fit.0, default_fit.1));
-    if let Some(fit) = robust_line_fit(&obs, lever > 1.0) {
-        let c = coherence(fit.0, fit.1);
-        if c.0 >= best_fit.1 .0 - 0.5 {
-            best_fit = (fit, c);
-        }
+    obs
+}
+
+/// What the windows show on and off a line (see [`line_window_coherence`]).
+struct WindowStats {
+    /// Sum over windows of the on-line peak minus the mean of two off-line ones.
+    sum_on: f64,
+    /// Sum of the windows' squared rms.
+    sum_var: f64,
+    heard: usize,
+    /// Per window: on-line z, mean of its null probes, rms.
+    per_window: Vec<(f64, f64, f64)>,
+    window_obs: Vec<WindowObs>,
+    /// Every window's null probes, NULL_PROBES per window, in window order.
+    probes: Vec<f64>,
+    null_mean: f64,
+    null_sd: f64,
+}
+
+/// Coherence on a line: on-line peak minus the same statistic off the line.
+/// Time-stretched playback scatters each window's peak by the WSOLA wobble
+/// (several ms), so there the statistic is the largest value within ±5 ms of
+/// the line.
+fn line_window_coherence(
+    windows: &[WindowCorr],
+    t0: f64,
+    params: &FineParams,
+    fit: LineFit,
+) -> Coherence {
+    let mut st = window_stats(windows, t0, params, fit);
+    for o in &mut st.window_obs {
+        o.presence = (o.z_on_line - st.null_mean) / st.null_sd;
     }
-    let ((fit_a, fit_b), (z, heard, window_obs)) = best_fit;
-    let taus: Vec<f64> = windows
-        .iter()
-        .map(|w| (fit_a + fit_b * (w.t_s - t0) - w.base_shift) / w.lag_scale + m as f64)
-        .collect();
-    let line_z = line_coherence(&windows, &taus, if params.stretched { z_radius } else { 0 });
     if std::env::var_os("BEATSYNC_ALIGN_DEBUG").is_some() {
         eprintln!(
-            "  fine: line ({:.4},{:.6}) windows {} a* {:.1} b* {:.3} obs {} default ({:.1},{:.3}) fit ({fit_a:.1},{fit_b:.3}) z {z:.2} line z {line_z:.2}",
-            line.sigma,
-            line.rate,
-            windows.len(),
-            a_star - m as f64,
-            b_star,
-            obs.len(),
-            default_fit.0,
-            default_fit.1
+            "  null: mean {:.3} sd {:.3} overlap inflation {:.3}",
+            st.null_mean,
+            st.null_sd,
+            overlap_inflation(&st.probes, st.null_mean)
         );
     }
-    let new_line = Line {
-        t_ref: line.t_ref,
-        sigma: line.sigma + (fit_a + fit_b * (line.t_ref - t0)) / fs,
-        rate: 1.0 / (1.0 / line.rate + fit_b / fs),
+    let z = if params.stretched {
+        // on-line maximum minus the mean of the off-line probes, against
+        // the null spread; scaled to the resampled statistic's units (its
+        // null standard deviation is RESAMPLED_NULL_SD for Gaussian noise)
+        let (mut s, mut v) = (0f64, 0f64);
+        for &(on, off_mean, rms) in &st.per_window {
+            s += (on - off_mean) * rms;
+            v += rms * rms;
+        }
+        // overlapping windows see the same song: neighbours' values
+        // are correlated, and a sum over them varies more than the
+        // sum of their variances (measured on the null probes)
+        let inflation = overlap_inflation(&st.probes, st.null_mean);
+        let var = v * st.null_sd * st.null_sd * (1.0 + 1.0 / NULL_PROBES as f64) * inflation;
+        if var > 0.0 {
+            RESAMPLED_NULL_SD * s / var.sqrt()
+        } else {
+            0.0
+        }
+    } else if st.sum_var > 0.0 {
+        st.sum_on / (2.0 * st.sum_var).sqrt()
+    } else {
+        0.0
     };
-    Ok(FineOutcome {
-        line: new_line,
+    Coherence {
         z,
-        heard_windows: heard,
-        line_z,
-        windows: window_obs,
-        hop_s,
-    })
+        heard: st.heard,
+        windows: st.window_obs,
+    }
+}
+
+/// Each window's on-line and off-line statistics on `fit`, and the null
+/// distribution of the statistic in units of each window's rms
+/// (NULL_PROBES positions per window spread over the lag range, away from
+/// the line).
+fn window_stats(windows: &[WindowCorr], t0: f64, params: &FineParams, fit: LineFit) -> WindowStats {
+    let m = params.max_lag;
+    let lags = 2 * m + 1;
+    let z_radius = stretch_radius(params);
+    let mut sum_on = 0f64;
+    let mut sum_var = 0f64;
+    let mut heard = 0usize;
+    let (mut null_sum, mut null_sq, mut null_n) = (0f64, 0f64, 0usize);
+    let mut per_window: Vec<(f64, f64, f64)> = Vec::with_capacity(windows.len());
+    let mut window_obs = Vec::with_capacity(windows.len());
+    let mut probes: Vec<f64> = Vec::with_capacity(windows.len() * NULL_PROBES);
+    for w in windows {
+        let dev = fit.a + fit.b * (w.t_s - t0);
+        let tau = (dev - w.base_shift) / w.lag_scale + m as f64;
+        let on = local_max(&w.corr, tau, z_radius);
+        let off = 0.5
+            * (local_max(&w.corr, tau + m as f64 / 2.0, z_radius)
+                + local_max(&w.corr, tau - m as f64 / 2.0, z_radius));
+        let mut off_sum = 0f64;
+        for j in 0..NULL_PROBES {
+            let shift = (j as f64 + 0.5) * lags as f64 / NULL_PROBES as f64;
+            let v = f64::from(local_max(&w.corr, tau + shift, z_radius) / w.rms);
+            probes.push(v);
+            off_sum += v;
+            null_sum += v;
+            null_sq += v * v;
+            null_n += 1;
+        }
+        let z_on = f64::from(on / w.rms);
+        sum_on += f64::from(on - off);
+        sum_var += f64::from(w.rms) * f64::from(w.rms);
+        if z_on > 4.0 {
+            heard += 1;
+        }
+        per_window.push((z_on, off_sum / NULL_PROBES as f64, f64::from(w.rms)));
+        window_obs.push(WindowObs {
+            t_s: w.t_s,
+            z_on_line: z_on,
+            presence: 0.0,
+            song_db: w.song_db,
+        });
+    }
+    let null_mean = null_sum / null_n.max(1) as f64;
+    let null_sd = (null_sq / null_n.max(1) as f64 - null_mean * null_mean)
+        .max(0.0)
+        .sqrt()
+        .max(1e-6);
+    WindowStats {
+        sum_on,
+        sum_var,
+        heard,
+        per_window,
+        window_obs,
+        probes,
+        null_mean,
+        null_sd,
+    }
 }
 
 /// Per-window normalised correlations are clipped to this many noise
@@ -477,7 +609,7 @@ pub(crate) struct WindowGeometry {
 /// song excerpt the line predicts (independent: spread over `threads`), and
 /// the hop actually used. `None` when fewer than two windows fit.
 pub(crate) fn window_correlations(
-    dance: &[f32],
+    recording: &[f32],
     song: &[f32],
     fs: f64,
     line: &Line,
@@ -485,13 +617,13 @@ pub(crate) fn window_correlations(
     threads: usize,
     cancel: &CancelToken,
 ) -> Result<Option<(Vec<WindowCorr>, f64)>> {
-    let dance_dur = dance.len() as f64 / fs;
+    let recording_dur = recording.len() as f64 / fs;
     let song_dur = song.len() as f64 / fs;
     let n = geometry.win_len;
     let m = geometry.max_lag;
     let half_s = n as f64 / 2.0 / fs;
     let t_a = line.dance_at(0.0).max(0.0) + half_s;
-    let t_b = line.dance_at(song_dur).min(dance_dur) - half_s;
+    let t_b = line.dance_at(song_dur).min(recording_dur) - half_s;
     if t_b <= t_a {
         return Ok(None);
     }
@@ -515,10 +647,10 @@ pub(crate) fn window_correlations(
         let t = (t_first + j as f64 * hop_s + jitter).clamp(t_a, t_b);
         let centre = (t * fs).round() as i64;
         let first = centre - (n / 2) as i64;
-        if first < 0 || first as usize + n > dance.len() {
+        if first < 0 || first as usize + n > recording.len() {
             return Ok(None);
         }
-        let window = &dance[first as usize..first as usize + n];
+        let window = &recording[first as usize..first as usize + n];
         let t_centre = centre as f64 / fs;
         let p_centre = line.song_at(t_centre) * fs;
         let WindowScratch { gcc, segment, corr } = scratch;
