@@ -23,7 +23,8 @@ command -v x86_64-w64-mingw32-gcc >/dev/null || {
   echo "check-windows: x86_64-w64-mingw32-gcc missing (Debian package gcc-mingw-w64-x86-64; scripts/setup.sh test installs it)" >&2
   exit 1
 }
-rustup target list --installed | grep -qx "$TRIPLE" || rustup target add "$TRIPLE"
+# The list is read whole before grep (grep -q quitting early would SIGPIPE rustup).
+grep -qx "$TRIPLE" <<<"$(rustup target list --installed)" || rustup target add "$TRIPLE"
 
 # FFMPEG_DIR/include with the system's FFmpeg headers.
 ffdir="$(mktemp -d)"

@@ -119,8 +119,13 @@ appstreamcli validate-tree --no-net "$tree" || fail "appstreamcli validate-tree 
 
 echo "==> the .rpm"
 rpm -qpi "$rpm" >"$OUT/rpm-info.txt" 2>/dev/null || fail "rpm cannot read $rpm"
-rpm -qpl "$rpm" 2>/dev/null | tee "$OUT/rpm-contents.txt" | grep -qx /usr/bin/beatsync || fail "/usr/bin/beatsync missing from the .rpm"
-rpm -qpR "$rpm" 2>/dev/null | tee "$OUT/rpm-requires.txt" | grep -q '^libavcodec\.so\.[0-9]*()(64bit)' ||
+# Each answer is written whole before grep reads it: `grep -q` quitting at the
+# first match would SIGPIPE a `tee` in between, and pipefail would read that as
+# a missing entry (a failure that came and went).
+rpm -qpl "$rpm" >"$OUT/rpm-contents.txt" 2>/dev/null || fail "rpm cannot list $rpm"
+grep -qx /usr/bin/beatsync "$OUT/rpm-contents.txt" || fail "/usr/bin/beatsync missing from the .rpm"
+rpm -qpR "$rpm" >"$OUT/rpm-requires.txt" 2>/dev/null || fail "rpm cannot list what $rpm requires"
+grep -q '^libavcodec\.so\.[0-9]*()(64bit)' "$OUT/rpm-requires.txt" ||
   fail "the .rpm does not require libavcodec by soname"
 
 echo "==> install, run and remove, in a throw-away overlay of this system"

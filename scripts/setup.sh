@@ -41,7 +41,7 @@ for p in "${want[@]}"; do
     nodejs) command -v node >/dev/null && continue ;;
     npm) command -v npm >/dev/null && continue ;;
   esac
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  grep -q "install ok installed" <<<"$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
@@ -60,7 +60,7 @@ if ! command -v cargo >/dev/null; then
 fi
 if [ "$MODE" = test ] && command -v rustup >/dev/null; then
   for c in rustfmt clippy; do
-    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+    grep -q "^$c" <<<"$(rustup component list --installed 2>/dev/null)" || rustup component add "$c"
   done
 fi
 
