@@ -52,6 +52,8 @@ pub(crate) mod video;
 
 pub use audio::{AudioSource, Retime, RetimeMode};
 pub(crate) use output::remove_stale_partials;
+#[doc(hidden)]
+pub use output::WriteFault;
 pub use report::{AudioReport, ExportReport, TrimReport, VideoMethod};
 pub use request::{AudioChoice, ExportRequest, SongHeard, StartCut};
 pub use trim::{EndReason, StartReason};
@@ -230,7 +232,8 @@ fn export_analysed(
         &req.out_dir,
         &output_name(req)?,
         space_needed(req, &a, &plan),
-    )?;
+    )?
+    .inject(req.write_fault);
     let mut mux = Mux {
         octx: file.muxer()?,
         file: &file,

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MediaInfo {
+    /// The file as opened; written out (JSON) lossily when the name is not
+    /// valid UTF-8, which JSON cannot carry.
+    #[serde(serialize_with = "crate::media::serialize_path_lossy")]
     pub path: PathBuf,
     /// FFmpeg demuxer name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`, `matroska,webm`, `wav`.
     pub container: String,
