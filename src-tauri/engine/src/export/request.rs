@@ -188,7 +188,8 @@ mod tests {
     use super::*;
 
     fn named(dance: &str, name: Option<&str>) -> String {
-        let mut req = ExportRequest::new(Path::new(dance), Path::new("s.m4a"), Path::new("/o"), None);
+        let mut req =
+            ExportRequest::new(Path::new(dance), Path::new("s.m4a"), Path::new("/o"), None);
         req.name = name.map(str::to_string);
         output_name(&req).expect("a name")
     }
@@ -201,12 +202,22 @@ mod tests {
         assert!(name.len() <= MAX_FINAL_NAME_BYTES, "{} bytes", name.len());
         assert!(name.ends_with("_beatsync.mp4"), "{name}");
         assert!(stem.starts_with(name.trim_end_matches("_beatsync.mp4")));
-        assert_eq!(name, named(&format!("/v/{stem}.mp4"), None), "deterministic");
+        assert_eq!(
+            name,
+            named(&format!("/v/{stem}.mp4"), None),
+            "deterministic"
+        );
         // A user's long name keeps its extension (given or added).
         let user = named("/v/a.mp4", Some(&format!("{stem}{stem}.MP4")));
-        assert!(user.len() <= MAX_FINAL_NAME_BYTES && user.ends_with(".MP4"), "{user}");
+        assert!(
+            user.len() <= MAX_FINAL_NAME_BYTES && user.ends_with(".MP4"),
+            "{user}"
+        );
         let user = named("/v/a.mp4", Some(&stem.repeat(2)));
-        assert!(user.len() <= MAX_FINAL_NAME_BYTES && user.ends_with(".mp4"), "{user}");
+        assert!(
+            user.len() <= MAX_FINAL_NAME_BYTES && user.ends_with(".mp4"),
+            "{user}"
+        );
         // Short names are kept as they are.
         assert_eq!(named("/v/class.mov", None), "class_beatsync.mp4");
         assert_eq!(named("/v/a.mp4", Some("mine")), "mine.mp4");
@@ -219,6 +230,9 @@ mod tests {
         use std::os::unix::ffi::OsStrExt;
         let dance = std::ffi::OsStr::from_bytes(b"/v/class\xff.mp4");
         let req = ExportRequest::new(Path::new(dance), Path::new("s.m4a"), Path::new("/o"), None);
-        assert_eq!(output_name(&req).expect("a name"), "class\u{FFFD}_beatsync.mp4");
+        assert_eq!(
+            output_name(&req).expect("a name"),
+            "class\u{FFFD}_beatsync.mp4"
+        );
     }
 }

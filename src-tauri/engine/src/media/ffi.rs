@@ -43,8 +43,7 @@ pub(crate) fn open_local_input(
     // not consume is handed back and freed below); on success `ps` is an
     // opened context that the wrapper closes on drop; on failure FFmpeg
     // frees it and leaves it null.
-    let r =
-        unsafe { ffi::avformat_open_input(&mut ps, url.as_ptr(), std::ptr::null(), &mut opts) };
+    let r = unsafe { ffi::avformat_open_input(&mut ps, url.as_ptr(), std::ptr::null(), &mut opts) };
     // SAFETY: the dictionary FFmpeg handed back (or null), owned here.
     drop(unsafe { ffmpeg::Dictionary::own(opts) });
     if r < 0 {

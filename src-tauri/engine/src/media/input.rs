@@ -64,7 +64,8 @@ pub(crate) fn open_input(path: &Path) -> Result<Input> {
 /// output (they would lack the bitstream's colour description).
 pub(crate) fn open_input_fast(path: &Path) -> Result<Input> {
     let head = check_readable(path)?;
-    let ictx = ffi::open_local_input(&c_path(path)?, false).map_err(|e| open_error(path, &head, e))?;
+    let ictx =
+        ffi::open_local_input(&c_path(path)?, false).map_err(|e| open_error(path, &head, e))?;
     if header_is_complete(&ictx) {
         Ok(ictx)
     } else {

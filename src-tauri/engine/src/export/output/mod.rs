@@ -21,8 +21,8 @@ use super::progress::{blocking_with_ticks, Progress};
 use crate::error::{EngineError, Result};
 use crate::media::probe::{probe_fast, MediaInfo};
 use ffmpeg_next as ffmpeg;
-use sink::{is_disk_full, OutputSink, WriteErrorSlot};
 pub use sink::WriteFault;
+use sink::{is_disk_full, OutputSink, WriteErrorSlot};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -195,6 +195,9 @@ impl OutputFile {
 
     /// A failed write or sync of the output file.
     fn io_failed(&self, e: &std::io::Error) -> EngineError {
+        if let Err(gone) = check_out_dir(&self.dir) {
+            return gone;
+        }
         if is_disk_full(e) {
             EngineError::DiskFull {
                 path: self.dir.clone(),
@@ -233,6 +236,8 @@ impl OutputFile {
     /// Reads the written file back: it must hold a video and an audio stream
     /// and last `duration_s` (within `tolerance`).
     pub fn verify(&self, duration_s: f64, tolerance: f64) -> Result<MediaInfo> {
+        // A folder removed meanwhile takes the file with it: say so.
+        check_out_dir(&self.dir)?;
         let path = &self.partial.path;
         self.partial.share_for_reading();
         let bad = |reason: String| EngineError::OutputWrite {
