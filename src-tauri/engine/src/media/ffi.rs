@@ -62,6 +62,29 @@ pub(crate) fn open_local_input(
     Ok(unsafe { ffmpeg::format::context::Input::wrap(ps) })
 }
 
+/// How long a stream's sample index says it lasts, in its time base: the
+/// last entry's timestamp plus one average entry spacing. `None` without an
+/// index of at least two entries (MP4/MOV list every packet in theirs; most
+/// other containers build it while reading).
+pub(crate) fn index_span(st: &ffmpeg::format::stream::Stream) -> Option<i64> {
+    // SAFETY: the stream is valid while `st` lives; the entries are read
+    // at once, before any other call on the context.
+    unsafe {
+        let p = st.as_ptr() as *mut ffi::AVStream;
+        let n = ffi::avformat_index_get_entries_count(p);
+        if n < 2 {
+            return None;
+        }
+        let first = ffi::avformat_index_get_entry(p, 0);
+        let last = ffi::avformat_index_get_entry(p, n - 1);
+        if first.is_null() || last.is_null() {
+            return None;
+        }
+        let (t0, t1) = ((*first).timestamp, (*last).timestamp);
+        (t1 > t0).then(|| t1 + (t1 - t0) / i64::from(n - 1))
+    }
+}
+
 /// Tells the demuxer to drop every stream but `keep`: the other streams'
 /// packets (video, for an audio decode) are then skipped cheaply instead of
 /// being read out and handed to us. `keep` itself is read again if an
