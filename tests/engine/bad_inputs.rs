@@ -471,7 +471,7 @@ fn kinds() -> Vec<Kind> {
             |c, d| {
                 use std::os::unix::fs::PermissionsExt;
                 let p = copy_to(c, d, "locked.mp4");
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0)).unwrap();
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
                 if is_root() {
                     limitation("running as root: a mode-000 file is readable, so this case shows success; as a user it gives `unreadable`");
                 }

@@ -16,8 +16,8 @@ use std::ffi::CStr;
 /// cameras and music files come in. Playlist and reference formats (HLS,
 /// DASH, ffconcat, image sequences, SDP…) are left out: they name other files
 /// or URLs, which FFmpeg would then open on the file's behalf.
-const DEMUXER_WHITELIST: &str =
-    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,wav,w64,mp3,aac,flac,ogg,aiff,caf,mpegts,asf,flv";
+const DEMUXER_WHITELIST: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,dv,asf,flv,\
+     wav,w64,aiff,caf,mp3,aac,ac3,eac3,flac,ogg,wv,ape,amr";
 
 /// Opens a local file with FFmpeg: `path` is the file's name as the OS
 /// spells it (bytes, not necessarily UTF-8), read through the `file`
