@@ -8,7 +8,7 @@
 mod common;
 
 use beatsync_engine as engine;
-use common::{path_str as s, pink_song, tmp, Fixture, H264};
+use common::{files_in, path_str as s, pink_song, tmp, Fixture, H264};
 use engine::export::WriteFault;
 use engine::{AlignOptions, CancelToken, ExportRequest, Placement};
 use std::path::{Path, PathBuf};
@@ -77,23 +77,11 @@ fn out_dir(case: &Path) -> PathBuf {
     out
 }
 
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|r| {
-            r.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 /// Exports `class` with the song at [`OFFSET_S`]; a failed export must leave
 /// nothing in the output folder, a successful one exactly one `.mp4`.
 fn export_checked(req: &ExportRequest, progress: &mut dyn FnMut(&str, f64)) -> Outcome {
     let r = engine::export(req, &CancelToken::new(), progress);
-    let left = names_in(&req.out_dir);
+    let left = files_in(&req.out_dir);
     match &r {
         Ok(report) => {
             assert!(report.output.exists(), "{}", report.output.display());
@@ -679,7 +667,7 @@ fn during_export(ctx: &Ctx, case: &Path, class: &Path, act: fn(&Path, &Path) -> 
     });
     assert!(done, "the change was made during the export");
     if out.exists() {
-        let left = names_in(&out);
+        let left = files_in(&out);
         match &r {
             Ok(_) => assert_eq!(left.len(), 1, "{left:?}"),
             Err(e) => assert!(left.is_empty(), "failed ({e}) but left {left:?}"),
@@ -754,7 +742,7 @@ fn long_name(ctx: &Ctx, case: &Path) -> Outcomes {
         &request(&p, &ctx.song, &out),
         &CancelToken::new(),
         &mut |_, _| {
-            for n in names_in(&out) {
+            for n in files_in(&out) {
                 partial_len = partial_len.max(n.len());
             }
         },
