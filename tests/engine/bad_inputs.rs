@@ -4,6 +4,9 @@
 //! must have (success or a typed error code). Every case runs in its own
 //! thread with a deadline: a panic or a hang is a failure, like a wrong
 //! code. The table is written out in docs/security.md ("Bad input corpus").
+//! Unix only: FIFOs, symlink loops, byte names and modes are made with Unix
+//! calls.
+#![cfg(unix)]
 
 mod common;
 
