@@ -213,11 +213,30 @@ struct Kind {
 }
 
 fn kinds() -> Vec<Kind> {
-    let k = |name, expect: [&str; 3], run: Run| Kind {
+    [
+        damaged_files(),
+        stream_kinds(),
+        codec_kinds(),
+        content_kinds(),
+        filesystem_kinds(),
+        changes_and_references(),
+        other_kinds(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn k(name: &'static str, expect: [&str; 3], run: Run) -> Kind {
+    Kind {
         name,
         expect: Outcomes::of(expect[0], expect[1], expect[2]),
         run,
-    };
+    }
+}
+
+/// Damaged, empty or mislabelled files.
+fn damaged_files() -> Vec<Kind> {
     vec![
         k("valid class video (control)", ["ok", "ok", "ok"], |c, d| {
             standard(c, d, &c.class)
@@ -288,6 +307,12 @@ fn kinds() -> Vec<Kind> {
                 .write(&d.join("mute.mp4"));
             standard(c, d, &p)
         }),
+    ]
+}
+
+/// Unusual but valid streams.
+fn stream_kinds() -> Vec<Kind> {
+    vec![
         k("8-channel (7.1) audio", ["ok", "ok", "ok"], |c, d| {
             let p = class_video(
                 c,
@@ -333,6 +358,12 @@ fn kinds() -> Vec<Kind> {
                 standard(c, d, &p)
             },
         ),
+    ]
+}
+
+/// Other codecs and sizes.
+fn codec_kinds() -> Vec<Kind> {
+    vec![
         k("HEVC", ["ok", "ok", "ok"], |c, d| {
             let v = [
                 "-c:v",
@@ -376,6 +407,12 @@ fn kinds() -> Vec<Kind> {
                 standard(c, d, &p)
             },
         ),
+    ]
+}
+
+/// Unusual content: bit depth, lying headers, damage inside.
+fn content_kinds() -> Vec<Kind> {
+    vec![
         k("10-bit H.264", ["ok", "ok", "ok"], |c, d| {
             let v = [
                 "-c:v",
@@ -435,6 +472,12 @@ fn kinds() -> Vec<Kind> {
             ["typed", "-", "typed"],
             bit_flips,
         ),
+    ]
+}
+
+/// What the file system can put in place of a file, and names.
+fn filesystem_kinds() -> Vec<Kind> {
+    vec![
         k("symlink loop", ["unreadable"; 3], |c, d| {
             let a = d.join("a.mp4");
             let b = d.join("b.mp4");
@@ -492,6 +535,12 @@ fn kinds() -> Vec<Kind> {
                 during_export(c, d, &p, |p, _| std::fs::remove_file(p).is_ok())
             },
         ),
+    ]
+}
+
+/// Changes during the export, playlists, write failures.
+fn changes_and_references() -> Vec<Kind> {
+    vec![
         k(
             "input rewritten during export",
             ["ok", "ok", "input_changed"],
@@ -561,6 +610,12 @@ fn kinds() -> Vec<Kind> {
             ["ok", "ok", "output_write"],
             |c, d| write_fault(c, d, libc::EIO),
         ),
+    ]
+}
+
+/// A bad song, a short clip, other containers.
+fn other_kinds() -> Vec<Kind> {
+    vec![
         k("song is a text file", ["not_media"; 3], |c, d| {
             let song = d.join("song.m4a");
             std::fs::write(&song, "not a song").unwrap();
