@@ -5,7 +5,9 @@
 mod common;
 
 use beatsync_engine as engine;
-use common::{ffmpeg, ffmpeg_output, measured_lag_s, path_str as s, pink_song, Fixture, H264};
+use common::{
+    ffmpeg, ffmpeg_output, files_in, measured_lag_s, path_str as s, pink_song, Fixture, H264,
+};
 use engine::export::{EndReason, RetimeMode, StartReason};
 use engine::{CancelToken, ExportReport, ExportRequest, Placement};
 use std::path::{Path, PathBuf};
@@ -140,18 +142,6 @@ fn run(req: &ExportRequest) -> engine::Result<ExportReport> {
 
 fn request(dance: &Path, song: &Path, out: &Path, offset: f64) -> ExportRequest {
     ExportRequest::new(dance, song, out, Some(Placement::new(offset, 1.0)))
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|r| {
-            r.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 /// Per-packet MD5s of the video stream, without decoding.

@@ -123,6 +123,19 @@ pub fn tmp() -> tempfile::TempDir {
         .expect("temp dir")
 }
 
+/// The names in `dir`, sorted (empty when it cannot be read).
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 pub fn join(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }

@@ -55,6 +55,8 @@ pub(crate) mod video;
 
 pub use audio::{AudioSource, Retime, RetimeMode};
 pub(crate) use output::remove_stale_partials;
+#[doc(hidden)]
+pub use output::WriteFault;
 pub use report::{AudioReport, ExportReport, StartCutUsed, TrimReport, VideoMethod};
 pub use request::{AudioChoice, ExportRequest, SongHeard, StartCut};
 pub use trim::{EndReason, StartReason};
@@ -62,6 +64,7 @@ pub use trim::{EndReason, StartReason};
 use crate::align::{AlignOptions, AlignResult, Verdict};
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
+use crate::media::fingerprint::FileStamp;
 use crate::timeline::Placement;
 use analysis::{analyse_inputs, InputAnalysis};
 use audio::track::AudioTrack;
@@ -99,6 +102,32 @@ pub fn export(
 /// file just before it gets its final name; an error from it stops the
 /// export (the job runner records the file's seal there).
 pub fn export_sealed(
+    req: &ExportRequest,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(&str, f64),
+    before_commit: &mut dyn FnMut(&std::path::Path) -> Result<()>,
+) -> Result<ExportReport> {
+    let stamps = [FileStamp::of(&req.dance), FileStamp::of(&req.bgm)];
+    export_once(req, cancel, progress, before_commit).map_err(|e| input_change_behind(e, &stamps))
+}
+
+/// A failure while an input was being moved or written to is reported as
+/// that change: a class video rewritten during the export shows up first as
+/// a read, mux or read-back error, which would send the user looking at the
+/// output folder.
+fn input_change_behind(e: EngineError, stamps: &[Result<FileStamp>]) -> EngineError {
+    if matches!(e, EngineError::Cancelled | EngineError::InputChanged(_)) {
+        return e;
+    }
+    for stamp in stamps.iter().flatten() {
+        if let Err(changed) = stamp.check() {
+            return changed;
+        }
+    }
+    e
+}
+
+fn export_once(
     req: &ExportRequest,
     cancel: &CancelToken,
     progress: &mut dyn FnMut(&str, f64),
@@ -233,7 +262,8 @@ fn export_analysed(
         &req.out_dir,
         &output_name(req)?,
         space_needed(req, &a, &plan),
-    )?;
+    )?
+    .inject(req.write_fault);
     let mut mux = Mux {
         octx: file.muxer()?,
         file: &file,

@@ -2,7 +2,7 @@
 //! overrides and how the picture's start and the audio are made.
 
 use super::audio::RetimeMode;
-use super::output::PARTIAL_PREFIX;
+use super::output::{fit_name, MAX_FINAL_NAME_BYTES, PARTIAL_PREFIX};
 use crate::error::{EngineError, Result};
 use crate::timeline::Placement;
 use serde::{Deserialize, Serialize};
@@ -95,6 +95,10 @@ pub struct ExportRequest {
     /// Refuse up front when the folder's free space is clearly too small.
     #[serde(default = "yes")]
     pub check_free_space: bool,
+    /// Tests make the output's writes fail with it; never read from JSON.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub write_fault: Option<super::WriteFault>,
 }
 
 impl ExportRequest {
@@ -115,6 +119,7 @@ impl ExportRequest {
             detect_black_tail: true,
             accept_unsure: false,
             check_free_space: true,
+            write_fault: None,
         }
     }
 }
@@ -157,17 +162,80 @@ pub(crate) fn output_name(req: &ExportRequest) -> Result<String> {
             n.to_string()
         }
         None => {
+            // A name that is not UTF-8 gets U+FFFD where its stray bytes were.
             let stem = req
                 .dance
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "video".into());
-            format!("{stem}_beatsync")
+            return Ok(fit_name(&stem, DEFAULT_SUFFIX, MAX_FINAL_NAME_BYTES));
         }
     };
-    if base.to_lowercase().ends_with(".mp4") {
-        Ok(base)
+    // A long name loses the end of its stem, never its extension.
+    let has_ext = base.len() > 4
+        && base.is_char_boundary(base.len() - 4)
+        && base[base.len() - 4..].eq_ignore_ascii_case(".mp4");
+    let (stem, ext) = if has_ext {
+        base.split_at(base.len() - 4)
     } else {
-        Ok(format!("{base}.mp4"))
+        (base.as_str(), ".mp4")
+    };
+    Ok(fit_name(stem, ext, MAX_FINAL_NAME_BYTES))
+}
+
+/// What the default output name adds to the class video's stem.
+const DEFAULT_SUFFIX: &str = "_beatsync.mp4";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(dance: &str, name: Option<&str>) -> String {
+        let mut req =
+            ExportRequest::new(Path::new(dance), Path::new("s.m4a"), Path::new("/o"), None);
+        req.name = name.map(str::to_string);
+        output_name(&req).expect("a name")
+    }
+
+    #[test]
+    fn long_names_are_shortened_at_a_character_boundary() {
+        // 75 Chinese characters: 225 bytes of stem.
+        let stem = "舞".repeat(75);
+        let name = named(&format!("/v/{stem}.mp4"), None);
+        assert!(name.len() <= MAX_FINAL_NAME_BYTES, "{} bytes", name.len());
+        assert!(name.ends_with("_beatsync.mp4"), "{name}");
+        assert!(stem.starts_with(name.trim_end_matches("_beatsync.mp4")));
+        assert_eq!(
+            name,
+            named(&format!("/v/{stem}.mp4"), None),
+            "deterministic"
+        );
+        // A user's long name keeps its extension (given or added).
+        let user = named("/v/a.mp4", Some(&format!("{stem}{stem}.MP4")));
+        assert!(
+            user.len() <= MAX_FINAL_NAME_BYTES && user.ends_with(".MP4"),
+            "{user}"
+        );
+        let user = named("/v/a.mp4", Some(&stem.repeat(2)));
+        assert!(
+            user.len() <= MAX_FINAL_NAME_BYTES && user.ends_with(".mp4"),
+            "{user}"
+        );
+        // Short names are kept as they are.
+        assert_eq!(named("/v/class.mov", None), "class_beatsync.mp4");
+        assert_eq!(named("/v/a.mp4", Some("mine")), "mine.mp4");
+        assert_eq!(named("/v/a.mp4", Some("mine.Mp4")), "mine.Mp4");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_name_that_is_not_utf8_gives_a_lossy_output_name() {
+        use std::os::unix::ffi::OsStrExt;
+        let dance = std::ffi::OsStr::from_bytes(b"/v/class\xff.mp4");
+        let req = ExportRequest::new(Path::new(dance), Path::new("s.m4a"), Path::new("/o"), None);
+        assert_eq!(
+            output_name(&req).expect("a name"),
+            "class\u{FFFD}_beatsync.mp4"
+        );
     }
 }

@@ -12,27 +12,77 @@ use std::ffi::CStr;
 // ---------------------------------------------------------------------------
 // Inputs
 
-/// `avformat_open_input` alone: the container's header is read, no packet
-/// is probed (`avformat_find_stream_info` is not called).
-pub(crate) fn open_header_only(
+/// The demuxers an input may be opened with: the containers phones,
+/// cameras and music files come in. Playlist and reference formats (HLS,
+/// DASH, ffconcat, image sequences, SDP…) are left out: they name other files
+/// or URLs, which FFmpeg would then open on the file's behalf.
+const DEMUXER_WHITELIST: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,dv,asf,flv,\
+     wav,w64,aiff,caf,mp3,aac,ac3,eac3,flac,ogg,wv,ape,amr";
+
+/// Opens a local file with FFmpeg: `path` is the file's name as the OS
+/// spells it (bytes, not necessarily UTF-8), read through the `file`
+/// protocol only and with the demuxers of [`DEMUXER_WHITELIST`] only, so a
+/// file can never make FFmpeg open a URL or another file. With
+/// `find_stream_info`, the streams' first packets are read to complete their
+/// parameters (`avformat_find_stream_info`); without it only the container's
+/// header is read.
+pub(crate) fn open_local_input(
     path: &CStr,
+    find_stream_info: bool,
 ) -> std::result::Result<ffmpeg::format::context::Input, ffmpeg::Error> {
+    let mut url = b"file:".to_vec();
+    url.extend_from_slice(path.to_bytes());
+    let url = std::ffi::CString::new(url).map_err(|_| ffmpeg::Error::InvalidData)?;
+    let mut options = ffmpeg::Dictionary::new();
+    options.set("protocol_whitelist", "file");
+    options.set("format_whitelist", DEMUXER_WHITELIST);
     let mut ps = std::ptr::null_mut();
-    // SAFETY: a valid C path; on success `ps` is an opened context that the
-    // wrapper closes on drop; on failure FFmpeg frees it and leaves it null.
-    let r = unsafe {
-        ffi::avformat_open_input(
-            &mut ps,
-            path.as_ptr(),
-            std::ptr::null(),
-            std::ptr::null_mut(),
-        )
-    };
+    // SAFETY: the dictionary's pointer, owned here until handed back below.
+    let mut opts = unsafe { options.disown() };
+    // SAFETY: a valid C URL and an owned option dictionary (what FFmpeg did
+    // not consume is handed back and freed below); on success `ps` is an
+    // opened context that the wrapper closes on drop; on failure FFmpeg
+    // frees it and leaves it null.
+    let r = unsafe { ffi::avformat_open_input(&mut ps, url.as_ptr(), std::ptr::null(), &mut opts) };
+    // SAFETY: the dictionary FFmpeg handed back (or null), owned here.
+    drop(unsafe { ffmpeg::Dictionary::own(opts) });
     if r < 0 {
         return Err(ffmpeg::Error::from(r));
     }
+    if find_stream_info {
+        // SAFETY: `ps` was just opened; closed here on failure.
+        let r = unsafe { ffi::avformat_find_stream_info(ps, std::ptr::null_mut()) };
+        if r < 0 {
+            // SAFETY: closing the context opened above.
+            unsafe { ffi::avformat_close_input(&mut ps) };
+            return Err(ffmpeg::Error::from(r));
+        }
+    }
     // SAFETY: `ps` was just opened.
     Ok(unsafe { ffmpeg::format::context::Input::wrap(ps) })
+}
+
+/// How long a stream's sample index says it lasts, in its time base: the
+/// last entry's timestamp plus one average entry spacing. `None` without an
+/// index of at least two entries (MP4/MOV list every packet in theirs; most
+/// other containers build it while reading).
+pub(crate) fn index_span(st: &ffmpeg::format::stream::Stream) -> Option<i64> {
+    // SAFETY: the stream is valid while `st` lives; the entries are read
+    // at once, before any other call on the context.
+    unsafe {
+        let p = st.as_ptr() as *mut ffi::AVStream;
+        let n = ffi::avformat_index_get_entries_count(p);
+        if n < 2 {
+            return None;
+        }
+        let first = ffi::avformat_index_get_entry(p, 0);
+        let last = ffi::avformat_index_get_entry(p, n - 1);
+        if first.is_null() || last.is_null() {
+            return None;
+        }
+        let (t0, t1) = ((*first).timestamp, (*last).timestamp);
+        (t1 > t0).then(|| t1 + (t1 - t0) / i64::from(n - 1))
+    }
 }
 
 /// Tells the demuxer to drop every stream but `keep`: the other streams'

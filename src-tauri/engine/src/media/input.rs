@@ -50,7 +50,7 @@ pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File> {
 /// their parameters: see [`open_input_fast`] for reading packets only.
 pub(crate) fn open_input(path: &Path) -> Result<Input> {
     let head = check_readable(path)?;
-    ffmpeg::format::input(path).map_err(|e| open_error(path, &head, e))
+    ffi::open_local_input(&c_path(path)?, true).map_err(|e| open_error(path, &head, e))
 }
 
 /// Like [`open_input`], without `avformat_find_stream_info` when the
@@ -64,19 +64,33 @@ pub(crate) fn open_input(path: &Path) -> Result<Input> {
 /// output (they would lack the bitstream's colour description).
 pub(crate) fn open_input_fast(path: &Path) -> Result<Input> {
     let head = check_readable(path)?;
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| {
-        EngineError::Unreadable {
-            path: path.to_path_buf(),
-            reason: "the path contains a NUL byte".into(),
-        }
-    })?;
-    let ictx = ffi::open_header_only(&c).map_err(|e| open_error(path, &head, e))?;
+    let ictx =
+        ffi::open_local_input(&c_path(path)?, false).map_err(|e| open_error(path, &head, e))?;
     if header_is_complete(&ictx) {
         Ok(ictx)
     } else {
         drop(ictx);
         open_input(path)
     }
+}
+
+/// The path as FFmpeg takes it: the OS's own bytes on Unix (a name need not
+/// be UTF-8 there), UTF-8 elsewhere (FFmpeg converts it to the wide
+/// Windows name itself; a name with an unpaired surrogate cannot be passed).
+fn c_path(path: &Path) -> Result<std::ffi::CString> {
+    let unusable = |reason: &str| EngineError::Unreadable {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    };
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec();
+    #[cfg(not(unix))]
+    let bytes = path
+        .to_str()
+        .ok_or_else(|| unusable("the file name is not valid Unicode; rename the file"))?
+        .as_bytes()
+        .to_vec();
+    std::ffi::CString::new(bytes).map_err(|_| unusable("the path contains a NUL byte"))
 }
 
 /// Whether an input opened without stream-info probing is as usable as a

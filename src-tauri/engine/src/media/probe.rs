@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MediaInfo {
+    /// The file as opened; written out (JSON) lossily when the name is not
+    /// valid UTF-8, which JSON cannot carry.
+    #[serde(serialize_with = "crate::media::serialize_path_lossy")]
     pub path: PathBuf,
     /// FFmpeg demuxer name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`, `matroska,webm`, `wav`.
     pub container: String,
@@ -142,18 +145,30 @@ pub(crate) fn probe_fast(path: &Path) -> Result<MediaInfo> {
 /// What an opened input holds.
 pub(crate) fn describe(path: &Path, ictx: &Input) -> Result<MediaInfo> {
     let size_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let streams: Vec<StreamInfo> = ictx.streams().map(|st| describe_stream(&st)).collect();
+    // MP4/MOV index every packet from the header; other containers index
+    // as they are read, so their index says nothing of the end yet.
+    let full_index = ictx.format().name().starts_with("mov,");
+    let streams: Vec<StreamInfo> = ictx
+        .streams()
+        .map(|st| describe_stream(&st, full_index))
+        .collect();
+    let longest_stream = streams
+        .iter()
+        .filter_map(|s| match s {
+            StreamInfo::Video(v) => v.duration_s,
+            StreamInfo::Audio(a) => a.duration_s,
+            _ => None,
+        })
+        .fold(0.0, f64::max);
     let duration_s = if ictx.duration() > 0 {
-        ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE)
+        let declared = ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE);
+        plausible_duration(
+            Some(declared),
+            (longest_stream > 0.0).then_some(longest_stream),
+        )
+        .unwrap_or(declared)
     } else {
-        streams
-            .iter()
-            .filter_map(|s| match s {
-                StreamInfo::Video(v) => v.duration_s,
-                StreamInfo::Audio(a) => a.duration_s,
-                _ => None,
-            })
-            .fold(0.0, f64::max)
+        longest_stream
     };
     if !streams
         .iter()
@@ -173,14 +188,19 @@ pub(crate) fn describe(path: &Path, ictx: &Input) -> Result<MediaInfo> {
     })
 }
 
-fn describe_stream(st: &ffmpeg::format::stream::Stream) -> StreamInfo {
+fn describe_stream(st: &ffmpeg::format::stream::Stream, full_index: bool) -> StreamInfo {
     let params = st.parameters();
     let codec_id = params.id();
     let decoder = ffmpeg::codec::decoder::find(codec_id);
     let codec = decoder
         .map(|c| c.name().to_string())
         .unwrap_or_else(|| format!("{codec_id:?}").to_lowercase());
-    let duration_s = seconds(st.duration(), st.time_base());
+    let duration_s = plausible_duration(
+        seconds(st.duration(), st.time_base()),
+        ffi::index_span(st)
+            .filter(|_| full_index)
+            .and_then(|span| seconds(span, st.time_base())),
+    );
     let f = ffi::param_fields(&params);
     let attached = st
         .disposition()
@@ -219,6 +239,16 @@ fn describe_stream(st: &ffmpeg::format::stream::Stream) -> StreamInfo {
     }
 }
 
+/// The declared duration, unless what is there (the sample index, the
+/// streams) ends well before it: a header claiming days for ten seconds of
+/// content (damaged or crafted) is not shown to the user as days.
+fn plausible_duration(declared: Option<f64>, content: Option<f64>) -> Option<f64> {
+    match (declared, content) {
+        (Some(d), Some(c)) if c > 0.0 && d > c + 1.0 && d > 1.1 * c => Some(c),
+        (d, _) => d,
+    }
+}
+
 /// Average frame rate, else the stream's base rate, else 0.
 fn frame_rate(st: &ffmpeg::format::stream::Stream) -> f64 {
     let known = |r: ffmpeg::Rational| r.denominator() != 0 && r.numerator() > 0;
@@ -229,5 +259,25 @@ fn frame_rate(st: &ffmpeg::format::stream::Stream) -> f64 {
         f64::from(base)
     } else {
         0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plausible_duration;
+
+    #[test]
+    fn a_declared_duration_far_past_the_content_gives_way() {
+        // A header claiming 24 days over 10 s of packets.
+        assert_eq!(
+            plausible_duration(Some(2_147_483.0), Some(10.0)),
+            Some(10.0)
+        );
+        // Small differences (an audio track a little longer, rounding) stand.
+        assert_eq!(plausible_duration(Some(10.4), Some(10.0)), Some(10.4));
+        assert_eq!(plausible_duration(Some(600.0), Some(590.0)), Some(600.0));
+        // Nothing to compare with: the declared value, or none.
+        assert_eq!(plausible_duration(Some(10.0), None), Some(10.0));
+        assert_eq!(plausible_duration(None, Some(10.0)), None);
     }
 }

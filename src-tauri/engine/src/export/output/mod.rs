@@ -21,6 +21,7 @@ use super::progress::{blocking_with_ticks, Progress};
 use crate::error::{EngineError, Result};
 use crate::media::probe::{probe_fast, MediaInfo};
 use ffmpeg_next as ffmpeg;
+pub use sink::WriteFault;
 use sink::{is_disk_full, OutputSink, WriteErrorSlot};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -40,12 +41,44 @@ pub(crate) fn plain_io() -> bool {
 pub(crate) const PARTIAL_PREFIX: &str = ".beatsync-";
 const PARTIAL_SUFFIX: &str = ".partial";
 
+/// The longest file name, in bytes, that the common file systems take
+/// (ext4, APFS, NTFS count at most 255 bytes or UTF-16 units; 255 UTF-8
+/// bytes are never more than 255 UTF-16 units).
+pub(crate) const MAX_NAME_BYTES: usize = 255;
+/// Room kept in a final name for the ` (9999)` that [`numbered`] may add.
+const NUMBER_ROOM: usize = " (9999)".len();
+/// The longest final name: numbered, it still fits in [`MAX_NAME_BYTES`].
+pub(crate) const MAX_FINAL_NAME_BYTES: usize = MAX_NAME_BYTES - NUMBER_ROOM;
+/// The partial name's own bytes: prefix, two u32 numbers, two dashes, suffix.
+const PARTIAL_OVERHEAD: usize = PARTIAL_PREFIX.len() + 2 * 10 + 2 + PARTIAL_SUFFIX.len();
+
+/// `stem` + `tail` in at most `max_bytes`: the stem is cut at a character
+/// boundary when needed, the tail (extension, suffix) always kept whole.
+/// The same inputs always give the same name.
+pub(crate) fn fit_name(stem: &str, tail: &str, max_bytes: usize) -> String {
+    let room = max_bytes.saturating_sub(tail.len());
+    let mut end = stem.len().min(room);
+    while !stem.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{tail}", &stem[..end])
+}
+
+/// `name` in at most `max_bytes`, its extension kept (see [`fit_name`]).
+fn fit_keeping_extension(name: &str, max_bytes: usize) -> String {
+    match name.rfind('.') {
+        Some(i) if i > 0 => fit_name(&name[..i], &name[i..], max_bytes),
+        _ => fit_name(name, "", max_bytes),
+    }
+}
+
 /// The file being written, under its partial name until [`OutputFile::commit`].
 pub(crate) struct OutputFile {
     dir: PathBuf,
     final_name: String,
     partial: PartialFile,
     errors: WriteErrorSlot,
+    fault: Option<WriteFault>,
 }
 
 /// The partial file; removed on drop unless committed.
@@ -90,9 +123,10 @@ impl OutputFile {
         }
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let path = dir.join(format!(
-            "{PARTIAL_PREFIX}{}-{}-{final_name}{PARTIAL_SUFFIX}",
+            "{PARTIAL_PREFIX}{}-{}-{}{PARTIAL_SUFFIX}",
             std::process::id(),
-            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            fit_keeping_extension(final_name, MAX_NAME_BYTES - PARTIAL_OVERHEAD)
         ));
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -114,7 +148,14 @@ impl OutputFile {
             final_name: final_name.to_string(),
             partial,
             errors: WriteErrorSlot::default(),
+            fault: None,
         })
+    }
+
+    /// Makes the file's writes fail as `fault` says (tests only).
+    pub fn inject(mut self, fault: Option<WriteFault>) -> Self {
+        self.fault = fault;
+        self
     }
 
     /// Where the file is being written (its partial name).
@@ -129,7 +170,7 @@ impl OutputFile {
             .file
             .try_clone()
             .map_err(|e| dir_error(&self.dir, &e))?;
-        let sink = OutputSink::new(file, self.errors.clone());
+        let sink = OutputSink::new(file, self.errors.clone(), self.fault);
         let mut io =
             ffmpeg::format::context::StreamIo::from_write_seek_with_capacity(sink, 1 << 20)
                 .map_err(|e| self.write_failed(e))?;
@@ -154,6 +195,9 @@ impl OutputFile {
 
     /// A failed write or sync of the output file.
     fn io_failed(&self, e: &std::io::Error) -> EngineError {
+        if let Err(gone) = check_out_dir(&self.dir) {
+            return gone;
+        }
         if is_disk_full(e) {
             EngineError::DiskFull {
                 path: self.dir.clone(),
@@ -192,6 +236,8 @@ impl OutputFile {
     /// Reads the written file back: it must hold a video and an audio stream
     /// and last `duration_s` (within `tolerance`).
     pub fn verify(&self, duration_s: f64, tolerance: f64) -> Result<MediaInfo> {
+        // A folder removed meanwhile takes the file with it: say so.
+        check_out_dir(&self.dir)?;
         let path = &self.partial.path;
         self.partial.share_for_reading();
         let bad = |reason: String| EngineError::OutputWrite {
@@ -423,4 +469,34 @@ fn free_bytes(dir: &Path) -> Option<u64> {
 #[cfg(not(any(unix, windows)))]
 fn free_bytes(_dir: &Path) -> Option<u64> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_name_cuts_the_stem_at_a_character_boundary_and_keeps_the_tail() {
+        let stem = "舞".repeat(100); // 300 bytes
+        for max in [255, 254, 253, 248, 20, 13] {
+            let name = fit_name(&stem, "_beatsync.mp4", max);
+            assert!(name.len() <= max, "{max}: {} bytes", name.len());
+            assert!(name.len() + 2 >= max, "{max}: cut more than one character");
+            assert!(name.ends_with("_beatsync.mp4"));
+        }
+        assert_eq!(fit_name("short", ".mp4", 255), "short.mp4");
+        assert_eq!(fit_name("abc", ".mp4", 2), ".mp4", "the tail is never cut");
+        assert_eq!(fit_keeping_extension("abcdef.mp4", 8), "abcd.mp4");
+        assert_eq!(fit_keeping_extension("abcdef", 4), "abcd");
+    }
+
+    #[test]
+    fn numbered_and_partial_names_of_the_longest_final_name_fit() {
+        let final_name = fit_name(&"舞".repeat(100), "_beatsync.mp4", MAX_FINAL_NAME_BYTES);
+        assert!(numbered(&final_name, 9999).len() <= MAX_NAME_BYTES);
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = OutputFile::create(dir.path(), &final_name, None).expect("partial created");
+        let partial = out.partial_path().file_name().expect("name").len();
+        assert!(partial <= MAX_NAME_BYTES, "{partial} bytes");
+    }
 }

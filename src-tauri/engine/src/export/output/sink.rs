@@ -37,6 +37,17 @@ pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
     matches!(e.kind(), StorageFull | QuotaExceeded)
 }
 
+/// A write failure injected by tests: every write that would take the file
+/// past `after_bytes` fails with the OS error `errno` (ENOSPC, EIO…), as a
+/// full or failing disk would, without root or a special file system. Not a
+/// user option: the request never reads it from JSON, the CLI or IPC.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteFault {
+    pub after_bytes: u64,
+    pub errno: i32,
+}
+
 /// The partial output file as the muxer's byte sink; records the first
 /// error. On Linux the data bypasses the page cache (see
 /// [`super::direct`]) when the file system allows it. Otherwise every
@@ -54,6 +65,8 @@ pub(crate) struct OutputSink {
     high: u64,
     handed: u64,
     writeback: Option<Writeback>,
+    /// The injected failure and the bytes written so far (tests only).
+    fault: Option<(WriteFault, u64)>,
 }
 
 const WRITEBACK_EVERY: u64 = 8 << 20;
@@ -119,7 +132,7 @@ impl Drop for Writeback {
 }
 
 impl OutputSink {
-    pub fn new(file: File, errors: WriteErrorSlot) -> Self {
+    pub fn new(file: File, errors: WriteErrorSlot, fault: Option<WriteFault>) -> Self {
         #[cfg(target_os = "linux")]
         let direct = if super::plain_io() {
             None
@@ -143,12 +156,24 @@ impl OutputSink {
             high: 0,
             handed: 0,
             writeback,
+            fault: fault.map(|f| (f, 0)),
         }
+    }
+
+    /// The injected failure, when this write reaches it.
+    fn injected_failure(&mut self, len: usize) -> Option<std::io::Error> {
+        let (fault, written) = self.fault.as_mut()?;
+        *written += len as u64;
+        (*written > fault.after_bytes).then(|| std::io::Error::from_raw_os_error(fault.errno))
     }
 }
 
 impl Write for OutputSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(e) = self.injected_failure(buf.len()) {
+            self.errors.record(&e);
+            return Err(e);
+        }
         #[cfg(target_os = "linux")]
         if let Some(d) = &mut self.direct {
             return d.write(buf).inspect_err(|e| self.errors.record(e));
