@@ -92,7 +92,7 @@ pub fn integrate_line(
         max_windows: params.max_windows,
         resample: params.resample,
     };
-    let Some((windows, hop_s)) =
+    let Some(crate::align::fine::LineWindows { windows, hop_s }) =
         window_correlations(recording, song, fs, line, &geometry, threads, cancel)?
     else {
         return Ok(None);
