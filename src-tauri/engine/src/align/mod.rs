@@ -767,7 +767,7 @@ impl PolishGrid {
         let needle: Vec<f64> = seg.iter().map(|&v| f64::from(v) - mean).collect();
         let nn: f64 = needle.iter().map(|v| v * v).sum();
         let t_c = (a as f64 + 0.5 * win as f64) / frame_rate;
-        if nn <= 1e-12 {
+        if nn.is_nan() || nn <= 1e-12 {
             return None;
         }
         // song frame where the line puts the window's first frame
