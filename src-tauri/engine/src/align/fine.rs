@@ -1046,7 +1046,7 @@ mod tests {
         let echo = (0.014 * fs) as usize;
         let first = (start * fs) as usize;
         let background = noise(20 * 8000, 12);
-        let dance: Vec<f32> = (0..20 * 8000)
+        let recording: Vec<f32> = (0..20 * 8000)
             .map(|i| 0.8 * song[first + i] + song[first + i - echo] + 0.6 * background[i])
             .collect();
         let t_ref = 10.0;
@@ -1057,7 +1057,7 @@ mod tests {
             sigma: truth + 0.003,
             rate: 1.0,
         };
-        let out = refine_line(&dance, &song, fs, &line, &params(), 2, &CancelToken::new())
+        let out = refine_line(&recording, &song, fs, &line, &params(), 2, &CancelToken::new())
             .expect("refine");
         let err_ms = (out.line.sigma - truth) * 1e3;
         assert!(err_ms.abs() < 1.0, "direct sound missed by {err_ms:.2} ms");
@@ -1077,7 +1077,7 @@ mod tests {
         let start = 5.0;
         let first = (start * fs) as usize;
         let background = noise(20 * 8000, 22);
-        let dance: Vec<f32> = (0..20 * 8000)
+        let recording: Vec<f32> = (0..20 * 8000)
             .map(|i| song[first + i] + 0.3 * background[i])
             .collect();
         let t_ref = 10.0;
@@ -1087,7 +1087,7 @@ mod tests {
             sigma: truth - 0.002,
             rate: 1.0,
         };
-        let out = refine_line(&dance, &song, fs, &line, &params(), 2, &CancelToken::new())
+        let out = refine_line(&recording, &song, fs, &line, &params(), 2, &CancelToken::new())
             .expect("refine");
         let err_ms = (out.line.sigma - truth) * 1e3;
         assert!(err_ms.abs() < 0.5, "placement off by {err_ms:.2} ms");

@@ -1,6 +1,6 @@
 //! `align`: where the clean song sits in the class recording.
 //!
-//! Model: `dance_time = offset + rate * song_time` (a straight line: constant
+//! Model: `recording_time = offset + rate * song_time` (a straight line: constant
 //! offset, clock drift or a playback-speed change). Three stages:
 //!
 //! 1. **coarse** ([`crate::align::coarse`]): onset envelopes, windowed correlation
@@ -96,7 +96,7 @@ pub struct AlignTimings {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AlignResult {
-    /// `dance_time = bgm_time + offset_s`, evaluated at the middle of the overlap.
+    /// `recording_time = bgm_time + offset_s`, evaluated at the middle of the overlap.
     pub offset_s: f64,
     /// Recording seconds per song second over the overlap (1.0 = same speed).
     pub rate: f64,
@@ -1366,7 +1366,7 @@ mod tests {
     }
 
     struct Recording {
-        /// dance_time = offset + rate * song_time (at song time 0)
+        /// recording_time = offset + rate * song_time (at song time 0)
         offset_s: f64,
         rate: f64,
         dur_s: f64,
@@ -1419,9 +1419,9 @@ mod tests {
         (x, mid - song_at_mid)
     }
 
-    fn run(dance: &[f32], song: &[f32]) -> Result<AlignResult> {
+    fn run(recording: &[f32], song: &[f32]) -> Result<AlignResult> {
         align_signals(
-            dance,
+            recording,
             song,
             FS,
             &AlignOptions::default(),
@@ -1431,8 +1431,8 @@ mod tests {
     }
 
     fn assert_offset(case: &str, song: &[f32], rec: Recording, tol_ms: f64) -> AlignResult {
-        let (dance, want) = record(song, &rec);
-        let got = run(&dance, song).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let (recording, want) = record(song, &rec);
+        let got = run(&recording, song).unwrap_or_else(|e| panic!("{case}: {e}"));
         let err_ms = (got.offset_s - want) * 1e3;
         assert!(
             err_ms.abs() < tol_ms,
@@ -1595,9 +1595,9 @@ mod tests {
         let s = song(60, 8);
         // the recording plays the song 3.5 % slower from song time 30 s
         let speed = 0.965;
-        let dance = wsola(&s, 30.0, speed, 40.0);
-        let got = run(&dance, &s).unwrap_or_else(|e| panic!("wsola: {e}"));
-        // dance_time = (song_time - 30) / speed: offset at the middle (20 s)
+        let recording = wsola(&s, 30.0, speed, 40.0);
+        let got = run(&recording, &s).unwrap_or_else(|e| panic!("wsola: {e}"));
+        // recording_time = (song_time - 30) / speed: offset at the middle (20 s)
         let want = 20.0 - (30.0 + 20.0 * speed);
         let err_ms = (got.offset_s - want) * 1e3;
         assert!(
@@ -1617,7 +1617,7 @@ mod tests {
         // then the song from its 40th second, played 3 % faster
         let rate = 1.0 / 1.03;
         let talk_s = 1.2;
-        let (mut dance, _) = record(
+        let (mut recording, _) = record(
             &s,
             &Recording {
                 offset_s: talk_s - rate * 40.0,
@@ -1628,12 +1628,12 @@ mod tests {
             },
         );
         let mut rng = Lcg(5);
-        let level = dance[(talk_s * fs) as usize..]
+        let level = recording[(talk_s * fs) as usize..]
             .iter()
             .map(|v| v.abs())
             .fold(0f32, f32::max);
         let mut phase = 0f64;
-        for (i, v) in dance.iter_mut().enumerate().take((talk_s * fs) as usize) {
+        for (i, v) in recording.iter_mut().enumerate().take((talk_s * fs) as usize) {
             let t = i as f64 / fs;
             let pitch = 140.0 + 30.0 * (2.0 * std::f64::consts::PI * 0.7 * t).sin();
             phase += 2.0 * std::f64::consts::PI * pitch / fs;
@@ -1642,7 +1642,7 @@ mod tests {
                 * syllable
                 * (0.4 * phase.sin() as f32 + 0.2 * (3.0 * phase).sin() as f32 + 0.1 * rng.next());
         }
-        let got = run(&dance, &s).unwrap_or_else(|e| panic!("talk: {e}"));
+        let got = run(&recording, &s).unwrap_or_else(|e| panic!("talk: {e}"));
         // music from 1.2 s to the end: the offset is read at its middle
         let mid = 0.5 * (talk_s + 40.0);
         let want = mid - (40.0 + (mid - talk_s) / rate);
@@ -1695,7 +1695,7 @@ mod tests {
         let s = song(30, 6);
         let other = song(30, 60);
         // a different song with the same drums: tonal parts differ
-        let (dance, _) = record(
+        let (recording, _) = record(
             &other,
             &Recording {
                 offset_s: -3.0,
@@ -1705,7 +1705,7 @@ mod tests {
                 reverb: false,
             },
         );
-        let other_result = run(&dance, &s);
+        let other_result = run(&recording, &s);
         match other_result {
             Err(EngineError::NoMatch { .. }) => {}
             Ok(r) => assert!(
@@ -1833,7 +1833,7 @@ mod tests {
     #[test]
     fn cancellation_stops_the_search() {
         let s = song(20, 8);
-        let (dance, _) = record(
+        let (recording, _) = record(
             &s,
             &Recording {
                 offset_s: 1.0,
@@ -1846,7 +1846,7 @@ mod tests {
         let cancel = CancelToken::new();
         cancel.cancel();
         let r = align_signals(
-            &dance,
+            &recording,
             &s,
             FS,
             &AlignOptions::default(),
