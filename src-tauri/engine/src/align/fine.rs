@@ -1057,8 +1057,16 @@ mod tests {
             sigma: truth + 0.003,
             rate: 1.0,
         };
-        let out = refine_line(&recording, &song, fs, &line, &params(), 2, &CancelToken::new())
-            .expect("refine");
+        let out = refine_line(
+            &recording,
+            &song,
+            fs,
+            &line,
+            &params(),
+            2,
+            &CancelToken::new(),
+        )
+        .expect("refine");
         let err_ms = (out.line.sigma - truth) * 1e3;
         assert!(err_ms.abs() < 1.0, "direct sound missed by {err_ms:.2} ms");
         assert!(out.z > 20.0, "z {}", out.z);
@@ -1087,8 +1095,16 @@ mod tests {
             sigma: truth - 0.002,
             rate: 1.0,
         };
-        let out = refine_line(&recording, &song, fs, &line, &params(), 2, &CancelToken::new())
-            .expect("refine");
+        let out = refine_line(
+            &recording,
+            &song,
+            fs,
+            &line,
+            &params(),
+            2,
+            &CancelToken::new(),
+        )
+        .expect("refine");
         let err_ms = (out.line.sigma - truth) * 1e3;
         assert!(err_ms.abs() < 0.5, "placement off by {err_ms:.2} ms");
     }

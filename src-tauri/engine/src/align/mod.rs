@@ -1633,7 +1633,11 @@ mod tests {
             .map(|v| v.abs())
             .fold(0f32, f32::max);
         let mut phase = 0f64;
-        for (i, v) in recording.iter_mut().enumerate().take((talk_s * fs) as usize) {
+        for (i, v) in recording
+            .iter_mut()
+            .enumerate()
+            .take((talk_s * fs) as usize)
+        {
             let t = i as f64 / fs;
             let pitch = 140.0 + 30.0 * (2.0 * std::f64::consts::PI * 0.7 * t).sin();
             phase += 2.0 * std::f64::consts::PI * pitch / fs;
