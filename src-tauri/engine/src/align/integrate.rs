@@ -92,7 +92,7 @@ pub fn integrate_line(
         max_windows: params.max_windows,
         resample: params.resample,
     };
-    let Some((windows, hop_s)) =
+    let Some(crate::align::fine::LineWindows { windows, hop_s }) =
         window_correlations(recording, song, fs, line, &geometry, threads, cancel)?
     else {
         return Ok(None);
@@ -556,9 +556,9 @@ mod tests {
         }
     }
 
-    fn integrate(dance: &[f32], song: &[f32], line: &Line) -> IntegratedLine {
+    fn integrate(recording: &[f32], song: &[f32], line: &Line) -> IntegratedLine {
         integrate_line(
-            dance,
+            recording,
             song,
             FS,
             line,
@@ -574,12 +574,12 @@ mod tests {
     fn a_soft_pad_under_noise_adds_up_where_no_window_shows_it() {
         let song = pad(16, 3);
         // the song from 9 s, 30 s long, noise 11 dB above the music
-        let dance = recording(&song, 9.0, 1.0, 30.0, -11.0, 1.0);
+        let recording = recording(&song, 9.0, 1.0, 30.0, -11.0, 1.0);
         let t_ref = 15.0;
         let truth = 9.0 + t_ref;
         // each window alone: almost none with a clear peak on the right line
         let fine = refine_line(
-            &dance,
+            &recording,
             &song,
             FS,
             &Line {
@@ -609,7 +609,7 @@ mod tests {
         );
         // summed over the overlap, from a line 25 ms off
         let found = integrate(
-            &dance,
+            &recording,
             &song,
             &Line {
                 t_ref,
@@ -627,7 +627,7 @@ mod tests {
             ("another pad", pad(16, 4), truth),
         ] {
             let other = integrate(
-                &dance,
+                &recording,
                 &song_b,
                 &Line {
                     t_ref,
@@ -644,12 +644,12 @@ mod tests {
         let song = pad(16, 5);
         // 250 ppm slow clock, noise at the music's level, clipped at 30 % of the peak
         let rate = 1.00025;
-        let dance = recording(&song, 6.0, rate, 30.0, 0.0, 0.3);
+        let recording = recording(&song, 6.0, rate, 30.0, 0.0, 0.3);
         let t_ref = 15.0;
         let truth = 6.0 + t_ref / rate;
         // searched from the nominal rate and 20 ms off
         let found = integrate(
-            &dance,
+            &recording,
             &song,
             &Line {
                 t_ref,

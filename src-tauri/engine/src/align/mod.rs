@@ -1,6 +1,6 @@
 //! `align`: where the clean song sits in the class recording.
 //!
-//! Model: `dance_time = offset + rate * song_time` (a straight line: constant
+//! Model: `recording_time = offset + rate * song_time` (a straight line: constant
 //! offset, clock drift or a playback-speed change). Three stages:
 //!
 //! 1. **coarse** ([`crate::align::coarse`]): onset envelopes, windowed correlation
@@ -96,7 +96,7 @@ pub struct AlignTimings {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AlignResult {
-    /// `dance_time = bgm_time + offset_s`, evaluated at the middle of the overlap.
+    /// `recording_time = bgm_time + offset_s`, evaluated at the middle of the overlap.
     pub offset_s: f64,
     /// Recording seconds per song second over the overlap (1.0 = same speed).
     pub rate: f64,
@@ -401,7 +401,7 @@ struct Integrated {
     placed: Placed,
     /// The placement (a hypothesis or where its integration ended up) that
     /// the spectral shape follows best, and that shape z.
-    shape_best: (Line, f64),
+    shape_best: ShapeBest,
     /// Nothing in the song explains the recording: `no_match` (with this
     /// placement as the best guess).
     verdict_refused: bool,
@@ -482,19 +482,39 @@ const SAME_SECTION_S: f64 = 0.03;
 /// covers about twice that).
 const SAME_RATE_END_SHIFT: f64 = 150.0;
 
-/// The second pass: every distinct hypothesis (section and rate), the
-/// spectral shape's best first, integrated over the whole overlap
-/// ([`crate::align::integrate`]); the most coherent one is the placement.
-fn integrate_sections(
-    run: &Run,
-    hypotheses: &[Hypothesis],
-    shape_z_of: &(dyn Fn(&Line) -> f64 + Sync),
-) -> Result<Option<Integrated>> {
-    let (recording, song, fs, threads, cancel) =
-        (run.recording, run.song, run.fs, run.threads, run.cancel);
-    let Some(t_ref) = hypotheses.first().map(|h| h.line.t_ref) else {
-        return Ok(None);
-    };
+/// The placement the spectral shape follows best, and that shape z.
+#[derive(Clone, Copy)]
+struct ShapeBest {
+    line: Line,
+    z: f64,
+}
+
+impl ShapeBest {
+    /// Keeps `line` when its shape z is higher (ties keep the first).
+    fn consider(&mut self, line: Line, z: f64) {
+        if z > self.z {
+            *self = ShapeBest { line, z };
+        }
+    }
+}
+
+/// One hypothesis integrated over the whole overlap, with the spectral
+/// shape's z where the integration ended up.
+#[derive(Clone)]
+struct Found {
+    integrated: crate::align::integrate::IntegratedLine,
+    shape_z: f64,
+}
+
+/// What the integration of the hypotheses found.
+struct Searched {
+    found: Vec<Found>,
+    shape_best: ShapeBest,
+}
+
+/// The distinct hypotheses (section and rate), most likely first, at most
+/// [`SECOND_PASS_HYPOTHESES`].
+fn distinct_hypotheses(hypotheses: &[Hypothesis], t_ref: f64, fs: f64) -> Vec<Hypothesis> {
     let mut chosen: Vec<Hypothesis> = Vec::new();
     for h in hypotheses {
         if chosen.len() >= SECOND_PASS_HYPOTHESES {
@@ -508,10 +528,23 @@ fn integrate_sections(
             chosen.push(*h);
         }
     }
-    let mut found: Vec<(crate::align::integrate::IntegratedLine, f64)> = Vec::new();
-    let mut shape_best = (chosen[0].line, shape_z_of(&chosen[0].line));
-    // in batches of one hypothesis per thread, most likely first: a
-    // decisive placement ends the search
+    chosen
+}
+
+/// Integrates `chosen` (not empty) in batches of one hypothesis per thread,
+/// most likely first: a decisive placement ends the search.
+fn integrate_hypotheses(
+    run: &Run,
+    chosen: &[Hypothesis],
+    shape_z_of: &(dyn Fn(&Line) -> f64 + Sync),
+) -> Result<Searched> {
+    let (recording, song, fs, threads, cancel) =
+        (run.recording, run.song, run.fs, run.threads, run.cancel);
+    let mut found: Vec<Found> = Vec::new();
+    let mut shape_best = ShapeBest {
+        line: chosen[0].line,
+        z: shape_z_of(&chosen[0].line),
+    };
     for batch in chosen.chunks(threads.max(1)) {
         let outcomes = crate::dsp::par::par_map(batch.len(), threads, |i| {
             let line = &batch[i].line;
@@ -526,42 +559,78 @@ fn integrate_sections(
             )
         });
         for (o, h) in outcomes.into_iter().zip(batch) {
-            let at_hypothesis = shape_z_of(&h.line);
-            if at_hypothesis > shape_best.1 {
-                shape_best = (h.line, at_hypothesis);
-            }
+            shape_best.consider(h.line, shape_z_of(&h.line));
             if let Some(o) = o? {
                 // the spectral shape's support where the integration ended up
                 let shape = shape_z_of(&o.line);
-                if shape > shape_best.1 {
-                    shape_best = (o.line, shape);
-                }
+                shape_best.consider(o.line, shape);
                 if debug_enabled() {
                     eprintln!(
                         "integrated: from sigma {:.4} rate {:.6} shape z {:.2}: sigma {:.5} rate {:.7} z {:.2} parallel z {:.2} shape z {shape:.2}",
                         h.line.sigma, h.line.rate, h.shape_z, o.line.sigma, o.line.rate, o.z, o.z_parallel
                     );
                 }
-                found.push((o, shape));
+                found.push(Found {
+                    integrated: o,
+                    shape_z: shape,
+                });
             }
         }
         if found
             .iter()
-            .any(|(o, shape)| o.z >= DECISIVE_Z && *shape >= DECISIVE_SHAPE_Z)
+            .any(|f| f.integrated.z >= DECISIVE_Z && f.shape_z >= DECISIVE_SHAPE_Z)
         {
             break;
         }
     }
-    found.sort_by(|a, b| b.0.z.total_cmp(&a.0.z));
-    let Some((best, shape_z)) = found.first().cloned() else {
-        return Ok(None);
-    };
+    Ok(Searched { found, shape_best })
+}
+
+/// Up to four other placements (each more than 4 ms from the best and from
+/// one another) with their z relative to the best's.
+fn integrated_alternatives(
+    found: &[Found],
+    best: &Line,
+    best_z: f64,
+    t_ref: f64,
+) -> Vec<(Line, f64)> {
+    let mut alternatives: Vec<(Line, f64)> = Vec::new();
+    for o in found.iter().skip(1) {
+        let o = &o.integrated;
+        let distinct = alternatives
+            .iter()
+            .chain(std::iter::once(&(*best, 1.0)))
+            .all(|a| (a.0.song_at(t_ref) - o.line.song_at(t_ref)).abs() > 0.004);
+        if distinct && alternatives.len() < 4 {
+            alternatives.push((o.line, (o.z / best_z.max(1e-9)).clamp(-1.0, 1.0)));
+        }
+    }
+    alternatives
+}
+
+/// The second pass's answer from the integrated hypotheses: the most
+/// coherent one, its confidence against the best other section, and the
+/// alternatives. `None` when nothing was integrated.
+fn judge_integrated(searched: Searched, t_ref: f64) -> Option<Integrated> {
+    let Searched {
+        mut found,
+        shape_best,
+    } = searched;
+    found.sort_by(|a, b| b.integrated.z.total_cmp(&a.integrated.z));
+    let Found {
+        integrated: best,
+        shape_z,
+    } = found.first().cloned()?;
     // the best other section (placements at least a section apart)
     let other = found
         .iter()
         .skip(1)
-        .filter(|o| (o.0.line.song_at(t_ref) - best.line.song_at(t_ref)).abs() > SAME_SECTION_S)
-        .fold((0.0f64, 0.0f64), |m, o| (m.0.max(o.0.z), m.1.max(o.1)));
+        .filter(|o| {
+            (o.integrated.line.song_at(t_ref) - best.line.song_at(t_ref)).abs() > SAME_SECTION_S
+        })
+        .fold((0.0f64, 0.0f64), |m, o| {
+            (m.0.max(o.integrated.z), m.1.max(o.shape_z))
+        });
     let confidence = integrated_confidence(best.z, shape_z, other, best.lag_margin);
     let refused = best.z < INTEGRATED_MIN_Z;
     if debug_enabled() {
@@ -570,16 +639,7 @@ fn integrate_sections(
             best.z, best.z_parallel, best.lag_margin, shape_z, other.0, other.1
         );
     }
-    let mut alternatives: Vec<(Line, f64)> = Vec::new();
-    for o in found.iter().skip(1) {
-        let distinct = alternatives
-            .iter()
-            .chain(std::iter::once(&(best.line, 1.0)))
-            .all(|a| (a.0.song_at(t_ref) - o.0.line.song_at(t_ref)).abs() > 0.004);
-        if distinct && alternatives.len() < 4 {
-            alternatives.push((o.0.line, (o.0.z / best.z.max(1e-9)).clamp(-1.0, 1.0)));
-        }
-    }
+    let alternatives = integrated_alternatives(&found, &best.line, best.z, t_ref);
     let fine = FineOutcome {
         line: best.line,
         z: best.z,
@@ -588,7 +648,7 @@ fn integrate_sections(
         windows: best.windows,
         hop_s: best.hop_s,
     };
-    Ok(Some(Integrated {
+    Some(Integrated {
         shape_best,
         placed: Placed {
             fine,
@@ -602,13 +662,235 @@ fn integrate_sections(
             alternatives,
         },
         verdict_refused: refused,
-    }))
+    })
+}
+
+/// The second pass: every distinct hypothesis (section and rate), the
+/// spectral shape's best first, integrated over the whole overlap
+/// ([`crate::align::integrate`]); the most coherent one is the placement.
+fn integrate_sections(
+    run: &Run,
+    hypotheses: &[Hypothesis],
+    shape_z_of: &(dyn Fn(&Line) -> f64 + Sync),
+) -> Result<Option<Integrated>> {
+    let Some(t_ref) = hypotheses.first().map(|h| h.line.t_ref) else {
+        return Ok(None);
+    };
+    let chosen = distinct_hypotheses(hypotheses, t_ref, run.fs);
+    let searched = integrate_hypotheses(run, &chosen, shape_z_of)?;
+    Ok(judge_integrated(searched, t_ref))
 }
 
 /// Largest error of a proposed rate that [`polish_rate`] corrects (fraction):
 /// the onset search's trial rates are 1.25 % apart and a section found by
 /// spectral shape borrows the rate of another section.
 const RATE_POLISH_RANGE: f64 = 0.008;
+
+/// One recording window of [`polish_rate`] correlated with the song
+/// envelope over every lag a trial line can reach.
+struct WindowCorrelation {
+    /// The window's first frame (s).
+    start_s: f64,
+    /// The song frame of `corr[0]`.
+    first_lag: f64,
+    /// Normalised correlation per lag.
+    corr: Vec<f64>,
+}
+
+/// Running sums of a signal and of its squares (`sums[j]` over the first `j` values).
+struct RunningSums {
+    sums: Vec<f64>,
+    squares: Vec<f64>,
+}
+
+impl RunningSums {
+    fn of(x: &[f32]) -> RunningSums {
+        let (mut sums, mut squares) = (vec![0f64; x.len() + 1], vec![0f64; x.len() + 1]);
+        for (i, &v) in x.iter().enumerate() {
+            let v = f64::from(v);
+            sums[i + 1] = sums[i] + v;
+            squares[i + 1] = squares[i] + v * v;
+        }
+        RunningSums { sums, squares }
+    }
+}
+
+/// The lag and rate grid of [`polish_rate`] around a candidate.
+struct PolishGrid {
+    frame_rate: f64,
+    win: usize,
+    /// Pivot of the rate trials (s): the recording's middle.
+    t_ref: f64,
+    rate_range: f64,
+    /// Rate step (fraction).
+    step: f64,
+    k_max: i64,
+    /// Offset steps (half frames) searched each side.
+    sigma_steps: i64,
+}
+
+impl PolishGrid {
+    /// `None` when either envelope is too short for a window.
+    fn new(n_d: usize, n_song: usize, frame_rate: f64, rate_range: f64) -> Option<PolishGrid> {
+        let win = ((POLISH_WINDOW_S * frame_rate).round() as usize).clamp(8, n_d.max(8));
+        if n_d < win || n_song < win + 2 {
+            return None;
+        }
+        let t_ref = n_d as f64 / frame_rate / 2.0;
+        let lever_s = t_ref.max(1.0);
+        // rate steps that move the ends of the recording by about half a frame
+        let step = (0.5 / (frame_rate * lever_s)).max(1e-4);
+        Some(PolishGrid {
+            frame_rate,
+            win,
+            t_ref,
+            rate_range,
+            step,
+            k_max: (rate_range / step).ceil() as i64,
+            sigma_steps: (POLISH_SIGMA_RADIUS_S * frame_rate * 2.0).ceil() as i64,
+        })
+    }
+
+    /// The window starting at frame `a` correlated with the song over the
+    /// lags the grid around `c` reaches; `None` for a flat window or no lag.
+    fn correlate_window(
+        &self,
+        recording_env: &[f32],
+        song_env: &[f32],
+        song_sums: &RunningSums,
+        c: &crate::align::coarse::CoarseCandidate,
+        a: usize,
+    ) -> Option<WindowCorrelation> {
+        let (win, frame_rate, t_ref) = (self.win, self.frame_rate, self.t_ref);
+        let seg = &recording_env[a..a + win];
+        let mean = seg.iter().map(|&v| f64::from(v)).sum::<f64>() / win as f64;
+        let needle: Vec<f64> = seg.iter().map(|&v| f64::from(v) - mean).collect();
+        let nn: f64 = needle.iter().map(|v| v * v).sum();
+        let t_c = (a as f64 + 0.5 * win as f64) / frame_rate;
+        if nn.is_nan() || nn <= 1e-12 {
+            return None;
+        }
+        // song frame where the line puts the window's first frame
+        let pred = (c.sigma_s + (a as f64 / frame_rate - t_ref) / c.rate) * frame_rate;
+        let reach = self.rate_range * 1.1 * (t_c - t_ref).abs() * frame_rate
+            + POLISH_SIGMA_RADIUS_S * frame_rate
+            + 2.0;
+        let lo = (pred - reach).floor().max(0.0) as usize;
+        let hi = ((pred + reach).ceil().max(0.0) as usize).min(song_env.len() - win);
+        if lo > hi {
+            return None;
+        }
+        let RunningSums { sums, squares } = song_sums;
+        // The needle sums to zero, so its dot product with the song excerpt
+        // needs no excerpt mean; the excerpt's spread comes from running sums.
+        let corr: Vec<f64> = (lo..=hi)
+            .map(|j| {
+                let y = &song_env[j..j + win];
+                let dot: f64 = needle.iter().zip(y).map(|(x, &v)| x * f64::from(v)).sum();
+                let sum = sums[j + win] - sums[j];
+                let ss = (squares[j + win] - squares[j]) - sum * sum / win as f64;
+                if ss > 1e-12 {
+                    dot / (nn * ss).sqrt()
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        Some(WindowCorrelation {
+            start_s: a as f64 / frame_rate,
+            first_lag: lo as f64,
+            corr,
+        })
+    }
+
+    /// Every window (half overlapping, the last one flush with the end)
+    /// correlated around `c`.
+    fn correlate_windows(
+        &self,
+        recording_env: &[f32],
+        song_env: &[f32],
+        c: &crate::align::coarse::CoarseCandidate,
+    ) -> Vec<WindowCorrelation> {
+        let (n_d, win) = (recording_env.len(), self.win);
+        let song_sums = RunningSums::of(song_env);
+        let mut windows = Vec::new();
+        let mut a = 0usize;
+        loop {
+            windows.extend(self.correlate_window(recording_env, song_env, &song_sums, c, a));
+            if a + win >= n_d {
+                break;
+            }
+            a = (a + win / 2).min(n_d - win);
+        }
+        windows
+    }
+
+    /// Summed correlation of the windows along the line (`sigma`, `rate`).
+    fn score(&self, windows: &[WindowCorrelation], sigma: f64, rate: f64) -> f64 {
+        windows
+            .iter()
+            .map(|w| {
+                let corr = &w.corr;
+                let x = (sigma + (w.start_s - self.t_ref) / rate) * self.frame_rate - w.first_lag;
+                if x < 0.0 || x > (corr.len() - 1) as f64 {
+                    return 0.0;
+                }
+                let i = (x.floor() as usize).min(corr.len() - 1);
+                let f = x - i as f64;
+                let next = corr.get(i + 1).copied().unwrap_or(corr[i]);
+                corr[i] * (1.0 - f) + next * f
+            })
+            .sum()
+    }
+
+    /// The grid's best line, starting from `c`'s own score.
+    fn search(
+        &self,
+        windows: &[WindowCorrelation],
+        c: &crate::align::coarse::CoarseCandidate,
+    ) -> crate::align::coarse::CoarseCandidate {
+        let (frame_rate, t_ref, sigma_steps) = (self.frame_rate, self.t_ref, self.sigma_steps);
+        let mut best = crate::align::coarse::CoarseCandidate {
+            sigma_s: c.sigma_s,
+            rate: c.rate,
+            score: self.score(windows, c.sigma_s, c.rate),
+        };
+        // Every offset step moves each window's lag by half a frame: per rate,
+        // each window adds its correlation at all the trial offsets in one pass
+        // (windows in the same order as `score`, so the sums are the same).
+        // Even and odd offset steps share a fractional lag: each parity is a
+        // straight run of linear interpolations between neighbouring lags.
+        let n_sigma = (2 * sigma_steps + 1) as usize;
+        let mut parity_totals = [vec![0f64; n_sigma.div_ceil(2)], vec![0f64; n_sigma / 2]];
+        for k in -self.k_max..=self.k_max {
+            let rate = c.rate * (1.0 + k as f64 * self.step);
+            parity_totals.iter_mut().for_each(|t| t.fill(0.0));
+            for w in windows {
+                let x0 = (c.sigma_s + (w.start_s - t_ref) / rate) * frame_rate - w.first_lag;
+                for (parity, run) in parity_totals.iter_mut().enumerate() {
+                    add_lerp_run(
+                        run,
+                        &w.corr,
+                        x0 + (parity as f64 - sigma_steps as f64) * 0.5,
+                    );
+                }
+            }
+            // offset step d, in increasing order (ties keep the first, as before)
+            for d in 0..n_sigma {
+                let v = parity_totals[d % 2][d / 2];
+                if v > best.score {
+                    let sigma = c.sigma_s + (d as f64 - sigma_steps as f64) * 0.5 / frame_rate;
+                    best = crate::align::coarse::CoarseCandidate {
+                        sigma_s: sigma,
+                        rate,
+                        score: v,
+                    };
+                }
+            }
+        }
+        best
+    }
+}
 
 /// Moves a candidate line to the onset-envelope optimum in offset (±60 ms)
 /// and rate (±`rate_range`, pivoting on `t_ref`). The fine stage
@@ -624,117 +906,15 @@ fn polish_rate(
     c: crate::align::coarse::CoarseCandidate,
     rate_range: f64,
 ) -> crate::align::coarse::CoarseCandidate {
-    let n_d = recording_env.len();
-    let win = ((POLISH_WINDOW_S * frame_rate).round() as usize).clamp(8, n_d.max(8));
-    if n_d < win || song_env.len() < win + 2 {
+    let Some(grid) = PolishGrid::new(recording_env.len(), song_env.len(), frame_rate, rate_range)
+    else {
         return c;
-    }
-    let t_ref = n_d as f64 / frame_rate / 2.0;
-    let lever_s = t_ref.max(1.0);
-    // rate steps that move the ends of the recording by about half a frame
-    let step = (0.5 / (frame_rate * lever_s)).max(1e-4);
-    let k_max = (rate_range / step).ceil() as i64;
-    let sigma_steps = (POLISH_SIGMA_RADIUS_S * frame_rate * 2.0).ceil() as i64;
-    // per window: (centre time, first lag, normalised correlation per lag)
-    let mut windows: Vec<(f64, f64, Vec<f64>)> = Vec::new();
-    let (mut sums, mut squares) = (
-        vec![0f64; song_env.len() + 1],
-        vec![0f64; song_env.len() + 1],
-    );
-    for (i, &v) in song_env.iter().enumerate() {
-        let v = f64::from(v);
-        sums[i + 1] = sums[i] + v;
-        squares[i + 1] = squares[i] + v * v;
-    }
-    let mut a = 0usize;
-    loop {
-        let seg = &recording_env[a..a + win];
-        let mean = seg.iter().map(|&v| f64::from(v)).sum::<f64>() / win as f64;
-        let needle: Vec<f64> = seg.iter().map(|&v| f64::from(v) - mean).collect();
-        let nn: f64 = needle.iter().map(|v| v * v).sum();
-        let t_c = (a as f64 + 0.5 * win as f64) / frame_rate;
-        if nn > 1e-12 {
-            // song frame where the line puts the window's first frame
-            let pred = (c.sigma_s + (a as f64 / frame_rate - t_ref) / c.rate) * frame_rate;
-            let reach = rate_range * 1.1 * (t_c - t_ref).abs() * frame_rate
-                + POLISH_SIGMA_RADIUS_S * frame_rate
-                + 2.0;
-            let lo = (pred - reach).floor().max(0.0) as usize;
-            let hi = ((pred + reach).ceil().max(0.0) as usize).min(song_env.len() - win);
-            if lo <= hi {
-                // The needle sums to zero, so its dot product with the song
-                // excerpt needs no excerpt mean; the excerpt's spread comes
-                // from running sums.
-                let corr: Vec<f64> = (lo..=hi)
-                    .map(|j| {
-                        let y = &song_env[j..j + win];
-                        let dot: f64 = needle.iter().zip(y).map(|(x, &v)| x * f64::from(v)).sum();
-                        let sum = sums[j + win] - sums[j];
-                        let ss = (squares[j + win] - squares[j]) - sum * sum / win as f64;
-                        if ss > 1e-12 {
-                            dot / (nn * ss).sqrt()
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
-                windows.push((a as f64 / frame_rate, lo as f64, corr));
-            }
-        }
-        if a + win >= n_d {
-            break;
-        }
-        a = (a + win / 2).min(n_d - win);
-    }
+    };
+    let windows = grid.correlate_windows(recording_env, song_env, &c);
     if windows.len() < 2 {
         return c;
     }
-    let score = |sigma: f64, rate: f64| -> f64 {
-        windows
-            .iter()
-            .map(|(t, lo, corr)| {
-                let x = (sigma + (t - t_ref) / rate) * frame_rate - lo;
-                if x < 0.0 || x > (corr.len() - 1) as f64 {
-                    return 0.0;
-                }
-                let i = (x.floor() as usize).min(corr.len() - 1);
-                let f = x - i as f64;
-                let next = corr.get(i + 1).copied().unwrap_or(corr[i]);
-                corr[i] * (1.0 - f) + next * f
-            })
-            .sum()
-    };
-    let mut best = (score(c.sigma_s, c.rate), c.sigma_s, c.rate);
-    // Every offset step moves each window's lag by half a frame: per rate,
-    // each window adds its correlation at all the trial offsets in one pass
-    // (windows in the same order as `score`, so the sums are the same).
-    // Even and odd offset steps share a fractional lag: each parity is a
-    // straight run of linear interpolations between neighbouring lags.
-    let n_sigma = (2 * sigma_steps + 1) as usize;
-    let mut parity_totals = [vec![0f64; n_sigma.div_ceil(2)], vec![0f64; n_sigma / 2]];
-    for k in -k_max..=k_max {
-        let rate = c.rate * (1.0 + k as f64 * step);
-        parity_totals.iter_mut().for_each(|t| t.fill(0.0));
-        for (t, lo, corr) in &windows {
-            let x0 = (c.sigma_s + (t - t_ref) / rate) * frame_rate - lo;
-            for (parity, run) in parity_totals.iter_mut().enumerate() {
-                add_lerp_run(run, corr, x0 + (parity as f64 - sigma_steps as f64) * 0.5);
-            }
-        }
-        // offset step d, in increasing order (ties keep the first, as before)
-        for d in 0..n_sigma {
-            let v = parity_totals[d % 2][d / 2];
-            if v > best.0 {
-                let sigma = c.sigma_s + (d as f64 - sigma_steps as f64) * 0.5 / frame_rate;
-                best = (v, sigma, rate);
-            }
-        }
-    }
-    crate::align::coarse::CoarseCandidate {
-        sigma_s: best.1,
-        rate: best.2,
-        score: best.0,
-    }
+    grid.search(&windows, &c)
 }
 
 /// `run[j] += corr` linearly interpolated at lag `x + j`, for every `j` where
@@ -811,6 +991,103 @@ fn variants_for(rate: f64, ranking: bool) -> Vec<FineParams> {
     vec![resampled, stretched]
 }
 
+/// The part of the recording in which the song is heard (recording times, s).
+pub(super) struct HeardSpan {
+    pub(super) start: f64,
+    pub(super) end: f64,
+}
+
+/// The run of windows with the largest mean-shift statistic (see [`heard_span`]).
+struct PresenceRun {
+    first: usize,
+    last: usize,
+    /// Mean clipped presence over the run.
+    mu: f64,
+}
+
+/// The run of `windows` (not empty) with the largest `S^2 / n`.
+fn strongest_presence_run(windows: &[crate::align::fine::WindowObs]) -> PresenceRun {
+    let p: Vec<f64> = windows
+        .iter()
+        .map(|o| o.presence.clamp(-HEARD_CLIP, HEARD_CLIP))
+        .collect();
+    let mut prefix = vec![0.0f64; p.len() + 1];
+    for (i, v) in p.iter().enumerate() {
+        prefix[i + 1] = prefix[i] + v;
+    }
+    let (mut best_stat, mut first, mut last) = (0.0f64, 0usize, p.len() - 1);
+    for i in 0..p.len() {
+        for j in i..p.len() {
+            let s = prefix[j + 1] - prefix[i];
+            if s > 0.0 {
+                let stat = s * s / (j + 1 - i) as f64;
+                if stat > best_stat {
+                    (best_stat, first, last) = (stat, i, j);
+                }
+            }
+        }
+    }
+    let n_run = (last + 1 - first) as f64;
+    PresenceRun {
+        first,
+        last,
+        mu: (prefix[last + 1] - prefix[first]) / n_run,
+    }
+}
+
+/// Whether the song is shown absent over windows left out of the run.
+struct AbsenceTest<'a> {
+    /// The run's mean presence.
+    mu: f64,
+    /// The song's median level over the run (dB).
+    run_level: f64,
+    shape_z: &'a dyn Fn(f64, f64) -> f64,
+}
+
+impl<'a> AbsenceTest<'a> {
+    fn new(
+        windows: &[crate::align::fine::WindowObs],
+        run: &PresenceRun,
+        shape_z: &'a dyn Fn(f64, f64) -> f64,
+    ) -> Self {
+        let mut run_db: Vec<f64> = windows[run.first..=run.last]
+            .iter()
+            .map(|o| o.song_db)
+            .collect();
+        run_db.sort_by(f64::total_cmp);
+        AbsenceTest {
+            mu: run.mu,
+            run_level: run_db[run_db.len() / 2],
+            shape_z,
+        }
+    }
+
+    /// Is the song absent over the windows `gap`, recording times `t_a..t_b`?
+    fn absent(&self, gap: &[crate::align::fine::WindowObs], t_a: f64, t_b: f64) -> bool {
+        let (mu, run_level) = (self.mu, self.run_level);
+        if gap.is_empty() || mu <= 0.0 {
+            return false;
+        }
+        let level = gap.iter().map(|o| o.song_db).sum::<f64>() / gap.len() as f64;
+        let gap_mean = gap
+            .iter()
+            .map(|o| o.presence.clamp(-HEARD_CLIP, HEARD_CLIP))
+            .sum::<f64>()
+            / gap.len() as f64;
+        // what the song would show there: presence follows its amplitude
+        let expected = mu * 10f64.powf((level - run_level).min(0.0) / 20.0);
+        let shape = (self.shape_z)(t_a, t_b);
+        if debug_enabled() {
+            eprintln!(
+                "heard: gap {t_a:.2}-{t_b:.2} s ({} windows, mean presence {gap_mean:.2}, expected {expected:.2}) vs run mean {mu:.2}, level {level:.1} vs {run_level:.1} dB, shape z {shape:.2}",
+                gap.len()
+            );
+        }
+        (expected - gap_mean) * (gap.len() as f64).sqrt() >= HEARD_ABSENCE_Z
+            && shape < HEARD_SHAPE_Z
+    }
+}
+
 /// The part of the recording where the song is heard.
 ///
 /// Each window's on-line presence is about 0 (null standard deviations)
@@ -832,63 +1109,20 @@ fn heard_span(
     recording_dur: f64,
     song_dur: f64,
     shape_z: &dyn Fn(f64, f64) -> f64,
-) -> (f64, f64) {
+) -> HeardSpan {
     let phys_start = line.dance_at(0.0).max(0.0);
     let phys_end = line.dance_at(song_dur).min(recording_dur);
+    let physical = HeardSpan {
+        start: phys_start,
+        end: phys_end,
+    };
     let w = &fine.windows;
     if w.is_empty() {
-        return (phys_start, phys_end);
+        return physical;
     }
-    let p: Vec<f64> = w
-        .iter()
-        .map(|o| o.presence.clamp(-HEARD_CLIP, HEARD_CLIP))
-        .collect();
-    let mut prefix = vec![0.0f64; p.len() + 1];
-    for (i, v) in p.iter().enumerate() {
-        prefix[i + 1] = prefix[i] + v;
-    }
-    let mut best = (0.0f64, 0usize, p.len() - 1);
-    for i in 0..p.len() {
-        for j in i..p.len() {
-            let s = prefix[j + 1] - prefix[i];
-            if s > 0.0 {
-                let stat = s * s / (j + 1 - i) as f64;
-                if stat > best.0 {
-                    best = (stat, i, j);
-                }
-            }
-        }
-    }
-    let (first, last) = (best.1, best.2);
-    let n_run = (last + 1 - first) as f64;
-    let mu = (prefix[last + 1] - prefix[first]) / n_run;
-    let mut run_db: Vec<f64> = w[first..=last].iter().map(|o| o.song_db).collect();
-    run_db.sort_by(f64::total_cmp);
-    let run_level = run_db[run_db.len() / 2];
-    // is the song shown absent over these windows (left out of the run),
-    // recording times t_a..t_b?
-    let absent = |gap: &[crate::align::fine::WindowObs], t_a: f64, t_b: f64| -> bool {
-        if gap.is_empty() || mu <= 0.0 {
-            return false;
-        }
-        let level = gap.iter().map(|o| o.song_db).sum::<f64>() / gap.len() as f64;
-        let gap_mean = gap
-            .iter()
-            .map(|o| o.presence.clamp(-HEARD_CLIP, HEARD_CLIP))
-            .sum::<f64>()
-            / gap.len() as f64;
-        // what the song would show there: presence follows its amplitude
-        let expected = mu * 10f64.powf((level - run_level).min(0.0) / 20.0);
-        let shape = shape_z(t_a, t_b);
-        if debug_enabled() {
-            eprintln!(
-                "heard: gap {t_a:.2}-{t_b:.2} s ({} windows, mean presence {gap_mean:.2}, expected {expected:.2}) vs run mean {mu:.2}, level {level:.1} vs {run_level:.1} dB, shape z {shape:.2}",
-                gap.len()
-            );
-        }
-        (expected - gap_mean) * (gap.len() as f64).sqrt() >= HEARD_ABSENCE_Z
-            && shape < HEARD_SHAPE_Z
-    };
+    let run = strongest_presence_run(w);
+    let (first, last) = (run.first, run.last);
+    let test = AbsenceTest::new(w, &run, shape_z);
     let half = 0.5 * fine.hop_s;
     let mut start = (w[first].t_s - half).max(phys_start);
     let mut end = (w[last].t_s + half).min(phys_end);
@@ -901,16 +1135,16 @@ fn heard_span(
     } else {
         0.0
     };
-    if start - phys_start < start_snap || !absent(&w[..first], phys_start, start) {
+    if start - phys_start < start_snap || !test.absent(&w[..first], phys_start, start) {
         start = phys_start;
     }
-    if phys_end - end < end_snap || !absent(&w[last + 1..], end, phys_end) {
+    if phys_end - end < end_snap || !test.absent(&w[last + 1..], end, phys_end) {
         end = phys_end;
     }
     if end <= start {
-        return (phys_start, phys_end);
+        return physical;
     }
-    (start, end)
+    HeardSpan { start, end }
 }
 
 /// Spectral-shape evidence that the song plays over recording times
@@ -1132,7 +1366,7 @@ mod tests {
     }
 
     struct Recording {
-        /// dance_time = offset + rate * song_time (at song time 0)
+        /// recording_time = offset + rate * song_time (at song time 0)
         offset_s: f64,
         rate: f64,
         dur_s: f64,
@@ -1185,9 +1419,9 @@ mod tests {
         (x, mid - song_at_mid)
     }
 
-    fn run(dance: &[f32], song: &[f32]) -> Result<AlignResult> {
+    fn run(recording: &[f32], song: &[f32]) -> Result<AlignResult> {
         align_signals(
-            dance,
+            recording,
             song,
             FS,
             &AlignOptions::default(),
@@ -1197,8 +1431,8 @@ mod tests {
     }
 
     fn assert_offset(case: &str, song: &[f32], rec: Recording, tol_ms: f64) -> AlignResult {
-        let (dance, want) = record(song, &rec);
-        let got = run(&dance, song).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let (recording, want) = record(song, &rec);
+        let got = run(&recording, song).unwrap_or_else(|e| panic!("{case}: {e}"));
         let err_ms = (got.offset_s - want) * 1e3;
         assert!(
             err_ms.abs() < tol_ms,
@@ -1361,9 +1595,9 @@ mod tests {
         let s = song(60, 8);
         // the recording plays the song 3.5 % slower from song time 30 s
         let speed = 0.965;
-        let dance = wsola(&s, 30.0, speed, 40.0);
-        let got = run(&dance, &s).unwrap_or_else(|e| panic!("wsola: {e}"));
-        // dance_time = (song_time - 30) / speed: offset at the middle (20 s)
+        let recording = wsola(&s, 30.0, speed, 40.0);
+        let got = run(&recording, &s).unwrap_or_else(|e| panic!("wsola: {e}"));
+        // recording_time = (song_time - 30) / speed: offset at the middle (20 s)
         let want = 20.0 - (30.0 + 20.0 * speed);
         let err_ms = (got.offset_s - want) * 1e3;
         assert!(
@@ -1383,7 +1617,7 @@ mod tests {
         // then the song from its 40th second, played 3 % faster
         let rate = 1.0 / 1.03;
         let talk_s = 1.2;
-        let (mut dance, _) = record(
+        let (mut recording, _) = record(
             &s,
             &Recording {
                 offset_s: talk_s - rate * 40.0,
@@ -1394,12 +1628,16 @@ mod tests {
             },
         );
         let mut rng = Lcg(5);
-        let level = dance[(talk_s * fs) as usize..]
+        let level = recording[(talk_s * fs) as usize..]
             .iter()
             .map(|v| v.abs())
             .fold(0f32, f32::max);
         let mut phase = 0f64;
-        for (i, v) in dance.iter_mut().enumerate().take((talk_s * fs) as usize) {
+        for (i, v) in recording
+            .iter_mut()
+            .enumerate()
+            .take((talk_s * fs) as usize)
+        {
             let t = i as f64 / fs;
             let pitch = 140.0 + 30.0 * (2.0 * std::f64::consts::PI * 0.7 * t).sin();
             phase += 2.0 * std::f64::consts::PI * pitch / fs;
@@ -1408,7 +1646,7 @@ mod tests {
                 * syllable
                 * (0.4 * phase.sin() as f32 + 0.2 * (3.0 * phase).sin() as f32 + 0.1 * rng.next());
         }
-        let got = run(&dance, &s).unwrap_or_else(|e| panic!("talk: {e}"));
+        let got = run(&recording, &s).unwrap_or_else(|e| panic!("talk: {e}"));
         // music from 1.2 s to the end: the offset is read at its middle
         let mid = 0.5 * (talk_s + 40.0);
         let want = mid - (40.0 + (mid - talk_s) / rate);
@@ -1461,7 +1699,7 @@ mod tests {
         let s = song(30, 6);
         let other = song(30, 60);
         // a different song with the same drums: tonal parts differ
-        let (dance, _) = record(
+        let (recording, _) = record(
             &other,
             &Recording {
                 offset_s: -3.0,
@@ -1471,7 +1709,7 @@ mod tests {
                 reverb: false,
             },
         );
-        let other_result = run(&dance, &s);
+        let other_result = run(&recording, &s);
         match other_result {
             Err(EngineError::NoMatch { .. }) => {}
             Ok(r) => assert!(
@@ -1599,7 +1837,7 @@ mod tests {
     #[test]
     fn cancellation_stops_the_search() {
         let s = song(20, 8);
-        let (dance, _) = record(
+        let (recording, _) = record(
             &s,
             &Recording {
                 offset_s: 1.0,
@@ -1612,7 +1850,7 @@ mod tests {
         let cancel = CancelToken::new();
         cancel.cancel();
         let r = align_signals(
-            &dance,
+            &recording,
             &s,
             FS,
             &AlignOptions::default(),

@@ -791,12 +791,12 @@ fn settle_second_pass(
             placed: p.placed,
             refusal: None,
         }),
-        Some(p) if p.shape_best.1 >= SHAPE_EXPLAINS_Z => {
+        Some(p) if p.shape_best.z >= SHAPE_EXPLAINS_Z => {
             // No waveform evidence, but the song's spectral shape follows a
             // placement (time-stretched playback smears the waveform, so
             // each window's coherence stays low): the final pass's
             // placement there, unsure.
-            let (line, shape) = p.shape_best;
+            let (line, shape) = (p.shape_best.line, p.shape_best.z);
             if debug_enabled() {
                 eprintln!("evidence: no waveform confirmation, shape z {shape:.2}");
             }
@@ -841,8 +841,10 @@ fn assemble_result(run: &Run, placed: Placed, shapes: &Shapes, frame_rate: f64) 
     let shape_z = |t_a: f64, t_b: f64| {
         super::shape_presence(&shapes.recording, &shapes.song, frame_rate, &line, t_a, t_b)
     };
-    let (recording_start, recording_end) =
-        super::heard_span(&placed.fine, &line, recording_dur, song_dur, &shape_z);
+    let super::HeardSpan {
+        start: recording_start,
+        end: recording_end,
+    } = super::heard_span(&placed.fine, &line, recording_dur, song_dur, &shape_z);
     let t_mid = 0.5 * (recording_start + recording_end);
     let offset_s = t_mid - line.song_at(t_mid);
     // the winner first, then the other distinct placements at the same reference time

@@ -15,8 +15,9 @@
 //! is orthogonal to it by construction.
 
 use realfft::num_complex::Complex;
-use realfft::RealFftPlanner;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use std::ops::Range;
+use std::sync::Arc;
 
 /// Width of the bands with their own gain in the fit of one section to the other (Hz).
 const BAND_HZ: f64 = 500.0;
@@ -106,127 +107,203 @@ fn peak_lag(p: &[Complex<f64>], n: usize, band: Range<usize>, start: f64) -> f64
     tau
 }
 
-/// Evidence (z-score difference) that the recording `r` holds section `a`
-/// rather than section `b` (all three the same length, `b` already placed
-/// within a few milliseconds of `a`'s alignment with the song). Positive:
-/// `a`; negative: `b`. `None` when the excerpt is too short.
-pub fn difference_evidence(r: &[f32], a: &[f32], b: &[f32], fs: f64) -> Option<f64> {
-    let len = r.len().min(a.len()).min(b.len()).min(MAX_LEN);
-    if len < (2.0 * fs) as usize {
-        return None;
+/// A spectrum of one excerpt (the real FFT's half spectrum).
+type Spectrum = Vec<Complex<f64>>;
+
+/// The transforms of one comparison: the excerpt length used and the
+/// forward and inverse plans of the zero-padded length `n`.
+struct Transforms {
+    len: usize,
+    n: usize,
+    fwd: Arc<dyn RealToComplex<f64>>,
+    inv: Arc<dyn ComplexToReal<f64>>,
+}
+
+impl Transforms {
+    fn plan(len: usize) -> Transforms {
+        let n = (2 * len).next_power_of_two();
+        // Planning a transform this long computes its twiddles (a sine and a
+        // cosine each): the plans are kept for the next excerpt, which is
+        // usually as long.
+        let (fwd, inv) = PLANNER.with(|p| {
+            let mut p = p.borrow_mut();
+            (p.plan_fft_forward(n), p.plan_fft_inverse(n))
+        });
+        Transforms { len, n, fwd, inv }
     }
-    let n = (2 * len).next_power_of_two();
-    // Planning a transform this long computes its twiddles (a sine and a
-    // cosine each): the plans are kept for the next excerpt, which is
-    // usually as long.
-    let (fwd, inv) = PLANNER.with(|p| {
-        let mut p = p.borrow_mut();
-        (p.plan_fft_forward(n), p.plan_fft_inverse(n))
-    });
-    let spec = |x: &[f32]| {
-        let mut buf = vec![0.0f64; n];
-        for (d, s) in buf.iter_mut().zip(&x[..len]) {
+
+    /// The spectrum of the first `len` samples of `x`, zero-padded to `n`.
+    fn spectrum(&self, x: &[f32]) -> Option<Spectrum> {
+        let mut buf = vec![0.0f64; self.n];
+        for (d, s) in buf.iter_mut().zip(&x[..self.len]) {
             *d = f64::from(*s);
         }
-        let mut out = fwd.make_output_vec();
-        fwd.process(&mut buf, &mut out).ok()?;
+        let mut out = self.fwd.make_output_vec();
+        self.fwd.process(&mut buf, &mut out).ok()?;
         Some(out)
-    };
-    let (rf, (af, bf)) = join(|| spec(r), || (spec(a), spec(b)));
-    let (rf, af, bf) = (rf?, af?, bf?);
-    let bins = rf.len();
-    let hz = |k: usize| k as f64 * fs / n as f64;
-    let hi_hz = (0.45 * fs).min(6500.0);
-    let bin_w = 2.0 * std::f64::consts::PI / n as f64;
-    // the analysed band is one run of bins; outside it every weighted
-    // product is zero
-    let in_band = |k: usize| hz(k) >= LO_HZ && hz(k) < hi_hz;
-    let band = match ((0..bins).position(in_band), (0..bins).rposition(in_band)) {
-        (Some(lo), Some(hi)) => lo..hi + 1,
-        _ => return None,
-    };
-    let radius = 32;
-    let norm = |c: &Complex<f64>| c.norm_sqr().sqrt();
-    let sr = smooth(&rf.iter().map(norm).collect::<Vec<_>>(), radius);
-    let sab = smooth(
-        &af.iter()
-            .zip(&bf)
-            .map(|(x, y)| 0.5 * (norm(x) + norm(y)))
-            .collect::<Vec<_>>(),
-        radius,
-    );
-    let floor = 1e-12 * sr.iter().zip(&sab).map(|(x, y)| x * y).fold(0.0, f64::max);
-    let weight: Vec<f64> = (0..bins)
-        .map(|k| {
-            if band.contains(&k) {
-                1.0 / (sr[k] * sab[k] + floor + 1e-30)
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let band_of = |k: usize| ((hz(k) - LO_HZ) / BAND_HZ).floor().max(0.0) as usize;
-    let n_bands = band_of(bins - 1) + 1;
-    let max_lag = ((LAG_SEARCH_S * fs).round() as usize).max(2);
+    }
 
-    let irfft = |x: &[Complex<f64>]| -> Option<Vec<f64>> {
+    /// The circular correlation whose spectrum is `x`.
+    fn irfft(&self, x: &[Complex<f64>]) -> Option<Vec<f64>> {
         let mut s = x.to_vec();
         s[0].im = 0.0;
         if let Some(last) = s.last_mut() {
             last.im = 0.0;
         }
-        let mut out = vec![0.0; n];
-        inv.process(&mut s, &mut out).ok()?;
+        let mut out = vec![0.0; self.n];
+        self.inv.process(&mut s, &mut out).ok()?;
         Some(out)
-    };
-    let lag_of_peak = |p: &[Complex<f64>]| -> Option<f64> {
-        let c = irfft(p)?;
+    }
+}
+
+/// The analysed band (one run of bins; outside it every weighted product is
+/// zero), the whitening weight of each bin and the gain bands of the fit.
+struct WeightedBand<'t> {
+    t: &'t Transforms,
+    fs: f64,
+    bins: usize,
+    range: Range<usize>,
+    weight: Vec<f64>,
+    n_bands: usize,
+    max_lag: usize,
+    bin_w: f64,
+}
+
+/// Section `x` less the best fit of section `y` (delay + per-band gain).
+struct Residual {
+    /// The delay of `y` in that fit (samples).
+    tau: f64,
+    /// The residual's spectrum (zero outside the band).
+    diff: Spectrum,
+}
+
+impl<'t> WeightedBand<'t> {
+    /// `None` when no bin falls in the band.
+    fn new(
+        t: &'t Transforms,
+        fs: f64,
+        rf: &[Complex<f64>],
+        af: &[Complex<f64>],
+        bf: &[Complex<f64>],
+    ) -> Option<Self> {
+        let n = t.n;
+        let bins = rf.len();
+        let hz = |k: usize| k as f64 * fs / n as f64;
+        let hi_hz = (0.45 * fs).min(6500.0);
+        let bin_w = 2.0 * std::f64::consts::PI / n as f64;
+        let in_band = |k: usize| hz(k) >= LO_HZ && hz(k) < hi_hz;
+        let range = match ((0..bins).position(in_band), (0..bins).rposition(in_band)) {
+            (Some(lo), Some(hi)) => lo..hi + 1,
+            _ => return None,
+        };
+        let radius = 32;
+        let norm = |c: &Complex<f64>| c.norm_sqr().sqrt();
+        let sr = smooth(&rf.iter().map(norm).collect::<Vec<_>>(), radius);
+        let sab = smooth(
+            &af.iter()
+                .zip(bf)
+                .map(|(x, y)| 0.5 * (norm(x) + norm(y)))
+                .collect::<Vec<_>>(),
+            radius,
+        );
+        let floor = 1e-12 * sr.iter().zip(&sab).map(|(x, y)| x * y).fold(0.0, f64::max);
+        let weight: Vec<f64> = (0..bins)
+            .map(|k| {
+                if range.contains(&k) {
+                    1.0 / (sr[k] * sab[k] + floor + 1e-30)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mut wb = WeightedBand {
+            t,
+            fs,
+            bins,
+            range,
+            weight,
+            n_bands: 0,
+            max_lag: ((LAG_SEARCH_S * fs).round() as usize).max(2),
+            bin_w,
+        };
+        wb.n_bands = wb.band_of(bins - 1) + 1;
+        Some(wb)
+    }
+
+    fn band_of(&self, k: usize) -> usize {
+        let hz = k as f64 * self.fs / self.t.n as f64;
+        ((hz - LO_HZ) / BAND_HZ).floor().max(0.0) as usize
+    }
+
+    /// The weighted cross-spectrum `x y* w`.
+    fn cross(&self, x: &[Complex<f64>], y: &[Complex<f64>]) -> Spectrum {
+        (0..self.bins)
+            .map(|k| x[k] * y[k].conj() * self.weight[k])
+            .collect()
+    }
+
+    /// The fractional lag of the correlation peak within `max_lag` of zero.
+    fn lag_of_peak(&self, p: &[Complex<f64>]) -> Option<f64> {
+        let n = self.t.n;
+        let c = self.t.irfft(p)?;
         let mut best = (f64::NEG_INFINITY, 0i64);
-        for l in -(max_lag as i64)..=(max_lag as i64) {
+        for l in -(self.max_lag as i64)..=(self.max_lag as i64) {
             let v = c[l.rem_euclid(n as i64) as usize];
             if v > best.0 {
                 best = (v, l);
             }
         }
-        Some(peak_lag(p, n, band.clone(), best.1 as f64))
-    };
-    // residual of x after the best fit of y (delay + per-band gain)
-    let residual = |x: &[Complex<f64>], y: &[Complex<f64>]| -> Option<(f64, Vec<Complex<f64>>)> {
-        let p: Vec<Complex<f64>> = (0..bins).map(|k| x[k] * y[k].conj() * weight[k]).collect();
-        let tau = lag_of_peak(&p)?;
-        let mut ys = vec![Complex::new(0.0, 0.0); bins];
-        for_each_phasor(-bin_w * tau, band.clone(), |k, e| ys[k] = y[k] * e);
-        let mut num = vec![0.0; n_bands];
-        let mut den = vec![0.0; n_bands];
+        Some(peak_lag(p, n, self.range.clone(), best.1 as f64))
+    }
+
+    /// Residual of `x` after the best fit of `y` (delay + per-band gain).
+    fn residual(&self, x: &[Complex<f64>], y: &[Complex<f64>]) -> Option<Residual> {
+        let band = &self.range;
+        let weight = &self.weight;
+        let p = self.cross(x, y);
+        let tau = self.lag_of_peak(&p)?;
+        let mut ys = vec![Complex::new(0.0, 0.0); self.bins];
+        for_each_phasor(-self.bin_w * tau, band.clone(), |k, e| ys[k] = y[k] * e);
+        let mut num = vec![0.0; self.n_bands];
+        let mut den = vec![0.0; self.n_bands];
         for k in band.clone() {
-            num[band_of(k)] += (x[k] * ys[k].conj()).re * weight[k];
-            den[band_of(k)] += ys[k].norm_sqr() * weight[k];
+            num[self.band_of(k)] += (x[k] * ys[k].conj()).re * weight[k];
+            den[self.band_of(k)] += ys[k].norm_sqr() * weight[k];
         }
-        let d = (0..bins)
+        let diff = (0..self.bins)
             .map(|k| {
-                if band.contains(&k) && den[band_of(k)] > 0.0 {
-                    x[k] - ys[k] * (num[band_of(k)] / den[band_of(k)])
+                if band.contains(&k) && den[self.band_of(k)] > 0.0 {
+                    x[k] - ys[k] * (num[self.band_of(k)] / den[self.band_of(k)])
                 } else {
                     Complex::new(0.0, 0.0)
                 }
             })
             .collect();
-        Some((tau, d))
-    };
-    let (ra, rb) = join(|| residual(&af, &bf), || residual(&bf, &af));
-    let ((tau_ab, da), (_, db)) = (ra?, rb?);
-    // the common part and the recording's direct-path lag on it
-    let mut cf = vec![Complex::new(0.0, 0.0); bins];
-    for_each_phasor(-bin_w * tau_ab, band.clone(), |k, e| {
-        cf[k] = 0.5 * (af[k] + bf[k] * e)
-    });
-    let pc: Vec<Complex<f64>> = (0..bins)
-        .map(|k| rf[k] * cf[k].conj() * weight[k])
-        .collect();
-    let lag = lag_of_peak(&pc)?;
-    let z_at_lag = |d: &[Complex<f64>]| -> Option<f64> {
-        let p: Vec<Complex<f64>> = (0..bins).map(|k| rf[k] * d[k].conj() * weight[k]).collect();
-        let c = irfft(&p)?;
+        Some(Residual { tau, diff })
+    }
+
+    /// The recording's direct-path lag on the common part of `af` and `bf`
+    /// (`bf` delayed by `tau_ab`, the fit's delay).
+    fn direct_lag(
+        &self,
+        rf: &[Complex<f64>],
+        af: &[Complex<f64>],
+        bf: &[Complex<f64>],
+        tau_ab: f64,
+    ) -> Option<f64> {
+        let mut cf = vec![Complex::new(0.0, 0.0); self.bins];
+        for_each_phasor(-self.bin_w * tau_ab, self.range.clone(), |k, e| {
+            cf[k] = 0.5 * (af[k] + bf[k] * e)
+        });
+        self.lag_of_peak(&self.cross(rf, &cf))
+    }
+
+    /// The z-score of the recording's correlation with residual `d` at
+    /// `lag`, against the correlation's spread away from it.
+    fn z_at_lag(&self, rf: &[Complex<f64>], d: &[Complex<f64>], lag: f64) -> Option<f64> {
+        let (fs, n, bins) = (self.fs, self.t.n, self.bins);
+        let p = self.cross(rf, d);
+        let c = self.t.irfft(&p)?;
         let (lo, hi) = ((0.05 * fs) as usize, ((2.0 * fs) as usize).min(n / 2 - 1));
         if hi <= lo {
             return None;
@@ -239,13 +316,34 @@ pub fn difference_evidence(r: &[f32], a: &[f32], b: &[f32], fs: f64) -> Option<f
         let sd = (far.iter().map(|v| v * v).sum::<f64>() / far.len() as f64).sqrt();
         // correlation at the fractional lag: Re sum P e^{i w lag}, on the irfft's scale
         let mut v = 0.0;
-        for_each_phasor(bin_w * lag, band.clone(), |k, e| {
+        for_each_phasor(self.bin_w * lag, self.range.clone(), |k, e| {
             let m = if k == 0 || k == bins - 1 { 1.0 } else { 2.0 };
             v += m * (p[k] * e).re;
         });
         (sd > 0.0).then_some(v / sd)
-    };
-    let (za, zb) = join(|| z_at_lag(&da), || z_at_lag(&db));
+    }
+}
+
+/// Evidence (z-score difference) that the recording `r` holds section `a`
+/// rather than section `b` (all three the same length, `b` already placed
+/// within a few milliseconds of `a`'s alignment with the song). Positive:
+/// `a`; negative: `b`. `None` when the excerpt is too short.
+pub fn difference_evidence(r: &[f32], a: &[f32], b: &[f32], fs: f64) -> Option<f64> {
+    let len = r.len().min(a.len()).min(b.len()).min(MAX_LEN);
+    if len < (2.0 * fs) as usize {
+        return None;
+    }
+    let t = Transforms::plan(len);
+    let (rf, (af, bf)) = join(|| t.spectrum(r), || (t.spectrum(a), t.spectrum(b)));
+    let (rf, af, bf) = (rf?, af?, bf?);
+    let wb = WeightedBand::new(&t, fs, &rf, &af, &bf)?;
+    let (ra, rb) = join(|| wb.residual(&af, &bf), || wb.residual(&bf, &af));
+    let (ra, rb) = (ra?, rb?);
+    let lag = wb.direct_lag(&rf, &af, &bf, ra.tau)?;
+    let (za, zb) = join(
+        || wb.z_at_lag(&rf, &ra.diff, lag),
+        || wb.z_at_lag(&rf, &rb.diff, lag),
+    );
     Some(za? - zb?)
 }
 

@@ -23,6 +23,33 @@ pub(crate) fn track_beats(flux: &[f32], low_flux: &[f32], frame_rate_hz: f64) ->
     }
     let env = positive_detrended(flux, (frame_rate_hz * 0.1) as usize);
     let low = positive_detrended(low_flux, (frame_rate_hz * 0.1) as usize);
+    let lag = beat_lag(&env, frame_rate_hz)?;
+    let comb = refine_comb(&env, lag);
+    let mut beats_frames = Vec::new();
+    let mut t = comb.phase;
+    while t < n as f64 {
+        beats_frames.push(t);
+        t += comb.period;
+    }
+    let down_phase = downbeat_phase(&beats_frames, &low, n);
+    let beats_s: Vec<f64> = beats_frames.iter().map(|b| b / frame_rate_hz).collect();
+    let downbeats_s = beats_s
+        .iter()
+        .skip(down_phase)
+        .step_by(4)
+        .copied()
+        .collect();
+    Some(BeatGrid {
+        bpm: 60.0 * frame_rate_hz / comb.period,
+        beats_s,
+        downbeats_s,
+    })
+}
+
+/// The beat period (frames) from the envelope's autocorrelation, 70–180 BPM;
+/// `None` for a silent envelope or no clear periodicity.
+fn beat_lag(env: &[f32], frame_rate_hz: f64) -> Option<usize> {
+    let n = env.len();
     let energy: f64 = env
         .iter()
         .map(|&x| f64::from(x) * f64::from(x))
@@ -50,20 +77,31 @@ pub(crate) fn track_beats(flux: &[f32], low_flux: &[f32], frame_rate_hz: f64) ->
         .collect();
     // Periodicity at the beat and at two beats (a bar of 4 is also periodic);
     // a mild preference for ~120 BPM resolves half/double ambiguities.
-    let mut best = (0usize, f64::NEG_INFINITY);
-    for lag in lag_min..=lag_max {
-        let bpm = 60.0 * frame_rate_hz / lag as f64;
+    let (mut lag, mut best_score) = (0usize, f64::NEG_INFINITY);
+    for l in lag_min..=lag_max {
+        let bpm = 60.0 * frame_rate_hz / l as f64;
         let prior = (-0.5 * ((bpm / 120.0).log2() / 0.9).powi(2)).exp();
-        let s = (ac[lag] + 0.5 * ac[2 * lag]) * (0.6 + 0.4 * prior);
-        if s > best.1 {
-            best = (lag, s);
+        let s = (ac[l] + 0.5 * ac[2 * l]) * (0.6 + 0.4 * prior);
+        if s > best_score {
+            (lag, best_score) = (l, s);
         }
     }
-    let (lag, _) = best;
     if ac[lag] < 0.05 {
         return None;
     }
-    // Refine period and phase by a comb over the whole song.
+    Some(lag)
+}
+
+/// A beat grid's period and phase (frames).
+struct CombFit {
+    period: f64,
+    phase: f64,
+}
+
+/// Period (within a frame of `lag`) and phase refined by a comb over the
+/// whole envelope.
+fn refine_comb(env: &[f32], lag: usize) -> CombFit {
+    let n = env.len();
     let comb = |period: f64, phase: f64| -> f64 {
         let mut s = 0.0;
         let mut t = phase;
@@ -75,27 +113,30 @@ pub(crate) fn track_beats(flux: &[f32], low_flux: &[f32], frame_rate_hz: f64) ->
         }
         s
     };
-    let mut best_grid = (lag as f64, 0.0, f64::NEG_INFINITY);
+    let mut best = CombFit {
+        period: lag as f64,
+        phase: 0.0,
+    };
+    let mut best_score = f64::NEG_INFINITY;
     let mut period = lag as f64 - 1.0;
     while period <= lag as f64 + 1.0 {
         let mut phase = 0.0;
         while phase < period {
             let s = comb(period, phase);
-            if s > best_grid.2 {
-                best_grid = (period, phase, s);
+            if s > best_score {
+                best = CombFit { period, phase };
+                best_score = s;
             }
             phase += 0.5;
         }
         period += 0.02;
     }
-    let (period, phase, _) = best_grid;
-    let mut beats_frames = Vec::new();
-    let mut t = phase;
-    while t < n as f64 {
-        beats_frames.push(t);
-        t += period;
-    }
-    // Downbeat phase: which beat of 4 carries the most kick / bass onsets.
+    best
+}
+
+/// Downbeat phase: which beat of 4 carries the most kick / bass onsets
+/// (`low`, read up to frame `n`, the envelope's length).
+fn downbeat_phase(beats_frames: &[f64], low: &[f32], n: usize) -> usize {
     let mut phase_strength = [0f64; 4];
     for (k, &b) in beats_frames.iter().enumerate() {
         let i = b.round() as usize;
@@ -104,21 +145,9 @@ pub(crate) fn track_beats(flux: &[f32], low_flux: &[f32], frame_rate_hz: f64) ->
         let v = low[lo..hi].iter().fold(0f32, |m, &x| m.max(x));
         phase_strength[k % 4] += f64::from(v);
     }
-    let down_phase = (0..4)
+    (0..4)
         .max_by(|&a, &b| phase_strength[a].total_cmp(&phase_strength[b]))
-        .unwrap_or(0);
-    let beats_s: Vec<f64> = beats_frames.iter().map(|b| b / frame_rate_hz).collect();
-    let downbeats_s = beats_s
-        .iter()
-        .skip(down_phase)
-        .step_by(4)
-        .copied()
-        .collect();
-    Some(BeatGrid {
-        bpm: 60.0 * frame_rate_hz / period,
-        beats_s,
-        downbeats_s,
-    })
+        .unwrap_or(0)
 }
 
 fn positive_detrended(x: &[f32], radius: usize) -> Vec<f32> {

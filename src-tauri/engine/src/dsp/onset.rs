@@ -53,6 +53,28 @@ pub(crate) fn onset_envelope(samples: &[f32], rate_hz: u32, hop: usize) -> Onset
         .iter()
         .filter(|b| b.1 as f64 * f64::from(rate_hz) / frame_len as f64 <= 250.0)
         .count();
+    let n_bands = bands.len();
+    let mut energy = band_energies(samples, hop, frame_len, &bands, n_frames);
+    log_compress(&mut energy, n_frames, n_bands);
+    let flux = positive_flux(&energy, n_frames, n_bands, low_band_count);
+    OnsetEnvelope {
+        frame_rate_hz,
+        flux: flux.all,
+        low_flux: flux.low,
+        log_bands: energy,
+        n_bands,
+    }
+}
+
+/// Mean power spectrum in each of `bands`, per frame (frame-major, frame `f`
+/// centred on sample `f * hop`, Hann-windowed, zero outside the signal).
+fn band_energies(
+    samples: &[f32],
+    hop: usize,
+    frame_len: usize,
+    bands: &[(usize, usize)],
+    n_frames: usize,
+) -> Vec<f32> {
     let mut planner = RealFftPlanner::<f32>::new();
     let fft = planner.plan_fft_forward(frame_len);
     let mut input = fft.make_input_vec();
@@ -63,8 +85,6 @@ pub(crate) fn onset_envelope(samples: &[f32], rate_hz: u32, hop: usize) -> Onset
             (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / frame_len as f64).cos()) as f32
         })
         .collect();
-
-    // Band energies per frame; frame i is centred on sample i * hop.
     let n_bands = bands.len();
     let mut energy = vec![0f32; n_frames * n_bands];
     for f in 0..n_frames {
@@ -99,8 +119,12 @@ pub(crate) fn onset_envelope(samples: &[f32], rate_hz: u32, hop: usize) -> Onset
             energy[f * n_bands + b] = e / (hi - lo) as f32;
         }
     }
-    // Log compression relative to each band's mean energy: a floor 30 dB below
-    // the mean keeps silence and dither from producing huge flux.
+    energy
+}
+
+/// Log compression (in place) relative to each band's mean energy: a floor
+/// 30 dB below the mean keeps silence and dither from producing huge flux.
+fn log_compress(energy: &mut [f32], n_frames: usize, n_bands: usize) {
     let mut floor = vec![0f64; n_bands];
     for f in 0..n_frames {
         for b in 0..n_bands {
@@ -116,6 +140,17 @@ pub(crate) fn onset_envelope(samples: &[f32], rate_hz: u32, hop: usize) -> Onset
             *e = ((f64::from(*e) + floor[b]).ln()) as f32;
         }
     }
+}
+
+/// Positive spectral flux, over all bands and over the low ones.
+struct Flux {
+    all: Vec<f32>,
+    low: Vec<f32>,
+}
+
+/// The positive flux of the log band energies (`n_frames` frames of
+/// `n_bands`, frame-major; the first `low_band_count` bands are the low band).
+fn positive_flux(energy: &[f32], n_frames: usize, n_bands: usize, low_band_count: usize) -> Flux {
     let mut flux = vec![0f32; n_frames];
     let mut low_flux = vec![0f32; n_frames];
     for f in 1..n_frames {
@@ -132,12 +167,9 @@ pub(crate) fn onset_envelope(samples: &[f32], rate_hz: u32, hop: usize) -> Onset
         flux[f] = all;
         low_flux[f] = low;
     }
-    OnsetEnvelope {
-        frame_rate_hz,
-        flux,
-        low_flux,
-        log_bands: energy,
-        n_bands,
+    Flux {
+        all: flux,
+        low: low_flux,
     }
 }
 
