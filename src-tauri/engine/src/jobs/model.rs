@@ -124,6 +124,8 @@ pub enum AudioMode {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobOptions {
+    /// Kept exactly, even when not UTF-8 (see `os_path::opt_json`).
+    #[serde(with = "super::os_path::opt_json", default)]
     pub out_dir: Option<PathBuf>,
     pub name: Option<String>,
     #[serde(default)]
