@@ -64,27 +64,56 @@ enum JsonPath {
     Os { os: Vec<u8> },
 }
 
+impl JsonPath {
+    fn of(p: &Path) -> Self {
+        match p.to_str() {
+            Some(text) => JsonPath::Text(text.to_owned()),
+            None => JsonPath::Os { os: path_bytes(p) },
+        }
+    }
+
+    fn path<E: serde::de::Error>(self) -> Result<PathBuf, E> {
+        match self {
+            JsonPath::Text(text) => Ok(PathBuf::from(text)),
+            JsonPath::Os { os } => path_from_bytes(&os)
+                .ok_or_else(|| E::custom("a path's bytes are not a path on this system")),
+        }
+    }
+}
+
+/// A path as a JSON value, in the form of [`json`].
+pub(crate) fn json_value(p: &Path) -> serde_json::Value {
+    match p.to_str() {
+        Some(text) => serde_json::Value::from(text),
+        None => serde_json::json!({ "os": path_bytes(p) }),
+    }
+}
+
+/// `#[serde(with = "json")]` for a `PathBuf` that may not be UTF-8.
+pub(crate) mod json {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+        JsonPath::of(p).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        JsonPath::deserialize(d)?.path()
+    }
+}
+
 /// `#[serde(with = "opt_json")]` for an `Option<PathBuf>` that may not be UTF-8.
 pub(crate) mod opt_json {
     use super::*;
 
     pub fn serialize<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
-        p.as_deref()
-            .map(|p| match p.to_str() {
-                Some(text) => JsonPath::Text(text.to_owned()),
-                None => JsonPath::Os { os: path_bytes(p) },
-            })
-            .serialize(s)
+        p.as_deref().map(JsonPath::of).serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
-        match Option::<JsonPath>::deserialize(d)? {
-            None => Ok(None),
-            Some(JsonPath::Text(text)) => Ok(Some(PathBuf::from(text))),
-            Some(JsonPath::Os { os }) => path_from_bytes(&os).map(Some).ok_or_else(|| {
-                serde::de::Error::custom("a path's bytes are not a path on this system")
-            }),
-        }
+        Option::<JsonPath>::deserialize(d)?
+            .map(JsonPath::path)
+            .transpose()
     }
 }
 
