@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// A path's exact spelling: on Unix its bytes; on Windows its UTF-16 code
 /// units, little-endian (unpaired surrogates kept).
-pub(crate) fn path_bytes(p: &Path) -> Vec<u8> {
+pub fn path_bytes(p: &Path) -> Vec<u8> {
     #[cfg(unix)]
     {
         use std::os::unix::ffi::OsStrExt;
@@ -30,7 +30,7 @@ pub(crate) fn path_bytes(p: &Path) -> Vec<u8> {
 }
 
 /// The inverse of [`path_bytes`]; `None` for bytes it cannot have written.
-pub(crate) fn path_from_bytes(b: &[u8]) -> Option<PathBuf> {
+pub fn path_from_bytes(b: &[u8]) -> Option<PathBuf> {
     #[cfg(unix)]
     {
         use std::os::unix::ffi::OsStrExt;
@@ -82,15 +82,23 @@ impl JsonPath {
 }
 
 /// A path as a JSON value, in the form of [`json`].
-pub(crate) fn json_value(p: &Path) -> serde_json::Value {
+pub fn json_value(p: &Path) -> serde_json::Value {
     match p.to_str() {
         Some(text) => serde_json::Value::from(text),
         None => serde_json::json!({ "os": path_bytes(p) }),
     }
 }
 
+/// The path a [`json_value`] holds; `None` when it holds none.
+pub fn from_json_value(v: serde_json::Value) -> Option<PathBuf> {
+    JsonPath::deserialize(v)
+        .ok()?
+        .path::<serde_json::Error>()
+        .ok()
+}
+
 /// `#[serde(with = "json")]` for a `PathBuf` that may not be UTF-8.
-pub(crate) mod json {
+pub mod json {
     use super::*;
 
     pub fn serialize<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
@@ -103,7 +111,7 @@ pub(crate) mod json {
 }
 
 /// `#[serde(with = "opt_json")]` for an `Option<PathBuf>` that may not be UTF-8.
-pub(crate) mod opt_json {
+pub mod opt_json {
     use super::*;
 
     pub fn serialize<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
