@@ -1,6 +1,7 @@
 //! File names that are not UTF-8 through the commands on the mock runtime,
 //! in a process of its own (so this app's runner, and no other, works on
-//! its job store).
+//! its job store). Unix only: there a file name may be any bytes.
+#![cfg(unix)]
 
 #[path = "ipc/common.rs"]
 mod common;
@@ -15,7 +16,6 @@ use serde_json::json;
 /// names as lossy text (display only; it names files by id); the job keeps
 /// the real paths. Files under the lossy names hold text, so a job that
 /// had kept the lossy text would fail.
-#[cfg(unix)]
 #[test]
 fn files_named_with_byte_0xff_are_exported_through_the_commands() {
     use std::os::unix::ffi::OsStrExt;
