@@ -12,6 +12,17 @@ fn shown(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// The export report as the page shows it: its `output` as text, lossy
+/// where not UTF-8 (the store keeps it exactly, as `{"os": [bytes]}`).
+fn shown_report(mut report: serde_json::Value) -> serde_json::Value {
+    if let Some(out) = report.get_mut("output") {
+        if let Some(p) = beatsync_engine::jobs::os_path::from_json_value(out.clone()) {
+            *out = serde_json::Value::from(shown(&p));
+        }
+    }
+    report
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct JobView {
     pub id: String,
@@ -63,8 +74,16 @@ impl JobView {
             interruptions: j.interruptions,
             error: j.error,
             analysis: j.checkpoint,
-            report: j.report,
-            options: j.options,
+            report: j.report.map(shown_report),
+            options: JobOptions {
+                // Display only, like the paths above: the job keeps the folder.
+                out_dir: j
+                    .options
+                    .out_dir
+                    .as_deref()
+                    .map(|d| PathBuf::from(shown(d))),
+                ..j.options
+            },
             output_path: j.output_path.as_deref().map(shown),
             created_at: j.created_at,
             started_at: j.started_at,

@@ -4,7 +4,7 @@
 //! are named by id; the output folder is the one kept in the settings
 //! (picked with `pick_folder`), never one the page names.
 
-use super::settings::load_settings;
+use super::settings::{load_settings, out_dir_path};
 use super::{blocking, Number};
 use crate::error::IpcError;
 use crate::state::AppState;
@@ -57,7 +57,7 @@ async fn new_job(
 
 /// The output folder kept in the settings, if it is still a folder.
 fn out_dir(state: &AppState) -> Result<PathBuf, IpcError> {
-    let dir = PathBuf::from(load_settings(state)?.out_dir);
+    let dir = out_dir_path(state, &load_settings(state)?)?;
     if dir.as_os_str().is_empty() || !dir.is_dir() {
         return Err(IpcError::new(
             ErrorCode::OutputDir,
@@ -89,7 +89,7 @@ pub async fn analyze(
 ) -> Result<JobView, IpcError> {
     let (dance, bgm) = (state.files.resolve(&dance)?, state.files.resolve(&bgm)?);
     let options = JobOptions {
-        out_dir: Some(PathBuf::from(load_settings(&state)?.out_dir)),
+        out_dir: Some(out_dir_path(&state, &load_settings(&state)?)?),
         auto_export: false,
         ..Default::default()
     };

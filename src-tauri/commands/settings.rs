@@ -6,11 +6,17 @@
 use crate::error::IpcError;
 use crate::state::AppState;
 use crate::view::{Settings, SettingsChange};
-use std::path::Path;
+use beatsync_engine::jobs::os_path;
+use std::path::{Path, PathBuf};
 use tauri::State;
 
 /// The store's key for the settings.
 const KEY: &str = "settings";
+
+/// The store's key for the output folder spelt exactly (`os_path` JSON):
+/// the settings' `out_dir` is what the page shows, lossy where the folder's
+/// name is not UTF-8, and must not be taken for the folder itself.
+const EXACT_OUT_DIR_KEY: &str = "out_dir_exact";
 
 /// The languages the UI has words for.
 const LANGUAGES: [&str; 2] = ["en", "zh"];
@@ -106,6 +112,21 @@ pub fn keep_out_dir(state: &AppState, dir: &Path) -> Result<String, IpcError> {
         })?;
     let mut s = load_settings(state)?;
     s.out_dir = dir.to_string_lossy().into_owned();
+    state
+        .store
+        .set_setting(EXACT_OUT_DIR_KEY, &os_path::json_value(&dir))?;
     save_settings(state, &s)?;
     Ok(s.out_dir)
+}
+
+/// The output folder itself: the exact folder kept with the settings' one
+/// (the same folder when its name shown is the one shown), else the
+/// settings' text (kept by an older version, or the default folder).
+pub fn out_dir_path(state: &AppState, s: &Settings) -> Result<PathBuf, IpcError> {
+    let exact = state
+        .store
+        .setting(EXACT_OUT_DIR_KEY)?
+        .and_then(os_path::from_json_value)
+        .filter(|d| d.to_string_lossy() == s.out_dir);
+    Ok(exact.unwrap_or_else(|| PathBuf::from(&s.out_dir)))
 }

@@ -392,3 +392,96 @@ fn jobs_add_refuses_bad_numbers() {
         "nothing stored"
     );
 }
+
+/// A file name that is not UTF-8 goes through the whole job system: `jobs
+/// add` (the store), `jobs run` (EngineWork: analysis, export), a new
+/// process reading the job back. Files under the lossy names
+/// (`class-\u{FFFD}.mp4`, …) hold text, so a job that lost the exact path
+/// would read them and fail.
+#[cfg(unix)]
+#[test]
+fn a_job_for_files_named_with_byte_0xff_is_done() {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = |p: &Path| p.as_os_str().as_bytes().to_vec();
+    let named = |dir: &Path, name: &[u8]| dir.join(std::ffi::OsStr::from_bytes(name));
+    let d = tmp();
+    let media = named(d.path(), b"media-\xff");
+    let out = named(d.path(), b"out-\xfe");
+    let data = d.path().join("data");
+    std::fs::create_dir_all(&media).expect("mkdir");
+    let made_song = make_song(d.path());
+    let delay = 1.5;
+    let made_class = make_class(d.path(), &made_song, 0, delay);
+    let class = named(&media, b"class-\xff.mp4");
+    let song = named(&media, b"song-\xfe\x80.m4a");
+    std::fs::rename(&made_class, &class).expect("rename class");
+    std::fs::rename(&made_song, &song).expect("rename song");
+    for lossy in ["class-\u{FFFD}.mp4", "song-\u{FFFD}\u{FFFD}.m4a"] {
+        std::fs::write(media.join(lossy), "not the file the job names").expect("decoy");
+    }
+
+    let o = beatsync(&data)
+        .args(["jobs", "add", "--dance"])
+        .arg(&class)
+        .arg("--bgm")
+        .arg(&song)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("jobs add");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = beatsync(&data)
+        .args(["jobs", "run", "--until-empty"])
+        .output()
+        .expect("jobs run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let (store, _) = Store::open(&data).expect("store");
+    let jobs = store.list(&[], 10).expect("list");
+    let [j] = jobs.as_slice() else {
+        panic!("one job: {jobs:?}")
+    };
+    assert_eq!(j.state, JobState::Done, "{:?}", j.error);
+    assert_eq!(
+        bytes(&j.dance.path),
+        bytes(&class.canonicalize().expect("c"))
+    );
+    assert_eq!(bytes(&j.bgm.path), bytes(&song.canonicalize().expect("c")));
+    let output = j.output_path.clone().expect("output path");
+    let out_dir = out.canonicalize().expect("out");
+    assert_eq!(bytes(output.parent().expect("dir")), bytes(&out_dir));
+    assert_eq!(
+        output.file_name().and_then(|n| n.to_str()),
+        Some("class-\u{FFFD}_beatsync.mp4"),
+        "the output's own name is UTF-8"
+    );
+    let info = beatsync_engine::probe(&output).expect("output is a valid media file");
+    info.require_video().expect("picture");
+    info.require_audio().expect("sound");
+    let song_pcm = beatsync_engine::decode_audio(&song, CHECK_RATE)
+        .expect("decode song")
+        .samples;
+    let report = j.report.clone().expect("report");
+    let expected = delay - report["trim"]["start_s"].as_f64().unwrap_or(0.0);
+    let points = [1.0, 3.0, 5.0];
+    for (at, lag) in points
+        .iter()
+        .zip(song_lags(&output, &song_pcm, &points, expected))
+    {
+        assert!(
+            lag.abs() < 0.002,
+            "at {at} s the song is off by {:.2} ms",
+            lag * 1e3
+        );
+    }
+
+    // `jobs show` answers JSON with the exact path (bytes where not UTF-8).
+    let o = beatsync(&data)
+        .args(["jobs", "show", &j.id])
+        .output()
+        .expect("jobs show");
+    let shown: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let dance: Vec<u8> = serde_json::from_value(shown["dance"]["path"]["os"].clone())
+        .expect("the dance path as bytes");
+    assert_eq!(dance, bytes(&j.dance.path));
+}

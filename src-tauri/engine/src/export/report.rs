@@ -66,6 +66,8 @@ pub struct AudioReport {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportReport {
+    /// Exact even when not UTF-8 (a string, else `{"os": [bytes]}`).
+    #[serde(with = "crate::jobs::os_path::json")]
     pub output: PathBuf,
     pub offset_s: f64,
     pub rate: f64,

@@ -3,6 +3,7 @@
 //! progress, retry, stall detection, cancellation and resume after a crash.
 
 pub mod model;
+pub mod os_path;
 pub mod retry;
 pub mod runner;
 pub mod store;

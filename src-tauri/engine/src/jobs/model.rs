@@ -108,6 +108,8 @@ impl OutputSeal {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobInput {
+    /// Kept exactly, even when not UTF-8 (see `os_path::json`).
+    #[serde(with = "super::os_path::json")]
     pub path: PathBuf,
     pub fingerprint: Fingerprint,
 }
@@ -124,6 +126,8 @@ pub enum AudioMode {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobOptions {
+    /// Kept exactly, even when not UTF-8 (see `os_path::opt_json`).
+    #[serde(with = "super::os_path::opt_json", default)]
     pub out_dir: Option<PathBuf>,
     pub name: Option<String>,
     #[serde(default)]
@@ -184,6 +188,7 @@ pub struct Job {
     /// The export report (JSON) once done.
     pub report: Option<serde_json::Value>,
     /// Where the export writes (planned before it starts), or wrote once done.
+    #[serde(with = "super::os_path::opt_json")]
     pub output_path: Option<PathBuf>,
     /// The export's file as recorded before its rename (see [`OutputSeal`]).
     pub output_seal: Option<OutputSeal>,

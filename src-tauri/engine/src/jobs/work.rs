@@ -140,7 +140,9 @@ impl Work for EngineWork {
         info.require_video()?;
         info.require_audio()?;
         let _ = job;
-        Ok(serde_json::json!({ "output": output, "adopted": true, "duration_s": info.duration_s }))
+        Ok(
+            serde_json::json!({ "output": super::os_path::json_value(output), "adopted": true, "duration_s": info.duration_s }),
+        )
     }
 
     fn export(

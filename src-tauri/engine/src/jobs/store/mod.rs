@@ -17,7 +17,7 @@ use super::model::{
 use super::{JobsError, JobsResult};
 use crate::align::AlignResult;
 use crate::error::{EngineError, ErrorPayload};
-use rows::{get_tx, job_from_row, path_str, select_jobs, to_json};
+use rows::{get_tx, job_from_row, path_bytes, path_str, select_jobs, to_json};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use schema::{is_damage, open_checked, DB_FILE};
 use std::path::{Path, PathBuf};
@@ -250,8 +250,9 @@ impl Store {
         {
             let conn = self.conn()?;
             conn.execute(
-                "INSERT INTO jobs (id, dance_path, dance_fp, bgm_path, bgm_fp, options, state, export_requested, max_attempts, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9)",
+                "INSERT INTO jobs (id, dance_path, dance_fp, bgm_path, bgm_fp, options, state, export_requested, max_attempts, created_at,
+                     dance_path_bytes, bgm_path_bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?10, ?11)",
                 params![
                     id,
                     path_str(&new.dance.path),
@@ -261,7 +262,9 @@ impl Store {
                     to_json(&new.options),
                     new.options.auto_export as i64,
                     new.max_attempts.max(1),
-                    now
+                    now,
+                    path_bytes(&new.dance.path),
+                    path_bytes(&new.bgm.path)
                 ],
             )?;
         }
@@ -455,10 +458,10 @@ impl Store {
                 return Err(refuse(j, "marked done"));
             }
             tx.execute(
-                "UPDATE jobs SET state = 'done', stage = NULL, progress = 1, eta_s = NULL, output_path = ?2, report = ?3,
+                "UPDATE jobs SET state = 'done', stage = NULL, progress = 1, eta_s = NULL, output_path = ?2, output_path_bytes = ?5, report = ?3,
                      error_code = NULL, error_message = NULL, finished_at = ?4, runner_id = NULL, isolate = 0
                  WHERE id = ?1",
-                params![id, path_str(output), report.to_string(), now],
+                params![id, path_str(output), report.to_string(), now, path_bytes(output)],
             )?;
             Ok(())
         })
@@ -483,14 +486,14 @@ impl Store {
                 let back = if j.state == JobState::Analyzing { "queued" } else { "analyzed" };
                 tx.execute(
                     "UPDATE jobs SET state = ?2, stage = NULL, eta_s = NULL, next_run_at = ?3, error_code = ?4,
-                         error_message = ?5, runner_id = NULL, output_path = NULL, output_seal = NULL, isolate = 0
+                         error_message = ?5, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, isolate = 0
                      WHERE id = ?1",
                     params![id, back, now + backoff.as_millis() as i64, error.code.as_str(), error.message],
                 )?;
             } else {
                 tx.execute(
                     "UPDATE jobs SET state = 'failed', stage = NULL, eta_s = NULL, error_code = ?2, error_message = ?3,
-                         finished_at = ?4, runner_id = NULL, output_path = NULL, output_seal = NULL, isolate = 0
+                         finished_at = ?4, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, isolate = 0
                      WHERE id = ?1",
                     params![id, error.code.as_str(), error.message, now],
                 )?;
@@ -508,7 +511,7 @@ impl Store {
             tx.execute(
                 "UPDATE jobs SET state = 'cancelled', stage = NULL, eta_s = NULL, next_run_at = NULL,
                      error_code = 'cancelled', error_message = 'cancelled by the user', finished_at = ?2, runner_id = NULL,
-                     output_path = NULL, output_seal = NULL, isolate = 0
+                     output_path = NULL, output_path_bytes = NULL, output_seal = NULL, isolate = 0
                  WHERE id = ?1",
                 params![id, now],
             )?;
@@ -525,7 +528,7 @@ impl Store {
             let back = if j.checkpoint.is_some() { "analyzed" } else { "queued" };
             tx.execute(
                 "UPDATE jobs SET state = ?2, stage = NULL, progress = 0, eta_s = NULL, attempts = 0, next_run_at = NULL,
-                     error_code = NULL, error_message = NULL, finished_at = NULL, output_path = NULL, output_seal = NULL,
+                     error_code = NULL, error_message = NULL, finished_at = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL,
                      crashes = 0
                  WHERE id = ?1",
                 params![id, back],
@@ -561,8 +564,8 @@ impl Store {
                 return Err(refuse(j, "given an output"));
             }
             tx.execute(
-                "UPDATE jobs SET output_path = ?2, output_seal = NULL WHERE id = ?1",
-                params![id, path_str(path)],
+                "UPDATE jobs SET output_path = ?2, output_path_bytes = ?3, output_seal = NULL WHERE id = ?1",
+                params![id, path_str(path), path_bytes(path)],
             )?;
             Ok(())
         })
@@ -604,7 +607,7 @@ impl Store {
         let conn = self.conn()?;
         conn.execute(
             "UPDATE jobs SET state = 'failed', stage = NULL, eta_s = NULL, error_code = ?2, error_message = ?3,
-                 finished_at = ?4, runner_id = NULL, output_path = NULL, output_seal = NULL, isolate = 0
+                 finished_at = ?4, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, isolate = 0
              WHERE id = ?1 AND state IN ('analyzing', 'exporting')",
             params![id, error.code.as_str(), error.message, now_ms()],
         )?;

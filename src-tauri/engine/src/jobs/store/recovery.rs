@@ -3,7 +3,7 @@
 //! under a timestamped name, every job that can still be read copied into a
 //! fresh one.
 
-use super::rows::{get_tx, insert_row, job_from_row, JOB_COLUMNS};
+use super::rows::{get_tx, insert_row, job_from_row, JOB_COLUMNS, PATH_BYTES_COLUMNS};
 use super::Store;
 use crate::jobs::model::now_ms;
 use crate::jobs::model::{Job, JobState};
@@ -166,8 +166,11 @@ pub(super) fn salvage(damaged: &Path, into: &mut Connection) -> usize {
     let Ok(old) = Connection::open_with_flags(damaged, OpenFlags::SQLITE_OPEN_READ_ONLY) else {
         return 0;
     };
-    let Ok(mut stmt) = old.prepare(&format!("SELECT {JOB_COLUMNS}, 0, NULL, 0, 0 FROM jobs"))
-    else {
+    // The exact paths when the damaged database has them (v5 on), else
+    // the text as rows before v5 were read.
+    let exact = format!("SELECT {JOB_COLUMNS}, 0, NULL, 0, 0, {PATH_BYTES_COLUMNS} FROM jobs");
+    let text_only = format!("SELECT {JOB_COLUMNS}, 0, NULL, 0, 0, NULL, NULL, NULL FROM jobs");
+    let Ok(mut stmt) = old.prepare(&exact).or_else(|_| old.prepare(&text_only)) else {
         return 0;
     };
     let Ok(rows) = stmt.query_map([], job_from_row) else {

@@ -5,15 +5,20 @@ use crate::error::ErrorPayload;
 use crate::jobs::model::{
     checkpoint_from_stored, Fingerprint, Job, JobInput, JobOptions, JobState, Stage,
 };
+pub(super) use crate::jobs::os_path::path_bytes;
+use crate::jobs::os_path::path_from_bytes;
 use crate::jobs::{JobsError, JobsResult};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use std::path::{Path, PathBuf};
 
 pub(super) const JOB_COLUMNS: &str = "id, dance_path, dance_fp, bgm_path, bgm_fp, options, state, stage, progress, eta_s, export_requested, attempts, max_attempts, next_run_at, checkpoint, report, output_path, error_code, error_message, interruptions, created_at, started_at, finished_at, runner_id, heartbeat_at";
 
+/// The exact spelling of each path column (schema v5), see [`path_bytes`].
+pub(super) const PATH_BYTES_COLUMNS: &str = "dance_path_bytes, bgm_path_bytes, output_path_bytes";
+
 /// `SELECT` of every column `job_from_row` reads, then `tail` (WHERE, ORDER…).
 pub(super) fn select_jobs(tail: &str) -> String {
-    format!("SELECT {JOB_COLUMNS}, rev, output_seal, crashes, isolate FROM jobs {tail}")
+    format!("SELECT {JOB_COLUMNS}, rev, output_seal, crashes, isolate, {PATH_BYTES_COLUMNS} FROM jobs {tail}")
 }
 
 pub(super) fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> rusqlite::Result<T> {
@@ -40,11 +45,11 @@ pub(super) fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
     Ok(Job {
         id: row.get(0)?,
         dance: JobInput {
-            path: PathBuf::from(row.get::<_, String>(1)?),
+            path: stored_path(row, 1, 29)?,
             fingerprint: json_col::<Fingerprint>(row, 2)?,
         },
         bgm: JobInput {
-            path: PathBuf::from(row.get::<_, String>(3)?),
+            path: stored_path(row, 3, 30)?,
             fingerprint: json_col::<Fingerprint>(row, 4)?,
         },
         options: json_col::<JobOptions>(row, 5)?,
@@ -67,7 +72,12 @@ pub(super) fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
         next_run_at: row.get(13)?,
         checkpoint: checkpoint_from_stored(row.get(14)?),
         report: opt_json_col(row, 15)?,
-        output_path: row.get::<_, Option<String>>(16)?.map(PathBuf::from),
+        output_path: match row.get::<_, Option<String>>(16)? {
+            // The exact bytes count only beside the text: a row cleared by
+            // an older query (`output_path = NULL`) has no output.
+            Some(_) => Some(stored_path(row, 16, 31)?),
+            None => None,
+        },
         error: error_code
             .map(|code| ErrorPayload::from_stored(&code, error_message.unwrap_or_default())),
         interruptions: row.get(19)?,
@@ -85,8 +95,26 @@ pub(super) fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
     })
 }
 
+/// A path as text, for people and for older versions of BeatSync: lossy
+/// (U+FFFD for bytes that are not UTF-8). Never read back as the path while
+/// the exact bytes ([`path_bytes`]) are there.
 pub(super) fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
+}
+
+/// A path column: its exact bytes (column `bytes_i`) when the row has them,
+/// else the text (rows written before schema v5, which kept only text).
+fn stored_path(row: &Row, text_i: usize, bytes_i: usize) -> rusqlite::Result<PathBuf> {
+    match row.get::<_, Option<Vec<u8>>>(bytes_i)? {
+        Some(b) => path_from_bytes(&b).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                bytes_i,
+                rusqlite::types::Type::Blob,
+                "a path's stored bytes are not a path on this system".into(),
+            )
+        }),
+        None => Ok(PathBuf::from(row.get::<_, String>(text_i)?)),
+    }
 }
 
 pub(super) fn to_json<T: serde::Serialize>(v: &T) -> String {
@@ -103,7 +131,7 @@ pub(super) fn get_tx(tx: &Transaction, id: &str) -> JobsResult<Job> {
 /// the same id is kept.
 pub(super) fn insert_row(conn: &Connection, job: &Job) -> rusqlite::Result<usize> {
     conn.execute(
-        &format!("INSERT OR IGNORE INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"),
+        &format!("INSERT OR IGNORE INTO jobs ({JOB_COLUMNS}, {PATH_BYTES_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)"),
         params![
             job.id,
             path_str(&job.dance.path),
@@ -130,6 +158,9 @@ pub(super) fn insert_row(conn: &Connection, job: &Job) -> rusqlite::Result<usize
             job.finished_at,
             job.runner_id,
             job.heartbeat_at,
+            path_bytes(&job.dance.path),
+            path_bytes(&job.bgm.path),
+            job.output_path.as_deref().map(path_bytes),
         ],
     )
 }

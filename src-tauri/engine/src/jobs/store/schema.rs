@@ -52,6 +52,13 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE jobs ADD COLUMN output_seal TEXT;
     ALTER TABLE jobs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE jobs ADD COLUMN isolate INTEGER NOT NULL DEFAULT 0;",
+    // v5: each path exactly as the OS spells it (bytes on Unix, UTF-16 on
+    // Windows): a file name that is not UTF-8 must lead back to that file.
+    // The text columns stay, lossy, for people and older rows; a row
+    // without the bytes (written before v5) is read from its text as before.
+    "ALTER TABLE jobs ADD COLUMN dance_path_bytes BLOB;
+    ALTER TABLE jobs ADD COLUMN bgm_path_bytes BLOB;
+    ALTER TABLE jobs ADD COLUMN output_path_bytes BLOB;",
 ];
 
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -71,9 +78,20 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Applies the migrations not yet applied, each in its own transaction.
+/// Applies the migrations not yet applied, each in its own transaction. A
+/// database a newer BeatSync wrote is refused, not damaged: this version
+/// would not keep up the columns it does not know (the exact paths of v5
+/// included), and it is left as it is for that newer version.
 pub(crate) fn migrate(conn: &mut Connection, upto: i64) -> rusqlite::Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(format!(
+                "the job database was written by a newer BeatSync (schema v{current}; this version reads up to v{SCHEMA_VERSION}): update BeatSync, or move the database aside to start a new job history"
+            )),
+        ));
+    }
     for (i, sql) in MIGRATIONS.iter().enumerate().take(upto as usize) {
         let version = i as i64 + 1;
         if version <= current {

@@ -753,3 +753,197 @@ fn a_confirmation_given_before_the_analysis_ends_lets_the_batch_go_on() {
         .expect("analysed");
     assert!(done.export_requested, "confirmed: the batch exports it");
 }
+
+/// A path from bytes (file names that are not UTF-8 exist on Unix only).
+#[cfg(unix)]
+fn os_path(dir: &Path, name: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    dir.join(std::ffi::OsStr::from_bytes(name))
+}
+
+#[cfg(unix)]
+fn bytes_of(p: &Path) -> &[u8] {
+    use std::os::unix::ffi::OsStrExt;
+    p.as_os_str().as_bytes()
+}
+
+/// Two inputs whose names differ only in bytes that are not UTF-8 (as lossy
+/// text both are `class-\u{FFFD}.mp4`), an output folder and an output
+/// likewise: after reopening the store every path is byte-identical.
+#[cfg(unix)]
+#[test]
+fn paths_that_are_not_utf8_come_back_byte_identical_after_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dance = os_path(dir.path(), b"class-\xff.mp4");
+    let twin = os_path(dir.path(), b"class-\xfe.mp4");
+    let song = os_path(dir.path(), b"song-\x80\xc3.m4a");
+    let out_dir = os_path(dir.path(), b"out-\xff");
+    let out = os_path(&out_dir, b"class-\xff_beatsync.mp4");
+    for (p, body) in [(&dance, "dance"), (&twin, "twin"), (&song, "song")] {
+        std::fs::write(p, body.repeat(100)).expect("write input");
+    }
+    let job_for = |dance: &Path| NewJob {
+        dance: JobInput {
+            fingerprint: fingerprint(dance).expect("fp"),
+            path: dance.to_path_buf(),
+        },
+        bgm: JobInput {
+            fingerprint: fingerprint(&song).expect("fp"),
+            path: song.clone(),
+        },
+        options: JobOptions {
+            out_dir: Some(out_dir.clone()),
+            auto_export: true,
+            ..Default::default()
+        },
+        max_attempts: 3,
+    };
+    let (a, b) = {
+        let (store, _) = Store::open(dir.path()).expect("open");
+        let a = store.add(job_for(&dance)).expect("add");
+        let b = store.add(job_for(&twin)).expect("add twin");
+        store.claim(WorkKind::Analysis, "r").expect("claim");
+        store
+            .complete_analysis(&a.id, &analysis(0.0))
+            .expect("analysed");
+        store.claim(WorkKind::Export, "r").expect("claim export");
+        store.plan_output(&a.id, &out).expect("plan");
+        (a.id, b.id)
+    };
+    let (store, _) = Store::open(dir.path()).expect("reopen");
+    let check = |j: &Job, dance: &Path| {
+        assert_eq!(bytes_of(&j.dance.path), bytes_of(dance));
+        assert_eq!(bytes_of(&j.bgm.path), bytes_of(&song));
+        let kept = j.options.out_dir.as_deref().expect("out_dir");
+        assert_eq!(bytes_of(kept), bytes_of(&out_dir));
+    };
+    let ja = store.get(&a).expect("a");
+    check(&ja, &dance);
+    check(&store.get(&b).expect("b"), &twin);
+    assert_eq!(
+        bytes_of(ja.output_path.as_deref().expect("planned")),
+        bytes_of(&out)
+    );
+    assert_eq!(store.list(&[], 10).expect("list").len(), 2, "both readable");
+    // The text columns keep what people read: lossy, never read back as the path.
+    let text: String = store
+        .conn()
+        .expect("conn")
+        .query_row("SELECT dance_path FROM jobs WHERE id = ?1", [&a], |r| {
+            r.get(0)
+        })
+        .expect("text");
+    assert!(text.ends_with("class-\u{FFFD}.mp4"), "{text}");
+
+    // A cleared output clears its bytes too.
+    let j = store
+        .fail_run(&a, &err("output_write"), true, Duration::ZERO)
+        .expect("fail");
+    assert_eq!(j.output_path, None);
+    let cleared: Option<Vec<u8>> = store
+        .conn()
+        .expect("conn")
+        .query_row(
+            "SELECT output_path_bytes FROM jobs WHERE id = ?1",
+            [&a],
+            |r| r.get(0),
+        )
+        .expect("bytes column");
+    assert_eq!(cleared, None);
+    store
+        .claim(WorkKind::Export, "r")
+        .expect("claim export again");
+    let done = store
+        .complete_export(&a, &out, &serde_json::json!({}))
+        .expect("done");
+    assert_eq!(
+        bytes_of(done.output_path.as_deref().expect("out")),
+        bytes_of(&out)
+    );
+    drop(store);
+    let (store, _) = Store::open(dir.path()).expect("reopen");
+    let j = store.get(&a).expect("a");
+    assert_eq!(
+        bytes_of(j.output_path.as_deref().expect("out")),
+        bytes_of(&out)
+    );
+}
+
+/// A database written by schema v4 (paths as text only) opens at the
+/// current version, and its rows read their paths as before.
+#[test]
+fn a_v4_database_reads_its_paths_as_before() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join(DB_FILE);
+    {
+        let mut conn = Connection::open(&db).expect("open");
+        migrate(&mut conn, 4).expect("v4 schema");
+        let fp = to_json(&input(dir.path(), "a.mp4").fingerprint);
+        let options = r#"{"out_dir":"/videos/出","name":null,"offset_s":null,"rate":null,"trim_start_s":null,"trim_end_s":null,"auto_export":true}"#;
+        conn.execute(
+            "INSERT INTO jobs (id, dance_path, dance_fp, bgm_path, bgm_fp, options, state, output_path, created_at)
+             VALUES ('old', '/videos/舞 class.mp4', ?1, '/songs/song.m4a', ?1, ?2, 'done', '/videos/出/舞 class_beatsync.mp4', 1)",
+            params![fp, options],
+        )
+        .expect("insert");
+    }
+    let (store, rec) = Store::open(dir.path()).expect("migrated");
+    assert!(rec.is_none());
+    let j = store.get("old").expect("the old row reads");
+    assert_eq!(j.dance.path, PathBuf::from("/videos/舞 class.mp4"));
+    assert_eq!(j.bgm.path, PathBuf::from("/songs/song.m4a"));
+    assert_eq!(
+        j.output_path,
+        Some(PathBuf::from("/videos/出/舞 class_beatsync.mp4"))
+    );
+    assert_eq!(j.options.out_dir, Some(PathBuf::from("/videos/出")));
+    let bytes: Option<Vec<u8>> = store
+        .conn()
+        .expect("conn")
+        .query_row(
+            "SELECT dance_path_bytes FROM jobs WHERE id = 'old'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("v5 column");
+    assert_eq!(bytes, None, "an old row has no bytes until rewritten");
+    assert_eq!(
+        store.retry("old").err().map(|e| e.code()),
+        Some("invalid_state")
+    );
+}
+
+/// A database a newer version wrote is refused with a clear message, and
+/// left where it is (neither migrated nor moved aside as damaged).
+#[test]
+fn a_database_from_a_newer_version_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let (store, _) = Store::open(dir.path()).expect("open");
+        store.add(new_job(dir.path(), true)).expect("add");
+        store
+            .conn()
+            .expect("conn")
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("bump");
+    }
+    let e = Store::open(dir.path()).err().expect("refused");
+    assert_eq!(e.code(), "store");
+    assert!(!e.is_retryable());
+    let msg = e.to_string();
+    assert!(
+        msg.contains("newer BeatSync") && msg.contains("update BeatSync"),
+        "{msg}"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("damaged")), "{names:?}");
+    let conn = Connection::open(dir.path().join(DB_FILE)).expect("still there");
+    let v: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("version");
+    assert_eq!(v, SCHEMA_VERSION + 1);
+}
