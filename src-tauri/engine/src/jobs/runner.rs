@@ -1225,8 +1225,11 @@ mod tests {
     /// run: the runner never stops, and every job ends done.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn store_faults_never_stop_the_runner() {
+        // Ten jobs make enough store calls for all 100 planned faults to land
+        // (six made ~77: the run is 100 faults).
+        const JOBS: usize = 10;
         let (dir, store) = setup();
-        let ids: Vec<String> = (0..6)
+        let ids: Vec<String> = (0..JOBS)
             .map(|i| add(&store, dir.path(), &format!("ok{i}.mp4"), 3, true).id)
             .collect();
         let runner =
@@ -1243,11 +1246,11 @@ mod tests {
             .filter(|id| store.get(id).expect("job").state == JobState::Done)
             .count();
         eprintln!(
-            "store-faults: injected={injected} (BUSY and FULL in turn, at one store call in 3) jobs=6 done={done} total_s={:.1}",
+            "store-faults: injected={injected} (BUSY and FULL in turn, at one store call in 3) jobs={JOBS} done={done} total_s={:.1}",
             started.elapsed().as_secs_f64()
         );
         assert!(injected >= 60, "only {injected} faults were injected");
-        assert_eq!(done, 6);
+        assert_eq!(done, JOBS);
     }
 
     /// Work stuck for good (a hung fsync) is abandoned after a stall: the
