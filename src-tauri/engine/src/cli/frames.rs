@@ -142,66 +142,10 @@ pub fn run_preview_bench(a: &PreviewBenchArgs) -> engine::Result<()> {
     let info = server.info().clone();
     let step = 1.0 / info.frame_rate.clamp(1.0, 1000.0);
     let span = (info.end_s - info.start_s).max(step);
-    // Sequential: each next frame asked as soon as the previous one came (a
-    // late answer, an earlier frame, is asked again 1 ms later).
     let from = info.start_s + 0.25 * span;
-    let t0 = Instant::now();
-    let (mut frames, mut t) = (0u32, from);
-    while t < (from + a.play_s).min(info.end_s) {
-        let f = server.frame(t, a.width, FrameUse::Playing)?;
-        if f.end_s <= t {
-            std::thread::sleep(Duration::from_millis(1));
-            continue;
-        }
-        frames += 1;
-        t = f.end_s;
-    }
-    let seq_s = t0.elapsed().as_secs_f64();
-    // Paced at 1x, as a page would: the playhead moves with the clock; the
-    // next frame is asked when the shown one ends, a late answer (an earlier
-    // frame) again at the next display refresh (60 Hz). Counts the distinct
-    // frames shown and, for each, how far the playhead was past its start.
-    let from = info.start_s + 0.6 * span;
-    let (mut lags, mut last_start) = (Vec::new(), f64::NAN);
-    let t0 = Instant::now();
-    while t0.elapsed().as_secs_f64() < a.paced_s {
-        let playhead = from + t0.elapsed().as_secs_f64();
-        if playhead >= info.end_s {
-            break;
-        }
-        let f = server.frame(playhead, a.width, FrameUse::Playing)?;
-        if f.start_s != last_start {
-            last_start = f.start_s;
-            lags.push(from + t0.elapsed().as_secs_f64() - f.start_s);
-        }
-        let next = if f.end_s > playhead {
-            f.end_s - from
-        } else {
-            t0.elapsed().as_secs_f64() + 1.0 / 60.0
-        };
-        let wait = next - t0.elapsed().as_secs_f64();
-        if wait > 0.0 {
-            std::thread::sleep(Duration::from_secs_f64(wait));
-        }
-    }
-    let paced_s = t0.elapsed().as_secs_f64();
-    // Seeks: still frames at random times.
-    let mut rng = a
-        .seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut seeks_ms = Vec::with_capacity(a.seeks);
-    let mut seek_times = Vec::with_capacity(a.seeks);
-    for _ in 0..a.seeks {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let at = info.start_s + (rng >> 11) as f64 / (1u64 << 53) as f64 * span;
-        let t0 = Instant::now();
-        server.frame(at, a.width, FrameUse::Still)?;
-        seeks_ms.push(ms(t0.elapsed()));
-        seek_times.push(at);
-    }
+    let (frames, seq_s) = sequential_run(&server, a, from, info.end_s)?;
+    let (mut lags, paced_s) = paced_run(&server, a, info.start_s + 0.6 * span, info.end_s)?;
+    let (mut seeks_ms, seek_times) = seek_run(&server, a, info.start_s, span)?;
     seeks_ms.sort_by(f64::total_cmp);
     let pct = |p: f64| {
         let i = ((seeks_ms.len() as f64 - 1.0) * p).round() as usize;
@@ -233,6 +177,92 @@ pub fn run_preview_bench(a: &PreviewBenchArgs) -> engine::Result<()> {
     });
     println!("{v}");
     Ok(())
+}
+
+/// Sequential: each next frame asked as soon as the previous one came (a
+/// late answer, an earlier frame, is asked again 1 ms later). Returns the
+/// frames shown and the seconds taken.
+fn sequential_run(
+    server: &FrameServer,
+    a: &PreviewBenchArgs,
+    from: f64,
+    end_s: f64,
+) -> engine::Result<(u32, f64)> {
+    let t0 = Instant::now();
+    let (mut frames, mut t) = (0u32, from);
+    while t < (from + a.play_s).min(end_s) {
+        let f = server.frame(t, a.width, FrameUse::Playing)?;
+        if f.end_s <= t {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        frames += 1;
+        t = f.end_s;
+    }
+    Ok((frames, t0.elapsed().as_secs_f64()))
+}
+
+/// Paced at 1x, as a page would: the playhead moves with the clock; the
+/// next frame is asked when the shown one ends, a late answer (an earlier
+/// frame) again at the next display refresh (60 Hz). Returns, for each
+/// distinct frame shown, how far the playhead was past its start, and the
+/// seconds played.
+fn paced_run(
+    server: &FrameServer,
+    a: &PreviewBenchArgs,
+    from: f64,
+    end_s: f64,
+) -> engine::Result<(Vec<f64>, f64)> {
+    let (mut lags, mut last_start) = (Vec::new(), f64::NAN);
+    let t0 = Instant::now();
+    while t0.elapsed().as_secs_f64() < a.paced_s {
+        let playhead = from + t0.elapsed().as_secs_f64();
+        if playhead >= end_s {
+            break;
+        }
+        let f = server.frame(playhead, a.width, FrameUse::Playing)?;
+        if f.start_s != last_start {
+            last_start = f.start_s;
+            lags.push(from + t0.elapsed().as_secs_f64() - f.start_s);
+        }
+        let next = if f.end_s > playhead {
+            f.end_s - from
+        } else {
+            t0.elapsed().as_secs_f64() + 1.0 / 60.0
+        };
+        let wait = next - t0.elapsed().as_secs_f64();
+        if wait > 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(wait));
+        }
+    }
+    Ok((lags, t0.elapsed().as_secs_f64()))
+}
+
+/// Seeks: still frames at seeded random times. Returns each seek's
+/// milliseconds and its time.
+fn seek_run(
+    server: &FrameServer,
+    a: &PreviewBenchArgs,
+    start_s: f64,
+    span: f64,
+) -> engine::Result<(Vec<f64>, Vec<f64>)> {
+    let mut rng = a
+        .seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut seeks_ms = Vec::with_capacity(a.seeks);
+    let mut seek_times = Vec::with_capacity(a.seeks);
+    for _ in 0..a.seeks {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let at = start_s + (rng >> 11) as f64 / (1u64 << 53) as f64 * span;
+        let t0 = Instant::now();
+        server.frame(at, a.width, FrameUse::Still)?;
+        seeks_ms.push(ms(t0.elapsed()));
+        seek_times.push(at);
+    }
+    Ok((seeks_ms, seek_times))
 }
 
 fn median(v: &mut [f64]) -> f64 {

@@ -97,40 +97,12 @@ impl VideoSource {
             return Err(EngineError::media(path, "video stream has no time base"));
         }
         let tb = f64::from(tb_r);
-        let codec_id = stream.parameters().id();
-        if ffmpeg::codec::decoder::find(codec_id).is_none() {
-            return Err(EngineError::Unsupported {
-                path: path.to_path_buf(),
-                reason: format!("no decoder for video codec {codec_id:?}"),
-            });
-        }
-        let mut cctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
-            .map_err(|e| EngineError::media(path, e))?;
-        cctx.set_threading(ffmpeg::codec::threading::Config {
-            kind: ffmpeg::codec::threading::Type::Frame,
-            count: threads,
-            safe: false,
-        });
-        let mut dec = cctx.decoder();
-        dec.set_packet_time_base(tb_r);
-        let decoder = dec.video().map_err(|e| EngineError::Unsupported {
-            path: path.to_path_buf(),
-            reason: format!("cannot open the video decoder: {e}"),
-        })?;
+        let decoder = open_decoder(path, &stream, threads)?;
         let frame_rate = rate_of(&stream);
         let frame_ticks = ((1.0 / frame_rate.clamp(1.0, 1000.0)) / tb)
             .round()
             .max(1.0) as i64;
-        let sar = {
-            let r = stream.parameters();
-            // SAFETY: as above.
-            let a = unsafe { (*r.as_ptr()).sample_aspect_ratio };
-            if a.num > 0 && a.den > 0 {
-                (a.num, a.den)
-            } else {
-                (1, 1)
-            }
-        };
+        let sar = sample_aspect_of(&stream);
         let header_end = if stream.duration() > 0 {
             stream.duration()
         } else if ictx.duration() > 0 {
@@ -367,6 +339,46 @@ pub(crate) enum Keyframe {
     Picture(i64, ffmpeg::frame::Video),
     /// No keyframe from there to the end.
     None,
+}
+
+/// The stream's decoder, frame-threaded on `threads` threads.
+fn open_decoder(
+    path: &Path,
+    stream: &ffmpeg::format::stream::Stream,
+    threads: usize,
+) -> Result<ffmpeg::decoder::Video> {
+    let codec_id = stream.parameters().id();
+    if ffmpeg::codec::decoder::find(codec_id).is_none() {
+        return Err(EngineError::Unsupported {
+            path: path.to_path_buf(),
+            reason: format!("no decoder for video codec {codec_id:?}"),
+        });
+    }
+    let mut cctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+        .map_err(|e| EngineError::media(path, e))?;
+    cctx.set_threading(ffmpeg::codec::threading::Config {
+        kind: ffmpeg::codec::threading::Type::Frame,
+        count: threads,
+        safe: false,
+    });
+    let mut dec = cctx.decoder();
+    dec.set_packet_time_base(stream.time_base());
+    dec.video().map_err(|e| EngineError::Unsupported {
+        path: path.to_path_buf(),
+        reason: format!("cannot open the video decoder: {e}"),
+    })
+}
+
+/// The stream's sample aspect ratio, square pixels when it declares none.
+fn sample_aspect_of(stream: &ffmpeg::format::stream::Stream) -> (i32, i32) {
+    let r = stream.parameters();
+    // SAFETY: reading a plain field of valid codec parameters.
+    let a = unsafe { (*r.as_ptr()).sample_aspect_ratio };
+    if a.num > 0 && a.den > 0 {
+        (a.num, a.den)
+    } else {
+        (1, 1)
+    }
 }
 
 fn rate_of(stream: &ffmpeg::format::stream::Stream) -> f64 {
