@@ -11,13 +11,18 @@ use super::verdict::{
     first_pass_confidence, logistic, refutation, Evidence, DIFFERENCE_MIN_Z, NEAR_TIE_MARGIN,
     SHAPE_EXPLAINS_Z, SURE_CONFIDENCE,
 };
+use super::heard::{heard_span, shape_presence, HeardSpan};
+use super::rate_polish::{polish_rate, RATE_POLISH_RANGE};
+use super::sections::{confirm_by_integration, integrate_sections, Hypothesis, Integrated};
+use super::shape::{
+    polish_by_shape, shape_scan, smooth_bands, DENSE_RATE_HYPOTHESES, DENSE_RATE_STEP,
+    DENSE_RATE_STEPS, SHAPE_PEAKS_PER_RATE, SHAPE_SMOOTH_FRAMES, SHAPE_TREND_FRAMES,
+};
+use super::tiebreak::section_difference_evidence;
 use super::{
-    check_length, confirm_by_integration, debug_enabled, final_pass, integrate_sections, is_silent,
-    polish_by_shape, polish_rate, section_difference_evidence, shape_scan, smooth_bands,
-    variants_for, AlignCandidate, AlignOptions, AlignResult, AlignTimings, BestGuess, Hypothesis,
-    Integrated, Overlap, Placed, Verdict, DENSE_RATE_HYPOTHESES, DENSE_RATE_STEP, DENSE_RATE_STEPS,
-    ENVELOPE_HOP_S, FINE_CANDIDATES, RATE_POLISH_RANGE, SHAPE_PEAKS_PER_RATE, SHAPE_SMOOTH_FRAMES,
-    SHAPE_TREND_FRAMES, UNCHECKED_RATE_GAP,
+    check_length, debug_enabled, final_pass, is_silent, variants_for, AlignCandidate,
+    AlignOptions, AlignResult, AlignTimings, BestGuess, Overlap, Placed, Verdict, ENVELOPE_HOP_S,
+    FINE_CANDIDATES, UNCHECKED_RATE_GAP,
 };
 use crate::cancel::CancelToken;
 use crate::dsp::beats::{track_beats, BeatGrid};
@@ -839,12 +844,12 @@ fn assemble_result(run: &Run, placed: Placed, shapes: &Shapes, frame_rate: f64) 
     let song_dur = run.song.len() as f64 / run.fs;
     let line = placed.fine.line;
     let shape_z = |t_a: f64, t_b: f64| {
-        super::shape_presence(&shapes.recording, &shapes.song, frame_rate, &line, t_a, t_b)
+        shape_presence(&shapes.recording, &shapes.song, frame_rate, &line, t_a, t_b)
     };
-    let super::HeardSpan {
+    let HeardSpan {
         start: recording_start,
         end: recording_end,
-    } = super::heard_span(&placed.fine, &line, recording_dur, song_dur, &shape_z);
+    } = heard_span(&placed.fine, &line, recording_dur, song_dur, &shape_z);
     let t_mid = 0.5 * (recording_start + recording_end);
     let offset_s = t_mid - line.song_at(t_mid);
     // the winner first, then the other distinct placements at the same reference time
