@@ -1,8 +1,25 @@
 //! Tests of the aligner as a whole, and fixtures its modules share.
 
 mod end_to_end;
+mod integrate;
 
+use super::fine::FineParams;
 use super::{AlignResult, Verdict};
+
+/// The fine stage's parameters for an 8 kHz test signal at the nominal
+/// rate: 2048-sample windows every 0.25 s, lags within ±60 ms.
+pub(super) fn fine_params() -> FineParams {
+    FineParams {
+        win_len: 2048,
+        hop_s: 0.25,
+        max_windows: 600,
+        max_lag: 480,
+        resample: false,
+        stretched: false,
+        max_end_shift: 24.0,
+        min_rate_slack: 0.0,
+    }
+}
 
 /// A checkpoint stored before the verdict existed reads as `sure`; a
 /// new one keeps its verdict.
