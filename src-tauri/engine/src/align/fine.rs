@@ -9,7 +9,6 @@
 //! fraction of a sample and a robust weighted line fit gives the final offset
 //! and rate.
 
-
 mod coherence;
 mod line_fit;
 mod search;
@@ -19,8 +18,8 @@ use crate::cancel::CancelToken;
 use crate::error::Result;
 use coherence::{line_coherence, line_window_coherence};
 use line_fit::{robust_line_fit, window_peaks};
-pub(crate) use search::{add_parity_row, direct_lag};
 use search::search_summed;
+pub(crate) use search::{add_parity_row, direct_lag};
 pub(crate) use windows::{window_correlations, LineWindows, WindowGeometry};
 
 /// `song_time = sigma + (dance_time - t_ref) / rate` (seconds).

@@ -141,4 +141,3 @@ pub(super) fn smooth_bands(log_bands: &[f32], n_bands: usize, radius: usize) -> 
     }
     out
 }
-

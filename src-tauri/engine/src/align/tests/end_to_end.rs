@@ -22,8 +22,7 @@ fn bar(bar_seed: u64) -> Vec<f32> {
         let at = beat * n / 4;
         for i in 0..1600 {
             let t = i as f32 / FS as f32;
-            x[at + i] +=
-                0.8 * (2.0 * std::f32::consts::PI * 60.0 * t).sin() * (-t / 0.08).exp();
+            x[at + i] += 0.8 * (2.0 * std::f32::consts::PI * 60.0 * t).sin() * (-t / 0.08).exp();
         }
     }
     for eighth in 0..8 {

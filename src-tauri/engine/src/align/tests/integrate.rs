@@ -30,8 +30,7 @@ fn pad(chords: usize, seed: u64) -> Vec<f32> {
                     for i in 0..chord_len + tail {
                         let t = i as f64 / FS;
                         let env = (t / 0.5).min(1.0) * (-(t - 2.5).max(0.0) / 0.3).exp();
-                        let vibrato =
-                            1.0 + 0.002 * (2.0 * std::f64::consts::PI * rate * t).sin();
+                        let vibrato = 1.0 + 0.002 * (2.0 * std::f64::consts::PI * rate * t).sin();
                         phase += 2.0 * std::f64::consts::PI * f * vibrato / FS;
                         x[c * chord_len + i] += (env * phase.sin() * 0.3 / k as f64) as f32;
                     }
@@ -183,7 +182,6 @@ fn a_clipped_drifted_copy_is_placed_with_its_rate() {
     );
     assert!(found.z > 15.0, "z {:.2}", found.z);
     // where the song is heard: every window's presence well above nothing
-    let mean =
-        found.windows.iter().map(|w| w.presence).sum::<f64>() / found.windows.len() as f64;
+    let mean = found.windows.iter().map(|w| w.presence).sum::<f64>() / found.windows.len() as f64;
     assert!(mean > 1.0, "mean presence {mean:.2}");
 }
