@@ -14,6 +14,8 @@
 //! was played shows a positive peak on its own residual; the other residual
 //! is orthogonal to it by construction.
 
+use super::fine::Line;
+use super::pipeline::Run;
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use std::ops::Range;
@@ -346,6 +348,51 @@ pub fn difference_evidence(r: &[f32], a: &[f32], b: &[f32], fs: f64) -> Option<f
     );
     Some(za? - zb?)
 }
+
+/// Difference-signal evidence between two placements (positive: `a`), over
+/// the whole part of the recording that both place inside the song. Only
+/// for lines at (nearly) the original speed, read sample for sample.
+pub(super) fn section_difference_evidence(run: &Run, a: &Line, b: &Line) -> Option<f64> {
+    let (recording, song, fs) = (run.recording, run.song, run.fs);
+    let n = recording.len() as f64;
+    if (a.rate - 1.0).abs() * n > 0.5 || (b.rate - 1.0).abs() * n > 0.5 {
+        return None;
+    }
+    let start_a = (a.song_at(0.0) * fs).round() as i64;
+    let start_b = (b.song_at(0.0) * fs).round() as i64;
+    let k0 = 0i64.max(-start_a).max(-start_b);
+    let k1 = (recording.len() as i64)
+        .min(song.len() as i64 - start_a)
+        .min(song.len() as i64 - start_b);
+    if k1 <= k0 {
+        return None;
+    }
+    // In blocks of at most ~30 s (memory and time stay flat however long the
+    // overlap): each block's evidence is a z-score difference, so the sum
+    // over k independent blocks divided by sqrt(k) keeps the same scale.
+    let len = (k1 - k0) as usize;
+    let max_block = ((TIEBREAK_BLOCK_S * fs) as usize).max(1);
+    let blocks = len.div_ceil(max_block);
+    let block = len.div_ceil(blocks);
+    let (mut sum, mut count) = (0.0, 0usize);
+    for i in 0..blocks {
+        let lo = k0 as usize + i * block;
+        let hi = (lo + block).min(k1 as usize);
+        let (oa, ob) = (start_a + lo as i64, start_b + lo as i64);
+        let span = hi - lo;
+        let r = &recording[lo..hi];
+        let sa = &song[oa as usize..oa as usize + span];
+        let sb = &song[ob as usize..ob as usize + span];
+        if let Some(ev) = crate::align::tiebreak::difference_evidence(r, sa, sb, fs) {
+            sum += ev;
+            count += 1;
+        }
+    }
+    (count > 0).then(|| sum / (count as f64).sqrt())
+}
+
+/// Longest piece of the overlap the tie-break compares at once (s).
+const TIEBREAK_BLOCK_S: f64 = 30.0;
 
 #[cfg(test)]
 mod tests {

@@ -299,3 +299,85 @@ pub(super) const HEARD_CLIP: f64 = 3.0;
 /// ...a stretch is absent when its sum falls short of the one expected had
 /// the song played there by this many null deviations.
 pub(super) const HEARD_ABSENCE_Z: f64 = 4.0;
+
+#[cfg(test)]
+mod tests {
+    use super::{refutation, Evidence};
+
+    /// Final-pass evidence measured on bench cases (BENCHMARKS.md, wrong song):
+    /// (z, heard, windows, rate, pitch kept, shape z).
+    fn evidence(z: f64, heard: usize, windows: usize, rate: f64, pk: bool, shape: f64) -> Evidence {
+        Evidence {
+            z,
+            heard_windows: heard,
+            windows,
+            rate,
+            pitch_kept: pk,
+            shape_z: shape,
+        }
+    }
+
+    #[test]
+    fn the_song_itself_is_accepted_in_the_bench_s_weakest_cases() {
+        for (case, e) in [
+            // pitch-kept tempo change, lowest GCC z and heard fraction
+            ("public/pub016", evidence(9.21, 39, 328, 1.039, true, 8.53)),
+            // pitch-kept, lowest shape z (held-out seed 41)
+            (
+                "seed41/pub005",
+                evidence(19.79, 119, 348, 0.9655, true, 4.26),
+            ),
+            // drift, talk and two speakers: lowest non-stretched z and shape z
+            (
+                "seed11/pub003",
+                evidence(14.57, 21, 131, 1.0002, false, 3.23),
+            ),
+            // varispeed with the lowest heard fraction
+            (
+                "seed31/pub007",
+                evidence(27.13, 55, 161, 0.974, false, 10.18),
+            ),
+        ] {
+            assert_eq!(refutation(&e), None, "{case}");
+        }
+    }
+
+    #[test]
+    fn other_songs_matched_at_a_tempo_ratio_are_refuted() {
+        for (pair, e, why) in [
+            (
+                "seed23 pub008 x pub013",
+                evidence(10.85, 5, 309, 1.0264, false, 5.83),
+                "heard in only",
+            ),
+            (
+                "seed41 pub004 x pub015",
+                evidence(11.29, 25, 600, 0.9592, false, 4.26),
+                "heard in only",
+            ),
+            (
+                "seed11 pub018 x pub003",
+                evidence(10.88, 59, 944, 1.0205, true, 3.53),
+                "pitch-kept",
+            ),
+            (
+                "seed11 pub008 x pub013",
+                evidence(14.52, 84, 1153, 1.0205, true, 3.38),
+                "pitch-kept",
+            ),
+            (
+                "seed11 pub004 x pub011",
+                evidence(9.91, 38, 346, 1.0332, true, 2.53),
+                "pitch-kept",
+            ),
+            (
+                "weak everywhere",
+                evidence(8.5, 40, 300, 1.0, false, 6.0),
+                "noise-level",
+            ),
+        ] {
+            let reason = refutation(&e).unwrap_or_default();
+            assert!(reason.contains(why), "{pair}: {reason:?}");
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The summed search: every window's correlation added along each nearby
+//! line (offset and slope), then the direct sound ahead of the strongest
+//! arrival on the best one.
+
+use super::{FineParams, SummedLine, WindowCorr};
+use crate::cancel::CancelToken;
+use crate::error::Result;
+
+/// 2-D search (offset, slope) over all windows. PHAT peaks are about one lag
+/// wide, so each window's correlation is first widened by a max filter (±2
+/// lags): a line then only has to pass within 2 lags of every window's peak,
+/// and the slope grid can be correspondingly coarse. Ends on the direct
+/// sound's arrival.
+pub(super) fn search_summed(
+    windows: &[WindowCorr],
+    t0: f64,
+    params: &FineParams,
+    fs: f64,
+    cancel: &CancelToken,
+) -> Result<SummedLine> {
+    let m = params.max_lag;
+    let lags = 2 * m + 1;
+    let widened = widen_rows(windows, lags, params.stretched);
+    let lever = windows
+        .iter()
+        .map(|w| (w.t_s - t0).abs())
+        .fold(0.0f64, f64::max);
+    let (slope_steps, slope_step) = if lever > 1.0 {
+        let step = 2.0 / lever;
+        // onset-derived rates of short clips are loose: the ranking pass searches ±0.2 %
+        let end_shift = params
+            .max_end_shift
+            .max(params.min_rate_slack * fs * lever)
+            .min(0.6 * m as f64);
+        ((end_shift / 2.0).ceil() as i64, step)
+    } else {
+        (0, 0.0)
+    };
+    let mut best2d = (f32::NEG_INFINITY, m as f64, 0.0f64);
+    let mut shifts: Vec<i64> = vec![0; windows.len()];
+    // The ±2-lag widening lets the offset grid step by 2 lags too. Offset
+    // `a = 2q` reads lag `2q + shift` of each window: the even or the odd
+    // lags of its row, in a straight run over q. Each offset's sum still
+    // adds the windows in order, as a lag-by-lag loop would.
+    let parity_rows: Vec<[Vec<f32>; 2]> = widened
+        .iter()
+        .map(|wc| {
+            [
+                wc.iter().step_by(2).copied().collect(),
+                wc.iter().skip(1).step_by(2).copied().collect(),
+            ]
+        })
+        .collect();
+    let mut sums = vec![0f32; lags.div_ceil(2)];
+    for bi in -slope_steps..=slope_steps {
+        let b = bi as f64 * slope_step;
+        for (sh, w) in shifts.iter_mut().zip(windows) {
+            *sh = (b * (w.t_s - t0)).round() as i64;
+        }
+        sums.fill(0.0);
+        for (rows, &sh) in parity_rows.iter().zip(&shifts) {
+            add_parity_row(&mut sums, rows, sh);
+        }
+        for (q, &s) in sums.iter().enumerate() {
+            if s > best2d.0 {
+                best2d = (s, (2 * q) as f64, b);
+            }
+        }
+        if bi % 64 == 0 {
+            cancel.check()?;
+        }
+    }
+    let (_, a_star, b_star) = best2d;
+    // The strongest arrival can be a room reflection or a farther
+    // loudspeaker; the placement is that of the direct sound, which comes
+    // first. (Time-stretched playback smears every peak over several ms:
+    // there the arrivals are not told apart.)
+    let a_star = if params.stretched {
+        a_star
+    } else {
+        direct_arrival(windows, a_star, b_star, t0, fs)
+    };
+    Ok(SummedLine {
+        a: a_star,
+        b: b_star,
+        lever,
+    })
+}
+
+/// Each window's correlation over `rms`, max-filtered over ±2 lags (±40 for
+/// time-stretched playback (WSOLA), which wobbles around its line by several
+/// ms: there the widening has to cover that wobble).
+fn widen_rows(windows: &[WindowCorr], lags: usize, stretched: bool) -> Vec<Vec<f32>> {
+    let widen: usize = if stretched { 40 } else { 2 };
+    windows
+        .iter()
+        .map(|w| {
+            (0..lags)
+                .map(|k| {
+                    let lo = k.saturating_sub(widen);
+                    let hi = (k + widen).min(lags - 1);
+                    w.corr[lo..=hi]
+                        .iter()
+                        .fold(f32::NEG_INFINITY, |a, &v| a.max(v))
+                        / w.rms
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// How far before the strongest arrival the direct sound is looked for (s):
+/// reflections and a second loudspeaker arrive within a few tens of ms.
+const DIRECT_SEARCH_S: f64 = 0.04;
+/// An earlier arrival is the direct sound when its summed correlation is at
+/// least this fraction of the strongest one's...
+const DIRECT_MIN_RATIO: f64 = 0.5;
+/// ...stands this many noise deviations above the floor of the summed
+/// correlation...
+const DIRECT_MIN_Z: f64 = 8.0;
+/// ...and is more than this many times the value at the mirror lag on the
+/// other side of the strongest arrival: a periodic signal (a held note, a
+/// beat subdivision) gives side peaks on both sides, an echo only one later
+/// copy (PHAT even makes the mirror of an echo negative).
+const DIRECT_MIRROR_RATIO: f64 = 2.0;
+
+/// Lag index (in the correlations' `0..=2*max_lag` range) of the direct
+/// sound along the line `a + b * (t - t0)` found by the 2-D search: the
+/// correlations of all windows are summed along the line's slope; among the
+/// significant peaks up to [`DIRECT_SEARCH_S`] before the strongest one
+/// (larger lags: the song position heard earlier), the earliest is the
+/// direct path. Returns `a` unchanged when there is none.
+fn direct_arrival(windows: &[WindowCorr], a: f64, b: f64, t0: f64, fs: f64) -> f64 {
+    let Some(lags) = windows.first().map(|w| w.corr.len()) else {
+        return a;
+    };
+    let mut profile = vec![0f64; lags];
+    for w in windows {
+        let shift = (b * (w.t_s - t0)).round() as i64;
+        for (k, p) in profile.iter_mut().enumerate() {
+            let i = k as i64 + shift;
+            if i >= 0 && (i as usize) < lags {
+                *p += f64::from(w.corr[i as usize] / w.rms);
+            }
+        }
+    }
+    direct_lag(&profile, a, fs, DIRECT_MIN_Z).map_or(a, |k| k as f64)
+}
+
+/// The direct sound's lag index in a correlation `profile` summed along a
+/// line whose strongest arrival is near lag index `a` (see [`direct_arrival`]),
+/// or `None` when no earlier arrival qualifies. Arrivals count from `min_z`
+/// robust deviations of the profile above its median.
+pub(crate) fn direct_lag(profile: &[f64], a: f64, fs: f64, min_z: f64) -> Option<usize> {
+    let lags = profile.len();
+    if lags < 3 {
+        return None;
+    }
+    let mut sorted = profile.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let floor = sorted[lags / 2];
+    let mut dev: Vec<f64> = profile.iter().map(|v| (v - floor).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let sd = (1.4826 * dev[lags / 2]).max(1e-9);
+    let centre = a.round() as i64;
+    let lo = (centre - 4).max(0) as usize;
+    let hi = ((centre + 4) as usize).min(lags - 1);
+    let k_max = (lo..=hi).max_by(|&i, &j| profile[i].total_cmp(&profile[j]))?;
+    let h_max = profile[k_max] - floor;
+    if h_max < min_z * sd {
+        return None;
+    }
+    let reach = (DIRECT_SEARCH_S * fs).round() as usize;
+    let mut direct = None;
+    for k in k_max + 3..=(k_max + reach).min(lags - 2) {
+        if profile[k] < profile[k - 1] || profile[k] < profile[k + 1] {
+            continue;
+        }
+        let h = profile[k] - floor;
+        if h < DIRECT_MIN_RATIO * h_max || h < min_z * sd {
+            continue;
+        }
+        let mirror = 2 * k_max as i64 - k as i64;
+        let h_mirror = if mirror >= 1 {
+            let m = mirror as usize;
+            profile[m - 1..=(m + 1).min(lags - 1)]
+                .iter()
+                .fold(f64::NEG_INFINITY, |x, &v| x.max(v))
+                - floor
+        } else {
+            0.0
+        };
+        if h < DIRECT_MIRROR_RATIO * h_mirror {
+            continue;
+        }
+        direct = Some(k);
+    }
+    if std::env::var_os("BEATSYNC_ALIGN_DEBUG").is_some() {
+        let show = |k: usize| format!("{:.1}", (profile[k] - floor) / sd);
+        let mut peaks: Vec<String> = Vec::new();
+        for k in k_max.saturating_sub(reach).max(1)..=(k_max + reach).min(lags - 2) {
+            if profile[k] >= profile[k - 1]
+                && profile[k] >= profile[k + 1]
+                && profile[k] - floor >= 0.3 * h_max
+            {
+                peaks.push(format!("{}:{}", k as i64 - k_max as i64, show(k)));
+            }
+        }
+        eprintln!(
+            "  direct: max at {} ({} sd), peaks {:?}, direct {:?}",
+            k_max as i64 - (lags / 2) as i64,
+            show(k_max),
+            peaks,
+            direct.map(|k| k as i64 - k_max as i64)
+        );
+    }
+    direct
+}
+
+/// Adds one window's correlation to `sums`, shifted: `sums[q] += lag
+/// (first + 2 q)`, where `rows` holds the window's even and odd lags apart
+/// (lag `2 k + parity` at `rows[parity][k]`); lags the window lacks add
+/// nothing.
+pub(crate) fn add_parity_row(sums: &mut [f32], rows: &[Vec<f32>; 2], first: i64) {
+    let parity = first.rem_euclid(2);
+    let row = &rows[parity as usize];
+    // lag first + 2 q is element q + skip of the row
+    let skip = (first - parity) / 2;
+    let q_lo = (-skip).max(0);
+    let q_hi = (sums.len() as i64).min(row.len() as i64 - skip);
+    if q_lo >= q_hi {
+        return;
+    }
+    let (q_lo, q_hi) = (q_lo as usize, q_hi as usize);
+    let from = (q_lo as i64 + skip) as usize;
+    for (s, &v) in sums[q_lo..q_hi].iter_mut().zip(&row[from..]) {
+        *s += v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_signal::noise;
+
+    /// Correlations of 40 windows with noise and peaks `(lag offset, height)`
+    /// around lag index 480.
+    fn windows_with_peaks(peaks: &[(i64, f32)]) -> Vec<WindowCorr> {
+        (0..40)
+            .map(|j| {
+                let mut corr: Vec<f32> = noise(961, 100 + j).iter().map(|v| 0.05 * v).collect();
+                for &(d, h) in peaks {
+                    corr[(480 + d) as usize] += h;
+                }
+                let rms = (corr.iter().map(|v| v * v).sum::<f32>() / corr.len() as f32).sqrt();
+                WindowCorr {
+                    t_s: j as f64,
+                    corr,
+                    rms,
+                    lag_scale: 1.0,
+                    base_shift: 0.0,
+                    song_db: 0.0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn direct_arrival_is_the_earlier_one_sided_peak() {
+        // an echo: the later copy (lower lag) strongest, its mirror negative
+        let w = windows_with_peaks(&[(0, 0.5), (-112, 0.6), (-224, -0.1)]);
+        assert_eq!(direct_arrival(&w, 368.0, 0.0, 20.0, 8000.0), 480.0);
+        // two loudspeakers 3 ms apart, the farther one louder
+        let w = windows_with_peaks(&[(0, 0.4), (-24, 0.5)]);
+        assert_eq!(direct_arrival(&w, 456.0, 0.0, 20.0, 8000.0), 480.0);
+        // symmetric side peaks (periodic signal): the strongest one stays
+        let w = windows_with_peaks(&[(0, 0.5), (80, 0.35), (-80, 0.35)]);
+        assert_eq!(direct_arrival(&w, 480.0, 0.0, 20.0, 8000.0), 480.0);
+        // a weak earlier peak is not the direct sound
+        let w = windows_with_peaks(&[(0, 0.5), (60, 0.15)]);
+        assert_eq!(direct_arrival(&w, 480.0, 0.0, 20.0, 8000.0), 480.0);
+        // nor one beyond the search range
+        let w = windows_with_peaks(&[(0, 0.5), (400, 0.45)]);
+        assert_eq!(direct_arrival(&w, 480.0, 0.0, 20.0, 8000.0), 480.0);
+    }
+}
