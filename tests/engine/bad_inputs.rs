@@ -960,98 +960,99 @@ fn bit_flips(ctx: &Ctx, case: &Path) -> Outcomes {
         .args(&["-c:a", "aac", "-b:a", "32k"])
         .write(&case.join("small.mp4"));
     let data = std::fs::read(&small).unwrap();
-    let (moov, moov_size) = find_box(&data, b"moov")[0];
+    let moov = find_box(&data, b"moov")[0];
     let mut rng = Lcg(2024);
-    let mut seen = std::collections::BTreeMap::<String, usize>::new();
-    let mut failed = Vec::new();
+    let mut seen = Tally::new();
     let mut jobs = Vec::new();
     for i in 0..200 {
-        let mut v = data.clone();
-        for _ in 0..1 + rng.below(8) {
-            let at = if i % 2 == 0 {
-                moov + rng.below(moov_size)
-            } else {
-                rng.below(v.len())
-            };
-            v[at] ^= 1 << rng.below(8);
-        }
         let p = case.join(format!("flip{i}.mp4"));
-        std::fs::write(&p, v).unwrap();
-        let out = case.join(format!("out{i}"));
-        std::fs::create_dir(&out).unwrap();
+        std::fs::write(&p, flipped(&data, moov, &mut rng, i)).unwrap();
         let pr = probe(&p);
-        let r = engine::export(
-            &request(&p, &ctx.song, &out),
-            &CancelToken::new(),
-            &mut |_, _| {},
-        );
-        if let Err(e) = &r {
-            assert!(
-                files_in(&out).is_empty(),
-                "variant {i} failed ({e}) but left files"
-            );
-            if ONCE_MISLEADING.contains(&i) {
-                eprintln!("bit-flip variant {i}: {}: {e}", e.code());
-            }
-        }
-        let ex = code(&r);
-        if ONCE_MISLEADING.contains(&i) {
-            assert_eq!(ex, "unreadable", "variant {i}");
-        }
+        let ex = flip_export(ctx, case, i, &p);
         *seen.entry(format!("probe {pr}")).or_default() += 1;
         *seen.entry(format!("export {ex}")).or_default() += 1;
-        let _ = std::fs::remove_dir_all(&out);
-        if ex != "ok" || i % 8 == 0 {
+        if ex != "ok" || i.is_multiple_of(8) {
             let out = case.join(format!("job-out{i}"));
-            jobs.push((
-                i,
-                ex,
-                ctx.rig.submit(&out, &p, &ctx.song, Hook::None),
-                out,
-                p,
-            ));
+            let id = ctx.rig.submit(&out, &p, &ctx.song, Hook::None);
+            jobs.push((i, ex, id, out, p));
         } else {
             std::fs::remove_file(&p).unwrap();
         }
     }
     let queued = jobs.len();
+    let mut not_ok = Vec::new();
     for (i, ex, id, out, p) in jobs {
         let jo = ctx.rig.outcome(&id, &out);
         *seen.entry(format!("job {jo}")).or_default() += 1;
         if ex != "ok" || jo != "done" {
-            failed.push(format!("{i}: {ex}/{jo}"));
+            not_ok.push(format!("{i}: {ex}/{jo}"));
         }
         std::fs::remove_file(&p).unwrap();
     }
     eprintln!("bit flips ({queued} queued as jobs): {seen:?}");
     eprintln!(
         "bit-flip variants not ok (variant: export/job): {}",
-        failed.join(", ")
+        not_ok.join(", ")
     );
-    let all = |prefix: &str, ok: &str, codes: &[&str]| {
-        seen.keys()
-            .filter_map(|k| k.strip_prefix(prefix))
-            .all(|o| o == ok || codes.contains(&o))
-    };
     let typed: Vec<&str> = engine::ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
-    Outcomes::of(
-        if all("probe ", "ok", &typed) {
-            "typed"
+    let row = |prefix: &str, ok: &str, codes: &[&str], yes: &str, no: &str| {
+        let all = seen
+            .keys()
+            .filter_map(|k| k.strip_prefix(prefix))
+            .all(|o| o == ok || codes.contains(&o));
+        if all { yes } else { no }.to_string()
+    };
+    Outcomes([
+        row("probe ", "ok", &typed, "typed", "untyped"),
+        "-".into(),
+        row("export ", "ok", &INPUT_CODES, INPUT_OR_OK, "other codes"),
+        row("job ", "done", &INPUT_CODES, INPUT_OR_DONE, "other codes"),
+    ])
+}
+
+/// Outcomes counted by step and code.
+type Tally = std::collections::BTreeMap<String, usize>;
+
+/// Variant `i` of `data`: 1 to 8 bits flipped, in the `moov` box
+/// (`(start, size)`) for even `i`, anywhere for odd.
+fn flipped(data: &[u8], (moov, moov_size): (usize, usize), rng: &mut Lcg, i: usize) -> Vec<u8> {
+    let mut v = data.to_vec();
+    for _ in 0..1 + rng.below(8) {
+        let at = if i.is_multiple_of(2) {
+            moov + rng.below(moov_size)
         } else {
-            "untyped"
-        },
-        "-",
-        if all("export ", "ok", &INPUT_CODES) {
-            INPUT_OR_OK
-        } else {
-            "other codes"
-        },
-        if all("job ", "done", &INPUT_CODES) {
-            INPUT_OR_DONE
-        } else {
-            "other codes"
-        },
-    )
+            rng.below(v.len())
+        };
+        v[at] ^= 1 << rng.below(8);
+    }
+    v
+}
+
+/// Exports bit-flip variant `i` (at `p`): a failure leaves nothing behind;
+/// the variants once answered with a misleading code are `unreadable`.
+fn flip_export(ctx: &Ctx, case: &Path, i: usize, p: &Path) -> Outcome {
+    let out = case.join(format!("out{i}"));
+    std::fs::create_dir(&out).unwrap();
+    let r = engine::export(
+        &request(p, &ctx.song, &out),
+        &CancelToken::new(),
+        &mut |_, _| {},
+    );
+    if let Err(e) = &r {
+        assert!(
+            files_in(&out).is_empty(),
+            "variant {i} failed ({e}) but left files"
+        );
+        if ONCE_MISLEADING.contains(&i) {
+            eprintln!("bit-flip variant {i}: {}: {e}", e.code());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    let ex = code(&r);
+    if ONCE_MISLEADING.contains(&i) {
+        assert_eq!(ex, "unreadable", "variant {i}");
+    }
+    ex
 }
 
 // ---------------------------------------------------------------------------
