@@ -938,10 +938,10 @@ fn long_name(ctx: &Ctx, case: &Path) -> Outcomes {
 }
 
 /// Bit-flip variants whose export once ended in an output or internal code
-/// although only the input was damaged (`media`: a sample size past the
-/// end of the file, a seek the sample tables cannot serve; `output_write`:
-/// a pixel aspect ratio of 16385:1 in `tkhd` against the codec's 1:1, which
-/// the MP4 muxer refuses). They must stay `unreadable`.
+/// although only the input was damaged (`media`: broken sample tables, a
+/// seek they cannot serve; `output_write`: a pixel aspect ratio of 16385:1
+/// in the `pasp` box against the codec's 1:1, which the MP4 muxer refuses).
+/// They must stay `unreadable`.
 const ONCE_MISLEADING: [usize; 5] = [8, 26, 110, 136, 191];
 
 /// 200 variants of a small valid file with bits flipped (half of them in

@@ -133,7 +133,7 @@ fn aspect_ratios(
 
 /// Whether the MP4 muxer refuses the header for these two ratios (FFmpeg's
 /// `init_muxer`: both set and more than 0.4 % apart). A bit flipped in the
-/// recording's `tkhd` width gives 16385:1 against the codec's 1:1; the
+/// recording's `pasp` box gives 16385:1 against the codec's 1:1; the
 /// muxer's refusal (`EINVAL`, no write failed) would read as an output
 /// error.
 fn contradict(container: ffmpeg::Rational, codec: ffmpeg::Rational) -> bool {
