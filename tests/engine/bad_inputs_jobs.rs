@@ -307,7 +307,7 @@ fn reopen_damaged(ctx: &Ctx, data: &Path, ids: &[String], damaged: &[u8]) -> usi
 }
 
 /// The database file overwritten with garbage, whole; then one page in the
-/// middle of a store of 200 jobs.
+/// middle of a store of 200 jobs: every row on another page comes back.
 pub fn store_damaged(ctx: &Ctx, case: &Path) -> Outcomes {
     let data = case.join("whole");
     let ids = store_with_jobs(ctx, &data, 3);
@@ -334,7 +334,9 @@ pub fn store_damaged(ctx: &Ctx, case: &Path) -> Outcomes {
         "store damaged in page {} of {pages}: {back} of 200 jobs read back",
         pages / 2
     );
-    assert!(back > 0 && back < 200, "{back} of 200 jobs read back");
+    // Only the rows on the damaged page are lost (a few: a 4-kB page holds
+    // about six); a scan would stop there and lose every row after it.
+    assert!((180..200).contains(&back), "{back} of 200 jobs read back");
     Outcomes::of("-", "-", "-", "recovered")
 }
 
