@@ -1086,12 +1086,21 @@ fn fixtures(dir: &Path) -> Ctx {
 fn run_kind(ctx: &Arc<Ctx>, index: usize, kind: &Kind) -> Result<Outcomes, String> {
     let case = ctx.dir.join(format!("case{index:02}"));
     std::fs::create_dir(&case).expect("case dir");
-    let (tx, rx) = std::sync::mpsc::channel();
     let (ctx2, run) = (Arc::clone(ctx), kind.run);
+    in_thread(&format!("case{index}"), move || run(&ctx2, &case))
+}
+
+/// Runs `f` in a thread of its own; a panic, or no answer within
+/// [`DEADLINE`] (a hang), is an error (the thread is left behind).
+fn in_thread<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
-        .name(format!("case{index}"))
+        .name(name.into())
         .spawn(move || {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&ctx2, &case)));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
             let _ = tx.send(r);
         })
         .expect("thread");
@@ -1148,8 +1157,12 @@ fn bad_input_corpus() {
         }
     }
     // After the whole corpus the runner still takes work: a good job ends done.
-    let last = ctx.dir.join("last-job-out");
-    let after = ctx.rig.run(&last, &ctx.class, &ctx.song, Hook::None);
+    let c = Arc::clone(&ctx);
+    let after = in_thread("last job", move || {
+        c.rig
+            .run(&c.dir.join("last-job-out"), &c.class, &c.song, Hook::None)
+    })
+    .unwrap_or_else(|e| e);
     if after != "done" {
         failed.push(format!("the good job after the corpus: {after}"));
     }
