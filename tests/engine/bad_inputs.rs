@@ -107,20 +107,38 @@ fn export_checked(req: &ExportRequest, progress: &mut dyn FnMut(&str, f64)) -> O
 }
 
 /// Probe, align against the valid song, export at the known placement,
-/// then the same as a job.
+/// and the same as a job (queued first, so that the runner works on it
+/// meanwhile).
 fn standard(ctx: &Ctx, case: &Path, class: &Path) -> Outcomes {
+    let job = Queued::new(ctx, case, class, &ctx.song, Hook::None);
     let out = out_dir(case);
     Outcomes([
         probe(class),
         align(class, &ctx.song),
         export_checked(&request(class, &ctx.song, &out), &mut |_, _| {}),
-        job(ctx, case, class, &ctx.song),
+        job.outcome(ctx),
     ])
 }
 
-/// `class` against `song` as a job, into the case's `job-out` folder.
-fn job(ctx: &Ctx, case: &Path, class: &Path, song: &Path) -> Outcome {
-    ctx.rig.run(&case.join("job-out"), class, song, Hook::None)
+/// A kind's job, queued into the case's `job-out` folder.
+struct Queued {
+    id: String,
+    out: PathBuf,
+}
+
+impl Queued {
+    fn new(ctx: &Ctx, case: &Path, class: &Path, song: &Path, hook: Hook) -> Self {
+        let out = case.join("job-out");
+        Self {
+            id: ctx.rig.submit(&out, class, song, hook),
+            out,
+        }
+    }
+
+    /// Waits for its end: `done` or the code it failed with.
+    fn outcome(self, ctx: &Ctx) -> Outcome {
+        ctx.rig.outcome(&self.id, &self.out)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -654,12 +672,13 @@ fn other_kinds() -> Vec<Kind> {
         k("song is a text file", ["not_media"; 4], |c, d| {
             let song = d.join("song.m4a");
             std::fs::write(&song, "not a song").unwrap();
+            let job = Queued::new(c, d, &c.class, &song, Hook::None);
             let out = out_dir(d);
             Outcomes([
                 probe(&song),
                 align(&c.class, &song),
                 export_checked(&request(&c.class, &song, &out), &mut |_, _| {}),
-                job(c, d, &c.class, &song),
+                job.outcome(c),
             ])
         }),
         k(
@@ -803,6 +822,7 @@ fn during_export(ctx: &Ctx, case: &Path, class: &Path, act: fn(&Path, &Path) -> 
         class.file_name().unwrap().to_string_lossy()
     ));
     std::fs::copy(class, &job_class).expect("copy");
+    let job = Queued::new(ctx, case, &job_class, &ctx.song, Hook::During(act));
     let out = out_dir(case);
     let (pr, al) = (probe(class), align(class, &ctx.song));
     let mut done = false;
@@ -820,33 +840,23 @@ fn during_export(ctx: &Ctx, case: &Path, class: &Path, act: fn(&Path, &Path) -> 
             Err(e) => assert!(left.is_empty(), "failed ({e}) but left {left:?}"),
         }
     }
-    let job = ctx.rig.run(
-        &case.join("job-out"),
-        &job_class,
-        &ctx.song,
-        Hook::During(act),
-    );
-    Outcomes([pr, al, code(&r), job])
+    Outcomes([pr, al, code(&r), job.outcome(ctx)])
 }
 
 fn write_fault(ctx: &Ctx, case: &Path, errno: i32) -> Outcomes {
-    let out = out_dir(case);
-    let mut req = request(&ctx.class, &ctx.song, &out);
-    req.write_fault = Some(WriteFault {
+    let fault = WriteFault {
         after_bytes: 64 * 1024,
         errno,
-    });
-    let fault = req.write_fault.unwrap();
+    };
+    let job = Queued::new(ctx, case, &ctx.class, &ctx.song, Hook::Fault(fault));
+    let out = out_dir(case);
+    let mut req = request(&ctx.class, &ctx.song, &out);
+    req.write_fault = Some(fault);
     Outcomes([
         probe(&ctx.class),
         align(&ctx.class, &ctx.song),
         export_checked(&req, &mut |_, _| {}),
-        ctx.rig.run(
-            &case.join("job-out"),
-            &ctx.class,
-            &ctx.song,
-            Hook::Fault(fault),
-        ),
+        job.outcome(ctx),
     ])
 }
 
