@@ -14,7 +14,7 @@
 use super::video::VideoReader;
 use crate::error::{EngineError, Result};
 use crate::media::ffi;
-use crate::media::input::{open_input_fast, AudioDecoder, Input};
+use crate::media::input::{open_input_fast, read_error, AudioDecoder, Input};
 use crate::media::probe::{describe, MediaInfo};
 use ffmpeg_next as ffmpeg;
 use std::path::{Path, PathBuf};
@@ -117,7 +117,7 @@ impl Recording {
                 (Ok(()), _) => {}
                 (Err(e), a) => {
                     if !video_done && !matches!(e, ffmpeg::Error::Eof) {
-                        return Err(EngineError::media(&self.path, e));
+                        return Err(read_error(&self.path, *e));
                     }
                     video_end = true;
                     if let (None, Some(a)) = (origin, a) {

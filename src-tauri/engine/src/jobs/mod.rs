@@ -25,7 +25,7 @@ use std::path::PathBuf;
 pub enum JobsError {
     #[error("another BeatSync is already processing jobs from {0} (the app or `beatsync jobs run`); close it first, or let it finish")]
     Locked(PathBuf),
-    #[error("job database error: {0}")]
+    #[error("{}", db_message(.0))]
     Db(#[from] rusqlite::Error),
     #[error("no job with id {0}")]
     NotFound(String),
@@ -84,6 +84,18 @@ impl JobsError {
             JobsError::Engine(e) => e.to_payload(),
             _ => ErrorPayload::new(self.error_code(), self.to_string()),
         }
+    }
+}
+
+/// What a database error tells the user: a busy database says who may
+/// hold it (another BeatSync, `beatsync jobs`) and that waiting helps.
+fn db_message(e: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DatabaseBusy | C::DatabaseLocked) => format!(
+            "the job database is busy: another program (another BeatSync, or `beatsync jobs`) is writing to it; try again in a moment ({e})"
+        ),
+        _ => format!("job database error: {e}"),
     }
 }
 

@@ -108,6 +108,10 @@ fn staged<'a>(
 #[derive(Debug, Clone, Default)]
 pub struct EngineWork {
     pub align: crate::align::AlignOptions,
+    /// Tests make every export's writes fail with it (see
+    /// [`crate::export::WriteFault`]); the app and the CLI never set it.
+    #[doc(hidden)]
+    pub write_fault: Option<crate::export::WriteFault>,
 }
 
 impl Work for EngineWork {
@@ -156,6 +160,7 @@ impl Work for EngineWork {
         if let Some(name) = job.output_path.as_ref().and_then(|p| p.file_name()) {
             req.name = Some(name.to_string_lossy().into_owned());
         }
+        req.write_fault = self.write_fault;
         crate::export::remove_stale_partials(&req.out_dir);
         let mut p = staged(EXPORT_STAGES, progress);
         let report = crate::export::export_sealed(&req, cancel, &mut p, before_commit)?;

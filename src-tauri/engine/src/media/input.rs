@@ -22,6 +22,44 @@ pub(crate) fn input_error(path: &Path, e: std::io::Error) -> EngineError {
     }
 }
 
+/// A packet read from an opened input failed (not at its end): the demuxer
+/// met data it cannot use (a sample size larger than the file, tables that
+/// contradict each other) or the disk could not read. Either way the input
+/// is what cannot be read, whatever FFmpeg's code says (`ENOMEM` for an
+/// absurd sample size, `EPERM` for its generic -1), so the user is sent to
+/// the file, not to the output folder or to a "media error".
+pub(crate) fn read_error(path: &Path, e: ffmpeg::Error) -> EngineError {
+    damaged(
+        path,
+        &format!("reading it failed partway ({})", ffmpeg_text(e)),
+    )
+}
+
+/// Seeking in an opened input failed even to its start: its index (the
+/// MP4 sample tables) does not lead to its packets.
+pub(crate) fn seek_error(path: &Path, e: ffmpeg::Error) -> EngineError {
+    damaged(path, &format!("seeking in it failed ({})", ffmpeg_text(e)))
+}
+
+/// An input whose content cannot be used as its header describes it.
+pub(crate) fn damaged(path: &Path, what: &str) -> EngineError {
+    EngineError::Unreadable {
+        path: path.to_path_buf(),
+        reason: format!(
+            "{what}; the file looks damaged or incomplete, copy it again from the phone"
+        ),
+    }
+}
+
+/// FFmpeg's error as text; its generic -1 is `EPERM`, whose text ("Operation
+/// not permitted") would send the user to the file's permissions.
+fn ffmpeg_text(e: ffmpeg::Error) -> String {
+    match e {
+        ffmpeg::Error::Other { errno } if errno == libc::EPERM => "FFmpeg error -1".into(),
+        e => e.to_string(),
+    }
+}
+
 /// Opens an input for reading without ever blocking in the open (a FIFO
 /// put in place of a file would block a plain open until a writer comes:
 /// O_NONBLOCK), and refuses anything but a regular file.

@@ -4,7 +4,7 @@ use super::split::AAC_FRAME;
 use super::{AudioPacket, Retime, SongRender};
 use crate::error::{EngineError, Result};
 use crate::media::ffi;
-use crate::media::input::open_input;
+use crate::media::input::{open_input, read_error};
 use ffmpeg_next as ffmpeg;
 use std::path::PathBuf;
 
@@ -113,7 +113,7 @@ impl SongCopier {
                     self.done = true;
                     return Ok(None);
                 }
-                Err(e) => return Err(EngineError::media(&self.path, e)),
+                Err(e) => return Err(read_error(&self.path, e)),
             }
             if p.stream() != self.stream_index {
                 continue;

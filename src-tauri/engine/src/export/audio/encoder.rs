@@ -5,7 +5,7 @@ use super::{AudioPacket, Retime, SongRender};
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
 use crate::media::ffi::{self, SampleSpec, Swr};
-use crate::media::input::{layout_or_default, open_input, AudioDecoder, Input};
+use crate::media::input::{layout_or_default, open_input, read_error, AudioDecoder, Input};
 use ffmpeg_next as ffmpeg;
 use std::path::{Path, PathBuf};
 
@@ -213,7 +213,7 @@ impl SongEncoder {
                 let _ = self.audio.decoder.send_eof();
                 input.eof_sent = true;
             }
-            Err(e) => return Err(EngineError::media(&input.path, e)),
+            Err(e) => return Err(read_error(&input.path, e)),
         }
         Ok(())
     }

@@ -61,6 +61,16 @@ impl<'a> VideoCopy<'a> {
         if let Some(h) = head {
             ffi::set_extradata(octx, index, &h.extradata).map_err(output_error)?;
         }
+        if let Some((container, codec)) = aspect_ratios(octx, index) {
+            if contradict(container, codec) {
+                return Err(EngineError::Unreadable {
+                    path,
+                    reason: format!(
+                        "its picture's pixel aspect ratio is stated twice, differently (container {container}, video {codec}); the file looks damaged, copy it again from the phone"
+                    ),
+                });
+            }
+        }
         // Keep the recording's date (and other global tags) in the export.
         let mut meta = ffmpeg::Dictionary::new();
         if let Some(ct) = reader.tag("creation_time") {
@@ -101,5 +111,53 @@ impl<'a> VideoCopy<'a> {
         pkt.set_dts(dts);
         self.stream.prepare(&mut pkt);
         pkt
+    }
+}
+
+/// The pixel aspect ratio an output stream states twice: the stream's (the
+/// container's, from the recording's `tkhd`/`pasp`) and its codec's.
+fn aspect_ratios(
+    octx: &ffmpeg::format::context::Output,
+    index: usize,
+) -> Option<(ffmpeg::Rational, ffmpeg::Rational)> {
+    let st = octx.stream(index)?;
+    // SAFETY: reading plain fields of a live stream and of its parameters.
+    unsafe {
+        let s = st.as_ptr();
+        Some((
+            (*s).sample_aspect_ratio.into(),
+            (*(*s).codecpar).sample_aspect_ratio.into(),
+        ))
+    }
+}
+
+/// Whether the MP4 muxer refuses the header for these two ratios (FFmpeg's
+/// `init_muxer`: both set and more than 0.4 % apart). A bit flipped in the
+/// recording's `pasp` box gives 16385:1 against the codec's 1:1; the
+/// muxer's refusal (`EINVAL`, no write failed) would read as an output
+/// error.
+fn contradict(container: ffmpeg::Rational, codec: ffmpeg::Rational) -> bool {
+    let set = |r: ffmpeg::Rational| r.numerator() != 0 && r.denominator() != 0;
+    if !set(container) || !set(codec) || container == codec {
+        return false;
+    }
+    let (a, b) = (f64::from(container), f64::from(codec));
+    (a - b).abs() > 0.004 * a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_two_set_and_different_aspect_ratios_contradict() {
+        let r = ffmpeg::Rational::new;
+        assert!(contradict(r(16385, 1), r(1, 1)));
+        assert!(contradict(r(4, 3), r(1, 1)));
+        assert!(!contradict(r(1, 1), r(1, 1)));
+        assert!(!contradict(r(2, 2), r(1, 1)), "equal values");
+        assert!(!contradict(r(0, 1), r(1, 1)), "container unset");
+        assert!(!contradict(r(16385, 1), r(0, 1)), "codec unset");
+        assert!(!contradict(r(1000, 1001), r(1, 1)), "within 0.4 %");
     }
 }

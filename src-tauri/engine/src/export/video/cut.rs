@@ -249,9 +249,9 @@ impl<'a> CutReader<'a> {
         }
         self.done = true;
         if !self.started {
-            return Err(EngineError::media(
+            return Err(crate::media::input::damaged(
                 self.reader.path,
-                "the keyframe to copy from was not found again (was the file changed?)",
+                "the keyframe to copy from was not found again",
             ));
         }
         Ok(None)

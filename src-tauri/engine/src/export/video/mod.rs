@@ -22,7 +22,7 @@ pub(crate) mod cut;
 
 use crate::error::{EngineError, Result};
 use crate::media::ffi::{self, OwnedParams};
-use crate::media::input::{open_input, video_decoder, Input};
+use crate::media::input::{open_input, read_error, seek_error, video_decoder, Input};
 use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -95,7 +95,7 @@ impl VideoReader<'_> {
     pub fn seek(&mut self, ts: i64) -> Result<()> {
         if let Err(e) = ffi::seek_keyframe_before(self.ictx, self.stream_index, ts) {
             if ffi::seek_file_start(self.ictx).is_err() {
-                return Err(EngineError::media(self.path, e));
+                return Err(seek_error(self.path, e));
             }
         }
         Ok(())
@@ -112,7 +112,7 @@ impl VideoReader<'_> {
                     }
                 }
                 Err(ffmpeg::Error::Eof) => return Ok(None),
-                Err(e) => return Err(EngineError::media(self.path, e)),
+                Err(e) => return Err(read_error(self.path, e)),
             }
         }
     }

@@ -161,7 +161,10 @@ pub(super) fn move_aside(db: &Path) -> JobsResult<PathBuf> {
     Ok(target)
 }
 
-/// Copies every job row that can still be read from a damaged database.
+/// Copies every job row that can still be read from a damaged database:
+/// row by row, by rowid, so that a damaged page loses only the rows on it
+/// (a scan stops at the first page it cannot read, losing every row after
+/// it); a scan when even the highest rowid cannot be read.
 pub(super) fn salvage(damaged: &Path, into: &mut Connection) -> usize {
     let Ok(old) = Connection::open_with_flags(damaged, OpenFlags::SQLITE_OPEN_READ_ONLY) else {
         return 0;
@@ -170,7 +173,31 @@ pub(super) fn salvage(damaged: &Path, into: &mut Connection) -> usize {
     // the text as rows before v5 were read.
     let exact = format!("SELECT {JOB_COLUMNS}, 0, NULL, 0, 0, {PATH_BYTES_COLUMNS} FROM jobs");
     let text_only = format!("SELECT {JOB_COLUMNS}, 0, NULL, 0, 0, NULL, NULL, NULL FROM jobs");
-    let Ok(mut stmt) = old.prepare(&exact).or_else(|_| old.prepare(&text_only)) else {
+    let top: Option<i64> = old
+        .query_row("SELECT max(rowid) FROM jobs", [], |r| r.get(0))
+        .ok()
+        .flatten();
+    let Some(top) = top else {
+        return salvage_scan(&old, &exact, &text_only, into);
+    };
+    let one = |sql: &str| old.prepare(&format!("{sql} WHERE rowid = ?1"));
+    let Ok(mut stmt) = one(&exact).or_else(|_| one(&text_only)) else {
+        return 0;
+    };
+    let mut n = 0;
+    for rowid in 1..=top {
+        if let Ok(job) = stmt.query_row([rowid], job_from_row) {
+            if insert_row(into, &job).is_ok() {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// The rows a scan of the table reads before its first damaged page.
+fn salvage_scan(old: &Connection, exact: &str, text_only: &str, into: &mut Connection) -> usize {
+    let Ok(mut stmt) = old.prepare(exact).or_else(|_| old.prepare(text_only)) else {
         return 0;
     };
     let Ok(rows) = stmt.query_map([], job_from_row) else {
