@@ -272,7 +272,13 @@ pub fn decode_audio_with(
                     let mut frame = ffmpeg::frame::Audio::empty();
                     more = source.next_frame(&mut frame)?;
                     if more {
-                        batch.push(frame);
+                        // The resampler gets its own copy of the samples: on a
+                        // damaged stream FFmpeg's AAC decoder can still write
+                        // into the buffer of a frame it has already returned
+                        // (while decoding a later, broken packet), which the
+                        // resampler would be reading on the other thread: the
+                        // decode then differed from run to run.
+                        batch.push(frame.clone());
                     }
                 }
                 if !batch.is_empty() && tx.send(batch).is_err() {
