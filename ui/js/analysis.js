@@ -112,9 +112,8 @@ export class AnalysisView {
     const span = await this.deps.frameStep(job.dance_file, pv.position_s, n).catch(() => null);
     if (!span || !this.job || this.job.id !== job.id) return;
     this.frameS = span.end_s - span.start_s;
-    this.frameIndex = span.index;
     // The middle of the frame: the millisecond the picture is asked at is inside it.
-    this.seek((span.start_s + span.end_s) / 2);
+    this.seek((span.start_s + span.end_s) / 2, span.index);
     this.renderResult();
   }
 
@@ -243,6 +242,7 @@ export class AnalysisView {
     $('position').textContent = formatClock(pv.position_s);
     this.box.dataset.playhead = String(pv.position_s);
     this.picture.show(pv.position_s, pv.playing);
+    if (pv.playing) this.frameIndex = undefined;
     $('frame-info').textContent = this.frameIndex !== undefined && !pv.playing ? t('picture.frame', { n: this.frameIndex }) : '';
     if (pv.playing && this.view) this.view = revealTime(this.view, pv.position_s, this.recDuration(), this.width());
     this.draw();
@@ -367,8 +367,10 @@ export class AnalysisView {
     return !!(this.job && this.job.analysis);
   }
 
-  seek(s) {
+  /** Moves the playhead; `frameIndex`: the frame stepped to (named under the picture). */
+  seek(s, frameIndex = undefined) {
     if (!this.ready()) return;
+    this.frameIndex = frameIndex;
     const clamped = Math.min(Math.max(0, s), this.recDuration());
     this.deps.preview.seek(this.job.id, clamped);
   }

@@ -364,7 +364,8 @@ async function init() {
   refresh();
 
   // Exposed for tests: the same path as typing a path and pressing Add.
-  window.beatsync = { addPaths: (paths) => files.addPaths(paths), files, jobs, picture: view.picture };
+  // `seek` moves the playhead as a click on the waveforms does.
+  window.beatsync = { addPaths: (paths) => files.addPaths(paths), files, jobs, picture: view.picture, seek: (s) => view.seek(s) };
   document.body.dataset.ready = 'true';
 }
 
