@@ -29,6 +29,8 @@ fn main() {
         "preview_stop",
         "try_sample",
         "about",
+        "frame_step",
+        "filmstrip",
     ]);
     let attrs = tauri_build::Attributes::new()
         .capabilities_path_pattern("./src-tauri/capabilities/**/*")

@@ -8,13 +8,14 @@ pub mod error;
 pub mod events;
 pub mod launch;
 pub mod logging;
+pub mod pictures;
 pub mod player;
 pub mod registry;
 pub mod state;
 pub mod view;
 
 use beatsync_engine::jobs::{EngineWork, JobsError, Runner, RunnerConfig, Store, StoreEvent};
-use commands::{about, files, jobs, output, preview, settings};
+use commands::{about, files, jobs, output, picture, preview, settings};
 use events::{emit, FilesAdded, JobChanged, JobRemoved, StoreRecovered};
 use state::{AppState, TypedPathConfirm};
 use std::path::PathBuf;
@@ -52,7 +53,21 @@ pub fn builder<R: Runtime>(b: tauri::Builder<R>) -> tauri::Builder<R> {
         preview::preview_stop,
         about::try_sample,
         about::about,
+        picture::frame_step,
+        picture::filmstrip,
     ])
+    .register_asynchronous_uri_scheme_protocol(pictures::SCHEME, |ctx, request, responder| {
+        let app = ctx.app_handle().clone();
+        // Only the main window's page may ask (as for the commands).
+        let main = ctx.webview_label() == "main";
+        tauri::async_runtime::spawn_blocking(move || {
+            let response = match app.try_state::<AppState>() {
+                Some(state) if main => pictures::answer(&state.files, &state.pictures, &request),
+                _ => pictures::forbidden(),
+            };
+            responder.respond(response);
+        });
+    })
     .setup(|app| {
         setup(app.handle())?;
         Ok(())
@@ -102,6 +117,7 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) -> Result<(), JobsError> {
         runner: Mutex::new(None),
         preview: player::Preview::new(notify),
         files: registry::FileRegistry::default(),
+        pictures: pictures::Pictures::default(),
         typed_paths: Mutex::new(TypedPathConfirm::from_env()),
     });
     forward_store_events(app.clone(), events);

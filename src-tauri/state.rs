@@ -2,6 +2,7 @@
 //! truth), the runner doing the work, the audio preview, and the files the
 //! page may name (by id).
 
+use crate::pictures::Pictures;
 use crate::player::Preview;
 use crate::registry::FileRegistry;
 use beatsync_engine::jobs::{EngineWork, Runner, Store};
@@ -35,6 +36,8 @@ pub struct AppState {
     pub runner: Mutex<Option<Arc<Runner<EngineWork>>>>,
     pub preview: Preview,
     pub files: FileRegistry,
+    /// Frame servers and filmstrips of the recordings the picture view shows.
+    pub pictures: Pictures,
     pub typed_paths: Mutex<TypedPathConfirm>,
 }
 

@@ -176,6 +176,14 @@ pub struct Settings {
     pub out_dir: String,
     pub language: Option<String>,
     pub balance: f64,
+    /// The picture view shows the recording mirrored (dancers learn from a
+    /// mirror); on until the teacher turns it off.
+    #[serde(default = "mirror_by_default")]
+    pub mirror: bool,
+}
+
+fn mirror_by_default() -> bool {
+    true
 }
 
 /// What the page may change with `set_settings`. An `out_dir` is accepted
@@ -187,4 +195,8 @@ pub struct SettingsChange {
     pub out_dir: Option<String>,
     pub language: Option<String>,
     pub balance: crate::commands::Number,
+    /// `true` / `false`; absent: unchanged. Anything else is refused with
+    /// `invalid_argument` (read as a value, not failed as a shape).
+    #[serde(default)]
+    pub mirror: Option<serde_json::Value>,
 }

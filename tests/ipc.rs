@@ -185,6 +185,25 @@ fn settings_keep_preferences_and_only_the_picked_folder() {
     let kept = out.path().canonicalize().expect("canonical");
     let s = call(&main, "get_settings", json!({})).expect("settings");
     assert_eq!(s["out_dir"], json!(kept));
+    assert_eq!(
+        s["mirror"], true,
+        "the picture is mirrored until turned off"
+    );
+    let saved = call(
+        &main,
+        "set_settings",
+        json!({ "settings": { "language": null, "balance": 0.0, "mirror": false } }),
+    )
+    .expect("mirror off");
+    assert_eq!(saved["mirror"], false);
+    assert_eq!(
+        code_of(
+            &main,
+            "set_settings",
+            json!({ "settings": { "language": null, "balance": 0.0, "mirror": "yes" } })
+        ),
+        "invalid_argument"
+    );
 
     let saved = call(
         &main,
@@ -222,6 +241,7 @@ fn settings_keep_preferences_and_only_the_picked_folder() {
     let s = call(&main, "get_settings", json!({})).expect("settings");
     assert_eq!(s["out_dir"], json!(kept), "the folder is unchanged");
     assert_eq!(s["balance"], -0.5);
+    assert_eq!(s["mirror"], false, "kept when not sent");
 }
 
 #[test]
@@ -632,6 +652,212 @@ fn preview_commands_check_the_job_and_the_numbers() {
     assert_eq!(
         call(&main, "preview_stop", json!({})).expect("stop"),
         Value::Null
+    );
+}
+
+/// Asks the `frame:` scheme as the page's `<img>` does; answers (status, content type, body).
+fn picture(app: &tauri::App<MockRuntime>, url: &str) -> (u16, String, Vec<u8>) {
+    let state = app.state::<AppState>();
+    // As the webview sends it: a space (in a path tried as an id) percent-encoded.
+    let request = tauri::http::Request::builder()
+        .uri(url.replace(' ', "%20"))
+        .body(Vec::new())
+        .expect("request");
+    let r = beatsync_app::pictures::answer(&state.files, &state.pictures, &request);
+    let kind = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (r.status().as_u16(), kind, r.into_body())
+}
+
+/// Width and height from a JPEG's start-of-frame segment.
+fn jpeg_size(b: &[u8]) -> (u32, u32) {
+    assert_eq!(&b[..3], &[0xFF, 0xD8, 0xFF], "a JPEG");
+    let mut i = 2;
+    while i + 9 < b.len() {
+        let (marker, len) = (b[i + 1], usize::from(b[i + 2]) << 8 | usize::from(b[i + 3]));
+        if (0xC0..=0xC2).contains(&marker) {
+            let h = u32::from(b[i + 5]) << 8 | u32::from(b[i + 6]);
+            let w = u32::from(b[i + 7]) << 8 | u32::from(b[i + 8]);
+            return (w, h);
+        }
+        i += 2 + len;
+    }
+    panic!("no frame header in the JPEG");
+}
+
+/// The picture view's frames: by a file id the shell handed out and a time,
+/// never a path; unknown ids, paths, `..` and bad numbers are refused with a
+/// status and an empty body. Frame stepping by the stream's own frame times,
+/// the filmstrip served by index, and at most three recordings kept open.
+#[test]
+fn pictures_by_id_through_the_frame_scheme_and_frame_steps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (song, class) = common::make_pair(dir.path());
+    let app = app();
+    let main = main_window(&app);
+    let id = drop_one(&app, &class);
+    let song_id = drop_one(&app, &song);
+
+    let (code, kind, body) = picture(&app, &format!("frame://localhost/{id}/5000?w=80"));
+    assert_eq!((code, kind.as_str()), (200, "image/jpeg"));
+    assert_eq!(
+        jpeg_size(&body),
+        (80, 46),
+        "160x90 at 80 px wide, even height"
+    );
+    let (code, _, body) = picture(
+        &app,
+        &format!("http://frame.localhost/{id}/5000?w=640&play=1"),
+    );
+    assert_eq!(
+        (code, jpeg_size(&body)),
+        (200, (640, 360)),
+        "the Windows form, playing"
+    );
+
+    let path = class.to_str().expect("utf-8");
+    let made_up = "0123456789abcdef0123456789abcdef";
+    for (url, want) in [
+        (format!("frame://localhost/{made_up}/0?w=80"), 404),
+        (format!("frame://localhost/{song_id}/0?w=80"), 500), // sound only: no picture
+        (format!("frame://localhost/{id}/strip/0"), 404),     // no filmstrip made yet
+        (format!("frame://localhost/{path}/0?w=80"), 400),
+        (format!("frame://localhost/..%2F..{path}/0?w=80"), 400),
+        (format!("frame://localhost/../{id}/0?w=80"), 400),
+        (
+            "frame://localhost/..%2F..%2Fetc%2Fpasswd/0?w=80".to_string(),
+            400,
+        ),
+        (format!("frame://localhost/{id}/0?w=8"), 400),
+        (format!("frame://localhost/{id}/0?w=99999"), 400),
+        (format!("frame://localhost/{id}/0.5?w=80"), 400),
+        (format!("frame://localhost/{id}/-40?w=80"), 400),
+        (format!("frame://localhost/{id}/0"), 400),
+        (format!("frame://localhost/{id}/0?w=80&path={path}"), 400),
+    ] {
+        let (code, _, body) = picture(&app, &url);
+        assert_eq!(code, want, "{url}");
+        assert!(body.is_empty(), "{url}: no detail in the body");
+    }
+
+    // Stepping: 15 frames/s, by the stream's timestamps.
+    let here = call(
+        &main,
+        "frame_step",
+        json!({ "id": id, "at_s": 5.0, "frames": 0 }),
+    )
+    .expect("step 0");
+    let next = call(
+        &main,
+        "frame_step",
+        json!({ "id": id, "at_s": 5.0, "frames": 1 }),
+    )
+    .expect("step 1");
+    let back = call(
+        &main,
+        "frame_step",
+        json!({ "id": id, "at_s": 5.0, "frames": -3 }),
+    )
+    .expect("step -3");
+    let index = here["index"].as_u64().expect("index");
+    assert!((index as f64 - 75.0).abs() <= 1.0, "{here}");
+    assert_eq!(next["index"].as_u64(), Some(index + 1));
+    assert_eq!(back["index"].as_u64(), Some(index - 3));
+    let (start, end) = (
+        here["start_s"].as_f64().expect("s"),
+        here["end_s"].as_f64().expect("s"),
+    );
+    assert!(
+        (end - start - 1.0 / 15.0).abs() < 1e-3 && start <= 5.0 && 5.0 < end,
+        "{here}"
+    );
+    assert_eq!(next["start_s"], here["end_s"]);
+    let last = call(
+        &main,
+        "frame_step",
+        json!({ "id": id, "at_s": 11.9, "frames": 1000 }),
+    )
+    .expect("end");
+    assert_eq!(
+        last["index"].as_u64(),
+        Some(179),
+        "clamped to the last of 12 s × 15"
+    );
+    for (args, why) in [
+        (
+            json!({ "id": id, "at_s": 1.0, "frames": 0.5 }),
+            "half a frame",
+        ),
+        (json!({ "id": id, "at_s": null, "frames": 1 }), "NaN"),
+        (
+            json!({ "id": id, "at_s": -1.0, "frames": 1 }),
+            "negative time",
+        ),
+        (json!({ "id": id, "at_s": 1.0, "frames": 5000 }), "too far"),
+        (
+            json!({ "id": made_up, "at_s": 1.0, "frames": 1 }),
+            "unknown id",
+        ),
+        (json!({ "id": path, "at_s": 1.0, "frames": 1 }), "a path"),
+    ] {
+        assert_eq!(
+            code_of(&main, "frame_step", args),
+            "invalid_argument",
+            "{why}"
+        );
+    }
+
+    // The filmstrip: one thumbnail every 2 s, cached on disk, served by index.
+    let strip = call(&main, "filmstrip", json!({ "id": id })).expect("filmstrip");
+    let thumbs = strip["thumbnails"].as_array().expect("thumbnails");
+    assert_eq!(thumbs.len(), 6, "{strip}");
+    assert!(strip.get("dir").is_none(), "no folder for the page");
+    let (code, _, body) = picture(&app, &format!("frame://localhost/{id}/strip/5"));
+    assert_eq!((code, jpeg_size(&body).0), (200, 160));
+    assert_eq!(
+        picture(&app, &format!("frame://localhost/{id}/strip/6")).0,
+        404
+    );
+    assert!(
+        common::data_dir()
+            .join("filmstrips")
+            .read_dir()
+            .expect("cache")
+            .count()
+            >= 1
+    );
+    assert_eq!(
+        call(&main, "filmstrip", json!({ "id": id })).expect("again"),
+        strip
+    );
+    assert_eq!(
+        code_of(&main, "filmstrip", json!({ "id": made_up })),
+        "invalid_argument"
+    );
+
+    // At most three recordings open: the least recently used is closed.
+    let mut ids = vec![id.clone()];
+    for n in 2..=4 {
+        let copy = dir.path().join(format!("class {n}.mp4"));
+        std::fs::copy(&class, &copy).expect("copy");
+        ids.push(drop_one(&app, &copy));
+    }
+    for other in &ids[1..] {
+        assert_eq!(
+            picture(&app, &format!("frame://localhost/{other}/1000?w=80")).0,
+            200
+        );
+    }
+    let open = app.state::<AppState>().pictures.open_ids();
+    assert_eq!(open, ids[1..].to_vec(), "the first one closed");
+    assert_eq!(
+        picture(&app, &format!("frame://localhost/{id}/1000?w=80")).0,
+        200,
+        "reopened"
     );
 }
 

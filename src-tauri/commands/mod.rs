@@ -8,6 +8,7 @@ pub mod about;
 pub mod files;
 pub mod jobs;
 pub mod output;
+pub mod picture;
 pub mod preview;
 pub mod settings;
 

@@ -1,4 +1,4 @@
-//! The user's settings (output folder, language, preview balance): every
+//! The user's settings (output folder, language, preview balance, mirrored picture): every
 //! preference the app has, kept in the job store under the data folder
 //! (nothing in the webview's own storage). The output folder is set only
 //! through the native folder dialog (`pick_folder`); the page cannot name one.
@@ -42,6 +42,7 @@ pub fn load_settings(state: &AppState) -> Result<Settings, IpcError> {
             out_dir: default_out_dir(),
             language: None,
             balance: 0.0,
+            mirror: true,
         }))
 }
 
@@ -76,6 +77,15 @@ pub fn set_settings(
     }
     s.balance = settings.balance.within("balance", -1.0, 1.0)?;
     s.language = settings.language;
+    match settings.mirror {
+        None => {}
+        Some(serde_json::Value::Bool(m)) => s.mirror = m,
+        Some(v) => {
+            return Err(IpcError::invalid_argument(format!(
+                "mirror is {v}; it must be true or false"
+            )))
+        }
+    }
     save_settings(&state, &s)?;
     Ok(s)
 }

@@ -9,6 +9,7 @@ import { awaitsConfirmation, stageText } from './jobstate.js';
 import { $, button } from './dom.js';
 import { candidateLabel, confidenceWord, frameSeconds, nudgeForKey, nudged } from './nudge.js';
 import { formatClock, formatSeconds, moveTrim, placementOf, songToRec, timeToX, trimOf, xToTime } from './timeline.js';
+import { PictureView, stripSlots, thumbnailUrl } from './picture.js';
 import { ZOOM_STEP, clampView, drawOverview, drawTimeline, fitView, revealTime, scrollView, zoomView } from './waveform.js';
 
 // Keyboard steps for the trim handles (s): arrows, with Shift.
@@ -19,7 +20,8 @@ export class AnalysisView {
   /**
    * deps = { waveform(fileId) → Promise<Waveform>, frameRate(job) → Promise<number|null>,
    *          setPlacement(job, offset_s, rate), setTrim(job, start_s, end_s), retry(job),
-   *          confirmSong(job), preview }
+   *          confirmSong(job), preview, frameStep(fileId, at_s, frames) → Promise<FrameSpan>,
+   *          filmstrip(fileId) → Promise<Filmstrip>, setMirror(on) }
    */
   constructor(deps) {
     this.deps = deps;
@@ -33,6 +35,9 @@ export class AnalysisView {
     this.dragFrom = null; // … and where the drag started
     this.canvas = $('timeline-canvas');
     this.box = $('timeline');
+    this.picture = new PictureView({ box: $('picture'), img: $('picture-img') });
+    this.strip = null; // the filmstrip of the shown recording, once made
+    this.frameS = null; // the length of the frame last stepped to (the one-frame nudge uses it)
     this.bind();
     new ResizeObserver(() => this.draw()).observe(this.box);
     // The canvas reads the theme's colours when drawing: redraw when the system theme flips.
@@ -56,8 +61,12 @@ export class AnalysisView {
       this.rec = null;
       this.song = null;
       this.fps = null;
+      this.frameS = null;
+      this.strip = null;
       this.dragTrim = null;
-      if (job) this.load(job);
+      this.picture.setFile(job ? job.dance_file : null);
+      this.frameIndex = undefined;
+      if (job) { this.load(job); this.loadFilmstrip(job); }
     }
     this.render();
   }
@@ -71,7 +80,41 @@ export class AnalysisView {
     ]);
     if (!this.job || this.job.id !== id) return;
     Object.assign(this, { rec, song, fps });
+    this.picture.setFile(job.dance_file, fps);
     this.render();
+  }
+
+  /** Thumbnails along the recording, made in Rust in the background (cached on disk). */
+  async loadFilmstrip(job) {
+    const strip = await this.deps.filmstrip(job.dance_file).catch(() => null);
+    if (!strip || !this.job || this.job.id !== job.id) return;
+    this.strip = { ...strip, fileId: job.dance_file };
+    this.draw();
+  }
+
+  /** The frame rate the one-frame nudge uses: the length of the frame shown, once stepped to. */
+  frameRate() {
+    return this.frameS ? 1 / this.frameS : this.fps;
+  }
+
+  setMirror(on) {
+    this.mirror = !!on;
+    this.picture.setMirror(this.mirror);
+    $('mirror').setAttribute('aria-pressed', String(this.mirror));
+  }
+
+  /** One frame back or on (`n` = -1 / 1), by the recording's own frame times; stops playback. */
+  async stepFrame(n) {
+    if (!this.ready()) return;
+    const job = this.job;
+    const pv = this.deps.preview;
+    if (pv.playing) await pv.stop();
+    const span = await this.deps.frameStep(job.dance_file, pv.position_s, n).catch(() => null);
+    if (!span || !this.job || this.job.id !== job.id) return;
+    this.frameS = span.end_s - span.start_s;
+    // The middle of the frame: the millisecond the picture is asked at is inside it.
+    this.seek((span.start_s + span.end_s) / 2, span.index);
+    this.renderResult();
   }
 
   recDuration() {
@@ -162,7 +205,7 @@ export class AnalysisView {
     const tr = this.trim();
     $('trim-info').textContent = `${t('trim.starts', { at: formatClock(tr.start_s), why: t(`trim.why_start.${tr.start_reason}`) })} · ${t('trim.ends', { at: formatClock(tr.end_s), why: t(`trim.why_end.${tr.end_reason}`) })}`;
 
-    const frame = formatSeconds(frameSeconds(this.fps), { digits: 4 });
+    const frame = formatSeconds(frameSeconds(this.frameRate()), { digits: 4 });
     for (const b of document.querySelectorAll('.nudge[data-nudge$="frame"]')) b.title = `${t(b.dataset.i18nTitle)} (${frame})`;
 
     const inRec = a.beats_s.filter((b) => { const r = songToRec(b, p); return r >= 0 && r <= this.recDuration(); });
@@ -198,6 +241,9 @@ export class AnalysisView {
     play.setAttribute('aria-pressed', String(pv.playing));
     $('position').textContent = formatClock(pv.position_s);
     this.box.dataset.playhead = String(pv.position_s);
+    this.picture.show(pv.position_s, pv.playing);
+    if (pv.playing) this.frameIndex = undefined;
+    $('frame-info').textContent = this.frameIndex !== undefined && !pv.playing ? t('picture.frame', { n: this.frameIndex }) : '';
     if (pv.playing && this.view) this.view = revealTime(this.view, pv.position_s, this.recDuration(), this.width());
     this.draw();
   }
@@ -247,11 +293,43 @@ export class AnalysisView {
       el.setAttribute('aria-valuetext', `${formatClock(s)}, ${t(`trim.why_${key}.${tr[`${key}_reason`]}`)}`);
     }
 
+    this.drawStrip(view, w);
+
     const visible = w / view.px_per_s;
     const room = this.recDuration() - visible;
     const scroll = $('scroll');
     scroll.disabled = room <= 0;
     scroll.value = room > 0 ? String(Math.round((view.start_s / room) * 1000)) : '0';
+  }
+
+  /** The filmstrip above the waveforms: in each slot the thumbnail of the time at its left edge. */
+  drawStrip(view, w) {
+    const el = $('filmstrip');
+    const strip = this.strip;
+    el.hidden = !strip;
+    if (!strip) return;
+    const h = el.clientHeight || 40;
+    const slotW = Math.max(24, Math.round((h * strip.width) / Math.max(1, strip.height)));
+    const slots = stripSlots(view, w, slotW, strip.every_s, strip.thumbnails.length)
+      .filter(({ x }) => x < view.px_per_s * (this.recDuration() - view.start_s));
+    const imgs = [...el.children];
+    while (imgs.length < slots.length) {
+      const img = document.createElement('img');
+      img.alt = '';
+      el.append(img);
+      imgs.push(img);
+    }
+    imgs.forEach((img, i) => {
+      const slot = slots[i];
+      img.hidden = !slot;
+      if (!slot) return;
+      const src = thumbnailUrl(this.picture.base, strip.fileId, slot.index);
+      if (img.getAttribute('src') !== src) img.src = src;
+      img.dataset.index = String(slot.index);
+      img.style.left = `${slot.x}px`;
+      img.style.width = `${slotW}px`;
+    });
+    el.dataset.count = String(slots.length);
   }
 
   // ---- actions ---------------------------------------------------------------------------
@@ -289,8 +367,10 @@ export class AnalysisView {
     return !!(this.job && this.job.analysis);
   }
 
-  seek(s) {
+  /** Moves the playhead; `frameIndex`: the frame stepped to (named under the picture). */
+  seek(s, frameIndex = undefined) {
     if (!this.ready()) return;
+    this.frameIndex = frameIndex;
     const clamped = Math.min(Math.max(0, s), this.recDuration());
     this.deps.preview.seek(this.job.id, clamped);
   }
@@ -310,8 +390,13 @@ export class AnalysisView {
 
   /** Global shortcuts (Space, nudges, zoom); returns true when the key was used. */
   handleKey(ev) {
-    if (!this.ready() || ev.ctrlKey || ev.metaKey || ev.altKey) return false;
-    const delta = nudgeForKey(ev, this.fps);
+    if (!this.ready() || ev.metaKey) return false;
+    if ((ev.altKey || ev.ctrlKey) && !ev.shiftKey && (ev.key === 'ArrowLeft' || ev.key === 'ArrowRight')) {
+      this.stepFrame(ev.key === 'ArrowLeft' ? -1 : 1);
+      return true;
+    }
+    if (ev.ctrlKey || ev.altKey) return false;
+    const delta = nudgeForKey(ev, this.frameRate());
     if (delta !== null) { this.nudge(delta); return true; }
     if (ev.key === '+' || ev.key === '=') { this.zoom(ZOOM_STEP, null); return true; }
     if (ev.key === '-' || ev.key === '_') { this.zoom(1 / ZOOM_STEP, null); return true; }
@@ -326,11 +411,14 @@ export class AnalysisView {
     $('zoom-fit').addEventListener('click', () => this.fit());
     $('view-retry').addEventListener('click', () => this.job && this.deps.retry(this.job));
     $('view-confirm').addEventListener('click', () => this.job && this.deps.confirmSong(this.job));
+    $('frame-prev').addEventListener('click', () => this.stepFrame(-1));
+    $('frame-next').addEventListener('click', () => this.stepFrame(1));
+    $('mirror').addEventListener('click', () => this.deps.setMirror(!this.mirror));
     for (const b of document.querySelectorAll('.nudge')) {
       b.addEventListener('click', () => {
         const n = b.dataset.nudge;
         const sign = n.startsWith('-') ? -1 : 1;
-        this.nudge(n.endsWith('frame') ? sign * frameSeconds(this.fps) : Number(n));
+        this.nudge(n.endsWith('frame') ? sign * frameSeconds(this.frameRate()) : Number(n));
       });
     }
     $('scroll').addEventListener('input', (ev) => {
@@ -365,7 +453,8 @@ export class AnalysisView {
 
     // Arrows on the focused timeline move the playhead (Shift: further).
     this.box.addEventListener('keydown', (ev) => {
-      if (ev.target !== this.box || !this.ready()) return;
+      // With Alt or Ctrl the arrows step frames (the window's keys, handleKey).
+      if (ev.target !== this.box || !this.ready() || ev.altKey || ev.ctrlKey || ev.metaKey) return;
       const step = ev.shiftKey ? 5 : 1;
       if (ev.key === 'ArrowLeft') this.seek(this.deps.preview.position_s - step);
       else if (ev.key === 'ArrowRight') this.seek(this.deps.preview.position_s + step);
@@ -409,7 +498,7 @@ export class AnalysisView {
       this.draw();
     });
     handle.addEventListener('keydown', (ev) => {
-      if (!this.ready()) return;
+      if (!this.ready() || ev.altKey || ev.ctrlKey || ev.metaKey) return;
       const step = ev.shiftKey ? TRIM_STEP_BIG : TRIM_STEP;
       const tr = this.trim();
       const now = edge === 'start' ? tr.start_s : tr.end_s;

@@ -19,7 +19,7 @@ const PEAKS_PER_S = 200;
 
 const jobs = new JobStore();
 let batch = new Set(); // ids of the current export run, for the overall progress line
-let settings = { out_dir: '', language: null, balance: 0 };
+let settings = { out_dir: '', language: null, balance: 0, mirror: true };
 let viewJobId = null; // a job picked in the job list; otherwise the selected class video's job
 const requested = new Set(); // "dance\nbgm" pairs whose `analyze` call is in flight
 const waveforms = new Map();
@@ -80,6 +80,9 @@ const view = new AnalysisView({
   setTrim: async (job, start_s, end_s) => upsert(await call('set_trim', { id: job.id, start_s, end_s })),
   retry: async (job) => upsert(await call('retry_job', { id: job.id })),
   confirmSong: async (job) => upsert(await call('confirm_song', { id: job.id })),
+  frameStep: (id, at_s, frames) => invoke('frame_step', { id, at_s, frames }),
+  filmstrip: (id) => invoke('filmstrip', { id }),
+  setMirror: (on) => { view.setMirror(on); saveSettings({ mirror: on }); },
 });
 
 const jobList = new JobList({
@@ -269,7 +272,7 @@ async function showAbout() {
 /** Preferences live in Rust's store under the app's data folder (none in the webview's storage). */
 async function saveSettings(change) {
   settings = { ...settings, ...change };
-  const saved = await call('set_settings', { settings: { language: settings.language, balance: settings.balance } });
+  const saved = await call('set_settings', { settings: { language: settings.language, balance: settings.balance, mirror: settings.mirror } });
   if (saved) settings = saved;
 }
 
@@ -307,6 +310,7 @@ async function init() {
     translatePage();
   }
   preview.balance = settings.balance || 0;
+  view.setMirror(settings.mirror !== false);
   $('balance').value = String(preview.balance);
   // Jobs still working when the app closed continue; they form the current batch.
   // Events that came in meanwhile are newer than the list's copies and stay.
@@ -360,7 +364,8 @@ async function init() {
   refresh();
 
   // Exposed for tests: the same path as typing a path and pressing Add.
-  window.beatsync = { addPaths: (paths) => files.addPaths(paths), files, jobs };
+  // `seek` moves the playhead as a click on the waveforms does.
+  window.beatsync = { addPaths: (paths) => files.addPaths(paths), files, jobs, picture: view.picture, seek: (s) => view.seek(s) };
   document.body.dataset.ready = 'true';
 }
 

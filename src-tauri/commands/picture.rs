@@ -1,0 +1,88 @@
+//! The picture view's commands: frame stepping by the recording's own frame
+//! times, and its filmstrip (the pictures themselves come through the
+//! `frame:` URI scheme, see `crate::pictures`).
+
+use super::{blocking, Number};
+use crate::error::IpcError;
+use crate::state::AppState;
+use beatsync_engine::frames::FrameSpan;
+use beatsync_engine::jobs::Store;
+use serde::Serialize;
+use tauri::{AppHandle, Manager, Runtime};
+
+/// Most frames one `frame_step` moves.
+const MAX_STEP: f64 = 1000.0;
+
+/// The frame `frames` away (negative: back) from the one shown at `at_s` in
+/// a class video the user added, by its id.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn frame_step<R: Runtime>(
+    app: AppHandle<R>,
+    id: String,
+    at_s: Number,
+    frames: Number,
+) -> Result<FrameSpan, IpcError> {
+    let at_s = at_s.within("at_s", 0.0, 86_400.0)?;
+    let frames = frames.within("frames", -MAX_STEP, MAX_STEP)?;
+    if frames.fract() != 0.0 {
+        return Err(IpcError::invalid_argument(format!(
+            "frames is {frames}; it must be a whole number of frames"
+        )));
+    }
+    let path = app.state::<AppState>().files.resolve(&id)?;
+    blocking(move || {
+        let state = app.state::<AppState>();
+        state.pictures.step(&id, &path, at_s, frames as i64)
+    })
+    .await
+}
+
+/// A filmstrip as the page gets it: thumbnails by index (served as
+/// `frame://localhost/<id>/strip/<index>`), never the folder they are in.
+#[derive(Debug, Clone, Serialize)]
+pub struct FilmstripView {
+    pub every_s: f64,
+    pub width: u32,
+    pub height: u32,
+    pub thumbnails: Vec<ThumbnailView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ThumbnailView {
+    pub index: usize,
+    /// The time it stands for and the keyframe's time shown, recording time (s).
+    pub at_s: f64,
+    pub frame_s: f64,
+}
+
+/// Thumbnails along a class video (one every 2 s), made on a blocking
+/// thread, cached on disk under the data folder by the file's fingerprint.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn filmstrip<R: Runtime>(
+    app: AppHandle<R>,
+    id: String,
+) -> Result<FilmstripView, IpcError> {
+    let path = app.state::<AppState>().files.resolve(&id)?;
+    let cache = Store::default_dir()?.join("filmstrips");
+    blocking(move || {
+        let strip = app
+            .state::<AppState>()
+            .pictures
+            .filmstrip(&id, &path, &cache)?;
+        Ok(FilmstripView {
+            every_s: strip.every_s,
+            width: strip.width,
+            height: strip.height,
+            thumbnails: strip
+                .thumbnails
+                .iter()
+                .map(|t| ThumbnailView {
+                    index: t.index,
+                    at_s: t.at_s,
+                    frame_s: t.frame_s,
+                })
+                .collect(),
+        })
+    })
+    .await
+}

@@ -1,0 +1,113 @@
+// The picture view in headless Chromium with the Rust side mocked: frames asked by file id
+// and time through the `frame:` scheme (the page never names a path), following the
+// playhead; frame steps by the recording's own frame times (Alt/Ctrl+←/→) and the
+// one-frame nudge following the frame shown; the mirror kept in the app's settings; the
+// filmstrip along the timeline. (Chromium has no `frame:` scheme: the pictures themselves
+// are checked in the real window, tests/e2e/picture.e2e.test.mjs.)
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveUi, launch } from './harness.mjs';
+import { openAnalysed } from './fixtures.mjs';
+import { frameUrl, pictureWidth, stripSlots } from '../../ui/js/picture.js';
+
+let server;
+let browser;
+before(async () => { server = await serveUi(); browser = await launch(); });
+after(async () => { await browser?.close(); server?.close(); });
+
+const callsOf = (page, cmd) => page.evaluate((c) => window.__mock.calls.filter((x) => x.cmd === c).map((x) => x.args), cmd);
+const CLASS_ID = encodeURIComponent('f:/videos/class.mp4');
+const F = 1 / 29.97;
+
+/** The ms and query of the picture's current request. */
+async function asked(page) {
+  const src = await page.getAttribute('#picture-img', 'src');
+  const m = src.match(/^frame:\/\/localhost\/([^/]+)\/(\d+)\?(.*)$/);
+  assert.ok(m, src);
+  return { id: m[1], ms: Number(m[2]), query: m[3] };
+}
+
+test('pure: frame URLs, widths and filmstrip slots', () => {
+  assert.equal(frameUrl('frame://localhost/', 'ab', 1.2345, 640, false), 'frame://localhost/ab/1235?w=640');
+  assert.equal(frameUrl('http://frame.localhost/', 'ab', -1, 640, true), 'http://frame.localhost/ab/0?w=640&play=1');
+  assert.equal(pictureWidth(300, 1), 320);
+  assert.equal(pictureWidth(300, 2), 640);
+  assert.equal(pictureWidth(5000, 2), 1280);
+  const slots = stripSlots({ start_s: 0, px_per_s: 10 }, 200, 50, 2, 42);
+  assert.deepEqual(slots.map((s) => s.index), [0, 2, 5, 7]);
+  assert.deepEqual(stripSlots({ start_s: 0, px_per_s: 10 }, 200, 50, 2, 0), []);
+});
+
+test('the picture follows the playhead by file id, frame keys step by the frame times, the nudge follows', async () => {
+  const { page, context } = await openAnalysed(browser, server);
+  await page.waitForFunction(() => document.querySelector('#picture-img').getAttribute('src'));
+  let a = await asked(page);
+  assert.equal(a.id, CLASS_ID, 'the file id, never its path');
+  assert.equal(a.ms, 0);
+  assert.match(a.query, /^w=\d+$/);
+
+  await page.focus('#timeline');
+  await page.keyboard.press('Alt+ArrowRight');
+  await page.waitForFunction(() => Number(document.querySelector('#timeline').dataset.playhead) > 0);
+  assert.deepEqual((await callsOf(page, 'frame_step')).at(-1), { id: 'f:/videos/class.mp4', at_s: 0, frames: 1 });
+  const ph = Number(await page.getAttribute('#timeline', 'data-playhead'));
+  assert.ok(Math.abs(ph - 1.5 * F) < 1e-9, `the middle of frame 1: ${ph}`);
+  await page.waitForFunction(() => /\/50\?/.test(document.querySelector('#picture-img').getAttribute('src')));
+  assert.equal(await page.textContent('#frame-info'), 'frame 1');
+  await page.keyboard.press('Control+ArrowRight');
+  await page.keyboard.press('Control+ArrowRight');
+  await page.waitForFunction(() => document.querySelector('#frame-info').textContent === 'frame 3');
+  await page.click('#frame-prev');
+  await page.waitForFunction(() => document.querySelector('#frame-info').textContent === 'frame 2');
+  assert.ok(Math.abs(Number(await page.getAttribute('#timeline', 'data-playhead')) - 2.5 * F) < 1e-9);
+  assert.equal((await callsOf(page, 'frame_step')).length, 4);
+  assert.equal((await callsOf(page, 'set_placement')).length, 0, 'stepping frames is not nudging');
+
+  // The one-frame nudge is the length of the frame shown.
+  await page.keyboard.press(']');
+  const off = (await callsOf(page, 'set_placement')).at(-1).offset_s;
+  assert.ok(Math.abs(off - (12.345 + F)) < 1e-6, `${off}`);
+
+  // Playing: frames asked as the playhead runs, marked as playing (Rust reads ahead).
+  await page.evaluate(() => window.__mock.emit('preview-state', { playing: true, position_s: 10, error: null }));
+  await page.waitForFunction(() => /play=1/.test(document.querySelector('#picture-img').getAttribute('src')));
+  a = await asked(page);
+  assert.ok(a.ms >= 10000 && a.ms < 12000, `${a.ms}`);
+  await page.evaluate(() => window.__mock.emit('preview-state', { playing: false, position_s: 20, error: null }));
+  await page.waitForFunction(() => /\/20000\?w=\d+$/.test(document.querySelector('#picture-img').getAttribute('src')));
+  await context.close();
+});
+
+test('mirror is on by default, kept in the app settings (not localStorage), and flips the picture', async () => {
+  const { page, context } = await openAnalysed(browser, server);
+  assert.equal(await page.getAttribute('#mirror', 'aria-pressed'), 'true');
+  assert.equal(await page.getAttribute('#picture', 'data-mirror'), 'true');
+  const flipped = () => page.evaluate(() => getComputedStyle(document.querySelector('#picture-img')).transform);
+  assert.equal(await flipped(), 'matrix(-1, 0, 0, 1, 0, 0)');
+  await page.click('#mirror');
+  assert.equal(await page.getAttribute('#mirror', 'aria-pressed'), 'false');
+  assert.equal(await flipped(), 'none');
+  assert.equal((await callsOf(page, 'set_settings')).at(-1).settings.mirror, false);
+  assert.equal(await page.evaluate(() => localStorage.length), 0);
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  assert.equal(await page.getAttribute('#mirror', 'aria-pressed'), 'false', 'remembered by the settings store');
+  await context.close();
+});
+
+test('the filmstrip is drawn along the timeline from the thumbnails Rust made', async () => {
+  const { page, context } = await openAnalysed(browser, server);
+  await page.waitForFunction(() => Number(document.querySelector('#filmstrip').dataset.count) > 0);
+  assert.deepEqual(await callsOf(page, 'filmstrip'), [{ id: 'f:/videos/class.mp4' }]);
+  const srcs = await page.$$eval('#filmstrip img:not([hidden])', (imgs) => imgs.map((i) => i.getAttribute('src')));
+  assert.ok(srcs.length >= 5, `${srcs.length}`);
+  assert.equal(srcs[0], `frame://localhost/${CLASS_ID}/strip/0`);
+  const last = Number(srcs.at(-1).split('/').at(-1));
+  assert.ok(last >= 38 && last <= 41, `the last slot near the recording's end (83.4 s): ${last}`);
+  // Zoomed in, the slots show thumbnails closer together.
+  await page.click('#zoom-in');
+  await page.click('#zoom-in');
+  const zoomed = await page.$$eval('#filmstrip img:not([hidden])', (imgs) => imgs.map((i) => Number(i.dataset.index)));
+  assert.ok(zoomed.at(-1) < last, `${zoomed}`);
+  await context.close();
+});
