@@ -3,9 +3,11 @@
 use super::rows::to_json;
 use super::schema::{migrate, DB_FILE, SCHEMA_VERSION};
 use super::*;
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, ErrorPayload};
 use crate::jobs::model::fixtures::analysis;
+use crate::jobs::model::{OutputSeal, Stage};
 use crate::media::fingerprint::fingerprint;
+use std::time::Duration;
 
 pub(crate) fn input(dir: &Path, name: &str) -> JobInput {
     let path = dir.join(name);
