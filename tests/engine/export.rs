@@ -6,7 +6,8 @@ mod common;
 
 use beatsync_engine as engine;
 use common::{
-    ffmpeg, ffmpeg_output, files_in, measured_lag_s, path_str as s, pink_song, Fixture, H264,
+    ffmpeg, ffmpeg_output, files_in, gray_frame, measured_lag_s, path_str as s, pink_song, psnr,
+    Fixture, H264,
 };
 use engine::export::{EndReason, RetimeMode, StartReason};
 use engine::{CancelToken, ExportReport, ExportRequest, Placement};
@@ -417,37 +418,6 @@ fn copied_packets_are_identical_and_the_first_frame_is_the_cut() {
     );
 }
 
-/// Frame `n` (presentation order) of a video as 8-bit grey pixels.
-fn grey_frame(path: &Path, n: usize) -> Vec<u8> {
-    let sel = format!("select=eq(n\\,{n})");
-    ffmpeg_output(&[
-        "-i",
-        s(path),
-        "-map",
-        "0:v:0",
-        "-vf",
-        &sel,
-        "-frames:v",
-        "1",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "gray",
-        "-",
-    ])
-}
-
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let mse = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10()
-}
-
 #[test]
 fn smart_cut_reencodes_only_the_head() {
     let d = tempfile::tempdir().unwrap();
@@ -458,15 +428,15 @@ fn smart_cut_reencodes_only_the_head() {
     assert_eq!(report.video, engine::export::VideoMethod::SmartCut);
     assert_eq!(report.trim.hidden_frames, 0);
     // The first shown frame is the cut frame (69), re-encoded near-losslessly.
-    let first = grey_frame(&report.output, 0);
+    let first = gray_frame(&report.output, 0);
     let cut = (2.3f64 * 30.0).round() as usize;
-    let at_cut = psnr(&first, &grey_frame(&dance, cut));
+    let at_cut = psnr(&first, &gray_frame(&dance, cut));
     assert!(
         at_cut > 40.0,
         "first frame PSNR against the cut frame: {at_cut:.1} dB"
     );
     for other in [cut - 1, cut + 1] {
-        assert!(psnr(&first, &grey_frame(&dance, other)) < at_cut - 6.0);
+        assert!(psnr(&first, &gray_frame(&dance, other)) < at_cut - 6.0);
     }
     // From the next keyframe (3.0 s) on, packets are the source's, byte for byte.
     let src = packet_hashes(&dance);
