@@ -7,7 +7,9 @@
 mod common;
 
 use beatsync_app::events::{self, Event};
-use common::{app, call, collect, drop_one, main_window, make_pair, pick_out_dir, wait_for};
+use common::{
+    analyze_pair, app, call, collect, main_window, make_pair, pick_out_dir, wait_for, Analysed,
+};
 use serde_json::json;
 
 /// Files whose names are not UTF-8 (byte 0xFF), dropped on the window, and
@@ -48,14 +50,9 @@ fn files_named_with_byte_0xff_are_exported_through_the_commands() {
             .is_some_and(|d| d.ends_with("out-\u{FFFD}")),
         "{settings}"
     );
-    let (class_id, song_id) = (drop_one(&app, &class), drop_one(&app, &song));
-    let job = call(
-        &main,
-        "analyze",
-        json!({ "dance": class_id, "bgm": song_id }),
-    )
-    .expect("analyze");
-    let id = job["id"].as_str().expect("id").to_string();
+    let Analysed {
+        class_id, job, id, ..
+    } = analyze_pair(&app, &main, &class, &song);
     assert_eq!(
         job["dance_file"],
         class_id.as_str(),
