@@ -282,9 +282,9 @@ fn jobs_through_ipc_with_their_errors() {
 
     // Ids only: a path, or an id never handed out, is refused; a song cannot be the class video.
     let path = class.to_str().expect("utf-8");
-    for (dance, bgm) in [(path, song_id.as_str()), (class_id.as_str(), "f00")] {
+    for (recording, song) in [(path, song_id.as_str()), (class_id.as_str(), "f00")] {
         assert_eq!(
-            code_of(&main, "analyze", json!({ "dance": dance, "bgm": bgm })),
+            code_of(&main, "analyze", json!({ "dance": recording, "bgm": song })),
             "invalid_argument"
         );
     }

@@ -90,11 +90,11 @@ fn files_named_with_byte_0xff_are_exported_through_the_commands() {
     let state = app.state::<beatsync_app::state::AppState>();
     let kept = state.store.get(&id).expect("the stored job");
     assert_eq!(
-        bytes(&kept.dance.path),
+        bytes(&kept.recording.path),
         bytes(&class.canonicalize().expect("c"))
     );
     assert_eq!(
-        bytes(&kept.bgm.path),
+        bytes(&kept.song.path),
         bytes(&song.canonicalize().expect("c"))
     );
     let output = kept.output_path.expect("output");

@@ -308,7 +308,7 @@ fn killed_at_random_moments_every_job_is_done_exactly_once() {
         // the output against the song finds the recording's offset (minus the trim).
         let delay = classes
             .iter()
-            .find(|(c, _)| *c == j.dance.path)
+            .find(|(c, _)| *c == j.recording.path)
             .map(|(_, d)| *d)
             .expect("known class");
         let report = j.report.clone().expect("report");
@@ -438,10 +438,10 @@ fn a_job_for_files_named_with_byte_0xff_is_done() {
     };
     assert_eq!(j.state, JobState::Done, "{:?}", j.error);
     assert_eq!(
-        bytes(&j.dance.path),
+        bytes(&j.recording.path),
         bytes(&class.canonicalize().expect("c"))
     );
-    assert_eq!(bytes(&j.bgm.path), bytes(&song.canonicalize().expect("c")));
+    assert_eq!(bytes(&j.song.path), bytes(&song.canonicalize().expect("c")));
     let output = j.output_path.clone().expect("output path");
     let out_dir = out.canonicalize().expect("out");
     assert_eq!(bytes(output.parent().expect("dir")), bytes(&out_dir));
@@ -463,7 +463,8 @@ fn a_job_for_files_named_with_byte_0xff_is_done() {
         .output()
         .expect("jobs show");
     let shown: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
-    let dance: Vec<u8> = serde_json::from_value(shown["dance"]["path"]["os"].clone())
-        .expect("the dance path as bytes");
-    assert_eq!(dance, bytes(&j.dance.path));
+    // The JSON keeps the recording's key `dance` (what scripts read).
+    let recording: Vec<u8> = serde_json::from_value(shown["dance"]["path"]["os"].clone())
+        .expect("the recording's path as bytes");
+    assert_eq!(recording, bytes(&j.recording.path));
 }

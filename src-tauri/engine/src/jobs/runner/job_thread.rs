@@ -72,8 +72,8 @@ pub(super) struct JobContext<W: Work> {
 impl<W: Work> JobContext<W> {
     /// Runs on the job's thread: checks the inputs, then analyses or exports.
     pub(super) fn do_work(&self, job: &Job, kind: WorkKind, token: &CancelToken) -> Outcome {
-        check_unchanged(&job.dance.path, &job.dance.fingerprint)?;
-        check_unchanged(&job.bgm.path, &job.bgm.fingerprint)?;
+        check_unchanged(&job.recording.path, &job.recording.fingerprint)?;
+        check_unchanged(&job.song.path, &job.song.fingerprint)?;
         let mut report = |stage: Stage, fraction: f64| self.report(job, token, stage, fraction);
         match kind {
             WorkKind::Analysis => self

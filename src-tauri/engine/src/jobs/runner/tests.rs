@@ -70,7 +70,7 @@ impl Work for Scripted {
     ) -> crate::Result<crate::align::AlignResult> {
         let _active = Active::new(self, job);
         let name = job
-            .dance
+            .recording
             .path
             .file_name()
             .and_then(|n| n.to_str())
@@ -102,7 +102,7 @@ impl Work for Scripted {
     /// numbered when taken.
     fn plan_output(&self, job: &Job) -> crate::Result<std::path::PathBuf> {
         let dir = job.options.out_dir.clone().unwrap_or_default();
-        let stem = job.dance.path.file_stem().unwrap_or_default();
+        let stem = job.recording.path.file_stem().unwrap_or_default();
         let name = format!("{}_beatsync.mp4", stem.to_string_lossy());
         Ok((1..100)
             .map(|n| dir.join(crate::export::numbered(&name, n)))
@@ -135,14 +135,14 @@ impl Work for Scripted {
             reason: e.to_string(),
         };
         let failing = job
-            .dance
+            .recording
             .path
             .parent()
             .is_some_and(|p| p.ends_with("failing"));
         if failing && first {
             return Err(io(std::io::Error::other("scripted write error")));
         }
-        if job.dance.path.to_string_lossy().contains("hang") {
+        if job.recording.path.to_string_lossy().contains("hang") {
             // Blocks forever, deaf to cancellation (a hung fsync).
             loop {
                 std::thread::park();
@@ -170,7 +170,7 @@ impl Work for Scripted {
     }
 }
 
-fn add(store: &Store, dir: &Path, dance: &str, max_attempts: u32, auto_export: bool) -> Job {
+fn add(store: &Store, dir: &Path, recording: &str, max_attempts: u32, auto_export: bool) -> Job {
     let mk = |name: &str| {
         let path = dir.join(name);
         if let Some(parent) = path.parent() {
@@ -186,8 +186,8 @@ fn add(store: &Store, dir: &Path, dance: &str, max_attempts: u32, auto_export: b
     };
     store
         .add(NewJob {
-            dance: mk(dance),
-            bgm: mk("song.m4a"),
+            recording: mk(recording),
+            song: mk("song.m4a"),
             options: JobOptions {
                 out_dir: Some(dir.to_path_buf()),
                 auto_export,

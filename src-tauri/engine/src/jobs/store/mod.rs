@@ -30,8 +30,8 @@ const LOCK_FILE: &str = "runner.lock";
 /// A job to add.
 #[derive(Debug, Clone)]
 pub struct NewJob {
-    pub dance: JobInput,
-    pub bgm: JobInput,
+    pub recording: JobInput,
+    pub song: JobInput,
     pub options: JobOptions,
     pub max_attempts: u32,
 }
@@ -249,16 +249,16 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?10, ?11)",
                 params![
                     id,
-                    path_str(&new.dance.path),
-                    to_json(&new.dance.fingerprint),
-                    path_str(&new.bgm.path),
-                    to_json(&new.bgm.fingerprint),
+                    path_str(&new.recording.path),
+                    to_json(&new.recording.fingerprint),
+                    path_str(&new.song.path),
+                    to_json(&new.song.fingerprint),
                     to_json(&new.options),
                     new.options.auto_export as i64,
                     new.max_attempts.max(1),
                     now,
-                    path_bytes(&new.dance.path),
-                    path_bytes(&new.bgm.path)
+                    path_bytes(&new.recording.path),
+                    path_bytes(&new.song.path)
                 ],
             )?;
         }
