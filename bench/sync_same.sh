@@ -62,9 +62,10 @@ for dir in "${cases[@]}"; do
     if [ "$side" = a ]; then ns_a=$((ns_a + t1 - t0)); else ns_b=$((ns_b + t1 - t0)); fi
     strip < "$work/$name.$side.raw" > "$work/$name.$side.json" 2>/dev/null \
       || cp "$work/$name.$side.raw" "$work/$name.$side.json"
-    video="$(ls "$out"/*.mp4 2>/dev/null | head -n 1)"
     sum="none"
-    [ -n "$video" ] && sum="$(md5sum < "$video" | cut -d' ' -f1)"
+    for video in "$out"/*.mp4; do
+      [ -e "$video" ] && sum="$(md5sum < "$video" | cut -d' ' -f1)"
+    done
     echo "$sum" > "$work/$name.$side.md5"
   done
   n=$((n + 1))
