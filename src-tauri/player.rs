@@ -48,7 +48,7 @@ pub fn mix_at(
             _ => 0.0,
         }
     };
-    (g.0 * at(recording, t) + g.1 * at(song, placement.bgm_at(t))).clamp(-1.0, 1.0)
+    (g.0 * at(recording, t) + g.1 * at(song, placement.song_at(t))).clamp(-1.0, 1.0)
 }
 
 pub struct PlayRequest {

@@ -30,6 +30,7 @@ pub struct JobView {
     /// newer; the UI ignores a view older than the one it has.
     pub rev: u64,
     /// Shown to the user (lossy where not UTF-8); commands take the ids below.
+    /// `dance_*` is the recording, `bgm_*` the song: the names of the IPC contract.
     pub dance_path: String,
     pub bgm_path: String,
     /// The files' ids (the same id the file got when it was added).
@@ -61,10 +62,10 @@ impl JobView {
         Self {
             id: j.id,
             rev: j.rev,
-            dance_file: files.id_of_stored(&j.dance.path),
-            bgm_file: files.id_of_stored(&j.bgm.path),
-            dance_path: shown(&j.dance.path),
-            bgm_path: shown(&j.bgm.path),
+            dance_file: files.id_of_stored(&j.recording.path),
+            bgm_file: files.id_of_stored(&j.song.path),
+            dance_path: shown(&j.recording.path),
+            bgm_path: shown(&j.song.path),
             state: j.state,
             stage: j.stage,
             progress: j.progress,

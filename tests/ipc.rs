@@ -11,7 +11,10 @@ mod common;
 use beatsync_app::state::{AppState, TypedPathConfirm};
 use beatsync_app::{contract, events};
 use beatsync_engine::ErrorCode;
-use common::{app, call, drop_files, drop_one, main_window, make_class, make_song, pick_out_dir};
+use common::{
+    analyze, analyze_pair, app, call, drop_files, drop_one, drop_pair, main_window, make_class,
+    make_song, pick_out_dir, Analysed,
+};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -295,13 +298,13 @@ fn jobs_through_ipc_with_their_errors() {
     let app = app();
     let main = main_window(&app);
     pick_out_dir(&app, out.path());
-    let (class_id, song_id) = (drop_one(&app, &class), drop_one(&app, &song));
+    let (class_id, song_id) = drop_pair(&app, &class, &song);
 
     // Ids only: a path, or an id never handed out, is refused; a song cannot be the class video.
     let path = class.to_str().expect("utf-8");
-    for (dance, bgm) in [(path, song_id.as_str()), (class_id.as_str(), "f00")] {
+    for (recording, song) in [(path, song_id.as_str()), (class_id.as_str(), "f00")] {
         assert_eq!(
-            code_of(&main, "analyze", json!({ "dance": dance, "bgm": bgm })),
+            code_of(&main, "analyze", json!({ "dance": recording, "bgm": song })),
             "invalid_argument"
         );
     }
@@ -314,13 +317,7 @@ fn jobs_through_ipc_with_their_errors() {
         "no_video"
     );
 
-    let job = call(
-        &main,
-        "analyze",
-        json!({ "dance": class_id, "bgm": song_id }),
-    )
-    .expect("analyze");
-    let id = job["id"].as_str().expect("id").to_string();
+    let (job, id) = analyze(&main, &class_id, &song_id);
     assert_eq!(
         job["dance_file"],
         json!(class_id),
@@ -527,7 +524,7 @@ fn exports_go_only_to_the_folder_the_user_picked() {
     let app = app();
     let main = main_window(&app);
     pick_out_dir(&app, picked.path());
-    let (class_id, song_id) = (drop_one(&app, &class), drop_one(&app, &song));
+    let (class_id, song_id) = drop_pair(&app, &class, &song);
 
     // A folder the page names is not an argument: the job goes to the picked one.
     let jobs = call(
@@ -608,14 +605,8 @@ fn preview_commands_check_the_job_and_the_numbers() {
     let song = make_song(dir.path());
     let app = app();
     let main = main_window(&app);
-    let (class_id, song_id) = (drop_one(&app, &class), drop_one(&app, &song));
-    let job = call(
-        &main,
-        "analyze",
-        json!({ "dance": class_id, "bgm": song_id }),
-    )
-    .expect("analyze");
-    let id = job["id"].as_str().expect("id");
+    let Analysed { id, .. } = analyze_pair(&app, &main, &class, &song);
+    let id = id.as_str();
     call(&main, "cancel_job", json!({ "id": id })).ok();
 
     let play = |id: &str, from: Value, balance: Value| {

@@ -6,7 +6,9 @@
 mod common;
 
 use beatsync_app::events::{self, Event};
-use common::{app, call, collect, drop_one, main_window, make_pair, pick_out_dir, wait_for};
+use common::{
+    analyze, app, call, collect, drop_pair, main_window, make_pair, pick_out_dir, wait_for,
+};
 use serde_json::json;
 
 /// Mono PCM of a file's audio as a player hears it (edit lists honoured),
@@ -104,18 +106,12 @@ fn a_nudge_and_a_trim_reach_the_exported_audio() {
     let app = app();
     let main = main_window(&app);
     let changed = collect(&app, events::JobChanged::NAME);
-    let (class_id, song_id) = (drop_one(&app, &class), drop_one(&app, &song));
+    let (class_id, song_id) = drop_pair(&app, &class, &song);
     let (trim_start, trim_end) = (3.0, 9.0);
 
     let mut outputs = Vec::new();
     for (nudge, out) in [(0.0, &plain_dir), (0.040, &nudged_dir)] {
-        let job = call(
-            &main,
-            "analyze",
-            json!({ "dance": class_id, "bgm": song_id }),
-        )
-        .expect("analyze");
-        let id = job["id"].as_str().expect("id").to_string();
+        let (_, id) = analyze(&main, &class_id, &song_id);
         wait_for(&changed, &id, "analysed", |j| j["state"] == "analyzed");
         let analysed = call(&main, "list_jobs", json!({})).expect("list");
         let a = analysed

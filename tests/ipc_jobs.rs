@@ -8,7 +8,9 @@ mod common;
 
 use beatsync_app::events::{self, Event};
 use beatsync_engine::jobs::{JobState, Stage};
-use common::{app, call, collect, drop_one, main_window, make_pair, pick_out_dir, wait_for};
+use common::{
+    analyze_pair, app, call, collect, main_window, make_pair, pick_out_dir, wait_for, Analysed,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -52,14 +54,7 @@ fn job_events_are_typed_and_their_revisions_ordered() {
     let changed = collect(&app, events::JobChanged::NAME);
 
     pick_out_dir(&app, out.path());
-    let (class_id, song_id) = (drop_one(&app, &class), drop_one(&app, &song));
-    let job = call(
-        &main,
-        "analyze",
-        json!({ "dance": class_id, "bgm": song_id }),
-    )
-    .expect("analyze");
-    let id = job["id"].as_str().expect("id").to_string();
+    let Analysed { job, id, .. } = analyze_pair(&app, &main, &class, &song);
     wait_for(&changed, &id, "analysed", |j| j["state"] == "analyzed");
     let before = changed
         .lock()

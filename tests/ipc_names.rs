@@ -7,7 +7,9 @@
 mod common;
 
 use beatsync_app::events::{self, Event};
-use common::{app, call, collect, drop_one, main_window, make_pair, pick_out_dir, wait_for};
+use common::{
+    analyze_pair, app, call, collect, main_window, make_pair, pick_out_dir, wait_for, Analysed,
+};
 use serde_json::json;
 
 /// Files whose names are not UTF-8 (byte 0xFF), dropped on the window, and
@@ -48,14 +50,9 @@ fn files_named_with_byte_0xff_are_exported_through_the_commands() {
             .is_some_and(|d| d.ends_with("out-\u{FFFD}")),
         "{settings}"
     );
-    let (class_id, song_id) = (drop_one(&app, &class), drop_one(&app, &song));
-    let job = call(
-        &main,
-        "analyze",
-        json!({ "dance": class_id, "bgm": song_id }),
-    )
-    .expect("analyze");
-    let id = job["id"].as_str().expect("id").to_string();
+    let Analysed {
+        class_id, job, id, ..
+    } = analyze_pair(&app, &main, &class, &song);
     assert_eq!(
         job["dance_file"],
         class_id.as_str(),
@@ -93,11 +90,11 @@ fn files_named_with_byte_0xff_are_exported_through_the_commands() {
     let state = app.state::<beatsync_app::state::AppState>();
     let kept = state.store.get(&id).expect("the stored job");
     assert_eq!(
-        bytes(&kept.dance.path),
+        bytes(&kept.recording.path),
         bytes(&class.canonicalize().expect("c"))
     );
     assert_eq!(
-        bytes(&kept.bgm.path),
+        bytes(&kept.song.path),
         bytes(&song.canonicalize().expect("c"))
     );
     let output = kept.output_path.expect("output");

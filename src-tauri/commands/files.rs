@@ -127,6 +127,7 @@ const MAX_SONGS_TO_MATCH: usize = 12;
 
 /// Aligns one class video against each song (file ids), for pairing videos
 /// with songs when several were added (the UI takes the sure one, or asks).
+/// `dance` is the IPC argument's name (the contract with the page).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn match_songs(
     state: State<'_, AppState>,
@@ -138,7 +139,7 @@ pub async fn match_songs(
             "give between 1 and {MAX_SONGS_TO_MATCH} songs to match"
         )));
     }
-    let dance = state.files.resolve(&dance)?;
+    let recording = state.files.resolve(&dance)?;
     let songs = songs
         .into_iter()
         .map(|id| Ok((state.files.resolve(&id)?, id)))
@@ -146,7 +147,7 @@ pub async fn match_songs(
     blocking(move || {
         let paths: Vec<&std::path::Path> = songs.iter().map(|(p, _)| p.as_path()).collect();
         let aligned = engine::align_against_songs(
-            &dance,
+            &recording,
             &paths,
             &engine::AlignOptions::default(),
             &CancelToken::new(),

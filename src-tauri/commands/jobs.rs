@@ -34,18 +34,16 @@ fn job_input(path: PathBuf, role: Role) -> Result<JobInput, IpcError> {
 
 async fn new_job(
     state: &AppState,
-    dance: PathBuf,
-    bgm: PathBuf,
+    recording: PathBuf,
+    song: PathBuf,
     options: JobOptions,
 ) -> Result<JobView, IpcError> {
     validate::check_options(&options)?;
     let store = state.store.clone();
     let job = blocking(move || {
-        let dance = job_input(dance, Role::Class)?;
-        let bgm = job_input(bgm, Role::Song)?;
         Ok(store.add(NewJob {
-            dance,
-            bgm,
+            recording: job_input(recording, Role::Class)?,
+            song: job_input(song, Role::Song)?,
             options,
             max_attempts: 3,
         })?)
@@ -81,19 +79,20 @@ pub fn confirm_song(state: State<'_, AppState>, id: String) -> Result<JobView, I
 }
 
 /// Starts analysing a class video against the song (file ids); the job waits at `analyzed`.
+/// The arguments keep the names the page sends (`dance`, `bgm`): the IPC contract.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn analyze(
     state: State<'_, AppState>,
     dance: String,
     bgm: String,
 ) -> Result<JobView, IpcError> {
-    let (dance, bgm) = (state.files.resolve(&dance)?, state.files.resolve(&bgm)?);
+    let (recording, song) = (state.files.resolve(&dance)?, state.files.resolve(&bgm)?);
     let options = JobOptions {
         out_dir: Some(out_dir_path(&state, &load_settings(&state)?)?),
         auto_export: false,
         ..Default::default()
     };
-    new_job(&state, dance, bgm, options).await
+    new_job(&state, recording, song, options).await
 }
 
 /// The user's nudge, or an alternative chosen.
@@ -153,7 +152,8 @@ pub fn export(state: State<'_, AppState>, ids: Vec<String>) -> Result<Vec<JobVie
 }
 
 /// Batch: every class video (ids) against the same song (id), analysed and
-/// exported to the output folder the user picked.
+/// exported to the output folder the user picked (IPC argument names as in
+/// [`analyze`]).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn export_all(
     state: State<'_, AppState>,
@@ -161,20 +161,20 @@ pub async fn export_all(
     bgm: String,
 ) -> Result<Vec<JobView>, IpcError> {
     let dir = out_dir(&state)?;
-    let bgm = state.files.resolve(&bgm)?;
+    let song = state.files.resolve(&bgm)?;
     // Every id is checked before any job is made.
-    let dances = dances
+    let recordings = dances
         .iter()
         .map(|d| state.files.resolve(d))
         .collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::new();
-    for dance in dances {
+    for recording in recordings {
         let options = JobOptions {
             out_dir: Some(dir.clone()),
             auto_export: true,
             ..Default::default()
         };
-        out.push(new_job(&state, dance, bgm.clone(), options).await?);
+        out.push(new_job(&state, recording, song.clone(), options).await?);
     }
     Ok(out)
 }

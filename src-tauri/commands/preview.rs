@@ -41,8 +41,8 @@ pub async fn preview_play<R: Runtime>(
     let handle = app.clone();
     blocking(move || {
         let state = handle.state::<AppState>();
-        let recording = state.preview.pcm(&job.dance.path)?;
-        let song = state.preview.pcm(&job.bgm.path)?;
+        let recording = state.preview.pcm(&job.recording.path)?;
+        let song = state.preview.pcm(&job.song.path)?;
         state.preview.play(PlayRequest {
             recording,
             song,

@@ -108,7 +108,7 @@ fn make_case(dir: &Path, song: &[f32], delay_s: f64, dur_s: f64) -> (PathBuf, Pa
 fn encode_case(dir: &Path, song: &[f32], rec: &[f32]) -> (PathBuf, PathBuf) {
     let song_wav = dir.join("song.wav");
     write_wav(&song_wav, song);
-    let bgm = dir.join("bgm.m4a");
+    let song_file = dir.join("bgm.m4a");
     ffmpeg(&[
         "-i",
         path_str(&song_wav),
@@ -118,12 +118,12 @@ fn encode_case(dir: &Path, song: &[f32], rec: &[f32]) -> (PathBuf, PathBuf) {
         "128k",
         "-ar",
         "44100",
-        path_str(&bgm),
+        path_str(&song_file),
     ]);
     let dur_s = rec.len() as f64 / f64::from(RATE);
     let rec_wav = dir.join("rec.wav");
     write_wav(&rec_wav, rec);
-    let dance = dir.join("dance.mp4");
+    let recording = dir.join("dance.mp4");
     ffmpeg(&[
         "-f",
         "lavfi",
@@ -148,15 +148,18 @@ fn encode_case(dir: &Path, song: &[f32], rec: &[f32]) -> (PathBuf, PathBuf) {
         "-ar",
         "48000",
         "-shortest",
-        path_str(&dance),
+        path_str(&recording),
     ]);
-    (dance, bgm)
+    (recording, song_file)
 }
 
-fn align(dance: &Path, bgm: &Path) -> beatsync_engine::Result<beatsync_engine::AlignResult> {
+fn align(
+    recording: &Path,
+    song_file: &Path,
+) -> beatsync_engine::Result<beatsync_engine::AlignResult> {
     align_files(
-        dance,
-        bgm,
+        recording,
+        song_file,
         &AlignOptions::default(),
         &CancelToken::new(),
         &mut |_, _| {},
@@ -167,11 +170,11 @@ fn align(dance: &Path, bgm: &Path) -> beatsync_engine::Result<beatsync_engine::A
 fn finds_the_song_in_an_encoded_class_video() {
     let d = tmp();
     let song = synth_song(15, 1);
-    let (dance, bgm) = make_case(d.path(), &song, 2.5, 25.0);
+    let (recording, song_file) = make_case(d.path(), &song, 2.5, 25.0);
     let mut stages = Vec::new();
     let r = align_files(
-        &dance,
-        &bgm,
+        &recording,
+        &song_file,
         &AlignOptions::default(),
         &CancelToken::new(),
         &mut |s, _| {
@@ -214,11 +217,11 @@ fn another_song_is_no_match() {
     // Another song: other drum sounds, another tempo (128 instead of 120 bpm),
     // other tones — nothing of it is in the song file.
     let other = synth_song_with(16, 99, 17, 1.875);
-    let (dance, _) = make_case(d.path(), &other, 1.0, 20.0);
+    let (recording, _) = make_case(d.path(), &other, 1.0, 20.0);
     let other_dir = tmp();
     let song_wav = other_dir.path().join("song.wav");
     write_wav(&song_wav, &song);
-    match align(&dance, &song_wav) {
+    match align(&recording, &song_wav) {
         Err(e) => assert_eq!(e.code(), "no_match", "{e}"),
         Ok(r) => panic!(
             "another song placed at {} with confidence {}",
@@ -250,14 +253,14 @@ fn error_codes_for_short_and_non_media_files() {
 fn cli_prints_json_and_error_lines() {
     let d = tmp();
     let song = synth_song(12, 3);
-    let (dance, bgm) = make_case(d.path(), &song, 1.25, 20.0);
+    let (recording, song_file) = make_case(d.path(), &song, 1.25, 20.0);
     let out = Command::new(env!("CARGO_BIN_EXE_beatsync"))
         .args([
             "align",
             "--dance",
-            path_str(&dance),
+            path_str(&recording),
             "--bgm",
-            path_str(&bgm),
+            path_str(&song_file),
             "--json",
         ])
         .output()
@@ -290,7 +293,7 @@ fn cli_prints_json_and_error_lines() {
             "--dance",
             path_str(&short_wav),
             "--bgm",
-            path_str(&bgm),
+            path_str(&song_file),
             "--json",
         ])
         .output()
@@ -444,8 +447,8 @@ fn a_soft_chord_progression_under_talk_and_noise_is_placed() {
     let d = tmp();
     let song = pad_song(16, 1);
     let (rec, truth) = real_style_recording(&song, 7.0, 1.5, 1.000_15, 30.0, -8.0, 8.0);
-    let (dance, bgm) = encode_case(d.path(), &song, &rec);
-    let r = align(&dance, &bgm).expect("placed, not refused");
+    let (recording, song_file) = encode_case(d.path(), &song, &rec);
+    let r = align(&recording, &song_file).expect("placed, not refused");
     let mid = 0.5 * (r.overlap.dance_start_s + r.overlap.dance_end_s);
     let err_ms = (r.offset_s - truth(mid)) * 1e3;
     assert!(
@@ -482,20 +485,20 @@ fn ambiguous_case(dir: &Path) -> (PathBuf, PathBuf) {
     song.extend(synth_song(3, 5));
     let clip: Vec<f32> = song[2 * RATE as usize..10 * RATE as usize].to_vec();
     // (make_case writes the excerpt as the song: the whole song replaces it)
-    let (dance, _) = make_case(dir, &clip, 1.0, 10.0);
+    let (recording, _) = make_case(dir, &clip, 1.0, 10.0);
     let song_wav = dir.join("whole.wav");
     write_wav(&song_wav, &song);
-    (dance, song_wav)
+    (recording, song_wav)
 }
 
 #[test]
 fn an_ambiguous_placement_is_unsure() {
     let d = tmp();
-    let (dance, song_wav) = ambiguous_case(d.path());
+    let (recording, song_wav) = ambiguous_case(d.path());
     let out = run_cli(&[
         "align",
         "--dance",
-        path_str(&dance),
+        path_str(&recording),
         "--bgm",
         path_str(&song_wav),
         "--json",
@@ -508,7 +511,7 @@ fn an_ambiguous_placement_is_unsure() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(v["verdict"], "unsure", "{v}");
     assert!(v["confidence"].as_f64().expect("confidence") < 0.9, "{v}");
-    // dance = song + offset: 1 - 2 = -1 s, or the repeat 12 s later
+    // recording = song + offset: 1 - 2 = -1 s, or the repeat 12 s later
     let placements = [-1.0, -13.0];
     let offsets: Vec<f64> = v["candidates"]
         .as_array()
@@ -531,7 +534,7 @@ fn an_ambiguous_placement_is_unsure() {
     let text = run_cli(&[
         "align",
         "--dance",
-        path_str(&dance),
+        path_str(&recording),
         "--bgm",
         path_str(&song_wav),
     ]);
@@ -550,13 +553,13 @@ fn no_match_carries_the_best_guess_in_the_cli_json() {
     let d = tmp();
     let song = synth_song(15, 1);
     let other = synth_song_with(16, 99, 17, 1.875);
-    let (dance, _) = make_case(d.path(), &other, 1.0, 20.0);
+    let (recording, _) = make_case(d.path(), &other, 1.0, 20.0);
     let song_wav = d.path().join("the_song.wav");
     write_wav(&song_wav, &song);
     let out = run_cli(&[
         "align",
         "--dance",
-        path_str(&dance),
+        path_str(&recording),
         "--bgm",
         path_str(&song_wav),
         "--json",
@@ -596,14 +599,14 @@ fn no_match_carries_the_best_guess_in_the_cli_json() {
 #[test]
 fn sync_exports_an_unsure_placement_only_when_accepted() {
     let d = tmp();
-    let (dance, song_wav) = ambiguous_case(d.path());
+    let (recording, song_wav) = ambiguous_case(d.path());
     let out_dir = d.path().join("out");
     std::fs::create_dir(&out_dir).expect("out dir");
     let sync = |extra: &[&str]| {
         let mut args = vec![
             "sync",
             "--dance",
-            path_str(&dance),
+            path_str(&recording),
             "--bgm",
             path_str(&song_wav),
             "--out",

@@ -6,7 +6,8 @@ mod common;
 
 use beatsync_engine as engine;
 use common::{
-    ffmpeg, ffmpeg_output, files_in, measured_lag_s, path_str as s, pink_song, Fixture, H264,
+    ffmpeg, ffmpeg_output, files_in, gray_frame, measured_lag_s, path_str as s, pink_song, psnr,
+    Fixture, H264,
 };
 use engine::export::{EndReason, RetimeMode, StartReason};
 use engine::{CancelToken, ExportReport, ExportRequest, Placement};
@@ -35,7 +36,7 @@ fn make_song_with(
         .write(&dir.join(name))
 }
 
-struct DanceOpts<'a> {
+struct RecordingOpts<'a> {
     dur: f64,
     /// Extra video filter (e.g. a black ending).
     vf: Option<&'a str>,
@@ -45,7 +46,7 @@ struct DanceOpts<'a> {
     size: &'a str,
 }
 
-impl Default for DanceOpts<'_> {
+impl Default for RecordingOpts<'_> {
     fn default() -> Self {
         Self {
             dur: 10.0,
@@ -59,7 +60,7 @@ impl Default for DanceOpts<'_> {
 
 /// A class video: a moving test pattern at 30 fps (1-s GOP, B-frames) with
 /// some sound (its content does not matter when the offset is given).
-fn make_dance(dir: &Path, name: &str, o: &DanceOpts) -> PathBuf {
+fn make_recording(dir: &Path, name: &str, o: &RecordingOpts) -> PathBuf {
     let mut v = format!("testsrc2=size={}:rate=30", o.size);
     if let Some(vf) = o.vf {
         v = format!("{v},{vf}");
@@ -76,18 +77,18 @@ fn make_dance(dir: &Path, name: &str, o: &DanceOpts) -> PathBuf {
 }
 
 /// `song.m4a` of `song_s` seconds (2-s fade) and `class.mp4` of `class_s`
-/// seconds, both with [`make_song`] and [`make_dance`]'s defaults.
+/// seconds, both with [`make_song`] and [`make_recording`]'s defaults.
 fn song_and_class(dir: &Path, song_s: f64, class_s: f64) -> (PathBuf, PathBuf) {
     let song = make_song(dir, "song.m4a", song_s, 2.0, 0.0);
-    let dance = make_dance(
+    let recording = make_recording(
         dir,
         "class.mp4",
-        &DanceOpts {
+        &RecordingOpts {
             dur: class_s,
             ..Default::default()
         },
     );
-    (song, dance)
+    (song, recording)
 }
 
 fn decode_mono(path: &Path) -> Vec<f32> {
@@ -123,7 +124,7 @@ fn assert_placed(report: &ExportReport, song: &Path, points: &[f64], tol_s: f64)
     for &u in points {
         let out_c = (u * f64::from(SR)) as usize;
         let t = out_c as f64 / f64::from(SR);
-        let song_c = p.bgm_at(report.trim.start_s + t) * f64::from(SR);
+        let song_c = p.song_at(report.trim.start_s + t) * f64::from(SR);
         let lag = measured_lag_s(&out, out_c, &song_pcm, song_c, win, 1500, SR);
         assert!(
             lag.abs() <= tol_s,
@@ -140,8 +141,8 @@ fn run(req: &ExportRequest) -> engine::Result<ExportReport> {
     engine::export(req, &CancelToken::new(), &mut |_, _| {})
 }
 
-fn request(dance: &Path, song: &Path, out: &Path, offset: f64) -> ExportRequest {
-    ExportRequest::new(dance, song, out, Some(Placement::new(offset, 1.0)))
+fn request(recording: &Path, song: &Path, out: &Path, offset: f64) -> ExportRequest {
+    ExportRequest::new(recording, song, out, Some(Placement::new(offset, 1.0)))
 }
 
 /// Per-packet MD5s of the video stream, without decoding.
@@ -193,9 +194,9 @@ fn ffprobe_entries(path: &Path, entries: &str) -> String {
 #[test]
 fn song_is_placed_within_1ms_at_start_middle_and_end() {
     let d = tempfile::tempdir().unwrap();
-    let (song, dance) = song_and_class(d.path(), 30.0, 12.0);
+    let (song, recording) = song_and_class(d.path(), 30.0, 12.0);
     // The song starts 2.37 s into the recording: talk before it is dropped.
-    let report = run(&request(&dance, &song, d.path(), 2.37)).unwrap();
+    let report = run(&request(&recording, &song, d.path(), 2.37)).unwrap();
     assert_eq!(report.trim.start_reason, StartReason::SongStart);
     assert_eq!(report.trim.end_reason, EndReason::RecordingEnd);
     assert!(
@@ -218,16 +219,16 @@ fn song_is_placed_within_1ms_at_start_middle_and_end() {
 fn long_export_encoded_in_two_pieces_is_seamless() {
     let d = tempfile::tempdir().unwrap();
     let song = make_song(d.path(), "song.m4a", 60.0, 2.0, 0.0);
-    let dance = make_dance(
+    let recording = make_recording(
         d.path(),
         "class.mp4",
-        &DanceOpts {
+        &RecordingOpts {
             dur: 44.0,
             size: "160x90",
             ..Default::default()
         },
     );
-    let report = run(&request(&dance, &song, d.path(), 0.5)).unwrap();
+    let report = run(&request(&recording, &song, d.path(), 0.5)).unwrap();
     let dur = report.duration_s;
     let mid = dur / 2.0;
     assert_placed(
@@ -281,16 +282,16 @@ fn copied_song_packets_are_placed_within_1ms() {
     // decoding from the middle differ (inaudibly) from decoding from the
     // start, so that the decoded samples can be compared exactly.
     let song = make_song_with(d.path(), "song.m4a", 30.0, 2.0, 0.0, &["-aac_pns", "0"]);
-    let dance = make_dance(
+    let recording = make_recording(
         d.path(),
         "class.mp4",
-        &DanceOpts {
+        &RecordingOpts {
             dur: 12.0,
             ..Default::default()
         },
     );
     // Recording starts 3.217 s into the song: not on an AAC frame boundary.
-    let mut req = request(&dance, &song, d.path(), -3.217);
+    let mut req = request(&recording, &song, d.path(), -3.217);
     req.audio.copy_if_possible = true;
     let report = run(&req).unwrap();
     assert_eq!(
@@ -318,7 +319,7 @@ fn copied_song_packets_are_placed_within_1ms() {
     );
     // With a lead-in before the song there is nothing to copy at the start:
     // encoded instead, and the report says why.
-    let mut req = request(&dance, &song, d.path(), 3.0);
+    let mut req = request(&recording, &song, d.path(), 3.0);
     req.audio.copy_if_possible = true;
     req.lead_in_s = 1.0;
     let report = run(&req).unwrap();
@@ -337,7 +338,7 @@ fn without_an_offset_the_song_is_aligned_first() {
         .write(&d.path().join("beat.m4a"));
     // The class: talk-like brown noise, the song from 2.5 s through a
     // speaker (high-passed, quieter), phone-grade mono AAC.
-    let dance = Fixture::new()
+    let recording = Fixture::new()
         .lavfi("testsrc2=size=160x90:rate=30")
         .input(&song)
         .lavfi("anoisesrc=d=16:c=brown:r=48000:a=0.05:seed=9")
@@ -349,7 +350,7 @@ fn without_an_offset_the_song_is_aligned_first() {
         .h264(30)
         .aac("64k")
         .write(&d.path().join("class.mp4"));
-    let req = ExportRequest::new(&dance, &song, d.path(), None);
+    let req = ExportRequest::new(&recording, &song, d.path(), None);
     let mut stages = Vec::new();
     let report = engine::export(&req, &CancelToken::new(), &mut |st, _| {
         if stages.last() != Some(&st.to_string()) {
@@ -377,10 +378,10 @@ fn without_an_offset_the_song_is_aligned_first() {
 #[test]
 fn copied_packets_are_identical_and_the_first_frame_is_the_cut() {
     let d = tempfile::tempdir().unwrap();
-    let (song, dance) = song_and_class(d.path(), 30.0, 8.0);
+    let (song, recording) = song_and_class(d.path(), 30.0, 8.0);
     // 2.3 s: frame 69, between the keyframes at 2.0 and 3.0 s; the edit list
     // asked for (the default re-encodes the head: see start_cut.rs).
-    let mut req = request(&dance, &song, d.path(), 2.3);
+    let mut req = request(&recording, &song, d.path(), 2.3);
     req.start_cut = engine::export::StartCut::EditList;
     let report = run(&req).unwrap();
     assert_eq!(report.start_cut, engine::export::StartCutUsed::EditList);
@@ -388,7 +389,7 @@ fn copied_packets_are_identical_and_the_first_frame_is_the_cut() {
         report.trim.hidden_frames > 0,
         "the cut should not be on a keyframe"
     );
-    let src_packets = packet_hashes(&dance);
+    let src_packets = packet_hashes(&recording);
     let out_packets = packet_hashes(&report.output);
     let first = src_packets
         .iter()
@@ -399,7 +400,7 @@ fn copied_packets_are_identical_and_the_first_frame_is_the_cut() {
         &out_packets[..],
         "copied packets differ from the source"
     );
-    let src_frames = frame_hashes(&dance);
+    let src_frames = frame_hashes(&recording);
     let out_frames = frame_hashes(&report.output);
     let cut = (2.3f64 * 30.0).round() as usize;
     let shown = src_frames
@@ -417,59 +418,28 @@ fn copied_packets_are_identical_and_the_first_frame_is_the_cut() {
     );
 }
 
-/// Frame `n` (presentation order) of a video as 8-bit grey pixels.
-fn grey_frame(path: &Path, n: usize) -> Vec<u8> {
-    let sel = format!("select=eq(n\\,{n})");
-    ffmpeg_output(&[
-        "-i",
-        s(path),
-        "-map",
-        "0:v:0",
-        "-vf",
-        &sel,
-        "-frames:v",
-        "1",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "gray",
-        "-",
-    ])
-}
-
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let mse = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10()
-}
-
 #[test]
 fn smart_cut_reencodes_only_the_head() {
     let d = tempfile::tempdir().unwrap();
-    let (song, dance) = song_and_class(d.path(), 30.0, 6.0);
-    let mut req = request(&dance, &song, d.path(), 2.3);
+    let (song, recording) = song_and_class(d.path(), 30.0, 6.0);
+    let mut req = request(&recording, &song, d.path(), 2.3);
     req.start_cut = engine::export::StartCut::SmartCut;
     let report = run(&req).unwrap();
     assert_eq!(report.video, engine::export::VideoMethod::SmartCut);
     assert_eq!(report.trim.hidden_frames, 0);
     // The first shown frame is the cut frame (69), re-encoded near-losslessly.
-    let first = grey_frame(&report.output, 0);
+    let first = gray_frame(&report.output, 0);
     let cut = (2.3f64 * 30.0).round() as usize;
-    let at_cut = psnr(&first, &grey_frame(&dance, cut));
+    let at_cut = psnr(&first, &gray_frame(&recording, cut));
     assert!(
         at_cut > 40.0,
         "first frame PSNR against the cut frame: {at_cut:.1} dB"
     );
     for other in [cut - 1, cut + 1] {
-        assert!(psnr(&first, &grey_frame(&dance, other)) < at_cut - 6.0);
+        assert!(psnr(&first, &gray_frame(&recording, other)) < at_cut - 6.0);
     }
     // From the next keyframe (3.0 s) on, packets are the source's, byte for byte.
-    let src = packet_hashes(&dance);
+    let src = packet_hashes(&recording);
     let out = packet_hashes(&report.output);
     let head = 90 - cut;
     assert_eq!(&out[head..], &src[90..90 + out.len() - head]);
@@ -490,10 +460,10 @@ fn smart_cut_reencodes_only_the_head() {
 fn hevc_gets_hvc1_and_rotation_is_kept() {
     let d = tempfile::tempdir().unwrap();
     let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
-    let plain = make_dance(
+    let plain = make_recording(
         d.path(),
         "plain.mp4",
-        &DanceOpts {
+        &RecordingOpts {
             dur: 6.0,
             vcodec: Some(&[
                 "-c:v",
@@ -510,7 +480,7 @@ fn hevc_gets_hvc1_and_rotation_is_kept() {
     );
     // A portrait phone video: the rotation lives in the MOV display matrix
     // (FFmpeg 5.1 writes it from the `rotate` tag when stream-copying).
-    let dance = d.path().join("phone.mov");
+    let recording = d.path().join("phone.mov");
     ffmpeg(&[
         "-i",
         s(&plain),
@@ -518,11 +488,11 @@ fn hevc_gets_hvc1_and_rotation_is_kept() {
         "copy",
         "-metadata:s:v:0",
         "rotate=90",
-        s(&dance),
+        s(&recording),
     ]);
-    let src = engine::probe(&dance).unwrap();
+    let src = engine::probe(&recording).unwrap();
     assert_ne!(src.video().unwrap().rotation, 0, "fixture rotation");
-    let report = run(&request(&dance, &song, d.path(), 1.5)).unwrap();
+    let report = run(&request(&recording, &song, d.path(), 1.5)).unwrap();
     let out = engine::probe(&report.output).unwrap();
     let v = out.video().unwrap();
     assert_eq!(v.codec, "hevc");
@@ -535,15 +505,15 @@ fn hevc_gets_hvc1_and_rotation_is_kept() {
 fn mkv_input_exports_to_mp4() {
     let d = tempfile::tempdir().unwrap();
     let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
-    let dance = make_dance(
+    let recording = make_recording(
         d.path(),
         "class.mkv",
-        &DanceOpts {
+        &RecordingOpts {
             dur: 6.0,
             ..Default::default()
         },
     );
-    let report = run(&request(&dance, &song, d.path(), 1.0)).unwrap();
+    let report = run(&request(&recording, &song, d.path(), 1.0)).unwrap();
     assert_eq!(report.output.extension().unwrap(), "mp4");
     let out = engine::probe(&report.output).unwrap();
     assert!((out.duration_s - 5.0).abs() < 0.1, "{}", out.duration_s);
@@ -560,19 +530,19 @@ fn avi_input_exports_to_mp4() {
     let d = tempfile::tempdir().unwrap();
     let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
     // H.264 in AVI (Annex B, no B-frames) with PCM sound (MP3 in AVI keeps
-    // its codec delay, which moves the audio clock, dance time 0, by ~1 frame).
-    let dance = make_dance(
+    // its codec delay, which moves the audio clock, recording time 0, by ~1 frame).
+    let recording = make_recording(
         d.path(),
         "class.avi",
-        &DanceOpts {
+        &RecordingOpts {
             dur: 6.0,
             vcodec: Some(&[&H264[..], &["-g", "30", "-bf", "0"]].concat()),
             extra: &["-c:a", "pcm_s16le"],
             ..Default::default()
         },
     );
-    let report = run(&request(&dance, &song, d.path(), 1.3)).unwrap();
-    let src_frames = frame_hashes(&dance);
+    let report = run(&request(&recording, &song, d.path(), 1.3)).unwrap();
+    let src_frames = frame_hashes(&recording);
     let out_frames = frame_hashes(&report.output);
     let shown = src_frames
         .iter()
@@ -590,15 +560,15 @@ fn variable_frame_rate_is_kept() {
     let d = tempfile::tempdir().unwrap();
     let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
     // 30 fps for 3 s, then 15 fps (a phone lowering its rate in the dark).
-    let plain = make_dance(
+    let plain = make_recording(
         d.path(),
         "plain.mp4",
-        &DanceOpts {
+        &RecordingOpts {
             dur: 8.0,
             ..Default::default()
         },
     );
-    let dance = Fixture::new()
+    let recording = Fixture::new()
         .input(&plain)
         .args(&[
             "-vf",
@@ -629,8 +599,8 @@ fn variable_frame_rate_is_kept() {
             .filter_map(|l| l.trim().parse().ok())
             .collect()
     };
-    let src = ts(&dance);
-    let report = run(&request(&dance, &song, d.path(), 2.5)).unwrap();
+    let src = ts(&recording);
+    let report = run(&request(&recording, &song, d.path(), 2.5)).unwrap();
     let out = ts(&report.output);
     // The frame times after the cut are the source's, shifted to start at 0.
     let first = src
@@ -650,9 +620,9 @@ fn variable_frame_rate_is_kept() {
 #[test]
 fn song_already_playing_keeps_the_recording_start() {
     let d = tempfile::tempdir().unwrap();
-    let (song, dance) = song_and_class(d.path(), 30.0, 8.0);
+    let (song, recording) = song_and_class(d.path(), 30.0, 8.0);
     // 12.25 s into the song: the encoder seeks there rather than decoding it.
-    let report = run(&request(&dance, &song, d.path(), -12.25)).unwrap();
+    let report = run(&request(&recording, &song, d.path(), -12.25)).unwrap();
     assert_eq!(report.trim.start_reason, StartReason::RecordingStart);
     assert!(report.trim.start_s.abs() < 1e-6);
     assert_placed(&report, &song, &[0.2, 7.5], 0.001);
@@ -661,8 +631,8 @@ fn song_already_playing_keeps_the_recording_start() {
 #[test]
 fn lead_in_keeps_seconds_before_the_song() {
     let d = tempfile::tempdir().unwrap();
-    let (song, dance) = song_and_class(d.path(), 30.0, 10.0);
-    let mut req = request(&dance, &song, d.path(), 4.0);
+    let (song, recording) = song_and_class(d.path(), 30.0, 10.0);
+    let mut req = request(&recording, &song, d.path(), 4.0);
     req.lead_in_s = 1.5;
     let report = run(&req).unwrap();
     assert_eq!(report.trim.start_reason, StartReason::SongStart);
@@ -684,8 +654,8 @@ fn lead_in_keeps_seconds_before_the_song() {
 #[test]
 fn the_users_trim_sets_both_ends() {
     let d = tempfile::tempdir().unwrap();
-    let (song, dance) = song_and_class(d.path(), 30.0, 10.0);
-    let mut req = request(&dance, &song, d.path(), 1.0);
+    let (song, recording) = song_and_class(d.path(), 30.0, 10.0);
+    let mut req = request(&recording, &song, d.path(), 1.0);
     req.trim_start_s = Some(3.0);
     req.trim_end_s = Some(7.5);
     let report = run(&req).unwrap();
@@ -717,15 +687,15 @@ fn song_ending_before_the_recording_ends_the_export_after_its_fade() {
     let d = tempfile::tempdir().unwrap();
     // 7 s of song, the last 2 s fading out, then 3 s of silence in the file.
     let song = make_song(d.path(), "song.m4a", 7.0, 2.0, 3.0);
-    let dance = make_dance(
+    let recording = make_recording(
         d.path(),
         "class.mp4",
-        &DanceOpts {
+        &RecordingOpts {
             dur: 14.0,
             ..Default::default()
         },
     );
-    let report = run(&request(&dance, &song, d.path(), 1.0)).unwrap();
+    let report = run(&request(&recording, &song, d.path(), 1.0)).unwrap();
     assert_eq!(report.trim.end_reason, EndReason::SongEnd);
     // The fade reaches -50 dB shortly before its end (7 s in the song = 8 s
     // in the recording); the export must not stop at the fade's start.
@@ -741,17 +711,17 @@ fn long_song_end_is_found_from_its_tail() {
     let d = tempfile::tempdir().unwrap();
     // 156 s: only its first 45 s and last 90 s are decoded to find its ends.
     let song = make_song(d.path(), "song.m4a", 156.0, 3.0, 4.0);
-    let dance = make_dance(
+    let recording = make_recording(
         d.path(),
         "class.mp4",
-        &DanceOpts {
+        &RecordingOpts {
             dur: 14.0,
             size: "160x90",
             ..Default::default()
         },
     );
     // Song time 146 s plays at recording time 0: it ends (fade done) near 10 s.
-    let report = run(&request(&dance, &song, d.path(), -146.0)).unwrap();
+    let report = run(&request(&recording, &song, d.path(), -146.0)).unwrap();
     assert_eq!(report.trim.start_reason, StartReason::RecordingStart);
     assert_eq!(report.trim.end_reason, EndReason::SongEnd);
     assert!(
@@ -766,16 +736,16 @@ fn black_ending_is_trimmed() {
     let d = tempfile::tempdir().unwrap();
     let song = make_song(d.path(), "song.m4a", 30.0, 2.0, 0.0);
     // Picture goes black (with a little sensor noise) from 7.0 s to 12 s.
-    let dance = make_dance(
+    let recording = make_recording(
         d.path(),
         "class.mp4",
-        &DanceOpts {
+        &RecordingOpts {
             dur: 12.0,
             vf: Some("drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill:enable='gte(t,7)',noise=alls=6:allf=t"),
             ..Default::default()
         },
     );
-    let report = run(&request(&dance, &song, d.path(), 0.5)).unwrap();
+    let report = run(&request(&recording, &song, d.path(), 0.5)).unwrap();
     assert_eq!(
         report.trim.end_reason,
         EndReason::BlackPicture,
@@ -784,7 +754,7 @@ fn black_ending_is_trimmed() {
     );
     assert!((report.trim.end_s - 7.0).abs() <= 0.15, "{:?}", report.trim);
     // Without detection the whole recording is kept.
-    let mut req = request(&dance, &song, d.path(), 0.5);
+    let mut req = request(&recording, &song, d.path(), 0.5);
     req.detect_black_tail = false;
     let report = run(&req).unwrap();
     assert_eq!(report.trim.end_reason, EndReason::RecordingEnd);
@@ -804,16 +774,16 @@ fn drift_is_followed_to_the_last_second() {
 /// A class of `dur` seconds to a 40-s song at `rate`, offset 1 s at its middle.
 fn retimed(dir: &Path, dur: f64, rate: f64) -> (ExportRequest, PathBuf) {
     let song = make_song(dir, "song.m4a", 40.0, 2.0, 0.0);
-    let dance = make_dance(
+    let recording = make_recording(
         dir,
         "class.mp4",
-        &DanceOpts {
+        &RecordingOpts {
             dur,
             size: "160x90",
             ..Default::default()
         },
     );
-    let mut req = request(&dance, &song, dir, 1.0);
+    let mut req = request(&recording, &song, dir, 1.0);
     req.placement = Some(Placement {
         offset_s: 1.0,
         rate,
@@ -840,14 +810,14 @@ fn speed_change_keeps_pitch_and_stays_in_sync() {
 #[test]
 fn never_overwrites_and_honours_the_name() {
     let d = tempfile::tempdir().unwrap();
-    let (song, dance) = song_and_class(d.path(), 20.0, 4.0);
+    let (song, recording) = song_and_class(d.path(), 20.0, 4.0);
     let out = d.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    let a = run(&request(&dance, &song, &out, 0.5)).unwrap();
-    let b = run(&request(&dance, &song, &out, 0.5)).unwrap();
+    let a = run(&request(&recording, &song, &out, 0.5)).unwrap();
+    let b = run(&request(&recording, &song, &out, 0.5)).unwrap();
     assert_eq!(a.output, out.join("class_beatsync.mp4"));
     assert_eq!(b.output, out.join("class_beatsync (2).mp4"));
-    let mut req = request(&dance, &song, &out, 0.5);
+    let mut req = request(&recording, &song, &out, 0.5);
     req.name = Some("Monday class".into());
     assert_eq!(run(&req).unwrap().output, out.join("Monday class.mp4"));
     req.name = Some("../escape".into());
@@ -857,14 +827,14 @@ fn never_overwrites_and_honours_the_name() {
 #[test]
 fn stale_partials_are_removed_and_live_ones_kept() {
     let d = tempfile::tempdir().unwrap();
-    let (song, dance) = song_and_class(d.path(), 20.0, 4.0);
+    let (song, recording) = song_and_class(d.path(), 20.0, 4.0);
     let out = d.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let stale = out.join(".beatsync-999999-0-class_beatsync.mp4.partial");
     std::fs::write(&stale, b"half a file").unwrap();
     let unrelated = out.join("notes.partial");
     std::fs::write(&unrelated, b"not ours").unwrap();
-    run(&request(&dance, &song, &out, 0.5)).unwrap();
+    run(&request(&recording, &song, &out, 0.5)).unwrap();
     assert!(!stale.exists(), "the stale partial should be removed");
     assert!(unrelated.exists(), "other programs' files are left alone");
 }
@@ -872,10 +842,16 @@ fn stale_partials_are_removed_and_live_ones_kept() {
 #[test]
 fn missing_output_folder_is_a_typed_error() {
     let d = tempfile::tempdir().unwrap();
-    let (song, dance) = song_and_class(d.path(), 20.0, 4.0);
-    let e = run(&request(&dance, &song, &d.path().join("nope"), 0.5)).unwrap_err();
+    let (song, recording) = song_and_class(d.path(), 20.0, 4.0);
+    let e = run(&request(&recording, &song, &d.path().join("nope"), 0.5)).unwrap_err();
     assert_eq!(e.code(), "output_dir", "{e}");
-    let e = run(&request(&dance, &d.path().join("gone.m4a"), d.path(), 0.5)).unwrap_err();
+    let e = run(&request(
+        &recording,
+        &d.path().join("gone.m4a"),
+        d.path(),
+        0.5,
+    ))
+    .unwrap_err();
     assert_eq!(e.code(), "not_found", "{e}");
 }
 
@@ -883,17 +859,17 @@ fn missing_output_folder_is_a_typed_error() {
 fn unsupported_video_codec_is_reported() {
     let d = tempfile::tempdir().unwrap();
     let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
-    let dance = make_dance(
+    let recording = make_recording(
         d.path(),
         "class.mkv",
-        &DanceOpts {
+        &RecordingOpts {
             dur: 3.0,
             vcodec: Some(&["-c:v", "ffv1", "-g", "10"]),
             size: "64x36",
             ..Default::default()
         },
     );
-    let e = run(&request(&dance, &song, d.path(), 0.2)).unwrap_err();
+    let e = run(&request(&recording, &song, d.path(), 0.2)).unwrap_err();
     assert_eq!(e.code(), "unsupported", "{e}");
     assert_eq!(files_in(d.path()), vec!["class.mkv", "song.m4a"]);
 }
@@ -901,15 +877,15 @@ fn unsupported_video_codec_is_reported() {
 #[test]
 fn input_changed_during_export_is_detected_and_nothing_left() {
     let d = tempfile::tempdir().unwrap();
-    let (song, dance) = song_and_class(d.path(), 20.0, 6.0);
+    let (song, recording) = song_and_class(d.path(), 20.0, 6.0);
     let out = d.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    let req = request(&dance, &song, &out, 0.5);
+    let req = request(&recording, &song, &out, 0.5);
     // Removed while exporting.
     let mut removed = false;
     let e = engine::export(&req, &CancelToken::new(), &mut |stage, _| {
         if stage == "export" && !removed {
-            removed = std::fs::remove_file(&dance).is_ok();
+            removed = std::fs::remove_file(&recording).is_ok();
         }
     })
     .unwrap_err();
@@ -917,10 +893,10 @@ fn input_changed_during_export_is_detected_and_nothing_left() {
     assert_eq!(e.code(), "input_changed", "{e}");
     assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
     // Changed (appended to) while exporting.
-    let dance = make_dance(
+    let recording = make_recording(
         d.path(),
         "class.mp4",
-        &DanceOpts {
+        &RecordingOpts {
             dur: 6.0,
             ..Default::default()
         },
@@ -937,7 +913,7 @@ fn input_changed_during_export_is_detected_and_nothing_left() {
         }
     })
     .unwrap_err();
-    assert!(changed && dance.exists());
+    assert!(changed && recording.exists());
     assert_eq!(e.code(), "input_changed", "{e}");
     assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
 }
@@ -945,14 +921,14 @@ fn input_changed_during_export_is_detected_and_nothing_left() {
 #[test]
 fn cancel_stops_and_leaves_nothing() {
     let d = tempfile::tempdir().unwrap();
-    let (song, dance) = song_and_class(d.path(), 20.0, 6.0);
+    let (song, recording) = song_and_class(d.path(), 20.0, 6.0);
     let out = d.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let cancel = CancelToken::new();
     let c2 = cancel.clone();
     let mut stages = Vec::new();
     let e = engine::export(
-        &request(&dance, &song, &out, 0.5),
+        &request(&recording, &song, &out, 0.5),
         &cancel,
         &mut |stage, f| {
             stages.push((stage.to_string(), f));
@@ -1002,10 +978,10 @@ fn disk_full_is_a_typed_error_and_leaves_nothing() {
     }
     let d = tempfile::tempdir().unwrap();
     let song = make_song(d.path(), "song.m4a", 20.0, 2.0, 0.0);
-    let dance = make_dance(
+    let recording = make_recording(
         d.path(),
         "class.mp4",
-        &DanceOpts {
+        &RecordingOpts {
             dur: 8.0,
             size: "640x360",
             ..Default::default()
@@ -1016,11 +992,11 @@ fn disk_full_is_a_typed_error_and_leaves_nothing() {
         return;
     };
     // Refused up front from the free-space estimate…
-    let e = run(&request(&dance, &song, &disk.0, 0.5)).unwrap_err();
+    let e = run(&request(&recording, &song, &disk.0, 0.5)).unwrap_err();
     assert_eq!(e.code(), "disk_full", "{e}");
     assert!(files_in(&disk.0).is_empty());
     // …and, without the estimate, when the disk fills up mid-write.
-    let mut req = request(&dance, &song, &disk.0, 0.5);
+    let mut req = request(&recording, &song, &disk.0, 0.5);
     req.check_free_space = false;
     let e = run(&req).unwrap_err();
     assert_eq!(e.code(), "disk_full", "{e}");
@@ -1034,12 +1010,12 @@ fn read_only_folder_is_a_typed_error() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
-    let (song, dance) = song_and_class(d.path(), 20.0, 4.0);
+    let (song, recording) = song_and_class(d.path(), 20.0, 4.0);
     let Some(disk) = SmallDisk::mount(&d.path().join("ro"), "size=4m,ro") else {
         common::skip("read-only folder test: mount failed");
         return;
     };
-    let e = run(&request(&dance, &song, &disk.0, 0.5)).unwrap_err();
+    let e = run(&request(&recording, &song, &disk.0, 0.5)).unwrap_err();
     assert_eq!(e.code(), "output_dir", "{e}");
 }
 
@@ -1049,10 +1025,10 @@ fn killed_export_leaves_no_final_file_and_the_next_run_cleans_up() {
     let d = tempfile::tempdir().unwrap();
     let song = make_song(d.path(), "song.m4a", 40.0, 2.0, 0.0);
     // Big enough that the export takes a while: 30 s of 640x360 at a high bit rate.
-    let dance = make_dance(
+    let recording = make_recording(
         d.path(),
         "class.mp4",
-        &DanceOpts {
+        &RecordingOpts {
             dur: 30.0,
             size: "640x360",
             vcodec: Some(&[&H264[..], &["-g", "30", "-b:v", "12M"]].concat()),
@@ -1064,7 +1040,7 @@ fn killed_export_leaves_no_final_file_and_the_next_run_cleans_up() {
     let args = [
         "sync",
         "--dance",
-        s(&dance),
+        s(&recording),
         "--bgm",
         s(&song),
         "--out",
@@ -1118,12 +1094,12 @@ fn killed_export_leaves_no_final_file_and_the_next_run_cleans_up() {
 #[test]
 fn cli_json_report_has_the_contract_fields() {
     let d = tempfile::tempdir().unwrap();
-    let (song, dance) = song_and_class(d.path(), 20.0, 4.0);
+    let (song, recording) = song_and_class(d.path(), 20.0, 4.0);
     let out = Command::new(env!("CARGO_BIN_EXE_beatsync"))
         .args([
             "sync",
             "--dance",
-            s(&dance),
+            s(&recording),
             "--bgm",
             s(&song),
             "--out",
@@ -1164,7 +1140,7 @@ fn cli_json_report_has_the_contract_fields() {
     // The request/report types round-trip through JSON (the job system stores them).
     let report: ExportReport = serde_json::from_value(v).unwrap();
     assert!(report.output.exists());
-    let req = request(&dance, &song, d.path(), 0.5);
+    let req = request(&recording, &song, d.path(), 0.5);
     let back: ExportRequest = serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();
     assert_eq!(back, req);
 }
@@ -1192,10 +1168,10 @@ fn plain_io_paths_write_the_same_file_as_the_linux_ones() {
         std::fs::remove_file(probe).unwrap();
     }
     let song = make_song(d.path(), "song.m4a", 14.0, 2.0, 0.0);
-    let dance = make_dance(
+    let recording = make_recording(
         d.path(),
         "class.mp4",
-        &DanceOpts {
+        &RecordingOpts {
             size: "960x540",
             extra: &["-qp", "4"],
             ..Default::default()
@@ -1207,7 +1183,7 @@ fn plain_io_paths_write_the_same_file_as_the_linux_ones() {
             let out = d.path().join(format!("out-copy{copy}-plain{plain}"));
             std::fs::create_dir(&out).unwrap();
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_beatsync"));
-            cmd.args(["sync", "--dance", s(&dance), "--bgm", s(&song)])
+            cmd.args(["sync", "--dance", s(&recording), "--bgm", s(&song)])
                 .args(["--out", s(&out), "--offset", "-1.5"])
                 .env("BEATSYNC_PLAIN_IO", plain);
             if copy {
@@ -1266,12 +1242,12 @@ fn top_level_atoms(path: &Path) -> Vec<(String, u64)> {
 #[test]
 fn the_index_comes_before_the_media_data() {
     let d = tempfile::tempdir().unwrap();
-    let (song, dance) = song_and_class(d.path(), 20.0, 12.0);
+    let (song, recording) = song_and_class(d.path(), 20.0, 12.0);
     let mut cases = Vec::new();
     for (copy, smart) in [(false, false), (true, false), (false, true)] {
         let out = d.path().join(format!("out-{copy}-{smart}"));
         std::fs::create_dir(&out).unwrap();
-        let mut req = request(&dance, &song, &out, -1.5);
+        let mut req = request(&recording, &song, &out, -1.5);
         req.audio.copy_if_possible = copy;
         req.start_cut = if smart {
             engine::export::StartCut::SmartCut

@@ -94,6 +94,38 @@ fn song_lags(output: &Path, song: &[f32], points: &[f64], offset: f64) -> Vec<f6
         .collect()
 }
 
+/// An exported file is a valid video with sound, and the song in it sits
+/// where `output_time = song_time + offset` puts it (±2 ms at 1, 3 and 5 s).
+fn assert_song_placed(output: &Path, song: &[f32], offset: f64) {
+    let info = beatsync_engine::probe(output).expect("output is a valid media file");
+    info.require_video().expect("picture");
+    info.require_audio().expect("sound");
+    let points = [1.0, 3.0, 5.0];
+    for (at, lag) in points.iter().zip(song_lags(output, song, &points, offset)) {
+        assert!(
+            lag.abs() < 0.002,
+            "{}: at {at} s the song is off by {:.2} ms",
+            output.display(),
+            lag * 1e3
+        );
+    }
+}
+
+/// `beatsync jobs add --dance CLASS --bgm SONG --out OUT` with the paths as
+/// the OS spells them; it must succeed.
+fn add_job(data: &Path, class: &Path, song: &Path, out: &Path) {
+    let o = beatsync(data)
+        .args(["jobs", "add", "--dance"])
+        .arg(class)
+        .arg("--bgm")
+        .arg(song)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("jobs add");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 fn beatsync(data: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_beatsync"));
     c.env("BEATSYNC_DATA_DIR", data);
@@ -167,20 +199,7 @@ fn killed_at_random_moments_every_job_is_done_exactly_once() {
         // Song start times spread over 0.5..3.5 s.
         let delay = 0.5 + (i as f64 * 0.73) % 3.0;
         let class = make_class(&media, &song, i, delay);
-        let o = beatsync(&data)
-            .args([
-                "jobs",
-                "add",
-                "--dance",
-                path_str(&class),
-                "--bgm",
-                path_str(&song),
-                "--out",
-                path_str(&out),
-            ])
-            .output()
-            .expect("jobs add");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        add_job(&data, &class, &song, &out);
         classes.push((class, delay));
     }
     let (store, _) = Store::open(&data).expect("store");
@@ -285,31 +304,16 @@ fn killed_at_random_moments_every_job_is_done_exactly_once() {
         );
         assert!(j.attempts >= 1 && j.attempts <= j.max_attempts);
         let output = j.output_path.clone().expect("output path");
-        let info = beatsync_engine::probe(&output).expect("output is a valid media file");
-        info.require_video().expect("picture");
-        info.require_audio().expect("sound");
         // The clean song is placed where it is heard in the recording: aligning
         // the output against the song finds the recording's offset (minus the trim).
         let delay = classes
             .iter()
-            .find(|(c, _)| *c == j.dance.path)
+            .find(|(c, _)| *c == j.recording.path)
             .map(|(_, d)| *d)
             .expect("known class");
         let report = j.report.clone().expect("report");
         let trim_start = report["trim"]["start_s"].as_f64().unwrap_or(0.0);
-        let expected = delay - trim_start;
-        let points = [1.0, 3.0, 5.0];
-        for (at, lag) in points
-            .iter()
-            .zip(song_lags(&output, &song_pcm, &points, expected))
-        {
-            assert!(
-                lag.abs() < 0.002,
-                "{}: at {at} s the song is off by {:.2} ms",
-                output.display(),
-                lag * 1e3
-            );
-        }
+        assert_song_placed(&output, &song_pcm, delay - trim_start);
         outputs.push(output);
     }
     let done = outputs.len();
@@ -420,16 +424,7 @@ fn a_job_for_files_named_with_byte_0xff_is_done() {
         std::fs::write(media.join(lossy), "not the file the job names").expect("decoy");
     }
 
-    let o = beatsync(&data)
-        .args(["jobs", "add", "--dance"])
-        .arg(&class)
-        .arg("--bgm")
-        .arg(&song)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("jobs add");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    add_job(&data, &class, &song, &out);
     let o = beatsync(&data)
         .args(["jobs", "run", "--until-empty"])
         .output()
@@ -443,10 +438,10 @@ fn a_job_for_files_named_with_byte_0xff_is_done() {
     };
     assert_eq!(j.state, JobState::Done, "{:?}", j.error);
     assert_eq!(
-        bytes(&j.dance.path),
+        bytes(&j.recording.path),
         bytes(&class.canonicalize().expect("c"))
     );
-    assert_eq!(bytes(&j.bgm.path), bytes(&song.canonicalize().expect("c")));
+    assert_eq!(bytes(&j.song.path), bytes(&song.canonicalize().expect("c")));
     let output = j.output_path.clone().expect("output path");
     let out_dir = out.canonicalize().expect("out");
     assert_eq!(bytes(output.parent().expect("dir")), bytes(&out_dir));
@@ -455,25 +450,12 @@ fn a_job_for_files_named_with_byte_0xff_is_done() {
         Some("class-\u{FFFD}_beatsync.mp4"),
         "the output's own name is UTF-8"
     );
-    let info = beatsync_engine::probe(&output).expect("output is a valid media file");
-    info.require_video().expect("picture");
-    info.require_audio().expect("sound");
     let song_pcm = beatsync_engine::decode_audio(&song, CHECK_RATE)
         .expect("decode song")
         .samples;
     let report = j.report.clone().expect("report");
     let expected = delay - report["trim"]["start_s"].as_f64().unwrap_or(0.0);
-    let points = [1.0, 3.0, 5.0];
-    for (at, lag) in points
-        .iter()
-        .zip(song_lags(&output, &song_pcm, &points, expected))
-    {
-        assert!(
-            lag.abs() < 0.002,
-            "at {at} s the song is off by {:.2} ms",
-            lag * 1e3
-        );
-    }
+    assert_song_placed(&output, &song_pcm, expected);
 
     // `jobs show` answers JSON with the exact path (bytes where not UTF-8).
     let o = beatsync(&data)
@@ -481,7 +463,8 @@ fn a_job_for_files_named_with_byte_0xff_is_done() {
         .output()
         .expect("jobs show");
     let shown: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
-    let dance: Vec<u8> = serde_json::from_value(shown["dance"]["path"]["os"].clone())
-        .expect("the dance path as bytes");
-    assert_eq!(dance, bytes(&j.dance.path));
+    // The JSON keeps the recording's key `dance` (what scripts read).
+    let recording: Vec<u8> = serde_json::from_value(shown["dance"]["path"]["os"].clone())
+        .expect("the recording's path as bytes");
+    assert_eq!(recording, bytes(&j.recording.path));
 }

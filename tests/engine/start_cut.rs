@@ -9,7 +9,7 @@
 mod common;
 
 use beatsync_engine as engine;
-use common::{ffmpeg_output, path_str as s, Fixture, H264};
+use common::{ffmpeg_output, gray_pixels, path_str as s, psnr, Fixture, H264};
 use engine::export::{StartCut, StartCutUsed};
 use engine::{CancelToken, ExportReport, ExportRequest, Placement};
 use std::path::{Path, PathBuf};
@@ -54,21 +54,9 @@ fn beep_song(dir: &Path, dur: f64, beep_s: f64) -> PathBuf {
         .write(&dir.join("song.m4a"))
 }
 
-/// Every frame of a video (edit lists honoured), grey, presentation order.
+/// Every frame of a video (edit lists honoured), gray, presentation order.
 fn frames_of(path: &Path) -> Vec<Vec<u8>> {
-    let raw = ffmpeg_output(&[
-        "-i",
-        s(path),
-        "-map",
-        "0:v:0",
-        "-fps_mode",
-        "passthrough",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "gray",
-        "-",
-    ]);
+    let raw = gray_pixels(path, &[], &["-fps_mode", "passthrough"]);
     raw.chunks_exact(320 * 180).map(<[u8]>::to_vec).collect()
 }
 
@@ -80,23 +68,10 @@ fn editlist_arg(ignore: bool) -> &'static str {
     }
 }
 
-/// The first frame of `path` as a player shows it, grey, and its time.
+/// The first frame of `path` as a player shows it, gray, and its time.
 fn first_frame(path: &Path, ignore_editlist: bool) -> (f64, Vec<u8>) {
-    let pixels = ffmpeg_output(&[
-        "-ignore_editlist",
-        editlist_arg(ignore_editlist),
-        "-i",
-        s(path),
-        "-map",
-        "0:v:0",
-        "-frames:v",
-        "1",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "gray",
-        "-",
-    ]);
+    let editlist = ["-ignore_editlist", editlist_arg(ignore_editlist)];
+    let pixels = gray_pixels(path, &editlist, &["-frames:v", "1"]);
     let t = first_time(path, ignore_editlist, "v:0");
     (t, pixels)
 }
@@ -149,16 +124,6 @@ fn beep_time(path: &Path, ignore_editlist: bool) -> f64 {
         .position(|x| x.abs() > 0.4)
         .expect("the beep is in the export");
     first_time(path, ignore_editlist, "a:0") + onset as f64 / f64::from(AUDIO_RATE)
-}
-
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let mse = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10()
 }
 
 /// The source frame a decoded frame is (best PSNR), with its PSNR and the

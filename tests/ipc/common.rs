@@ -3,7 +3,7 @@
 //! fixtures made with the `ffmpeg` command line.
 #![allow(dead_code)]
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -160,6 +160,54 @@ pub fn drop_one(app: &tauri::App<MockRuntime>, path: &Path) -> String {
     let added = drop_files(app, &[path]);
     assert_eq!(added[0]["ok"], true, "{:?}", added[0]);
     added[0]["id"].as_str().expect("id").to_string()
+}
+
+/// A class video and its song dropped on the window: their ids.
+pub fn drop_pair(app: &tauri::App<MockRuntime>, class: &Path, song: &Path) -> (String, String) {
+    (drop_one(app, class), drop_one(app, song))
+}
+
+/// The job the `analyze` command answered for a dropped class video and
+/// song (the page's ids), and its id.
+pub fn analyze(
+    main: &WebviewWindow<MockRuntime>,
+    class_id: &str,
+    song_id: &str,
+) -> (Value, String) {
+    let job = call(
+        main,
+        "analyze",
+        json!({ "dance": class_id, "bgm": song_id }),
+    )
+    .expect("analyze");
+    let id = job["id"].as_str().expect("id").to_string();
+    (job, id)
+}
+
+/// A class video and its song dropped and analysed as the page does it.
+pub struct Analysed {
+    pub class_id: String,
+    pub song_id: String,
+    /// The `analyze` command's answer, and its id.
+    pub job: Value,
+    pub id: String,
+}
+
+/// [`drop_pair`], then [`analyze`].
+pub fn analyze_pair(
+    app: &tauri::App<MockRuntime>,
+    main: &WebviewWindow<MockRuntime>,
+    class: &Path,
+    song: &Path,
+) -> Analysed {
+    let (class_id, song_id) = drop_pair(app, class, song);
+    let (job, id) = analyze(main, &class_id, &song_id);
+    Analysed {
+        class_id,
+        song_id,
+        job,
+        id,
+    }
 }
 
 /// The folder the user picked in the native folder dialog.

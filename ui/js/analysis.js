@@ -26,7 +26,7 @@ export class AnalysisView {
   constructor(deps) {
     this.deps = deps;
     this.job = null;
-    this.pending = null; // {dance, song} while the analysis is being requested
+    this.pending = null; // {recording, song} (paths) while the analysis is being requested
     this.view = null; // {start_s, px_per_s}, null = fit the whole recording
     this.rec = null;
     this.song = null;
@@ -137,9 +137,9 @@ export class AnalysisView {
     $('view-body').hidden = !(job || this.pending);
     if (!job && !this.pending) return;
 
-    const dance = job ? job.dance_path : this.pending.dance;
+    const recording = job ? job.dance_path : this.pending.recording;
     const song = job ? job.bgm_path : this.pending.song;
-    $('view-title').textContent = baseName(dance);
+    $('view-title').textContent = baseName(recording);
     $('view-song').textContent = t('view.with_song', { song: baseName(song) });
 
     const state = job ? job.state : 'queued';

@@ -10,7 +10,7 @@ import { decidePairing, matchWord, rankMatches, songsKey } from './pairing.js';
 export class FileList {
   /**
    * `onChange()` runs whenever the class videos, the songs, a pairing or the selection changes.
-   * `matchSongs(danceId, songIds)` → Promise<SongMatch[]> aligns a video against several songs.
+   * `matchSongs(recordingId, songIds)` → Promise<SongMatch[]> aligns a video against several songs.
    */
   constructor(listEl, emptyEl, onChange = () => {}, matchSongs = async () => []) {
     this.listEl = listEl;

@@ -84,7 +84,7 @@ export class JobStore {
   }
 
   /** The newest job for a class video against a song, or null. */
-  forPair(dance, bgm) {
-    return this.all().filter((j) => j.dance_path === dance && j.bgm_path === bgm).sort(byNewest)[0] || null;
+  forPair(recording, song) {
+    return this.all().filter((j) => j.dance_path === recording && j.bgm_path === song).sort(byNewest)[0] || null;
   }
 }

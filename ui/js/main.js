@@ -21,7 +21,7 @@ const jobs = new JobStore();
 let batch = new Set(); // ids of the current export run, for the overall progress line
 let settings = { out_dir: '', language: null, balance: 0, mirror: true };
 let viewJobId = null; // a job picked in the job list; otherwise the selected class video's job
-const requested = new Set(); // "dance\nbgm" pairs whose `analyze` call is in flight
+const requested = new Set(); // "recording\nsong" path pairs whose `analyze` call is in flight
 const waveforms = new Map();
 const frameRates = new Map();
 let jobsLoaded = false; // until list_jobs answers, a pair's existing job is not known yet
@@ -51,7 +51,7 @@ const files = new FileList($('files'), $('files-empty'), () => {
   viewJobId = null;
   ensureAnalyses();
   refresh();
-}, (dance, songs) => invoke('match_songs', { dance, songs }));
+}, (recording, songs) => invoke('match_songs', { dance: recording, songs }));
 
 const preview = new Preview({
   statusEl: $('preview-status'),
@@ -103,8 +103,8 @@ function upsert(...list) {
 }
 
 /** The newest job for a class video against a song. */
-function jobFor(dance, bgm) {
-  return jobs.forPair(dance, bgm);
+function jobFor(recording, song) {
+  return jobs.forPair(recording, song);
 }
 
 function currentJob() {
@@ -144,7 +144,7 @@ function addToBatch(started) {
 function refresh() {
   const job = currentJob();
   const song = files.selectedPath && files.songFor(files.selectedPath);
-  view.show(job, !job && song ? { dance: files.selectedPath, song } : null);
+  view.show(job, !job && song ? { recording: files.selectedPath, song } : null);
   jobList.render(jobs.all(), batchJobs(), job && job.id);
   renderExport(job);
   renderEmptyView();
@@ -220,8 +220,8 @@ async function exportAll() {
   if (dir) {
     const started = [];
     if (plan.ready.length) started.push(...((await call('export', { ids: plan.ready })) || []));
-    for (const [song, dances] of plan.rest) {
-      started.push(...((await call('export_all', { dances, bgm: files.idOf(song) })) || []));
+    for (const [song, recordings] of plan.rest) {
+      started.push(...((await call('export_all', { dances: recordings, bgm: files.idOf(song) })) || []));
     }
     addToBatch(started);
   }

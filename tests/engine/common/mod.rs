@@ -193,6 +193,36 @@ pub fn measured_lag_s(
     ((base as f64 + lag + (win / 2) as f64) - song_c) / f64::from(rate)
 }
 
+/// The first video stream of `path` decoded to 8-bit gray pixels, every
+/// frame one after the other: `ffmpeg INPUT_OPTS -i path -map 0:v:0
+/// OUTPUT_OPTS -f rawvideo -pix_fmt gray -`.
+pub fn gray_pixels(path: &Path, input_opts: &[&str], output_opts: &[&str]) -> Vec<u8> {
+    let mut args: Vec<&str> = input_opts.to_vec();
+    args.extend(["-i", path_str(path), "-map", "0:v:0"]);
+    args.extend(output_opts);
+    args.extend(["-f", "rawvideo", "-pix_fmt", "gray", "-"]);
+    ffmpeg_output(&args)
+}
+
+/// Frame `n` (presentation order) of a video as 8-bit gray pixels.
+pub fn gray_frame(path: &Path, n: usize) -> Vec<u8> {
+    let sel = format!("select=eq(n\\,{n})");
+    gray_pixels(path, &[], &["-vf", &sel, "-frames:v", "1"])
+}
+
+/// Peak signal-to-noise ratio of two 8-bit pictures of the same size, dB
+/// (identical pictures: about 138 dB, not infinity).
+pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10()
+}
+
 /// A test that cannot run on this machine says why. Under `CI=true` that
 /// fails the test: in CI a skip must never pass silently.
 pub fn skip(reason: &str) {

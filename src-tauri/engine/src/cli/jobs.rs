@@ -139,7 +139,7 @@ fn line(j: &Job) -> String {
         "{}  {:<9}  {}  {}",
         j.id,
         j.state.as_str(),
-        j.dance
+        j.recording
             .path
             .file_name()
             .map(|n| n.to_string_lossy())
@@ -193,8 +193,8 @@ fn add_job(store: &Store, a: AddArgs) -> JobsResult<()> {
     })?;
     let out = std::fs::canonicalize(&a.out).unwrap_or(a.out);
     let job = store.add(NewJob {
-        dance: input(&a.dance)?,
-        bgm: input(&a.bgm)?,
+        recording: input(&a.dance)?,
+        song: input(&a.bgm)?,
         options: JobOptions {
             out_dir: Some(out),
             name: a.name,

@@ -29,9 +29,9 @@ pub(crate) struct InputAnalysis {
 /// The recording's picture facts.
 pub(crate) struct Picture {
     pub track: VideoTrack,
-    /// Container time of the recording's first decoded audio sample: dance
-    /// time 0 (the aligner's clock).
-    pub dance_origin_s: f64,
+    /// Container time of the recording's first decoded audio sample:
+    /// recording time 0 (the aligner's clock).
+    pub recording_origin_s: f64,
     /// Whether the recording may end in a black stretch (checked while the
     /// aligner runs, so that a normal ending costs nothing later).
     pub last_frame_black: Option<bool>,
@@ -46,16 +46,16 @@ pub(crate) struct Picture {
 /// the video stream's parameters for the output. MP4/MOV inputs are read
 /// from their header alone, without FFmpeg's stream-info probing.
 pub(crate) fn analyse_inputs(
-    dance: &Path,
-    bgm: &Path,
+    recording_path: &Path,
+    song_path: &Path,
     cancel: &CancelToken,
     progress: &mut dyn FnMut(&str, f64),
 ) -> Result<InputAnalysis> {
     let t0 = Instant::now();
     crate::init();
-    let stamps = vec![FileStamp::of(dance)?, FileStamp::of(bgm)?];
-    let mut recording = Recording::open(dance)?;
-    let mut song = Song::open(bgm)?;
+    let stamps = vec![FileStamp::of(recording_path)?, FileStamp::of(song_path)?];
+    let mut recording = Recording::open(recording_path)?;
+    let mut song = Song::open(song_path)?;
     cancel.check()?;
     // The song's envelope and the recording's picture facts are independent:
     // read them side by side.
@@ -64,9 +64,12 @@ pub(crate) fn analyse_inputs(
         let picture = scope.spawn(move || picture_facts(rec, cancel));
         let mut paced = Progress::new(progress);
         let range = song_audible_range(&mut song, cancel, &mut |f| paced.tick("analyse", f));
-        let picture = picture
-            .join()
-            .unwrap_or_else(|_| Err(EngineError::media(dance, "reading the video failed")));
+        let picture = picture.join().unwrap_or_else(|_| {
+            Err(EngineError::media(
+                recording_path,
+                "reading the video failed",
+            ))
+        });
         (range, picture)
     });
     let picture = picture?;
@@ -98,7 +101,7 @@ fn picture_facts(rec: &mut Recording, cancel: &CancelToken) -> Result<Picture> {
     };
     Ok(Picture {
         track,
-        dance_origin_s: start.audio_origin_s,
+        recording_origin_s: start.audio_origin_s,
         last_frame_black: Some(black),
         params,
     })

@@ -107,7 +107,7 @@ pub fn export_sealed(
     progress: &mut dyn FnMut(&str, f64),
     before_commit: &mut dyn FnMut(&std::path::Path) -> Result<()>,
 ) -> Result<ExportReport> {
-    let stamps = [FileStamp::of(&req.dance), FileStamp::of(&req.bgm)];
+    let stamps = [FileStamp::of(&req.recording), FileStamp::of(&req.song)];
     export_once(req, cancel, progress, before_commit).map_err(|e| input_change_behind(e, &stamps))
 }
 
@@ -139,7 +139,7 @@ fn export_once(
         let analysis = {
             let mut paced = Progress::new(progress);
             with_ticks("analyse", &mut paced, |report| {
-                analyse_inputs(&req.dance, &req.bgm, cancel, &mut |_, f| report(f))
+                analyse_inputs(&req.recording, &req.song, cancel, &mut |_, f| report(f))
             })?
         };
         return export_analysed(req, analysis, cancel, progress, before_commit);
@@ -190,7 +190,7 @@ fn align_beside_analysis(
         let job = scope.spawn(move || {
             let _ = wait.recv();
             ac.check()?;
-            analyse_inputs(&req.dance, &req.bgm, &ac, &mut |_, _| {})
+            analyse_inputs(&req.recording, &req.song, &ac, &mut |_, _| {})
         });
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut go = (cores < 4).then_some(go);
@@ -198,20 +198,28 @@ fn align_beside_analysis(
             beats: false,
             ..Default::default()
         };
-        let aligned =
-            crate::align::align_files(&req.dance, &req.bgm, &options, cancel, &mut |stage, f| {
+        let aligned = crate::align::align_files(
+            &req.recording,
+            &req.song,
+            &options,
+            cancel,
+            &mut |stage, f| {
                 if go.is_some() && !matches!(stage, "decode" | "features") {
                     go = None;
                 }
                 report(f)
-            });
+            },
+        );
         if aligned.is_err() {
             analysis_cancel.cancel();
         }
         drop(go);
-        let analysis = job
-            .join()
-            .unwrap_or_else(|_| Err(EngineError::media(&req.dance, "the input analysis failed")));
+        let analysis = job.join().unwrap_or_else(|_| {
+            Err(EngineError::media(
+                &req.recording,
+                "the input analysis failed",
+            ))
+        });
         (aligned, analysis)
     })
 }
@@ -226,7 +234,7 @@ fn aligned_request(req: &ExportRequest, aligned: &AlignResult) -> ExportRequest 
         ref_dance_s: Some(0.5 * (aligned.overlap.dance_start_s + aligned.overlap.dance_end_s)),
     });
     resolved.song_heard = Some(SongHeard {
-        dance_start_s: aligned.overlap.dance_start_s,
+        recording_start_s: aligned.overlap.dance_start_s,
     });
     if resolved.retime == RetimeMode::Auto {
         // Follow the recording: a pitch-kept speed change is matched with a
@@ -340,9 +348,9 @@ fn start_audio(
     cancel: &CancelToken,
 ) -> Result<AudioTrack> {
     let render = SongRender::for_output(
-        &req.bgm,
+        &req.song,
         plan.placement,
-        (plan.start_dance_s, plan.duration_s()),
+        (plan.start_recording_s, plan.duration_s()),
         req.audio.bitrate,
         req.retime,
     );

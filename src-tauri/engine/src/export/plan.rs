@@ -19,21 +19,21 @@ pub(crate) struct ExportPlan {
     /// The request's placement, its reference time resolved.
     pub placement: Placement,
     pub decision: TrimDecision,
-    /// Where the song is heard in the recording (dance time).
+    /// Where the song is heard in the recording (recording time).
     pub song_heard: (f64, f64),
     pub cut: VideoCut,
     pub smart_head: Option<SmartHead>,
     /// How the start was made, and why not by a smart cut when one was asked.
     pub start_cut: StartCutUsed,
     pub start_cut_reason: Option<String>,
-    /// The output's first and last instant, dance time (the cut's frames).
-    pub start_dance_s: f64,
-    pub end_dance_s: f64,
+    /// The output's first and last instant, recording time (the cut's frames).
+    pub start_recording_s: f64,
+    pub end_recording_s: f64,
 }
 
 impl ExportPlan {
     pub fn duration_s(&self) -> f64 {
-        self.end_dance_s - self.start_dance_s
+        self.end_recording_s - self.start_recording_s
     }
 }
 
@@ -48,7 +48,7 @@ pub(crate) fn plan_export(
     let placement = resolve_placement(req, a)?;
     let mut facts = trim_facts(req, a, &placement);
     let first = decide_trim(&facts)?;
-    let origin = a.picture.dance_origin_s;
+    let origin = a.picture.recording_origin_s;
     // A black ending is searched backwards from the planned end; when that
     // is the recording's end and its last frame is not black, there is none.
     let ends_with_picture =
@@ -91,8 +91,8 @@ pub(crate) fn plan_export(
         placement,
         decision,
         song_heard: (facts.song_heard_start_s, facts.song_heard_end_s),
-        start_dance_s: cut.start_s(track) - origin,
-        end_dance_s: cut.end_s(track) - origin,
+        start_recording_s: cut.start_s(track) - origin,
+        end_recording_s: cut.end_s(track) - origin,
         cut,
     })
 }
@@ -147,19 +147,19 @@ fn resolve_placement(req: &ExportRequest, a: &InputAnalysis) -> Result<Placement
     })?;
     if p.ref_dance_s.is_none() {
         let track = &a.picture.track;
-        p.ref_dance_s = Some(0.5 * (track.start_s + track.end_s) - a.picture.dance_origin_s);
+        p.ref_dance_s = Some(0.5 * (track.start_s + track.end_s) - a.picture.recording_origin_s);
     }
     Ok(p)
 }
 
-/// What the trim is decided from, dance time; no black ending yet.
+/// What the trim is decided from, recording time; no black ending yet.
 fn trim_facts(req: &ExportRequest, a: &InputAnalysis, p: &Placement) -> TrimFacts {
-    let origin = a.picture.dance_origin_s;
+    let origin = a.picture.recording_origin_s;
     TrimFacts {
         recording_start_s: a.picture.track.start_s - origin,
         recording_end_s: a.picture.track.end_s - origin,
         song_heard_start_s: match req.song_heard {
-            Some(h) => h.dance_start_s,
+            Some(h) => h.recording_start_s,
             None => p.dance_at(a.song_range.start_s),
         },
         song_heard_end_s: p.dance_at(a.song_range.end_s),

@@ -14,13 +14,13 @@ use std::time::Instant;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrimReport {
-    /// Dance time of the first presented frame (the cut) and of the end.
+    /// Recording time of the first presented frame (the cut) and of the end.
     pub start_s: f64,
     pub end_s: f64,
     pub start_reason: StartReason,
     pub end_reason: EndReason,
     pub lead_in_s: f64,
-    /// Where the song is heard in the recording (dance time).
+    /// Where the song is heard in the recording (recording time).
     pub song_heard_start_s: f64,
     pub song_heard_end_s: f64,
     /// Frames between the keyframe and the cut, in the file but not shown.
@@ -71,7 +71,7 @@ pub struct ExportReport {
     pub output: PathBuf,
     pub offset_s: f64,
     pub rate: f64,
-    /// Dance time where `offset_s` holds exactly (matters when `rate != 1`).
+    /// Recording time where `offset_s` holds exactly (matters when `rate != 1`).
     pub offset_ref_s: f64,
     /// The aligner's confidence, when it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -152,8 +152,8 @@ pub(crate) fn report(
         offset_ref_s: p.ref_dance_s.unwrap_or(0.0),
         confidence: None,
         trim: TrimReport {
-            start_s: plan.start_dance_s,
-            end_s: plan.end_dance_s,
+            start_s: plan.start_recording_s,
+            end_s: plan.end_recording_s,
             start_reason: plan.decision.start_reason,
             end_reason: plan.decision.end_reason,
             lead_in_s: req.lead_in_s,

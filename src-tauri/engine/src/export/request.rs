@@ -43,10 +43,11 @@ impl Default for AudioChoice {
 }
 
 /// Where the song is heard in the recording, when the aligner knows it
-/// (`AlignResult.overlap`); dance time, seconds.
+/// (`AlignResult.overlap`); recording time, seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SongHeard {
-    pub dance_start_s: f64,
+    #[serde(rename = "dance_start_s")]
+    pub recording_start_s: f64,
 }
 
 fn yes() -> bool {
@@ -55,13 +56,16 @@ fn yes() -> bool {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportRequest {
-    /// The class recording (video).
-    pub dance: PathBuf,
+    /// The class recording (video). The JSON keys stay `dance` and `bgm`,
+    /// the names scripts know.
+    #[serde(rename = "dance")]
+    pub recording: PathBuf,
     /// The clean song.
-    pub bgm: PathBuf,
+    #[serde(rename = "bgm")]
+    pub song: PathBuf,
     /// Folder to write into.
     pub out_dir: PathBuf,
-    /// File name; default `<dance stem>_beatsync.mp4`. `.mp4` is added if missing.
+    /// File name; default `<recording stem>_beatsync.mp4`. `.mp4` is added if missing.
     #[serde(default)]
     pub name: Option<String>,
     /// Where the song goes; `None`: run the aligner ([`crate::align_files`]).
@@ -102,10 +106,15 @@ pub struct ExportRequest {
 }
 
 impl ExportRequest {
-    pub fn new(dance: &Path, bgm: &Path, out_dir: &Path, placement: Option<Placement>) -> Self {
+    pub fn new(
+        recording: &Path,
+        song: &Path,
+        out_dir: &Path,
+        placement: Option<Placement>,
+    ) -> Self {
         Self {
-            dance: dance.to_path_buf(),
-            bgm: bgm.to_path_buf(),
+            recording: recording.to_path_buf(),
+            song: song.to_path_buf(),
             out_dir: out_dir.to_path_buf(),
             name: None,
             placement,
@@ -144,7 +153,7 @@ pub(crate) fn validate(req: &ExportRequest) -> Result<()> {
     Ok(())
 }
 
-/// The output file name: `<dance stem>_beatsync.mp4` or the user's name.
+/// The output file name: `<recording stem>_beatsync.mp4` or the user's name.
 pub(crate) fn output_name(req: &ExportRequest) -> Result<String> {
     let base = match &req.name {
         Some(n) => {
@@ -164,7 +173,7 @@ pub(crate) fn output_name(req: &ExportRequest) -> Result<String> {
         None => {
             // A name that is not UTF-8 gets U+FFFD where its stray bytes were.
             let stem = req
-                .dance
+                .recording
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "video".into());
@@ -190,9 +199,13 @@ const DEFAULT_SUFFIX: &str = "_beatsync.mp4";
 mod tests {
     use super::*;
 
-    fn named(dance: &str, name: Option<&str>) -> String {
-        let mut req =
-            ExportRequest::new(Path::new(dance), Path::new("s.m4a"), Path::new("/o"), None);
+    fn named(recording: &str, name: Option<&str>) -> String {
+        let mut req = ExportRequest::new(
+            Path::new(recording),
+            Path::new("s.m4a"),
+            Path::new("/o"),
+            None,
+        );
         req.name = name.map(str::to_string);
         output_name(&req).expect("a name")
     }
@@ -231,8 +244,13 @@ mod tests {
     #[test]
     fn a_name_that_is_not_utf8_gives_a_lossy_output_name() {
         use std::os::unix::ffi::OsStrExt;
-        let dance = std::ffi::OsStr::from_bytes(b"/v/class\xff.mp4");
-        let req = ExportRequest::new(Path::new(dance), Path::new("s.m4a"), Path::new("/o"), None);
+        let recording = std::ffi::OsStr::from_bytes(b"/v/class\xff.mp4");
+        let req = ExportRequest::new(
+            Path::new(recording),
+            Path::new("s.m4a"),
+            Path::new("/o"),
+            None,
+        );
         assert_eq!(
             output_name(&req).expect("a name"),
             "class\u{FFFD}_beatsync.mp4"

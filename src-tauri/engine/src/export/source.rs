@@ -32,7 +32,7 @@ pub(crate) struct Recording {
 pub(crate) struct RecordingStart {
     /// The lowest pts among the video stream's first 16 packets.
     pub first_video_pts: i64,
-    /// Container time of the first decoded audio sample: dance time 0 (the
+    /// Container time of the first decoded audio sample: recording time 0 (the
     /// aligner's clock, see [`crate::media::decode`]); 0 without sound.
     pub audio_origin_s: f64,
 }

@@ -2,7 +2,7 @@
 //! shown to the user: [`decide_trim`], the pure decision from the facts that
 //! the detectors ([`super::detect`]) and the placement give.
 //!
-//! All times here are *dance time* (seconds on the recording's audio clock,
+//! All times here are *recording time* (seconds on the recording's audio clock,
 //! sample 0 = first decoded audio sample, the convention of `align`) unless a
 //! name says otherwise.
 
@@ -34,7 +34,7 @@ pub enum EndReason {
     User,
 }
 
-/// The facts the trim decision is made from (dance time, seconds).
+/// The facts the trim decision is made from (recording time, seconds).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrimFacts {
     /// First and last instant of picture in the recording.

@@ -168,8 +168,12 @@ impl Default for JobOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: String,
-    pub dance: JobInput,
-    pub bgm: JobInput,
+    /// The class video. `dance` and `bgm` in JSON (`jobs show`), as scripts
+    /// know them.
+    #[serde(rename = "dance")]
+    pub recording: JobInput,
+    #[serde(rename = "bgm")]
+    pub song: JobInput,
     pub options: JobOptions,
     pub state: JobState,
     /// What the job is doing inside its state.

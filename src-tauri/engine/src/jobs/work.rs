@@ -122,7 +122,13 @@ impl Work for EngineWork {
         progress: &mut dyn FnMut(Stage, f64),
     ) -> Result<AlignResult> {
         let mut p = staged(ANALYSIS_STAGES, progress);
-        crate::align::align_files(&job.dance.path, &job.bgm.path, &self.align, cancel, &mut p)
+        crate::align::align_files(
+            &job.recording.path,
+            &job.song.path,
+            &self.align,
+            cancel,
+            &mut p,
+        )
     }
 
     fn plan_output(&self, job: &Job) -> Result<PathBuf> {
@@ -181,7 +187,7 @@ pub fn export_request(job: &Job) -> Result<crate::export::ExportRequest> {
     let out_dir = job.options.out_dir.clone().ok_or_else(|| {
         crate::error::EngineError::InvalidRequest("no output folder chosen for this job".into())
     })?;
-    let mut req = ExportRequest::new(&job.dance.path, &job.bgm.path, &out_dir, None);
+    let mut req = ExportRequest::new(&job.recording.path, &job.song.path, &out_dir, None);
     req.name = job.options.name.clone();
     req.lead_in_s = job.options.lead_in_s;
     req.trim_start_s = job.options.trim_start_s;
@@ -198,7 +204,7 @@ pub fn export_request(job: &Job) -> Result<crate::export::ExportRequest> {
             ref_dance_s: Some(mid),
         });
         req.song_heard = Some(SongHeard {
-            dance_start_s: a.overlap.dance_start_s,
+            recording_start_s: a.overlap.dance_start_s,
         });
         req.retime = if a.pitch_kept {
             crate::export::audio::RetimeMode::KeepPitch

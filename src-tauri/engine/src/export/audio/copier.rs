@@ -60,7 +60,7 @@ impl SongCopier {
                 "the song is raw AAC without a decoder configuration (ADTS)".into(),
             ));
         }
-        let b0 = job.placement.bgm_at(job.out_start_dance_s);
+        let b0 = job.placement.song_at(job.out_start_recording_s);
         if b0 < 0.0 {
             return Ok(Err(
                 "the output starts before the song (lead-in), which needs encoded silence".into(),

@@ -129,7 +129,7 @@ impl SongEncoder {
     /// before the music) or after song samples to skip.
     fn start(&self) -> Result<RenderStart> {
         let sr = f64::from(self.out.sample_rate);
-        let b0 = self.job.placement.bgm_at(self.job.out_start_dance_s);
+        let b0 = self.job.placement.song_at(self.job.out_start_recording_s);
         let full = self.job.total_samples(self.out.sample_rate);
         let (from, to) = self.job.range.unwrap_or((0, full));
         let to = to.min(full);

@@ -1,7 +1,7 @@
 //! `audio`: the clean song, placed in time for the output video.
 //!
 //! Output sample `n` (at the song's sample rate) is the song at
-//! `bgm_time = b0 + n / (rate * sr)`, where `b0` is the song time heard at the
+//! `song_time = b0 + n / (rate * sr)`, where `b0` is the song time heard at the
 //! first presented video frame. Three ways of following `rate`:
 //! * `rate == 1`: samples pass through (only the start is positioned);
 //! * clock drift (|rate - 1| small): libswresample's compensation stretches
@@ -73,8 +73,8 @@ pub(crate) fn choose_retime(rate: f64, mode: RetimeMode) -> Retime {
 pub(crate) struct SongRender {
     pub song: PathBuf,
     pub placement: Placement,
-    /// Dance time shown at output time 0 (the first presented frame).
-    pub out_start_dance_s: f64,
+    /// Recording time shown at output time 0 (the first presented frame).
+    pub out_start_recording_s: f64,
     /// Output length, seconds.
     pub duration_s: f64,
     pub bitrate: usize,

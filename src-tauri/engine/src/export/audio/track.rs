@@ -17,12 +17,12 @@ use std::path::Path;
 use std::thread::JoinHandle;
 
 impl SongRender {
-    /// The render of `song` for an output that starts at dance time
-    /// `out_start_dance_s` and lasts `duration_s`.
+    /// The render of `song` for an output that starts at recording time
+    /// `out_start_recording_s` and lasts `duration_s`.
     pub fn for_output(
         song: &Path,
         placement: Placement,
-        (out_start_dance_s, duration_s): (f64, f64),
+        (out_start_recording_s, duration_s): (f64, f64),
         bitrate: u32,
         mode: RetimeMode,
     ) -> Self {
@@ -37,7 +37,7 @@ impl SongRender {
         Self {
             song: song.to_path_buf(),
             placement,
-            out_start_dance_s,
+            out_start_recording_s,
             duration_s,
             bitrate: bitrate as usize,
             retime,

@@ -11,6 +11,8 @@ use crate::jobs::{JobsError, JobsResult};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use std::path::{Path, PathBuf};
 
+// The columns keep the first names of the recording (`dance_*`) and the
+// song (`bgm_*`): they are the stored format, read by every earlier version.
 pub(super) const JOB_COLUMNS: &str = "id, dance_path, dance_fp, bgm_path, bgm_fp, options, state, stage, progress, eta_s, export_requested, attempts, max_attempts, next_run_at, checkpoint, report, output_path, error_code, error_message, interruptions, created_at, started_at, finished_at, runner_id, heartbeat_at";
 
 /// The exact spelling of each path column (schema v5), see [`path_bytes`].
@@ -44,11 +46,11 @@ pub(super) fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
     let error_message: Option<String> = row.get(18)?;
     Ok(Job {
         id: row.get(0)?,
-        dance: JobInput {
+        recording: JobInput {
             path: stored_path(row, 1, 29)?,
             fingerprint: json_col::<Fingerprint>(row, 2)?,
         },
-        bgm: JobInput {
+        song: JobInput {
             path: stored_path(row, 3, 30)?,
             fingerprint: json_col::<Fingerprint>(row, 4)?,
         },
@@ -134,10 +136,10 @@ pub(super) fn insert_row(conn: &Connection, job: &Job) -> rusqlite::Result<usize
         &format!("INSERT OR IGNORE INTO jobs ({JOB_COLUMNS}, {PATH_BYTES_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)"),
         params![
             job.id,
-            path_str(&job.dance.path),
-            to_json(&job.dance.fingerprint),
-            path_str(&job.bgm.path),
-            to_json(&job.bgm.fingerprint),
+            path_str(&job.recording.path),
+            to_json(&job.recording.fingerprint),
+            path_str(&job.song.path),
+            to_json(&job.song.fingerprint),
             to_json(&job.options),
             job.state.as_str(),
             job.stage.map(Stage::as_str),
@@ -158,8 +160,8 @@ pub(super) fn insert_row(conn: &Connection, job: &Job) -> rusqlite::Result<usize
             job.finished_at,
             job.runner_id,
             job.heartbeat_at,
-            path_bytes(&job.dance.path),
-            path_bytes(&job.bgm.path),
+            path_bytes(&job.recording.path),
+            path_bytes(&job.song.path),
             job.output_path.as_deref().map(path_bytes),
         ],
     )

@@ -3,9 +3,11 @@
 use super::rows::to_json;
 use super::schema::{migrate, DB_FILE, SCHEMA_VERSION};
 use super::*;
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, ErrorPayload};
 use crate::jobs::model::fixtures::analysis;
+use crate::jobs::model::{OutputSeal, Stage};
 use crate::media::fingerprint::fingerprint;
+use std::time::Duration;
 
 pub(crate) fn input(dir: &Path, name: &str) -> JobInput {
     let path = dir.join(name);
@@ -20,8 +22,8 @@ pub(crate) fn input(dir: &Path, name: &str) -> JobInput {
 
 fn new_job(dir: &Path, auto_export: bool) -> NewJob {
     NewJob {
-        dance: input(dir, "class.mp4"),
-        bgm: input(dir, "song.m4a"),
+        recording: input(dir, "class.mp4"),
+        song: input(dir, "song.m4a"),
         options: JobOptions {
             auto_export,
             ..Default::default()
@@ -774,20 +776,20 @@ fn bytes_of(p: &Path) -> &[u8] {
 #[test]
 fn paths_that_are_not_utf8_come_back_byte_identical_after_reopening() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let dance = os_path(dir.path(), b"class-\xff.mp4");
+    let recording = os_path(dir.path(), b"class-\xff.mp4");
     let twin = os_path(dir.path(), b"class-\xfe.mp4");
     let song = os_path(dir.path(), b"song-\x80\xc3.m4a");
     let out_dir = os_path(dir.path(), b"out-\xff");
     let out = os_path(&out_dir, b"class-\xff_beatsync.mp4");
-    for (p, body) in [(&dance, "dance"), (&twin, "twin"), (&song, "song")] {
+    for (p, body) in [(&recording, "recording"), (&twin, "twin"), (&song, "song")] {
         std::fs::write(p, body.repeat(100)).expect("write input");
     }
-    let job_for = |dance: &Path| NewJob {
-        dance: JobInput {
-            fingerprint: fingerprint(dance).expect("fp"),
-            path: dance.to_path_buf(),
+    let job_for = |recording: &Path| NewJob {
+        recording: JobInput {
+            fingerprint: fingerprint(recording).expect("fp"),
+            path: recording.to_path_buf(),
         },
-        bgm: JobInput {
+        song: JobInput {
             fingerprint: fingerprint(&song).expect("fp"),
             path: song.clone(),
         },
@@ -800,7 +802,7 @@ fn paths_that_are_not_utf8_come_back_byte_identical_after_reopening() {
     };
     let (a, b) = {
         let (store, _) = Store::open(dir.path()).expect("open");
-        let a = store.add(job_for(&dance)).expect("add");
+        let a = store.add(job_for(&recording)).expect("add");
         let b = store.add(job_for(&twin)).expect("add twin");
         store.claim(WorkKind::Analysis, "r").expect("claim");
         store
@@ -811,14 +813,14 @@ fn paths_that_are_not_utf8_come_back_byte_identical_after_reopening() {
         (a.id, b.id)
     };
     let (store, _) = Store::open(dir.path()).expect("reopen");
-    let check = |j: &Job, dance: &Path| {
-        assert_eq!(bytes_of(&j.dance.path), bytes_of(dance));
-        assert_eq!(bytes_of(&j.bgm.path), bytes_of(&song));
+    let check = |j: &Job, recording: &Path| {
+        assert_eq!(bytes_of(&j.recording.path), bytes_of(recording));
+        assert_eq!(bytes_of(&j.song.path), bytes_of(&song));
         let kept = j.options.out_dir.as_deref().expect("out_dir");
         assert_eq!(bytes_of(kept), bytes_of(&out_dir));
     };
     let ja = store.get(&a).expect("a");
-    check(&ja, &dance);
+    check(&ja, &recording);
     check(&store.get(&b).expect("b"), &twin);
     assert_eq!(
         bytes_of(ja.output_path.as_deref().expect("planned")),
@@ -890,8 +892,8 @@ fn a_v4_database_reads_its_paths_as_before() {
     let (store, rec) = Store::open(dir.path()).expect("migrated");
     assert!(rec.is_none());
     let j = store.get("old").expect("the old row reads");
-    assert_eq!(j.dance.path, PathBuf::from("/videos/舞 class.mp4"));
-    assert_eq!(j.bgm.path, PathBuf::from("/songs/song.m4a"));
+    assert_eq!(j.recording.path, PathBuf::from("/videos/舞 class.mp4"));
+    assert_eq!(j.song.path, PathBuf::from("/songs/song.m4a"));
     assert_eq!(
         j.output_path,
         Some(PathBuf::from("/videos/出/舞 class_beatsync.mp4"))
