@@ -92,7 +92,8 @@ impl Work for CorpusWork {
             .export(job, cancel, progress, before_commit),
             Hook::During(act) => {
                 let mut changing = |stage: Stage, f: f64| {
-                    if stage == Stage::Export && !self.acted(&out) && act(&job.dance.path, &out) {
+                    if stage == Stage::Export && !self.acted(&out) && act(&job.recording.path, &out)
+                    {
                         if let Some(h) = self.hooks().get_mut(&out) {
                             h.1 = true;
                         }
@@ -174,8 +175,8 @@ impl Rig {
         let job = self
             .store
             .add(NewJob {
-                dance: input(class),
-                bgm: input(song),
+                recording: input(class),
+                song: input(song),
                 options: JobOptions {
                     out_dir: Some(out.to_path_buf()),
                     offset_s: Some(OFFSET_S),
@@ -267,8 +268,8 @@ fn store_with_jobs(ctx: &Ctx, data: &Path, n: usize) -> Vec<String> {
         .map(|i| {
             store
                 .add(NewJob {
-                    dance: input(&ctx.class),
-                    bgm: input(&ctx.song),
+                    recording: input(&ctx.class),
+                    song: input(&ctx.song),
                     options: JobOptions {
                         out_dir: Some(data.join(format!("out {i}"))),
                         ..JobOptions::default()
@@ -360,8 +361,8 @@ pub fn store_locked(ctx: &Ctx, case: &Path) -> Outcomes {
         fingerprint: fingerprint(p).expect("fingerprint"),
     };
     let new = || NewJob {
-        dance: input(&ctx.class),
-        bgm: input(&ctx.song),
+        recording: input(&ctx.class),
+        song: input(&ctx.song),
         options: JobOptions {
             out_dir: Some(data.clone()),
             ..JobOptions::default()
