@@ -19,6 +19,7 @@ mod coarse;
 mod fine;
 mod integrate;
 mod pipeline;
+mod segments;
 mod tiebreak;
 mod verdict;
 
@@ -29,6 +30,7 @@ use crate::dsp::xcorr::{parabolic_offset, top_peaks};
 use crate::error::{EngineError, Result};
 use crate::media::decode::decode_audio_with;
 pub use pipeline::align_signals;
+pub use segments::Segment;
 use pipeline::{Fitted, Run, ShapeCandidate};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -117,6 +119,10 @@ pub struct AlignResult {
     pub beats_s: Vec<f64>,
     pub downbeats_s: Vec<f64>,
     pub timings_ms: AlignTimings,
+    /// Every play of the song in the recording, in recording order (one:
+    /// the answer above). Absent in results stored before it existed.
+    #[serde(default)]
+    pub segments: Vec<Segment>,
 }
 
 /// Decodes both files and aligns them (see [`align_signals`]).
