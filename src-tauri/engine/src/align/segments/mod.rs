@@ -24,7 +24,8 @@ mod scan;
 use super::fine::{refine_line, FineOutcome, Line};
 use super::pipeline::Run;
 use super::verdict::{coherence_presence, refutation, Evidence};
-use super::{heard_span, variants_for, AlignResult, HeardSpan};
+use super::verdict::DIFFERENCE_MIN_Z;
+use super::{heard_span, section_difference_evidence, variants_for, AlignResult, HeardSpan};
 use crate::dsp::spectral::SpectralShape;
 use crate::error::Result;
 use boundary::{locate_cut, locate_edge, Edge, Signals};
@@ -70,6 +71,9 @@ const LOOK_ALIKE_RATIO: f64 = 0.6;
 const RIVAL_RATIO: f32 = 0.6;
 /// ...at most this many lines in all.
 const RIVALS: usize = 4;
+/// A second line within this fraction of the best one's coherence over a
+/// run is a near-tie, decided by the difference signal when it applies.
+const NEAR_TIE_RATIO: f64 = 0.75;
 /// Half-width of the edge searches around an estimated edge (s).
 const EDGE_SEARCH_S: f64 = 2.0;
 
@@ -177,6 +181,44 @@ struct Piece {
     dur_s: f64,
 }
 
+impl Piece {
+    /// The piece's line in recording time.
+    fn absolute_line(&self) -> Line {
+        Line {
+            t_ref: self.fine.line.t_ref + self.start_s,
+            ..self.fine.line
+        }
+    }
+}
+
+/// Difference-signal evidence (positive: `a`) between two lines over the
+/// recording times `t_a..t_b` ([`section_difference_evidence`] on that
+/// piece); `None` where it does not apply (drift, too short).
+fn difference(run: &Run, a: &Line, b: &Line, t_a: f64, t_b: f64) -> Option<f64> {
+    let i = ((t_a.max(0.0) * run.fs) as usize).min(run.recording.len());
+    let j = ((t_b * run.fs) as usize).min(run.recording.len());
+    if j <= i + run.fs as usize {
+        return None;
+    }
+    let start = i as f64 / run.fs;
+    let piece = Run {
+        recording: &run.recording[i..j],
+        song: run.song,
+        fs: run.fs,
+        threads: run.threads,
+        cancel: run.cancel,
+    };
+    let local = |l: &Line| Line {
+        t_ref: l.t_ref - start,
+        ..*l
+    };
+    let ev = section_difference_evidence(&piece, &local(a), &local(b));
+    if super::debug_enabled() {
+        eprintln!("segments: difference {t_a:.2}-{t_b:.2} s: {ev:?}");
+    }
+    ev
+}
+
 /// The fine stage on the recording times `t_a..t_b` along `line` (in
 /// recording time), at the shared rate.
 fn measure_piece(run: &Run, line: &Line, t_a: f64, t_b: f64) -> Result<Option<Piece>> {
@@ -212,7 +254,7 @@ fn measure_piece(run: &Run, line: &Line, t_a: f64, t_b: f64) -> Result<Option<Pi
 /// single-play refusal's rules).
 fn confirm_run(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Option<Play>> {
     let t_mid = 0.5 * (r.start_s + r.end_s);
-    let mut best: Option<Piece> = None;
+    let mut measured: Vec<Piece> = Vec::new();
     for &c in intercepts {
         let line = Line {
             t_ref: t_mid,
@@ -224,16 +266,22 @@ fn confirm_run(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<O
             if super::debug_enabled() {
                 eprintln!("segments: run {:.2}-{:.2} s intercept {c:.3}: z {:.2}", r.start_s, r.end_s, p.fine.z);
             }
-            if best.as_ref().is_none_or(|b| p.fine.z > b.fine.z) {
-                best = Some(p);
-            }
+            measured.push(p);
+        }
+    }
+    measured.sort_by(|a, b| b.fine.z.total_cmp(&a.fine.z));
+    if measured.len() >= 2 && measured[1].fine.z >= NEAR_TIE_RATIO * measured[0].fine.z {
+        let (a, b) = (&measured[0], &measured[1]);
+        let ev = difference(run, &a.absolute_line(), &b.absolute_line(), a.start_s, a.start_s + a.dur_s);
+        if ev.is_some_and(|e| e < -DIFFERENCE_MIN_Z) {
+            measured.swap(0, 1);
         }
     }
     let Some(Piece {
         fine,
         start_s: start,
         dur_s,
-    }) = best
+    }) = measured.into_iter().next()
     else {
         return Ok(None);
     };
@@ -298,9 +346,10 @@ fn merge_same_lines(mut plays: Vec<Play>) -> Vec<Play> {
     merged
 }
 
-/// Plays next to one another whose spans the other's line explains about
-/// as well (bars that repeat exactly): the weaker one goes, its span to the
-/// stronger.
+/// Plays next to one another of which one's line explains the other's
+/// span about as well (bars that repeat exactly) are one play: on the
+/// line the difference signal over both spans prefers (or, where it does
+/// not apply, the more coherent one over both).
 fn drop_look_alikes(run: &Run, plays: Vec<Play>) -> Result<Vec<Play>> {
     let mut kept: Vec<Play> = Vec::new();
     for p in plays {
@@ -312,25 +361,39 @@ fn drop_look_alikes(run: &Run, plays: Vec<Play>) -> Result<Vec<Play>> {
             kept.push(p);
             continue;
         }
-        let (weak, strong) = if p.z < last.z { (&p, &*last) } else { (&*last, &p) };
-        let other = measure_piece(run, &strong.line, weak.start_s, weak.end_s)?;
-        let other_z = other.map_or(0.0, |o| o.fine.z);
+        let z_on = |line: &Line, span: &Play| -> Result<f64> {
+            Ok(measure_piece(run, line, span.start_s, span.end_s)?.map_or(0.0, |o| o.fine.z))
+        };
+        let last_on_p = z_on(&last.line, &p)?;
+        let p_on_last = z_on(&p.line, last)?;
         if super::debug_enabled() {
             eprintln!(
-                "segments: look-alike check {:.2}-{:.2} s: own z {:.2}, neighbour's line z {other_z:.2}",
-                weak.start_s, weak.end_s, weak.z
+                "segments: look-alike check {:.2}-{:.2} (z {:.2}) / {:.2}-{:.2} (z {:.2}): crossed z {last_on_p:.2} / {p_on_last:.2}",
+                last.start_s, last.end_s, last.z, p.start_s, p.end_s, p.z
             );
         }
-        if other_z >= LOOK_ALIKE_RATIO * weak.z {
-            let (start, end) = (last.start_s.min(p.start_s), last.end_s.max(p.end_s));
-            if p.z >= last.z {
-                *last = p;
-            }
-            last.start_s = start;
-            last.end_s = end;
-        } else {
+        let explains_p = last_on_p >= LOOK_ALIKE_RATIO * p.z;
+        let explains_last = p_on_last >= LOOK_ALIKE_RATIO * last.z;
+        if !explains_p && !explains_last {
             kept.push(p);
+            continue;
         }
+        let (start, end) = (last.start_s.min(p.start_s), last.end_s.max(p.end_s));
+        let keep_p = if explains_p && explains_last {
+            match difference(run, &last.line, &p.line, start, end) {
+                Some(ev) if ev.abs() >= DIFFERENCE_MIN_Z => ev < 0.0,
+                _ => p.z + p_on_last > last.z + last_on_p,
+            }
+        } else {
+            explains_last
+        };
+        if keep_p {
+            *last = Play { z: p.z + p_on_last, ..p };
+        } else {
+            last.z += last_on_p;
+        }
+        last.start_s = start;
+        last.end_s = end;
     }
     Ok(kept)
 }

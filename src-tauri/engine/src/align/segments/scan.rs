@@ -154,24 +154,33 @@ fn candidate_lines(hops: &[Hop], always: f64) -> Vec<f64> {
         .filter(|p| p.1 >= PROPOSE_Z)
         .collect();
     strong.sort_by(|a, b| b.1.total_cmp(&a.1));
-    // (intercept, support, hops)
-    let mut clusters: Vec<(f64, f32, usize)> = vec![(always, f32::INFINITY, 0)];
+    // (weighted sum of intercepts, support, hops); the seed is a member
+    // only until a hop's peak joins it
+    let mut clusters: Vec<(f64, f32, usize)> = vec![(always, 0.0, 0)];
     for (c, z) in strong {
+        let centre = |k: &(f64, f32, usize)| if k.2 == 0 { k.0 } else { k.0 / f64::from(k.1) };
         match clusters
             .iter_mut()
-            .find(|k| (k.0 - c).abs() <= SAME_LINE_S)
+            .find(|k| (centre(k) - c).abs() <= SAME_LINE_S)
         {
+            Some(k) if k.2 == 0 => *k = (c * f64::from(z), z, 1),
             Some(k) => {
+                k.0 += c * f64::from(z);
                 k.1 += z;
                 k.2 += 1;
             }
-            None => clusters.push((c, z, 1)),
+            None => clusters.push((c * f64::from(z), z, 1)),
         }
     }
-    clusters.retain(|k| k.1.is_infinite() || k.2 >= 2);
+    let seed = clusters[0];
+    clusters.retain(|k| k.2 >= 2);
     clusters.sort_by(|a, b| b.1.total_cmp(&a.1));
     clusters.truncate(MAX_LINES);
-    clusters.into_iter().map(|k| k.0).collect()
+    let mut lines: Vec<f64> = clusters.iter().map(|k| k.0 / f64::from(k.1)).collect();
+    if seed.2 < 2 && lines.iter().all(|c| (c - always).abs() > SAME_LINE_S) {
+        lines.push(always);
+    }
+    lines
 }
 
 /// The candidate lines (intercepts) and the runs of hops on them.
