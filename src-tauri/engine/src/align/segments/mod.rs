@@ -71,9 +71,6 @@ const LOOK_ALIKE_RATIO: f64 = 0.6;
 const RIVAL_RATIO: f32 = 0.6;
 /// ...at most this many lines in all.
 const RIVALS: usize = 4;
-/// A second line within this fraction of the best one's coherence over a
-/// run is a near-tie, decided by the difference signal when it applies.
-const NEAR_TIE_RATIO: f64 = 0.75;
 /// Half-width of the edge searches around an estimated edge (s).
 const EDGE_SEARCH_S: f64 = 2.0;
 
@@ -269,12 +266,24 @@ fn confirm_run(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<O
             measured.push(p);
         }
     }
-    measured.sort_by(|a, b| b.fine.z.total_cmp(&a.fine.z));
-    if measured.len() >= 2 && measured[1].fine.z >= NEAR_TIE_RATIO * measured[0].fine.z {
-        let (a, b) = (&measured[0], &measured[1]);
-        let ev = difference(run, &a.absolute_line(), &b.absolute_line(), a.start_s, a.start_s + a.dur_s);
-        if ev.is_some_and(|e| e < -DIFFERENCE_MIN_Z) {
-            measured.swap(0, 1);
+    // The spectral shape chose the run's own line (first); a look-alike
+    // more coherent than it takes over only when the difference signal
+    // says so (the same drum samples make wrong sections as coherent).
+    if let Some((own, others)) = measured.split_first() {
+        let own_line = own.absolute_line();
+        let (t_a, t_b) = (own.start_s, own.start_s + own.dur_s);
+        let mut takeover = None;
+        for (k, o) in others.iter().enumerate() {
+            if o.fine.z > own.fine.z
+                && difference(run, &own_line, &o.absolute_line(), t_a, t_b)
+                    .is_some_and(|ev| ev < -DIFFERENCE_MIN_Z)
+            {
+                takeover = Some(k + 1);
+                break;
+            }
+        }
+        if let Some(k) = takeover {
+            measured.swap(0, k);
         }
     }
     let Some(Piece {
