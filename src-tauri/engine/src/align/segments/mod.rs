@@ -459,3 +459,6 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
