@@ -132,9 +132,15 @@ pub(super) fn find_segments(
         let candidates = rivals(&hops, &lines, r, RIVAL_RATIO, RIVALS);
         plays.extend(confirm_run(run, r, &candidates, rate)?);
     }
+    let main_line = Line {
+        t_ref: 0.5 * (main.dance_start_s + main.dance_end_s),
+        sigma: 0.5 * (main.dance_start_s + main.dance_end_s) - main.offset_s,
+        rate,
+    };
+    let plays = explained_by_main(run, plays, &main_line)?;
     let plays = merge_same_lines(plays);
     let mut plays = drop_look_alikes(run, plays)?;
-    if plays.len() <= 1 {
+    if plays.len() <= 1 || plays.iter().all(|p| same_line(&p.line, &main_line)) {
         return Ok(vec![main]);
     }
     place_edges(run, &mut plays);
@@ -337,14 +343,54 @@ fn confirm_run(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<O
     }))
 }
 
+/// Whether two lines place the song within [`SAME_LINE_S`] of each other
+/// (at the first one's reference time).
+fn same_line(a: &Line, b: &Line) -> bool {
+    (a.song_at(a.t_ref) - b.song_at(a.t_ref)).abs() * a.rate <= SAME_LINE_S
+}
+
+/// A play on another line than today's answer whose span today's line
+/// explains about as well (a look-alike section; over a short span many
+/// lines reach the single-play threshold) is today's line there.
+fn explained_by_main(run: &Run, plays: Vec<Play>, main_line: &Line) -> Result<Vec<Play>> {
+    let mut out = Vec::with_capacity(plays.len());
+    for p in plays {
+        if same_line(&p.line, main_line) {
+            out.push(p);
+            continue;
+        }
+        let z_main = measure_piece(run, main_line, p.start_s, p.end_s)?.map_or(0.0, |o| o.fine.z);
+        if super::debug_enabled() {
+            eprintln!(
+                "segments: play {:.2}-{:.2} s z {:.2}, today's line there z {z_main:.2}",
+                p.start_s, p.end_s, p.z
+            );
+        }
+        // ...unless the difference signal says the play's own line
+        let own_wins = || {
+            difference(run, &p.line, main_line, p.start_s, p.end_s)
+                .is_some_and(|ev| ev >= DIFFERENCE_MIN_Z)
+        };
+        if z_main >= LOOK_ALIKE_RATIO * p.z && !own_wins() {
+            out.push(Play {
+                line: *main_line,
+                z: z_main,
+                ..p
+            });
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
 /// Consecutive plays on one line are one play (the evidence dipped between them).
 fn merge_same_lines(mut plays: Vec<Play>) -> Vec<Play> {
     plays.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     let mut merged: Vec<Play> = Vec::new();
     for p in plays {
         if let Some(last) = merged.last_mut() {
-            let t = 0.5 * (last.end_s + p.start_s);
-            if (last.line.song_at(t) - p.line.song_at(t)).abs() * p.line.rate <= SAME_LINE_S {
+            if same_line(&last.line, &p.line) {
                 last.end_s = last.end_s.max(p.end_s);
                 last.z = last.z.max(p.z);
                 continue;
