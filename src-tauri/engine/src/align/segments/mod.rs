@@ -23,8 +23,8 @@ mod scan;
 
 use super::fine::{refine_line, FineOutcome, Line};
 use super::pipeline::Run;
-use super::verdict::{coherence_presence, refutation, Evidence};
 use super::verdict::DIFFERENCE_MIN_Z;
+use super::verdict::{coherence_presence, refutation, Evidence};
 use super::{heard_span, section_difference_evidence, variants_for, AlignResult, HeardSpan};
 use crate::dsp::spectral::SpectralShape;
 use crate::error::Result;
@@ -97,7 +97,11 @@ pub(super) fn find_segments(
         return Ok(vec![main]);
     }
     let rate = result.rate;
-    let main_intercept = intercept_of(result.offset_s, rate, 0.5 * (main.dance_start_s + main.dance_end_s));
+    let main_intercept = intercept_of(
+        result.offset_s,
+        rate,
+        0.5 * (main.dance_start_s + main.dance_end_s),
+    );
     let hops = scan_hops(
         shapes.recording,
         shapes.song,
@@ -108,7 +112,11 @@ pub(super) fn find_segments(
     )?;
     if std::env::var_os("BEATSYNC_SEGMENTS_HOPS").is_some() {
         for h in &hops {
-            let p: Vec<String> = h.peaks.iter().map(|p| format!("{:.3}:{:.1}", p.0, p.1)).collect();
+            let p: Vec<String> = h
+                .peaks
+                .iter()
+                .map(|p| format!("{:.3}:{:.1}", p.0, p.1))
+                .collect();
             eprintln!("hop {:.1}: {}", h.start_s, p.join(" "));
         }
     }
@@ -242,8 +250,24 @@ fn measure_piece(run: &Run, line: &Line, t_a: f64, t_b: f64) -> Result<Option<Pi
         return Ok(None);
     };
     params.max_end_shift = RUN_END_SHIFT;
-    let mut out = refine_line(piece, run.song, run.fs, &local, &params, run.threads, run.cancel)?;
-    out = refine_line(piece, run.song, run.fs, &out.line, &params, run.threads, run.cancel)?;
+    let mut out = refine_line(
+        piece,
+        run.song,
+        run.fs,
+        &local,
+        &params,
+        run.threads,
+        run.cancel,
+    )?;
+    out = refine_line(
+        piece,
+        run.song,
+        run.fs,
+        &out.line,
+        &params,
+        run.threads,
+        run.cancel,
+    )?;
     Ok(Some(Piece {
         fine: out,
         start_s: start,
@@ -267,7 +291,10 @@ fn confirm_run(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<O
         let piece = measure_piece(run, &line, r.start_s - RUN_MARGIN_S, r.end_s + RUN_MARGIN_S)?;
         if let Some(p) = piece {
             if super::debug_enabled() {
-                eprintln!("segments: run {:.2}-{:.2} s intercept {c:.3}: z {:.2}", r.start_s, r.end_s, p.fine.z);
+                eprintln!(
+                    "segments: run {:.2}-{:.2} s intercept {c:.3}: z {:.2}",
+                    r.start_s, r.end_s, p.fine.z
+                );
             }
             measured.push(p);
         }
@@ -323,13 +350,8 @@ fn confirm_run(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<O
         return Ok(None);
     }
     let song_dur = run.song.len() as f64 / run.fs;
-    let HeardSpan { start: a, end: b } = heard_span(
-        &fine,
-        &fine.line,
-        dur_s,
-        song_dur,
-        &|_, _| 0.0,
-    );
+    let HeardSpan { start: a, end: b } =
+        heard_span(&fine, &fine.line, dur_s, song_dur, &|_, _| 0.0);
     let line = Line {
         t_ref: fine.line.t_ref + start,
         ..fine.line
@@ -443,7 +465,10 @@ fn drop_look_alikes(run: &Run, plays: Vec<Play>) -> Result<Vec<Play>> {
             explains_last
         };
         if keep_p {
-            *last = Play { z: p.z + p_on_last, ..p };
+            *last = Play {
+                z: p.z + p_on_last,
+                ..p
+            };
         } else {
             last.z += last_on_p;
         }
@@ -486,7 +511,9 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
                 p.end_s.min(q.start_s) - EDGE_SEARCH_S,
                 p.end_s.max(q.start_s) + EDGE_SEARCH_S,
             );
-            if let Some(cut) = locate_cut(&sig, &p.line, &q.line, lo.max(p.start_s), hi.min(q.end_s)) {
+            if let Some(cut) =
+                locate_cut(&sig, &p.line, &q.line, lo.max(p.start_s), hi.min(q.end_s))
+            {
                 plays[i].end_s = cut;
                 plays[i + 1].start_s = cut;
                 plays[i + 1].cut_before = true;

@@ -191,10 +191,24 @@ pub(super) struct Grouping {
 
 /// The lines whose evidence over `run`'s hops is at least `ratio` of the
 /// run's own, best first, at most `count` (the run's own line first).
-pub(super) fn rivals(hops: &[Hop], lines: &[f64], run: &HopRun, ratio: f32, count: usize) -> Vec<f64> {
+pub(super) fn rivals(
+    hops: &[Hop],
+    lines: &[f64],
+    run: &HopRun,
+    ratio: f32,
+    count: usize,
+) -> Vec<f64> {
     let mut scored: Vec<(f64, f32)> = lines
         .iter()
-        .map(|&c| (c, hops[run.hops.clone()].iter().map(|h| h.score(c)).sum::<f32>()))
+        .map(|&c| {
+            (
+                c,
+                hops[run.hops.clone()]
+                    .iter()
+                    .map(|h| h.score(c))
+                    .sum::<f32>(),
+            )
+        })
         .filter(|&(c, e)| e >= ratio * run.evidence && (c - run.intercept_s).abs() > SAME_LINE_S)
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -226,16 +240,17 @@ pub(super) fn group_runs(hops: &[Hop], main_intercept: f64) -> Grouping {
     let mut back: Vec<Vec<u16>> = Vec::with_capacity(hops.len());
     back.push((0..n_states as u16).collect());
     for h in &hops[1..] {
-        let (best_k, best_v) = score
-            .iter()
-            .enumerate()
-            .fold((0usize, f32::NEG_INFINITY), |m, (k, &v)| {
-                if v > m.1 {
-                    (k, v)
-                } else {
-                    m
-                }
-            });
+        let (best_k, best_v) =
+            score
+                .iter()
+                .enumerate()
+                .fold((0usize, f32::NEG_INFINITY), |m, (k, &v)| {
+                    if v > m.1 {
+                        (k, v)
+                    } else {
+                        m
+                    }
+                });
         let mut from = vec![0u16; n_states];
         let mut next = vec![0f32; n_states];
         for k in 0..n_states {

@@ -13,7 +13,12 @@ const FS: u32 = 8000;
 fn song() -> Vec<f32> {
     let s = crate::demo::song::compose(5);
     let sr = f64::from(crate::demo::song::SAMPLE_RATE);
-    let mono: Vec<f32> = s.left.iter().zip(&s.right).map(|(l, r)| 0.5 * (l + r)).collect();
+    let mono: Vec<f32> = s
+        .left
+        .iter()
+        .zip(&s.right)
+        .map(|(l, r)| 0.5 * (l + r))
+        .collect();
     // a 6-tap moving average keeps little above 4 kHz before the decimation
     let smooth: Vec<f32> = (0..mono.len())
         .map(|i| mono[i.saturating_sub(5)..=i].iter().sum::<f32>() / 6.0)
@@ -40,7 +45,11 @@ fn record(song: &[f32], plays: &[PlayAt], total_s: f64) -> Vec<f32> {
         .map(|v| 0.02 * v)
         .collect();
     for p in plays {
-        let (a, b, at) = ((p.from * fs) as usize, (p.to * fs) as usize, (p.at * fs) as usize);
+        let (a, b, at) = (
+            (p.from * fs) as usize,
+            (p.to * fs) as usize,
+            (p.at * fs) as usize,
+        );
         for (k, &v) in song[a..b].iter().enumerate() {
             rec[at + k] += v;
             if let Some(e) = rec.get_mut(at + k + 96) {
@@ -69,9 +78,21 @@ fn segments(rec: &[f32], song: &[f32]) -> Vec<Segment> {
 fn a_restart_and_a_cut_give_three_segments() {
     let song = song();
     let plays = [
-        PlayAt { at: 2.0, from: 4.0, to: 18.0 },
-        PlayAt { at: 19.0, from: 4.0, to: 16.0 },
-        PlayAt { at: 31.0, from: 22.0, to: 34.0 },
+        PlayAt {
+            at: 2.0,
+            from: 4.0,
+            to: 18.0,
+        },
+        PlayAt {
+            at: 19.0,
+            from: 4.0,
+            to: 16.0,
+        },
+        PlayAt {
+            at: 31.0,
+            from: 22.0,
+            to: 34.0,
+        },
     ];
     let rec = record(&song, &plays, 45.0);
     let found = segments(&rec, &song);
@@ -99,7 +120,15 @@ fn a_restart_and_a_cut_give_three_segments() {
 #[test]
 fn one_play_gives_one_segment_equal_to_the_answer() {
     let song = song();
-    let rec = record(&song, &[PlayAt { at: 3.0, from: 2.0, to: 30.0 }], 34.0);
+    let rec = record(
+        &song,
+        &[PlayAt {
+            at: 3.0,
+            from: 2.0,
+            to: 30.0,
+        }],
+        34.0,
+    );
     let opts = AlignOptions {
         beats: false,
         ..AlignOptions::default()
