@@ -23,7 +23,8 @@ mod scan;
 
 use super::fine::{refine_line, FineOutcome, Line};
 use super::pipeline::Run;
-use super::verdict::DIFFERENCE_MIN_Z;
+use super::verdict::{DIFFERENCE_MIN_Z, SPEED_CHANGE};
+use super::Verdict;
 use super::verdict::{coherence_presence, refutation, Evidence};
 use super::{heard_span, section_difference_evidence, variants_for, AlignResult, HeardSpan};
 use crate::dsp::spectral::SpectralShape;
@@ -93,10 +94,14 @@ pub(super) fn find_segments(
     result: &AlignResult,
 ) -> Result<Vec<Segment>> {
     let main = main_segment(result);
-    if result.pitch_kept {
+    // An unsure answer at a speed change may be the plays confusing the
+    // single-line search (each play pulls the line its own way): the plays
+    // are looked for at the original speed then.
+    let confused = result.verdict == Verdict::Unsure && (result.rate - 1.0).abs() > SPEED_CHANGE;
+    if result.pitch_kept && !confused {
         return Ok(vec![main]);
     }
-    let rate = result.rate;
+    let rate = if confused { 1.0 } else { result.rate };
     let main_intercept = intercept_of(
         result.offset_s,
         rate,
