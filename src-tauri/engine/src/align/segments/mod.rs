@@ -23,9 +23,9 @@ mod scan;
 
 use super::fine::{refine_line, FineOutcome, Line};
 use super::pipeline::Run;
+use super::verdict::{coherence_presence, refutation, Evidence};
 use super::verdict::{DIFFERENCE_MIN_Z, SPEED_CHANGE};
 use super::Verdict;
-use super::verdict::{coherence_presence, refutation, Evidence};
 use super::{heard_span, section_difference_evidence, variants_for, AlignResult, HeardSpan};
 use crate::dsp::spectral::SpectralShape;
 use crate::error::Result;
@@ -67,7 +67,7 @@ const CUT_GAP_S: f64 = 2.0;
 /// A play is a look-alike of its neighbour when the neighbour's line, read
 /// over the play's span, keeps this fraction of the play's own coherence.
 const LOOK_ALIKE_RATIO: f64 = 0.6;
-/// Look-alike lines measured beside a run's own: those whose envelope
+/// Look-alike lines measured beside a run's own: those whose spectral-shape
 /// evidence over the run is at least this fraction of its own...
 const RIVAL_RATIO: f32 = 0.6;
 /// ...at most this many lines in all.

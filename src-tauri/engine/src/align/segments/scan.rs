@@ -240,17 +240,7 @@ pub(super) fn group_runs(hops: &[Hop], main_intercept: f64) -> Grouping {
     let mut back: Vec<Vec<u16>> = Vec::with_capacity(hops.len());
     back.push((0..n_states as u16).collect());
     for h in &hops[1..] {
-        let (best_k, best_v) =
-            score
-                .iter()
-                .enumerate()
-                .fold((0usize, f32::NEG_INFINITY), |m, (k, &v)| {
-                    if v > m.1 {
-                        (k, v)
-                    } else {
-                        m
-                    }
-                });
+        let (best_k, best_v) = argmax(&score);
         let mut from = vec![0u16; n_states];
         let mut next = vec![0f32; n_states];
         for k in 0..n_states {
@@ -265,17 +255,7 @@ pub(super) fn group_runs(hops: &[Hop], main_intercept: f64) -> Grouping {
         score = next;
         back.push(from);
     }
-    let mut state = score
-        .iter()
-        .enumerate()
-        .fold((0usize, f32::NEG_INFINITY), |m, (k, &v)| {
-            if v > m.1 {
-                (k, v)
-            } else {
-                m
-            }
-        })
-        .0;
+    let mut state = argmax(&score).0;
     let mut path = vec![0usize; hops.len()];
     for i in (0..hops.len()).rev() {
         path[i] = state;
@@ -283,6 +263,14 @@ pub(super) fn group_runs(hops: &[Hop], main_intercept: f64) -> Grouping {
     }
     let runs = runs_of_path(hops, &path, &lines);
     Grouping { lines, runs }
+}
+
+/// The index and value of the largest of `v` (ties: the first).
+fn argmax(v: &[f32]) -> (usize, f32) {
+    v.iter().enumerate().fold(
+        (0, f32::NEG_INFINITY),
+        |m, (k, &x)| if x > m.1 { (k, x) } else { m },
+    )
 }
 
 /// Consecutive hops on the same line, as runs.
