@@ -72,8 +72,14 @@ const LOOK_ALIKE_RATIO: f64 = 0.6;
 const RIVAL_RATIO: f32 = 0.6;
 /// ...at most this many lines in all.
 const RIVALS: usize = 4;
-/// Half-width of the edge searches around an estimated edge (s).
+/// Half-width of the edge searches around an estimated edge (s)...
 const EDGE_SEARCH_S: f64 = 2.0;
+/// ...and how far they reach on the side away from the play (the fine
+/// stage's heard span can stop short of a quiet or talked-over edge), not
+/// past the neighbouring play.
+const EDGE_REACH_S: f64 = 8.0;
+/// Plays whose placed edges are closer than this (s) meet at a cut.
+const MEET_S: f64 = 0.5;
 
 /// A run confirmed by the fine stage.
 #[derive(Debug, Clone)]
@@ -496,11 +502,12 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
         let p = &plays[i];
         if !p.cut_before && p.start_s > 0.5 {
             let t = p.start_s;
+            let prev_end = if i > 0 { plays[i - 1].end_s } else { 0.0 };
             if let Some(s) = locate_edge(
                 &sig,
                 &p.line,
                 Edge::Start,
-                ((t - EDGE_SEARCH_S).max(0.0), t + EDGE_SEARCH_S),
+                ((t - EDGE_REACH_S).max(prev_end).max(0.0), t + EDGE_SEARCH_S),
                 (t + EDGE_SEARCH_S, (t + 4.0 * EDGE_SEARCH_S).min(p.end_s)),
             ) {
                 plays[i].start_s = s;
@@ -525,15 +532,35 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
             }
         } else if p.end_s < rec_dur - 0.5 {
             let t = p.end_s;
+            let next_start = plays.get(i + 1).map_or(rec_dur, |q| q.start_s);
             if let Some(e) = locate_edge(
                 &sig,
                 &p.line,
                 Edge::End,
-                (t - EDGE_SEARCH_S, (t + EDGE_SEARCH_S).min(rec_dur)),
+                (
+                    t - EDGE_SEARCH_S,
+                    (t + EDGE_REACH_S).min(next_start).min(rec_dur),
+                ),
                 ((t - 4.0 * EDGE_SEARCH_S).max(p.start_s), t - EDGE_SEARCH_S),
             ) {
                 plays[i].end_s = e;
             }
+        }
+    }
+    // plays whose edges, once placed, meet: a cut between them
+    for i in 1..plays.len() {
+        let (p, q) = (&plays[i - 1], &plays[i]);
+        if q.cut_before || q.start_s - p.end_s > MEET_S {
+            continue;
+        }
+        let (lo, hi) = (
+            p.end_s.min(q.start_s) - EDGE_SEARCH_S,
+            p.end_s.max(q.start_s) + EDGE_SEARCH_S,
+        );
+        if let Some(cut) = locate_cut(&sig, &p.line, &q.line, lo.max(p.start_s), hi.min(q.end_s)) {
+            plays[i - 1].end_s = cut;
+            plays[i].start_s = cut;
+            plays[i].cut_before = true;
         }
     }
 }
