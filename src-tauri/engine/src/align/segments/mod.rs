@@ -310,26 +310,7 @@ fn confirm_run(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<O
             measured.push(p);
         }
     }
-    // The spectral shape chose the run's own line (first); a look-alike
-    // more coherent than it takes over only when the difference signal
-    // says so (the same drum samples make wrong sections as coherent).
-    if let Some((own, others)) = measured.split_first() {
-        let own_line = own.absolute_line();
-        let (t_a, t_b) = (own.start_s, own.start_s + own.dur_s);
-        let mut takeover = None;
-        for (k, o) in others.iter().enumerate() {
-            if o.fine.z > own.fine.z
-                && difference(run, &own_line, &o.absolute_line(), t_a, t_b)
-                    .is_some_and(|ev| ev < -DIFFERENCE_MIN_Z)
-            {
-                takeover = Some(k + 1);
-                break;
-            }
-        }
-        if let Some(k) = takeover {
-            measured.swap(0, k);
-        }
-    }
+    prefer_look_alike(run, &mut measured);
     let Some(Piece {
         fine,
         start_s: start,
@@ -374,6 +355,26 @@ fn confirm_run(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<O
         z: fine.z,
         cut_before: false,
     }))
+}
+
+/// The spectral shape chose the run's own line (`measured[0]`); a
+/// look-alike more coherent than it takes over (moves first) only when the
+/// difference signal says so (the same drum samples make wrong sections as
+/// coherent).
+fn prefer_look_alike(run: &Run, measured: &mut [Piece]) {
+    let Some((own, others)) = measured.split_first() else {
+        return;
+    };
+    let own_line = own.absolute_line();
+    let (t_a, t_b) = (own.start_s, own.start_s + own.dur_s);
+    let takeover = others.iter().position(|o| {
+        o.fine.z > own.fine.z
+            && difference(run, &own_line, &o.absolute_line(), t_a, t_b)
+                .is_some_and(|ev| ev < -DIFFERENCE_MIN_Z)
+    });
+    if let Some(k) = takeover {
+        measured.swap(0, k + 1);
+    }
 }
 
 /// Whether two lines place the song within [`SAME_LINE_S`] of each other
