@@ -8,6 +8,8 @@
 #       /tmp/bench-media/public /tmp/bench-media/real
 # A case is a folder holding dance.mp4 (or dance.*), bgm.* and truth.json
 # (the layout of the offset benchmark's sets). KEEP=DIR keeps both answers.
+# DROP_SEGMENTS=1 also removes `segments` (comparing against a binary from
+# before it existed) and prints how many segments B answered per case.
 set -euo pipefail
 [ $# -ge 3 ] || { sed -n '2,10p' "$0" >&2; exit 2; }
 bin_a="$1"; bin_b="$2"; shift 2
@@ -19,7 +21,13 @@ mkdir -p "$work"
 # the answer without its timing fields, keys in their printed order
 strip() { python3 -c 'import json,sys
 d = json.load(sys.stdin)
-d.pop("timings_ms", None) if isinstance(d, dict) else None
+import os
+if isinstance(d, dict):
+    d.pop("timings_ms", None)
+    if os.environ.get("DROP_SEGMENTS"):
+        n = d.pop("segments", None)
+        if n is not None:
+            print("segments:", len(n), file=sys.stderr)
 print(json.dumps(d, indent=1))'; }
 now_ns() { date +%s%N; }
 
@@ -38,10 +46,13 @@ for set in "$@"; do
       "$bin" align --dance "$dance" --bgm "$bgm" --json > "$work/$name.$side.raw" 2> "$work/$name.$side.err" || true
       t1=$(now_ns)
       if [ "$side" = a ]; then ns_a=$((ns_a + t1 - t0)); else ns_b=$((ns_b + t1 - t0)); fi
-      strip < "$work/$name.$side.raw" > "$work/$name.$side.json" 2>/dev/null \
+      strip < "$work/$name.$side.raw" > "$work/$name.$side.json" 2> "$work/$name.$side.segments" \
         || cp "$work/$name.$side.raw" "$work/$name.$side.json"
     done
     cases=$((cases + 1))
+    if [ -n "${DROP_SEGMENTS:-}" ]; then
+      echo "$name: B $(cat "$work/$name.b.segments" 2>/dev/null || true)"
+    fi
     if ! diff -q "$work/$name.a.json" "$work/$name.b.json" > /dev/null; then
       differ=$((differ + 1))
       echo "DIFFERS: $name"

@@ -23,7 +23,7 @@ mod timeline;
 
 pub use align::{
     align_against_songs, align_files, align_signals, AlignCandidate, AlignOptions, AlignResult,
-    AlignTimings, BestGuess, Overlap, Verdict,
+    AlignTimings, BestGuess, Overlap, Segment, Verdict,
 };
 pub use cancel::CancelToken;
 pub use error::{EngineError, ErrorCode, ErrorPayload, Result};

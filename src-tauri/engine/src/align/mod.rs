@@ -22,6 +22,7 @@ mod integrate;
 mod pipeline;
 mod rate_polish;
 mod sections;
+mod segments;
 mod shape;
 mod tiebreak;
 mod verdict;
@@ -32,6 +33,7 @@ use crate::error::{EngineError, Result};
 use crate::media::decode::decode_audio_with;
 pub use pipeline::align_signals;
 use pipeline::{Fitted, Run};
+pub use segments::Segment;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -115,6 +117,10 @@ pub struct AlignResult {
     pub beats_s: Vec<f64>,
     pub downbeats_s: Vec<f64>,
     pub timings_ms: AlignTimings,
+    /// Every play of the song in the recording, in recording order (one:
+    /// the answer above). Absent in results stored before it existed.
+    #[serde(default)]
+    pub segments: Vec<Segment>,
 }
 
 /// Decodes both files and aligns them (see [`align_signals`]).

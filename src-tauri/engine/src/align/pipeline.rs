@@ -168,6 +168,14 @@ pub fn align_signals(
         )?,
     };
     let mut result = assemble_result(&run, decision.placed, &shapes, features.frame_rate);
+    if decision.refusal.is_none() {
+        let segment_shapes = super::segments::Shapes {
+            recording: &shapes.recording,
+            song: &shapes.song,
+            frame_rate: features.frame_rate,
+        };
+        result.segments = super::segments::find_segments(&run, &segment_shapes, &result)?;
+    }
     progress("refine", 1.0);
     result.timings_ms = AlignTimings {
         decode: 0.0,
@@ -340,5 +348,6 @@ fn assemble_result(run: &Run, placed: Placed, shapes: &Shapes, frame_rate: f64) 
         beats_s: beats.map(|b| b.beats_s.clone()).unwrap_or_default(),
         downbeats_s: beats.map(|b| b.downbeats_s.clone()).unwrap_or_default(),
         timings_ms: AlignTimings::default(),
+        segments: Vec::new(),
     }
 }

@@ -13,7 +13,7 @@ mod encode;
 mod picture;
 mod rng;
 mod room;
-mod song;
+pub(crate) mod song;
 mod voice;
 
 use crate::error::{EngineError, Result};

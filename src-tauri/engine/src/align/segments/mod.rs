@@ -1,0 +1,572 @@
+//! `segments`: every play of the song in the recording.
+//!
+//! A class is often filmed in one take while the song is played several
+//! times (stopped, talked over, started again from the same spot) or as a
+//! dance edit that jumps from one part to another. Today's answer is one
+//! line; this finds the plays around it:
+//!
+//! 1. the recording in short hops against the whole song (onset envelopes,
+//!    [`scan`]), each hop's best intercepts at the recording's shared rate;
+//! 2. hops grouped into runs on one line (best path over the candidate
+//!    lines and "no song");
+//! 3. each run's line measured by the fine stage on its own span, refused
+//!    below the single-play refusal's evidence, and dropped when the
+//!    neighbouring play's line explains its span as well (look-alike bars);
+//! 4. edges: at a hard cut the change point between the two lines' GCC
+//!    evidence ([`boundary`]); next to silence or talk, where the line's
+//!    evidence falls below half its level in the play.
+//!
+//! One play (or nothing more found) gives one segment: today's answer.
+
+mod boundary;
+mod scan;
+
+use super::fine::{refine_line, FineOutcome, Line};
+use super::heard::{heard_span, HeardSpan};
+use super::pipeline::Run;
+use super::tiebreak::section_difference_evidence;
+use super::verdict::{coherence_presence, refutation, Evidence};
+use super::verdict::{DIFFERENCE_MIN_Z, SPEED_CHANGE};
+use super::Verdict;
+use super::{variants_for, AlignResult};
+use crate::dsp::spectral::SpectralShape;
+use crate::error::Result;
+use boundary::{locate_cut, locate_edge, Edge, Signals};
+use scan::{group_runs, rivals, scan_hops, Grouping, HopRun, SAME_LINE_S};
+use serde::{Deserialize, Serialize};
+
+/// One play of the song in the recording.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Segment {
+    /// The play's span in the recording (s).
+    pub dance_start_s: f64,
+    pub dance_end_s: f64,
+    /// `recording_time = bgm_time + offset_s` at the segment's middle.
+    pub offset_s: f64,
+    /// Recording seconds per song second (the recording's clock: shared).
+    pub rate: f64,
+    /// 0..1, as [`AlignResult::confidence`].
+    pub confidence: f64,
+    /// The play starts straight after the previous one (a cut, as in a
+    /// dance edit), not after a stop.
+    pub cut_before: bool,
+}
+
+/// The spectral shapes the pipeline computed.
+pub(super) struct Shapes<'a> {
+    pub recording: &'a SpectralShape,
+    pub song: &'a SpectralShape,
+    pub frame_rate: f64,
+}
+
+/// Margin added either side of a run before the fine stage measures it (s).
+const RUN_MARGIN_S: f64 = 1.0;
+/// Largest deviation from the run's line the fine stage searches at the
+/// ends of the run (samples): the rate is the recording's, shared.
+const RUN_END_SHIFT: f64 = 8.0;
+/// Two plays whose heard spans are closer than this (s) meet at a cut.
+const CUT_GAP_S: f64 = 2.0;
+/// A play is a look-alike of its neighbour when the neighbour's line, read
+/// over the play's span, keeps this fraction of the play's own coherence.
+const LOOK_ALIKE_RATIO: f64 = 0.6;
+/// Look-alike lines measured beside a run's own: those whose spectral-shape
+/// evidence over the run is at least this fraction of its own...
+const RIVAL_RATIO: f32 = 0.6;
+/// ...at most this many lines in all.
+const RIVALS: usize = 4;
+/// Half-width of the edge searches around an estimated edge (s)...
+const EDGE_SEARCH_S: f64 = 2.0;
+/// ...and how far they reach on the side away from the play (the fine
+/// stage's heard span can stop short of a quiet or talked-over edge), not
+/// past the neighbouring play.
+const EDGE_REACH_S: f64 = 8.0;
+/// Plays whose placed edges are closer than this (s) meet at a cut.
+const MEET_S: f64 = 0.5;
+
+/// A run confirmed by the fine stage.
+#[derive(Debug, Clone)]
+struct Play {
+    /// The line, in recording time.
+    line: Line,
+    start_s: f64,
+    end_s: f64,
+    z: f64,
+    cut_before: bool,
+}
+
+/// The plays of the song in the recording (see the module docs), given
+/// today's answer `result` (accepted, so at least one).
+pub(super) fn find_segments(
+    run: &Run,
+    shapes: &Shapes,
+    result: &AlignResult,
+) -> Result<Vec<Segment>> {
+    let main = main_segment(result);
+    // An unsure answer at a speed change may be the plays confusing the
+    // single-line search (each play pulls the line its own way): the plays
+    // are looked for at the original speed then.
+    let confused = result.verdict == Verdict::Unsure && (result.rate - 1.0).abs() > SPEED_CHANGE;
+    if result.pitch_kept && !confused {
+        return Ok(vec![main]);
+    }
+    let rate = if confused { 1.0 } else { result.rate };
+    let main_intercept = intercept_of(
+        result.offset_s,
+        rate,
+        0.5 * (main.dance_start_s + main.dance_end_s),
+    );
+    let hops = scan_hops(
+        shapes.recording,
+        shapes.song,
+        shapes.frame_rate,
+        rate,
+        run.threads,
+        run.cancel,
+    )?;
+    if std::env::var_os("BEATSYNC_SEGMENTS_HOPS").is_some() {
+        for h in &hops {
+            let p: Vec<String> = h
+                .peaks
+                .iter()
+                .map(|p| format!("{:.3}:{:.1}", p.0, p.1))
+                .collect();
+            eprintln!("hop {:.1}: {}", h.start_s, p.join(" "));
+        }
+    }
+    let Grouping { lines, runs } = group_runs(&hops, main_intercept);
+    if super::debug_enabled() {
+        for r in &runs {
+            eprintln!(
+                "segments: run {:.2}-{:.2} s intercept {:.3} evidence {:.1}",
+                r.start_s, r.end_s, r.intercept_s, r.evidence
+            );
+        }
+    }
+    if runs
+        .iter()
+        .all(|r| (r.intercept_s - main_intercept).abs() <= SAME_LINE_S)
+    {
+        return Ok(vec![main]);
+    }
+    let mut plays = Vec::new();
+    for r in &runs {
+        let candidates = rivals(&hops, &lines, r, RIVAL_RATIO, RIVALS);
+        plays.extend(confirm_run(run, r, &candidates, rate)?);
+    }
+    let main_line = Line {
+        t_ref: 0.5 * (main.dance_start_s + main.dance_end_s),
+        sigma: 0.5 * (main.dance_start_s + main.dance_end_s) - main.offset_s,
+        rate,
+    };
+    let plays = explained_by_main(run, plays, &main_line)?;
+    let plays = merge_same_lines(plays);
+    let mut plays = drop_look_alikes(run, plays)?;
+    if plays.len() <= 1 || plays.iter().all(|p| same_line(&p.line, &main_line)) {
+        return Ok(vec![main]);
+    }
+    place_edges(run, &mut plays);
+    Ok(plays.iter().map(|p| segment_of(p, rate)).collect())
+}
+
+/// Today's answer as a segment.
+fn main_segment(result: &AlignResult) -> Segment {
+    Segment {
+        dance_start_s: result.overlap.dance_start_s,
+        dance_end_s: result.overlap.dance_end_s,
+        offset_s: result.offset_s,
+        rate: result.rate,
+        confidence: result.confidence,
+        cut_before: false,
+    }
+}
+
+/// Recording time of song time 0 on the line through `offset_s` at `t` (s).
+fn intercept_of(offset_s: f64, rate: f64, t: f64) -> f64 {
+    t - rate * (t - offset_s)
+}
+
+fn segment_of(p: &Play, rate: f64) -> Segment {
+    let t_mid = 0.5 * (p.start_s + p.end_s);
+    Segment {
+        dance_start_s: p.start_s,
+        dance_end_s: p.end_s,
+        offset_s: t_mid - p.line.song_at(t_mid),
+        rate,
+        confidence: coherence_presence(p.z),
+        cut_before: p.cut_before,
+    }
+}
+
+/// The fine stage's outcome on a piece of the recording, in the piece's own time.
+struct Piece {
+    fine: FineOutcome,
+    /// The piece's start and length in the recording (s).
+    start_s: f64,
+    dur_s: f64,
+}
+
+impl Piece {
+    /// The piece's line in recording time.
+    fn absolute_line(&self) -> Line {
+        Line {
+            t_ref: self.fine.line.t_ref + self.start_s,
+            ..self.fine.line
+        }
+    }
+}
+
+/// Difference-signal evidence (positive: `a`) between two lines over the
+/// recording times `t_a..t_b` ([`section_difference_evidence`] on that
+/// piece); `None` where it does not apply (drift, too short).
+fn difference(run: &Run, a: &Line, b: &Line, t_a: f64, t_b: f64) -> Option<f64> {
+    let i = ((t_a.max(0.0) * run.fs) as usize).min(run.recording.len());
+    let j = ((t_b * run.fs) as usize).min(run.recording.len());
+    if j <= i + run.fs as usize {
+        return None;
+    }
+    let start = i as f64 / run.fs;
+    let piece = Run {
+        recording: &run.recording[i..j],
+        song: run.song,
+        fs: run.fs,
+        threads: run.threads,
+        cancel: run.cancel,
+    };
+    let local = |l: &Line| Line {
+        t_ref: l.t_ref - start,
+        ..*l
+    };
+    let ev = section_difference_evidence(&piece, &local(a), &local(b));
+    if super::debug_enabled() {
+        eprintln!("segments: difference {t_a:.2}-{t_b:.2} s: {ev:?}");
+    }
+    ev
+}
+
+/// The fine stage on the recording times `t_a..t_b` along `line` (in
+/// recording time), at the shared rate.
+fn measure_piece(run: &Run, line: &Line, t_a: f64, t_b: f64) -> Result<Option<Piece>> {
+    let a = ((t_a.max(0.0) * run.fs) as usize).min(run.recording.len());
+    let b = ((t_b * run.fs) as usize).min(run.recording.len());
+    if b <= a + run.fs as usize {
+        return Ok(None);
+    }
+    let start = a as f64 / run.fs;
+    let piece = &run.recording[a..b];
+    let t_ref = 0.5 * piece.len() as f64 / run.fs;
+    let local = Line {
+        t_ref,
+        sigma: line.song_at(start + t_ref),
+        rate: line.rate,
+    };
+    let Some(mut params) = variants_for(line.rate, false).into_iter().next() else {
+        return Ok(None);
+    };
+    params.max_end_shift = RUN_END_SHIFT;
+    let mut out = refine_line(
+        piece,
+        run.song,
+        run.fs,
+        &local,
+        &params,
+        run.threads,
+        run.cancel,
+    )?;
+    out = refine_line(
+        piece,
+        run.song,
+        run.fs,
+        &out.line,
+        &params,
+        run.threads,
+        run.cancel,
+    )?;
+    Ok(Some(Piece {
+        fine: out,
+        start_s: start,
+        dur_s: piece.len() as f64 / run.fs,
+    }))
+}
+
+/// A run measured on its own span, on the most coherent of `intercepts`
+/// (its line and the look-alike lines the envelopes cannot tell from it);
+/// `None` when the evidence there is what a wrong song gives (the
+/// single-play refusal's rules).
+fn confirm_run(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Option<Play>> {
+    let t_mid = 0.5 * (r.start_s + r.end_s);
+    let mut measured: Vec<Piece> = Vec::new();
+    for &c in intercepts {
+        let line = Line {
+            t_ref: t_mid,
+            sigma: (t_mid - c) / rate,
+            rate,
+        };
+        let piece = measure_piece(run, &line, r.start_s - RUN_MARGIN_S, r.end_s + RUN_MARGIN_S)?;
+        if let Some(p) = piece {
+            if super::debug_enabled() {
+                eprintln!(
+                    "segments: run {:.2}-{:.2} s intercept {c:.3}: z {:.2}",
+                    r.start_s, r.end_s, p.fine.z
+                );
+            }
+            measured.push(p);
+        }
+    }
+    prefer_look_alike(run, &mut measured);
+    let Some(Piece {
+        fine,
+        start_s: start,
+        dur_s,
+    }) = measured.into_iter().next()
+    else {
+        return Ok(None);
+    };
+    let refused = refutation(&Evidence {
+        z: fine.z,
+        heard_windows: fine.heard_windows,
+        windows: fine.windows.len(),
+        rate: fine.line.rate,
+        pitch_kept: false,
+        shape_z: 0.0,
+    });
+    if super::debug_enabled() {
+        eprintln!(
+            "segments: run {:.2}-{:.2} s: z {:.2} heard {}/{} {:?}",
+            r.start_s,
+            r.end_s,
+            fine.z,
+            fine.heard_windows,
+            fine.windows.len(),
+            refused
+        );
+    }
+    if refused.is_some() {
+        return Ok(None);
+    }
+    let song_dur = run.song.len() as f64 / run.fs;
+    let HeardSpan { start: a, end: b } =
+        heard_span(&fine, &fine.line, dur_s, song_dur, &|_, _| 0.0);
+    let line = Line {
+        t_ref: fine.line.t_ref + start,
+        ..fine.line
+    };
+    Ok(Some(Play {
+        line,
+        start_s: a + start,
+        end_s: b + start,
+        z: fine.z,
+        cut_before: false,
+    }))
+}
+
+/// The spectral shape chose the run's own line (`measured[0]`); a
+/// look-alike more coherent than it takes over (moves first) only when the
+/// difference signal says so (the same drum samples make wrong sections as
+/// coherent).
+fn prefer_look_alike(run: &Run, measured: &mut [Piece]) {
+    let Some((own, others)) = measured.split_first() else {
+        return;
+    };
+    let own_line = own.absolute_line();
+    let (t_a, t_b) = (own.start_s, own.start_s + own.dur_s);
+    let takeover = others.iter().position(|o| {
+        o.fine.z > own.fine.z
+            && difference(run, &own_line, &o.absolute_line(), t_a, t_b)
+                .is_some_and(|ev| ev < -DIFFERENCE_MIN_Z)
+    });
+    if let Some(k) = takeover {
+        measured.swap(0, k + 1);
+    }
+}
+
+/// Whether two lines place the song within [`SAME_LINE_S`] of each other
+/// (at the first one's reference time).
+fn same_line(a: &Line, b: &Line) -> bool {
+    (a.song_at(a.t_ref) - b.song_at(a.t_ref)).abs() * a.rate <= SAME_LINE_S
+}
+
+/// A play on another line than today's answer whose span today's line
+/// explains about as well (a look-alike section; over a short span many
+/// lines reach the single-play threshold) is today's line there.
+fn explained_by_main(run: &Run, plays: Vec<Play>, main_line: &Line) -> Result<Vec<Play>> {
+    let mut out = Vec::with_capacity(plays.len());
+    for p in plays {
+        if same_line(&p.line, main_line) {
+            out.push(p);
+            continue;
+        }
+        let z_main = measure_piece(run, main_line, p.start_s, p.end_s)?.map_or(0.0, |o| o.fine.z);
+        if super::debug_enabled() {
+            eprintln!(
+                "segments: play {:.2}-{:.2} s z {:.2}, today's line there z {z_main:.2}",
+                p.start_s, p.end_s, p.z
+            );
+        }
+        // ...unless the difference signal says the play's own line
+        let own_wins = || {
+            difference(run, &p.line, main_line, p.start_s, p.end_s)
+                .is_some_and(|ev| ev >= DIFFERENCE_MIN_Z)
+        };
+        if z_main >= LOOK_ALIKE_RATIO * p.z && !own_wins() {
+            out.push(Play {
+                line: *main_line,
+                z: z_main,
+                ..p
+            });
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// Consecutive plays on one line are one play (the evidence dipped between them).
+fn merge_same_lines(mut plays: Vec<Play>) -> Vec<Play> {
+    plays.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    let mut merged: Vec<Play> = Vec::new();
+    for p in plays {
+        if let Some(last) = merged.last_mut() {
+            if same_line(&last.line, &p.line) {
+                last.end_s = last.end_s.max(p.end_s);
+                last.z = last.z.max(p.z);
+                continue;
+            }
+        }
+        merged.push(p);
+    }
+    merged
+}
+
+/// Plays next to one another of which one's line explains the other's
+/// span about as well (bars that repeat exactly) are one play: on the
+/// line the difference signal over both spans prefers (or, where it does
+/// not apply, the more coherent one over both).
+fn drop_look_alikes(run: &Run, plays: Vec<Play>) -> Result<Vec<Play>> {
+    let mut kept: Vec<Play> = Vec::new();
+    for p in plays {
+        let Some(last) = kept.last_mut() else {
+            kept.push(p);
+            continue;
+        };
+        if p.start_s - last.end_s > CUT_GAP_S {
+            kept.push(p);
+            continue;
+        }
+        let z_on = |line: &Line, span: &Play| -> Result<f64> {
+            Ok(measure_piece(run, line, span.start_s, span.end_s)?.map_or(0.0, |o| o.fine.z))
+        };
+        let last_on_p = z_on(&last.line, &p)?;
+        let p_on_last = z_on(&p.line, last)?;
+        if super::debug_enabled() {
+            eprintln!(
+                "segments: look-alike check {:.2}-{:.2} (z {:.2}) / {:.2}-{:.2} (z {:.2}): crossed z {last_on_p:.2} / {p_on_last:.2}",
+                last.start_s, last.end_s, last.z, p.start_s, p.end_s, p.z
+            );
+        }
+        let explains_p = last_on_p >= LOOK_ALIKE_RATIO * p.z;
+        let explains_last = p_on_last >= LOOK_ALIKE_RATIO * last.z;
+        if !explains_p && !explains_last {
+            kept.push(p);
+            continue;
+        }
+        let (start, end) = (last.start_s.min(p.start_s), last.end_s.max(p.end_s));
+        let keep_p = if explains_p && explains_last {
+            match difference(run, &last.line, &p.line, start, end) {
+                Some(ev) if ev.abs() >= DIFFERENCE_MIN_Z => ev < 0.0,
+                _ => p.z + p_on_last > last.z + last_on_p,
+            }
+        } else {
+            explains_last
+        };
+        if keep_p {
+            *last = Play {
+                z: p.z + p_on_last,
+                ..p
+            };
+        } else {
+            last.z += last_on_p;
+        }
+        last.start_s = start;
+        last.end_s = end;
+    }
+    Ok(kept)
+}
+
+/// Each play's edges: a cut between plays that meet, otherwise the edge of
+/// its evidence next to talk or silence.
+fn place_edges(run: &Run, plays: &mut [Play]) {
+    let sig = Signals {
+        recording: run.recording,
+        song: run.song,
+        fs: run.fs,
+    };
+    let rec_dur = run.recording.len() as f64 / run.fs;
+    for i in 0..plays.len() {
+        let p = &plays[i];
+        if !p.cut_before && p.start_s > 0.5 {
+            let t = p.start_s;
+            let prev_end = if i > 0 { plays[i - 1].end_s } else { 0.0 };
+            if let Some(s) = locate_edge(
+                &sig,
+                &p.line,
+                Edge::Start,
+                ((t - EDGE_REACH_S).max(prev_end).max(0.0), t + EDGE_SEARCH_S),
+                (t + EDGE_SEARCH_S, (t + 4.0 * EDGE_SEARCH_S).min(p.end_s)),
+            ) {
+                plays[i].start_s = s;
+            }
+        }
+        let meets_next = plays
+            .get(i + 1)
+            .is_some_and(|q| q.start_s - plays[i].end_s <= CUT_GAP_S);
+        let p = &plays[i];
+        if meets_next {
+            let q = &plays[i + 1];
+            let (lo, hi) = (
+                p.end_s.min(q.start_s) - EDGE_SEARCH_S,
+                p.end_s.max(q.start_s) + EDGE_SEARCH_S,
+            );
+            if let Some(cut) =
+                locate_cut(&sig, &p.line, &q.line, lo.max(p.start_s), hi.min(q.end_s))
+            {
+                plays[i].end_s = cut;
+                plays[i + 1].start_s = cut;
+                plays[i + 1].cut_before = true;
+            }
+        } else if p.end_s < rec_dur - 0.5 {
+            let t = p.end_s;
+            let next_start = plays.get(i + 1).map_or(rec_dur, |q| q.start_s);
+            if let Some(e) = locate_edge(
+                &sig,
+                &p.line,
+                Edge::End,
+                (
+                    t - EDGE_SEARCH_S,
+                    (t + EDGE_REACH_S).min(next_start).min(rec_dur),
+                ),
+                ((t - 4.0 * EDGE_SEARCH_S).max(p.start_s), t - EDGE_SEARCH_S),
+            ) {
+                plays[i].end_s = e;
+            }
+        }
+    }
+    // plays whose edges, once placed, meet: a cut between them
+    for i in 1..plays.len() {
+        let (p, q) = (&plays[i - 1], &plays[i]);
+        if q.cut_before || q.start_s - p.end_s > MEET_S {
+            continue;
+        }
+        let (lo, hi) = (
+            p.end_s.min(q.start_s) - EDGE_SEARCH_S,
+            p.end_s.max(q.start_s) + EDGE_SEARCH_S,
+        );
+        if let Some(cut) = locate_cut(&sig, &p.line, &q.line, lo.max(p.start_s), hi.min(q.end_s)) {
+            plays[i - 1].end_s = cut;
+            plays[i].start_s = cut;
+            plays[i].cut_before = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,145 @@
+//! A class recording with three plays of the demo song: a play, a stop and
+//! talk-free pause, a restart from the same spot, and a hard cut to another
+//! part of the song (as in a dance edit).
+
+use crate::align::{align_signals, AlignOptions, Segment};
+use crate::cancel::CancelToken;
+use crate::dsp::interp::SincInterpolator;
+use crate::test_signal::noise;
+
+const FS: u32 = 8000;
+
+/// The demo song (mono), low-passed and resampled to [`FS`].
+fn song() -> Vec<f32> {
+    let s = crate::demo::song::compose(5);
+    let sr = f64::from(crate::demo::song::SAMPLE_RATE);
+    let mono: Vec<f32> = s
+        .left
+        .iter()
+        .zip(&s.right)
+        .map(|(l, r)| 0.5 * (l + r))
+        .collect();
+    // a 6-tap moving average keeps little above 4 kHz before the decimation
+    let smooth: Vec<f32> = (0..mono.len())
+        .map(|i| mono[i.saturating_sub(5)..=i].iter().sum::<f32>() / 6.0)
+        .collect();
+    let interp = SincInterpolator::new();
+    let n = (smooth.len() as f64 * f64::from(FS) / sr) as usize - 8;
+    (0..n)
+        .map(|i| interp.at(&smooth, i as f64 * sr / f64::from(FS)))
+        .collect()
+}
+
+/// One play: song seconds `from..to` heard from recording second `at`.
+struct PlayAt {
+    at: f64,
+    from: f64,
+    to: f64,
+}
+
+/// The plays over room noise, with one echo (12 ms, -6 dB).
+fn record(song: &[f32], plays: &[PlayAt], total_s: f64) -> Vec<f32> {
+    let fs = f64::from(FS);
+    let mut rec: Vec<f32> = noise((total_s * fs) as usize, 11)
+        .into_iter()
+        .map(|v| 0.02 * v)
+        .collect();
+    for p in plays {
+        let (a, b, at) = (
+            (p.from * fs) as usize,
+            (p.to * fs) as usize,
+            (p.at * fs) as usize,
+        );
+        for (k, &v) in song[a..b].iter().enumerate() {
+            rec[at + k] += v;
+            if let Some(e) = rec.get_mut(at + k + 96) {
+                *e += 0.5 * v;
+            }
+        }
+    }
+    rec
+}
+
+fn segments(rec: &[f32], song: &[f32]) -> Vec<Segment> {
+    let opts = AlignOptions {
+        beats: false,
+        ..AlignOptions::default()
+    };
+    let result = align_signals(rec, song, FS, &opts, &CancelToken::new(), &mut |_, _| {})
+        .expect("the recording plays the song");
+    result.segments
+}
+
+/// A play, a restart from the same spot after a pause, then a hard cut to
+/// another part: three segments, each placing the song within a
+/// millisecond at its middle, starting where its play starts (the cut to
+/// 30 ms, the restart to 250 ms) and only the third marked as a cut.
+#[test]
+fn a_restart_and_a_cut_give_three_segments() {
+    let song = song();
+    let plays = [
+        PlayAt {
+            at: 2.0,
+            from: 4.0,
+            to: 18.0,
+        },
+        PlayAt {
+            at: 19.0,
+            from: 4.0,
+            to: 16.0,
+        },
+        PlayAt {
+            at: 31.0,
+            from: 22.0,
+            to: 34.0,
+        },
+    ];
+    let rec = record(&song, &plays, 45.0);
+    let found = segments(&rec, &song);
+    assert_eq!(found.len(), 3, "segments: {found:?}");
+    for (p, s) in plays.iter().zip(&found) {
+        let offset = p.at - p.from;
+        assert!(
+            (s.offset_s - offset).abs() < 1e-3,
+            "play at {} s: offset {} s, want {offset} s ({found:?})",
+            p.at,
+            s.offset_s
+        );
+        assert!((s.rate - 1.0).abs() < 1e-4, "rate {}", s.rate);
+    }
+    assert!((found[0].dance_start_s - 2.0).abs() < 0.25, "{found:?}");
+    assert!((found[1].dance_start_s - 19.0).abs() < 0.25, "{found:?}");
+    assert!((found[2].dance_start_s - 31.0).abs() < 0.03, "{found:?}");
+    assert!((found[1].dance_end_s - 31.0).abs() < 0.03, "{found:?}");
+    assert!((found[0].dance_end_s - 16.0).abs() < 0.5, "{found:?}");
+    let cuts: Vec<bool> = found.iter().map(|s| s.cut_before).collect();
+    assert_eq!(cuts, [false, false, true]);
+}
+
+/// One play: one segment, today's answer (same offset, rate, span).
+#[test]
+fn one_play_gives_one_segment_equal_to_the_answer() {
+    let song = song();
+    let rec = record(
+        &song,
+        &[PlayAt {
+            at: 3.0,
+            from: 2.0,
+            to: 30.0,
+        }],
+        34.0,
+    );
+    let opts = AlignOptions {
+        beats: false,
+        ..AlignOptions::default()
+    };
+    let r = align_signals(&rec, &song, FS, &opts, &CancelToken::new(), &mut |_, _| {})
+        .expect("the recording plays the song");
+    assert_eq!(r.segments.len(), 1, "{:?}", r.segments);
+    let s = &r.segments[0];
+    assert_eq!(s.offset_s, r.offset_s);
+    assert_eq!(s.rate, r.rate);
+    assert_eq!(s.dance_start_s, r.overlap.dance_start_s);
+    assert_eq!(s.dance_end_s, r.overlap.dance_end_s);
+    assert!((r.offset_s - 1.0).abs() < 1e-3, "offset {}", r.offset_s);
+}
