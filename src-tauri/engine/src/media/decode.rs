@@ -278,7 +278,9 @@ pub fn decode_audio_with(
                         // (while decoding a later, broken packet), which the
                         // resampler would be reading on the other thread: the
                         // decode then differed from run to run.
-                        batch.push(frame.clone());
+                        let copy = ffi::owned_audio_copy(&frame)
+                            .map_err(|e| EngineError::media(path, e))?;
+                        batch.push(copy);
                     }
                 }
                 if !batch.is_empty() && tx.send(batch).is_err() {

@@ -19,7 +19,7 @@ pub(crate) use output::{
     write_directly,
 };
 pub(crate) use params::{display_rotation_cw, extradata, layout_name, param_fields, OwnedParams};
-pub(crate) use resample::{strip_side_data, ts_to_samples, SampleSpec, Swr};
+pub(crate) use resample::{owned_audio_copy, strip_side_data, ts_to_samples, SampleSpec, Swr};
 
 use ffmpeg_next as ffmpeg;
 use ffmpeg_next::ffi;

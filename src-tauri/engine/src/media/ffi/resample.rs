@@ -179,3 +179,31 @@ pub(crate) fn strip_side_data(packet: &mut ffmpeg::Packet) {
     // SAFETY: a valid packet; freeing its side data leaves a plain packet.
     unsafe { ffi::av_packet_free_side_data(ffmpeg::packet::Mut::as_mut_ptr(packet)) }
 }
+
+/// A copy of a decoded audio frame whose samples are in a buffer of its own,
+/// shared with nobody (in particular not with the decoder that made it).
+/// Works for any channel layout, unspecified ones included (ffmpeg-next's
+/// `Clone` rebuilds the frame from a channel mask and gets no buffer when
+/// the layout has none).
+pub(crate) fn owned_audio_copy(
+    frame: &ffmpeg::frame::Audio,
+) -> std::result::Result<ffmpeg::frame::Audio, ffmpeg::Error> {
+    // SAFETY: av_frame_clone makes a new frame referencing the same buffers
+    // (null on failure); it is then owned by `copy`, which frees it.
+    // av_frame_make_writable sees those buffers shared (the caller's frame
+    // still holds them) and replaces them with a fresh copy of the samples.
+    unsafe {
+        let cloned = ffi::av_frame_clone(frame.as_ptr());
+        if cloned.is_null() {
+            return Err(ffmpeg::Error::Other {
+                errno: libc::ENOMEM,
+            });
+        }
+        let mut copy = ffmpeg::frame::Audio::wrap(cloned);
+        let r = ffi::av_frame_make_writable(copy.as_mut_ptr());
+        if r < 0 {
+            return Err(ffmpeg::Error::from(r));
+        }
+        Ok(copy)
+    }
+}
