@@ -323,12 +323,7 @@ impl VideoSource {
     }
 
     pub fn damaged(&self, what: &str) -> EngineError {
-        EngineError::Unreadable {
-            path: self.path.clone(),
-            reason: format!(
-                "the video looks damaged or incomplete ({what}); copy it again from the phone"
-            ),
-        }
+        crate::media::input::damaged(&self.path, &format!("its video: {what}"))
     }
 }
 

@@ -63,12 +63,12 @@ impl<'a> VideoCopy<'a> {
         }
         if let Some((container, codec)) = aspect_ratios(octx, index) {
             if contradict(container, codec) {
-                return Err(EngineError::Unreadable {
-                    path,
-                    reason: format!(
-                        "its picture's pixel aspect ratio is stated twice, differently (container {container}, video {codec}); the file looks damaged, copy it again from the phone"
+                return Err(crate::media::input::damaged(
+                    &path,
+                    &format!(
+                        "its picture's pixel aspect ratio is stated twice, differently (container {container}, video {codec})"
                     ),
-                });
+                ));
             }
         }
         // Keep the recording's date (and other global tags) in the export.
