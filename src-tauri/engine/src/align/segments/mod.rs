@@ -5,7 +5,7 @@
 //! dance edit that jumps from one part to another. Today's answer is one
 //! line; this finds the plays around it:
 //!
-//! 1. the recording in short hops against the whole song (onset envelopes,
+//! 1. the recording in short hops against the whole song (spectral shape,
 //!    [`scan`]), each hop's best intercepts at the recording's shared rate;
 //! 2. hops grouped into runs on one line (best path over the candidate
 //!    lines and "no song");
