@@ -20,7 +20,7 @@
 //! blocking pool, never on the main thread.
 
 use crate::error::IpcError;
-use crate::registry::FileRegistry;
+use crate::registry::{is_file_id, FileRegistry};
 use beatsync_engine::frames::{
     filmstrip, Filmstrip, FilmstripOptions, FrameServer, FrameServerOptions, FrameSpan, FrameUse,
     MAX_WIDTH, MIN_WIDTH,
@@ -58,12 +58,6 @@ pub enum PictureRequest {
         id: String,
         index: usize,
     },
-}
-
-/// A file id as the registry hands them out: 32 lowercase hex digits. Anything
-/// else (a path, `..`, an encoded slash) is not even looked up.
-fn is_file_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Decimal digits only (no sign, no exponent), at most 9 of them.

@@ -29,6 +29,12 @@ fn random_id() -> Result<String, IpcError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Has the form of an id [`random_id`] makes: 32 lowercase hex digits.
+/// Anything else (a path, `..`, an encoded slash) need not even be looked up.
+pub fn is_file_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 impl FileRegistry {
     /// The id of `path` as given (already canonical, or a stored job's path),
     /// handing out a new one the first time.
@@ -89,6 +95,7 @@ mod tests {
         let reg = FileRegistry::default();
         let (id, canonical) = reg.register(&f).expect("registered");
         assert_eq!(id.len(), 32);
+        assert!(is_file_id(&id), "{id}");
         assert!(!id.contains("a.mp4"));
         assert_eq!(canonical, f.canonicalize().expect("canonical"));
         let dotted = dir.path().join(".").join("a.mp4");
