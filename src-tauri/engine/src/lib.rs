@@ -29,7 +29,7 @@ pub use cancel::CancelToken;
 pub use error::{EngineError, ErrorCode, ErrorPayload, Result};
 pub use export::{export, ExportReport, ExportRequest, StartCutUsed};
 pub use media::{decode_audio, probe, MediaInfo, Role};
-pub use timeline::Placement;
+pub use timeline::{validate_plays, Placement, Play, MAX_PLAYS};
 
 /// FFmpeg's global initialisation; cheap and idempotent, called by every entry point.
 pub fn init() {

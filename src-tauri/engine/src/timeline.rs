@@ -67,6 +67,82 @@ impl Placement {
     }
 }
 
+/// Most plays one recording may be exported with (a class of a few hours
+/// with a play every few minutes stays far below it).
+pub const MAX_PLAYS: usize = 200;
+
+/// One play of the song in the recording, as the export places it: the
+/// recording span it covers and where the song sits inside that span. The
+/// aligner's `segments` give one per play; the teacher may nudge a play's
+/// offset or leave a play out.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Play {
+    /// Start of the play in the recording (s). The JSON keys are the
+    /// aligner's (`dance_start_s`, `dance_end_s`).
+    #[serde(rename = "dance_start_s")]
+    pub recording_start_s: f64,
+    #[serde(rename = "dance_end_s")]
+    pub recording_end_s: f64,
+    /// `recording_time = song_time + offset_s` at the play's middle.
+    pub offset_s: f64,
+    /// Recording seconds per song second (the recording's clock).
+    #[serde(default = "one")]
+    pub rate: f64,
+    /// The play starts straight after the previous one (a cut), not after a stop.
+    #[serde(default)]
+    pub cut_before: bool,
+}
+
+impl Play {
+    /// Where the song goes inside this play.
+    pub fn placement(&self) -> Placement {
+        Placement {
+            offset_s: self.offset_s,
+            rate: self.rate,
+            ref_dance_s: Some(0.5 * (self.recording_start_s + self.recording_end_s)),
+        }
+    }
+
+    pub fn duration_s(&self) -> f64 {
+        self.recording_end_s - self.recording_start_s
+    }
+}
+
+/// Checks a list of plays where it enters (CLI, IPC, store): each play a
+/// finite, non-empty span with a valid placement, in recording order, not
+/// overlapping (a cut may share its edge with the previous play).
+pub fn validate_plays(plays: &[Play]) -> Result<()> {
+    if plays.len() > MAX_PLAYS {
+        return Err(EngineError::InvalidRequest(format!(
+            "{} plays: at most {MAX_PLAYS} can be exported from one recording",
+            plays.len()
+        )));
+    }
+    let mut previous_end = f64::NEG_INFINITY;
+    for (i, play) in plays.iter().enumerate() {
+        let n = i + 1;
+        play.placement().validate()?;
+        let (start, end) = (play.recording_start_s, play.recording_end_s);
+        if !(start.is_finite() && end.is_finite() && start >= 0.0 && end > start) {
+            return Err(EngineError::InvalidRequest(format!(
+                "play {n}: its span {start}..{end} s is not a stretch of the recording"
+            )));
+        }
+        if start < previous_end - PLAY_EDGE_SLACK_S {
+            return Err(EngineError::InvalidRequest(format!(
+                "play {n} starts at {start:.3} s, before the previous play ends \
+                 ({previous_end:.3} s): plays must be in order and not overlap"
+            )));
+        }
+        previous_end = end;
+    }
+    Ok(())
+}
+
+/// How far a play may start before the previous one ends: the aligner's
+/// edges at a cut are each located to within a few audio frames.
+const PLAY_EDGE_SLACK_S: f64 = 0.05;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +158,46 @@ mod tests {
         for t in [0.0, 17.0, 250.0] {
             assert!((p.dance_at(p.song_at(t)) - t).abs() < 1e-9);
         }
+    }
+
+    fn play(start: f64, end: f64, offset_s: f64) -> Play {
+        Play {
+            recording_start_s: start,
+            recording_end_s: end,
+            offset_s,
+            rate: 1.0,
+            cut_before: false,
+        }
+    }
+
+    #[test]
+    fn plays_are_checked_where_they_enter() {
+        assert!(validate_plays(&[]).is_ok());
+        assert!(validate_plays(&[play(0.0, 10.0, 1.0), play(10.0, 20.0, -5.0)]).is_ok());
+        for bad in [
+            vec![play(5.0, 5.0, 0.0)],
+            vec![play(-1.0, 5.0, 0.0)],
+            vec![play(0.0, f64::NAN, 0.0)],
+            vec![play(0.0, 5.0, f64::INFINITY)],
+            vec![play(10.0, 20.0, 0.0), play(0.0, 5.0, 0.0)],
+            vec![play(0.0, 10.0, 0.0), play(9.0, 20.0, 0.0)],
+            vec![play(0.0, 1.0, 0.0); MAX_PLAYS + 1],
+        ] {
+            assert!(validate_plays(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_play_places_the_song_at_its_middle() {
+        let p = Play {
+            rate: 1.001,
+            ..play(100.0, 160.0, 30.0)
+        };
+        let placement = p.placement();
+        assert!((placement.song_at(130.0) - 100.0).abs() < 1e-12);
+        let json = serde_json::to_value(p).expect("json");
+        assert_eq!(json["dance_start_s"], 100.0);
+        let back: Play = serde_json::from_value(json).expect("back");
+        assert_eq!(back, p);
     }
 }

@@ -58,7 +58,7 @@ pub(crate) use output::remove_stale_partials;
 #[doc(hidden)]
 pub use output::WriteFault;
 pub use report::{AudioReport, ExportReport, StartCutUsed, TrimReport, VideoMethod};
-pub use request::{AudioChoice, ExportRequest, SongHeard, StartCut};
+pub use request::{AudioChoice, Between, ExportRequest, PlaysLayout, SongHeard, StartCut};
 pub use trim::{EndReason, StartReason};
 
 use crate::align::{AlignOptions, AlignResult, Verdict};
@@ -135,6 +135,12 @@ fn export_once(
 ) -> Result<ExportReport> {
     validate(req)?;
     check_out_dir(&req.out_dir)?;
+    if req.plays.len() > 1 || req.layout == PlaysLayout::Split {
+        // Placing several plays in one export comes with issue 18 §3.
+        return Err(EngineError::InvalidRequest(
+            "exporting several plays is not available in this version".into(),
+        ));
+    }
     if req.placement.is_some() {
         let analysis = {
             let mut paced = Progress::new(progress);

@@ -3,8 +3,8 @@
 
 use super::audio::RetimeMode;
 use super::output::{fit_name, MAX_FINAL_NAME_BYTES, PARTIAL_PREFIX};
-use crate::error::{EngineError, Result};
-use crate::timeline::Placement;
+use crate::error::{wire_names, EngineError, Result};
+use crate::timeline::{validate_plays, Placement, Play};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -50,6 +50,30 @@ pub struct SongHeard {
     pub recording_start_s: f64,
 }
 
+wire_names! {
+    /// What an export of a recording with several plays writes.
+    #[derive(Default)]
+    pub enum PlaysLayout {
+        #[default]
+        /// One video: the song placed in each play, the recording's own
+        /// sound (or silence) between plays.
+        OneVideo = "one_video",
+        /// One clip per play, `<name>_play01.mp4`, … each trimmed to its play.
+        Split = "split",
+    }
+}
+
+wire_names! {
+    /// What is heard between plays in a one-video export.
+    #[derive(Default)]
+    pub enum Between {
+        #[default]
+        /// The recording's own sound, ducked.
+        Recorded = "recorded",
+        Silence = "silence",
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -75,6 +99,16 @@ pub struct ExportRequest {
     /// the song's own audio.
     #[serde(default)]
     pub song_heard: Option<SongHeard>,
+    /// Every play to place, in recording order (`AlignResult.segments`,
+    /// nudged or left out by the teacher). Empty: one play, `placement`.
+    #[serde(default)]
+    pub plays: Vec<Play>,
+    /// With several plays: one video, or one clip per play.
+    #[serde(default)]
+    pub layout: PlaysLayout,
+    /// With several plays in one video: what is heard between them.
+    #[serde(default)]
+    pub between: Between,
     /// Seconds kept before the song starts being heard.
     #[serde(default)]
     pub lead_in_s: f64,
@@ -119,6 +153,9 @@ impl ExportRequest {
             name: None,
             placement,
             song_heard: None,
+            plays: Vec::new(),
+            layout: PlaysLayout::default(),
+            between: Between::default(),
             lead_in_s: 0.0,
             trim_start_s: None,
             trim_end_s: None,
@@ -138,6 +175,7 @@ pub(crate) fn validate(req: &ExportRequest) -> Result<()> {
     if let Some(p) = &req.placement {
         p.validate()?;
     }
+    validate_plays(&req.plays)?;
     if !(req.lead_in_s.is_finite() && req.lead_in_s >= 0.0) {
         return Err(EngineError::InvalidRequest(
             "the lead-in must be zero or a positive number of seconds".into(),

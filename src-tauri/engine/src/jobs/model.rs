@@ -3,6 +3,8 @@
 
 use crate::align::AlignResult;
 use crate::error::{wire_names, ErrorPayload};
+use crate::export::{Between, PlaysLayout};
+use crate::timeline::Play;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -146,6 +148,16 @@ pub struct JobOptions {
     /// it); until then such a job waits at `analyzed` and is never exported.
     #[serde(default)]
     pub song_confirmed: bool,
+    /// The plays the teacher chose (nudged, some left out), in recording
+    /// order; `None`: every play the aligner found.
+    #[serde(default)]
+    pub plays: Option<Vec<Play>>,
+    /// With several plays: one video or one clip per play.
+    #[serde(default)]
+    pub layout: PlaysLayout,
+    /// With several plays in one video: what is heard between them.
+    #[serde(default)]
+    pub between: Between,
 }
 
 impl Default for JobOptions {
@@ -161,6 +173,9 @@ impl Default for JobOptions {
             trim_end_s: None,
             auto_export: true,
             song_confirmed: false,
+            plays: None,
+            layout: PlaysLayout::default(),
+            between: Between::default(),
         }
     }
 }

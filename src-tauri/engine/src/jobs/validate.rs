@@ -5,6 +5,7 @@
 
 use super::model::JobOptions;
 use crate::error::EngineError;
+use crate::timeline::{validate_plays, Play};
 
 /// Longest recording the engine accepts a time inside (seconds): one day.
 pub const MAX_TIME_S: f64 = 86_400.0;
@@ -55,7 +56,24 @@ pub fn check_options(options: &JobOptions) -> Result<(), EngineError> {
             )));
         }
     }
+    if let Some(plays) = &options.plays {
+        check_plays(plays)?;
+    }
     Ok(())
+}
+
+/// Each play's numbers within range, and the list in order without overlaps.
+fn check_plays(plays: &[Play]) -> Result<(), EngineError> {
+    for p in plays {
+        finite_in("a play's start (s)", p.recording_start_s, 0.0, MAX_TIME_S)?;
+        finite_in("a play's end (s)", p.recording_end_s, 0.0, MAX_TIME_S)?;
+        finite_in("a play's offset (s)", p.offset_s, -MAX_TIME_S, MAX_TIME_S)?;
+        finite_in("a play's rate", p.rate, RATE_RANGE.0, RATE_RANGE.1)?;
+    }
+    validate_plays(plays).map_err(|e| match e {
+        EngineError::InvalidRequest(m) => EngineError::InvalidArgument(m),
+        other => other,
+    })
 }
 
 #[cfg(test)]
@@ -91,7 +109,33 @@ mod tests {
             ..Default::default()
         };
         assert!(check_options(&ok).is_ok());
+        let play = |start: f64, end: f64| Play {
+            recording_start_s: start,
+            recording_end_s: end,
+            offset_s: 1.0,
+            rate: 1.0,
+            cut_before: false,
+        };
+        let two_plays = JobOptions {
+            plays: Some(vec![play(0.0, 30.0), play(40.0, 70.0)]),
+            ..ok.clone()
+        };
+        assert!(check_options(&two_plays).is_ok());
         let cases: Vec<(&str, JobOptions)> = vec![
+            (
+                "play",
+                JobOptions {
+                    plays: Some(vec![play(40.0, 70.0), play(0.0, 30.0)]),
+                    ..ok.clone()
+                },
+            ),
+            (
+                "play's end",
+                JobOptions {
+                    plays: Some(vec![play(0.0, f64::NAN)]),
+                    ..ok.clone()
+                },
+            ),
             (
                 "lead-in",
                 JobOptions {
