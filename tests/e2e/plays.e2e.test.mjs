@@ -9,16 +9,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startApp, screenshot, ffmpeg, isolatedEnv, OUT_DIR } from './driver.mjs';
+import { startApp, screenshot, ffmpeg, isolatedEnv, OUT_DIR, SONG_EXPR } from './driver.mjs';
 
-// A 40 s song that does not repeat (a kick every 0.5 s, a hi-hat between, two tones on
-// different grids), as in flow.e2e.test.mjs.
-const SONG_EXPR = [
-  '0.6*sin(2*PI*55*t)*exp(-18*mod(t,0.5))',
-  '0.15*(random(0)*2-1)*exp(-80*mod(t+0.25,0.5))',
-  '0.2*sin(2*PI*(220+20*mod(floor(t*2)*7,11))*t)',
-  '0.15*sin(2*PI*(330+25*mod(floor(t*4/3)*5,13))*t)',
-].join('+');
 // The song's first 14 s heard from 2 s and again from 22 s; a voice-like warble between.
 const PLAYS_AT_S = [2, 22];
 const TALK = 'aevalsrc=0.25*sin(2*PI*(180+60*sin(2*PI*3*t))*t)*(0.5+0.5*sin(2*PI*4*t)):s=48000:d=3.5,adelay=17000|17000';

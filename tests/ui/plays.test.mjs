@@ -199,6 +199,11 @@ test('the plays and the layout in Chinese, and in the dark theme', async () => {
   assert.notEqual(fg, bg);
   await page.waitForTimeout(100);
   await screenshot(page, 'plays-two-dark-zh');
+  // Switched to English: the blocks and the layout's names follow.
+  await page.click('#lang');
+  await page.waitForFunction(() => document.querySelector('#plays-layout option').textContent === 'One video');
+  assert.deepEqual((await blocks(page)).map((x) => x.text), ['Play 1 · +2.000 s', 'Play 2 · +22.000 s']);
+  assert.equal(await page.getAttribute('#plays .play-block[data-index="1"]', 'aria-label'), 'Play 2');
   assert.deepEqual(errors, []);
   await context.close();
 });

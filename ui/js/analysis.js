@@ -448,6 +448,7 @@ export class AnalysisView {
         index: String(i), included: String(q.included), selected: String(selected), offset: String(q.offset_s),
         start: String(q.start_s), end: String(q.end_s), beats: String(beats.length), firstBeat: beats.length ? String(beats[0]) : '',
       });
+      block.setAttribute('aria-label', t('plays.name', { n: i + 1 }));
       const offset = formatSeconds(q.offset_s, { signed: true });
       const pick = block.querySelector('.play-pick');
       pick.textContent = `${t('plays.name', { n: i + 1 })} · ${offset}`;

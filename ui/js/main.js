@@ -203,9 +203,14 @@ function renderPlaysExport(job) {
   box.hidden = !(job && job.analysis && playsOf(job).length);
   if (box.hidden) return;
   const o = job.options || {};
+  // The options are made once per language: remaking them on every job event would close a
+  // list the user has open.
   const fill = (select, names, prefix, value) => {
-    select.replaceChildren(...names.map((n) => new Option(t(`${prefix}.${n}`), n)));
-    select.value = value;
+    if (select.dataset.lang !== language()) {
+      select.replaceChildren(...names.map((n) => new Option(t(`${prefix}.${n}`), n)));
+      select.dataset.lang = language();
+    }
+    if (select.value !== value) select.value = value;
   };
   fill($('plays-layout'), PLAYS_LAYOUTS, 'plays_layout', o.layout || PLAYS_LAYOUTS[0]);
   fill($('plays-between'), BETWEEN, 'between', o.between || BETWEEN[0]);
