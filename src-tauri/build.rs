@@ -17,6 +17,8 @@ fn main() {
         "page_ready",
         "set_placement",
         "set_trim",
+        "set_plays",
+        "set_plays_layout",
         "export",
         "export_all",
         "cancel_job",

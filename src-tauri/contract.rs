@@ -1,10 +1,11 @@
 //! The UI↔Rust contract written out from its types: the names the page
-//! receives (job states, stages, error codes, events) as an ES module for
+//! receives (job states, stages, error codes, events, the plays' layouts) as an ES module for
 //! the page (`ui/js/contract.js`) and as the generated parts of
 //! `docs/ipc.md`. tests/ipc.rs fails while either file differs from what
 //! this writes (`BEATSYNC_BLESS=1` makes it rewrite them).
 
 use crate::events;
+use beatsync_engine::export::{Between, PlaysLayout};
 use beatsync_engine::jobs::{JobState, Stage};
 use beatsync_engine::{ErrorCode, StartCutUsed, Verdict};
 
@@ -44,12 +45,16 @@ pub fn ui_module() -> String {
          export const STAGES = {};\n\
          export const ERROR_CODES = {};\n\
          export const VERDICTS = {};\n\
-         export const START_CUTS = {};\n",
+         export const START_CUTS = {};\n\
+         export const PLAYS_LAYOUTS = {};\n\
+         export const BETWEEN = {};\n",
         js_list(JobState::ALL.iter().map(|s| s.as_str())),
         js_list(Stage::ALL.iter().map(|s| s.as_str())),
         js_list(ErrorCode::ALL.iter().map(|c| c.as_str())),
         js_list(Verdict::ALL.iter().map(|v| v.as_str())),
         js_list(StartCutUsed::ALL.iter().map(|v| v.as_str())),
+        js_list(PlaysLayout::ALL.iter().map(|v| v.as_str())),
+        js_list(Between::ALL.iter().map(|v| v.as_str())),
     )
 }
 
@@ -94,6 +99,17 @@ pub fn doc_blocks() -> Vec<(&'static str, String)> {
                 "StartCut",
                 ts_union(StartCutUsed::ALL.iter().map(|v| v.as_str())),
             ),
+        ),
+        (
+            "plays-layouts",
+            union(
+                "PlaysLayout",
+                ts_union(PlaysLayout::ALL.iter().map(|v| v.as_str())),
+            ),
+        ),
+        (
+            "between",
+            union("Between", ts_union(Between::ALL.iter().map(|v| v.as_str()))),
         ),
         ("events", events),
     ]
@@ -150,6 +166,8 @@ mod tests {
         assert!(!filled.contains("old\n"));
         assert!(filled.contains("'plan'") && filled.contains("'store_io'"));
         assert!(filled.contains("Verdict = 'sure' | 'unsure'"));
+        assert!(filled.contains("PlaysLayout = 'one_video' | 'split'"));
+        assert!(filled.contains("Between = 'recorded' | 'silence'"));
         assert!(filled.contains("| `job-changed` | `Job` |"));
         assert!(filled.contains("after events"));
         assert!(fill_doc("no markers").is_err());

@@ -15,7 +15,7 @@ pub mod state;
 pub mod view;
 
 use beatsync_engine::jobs::{EngineWork, JobsError, Runner, RunnerConfig, Store, StoreEvent};
-use commands::{about, files, jobs, output, picture, preview, settings};
+use commands::{about, files, jobs, output, picture, plays, preview, settings};
 use events::{emit, FilesAdded, JobChanged, JobRemoved, StoreRecovered};
 use state::{AppState, TypedPathConfirm};
 use std::path::PathBuf;
@@ -41,6 +41,8 @@ pub fn builder<R: Runtime>(b: tauri::Builder<R>) -> tauri::Builder<R> {
         launch::page_ready,
         jobs::set_placement,
         jobs::set_trim,
+        plays::set_plays,
+        plays::set_plays_layout,
         jobs::export,
         jobs::export_all,
         jobs::cancel_job,

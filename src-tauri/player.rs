@@ -6,7 +6,7 @@
 use crate::error::IpcError;
 use crate::events::PreviewState;
 use beatsync_engine::ErrorCode;
-use beatsync_engine::Placement;
+use beatsync_engine::{Placement, Play};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,15 +27,24 @@ pub fn gains(balance: f64) -> (f32, f32) {
     )
 }
 
+/// The song time heard at recording time `t`: with no plays, where the one
+/// placement puts it; with plays (several plays of the song in the
+/// recording), where the play holding `t` puts it, and none between plays,
+/// as the export places it.
+pub fn song_time(placement: &Placement, plays: &[Play], t: f64) -> Option<f64> {
+    if plays.is_empty() {
+        return Some(placement.song_at(t));
+    }
+    // Plays are in recording order (validated where they enter).
+    let i = plays.partition_point(|p| p.recording_end_s <= t);
+    let play = plays.get(i)?;
+    (t >= play.recording_start_s).then(|| play.placement().song_at(t))
+}
+
 /// One output sample at recording time `t`: the recording plus the song
-/// where the placement puts it (linear interpolation; silence outside).
-pub fn mix_at(
-    recording: &[f32],
-    song: &[f32],
-    placement: &Placement,
-    t: f64,
-    g: (f32, f32),
-) -> f32 {
+/// at song time `song_t` (linear interpolation; silence outside the song
+/// or where `song_t` is `None`).
+pub fn mix_at(recording: &[f32], song: &[f32], song_t: Option<f64>, t: f64, g: (f32, f32)) -> f32 {
     let at = |x: &[f32], s: f64| -> f32 {
         let i = s * f64::from(PREVIEW_RATE);
         if i < 0.0 {
@@ -48,13 +57,17 @@ pub fn mix_at(
             _ => 0.0,
         }
     };
-    (g.0 * at(recording, t) + g.1 * at(song, placement.song_at(t))).clamp(-1.0, 1.0)
+    let song_v = song_t.map_or(0.0, |st| at(song, st));
+    (g.0 * at(recording, t) + g.1 * song_v).clamp(-1.0, 1.0)
 }
 
 pub struct PlayRequest {
     pub recording: Arc<Vec<f32>>,
     pub song: Arc<Vec<f32>>,
     pub placement: Placement,
+    /// The plays, each with its own placement (several plays of the song
+    /// in the recording); empty: `placement` everywhere.
+    pub plays: Vec<Play>,
     pub from_s: f64,
     pub balance: f64,
 }
@@ -216,7 +229,8 @@ fn start_stream(req: PlayRequest) -> Result<Playing, IpcError> {
         for out in data.chunks_mut(channels) {
             let t = frame / f64::from(rate);
             let v = if t < end_s {
-                mix_at(&req.recording, &req.song, &req.placement, t, g)
+                let song_t = song_time(&req.placement, &req.plays, t);
+                mix_at(&req.recording, &req.song, song_t, t, g)
             } else {
                 0.0
             };
@@ -279,16 +293,40 @@ mod tests {
         song[(0.5 * rate) as usize] = 1.0; // a click 0.5 s into the song
         let p = Placement::new(1.25, 1.0); // the song starts 1.25 s into the recording
         let click_at = 1.75;
-        let v = mix_at(&recording, &song, &p, click_at, (0.0, 1.0));
-        assert!((v - 1.0).abs() < 1e-6, "{v}");
+        let mix = |t: f64| mix_at(&recording, &song, song_time(&p, &[], t), t, (0.0, 1.0));
+        assert!((mix(click_at) - 1.0).abs() < 1e-6, "{}", mix(click_at));
+        assert_eq!(mix(click_at + 0.01), 0.0);
+        assert_eq!(mix(0.5), 0.0, "before the song starts");
+    }
+
+    #[test]
+    fn with_plays_each_play_places_the_song_and_between_them_it_is_silent() {
+        let play = |start: f64, end: f64, offset_s: f64| Play {
+            recording_start_s: start,
+            recording_end_s: end,
+            offset_s,
+            rate: 1.0,
+            cut_before: false,
+        };
+        // The song from its start at 2 s, then again from 1 s in at 20 s.
+        let plays = [play(2.0, 12.0, 2.0), play(20.0, 30.0, 19.0)];
+        let whole = Placement::new(2.0, 1.0);
+        let at = |t: f64| song_time(&whole, &plays, t);
+        assert_eq!(at(5.0), Some(3.0));
+        assert_eq!(at(25.0), Some(6.0));
+        assert_eq!(at(15.0), None, "between plays");
+        assert_eq!(at(1.0), None, "before the first");
+        assert_eq!(at(31.0), None, "after the last");
         assert_eq!(
-            mix_at(&recording, &song, &p, click_at + 0.01, (0.0, 1.0)),
-            0.0
+            song_time(&whole, &[], 25.0),
+            Some(23.0),
+            "no plays: one placement"
         );
-        assert_eq!(
-            mix_at(&recording, &song, &p, 0.5, (0.0, 1.0)),
-            0.0,
-            "before the song starts"
-        );
+        let rate = f64::from(PREVIEW_RATE);
+        let mut song = vec![0.0f32; PREVIEW_RATE as usize * 8];
+        song[(6.0 * rate) as usize] = 1.0;
+        let recording = vec![0.0f32; PREVIEW_RATE as usize * 32];
+        let v = mix_at(&recording, &song, at(25.0), 25.0, (0.0, 1.0));
+        assert!((v - 1.0).abs() < 1e-6, "the second play's click: {v}");
     }
 }

@@ -985,6 +985,14 @@ fn command_errors_carry_codes_from_the_list() {
         ),
         ("probe_media", json!({ "id": "no-such-file" })),
         (
+            "set_plays",
+            json!({ "id": "no-such-job", "plays": [{ "index": 0, "included": true, "offset_s": 1.0 }] }),
+        ),
+        (
+            "set_plays_layout",
+            json!({ "id": "no-such-job", "layout": "both", "between": "silence" }),
+        ),
+        (
             "preview_play",
             json!({ "id": "no-such-job", "from_s": 0.0, "balance": 0.0 }),
         ),
@@ -996,6 +1004,8 @@ fn command_errors_carry_codes_from_the_list() {
     assert_eq!(codes["retry_job"], ErrorCode::JobNotFound);
     assert_eq!(codes["set_trim"], ErrorCode::InvalidArgument);
     assert_eq!(codes["probe_media"], ErrorCode::InvalidArgument);
+    assert_eq!(codes["set_plays"], ErrorCode::JobNotFound);
+    assert_eq!(codes["set_plays_layout"], ErrorCode::InvalidArgument);
     assert_eq!(codes["preview_play"], ErrorCode::JobNotFound);
 }
 

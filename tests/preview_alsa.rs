@@ -54,6 +54,7 @@ fn the_preview_plays_into_an_alsa_sink_and_samples_flow() {
             recording: Arc::new(tone),
             song: Arc::new(vec![0.0; n]),
             placement: Placement::new(0.0, 1.0),
+            plays: Vec::new(),
             from_s: 0.5,
             balance: -1.0,
         })

@@ -9,6 +9,7 @@ pub mod files;
 pub mod jobs;
 pub mod output;
 pub mod picture;
+pub mod plays;
 pub mod preview;
 pub mod settings;
 

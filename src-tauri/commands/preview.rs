@@ -1,13 +1,14 @@
 //! Listening: the recording and the aligned song played together from any
 //! point (see `player`).
 
+use super::plays::play_of;
 use super::{blocking, Number};
 use crate::error::IpcError;
 use crate::player::PlayRequest;
 use crate::state::AppState;
 use beatsync_engine::jobs::Job;
 use beatsync_engine::ErrorCode;
-use beatsync_engine::Placement;
+use beatsync_engine::{Placement, Play};
 use tauri::{AppHandle, Manager, Runtime, State};
 
 /// The placement the job plays with: the user's nudge, else the analysis;
@@ -19,6 +20,19 @@ fn placement_of(job: &Job) -> Option<Placement> {
         rate: job.options.rate.unwrap_or(a.rate),
         ref_dance_s: Some(0.5 * (a.overlap.dance_start_s + a.overlap.dance_end_s)),
     })
+}
+
+/// The plays the job plays with: the teacher's (nudged, some left out),
+/// else every segment when the analysis found several; empty for one play
+/// (the placement above is used everywhere).
+fn plays_of(job: &Job) -> Vec<Play> {
+    if let Some(plays) = &job.options.plays {
+        return plays.clone();
+    }
+    match job.checkpoint.as_ref() {
+        Some(a) if a.segments.len() > 1 => a.segments.iter().map(play_of).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Plays the recording and the aligned song together from `from_s`.
@@ -38,6 +52,7 @@ pub async fn preview_play<R: Runtime>(
             "the job is not analysed yet; wait for the analysis to finish",
         ));
     };
+    let plays = plays_of(&job);
     let handle = app.clone();
     blocking(move || {
         let state = handle.state::<AppState>();
@@ -47,6 +62,7 @@ pub async fn preview_play<R: Runtime>(
             recording,
             song,
             placement,
+            plays,
             from_s,
             balance,
         })

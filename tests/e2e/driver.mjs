@@ -145,3 +145,13 @@ export function ffmpeg(args) {
   const r = spawnSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', ...args], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ffmpeg ${args.join(' ')} failed: ${r.stderr}`);
 }
+
+// A small "song" for the fixtures (an ffmpeg aevalsrc expression): a kick on every beat at
+// 120 BPM, a hi-hat on off-beats, and two tones changing pitch on different grids (every 0.5 s
+// over 11 notes, every 0.75 s over 13) so no stretch of it repeats within 40 s.
+export const SONG_EXPR = [
+  '0.6*sin(2*PI*55*t)*exp(-18*mod(t,0.5))',
+  '0.15*(random(0)*2-1)*exp(-80*mod(t+0.25,0.5))',
+  '0.2*sin(2*PI*(220+20*mod(floor(t*2)*7,11))*t)',
+  '0.15*sin(2*PI*(330+25*mod(floor(t*4/3)*5,13))*t)',
+].join('+');

@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startApp, screenshot, ffmpeg, isAlive, isolatedEnv, OUT_DIR, ROOT } from './driver.mjs';
+import { startApp, screenshot, ffmpeg, isAlive, isolatedEnv, OUT_DIR, ROOT, SONG_EXPR } from './driver.mjs';
 import { EVENTS } from '../../ui/js/contract.js';
 
 let dir;
@@ -19,15 +19,6 @@ let outDir;
 let env;
 const metrics = {};
 
-// A small "song": a kick on every beat at 120 BPM, a hi-hat on off-beats, and
-// two tones changing pitch on different grids (every 0.5 s over 11 notes,
-// every 0.75 s over 13) so no stretch of it repeats within its 40 s.
-const SONG_EXPR = [
-  '0.6*sin(2*PI*55*t)*exp(-18*mod(t,0.5))',
-  '0.15*(random(0)*2-1)*exp(-80*mod(t+0.25,0.5))',
-  '0.2*sin(2*PI*(220+20*mod(floor(t*2)*7,11))*t)',
-  '0.15*sin(2*PI*(330+25*mod(floor(t*4/3)*5,13))*t)',
-].join('+');
 const DELAY_S = 3.0;
 
 // Another song: 100 BPM, other notes on other grids.

@@ -258,3 +258,35 @@ pub fn wait_for(events: &Mutex<Vec<Value>>, id: &str, what: &str, done: impl Fn(
         .collect();
     panic!("job {id} never {what}: {states:?}");
 }
+
+/// A 40 s song and a 38 s class recording that plays it twice from its
+/// start (at 2 s and again at 22 s, 14 s each) with talk between: the
+/// aligner finds two segments (offsets 2 s and 22 s).
+#[rustfmt::skip]
+pub fn make_two_plays(dir: &Path) -> (PathBuf, PathBuf) {
+    let song = dir.join("twice.m4a");
+    let class = dir.join("two plays.mp4");
+    let expr = "0.6*sin(2*PI*55*t)*exp(-18*mod(t\\,0.5))\
+                +0.15*(random(0)*2-1)*exp(-80*mod(t+0.25\\,0.5))\
+                +0.2*sin(2*PI*(220+20*mod(floor(t*2)*7\\,11))*t)\
+                +0.15*sin(2*PI*(330+25*mod(floor(t*4/3)*5\\,13))*t)";
+    let source = format!("aevalsrc={expr}:s=44100:d=40");
+    ffmpeg(&["-f", "lavfi", "-i", &source, "-ac", "2", "-c:a", "aac", "-b:a", "192k"], &song);
+    let song_arg = song.to_str().expect("utf-8 temp path");
+    let mix = "[1:a]asplit[s1][s2];\
+               [s1]atrim=0:14,asetpts=PTS-STARTPTS,adelay=2000|2000,volume=0.5[p1];\
+               [s2]atrim=0:14,asetpts=PTS-STARTPTS,adelay=22000|22000,volume=0.5[p2];\
+               aevalsrc=0.25*sin(2*PI*(180+60*sin(2*PI*3*t))*t)*(0.5+0.5*sin(2*PI*4*t)):s=48000:d=3.5,\
+               adelay=17000|17000[talk];\
+               anoisesrc=d=38:c=pink:r=48000:a=0.03:seed=3[n];\
+               [p1][p2][talk][n]amix=inputs=4:duration=longest:normalize=0[a]";
+    ffmpeg(
+        &[
+            "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=15", "-i", song_arg,
+            "-filter_complex", mix, "-map", "0:v", "-map", "[a]", "-t", "38",
+            "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ar", "48000",
+        ],
+        &class,
+    );
+    (song, class)
+}

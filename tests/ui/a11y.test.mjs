@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { serveUi, launch, openUi, UI_DIR } from './harness.mjs';
 import { STRINGS } from '../../ui/js/i18n.js';
-import { ERROR_CODES, JOB_STATES, STAGES, START_CUTS } from '../../ui/js/contract.js';
+import { BETWEEN, ERROR_CODES, JOB_STATES, PLAYS_LAYOUTS, STAGES, START_CUTS } from '../../ui/js/contract.js';
 import { PAIR_STATES } from '../../ui/js/pairing.js';
 import { ALIGN, BACKEND_DATA, CLASS_INFO, SONG_INFO, backend } from './fixtures.mjs';
 
@@ -32,6 +32,8 @@ test('every string the UI uses exists in English and Chinese, non-empty, with th
   for (const r of ['song_start', 'recording_start', 'user']) used.add(`trim.why_start.${r}`);
   for (const r of ['song_end', 'recording_end', 'black_picture', 'user']) used.add(`trim.why_end.${r}`);
   for (const w of ['sure', 'check']) used.add(`confidence.${w}`);
+  for (const n of PLAYS_LAYOUTS) used.add(`plays_layout.${n}`);
+  for (const n of BETWEEN) used.add(`between.${n}`);
   for (const k of ['best', 'one.earlier', 'one.later', 'two.earlier', 'two.later', 'delta']) used.add(`cand.${k}`);
   for (const r of ['class', 'song']) used.add(`role.${r}`);
   for (const s of PAIR_STATES) used.add(`pair.${s}`);
@@ -53,11 +55,13 @@ test('every string the UI uses exists in English and Chinese, non-empty, with th
 
 // ui/js/contract.js is written from the Rust types (JobState, Stage, ErrorCode, the events);
 // tests/ipc.rs fails while it differs from them.
-test('every job state, stage, error code and start cut Rust can send has words in both languages, and no others do', () => {
+test('every job state, stage, error code, start cut and plays layout Rust can send has words in both languages, and no others do', () => {
   // `generic` is the UI's own fallback for a code it does not know; it is no code.
-  const names = { state: JOB_STATES, stage: STAGES, err: [...ERROR_CODES, 'generic'], fix: [...ERROR_CODES, 'generic'], startCut: START_CUTS };
+  const names = { state: JOB_STATES, stage: STAGES, err: [...ERROR_CODES, 'generic'], fix: [...ERROR_CODES, 'generic'], startCut: START_CUTS, plays_layout: PLAYS_LAYOUTS, between: BETWEEN };
   assert.ok(STAGES.includes('plan') && STAGES.includes('finish') && ERROR_CODES.includes('store_io'));
   assert.deepEqual([...START_CUTS].sort(), ['edit_list', 'keyframe', 'smart_cut']);
+  assert.deepEqual([...PLAYS_LAYOUTS], ['one_video', 'split']);
+  assert.deepEqual([...BETWEEN], ['recorded', 'silence']);
   for (const [prefix, list] of Object.entries(names)) {
     for (const lang of ['en', 'zh']) {
       for (const n of list) {

@@ -111,6 +111,20 @@ export function backend(data) {
   on('confirm_song', ({ id }) => patch(id, { options: { song_confirmed: true } }));
   on('set_placement', ({ id, offset_s, rate }) => patch(id, { options: { offset_s, rate } }));
   on('set_trim', ({ id, start_s, end_s }) => patch(id, { options: { trim_start_s: start_s, trim_end_s: end_s } }));
+  // As Rust: the spans come from the analysis's segments, the page sends index, included, offset.
+  on('set_plays', ({ id, plays }) => {
+    const segments = jobs.get(id).analysis.segments;
+    if (plays.length !== segments.length || plays.some((p, i) => p.index !== i || !Number.isFinite(p.offset_s))) {
+      throw { code: 'invalid_argument', message: 'send every play once, in order' };
+    }
+    const kept = plays.filter((p) => p.included).map((p) => {
+      const s = segments[p.index];
+      return { dance_start_s: s.dance_start_s, dance_end_s: s.dance_end_s, offset_s: p.offset_s, rate: s.rate, cut_before: s.cut_before };
+    });
+    if (!kept.length) throw { code: 'invalid_argument', message: 'every play is left out' };
+    return patch(id, { options: { plays: kept } });
+  });
+  on('set_plays_layout', ({ id, layout, between }) => patch(id, { options: { layout, between } }));
   on('export', ({ ids }) => ids.map((id) => patch(id, { state: 'exporting', stage: 'analyse', progress: 0, options: { out_dir: outDir } })));
   on('export_all', ({ dances, bgm }) => dances.map((dance) => save({ ...data.jobTemplate, id: `job-${++n}`, dance_path: pathOf(dance), bgm_path: pathOf(bgm), dance_file: dance, bgm_file: bgm, created_at: 1700000000000 + n, options: { ...data.jobTemplate.options, out_dir: outDir, auto_export: true } })));
   on('cancel_job', ({ id }) => patch(id, { state: 'cancelled' }));
@@ -134,6 +148,19 @@ export function backend(data) {
   on('filmstrip', () => ({ every_s: 2, width: 160, height: 90, thumbnails: Array.from({ length: 42 }, (_, index) => ({ index, at_s: 2 * index, frame_s: 2 * index })) }));
   on('about', () => ({ version: '0.1.0', ffmpeg: '5.1.6 (libavformat 59.27.100, libavcodec 59.37.100)', data_dir: '/data/BeatSync', log_dir: '/data/BeatSync/logs' }));
 }
+
+/** A segment of an analysis with several plays: the song from `from` s heard at `at` s for `len` s. */
+export function segment(at, from, len, { cut_before = false } = {}) {
+  return { dance_start_s: at, dance_end_s: at + len, offset_s: at - from, rate: 1, confidence: 0.99, cut_before };
+}
+
+/** The song played twice: from its start at 2 s (14 s), and again from its start at 22 s. */
+export const TWO_PLAYS = { ...ALIGN, offset_s: 2, segments: [segment(2, 0, 14), segment(22, 0, 14)] };
+
+/** Three plays: a restart from the same spot at 30 s, then a cut to 40 s of the song at 50 s. */
+export const THREE_PLAYS = {
+  ...ALIGN, offset_s: 2, segments: [segment(2, 0, 20), segment(30, 0, 20), segment(50, 40, 20, { cut_before: true })],
+};
 
 /** Which songs each class video holds, for `match_songs` (several songs added). */
 export const MATCHES = {

@@ -8,7 +8,10 @@ import { formatEta } from './jobs.js';
 import { awaitsConfirmation, stageText } from './jobstate.js';
 import { $, button } from './dom.js';
 import { candidateLabel, confidenceWord, frameSeconds, nudgeForKey, nudged } from './nudge.js';
-import { formatClock, formatSeconds, moveTrim, placementOf, songToRec, timeToX, trimOf, xToTime } from './timeline.js';
+import {
+  beatsInPlay, chosenPlays, formatClock, formatSeconds, moveTrim, placementOf, playChoices, playPlacement, playsOf,
+  songToRec, timeToX, trimOf, xToTime,
+} from './timeline.js';
 import { PictureView, stripSlots, thumbnailUrl } from './picture.js';
 import { ZOOM_STEP, clampView, drawOverview, drawTimeline, fitView, revealTime, scrollView, zoomView } from './waveform.js';
 
@@ -21,7 +24,8 @@ export class AnalysisView {
    * deps = { waveform(fileId) → Promise<Waveform>, frameRate(job) → Promise<number|null>,
    *          setPlacement(job, offset_s, rate), setTrim(job, start_s, end_s), retry(job),
    *          confirmSong(job), preview, frameStep(fileId, at_s, frames) → Promise<FrameSpan>,
-   *          filmstrip(fileId) → Promise<Filmstrip>, setMirror(on) }
+   *          filmstrip(fileId) → Promise<Filmstrip>, setMirror(on),
+   *          setPlays(job, [{index, included, offset_s}]) }
    */
   constructor(deps) {
     this.deps = deps;
@@ -38,6 +42,7 @@ export class AnalysisView {
     this.picture = new PictureView({ box: $('picture'), img: $('picture-img') });
     this.strip = null; // the filmstrip of the shown recording, once made
     this.frameS = null; // the length of the frame last stepped to (the one-frame nudge uses it)
+    this.selectedPlay = 0; // with several plays: the one the nudges act on
     this.bind();
     new ResizeObserver(() => this.draw()).observe(this.box);
     // The canvas reads the theme's colours when drawing: redraw when the system theme flips.
@@ -64,6 +69,7 @@ export class AnalysisView {
       this.frameS = null;
       this.strip = null;
       this.dragTrim = null;
+      this.selectedPlay = 0;
       this.picture.setFile(job ? job.dance_file : null);
       this.frameIndex = undefined;
       if (job) { this.load(job); this.loadFilmstrip(job); }
@@ -123,12 +129,35 @@ export class AnalysisView {
     return a ? a.overlap.dance_end_s : 1;
   }
 
+  /** With several plays of the song, each play (else []). */
+  plays() {
+    return playsOf(this.job);
+  }
+
+  /** The selected play, or null with one play. */
+  play() {
+    const plays = this.plays();
+    if (!plays.length) return null;
+    this.selectedPlay = Math.min(Math.max(0, this.selectedPlay), plays.length - 1);
+    return plays[this.selectedPlay];
+  }
+
+  /** The placement shown and nudged: the selected play's with several plays. */
   placement() {
-    return placementOf(this.job);
+    const play = this.play();
+    return play ? playPlacement(play) : placementOf(this.job);
   }
 
   trim() {
-    return this.dragTrim || trimOf(this.job, this.placement(), this.recDuration());
+    if (this.dragTrim) return this.dragTrim;
+    // Several plays: automatically from the first exported play to the end of the last.
+    const kept = this.plays().filter((p) => p.included);
+    if (kept.length) {
+      const lead = (this.job.options && this.job.options.lead_in_s) || 0;
+      const auto = { start_s: Math.max(0, kept[0].start_s - lead), start_reason: 'song_start', end_s: kept.at(-1).end_s, end_reason: 'song_end' };
+      return trimOf({ ...this.job, trim: this.job.trim || auto }, null, this.recDuration());
+    }
+    return trimOf(this.job, this.placement(), this.recDuration());
   }
 
   render() {
@@ -188,6 +217,13 @@ export class AnalysisView {
     conf.dataset.word = word;
     $('sum-tempo').textContent = a.bpm ? t('summary.bpm', { bpm: Math.round(a.bpm * 10) / 10 }) : t('summary.no_bpm');
 
+    const plays = this.plays();
+    // The alternatives are the whole recording's; with several plays each play is nudged instead.
+    $('candidates-box').hidden = plays.length > 0;
+    $('sum-play-box').hidden = plays.length === 0;
+    if (plays.length) $('sum-play').textContent = t('plays.which', { n: this.selectedPlay + 1, count: plays.length });
+    this.renderPlays(plays);
+
     const best = a.candidates.length ? a.candidates[0].offset_s : a.offset_s;
     const buttons = a.candidates.map((c, i) => {
       const label = candidateLabel(c.offset_s, best, a.bpm);
@@ -208,8 +244,12 @@ export class AnalysisView {
     const frame = formatSeconds(frameSeconds(this.frameRate()), { digits: 4 });
     for (const b of document.querySelectorAll('.nudge[data-nudge$="frame"]')) b.title = `${t(b.dataset.i18nTitle)} (${frame})`;
 
-    const inRec = a.beats_s.filter((b) => { const r = songToRec(b, p); return r >= 0 && r <= this.recDuration(); });
+    const inRec = plays.length
+      ? plays.filter((q) => q.included).flatMap((q) => beatsInPlay(a.beats_s, q))
+      : a.beats_s.filter((b) => { const r = songToRec(b, p); return r >= 0 && r <= this.recDuration(); });
     this.box.dataset.beatCount = String(inRec.length);
+    this.box.dataset.playCount = String(plays.length);
+    this.box.dataset.selectedPlay = plays.length ? String(this.selectedPlay) : '';
     this.box.dataset.downbeatCount = String(a.downbeats_s.length);
     this.box.dataset.offset = String(p.offset_s);
     this.box.dataset.rate = String(p.rate);
@@ -275,10 +315,11 @@ export class AnalysisView {
     const view = this.currentView();
     const a = this.job.analysis;
     const tr = this.trim();
+    const plays = this.plays().map((q, i) => ({ ...q, placement: playPlacement(q), selected: i === this.selectedPlay }));
     drawTimeline(ctx, {
-      width: w, height: h, view, rec: this.rec, song: this.song, placement: this.placement(),
+      width: w, height: h, view, rec: this.rec, song: this.song, placement: this.placement(), plays,
       beats: a.beats_s, downbeats: a.downbeats_s, trim: tr, playhead_s: this.deps.preview.position_s,
-      colors: { lane: color('--lane'), rec: color('--wave-rec'), song: color('--wave-song'), beat: color('--beat'), dim: color('--dim'), label: color('--muted'), playhead: color('--playhead') },
+      colors: { lane: color('--lane'), rec: color('--wave-rec'), song: color('--wave-song'), beat: color('--beat'), dim: color('--dim'), label: color('--muted'), playhead: color('--playhead'), play: color('--accent-soft'), playEdge: color('--accent') },
       labels: { rec: t('timeline.recording'), song: t('timeline.song') },
     });
 
@@ -294,6 +335,7 @@ export class AnalysisView {
     }
 
     this.drawStrip(view, w);
+    this.positionPlays(plays, view, w);
 
     const visible = w / view.px_per_s;
     const room = this.recDuration() - visible;
@@ -344,7 +386,130 @@ export class AnalysisView {
 
   nudge(delta) {
     if (!this.ready()) return;
-    this.place(nudged(this.placement().offset_s, delta));
+    const play = this.play();
+    if (!play) {
+      this.place(nudged(this.placement().offset_s, delta));
+      return;
+    }
+    // A play left out keeps no offset of its own (only exported plays are stored).
+    if (!play.included) return;
+    this.setPlays(this.plays().map((q) => (q.index === play.index ? { ...q, offset_s: nudged(q.offset_s, delta) } : q)));
+  }
+
+  /** The plays changed (a nudge, a play left out or back in): shown at once, then sent. */
+  setPlays(plays) {
+    const job = this.job;
+    this.job = { ...job, options: { ...job.options, plays: chosenPlays(plays) } };
+    this.renderResult();
+    this.deps.setPlays(job, playChoices(plays));
+  }
+
+  /** Leaves play `i` out of the export, or puts it back; the last exported play stays. */
+  toggleIncluded(i) {
+    const plays = this.plays();
+    const play = plays[i];
+    if (!play || (play.included && plays.filter((q) => q.included).length === 1)) return;
+    this.setPlays(plays.map((q) => (q.index === i ? { ...q, included: !q.included } : q)));
+  }
+
+  /** Selects play `i` (clamped); `focus` its block, `seek` the playhead to its start. */
+  selectPlay(i, { focus = false, seek = false } = {}) {
+    const plays = this.plays();
+    if (!plays.length) return;
+    this.selectedPlay = Math.min(Math.max(0, i), plays.length - 1);
+    const play = plays[this.selectedPlay];
+    if (this.view) this.view = revealTime(this.currentView(), play.start_s, this.recDuration(), this.width());
+    this.renderResult();
+    if (seek) this.seek(play.start_s);
+    if (focus) $('plays').children[this.selectedPlay]?.querySelector('.play-pick').focus();
+  }
+
+  /** Previous / next play (`step` -1 / 1) from the selected one, the playhead to its start. */
+  jumpPlay(step) {
+    if (!this.ready() || !this.plays().length) return;
+    this.selectPlay(this.selectedPlay + step, { seek: true });
+  }
+
+  /** A block per play over the timeline: its name and offset (selects it), and its switch. */
+  renderPlays(plays) {
+    const box = $('plays');
+    box.hidden = plays.length === 0;
+    $('play-nav').hidden = plays.length === 0;
+    $('plays-help').hidden = plays.length === 0;
+    while (box.children.length > plays.length) box.lastChild.remove();
+    while (box.children.length < plays.length) box.append(this.playBlock());
+    const kept = plays.filter((q) => q.included).length;
+    const a = this.job.analysis;
+    plays.forEach((q, i) => {
+      const block = box.children[i];
+      const selected = i === this.selectedPlay;
+      const beats = beatsInPlay(a.beats_s, q);
+      Object.assign(block.dataset, {
+        index: String(i), included: String(q.included), selected: String(selected), offset: String(q.offset_s),
+        start: String(q.start_s), end: String(q.end_s), beats: String(beats.length), firstBeat: beats.length ? String(beats[0]) : '',
+      });
+      block.setAttribute('aria-label', t('plays.name', { n: i + 1 }));
+      const offset = formatSeconds(q.offset_s, { signed: true });
+      const pick = block.querySelector('.play-pick');
+      pick.textContent = `${t('plays.name', { n: i + 1 })} · ${offset}`;
+      pick.setAttribute('aria-pressed', String(selected));
+      pick.setAttribute('aria-label', t('plays.pick_label', { n: i + 1, offset, from: formatClock(q.start_s), to: formatClock(q.end_s) }));
+      const sw = block.querySelector('.play-switch');
+      sw.setAttribute('aria-checked', String(q.included));
+      sw.textContent = q.included ? t('plays.in') : t('plays.out');
+      sw.setAttribute('aria-label', t('plays.include', { n: i + 1 }));
+      sw.disabled = q.included && kept === 1;
+      sw.title = sw.disabled ? t('plays.last_one') : t('plays.include_tip');
+    });
+  }
+
+  playBlock() {
+    const block = document.createElement('div');
+    block.className = 'play-block';
+    block.setAttribute('role', 'group');
+    const index = () => Number(block.dataset.index);
+    const pick = button(null, 'play-pick', () => this.selectPlay(index()));
+    pick.addEventListener('keydown', (ev) => {
+      if (ev.altKey || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
+      const n = this.plays().length;
+      const to = { ArrowLeft: index() - 1, ArrowUp: index() - 1, ArrowRight: index() + 1, ArrowDown: index() + 1, Home: 0, End: n - 1 }[ev.key];
+      if (to === undefined) return;
+      ev.preventDefault();
+      ev.stopPropagation();
+      this.selectPlay(to, { focus: true });
+    });
+    // Tabbing to a block that is off screen scrolls it into view.
+    pick.addEventListener('focus', () => {
+      const play = this.plays()[index()];
+      if (!play || !this.view) return;
+      this.view = revealTime(this.currentView(), play.start_s, this.recDuration(), this.width());
+      this.draw();
+    });
+    const sw = button(null, 'play-switch', () => this.toggleIncluded(index()));
+    sw.setAttribute('role', 'switch');
+    block.append(pick, sw);
+    return block;
+  }
+
+  /**
+   * The blocks follow the view (zoom, scroll). A block out of view waits at the side, faint
+   * (still reachable by Tab; focus scrolls to it), as the trim edges do.
+   */
+  positionPlays(plays, view, w) {
+    const box = $('plays');
+    const minW = 56;
+    plays.forEach((q, i) => {
+      const block = box.children[i];
+      if (!block) return;
+      const x0 = timeToX(q.start_s, view);
+      const x1 = timeToX(q.end_s, view);
+      const off = x1 < 0 || x0 > w;
+      const left = off ? (x1 < 0 ? 0 : w - minW) : Math.max(0, x0);
+      const right = off ? left + minW : Math.min(w, x1);
+      block.style.left = `${left}px`;
+      block.style.width = `${Math.max(0, right - left)}px`;
+      block.classList.toggle('off', off);
+    });
   }
 
   zoom(factor, anchorX = this.width() / 2) {
@@ -401,6 +566,10 @@ export class AnalysisView {
     if (ev.key === '+' || ev.key === '=') { this.zoom(ZOOM_STEP, null); return true; }
     if (ev.key === '-' || ev.key === '_') { this.zoom(1 / ZOOM_STEP, null); return true; }
     if (ev.code === 'Space') { this.togglePlay(); return true; }
+    if ((ev.key === 'PageUp' || ev.key === 'PageDown') && this.plays().length) {
+      this.jumpPlay(ev.key === 'PageUp' ? -1 : 1);
+      return true;
+    }
     return false;
   }
 
@@ -414,6 +583,8 @@ export class AnalysisView {
     $('frame-prev').addEventListener('click', () => this.stepFrame(-1));
     $('frame-next').addEventListener('click', () => this.stepFrame(1));
     $('mirror').addEventListener('click', () => this.deps.setMirror(!this.mirror));
+    $('play-prev').addEventListener('click', () => this.jumpPlay(-1));
+    $('play-next').addEventListener('click', () => this.jumpPlay(1));
     for (const b of document.querySelectorAll('.nudge')) {
       b.addEventListener('click', () => {
         const n = b.dataset.nudge;

@@ -71,3 +71,11 @@ export const START_CUTS = Object.freeze([
   'edit_list',
   'keyframe',
 ]);
+export const PLAYS_LAYOUTS = Object.freeze([
+  'one_video',
+  'split',
+]);
+export const BETWEEN = Object.freeze([
+  'recorded',
+  'silence',
+]);

@@ -9,7 +9,8 @@ import { JobStore, awaitsConfirmation, isExportable, isFinished } from './jobsta
 import { AnalysisView } from './analysis.js';
 import { Preview } from './preview.js';
 import { explainError, frameRateOf, shortPath } from './media.js';
-import { EVENTS } from './contract.js';
+import { BETWEEN, EVENTS, PLAYS_LAYOUTS } from './contract.js';
+import { playsOf } from './timeline.js';
 import { $ } from './dom.js';
 
 // Waveform resolution: 5 ms per peak shows the onsets against the beat markers when zoomed in
@@ -78,6 +79,7 @@ const view = new AnalysisView({
   },
   setPlacement: async (job, offset_s, rate) => upsert(await call('set_placement', { id: job.id, offset_s, rate })),
   setTrim: async (job, start_s, end_s) => upsert(await call('set_trim', { id: job.id, start_s, end_s })),
+  setPlays: async (job, plays) => upsert(await call('set_plays', { id: job.id, plays })),
   retry: async (job) => upsert(await call('retry_job', { id: job.id })),
   confirmSong: async (job) => upsert(await call('confirm_song', { id: job.id })),
   frameStep: (id, at_s, frames) => invoke('frame_step', { id, at_s, frames }),
@@ -181,12 +183,49 @@ function renderExport(job) {
   $('export-progress-text').textContent = t('jobs.overall', o);
   $('export-progress-bar').value = o.percent;
 
+  renderPlaysExport(job);
+
   const done = job && job.state === 'done' && job.output_path;
   $('view-done').hidden = !done;
   if (done) $('view-done-path').textContent = t('job.saved', { path: job.output_path });
   const note = done ? startCutNote(job.report) : null;
   $('view-done-note').hidden = !note;
   $('view-done-note').textContent = note || '';
+}
+
+/**
+ * With several plays: one video or one clip per play, and what is heard between plays in one
+ * video. The job keeps the choice (Export all exports each job with its own); the names are
+ * the Rust types' (contract.js).
+ */
+function renderPlaysExport(job) {
+  const box = $('plays-export');
+  box.hidden = !(job && job.analysis && playsOf(job).length);
+  if (box.hidden) return;
+  const o = job.options || {};
+  // The options are made once per language: remaking them on every job event would close a
+  // list the user has open.
+  const fill = (select, names, prefix, value) => {
+    if (select.dataset.lang !== language()) {
+      select.replaceChildren(...names.map((n) => new Option(t(`${prefix}.${n}`), n)));
+      select.dataset.lang = language();
+    }
+    if (select.value !== value) select.value = value;
+  };
+  fill($('plays-layout'), PLAYS_LAYOUTS, 'plays_layout', o.layout || PLAYS_LAYOUTS[0]);
+  fill($('plays-between'), BETWEEN, 'between', o.between || BETWEEN[0]);
+  // Once exporting or exported, the options are the export's.
+  const fixed = job.state === 'exporting' || job.state === 'done';
+  $('plays-layout').disabled = fixed;
+  $('plays-between').disabled = fixed || $('plays-layout').value !== 'one_video';
+}
+
+async function setPlaysLayout() {
+  const job = currentJob();
+  if (!job) return;
+  const layout = $('plays-layout').value;
+  const between = $('plays-between').value;
+  upsert(await call('set_plays_layout', { id: job.id, layout, between }));
 }
 
 /** The output folder is kept by Rust; without one yet, the user picks it first. */
@@ -348,6 +387,8 @@ async function init() {
   $('about-open').addEventListener('click', showAbout);
   $('pick-folder').addEventListener('click', pickFolder);
   $('export-one').addEventListener('click', exportOne);
+  $('plays-layout').addEventListener('change', setPlaysLayout);
+  $('plays-between').addEventListener('change', setPlaysLayout);
   $('export-all').addEventListener('click', exportAll);
   $('view-open').addEventListener('click', () => call('open_path', { id: currentJob().id }));
   $('view-reveal').addEventListener('click', () => call('reveal_path', { id: currentJob().id }));

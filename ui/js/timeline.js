@@ -111,3 +111,56 @@ export function moveTrim(trim, edge, s, recDurationS, minLen = 1) {
   if (edge === 'start') return { start_s: Math.min(Math.max(0, s), trim.end_s - minLen), end_s: trim.end_s };
   return { start_s: trim.start_s, end_s: Math.max(Math.min(recDurationS, s), trim.start_s + minLen) };
 }
+
+// ---- several plays -----------------------------------------------------------------------
+// When the song is played several times in the recording, the analysis has one segment per
+// play (`analysis.segments`, recording order). The teacher's choice (`options.plays`, set by
+// `set_plays`) keeps the plays to export, each with its own (nudged) offset; a segment not in
+// it is left out. `null` = every segment at the analysis's offset.
+
+// Two spans are the same play when their edges agree to a microsecond (both come from the
+// same checkpoint, through JSON).
+const SAME_EDGE_S = 1e-6;
+
+/** The plays of a job with two or more segments (else []): each segment, exported or not, at its offset. */
+export function playsOf(job) {
+  const segments = (job && job.analysis && job.analysis.segments) || [];
+  if (segments.length < 2) return [];
+  const chosen = job.options && job.options.plays;
+  return segments.map((s, index) => {
+    const c = chosen && chosen.find((p) => Math.abs(p.dance_start_s - s.dance_start_s) < SAME_EDGE_S
+      && Math.abs(p.dance_end_s - s.dance_end_s) < SAME_EDGE_S);
+    return {
+      index, start_s: s.dance_start_s, end_s: s.dance_end_s, rate: s.rate ?? 1, cut_before: !!s.cut_before,
+      included: chosen ? !!c : true, offset_s: c ? c.offset_s : s.offset_s,
+    };
+  });
+}
+
+/** Where the song sits inside one play (its offset holds at the play's middle). */
+export function playPlacement(play) {
+  return { offset_s: play.offset_s, rate: play.rate, ref_s: (play.start_s + play.end_s) / 2 };
+}
+
+/** What `set_plays` takes: every play by index, whether it is exported, its offset. */
+export function playChoices(plays) {
+  return plays.map((p) => ({ index: p.index, included: p.included, offset_s: p.offset_s }));
+}
+
+/** The `options.plays` those choices become (as Rust builds them from the segments). */
+export function chosenPlays(plays) {
+  return plays.filter((p) => p.included).map((p) => ({
+    dance_start_s: p.start_s, dance_end_s: p.end_s, offset_s: p.offset_s, rate: p.rate, cut_before: p.cut_before,
+  }));
+}
+
+/** Song beats (song time) heard inside one play, as recording times. */
+export function beatsInPlay(beatsS, play) {
+  const p = playPlacement(play);
+  const out = [];
+  for (const b of beatsS) {
+    const r = songToRec(b, p);
+    if (r >= play.start_s && r <= play.end_s) out.push(r);
+  }
+  return out;
+}

@@ -61,7 +61,8 @@ export function columnPeak(wave, t0, t1) {
 /**
  * Draws the timeline: ruler, recording lane, song lane placed at `placement`, the song's beats
  * across both (downbeats stronger), the trimmed-away parts dimmed and the playhead.
- * `s` = { width, height, view, rec, song, placement, beats, downbeats, trim, playhead_s, colors, labels }
+ * `s` = { width, height, view, rec, song, placement, plays, beats, downbeats, trim, playhead_s, colors, labels };
+ * with `plays` (several plays of the song) each play places the song in its own block instead.
  */
 export function drawTimeline(ctx, s) {
   const { width, height, view, colors } = s;
@@ -78,20 +79,14 @@ export function drawTimeline(ctx, s) {
 
   drawRuler(ctx, view, width, ruler, colors);
   if (s.rec) drawLane(ctx, s.rec, recTop, laneH, width, colors.rec, (x) => xToTime(x, view));
-  if (s.song) drawLane(ctx, s.song, songTop, laneH, width, colors.song, (x) => recToSong(xToTime(x, view), s.placement));
-
-  // Beats first thin, then downbeats bold, so the bar structure reads at a glance. Beats
-  // closer than MIN_BEAT_PX would only grey the picture out: then only downbeats are drawn.
-  const n = s.beats.length;
-  const beatPx = n > 1 ? ((s.beats[n - 1] - s.beats[0]) / (n - 1)) * s.placement.rate * view.px_per_s : Infinity;
-  const markH = height - recTop;
-  ctx.fillStyle = colors.beat;
-  ctx.globalAlpha = 0.45;
-  if (beatPx >= MIN_BEAT_PX) {
-    for (const x of beatPositions(s.beats, s.placement, view, width)) ctx.fillRect(Math.round(x), recTop, 1, markH);
+  const plays = s.plays || [];
+  if (plays.length) {
+    // Several plays: the song, its beats and a block for each play, at that play's placement.
+    for (const play of plays) drawPlay(ctx, s, play, { recTop, songTop, laneH });
+  } else {
+    if (s.song) drawLane(ctx, s.song, songTop, laneH, width, colors.song, (x) => recToSong(xToTime(x, view), s.placement));
+    drawBeats(ctx, s, s.placement, recTop, [0, width]);
   }
-  ctx.globalAlpha = 1;
-  for (const x of beatPositions(s.downbeats, s.placement, view, width)) ctx.fillRect(Math.round(x) - 1, recTop, 2, markH);
 
   if (s.trim) {
     ctx.fillStyle = colors.dim;
@@ -120,6 +115,53 @@ export function drawTimeline(ctx, s) {
   }
 }
 
+/**
+ * Song beats placed at `placement`: first thin, then downbeats bold, so the bar structure
+ * reads at a glance; only between pixel columns `span` = [x0, x1]. Beats closer than
+ * MIN_BEAT_PX would only grey the picture out: then only downbeats are drawn.
+ */
+function drawBeats(ctx, s, placement, top, [x0, x1]) {
+  const { view, width, height, colors } = s;
+  const n = s.beats.length;
+  const beatPx = n > 1 ? ((s.beats[n - 1] - s.beats[0]) / (n - 1)) * placement.rate * view.px_per_s : Infinity;
+  const markH = height - top;
+  const inside = (x) => x >= x0 && x <= x1;
+  ctx.fillStyle = colors.beat;
+  ctx.globalAlpha *= 0.45;
+  if (beatPx >= MIN_BEAT_PX) {
+    for (const x of beatPositions(s.beats, placement, view, width)) if (inside(x)) ctx.fillRect(Math.round(x), top, 1, markH);
+  }
+  ctx.globalAlpha /= 0.45;
+  for (const x of beatPositions(s.downbeats, placement, view, width)) if (inside(x)) ctx.fillRect(Math.round(x) - 1, top, 2, markH);
+}
+
+/**
+ * One play as a block over both lanes: the song's waveform and beats inside it at the play's
+ * own placement, its edges, stronger when selected; a play left out is drawn faint.
+ * `play` = { start_s, end_s, placement, included, selected }.
+ */
+function drawPlay(ctx, s, play, { recTop, songTop, laneH }) {
+  const { view, width, height, colors } = s;
+  const xa = timeToX(play.start_s, view);
+  const xb = timeToX(play.end_s, view);
+  if (xb < 0 || xa > width) return;
+  const x0 = Math.max(0, Math.floor(xa));
+  const x1 = Math.min(width, Math.ceil(xb));
+  ctx.globalAlpha = play.included ? 1 : 0.35;
+  ctx.fillStyle = colors.play;
+  ctx.globalAlpha *= play.selected ? 0.5 : 0.3;
+  ctx.fillRect(x0, recTop, x1 - x0, height - recTop);
+  ctx.globalAlpha = play.included ? 1 : 0.35;
+  if (s.song) {
+    drawLane(ctx, s.song, songTop, laneH, width, colors.song, (x) => recToSong(xToTime(x, view), play.placement), x0, x1);
+  }
+  drawBeats(ctx, s, play.placement, recTop, [x0, x1]);
+  ctx.globalAlpha = 1;
+  ctx.fillStyle = colors.playEdge;
+  const edge = play.selected ? 3 : 1;
+  for (const x of [xa, xb - edge]) if (x >= -edge && x <= width) ctx.fillRect(Math.round(x), recTop, edge, height - recTop);
+}
+
 /** The whole recording's waveform alone, while the analysis runs. */
 export function drawOverview(ctx, wave, width, height, color) {
   ctx.clearRect(0, 0, width, height);
@@ -141,12 +183,12 @@ function drawRuler(ctx, view, width, h, colors) {
   }
 }
 
-// One vertical bar per pixel column; `timeAt(x)` maps the column to the lane's own time.
-function drawLane(ctx, wave, top, h, width, color, timeAt) {
+// One vertical bar per pixel column (from x0 to x1); `timeAt(x)` maps the column to the lane's own time.
+function drawLane(ctx, wave, top, h, width, color, timeAt, x0 = 0, x1 = width) {
   const mid = top + h / 2;
   const half = h / 2 - 4;
   ctx.fillStyle = color;
-  for (let x = 0; x < width; x++) {
+  for (let x = x0; x < x1; x++) {
     const pk = columnPeak(wave, timeAt(x), timeAt(x + 1));
     if (!pk) continue;
     const y0 = mid - pk[1] * half;
