@@ -850,6 +850,29 @@ fn pictures_by_id_through_the_frame_scheme_and_frame_steps() {
         200,
         "reopened"
     );
+
+    // A file that leaves the list closes its frame server: its decoding
+    // thread ends (the page's close of a file not open says so).
+    let before = frame_threads();
+    assert_eq!(call(&main, "close_pictures", json!({ "id": id })), Ok(json!(true)));
+    assert!(!app.state::<AppState>().pictures.open_ids().contains(&id));
+    assert_eq!(frame_threads(), before - 1, "its decoding thread joined");
+    assert_eq!(call(&main, "close_pictures", json!({ "id": id })), Ok(json!(false)));
+    assert_eq!(
+        code_of(&main, "close_pictures", json!({ "id": made_up })),
+        "invalid_argument"
+    );
+}
+
+/// Threads of this process that are frame servers' decoding threads.
+fn frame_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc")
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("frames-"))
+        })
+        .count()
 }
 
 #[test]

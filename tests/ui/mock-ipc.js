@@ -12,6 +12,7 @@
     get_settings: () => settingsStore.get(),
     set_settings: ({ settings }) => settingsStore.set({ language: settings.language, balance: settings.balance, ...('mirror' in settings ? { mirror: settings.mirror } : {}) }),
     list_jobs: () => [],
+    close_pictures: () => true,
     page_ready: () => null,
   };
   const listeners = {};

@@ -111,3 +111,14 @@ test('the filmstrip is drawn along the timeline from the thumbnails Rust made', 
   assert.ok(zoomed.at(-1) < last, `${zoomed}`);
   await context.close();
 });
+
+test('a class video removed from the list has its pictures closed in Rust, by id', async () => {
+  const { page, context } = await openAnalysed(browser, server);
+  await page.waitForFunction(() => document.querySelector('#picture-img').getAttribute('src'));
+  assert.deepEqual(await callsOf(page, 'close_pictures'), []);
+  const li = await page.waitForSelector('li.file:has-text("class.mp4")');
+  await (await li.$('button[data-action="remove"]')).click();
+  await page.waitForFunction(() => window.__mock.calls.some((c) => c.cmd === 'close_pictures'));
+  assert.deepEqual(await callsOf(page, 'close_pictures'), [{ id: 'f:/videos/class.mp4' }]);
+  await context.close();
+});
