@@ -122,3 +122,23 @@ test('a class video removed from the list has its pictures closed in Rust, by id
   assert.deepEqual(await callsOf(page, 'close_pictures'), [{ id: 'f:/videos/class.mp4' }]);
   await context.close();
 });
+
+test('the export mirror option is kept in the settings and states its caveat', async () => {
+  const { page, context } = await openAnalysed(browser, server);
+  assert.equal(await page.isChecked('#mirror-export'), false, 'off by default');
+  assert.equal(await page.isVisible('#mirror-export-note'), false);
+  await page.check('#mirror-export');
+  await page.waitForFunction(() => window.__mock.calls.some((c) => c.cmd === 'set_settings' && c.args.settings.mirror_export === true));
+  assert.equal((await callsOf(page, 'set_settings')).at(-1).settings.mirror, true, 'the picture view\'s mirror is not changed');
+  assert.equal(await page.isVisible('#mirror-export-note'), true);
+  assert.match(await page.textContent('#mirror-export-note'), /Not every player/);
+  assert.match(await page.getAttribute('label.mirror-export', 'title'), /without re-encoding/);
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  assert.equal(await page.isChecked('#mirror-export'), true, 'remembered by the settings store');
+  assert.equal(await page.isVisible('#mirror-export-note'), true);
+  await page.uncheck('#mirror-export');
+  await page.waitForFunction(() => window.__mock.calls.filter((c) => c.cmd === 'set_settings').at(-1).args.settings.mirror_export === false);
+  assert.equal(await page.isVisible('#mirror-export-note'), false);
+  await context.close();
+});
