@@ -175,7 +175,10 @@ fn the_frame_at_a_time_is_the_one_whose_interval_holds_it() {
 #[test]
 fn a_seek_skipping_unreferenced_frames_shows_the_fully_decoded_frame() {
     let d = tmp();
-    let params = ["-x264-params", "keyint=60:min-keyint=60:scenecut=0:b-pyramid=none"];
+    let params = [
+        "-x264-params",
+        "keyint=60:min-keyint=60:scenecut=0:b-pyramid=none",
+    ];
     let v = coded_video(d.path(), "gop60.mp4", 4.0, "", &params);
     let full = open(&v);
     let mut decoded = Vec::new();
@@ -191,7 +194,10 @@ fn a_seek_skipping_unreferenced_frames_shows_the_fully_decoded_frame() {
             .frame((f64::from(k) + 0.5) / FPS, 128, FrameUse::Still)
             .expect("frame");
         assert_eq!(read_code(&f.jpeg, 0), k, "frame {k}");
-        assert!(f.jpeg == decoded[k as usize], "frame {k} differs from a full decode");
+        assert!(
+            f.jpeg == decoded[k as usize],
+            "frame {k} differs from a full decode"
+        );
     }
 }
 
