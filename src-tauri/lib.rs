@@ -2,6 +2,7 @@
 //! Commands validate and delegate; the engine does the media work; the job
 //! store is the single source of truth and the only source of job events.
 
+pub mod audition;
 pub mod commands;
 pub mod contract;
 pub mod error;

@@ -56,6 +56,7 @@ fn the_preview_plays_into_an_alsa_sink_and_samples_flow() {
             placement: Placement::new(0.0, 1.0),
             from_s: 0.5,
             balance: -1.0,
+            slow: None,
         })
         .expect("the preview opens the ALSA default device");
 

@@ -2,6 +2,7 @@
 //! point (see `player`).
 
 use super::{blocking, Number};
+use crate::audition::{check_speed, SlowMix};
 use crate::error::IpcError;
 use crate::player::PlayRequest;
 use crate::state::AppState;
@@ -21,16 +22,22 @@ fn placement_of(job: &Job) -> Option<Placement> {
     })
 }
 
-/// Plays the recording and the aligned song together from `from_s`.
+/// Plays the recording and the aligned song together from `from_s`, at
+/// `speed` 1 (absent), 0.75 or 0.5 (pitch kept; see `audition`).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn preview_play<R: Runtime>(
     app: AppHandle<R>,
     id: String,
     from_s: Number,
     balance: Number,
+    speed: Option<Number>,
 ) -> Result<(), IpcError> {
     let from_s = from_s.within("from_s", 0.0, 86_400.0)?;
     let balance = balance.within("balance", -1.0, 1.0)?;
+    let speed = match speed {
+        Some(s) => check_speed(s.within("speed", 0.0, 1.0)?)?,
+        None => 1.0,
+    };
     let job = app.state::<AppState>().store.get(&id)?;
     let Some(placement) = placement_of(&job) else {
         return Err(IpcError::new(
@@ -43,12 +50,16 @@ pub async fn preview_play<R: Runtime>(
         let state = handle.state::<AppState>();
         let recording = state.preview.pcm(&job.recording.path)?;
         let song = state.preview.pcm(&job.song.path)?;
+        let slow = (speed < 1.0)
+            .then(|| SlowMix::render(&recording, &song, &placement, (from_s, balance, speed)))
+            .transpose()?;
         state.preview.play(PlayRequest {
             recording,
             song,
             placement,
             from_s,
             balance,
+            slow,
         })
     })
     .await

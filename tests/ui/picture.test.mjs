@@ -142,3 +142,33 @@ test('the export mirror option is kept in the settings and states its caveat', a
   assert.equal(await page.isVisible('#mirror-export-note'), false);
   await context.close();
 });
+
+test('slow audition: 0.75x and 0.5x by keyboard, sent to Rust, restarted at once, the picture following at that speed', async () => {
+  const { page, context } = await openAnalysed(browser, server);
+  const speedSelect = page.locator('#speed');
+  assert.equal(await speedSelect.inputValue(), '1');
+  assert.match(await speedSelect.getAttribute('title'), /pitch stays the same/);
+  await page.focus('#timeline');
+  await page.keyboard.press('Space');
+  assert.equal((await callsOf(page, 'preview_play')).at(-1).speed, 1);
+  await page.evaluate(() => window.__mock.emit('preview-state', { playing: true, position_s: 10, error: null }));
+  // Keyboard: the select takes arrow keys; a change while playing restarts at once from the playhead.
+  await page.focus('#speed');
+  await page.keyboard.press('ArrowDown');
+  await page.waitForFunction(() => window.__mock.calls.filter((c) => c.cmd === 'preview_play').length === 2);
+  let play = (await callsOf(page, 'preview_play')).at(-1);
+  assert.deepEqual([play.speed, play.from_s], [0.75, 10]);
+  await page.keyboard.press('ArrowDown');
+  await page.waitForFunction(() => window.__mock.calls.filter((c) => c.cmd === 'preview_play').length === 3);
+  play = (await callsOf(page, 'preview_play')).at(-1);
+  assert.equal(play.speed, 0.5);
+  // The picture's playhead runs on at the speed heard: half a second of recording per second.
+  await page.evaluate(() => window.__mock.emit('preview-state', { playing: true, position_s: 12, error: null }));
+  const rate = await page.evaluate(() => {
+    const p = window.beatsync.picture;
+    const w = { ...p.want };
+    return (p.playhead() - w.at_s) / ((performance.now() - w.since) / 1000);
+  });
+  assert.ok(Math.abs(rate - 0.5) < 0.05, `${rate}`);
+  await context.close();
+});

@@ -361,6 +361,7 @@ async function init() {
   $('view-reveal').addEventListener('click', () => call('reveal_path', { id: currentJob().id }));
   $('clear-history').addEventListener('click', () => call('clear_history', {}));
   $('notice-close').addEventListener('click', () => { $('notice').hidden = true; });
+  $('speed').addEventListener('change', (ev) => preview.setSpeed(Number(ev.target.value), currentJob() && currentJob().id));
   $('balance').addEventListener('change', (ev) => {
     const b = Number(ev.target.value);
     preview.setBalance(b, currentJob() && currentJob().id);
