@@ -450,6 +450,9 @@ fn mirror_writes_a_flipping_display_matrix_and_copies_the_same_packets() {
     // 16.16 fixed point: x' = -x, y' = y (rows of FFmpeg's matrix).
     assert_eq!(&m[..2], &[-65536, 0], "{m:?}");
     assert_eq!(&m[3..5], &[0, 65536], "{m:?}");
+    // Read back by BeatSync, the mirror is not taken for a half turn.
+    let v = engine::probe(&mirrored.output).unwrap();
+    assert_eq!(v.video().unwrap().rotation, 0);
 }
 
 #[test]
