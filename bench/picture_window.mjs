@@ -108,11 +108,13 @@ try {
       const l0 = p.stats.lag_s.length;
       let raf = 0;
       const behind = [];
+      let shownWidth = 0;
       const t0 = performance.now();
       const tick = () => {
         raf += 1;
         const shown = Number(p.box.dataset.shownS);
         behind.push(Math.floor(p.playhead() * p.fps) - Math.floor(shown * p.fps));
+        shownWidth = Math.max(shownWidth, p.img.naturalWidth);
         if (performance.now() - t0 < playS * 1000) requestAnimationFrame(tick);
       };
       p.show(duration * 0.3, true);
@@ -120,7 +122,6 @@ try {
       await new Promise((r) => setTimeout(r, playS * 1000));
       const frames = p.stats.frames_playing - f0;
       const lags = p.stats.lag_s.slice(l0);
-      const shownWidth = p.img.naturalWidth;
       p.show(p.playhead(), false);
       done({ still, frames, lags, raf, behind, width: shownWidth, duration, fps: p.fps });
     })();
