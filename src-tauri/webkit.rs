@@ -10,6 +10,8 @@
 //! off, so the picture view showed 5.3 frames/s while playing against 27.9
 //! (BENCHMARKS.md, picture preview). A user who wants compositing back sets
 //! `WEBKIT_DISABLE_COMPOSITING_MODE=0` (WebKitGTK reads "0" as "keep it").
+//! (Without compositing, WebDriver's screenshot waits for the page's next
+//! paint: the E2E tests' helper keeps one coming, see tests/e2e/driver.mjs.)
 
 use std::ffi::OsStr;
 
