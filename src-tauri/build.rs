@@ -33,6 +33,7 @@ fn main() {
         "about",
         "frame_step",
         "filmstrip",
+        "close_pictures",
     ]);
     let attrs = tauri_build::Attributes::new()
         .capabilities_path_pattern("./src-tauri/capabilities/**/*")

@@ -2,6 +2,7 @@
 //! Commands validate and delegate; the engine does the media work; the job
 //! store is the single source of truth and the only source of job events.
 
+pub mod audition;
 pub mod commands;
 pub mod contract;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod player;
 pub mod registry;
 pub mod state;
 pub mod view;
+pub mod webkit;
 
 use beatsync_engine::jobs::{EngineWork, JobsError, Runner, RunnerConfig, Store, StoreEvent};
 use commands::{about, files, jobs, output, picture, plays, preview, settings};
@@ -57,6 +59,7 @@ pub fn builder<R: Runtime>(b: tauri::Builder<R>) -> tauri::Builder<R> {
         about::about,
         picture::frame_step,
         picture::filmstrip,
+        picture::close_pictures,
     ])
     .register_asynchronous_uri_scheme_protocol(pictures::SCHEME, |ctx, request, responder| {
         let app = ctx.app_handle().clone();
@@ -238,6 +241,8 @@ pub enum StartError {
 }
 
 pub fn run() -> Result<(), StartError> {
+    // Before any thread starts: the environment is the process's.
+    webkit::configure();
     let _log = logging::init();
     if cfg!(target_os = "linux")
         && std::env::var_os("DISPLAY").is_none()

@@ -157,6 +157,27 @@ impl Pictures {
         self.lock_servers().iter().map(|(k, _)| k.clone()).collect()
     }
 
+    /// Closes what is open for file `id` (its frame server, whose decoding
+    /// thread is joined, and its filmstrip's place in memory; the disk cache
+    /// stays): the file left the list. True when something was open. A
+    /// request still being answered keeps its server until it is done.
+    pub fn close(&self, id: &str) -> bool {
+        let server = {
+            let mut servers = self.lock_servers();
+            let i = servers.iter().position(|(k, _)| k == id);
+            i.and_then(|i| servers.remove(i))
+        };
+        let strip = self
+            .strips
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        // Dropped outside the locks: the last reference joins the thread.
+        let closed = server.is_some() || strip.is_some();
+        drop(server);
+        closed
+    }
+
     /// The filmstrip of file `id`: from the disk cache under `cache_dir`
     /// when made before (by the file's fingerprint), else made there.
     pub fn filmstrip(

@@ -70,6 +70,8 @@ pub struct PlayRequest {
     pub plays: Vec<Play>,
     pub from_s: f64,
     pub balance: f64,
+    /// Slower than 1x: the mix already slowed (see `audition`).
+    pub slow: Option<crate::audition::SlowMix>,
 }
 
 enum Cmd {
@@ -221,6 +223,11 @@ fn start_stream(req: PlayRequest) -> Result<Playing, IpcError> {
     let ended = Arc::new(AtomicBool::new(false));
     let g = gains(req.balance);
     let end_s = req.recording.len() as f64 / f64::from(PREVIEW_RATE);
+    // Slow audition: the clock advances `speed` frames of recording per frame heard.
+    let (step, end_s) = req
+        .slow
+        .as_ref()
+        .map_or((1.0, end_s), |s| (s.speed, s.end_s()));
     let (pos, end_flag) = (position.clone(), ended.clone());
     let err_fn = |e| tracing::warn!("preview stream: {e}");
     let stream_config: cpal::StreamConfig = config.clone().into();
@@ -228,14 +235,16 @@ fn start_stream(req: PlayRequest) -> Result<Playing, IpcError> {
         let mut frame = f64::from_bits(pos.load(Ordering::Relaxed));
         for out in data.chunks_mut(channels) {
             let t = frame / f64::from(rate);
-            let v = if t < end_s {
-                let song_t = song_time(&req.placement, &req.plays, t);
-                mix_at(&req.recording, &req.song, song_t, t, g)
-            } else {
-                0.0
+            let v = match &req.slow {
+                _ if t >= end_s => 0.0,
+                Some(slow) => slow.at(t),
+                None => {
+                    let song_t = song_time(&req.placement, &req.plays, t);
+                    mix_at(&req.recording, &req.song, song_t, t, g)
+                }
             };
             out.fill(v);
-            frame += 1.0;
+            frame += step;
         }
         if frame / f64::from(rate) >= end_s {
             end_flag.store(true, Ordering::Relaxed);

@@ -181,6 +181,11 @@ pub struct Settings {
     /// mirror); on until the teacher turns it off.
     #[serde(default = "mirror_by_default")]
     pub mirror: bool,
+    /// Exports are marked to be shown mirrored (display matrix, no
+    /// re-encode); off until the teacher turns it on, as not every player
+    /// honours it.
+    #[serde(default)]
+    pub mirror_export: bool,
 }
 
 fn mirror_by_default() -> bool {
@@ -200,4 +205,7 @@ pub struct SettingsChange {
     /// `invalid_argument` (read as a value, not failed as a shape).
     #[serde(default)]
     pub mirror: Option<serde_json::Value>,
+    /// As `mirror`, for [`Settings::mirror_export`].
+    #[serde(default)]
+    pub mirror_export: Option<serde_json::Value>,
 }

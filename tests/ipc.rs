@@ -200,13 +200,28 @@ fn settings_keep_preferences_and_only_the_picked_folder() {
     .expect("mirror off");
     assert_eq!(saved["mirror"], false);
     assert_eq!(
-        code_of(
-            &main,
-            "set_settings",
-            json!({ "settings": { "language": null, "balance": 0.0, "mirror": "yes" } })
-        ),
-        "invalid_argument"
+        s["mirror_export"], false,
+        "exports are not mirrored until turned on"
     );
+    let saved = call(
+        &main,
+        "set_settings",
+        json!({ "settings": { "language": null, "balance": 0.0, "mirror_export": true } }),
+    )
+    .expect("mirror export on");
+    assert_eq!(
+        (saved["mirror"].as_bool(), saved["mirror_export"].as_bool()),
+        (Some(false), Some(true))
+    );
+    for field in ["mirror", "mirror_export"] {
+        let mut bad = json!({ "language": null, "balance": 0.0 });
+        bad[field] = json!("yes");
+        assert_eq!(
+            code_of(&main, "set_settings", json!({ "settings": bad })),
+            "invalid_argument",
+            "{field}"
+        );
+    }
 
     let saved = call(
         &main,
@@ -245,6 +260,7 @@ fn settings_keep_preferences_and_only_the_picked_folder() {
     assert_eq!(s["out_dir"], json!(kept), "the folder is unchanged");
     assert_eq!(s["balance"], -0.5);
     assert_eq!(s["mirror"], false, "kept when not sent");
+    assert_eq!(s["mirror_export"], true, "kept when not sent");
 }
 
 #[test]
@@ -850,6 +866,38 @@ fn pictures_by_id_through_the_frame_scheme_and_frame_steps() {
         200,
         "reopened"
     );
+
+    // A file that leaves the list closes its frame server: its decoding
+    // thread ends (the page's close of a file not open says so).
+    let worker = {
+        let server = app.state::<AppState>().pictures.server(&id, &class);
+        server.expect("open").worker_name().to_string()
+    };
+    assert!(threads_named(&worker) > 0, "{worker} runs");
+    assert_eq!(
+        call(&main, "close_pictures", json!({ "id": id })),
+        Ok(json!(true))
+    );
+    assert!(!app.state::<AppState>().pictures.open_ids().contains(&id));
+    assert_eq!(threads_named(&worker), 0, "its decoding threads ended");
+    assert_eq!(
+        call(&main, "close_pictures", json!({ "id": id })),
+        Ok(json!(false))
+    );
+    assert_eq!(
+        code_of(&main, "close_pictures", json!({ "id": made_up })),
+        "invalid_argument"
+    );
+}
+
+/// Threads of this process named `name` (FFmpeg's own decoding threads
+/// inherit the name of the frame server's thread that starts them).
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc")
+        .flatten()
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
+        .count()
 }
 
 #[test]

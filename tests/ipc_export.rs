@@ -84,10 +84,12 @@ fn stream_duration(path: &std::path::Path, kind: &str) -> f64 {
         .arg(path)
         .output()
         .expect("ffprobe CLI");
+    // A stream with side data (a display matrix) prints `D,` and an empty line.
     String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("a {kind} duration for {}", path.display()))
+        .split([',', '\n'])
+        .next()
+        .and_then(|d| d.trim().parse().ok())
+        .unwrap_or_else(|| panic!("a {kind} duration for {}", path.display()))
 }
 
 /// The user's nudge and trim reach the exported file: exported once as
@@ -137,7 +139,16 @@ fn a_nudge_and_a_trim_reach_the_exported_audio() {
         )
         .expect("trim");
         pick_out_dir(&app, out.path());
-        call(&main, "export", json!({ "ids": [id] })).expect("export");
+        // The nudged export is also mirrored (the setting, read at export).
+        let mirror = nudge > 0.0;
+        call(
+            &main,
+            "set_settings",
+            json!({ "settings": { "language": null, "balance": 0.0, "mirror_export": mirror } }),
+        )
+        .expect("mirror setting");
+        let exported = call(&main, "export", json!({ "ids": [id] })).expect("export");
+        assert_eq!(exported[0]["options"]["mirror"], mirror);
         wait_for(&changed, &id, "exported", |j| j["state"] == "done");
         let done = call(&main, "list_jobs", json!({})).expect("list");
         let path = done
@@ -153,6 +164,27 @@ fn a_nudge_and_a_trim_reach_the_exported_audio() {
             path.display()
         );
         outputs.push((path, offset));
+    }
+
+    for ((path, _), mirrored) in outputs.iter().zip([false, true]) {
+        let matrix = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream_side_data=displaymatrix",
+            ])
+            .args(["-select_streams", "v:0", "-of", "default=nw=1"])
+            .arg(path)
+            .output()
+            .expect("ffprobe");
+        let text = String::from_utf8_lossy(&matrix.stdout);
+        assert_eq!(
+            text.contains("-65536"),
+            mirrored,
+            "{}: {text}",
+            path.display()
+        );
     }
 
     const RATE: u32 = 8000;

@@ -143,6 +143,7 @@ pub fn export(state: State<'_, AppState>, ids: Vec<String>) -> Result<Vec<JobVie
     for id in ids {
         let mut options = state.store.get(&id)?.options;
         options.out_dir = Some(dir.clone());
+        options.mirror = load_settings(&state)?.mirror_export;
         validate::check_options(&options)?;
         let job = state.store.request_export(&id, &options)?;
         out.push(view(&state, job));
@@ -172,6 +173,7 @@ pub async fn export_all(
         let options = JobOptions {
             out_dir: Some(dir.clone()),
             auto_export: true,
+            mirror: load_settings(&state)?.mirror_export,
             ..Default::default()
         };
         out.push(new_job(&state, recording, song.clone(), options).await?);

@@ -86,3 +86,12 @@ pub async fn filmstrip<R: Runtime>(
     })
     .await
 }
+
+/// The file `id` left the list: its frame server (decoder, cached frames)
+/// and filmstrip are closed. Whether anything was open; an id the shell never
+/// handed out is refused like everywhere else.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn close_pictures<R: Runtime>(app: AppHandle<R>, id: String) -> Result<bool, IpcError> {
+    app.state::<AppState>().files.resolve(&id)?;
+    blocking(move || Ok(app.state::<AppState>().pictures.close(&id))).await
+}

@@ -3,6 +3,7 @@
 
 use super::plays::play_of;
 use super::{blocking, Number};
+use crate::audition::{check_speed, SlowMix};
 use crate::error::IpcError;
 use crate::player::PlayRequest;
 use crate::state::AppState;
@@ -35,16 +36,22 @@ fn plays_of(job: &Job) -> Vec<Play> {
     }
 }
 
-/// Plays the recording and the aligned song together from `from_s`.
+/// Plays the recording and the aligned song together from `from_s`, at
+/// `speed` 1 (absent), 0.75 or 0.5 (pitch kept; see `audition`).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn preview_play<R: Runtime>(
     app: AppHandle<R>,
     id: String,
     from_s: Number,
     balance: Number,
+    speed: Option<Number>,
 ) -> Result<(), IpcError> {
     let from_s = from_s.within("from_s", 0.0, 86_400.0)?;
     let balance = balance.within("balance", -1.0, 1.0)?;
+    let speed = match speed {
+        Some(s) => check_speed(s.within("speed", 0.0, 1.0)?)?,
+        None => 1.0,
+    };
     let job = app.state::<AppState>().store.get(&id)?;
     let Some(placement) = placement_of(&job) else {
         return Err(IpcError::new(
@@ -58,6 +65,16 @@ pub async fn preview_play<R: Runtime>(
         let state = handle.state::<AppState>();
         let recording = state.preview.pcm(&job.recording.path)?;
         let song = state.preview.pcm(&job.song.path)?;
+        let slow = (speed < 1.0)
+            .then(|| {
+                SlowMix::render(
+                    &recording,
+                    &song,
+                    (&placement, &plays),
+                    (from_s, balance, speed),
+                )
+            })
+            .transpose()?;
         state.preview.play(PlayRequest {
             recording,
             song,
@@ -65,6 +82,7 @@ pub async fn preview_play<R: Runtime>(
             plays,
             from_s,
             balance,
+            slow,
         })
     })
     .await

@@ -1,4 +1,4 @@
-//! The user's settings (output folder, language, preview balance, mirrored picture): every
+//! The user's settings (output folder, language, preview balance, mirrored picture, mirrored exports): every
 //! preference the app has, kept in the job store under the data folder
 //! (nothing in the webview's own storage). The output folder is set only
 //! through the native folder dialog (`pick_folder`); the page cannot name one.
@@ -43,6 +43,7 @@ pub fn load_settings(state: &AppState) -> Result<Settings, IpcError> {
             language: None,
             balance: 0.0,
             mirror: true,
+            mirror_export: false,
         }))
 }
 
@@ -77,17 +78,21 @@ pub fn set_settings(
     }
     s.balance = settings.balance.within("balance", -1.0, 1.0)?;
     s.language = settings.language;
-    match settings.mirror {
-        None => {}
-        Some(serde_json::Value::Bool(m)) => s.mirror = m,
-        Some(v) => {
-            return Err(IpcError::invalid_argument(format!(
-                "mirror is {v}; it must be true or false"
-            )))
-        }
-    }
+    s.mirror = switch("mirror", settings.mirror, s.mirror)?;
+    s.mirror_export = switch("mirror_export", settings.mirror_export, s.mirror_export)?;
     save_settings(&state, &s)?;
     Ok(s)
+}
+
+/// An on/off setting as the page sent it: `true`/`false`, or absent (`kept`).
+fn switch(name: &str, sent: Option<serde_json::Value>, kept: bool) -> Result<bool, IpcError> {
+    match sent {
+        None => Ok(kept),
+        Some(serde_json::Value::Bool(on)) => Ok(on),
+        Some(v) => Err(IpcError::invalid_argument(format!(
+            "{name} is {v}; it must be true or false"
+        ))),
+    }
 }
 
 /// The native folder dialog: the one way the output folder changes. The

@@ -133,10 +133,38 @@ export async function endProcess(pid, graceMs) {
   while (isAlive(pid)) await new Promise((r) => setTimeout(r, 50));
 }
 
+/**
+ * The window as a PNG (base64). WebKitGTK without accelerated compositing (the app's default
+ * on Linux, src-tauri/webkit.rs) answers WebDriver's screenshot only after the page paints
+ * again, so a window where nothing changes would never answer (measured: the command times
+ * out). While it is taken, a 1-px mark in the bottom-right corner, nearly transparent,
+ * changes at every animation frame; it is removed after.
+ */
+export async function takeScreenshot(browser) {
+  await browser.execute(() => {
+    const mark = document.createElement('div');
+    mark.id = '__paint-mark';
+    mark.style.cssText = 'position:fixed;right:0;bottom:0;width:1px;height:1px;opacity:0.01;pointer-events:none;z-index:2147483647';
+    document.body.append(mark);
+    let n = 0;
+    const tick = () => {
+      if (!mark.isConnected) return;
+      mark.style.background = n++ % 2 ? '#000' : '#fff';
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+  try {
+    return await browser.takeScreenshot();
+  } finally {
+    await browser.execute(() => document.getElementById('__paint-mark')?.remove());
+  }
+}
+
 export async function screenshot(browser, name) {
   fs.mkdirSync(OUT_DIR, { recursive: true });
   const file = path.join(OUT_DIR, `${name}.png`);
-  await browser.saveScreenshot(file);
+  fs.writeFileSync(file, Buffer.from(await takeScreenshot(browser), 'base64'));
   return file;
 }
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startApp, screenshot, ffmpeg, isolatedEnv, OUT_DIR } from './driver.mjs';
+import { startApp, screenshot, takeScreenshot, ffmpeg, isolatedEnv, OUT_DIR } from './driver.mjs';
 import { decodePng } from './png.mjs';
 
 const FPS = 30;
@@ -57,7 +57,7 @@ async function shownIndex(browser) {
     const r = document.querySelector('#picture-img').getBoundingClientRect();
     return { x: r.left, y: r.top, w: r.width, h: r.height, dpr: window.devicePixelRatio || 1 };
   });
-  const png = decodePng(Buffer.from(await browser.takeScreenshot(), 'base64'));
+  const png = decodePng(Buffer.from(await takeScreenshot(browser), 'base64'));
   const read = (mirrored) => {
     let n = 0;
     for (let k = 0; k < BITS; k++) {

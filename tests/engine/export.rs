@@ -418,6 +418,43 @@ fn copied_packets_are_identical_and_the_first_frame_is_the_cut() {
     );
 }
 
+/// The mirror option flips the picture through the display matrix: the
+/// output's matrix says "mirrored left-right" (its first column negated),
+/// and the picture packets are those of the export without it, byte for byte.
+#[test]
+fn mirror_writes_a_flipping_display_matrix_and_copies_the_same_packets() {
+    let d = tempfile::tempdir().unwrap();
+    let (song, recording) = song_and_class(d.path(), 30.0, 6.0);
+    let plain = run(&request(&recording, &song, d.path(), 1.5)).unwrap();
+    let mut req = request(&recording, &song, d.path(), 1.5);
+    req.mirror = true;
+    req.name = Some("mirrored.mp4".into());
+    let mirrored = run(&req).unwrap();
+    assert_ne!(plain.output, mirrored.output);
+    assert_eq!(
+        packet_hashes(&mirrored.output),
+        packet_hashes(&plain.output),
+        "the picture is copied as it was"
+    );
+    let matrix = |p: &Path| -> Option<Vec<i64>> {
+        let text = ffprobe_entries(p, "stream_side_data=displaymatrix");
+        let rows: Vec<i64> = text
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .flat_map(|(_, nums)| nums.split_whitespace().filter_map(|n| n.parse().ok()))
+            .collect();
+        (rows.len() == 9).then_some(rows)
+    };
+    assert_eq!(matrix(&plain.output), None, "no matrix without mirror");
+    let m = matrix(&mirrored.output).expect("a display matrix");
+    // 16.16 fixed point: x' = -x, y' = y (rows of FFmpeg's matrix).
+    assert_eq!(&m[..2], &[-65536, 0], "{m:?}");
+    assert_eq!(&m[3..5], &[0, 65536], "{m:?}");
+    // Read back by BeatSync, the mirror is not taken for a half turn.
+    let v = engine::probe(&mirrored.output).unwrap();
+    assert_eq!(v.video().unwrap().rotation, 0);
+}
+
 #[test]
 fn smart_cut_reencodes_only_the_head() {
     let d = tempfile::tempdir().unwrap();

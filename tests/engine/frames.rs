@@ -169,6 +169,38 @@ fn the_frame_at_a_time_is_the_one_whose_interval_holds_it() {
     assert_eq!(shown(&server, 99.0, 0), 119);
 }
 
+/// A seek decodes from the keyframe without the frames nothing refers to
+/// (B-frames here) until shortly before the target: the frame shown is the
+/// same, byte for byte, as the one a full decode from the start gives.
+#[test]
+fn a_seek_skipping_unreferenced_frames_shows_the_fully_decoded_frame() {
+    let d = tmp();
+    let params = [
+        "-x264-params",
+        "keyint=60:min-keyint=60:scenecut=0:b-pyramid=none",
+    ];
+    let v = coded_video(d.path(), "gop60.mp4", 4.0, "", &params);
+    let full = open(&v);
+    let mut decoded = Vec::new();
+    for k in 0..120u32 {
+        let f = full
+            .frame((f64::from(k) + 0.5) / FPS, 128, FrameUse::Still)
+            .expect("frame");
+        decoded.push(f.jpeg);
+    }
+    let sought = open(&v);
+    for k in [59u32, 30, 100, 75, 119, 8, 66] {
+        let f = sought
+            .frame((f64::from(k) + 0.5) / FPS, 128, FrameUse::Still)
+            .expect("frame");
+        assert_eq!(read_code(&f.jpeg, 0), k, "frame {k}");
+        assert!(
+            f.jpeg == decoded[k as usize],
+            "frame {k} differs from a full decode"
+        );
+    }
+}
+
 #[test]
 fn stepping_moves_by_whole_frames_in_both_directions() {
     let d = tmp();

@@ -164,7 +164,7 @@ test('Space plays from the playhead, a click moves it, events move it, balance i
   const { page, context } = await analysed();
   await page.focus('#timeline');
   await page.keyboard.press('Space');
-  assert.deepEqual((await callsOf(page, 'preview_play')).at(-1), { id: 'job-1', from_s: 0, balance: 0 });
+  assert.deepEqual((await callsOf(page, 'preview_play')).at(-1), { id: 'job-1', from_s: 0, balance: 0, speed: 1 });
   assert.equal(await page.textContent('#play'), 'Stop');
   await page.evaluate(() => window.__mock.emit('preview-state', { playing: true, position_s: 30.5, error: null }));
   assert.equal(await page.textContent('#position'), '0:30.5');

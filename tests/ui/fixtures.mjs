@@ -94,7 +94,7 @@ export function backend(data) {
   window.__align = data.align;
   const settingsStore = window.__mock.settingsStore;
   on('get_settings', () => ({ ...settingsStore.get(), out_dir: outDir }));
-  on('set_settings', ({ settings }) => ({ ...settingsStore.set({ language: settings.language, balance: settings.balance, ...('mirror' in settings ? { mirror: settings.mirror } : {}) }), out_dir: outDir }));
+  on('set_settings', ({ settings }) => ({ ...settingsStore.set({ language: settings.language, balance: settings.balance, ...('mirror' in settings ? { mirror: settings.mirror } : {}), ...('mirror_export' in settings ? { mirror_export: settings.mirror_export } : {}) }), out_dir: outDir }));
   on('list_jobs', () => [...jobs.values()]);
   on('add_files', ({ paths }) => paths.map(added));
   on('pick_files', () => ['/videos/class2.mp4'].map(added));

@@ -5,13 +5,14 @@
   // Settings outlive a reload, as Rust's store does (sessionStorage stands in for it).
   const KEY = '__mock_settings';
   const settingsStore = {
-    get: () => ({ out_dir: '', language: null, balance: 0, mirror: true, ...JSON.parse(sessionStorage.getItem(KEY) || '{}') }),
+    get: () => ({ out_dir: '', language: null, balance: 0, mirror: true, mirror_export: false, ...JSON.parse(sessionStorage.getItem(KEY) || '{}') }),
     set: (patch) => { sessionStorage.setItem(KEY, JSON.stringify({ ...settingsStore.get(), ...patch })); return settingsStore.get(); },
   };
   const handlers = {
     get_settings: () => settingsStore.get(),
-    set_settings: ({ settings }) => settingsStore.set({ language: settings.language, balance: settings.balance, ...('mirror' in settings ? { mirror: settings.mirror } : {}) }),
+    set_settings: ({ settings }) => settingsStore.set({ language: settings.language, balance: settings.balance, ...('mirror' in settings ? { mirror: settings.mirror } : {}), ...('mirror_export' in settings ? { mirror_export: settings.mirror_export } : {}) }),
     list_jobs: () => [],
+    close_pictures: () => true,
     page_ready: () => null,
   };
   const listeners = {};

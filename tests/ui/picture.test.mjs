@@ -111,3 +111,64 @@ test('the filmstrip is drawn along the timeline from the thumbnails Rust made', 
   assert.ok(zoomed.at(-1) < last, `${zoomed}`);
   await context.close();
 });
+
+test('a class video removed from the list has its pictures closed in Rust, by id', async () => {
+  const { page, context } = await openAnalysed(browser, server);
+  await page.waitForFunction(() => document.querySelector('#picture-img').getAttribute('src'));
+  assert.deepEqual(await callsOf(page, 'close_pictures'), []);
+  const li = await page.waitForSelector('li.file:has-text("class.mp4")');
+  await (await li.$('button[data-action="remove"]')).click();
+  await page.waitForFunction(() => window.__mock.calls.some((c) => c.cmd === 'close_pictures'));
+  assert.deepEqual(await callsOf(page, 'close_pictures'), [{ id: 'f:/videos/class.mp4' }]);
+  await context.close();
+});
+
+test('the export mirror option is kept in the settings and states its caveat', async () => {
+  const { page, context } = await openAnalysed(browser, server);
+  assert.equal(await page.isChecked('#mirror-export'), false, 'off by default');
+  assert.equal(await page.isVisible('#mirror-export-note'), false);
+  await page.check('#mirror-export');
+  await page.waitForFunction(() => window.__mock.calls.some((c) => c.cmd === 'set_settings' && c.args.settings.mirror_export === true));
+  assert.equal((await callsOf(page, 'set_settings')).at(-1).settings.mirror, true, 'the picture view\'s mirror is not changed');
+  assert.equal(await page.isVisible('#mirror-export-note'), true);
+  assert.match(await page.textContent('#mirror-export-note'), /Not every player/);
+  assert.match(await page.getAttribute('label.mirror-export', 'title'), /without re-encoding/);
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  assert.equal(await page.isChecked('#mirror-export'), true, 'remembered by the settings store');
+  assert.equal(await page.isVisible('#mirror-export-note'), true);
+  await page.uncheck('#mirror-export');
+  await page.waitForFunction(() => window.__mock.calls.filter((c) => c.cmd === 'set_settings').at(-1).args.settings.mirror_export === false);
+  assert.equal(await page.isVisible('#mirror-export-note'), false);
+  await context.close();
+});
+
+test('slow audition: 0.75x and 0.5x by keyboard, sent to Rust, restarted at once, the picture following at that speed', async () => {
+  const { page, context } = await openAnalysed(browser, server);
+  const speedSelect = page.locator('#speed');
+  assert.equal(await speedSelect.inputValue(), '1');
+  assert.match(await speedSelect.getAttribute('title'), /pitch stays the same/);
+  await page.focus('#timeline');
+  await page.keyboard.press('Space');
+  assert.equal((await callsOf(page, 'preview_play')).at(-1).speed, 1);
+  await page.evaluate(() => window.__mock.emit('preview-state', { playing: true, position_s: 10, error: null }));
+  // Keyboard: the select takes arrow keys; a change while playing restarts at once from the playhead.
+  await page.focus('#speed');
+  await page.keyboard.press('ArrowDown');
+  await page.waitForFunction(() => window.__mock.calls.filter((c) => c.cmd === 'preview_play').length === 2);
+  let play = (await callsOf(page, 'preview_play')).at(-1);
+  assert.deepEqual([play.speed, play.from_s], [0.75, 10]);
+  await page.keyboard.press('ArrowDown');
+  await page.waitForFunction(() => window.__mock.calls.filter((c) => c.cmd === 'preview_play').length === 3);
+  play = (await callsOf(page, 'preview_play')).at(-1);
+  assert.equal(play.speed, 0.5);
+  // The picture's playhead runs on at the speed heard: half a second of recording per second.
+  await page.evaluate(() => window.__mock.emit('preview-state', { playing: true, position_s: 12, error: null }));
+  const rate = await page.evaluate(() => {
+    const p = window.beatsync.picture;
+    const w = { ...p.want };
+    return (p.playhead() - w.at_s) / ((performance.now() - w.since) / 1000);
+  });
+  assert.ok(Math.abs(rate - 0.5) < 0.05, `${rate}`);
+  await context.close();
+});

@@ -281,7 +281,7 @@ export class AnalysisView {
     play.setAttribute('aria-pressed', String(pv.playing));
     $('position').textContent = formatClock(pv.position_s);
     this.box.dataset.playhead = String(pv.position_s);
-    this.picture.show(pv.position_s, pv.playing);
+    this.picture.show(pv.position_s, pv.playing, pv.speed);
     if (pv.playing) this.frameIndex = undefined;
     $('frame-info').textContent = this.frameIndex !== undefined && !pv.playing ? t('picture.frame', { n: this.frameIndex }) : '';
     if (pv.playing && this.view) this.view = revealTime(this.view, pv.position_s, this.recDuration(), this.width());

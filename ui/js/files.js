@@ -72,6 +72,9 @@ export class FileList {
   }
 
   remove(path) {
+    // Rust closes what it keeps open for the file (its frame server); nothing to wait for.
+    const gone = this.items.find((it) => it.path === path);
+    if (gone?.id) invoke('close_pictures', { id: gone.id }).catch(() => {});
     this.items = this.items.filter((it) => it.path !== path);
     this.markedSongs.delete(path);
     this.pairs.delete(path);

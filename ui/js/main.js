@@ -20,7 +20,7 @@ const PEAKS_PER_S = 200;
 
 const jobs = new JobStore();
 let batch = new Set(); // ids of the current export run, for the overall progress line
-let settings = { out_dir: '', language: null, balance: 0, mirror: true };
+let settings = { out_dir: '', language: null, balance: 0, mirror: true, mirror_export: false };
 let viewJobId = null; // a job picked in the job list; otherwise the selected class video's job
 const requested = new Set(); // "recording\nsong" path pairs whose `analyze` call is in flight
 const waveforms = new Map();
@@ -308,10 +308,16 @@ async function showAbout() {
   $('about').showModal();
 }
 
+/** The export's mirror option (a display matrix: Rust reads it from the settings) and its caveat. */
+function showMirrorExport(on) {
+  $('mirror-export').checked = on;
+  $('mirror-export-note').hidden = !on;
+}
+
 /** Preferences live in Rust's store under the app's data folder (none in the webview's storage). */
 async function saveSettings(change) {
   settings = { ...settings, ...change };
-  const saved = await call('set_settings', { settings: { language: settings.language, balance: settings.balance, mirror: settings.mirror } });
+  const saved = await call('set_settings', { settings: { language: settings.language, balance: settings.balance, mirror: settings.mirror, mirror_export: settings.mirror_export } });
   if (saved) settings = saved;
 }
 
@@ -350,6 +356,7 @@ async function init() {
   }
   preview.balance = settings.balance || 0;
   view.setMirror(settings.mirror !== false);
+  showMirrorExport(!!settings.mirror_export);
   $('balance').value = String(preview.balance);
   // Jobs still working when the app closed continue; they form the current batch.
   // Events that came in meanwhile are newer than the list's copies and stay.
@@ -389,11 +396,13 @@ async function init() {
   $('export-one').addEventListener('click', exportOne);
   $('plays-layout').addEventListener('change', setPlaysLayout);
   $('plays-between').addEventListener('change', setPlaysLayout);
+  $('mirror-export').addEventListener('change', (ev) => { showMirrorExport(ev.target.checked); saveSettings({ mirror_export: ev.target.checked }); });
   $('export-all').addEventListener('click', exportAll);
   $('view-open').addEventListener('click', () => call('open_path', { id: currentJob().id }));
   $('view-reveal').addEventListener('click', () => call('reveal_path', { id: currentJob().id }));
   $('clear-history').addEventListener('click', () => call('clear_history', {}));
   $('notice-close').addEventListener('click', () => { $('notice').hidden = true; });
+  $('speed').addEventListener('change', (ev) => preview.setSpeed(Number(ev.target.value), currentJob() && currentJob().id));
   $('balance').addEventListener('change', (ev) => {
     const b = Number(ev.target.value);
     preview.setBalance(b, currentJob() && currentJob().id);

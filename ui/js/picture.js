@@ -50,7 +50,7 @@ export class PictureView {
     this.fps = 30;
     this.loading = null; // {url, at_s, playing, t0} of the request in flight
     this.shownKey = null;
-    this.want = { at_s: 0, playing: false, since: 0 };
+    this.want = { at_s: 0, playing: false, since: 0, speed: 1 };
     // Measured from the page (read by the E2E test; never asserted in timing).
     this.stats = { frames_playing: 0, playing_ms: 0, still_ms: [], lag_s: [], errors: 0 };
     this.playStart = null;
@@ -73,10 +73,10 @@ export class PictureView {
     this.box.dataset.mirror = String(!!on);
   }
 
-  /** The playhead is at `at_s`; while `playing` it runs on from there in real time. */
-  show(at_s, playing) {
+  /** The playhead is at `at_s`; while `playing` it runs on from there at `speed` (slow audition: 0.5, 0.75). */
+  show(at_s, playing, speed = 1) {
     const wasPlaying = this.want.playing;
-    this.want = { at_s, playing, since: this.now() };
+    this.want = { at_s, playing, since: this.now(), speed };
     if (playing && !wasPlaying) this.playStart = this.now();
     if (!playing && wasPlaying && this.playStart !== null) {
       this.stats.playing_ms += this.now() - this.playStart;
@@ -88,7 +88,7 @@ export class PictureView {
   /** Where the playhead is now: while playing, moved on by the time since the last event. */
   playhead() {
     const w = this.want;
-    return w.playing ? w.at_s + (this.now() - w.since) / 1000 : w.at_s;
+    return w.playing ? w.at_s + ((this.now() - w.since) / 1000) * (w.speed || 1) : w.at_s;
   }
 
   request() {

@@ -15,6 +15,7 @@ export class Preview {
     this.playing = false;
     this.position_s = 0;
     this.balance = 0;
+    this.speed = 1; // 1, 0.75 or 0.5: slow audition, pitch kept (Rust stretches the mix)
     this.jobId = null;
     this.noDevice = false;
     this.noDeviceDetail = '';
@@ -29,7 +30,7 @@ export class Preview {
     this.jobId = jobId;
     this.position_s = fromS;
     try {
-      await invoke('preview_play', { id: jobId, from_s: fromS, balance: this.balance });
+      await invoke('preview_play', { id: jobId, from_s: fromS, balance: this.balance, speed: this.speed });
       this.setNoDevice(false);
       // The event will confirm; show "playing" at once so the button does not lag.
       this.playing = true;
@@ -59,6 +60,13 @@ export class Preview {
   async setBalance(balance, jobId) {
     this.balance = balance;
     if (this.playing && jobId) await this.play(jobId, this.position_s);
+  }
+
+  /** Speed changed (slow audition): takes effect at once by restarting from where it is. */
+  async setSpeed(speed, jobId) {
+    this.speed = speed;
+    if (this.playing && jobId) await this.play(jobId, this.position_s);
+    else this.onChange(this);
   }
 
   /** Moves the playhead; playback continues from the new point. */

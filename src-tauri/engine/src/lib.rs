@@ -12,6 +12,7 @@ pub mod export;
 pub mod frames;
 pub mod jobs;
 pub mod media;
+pub mod slow;
 
 mod align;
 mod cancel;

@@ -111,6 +111,10 @@ struct SyncArgs {
     /// Do not look for a black ending (phone face down).
     #[arg(long)]
     no_black_detect: bool,
+    /// Mark the video to be shown mirrored (left-right) through its display
+    /// matrix; the picture is not re-encoded. Not every player honours it.
+    #[arg(long)]
+    mirror: bool,
     /// Export even when the alignment is not sure the song is the right one
     /// (listen first: `beatsync align` says where it would go).
     #[arg(long)]
@@ -317,6 +321,7 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
         StartCutArg::SmartCut => engine::export::StartCut::SmartCut,
     };
     req.detect_black_tail = !args.no_black_detect;
+    req.mirror = args.mirror;
     req.accept_unsure = args.accept_unsure;
     let show = args.progress;
     let report = engine::export(&req, &engine::CancelToken::new(), &mut |stage, f| {

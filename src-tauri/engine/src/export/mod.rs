@@ -289,6 +289,10 @@ fn export_analysed(
         &plan.cut,
         plan.smart_head.as_ref(),
     )?;
+    if req.mirror {
+        crate::media::ffi::mirror_display(&mut mux.octx, video.stream.index)
+            .map_err(|e| EngineError::media(std::path::Path::new("output"), e))?;
+    }
     let mut audio = start_audio(req, &plan, &mut mux, cancel)?;
     let index_space = index_space(
         &mux.octx,

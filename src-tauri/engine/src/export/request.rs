@@ -126,6 +126,11 @@ pub struct ExportRequest {
     /// Look for a final stretch of black picture (phone face down).
     #[serde(default = "yes")]
     pub detect_black_tail: bool,
+    /// Mark the video to be shown mirrored (left-right), through its display
+    /// matrix: the picture is copied as it is, and a player that honours the
+    /// matrix flips it (not every player does).
+    #[serde(default)]
+    pub mirror: bool,
     /// Export even when the aligner is not sure the song is the right one
     /// (the user listened and confirmed); without it such a request fails
     /// with `needs_confirmation`. Only read when the request has no placement.
@@ -163,6 +168,7 @@ impl ExportRequest {
             audio: AudioChoice::default(),
             retime: RetimeMode::default(),
             detect_black_tail: true,
+            mirror: false,
             accept_unsure: false,
             check_free_space: true,
             write_fault: None,

@@ -18,6 +18,12 @@ use std::path::{Path, PathBuf};
 /// file must end in an error, not in a loop).
 const MAX_ERRORS_IN_A_ROW: u32 = 200;
 
+/// Frames this close before a target are always decoded, even the ones no
+/// other frame refers to: the frame shown at the target starts at most one
+/// frame interval before it, and a phone's variable frame rate stretches an
+/// interval well below this (see [`VideoSource::skip_unreferenced_before`]).
+const KEEP_BEFORE_TARGET_S: f64 = 0.25;
+
 /// What a picture consumer needs to know about the video stream.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PictureInfo {
@@ -63,6 +69,11 @@ pub(crate) struct VideoSource {
     /// Some picture since the last seek was decoded without deblocking, so
     /// the pictures referring to it are not exact.
     inexact: bool,
+    /// Packets before this (ticks) that no other frame refers to are not
+    /// decoded (see [`VideoSource::skip_unreferenced_before`]).
+    skip_before: Option<i64>,
+    /// The decoder is set to drop unreferenced frames now.
+    skipping: bool,
     pub rotation: i32,
     pub sar: (i32, i32),
     pub frame_rate: f64,
@@ -123,6 +134,8 @@ impl VideoSource {
             eof_sent: false,
             fast: false,
             inexact: false,
+            skip_before: None,
+            skipping: false,
             rotation,
             sar,
             frame_rate,
@@ -164,7 +177,42 @@ impl VideoSource {
         self.held = None;
         self.eof_sent = false;
         self.inexact = self.fast;
+        self.skip_before = None;
         Ok(())
+    }
+
+    /// Until the decoding reaches [`KEEP_BEFORE_TARGET_S`] before `target`
+    /// (ticks), frames that no other frame refers to (H.264/HEVC
+    /// non-reference frames: most B-frames) are dropped by the decoder
+    /// instead of decoded: they would be decoded only to be passed over, and
+    /// no later picture depends on them, so the frames kept are exactly what
+    /// a full decode gives. Ends at the next seek.
+    pub fn skip_unreferenced_before(&mut self, target: i64) {
+        self.skip_before = Some(target - self.ticks(KEEP_BEFORE_TARGET_S));
+    }
+
+    /// Sets the decoder to drop or decode unreferenced frames for `packet`
+    /// (read by the decoder, its frame threads included, per packet sent).
+    fn choose_discard(&mut self, packet: &ffmpeg::Packet) {
+        let skip = match (self.skip_before, packet.pts().or(packet.dts())) {
+            (Some(before), Some(ts)) => ts < before,
+            _ => false,
+        };
+        if skip == self.skipping {
+            return;
+        }
+        if !skip {
+            // Past the point: never again until the next seek.
+            self.skip_before = None;
+        }
+        self.skipping = skip;
+        let how = if skip {
+            ffmpeg::ffi::AVDiscard::AVDISCARD_NONREF
+        } else {
+            ffmpeg::ffi::AVDiscard::AVDISCARD_DEFAULT
+        };
+        // SAFETY: a plain field of the open decoder's context (as in set_fast).
+        unsafe { (*self.decoder.as_mut_ptr()).skip_frame = how };
     }
 
     /// Skips H.264/HEVC deblocking from the next packet on (about a quarter
@@ -305,6 +353,7 @@ impl VideoSource {
                     if packet.stream() != self.stream_index {
                         continue;
                     }
+                    self.choose_discard(&packet);
                     if self.decoder.send_packet(&packet).is_err() {
                         errors += 1;
                         if errors > MAX_ERRORS_IN_A_ROW {

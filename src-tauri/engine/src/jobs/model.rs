@@ -158,6 +158,10 @@ pub struct JobOptions {
     /// With several plays in one video: what is heard between them.
     #[serde(default)]
     pub between: Between,
+    /// The export is marked to be shown mirrored (display matrix; the
+    /// picture is copied as it is).
+    #[serde(default)]
+    pub mirror: bool,
 }
 
 impl Default for JobOptions {
@@ -176,6 +180,7 @@ impl Default for JobOptions {
             plays: None,
             layout: PlaysLayout::default(),
             between: Between::default(),
+            mirror: false,
         }
     }
 }

@@ -190,6 +190,7 @@ pub fn export_request(job: &Job) -> Result<crate::export::ExportRequest> {
     let mut req = ExportRequest::new(&job.recording.path, &job.song.path, &out_dir, None);
     req.name = job.options.name.clone();
     req.lead_in_s = job.options.lead_in_s;
+    req.mirror = job.options.mirror;
     req.trim_start_s = job.options.trim_start_s;
     req.trim_end_s = job.options.trim_end_s;
     req.audio = AudioChoice {

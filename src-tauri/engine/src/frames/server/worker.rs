@@ -179,10 +179,14 @@ impl Worker {
         }
     }
 
-    fn seek(&mut self, ts: i64) -> Result<()> {
+    /// Seeks to the keyframe before `ts`; the frames to be shown start at
+    /// `shown_from`, so unreferenced frames well before it are not decoded.
+    fn seek(&mut self, ts: i64, shown_from: i64) -> Result<()> {
         self.pos = None;
         self.ended = false;
-        self.src.seek(ts)
+        self.src.seek(ts)?;
+        self.src.skip_unreferenced_before(shown_from);
+        Ok(())
     }
 
     /// Decodes to the frame at `target` and encodes it.
@@ -195,7 +199,7 @@ impl Worker {
             exact_enough && matches!(self.pos, Some(p) if p <= target && target - p <= self.reach);
         self.src.set_fast(playing);
         if !forward {
-            if let Err(e) = self.seek(target) {
+            if let Err(e) = self.seek(target, target) {
                 return Served::Done(Err(e));
             }
         }
@@ -227,7 +231,7 @@ impl Worker {
                     return Served::Done(Err(self.src.damaged("no frame at the asked time")));
                 }
                 sought = true;
-                if let Err(e) = self.seek(target) {
+                if let Err(e) = self.seek(target, target) {
                     return Served::Done(Err(e));
                 }
                 continue;
@@ -238,7 +242,7 @@ impl Worker {
                 // reordering around it): start further back.
                 let from = target - self.src.ticks(back);
                 back *= 3.0;
-                if let Err(e) = self.seek(from) {
+                if let Err(e) = self.seek(from, target) {
                     return Served::Done(Err(e));
                 }
                 continue;
@@ -297,7 +301,7 @@ impl Worker {
         self.src.set_fast(true);
         if self.pos.is_none_or(|p| p + self.reach < playhead) {
             // Fallen behind (or lost after a failed seek): catch up by seeking.
-            self.seek(playhead + self.lead)?;
+            self.seek(playhead + self.lead, playhead)?;
         }
         let Some(f) = self.src.next()? else {
             self.ended = true;

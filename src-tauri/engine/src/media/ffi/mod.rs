@@ -15,8 +15,8 @@ pub(crate) use input::{
     select_stream, select_streams,
 };
 pub(crate) use output::{
-    add_copied_stream, clear_codec_tag, copy_colour, encoder_extradata, mp4_accepts, set_extradata,
-    write_directly,
+    add_copied_stream, clear_codec_tag, copy_colour, encoder_extradata, mirror_display,
+    mp4_accepts, set_extradata, write_directly,
 };
 pub(crate) use params::{display_rotation_cw, extradata, layout_name, param_fields, OwnedParams};
 pub(crate) use resample::{owned_audio_copy, strip_side_data, ts_to_samples, SampleSpec, Swr};

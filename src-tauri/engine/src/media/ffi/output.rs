@@ -67,6 +67,45 @@ pub(crate) fn add_copied_stream(
     }
 }
 
+/// Makes an output stream's display matrix flip the picture left-right as
+/// shown (after the rotation it already had, kept): players that honour the
+/// matrix show it mirrored; the packets are not touched. Call before the
+/// header is written (MP4 writes the matrix in the track header).
+pub(crate) fn mirror_display(
+    octx: &mut ffmpeg::format::context::Output,
+    index: usize,
+) -> std::result::Result<(), ffmpeg::Error> {
+    const TYPE: ffi::AVPacketSideDataType = ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX;
+    const SIZE: usize = 9 * std::mem::size_of::<i32>();
+    // SAFETY: the stream exists; side data is read and written with its
+    // size checked (a display matrix is 9 native-endian i32).
+    unsafe {
+        let fc = octx.as_mut_ptr();
+        if index >= (*fc).nb_streams as usize {
+            return Err(ffmpeg::Error::StreamNotFound);
+        }
+        let st = *(*fc).streams.add(index);
+        let mut matrix = [0i32; 9];
+        let mut size = 0;
+        let old = ffi::av_stream_get_side_data(st, TYPE, &mut size);
+        if !old.is_null() && size >= SIZE {
+            std::ptr::copy_nonoverlapping(old, matrix.as_mut_ptr() as *mut u8, SIZE);
+        } else {
+            ffi::av_display_rotation_set(matrix.as_mut_ptr(), 0.0);
+        }
+        ffi::av_display_matrix_flip(matrix.as_mut_ptr(), 1, 0);
+        // Replaces the copied matrix, if any.
+        let dst = ffi::av_stream_new_side_data(st, TYPE, SIZE);
+        if dst.is_null() {
+            return Err(ffmpeg::Error::Other {
+                errno: libc::ENOMEM,
+            });
+        }
+        std::ptr::copy_nonoverlapping(matrix.as_ptr() as *const u8, dst, SIZE);
+    }
+    Ok(())
+}
+
 /// Replaces an output stream's codec extradata (e.g. an `avcC` with extra
 /// parameter sets).
 pub(crate) fn set_extradata(

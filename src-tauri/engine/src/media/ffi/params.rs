@@ -131,6 +131,8 @@ impl std::fmt::Debug for OwnedParams {
 
 /// Clockwise rotation a player applies, from a stream's display matrix
 /// (nine native-endian i32 values); `None` when the matrix says nothing.
+/// A matrix that also mirrors (an export with the mirror option: negative
+/// determinant) is read for its rotation alone; the mirror is not a turn.
 pub(crate) fn display_rotation_cw(matrix: &[u8]) -> Option<i32> {
     if matrix.len() < 36 {
         return None;
@@ -139,6 +141,13 @@ pub(crate) fn display_rotation_cw(matrix: &[u8]) -> Option<i32> {
     for (i, v) in m.iter_mut().enumerate() {
         let b = &matrix[i * 4..i * 4 + 4];
         *v = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    let det = i64::from(m[0]) * i64::from(m[4]) - i64::from(m[1]) * i64::from(m[3]);
+    if det < 0 {
+        // Undo the left-right flip (the first column negated).
+        for i in [0, 3, 6] {
+            m[i] = m[i].saturating_neg();
+        }
     }
     // SAFETY: `m` is a valid 9-element matrix as the function expects.
     let ccw = unsafe { ffi::av_display_rotation_get(m.as_ptr()) };
@@ -157,5 +166,36 @@ pub(crate) fn layout_name(layout: ffmpeg::ChannelLayout) -> String {
             layout.bits(),
         );
         CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(m: [i32; 9]) -> Vec<u8> {
+        m.iter().flat_map(|v| v.to_ne_bytes()).collect()
+    }
+
+    #[test]
+    fn a_mirrored_matrix_keeps_its_rotation() {
+        crate::init();
+        const ONE: i32 = 1 << 16;
+        let w = 1 << 30;
+        let upright = [ONE, 0, 0, 0, ONE, 0, 0, 0, w];
+        let turned = [0, ONE, 0, -ONE, 0, 0, 0, 0, w];
+        let mut flipped = upright;
+        let mut flipped_turned = turned;
+        for m in [&mut flipped, &mut flipped_turned] {
+            for i in [0, 3, 6] {
+                m[i] = -m[i];
+            }
+        }
+        let upright_cw = display_rotation_cw(&bytes(upright));
+        let turned_cw = display_rotation_cw(&bytes(turned));
+        assert_eq!(upright_cw, Some(0));
+        assert_ne!(turned_cw, Some(0));
+        assert_eq!(display_rotation_cw(&bytes(flipped)), upright_cw);
+        assert_eq!(display_rotation_cw(&bytes(flipped_turned)), turned_cw);
     }
 }
