@@ -146,7 +146,7 @@ test('keyboard: Tab reaches the blocks, arrows select the previous/next play, Pa
   await page.click('#play');
   await page.keyboard.press('PageDown');
   assert.equal(await page.getAttribute('#timeline', 'data-selected-play'), '2');
-  assert.deepEqual((await callsOf(page, 'preview_play')).at(-1), { id: 'job-1', from_s: 50, balance: 0 });
+  assert.deepEqual((await callsOf(page, 'preview_play')).at(-1), { id: 'job-1', from_s: 50, balance: 0, speed: 1 });
   await page.keyboard.press('PageUp');
   assert.equal((await callsOf(page, 'preview_play')).at(-1).from_s, 30);
   await page.click('#play-prev');
