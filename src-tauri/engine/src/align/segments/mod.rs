@@ -19,12 +19,12 @@
 //! One play (or nothing more found) gives one segment: today's answer.
 
 mod boundary;
+mod difference;
 mod scan;
 
 use super::fine::{refine_line, FineOutcome, Line};
 use super::heard::{heard_span, HeardSpan};
 use super::pipeline::Run;
-use super::tiebreak::section_difference_evidence;
 use super::verdict::{coherence_presence, refutation, Evidence};
 use super::verdict::{DIFFERENCE_MIN_Z, SPEED_CHANGE};
 use super::Verdict;
@@ -32,6 +32,7 @@ use super::{variants_for, AlignResult};
 use crate::dsp::spectral::SpectralShape;
 use crate::error::Result;
 use boundary::{locate_cut, locate_edge, Edge, Signals};
+use difference::difference;
 use scan::{group_runs, rivals, scan_hops, Grouping, HopRun, SAME_LINE_S};
 use serde::{Deserialize, Serialize};
 
@@ -115,6 +116,7 @@ pub(super) fn find_segments(
         rate,
         0.5 * (main.dance_start_s + main.dance_end_s),
     );
+    let t_scan = std::time::Instant::now();
     let hops = scan_hops(
         shapes.recording,
         shapes.song,
@@ -135,6 +137,11 @@ pub(super) fn find_segments(
     }
     let Grouping { lines, runs } = group_runs(&hops, main_intercept);
     if super::debug_enabled() {
+        eprintln!(
+            "segments: scan {:.0} ms, {} hops",
+            t_scan.elapsed().as_secs_f64() * 1e3,
+            hops.len()
+        );
         for r in &runs {
             eprintln!(
                 "segments: run {:.2}-{:.2} s intercept {:.3} evidence {:.1}",
@@ -213,34 +220,6 @@ impl Piece {
             ..self.fine.line
         }
     }
-}
-
-/// Difference-signal evidence (positive: `a`) between two lines over the
-/// recording times `t_a..t_b` ([`section_difference_evidence`] on that
-/// piece); `None` where it does not apply (drift, too short).
-fn difference(run: &Run, a: &Line, b: &Line, t_a: f64, t_b: f64) -> Option<f64> {
-    let i = ((t_a.max(0.0) * run.fs) as usize).min(run.recording.len());
-    let j = ((t_b * run.fs) as usize).min(run.recording.len());
-    if j <= i + run.fs as usize {
-        return None;
-    }
-    let start = i as f64 / run.fs;
-    let piece = Run {
-        recording: &run.recording[i..j],
-        song: run.song,
-        fs: run.fs,
-        threads: run.threads,
-        cancel: run.cancel,
-    };
-    let local = |l: &Line| Line {
-        t_ref: l.t_ref - start,
-        ..*l
-    };
-    let ev = section_difference_evidence(&piece, &local(a), &local(b));
-    if super::debug_enabled() {
-        eprintln!("segments: difference {t_a:.2}-{t_b:.2} s: {ev:?}");
-    }
-    ev
 }
 
 /// The fine stage on the recording times `t_a..t_b` along `line` (in
@@ -369,6 +348,18 @@ fn prefer_look_alike(run: &Run, measured: &mut [Piece]) {
     };
     let own_line = own.absolute_line();
     let (t_a, t_b) = (own.start_s, own.start_s + own.dur_s);
+    if super::debug_enabled() {
+        for o in others {
+            let ev = difference(run, &own_line, &o.absolute_line(), t_a, t_b);
+            eprintln!(
+                "segments: look-alike {:.3} z {:.2} vs own {:.3} z {:.2}: difference {ev:?}",
+                o.absolute_line().dance_at(0.0),
+                o.fine.z,
+                own_line.dance_at(0.0),
+                own.fine.z
+            );
+        }
+    }
     let takeover = others.iter().position(|o| {
         o.fine.z > own.fine.z
             && difference(run, &own_line, &o.absolute_line(), t_a, t_b)
