@@ -33,7 +33,7 @@ use crate::dsp::spectral::SpectralShape;
 use crate::error::Result;
 use boundary::{locate_cut, locate_edge, Edge, Signals};
 use difference::difference;
-use scan::{group_runs, rivals, scan_hops, Grouping, HopRun, SAME_LINE_S};
+use scan::{fold_near_main, group_runs, rivals, scan_hops, Grouping, HopRun, SAME_LINE_S};
 use serde::{Deserialize, Serialize};
 
 /// One play of the song in the recording.
@@ -110,12 +110,66 @@ pub(super) fn find_segments(
     if result.pitch_kept && !confused {
         return Ok(vec![main]);
     }
-    let rate = if confused { 1.0 } else { result.rate };
-    let main_intercept = intercept_of(
-        result.offset_s,
+    // Cheap test first at the answer's own rate: one continuous play there
+    // (every run on its line) is the answer. Only an unsure answer at a
+    // speed change is looked at again at the original speed.
+    let mut scanned = scan_runs(run, shapes, result, result.rate)?;
+    if confused && !scanned.only_main() {
+        scanned = scan_runs(run, shapes, result, 1.0)?;
+    }
+    if scanned.only_main() {
+        return Ok(vec![main]);
+    }
+    let Scanned {
+        hops,
+        lines,
+        runs,
         rate,
-        0.5 * (main.dance_start_s + main.dance_end_s),
-    );
+        ..
+    } = scanned;
+    let mut plays = Vec::new();
+    for r in &runs {
+        let candidates = rivals(&hops, &lines, r, RIVAL_RATIO, RIVALS);
+        plays.extend(confirm_run(run, r, &candidates, rate)?);
+    }
+    let main_line = Line {
+        t_ref: 0.5 * (main.dance_start_s + main.dance_end_s),
+        sigma: 0.5 * (main.dance_start_s + main.dance_end_s) - main.offset_s,
+        rate,
+    };
+    let plays = explained_by_main(run, plays, &main_line)?;
+    let plays = merge_same_lines(plays);
+    let mut plays = drop_look_alikes(run, plays)?;
+    if plays.len() <= 1 || plays.iter().all(|p| same_line(&p.line, &main_line)) {
+        return Ok(vec![main]);
+    }
+    place_edges(run, &mut plays);
+    Ok(plays.iter().map(|p| segment_of(p, rate)).collect())
+}
+
+/// The scan at one rate: its hops, candidate lines and runs.
+struct Scanned {
+    hops: Vec<scan::Hop>,
+    lines: Vec<f64>,
+    runs: Vec<HopRun>,
+    rate: f64,
+    main_intercept: f64,
+}
+
+impl Scanned {
+    /// Every run on today's answer's line: one continuous play.
+    fn only_main(&self) -> bool {
+        self.runs
+            .iter()
+            .all(|r| (r.intercept_s - self.main_intercept).abs() <= SAME_LINE_S)
+    }
+}
+
+/// The recording's hops at `rate` grouped into runs, those next to today's
+/// answer's line folded onto it.
+fn scan_runs(run: &Run, shapes: &Shapes, result: &AlignResult, rate: f64) -> Result<Scanned> {
+    let t_mid = 0.5 * (result.overlap.dance_start_s + result.overlap.dance_end_s);
+    let main_intercept = intercept_of(result.offset_s, rate, t_mid);
     let t_scan = std::time::Instant::now();
     let hops = scan_hops(
         shapes.recording,
@@ -136,9 +190,10 @@ pub(super) fn find_segments(
         }
     }
     let Grouping { lines, runs } = group_runs(&hops, main_intercept);
+    let runs = fold_near_main(&hops, runs, main_intercept);
     if super::debug_enabled() {
         eprintln!(
-            "segments: scan {:.0} ms, {} hops",
+            "segments: scan at rate {rate:.6}: {:.0} ms, {} hops",
             t_scan.elapsed().as_secs_f64() * 1e3,
             hops.len()
         );
@@ -149,30 +204,13 @@ pub(super) fn find_segments(
             );
         }
     }
-    if runs
-        .iter()
-        .all(|r| (r.intercept_s - main_intercept).abs() <= SAME_LINE_S)
-    {
-        return Ok(vec![main]);
-    }
-    let mut plays = Vec::new();
-    for r in &runs {
-        let candidates = rivals(&hops, &lines, r, RIVAL_RATIO, RIVALS);
-        plays.extend(confirm_run(run, r, &candidates, rate)?);
-    }
-    let main_line = Line {
-        t_ref: 0.5 * (main.dance_start_s + main.dance_end_s),
-        sigma: 0.5 * (main.dance_start_s + main.dance_end_s) - main.offset_s,
+    Ok(Scanned {
+        hops,
+        lines,
+        runs,
         rate,
-    };
-    let plays = explained_by_main(run, plays, &main_line)?;
-    let plays = merge_same_lines(plays);
-    let mut plays = drop_look_alikes(run, plays)?;
-    if plays.len() <= 1 || plays.iter().all(|p| same_line(&p.line, &main_line)) {
-        return Ok(vec![main]);
-    }
-    place_edges(run, &mut plays);
-    Ok(plays.iter().map(|p| segment_of(p, rate)).collect())
+        main_intercept,
+    })
 }
 
 /// Today's answer as a segment.
@@ -454,8 +492,14 @@ fn drop_look_alikes(run: &Run, plays: Vec<Play>) -> Result<Vec<Play>> {
                 last.start_s, last.end_s, last.z, p.start_s, p.end_s, p.z
             );
         }
-        let explains_p = last_on_p >= LOOK_ALIKE_RATIO * p.z;
-        let explains_last = p_on_last >= LOOK_ALIKE_RATIO * last.z;
+        // as in `explained_by_main`: a line explains the other play's span
+        // unless the difference signal there says the play's own line
+        let own_wins = |own: &Play, other: &Play| {
+            difference(run, &own.line, &other.line, own.start_s, own.end_s)
+                .is_some_and(|ev| ev >= DIFFERENCE_MIN_Z)
+        };
+        let explains_p = last_on_p >= LOOK_ALIKE_RATIO * p.z && !own_wins(&p, last);
+        let explains_last = p_on_last >= LOOK_ALIKE_RATIO * last.z && !own_wins(last, &p);
         if !explains_p && !explains_last {
             kept.push(p);
             continue;

@@ -24,6 +24,14 @@ const PEAK_SEPARATION: usize = 20;
 /// Two intercepts closer than this (s) are one line (the shape is smoothed
 /// over ±100 ms; the fine stage searches ±60 ms around its line).
 pub(super) const SAME_LINE_S: f64 = 0.05;
+/// Runs whose intercept is this close (s) to today's answer's are on its
+/// line. A different play this close would be a restart after a stop
+/// shorter than a quarter second, or an edit that jumps by less than a
+/// sixteenth note at 120 bpm (edits jump by bars); the spectral shape,
+/// smoothed over ±100 ms, does place one play's hops up to ~0.1 s either
+/// side of its line (single-play recordings with echo or a second speaker:
+/// runs 76-83 ms off the answer on public and real cases).
+pub(super) const NEAR_MAIN_S: f64 = 0.25;
 /// A hop's peak z from which it proposes a line.
 const PROPOSE_Z: f32 = 3.5;
 /// Most candidate lines in the path search.
@@ -296,4 +304,29 @@ fn runs_of_path(hops: &[Hop], path: &[usize], lines: &[f64]) -> Vec<HopRun> {
         i = j + 1;
     }
     runs
+}
+
+/// `runs` with those within [`NEAR_MAIN_S`] of `main` moved onto it, and
+/// consecutive runs on one line joined.
+pub(super) fn fold_near_main(hops: &[Hop], runs: Vec<HopRun>, main: f64) -> Vec<HopRun> {
+    let mut out: Vec<HopRun> = Vec::with_capacity(runs.len());
+    for mut r in runs {
+        if (r.intercept_s - main).abs() <= NEAR_MAIN_S {
+            r.intercept_s = main;
+        }
+        match out.last_mut() {
+            Some(last) if last.intercept_s == r.intercept_s && last.hops.end == r.hops.start => {
+                last.end_s = r.end_s;
+                last.hops.end = r.hops.end;
+            }
+            _ => out.push(r),
+        }
+    }
+    for r in &mut out {
+        r.evidence = hops[r.hops.clone()]
+            .iter()
+            .map(|h| h.score(r.intercept_s))
+            .sum();
+    }
+    out
 }
