@@ -408,6 +408,16 @@ fn prefer_look_alike(run: &Run, measured: &mut [Piece]) {
     }
 }
 
+/// The fine stage's coherence z of `line` over the recording times
+/// `t_a..t_b`, and the line as the fine stage fits it there (the difference
+/// signal compares two lines each fitted on the span it reads: a line fitted
+/// on another span is off by a fraction of a millisecond here, which the
+/// difference signal counts against it); 0 and `line` itself where the span
+/// is too short.
+fn line_on(run: &Run, line: &Line, t_a: f64, t_b: f64) -> Result<(f64, Line)> {
+    Ok(measure_piece(run, line, t_a, t_b)?.map_or((0.0, *line), |o| (o.fine.z, o.absolute_line())))
+}
+
 /// Whether two lines place the song within [`SAME_LINE_S`] of each other
 /// (at the first one's reference time).
 fn same_line(a: &Line, b: &Line) -> bool {
@@ -424,7 +434,7 @@ fn explained_by_main(run: &Run, plays: Vec<Play>, main_line: &Line) -> Result<Ve
             out.push(p);
             continue;
         }
-        let z_main = measure_piece(run, main_line, p.start_s, p.end_s)?.map_or(0.0, |o| o.fine.z);
+        let (z_main, main_here) = line_on(run, main_line, p.start_s, p.end_s)?;
         if super::debug_enabled() {
             eprintln!(
                 "segments: play {:.2}-{:.2} s z {:.2}, today's line there z {z_main:.2}",
@@ -433,7 +443,7 @@ fn explained_by_main(run: &Run, plays: Vec<Play>, main_line: &Line) -> Result<Ve
         }
         // ...unless the difference signal says the play's own line
         let own_wins = || {
-            difference(run, &p.line, main_line, p.start_s, p.end_s)
+            difference(run, &p.line, &main_here, p.start_s, p.end_s)
                 .is_some_and(|ev| ev >= DIFFERENCE_MIN_Z)
         };
         if z_main >= LOOK_ALIKE_RATIO * p.z && !own_wins() {
@@ -481,11 +491,8 @@ fn drop_look_alikes(run: &Run, plays: Vec<Play>) -> Result<Vec<Play>> {
             kept.push(p);
             continue;
         }
-        let z_on = |line: &Line, span: &Play| -> Result<f64> {
-            Ok(measure_piece(run, line, span.start_s, span.end_s)?.map_or(0.0, |o| o.fine.z))
-        };
-        let last_on_p = z_on(&last.line, &p)?;
-        let p_on_last = z_on(&p.line, last)?;
+        let (last_on_p, last_here) = line_on(run, &last.line, p.start_s, p.end_s)?;
+        let (p_on_last, p_here) = line_on(run, &p.line, last.start_s, last.end_s)?;
         if super::debug_enabled() {
             eprintln!(
                 "segments: look-alike check {:.2}-{:.2} (z {:.2}) / {:.2}-{:.2} (z {:.2}): crossed z {last_on_p:.2} / {p_on_last:.2}",
@@ -494,12 +501,12 @@ fn drop_look_alikes(run: &Run, plays: Vec<Play>) -> Result<Vec<Play>> {
         }
         // as in `explained_by_main`: a line explains the other play's span
         // unless the difference signal there says the play's own line
-        let own_wins = |own: &Play, other: &Play| {
-            difference(run, &own.line, &other.line, own.start_s, own.end_s)
+        let own_wins = |own: &Play, other_here: &Line| {
+            difference(run, &own.line, other_here, own.start_s, own.end_s)
                 .is_some_and(|ev| ev >= DIFFERENCE_MIN_Z)
         };
-        let explains_p = last_on_p >= LOOK_ALIKE_RATIO * p.z && !own_wins(&p, last);
-        let explains_last = p_on_last >= LOOK_ALIKE_RATIO * last.z && !own_wins(last, &p);
+        let explains_p = last_on_p >= LOOK_ALIKE_RATIO * p.z && !own_wins(&p, &last_here);
+        let explains_last = p_on_last >= LOOK_ALIKE_RATIO * last.z && !own_wins(last, &p_here);
         if !explains_p && !explains_last {
             kept.push(p);
             continue;

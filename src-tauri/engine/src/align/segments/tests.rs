@@ -196,9 +196,18 @@ fn an_edit_out_of_order_and_a_repeat_on_a_drifting_clock() {
         );
         assert!((s.rate - rate).abs() < 2e-5, "rate {}", s.rate);
     }
-    assert!((found[1].dance_start_s - plays[1].at).abs() < 0.03, "{found:?}");
-    assert!((found[0].dance_end_s - plays[1].at).abs() < 0.03, "{found:?}");
-    assert!((found[2].dance_start_s - plays[2].at).abs() < 0.25, "{found:?}");
+    assert!(
+        (found[1].dance_start_s - plays[1].at).abs() < 0.03,
+        "{found:?}"
+    );
+    assert!(
+        (found[0].dance_end_s - plays[1].at).abs() < 0.03,
+        "{found:?}"
+    );
+    assert!(
+        (found[2].dance_start_s - plays[2].at).abs() < 0.25,
+        "{found:?}"
+    );
     let cuts: Vec<bool> = found.iter().map(|s| s.cut_before).collect();
     assert_eq!(cuts, [false, true, false]);
 }
