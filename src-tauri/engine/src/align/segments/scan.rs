@@ -5,6 +5,9 @@
 //! into runs on one intercept (a Viterbi path over the candidate intercepts
 //! and "no song").
 
+use super::{intercept_of, Shapes};
+use crate::align::pipeline::Run;
+use crate::align::AlignResult;
 use crate::cancel::CancelToken;
 use crate::dsp::par::par_map;
 use crate::dsp::spectral::{shape_correlation, ShapeCorrelation, SongShapeSpectra, SpectralShape};
@@ -329,4 +332,75 @@ pub(super) fn fold_near_main(hops: &[Hop], runs: Vec<HopRun>, main: f64) -> Vec<
             .sum();
     }
     out
+}
+
+/// The scan at one rate: its hops, candidate lines and runs.
+pub(super) struct Scanned {
+    pub hops: Vec<Hop>,
+    pub lines: Vec<f64>,
+    pub runs: Vec<HopRun>,
+    pub rate: f64,
+    pub main_intercept: f64,
+}
+
+impl Scanned {
+    /// Every run on today's answer's line: one continuous play.
+    pub fn only_main(&self) -> bool {
+        self.runs
+            .iter()
+            .all(|r| (r.intercept_s - self.main_intercept).abs() <= SAME_LINE_S)
+    }
+}
+
+/// The recording's hops at `rate` grouped into runs, those next to today's
+/// answer's line folded onto it.
+pub(super) fn scan_runs(
+    run: &Run,
+    shapes: &Shapes,
+    result: &AlignResult,
+    rate: f64,
+) -> Result<Scanned> {
+    let t_mid = 0.5 * (result.overlap.dance_start_s + result.overlap.dance_end_s);
+    let main_intercept = intercept_of(result.offset_s, rate, t_mid);
+    let t_scan = std::time::Instant::now();
+    let hops = scan_hops(
+        shapes.recording,
+        shapes.song,
+        shapes.frame_rate,
+        rate,
+        run.threads,
+        run.cancel,
+    )?;
+    if std::env::var_os("BEATSYNC_SEGMENTS_HOPS").is_some() {
+        for h in &hops {
+            let p: Vec<String> = h
+                .peaks
+                .iter()
+                .map(|p| format!("{:.3}:{:.1}", p.0, p.1))
+                .collect();
+            eprintln!("hop {:.1}: {}", h.start_s, p.join(" "));
+        }
+    }
+    let Grouping { lines, runs } = group_runs(&hops, main_intercept);
+    let runs = fold_near_main(&hops, runs, main_intercept);
+    if crate::align::debug_enabled() {
+        eprintln!(
+            "segments: scan at rate {rate:.6}: {:.0} ms, {} hops",
+            t_scan.elapsed().as_secs_f64() * 1e3,
+            hops.len()
+        );
+        for r in &runs {
+            eprintln!(
+                "segments: run {:.2}-{:.2} s intercept {:.3} evidence {:.1}",
+                r.start_s, r.end_s, r.intercept_s, r.evidence
+            );
+        }
+    }
+    Ok(Scanned {
+        hops,
+        lines,
+        runs,
+        rate,
+        main_intercept,
+    })
 }
