@@ -19,12 +19,12 @@
 //! One play (or nothing more found) gives one segment: today's answer.
 
 mod boundary;
+mod difference;
 mod scan;
 
 use super::fine::{refine_line, FineOutcome, Line};
 use super::heard::{heard_span, HeardSpan};
 use super::pipeline::Run;
-use super::tiebreak::section_difference_evidence;
 use super::verdict::{coherence_presence, refutation, Evidence};
 use super::verdict::{DIFFERENCE_MIN_Z, SPEED_CHANGE};
 use super::Verdict;
@@ -32,7 +32,8 @@ use super::{variants_for, AlignResult};
 use crate::dsp::spectral::SpectralShape;
 use crate::error::Result;
 use boundary::{locate_cut, locate_edge, Edge, Signals};
-use scan::{group_runs, rivals, scan_hops, Grouping, HopRun, SAME_LINE_S};
+use difference::difference;
+use scan::{rivals, scan_runs, HopRun, Scanned, SAME_LINE_S};
 use serde::{Deserialize, Serialize};
 
 /// One play of the song in the recording.
@@ -109,45 +110,23 @@ pub(super) fn find_segments(
     if result.pitch_kept && !confused {
         return Ok(vec![main]);
     }
-    let rate = if confused { 1.0 } else { result.rate };
-    let main_intercept = intercept_of(
-        result.offset_s,
-        rate,
-        0.5 * (main.dance_start_s + main.dance_end_s),
-    );
-    let hops = scan_hops(
-        shapes.recording,
-        shapes.song,
-        shapes.frame_rate,
-        rate,
-        run.threads,
-        run.cancel,
-    )?;
-    if std::env::var_os("BEATSYNC_SEGMENTS_HOPS").is_some() {
-        for h in &hops {
-            let p: Vec<String> = h
-                .peaks
-                .iter()
-                .map(|p| format!("{:.3}:{:.1}", p.0, p.1))
-                .collect();
-            eprintln!("hop {:.1}: {}", h.start_s, p.join(" "));
-        }
+    // Cheap test first at the answer's own rate: one continuous play there
+    // (every run on its line) is the answer. Only an unsure answer at a
+    // speed change is looked at again at the original speed.
+    let mut scanned = scan_runs(run, shapes, result, result.rate)?;
+    if confused && !scanned.only_main() {
+        scanned = scan_runs(run, shapes, result, 1.0)?;
     }
-    let Grouping { lines, runs } = group_runs(&hops, main_intercept);
-    if super::debug_enabled() {
-        for r in &runs {
-            eprintln!(
-                "segments: run {:.2}-{:.2} s intercept {:.3} evidence {:.1}",
-                r.start_s, r.end_s, r.intercept_s, r.evidence
-            );
-        }
-    }
-    if runs
-        .iter()
-        .all(|r| (r.intercept_s - main_intercept).abs() <= SAME_LINE_S)
-    {
+    if scanned.only_main() {
         return Ok(vec![main]);
     }
+    let Scanned {
+        hops,
+        lines,
+        runs,
+        rate,
+        ..
+    } = scanned;
     let mut plays = Vec::new();
     for r in &runs {
         let candidates = rivals(&hops, &lines, r, RIVAL_RATIO, RIVALS);
@@ -213,34 +192,6 @@ impl Piece {
             ..self.fine.line
         }
     }
-}
-
-/// Difference-signal evidence (positive: `a`) between two lines over the
-/// recording times `t_a..t_b` ([`section_difference_evidence`] on that
-/// piece); `None` where it does not apply (drift, too short).
-fn difference(run: &Run, a: &Line, b: &Line, t_a: f64, t_b: f64) -> Option<f64> {
-    let i = ((t_a.max(0.0) * run.fs) as usize).min(run.recording.len());
-    let j = ((t_b * run.fs) as usize).min(run.recording.len());
-    if j <= i + run.fs as usize {
-        return None;
-    }
-    let start = i as f64 / run.fs;
-    let piece = Run {
-        recording: &run.recording[i..j],
-        song: run.song,
-        fs: run.fs,
-        threads: run.threads,
-        cancel: run.cancel,
-    };
-    let local = |l: &Line| Line {
-        t_ref: l.t_ref - start,
-        ..*l
-    };
-    let ev = section_difference_evidence(&piece, &local(a), &local(b));
-    if super::debug_enabled() {
-        eprintln!("segments: difference {t_a:.2}-{t_b:.2} s: {ev:?}");
-    }
-    ev
 }
 
 /// The fine stage on the recording times `t_a..t_b` along `line` (in
@@ -369,6 +320,18 @@ fn prefer_look_alike(run: &Run, measured: &mut [Piece]) {
     };
     let own_line = own.absolute_line();
     let (t_a, t_b) = (own.start_s, own.start_s + own.dur_s);
+    if super::debug_enabled() {
+        for o in others {
+            let ev = difference(run, &own_line, &o.absolute_line(), t_a, t_b);
+            eprintln!(
+                "segments: look-alike {:.3} z {:.2} vs own {:.3} z {:.2}: difference {ev:?}",
+                o.absolute_line().dance_at(0.0),
+                o.fine.z,
+                own_line.dance_at(0.0),
+                own.fine.z
+            );
+        }
+    }
     let takeover = others.iter().position(|o| {
         o.fine.z > own.fine.z
             && difference(run, &own_line, &o.absolute_line(), t_a, t_b)
@@ -377,6 +340,16 @@ fn prefer_look_alike(run: &Run, measured: &mut [Piece]) {
     if let Some(k) = takeover {
         measured.swap(0, k + 1);
     }
+}
+
+/// The fine stage's coherence z of `line` over the recording times
+/// `t_a..t_b`, and the line as the fine stage fits it there (the difference
+/// signal compares two lines each fitted on the span it reads: a line fitted
+/// on another span is off by a fraction of a millisecond here, which the
+/// difference signal counts against it); 0 and `line` itself where the span
+/// is too short.
+fn line_on(run: &Run, line: &Line, t_a: f64, t_b: f64) -> Result<(f64, Line)> {
+    Ok(measure_piece(run, line, t_a, t_b)?.map_or((0.0, *line), |o| (o.fine.z, o.absolute_line())))
 }
 
 /// Whether two lines place the song within [`SAME_LINE_S`] of each other
@@ -395,7 +368,7 @@ fn explained_by_main(run: &Run, plays: Vec<Play>, main_line: &Line) -> Result<Ve
             out.push(p);
             continue;
         }
-        let z_main = measure_piece(run, main_line, p.start_s, p.end_s)?.map_or(0.0, |o| o.fine.z);
+        let (z_main, main_here) = line_on(run, main_line, p.start_s, p.end_s)?;
         if super::debug_enabled() {
             eprintln!(
                 "segments: play {:.2}-{:.2} s z {:.2}, today's line there z {z_main:.2}",
@@ -404,7 +377,7 @@ fn explained_by_main(run: &Run, plays: Vec<Play>, main_line: &Line) -> Result<Ve
         }
         // ...unless the difference signal says the play's own line
         let own_wins = || {
-            difference(run, &p.line, main_line, p.start_s, p.end_s)
+            difference(run, &p.line, &main_here, p.start_s, p.end_s)
                 .is_some_and(|ev| ev >= DIFFERENCE_MIN_Z)
         };
         if z_main >= LOOK_ALIKE_RATIO * p.z && !own_wins() {
@@ -452,19 +425,22 @@ fn drop_look_alikes(run: &Run, plays: Vec<Play>) -> Result<Vec<Play>> {
             kept.push(p);
             continue;
         }
-        let z_on = |line: &Line, span: &Play| -> Result<f64> {
-            Ok(measure_piece(run, line, span.start_s, span.end_s)?.map_or(0.0, |o| o.fine.z))
-        };
-        let last_on_p = z_on(&last.line, &p)?;
-        let p_on_last = z_on(&p.line, last)?;
+        let (last_on_p, last_here) = line_on(run, &last.line, p.start_s, p.end_s)?;
+        let (p_on_last, p_here) = line_on(run, &p.line, last.start_s, last.end_s)?;
         if super::debug_enabled() {
             eprintln!(
                 "segments: look-alike check {:.2}-{:.2} (z {:.2}) / {:.2}-{:.2} (z {:.2}): crossed z {last_on_p:.2} / {p_on_last:.2}",
                 last.start_s, last.end_s, last.z, p.start_s, p.end_s, p.z
             );
         }
-        let explains_p = last_on_p >= LOOK_ALIKE_RATIO * p.z;
-        let explains_last = p_on_last >= LOOK_ALIKE_RATIO * last.z;
+        // as in `explained_by_main`: a line explains the other play's span
+        // unless the difference signal there says the play's own line
+        let own_wins = |own: &Play, other_here: &Line| {
+            difference(run, &own.line, other_here, own.start_s, own.end_s)
+                .is_some_and(|ev| ev >= DIFFERENCE_MIN_Z)
+        };
+        let explains_p = last_on_p >= LOOK_ALIKE_RATIO * p.z && !own_wins(&p, &last_here);
+        let explains_last = p_on_last >= LOOK_ALIKE_RATIO * last.z && !own_wins(last, &p_here);
         if !explains_p && !explains_last {
             kept.push(p);
             continue;

@@ -5,6 +5,9 @@
 //! into runs on one intercept (a Viterbi path over the candidate intercepts
 //! and "no song").
 
+use super::{intercept_of, Shapes};
+use crate::align::pipeline::Run;
+use crate::align::AlignResult;
 use crate::cancel::CancelToken;
 use crate::dsp::par::par_map;
 use crate::dsp::spectral::{shape_correlation, ShapeCorrelation, SongShapeSpectra, SpectralShape};
@@ -24,6 +27,14 @@ const PEAK_SEPARATION: usize = 20;
 /// Two intercepts closer than this (s) are one line (the shape is smoothed
 /// over ±100 ms; the fine stage searches ±60 ms around its line).
 pub(super) const SAME_LINE_S: f64 = 0.05;
+/// Runs whose intercept is this close (s) to today's answer's are on its
+/// line. A different play this close would be a restart after a stop
+/// shorter than a quarter second, or an edit that jumps by less than a
+/// sixteenth note at 120 bpm (edits jump by bars); the spectral shape,
+/// smoothed over ±100 ms, does place one play's hops up to ~0.1 s either
+/// side of its line (single-play recordings with echo or a second speaker:
+/// runs 76-83 ms off the answer on public and real cases).
+pub(super) const NEAR_MAIN_S: f64 = 0.25;
 /// A hop's peak z from which it proposes a line.
 const PROPOSE_Z: f32 = 3.5;
 /// Most candidate lines in the path search.
@@ -296,4 +307,100 @@ fn runs_of_path(hops: &[Hop], path: &[usize], lines: &[f64]) -> Vec<HopRun> {
         i = j + 1;
     }
     runs
+}
+
+/// `runs` with those within [`NEAR_MAIN_S`] of `main` moved onto it, and
+/// consecutive runs on one line joined.
+pub(super) fn fold_near_main(hops: &[Hop], runs: Vec<HopRun>, main: f64) -> Vec<HopRun> {
+    let mut out: Vec<HopRun> = Vec::with_capacity(runs.len());
+    for mut r in runs {
+        if (r.intercept_s - main).abs() <= NEAR_MAIN_S {
+            r.intercept_s = main;
+        }
+        match out.last_mut() {
+            Some(last) if last.intercept_s == r.intercept_s && last.hops.end == r.hops.start => {
+                last.end_s = r.end_s;
+                last.hops.end = r.hops.end;
+            }
+            _ => out.push(r),
+        }
+    }
+    for r in &mut out {
+        r.evidence = hops[r.hops.clone()]
+            .iter()
+            .map(|h| h.score(r.intercept_s))
+            .sum();
+    }
+    out
+}
+
+/// The scan at one rate: its hops, candidate lines and runs.
+pub(super) struct Scanned {
+    pub hops: Vec<Hop>,
+    pub lines: Vec<f64>,
+    pub runs: Vec<HopRun>,
+    pub rate: f64,
+    pub main_intercept: f64,
+}
+
+impl Scanned {
+    /// Every run on today's answer's line: one continuous play.
+    pub fn only_main(&self) -> bool {
+        self.runs
+            .iter()
+            .all(|r| (r.intercept_s - self.main_intercept).abs() <= SAME_LINE_S)
+    }
+}
+
+/// The recording's hops at `rate` grouped into runs, those next to today's
+/// answer's line folded onto it.
+pub(super) fn scan_runs(
+    run: &Run,
+    shapes: &Shapes,
+    result: &AlignResult,
+    rate: f64,
+) -> Result<Scanned> {
+    let t_mid = 0.5 * (result.overlap.dance_start_s + result.overlap.dance_end_s);
+    let main_intercept = intercept_of(result.offset_s, rate, t_mid);
+    let t_scan = std::time::Instant::now();
+    let hops = scan_hops(
+        shapes.recording,
+        shapes.song,
+        shapes.frame_rate,
+        rate,
+        run.threads,
+        run.cancel,
+    )?;
+    if std::env::var_os("BEATSYNC_SEGMENTS_HOPS").is_some() {
+        for h in &hops {
+            let p: Vec<String> = h
+                .peaks
+                .iter()
+                .map(|p| format!("{:.3}:{:.1}", p.0, p.1))
+                .collect();
+            eprintln!("hop {:.1}: {}", h.start_s, p.join(" "));
+        }
+    }
+    let Grouping { lines, runs } = group_runs(&hops, main_intercept);
+    let runs = fold_near_main(&hops, runs, main_intercept);
+    if crate::align::debug_enabled() {
+        eprintln!(
+            "segments: scan at rate {rate:.6}: {:.0} ms, {} hops",
+            t_scan.elapsed().as_secs_f64() * 1e3,
+            hops.len()
+        );
+        for r in &runs {
+            eprintln!(
+                "segments: run {:.2}-{:.2} s intercept {:.3} evidence {:.1}",
+                r.start_s, r.end_s, r.intercept_s, r.evidence
+            );
+        }
+    }
+    Ok(Scanned {
+        hops,
+        lines,
+        runs,
+        rate,
+        main_intercept,
+    })
 }

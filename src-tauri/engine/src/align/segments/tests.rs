@@ -39,18 +39,30 @@ struct PlayAt {
 
 /// The plays over room noise, with one echo (12 ms, -6 dB).
 fn record(song: &[f32], plays: &[PlayAt], total_s: f64) -> Vec<f32> {
+    record_at_rate(song, plays, total_s, 1.0)
+}
+
+/// [`record`] on a clock running `rate` recording seconds per song second
+/// (a phone's drift): play `p` heard at recording time
+/// `p.at + rate * (song_time - p.from)`.
+fn record_at_rate(song: &[f32], plays: &[PlayAt], total_s: f64, rate: f64) -> Vec<f32> {
     let fs = f64::from(FS);
     let mut rec: Vec<f32> = noise((total_s * fs) as usize, 11)
         .into_iter()
         .map(|v| 0.02 * v)
         .collect();
+    let interp = SincInterpolator::new();
     for p in plays {
-        let (a, b, at) = (
-            (p.from * fs) as usize,
-            (p.to * fs) as usize,
-            (p.at * fs) as usize,
-        );
-        for (k, &v) in song[a..b].iter().enumerate() {
+        let at = (p.at * fs).round() as usize;
+        let len = ((p.to - p.from) * rate * fs) as usize;
+        for k in 0..len {
+            let pos = p.from * fs + k as f64 / rate;
+            // at the song's own rate, the song's samples as they are
+            let v = if rate == 1.0 {
+                song[pos.round() as usize]
+            } else {
+                interp.at(song, pos)
+            };
             rec[at + k] += v;
             if let Some(e) = rec.get_mut(at + k + 96) {
                 *e += 0.5 * v;
@@ -142,4 +154,54 @@ fn one_play_gives_one_segment_equal_to_the_answer() {
     assert_eq!(s.dance_start_s, r.overlap.dance_start_s);
     assert_eq!(s.dance_end_s, r.overlap.dance_end_s);
     assert!((r.offset_s - 1.0).abs() < 1e-3, "offset {}", r.offset_s);
+}
+
+/// A dance edit on a drifting phone clock (100 ppm): a part of the song,
+/// a hard cut back to an earlier part (out of order), a stop, then the
+/// first part again from the same spot. Each play placed within a
+/// millisecond at its middle, the shared rate kept, the second play (only)
+/// starting at a cut.
+#[test]
+fn an_edit_out_of_order_and_a_repeat_on_a_drifting_clock() {
+    let song = song();
+    let rate = 1.0001;
+    let plays = [
+        PlayAt {
+            at: 2.0,
+            from: 20.0,
+            to: 32.0,
+        },
+        PlayAt {
+            at: 2.0 + 12.0 * rate,
+            from: 4.0,
+            to: 16.0,
+        },
+        // after a 6-s stop (at 30 s it would continue the second play's
+        // line: one play with a silent gap)
+        PlayAt {
+            at: 32.0,
+            from: 20.0,
+            to: 32.0,
+        },
+    ];
+    let rec = record_at_rate(&song, &plays, 46.0, rate);
+    let found = segments(&rec, &song);
+    assert_eq!(found.len(), 3, "segments: {found:?}");
+    for (p, s) in plays.iter().zip(&found) {
+        let mid = 0.5 * (s.dance_start_s + s.dance_end_s);
+        let want = mid - (p.from + (mid - p.at) / rate);
+        assert!(
+            (s.offset_s - want).abs() < 1e-3,
+            "play at {} s: offset {} s, want {want} s ({found:?})",
+            p.at,
+            s.offset_s
+        );
+        assert!((s.rate - rate).abs() < 2e-5, "rate {}", s.rate);
+    }
+    // The edges are not checked here: on this drifting clock they are off
+    // by more than the targets (at f00aa38 the cut 140 ms late, the two
+    // starts after silence 1.3-1.4 s early; BENCHMARKS.md, issue 18); the
+    // first test checks them at the song's own rate.
+    let cuts: Vec<bool> = found.iter().map(|s| s.cut_before).collect();
+    assert_eq!(cuts, [false, true, false]);
 }
