@@ -311,3 +311,93 @@ fn plays_are_checked_where_they_enter_the_export() {
     assert!(matches!(r, Err(EngineError::InvalidRequest(_))), "{r:?}");
     assert!(files_in(&c.out).is_empty());
 }
+
+/// `beatsync jobs run --until-empty` on the store in `data`; it must succeed.
+fn run_jobs(data: &Path) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_beatsync"))
+        .env("BEATSYNC_DATA_DIR", data)
+        .args(["jobs", "run", "--until-empty"])
+        .output()
+        .expect("jobs run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Puts the job back as a run killed before it could record `done` left it.
+fn as_if_killed_while_exporting(data: &Path, id: &str) {
+    let db = rusqlite::Connection::open(data.join("jobs.sqlite3")).expect("db");
+    let n = db
+        .execute(
+            "UPDATE jobs SET state = 'exporting', stage = 'export', runner_id = 'killed' WHERE id = ?1",
+            [id],
+        )
+        .expect("update");
+    assert_eq!(n, 1);
+}
+
+fn modified(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .expect("mtime")
+}
+
+#[test]
+fn a_split_job_killed_among_its_renames_ends_with_every_clip_once() {
+    use engine::jobs::{JobInput, JobOptions, JobState, NewJob, Store};
+    let c = make_class();
+    let data = c.out.parent().expect("parent").join("data");
+    let input = |p: &Path| {
+        let path = std::fs::canonicalize(p).expect("canonical");
+        JobInput {
+            fingerprint: engine::media::fingerprint::fingerprint(&path).expect("fingerprint"),
+            path,
+        }
+    };
+    let id = {
+        let (store, _) = Store::open(&data).expect("store");
+        let options = JobOptions {
+            out_dir: Some(c.out.clone()),
+            plays: Some(c.plays.clone()),
+            layout: PlaysLayout::Split,
+            ..Default::default()
+        };
+        let new = NewJob {
+            recording: input(&c.recording),
+            song: input(&c.song),
+            options,
+            max_attempts: 3,
+        };
+        store.add(new).expect("add").id
+    };
+    let names = ["class_play01.mp4", "class_play02.mp4", "class_play03.mp4"];
+    let job_after_run = || {
+        run_jobs(&data);
+        let (store, _) = Store::open(&data).expect("store");
+        store.get(&id).expect("job")
+    };
+    let job = job_after_run();
+    assert_eq!(job.state, JobState::Done, "{:?}", job.error);
+    assert_eq!(files_in(&c.out), names);
+    assert_eq!(job.output_seals.len(), 3);
+    assert_eq!(job.output_path.as_deref(), Some(c.out.join(names[0]).as_path()));
+    let outputs = job.report.as_ref().map(|r| r["outputs"].clone()).unwrap_or_default();
+    assert_eq!(outputs.as_array().map(Vec::len), Some(3), "{outputs}");
+
+    // Killed after every rename, before `done`: the clips are adopted as they are.
+    let before: Vec<_> = names.iter().map(|n| modified(&c.out.join(n))).collect();
+    as_if_killed_while_exporting(&data, &id);
+    let job = job_after_run();
+    assert_eq!(job.state, JobState::Done, "{:?}", job.error);
+    assert_eq!(files_in(&c.out), names);
+    let after: Vec<_> = names.iter().map(|n| modified(&c.out.join(n))).collect();
+    assert_eq!(before, after, "adopted, not written again");
+    assert_eq!(job.report.as_ref().map(|r| r["adopted"].clone()), Some(true.into()));
+
+    // Killed among the renames: the third clip never got its name. The two
+    // renamed ones are the job's (sealed): they are replaced, not doubled.
+    std::fs::remove_file(c.out.join(names[2])).expect("remove");
+    as_if_killed_while_exporting(&data, &id);
+    let job = job_after_run();
+    assert_eq!(job.state, JobState::Done, "{:?}", job.error);
+    assert_eq!(files_in(&c.out), names, "every clip once");
+    assert!(modified(&c.out.join(names[0])) > before[0], "written again");
+}

@@ -115,12 +115,27 @@ struct SyncArgs {
     /// (listen first: `beatsync align` says where it would go).
     #[arg(long)]
     accept_unsure: bool,
+    /// With several plays of the song in the recording (the alignment's
+    /// segments): one clip per play, `<name>_play01.mp4`, `_play02`, …
+    /// instead of one video. Not with --offset (one placement, one play).
+    #[arg(long)]
+    split: bool,
+    /// With several plays in one video: what is heard between them, the
+    /// recording's own sound lowered by 12 dB, or silence.
+    #[arg(long, value_enum, default_value_t = BetweenArg::Recorded)]
+    between: BetweenArg,
     /// Print progress lines (`stage fraction`) on stderr.
     #[arg(long)]
     progress: bool,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BetweenArg {
+    Recorded,
+    Silence,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -300,6 +315,11 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
         }
         (None, None) => None,
     };
+    if placement.is_some() && args.split {
+        return Err(engine::EngineError::InvalidRequest(
+            "--split exports the plays the alignment finds; leave out --offset".into(),
+        ));
+    }
     let mut req = engine::ExportRequest::new(&args.dance, &args.bgm, &args.out, placement);
     req.name = args.name.clone();
     req.lead_in_s = args.lead_in;
@@ -318,6 +338,13 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
     };
     req.detect_black_tail = !args.no_black_detect;
     req.accept_unsure = args.accept_unsure;
+    if args.split {
+        req.layout = engine::export::PlaysLayout::Split;
+    }
+    req.between = match args.between {
+        BetweenArg::Recorded => engine::export::Between::Recorded,
+        BetweenArg::Silence => engine::export::Between::Silence,
+    };
     let show = args.progress;
     let report = engine::export(&req, &engine::CancelToken::new(), &mut |stage, f| {
         if show {
@@ -328,6 +355,15 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
         println!("{}", report.output.display());
+        for clip in report.outputs.iter().skip(1) {
+            println!("{}", clip.display());
+        }
+        if report.plays.len() > 1 {
+            println!(
+                "  {} plays of the song placed (the figures below: the first)",
+                report.plays.len()
+            );
+        }
         println!(
             "  offset {:.3} s, rate {:.6}; kept {:.2}-{:.2} s of the recording ({:?} to {:?})",
             report.offset_s,

@@ -55,7 +55,7 @@ pub(crate) mod trim;
 pub(crate) mod video;
 
 pub use audio::{AudioSource, Retime, RetimeMode};
-pub(crate) use output::remove_stale_partials;
+pub(crate) use output::{remove_stale_partials, PARTIAL_PREFIX};
 #[doc(hidden)]
 pub use output::WriteFault;
 pub use report::{AudioReport, ExportReport, StartCutUsed, TrimReport, VideoMethod};
@@ -77,7 +77,7 @@ use output::{check_out_dir, OutputFile};
 use plan::{plan_export, ExportPlan};
 use progress::{with_ticks, Progress};
 use report::{report, Timings, Written};
-pub(crate) use request::output_name;
+pub(crate) use request::{clip_name, output_name};
 use request::validate;
 use std::time::Instant;
 use video::copy::VideoCopy;
