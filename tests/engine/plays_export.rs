@@ -126,7 +126,17 @@ fn export(req: &ExportRequest) -> ExportReport {
 /// The first audio stream of `path`, mono f32 at [`SR`].
 fn decode_mono(path: &Path) -> Vec<f32> {
     let raw = ffmpeg_output(&[
-        "-i", s(path), "-map", "0:a:0", "-ac", "1", "-ar", "44100", "-f", "f32le", "-",
+        "-i",
+        s(path),
+        "-map",
+        "0:a:0",
+        "-ac",
+        "1",
+        "-ar",
+        "44100",
+        "-f",
+        "f32le",
+        "-",
     ]);
     raw.chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -166,7 +176,11 @@ fn room_vs_recording(out: &[f32], rec: &[f32], start_s: f64, u: f64) -> (f64, f6
     let mut best = 0.0f64;
     for lag in -88i64..=88 {
         let r = &rec[(r0 as i64 + lag) as usize..(r0 as i64 + lag) as usize + n];
-        let xy: f64 = o.iter().zip(r).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+        let xy: f64 = o
+            .iter()
+            .zip(r)
+            .map(|(a, b)| f64::from(*a) * f64::from(*b))
+            .sum();
         best = best.max(xy / (rms(o) * rms(r) * n as f64).max(1e-12));
     }
     (level, best)
@@ -182,7 +196,11 @@ fn one_video_places_the_song_in_every_play_and_ducks_the_room_between() {
     // The output runs from the first play's start to the last one's end.
     assert!((report.trim.start_s - c.plays[0].recording_start_s).abs() <= FRAME_S);
     let last_end = c.plays[2].recording_end_s;
-    assert!((report.trim.end_s - last_end).abs() <= FRAME_S, "{:?}", report.trim);
+    assert!(
+        (report.trim.end_s - last_end).abs() <= FRAME_S,
+        "{:?}",
+        report.trim
+    );
     let out = decode_mono(&report.output);
     let song = decode_mono(&c.song);
     let rec = decode_mono(&c.recording);
@@ -213,9 +231,17 @@ fn one_video_with_silence_between_and_a_lead_in() {
     let sr = f64::from(SR);
     let gap_mid = 0.5 * (c.plays[0].recording_end_s + c.plays[1].recording_start_s) - start;
     let quiet = &out[((gap_mid - 1.0) * sr) as usize..((gap_mid + 1.0) * sr) as usize];
-    assert!(20.0 * rms(quiet).max(1e-9).log10() < -60.0, "between plays: {}", rms(quiet));
+    assert!(
+        20.0 * rms(quiet).max(1e-9).log10() < -60.0,
+        "between plays: {}",
+        rms(quiet)
+    );
     let lead = &out[(0.2 * sr) as usize..(1.7 * sr) as usize];
-    assert!(20.0 * rms(lead).max(1e-9).log10() < -60.0, "lead-in: {}", rms(lead));
+    assert!(
+        20.0 * rms(lead).max(1e-9).log10() < -60.0,
+        "lead-in: {}",
+        rms(lead)
+    );
     // Across the cut from play 2 into play 3 each side holds its own play.
     let cut = c.plays[2].recording_start_s - start;
     assert_song_at(&out, &song, start, &c.plays[1], cut - 0.2);
@@ -225,7 +251,15 @@ fn one_video_with_silence_between_and_a_lead_in() {
 /// Duration of `path` as ffprobe reads it (container), seconds.
 fn duration_of(path: &Path) -> f64 {
     let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", s(path)])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+            s(path),
+        ])
         .output()
         .expect("ffprobe runs");
     String::from_utf8_lossy(&out.stdout)
@@ -241,9 +275,17 @@ fn split_writes_one_clip_per_play_each_starting_at_its_play() {
     let names: Vec<String> = report
         .outputs
         .iter()
-        .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
+        .map(|p| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
-    assert_eq!(names, ["class_play01.mp4", "class_play02.mp4", "class_play03.mp4"]);
+    assert_eq!(
+        names,
+        ["class_play01.mp4", "class_play02.mp4", "class_play03.mp4"]
+    );
     assert_eq!(report.output, report.outputs[0]);
     assert_eq!(files_in(&c.out), names);
     let song = decode_mono(&c.song);
@@ -256,7 +298,10 @@ fn split_writes_one_clip_per_play_each_starting_at_its_play() {
             clip.trim
         );
         let d = duration_of(&clip.output);
-        assert!((d - play.duration_s()).abs() <= 2.0 * FRAME_S, "{d} s for {play:?}");
+        assert!(
+            (d - play.duration_s()).abs() <= 2.0 * FRAME_S,
+            "{d} s for {play:?}"
+        );
         let out = decode_mono(&clip.output);
         for u in [0.5, 0.5 * play.duration_s(), play.duration_s() - 0.5] {
             assert_song_at(&out, &song, clip.trim.start_s, play, u);
@@ -378,8 +423,15 @@ fn a_split_job_killed_among_its_renames_ends_with_every_clip_once() {
     assert_eq!(job.state, JobState::Done, "{:?}", job.error);
     assert_eq!(files_in(&c.out), names);
     assert_eq!(job.output_seals.len(), 3);
-    assert_eq!(job.output_path.as_deref(), Some(c.out.join(names[0]).as_path()));
-    let outputs = job.report.as_ref().map(|r| r["outputs"].clone()).unwrap_or_default();
+    assert_eq!(
+        job.output_path.as_deref(),
+        Some(c.out.join(names[0]).as_path())
+    );
+    let outputs = job
+        .report
+        .as_ref()
+        .map(|r| r["outputs"].clone())
+        .unwrap_or_default();
     assert_eq!(outputs.as_array().map(Vec::len), Some(3), "{outputs}");
 
     // Killed after every rename, before `done`: the clips are adopted as they are.
@@ -390,7 +442,10 @@ fn a_split_job_killed_among_its_renames_ends_with_every_clip_once() {
     assert_eq!(files_in(&c.out), names);
     let after: Vec<_> = names.iter().map(|n| modified(&c.out.join(n))).collect();
     assert_eq!(before, after, "adopted, not written again");
-    assert_eq!(job.report.as_ref().map(|r| r["adopted"].clone()), Some(true.into()));
+    assert_eq!(
+        job.report.as_ref().map(|r| r["adopted"].clone()),
+        Some(true.into())
+    );
 
     // Killed among the renames: the third clip never got its name. The two
     // renamed ones are the job's (sealed): they are replaced, not doubled.
@@ -400,4 +455,77 @@ fn a_split_job_killed_among_its_renames_ends_with_every_clip_once() {
     assert_eq!(job.state, JobState::Done, "{:?}", job.error);
     assert_eq!(files_in(&c.out), names, "every clip once");
     assert!(modified(&c.out.join(names[0])) > before[0], "written again");
+}
+
+fn beatsync_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_beatsync"))
+        .args(args)
+        .output()
+        .expect("beatsync runs")
+}
+
+#[test]
+fn cli_sync_split_exports_the_plays_the_aligner_finds() {
+    let c = make_class();
+    let o = beatsync_cli(&[
+        "sync",
+        "--dance",
+        s(&c.recording),
+        "--bgm",
+        s(&c.song),
+        "--out",
+        s(&c.out),
+        "--split",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: ExportReport = serde_json::from_slice(&o.stdout).expect("report");
+    assert_eq!(report.outputs.len(), 3, "{:?}", report.plays);
+    assert_eq!(
+        files_in(&c.out),
+        ["class_play01.mp4", "class_play02.mp4", "class_play03.mp4"]
+    );
+    let song = decode_mono(&c.song);
+    // Each clip holds its play's song where the fixture put it (the
+    // placement truth, not the aligner's answer).
+    for (clip, truth) in report.clips.iter().zip(&c.plays) {
+        let out = decode_mono(&clip.output);
+        let mid = 0.5 * (truth.recording_start_s + truth.recording_end_s) - clip.trim.start_s;
+        assert_song_at(&out, &song, clip.trim.start_s, truth, mid);
+    }
+}
+
+#[test]
+fn cli_refuses_split_with_an_offset_and_unknown_between() {
+    let c = make_class();
+    let base = [
+        "sync",
+        "--dance",
+        s(&c.recording),
+        "--bgm",
+        s(&c.song),
+        "--out",
+        s(&c.out),
+    ];
+    let o = beatsync_cli(&[&base[..], &["--offset", "4", "--split"]].concat());
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--offset"), "{err}");
+    let o = beatsync_cli(&[&base[..], &["--between", "loud"]].concat());
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("recorded"));
+    let bad = c.out.parent().expect("dir").join("plays.json");
+    std::fs::write(
+        &bad,
+        r#"[{"dance_start_s": 30, "dance_end_s": 20, "offset_s": 1}]"#,
+    )
+    .expect("write");
+    let o = beatsync_cli(&[&base[..], &["--plays", s(&bad)]].concat());
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("play 1"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(files_in(&c.out).is_empty());
 }

@@ -115,6 +115,11 @@ struct SyncArgs {
     /// (listen first: `beatsync align` says where it would go).
     #[arg(long)]
     accept_unsure: bool,
+    /// The plays to export instead of aligning: a JSON file holding a list
+    /// of `{dance_start_s, dance_end_s, offset_s, rate, cut_before}`, or
+    /// `beatsync align --json`'s answer (its `segments`), nudged or not.
+    #[arg(long)]
+    plays: Option<PathBuf>,
     /// With several plays of the song in the recording (the alignment's
     /// segments): one clip per play, `<name>_play01.mp4`, `_play02`, …
     /// instead of one video. Not with --offset (one placement, one play).
@@ -315,9 +320,9 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
         }
         (None, None) => None,
     };
-    if placement.is_some() && args.split {
+    if placement.is_some() && (args.split || args.plays.is_some()) {
         return Err(engine::EngineError::InvalidRequest(
-            "--split exports the plays the alignment finds; leave out --offset".into(),
+            "--offset places one play: leave it out with --split or --plays".into(),
         ));
     }
     let mut req = engine::ExportRequest::new(&args.dance, &args.bgm, &args.out, placement);
@@ -340,6 +345,9 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
     req.accept_unsure = args.accept_unsure;
     if args.split {
         req.layout = engine::export::PlaysLayout::Split;
+    }
+    if let Some(file) = &args.plays {
+        req.plays = read_plays(file)?;
     }
     req.between = match args.between {
         BetweenArg::Recorded => engine::export::Between::Recorded,
@@ -390,6 +398,30 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The plays in `file`: a JSON list of plays, or an object whose
+/// `segments` are (`align --json`); checked as every list of plays is.
+fn read_plays(file: &std::path::Path) -> engine::Result<Vec<engine::Play>> {
+    let bad = |why: String| {
+        engine::EngineError::InvalidRequest(format!("--plays {}: {why}", file.display()))
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let list = match value {
+        serde_json::Value::Object(mut o) => o.remove("segments").unwrap_or_default(),
+        other => other,
+    };
+    let plays: Vec<engine::Play> = serde_json::from_value(list).map_err(|e| {
+        bad(format!(
+            "not a list of plays ({{dance_start_s, dance_end_s, offset_s, rate}}): {e}"
+        ))
+    })?;
+    if plays.is_empty() {
+        return Err(bad("it holds no play".into()));
+    }
+    engine::validate_plays(&plays).map_err(|e| bad(e.to_string()))?;
+    Ok(plays)
 }
 
 fn run_demo(dir: &std::path::Path, json: bool) -> engine::Result<()> {

@@ -1,12 +1,12 @@
 //! `beatsync jobs …`: the job queue from the command line — the same store
 //! and runner the app uses.
 
+use beatsync_engine::export::{Between, PlaysLayout};
 use beatsync_engine::jobs::validate;
 use beatsync_engine::jobs::{
     AudioMode, EngineWork, Job, JobInput, JobOptions, JobState, JobsError, JobsResult, NewJob,
     Retention, Runner, RunnerConfig, Store, StoreEvent,
 };
-use beatsync_engine::export::{Between, PlaysLayout};
 use beatsync_engine::media::fingerprint::fingerprint;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};

@@ -177,8 +177,14 @@ mod tests {
         req.layout = PlaysLayout::Split;
         req.lead_in_s = 2.0;
         let clips = clip_requests(&req).expect("clips");
-        let names: Vec<_> = clips.iter().map(|(_, c)| c.name.clone().unwrap_or_default()).collect();
-        assert_eq!(names, ["class_play01.mp4", "class_play02.mp4", "class_play03.mp4"]);
+        let names: Vec<_> = clips
+            .iter()
+            .map(|(_, c)| c.name.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            names,
+            ["class_play01.mp4", "class_play02.mp4", "class_play03.mp4"]
+        );
         assert!(clips
             .iter()
             .all(|(p, c)| c.plays == vec![*p] && c.layout == PlaysLayout::OneVideo));

@@ -55,9 +55,9 @@ pub(crate) mod trim;
 pub(crate) mod video;
 
 pub use audio::{AudioSource, Retime, RetimeMode};
-pub(crate) use output::{remove_stale_partials, PARTIAL_PREFIX};
 #[doc(hidden)]
 pub use output::WriteFault;
+pub(crate) use output::{remove_stale_partials, PARTIAL_PREFIX};
 pub use report::{AudioReport, ExportReport, StartCutUsed, TrimReport, VideoMethod};
 pub use request::{AudioChoice, Between, ExportRequest, PlaysLayout, SongHeard, StartCut};
 pub use trim::{EndReason, StartReason};
@@ -68,8 +68,8 @@ use crate::error::{EngineError, Result};
 use crate::media::fingerprint::FileStamp;
 use crate::timeline::{Placement, Play};
 use analysis::{analyse_inputs, InputAnalysis};
-use audio::track::AudioTrack;
 use audio::mix::{mix_pieces, Mix, MixLayout};
+use audio::track::AudioTrack;
 use audio::SongRender;
 use mux::{aac_packets_at_most, index_space, interleave, Mux};
 pub(crate) use output::numbered;
@@ -77,8 +77,8 @@ use output::{check_out_dir, OutputFile};
 use plan::{plan_export, ExportPlan};
 use progress::{with_ticks, Progress};
 use report::{report, Timings, Written};
-pub(crate) use request::{clip_name, output_name};
 use request::validate;
+pub(crate) use request::{clip_name, output_name};
 use std::time::Instant;
 use video::copy::VideoCopy;
 
@@ -420,8 +420,14 @@ fn start_audio(
 /// The one-video mix of the request's plays over the planned output.
 fn plays_mix(req: &ExportRequest, recording_origin_s: f64, plan: &ExportPlan) -> Mix {
     let retime_of = |placement, duration_s| {
-        SongRender::for_output(&req.song, placement, (0.0, duration_s), req.audio.bitrate, req.retime)
-            .retime
+        SongRender::for_output(
+            &req.song,
+            placement,
+            (0.0, duration_s),
+            req.audio.bitrate,
+            req.retime,
+        )
+        .retime
     };
     Mix {
         pieces: mix_pieces(&MixLayout {

@@ -312,7 +312,10 @@ mod tests {
         assert_eq!(clip_name(&req, 1).expect("name"), "tuesday_play02.mp4");
         req.name = Some("舞".repeat(100));
         let long = clip_name(&req, 2).expect("name");
-        assert!(long.len() <= MAX_FINAL_NAME_BYTES && long.ends_with("_play03.mp4"), "{long}");
+        assert!(
+            long.len() <= MAX_FINAL_NAME_BYTES && long.ends_with("_play03.mp4"),
+            "{long}"
+        );
     }
 
     #[cfg(unix)]

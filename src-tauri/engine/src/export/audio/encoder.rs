@@ -80,25 +80,25 @@ impl SongEncoder {
     pub fn run(mut self, cancel: &CancelToken, sink: Sink) -> Result<()> {
         let path = self.job.song.clone();
         let (layout, sample_rate) = (self.out.layout, self.out.sample_rate);
-        let (from, total, mut source): (usize, usize, Box<dyn PcmSource>) = match self.job.mix.take()
-        {
-            None => {
-                let pcm = SongPcm::start(
-                    self.job,
-                    (self.ictx, self.audio),
-                    (layout, sample_rate),
-                    SeekRule::EXACT,
-                )?;
-                (pcm.from, pcm.total_out, Box::new(pcm))
-            }
-            Some(mix) => {
-                let full = self.job.total_samples(sample_rate);
-                let (from, to) = self.job.range.unwrap_or((0, full));
-                let to = to.min(full);
-                let pcm = MixPcm::new(&self.job, mix, (layout, sample_rate), (from, to))?;
-                (from, to.saturating_sub(from), Box::new(pcm))
-            }
-        };
+        let (from, total, mut source): (usize, usize, Box<dyn PcmSource>) =
+            match self.job.mix.take() {
+                None => {
+                    let pcm = SongPcm::start(
+                        self.job,
+                        (self.ictx, self.audio),
+                        (layout, sample_rate),
+                        SeekRule::EXACT,
+                    )?;
+                    (pcm.from, pcm.total_out, Box::new(pcm))
+                }
+                Some(mix) => {
+                    let full = self.job.total_samples(sample_rate);
+                    let (from, to) = self.job.range.unwrap_or((0, full));
+                    let to = to.min(full);
+                    let pcm = MixPcm::new(&self.job, mix, (layout, sample_rate), (from, to))?;
+                    (from, to.saturating_sub(from), Box::new(pcm))
+                }
+            };
         self.out.total = total;
         let mut sink = |mut p: AudioPacket| -> Result<()> {
             p.set_pts(p.pts().map(|t| t + from as i64));
@@ -257,7 +257,13 @@ impl SongPcm {
         while self.audio.decoder.receive_frame(&mut frame).is_ok() {
             got_frames = true;
             if self.start.skip_from_pts {
-                count_skip_from(&self.audio, &frame, (input.rate, self.seek), &mut self.start, &input.path)?;
+                count_skip_from(
+                    &self.audio,
+                    &frame,
+                    (input.rate, self.seek),
+                    &mut self.start,
+                    &input.path,
+                )?;
             }
             input.convert(&frame)?;
         }

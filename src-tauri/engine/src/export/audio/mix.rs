@@ -42,7 +42,9 @@ pub(crate) enum PieceSound {
         retime: Retime,
     },
     /// The recording's own sound at this gain (linear).
-    Recorded { gain: f32 },
+    Recorded {
+        gain: f32,
+    },
     Silence,
 }
 
@@ -153,7 +155,8 @@ pub(crate) fn mix_pieces(layout: &MixLayout) -> Vec<MixPiece> {
         let both_songs = matches!(pieces[i].sound, PieceSound::Song { .. })
             && matches!(pieces[i + 1].sound, PieceSound::Song { .. });
         let nominal = if both_songs { CUT_FADE_S } else { ROOM_FADE_S };
-        let room_left = (pieces[i].end_s - pieces[i].start_s).min(pieces[i + 1].end_s - pieces[i + 1].start_s);
+        let room_left =
+            (pieces[i].end_s - pieces[i].start_s).min(pieces[i + 1].end_s - pieces[i + 1].start_s);
         pieces[i].fade_s = nominal.min(room_left);
     }
     pieces
@@ -395,11 +398,21 @@ mod tests {
 
     #[test]
     fn plays_and_the_room_between_tile_the_output() {
-        let plays = [play(10.0, 40.0, false), play(60.0, 90.0, false), play(90.0, 120.0, true)];
+        let plays = [
+            play(10.0, 40.0, false),
+            play(60.0, 90.0, false),
+            play(90.0, 120.0, true),
+        ];
         let p = pieces(&plays, (8.0, 120.0), Between::Recorded);
         assert_eq!(
             kinds(&p),
-            vec![(0.0, 2.0, 'r'), (2.0, 32.0, 's'), (32.0, 52.0, 'r'), (52.0, 82.0, 's'), (82.0, 112.0, 's')]
+            vec![
+                (0.0, 2.0, 'r'),
+                (2.0, 32.0, 's'),
+                (32.0, 52.0, 'r'),
+                (52.0, 82.0, 's'),
+                (82.0, 112.0, 's')
+            ]
         );
         assert!((p[0].fade_s - ROOM_FADE_S).abs() < 1e-12);
         assert!((p[3].fade_s - CUT_FADE_S).abs() < 1e-12);
@@ -411,7 +424,12 @@ mod tests {
         let p = pieces(&plays, (10.0, 100.0), Between::Silence);
         assert_eq!(
             kinds(&p),
-            vec![(0.0, 30.0, 's'), (30.0, 50.0, '0'), (50.0, 80.0, 's'), (80.0, 90.0, 's')]
+            vec![
+                (0.0, 30.0, 's'),
+                (30.0, 50.0, '0'),
+                (50.0, 80.0, 's'),
+                (80.0, 90.0, 's')
+            ]
         );
     }
 

@@ -70,7 +70,10 @@ impl AudioTrack {
     pub fn start(render: SongRender, copy_if_possible: bool, cancel: &CancelToken) -> Result<Self> {
         let mut note = None;
         if copy_if_possible && render.mix.is_some() {
-            note = Some("the song's packets were not copied (several plays are mixed); encoded instead".into());
+            note = Some(
+                "the song's packets were not copied (several plays are mixed); encoded instead"
+                    .into(),
+            );
         } else if copy_if_possible {
             match SongCopier::open(&render)? {
                 Ok(c) => return Self::copied(c, &render),

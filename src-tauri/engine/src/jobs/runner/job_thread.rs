@@ -7,9 +7,9 @@ use super::eta;
 use crate::cancel::CancelToken;
 use crate::error::EngineError;
 use crate::jobs::model::{Job, OutputSeal, Stage};
+use crate::jobs::os_path;
 use crate::jobs::retry::store_backoff;
 use crate::jobs::store::{Store, WorkKind};
-use crate::jobs::os_path;
 use crate::jobs::work::Work;
 use crate::jobs::{JobsError, JobsResult};
 use crate::media::fingerprint::{check_unchanged, fingerprint};
@@ -199,7 +199,11 @@ fn own_clips(job: &Job) -> Option<Vec<PathBuf>> {
     let names: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()?
         .flatten()
-        .filter(|e| !e.file_name().to_string_lossy().starts_with(crate::export::PARTIAL_PREFIX))
+        .filter(|e| {
+            !e.file_name()
+                .to_string_lossy()
+                .starts_with(crate::export::PARTIAL_PREFIX)
+        })
         .map(|e| e.path())
         .collect();
     let found: Vec<Option<PathBuf>> = job
