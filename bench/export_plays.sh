@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Export of a recording with several plays of the song, against an ffmpeg
 # stream copy (remux) of the same file: per run, in turn, `ffmpeg -c copy`,
-# `beatsync sync --plays` (one video) and `beatsync sync --plays --split`
-# (one clip per play), each timed as a whole process (/usr/bin/time: wall,
-# peak RSS). Prints every run and the median ratios to the remux.
+# `ffmpeg -c:v copy -c:a aac` (the same remux with the sound encoded: the
+# work an export that encodes its audio cannot avoid), `beatsync sync
+# --plays` (one video) and `beatsync sync --plays --split` (one clip per
+# play), each timed as a whole process (/usr/bin/time: wall, CPU, peak RSS).
+# Prints every run and the median ratios to the remux.
 #   bench/export_plays.sh BIN CASE_DIR [RUNS]
 #   bench/export_plays.sh target/release/beatsync /tmp/bench-media/long60 3
 # CASE_DIR holds dance.* and truth.json with the plays (`segments` or
@@ -40,11 +42,12 @@ echo "case $case_dir: $(du -h "$dance" | cut -f1) $(basename "$dance"), $n_plays
 # timed NAME CMD...: runs CMD under /usr/bin/time, appends "NAME wall_s rss_kb" to $work/times
 timed() {
   local name="$1"; shift
-  /usr/bin/time -f "%e %M" -o "$work/t" "$@" > "$work/stdout" 2> "$work/stderr" || {
+  /usr/bin/time -f "%e %M %U %S" -o "$work/t" "$@" > "$work/stdout" 2> "$work/stderr" || {
     echo "$name failed:" >&2; cat "$work/stderr" >&2; exit 1; }
-  read -r wall rss < <(tail -n 1 "$work/t")
-  echo "$name $wall $rss" >> "$work/times"
-  printf '  %-10s %7.2f s  %6.0f MB  %s\n' "$name" "$wall" "$((rss / 1024))" \
+  read -r wall rss user sys < <(tail -n 1 "$work/t")
+  cpu=$(python3 -c "print($user + $sys)")
+  echo "$name $wall $rss $cpu" >> "$work/times"
+  printf '  %-10s %7.2f s  CPU %7.2f s  %6.0f MB  %s\n' "$name" "$wall" "$cpu" "$((rss / 1024))" \
     "$(ls "$out" | wc -l) file(s), $(du -sh "$out" | cut -f1)"
   rm -rf "$out"; mkdir -p "$out"
 }
@@ -52,6 +55,8 @@ timed() {
 for r in $(seq 1 "$runs"); do
   echo "run $r"
   timed remux ffmpeg -nostdin -v error -y -i "$dance" -map 0 -c copy "$out/remux.mp4"
+  timed remux_aac ffmpeg -nostdin -v error -y -i "$dance" -map 0:v:0 -map 0:a:0 -c:v copy \
+    -c:a aac -b:a 192k "$out/remux.mp4"
   timed one_video "$bin" sync --dance "$dance" --bgm "$song" --out "$out" \
     --plays "$work/plays.json" ${extra[@]+"${extra[@]}"} --json
   timed clips "$bin" sync --dance "$dance" --bgm "$song" --out "$out" \
@@ -62,12 +67,13 @@ python3 - "$work/times" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 by = {}
-for name, wall, rss in rows:
-    by.setdefault(name, []).append((float(wall), int(rss)))
-remux = statistics.median(w for w, _ in by["remux"])
-print("median wall, ratio to the remux, peak RSS:")
-for name in ("remux", "one_video", "clips"):
-    walls = [w for w, _ in by[name]]
-    rss = max(r for _, r in by[name]) / 1024
-    print(f"  {name:10s} {statistics.median(walls):7.2f} s  x{statistics.median(walls) / remux:5.2f}  {rss:6.0f} MB")
+for name, wall, rss, cpu in rows:
+    by.setdefault(name, []).append((float(wall), int(rss), float(cpu)))
+med = lambda name, i: statistics.median(r[i] for r in by[name])
+print("median wall and CPU, each as a ratio to the remux's (-c copy) and to the remux with AAC; peak RSS:")
+for name in ("remux", "remux_aac", "one_video", "clips"):
+    rss = max(r[1] for r in by[name]) / 1024
+    print(f"  {name:10s} wall {med(name, 0):7.2f} s x{med(name, 0) / med('remux', 0):6.2f} "
+          f"x{med(name, 0) / med('remux_aac', 0):5.2f}   CPU {med(name, 2):7.2f} s "
+          f"x{med(name, 2) / med('remux', 2):6.2f} x{med(name, 2) / med('remux_aac', 2):5.2f}   {rss:6.0f} MB")
 EOF
