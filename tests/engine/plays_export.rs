@@ -6,7 +6,7 @@
 mod common;
 
 use beatsync_engine as engine;
-use common::{ffmpeg_output, files_in, measured_lag_s, path_str as s, pink_song, Fixture};
+use common::{files_in, measured_lag_s, mono_samples, path_str as s, pink_song, Fixture};
 use engine::export::{Between, PlaysLayout};
 use engine::Play;
 use engine::{CancelToken, EngineError, ExportReport, ExportRequest};
@@ -125,22 +125,7 @@ fn export(req: &ExportRequest) -> ExportReport {
 
 /// The first audio stream of `path`, mono f32 at [`SR`].
 fn decode_mono(path: &Path) -> Vec<f32> {
-    let raw = ffmpeg_output(&[
-        "-i",
-        s(path),
-        "-map",
-        "0:a:0",
-        "-ac",
-        "1",
-        "-ar",
-        "44100",
-        "-f",
-        "f32le",
-        "-",
-    ]);
-    raw.chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
+    mono_samples(path, SR)
 }
 
 /// Checks that around output second `u` (recording second `u + start_s`)
