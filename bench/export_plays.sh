@@ -11,7 +11,7 @@
 #   bench/export_plays.sh target/release/beatsync /tmp/bench-media/long60 3
 # CASE_DIR holds dance.* and truth.json with the plays (`segments` or
 # `plays`: dance_start_s, dance_end_s, offset_s, [rate, cut_before]) and the
-# song (`song` in truth.json, else bgm.* in CASE_DIR). The plays are given
+# song (`song` in truth.json when it is a file, else bgm.* in CASE_DIR). The plays are given
 # (--plays), so the aligner does not run: this times the export alone.
 # Env: OUT (default /tmp/bench-media/export-plays-out; emptied after each
 # command), SYNC_ARGS (more arguments for both beatsync runs).
@@ -33,7 +33,9 @@ truth = json.load(open(os.path.join(case, "truth.json")))
 plays = truth.get("segments") or truth.get("plays")
 keep = ("dance_start_s", "dance_end_s", "offset_s", "rate", "cut_before")
 json.dump([{k: p[k] for k in keep if k in p} for p in plays], open(plays_out, "w"))
-song = truth.get("song") or sorted(glob.glob(os.path.join(case, "bgm.*")))[0]
+song = truth.get("song", "")
+if not os.path.isfile(song):  # a song's name (the plays sets), not its path
+    song = sorted(glob.glob(os.path.join(case, "bgm.*")))[0]
 open(song_out, "w").write(song)
 EOF
 song="$(cat "$work/song")"
