@@ -2,7 +2,7 @@
 # Behaviour check for refactors of the export: runs two `beatsync` binaries'
 # `sync` (align + export) over the same bench cases, one after the other per
 # case (A, B, A, B, ...), with the same arguments, and compares the md5 of the
-# two output videos and their `--json` reports without `output` and
+# two output videos and their `--json` reports without `output`, `outputs` and
 # `timings_ms`. Exit 1 if any output or report differs. Also prints each
 # binary's summed wall time and the ratio B/A.
 #   bench/sync_same.sh BIN_A BIN_B CASE_DIR|SET_DIR [...]
@@ -27,7 +27,7 @@ mkdir -p "$work"
 # the report without the fields that differ by run (output path, timings)
 strip() { python3 -c 'import json,sys
 d = json.load(sys.stdin)
-for k in ("output", "timings_ms"):
+for k in ("output", "outputs", "timings_ms"):
     d.pop(k, None)
 print(json.dumps(d, indent=1, sort_keys=True))'; }
 now_ns() { date +%s%N; }

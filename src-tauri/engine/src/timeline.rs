@@ -108,6 +108,18 @@ impl Play {
     }
 }
 
+impl From<&crate::align::Segment> for Play {
+    fn from(s: &crate::align::Segment) -> Self {
+        Self {
+            recording_start_s: s.dance_start_s,
+            recording_end_s: s.dance_end_s,
+            offset_s: s.offset_s,
+            rate: s.rate,
+            cut_before: s.cut_before,
+        }
+    }
+}
+
 /// Checks a list of plays where it enters (CLI, IPC, store): each play a
 /// finite, non-empty span with a valid placement, in recording order, not
 /// overlapping (a cut may share its edge with the previous play).

@@ -103,6 +103,27 @@ pub fn pink_song(dur: f64, fade: f64, silence: f64, seed: u32) -> Fixture {
         .aac("160k")
 }
 
+/// The first audio stream of `path`, decoded by the ffmpeg command line to
+/// mono f32 at `rate` Hz.
+pub fn mono_samples(path: &Path, rate: u32) -> Vec<f32> {
+    let raw = ffmpeg_output(&[
+        "-i",
+        path_str(path),
+        "-map",
+        "0:a:0",
+        "-ac",
+        "1",
+        "-ar",
+        &rate.to_string(),
+        "-f",
+        "f32le",
+        "-",
+    ]);
+    raw.chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("temp paths are UTF-8")
 }

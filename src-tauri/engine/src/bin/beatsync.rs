@@ -119,12 +119,32 @@ struct SyncArgs {
     /// (listen first: `beatsync align` says where it would go).
     #[arg(long)]
     accept_unsure: bool,
+    /// The plays to export instead of aligning: a JSON file holding a list
+    /// of `{dance_start_s, dance_end_s, offset_s, rate, cut_before}`, or
+    /// `beatsync align --json`'s answer (its `segments`), nudged or not.
+    #[arg(long)]
+    plays: Option<PathBuf>,
+    /// With several plays of the song in the recording (the alignment's
+    /// segments): one clip per play, `<name>_play01.mp4`, `_play02`, …
+    /// instead of one video. Not with --offset (one placement, one play).
+    #[arg(long)]
+    split: bool,
+    /// With several plays in one video: what is heard between them, the
+    /// recording's own sound lowered by 12 dB, or silence.
+    #[arg(long, value_enum, default_value_t = BetweenArg::Recorded)]
+    between: BetweenArg,
     /// Print progress lines (`stage fraction`) on stderr.
     #[arg(long)]
     progress: bool,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BetweenArg {
+    Recorded,
+    Silence,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -304,6 +324,11 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
         }
         (None, None) => None,
     };
+    if placement.is_some() && (args.split || args.plays.is_some()) {
+        return Err(engine::EngineError::InvalidRequest(
+            "--offset places one play: leave it out with --split or --plays".into(),
+        ));
+    }
     let mut req = engine::ExportRequest::new(&args.dance, &args.bgm, &args.out, placement);
     req.name = args.name.clone();
     req.lead_in_s = args.lead_in;
@@ -323,6 +348,16 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
     req.detect_black_tail = !args.no_black_detect;
     req.mirror = args.mirror;
     req.accept_unsure = args.accept_unsure;
+    if args.split {
+        req.layout = engine::export::PlaysLayout::Split;
+    }
+    if let Some(file) = &args.plays {
+        req.plays = read_plays(file)?;
+    }
+    req.between = match args.between {
+        BetweenArg::Recorded => engine::export::Between::Recorded,
+        BetweenArg::Silence => engine::export::Between::Silence,
+    };
     let show = args.progress;
     let report = engine::export(&req, &engine::CancelToken::new(), &mut |stage, f| {
         if show {
@@ -333,6 +368,15 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
         println!("{}", report.output.display());
+        for clip in report.outputs.iter().skip(1) {
+            println!("{}", clip.display());
+        }
+        if report.plays.len() > 1 {
+            println!(
+                "  {} plays of the song placed (the figures below: the first)",
+                report.plays.len()
+            );
+        }
         println!(
             "  offset {:.3} s, rate {:.6}; kept {:.2}-{:.2} s of the recording ({:?} to {:?})",
             report.offset_s,
@@ -359,6 +403,30 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The plays in `file`: a JSON list of plays, or an object whose
+/// `segments` are (`align --json`); checked as every list of plays is.
+fn read_plays(file: &std::path::Path) -> engine::Result<Vec<engine::Play>> {
+    let bad = |why: String| {
+        engine::EngineError::InvalidRequest(format!("--plays {}: {why}", file.display()))
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let list = match value {
+        serde_json::Value::Object(mut o) => o.remove("segments").unwrap_or_default(),
+        other => other,
+    };
+    let plays: Vec<engine::Play> = serde_json::from_value(list).map_err(|e| {
+        bad(format!(
+            "not a list of plays ({{dance_start_s, dance_end_s, offset_s, rate}}): {e}"
+        ))
+    })?;
+    if plays.is_empty() {
+        return Err(bad("it holds no play".into()));
+    }
+    engine::validate_plays(&plays).map_err(|e| bad(e.to_string()))?;
+    Ok(plays)
 }
 
 fn run_demo(dir: &std::path::Path, json: bool) -> engine::Result<()> {

@@ -1,6 +1,7 @@
 //! `beatsync jobs …`: the job queue from the command line — the same store
 //! and runner the app uses.
 
+use beatsync_engine::export::{Between, PlaysLayout};
 use beatsync_engine::jobs::validate;
 use beatsync_engine::jobs::{
     AudioMode, EngineWork, Job, JobInput, JobOptions, JobState, JobsError, JobsResult, NewJob,
@@ -84,10 +85,23 @@ struct AddArgs {
     /// Copy the song's AAC packets when possible instead of encoding.
     #[arg(long)]
     copy_audio: bool,
+    /// With several plays of the song (the analysis's segments): one clip
+    /// per play instead of one video.
+    #[arg(long)]
+    split: bool,
+    /// With several plays in one video: what is heard between them.
+    #[arg(long, value_enum, default_value_t = BetweenArg::Recorded)]
+    between: BetweenArg,
     #[arg(long, default_value_t = 3)]
     max_attempts: u32,
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BetweenArg {
+    Recorded,
+    Silence,
 }
 
 fn open(data_dir: &Option<PathBuf>) -> JobsResult<Store> {
@@ -205,6 +219,15 @@ fn add_job(store: &Store, a: AddArgs) -> JobsResult<()> {
                 AudioMode::Encode
             },
             auto_export: !a.no_auto_export,
+            layout: if a.split {
+                PlaysLayout::Split
+            } else {
+                PlaysLayout::OneVideo
+            },
+            between: match a.between {
+                BetweenArg::Recorded => Between::Recorded,
+                BetweenArg::Silence => Between::Silence,
+            },
             ..Default::default()
         },
         max_attempts: a.max_attempts,

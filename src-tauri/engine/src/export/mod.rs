@@ -41,6 +41,7 @@
 
 pub(crate) mod analysis;
 pub(crate) mod audio;
+mod clips;
 pub(crate) mod detect;
 pub(crate) mod mux;
 pub(crate) mod output;
@@ -54,9 +55,9 @@ pub(crate) mod trim;
 pub(crate) mod video;
 
 pub use audio::{AudioSource, Retime, RetimeMode};
-pub(crate) use output::remove_stale_partials;
 #[doc(hidden)]
 pub use output::WriteFault;
+pub(crate) use output::{remove_stale_partials, PARTIAL_PREFIX};
 pub use report::{AudioReport, ExportReport, StartCutUsed, TrimReport, VideoMethod};
 pub use request::{AudioChoice, Between, ExportRequest, PlaysLayout, SongHeard, StartCut};
 pub use trim::{EndReason, StartReason};
@@ -65,8 +66,9 @@ use crate::align::{AlignOptions, AlignResult, Verdict};
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
 use crate::media::fingerprint::FileStamp;
-use crate::timeline::Placement;
+use crate::timeline::{Placement, Play};
 use analysis::{analyse_inputs, InputAnalysis};
+use audio::mix::{mix_pieces, Mix, MixLayout};
 use audio::track::AudioTrack;
 use audio::SongRender;
 use mux::{aac_packets_at_most, index_space, interleave, Mux};
@@ -75,8 +77,8 @@ use output::{check_out_dir, OutputFile};
 use plan::{plan_export, ExportPlan};
 use progress::{with_ticks, Progress};
 use report::{report, Timings, Written};
-pub(crate) use request::output_name;
 use request::validate;
+pub(crate) use request::{clip_name, output_name};
 use std::time::Instant;
 use video::copy::VideoCopy;
 
@@ -135,20 +137,14 @@ fn export_once(
 ) -> Result<ExportReport> {
     validate(req)?;
     check_out_dir(&req.out_dir)?;
-    if req.plays.len() > 1 || req.layout == PlaysLayout::Split {
-        // Placing several plays in one export comes with issue 18 §3.
-        return Err(EngineError::InvalidRequest(
-            "exporting several plays is not available in this version".into(),
-        ));
-    }
-    if req.placement.is_some() {
+    if req.placement.is_some() || !req.plays.is_empty() {
         let analysis = {
             let mut paced = Progress::new(progress);
             with_ticks("analyse", &mut paced, |report| {
                 analyse_inputs(&req.recording, &req.song, cancel, &mut |_, f| report(f))
             })?
         };
-        return export_analysed(req, analysis, cancel, progress, before_commit);
+        return export_plays(req, analysis, cancel, progress, before_commit);
     }
     let t_align = Instant::now();
     let (aligned, mut analysis) = {
@@ -169,13 +165,28 @@ fn export_once(
         a.elapsed_ms = 0;
     }
     let resolved = aligned_request(req, &aligned);
-    let mut report = export_analysed(&resolved, analysis?, cancel, progress, before_commit)?;
+    let mut report = export_plays(&resolved, analysis?, cancel, progress, before_commit)?;
     report.confidence = Some(aligned.confidence);
     report.timings_ms.insert("align".to_string(), align_ms);
     if let Some(t) = report.timings_ms.get_mut("total") {
         *t += align_ms;
     }
     Ok(report)
+}
+
+/// One video (one play, or several placed each in its own), or one clip
+/// per play. The layout matters only with two plays or more.
+fn export_plays(
+    req: &ExportRequest,
+    mut a: InputAnalysis,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(&str, f64),
+    before_commit: &mut dyn FnMut(&std::path::Path) -> Result<()>,
+) -> Result<ExportReport> {
+    if req.plays.len() >= 2 && req.layout == PlaysLayout::Split {
+        return clips::export_clips(req, &mut a, cancel, progress, before_commit);
+    }
+    export_analysed(req, &mut a, cancel, progress, before_commit)
 }
 
 /// Runs the aligner and, on a thread beside it, the input analysis.
@@ -242,6 +253,10 @@ fn aligned_request(req: &ExportRequest, aligned: &AlignResult) -> ExportRequest 
     resolved.song_heard = Some(SongHeard {
         recording_start_s: aligned.overlap.dance_start_s,
     });
+    if resolved.plays.is_empty() && aligned.segments.len() >= 2 {
+        // A whole-class take: every play the aligner found, each placed.
+        resolved.plays = aligned.segments.iter().map(Play::from).collect();
+    }
     if resolved.retime == RetimeMode::Auto {
         // Follow the recording: a pitch-kept speed change is matched with a
         // pitch-kept stretch, a resampled one (or drift) by resampling.
@@ -257,17 +272,48 @@ fn aligned_request(req: &ExportRequest, aligned: &AlignResult) -> ExportRequest 
 /// Exports given an [`InputAnalysis`] of the same files.
 fn export_analysed(
     req: &ExportRequest,
-    mut a: InputAnalysis,
+    a: &mut InputAnalysis,
     cancel: &CancelToken,
     progress: &mut dyn FnMut(&str, f64),
     before_commit: &mut dyn FnMut(&std::path::Path) -> Result<()>,
 ) -> Result<ExportReport> {
+    let mut progress = Progress::new(progress);
+    let finished = write_verified(req, a, cancel, &mut progress)?;
+    before_commit(finished.file.partial_path())?;
+    let output = finished.file.commit()?;
+    progress.now("done", 1.0);
+    let written = Written {
+        output,
+        video_codec: a.picture.track.codec.clone(),
+        info: finished.info,
+        audio: finished.audio,
+        audio_bytes: finished.audio_bytes,
+    };
+    Ok(report(req, &finished.plan, written, finished.timings))
+}
+
+/// A file written, made durable and read back, still under its partial name.
+struct Finished {
+    file: OutputFile,
+    plan: ExportPlan,
+    info: crate::media::MediaInfo,
+    audio: audio::track::AudioDone,
+    audio_bytes: u64,
+    timings: Timings,
+}
+
+/// Plans, writes, syncs and verifies one output file; the caller commits it.
+fn write_verified(
+    req: &ExportRequest,
+    a: &mut InputAnalysis,
+    cancel: &CancelToken,
+    progress: &mut Progress,
+) -> Result<Finished> {
     let mut timings = Timings::start(a.elapsed_ms);
     validate(req)?;
     check_out_dir(&req.out_dir)?;
-    let mut progress = Progress::new(progress);
     let t_plan = Instant::now();
-    let plan = plan_export(req, &mut a, cancel, &mut progress)?;
+    let plan = plan_export(req, a, cancel, progress)?;
     timings.record("plan", t_plan);
     cancel.check()?;
 
@@ -275,13 +321,14 @@ fn export_analysed(
     let file = OutputFile::create(
         &req.out_dir,
         &output_name(req)?,
-        space_needed(req, &a, &plan),
+        space_needed(req, a, &plan),
     )?
     .inject(req.write_fault);
     let mut mux = Mux {
         octx: file.muxer()?,
         file: &file,
     };
+    let origin = a.picture.recording_origin_s;
     let mut video = VideoCopy::add(
         &mut mux.octx,
         a.recording.video(),
@@ -293,7 +340,7 @@ fn export_analysed(
         crate::media::ffi::mirror_display(&mut mux.octx, video.stream.index)
             .map_err(|e| EngineError::media(std::path::Path::new("output"), e))?;
     }
-    let mut audio = start_audio(req, &plan, &mut mux, cancel)?;
+    let mut audio = start_audio(req, origin, &plan, &mut mux, cancel)?;
     let index_space = index_space(
         &mux.octx,
         video.packets_at_most,
@@ -310,7 +357,7 @@ fn export_analysed(
         &mut audio,
         plan.duration_s(),
         cancel,
-        &mut progress,
+        progress,
     );
     // Stop the audio threads (if still running) before anything else.
     let audio = audio.stop();
@@ -319,18 +366,15 @@ fn export_analysed(
     file.close(mux.octx)?;
     timings.record("write", t_write);
 
-    let info = finish_output(&file, &a, &plan, &mut timings, cancel, &mut progress)?;
-    before_commit(file.partial_path())?;
-    let output = file.commit()?;
-    progress.now("done", 1.0);
-    let written = Written {
-        output,
-        video_codec: a.picture.track.codec.clone(),
+    let info = finish_output(&file, a, &plan, &mut timings, cancel, progress)?;
+    Ok(Finished {
+        file,
+        plan,
         info,
         audio,
         audio_bytes,
-    };
-    Ok(report(req, &plan, written, timings))
+        timings,
+    })
 }
 
 /// The output's size, estimated generously, when the request wants the free
@@ -353,22 +397,52 @@ fn space_needed(req: &ExportRequest, a: &InputAnalysis, plan: &ExportPlan) -> Op
 /// Starts the audio track and adds its stream to the output.
 fn start_audio(
     req: &ExportRequest,
+    recording_origin_s: f64,
     plan: &ExportPlan,
     mux: &mut Mux,
     cancel: &CancelToken,
 ) -> Result<AudioTrack> {
-    let render = SongRender::for_output(
+    let mut render = SongRender::for_output(
         &req.song,
         plan.placement,
         (plan.start_recording_s, plan.duration_s()),
         req.audio.bitrate,
         req.retime,
     );
+    if req.plays.len() >= 2 {
+        let mix = plays_mix(req, recording_origin_s, plan);
+        render.retime = mix.retime();
+        render.mix = Some(std::sync::Arc::new(mix));
+    }
     let mut audio = AudioTrack::start(render, req.audio.copy_if_possible, cancel)?;
     audio
         .add_stream(&mut mux.octx)
         .map_err(|e| mux.file.write_failed(e))?;
     Ok(audio)
+}
+
+/// The one-video mix of the request's plays over the planned output.
+fn plays_mix(req: &ExportRequest, recording_origin_s: f64, plan: &ExportPlan) -> Mix {
+    let retime_of = |placement, duration_s| {
+        SongRender::for_output(
+            &req.song,
+            placement,
+            (0.0, duration_s),
+            req.audio.bitrate,
+            req.retime,
+        )
+        .retime
+    };
+    Mix {
+        pieces: mix_pieces(&MixLayout {
+            plays: &req.plays,
+            span: (plan.start_recording_s, plan.end_recording_s),
+            between: req.between,
+            retime_of: &retime_of,
+        }),
+        recording: req.recording.clone(),
+        recording_origin_s,
+    }
 }
 
 /// Makes the output durable and checks it: fsync, read back (streams and

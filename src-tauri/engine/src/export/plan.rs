@@ -139,9 +139,12 @@ fn smart_or_edit_list(
     }
 }
 
-/// The request's placement; without a reference time, the middle of the
-/// recording.
+/// The request's placement (with plays, the first play's); without a
+/// reference time, the middle of the recording.
 fn resolve_placement(req: &ExportRequest, a: &InputAnalysis) -> Result<Placement> {
+    if let Some(first) = req.plays.first() {
+        return Ok(first.placement());
+    }
     let mut p = req.placement.ok_or_else(|| {
         EngineError::InvalidRequest("export_analysed needs a placement (offset and rate)".into())
     })?;
@@ -153,16 +156,27 @@ fn resolve_placement(req: &ExportRequest, a: &InputAnalysis) -> Result<Placement
 }
 
 /// What the trim is decided from, recording time; no black ending yet.
+/// With plays, the song is heard from the first play's start to the last
+/// one's end: the export starts and ends as a single play's does (the
+/// lead-in before, nothing after the song stops), and the user's trim, a
+/// black ending and the recording's own ends still apply.
 fn trim_facts(req: &ExportRequest, a: &InputAnalysis, p: &Placement) -> TrimFacts {
     let origin = a.picture.recording_origin_s;
+    let heard = match (req.plays.first(), req.plays.last()) {
+        (Some(first), Some(last)) => (first.recording_start_s, last.recording_end_s),
+        _ => (
+            match req.song_heard {
+                Some(h) => h.recording_start_s,
+                None => p.dance_at(a.song_range.start_s),
+            },
+            p.dance_at(a.song_range.end_s),
+        ),
+    };
     TrimFacts {
         recording_start_s: a.picture.track.start_s - origin,
         recording_end_s: a.picture.track.end_s - origin,
-        song_heard_start_s: match req.song_heard {
-            Some(h) => h.recording_start_s,
-            None => p.dance_at(a.song_range.start_s),
-        },
-        song_heard_end_s: p.dance_at(a.song_range.end_s),
+        song_heard_start_s: heard.0,
+        song_heard_end_s: heard.1,
         black_from_s: None,
         lead_in_s: req.lead_in_s,
         user_start_s: req.trim_start_s,

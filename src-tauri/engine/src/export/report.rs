@@ -7,6 +7,7 @@ use super::plan::ExportPlan;
 use super::request::ExportRequest;
 use super::trim::{EndReason, StartReason};
 use crate::media::probe::MediaInfo;
+use crate::timeline::Play;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -64,11 +65,35 @@ pub struct AudioReport {
     pub note: Option<String>,
 }
 
+/// One clip of an export with one clip per play.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClipReport {
+    #[serde(with = "crate::jobs::os_path::json")]
+    pub output: PathBuf,
+    /// The play it holds.
+    pub play: Play,
+    pub trim: TrimReport,
+    pub start_cut: StartCutUsed,
+    pub duration_s: f64,
+    pub size_bytes: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportReport {
     /// Exact even when not UTF-8 (a string, else `{"os": [bytes]}`).
+    /// The file written; with one clip per play, the first clip.
     #[serde(with = "crate::jobs::os_path::json")]
     pub output: PathBuf,
+    /// Every file written, in order: the one video, or one clip per play.
+    #[serde(with = "crate::jobs::os_path::vec_json", default)]
+    pub outputs: Vec<PathBuf>,
+    /// The plays placed, when there were several (`offset_s` and `rate`
+    /// are then the first play's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plays: Vec<Play>,
+    /// With one clip per play: each clip (its play, trim and file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clips: Vec<ClipReport>,
     pub offset_s: f64,
     pub rate: f64,
     /// Recording time where `offset_s` holds exactly (matters when `rate != 1`).
@@ -146,6 +171,13 @@ pub(crate) fn report(
     let smart = plan.smart_head.is_some();
     let audio = written.audio;
     ExportReport {
+        outputs: vec![written.output.clone()],
+        plays: if req.plays.len() >= 2 {
+            req.plays.clone()
+        } else {
+            Vec::new()
+        },
+        clips: Vec::new(),
         output: written.output,
         offset_s: p.offset_s,
         rate: p.rate,

@@ -236,6 +236,26 @@ pub(crate) fn output_name(req: &ExportRequest) -> Result<String> {
     Ok(fit_name(stem, ext, MAX_FINAL_NAME_BYTES))
 }
 
+/// The name of clip `index` (from 0) of a split export:
+/// `<stem>_play01.mp4`, `_play02`, … where the stem is the user's name (its
+/// `.mp4` taken off) or the class video's.
+pub(crate) fn clip_name(req: &ExportRequest, index: usize) -> Result<String> {
+    let stem = match &req.name {
+        Some(_) => {
+            let name = output_name(req)?;
+            let cut = name.len() - 4;
+            name[..cut].to_string()
+        }
+        None => req
+            .recording
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "video".into()),
+    };
+    let tail = format!("_play{:02}.mp4", index + 1);
+    Ok(fit_name(&stem, &tail, MAX_FINAL_NAME_BYTES))
+}
+
 /// What the default output name adds to the class video's stem.
 const DEFAULT_SUFFIX: &str = "_beatsync.mp4";
 
@@ -282,6 +302,26 @@ mod tests {
         assert_eq!(named("/v/class.mov", None), "class_beatsync.mp4");
         assert_eq!(named("/v/a.mp4", Some("mine")), "mine.mp4");
         assert_eq!(named("/v/a.mp4", Some("mine.Mp4")), "mine.Mp4");
+    }
+
+    #[test]
+    fn clips_are_named_after_the_class_or_the_users_name() {
+        let mut req = ExportRequest::new(
+            Path::new("/v/class.mov"),
+            Path::new("s.m4a"),
+            Path::new("/o"),
+            None,
+        );
+        assert_eq!(clip_name(&req, 0).expect("name"), "class_play01.mp4");
+        assert_eq!(clip_name(&req, 11).expect("name"), "class_play12.mp4");
+        req.name = Some("tuesday.MP4".into());
+        assert_eq!(clip_name(&req, 1).expect("name"), "tuesday_play02.mp4");
+        req.name = Some("舞".repeat(100));
+        let long = clip_name(&req, 2).expect("name");
+        assert!(
+            long.len() <= MAX_FINAL_NAME_BYTES && long.ends_with("_play03.mp4"),
+            "{long}"
+        );
     }
 
     #[cfg(unix)]

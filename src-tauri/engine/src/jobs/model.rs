@@ -216,6 +216,9 @@ pub struct Job {
     pub output_path: Option<PathBuf>,
     /// The export's file as recorded before its rename (see [`OutputSeal`]).
     pub output_seal: Option<OutputSeal>,
+    /// With one clip per play: every clip's seal, in order (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_seals: Vec<OutputSeal>,
     pub error: Option<ErrorPayload>,
     /// How many times a run was interrupted by the app or machine stopping.
     pub interruptions: u32,

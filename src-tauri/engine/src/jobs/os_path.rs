@@ -125,6 +125,22 @@ pub mod opt_json {
     }
 }
 
+/// `#[serde(with = "vec_json")]` for a list of paths that may not be UTF-8.
+pub mod vec_json {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(p: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(p.iter().map(|p| JsonPath::of(p)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+        Vec::<JsonPath>::deserialize(d)?
+            .into_iter()
+            .map(JsonPath::path)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

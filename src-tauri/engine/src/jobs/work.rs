@@ -133,7 +133,11 @@ impl Work for EngineWork {
 
     fn plan_output(&self, job: &Job) -> Result<PathBuf> {
         let req = export_request(job)?;
-        let name = crate::export::output_name(&req)?;
+        let name = if splits(&req) {
+            crate::export::clip_name(&req, 0)?
+        } else {
+            crate::export::output_name(&req)?
+        };
         (1..10_000)
             .map(|n| req.out_dir.join(crate::export::numbered(&name, n)))
             .find(|p| !p.exists())
@@ -163,8 +167,12 @@ impl Work for EngineWork {
         before_commit: BeforeCommit<'_>,
     ) -> Result<ExportOutcome> {
         let mut req = export_request(job)?;
+        // One file: the planned (maybe numbered) name. Clips keep theirs,
+        // made from the job's name; the seals find them whatever they got.
         if let Some(name) = job.output_path.as_ref().and_then(|p| p.file_name()) {
-            req.name = Some(name.to_string_lossy().into_owned());
+            if !splits(&req) {
+                req.name = Some(name.to_string_lossy().into_owned());
+            }
         }
         req.write_fault = self.write_fault;
         crate::export::remove_stale_partials(&req.out_dir);
@@ -179,8 +187,16 @@ impl Work for EngineWork {
     }
 }
 
+/// Whether the export writes one clip per play.
+fn splits(req: &crate::export::ExportRequest) -> bool {
+    req.plays.len() >= 2 && req.layout == crate::export::PlaysLayout::Split
+}
+
 /// Builds the export request: the user's placement if they nudged it, else
 /// the checkpointed analysis; the analysis also says where the song is heard.
+/// The plays: the teacher's list when the options have one, else every
+/// segment of the analysis (when it found two or more, and the user did not
+/// nudge the one placement).
 pub fn export_request(job: &Job) -> Result<crate::export::ExportRequest> {
     use crate::export::{AudioChoice, ExportRequest, SongHeard};
     use crate::timeline::Placement;
@@ -212,6 +228,20 @@ pub fn export_request(job: &Job) -> Result<crate::export::ExportRequest> {
         } else {
             crate::export::audio::RetimeMode::Resample
         };
+    }
+    req.layout = job.options.layout;
+    req.between = job.options.between;
+    match (&job.options.plays, &job.checkpoint) {
+        (Some(plays), _) if plays.is_empty() => {
+            return Err(crate::error::EngineError::NothingToExport {
+                reason: "every play was left out; keep at least one".into(),
+            })
+        }
+        (Some(plays), _) => req.plays = plays.clone(),
+        (None, Some(a)) if a.segments.len() >= 2 && job.options.offset_s.is_none() => {
+            req.plays = a.segments.iter().map(crate::timeline::Play::from).collect();
+        }
+        _ => {}
     }
     if let Some(offset_s) = job.options.offset_s {
         let base = req.placement.unwrap_or(Placement {

@@ -1,5 +1,6 @@
 //! Decoding, positioning, re-timing and encoding the song to AAC.
 
+use super::mix::MixPcm;
 use super::retime::{Planar, Retimer};
 use super::{AudioPacket, Retime, SongRender};
 use crate::cancel::CancelToken;
@@ -20,7 +21,8 @@ type Sink<'a> = &'a mut dyn FnMut(AudioPacket) -> Result<()>;
 pub(crate) struct SongEncoder {
     job: SongRender,
     /// The song, opened with full probing: a stream's real sample rate
-    /// (HE-AAC's, twice its header's) is known only then.
+    /// (HE-AAC's, twice its header's) is known only then. A render of
+    /// several plays opens it again for each play.
     ictx: Input,
     audio: AudioDecoder,
     out: FrameEncoder,
@@ -77,119 +79,191 @@ impl SongEncoder {
     /// in order, timestamps on the whole output's time line.
     pub fn run(mut self, cancel: &CancelToken, sink: Sink) -> Result<()> {
         let path = self.job.song.clone();
-        let mut start = self.start()?;
-        let from = start.from;
-        self.out.total = start.total_out;
+        let (layout, sample_rate) = (self.out.layout, self.out.sample_rate);
+        let (from, total, mut source): (usize, usize, Box<dyn PcmSource>) =
+            match self.job.mix.take() {
+                None => {
+                    let pcm = SongPcm::start(
+                        self.job,
+                        (self.ictx, self.audio),
+                        (layout, sample_rate),
+                        SeekRule::EXACT,
+                    )?;
+                    (pcm.from, pcm.total_out, Box::new(pcm))
+                }
+                Some(mix) => {
+                    let full = self.job.total_samples(sample_rate);
+                    let (from, to) = self.job.range.unwrap_or((0, full));
+                    let to = to.min(full);
+                    let pcm = MixPcm::new(&self.job, mix, (layout, sample_rate), (from, to))?;
+                    (from, to.saturating_sub(from), Box::new(pcm))
+                }
+            };
+        self.out.total = total;
         let mut sink = |mut p: AudioPacket| -> Result<()> {
             p.set_pts(p.pts().map(|t| t + from as i64));
             p.set_dts(p.dts().map(|t| t + from as i64));
             sink(p)
         };
         let sink: Sink = &mut sink;
-        let channels = usize::from(self.channels());
-        let mut retimer = Retimer::new(
-            self.job.retime,
-            self.job.placement.rate,
-            self.out.layout,
-            self.out.sample_rate,
-            &path,
-        )?;
-        self.seek_near(&mut start);
-        let mut input = SongInput::new(&path, self.out.layout, self.out.sample_rate);
-        let mut ready = Planar::new(channels);
-        ready.push_silence(start.lead_silence.min(start.total_out));
-        while self.out.emitted < start.total_out {
+        let mut ready = Planar::new(layout.channels() as usize);
+        while self.out.emitted < total {
             cancel.check()?;
-            // Enough buffered for the rest of the output: stop decoding.
-            if ready.len() >= start.total_out - self.out.emitted || input.done {
-                break;
-            }
-            self.decode_step(&mut input, &mut start)?;
-            if start.to_skip > 0 {
-                let n = start.to_skip.min(input.converted.len());
-                input.converted.drop_front(n);
-                start.to_skip -= n;
-            }
-            if start.to_skip == 0 && (input.converted.len() > 0 || input.done) {
-                let mut stretched = Planar::new(channels);
-                retimer.process(Some(&mut input.converted), &mut stretched, &path)?;
-                if input.done {
-                    retimer.process(None, &mut stretched, &path)?;
-                }
-                ready.append(&mut stretched);
-            }
+            let n = self.out.frame_size.min(total - self.out.emitted);
+            source.fill(&mut ready, n, cancel)?;
             self.out.encode_ready(&mut ready, false, &path, sink)?;
         }
-        self.out.encode_ready(&mut ready, true, &path, sink)?;
         self.out.finish(&path, sink)
     }
+}
 
-    /// Where this render starts in the song: output samples `[from, from +
-    /// total_out)`, preceded by silence before the song starts (a lead-in
-    /// before the music) or after song samples to skip.
-    fn start(&self) -> Result<RenderStart> {
-        let sr = f64::from(self.out.sample_rate);
-        let b0 = self.job.placement.song_at(self.job.out_start_recording_s);
-        let full = self.job.total_samples(self.out.sample_rate);
-        let (from, to) = self.job.range.unwrap_or((0, full));
-        let to = to.min(full);
-        if from > 0 && self.job.retime != Retime::None {
-            return Err(EngineError::InvalidRequest(
-                "a re-timed song is rendered in one piece".into(),
-            ));
-        }
-        let (lead_silence, to_skip) = if self.job.retime == Retime::None {
-            let start = (b0 * sr).round() as i64 + from as i64;
-            ((-start).max(0) as usize, start.max(0) as usize)
-        } else if b0 < 0.0 {
-            ((-b0 * self.job.placement.rate * sr).round() as usize, 0)
-        } else {
-            (0, (b0 * sr).round() as usize)
+/// Output samples, produced in order: the song placed in time, or several
+/// plays mixed ([`super::mix`]).
+pub(super) trait PcmSource {
+    /// Appends exactly the next `n` samples to `out` (silence past the end).
+    fn fill(&mut self, out: &mut Planar, n: usize, cancel: &CancelToken) -> Result<()>;
+}
+
+/// How a render may seek instead of decoding what it skips.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SeekRule {
+    /// Only where no rate conversion changes the sample count (the song:
+    /// positioned to the sample); otherwise to within a sample (the
+    /// recording's own sound between plays).
+    pub exact_only: bool,
+    /// Container time of sample 0 (the recording's first decoded audio sample).
+    pub origin_s: f64,
+}
+
+impl SeekRule {
+    pub const EXACT: SeekRule = SeekRule {
+        exact_only: true,
+        origin_s: 0.0,
+    };
+}
+
+/// One file's sound positioned and re-timed for the output: decoded,
+/// converted to the output's rate and layout, the samples before the output
+/// skipped (or silence put before the sound starts), stretched by the rate.
+pub(super) struct SongPcm {
+    job: SongRender,
+    ictx: Input,
+    audio: AudioDecoder,
+    start: RenderStart,
+    input: SongInput,
+    retimer: Retimer,
+    /// Samples ready for the output, in order.
+    ready: Planar,
+    seek: SeekRule,
+    /// First output sample rendered and how many.
+    pub from: usize,
+    pub total_out: usize,
+}
+
+impl SongPcm {
+    /// Opens `job.song` for a render at `(layout, sample_rate)`.
+    pub fn open(
+        job: SongRender,
+        spec: (ffmpeg::ChannelLayout, u32),
+        seek: SeekRule,
+    ) -> Result<Self> {
+        let path = job.song.clone();
+        let mut ictx = open_input(&path)?;
+        let audio = AudioDecoder::open(&ictx, &path)?;
+        ffi::select_stream(&mut ictx, audio.stream_index);
+        Self::start(job, (ictx, audio), spec, seek)
+    }
+
+    fn start(
+        job: SongRender,
+        (ictx, audio): (Input, AudioDecoder),
+        (layout, sample_rate): (ffmpeg::ChannelLayout, u32),
+        seek: SeekRule,
+    ) -> Result<Self> {
+        let path = job.song.clone();
+        let start = render_start(&job, sample_rate)?;
+        let retimer = Retimer::new(job.retime, job.placement.rate, layout, sample_rate, &path)?;
+        let mut ready = Planar::new(layout.channels() as usize);
+        ready.push_silence(start.lead_silence.min(start.total_out));
+        let mut pcm = Self {
+            from: start.from,
+            total_out: start.total_out,
+            input: SongInput::new(&path, layout, sample_rate),
+            job,
+            ictx,
+            audio,
+            start,
+            retimer,
+            ready,
+            seek,
         };
-        Ok(RenderStart {
-            from,
-            total_out: to.saturating_sub(from),
-            lead_silence,
-            to_skip,
-            skip_from_pts: false,
-        })
+        pcm.seek_near();
+        Ok(pcm)
+    }
+
+    /// Decodes one packet's worth, skips what precedes the output, and
+    /// re-times what is left into `ready`.
+    fn step(&mut self) -> Result<()> {
+        let path = self.job.song.clone();
+        self.decode_step()?;
+        let (input, start) = (&mut self.input, &mut self.start);
+        if start.to_skip > 0 {
+            let n = start.to_skip.min(input.converted.len());
+            input.converted.drop_front(n);
+            start.to_skip -= n;
+        }
+        if start.to_skip == 0 && (input.converted.len() > 0 || input.done) {
+            let mut stretched = Planar::new(input.converted.0.len());
+            self.retimer
+                .process(Some(&mut input.converted), &mut stretched, &path)?;
+            if input.done {
+                self.retimer.process(None, &mut stretched, &path)?;
+            }
+            self.ready.append(&mut stretched);
+        }
+        Ok(())
     }
 
     /// A song far from its start: seek there instead of decoding what is
     /// skipped. Only where timestamps are exact to the sample (MP4/M4A AAC,
-    /// MKV: index-based) and no rate conversion changes the count; 2 s early,
-    /// since the first frame after a seek lacks its overlap.
-    fn seek_near(&mut self, start: &mut RenderStart) {
+    /// MKV: index-based) and (for the song) no rate conversion changes the
+    /// count; 2 s early, since the first frame after a seek lacks its overlap.
+    fn seek_near(&mut self) {
         let exact_timestamps = {
             let format = self.ictx.format();
             let name = format.name();
             name.contains("mp4") || name.contains("matroska")
         };
-        let sr = self.out.sample_rate;
-        if !(exact_timestamps
-            && self.audio.decoder.rate() == sr
-            && start.to_skip > 10 * sr as usize)
-        {
+        let sr = self.input.rate;
+        let same_rate = self.audio.decoder.rate() == sr || !self.seek.exact_only;
+        if !(exact_timestamps && same_rate && self.start.to_skip > 10 * sr as usize) {
             return;
         }
         let tb = f64::from(self.audio.time_base);
-        let target_s = start.to_skip as f64 / f64::from(sr) - 2.0;
+        let target_s = self.start.to_skip as f64 / f64::from(sr) - 2.0 + self.seek.origin_s;
         let ts = (target_s / tb) as i64;
         if ffi::seek_keyframe_before(&mut self.ictx, self.audio.stream_index, ts).is_ok() {
             self.audio.decoder.flush();
-            start.skip_from_pts = true;
+            self.start.skip_from_pts = true;
         }
     }
 
     /// Decodes one packet's worth into `input.converted`; at the end of the
     /// song, flushes and marks `input.done`.
-    fn decode_step(&mut self, input: &mut SongInput, start: &mut RenderStart) -> Result<()> {
+    fn decode_step(&mut self) -> Result<()> {
+        let input = &mut self.input;
         let mut frame = ffmpeg::frame::Audio::empty();
         let mut got_frames = false;
         while self.audio.decoder.receive_frame(&mut frame).is_ok() {
             got_frames = true;
-            if start.skip_from_pts {
-                self.count_skip_from(&frame, start, &input.path)?;
+            if self.start.skip_from_pts {
+                count_skip_from(
+                    &self.audio,
+                    &frame,
+                    (input.rate, self.seek),
+                    &mut self.start,
+                    &input.path,
+                )?;
             }
             input.convert(&frame)?;
         }
@@ -217,30 +291,77 @@ impl SongEncoder {
         }
         Ok(())
     }
+}
 
-    /// The seek landed at `frame`: the samples to skip count from there.
-    fn count_skip_from(
-        &self,
-        frame: &ffmpeg::frame::Audio,
-        start: &mut RenderStart,
-        path: &Path,
-    ) -> Result<()> {
-        let tb = f64::from(self.audio.time_base);
-        let sr = f64::from(self.out.sample_rate);
-        let at = frame
-            .pts()
-            .map(|p| (p as f64 * tb * sr).round() as i64)
-            .ok_or_else(|| EngineError::media(path, "the song has no timestamps after seeking"))?;
-        if at < 0 || at as usize > start.to_skip {
-            return Err(EngineError::media(path, "seeking in the song went wrong"));
+impl PcmSource for SongPcm {
+    fn fill(&mut self, out: &mut Planar, n: usize, cancel: &CancelToken) -> Result<()> {
+        while self.ready.len() < n && !self.input.done {
+            cancel.check()?;
+            self.step()?;
         }
-        start.to_skip -= at as usize;
-        start.skip_from_pts = false;
+        if self.ready.len() < n {
+            // The song ended before the output: silence.
+            self.ready.push_silence(n - self.ready.len());
+        }
+        self.ready.move_front_to(n, out);
         Ok(())
     }
 }
 
-/// Where a render starts (see [`SongEncoder::start`]).
+/// Where a render starts in the song: output samples `[from, from +
+/// total_out)`, preceded by silence before the song starts (a lead-in
+/// before the music) or after song samples to skip.
+fn render_start(job: &SongRender, sample_rate: u32) -> Result<RenderStart> {
+    let sr = f64::from(sample_rate);
+    let b0 = job.placement.song_at(job.out_start_recording_s);
+    let full = job.total_samples(sample_rate);
+    let (from, to) = job.range.unwrap_or((0, full));
+    let to = to.min(full);
+    if from > 0 && job.retime != Retime::None {
+        return Err(EngineError::InvalidRequest(
+            "a re-timed song is rendered in one piece".into(),
+        ));
+    }
+    let (lead_silence, to_skip) = if job.retime == Retime::None {
+        let start = (b0 * sr).round() as i64 + from as i64;
+        ((-start).max(0) as usize, start.max(0) as usize)
+    } else if b0 < 0.0 {
+        ((-b0 * job.placement.rate * sr).round() as usize, 0)
+    } else {
+        (0, (b0 * sr).round() as usize)
+    };
+    Ok(RenderStart {
+        from,
+        total_out: to.saturating_sub(from),
+        lead_silence,
+        to_skip,
+        skip_from_pts: false,
+    })
+}
+
+/// The seek landed at `frame`: the samples to skip count from there.
+fn count_skip_from(
+    audio: &AudioDecoder,
+    frame: &ffmpeg::frame::Audio,
+    (sample_rate, seek): (u32, SeekRule),
+    start: &mut RenderStart,
+    path: &Path,
+) -> Result<()> {
+    let tb = f64::from(audio.time_base);
+    let sr = f64::from(sample_rate);
+    let at = frame
+        .pts()
+        .map(|p| ((p as f64 * tb - seek.origin_s) * sr).round() as i64)
+        .ok_or_else(|| EngineError::media(path, "the song has no timestamps after seeking"))?;
+    if at < 0 || at as usize > start.to_skip {
+        return Err(EngineError::media(path, "seeking in the song went wrong"));
+    }
+    start.to_skip -= at as usize;
+    start.skip_from_pts = false;
+    Ok(())
+}
+
+/// Where a render starts (see [`render_start`]).
 struct RenderStart {
     /// First output sample rendered (pieces after the first start later).
     from: usize,

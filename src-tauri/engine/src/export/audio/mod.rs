@@ -19,6 +19,7 @@
 pub(crate) mod copier;
 pub(crate) mod encoder;
 pub(crate) mod feed;
+pub(crate) mod mix;
 mod retime;
 pub(crate) mod split;
 pub(crate) mod stretch;
@@ -82,6 +83,9 @@ pub(crate) struct SongRender {
     /// Render only output samples `[from, to)` (for encoding in parallel
     /// pieces; `Retime::None` only). Packet timestamps stay global.
     pub range: Option<(usize, usize)>,
+    /// Several plays mixed (`placement` and `retime` are then the first
+    /// play's and the strongest re-timing): see [`mix`].
+    pub mix: Option<std::sync::Arc<mix::Mix>>,
 }
 
 impl SongRender {

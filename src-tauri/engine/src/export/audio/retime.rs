@@ -32,6 +32,13 @@ impl Planar {
             c.resize(c.len() + n, 0.0);
         }
     }
+    /// Moves the first `n` samples (all there are) to the end of `to`.
+    pub fn move_front_to(&mut self, n: usize, to: &mut Planar) {
+        for (a, b) in self.0.iter_mut().zip(to.0.iter_mut()) {
+            let n = n.min(a.len());
+            b.extend(a.drain(..n));
+        }
+    }
     pub fn append(&mut self, other: &mut Planar) {
         for (a, b) in self.0.iter_mut().zip(other.0.iter_mut()) {
             a.append(b);

@@ -42,6 +42,7 @@ impl SongRender {
             bitrate: bitrate as usize,
             retime,
             range: None,
+            mix: None,
         }
     }
 }
@@ -68,7 +69,12 @@ impl AudioTrack {
     /// encoder thread(s).
     pub fn start(render: SongRender, copy_if_possible: bool, cancel: &CancelToken) -> Result<Self> {
         let mut note = None;
-        if copy_if_possible {
+        if copy_if_possible && render.mix.is_some() {
+            note = Some(
+                "the song's packets were not copied (several plays are mixed); encoded instead"
+                    .into(),
+            );
+        } else if copy_if_possible {
             match SongCopier::open(&render)? {
                 Ok(c) => return Self::copied(c, &render),
                 Err(reason) => {

@@ -7,6 +7,7 @@ use super::eta;
 use crate::cancel::CancelToken;
 use crate::error::EngineError;
 use crate::jobs::model::{Job, OutputSeal, Stage};
+use crate::jobs::os_path;
 use crate::jobs::retry::store_backoff;
 use crate::jobs::store::{Store, WorkKind};
 use crate::jobs::work::Work;
@@ -116,15 +117,21 @@ impl<W: Work> JobContext<W> {
         }
     }
 
-    /// Adopts the file an earlier run of this job wrote and sealed, or
-    /// plans the output, exports, and seals the file before its rename.
+    /// Adopts the file(s) an earlier run of this job wrote and sealed, or
+    /// plans the output, exports, and seals the file(s) before the rename.
     fn export(
         &self,
         job: &Job,
         token: &CancelToken,
         report: &mut dyn FnMut(Stage, f64),
     ) -> Outcome {
-        if let Some(done) = own_output(job) {
+        if let Some(done) = own_clips(job) {
+            // A previous run renamed every clip: adopt them.
+            if let Ok(mut r) = self.work.adopt(job, &done[0]) {
+                r["outputs"] = done.iter().map(|p| os_path::json_value(p)).collect();
+                return Ok(Done::Export(done[0].clone(), r));
+            }
+        } else if let Some(done) = own_output(job) {
             // A previous run got as far as the final rename: adopt it.
             if let Ok(r) = self.work.adopt(job, &done) {
                 return Ok(Done::Export(done, r));
@@ -135,13 +142,20 @@ impl<W: Work> JobContext<W> {
             self.store.plan_output(&job.id, &planned)
         })
         .map_err(|e| store_failed(&planned, &e))?;
+        // A split export calls this once per clip, all before the first
+        // rename; the store keeps every seal so far.
+        let mut seals: Vec<OutputSeal> = Vec::new();
         let mut seal = |partial: &Path| -> crate::Result<()> {
             if self.abandoned.load(Ordering::SeqCst) {
                 return Err(EngineError::Cancelled);
             }
-            let seal = OutputSeal::of(&fingerprint(partial)?);
+            seals.push(OutputSeal::of(&fingerprint(partial)?));
             with_store_retries(STORE_TRIES_IN_WORK, || {
-                self.store.seal_output(&job.id, &seal)
+                if seals.len() == 1 {
+                    self.store.seal_output(&job.id, &seals[0])
+                } else {
+                    self.store.seal_outputs(&job.id, &seals)
+                }
             })
             .map(|_| ())
             .map_err(|e| store_failed(partial, &e))
@@ -170,6 +184,41 @@ fn own_output(job: &Job) -> Option<PathBuf> {
     (1..=20)
         .map(|n| dir.join(crate::export::numbered(name, n)))
         .find(|p| seal.matches(p))
+}
+
+/// The clips an earlier split run of this job sealed, when every one is
+/// in the output folder under a final name (any name: a taken one was
+/// numbered). When only some are there (a run killed among the renames),
+/// those are removed — they are this job's, the seal says so — and `None`
+/// is returned: the export runs again and writes every clip once.
+fn own_clips(job: &Job) -> Option<Vec<PathBuf>> {
+    if job.output_seals.len() < 2 {
+        return None;
+    }
+    let dir = job.output_path.as_ref()?.parent()?;
+    let names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| {
+            !e.file_name()
+                .to_string_lossy()
+                .starts_with(crate::export::PARTIAL_PREFIX)
+        })
+        .map(|e| e.path())
+        .collect();
+    let found: Vec<Option<PathBuf>> = job
+        .output_seals
+        .iter()
+        .map(|seal| names.iter().find(|p| seal.matches(p)).cloned())
+        .collect();
+    if found.iter().all(Option::is_some) {
+        return Some(found.into_iter().flatten().collect());
+    }
+    for path in found.into_iter().flatten() {
+        tracing::info!("removing {} of an interrupted split export", path.display());
+        let _ = std::fs::remove_file(path);
+    }
+    None
 }
 
 /// Lowers the calling thread's CPU priority (Linux: nice is per thread).

@@ -171,8 +171,10 @@ pub(super) fn salvage(damaged: &Path, into: &mut Connection) -> usize {
     };
     // The exact paths when the damaged database has them (v5 on), else
     // the text as rows before v5 were read.
-    let exact = format!("SELECT {JOB_COLUMNS}, 0, NULL, 0, 0, {PATH_BYTES_COLUMNS} FROM jobs");
-    let text_only = format!("SELECT {JOB_COLUMNS}, 0, NULL, 0, 0, NULL, NULL, NULL FROM jobs");
+    let exact =
+        format!("SELECT {JOB_COLUMNS}, 0, NULL, 0, 0, {PATH_BYTES_COLUMNS}, NULL FROM jobs");
+    let text_only =
+        format!("SELECT {JOB_COLUMNS}, 0, NULL, 0, 0, NULL, NULL, NULL, NULL FROM jobs");
     let top: Option<i64> = old
         .query_row("SELECT max(rowid) FROM jobs", [], |r| r.get(0))
         .ok()

@@ -20,7 +20,7 @@ pub(super) const PATH_BYTES_COLUMNS: &str = "dance_path_bytes, bgm_path_bytes, o
 
 /// `SELECT` of every column `job_from_row` reads, then `tail` (WHERE, ORDER…).
 pub(super) fn select_jobs(tail: &str) -> String {
-    format!("SELECT {JOB_COLUMNS}, rev, output_seal, crashes, isolate, {PATH_BYTES_COLUMNS} FROM jobs {tail}")
+    format!("SELECT {JOB_COLUMNS}, rev, output_seal, crashes, isolate, {PATH_BYTES_COLUMNS}, output_seals FROM jobs {tail}")
 }
 
 pub(super) fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> rusqlite::Result<T> {
@@ -86,6 +86,10 @@ pub(super) fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
         output_seal: row
             .get::<_, Option<String>>(26)?
             .and_then(|s| serde_json::from_str(&s).ok()),
+        output_seals: row
+            .get::<_, Option<String>>(32)?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
         crashes: row.get(27)?,
         isolated: row.get::<_, i64>(28)? != 0,
         created_at: row.get(20)?,

@@ -185,14 +185,14 @@ impl Store {
                 let back = if j.state == JobState::Analyzing { "queued" } else { "analyzed" };
                 tx.execute(
                     "UPDATE jobs SET state = ?2, stage = NULL, eta_s = NULL, next_run_at = ?3, error_code = ?4,
-                         error_message = ?5, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, isolate = 0
+                         error_message = ?5, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, output_seals = NULL, isolate = 0
                      WHERE id = ?1",
                     params![id, back, now + backoff.as_millis() as i64, error.code.as_str(), error.message],
                 )?;
             } else {
                 tx.execute(
                     "UPDATE jobs SET state = 'failed', stage = NULL, eta_s = NULL, error_code = ?2, error_message = ?3,
-                         finished_at = ?4, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, isolate = 0
+                         finished_at = ?4, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, output_seals = NULL, isolate = 0
                      WHERE id = ?1",
                     params![id, error.code.as_str(), error.message, now],
                 )?;
@@ -209,7 +209,7 @@ impl Store {
                 return Err(refuse(j, "given an output"));
             }
             tx.execute(
-                "UPDATE jobs SET output_path = ?2, output_path_bytes = ?3, output_seal = NULL WHERE id = ?1",
+                "UPDATE jobs SET output_path = ?2, output_path_bytes = ?3, output_seal = NULL, output_seals = NULL WHERE id = ?1",
                 params![id, path_str(path), path_bytes(path)],
             )?;
             Ok(())
@@ -245,6 +245,21 @@ impl Store {
         })
     }
 
+    /// Records what a split export wrote, one seal per clip in order, before
+    /// any clip gets its final name (`output_seal` keeps the first).
+    pub fn seal_outputs(&self, id: &str, seals: &[OutputSeal]) -> JobsResult<Job> {
+        self.transition(id, |tx, j| {
+            if j.state != JobState::Exporting {
+                return Err(refuse(j, "given an output"));
+            }
+            tx.execute(
+                "UPDATE jobs SET output_seal = ?2, output_seals = ?3 WHERE id = ?1",
+                params![id, seals.first().map(to_json), to_json(&seals)],
+            )?;
+            Ok(())
+        })
+    }
+
     /// The last resort when a run's outcome cannot be recorded the normal
     /// way (its row no longer reads): a plain UPDATE that reads nothing, so
     /// the job is never left looking as if it were running.
@@ -252,7 +267,7 @@ impl Store {
         let conn = self.conn()?;
         conn.execute(
             "UPDATE jobs SET state = 'failed', stage = NULL, eta_s = NULL, error_code = ?2, error_message = ?3,
-                 finished_at = ?4, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, isolate = 0
+                 finished_at = ?4, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, output_seals = NULL, isolate = 0
              WHERE id = ?1 AND state IN ('analyzing', 'exporting')",
             params![id, error.code.as_str(), error.message, now_ms()],
         )?;

@@ -59,6 +59,10 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE jobs ADD COLUMN dance_path_bytes BLOB;
     ALTER TABLE jobs ADD COLUMN bgm_path_bytes BLOB;
     ALTER TABLE jobs ADD COLUMN output_path_bytes BLOB;",
+    // v6: the seals of the clips a split export wrote (one per play, JSON
+    // list), recorded before the first rename, so a run killed among the
+    // renames is recognised and its clips are neither doubled nor lost.
+    "ALTER TABLE jobs ADD COLUMN output_seals TEXT;",
 ];
 
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
