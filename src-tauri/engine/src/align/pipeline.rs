@@ -20,7 +20,7 @@ use super::{
 use crate::cancel::CancelToken;
 use crate::dsp::beats::{track_beats, BeatGrid};
 use crate::dsp::onset::{onset_envelope, whiten_envelope, OnsetEnvelope};
-use crate::dsp::spectral::{spectral_shape, SongShapeSpectra, SpectralShape};
+use crate::dsp::spectral::{spectral_shape_of, SongShapeSpectra, SpectralShape};
 use crate::error::{EngineError, Result};
 use first_pass::{accept_first_pass, judge_first_pass};
 use ranking::{
@@ -266,14 +266,13 @@ fn coarse_search(
 
 /// The recording's shape, the song's shape and the song's beats: independent,
 /// so the last two run beside the first. The recording's log band energies
-/// are consumed (nothing after the shape reads them): on a long recording
-/// they are the size of its shape, and the smoothed copy is freed as soon as
-/// the shape is made, so at most two of the three are held at once.
+/// are consumed (nothing after the shape reads them) and become its shape in
+/// their own buffer: on a long recording that buffer is tens of megabytes.
 fn shape_features(features: &mut Features, opts: &AlignOptions) -> Shapes {
     let smooth = SHAPE_SMOOTH_FRAMES;
-    let shape_of = |bands: &[f32], n_bands: usize| {
-        spectral_shape(
-            &smooth_bands(bands, n_bands, smooth),
+    let shape_of = |bands: Vec<f32>, n_bands: usize| {
+        spectral_shape_of(
+            smooth_bands(bands, n_bands, smooth),
             n_bands,
             SHAPE_TREND_FRAMES,
         )
@@ -288,18 +287,14 @@ fn shape_features(features: &mut Features, opts: &AlignOptions) -> Shapes {
             scope.spawn(|| track_beats(&song_env.flux, &song_env.low_flux, song_env.frame_rate_hz))
         });
         let song_job = scope.spawn(|| {
-            let song_shape = shape_of(&song_env.log_bands, song_env.n_bands);
+            let song_shape = shape_of(song_env.log_bands.clone(), song_env.n_bands);
             let song_spectra = SongShapeSpectra::new(
                 &song_shape,
                 (recording_frames as f64 / (1.0 - opts.max_rate_deviation)).ceil() as usize + 2,
             );
             (song_shape, song_spectra)
         });
-        let recording = {
-            let smoothed = smooth_bands(&recording_bands, n_bands, smooth);
-            drop(recording_bands);
-            spectral_shape(&smoothed, n_bands, SHAPE_TREND_FRAMES)
-        };
+        let recording = shape_of(recording_bands, n_bands);
         let (song, song_spectra) = song_job
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e));

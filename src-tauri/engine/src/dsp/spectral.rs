@@ -24,8 +24,20 @@ pub(crate) struct SpectralShape {
 /// Normalises log band energies (`n_bands` per frame): each band minus its
 /// moving mean over `±trend_radius` frames, then each frame minus its mean
 /// across bands, scaled to unit norm.
+#[cfg(test)]
 pub(crate) fn spectral_shape(
     log_bands: &[f32],
+    n_bands: usize,
+    trend_radius: usize,
+) -> SpectralShape {
+    spectral_shape_of(log_bands.to_vec(), n_bands, trend_radius)
+}
+
+/// [`spectral_shape`] made in the energies' own buffer (on a long recording
+/// it is tens of megabytes: no second copy). Each band is read whole before
+/// it is written, so the values are those of a separate output.
+pub(crate) fn spectral_shape_of(
+    mut values: Vec<f32>,
     n_bands: usize,
     trend_radius: usize,
 ) -> SpectralShape {
@@ -36,12 +48,12 @@ pub(crate) fn spectral_shape(
             values: Vec::new(),
         };
     }
-    let frames = log_bands.len() / n_bands;
-    let mut values = vec![0f32; frames * n_bands];
+    let frames = values.len() / n_bands;
+    values.truncate(frames * n_bands);
     let mut column = vec![0f32; frames];
     for b in 0..n_bands {
         for (f, c) in column.iter_mut().enumerate() {
-            *c = log_bands[f * n_bands + b];
+            *c = values[f * n_bands + b];
         }
         let trend = moving_mean(&column, trend_radius);
         for f in 0..frames {
