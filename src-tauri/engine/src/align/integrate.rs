@@ -472,5 +472,8 @@ fn median_spread(v: &[f64]) -> (f64, f64) {
     let mid = s.len() / 2;
     let median = *s.select_nth_unstable_by(mid, f64::total_cmp).1;
     let mut dev: Vec<f64> = s.iter().map(|x| (x - median).abs()).collect();
-    (median, 1.4826 * *dev.select_nth_unstable_by(mid, f64::total_cmp).1)
+    (
+        median,
+        1.4826 * *dev.select_nth_unstable_by(mid, f64::total_cmp).1,
+    )
 }

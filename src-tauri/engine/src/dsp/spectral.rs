@@ -205,10 +205,8 @@ pub(crate) fn shape_correlation(
     let mut spec = forward.make_output_vec();
     let mut acc = vec![Complex::new(0f32, 0f32); spec.len()];
     // one scratch for both transforms (each reads and writes it only during its own run)
-    let mut scratch = vec![
-        Complex::new(0f32, 0f32);
-        forward.get_scratch_len().max(inverse.get_scratch_len())
-    ];
+    let mut scratch =
+        vec![Complex::new(0f32, 0f32); forward.get_scratch_len().max(inverse.get_scratch_len())];
     for b in 0..nb {
         input.iter_mut().for_each(|v| *v = 0.0);
         for (u, v) in input.iter_mut().take(needle_len).enumerate() {
