@@ -467,10 +467,13 @@ impl Rows {
 }
 
 fn median_spread(v: &[f64]) -> (f64, f64) {
+    // the middle elements by selection: the same values a full sort puts there
     let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let median = s[s.len() / 2];
+    let mid = s.len() / 2;
+    let median = *s.select_nth_unstable_by(mid, f64::total_cmp).1;
     let mut dev: Vec<f64> = s.iter().map(|x| (x - median).abs()).collect();
-    dev.sort_by(f64::total_cmp);
-    (median, 1.4826 * dev[dev.len() / 2])
+    (
+        median,
+        1.4826 * *dev.select_nth_unstable_by(mid, f64::total_cmp).1,
+    )
 }

@@ -20,7 +20,7 @@ use super::{
 use crate::cancel::CancelToken;
 use crate::dsp::beats::{track_beats, BeatGrid};
 use crate::dsp::onset::{onset_envelope, whiten_envelope, OnsetEnvelope};
-use crate::dsp::spectral::{spectral_shape, SongShapeSpectra, SpectralShape};
+use crate::dsp::spectral::{spectral_shape_of, SongShapeSpectra, SpectralShape};
 use crate::error::{EngineError, Result};
 use first_pass::{accept_first_pass, judge_first_pass};
 use ranking::{
@@ -46,6 +46,7 @@ pub(super) struct Run<'a> {
 
 /// Onset features of both signals.
 struct Features {
+    /// (its `log_bands` are taken by [`shape_features`])
     recording_env: OnsetEnvelope,
     song_env: OnsetEnvelope,
     /// Whitened onset envelopes (what the onset searches correlate).
@@ -133,7 +134,7 @@ pub fn align_signals(
     };
     let t_features = Instant::now();
     progress("features", 0.0);
-    let features = extract_features(&run, rate_hz)?;
+    let mut features = extract_features(&run, rate_hz)?;
     progress("features", 1.0);
     let features_ms = t_features.elapsed().as_secs_f64() * 1e3;
 
@@ -143,7 +144,7 @@ pub fn align_signals(
 
     let t_refine = Instant::now();
     progress("refine", 0.0);
-    let shapes = shape_features(&features, opts);
+    let shapes = shape_features(&mut features, opts);
     let ranking = rank_by_shape(&features, &shapes, &coarse, cancel)?;
     let ranked = rank_by_coherence(&run, &features, &ranking)?;
     progress("refine", 0.5);
@@ -264,32 +265,36 @@ fn coarse_search(
 }
 
 /// The recording's shape, the song's shape and the song's beats: independent,
-/// so the last two run beside the first.
-fn shape_features(features: &Features, opts: &AlignOptions) -> Shapes {
+/// so the last two run beside the first. The recording's log band energies
+/// are consumed (nothing after the shape reads them) and become its shape in
+/// their own buffer: on a long recording that buffer is tens of megabytes.
+fn shape_features(features: &mut Features, opts: &AlignOptions) -> Shapes {
     let smooth = SHAPE_SMOOTH_FRAMES;
-    let shape_of = |env: &OnsetEnvelope| {
-        spectral_shape(
-            &smooth_bands(&env.log_bands, env.n_bands, smooth),
-            env.n_bands,
+    let shape_of = |bands: Vec<f32>, n_bands: usize| {
+        spectral_shape_of(
+            smooth_bands(bands, n_bands, smooth),
+            n_bands,
             SHAPE_TREND_FRAMES,
         )
     };
-    let (recording_env, song_env) = (&features.recording_env, &features.song_env);
+    let recording_bands = std::mem::take(&mut features.recording_env.log_bands);
+    let n_bands = features.recording_env.n_bands;
+    let recording_frames = recording_bands.len() / n_bands.max(1);
+    let song_env = &features.song_env;
     std::thread::scope(|scope| {
         // (no thread at all when the beats are not wanted)
         let beats_job = opts.beats.then(|| {
             scope.spawn(|| track_beats(&song_env.flux, &song_env.low_flux, song_env.frame_rate_hz))
         });
         let song_job = scope.spawn(|| {
-            let song_shape = shape_of(song_env);
-            let recording_frames = recording_env.log_bands.len() / recording_env.n_bands.max(1);
+            let song_shape = shape_of(song_env.log_bands.clone(), song_env.n_bands);
             let song_spectra = SongShapeSpectra::new(
                 &song_shape,
                 (recording_frames as f64 / (1.0 - opts.max_rate_deviation)).ceil() as usize + 2,
             );
             (song_shape, song_spectra)
         });
-        let recording = shape_of(recording_env);
+        let recording = shape_of(recording_bands, n_bands);
         let (song, song_spectra) = song_job
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e));

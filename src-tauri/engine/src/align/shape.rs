@@ -122,13 +122,13 @@ pub(super) fn polish_by_shape(
     }
 }
 
-/// Moving average of each band over `±radius` frames (0: unchanged).
-pub(super) fn smooth_bands(log_bands: &[f32], n_bands: usize, radius: usize) -> Vec<f32> {
+/// Moving average of each band over `±radius` frames (0: unchanged), in the
+/// energies' own buffer: each band is read whole before it is written.
+pub(super) fn smooth_bands(mut log_bands: Vec<f32>, n_bands: usize, radius: usize) -> Vec<f32> {
     if radius == 0 || n_bands == 0 {
-        return log_bands.to_vec();
+        return log_bands;
     }
     let frames = log_bands.len() / n_bands;
-    let mut out = vec![0f32; log_bands.len()];
     let mut column = vec![0f32; frames];
     for b in 0..n_bands {
         for (f, c) in column.iter_mut().enumerate() {
@@ -136,8 +136,8 @@ pub(super) fn smooth_bands(log_bands: &[f32], n_bands: usize, radius: usize) -> 
         }
         let m = crate::dsp::onset::moving_mean(&column, radius);
         for f in 0..frames {
-            out[f * n_bands + b] = m[f];
+            log_bands[f * n_bands + b] = m[f];
         }
     }
-    out
+    log_bands
 }

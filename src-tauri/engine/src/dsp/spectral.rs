@@ -10,7 +10,8 @@
 
 use crate::dsp::onset::moving_mean;
 use realfft::num_complex::Complex;
-use realfft::RealFftPlanner;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub(crate) struct SpectralShape {
@@ -23,8 +24,20 @@ pub(crate) struct SpectralShape {
 /// Normalises log band energies (`n_bands` per frame): each band minus its
 /// moving mean over `±trend_radius` frames, then each frame minus its mean
 /// across bands, scaled to unit norm.
+#[cfg(test)]
 pub(crate) fn spectral_shape(
     log_bands: &[f32],
+    n_bands: usize,
+    trend_radius: usize,
+) -> SpectralShape {
+    spectral_shape_of(log_bands.to_vec(), n_bands, trend_radius)
+}
+
+/// [`spectral_shape`] made in the energies' own buffer (on a long recording
+/// it is tens of megabytes: no second copy). Each band is read whole before
+/// it is written, so the values are those of a separate output.
+pub(crate) fn spectral_shape_of(
+    mut values: Vec<f32>,
     n_bands: usize,
     trend_radius: usize,
 ) -> SpectralShape {
@@ -35,12 +48,12 @@ pub(crate) fn spectral_shape(
             values: Vec::new(),
         };
     }
-    let frames = log_bands.len() / n_bands;
-    let mut values = vec![0f32; frames * n_bands];
+    let frames = values.len() / n_bands;
+    values.truncate(frames * n_bands);
     let mut column = vec![0f32; frames];
     for b in 0..n_bands {
         for (f, c) in column.iter_mut().enumerate() {
-            *c = log_bands[f * n_bands + b];
+            *c = values[f * n_bands + b];
         }
         let trend = moving_mean(&column, trend_radius);
         for f in 0..frames {
@@ -134,6 +147,10 @@ pub(crate) struct SongShapeSpectra {
     fft_len: usize,
     song_frames: usize,
     spectra: Vec<Vec<Complex<f32>>>,
+    /// The plans of every correlation against this song (planning computes
+    /// the twiddles: as costly as a transform, once per call otherwise).
+    forward: Arc<dyn RealToComplex<f32>>,
+    inverse: Arc<dyn ComplexToReal<f32>>,
 }
 
 impl SongShapeSpectra {
@@ -159,6 +176,8 @@ impl SongShapeSpectra {
             fft_len,
             song_frames: song.frames,
             spectra,
+            forward: fft,
+            inverse: planner.plan_fft_inverse(fft_len),
         }
     }
 }
@@ -181,13 +200,13 @@ pub(crate) fn shape_correlation(
         return None;
     }
     let n = song.fft_len;
-    let mut planner = RealFftPlanner::<f32>::new();
-    let forward = planner.plan_fft_forward(n);
-    let inverse = planner.plan_fft_inverse(n);
+    let (forward, inverse) = (&song.forward, &song.inverse);
     let mut input = forward.make_input_vec();
     let mut spec = forward.make_output_vec();
     let mut acc = vec![Complex::new(0f32, 0f32); spec.len()];
-    let mut scratch = forward.make_scratch_vec();
+    // one scratch for both transforms (each reads and writes it only during its own run)
+    let mut scratch =
+        vec![Complex::new(0f32, 0f32); forward.get_scratch_len().max(inverse.get_scratch_len())];
     for b in 0..nb {
         input.iter_mut().for_each(|v| *v = 0.0);
         for (u, v) in input.iter_mut().take(needle_len).enumerate() {
@@ -215,16 +234,19 @@ pub(crate) fn shape_correlation(
     if let Some(last) = acc.last_mut() {
         last.im = 0.0;
     }
-    let mut scratch_inv = inverse.make_scratch_vec();
     inverse
-        .process_with_scratch(&mut acc, &mut input, &mut scratch_inv)
+        .process_with_scratch(&mut acc, &mut input, &mut scratch)
         .ok()?;
+    // the transform buffers go before the placements and their median are
+    // made: on a long recording each is megabytes, and this runs on every thread
+    drop((acc, spec, scratch));
     let scale = 1.0 / n as f32;
     // starts from -(needle_len - 1) (wrapped to the end of the buffer) to song_frames - 1
     let first_start = -(needle_len as i64 - 1);
     let values: Vec<f32> = (first_start..song.song_frames as i64)
         .map(|k| input[k.rem_euclid(n as i64) as usize] * scale)
         .collect();
+    drop(input);
     let (centre, spread) = median_spread(&values);
     Some(ShapeCorrelation {
         values,
@@ -239,12 +261,13 @@ fn median_spread(v: &[f32]) -> (f64, f64) {
     if v.is_empty() {
         return (0.0, 1.0);
     }
+    // the middle elements by selection: the same values a full sort puts there
     let mut s: Vec<f32> = v.to_vec();
-    s.sort_by(f32::total_cmp);
-    let median = f64::from(s[s.len() / 2]);
+    let mid = s.len() / 2;
+    let median = f64::from(*s.select_nth_unstable_by(mid, f32::total_cmp).1);
     let mut dev: Vec<f64> = s.iter().map(|x| (f64::from(*x) - median).abs()).collect();
-    dev.sort_by(f64::total_cmp);
-    (median, (1.4826 * dev[dev.len() / 2]).max(1e-6))
+    let mad = *dev.select_nth_unstable_by(mid, f64::total_cmp).1;
+    (median, (1.4826 * mad).max(1e-6))
 }
 
 #[cfg(test)]

@@ -156,12 +156,11 @@ pub(crate) fn direct_lag(profile: &[f64], a: f64, fs: f64, min_z: f64) -> Option
     if lags < 3 {
         return None;
     }
+    // middle elements by selection: the values a full sort puts there
     let mut sorted = profile.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let floor = sorted[lags / 2];
+    let floor = *sorted.select_nth_unstable_by(lags / 2, f64::total_cmp).1;
     let mut dev: Vec<f64> = profile.iter().map(|v| (v - floor).abs()).collect();
-    dev.sort_by(f64::total_cmp);
-    let sd = (1.4826 * dev[lags / 2]).max(1e-9);
+    let sd = (1.4826 * *dev.select_nth_unstable_by(lags / 2, f64::total_cmp).1).max(1e-9);
     let centre = a.round() as i64;
     let lo = (centre - 4).max(0) as usize;
     let hi = ((centre + 4) as usize).min(lags - 1);

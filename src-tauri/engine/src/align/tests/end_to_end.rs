@@ -295,6 +295,53 @@ fn wsola_stretch_with_jitter_is_placed_on_its_line() {
     assert!(got.pitch_kept, "a time stretch keeps the pitch");
 }
 
+/// A long take hides a short play: 24 s of the song in the middle of four
+/// minutes of room noise (a tenth of the take, as 60 s in ten minutes;
+/// shorter than that only to keep the unoptimised test build quick; issue
+/// 18 §2). The first pass must find it, place it, and bound the heard part
+/// to the play.
+#[test]
+fn a_short_play_in_a_long_recording_is_found() {
+    let s = song(30, 21);
+    let fs = f64::from(FS);
+    let (play_at, song_from, play_s, total_s) = (110.0, 20.0, 24.0, 240.0);
+    let (mut recording, _) = record(
+        &s,
+        &Recording {
+            offset_s: play_at - song_from,
+            rate: 1.0,
+            dur_s: total_s,
+            snr_db: 200.0,
+            reverb: false,
+        },
+    );
+    let (a, b) = ((play_at * fs) as usize, ((play_at + play_s) * fs) as usize);
+    recording[..a].iter_mut().for_each(|v| *v = 0.0);
+    recording[b..].iter_mut().for_each(|v| *v = 0.0);
+    // room noise over the whole take, 10 dB under the music
+    let power = recording[a..b].iter().map(|v| v * v).sum::<f32>() / (b - a) as f32;
+    let noise_amp = (power * 0.1 * 3.0).sqrt();
+    let mut rng = Lcg(77);
+    recording
+        .iter_mut()
+        .for_each(|v| *v += noise_amp * rng.next());
+    let got = run(&recording, &s).unwrap_or_else(|e| panic!("long take: {e}"));
+    let want = play_at - song_from;
+    let err_ms = (got.offset_s - want) * 1e3;
+    assert!(
+        err_ms.abs() < 2.0,
+        "offset {} vs {want} ({err_ms:.2} ms)",
+        got.offset_s
+    );
+    assert!(
+        (got.overlap.dance_start_s - play_at).abs() < 2.0
+            && (got.overlap.dance_end_s - (play_at + play_s)).abs() < 2.0,
+        "music heard {:?}",
+        got.overlap
+    );
+    assert_eq!(got.segments.len(), 1, "{:?}", got.segments);
+}
+
 #[test]
 fn talk_before_music_does_not_move_the_reference_time() {
     let s = song(60, 9);
