@@ -15,10 +15,23 @@ fn shown(p: &Path) -> String {
 /// The export report as the page shows it: its `output` as text, lossy
 /// where not UTF-8 (the store keeps it exactly, as `{"os": [bytes]}`).
 fn shown_report(mut report: serde_json::Value) -> serde_json::Value {
-    if let Some(out) = report.get_mut("output") {
-        if let Some(p) = beatsync_engine::jobs::os_path::from_json_value(out.clone()) {
-            *out = serde_json::Value::from(shown(&p));
+    let show = |v: &mut serde_json::Value| {
+        if let Some(p) = beatsync_engine::jobs::os_path::from_json_value(v.clone()) {
+            *v = serde_json::Value::from(shown(&p));
         }
+    };
+    if let Some(out) = report.get_mut("output") {
+        show(out);
+    }
+    // With several plays: every file written, and each clip's.
+    if let Some(outputs) = report.get_mut("outputs").and_then(|o| o.as_array_mut()) {
+        outputs.iter_mut().for_each(show);
+    }
+    if let Some(clips) = report.get_mut("clips").and_then(|c| c.as_array_mut()) {
+        clips
+            .iter_mut()
+            .filter_map(|c| c.get_mut("output"))
+            .for_each(show);
     }
     report
 }
@@ -208,4 +221,32 @@ pub struct SettingsChange {
     /// As `mirror`, for [`Settings::mirror_export`].
     #[serde(default)]
     pub mirror_export: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use beatsync_engine::jobs::os_path::json_value;
+
+    #[cfg(unix)]
+    #[test]
+    fn every_output_of_a_report_is_shown_as_text() {
+        use std::os::unix::ffi::OsStrExt;
+        let odd = Path::new(std::ffi::OsStr::from_bytes(b"/o/class\xff_play01.mp4"));
+        let plain = Path::new("/o/class_play02.mp4");
+        let report = serde_json::json!({
+            "output": json_value(odd),
+            "outputs": [json_value(odd), json_value(plain)],
+            "clips": [{"output": json_value(odd)}, {"output": json_value(plain)}],
+        });
+        let shown = shown_report(report);
+        let lossy = "/o/class\u{FFFD}_play01.mp4";
+        assert_eq!(shown["output"], lossy);
+        assert_eq!(
+            shown["outputs"],
+            serde_json::json!([lossy, "/o/class_play02.mp4"])
+        );
+        assert_eq!(shown["clips"][0]["output"], lossy);
+        assert_eq!(shown["clips"][1]["output"], "/o/class_play02.mp4");
+    }
 }
