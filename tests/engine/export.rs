@@ -92,22 +92,7 @@ fn song_and_class(dir: &Path, song_s: f64, class_s: f64) -> (PathBuf, PathBuf) {
 }
 
 fn decode_mono(path: &Path) -> Vec<f32> {
-    let raw = ffmpeg_output(&[
-        "-i",
-        s(path),
-        "-map",
-        "0:a:0",
-        "-ac",
-        "1",
-        "-ar",
-        &SR.to_string(),
-        "-f",
-        "f32le",
-        "-",
-    ]);
-    raw.chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
+    common::mono_samples(path, SR)
 }
 
 /// Checks the output's audio placement at `points` (output seconds).
