@@ -223,12 +223,12 @@ pub struct SettingsChange {
     pub mirror_export: Option<serde_json::Value>,
 }
 
-#[cfg(test)]
+// A name that is not UTF-8 can only be made on Unix.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use beatsync_engine::jobs::os_path::json_value;
 
-    #[cfg(unix)]
     #[test]
     fn every_output_of_a_report_is_shown_as_text() {
         use std::os::unix::ffi::OsStrExt;
