@@ -282,6 +282,25 @@ pub(super) const LAG_MARGIN_SCALE: f64 = 1.3;
 /// 6.4 on the bench's real music, 5.8 on its synthesised songs).
 pub(super) const SHAPE_EXPLAINS_Z: f64 = 8.0;
 
+/// Confidence of a placement that only the spectral shape supports: the
+/// waveform gave no coherence over the whole overlap (time-stretched
+/// playback smears it), but the song's spectral course follows the line
+/// (`shape_z`, z against every placement). The same two factors as every
+/// other placement: presence from the shape z (one half at
+/// [`SHAPE_EXPLAINS_Z`] + 2, where wrong songs stay under 6.4 on the bench)
+/// and separation from the shape margin of the line's section over every
+/// other section of the song at its rate (`lead`: a look-alike section, a
+/// loop, gives no margin). With no lead measured it stays unsure.
+pub(super) fn shape_only_confidence(shape_z: f64, lead: Option<(f64, f64)>) -> f64 {
+    let presence = logistic(shape_z - SHAPE_EXPLAINS_Z - 2.0);
+    let separation = lead.map_or(0.5, |(own, other)| shape_separation(own - other));
+    Confidence {
+        presence,
+        separation,
+    }
+    .value()
+}
+
 /// Spectral-shape z at which the second pass's shape support is one half:
 /// wrong songs reach 6.4 on the bench (real music) and the sections found
 /// by the second pass 10-36, except within a song's own repeats.
