@@ -279,8 +279,31 @@ pub(super) const LAG_MARGIN_SCALE: f64 = 1.3;
 
 /// Spectral-shape z from which the song's shape following a placement
 /// explains the recording even without waveform evidence (wrong songs reach
-/// 6.4 on the bench's real music, 5.8 on its synthesised songs).
+/// 6.4 on the bench's real music; on its synthesised songs 5.8 at first,
+/// 9.3 in a later run: [`shape_only_confidence`] needs a section lead too).
 pub(super) const SHAPE_EXPLAINS_Z: f64 = 8.0;
+
+/// Confidence of a placement that only the spectral shape supports: the
+/// waveform gave no coherence over the whole overlap (time-stretched
+/// playback smears it), but the song's spectral course follows the line
+/// (`shape_z`, z against every placement). The same two factors as every
+/// other placement: presence from the shape z (one half at
+/// [`SHAPE_EXPLAINS_Z`] + 2) and separation from the shape margin of the
+/// line's section over every other section of the song at its rate
+/// (`lead`: a look-alike section, a loop, gives no margin). Presence alone
+/// does not tell wrong songs apart here: two synthesised wrong-song pairs
+/// reached this rule with shape z 8.5 and 9.3, but with section leads of
+/// 0.1-0.2 (the true pitch-kept pairs: 4.0-20.7; BENCHMARKS.md, "align on
+/// real music", verdict run). With no lead measured it stays unsure.
+pub(super) fn shape_only_confidence(shape_z: f64, lead: Option<(f64, f64)>) -> f64 {
+    let presence = logistic(shape_z - SHAPE_EXPLAINS_Z - 2.0);
+    let separation = lead.map_or(0.5, |(own, other)| shape_separation(own - other));
+    Confidence {
+        presence,
+        separation,
+    }
+    .value()
+}
 
 /// Spectral-shape z at which the second pass's shape support is one half:
 /// wrong songs reach 6.4 on the bench (real music) and the sections found

@@ -5,9 +5,10 @@ use super::{Decision, Features, FirstPass, Ranked, Run, ShapeCandidate, ShapeRan
 use crate::align::fine::Line;
 use crate::align::sections::{integrate_sections, Hypothesis, Integrated};
 use crate::align::shape::{
-    polish_by_shape, shape_scan, DENSE_RATE_HYPOTHESES, DENSE_RATE_STEP, DENSE_RATE_STEPS,
+    polish_by_shape, section_lead, shape_scan, DENSE_RATE_HYPOTHESES, DENSE_RATE_STEP,
+    DENSE_RATE_STEPS,
 };
-use crate::align::verdict::{logistic, SHAPE_EXPLAINS_Z};
+use crate::align::verdict::{shape_only_confidence, SHAPE_EXPLAINS_Z};
 use crate::align::{debug_enabled, final_pass, AlignOptions, Placed, Verdict};
 use crate::dsp::spectral::line_similarity;
 use crate::error::{EngineError, Result};
@@ -48,7 +49,16 @@ pub(super) fn second_pass(
         (v - ranking.null_centre) / ranking.null_spread
     };
     let second = integrate_sections(run, &hypotheses, &shape_z_of)?;
-    settle_second_pass(run, second, first_pass, reason)
+    let section_lead_of = |l: &Line| {
+        section_lead(
+            &shapes.recording,
+            &shapes.song_spectra,
+            features.frame_rate,
+            l,
+        )
+        .map(|s| (s.own_z, s.other_z))
+    };
+    settle_second_pass(run, second, first_pass, reason, &section_lead_of)
 }
 
 /// The first pass scanned the spectral shape only at the onset search's
@@ -156,6 +166,7 @@ fn settle_second_pass(
     second: Option<Integrated>,
     first_pass: Option<FirstPass>,
     reason: String,
+    section_lead_of: &dyn Fn(&Line) -> Option<(f64, f64)>,
 ) -> Result<Decision> {
     let refused = |placed: Placed, reason: String| Decision {
         placed,
@@ -170,18 +181,20 @@ fn settle_second_pass(
             // No waveform evidence, but the song's spectral shape follows a
             // placement (time-stretched playback smears the waveform, so
             // each window's coherence stays low): the final pass's
-            // placement there, unsure.
+            // placement there, as sure as the shape alone makes it.
             let (line, shape) = (p.shape_best.line, p.shape_best.z);
+            let lead = section_lead_of(&line);
+            let confidence = shape_only_confidence(shape, lead);
             if debug_enabled() {
-                eprintln!("evidence: no waveform confirmation, shape z {shape:.2}");
+                eprintln!("evidence: no waveform confirmation, shape z {shape:.2} section lead {lead:?} confidence {confidence:.3}");
             }
             Ok(match final_pass(run, &line)? {
                 Some(fit) => Decision {
                     placed: Placed {
                         fine: fit.fine,
                         pitch_kept: fit.params.stretched,
-                        confidence: 0.5 * logistic(shape - SHAPE_EXPLAINS_Z - 2.0),
-                        verdict: Verdict::Unsure,
+                        confidence,
+                        verdict: Verdict::from_confidence(confidence),
                         alternatives: Vec::new(),
                     },
                     refusal: None,

@@ -462,6 +462,28 @@ fn another_song_silence_and_noise_are_no_match() {
     assert_eq!(run(&noise, &s).map(|_| ()).unwrap_err().code(), "no_match");
 }
 
+/// The wrong-song pair of a speed change: another song with the same drums,
+/// played 2 % slower with its pitch kept, is never placed `sure` (a
+/// stretched placement may be judged by spectral shape alone; another
+/// song's shape never leads like the song's own).
+#[test]
+fn another_song_stretched_is_never_sure() {
+    let s = song(60, 8);
+    let other = song(60, 80);
+    let recording = wsola(&other, 30.0, 0.98, 40.0);
+    match run(&recording, &s) {
+        Err(EngineError::NoMatch { .. }) => {}
+        Ok(r) => assert_ne!(
+            r.verdict,
+            crate::align::Verdict::Sure,
+            "another song placed sure at {} (confidence {})",
+            r.offset_s,
+            r.confidence
+        ),
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
 #[test]
 fn under_three_seconds_is_too_short() {
     let s = song(10, 7);
