@@ -1,7 +1,12 @@
 // Picture view in the real window (issue 20), measured from the page: the debug app under
 // Xvfb through tauri-driver, a class video and its song added by path, analysed, then:
-// - the filmstrip made cold (its disk cache removed first) and again from the disk cache,
-//   timed from the page's `filmstrip` call to its answer;
+// - the filmstrip made cold (its disk cache removed first) as the page asks it: a sparse strip
+//   first (`sparseEvery` of ui/js/picture.js for the recording's duration and the timeline's
+//   width: it fills the strip at the whole-recording view), then the dense one (every 2 s),
+//   then the dense one again from the disk cache, each timed from the page's `filmstrip`
+//   call to its answer (an app without the sparse strip answers the first call with its
+//   2-s strip: `filmstrip_sparse_every_s` says which; `SPARSE=0` skips the sparse call, as
+//   pages before it did);
 // - SEEKS still frames at random times (ms from asking to the <img> loaded);
 // - PLAY_S seconds of a 1x playhead run by the page's clock (the view's playing path,
 //   `&play=1`): frames shown per second; at every animation frame, how many frames the
@@ -15,12 +20,13 @@
 //   cd tests && xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- \
 //     node ../bench/picture_window.mjs [VIDEO SONG]
 // Defaults: the perf case (/tmp/bench-media/perf/perf000). Env: SEEKS (20), PLAY_S (10),
-// WIDTH (640), BEATSYNC_APP or CARGO_TARGET_DIR (which app), COMPOSITING (unset: the app's
+// WIDTH (640), SPARSE (1), BEATSYNC_APP or CARGO_TARGET_DIR (which app), COMPOSITING (unset: the app's
 // choice; `on`/`off` set WEBKIT_DISABLE_COMPOSITING_MODE=0/1 for it). Prints one JSON object.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startApp, isolatedEnv, appPath } from '../tests/e2e/driver.mjs';
+import { sparseEvery } from '../ui/js/picture.js';
 
 const media = process.env.BENCH_MEDIA || '/tmp/bench-media';
 const [video = path.join(media, 'perf/perf000/dance.mp4'), song = path.join(media, 'perf/perf000/bgm.m4a')] = process.argv.slice(2);
@@ -80,11 +86,13 @@ try {
   await sleep(2000);
   const analysed = memory(app.pid);
   fs.rmSync(path.join(data, 'filmstrips'), { recursive: true, force: true });
-  const strip = await browser.executeAsync((done) => {
+  const [durationS, timelinePx] = await browser.execute(() => [Number(document.querySelector('#trim-end').getAttribute('aria-valuemax')), document.querySelector('#timeline').clientWidth]);
+  const sparseS = process.env.SPARSE === '0' ? null : sparseEvery(durationS, timelinePx);
+  const strip = await browser.executeAsync((sparseS, done) => {
     const id = window.beatsync.files.classVideos()[0].id;
-    const call = () => { const t0 = performance.now(); return window.__TAURI__.core.invoke('filmstrip', { id }).then((s) => ({ ms: performance.now() - t0, n: s.thumbnails.length, w: s.width })); };
-    (async () => { const cold = await call(); const warm = await call(); done({ cold, warm }); })().catch((e) => done({ error: String(e && e.message ? e.message : JSON.stringify(e)) }));
-  });
+    const call = (every_s) => { const t0 = performance.now(); return window.__TAURI__.core.invoke('filmstrip', { id, every_s }).then((s) => ({ ms: performance.now() - t0, n: s.thumbnails.length, every_s: s.every_s })); };
+    (async () => { const sparse = sparseS ? await call(sparseS) : null; const cold = await call(2); const warm = await call(2); done({ sparse, cold, warm }); })().catch((e) => done({ error: String(e && e.message ? e.message : JSON.stringify(e)) }));
+  }, sparseS);
   log(`filmstrip ${JSON.stringify(strip)}`);
   const out = await browser.executeAsync((seeks, playS, width, done) => {
     const p = window.beatsync.picture;
@@ -130,7 +138,9 @@ try {
   const within1 = out.behind.filter((b) => b <= 1).length / Math.max(1, out.behind.length);
   console.log(JSON.stringify({
     app: appPath(), compositing: process.env.COMPOSITING || 'app default', video, width_px: out.width, duration_s: out.duration, fps: out.fps,
-    filmstrip_cold_ms: Math.round(strip.cold?.ms), filmstrip_cached_ms: Math.round(strip.warm?.ms), filmstrip_thumbnails: strip.cold?.n, filmstrip_error: strip.error,
+    filmstrip_sparse_every_s: strip.sparse?.every_s, filmstrip_sparse_thumbnails: strip.sparse?.n, filmstrip_sparse_cold_ms: Math.round(strip.sparse?.ms),
+    filmstrip_cold_ms: Math.round(strip.cold?.ms), filmstrip_sparse_then_dense_ms: Math.round((strip.sparse?.ms || 0) + strip.cold?.ms),
+    filmstrip_cached_ms: Math.round(strip.warm?.ms), filmstrip_thumbnails: strip.cold?.n, filmstrip_error: strip.error,
     seek_ms_median: Math.round(median(out.still)), seek_ms_max: Math.round(Math.max(...out.still)), seeks: out.still.map(Math.round),
     play_s: PLAY_S, frames_per_s_shown: Math.round((out.frames / PLAY_S) * 10) / 10, animation_frames_per_s: Math.round((out.raf / PLAY_S) * 10) / 10,
     shown_frames_behind_playhead_median: median(out.behind), shown_frames_behind_playhead_p90: pct(out.behind, 0.9), shown_frames_behind_playhead_max: Math.max(...out.behind),

@@ -6,8 +6,9 @@
 //!   recording time, `w` px wide (16..=3840), as a JPEG; `play=1` while the
 //!   preview plays (the engine reads ahead and may answer a frame a little
 //!   late rather than wait);
-//! - `/<file id>/strip/<index>`: thumbnail `index` of the file's filmstrip,
-//!   once the `filmstrip` command made it.
+//! - `/<file id>/strip/<index>[?e=<ms>]`: thumbnail `index` of the file's
+//!   filmstrip with a thumbnail every `e` ms (default 2000), once the
+//!   `filmstrip` command made it.
 //!
 //! The id is one the shell's registry handed out (a file the user added);
 //! the page never names a path. Whatever does not fit is answered with a
@@ -56,9 +57,16 @@ pub enum PictureRequest {
     },
     Thumbnail {
         id: String,
+        /// The strip's spacing, ms.
+        every_ms: u64,
         index: usize,
     },
 }
+
+/// The spacing of the filmstrip the page gets unless it asks another, ms.
+pub const DEFAULT_STRIP_EVERY_MS: u64 = 2000;
+/// Spacings a strip may have, ms (the engine's bounds, whole ms).
+const STRIP_EVERY_MS: std::ops::RangeInclusive<u64> = 100..=600_000;
 
 /// Decimal digits only (no sign, no exponent), at most 9 of them.
 fn digits(s: &str) -> Option<u64> {
@@ -73,10 +81,17 @@ fn digits(s: &str) -> Option<u64> {
 pub fn parse(path: &str, query: Option<&str>) -> Option<PictureRequest> {
     let parts: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
     match parts.as_slice() {
-        [id, "strip", index] if is_file_id(id) => Some(PictureRequest::Thumbnail {
-            id: id.to_string(),
-            index: usize::try_from(digits(index)?).ok()?,
-        }),
+        [id, "strip", index] if is_file_id(id) => {
+            let every_ms = match query.unwrap_or("") {
+                "" => DEFAULT_STRIP_EVERY_MS,
+                q => digits(q.strip_prefix("e=")?).filter(|e| STRIP_EVERY_MS.contains(e))?,
+            };
+            Some(PictureRequest::Thumbnail {
+                id: id.to_string(),
+                every_ms,
+                index: usize::try_from(digits(index)?).ok()?,
+            })
+        }
         [id, ms] if is_file_id(id) => {
             let ms = digits(ms).filter(|&ms| ms <= MAX_TIME_MS)?;
             let (mut width, mut use_) = (None, FrameUse::Still);
@@ -109,7 +124,8 @@ pub struct Pictures {
     /// Held while a recording is being opened, so that a burst of requests
     /// for a new file opens it once.
     opening: Mutex<()>,
-    strips: Mutex<HashMap<String, Arc<Filmstrip>>>,
+    /// By file id and spacing (ms).
+    strips: Mutex<HashMap<(String, u64), Arc<Filmstrip>>>,
 }
 
 impl Pictures {
@@ -167,42 +183,49 @@ impl Pictures {
             let i = servers.iter().position(|(k, _)| k == id);
             i.and_then(|i| servers.remove(i))
         };
-        let strip = self
-            .strips
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        let strips: Vec<_> = {
+            let mut all = self.strips.lock().unwrap_or_else(|p| p.into_inner());
+            let keys: Vec<_> = all.keys().filter(|(k, _)| k == id).cloned().collect();
+            keys.into_iter().filter_map(|k| all.remove(&k)).collect()
+        };
         // Dropped outside the locks: the last reference joins the thread.
-        let closed = server.is_some() || strip.is_some();
+        let closed = server.is_some() || !strips.is_empty();
         drop(server);
         closed
     }
 
-    /// The filmstrip of file `id`: from the disk cache under `cache_dir`
-    /// when made before (by the file's fingerprint), else made there.
+    /// The filmstrip of file `id` with a thumbnail every `every_ms`: from
+    /// the disk cache under `cache_dir` when made before (by the file's
+    /// fingerprint), else made there (reusing the thumbnails of the file's
+    /// other strips that stand for the same times).
     pub fn filmstrip(
         &self,
         id: &str,
         path: &Path,
         cache_dir: &Path,
+        every_ms: u64,
     ) -> Result<Arc<Filmstrip>, IpcError> {
+        let opts = FilmstripOptions {
+            every_s: every_ms as f64 / 1000.0,
+            ..FilmstripOptions::default()
+        };
         let strip = Arc::new(filmstrip(
             path,
             cache_dir,
-            &FilmstripOptions::default(),
+            &opts,
             &CancelToken::new(),
             &mut |_, _| {},
         )?);
         self.strips
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id.to_string(), strip.clone());
+            .insert((id.to_string(), every_ms), strip.clone());
         Ok(strip)
     }
 
-    fn thumbnail(&self, id: &str, index: usize) -> Option<PathBuf> {
+    fn thumbnail(&self, id: &str, every_ms: u64, index: usize) -> Option<PathBuf> {
         let strips = self.strips.lock().unwrap_or_else(|p| p.into_inner());
-        let strip = strips.get(id)?;
+        let strip = strips.get(&(id.to_string(), every_ms))?;
         strip.thumbnails.get(index).map(|t| strip.path_of(t))
     }
 
@@ -286,16 +309,18 @@ pub fn answer(
                 }
             }
         }
-        PictureRequest::Thumbnail { id, index } => {
-            match pictures.thumbnail(&id, index).map(std::fs::read) {
-                Some(Ok(bytes)) => jpeg(bytes),
-                Some(Err(e)) => {
-                    tracing::warn!("thumbnail {index} of {id}: {e}");
-                    status(StatusCode::INTERNAL_SERVER_ERROR)
-                }
-                None => status(StatusCode::NOT_FOUND),
+        PictureRequest::Thumbnail {
+            id,
+            every_ms,
+            index,
+        } => match pictures.thumbnail(&id, every_ms, index).map(std::fs::read) {
+            Some(Ok(bytes)) => jpeg(bytes),
+            Some(Err(e)) => {
+                tracing::warn!("thumbnail {index} of {id}: {e}");
+                status(StatusCode::INTERNAL_SERVER_ERROR)
             }
-        }
+            None => status(StatusCode::NOT_FOUND),
+        },
     }
 }
 
@@ -327,6 +352,15 @@ mod tests {
             parse(&format!("/{ID}/strip/7"), None),
             Some(PictureRequest::Thumbnail {
                 id: ID.into(),
+                every_ms: DEFAULT_STRIP_EVERY_MS,
+                index: 7
+            })
+        );
+        assert_eq!(
+            parse(&format!("/{ID}/strip/7"), Some("e=16000")),
+            Some(PictureRequest::Thumbnail {
+                id: ID.into(),
+                every_ms: 16_000,
                 index: 7
             })
         );
@@ -344,6 +378,10 @@ mod tests {
             ("/%2Fetc%2Fpasswd/0".into(), Some("w=640")),
             (format!("/{}/0", ID.to_uppercase()), Some("w=640")),
             (format!("/{ID}/strip/-1"), None),
+            (format!("/{ID}/strip/1"), Some("e=99")), // spacing too small
+            (format!("/{ID}/strip/1"), Some("e=600001")), // too large
+            (format!("/{ID}/strip/1"), Some("e=2000&w=1")), // unknown parameter
+            (format!("/{ID}/strip/1"), Some("x=2000")),
             (format!("{ID}/0"), Some("w=640")),
         ] {
             assert_eq!(parse(&path, query), None, "{path} {query:?}");

@@ -845,6 +845,28 @@ fn pictures_by_id_through_the_frame_scheme_and_frame_steps() {
         code_of(&main, "filmstrip", json!({ "id": made_up })),
         "invalid_argument"
     );
+    // A sparser strip, asked by spacing, is served under its own spacing.
+    let sparse = call(&main, "filmstrip", json!({ "id": id, "every_s": 8 })).expect("sparse");
+    assert_eq!(sparse["every_s"], json!(8.0));
+    assert_eq!(sparse["thumbnails"].as_array().map(Vec::len), Some(2));
+    let (code, _, body) = picture(&app, &format!("frame://localhost/{id}/strip/1?e=8000"));
+    assert_eq!((code, jpeg_size(&body).0), (200, 160));
+    assert_eq!(
+        picture(&app, &format!("frame://localhost/{id}/strip/2?e=8000")).0,
+        404
+    );
+    assert_eq!(
+        picture(&app, &format!("frame://localhost/{id}/strip/1?e=4000")).0,
+        404,
+        "no strip made with that spacing"
+    );
+    for every_s in [json!(0.05), json!(601), json!("8")] {
+        assert_eq!(
+            code_of(&main, "filmstrip", json!({ "id": id, "every_s": every_s })),
+            "invalid_argument",
+            "{every_s}"
+        );
+    }
 
     // At most three recordings open: the least recently used is closed.
     let mut ids = vec![id.clone()];

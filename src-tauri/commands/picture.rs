@@ -4,6 +4,7 @@
 
 use super::{blocking, Number};
 use crate::error::IpcError;
+use crate::pictures::DEFAULT_STRIP_EVERY_MS;
 use crate::state::AppState;
 use beatsync_engine::frames::FrameSpan;
 use beatsync_engine::jobs::Store;
@@ -38,7 +39,8 @@ pub async fn frame_step<R: Runtime>(
 }
 
 /// A filmstrip as the page gets it: thumbnails by index (served as
-/// `frame://localhost/<id>/strip/<index>`), never the folder they are in.
+/// `frame://localhost/<id>/strip/<index>?e=<every ms>`), never the folder
+/// they are in.
 #[derive(Debug, Clone, Serialize)]
 pub struct FilmstripView {
     pub every_s: f64,
@@ -55,20 +57,27 @@ pub struct ThumbnailView {
     pub frame_s: f64,
 }
 
-/// Thumbnails along a class video (one every 2 s), made on a blocking
-/// thread, cached on disk under the data folder by the file's fingerprint.
+/// Thumbnails along a class video, one every `every_s` (whole ms, 2 s when
+/// not given), made on a blocking thread, cached on disk under the data
+/// folder by the file's fingerprint. A page asks a sparse strip first (it
+/// covers the view sooner), then the dense one, which reuses its pictures.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn filmstrip<R: Runtime>(
     app: AppHandle<R>,
     id: String,
+    every_s: Option<Number>,
 ) -> Result<FilmstripView, IpcError> {
+    let every_ms = match every_s {
+        Some(e) => (e.within("every_s", 0.1, 600.0)? * 1000.0).round() as u64,
+        None => DEFAULT_STRIP_EVERY_MS,
+    };
     let path = app.state::<AppState>().files.resolve(&id)?;
     let cache = Store::default_dir()?.join("filmstrips");
     blocking(move || {
         let strip = app
             .state::<AppState>()
             .pictures
-            .filmstrip(&id, &path, &cache)?;
+            .filmstrip(&id, &path, &cache, every_ms)?;
         Ok(FilmstripView {
             every_s: strip.every_s,
             width: strip.width,

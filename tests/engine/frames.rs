@@ -477,6 +477,51 @@ fn filmstrip_has_one_keyframe_per_step_and_is_cached_by_fingerprint() {
 }
 
 #[test]
+fn a_dense_filmstrip_reuses_the_sparse_ones_pictures() {
+    let d = tmp();
+    let v = coded_video(d.path(), "sparse.mp4", 4.0, "", &[]);
+    let cache = d.path().join("cache");
+    let opts = |every_s| FilmstripOptions { every_s, width: 64 };
+    let sparse =
+        filmstrip(&v, &cache, &opts(1.6), &CancelToken::new(), &mut |_, _| {}).expect("sparse");
+    assert_eq!(sparse.thumbnails.len(), 3);
+    // Mark the sparse picture for 1.6 s: the dense strip must take it as it is.
+    let marked = std::fs::read(sparse.path_of(&sparse.thumbnails[0])).expect("thumbnail 0");
+    std::fs::write(sparse.path_of(&sparse.thumbnails[1]), &marked).expect("mark");
+    let mut order = Vec::new();
+    let dense = filmstrip(&v, &cache, &opts(0.4), &CancelToken::new(), &mut |_, t| {
+        order.push(t.index)
+    })
+    .expect("dense");
+    assert!(!dense.from_cache);
+    assert_eq!(dense.thumbnails.len(), 10);
+    order.sort_unstable();
+    assert_eq!(order, (0..10).collect::<Vec<_>>(), "each thumbnail once");
+    assert_eq!((dense.width, dense.height), (64, 48));
+    for t in &dense.thumbnails {
+        let jpeg = std::fs::read(dense.path_of(t)).expect("thumbnail file");
+        if t.index == 4 {
+            assert_eq!(jpeg, marked, "1.6 s is the sparse strip's picture, copied");
+            assert_eq!(t.frame_s, sparse.thumbnails[1].frame_s);
+            continue;
+        }
+        let expect = ((t.at_s * FPS + 1e-6).floor() as u32) / GOP as u32 * GOP as u32;
+        assert_eq!(
+            read_code(&jpeg, 0),
+            expect,
+            "thumbnail {} at {} s",
+            t.index,
+            t.at_s
+        );
+    }
+    // A sparse strip asked after the dense one is made of its pictures.
+    let sparser =
+        filmstrip(&v, &cache, &opts(3.2), &CancelToken::new(), &mut |_, _| {}).expect("sparser");
+    assert_eq!(sparser.thumbnails.len(), 2);
+    assert_eq!(sparser.height, 48);
+}
+
+#[test]
 fn a_cancelled_filmstrip_leaves_nothing_behind() {
     let d = tmp();
     let v = coded_video(d.path(), "cancel.mp4", 3.0, "", &[]);

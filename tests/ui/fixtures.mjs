@@ -139,13 +139,14 @@ export function backend(data) {
   on('preview_play', () => null);
   on('preview_stop', () => null);
   on('try_sample', () => ['/data/BeatSync/sample/beatsync-demo-class.mp4', '/data/BeatSync/sample/beatsync-demo-song.m4a'].map(added));
-  // The picture view: 29.97 frames/s from 0, and a thumbnail every 2 s.
+  // The picture view: 29.97 frames/s from 0, and a thumbnail every `every_s` (2 s unless asked)
+  // along the 83.4-s recording.
   on('frame_step', ({ at_s, frames }) => {
     const f = 1 / 29.97;
     const index = Math.max(0, Math.min(2499, Math.floor(at_s / f + 1e-9) + frames));
     return { index, start_s: index * f, end_s: (index + 1) * f };
   });
-  on('filmstrip', () => ({ every_s: 2, width: 160, height: 90, thumbnails: Array.from({ length: 42 }, (_, index) => ({ index, at_s: 2 * index, frame_s: 2 * index })) }));
+  on('filmstrip', ({ every_s: e = 2 }) => ({ every_s: e, width: 160, height: 90, thumbnails: Array.from({ length: Math.ceil(83.4 / e) }, (_, index) => ({ index, at_s: e * index, frame_s: e * index })) }));
   on('about', () => ({ version: '0.1.0', ffmpeg: '5.1.6 (libavformat 59.27.100, libavcodec 59.37.100)', data_dir: '/data/BeatSync', log_dir: '/data/BeatSync/logs' }));
 }
 

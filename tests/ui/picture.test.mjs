@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveUi, launch } from './harness.mjs';
 import { openAnalysed } from './fixtures.mjs';
-import { frameUrl, pictureWidth, stripSlots } from '../../ui/js/picture.js';
+import { frameUrl, pictureWidth, sparseEvery, stripSlots, thumbnailUrl } from '../../ui/js/picture.js';
 
 let server;
 let browser;
@@ -36,6 +36,13 @@ test('pure: frame URLs, widths and filmstrip slots', () => {
   const slots = stripSlots({ start_s: 0, px_per_s: 10 }, 200, 50, 2, 42);
   assert.deepEqual(slots.map((s) => s.index), [0, 2, 5, 7]);
   assert.deepEqual(stripSlots({ start_s: 0, px_per_s: 10 }, 200, 50, 2, 0), []);
+  assert.equal(thumbnailUrl('frame://localhost/', 'ab', 3, 16), 'frame://localhost/ab/strip/3?e=16000');
+  // The sparse strip: about one thumbnail per 72-px slot of the whole view, 2 s times a power of two.
+  assert.equal(sparseEvery(180, 1000), 16); // 13 s a slot
+  assert.equal(sparseEvery(600, 1000), 64); // 43 s a slot
+  assert.equal(sparseEvery(20, 1000), 2); // a short recording: the dense strip only
+  assert.equal(sparseEvery(86400, 100), 512);
+  assert.equal(sparseEvery(undefined, 1000), 16); // the duration not known yet
 });
 
 test('the picture follows the playhead by file id, frame keys step by the frame times, the nudge follows', async () => {
@@ -97,12 +104,16 @@ test('mirror is on by default, kept in the app settings (not localStorage), and 
 
 test('the filmstrip is drawn along the timeline from the thumbnails Rust made', async () => {
   const { page, context } = await openAnalysed(browser, server);
-  await page.waitForFunction(() => Number(document.querySelector('#filmstrip').dataset.count) > 0);
-  assert.deepEqual(await callsOf(page, 'filmstrip'), [{ id: 'f:/videos/class.mp4' }]);
+  // A sparse strip first (it covers the view sooner), then the dense one.
+  await page.waitForFunction(() => window.__mock.calls.filter((x) => x.cmd === 'filmstrip').length === 2);
+  const asks = await callsOf(page, 'filmstrip');
+  assert.ok(asks[0].every_s > 2 && Number.isInteger(Math.log2(asks[0].every_s / 2)), JSON.stringify(asks));
+  assert.deepEqual(asks[1], { id: 'f:/videos/class.mp4', every_s: 2 });
+  await page.waitForFunction(() => /e=2000$/.test(document.querySelector('#filmstrip img:not([hidden])')?.getAttribute('src')));
   const srcs = await page.$$eval('#filmstrip img:not([hidden])', (imgs) => imgs.map((i) => i.getAttribute('src')));
   assert.ok(srcs.length >= 5, `${srcs.length}`);
-  assert.equal(srcs[0], `frame://localhost/${CLASS_ID}/strip/0`);
-  const last = Number(srcs.at(-1).split('/').at(-1));
+  assert.equal(srcs[0], `frame://localhost/${CLASS_ID}/strip/0?e=2000`);
+  const last = Number(srcs.at(-1).match(/strip\/(\d+)\?/)[1]);
   assert.ok(last >= 38 && last <= 41, `the last slot near the recording's end (83.4 s): ${last}`);
   // Zoomed in, the slots show thumbnails closer together.
   await page.click('#zoom-in');

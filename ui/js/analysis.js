@@ -12,7 +12,7 @@ import {
   beatsInPlay, chosenPlays, formatClock, formatSeconds, moveTrim, placementOf, playChoices, playPlacement, playsOf,
   songToRec, timeToX, trimOf, xToTime,
 } from './timeline.js';
-import { PictureView, stripSlots, thumbnailUrl } from './picture.js';
+import { PictureView, sparseEvery, stripSlots, thumbnailUrl } from './picture.js';
 import { ZOOM_STEP, clampView, drawOverview, drawTimeline, fitView, revealTime, scrollView, zoomView } from './waveform.js';
 
 // Keyboard steps for the trim handles (s): arrows, with Shift.
@@ -24,7 +24,7 @@ export class AnalysisView {
    * deps = { waveform(fileId) → Promise<Waveform>, frameRate(job) → Promise<number|null>,
    *          setPlacement(job, offset_s, rate), setTrim(job, start_s, end_s), retry(job),
    *          confirmSong(job), preview, frameStep(fileId, at_s, frames) → Promise<FrameSpan>,
-   *          filmstrip(fileId) → Promise<Filmstrip>, setMirror(on),
+   *          filmstrip(fileId, everyS) → Promise<Filmstrip>, setMirror(on),
    *          setPlays(job, [{index, included, offset_s}]) }
    */
   constructor(deps) {
@@ -90,12 +90,22 @@ export class AnalysisView {
     this.render();
   }
 
-  /** Thumbnails along the recording, made in Rust in the background (cached on disk). */
+  /**
+   * Thumbnails along the recording, made in Rust in the background (cached on disk): a
+   * sparse strip first, about one thumbnail per slot of the whole-recording view (it covers
+   * the strip in a fraction of the time), then the dense one (every 2 s, for zooming in),
+   * which reuses the sparse one's pictures.
+   */
   async loadFilmstrip(job) {
-    const strip = await this.deps.filmstrip(job.dance_file).catch(() => null);
-    if (!strip || !this.job || this.job.id !== job.id) return;
-    this.strip = { ...strip, fileId: job.dance_file };
-    this.draw();
+    const a = this.job && this.job.analysis;
+    const sparse = sparseEvery(this.rec ? this.rec.duration_s : a && a.overlap.dance_end_s, this.width());
+    for (const everyS of sparse > 2 ? [sparse, 2] : [2]) {
+      const strip = await this.deps.filmstrip(job.dance_file, everyS).catch(() => null);
+      if (!this.job || this.job.id !== job.id) return;
+      if (!strip) continue;
+      this.strip = { ...strip, fileId: job.dance_file };
+      this.draw();
+    }
   }
 
   /** The frame rate the one-frame nudge uses: the length of the frame shown, once stepped to. */
@@ -365,7 +375,7 @@ export class AnalysisView {
       const slot = slots[i];
       img.hidden = !slot;
       if (!slot) return;
-      const src = thumbnailUrl(this.picture.base, strip.fileId, slot.index);
+      const src = thumbnailUrl(this.picture.base, strip.fileId, slot.index, strip.every_s);
       if (img.getAttribute('src') !== src) img.src = src;
       img.dataset.index = String(slot.index);
       img.style.left = `${slot.x}px`;

@@ -83,7 +83,7 @@ const view = new AnalysisView({
   retry: async (job) => upsert(await call('retry_job', { id: job.id })),
   confirmSong: async (job) => upsert(await call('confirm_song', { id: job.id })),
   frameStep: (id, at_s, frames) => invoke('frame_step', { id, at_s, frames }),
-  filmstrip: (id) => invoke('filmstrip', { id }),
+  filmstrip: (id, everyS) => invoke('filmstrip', { id, every_s: everyS }),
   setMirror: (on) => { view.setMirror(on); saveSettings({ mirror: on }); },
 });
 

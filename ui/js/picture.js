@@ -14,8 +14,23 @@ export function frameUrl(base, fileId, at_s, width, playing) {
   return `${base}${encodeURIComponent(fileId)}/${ms}?w=${width}${playing ? '&play=1' : ''}`;
 }
 
-export function thumbnailUrl(base, fileId, index) {
-  return `${base}${encodeURIComponent(fileId)}/strip/${index}`;
+/** Thumbnail `index` of the file's strip with a thumbnail every `everyS` seconds. */
+export function thumbnailUrl(base, fileId, index, everyS = 2) {
+  return `${base}${encodeURIComponent(fileId)}/strip/${index}?e=${Math.round(everyS * 1000)}`;
+}
+
+/**
+ * The spacing of the sparse strip asked before the dense one (`denseS` apart): about one
+ * thumbnail per `slotPx` slot of a `widthPx` view of the whole `durationS` recording, as the
+ * dense spacing times a power of two (so that the dense strip reuses every one of them), at
+ * most 512 s; the dense spacing itself when that is no sparser (a short recording); 8 times
+ * it while the duration is not known yet (a 3-min recording's view at 1000 px).
+ */
+export function sparseEvery(durationS, widthPx, slotPx = 72, denseS = 2) {
+  if (!(durationS > 0) || !(widthPx > 0)) return denseS * 8;
+  const slotS = (durationS * slotPx) / widthPx;
+  const k = Math.max(0, Math.min(8, Math.ceil(Math.log2(slotS / denseS))));
+  return denseS * 2 ** k;
 }
 
 /** Pixels to ask for a box `cssWidth` wide: device pixels, in steps of 64 (fewer cache misses on resize), 128…1280. */

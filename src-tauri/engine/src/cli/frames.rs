@@ -64,6 +64,9 @@ pub struct PreviewBenchArgs {
     seeks: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Decoder threads of the frame server (0: FFmpeg's choice).
+    #[arg(long, default_value_t = FrameServerOptions::default().decode_threads)]
+    decode_threads: usize,
 }
 
 pub fn run_frame(a: &FrameArgs) -> engine::Result<()> {
@@ -137,7 +140,11 @@ pub fn run_filmstrip(a: &FilmstripArgs) -> engine::Result<()> {
 /// Measures the frame server in process and prints one JSON object.
 pub fn run_preview_bench(a: &PreviewBenchArgs) -> engine::Result<()> {
     let t0 = Instant::now();
-    let server = FrameServer::open(&a.file, &FrameServerOptions::default())?;
+    let opts = FrameServerOptions {
+        decode_threads: a.decode_threads,
+        ..FrameServerOptions::default()
+    };
+    let server = FrameServer::open(&a.file, &opts)?;
     let open_ms = ms(t0.elapsed());
     let info = server.info().clone();
     let step = 1.0 / info.frame_rate.clamp(1.0, 1000.0);
@@ -145,7 +152,11 @@ pub fn run_preview_bench(a: &PreviewBenchArgs) -> engine::Result<()> {
     let from = info.start_s + 0.25 * span;
     let (frames, seq_s) = sequential_run(&server, a, from, info.end_s)?;
     let (mut lags, paced_s) = paced_run(&server, a, info.start_s + 0.6 * span, info.end_s)?;
+    let (stats0, cpu0) = (server.stats(), process_cpu_s());
     let (mut seeks_ms, seek_times) = seek_run(&server, a, info.start_s, span)?;
+    let (stats1, cpu1) = (server.stats(), process_cpu_s());
+    let n_seeks = seeks_ms.len().max(1) as f64;
+    let per_seek = |v: f64| v / n_seeks;
     seeks_ms.sort_by(f64::total_cmp);
     let pct = |p: f64| {
         let i = ((seeks_ms.len() as f64 - 1.0) * p).round() as usize;
@@ -171,6 +182,14 @@ pub fn run_preview_bench(a: &PreviewBenchArgs) -> engine::Result<()> {
         "seek_median_ms": pct(0.5),
         "seek_p90_ms": pct(0.9),
         "seek_max_ms": seeks_ms.last().copied().unwrap_or(f64::NAN),
+        // The parts of a seek, means over the seeks: the process's CPU time
+        // (all threads), and the worker's time seeking+decoding and
+        // scaling+encoding, with the frames it decoded.
+        "seek_cpu_ms_mean": per_seek((cpu1 - cpu0) * 1e3),
+        "seek_decode_ms_mean": per_seek((stats1.decode_s - stats0.decode_s) * 1e3),
+        "seek_encode_ms_mean": per_seek((stats1.encode_s - stats0.encode_s) * 1e3),
+        "seek_frames_decoded_mean": per_seek((stats1.frames_decoded - stats0.frames_decoded) as f64),
+        "decode_threads": a.decode_threads,
         "timeline_scan_ms": timeline_ms,
         "frames_in_file": frames_in_file,
         "cached_bytes": server.cached_bytes(),
@@ -263,6 +282,21 @@ fn seek_run(
         seek_times.push(at);
     }
     Ok((seeks_ms, seek_times))
+}
+
+/// CPU seconds (user + system) of this process so far, all threads; NaN
+/// where not measured.
+fn process_cpu_s() -> f64 {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage fills the struct it is given.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } == 0 {
+            let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+            return s(u.ru_utime) + s(u.ru_stime);
+        }
+    }
+    f64::NAN
 }
 
 fn median(v: &mut [f64]) -> f64 {

@@ -12,6 +12,11 @@
 //! holding `NNNN.jpg` and `filmstrip.json`. The folder is built under a
 //! temporary name and renamed when complete, so a cancelled or crashed run
 //! leaves no half strip under the final name.
+//!
+//! Coarse first, then fine: a caller may ask a sparse strip (a thumbnail
+//! every 8 s covers a whole recording's view in a quarter of the work) and
+//! then the dense one; thumbnails of another cached strip of the same file
+//! and width standing for the same time are copied, not decoded again.
 
 use super::picture::{PictureMaker, ScaleQuality, MAX_WIDTH, MIN_WIDTH};
 use super::source::{Keyframe, VideoSource};
@@ -92,24 +97,22 @@ pub fn filmstrip(
     }
     crate::init();
     let fp = fingerprint(video)?;
-    let key = format!(
-        "{}-{}-{}-w{}-e{}",
-        fp.head_tail_xxh3,
-        fp.size,
-        fp.mtime_ns,
-        opts.width,
-        (opts.every_s * 1000.0).round() as u64
+    let prefix = format!(
+        "{}-{}-{}-w{}-e",
+        fp.head_tail_xxh3, fp.size, fp.mtime_ns, opts.width
     );
+    let key = format!("{prefix}{}", (opts.every_s * 1000.0).round() as u64);
     let dir = cache_dir.join(&key);
     if let Some(cached) = read_manifest(&dir) {
         return Ok(cached);
     }
+    let made_before = made_before(cache_dir, &prefix);
     std::fs::create_dir_all(cache_dir).map_err(|e| out_dir_error(cache_dir, &e))?;
     static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let partial =
         Partial::create(cache_dir.join(format!("{key}.partial-{}-{run}", std::process::id())))?;
-    let mut strip = make(video, &partial.0, opts, cancel, progress)?;
+    let mut strip = make(video, &partial.0, opts, &made_before, cancel, progress)?;
     let manifest = serde_json::to_vec_pretty(&strip).map_err(|e| EngineError::OutputWrite {
         path: partial.0.clone(),
         reason: e.to_string(),
@@ -129,10 +132,43 @@ pub fn filmstrip(
 /// the recording with its own demuxer and decoder (2 cores on the target).
 const WORKERS: usize = 2;
 
+/// Thumbnails of the file's other cached strips at the same width, by the
+/// time they stand for (whole ms): the keyframe shown, its file and the
+/// strip's height.
+type MadeBefore = std::collections::HashMap<i64, (f64, PathBuf, u32)>;
+
+fn ms_key(at_s: f64) -> i64 {
+    (at_s * 1000.0).round() as i64
+}
+
+fn made_before(cache_dir: &Path, prefix: &str) -> MadeBefore {
+    let mut made = MadeBefore::new();
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return made;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        // Complete strips only (not another run's `.partial-…` folder).
+        if !rest.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Some(strip) = read_manifest(&entry.path()) {
+            for t in &strip.thumbnails {
+                made.insert(ms_key(t.at_s), (t.frame_s, strip.path_of(t), strip.height));
+            }
+        }
+    }
+    made
+}
+
 fn make(
     video: &Path,
     dir: &Path,
     opts: &FilmstripOptions,
+    made_before: &MadeBefore,
     cancel: &CancelToken,
     progress: &mut dyn FnMut(f64, &Thumbnail),
 ) -> Result<Filmstrip> {
@@ -159,6 +195,7 @@ fn make(
                 video,
                 dir,
                 opts,
+                made_before,
                 origin_s,
                 start_s,
                 indices: first..(first + part).min(count),
@@ -206,6 +243,7 @@ struct Part<'a> {
     video: &'a Path,
     dir: &'a Path,
     opts: &'a FilmstripOptions,
+    made_before: &'a MadeBefore,
     origin_s: f64,
     start_s: f64,
     indices: std::ops::Range<usize>,
@@ -229,6 +267,24 @@ impl Part<'_> {
             cancel.check()?;
             stop.check()?;
             let at_s = self.start_s + index as f64 * self.opts.every_s;
+            let file = format!("{index:04}.jpg");
+            let copied = self.made_before.get(&ms_key(at_s)).filter(|(_, made, _)| {
+                // (Gone meanwhile: decoded again below.)
+                std::fs::copy(made, self.dir.join(&file)).is_ok()
+            });
+            if let Some((frame_s, _, h)) = copied {
+                height = height.max(*h);
+                let thumb = Thumbnail {
+                    index,
+                    at_s,
+                    frame_s: *frame_s,
+                    file,
+                };
+                if tx.send(Ok((thumb, height))).is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
             let ts = src.ticks(at_s + self.origin_s);
             let (frame_ts, file) = match src.keyframe_at(ts, previous.as_ref().map(|p| p.0))? {
                 Keyframe::Same | Keyframe::None => match &previous {
@@ -245,7 +301,6 @@ impl Part<'_> {
                         ScaleQuality::Still,
                     )?;
                     height = jpeg.height;
-                    let file = format!("{index:04}.jpg");
                     std::fs::write(self.dir.join(&file), &jpeg.bytes)
                         .map_err(|e| write_error(self.dir, e))?;
                     (pts, file)

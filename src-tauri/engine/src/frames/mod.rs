@@ -20,6 +20,6 @@ mod timeline;
 
 pub use filmstrip::{filmstrip, Filmstrip, FilmstripOptions, Thumbnail};
 pub use picture::{MAX_WIDTH, MIN_WIDTH};
-pub use server::{Frame, FrameServer, FrameServerOptions, FrameUse};
+pub use server::{Frame, FrameServer, FrameServerOptions, FrameUse, ServerStats};
 pub use source::PictureInfo;
 pub use timeline::{FrameSpan, Timeline};

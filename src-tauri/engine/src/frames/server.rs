@@ -92,6 +92,22 @@ pub struct Frame {
     pub end_s: f64,
 }
 
+/// Where the worker's time went, summed since the server opened (profiling:
+/// `preview-bench` and the debug log split a seek into these parts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct ServerStats {
+    /// Requests the worker decoded for (cache misses), still and playing.
+    pub requests_decoded: u64,
+    /// Of those, how many sought to a keyframe (the rest decoded on).
+    pub seeks: u64,
+    /// Frames decoded for requests (read-ahead not counted).
+    pub frames_decoded: u64,
+    /// Seconds seeking and decoding to the asked frame.
+    pub decode_s: f64,
+    /// Seconds scaling and encoding the asked frame.
+    pub encode_s: f64,
+}
+
 struct Request {
     ts: i64,
     width: u32,
@@ -114,6 +130,7 @@ struct Shared {
     /// The worker is blocked waiting for a message.
     idle: AtomicBool,
     stop: CancelToken,
+    stats: Mutex<ServerStats>,
 }
 
 pub struct FrameServer {
@@ -149,6 +166,7 @@ impl FrameServer {
             playhead: AtomicI64::new(0),
             idle: AtomicBool::new(false),
             stop: CancelToken::new(),
+            stats: Mutex::new(ServerStats::default()),
         });
         static SERVERS: AtomicU64 = AtomicU64::new(0);
         let worker_name = format!("frames-{}", SERVERS.fetch_add(1, Ordering::Relaxed));
@@ -278,6 +296,11 @@ impl FrameServer {
             )));
         }
         Ok(self.timeline()?.step(at_s, frames))
+    }
+
+    /// Where the worker's time went so far.
+    pub fn stats(&self) -> ServerStats {
+        *self.shared.stats.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Bytes of encoded frames held.

@@ -3,6 +3,7 @@
 //! behaviour is described in the parent module).
 
 use super::*;
+use std::time::Instant;
 
 pub(super) struct Worker {
     src: VideoSource,
@@ -20,11 +21,19 @@ pub(super) struct Worker {
     lead: i64,
 }
 
-/// How a request ended.
-enum Served {
-    Done(Result<CachedFrame>),
+/// Where decoding for a request ended.
+enum Reached {
+    /// The asked frame, decoded.
+    Frame(DecodedFrame),
     /// A newer request came in while decoding: it replaces this one.
     Superseded(Request),
+}
+
+/// Counts for one request's decoding (see [`ServerStats`]).
+#[derive(Default)]
+struct Decoding {
+    sought: bool,
+    frames: u64,
 }
 
 impl Worker {
@@ -167,16 +176,48 @@ impl Worker {
             let _ = r.reply.send(Ok(f));
             return None;
         }
-        match self.decode_to(r.ts, r.width, r.use_) {
-            Served::Done(result) => {
-                let _ = r.reply.send(result);
-                None
-            }
-            Served::Superseded(newer) => {
+        let t0 = Instant::now();
+        let mut counts = Decoding::default();
+        let reached = self.decode_to(r.ts, r.use_, &mut counts);
+        let decoded = t0.elapsed();
+        let f = match reached {
+            Ok(Reached::Frame(f)) => f,
+            Ok(Reached::Superseded(newer)) => {
                 self.answer_superseded(r);
-                Some(newer)
+                return Some(newer);
             }
-        }
+            Err(e) => {
+                let _ = r.reply.send(Err(e));
+                return None;
+            }
+        };
+        let quality = match r.use_ {
+            FrameUse::Playing => ScaleQuality::Moving,
+            FrameUse::Still => ScaleQuality::Still,
+        };
+        let result = self.encode(f, r.width, quality);
+        let encoded = t0.elapsed() - decoded;
+        self.account(&counts, decoded, encoded);
+        tracing::debug!(
+            target: "beatsync::frames",
+            use_ = ?r.use_,
+            sought = counts.sought,
+            frames_decoded = counts.frames,
+            decode_ms = decoded.as_secs_f64() * 1e3,
+            encode_ms = encoded.as_secs_f64() * 1e3,
+            "frame decoded for a request"
+        );
+        let _ = r.reply.send(result);
+        None
+    }
+
+    fn account(&self, counts: &Decoding, decoded: Duration, encoded: Duration) {
+        let mut stats = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
+        stats.requests_decoded += 1;
+        stats.seeks += u64::from(counts.sought);
+        stats.frames_decoded += counts.frames;
+        stats.decode_s += decoded.as_secs_f64();
+        stats.encode_s += encoded.as_secs_f64();
     }
 
     /// Seeks to the keyframe before `ts`; the frames to be shown start at
@@ -189,8 +230,9 @@ impl Worker {
         Ok(())
     }
 
-    /// Decodes to the frame at `target` and encodes it.
-    fn decode_to(&mut self, target: i64, width: u32, use_: FrameUse) -> Served {
+    /// Decodes to the frame at `target`, seeking first unless the decoder
+    /// stands a little before it.
+    fn decode_to(&mut self, target: i64, use_: FrameUse, counts: &mut Decoding) -> Result<Reached> {
         let playing = use_ == FrameUse::Playing;
         // A still frame must be exact: from a keyframe if the decoder has
         // been decoding fast since the last one.
@@ -199,56 +241,44 @@ impl Worker {
             exact_enough && matches!(self.pos, Some(p) if p <= target && target - p <= self.reach);
         self.src.set_fast(playing);
         if !forward {
-            if let Err(e) = self.seek(target, target) {
-                return Served::Done(Err(e));
-            }
+            self.seek(target, target)?;
+            counts.sought = true;
         }
-        let quality = match use_ {
-            FrameUse::Playing => ScaleQuality::Moving,
-            FrameUse::Still => ScaleQuality::Still,
-        };
-        let mut sought = !forward;
         let mut back = FORWARD_REACH_S;
         let mut last: Option<DecodedFrame> = None;
         loop {
             if self.shared.stop.is_cancelled() {
-                return Served::Done(Err(EngineError::Cancelled));
+                return Err(EngineError::Cancelled);
             }
             if let Some(newer) = self.newer_request() {
-                return Served::Superseded(newer);
+                return Ok(Reached::Superseded(newer));
             }
-            let next = match self.src.next() {
-                Ok(n) => n,
-                Err(e) => return Served::Done(Err(e)),
-            };
+            let next = self.src.next()?;
             let Some(f) = next else {
                 self.ended = true;
                 // The end: the target is at or after the last frame.
                 if let Some(f) = last {
-                    return Served::Done(self.encode(f, width, quality));
+                    return Ok(Reached::Frame(f));
                 }
-                if sought {
-                    return Served::Done(Err(self.src.damaged("no frame at the asked time")));
+                if counts.sought {
+                    return Err(self.src.damaged("no frame at the asked time"));
                 }
-                sought = true;
-                if let Err(e) = self.seek(target, target) {
-                    return Served::Done(Err(e));
-                }
+                counts.sought = true;
+                self.seek(target, target)?;
                 continue;
             };
+            counts.frames += 1;
             self.pos = Some(f.end);
             if last.is_none() && f.start > target && f.start > self.first_start && back < 100.0 {
                 // The keyframe found starts after the target (B-frame
                 // reordering around it): start further back.
                 let from = target - self.src.ticks(back);
                 back *= 3.0;
-                if let Err(e) = self.seek(from, target) {
-                    return Served::Done(Err(e));
-                }
+                self.seek(from, target)?;
                 continue;
             }
             if f.end > target || f.start >= target {
-                return Served::Done(self.encode(f, width, quality));
+                return Ok(Reached::Frame(f));
             }
             last = Some(f);
         }
