@@ -247,9 +247,18 @@ fn final_pass(run: &Run, line: &Line) -> Result<Option<Fitted>> {
         cancel.check()?;
         let out = refine_line(recording, song, fs, line, params, inner_threads, cancel)?;
         // a second pass re-centres the windows on the refined line
-        refine_line(recording, song, fs, &out.line, params, inner_threads, cancel)
+        refine_line(
+            recording,
+            song,
+            fs,
+            &out.line,
+            params,
+            inner_threads,
+            cancel,
+        )
     };
-    let outcomes = crate::dsp::par::par_map(variants.len(), side_by_side, |i| measure(&variants[i]));
+    let outcomes =
+        crate::dsp::par::par_map(variants.len(), side_by_side, |i| measure(&variants[i]));
     let mut best: Option<Fitted> = None;
     for (out, params) in outcomes.into_iter().zip(variants) {
         let out = out?;
