@@ -98,7 +98,7 @@ pub fn integrate_line(
         return Ok(None);
     };
     cancel.check()?;
-    let rows = Rows::new(&windows, params.max_lag);
+    let rows = Rows::new(&windows, params.max_lag, threads);
     let Some((a, b)) = rows.search(params.max_end_shift, params.search_radius) else {
         return Ok(None);
     };
@@ -133,10 +133,14 @@ struct Rows {
     t0: f64,
     lever: f64,
     max_lag: usize,
+    /// Threads the many independent sums along lines are spread over (each
+    /// sum is computed whole on one thread, so its value does not depend on
+    /// the count).
+    threads: usize,
 }
 
 impl Rows {
-    fn new(windows: &[WindowCorr], max_lag: usize) -> Self {
+    fn new(windows: &[WindowCorr], max_lag: usize, threads: usize) -> Self {
         let clipped = windows
             .iter()
             .map(|w| {
@@ -157,6 +161,7 @@ impl Rows {
             t0,
             lever,
             max_lag,
+            threads,
         }
     }
 
@@ -247,17 +252,31 @@ impl Rows {
         } else {
             0.0
         };
+        let lines: Vec<(f64, f64)> = (-4..=4)
+            .flat_map(|bi| (-8..=8).map(move |ai| (ai, bi)))
+            .map(|(ai, bi)| (a + ai as f64 * 0.25 * scale, b + bi as f64 * b_step))
+            .collect();
+        let sums = self.sums_on(&lines);
+        // the first of the largest, in the order of the serial scan
         let mut best = (self.sum_on(a, b), a, b);
-        for bi in -4..=4 {
-            for ai in -8..=8 {
-                let (ta, tb) = (a + ai as f64 * 0.25 * scale, b + bi as f64 * b_step);
-                let v = self.sum_on(ta, tb);
-                if v > best.0 {
-                    best = (v, ta, tb);
-                }
+        for (&(ta, tb), v) in lines.iter().zip(sums) {
+            if v > best.0 {
+                best = (v, ta, tb);
             }
         }
         (best.1, best.2)
+    }
+
+    /// [`Rows::sum_on`] of each line, in order, spread over the threads.
+    fn sums_on(&self, lines: &[(f64, f64)]) -> Vec<f64> {
+        let chunk = lines.len().div_ceil(4 * self.threads.max(1)).max(1);
+        crate::dsp::par::par_map(lines.len().div_ceil(chunk), self.threads, |c| {
+            lines[c * chunk..((c + 1) * chunk).min(lines.len())]
+                .iter()
+                .map(|&(a, b)| self.sum_on(a, b))
+                .collect::<Vec<f64>>()
+        })
+        .concat()
     }
 
     /// The exact sums along the lines parallel to `(a, b)`, lag index `k`
@@ -265,9 +284,10 @@ impl Rows {
     fn profile(&self, a: f64, b: f64) -> Vec<f64> {
         let scale = self.lag_scale[0];
         let m = self.max_lag as i64;
-        (0..self.lags() as i64)
-            .map(|k| self.sum_on(a + (k - m) as f64 * scale, b))
-            .collect()
+        let lines: Vec<(f64, f64)> = (0..self.lags() as i64)
+            .map(|k| (a + (k - m) as f64 * scale, b))
+            .collect();
+        self.sums_on(&lines)
     }
 
     /// The offset of the direct sound on slope `b`: the strongest parallel
@@ -350,11 +370,12 @@ impl Rows {
         // the room's reverberation of the song itself; both sides when the
         // line sits too near the end of the lags for enough of them
         let side = |sign: f64| -> Vec<f64> {
-            (NULL_GUARD..lags)
+            let lines: Vec<(f64, f64)> = (NULL_GUARD..lags)
                 .map(|d| a + sign * d as f64 * scale)
                 .filter(|&ad| self.covered(ad, b))
-                .map(|ad| self.sum_on(ad, b))
-                .collect()
+                .map(|ad| (ad, b))
+                .collect();
+            self.sums_on(&lines)
         };
         let mut null = side(1.0);
         if null.len() < MIN_NULL_LINES {

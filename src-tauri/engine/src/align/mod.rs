@@ -92,6 +92,10 @@ pub struct AlignTimings {
     pub features: f64,
     pub search: f64,
     pub refine: f64,
+    /// The part of `refine` spent looking for further plays of the song
+    /// (absent in results stored before it was measured).
+    #[serde(default)]
+    pub segments: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -229,16 +233,35 @@ const FINE_CANDIDATES: usize = 4;
 const UNCHECKED_RATE_GAP: f64 = 1e-3;
 
 /// The final pass on a line: denser windows, both time-stretch hypotheses
-/// when the speed differs; the more coherent one.
+/// when the speed differs; the more coherent one. The hypotheses are
+/// independent and run side by side (their serial parts, the line search
+/// and fit, then overlap; each still spreads its window correlations over
+/// the threads): a line's windows give the same values on any number of
+/// threads, and the winner is chosen in hypothesis order.
 fn final_pass(run: &Run, line: &Line) -> Result<Option<Fitted>> {
-    let (recording, song, fs, threads, cancel) =
-        (run.recording, run.song, run.fs, run.threads, run.cancel);
-    let mut best: Option<Fitted> = None;
-    for params in variants_for(line.rate, false) {
+    let variants = variants_for(line.rate, false);
+    let inner_threads = run.threads;
+    let side_by_side = if run.threads > 1 { variants.len() } else { 1 };
+    let measure = |params: &FineParams| -> Result<FineOutcome> {
+        let (recording, song, fs, cancel) = (run.recording, run.song, run.fs, run.cancel);
         cancel.check()?;
-        let mut out = refine_line(recording, song, fs, line, &params, threads, cancel)?;
+        let out = refine_line(recording, song, fs, line, params, inner_threads, cancel)?;
         // a second pass re-centres the windows on the refined line
-        out = refine_line(recording, song, fs, &out.line, &params, threads, cancel)?;
+        refine_line(
+            recording,
+            song,
+            fs,
+            &out.line,
+            params,
+            inner_threads,
+            cancel,
+        )
+    };
+    let outcomes =
+        crate::dsp::par::par_map(variants.len(), side_by_side, |i| measure(&variants[i]));
+    let mut best: Option<Fitted> = None;
+    for (out, params) in outcomes.into_iter().zip(variants) {
+        let out = out?;
         if best.as_ref().is_none_or(|b| out.z > b.fine.z) {
             best = Some(Fitted { fine: out, params });
         }

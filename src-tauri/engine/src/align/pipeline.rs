@@ -169,6 +169,7 @@ pub fn align_signals(
         )?,
     };
     let mut result = assemble_result(&run, decision.placed, &shapes, features.frame_rate);
+    let t_segments = Instant::now();
     if decision.refusal.is_none() {
         let segment_shapes = super::segments::Shapes {
             recording: &shapes.recording,
@@ -183,6 +184,7 @@ pub fn align_signals(
         features: features_ms,
         search: search_ms,
         refine: t_refine.elapsed().as_secs_f64() * 1e3,
+        segments: t_segments.elapsed().as_secs_f64() * 1e3,
     };
     if let Some(reason) = decision.refusal {
         return Err(EngineError::NoMatch {

@@ -60,7 +60,7 @@ pub(super) fn confirm_by_integration(
             fs,
             &lines[i],
             &integrate_params(&lines[i]),
-            1,
+            threads,
             cancel,
         )
     });
@@ -177,7 +177,7 @@ fn integrate_hypotheses(
                 fs,
                 line,
                 &integrate_params(line),
-                1,
+                threads,
                 cancel,
             )
         });

@@ -185,3 +185,41 @@ fn a_clipped_drifted_copy_is_placed_with_its_rate() {
     let mean = found.windows.iter().map(|w| w.presence).sum::<f64>() / found.windows.len() as f64;
     assert!(mean > 1.0, "mean presence {mean:.2}");
 }
+
+#[test]
+fn the_integration_gives_the_same_line_on_one_thread_and_on_several() {
+    // a drifted, noisy, clipped recording: the sums along lines (search,
+    // polish, profile, null lines) are spread over the threads
+    let song = pad(16, 5);
+    let rate = 1.0 + 150e-6;
+    let recording = recording(&song, 7.0, rate, 28.0, -6.0, 0.6);
+    let line = Line {
+        t_ref: 14.0,
+        sigma: 7.0 + 14.0 / rate + 0.002,
+        rate,
+    };
+    let on = |threads: usize| {
+        integrate_line(
+            &recording,
+            &song,
+            FS,
+            &line,
+            &params(line.rate),
+            threads,
+            &CancelToken::new(),
+        )
+        .expect("not cancelled")
+        .expect("enough windows")
+    };
+    let serial = on(1);
+    for threads in [2, 3, 4] {
+        assert_eq!(on(threads), serial, "{threads} threads");
+    }
+    // and it is the song's line, so the comparison is of a real result
+    let truth = 7.0 + 14.0 / rate;
+    assert!(
+        (serial.line.sigma - truth).abs() < 1e-3,
+        "placed {:.5} s, truth {truth:.5} s",
+        serial.line.sigma
+    );
+}
