@@ -449,10 +449,9 @@ fn beatsync_cli(args: &[&str]) -> std::process::Output {
         .expect("beatsync runs")
 }
 
-#[test]
-fn cli_sync_split_exports_the_plays_the_aligner_finds() {
-    let c = make_class();
-    let o = beatsync_cli(&[
+/// `beatsync sync` on the class's recording and song into its output folder.
+fn sync_args(c: &Class) -> [&str; 7] {
+    [
         "sync",
         "--dance",
         s(&c.recording),
@@ -460,9 +459,13 @@ fn cli_sync_split_exports_the_plays_the_aligner_finds() {
         s(&c.song),
         "--out",
         s(&c.out),
-        "--split",
-        "--json",
-    ]);
+    ]
+}
+
+#[test]
+fn cli_sync_split_exports_the_plays_the_aligner_finds() {
+    let c = make_class();
+    let o = beatsync_cli(&[&sync_args(&c)[..], &["--split", "--json"]].concat());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let report: ExportReport = serde_json::from_slice(&o.stdout).expect("report");
     assert_eq!(report.outputs.len(), 3, "{:?}", report.plays);
@@ -483,15 +486,7 @@ fn cli_sync_split_exports_the_plays_the_aligner_finds() {
 #[test]
 fn cli_refuses_split_with_an_offset_and_unknown_between() {
     let c = make_class();
-    let base = [
-        "sync",
-        "--dance",
-        s(&c.recording),
-        "--bgm",
-        s(&c.song),
-        "--out",
-        s(&c.out),
-    ];
+    let base = sync_args(&c);
     let o = beatsync_cli(&[&base[..], &["--offset", "4", "--split"]].concat());
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
