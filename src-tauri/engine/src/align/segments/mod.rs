@@ -26,7 +26,7 @@ use super::fine::{refine_line, FineOutcome, Line};
 use super::heard::{heard_span, HeardSpan};
 use super::pipeline::Run;
 use super::verdict::{coherence_presence, refutation, Evidence};
-use super::verdict::{DIFFERENCE_MIN_Z, SPEED_CHANGE};
+use super::verdict::{DIFFERENCE_MIN_Z, MIN_MATCH_Z, SPEED_CHANGE};
 use super::Verdict;
 use super::{variants_for, AlignResult};
 use crate::dsp::spectral::SpectralShape;
@@ -75,14 +75,15 @@ const LOOK_ALIKE_RATIO: f64 = 0.6;
 const RIVAL_RATIO: f32 = 0.6;
 /// ...at most this many lines in all.
 const RIVALS: usize = 4;
-/// Half-width of the edge searches around an estimated edge (s)...
+/// Half-width of the cut search around the two plays' placed edges (s).
 const EDGE_SEARCH_S: f64 = 2.0;
-/// ...and how far they reach on the side away from the play (the fine
-/// stage's heard span can stop short of a quiet or talked-over edge), not
-/// past the neighbouring play.
+/// How far the edge searches reach outside the play's estimated span (the
+/// fine stage's heard span can stop short of a quiet or talked-over edge),
+/// not past the neighbouring play's core.
 const EDGE_REACH_S: f64 = 8.0;
-/// Plays whose placed edges are closer than this (s) meet at a cut.
-const MEET_S: f64 = 0.5;
+/// The play's typical evidence is read over at most this much of its core
+/// next to the edge searched (s).
+const TYPICAL_S: f64 = 8.0;
 
 /// A run confirmed by the fine stage.
 #[derive(Debug, Clone)]
@@ -102,13 +103,65 @@ pub(super) fn find_segments(
     shapes: &Shapes,
     result: &AlignResult,
 ) -> Result<Vec<Segment>> {
-    let main = main_segment(result);
+    Ok(other_plays(run, shapes, result)?.unwrap_or_else(|| vec![main_segment(result)]))
+}
+
+/// The plays of a recording whose single line was refused (`result` is
+/// the refused best guess): a recording with two plays of the song on
+/// different lines (the same spot played twice, one straight after the
+/// other) splits the single line's evidence between them, so that neither
+/// half reaches the refusal's threshold over the whole recording. `None`
+/// unless at least two plays on different lines each pass the single-play
+/// refusal's rules on their own span (a wrong song gives none: it is the
+/// same refusal, read on each play).
+pub(super) fn plays_of_refused(
+    run: &Run,
+    shapes: &Shapes,
+    result: &AlignResult,
+) -> Result<Option<Vec<Segment>>> {
+    // every play, once its edges are placed, at the single-play threshold
+    // (a play folded onto the refused line keeps that line's evidence there)
+    let least = coherence_presence(MIN_MATCH_Z);
+    let plays = other_plays(run, shapes, result)?;
+    Ok(plays.filter(|p| p.len() >= 2 && p.iter().all(|s| s.confidence >= least)))
+}
+
+/// The refused answer `result` replaced by the plays found in it
+/// (`segments`, from [`plays_of_refused`]): the most coherent play is the
+/// top-level answer, `unsure` (the whole recording did not pass as one play:
+/// listen before exporting).
+pub(super) fn accept_plays(result: &mut AlignResult, segments: Vec<Segment>) {
+    let Some(best) = segments
+        .iter()
+        .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+    else {
+        return;
+    };
+    let t_mid = 0.5 * (best.dance_start_s + best.dance_end_s);
+    let song_at = |t: f64| t_mid - best.offset_s + (t - t_mid) / best.rate;
+    result.offset_s = best.offset_s;
+    result.rate = best.rate;
+    result.confidence = best.confidence;
+    result.verdict = Verdict::Unsure;
+    result.overlap.dance_start_s = best.dance_start_s;
+    result.overlap.dance_end_s = best.dance_end_s;
+    result.overlap.bgm_start_s = song_at(best.dance_start_s).max(0.0);
+    result.overlap.bgm_end_s = song_at(best.dance_end_s).max(0.0);
+    if let Some(first) = result.candidates.first_mut() {
+        first.offset_s = best.offset_s;
+    }
+    result.segments = segments;
+}
+
+/// The plays of the song in the recording when there is more than today's
+/// answer's line, `None` when the answer's one line is all.
+fn other_plays(run: &Run, shapes: &Shapes, result: &AlignResult) -> Result<Option<Vec<Segment>>> {
     // An unsure answer at a speed change may be the plays confusing the
     // single-line search (each play pulls the line its own way): the plays
     // are looked for at the original speed then.
     let confused = result.verdict == Verdict::Unsure && (result.rate - 1.0).abs() > SPEED_CHANGE;
     if result.pitch_kept && !confused {
-        return Ok(vec![main]);
+        return Ok(None);
     }
     // Cheap test first at the answer's own rate: one continuous play there
     // (every run on its line) is the answer. Only an unsure answer at a
@@ -118,7 +171,7 @@ pub(super) fn find_segments(
         scanned = scan_runs(run, shapes, result, 1.0)?;
     }
     if scanned.only_main() {
-        return Ok(vec![main]);
+        return Ok(None);
     }
     let Scanned {
         hops,
@@ -132,19 +185,20 @@ pub(super) fn find_segments(
         let candidates = rivals(&hops, &lines, r, RIVAL_RATIO, RIVALS);
         plays.extend(confirm_run(run, r, &candidates, rate)?);
     }
+    let t_main = 0.5 * (result.overlap.dance_start_s + result.overlap.dance_end_s);
     let main_line = Line {
-        t_ref: 0.5 * (main.dance_start_s + main.dance_end_s),
-        sigma: 0.5 * (main.dance_start_s + main.dance_end_s) - main.offset_s,
+        t_ref: t_main,
+        sigma: t_main - result.offset_s,
         rate,
     };
     let plays = explained_by_main(run, plays, &main_line)?;
     let plays = merge_same_lines(plays);
     let mut plays = drop_look_alikes(run, plays)?;
     if plays.len() <= 1 || plays.iter().all(|p| same_line(&p.line, &main_line)) {
-        return Ok(vec![main]);
+        return Ok(None);
     }
     place_edges(run, &mut plays);
-    Ok(plays.iter().map(|p| segment_of(p, rate)).collect())
+    Ok(Some(plays.iter().map(|p| segment_of(p, rate)).collect()))
 }
 
 /// Today's answer as a segment.
@@ -468,8 +522,18 @@ fn drop_look_alikes(run: &Run, plays: Vec<Play>) -> Result<Vec<Play>> {
     Ok(kept)
 }
 
-/// Each play's edges: a cut between plays that meet, otherwise the edge of
-/// its evidence next to talk or silence.
+/// The middle half of a play's span: inside the play however far its
+/// estimated edges are off (they come from 5-s hops and the fine stage's
+/// heard span, which next to talk can be seconds off either way).
+fn core(p: &Play) -> (f64, f64) {
+    let q = 0.25 * (p.end_s - p.start_s);
+    (p.start_s + q, p.end_s - q)
+}
+
+/// Each play's edges: first each edge as next to talk or silence (where the
+/// play's evidence crosses half its level in the play), searched from the
+/// play's core out to the neighbouring play's core; then a cut between
+/// plays whose edges so placed meet.
 fn place_edges(run: &Run, plays: &mut [Play]) {
     let sig = Signals {
         recording: run.recording,
@@ -477,51 +541,25 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
         fs: run.fs,
     };
     let rec_dur = run.recording.len() as f64 / run.fs;
+    let cores: Vec<(f64, f64)> = plays.iter().map(core).collect();
     for i in 0..plays.len() {
+        let (c_a, c_b) = cores[i];
+        let typical = |from: f64, to: f64| (from.max(c_a), to.min(c_b));
         let p = &plays[i];
-        if !p.cut_before && p.start_s > 0.5 {
-            let t = p.start_s;
-            let prev_end = if i > 0 { plays[i - 1].end_s } else { 0.0 };
-            if let Some(s) = locate_edge(
-                &sig,
-                &p.line,
-                Edge::Start,
-                ((t - EDGE_REACH_S).max(prev_end).max(0.0), t + EDGE_SEARCH_S),
-                (t + EDGE_SEARCH_S, (t + 4.0 * EDGE_SEARCH_S).min(p.end_s)),
-            ) {
+        if p.start_s > 0.5 {
+            let lo = if i > 0 { cores[i - 1].1 } else { 0.0 };
+            let lo = lo.max(p.start_s - EDGE_REACH_S);
+            let t = typical(c_a, c_a + TYPICAL_S);
+            if let Some(s) = locate_edge(&sig, &p.line, Edge::Start, (lo, c_a), t) {
                 plays[i].start_s = s;
             }
         }
-        let meets_next = plays
-            .get(i + 1)
-            .is_some_and(|q| q.start_s - plays[i].end_s <= CUT_GAP_S);
         let p = &plays[i];
-        if meets_next {
-            let q = &plays[i + 1];
-            let (lo, hi) = (
-                p.end_s.min(q.start_s) - EDGE_SEARCH_S,
-                p.end_s.max(q.start_s) + EDGE_SEARCH_S,
-            );
-            if let Some(cut) =
-                locate_cut(&sig, &p.line, &q.line, lo.max(p.start_s), hi.min(q.end_s))
-            {
-                plays[i].end_s = cut;
-                plays[i + 1].start_s = cut;
-                plays[i + 1].cut_before = true;
-            }
-        } else if p.end_s < rec_dur - 0.5 {
-            let t = p.end_s;
-            let next_start = plays.get(i + 1).map_or(rec_dur, |q| q.start_s);
-            if let Some(e) = locate_edge(
-                &sig,
-                &p.line,
-                Edge::End,
-                (
-                    t - EDGE_SEARCH_S,
-                    (t + EDGE_REACH_S).min(next_start).min(rec_dur),
-                ),
-                ((t - 4.0 * EDGE_SEARCH_S).max(p.start_s), t - EDGE_SEARCH_S),
-            ) {
+        if p.end_s < rec_dur - 0.5 {
+            let hi = cores.get(i + 1).map_or(rec_dur, |c| c.0);
+            let hi = hi.min(p.end_s + EDGE_REACH_S).min(rec_dur);
+            let t = typical(c_b - TYPICAL_S, c_b);
+            if let Some(e) = locate_edge(&sig, &p.line, Edge::End, (c_b, hi), t) {
                 plays[i].end_s = e;
             }
         }
@@ -529,14 +567,12 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
     // plays whose edges, once placed, meet: a cut between them
     for i in 1..plays.len() {
         let (p, q) = (&plays[i - 1], &plays[i]);
-        if q.cut_before || q.start_s - p.end_s > MEET_S {
+        if q.start_s - p.end_s > CUT_GAP_S {
             continue;
         }
-        let (lo, hi) = (
-            p.end_s.min(q.start_s) - EDGE_SEARCH_S,
-            p.end_s.max(q.start_s) + EDGE_SEARCH_S,
-        );
-        if let Some(cut) = locate_cut(&sig, &p.line, &q.line, lo.max(p.start_s), hi.min(q.end_s)) {
+        let lo = (p.end_s.min(q.start_s) - EDGE_SEARCH_S).max(cores[i - 1].1);
+        let hi = (p.end_s.max(q.start_s) + EDGE_SEARCH_S).min(cores[i].0);
+        if let Some(cut) = locate_cut(&sig, &p.line, &q.line, lo, hi) {
             plays[i - 1].end_s = cut;
             plays[i].start_s = cut;
             plays[i].cut_before = true;
