@@ -60,6 +60,9 @@ pub(super) struct Shapes<'a> {
     pub frame_rate: f64,
 }
 
+/// Shift of a run's line, either side, when the fine stage refuses it
+/// where the scan put it (s): the spectral shape's smoothing half-width.
+const SHAPE_SLACK_S: f64 = 0.1;
 /// Margin added either side of a run before the fine stage measures it (s).
 const RUN_MARGIN_S: f64 = 1.0;
 /// Largest deviation from the run's line the fine stage searches at the
@@ -298,6 +301,26 @@ fn measure_piece(run: &Run, line: &Line, t_a: f64, t_b: f64) -> Result<Option<Pi
 /// `None` when the evidence there is what a wrong song gives (the
 /// single-play refusal's rules).
 fn confirm_run(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Option<Play>> {
+    let play = confirm_on(run, r, intercepts, rate)?;
+    if play.is_some() || intercepts.is_empty() {
+        return Ok(play);
+    }
+    // the spectral shape, smoothed over ±100 ms, places the run's own line
+    // up to about that far off, and the fine stage searches ±60 ms around
+    // the line it is given: refused there, the own line is measured again
+    // either side (together ±160 ms)
+    for shift in [-SHAPE_SLACK_S, SHAPE_SLACK_S] {
+        let mut shifted = intercepts.to_vec();
+        shifted[0] += shift;
+        if let Some(p) = confirm_on(run, r, &shifted, rate)? {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
+}
+
+/// [`confirm_run`] with the run's own line at `intercepts[0]`.
+fn confirm_on(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Option<Play>> {
     let t_mid = 0.5 * (r.start_s + r.end_s);
     let mut measured: Vec<Piece> = Vec::new();
     for &c in intercepts {
