@@ -177,9 +177,7 @@ pub fn align_signals(
     let mut refusal = decision.refusal;
     if refusal.is_none() {
         result.segments = super::segments::find_segments(&run, &segment_shapes, &result)?;
-    } else if let Some(plays) =
-        super::segments::plays_of_refused(&run, &segment_shapes, &result)?
-    {
+    } else if let Some(plays) = super::segments::plays_of_refused(&run, &segment_shapes, &result)? {
         super::segments::accept_plays(&mut result, plays);
         refusal = None;
     }
