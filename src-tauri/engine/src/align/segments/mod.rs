@@ -78,15 +78,14 @@ const LOOK_ALIKE_RATIO: f64 = 0.6;
 const RIVAL_RATIO: f32 = 0.6;
 /// ...at most this many lines in all.
 const RIVALS: usize = 4;
-/// Half-width of the cut search around the two plays' placed edges (s).
+/// Half-width of the edge searches around an estimated edge (s)...
 const EDGE_SEARCH_S: f64 = 2.0;
-/// How far the edge searches reach outside the play's estimated span (the
-/// fine stage's heard span can stop short of a quiet or talked-over edge),
-/// not past the neighbouring play's core.
+/// ...and how far they reach on the side away from the play (the fine
+/// stage's heard span can stop short of a quiet or talked-over edge), not
+/// past the neighbouring play.
 const EDGE_REACH_S: f64 = 8.0;
-/// The play's typical evidence is read over at most this much of its core
-/// next to the edge searched (s).
-const TYPICAL_S: f64 = 8.0;
+/// Plays whose placed edges are closer than this (s) meet at a cut.
+const MEET_S: f64 = 0.5;
 
 /// A run confirmed by the fine stage.
 #[derive(Debug, Clone)]
@@ -545,18 +544,8 @@ fn drop_look_alikes(run: &Run, plays: Vec<Play>) -> Result<Vec<Play>> {
     Ok(kept)
 }
 
-/// The middle half of a play's span: inside the play however far its
-/// estimated edges are off (they come from 5-s hops and the fine stage's
-/// heard span, which next to talk can be seconds off either way).
-fn core(p: &Play) -> (f64, f64) {
-    let q = 0.25 * (p.end_s - p.start_s);
-    (p.start_s + q, p.end_s - q)
-}
-
-/// Each play's edges: first each edge as next to talk or silence (where the
-/// play's evidence crosses half its level in the play), searched from the
-/// play's core out to the neighbouring play's core; then a cut between
-/// plays whose edges so placed meet.
+/// Each play's edges: a cut between plays that meet, otherwise the edge of
+/// its evidence next to talk or silence.
 fn place_edges(run: &Run, plays: &mut [Play]) {
     let sig = Signals {
         recording: run.recording,
@@ -564,25 +553,51 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
         fs: run.fs,
     };
     let rec_dur = run.recording.len() as f64 / run.fs;
-    let cores: Vec<(f64, f64)> = plays.iter().map(core).collect();
     for i in 0..plays.len() {
-        let (c_a, c_b) = cores[i];
-        let typical = |from: f64, to: f64| (from.max(c_a), to.min(c_b));
         let p = &plays[i];
-        if p.start_s > 0.5 {
-            let lo = if i > 0 { cores[i - 1].1 } else { 0.0 };
-            let lo = lo.max(p.start_s - EDGE_REACH_S);
-            let t = typical(c_a, c_a + TYPICAL_S);
-            if let Some(s) = locate_edge(&sig, &p.line, Edge::Start, (lo, c_a), t) {
+        if !p.cut_before && p.start_s > 0.5 {
+            let t = p.start_s;
+            let prev_end = if i > 0 { plays[i - 1].end_s } else { 0.0 };
+            if let Some(s) = locate_edge(
+                &sig,
+                &p.line,
+                Edge::Start,
+                ((t - EDGE_REACH_S).max(prev_end).max(0.0), t + EDGE_SEARCH_S),
+                (t + EDGE_SEARCH_S, (t + 4.0 * EDGE_SEARCH_S).min(p.end_s)),
+            ) {
                 plays[i].start_s = s;
             }
         }
+        let meets_next = plays
+            .get(i + 1)
+            .is_some_and(|q| q.start_s - plays[i].end_s <= CUT_GAP_S);
         let p = &plays[i];
-        if p.end_s < rec_dur - 0.5 {
-            let hi = cores.get(i + 1).map_or(rec_dur, |c| c.0);
-            let hi = hi.min(p.end_s + EDGE_REACH_S).min(rec_dur);
-            let t = typical(c_b - TYPICAL_S, c_b);
-            if let Some(e) = locate_edge(&sig, &p.line, Edge::End, (c_b, hi), t) {
+        if meets_next {
+            let q = &plays[i + 1];
+            let (lo, hi) = (
+                p.end_s.min(q.start_s) - EDGE_SEARCH_S,
+                p.end_s.max(q.start_s) + EDGE_SEARCH_S,
+            );
+            if let Some(cut) =
+                locate_cut(&sig, &p.line, &q.line, lo.max(p.start_s), hi.min(q.end_s))
+            {
+                plays[i].end_s = cut;
+                plays[i + 1].start_s = cut;
+                plays[i + 1].cut_before = true;
+            }
+        } else if p.end_s < rec_dur - 0.5 {
+            let t = p.end_s;
+            let next_start = plays.get(i + 1).map_or(rec_dur, |q| q.start_s);
+            if let Some(e) = locate_edge(
+                &sig,
+                &p.line,
+                Edge::End,
+                (
+                    t - EDGE_SEARCH_S,
+                    (t + EDGE_REACH_S).min(next_start).min(rec_dur),
+                ),
+                ((t - 4.0 * EDGE_SEARCH_S).max(p.start_s), t - EDGE_SEARCH_S),
+            ) {
                 plays[i].end_s = e;
             }
         }
@@ -590,12 +605,14 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
     // plays whose edges, once placed, meet: a cut between them
     for i in 1..plays.len() {
         let (p, q) = (&plays[i - 1], &plays[i]);
-        if q.start_s - p.end_s > CUT_GAP_S {
+        if q.cut_before || q.start_s - p.end_s > MEET_S {
             continue;
         }
-        let lo = (p.end_s.min(q.start_s) - EDGE_SEARCH_S).max(cores[i - 1].1);
-        let hi = (p.end_s.max(q.start_s) + EDGE_SEARCH_S).min(cores[i].0);
-        if let Some(cut) = locate_cut(&sig, &p.line, &q.line, lo, hi) {
+        let (lo, hi) = (
+            p.end_s.min(q.start_s) - EDGE_SEARCH_S,
+            p.end_s.max(q.start_s) + EDGE_SEARCH_S,
+        );
+        if let Some(cut) = locate_cut(&sig, &p.line, &q.line, lo.max(p.start_s), hi.min(q.end_s)) {
             plays[i - 1].end_s = cut;
             plays[i].start_s = cut;
             plays[i].cut_before = true;
