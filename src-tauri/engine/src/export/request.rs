@@ -74,6 +74,21 @@ wire_names! {
     }
 }
 
+impl Between {
+    /// The recording's own sound is lowered this much between plays (dB).
+    pub const DUCK_DB: f64 = -12.0;
+
+    /// The gain (linear) of the recording's sound between plays, relative
+    /// to the song's inside them: what one video writes there, and what the
+    /// preview plays there.
+    pub fn room_gain(self) -> f32 {
+        match self {
+            Between::Recorded => 10f64.powf(Self::DUCK_DB / 20.0) as f32,
+            Between::Silence => 0.0,
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }
