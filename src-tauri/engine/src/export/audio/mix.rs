@@ -73,6 +73,8 @@ impl Mix {
             Retime::None => 0,
             Retime::Resample => 1,
             Retime::Tempo => 2,
+            // Never a piece's: the one video encodes its mix.
+            Retime::Picture => 0,
         };
         self.pieces
             .iter()
