@@ -28,8 +28,10 @@ pub enum StartCut {
 pub struct AudioChoice {
     /// AAC bit rate for encoding, bit/s.
     pub bitrate: u32,
-    /// Copy the song's packets when it is AAC and the rate is 1 (no
-    /// generation loss, faster); otherwise encode.
+    /// Copy the song's packets when it is AAC and the rate is 1, or within
+    /// `audio::PICTURE_DRIFT_LIMIT` of 1 (the picture then follows the
+    /// song's clock): no generation loss, about a remux's cost; otherwise
+    /// encode.
     pub copy_if_possible: bool,
 }
 
