@@ -26,7 +26,7 @@ use super::fine::{refine_line, FineOutcome, Line};
 use super::heard::{heard_span, HeardSpan};
 use super::pipeline::Run;
 use super::verdict::{coherence_presence, refutation, Evidence};
-use super::verdict::{DIFFERENCE_MIN_Z, MIN_MATCH_Z, SPEED_CHANGE};
+use super::verdict::{DIFFERENCE_MIN_Z, MIN_MATCH_Z, SPEED_CHANGE, SURE_CONFIDENCE};
 use super::Verdict;
 use super::{variants_for, AlignResult};
 use crate::dsp::spectral::SpectralShape;
@@ -63,6 +63,9 @@ pub(super) struct Shapes<'a> {
 /// Shift of a run's line, either side, when the fine stage refuses it
 /// where the scan put it (s): the spectral shape's smoothing half-width.
 const SHAPE_SLACK_S: f64 = 0.1;
+/// Highest confidence of an answer made of plays found in a refused
+/// recording: just under [`SURE_CONFIDENCE`].
+const UNSURE_CONFIDENCE_MAX: f64 = SURE_CONFIDENCE - 0.01;
 /// Margin added either side of a run before the fine stage measures it (s).
 const RUN_MARGIN_S: f64 = 1.0;
 /// Largest deviation from the run's line the fine stage searches at the
@@ -143,7 +146,9 @@ pub(super) fn accept_plays(result: &mut AlignResult, segments: Vec<Segment>) {
     let song_at = |t: f64| t_mid - best.offset_s + (t - t_mid) / best.rate;
     result.offset_s = best.offset_s;
     result.rate = best.rate;
-    result.confidence = best.confidence;
+    // unsure, so below the sure threshold whatever the best play scored
+    // alone (the UI and the job store read the confidence too)
+    result.confidence = best.confidence.min(UNSURE_CONFIDENCE_MAX);
     result.verdict = Verdict::Unsure;
     result.overlap.dance_start_s = best.dance_start_s;
     result.overlap.dance_end_s = best.dance_end_s;
@@ -307,11 +312,11 @@ fn confirm_run(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<O
     // the spectral shape, smoothed over ±100 ms, places the run's own line
     // up to about that far off, and the fine stage searches ±60 ms around
     // the line it is given: refused there, the own line is measured again
-    // either side (together ±160 ms)
+    // either side (together ±160 ms). Alone: the look-alikes were weighed
+    // against the own line where the scan put it, and a shifted own line,
+    // off the song, would hand the run to any of them.
     for shift in [-SHAPE_SLACK_S, SHAPE_SLACK_S] {
-        let mut shifted = intercepts.to_vec();
-        shifted[0] += shift;
-        if let Some(p) = confirm_on(run, r, &shifted, rate)? {
+        if let Some(p) = confirm_on(run, r, &[intercepts[0] + shift], rate)? {
             return Ok(Some(p));
         }
     }
