@@ -6,7 +6,7 @@
 //! second heard, so the playhead and the picture follow the slow sound.
 
 use crate::error::IpcError;
-use crate::player::{gains, mix_at, song_time, PREVIEW_RATE};
+use crate::player::{gains, gains_at, mix_at, song_time, PREVIEW_RATE};
 use beatsync_engine::{Placement, Play};
 
 /// The speeds the audition offers, slowest first (1: normal, no stretching).
@@ -36,11 +36,12 @@ pub struct SlowMix {
 impl SlowMix {
     /// Renders and stretches the mix of `recording` and `song` (mono at
     /// [`PREVIEW_RATE`]) from `from_s` for up to [`SLOW_SPAN_S`], the song
-    /// placed per play as the normal-speed preview places it.
+    /// placed per play and the room between plays at `room` (see
+    /// `player::gains_at`), as the normal-speed preview plays them.
     pub fn render(
         recording: &[f32],
         song: &[f32],
-        (placement, plays): (&Placement, &[Play]),
+        (placement, plays, room): (&Placement, &[Play], f32),
         (from_s, balance, speed): (f64, f64, f64),
     ) -> Result<Self, IpcError> {
         let rate = f64::from(PREVIEW_RATE);
@@ -50,7 +51,8 @@ impl SlowMix {
         let mix: Vec<f32> = (0..n)
             .map(|i| {
                 let t = from_s + i as f64 / rate;
-                mix_at(recording, song, song_time(placement, plays, t), t, g)
+                let song_t = song_time(placement, plays, t);
+                mix_at(recording, song, song_t, t, gains_at(g, plays, song_t, room))
             })
             .collect();
         let samples = beatsync_engine::slow::slowed(&mix, PREVIEW_RATE, speed)?;
@@ -113,7 +115,8 @@ mod tests {
             })
             .collect();
         let p = Placement::new(1.0, 1.0);
-        let slow = SlowMix::render(&recording, &song, (&p, &[]), (0.5, 1.0, 0.5)).expect("render");
+        let slow =
+            SlowMix::render(&recording, &song, (&p, &[], 0.0), (0.5, 1.0, 0.5)).expect("render");
         assert!((slow.end_s() - 6.0).abs() < 0.1, "{}", slow.end_s());
         let loud = |t0: f64, t1: f64| {
             let n = 200;

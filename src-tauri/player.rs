@@ -18,13 +18,28 @@ use std::time::Duration;
 /// Preview decode rate: plenty for listening, light on memory.
 pub const PREVIEW_RATE: u32 = 22_050;
 
+/// The preview's level for a sound at full weight (headroom for the sum).
+const LEVEL: f64 = 0.7;
+
 /// Gains for a balance in -1 (recording only) … +1 (song only); both at 0.
 pub fn gains(balance: f64) -> (f32, f32) {
     let b = balance.clamp(-1.0, 1.0);
     (
-        ((1.0 - b).min(1.0) * 0.7) as f32,
-        ((1.0 + b).min(1.0) * 0.7) as f32,
+        ((1.0 - b).min(1.0) * LEVEL) as f32,
+        ((1.0 + b).min(1.0) * LEVEL) as f32,
     )
+}
+
+/// What is heard at one instant: with plays, between them the export's
+/// sound there (the recording's at `room` times the song's level — ducked,
+/// or silence), whatever the balance; inside a play, or with no plays, the
+/// balance's gains.
+pub fn gains_at(g: (f32, f32), plays: &[Play], song_t: Option<f64>, room: f32) -> (f32, f32) {
+    if !plays.is_empty() && song_t.is_none() {
+        (room * LEVEL as f32, 0.0)
+    } else {
+        g
+    }
 }
 
 /// The song time heard at recording time `t`: with no plays, where the one
@@ -70,6 +85,9 @@ pub struct PlayRequest {
     pub plays: Vec<Play>,
     pub from_s: f64,
     pub balance: f64,
+    /// With plays: the recording's gain between them, relative to the
+    /// song's (`Between::room_gain`; 0 where the export writes silence).
+    pub room: f32,
     /// Slower than 1x: the mix already slowed (see `audition`).
     pub slow: Option<crate::audition::SlowMix>,
 }
@@ -240,6 +258,7 @@ fn start_stream(req: PlayRequest) -> Result<Playing, IpcError> {
                 Some(slow) => slow.at(t),
                 None => {
                     let song_t = song_time(&req.placement, &req.plays, t);
+                    let g = gains_at(g, &req.plays, song_t, req.room);
                     mix_at(&req.recording, &req.song, song_t, t, g)
                 }
             };
@@ -337,5 +356,43 @@ mod tests {
         let recording = vec![0.0f32; PREVIEW_RATE as usize * 32];
         let v = mix_at(&recording, &song, at(25.0), 25.0, (0.0, 1.0));
         assert!((v - 1.0).abs() < 1e-6, "the second play's click: {v}");
+    }
+
+    /// Between plays the preview plays what the export writes there: the
+    /// recording ducked 12 dB below the song's level, or silence, whatever
+    /// the balance; inside a play the balance holds.
+    #[test]
+    fn between_plays_the_preview_plays_what_the_export_writes() {
+        use beatsync_engine::export::Between;
+        let play = |start: f64, end: f64| Play {
+            recording_start_s: start,
+            recording_end_s: end,
+            offset_s: start,
+            rate: 1.0,
+            cut_before: false,
+        };
+        let plays = [play(2.0, 12.0), play(20.0, 30.0)];
+        let whole = Placement::new(2.0, 1.0);
+        let recording = vec![0.5f32; PREVIEW_RATE as usize * 32];
+        let song = vec![0.0f32; PREVIEW_RATE as usize * 40];
+        let heard = |t: f64, balance: f64, between: Between| {
+            let song_t = song_time(&whole, &plays, t);
+            let g = gains_at(gains(balance), &plays, song_t, between.room_gain());
+            mix_at(&recording, &song, song_t, t, g)
+        };
+        // The song's level is 0.7 at any balance short of "recording only".
+        let ducked = 0.5 * 0.7 * 10f32.powf(-12.0 / 20.0);
+        for balance in [-1.0, 0.0, 1.0] {
+            let v = heard(15.0, balance, Between::Recorded);
+            assert!((v - ducked).abs() < 1e-4, "balance {balance}: {v}");
+            assert_eq!(heard(15.0, balance, Between::Silence), 0.0);
+            assert_eq!(heard(1.0, balance, Between::Silence), 0.0, "before");
+        }
+        // Inside a play: the balance's gains (here the song is silent).
+        assert!((heard(5.0, 0.0, Between::Silence) - 0.35).abs() < 1e-6);
+        assert_eq!(heard(5.0, 1.0, Between::Recorded), 0.0);
+        // No plays: the balance everywhere.
+        let g = gains_at(gains(0.0), &[], None, 0.0);
+        assert_eq!(g, gains(0.0));
     }
 }

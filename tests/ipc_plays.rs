@@ -85,6 +85,38 @@ fn plays_and_their_layout_are_kept_in_the_job_options() {
         j["options"]["plays"]
     );
 
+    // The second play nudged while left out: its offset is kept beside the
+    // exported plays, and putting it back in brings it back.
+    let nudged_out = offset(1) - 0.02;
+    let second = |included: bool, offset_s: f64| {
+        call(
+            &main,
+            "set_plays",
+            json!({ "id": id, "plays": [
+                { "index": 0, "included": true, "offset_s": nudged },
+                { "index": 1, "included": included, "offset_s": offset_s },
+            ] }),
+        )
+        .expect("plays")
+    };
+    let j = second(false, nudged_out);
+    let out = j["options"]["plays_left_out"].as_array().expect("left out");
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0]["offset_s"].as_f64(), Some(nudged_out));
+    assert_eq!(out[0]["dance_start_s"], segments[1]["dance_start_s"]);
+    assert_eq!(
+        listed(&main, &id)["options"]["plays_left_out"],
+        j["options"]["plays_left_out"],
+        "kept in the job store"
+    );
+    let j = second(true, nudged_out);
+    assert_eq!(
+        j["options"]["plays"][1]["offset_s"].as_f64(),
+        Some(nudged_out)
+    );
+    assert_eq!(j["options"]["plays_left_out"], json!([]));
+    let j = second(false, offset(1));
+
     let good = |i: usize| json!({ "index": i, "included": true, "offset_s": offset(i) });
     let bad: Vec<(&str, Value)> = vec![
         (

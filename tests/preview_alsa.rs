@@ -57,6 +57,7 @@ fn the_preview_plays_into_an_alsa_sink_and_samples_flow() {
             plays: Vec::new(),
             from_s: 0.5,
             balance: -1.0,
+            room: 0.0,
             slow: None,
         })
         .expect("the preview opens the ALSA default device");

@@ -37,12 +37,22 @@ pub struct PlayChoice {
     pub offset_s: Number,
 }
 
-/// The plays to export, built from the checkpoint's segments and the
-/// page's choices: every segment named once, in order; at least one kept.
+/// The page's choices read against the checkpoint's segments: the plays
+/// to export, and those left out, each at the offset the page sent (so a
+/// play put back in comes back with its nudge).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChosenPlays {
+    pub kept: Vec<Play>,
+    pub left_out: Vec<Play>,
+}
+
+/// The plays to export and those left out, built from the checkpoint's
+/// segments and the page's choices: every segment named once, in order; at
+/// least one kept.
 pub fn plays_from_choices(
     analysis: &AlignResult,
     choices: &[PlayChoice],
-) -> Result<Vec<Play>, IpcError> {
+) -> Result<ChosenPlays, IpcError> {
     let segments = &analysis.segments;
     if choices.len() != segments.len() {
         return Err(IpcError::invalid_argument(format!(
@@ -53,7 +63,10 @@ pub fn plays_from_choices(
         )));
     }
     let last = segments.len().saturating_sub(1) as f64;
-    let mut plays = Vec::new();
+    let mut chosen = ChosenPlays {
+        kept: Vec::new(),
+        left_out: Vec::new(),
+    };
     for (position, choice) in choices.iter().enumerate() {
         let index = choice.index.within("a play's index", 0.0, last)?;
         if index.fract() != 0.0 || index as usize != position {
@@ -71,23 +84,26 @@ pub fn plays_from_choices(
         let offset_s = choice
             .offset_s
             .within("a play's offset (s)", -MAX_TIME_S, MAX_TIME_S)?;
+        let play = Play {
+            offset_s,
+            ..play_of(&segments[position])
+        };
         if included {
-            plays.push(Play {
-                offset_s,
-                ..play_of(&segments[position])
-            });
+            chosen.kept.push(play);
+        } else {
+            chosen.left_out.push(play);
         }
     }
-    if plays.is_empty() {
+    if chosen.kept.is_empty() {
         return Err(IpcError::invalid_argument(
             "every play is left out; keep at least one play to export",
         ));
     }
-    Ok(plays)
+    Ok(chosen)
 }
 
 /// The teacher's plays: each segment's offset (nudged or not) and whether
-/// it is exported. The job must be analysed and not exporting or done.
+/// it is exported; a left-out play keeps its offset in `plays_left_out`. The job must be analysed and not exporting or done.
 #[tauri::command(rename_all = "snake_case")]
 pub fn set_plays(
     state: State<'_, AppState>,
@@ -101,8 +117,11 @@ pub fn set_plays(
             "the job is not analysed yet; wait for the analysis to find its plays",
         ));
     };
-    let plays = plays_from_choices(analysis, &plays)?;
-    let job = state.store.update_options(&id, |o| o.plays = Some(plays))?;
+    let chosen = plays_from_choices(analysis, &plays)?;
+    let job = state.store.update_options(&id, |o| {
+        o.plays = Some(chosen.kept);
+        o.plays_left_out = chosen.left_out;
+    })?;
     Ok(JobView::new(job, &state.files))
 }
 

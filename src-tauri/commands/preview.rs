@@ -7,6 +7,7 @@ use crate::audition::{check_speed, SlowMix};
 use crate::error::IpcError;
 use crate::player::PlayRequest;
 use crate::state::AppState;
+use beatsync_engine::export::PlaysLayout;
 use beatsync_engine::jobs::Job;
 use beatsync_engine::ErrorCode;
 use beatsync_engine::{Placement, Play};
@@ -36,6 +37,15 @@ fn plays_of(job: &Job) -> Vec<Play> {
     }
 }
 
+/// With plays, the recording's gain between them: what the export writes
+/// there (one video: ducked or silence; clips: nothing, so silence).
+fn room_of(job: &Job) -> f32 {
+    match job.options.layout {
+        PlaysLayout::OneVideo => job.options.between.room_gain(),
+        PlaysLayout::Split => 0.0,
+    }
+}
+
 /// Plays the recording and the aligned song together from `from_s`, at
 /// `speed` 1 (absent), 0.75 or 0.5 (pitch kept; see `audition`).
 #[tauri::command(rename_all = "snake_case")]
@@ -60,6 +70,7 @@ pub async fn preview_play<R: Runtime>(
         ));
     };
     let plays = plays_of(&job);
+    let room = room_of(&job);
     let handle = app.clone();
     blocking(move || {
         let state = handle.state::<AppState>();
@@ -70,7 +81,7 @@ pub async fn preview_play<R: Runtime>(
                 SlowMix::render(
                     &recording,
                     &song,
-                    (&placement, &plays),
+                    (&placement, &plays, room),
                     (from_s, balance, speed),
                 )
             })
@@ -82,6 +93,7 @@ pub async fn preview_play<R: Runtime>(
             plays,
             from_s,
             balance,
+            room,
             slow,
         })
     })

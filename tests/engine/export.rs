@@ -793,6 +793,113 @@ fn drift_is_followed_to_the_last_second() {
     assert_placed(&report, &song, &[0.5, dur / 2.0, dur - 0.5], 0.001);
 }
 
+/// Each video packet's presentation time (s, as ffprobe shows it: edit
+/// list applied) and the MD5 of its bytes, in decode order.
+fn video_packets(path: &Path) -> Vec<(f64, String)> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_data_hash",
+            "md5",
+        ])
+        .args([
+            "-show_entries",
+            "packet=pts_time,data_hash",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (t, h) = l.split_once(',')?;
+            Some((t.parse().ok()?, h.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn drift_with_the_song_copied_is_followed_by_the_picture() {
+    let d = tempfile::tempdir().unwrap();
+    // 800 ppm (a fast phone clock): 24 ms over 30 s, most of a frame.
+    let rate = 1.0008;
+    let (mut req, song) = retimed(d.path(), 30.0, rate);
+    req.audio.copy_if_possible = true;
+    let report = run(&req).unwrap();
+    assert_eq!(report.audio.source, engine::export::AudioSource::Copied);
+    assert_eq!(report.audio.retime, engine::export::Retime::Picture);
+    let span = report.trim.end_s - report.trim.start_s;
+    assert!((report.duration_s - span / rate).abs() < 1e-6, "{report:?}");
+    // The picture: the recording's packets, byte for byte (those after a
+    // smart-cut head), each presented at its recording time on the song's
+    // clock: (t - start) / rate.
+    let input = video_packets(&req.recording);
+    let origin = input.iter().map(|p| p.0).fold(f64::MAX, f64::min);
+    let output = video_packets(&report.output);
+    let pairs: Vec<(f64, f64)> = output
+        .iter()
+        .filter_map(|(t_out, h)| {
+            let (t_in, _) = input.iter().find(|(_, hi)| hi == h)?;
+            Some((*t_out, *t_in - origin))
+        })
+        .collect();
+    assert!(
+        pairs.len() + 30 >= output.len(),
+        "{} of {}",
+        pairs.len(),
+        output.len()
+    );
+    assert!(pairs.len() >= 600, "{} packets copied", pairs.len());
+    let worst = pairs
+        .iter()
+        .map(|(t_out, t_rec)| (t_out - (t_rec - report.trim.start_s) / rate).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 0.001, "a frame off its scaled time by {worst} s");
+    let last = pairs.iter().map(|p| p.0).fold(0.0, f64::max);
+    assert!(
+        last > report.duration_s - 0.1,
+        "{last} of {}",
+        report.duration_s
+    );
+    // The sound: the song's own samples from the song time at the first
+    // frame on, so what the recording heard at recording time t is heard
+    // at t's frame, at the start and at the end.
+    let out = decode_mono(&report.output);
+    let song_pcm = decode_mono(&song);
+    let p = Placement {
+        offset_s: report.offset_s,
+        rate: report.rate,
+        ref_dance_s: Some(report.offset_ref_s),
+    };
+    let b0 = p.song_at(report.trim.start_s);
+    let win = (0.25 * f64::from(SR)) as usize;
+    for u in [0.2, report.duration_s / 2.0, report.duration_s - 0.3] {
+        let out_c = (u * f64::from(SR)) as usize;
+        let t = out_c as f64 / f64::from(SR);
+        // The frame shown at output time t is recording time start + t * rate.
+        let song_c = p.song_at(report.trim.start_s + t * rate) * f64::from(SR);
+        assert!((song_c / f64::from(SR) - (b0 + t)).abs() < 1e-6);
+        let lag = measured_lag_s(&out, out_c, &song_pcm, song_c, win, 1500, SR);
+        assert!(
+            lag.abs() <= 0.001,
+            "at output {u:.2} s: {:.3} ms",
+            lag * 1e3
+        );
+    }
+    // Beyond the bound the song is re-timed (and encoded) as before.
+    let (mut req, _) = retimed(d.path(), 30.0, 1.002);
+    req.audio.copy_if_possible = true;
+    req.name = Some("beyond.mp4".into());
+    let report = run(&req).unwrap();
+    assert_eq!(report.audio.retime, engine::export::Retime::Resample);
+    assert_eq!(report.audio.source, engine::export::AudioSource::Encoded);
+}
+
 /// A class of `dur` seconds to a 40-s song at `rate`, offset 1 s at its middle.
 fn retimed(dir: &Path, dur: f64, rate: f64) -> (ExportRequest, PathBuf) {
     let song = make_song(dir, "song.m4a", 40.0, 2.0, 0.0);

@@ -117,12 +117,13 @@ export function backend(data) {
     if (plays.length !== segments.length || plays.some((p, i) => p.index !== i || !Number.isFinite(p.offset_s))) {
       throw { code: 'invalid_argument', message: 'send every play once, in order' };
     }
-    const kept = plays.filter((p) => p.included).map((p) => {
+    const play = (p) => {
       const s = segments[p.index];
       return { dance_start_s: s.dance_start_s, dance_end_s: s.dance_end_s, offset_s: p.offset_s, rate: s.rate, cut_before: s.cut_before };
-    });
+    };
+    const kept = plays.filter((p) => p.included).map(play);
     if (!kept.length) throw { code: 'invalid_argument', message: 'every play is left out' };
-    return patch(id, { options: { plays: kept } });
+    return patch(id, { options: { plays: kept, plays_left_out: plays.filter((p) => !p.included).map(play) } });
   });
   on('set_plays_layout', ({ id, layout, between }) => patch(id, { options: { layout, between } }));
   on('export', ({ ids }) => ids.map((id) => patch(id, { state: 'exporting', stage: 'analyse', progress: 0, options: { out_dir: outDir } })));

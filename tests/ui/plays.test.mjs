@@ -119,6 +119,26 @@ test('a play left out with its switch is sent as not included; the last play can
   await context.close();
 });
 
+test('a nudged play left out and put back in comes back with its nudge', async () => {
+  const { page, context, errors } = await openAnalysed(browser, server, { align: TWO_PLAYS });
+  await page.waitForSelector('#plays .play-block');
+  await page.click('#plays .play-block[data-index="1"] .play-pick');
+  await page.click('button[data-nudge="0.01"]');
+  await page.waitForFunction(() => window.__backend.jobs.get('job-1').options.plays?.[1]?.offset_s === 22.01);
+  await page.click('#plays .play-block[data-index="1"] .play-switch');
+  assert.deepEqual((await callsOf(page, 'set_plays')).at(-1).plays[1], { index: 1, included: false, offset_s: 22.01 });
+  await page.waitForFunction(() => window.__backend.jobs.get('job-1').options.plays?.length === 1);
+  // Left out, the block still shows the nudged offset (kept in `plays_left_out`).
+  await page.waitForFunction(() => document.querySelector('#plays .play-block[data-index="1"]').dataset.included === 'false');
+  assert.equal((await blocks(page))[1].offset, '22.01');
+  await page.click('#plays .play-block[data-index="1"] .play-switch');
+  assert.deepEqual((await callsOf(page, 'set_plays')).at(-1).plays[1], { index: 1, included: true, offset_s: 22.01 });
+  await page.waitForFunction(() => window.__backend.jobs.get('job-1').options.plays?.[1]?.offset_s === 22.01);
+  assert.equal((await blocks(page))[1].text, 'Play 2 · +22.010 s');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('keyboard: Tab reaches the blocks, arrows select the previous/next play, Page Down jumps the playhead', async () => {
   const { page, context, errors } = await openAnalysed(browser, server, { align: THREE_PLAYS });
   await page.waitForSelector('#plays .play-block');

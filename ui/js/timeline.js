@@ -116,7 +116,8 @@ export function moveTrim(trim, edge, s, recDurationS, minLen = 1) {
 // When the song is played several times in the recording, the analysis has one segment per
 // play (`analysis.segments`, recording order). The teacher's choice (`options.plays`, set by
 // `set_plays`) keeps the plays to export, each with its own (nudged) offset; a segment not in
-// it is left out. `null` = every segment at the analysis's offset.
+// it is left out, its offset kept in `options.plays_left_out`. `null` = every segment at the
+// analysis's offset.
 
 // Two spans are the same play when their edges agree to a microsecond (both come from the
 // same checkpoint, through JSON).
@@ -127,12 +128,16 @@ export function playsOf(job) {
   const segments = (job && job.analysis && job.analysis.segments) || [];
   if (segments.length < 2) return [];
   const chosen = job.options && job.options.plays;
+  const leftOut = (job.options && job.options.plays_left_out) || [];
+  const same = (s) => (p) => Math.abs(p.dance_start_s - s.dance_start_s) < SAME_EDGE_S
+    && Math.abs(p.dance_end_s - s.dance_end_s) < SAME_EDGE_S;
   return segments.map((s, index) => {
-    const c = chosen && chosen.find((p) => Math.abs(p.dance_start_s - s.dance_start_s) < SAME_EDGE_S
-      && Math.abs(p.dance_end_s - s.dance_end_s) < SAME_EDGE_S);
+    const c = chosen && chosen.find(same(s));
+    const out = !c && leftOut.find(same(s));
+    const offset = c ? c.offset_s : out ? out.offset_s : s.offset_s;
     return {
       index, start_s: s.dance_start_s, end_s: s.dance_end_s, rate: s.rate ?? 1, cut_before: !!s.cut_before,
-      included: chosen ? !!c : true, offset_s: c ? c.offset_s : s.offset_s,
+      included: chosen ? !!c : true, offset_s: offset,
     };
   });
 }

@@ -223,7 +223,7 @@ pub struct ErrorPayload {
     pub code: ErrorCode,
     pub message: String,
     /// `no_match` only: where the song would fit best, for a teacher who
-    /// knows it is the right song. Not kept by the job store.
+    /// knows it is the right song. The job store keeps it (schema v7).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_guess: Option<crate::align::BestGuess>,
 }

@@ -170,13 +170,17 @@ pub fn align_signals(
     };
     let mut result = assemble_result(&run, decision.placed, &shapes, features.frame_rate);
     let t_segments = Instant::now();
-    if decision.refusal.is_none() {
-        let segment_shapes = super::segments::Shapes {
-            recording: &shapes.recording,
-            song: &shapes.song,
-            frame_rate: features.frame_rate,
-        };
+    let segment_shapes = super::segments::Shapes {
+        recording: &shapes.recording,
+        song: &shapes.song,
+        frame_rate: features.frame_rate,
+    };
+    let mut refusal = decision.refusal;
+    if refusal.is_none() {
         result.segments = super::segments::find_segments(&run, &segment_shapes, &result)?;
+    } else if let Some(plays) = super::segments::plays_of_refused(&run, &segment_shapes, &result)? {
+        super::segments::accept_plays(&mut result, plays);
+        refusal = None;
     }
     progress("refine", 1.0);
     result.timings_ms = AlignTimings {
@@ -186,7 +190,7 @@ pub fn align_signals(
         refine: t_refine.elapsed().as_secs_f64() * 1e3,
         segments: t_segments.elapsed().as_secs_f64() * 1e3,
     };
-    if let Some(reason) = decision.refusal {
+    if let Some(reason) = refusal {
         return Err(EngineError::NoMatch {
             reason,
             best_guess: Some(Box::new(BestGuess::of(&result))),

@@ -92,7 +92,9 @@ struct SyncArgs {
     /// Seconds to keep before the song starts being heard.
     #[arg(long, default_value_t = 0.0)]
     lead_in: f64,
-    /// Copy the song's AAC packets instead of encoding (rate 1 only).
+    /// Copy the song's AAC packets instead of encoding: at rate 1, or with
+    /// clock drift within 0.1 % (the picture's timestamps then follow the
+    /// song's clock; the picture is still copied).
     #[arg(long)]
     copy_audio: bool,
     /// AAC bit rate in kbit/s.

@@ -313,7 +313,7 @@ fn write_verified(
     validate(req)?;
     check_out_dir(&req.out_dir)?;
     let t_plan = Instant::now();
-    let plan = plan_export(req, a, cancel, progress)?;
+    let mut plan = plan_export(req, a, cancel, progress)?;
     timings.record("plan", t_plan);
     cancel.check()?;
 
@@ -329,22 +329,25 @@ fn write_verified(
         file: &file,
     };
     let origin = a.picture.recording_origin_s;
+    let (mut audio, picture_scale) = start_audio(req, origin, &plan, cancel)?;
+    plan.picture_scale = picture_scale;
     let mut video = VideoCopy::add(
         &mut mux.octx,
         a.recording.video(),
         (&a.picture.track, &a.picture.params),
-        &plan.cut,
-        plan.smart_head.as_ref(),
+        (&plan.cut, plan.smart_head.as_ref(), picture_scale),
     )?;
     if req.mirror {
         crate::media::ffi::mirror_display(&mut mux.octx, video.stream.index)
             .map_err(|e| EngineError::media(std::path::Path::new("output"), e))?;
     }
-    let mut audio = start_audio(req, origin, &plan, &mut mux, cancel)?;
+    audio
+        .add_stream(&mut mux.octx)
+        .map_err(|e| mux.file.write_failed(e))?;
     let index_space = index_space(
         &mux.octx,
         video.packets_at_most,
-        aac_packets_at_most(plan.duration_s(), audio.sample_rate),
+        aac_packets_at_most(plan.output_duration_s(), audio.sample_rate),
     );
     mux.write_header(index_space)?;
     video.stream.header_written(&mux.octx);
@@ -355,7 +358,7 @@ fn write_verified(
         &mut mux,
         &mut video,
         &mut audio,
-        plan.duration_s(),
+        plan.output_duration_s(),
         cancel,
         progress,
     );
@@ -394,14 +397,15 @@ fn space_needed(req: &ExportRequest, a: &InputAnalysis, plan: &ExportPlan) -> Op
     )
 }
 
-/// Starts the audio track and adds its stream to the output.
+/// Starts the audio track (its stream is added after the video's), with
+/// the picture's scale: `1 / rate` when the song's packets are copied on
+/// its own clock and the picture follows it, else 1.
 fn start_audio(
     req: &ExportRequest,
     recording_origin_s: f64,
     plan: &ExportPlan,
-    mux: &mut Mux,
     cancel: &CancelToken,
-) -> Result<AudioTrack> {
+) -> Result<(AudioTrack, f64)> {
     let mut render = SongRender::for_output(
         &req.song,
         plan.placement,
@@ -413,12 +417,15 @@ fn start_audio(
         let mix = plays_mix(req, recording_origin_s, plan);
         render.retime = mix.retime();
         render.mix = Some(std::sync::Arc::new(mix));
+    } else if req.audio.copy_if_possible {
+        if let Some(on_song_clock) = AudioTrack::on_song_clock(&render)? {
+            return Ok(on_song_clock);
+        }
     }
-    let mut audio = AudioTrack::start(render, req.audio.copy_if_possible, cancel)?;
-    audio
-        .add_stream(&mut mux.octx)
-        .map_err(|e| mux.file.write_failed(e))?;
-    Ok(audio)
+    Ok((
+        AudioTrack::start(render, req.audio.copy_if_possible, cancel)?,
+        1.0,
+    ))
 }
 
 /// The one-video mix of the request's plays over the planned output.
@@ -462,7 +469,7 @@ fn finish_output(
     let t_verify = Instant::now();
     progress.now("verify", 0.0);
     let tolerance = 0.1 + 2.0 * a.picture.track.frame_s;
-    let info = file.verify(plan.duration_s(), tolerance)?;
+    let info = file.verify(plan.output_duration_s(), tolerance)?;
     for stamp in &a.stamps {
         stamp.check()?;
     }

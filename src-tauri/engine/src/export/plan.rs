@@ -29,11 +29,20 @@ pub(crate) struct ExportPlan {
     /// The output's first and last instant, recording time (the cut's frames).
     pub start_recording_s: f64,
     pub end_recording_s: f64,
+    /// Output time per recording time: 1, or `1 / rate` when the picture
+    /// follows the song's clock (decided when the audio starts).
+    pub picture_scale: f64,
 }
 
 impl ExportPlan {
+    /// The span of recording exported, seconds.
     pub fn duration_s(&self) -> f64 {
         self.end_recording_s - self.start_recording_s
+    }
+
+    /// The output's length, seconds.
+    pub fn output_duration_s(&self) -> f64 {
+        self.duration_s() * self.picture_scale
     }
 }
 
@@ -94,6 +103,7 @@ pub(crate) fn plan_export(
         start_recording_s: cut.start_s(track) - origin,
         end_recording_s: cut.end_s(track) - origin,
         cut,
+        picture_scale: 1.0,
     })
 }
 

@@ -167,7 +167,7 @@ pub(crate) fn report(
     timings: Timings,
 ) -> ExportReport {
     let p = &plan.placement;
-    let duration_s = plan.duration_s();
+    let duration_s = plan.output_duration_s();
     let smart = plan.smart_head.is_some();
     let audio = written.audio;
     ExportReport {

@@ -28,8 +28,10 @@ pub enum StartCut {
 pub struct AudioChoice {
     /// AAC bit rate for encoding, bit/s.
     pub bitrate: u32,
-    /// Copy the song's packets when it is AAC and the rate is 1 (no
-    /// generation loss, faster); otherwise encode.
+    /// Copy the song's packets when it is AAC and the rate is 1, or within
+    /// `audio::PICTURE_DRIFT_LIMIT` of 1 (the picture then follows the
+    /// song's clock): no generation loss, about a remux's cost; otherwise
+    /// encode.
     pub copy_if_possible: bool,
 }
 
@@ -71,6 +73,21 @@ wire_names! {
         /// The recording's own sound, ducked.
         Recorded = "recorded",
         Silence = "silence",
+    }
+}
+
+impl Between {
+    /// The recording's own sound is lowered this much between plays (dB).
+    pub const DUCK_DB: f64 = -12.0;
+
+    /// The gain (linear) of the recording's sound between plays, relative
+    /// to the song's inside them: what one video writes there, and what the
+    /// preview plays there.
+    pub fn room_gain(self) -> f32 {
+        match self {
+            Between::Recorded => 10f64.powf(Self::DUCK_DB / 20.0) as f32,
+            Between::Silence => 0.0,
+        }
     }
 }
 

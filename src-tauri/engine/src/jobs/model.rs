@@ -152,6 +152,10 @@ pub struct JobOptions {
     /// order; `None`: every play the aligner found.
     #[serde(default)]
     pub plays: Option<Vec<Play>>,
+    /// The plays the teacher left out, each at its own (nudged) offset, so
+    /// that putting one back in restores its offset; in recording order.
+    #[serde(default)]
+    pub plays_left_out: Vec<Play>,
     /// With several plays: one video or one clip per play.
     #[serde(default)]
     pub layout: PlaysLayout,
@@ -178,6 +182,7 @@ impl Default for JobOptions {
             auto_export: true,
             song_confirmed: false,
             plays: None,
+            plays_left_out: Vec::new(),
             layout: PlaysLayout::default(),
             between: Between::default(),
             mirror: false,

@@ -59,6 +59,7 @@ pub fn check_options(options: &JobOptions) -> Result<(), EngineError> {
     if let Some(plays) = &options.plays {
         check_plays(plays)?;
     }
+    check_plays(&options.plays_left_out)?;
     Ok(())
 }
 

@@ -26,7 +26,7 @@ use super::fine::{refine_line, FineOutcome, Line};
 use super::heard::{heard_span, HeardSpan};
 use super::pipeline::Run;
 use super::verdict::{coherence_presence, refutation, Evidence};
-use super::verdict::{DIFFERENCE_MIN_Z, SPEED_CHANGE};
+use super::verdict::{DIFFERENCE_MIN_Z, MIN_MATCH_Z, SPEED_CHANGE, SURE_CONFIDENCE};
 use super::Verdict;
 use super::{variants_for, AlignResult};
 use crate::dsp::spectral::SpectralShape;
@@ -60,6 +60,12 @@ pub(super) struct Shapes<'a> {
     pub frame_rate: f64,
 }
 
+/// Shift of a run's line, either side, when the fine stage refuses it
+/// where the scan put it (s): the spectral shape's smoothing half-width.
+const SHAPE_SLACK_S: f64 = 0.1;
+/// Highest confidence of an answer made of plays found in a refused
+/// recording: just under [`SURE_CONFIDENCE`].
+const UNSURE_CONFIDENCE_MAX: f64 = SURE_CONFIDENCE - 0.01;
 /// Margin added either side of a run before the fine stage measures it (s).
 const RUN_MARGIN_S: f64 = 1.0;
 /// Largest deviation from the run's line the fine stage searches at the
@@ -102,13 +108,67 @@ pub(super) fn find_segments(
     shapes: &Shapes,
     result: &AlignResult,
 ) -> Result<Vec<Segment>> {
-    let main = main_segment(result);
+    Ok(other_plays(run, shapes, result)?.unwrap_or_else(|| vec![main_segment(result)]))
+}
+
+/// The plays of a recording whose single line was refused (`result` is
+/// the refused best guess): a recording with two plays of the song on
+/// different lines (the same spot played twice, one straight after the
+/// other) splits the single line's evidence between them, so that neither
+/// half reaches the refusal's threshold over the whole recording. `None`
+/// unless at least two plays on different lines each pass the single-play
+/// refusal's rules on their own span (a wrong song gives none: it is the
+/// same refusal, read on each play).
+pub(super) fn plays_of_refused(
+    run: &Run,
+    shapes: &Shapes,
+    result: &AlignResult,
+) -> Result<Option<Vec<Segment>>> {
+    // every play, once its edges are placed, at the single-play threshold
+    // (a play folded onto the refused line keeps that line's evidence there)
+    let least = coherence_presence(MIN_MATCH_Z);
+    let plays = other_plays(run, shapes, result)?;
+    Ok(plays.filter(|p| p.len() >= 2 && p.iter().all(|s| s.confidence >= least)))
+}
+
+/// The refused answer `result` replaced by the plays found in it
+/// (`segments`, from [`plays_of_refused`]): the most coherent play is the
+/// top-level answer, `unsure` (the whole recording did not pass as one play:
+/// listen before exporting).
+pub(super) fn accept_plays(result: &mut AlignResult, segments: Vec<Segment>) {
+    let Some(best) = segments
+        .iter()
+        .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+    else {
+        return;
+    };
+    let t_mid = 0.5 * (best.dance_start_s + best.dance_end_s);
+    let song_at = |t: f64| t_mid - best.offset_s + (t - t_mid) / best.rate;
+    result.offset_s = best.offset_s;
+    result.rate = best.rate;
+    // unsure, so below the sure threshold whatever the best play scored
+    // alone (the UI and the job store read the confidence too)
+    result.confidence = best.confidence.min(UNSURE_CONFIDENCE_MAX);
+    result.verdict = Verdict::Unsure;
+    result.overlap.dance_start_s = best.dance_start_s;
+    result.overlap.dance_end_s = best.dance_end_s;
+    result.overlap.bgm_start_s = song_at(best.dance_start_s).max(0.0);
+    result.overlap.bgm_end_s = song_at(best.dance_end_s).max(0.0);
+    if let Some(first) = result.candidates.first_mut() {
+        first.offset_s = best.offset_s;
+    }
+    result.segments = segments;
+}
+
+/// The plays of the song in the recording when there is more than today's
+/// answer's line, `None` when the answer's one line is all.
+fn other_plays(run: &Run, shapes: &Shapes, result: &AlignResult) -> Result<Option<Vec<Segment>>> {
     // An unsure answer at a speed change may be the plays confusing the
     // single-line search (each play pulls the line its own way): the plays
     // are looked for at the original speed then.
     let confused = result.verdict == Verdict::Unsure && (result.rate - 1.0).abs() > SPEED_CHANGE;
     if result.pitch_kept && !confused {
-        return Ok(vec![main]);
+        return Ok(None);
     }
     // Cheap test first at the answer's own rate: one continuous play there
     // (every run on its line) is the answer. Only an unsure answer at a
@@ -118,7 +178,7 @@ pub(super) fn find_segments(
         scanned = scan_runs(run, shapes, result, 1.0)?;
     }
     if scanned.only_main() {
-        return Ok(vec![main]);
+        return Ok(None);
     }
     let Scanned {
         hops,
@@ -132,19 +192,20 @@ pub(super) fn find_segments(
         let candidates = rivals(&hops, &lines, r, RIVAL_RATIO, RIVALS);
         plays.extend(confirm_run(run, r, &candidates, rate)?);
     }
+    let t_main = 0.5 * (result.overlap.dance_start_s + result.overlap.dance_end_s);
     let main_line = Line {
-        t_ref: 0.5 * (main.dance_start_s + main.dance_end_s),
-        sigma: 0.5 * (main.dance_start_s + main.dance_end_s) - main.offset_s,
+        t_ref: t_main,
+        sigma: t_main - result.offset_s,
         rate,
     };
     let plays = explained_by_main(run, plays, &main_line)?;
     let plays = merge_same_lines(plays);
     let mut plays = drop_look_alikes(run, plays)?;
     if plays.len() <= 1 || plays.iter().all(|p| same_line(&p.line, &main_line)) {
-        return Ok(vec![main]);
+        return Ok(None);
     }
     place_edges(run, &mut plays);
-    Ok(plays.iter().map(|p| segment_of(p, rate)).collect())
+    Ok(Some(plays.iter().map(|p| segment_of(p, rate)).collect()))
 }
 
 /// Today's answer as a segment.
@@ -244,6 +305,26 @@ fn measure_piece(run: &Run, line: &Line, t_a: f64, t_b: f64) -> Result<Option<Pi
 /// `None` when the evidence there is what a wrong song gives (the
 /// single-play refusal's rules).
 fn confirm_run(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Option<Play>> {
+    let play = confirm_on(run, r, intercepts, rate)?;
+    if play.is_some() || intercepts.is_empty() {
+        return Ok(play);
+    }
+    // the spectral shape, smoothed over ±100 ms, places the run's own line
+    // up to about that far off, and the fine stage searches ±60 ms around
+    // the line it is given: refused there, the own line is measured again
+    // either side (together ±160 ms). Alone: the look-alikes were weighed
+    // against the own line where the scan put it, and a shifted own line,
+    // off the song, would hand the run to any of them.
+    for shift in [-SHAPE_SLACK_S, SHAPE_SLACK_S] {
+        if let Some(p) = confirm_on(run, r, &[intercepts[0] + shift], rate)? {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
+}
+
+/// [`confirm_run`] with the run's own line at `intercepts[0]`.
+fn confirm_on(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Option<Play>> {
     let t_mid = 0.5 * (r.start_s + r.end_s);
     let mut measured: Vec<Piece> = Vec::new();
     for &c in intercepts {

@@ -205,3 +205,42 @@ fn an_edit_out_of_order_and_a_repeat_on_a_drifting_clock() {
     let cuts: Vec<bool> = found.iter().map(|s| s.cut_before).collect();
     assert_eq!(cuts, [false, true, false]);
 }
+
+/// A refused recording answered by its plays: the most coherent play is
+/// the answer, unsure, and its confidence stays under the sure threshold
+/// even when that play alone scored higher (the job store and the UI read
+/// the confidence as well as the verdict).
+#[test]
+fn plays_of_a_refused_recording_make_an_unsure_answer() {
+    use super::{accept_plays, UNSURE_CONFIDENCE_MAX};
+    use crate::align::verdict::SURE_CONFIDENCE;
+    use crate::align::{AlignResult, Verdict};
+    let old = r#"{"offset_s":7.0,"rate":1.0,"confidence":0.2,"candidates":[],"pitch_kept":false,
+        "overlap":{"dance_start_s":0,"dance_end_s":40,"bgm_start_s":0,"bgm_end_s":40},
+        "bpm":null,"beats_s":[],"downbeats_s":[],
+        "timings_ms":{"decode":1,"features":1,"search":1,"refine":1}}"#;
+    let mut result: AlignResult = serde_json::from_str(old).expect("a result");
+    let play = |start: f64, end: f64, offset: f64, confidence: f64| Segment {
+        dance_start_s: start,
+        dance_end_s: end,
+        offset_s: offset,
+        rate: 1.0,
+        confidence,
+        cut_before: false,
+    };
+    let plays = vec![play(2.0, 16.0, 2.0, 0.6), play(18.0, 38.0, 18.0, 0.97)];
+    accept_plays(&mut result, plays.clone());
+    assert_eq!(result.verdict, Verdict::Unsure);
+    assert!(result.confidence < SURE_CONFIDENCE, "{}", result.confidence);
+    assert_eq!(result.confidence, UNSURE_CONFIDENCE_MAX);
+    assert_eq!(result.offset_s, 18.0);
+    assert_eq!(
+        (result.overlap.dance_start_s, result.overlap.dance_end_s),
+        (18.0, 38.0)
+    );
+    assert_eq!(
+        (result.overlap.bgm_start_s, result.overlap.bgm_end_s),
+        (0.0, 20.0)
+    );
+    assert_eq!(result.segments, plays);
+}

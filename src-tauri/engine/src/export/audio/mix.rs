@@ -27,8 +27,6 @@ use std::path::PathBuf;
 pub(crate) const CUT_FADE_S: f64 = 0.016;
 /// Length of the fade between a play and the room's sound or silence (s).
 pub(crate) const ROOM_FADE_S: f64 = 0.05;
-/// The recording's own sound between plays is lowered by this much (dB).
-pub(crate) const DUCK_DB: f64 = -12.0;
 /// Two plays closer than this are joined as at a cut (no room piece
 /// shorter than its own fades).
 const MIN_GAP_S: f64 = 2.0 * ROOM_FADE_S;
@@ -75,6 +73,8 @@ impl Mix {
             Retime::None => 0,
             Retime::Resample => 1,
             Retime::Tempo => 2,
+            // Never a piece's: the one video encodes its mix.
+            Retime::Picture => 0,
         };
         self.pieces
             .iter()
@@ -105,7 +105,7 @@ pub(crate) fn mix_pieces(layout: &MixLayout) -> Vec<MixPiece> {
     let (s0, s1) = layout.span;
     let room = match layout.between {
         Between::Recorded => PieceSound::Recorded {
-            gain: 10f64.powf(DUCK_DB / 20.0) as f32,
+            gain: Between::Recorded.room_gain(),
         },
         Between::Silence => PieceSound::Silence,
     };
@@ -420,7 +420,7 @@ mod tests {
         let PieceSound::Recorded { gain } = p[2].sound else {
             panic!("{p:?}")
         };
-        assert!((20.0 * f64::from(gain).log10() - DUCK_DB).abs() < 1e-3);
+        assert!((20.0 * f64::from(gain).log10() - Between::DUCK_DB).abs() < 1e-3);
         let p = pieces(&plays, (10.0, 100.0), Between::Silence);
         assert_eq!(
             kinds(&p),

@@ -14,7 +14,10 @@
 //! ([`encoder`]), for long outputs by two encoders in parallel spliced where
 //! they agree ([`split`]). Alternatively, when the song is AAC and the rate
 //! is 1, its packets are copied and an edit list positions them to the
-//! sample ([`copier`]). [`track`] chooses among these and feeds the muxer.
+//! sample ([`copier`]); with clock drift only (within
+//! [`PICTURE_DRIFT_LIMIT`]) they are copied too, and the picture's
+//! timestamps follow the song's clock instead. [`track`] chooses among
+//! these and feeds the muxer.
 
 pub(crate) mod copier;
 pub(crate) mod encoder;
@@ -51,11 +54,23 @@ pub enum Retime {
     None,
     Resample,
     Tempo,
+    /// The song's packets copied on its own clock, and the picture's
+    /// timestamps scaled by `1 / rate` to follow it (clock drift only, see
+    /// [`PICTURE_DRIFT_LIMIT`]): nothing decoded or encoded. Only in a
+    /// report; a render is never asked for it.
+    Picture,
 }
 
 /// Up to this far from 1 the difference is clock drift between two devices
 /// (typically 50-300 ppm): resampling moves the pitch by under 5 cents.
 pub(crate) const DRIFT_LIMIT: f64 = 0.003;
+
+/// Up to this far from 1, when the song's packets are copied, the drift is
+/// followed by the picture instead of the song: its timestamps scaled by
+/// `1 / rate` (at most 1 ms per second: 3.6 s over an hour, a frame every
+/// 33 s at 30 frames/s; a phone's clock drifts 50-300 ppm). Beyond it the
+/// song is re-timed and encoded, as a real speed change needs.
+pub(crate) const PICTURE_DRIFT_LIMIT: f64 = 0.001;
 
 pub(crate) fn choose_retime(rate: f64, mode: RetimeMode) -> Retime {
     if (rate - 1.0).abs() < 1e-7 {

@@ -67,7 +67,8 @@ impl Retimer {
         path: &Path,
     ) -> Result<Self> {
         match kind {
-            Retime::None => Ok(Retimer::None),
+            // The picture follows the song: the song is not re-timed.
+            Retime::None | Retime::Picture => Ok(Retimer::None),
             Retime::Resample => {
                 let spec = SampleSpec {
                     layout,

@@ -6,7 +6,7 @@ use super::copier::SongCopier;
 use super::encoder::SongEncoder;
 use super::feed::{spawn_audio, AudioFeed};
 use super::split::split_plan;
-use super::{choose_retime, AudioSource, Retime, RetimeMode, SongRender};
+use super::{choose_retime, AudioSource, Retime, RetimeMode, SongRender, PICTURE_DRIFT_LIMIT};
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
 use crate::export::mux::OutStream;
@@ -87,6 +87,32 @@ impl AudioTrack {
         let mut track = Self::encoded(render, cancel)?;
         track.note = note;
         Ok(track)
+    }
+
+    /// The song's packets copied on the song's own clock, when `render`
+    /// follows only a clock drift (within [`PICTURE_DRIFT_LIMIT`]) and
+    /// the song can be copied: the picture is then to be scaled by the
+    /// returned factor (`1 / rate`). `None`: re-time the song as usual.
+    pub fn on_song_clock(render: &SongRender) -> Result<Option<(Self, f64)>> {
+        let rate = render.placement.rate;
+        let drift_only = render.mix.is_none()
+            && render.retime == Retime::Resample
+            && (rate - 1.0).abs() <= PICTURE_DRIFT_LIMIT;
+        if !drift_only {
+            return Ok(None);
+        }
+        let song_clock = SongRender {
+            retime: Retime::None,
+            // The output lasts the recording's span on the song's clock.
+            duration_s: render.duration_s / rate,
+            ..render.clone()
+        };
+        let Ok(copier) = SongCopier::open(&song_clock)? else {
+            return Ok(None);
+        };
+        let mut track = Self::copied(copier, &song_clock)?;
+        track.retime = Retime::Picture;
+        Ok(Some((track, 1.0 / rate)))
     }
 
     fn copied(c: SongCopier, render: &SongRender) -> Result<Self> {

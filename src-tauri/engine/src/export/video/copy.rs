@@ -18,6 +18,9 @@ pub(crate) struct VideoCopy<'a> {
     head: VecDeque<ffmpeg::Packet>,
     /// pts of the cut, which becomes output time 0.
     shift: i64,
+    /// Output time per recording time: 1, or `1 / rate` when the picture
+    /// follows the song's clock (its packets copied, see `audio::copier`).
+    scale: f64,
     pub stream: OutStream,
     /// At most this many packets are written, when the recording's header
     /// counts its frames (MP4, MOV, AVI; not Matroska).
@@ -32,8 +35,7 @@ impl<'a> VideoCopy<'a> {
         octx: &mut ffmpeg::format::context::Output,
         reader: VideoReader<'a>,
         (track, params): (&VideoTrack, &OwnedParams),
-        cut: &VideoCut,
-        head: Option<&SmartHead>,
+        (cut, head, scale): (&VideoCut, Option<&SmartHead>, f64),
     ) -> Result<Self> {
         let path = reader.path.to_path_buf();
         let reader = CutReader::open(reader, track, head.map_or(cut, |h| &h.rest))?;
@@ -84,6 +86,7 @@ impl<'a> VideoCopy<'a> {
                 .map(|h| h.packets.iter().cloned().collect())
                 .unwrap_or_default(),
             shift: cut.start_pts,
+            scale,
             stream: OutStream::new(index, in_tb),
             packets_at_most,
         })
@@ -99,18 +102,36 @@ impl<'a> VideoCopy<'a> {
 
     /// Output time of a packet read by [`VideoCopy::next`], seconds.
     pub fn time_of(&self, p: &ffmpeg::Packet) -> f64 {
-        (p.dts().or(p.pts()).unwrap_or(self.shift) - self.shift) as f64
-            * f64::from(self.stream.in_tb)
+        self.out_ts(p.dts().or(p.pts()).unwrap_or(self.shift)) as f64 * f64::from(self.stream.in_tb)
+    }
+
+    /// A recording timestamp as an output one (input time base): shifted
+    /// so that the cut is 0, then scaled (a monotonic map: order and
+    /// pts >= dts are kept).
+    fn out_ts(&self, ts: i64) -> i64 {
+        scaled_ts(ts - self.shift, self.scale)
     }
 
     /// A packet read by [`VideoCopy::next`], ready for the muxer.
     pub fn prepare(&self, mut pkt: ffmpeg::Packet) -> ffmpeg::Packet {
-        let pts = pkt.pts().or(pkt.dts()).map(|t| t - self.shift);
-        let dts = pkt.dts().or(pkt.pts()).map(|t| t - self.shift);
+        let pts = pkt.pts().or(pkt.dts()).map(|t| self.out_ts(t));
+        let dts = pkt.dts().or(pkt.pts()).map(|t| self.out_ts(t));
         pkt.set_pts(pts);
         pkt.set_dts(dts);
+        if self.scale != 1.0 {
+            pkt.set_duration(scaled_ts(pkt.duration(), self.scale));
+        }
         self.stream.prepare(&mut pkt);
         pkt
+    }
+}
+
+/// `ts * scale` to the nearest tick; exactly `ts` at scale 1.
+fn scaled_ts(ts: i64, scale: f64) -> i64 {
+    if scale == 1.0 {
+        ts
+    } else {
+        (ts as f64 * scale).round() as i64
     }
 }
 
@@ -148,6 +169,18 @@ fn contradict(container: ffmpeg::Rational, codec: ffmpeg::Rational) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scaled_timestamps_keep_their_order_and_are_exact_at_scale_one() {
+        for ts in [-7_i64, 0, 1, 511, 512, 1 << 40] {
+            assert_eq!(scaled_ts(ts, 1.0), ts);
+        }
+        // An hour at 90 kHz, 300 ppm faster: 1.08 s shorter, to the tick.
+        let scale = 1.0 / 1.0003;
+        assert_eq!(scaled_ts(324_000_000, scale), 323_902_829);
+        let frames: Vec<i64> = (0..10_000).map(|i| scaled_ts(i * 3003, scale)).collect();
+        assert!(frames.windows(2).all(|w| w[1] - w[0] >= 3001), "order kept");
+    }
 
     #[test]
     fn only_two_set_and_different_aspect_ratios_contradict() {

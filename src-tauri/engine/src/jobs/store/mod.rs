@@ -319,7 +319,7 @@ impl Store {
             }
             tx.execute(
                 "UPDATE jobs SET state = 'cancelled', stage = NULL, eta_s = NULL, next_run_at = NULL,
-                     error_code = 'cancelled', error_message = 'cancelled by the user', finished_at = ?2, runner_id = NULL,
+                     error_code = 'cancelled', error_message = 'cancelled by the user', error_best_guess = NULL, finished_at = ?2, runner_id = NULL,
                      output_path = NULL, output_path_bytes = NULL, output_seal = NULL, output_seals = NULL, isolate = 0
                  WHERE id = ?1",
                 params![id, now],
@@ -337,7 +337,7 @@ impl Store {
             let back = if j.checkpoint.is_some() { "analyzed" } else { "queued" };
             tx.execute(
                 "UPDATE jobs SET state = ?2, stage = NULL, progress = 0, eta_s = NULL, attempts = 0, next_run_at = NULL,
-                     error_code = NULL, error_message = NULL, finished_at = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, output_seals = NULL,
+                     error_code = NULL, error_message = NULL, error_best_guess = NULL, finished_at = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, output_seals = NULL,
                      crashes = 0
                  WHERE id = ?1",
                 params![id, back],

@@ -104,7 +104,7 @@ fn interrupt_in(tx: &Transaction, j: &Job, how: Interruption) -> JobsResult<()> 
     if crashes >= super::MAX_CRASHES {
         tx.execute(
             "UPDATE jobs SET state = 'failed', stage = NULL, eta_s = NULL, interruptions = interruptions + 1,
-                 crashes = ?2, error_code = 'crashed', error_message = ?3, finished_at = ?4, runner_id = NULL,
+                 crashes = ?2, error_code = 'crashed', error_message = ?3, error_best_guess = NULL, finished_at = ?4, runner_id = NULL,
                  isolate = 0
              WHERE id = ?1",
             params![
@@ -172,9 +172,9 @@ pub(super) fn salvage(damaged: &Path, into: &mut Connection) -> usize {
     // The exact paths when the damaged database has them (v5 on), else
     // the text as rows before v5 were read.
     let exact =
-        format!("SELECT {JOB_COLUMNS}, 0, NULL, 0, 0, {PATH_BYTES_COLUMNS}, NULL FROM jobs");
+        format!("SELECT {JOB_COLUMNS}, 0, NULL, 0, 0, {PATH_BYTES_COLUMNS}, NULL, NULL FROM jobs");
     let text_only =
-        format!("SELECT {JOB_COLUMNS}, 0, NULL, 0, 0, NULL, NULL, NULL, NULL FROM jobs");
+        format!("SELECT {JOB_COLUMNS}, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL FROM jobs");
     let top: Option<i64> = old
         .query_row("SELECT max(rowid) FROM jobs", [], |r| r.get(0))
         .ok()

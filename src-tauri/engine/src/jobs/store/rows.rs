@@ -20,7 +20,7 @@ pub(super) const PATH_BYTES_COLUMNS: &str = "dance_path_bytes, bgm_path_bytes, o
 
 /// `SELECT` of every column `job_from_row` reads, then `tail` (WHERE, ORDER…).
 pub(super) fn select_jobs(tail: &str) -> String {
-    format!("SELECT {JOB_COLUMNS}, rev, output_seal, crashes, isolate, {PATH_BYTES_COLUMNS}, output_seals FROM jobs {tail}")
+    format!("SELECT {JOB_COLUMNS}, rev, output_seal, crashes, isolate, {PATH_BYTES_COLUMNS}, output_seals, error_best_guess FROM jobs {tail}")
 }
 
 pub(super) fn json_col<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> rusqlite::Result<T> {
@@ -80,8 +80,15 @@ pub(super) fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
             Some(_) => Some(stored_path(row, 16, 31)?),
             None => None,
         },
-        error: error_code
-            .map(|code| ErrorPayload::from_stored(&code, error_message.unwrap_or_default())),
+        error: error_code.map(|code| ErrorPayload {
+            // a guess that no longer reads is dropped, not the job
+            best_guess: row
+                .get::<_, Option<String>>(33)
+                .ok()
+                .flatten()
+                .and_then(|s| serde_json::from_str(&s).ok()),
+            ..ErrorPayload::from_stored(&code, error_message.unwrap_or_default())
+        }),
         interruptions: row.get(19)?,
         output_seal: row
             .get::<_, Option<String>>(26)?

@@ -136,7 +136,7 @@ impl Store {
             let hold = unconfirmed(Some(checkpoint), &j.options);
             tx.execute(
                 "UPDATE jobs SET state = 'analyzed', stage = NULL, progress = 1, eta_s = NULL, checkpoint = ?2,
-                     attempts = 0, error_code = NULL, error_message = NULL, runner_id = NULL, isolate = 0,
+                     attempts = 0, error_code = NULL, error_message = NULL, error_best_guess = NULL, runner_id = NULL, isolate = 0,
                      export_requested = export_requested * (1 - ?3)
                  WHERE id = ?1",
                 params![id, to_json(checkpoint), hold as i64],
@@ -158,7 +158,7 @@ impl Store {
             }
             tx.execute(
                 "UPDATE jobs SET state = 'done', stage = NULL, progress = 1, eta_s = NULL, output_path = ?2, output_path_bytes = ?5, report = ?3,
-                     error_code = NULL, error_message = NULL, finished_at = ?4, runner_id = NULL, isolate = 0
+                     error_code = NULL, error_message = NULL, error_best_guess = NULL, finished_at = ?4, runner_id = NULL, isolate = 0
                  WHERE id = ?1",
                 params![id, path_str(output), report.to_string(), now, path_bytes(output)],
             )?;
@@ -185,16 +185,23 @@ impl Store {
                 let back = if j.state == JobState::Analyzing { "queued" } else { "analyzed" };
                 tx.execute(
                     "UPDATE jobs SET state = ?2, stage = NULL, eta_s = NULL, next_run_at = ?3, error_code = ?4,
-                         error_message = ?5, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, output_seals = NULL, isolate = 0
+                         error_message = ?5, error_best_guess = ?6, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, output_seals = NULL, isolate = 0
                      WHERE id = ?1",
-                    params![id, back, now + backoff.as_millis() as i64, error.code.as_str(), error.message],
+                    params![
+                        id,
+                        back,
+                        now + backoff.as_millis() as i64,
+                        error.code.as_str(),
+                        error.message,
+                        best_guess_json(error)
+                    ],
                 )?;
             } else {
                 tx.execute(
                     "UPDATE jobs SET state = 'failed', stage = NULL, eta_s = NULL, error_code = ?2, error_message = ?3,
-                         finished_at = ?4, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, output_seals = NULL, isolate = 0
+                         error_best_guess = ?5, finished_at = ?4, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, output_seals = NULL, isolate = 0
                      WHERE id = ?1",
-                    params![id, error.code.as_str(), error.message, now],
+                    params![id, error.code.as_str(), error.message, now, best_guess_json(error)],
                 )?;
             }
             Ok(())
@@ -267,10 +274,18 @@ impl Store {
         let conn = self.conn()?;
         conn.execute(
             "UPDATE jobs SET state = 'failed', stage = NULL, eta_s = NULL, error_code = ?2, error_message = ?3,
-                 finished_at = ?4, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, output_seals = NULL, isolate = 0
+                 error_best_guess = ?5, finished_at = ?4, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, output_seals = NULL, isolate = 0
              WHERE id = ?1 AND state IN ('analyzing', 'exporting')",
-            params![id, error.code.as_str(), error.message, now_ms()],
+            params![id, error.code.as_str(), error.message, now_ms(), best_guess_json(error)],
         )?;
         Ok(())
     }
+}
+
+/// The stored form of a `no_match` failure's best guess (none for others).
+fn best_guess_json(error: &ErrorPayload) -> Option<String> {
+    error
+        .best_guess
+        .as_ref()
+        .and_then(|g| serde_json::to_string(g).ok())
 }

@@ -63,6 +63,9 @@ const MIGRATIONS: &[&str] = &[
     // list), recorded before the first rename, so a run killed among the
     // renames is recognised and its clips are neither doubled nor lost.
     "ALTER TABLE jobs ADD COLUMN output_seals TEXT;",
+    // v7: a `no_match` failure's best guess (JSON), so the history keeps
+    // where the song would fit best for a teacher who knows it is the song.
+    "ALTER TABLE jobs ADD COLUMN error_best_guess TEXT;",
 ];
 
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

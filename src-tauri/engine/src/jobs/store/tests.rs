@@ -949,3 +949,47 @@ fn a_database_from_a_newer_version_is_refused_and_left_alone() {
         .expect("version");
     assert_eq!(v, SCHEMA_VERSION + 1);
 }
+
+/// A `no_match` failure keeps its best guess in the history (reopened
+/// store included); a retry clears it with the error.
+#[test]
+fn a_no_match_failure_keeps_its_best_guess() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let guess = crate::align::BestGuess {
+        offset_s: -14.4,
+        rate: 0.998,
+        confidence: 0.0001,
+        overlap: crate::align::Overlap {
+            dance_start_s: 0.0,
+            dance_end_s: 15.6,
+            bgm_start_s: 14.4,
+            bgm_end_s: 30.0,
+        },
+    };
+    let id = {
+        let (store, _) = Store::open(dir.path()).expect("open");
+        let a = store.add(new_job(dir.path(), false)).expect("add");
+        store.claim(WorkKind::Analysis, "r").expect("claim");
+        let e = ErrorPayload {
+            best_guess: Some(guess.clone()),
+            ..err("no_match")
+        };
+        let j = store
+            .fail_run(&a.id, &e, false, Duration::ZERO)
+            .expect("fail");
+        assert_eq!(j.error.and_then(|e| e.best_guess), Some(guess.clone()));
+        a.id
+    };
+    let (store, _) = Store::open(dir.path()).expect("reopen");
+    let j = store.get(&id).expect("get");
+    assert_eq!(j.state, JobState::Failed);
+    let e = j.error.expect("the error");
+    assert_eq!((e.code, e.best_guess), (ErrorCode::NoMatch, Some(guess)));
+    let j = store.retry(&id).expect("retry");
+    assert!(j.error.is_none(), "{:?}", j.error);
+    store.claim(WorkKind::Analysis, "r").expect("claim");
+    let j = store
+        .fail_run(&id, &err("media"), false, Duration::ZERO)
+        .expect("fail");
+    assert_eq!(j.error.and_then(|e| e.best_guess), None);
+}
