@@ -205,17 +205,12 @@ impl Rows {
         } else {
             (0, 0.0)
         };
+        let slopes: Vec<f64> = (-steps..=steps).map(|bi| bi as f64 * step).collect();
+        let sums = self.slope_sums(&parity_rows, &slopes, radius);
+        let width = radius as usize + 1;
         let mut best: Option<(f32, i64, f64)> = None;
-        // sums[p]: offset 2 p - radius lags
-        let mut sums = vec![0f32; radius as usize + 1];
-        for bi in -steps..=steps {
-            let b = bi as f64 * step;
-            sums.fill(0.0);
-            for (j, rows) in parity_rows.iter().enumerate() {
-                // lag index of offset -radius in this window
-                let first = self.tau(j, -(radius as f64) * self.lag_scale[j], b).round() as i64;
-                add_parity_row(&mut sums, rows, first);
-            }
+        // sums[p] of a slope: offset 2 p - radius lags
+        for (sums, &b) in sums.chunks(width).zip(&slopes) {
             for (p, &s) in sums.iter().enumerate() {
                 if best.is_none_or(|(v, _, _)| s > v) {
                     best = Some((s, 2 * p as i64 - radius, b));
@@ -224,6 +219,30 @@ impl Rows {
         }
         // (offsets in lags of the first window's scale: all share it within 1e-3)
         best.map(|(_, q, b)| (q as f64 * self.lag_scale[0], b))
+    }
+
+    /// The grid's sums for every slope (`radius + 1` offsets each, slope
+    /// after slope), the slopes spread over the threads. Within a thread the
+    /// windows are the outer loop: a window's rows stay in cache for all its
+    /// slopes, where slope by slope every row was read again from memory.
+    /// Each sum still adds its windows in window order from zero, so it is
+    /// the same number whatever the loop order and the thread count.
+    fn slope_sums(&self, parity_rows: &[[Vec<f32>; 2]], slopes: &[f64], radius: i64) -> Vec<f32> {
+        let width = radius as usize + 1;
+        let chunk = slopes.len().div_ceil(2 * self.threads.max(1)).max(1);
+        crate::dsp::par::par_map(slopes.len().div_ceil(chunk), self.threads, |c| {
+            let mine = &slopes[c * chunk..((c + 1) * chunk).min(slopes.len())];
+            let mut sums = vec![0f32; mine.len() * width];
+            for (j, rows) in parity_rows.iter().enumerate() {
+                for (sums, &b) in sums.chunks_mut(width).zip(mine) {
+                    // lag index of offset -radius in this window
+                    let first = self.tau(j, -(radius as f64) * self.lag_scale[j], b).round() as i64;
+                    add_parity_row(sums, rows, first);
+                }
+            }
+            sums
+        })
+        .concat()
     }
 
     /// Exact sum (fractional lags, linear interpolation) along line `(a, b)`.
@@ -568,6 +587,55 @@ mod tests {
             let got: Vec<u64> = r.sums_on(&lines).iter().map(|v| v.to_bits()).collect();
             assert_eq!(got, want, "threads {threads}");
             assert_eq!(r.sum_on(lines[7].0, lines[7].1).to_bits(), want[7]);
+        }
+    }
+
+    /// The grid search as it was: slope after slope, every window's rows
+    /// added into one row of sums.
+    fn search_slope_by_slope(rows: &Rows, end_shift: f64, radius: usize) -> Option<(f64, f64)> {
+        let radius = radius.min(rows.max_lag.saturating_sub(1)) as i64;
+        let parity_rows: Vec<[Vec<f32>; 2]> = rows
+            .clipped
+            .iter()
+            .map(|c| {
+                let smoothed: Vec<f32> = (0..c.len())
+                    .map(|k| {
+                        c[k.saturating_sub(1)..=(k + 1).min(c.len() - 1)]
+                            .iter()
+                            .sum()
+                    })
+                    .collect();
+                [
+                    smoothed.iter().step_by(2).copied().collect(),
+                    smoothed.iter().skip(1).step_by(2).copied().collect(),
+                ]
+            })
+            .collect();
+        let (steps, step) = ((end_shift / 2.0).ceil() as i64, 2.0 / rows.lever);
+        let mut best: Option<(f32, i64, f64)> = None;
+        let mut sums = vec![0f32; radius as usize + 1];
+        for bi in -steps..=steps {
+            let b = bi as f64 * step;
+            sums.fill(0.0);
+            for (j, r) in parity_rows.iter().enumerate() {
+                let first = rows.tau(j, -(radius as f64) * rows.lag_scale[j], b).round() as i64;
+                add_parity_row(&mut sums, r, first);
+            }
+            for (p, &s) in sums.iter().enumerate() {
+                if best.is_none_or(|(v, _, _)| s > v) {
+                    best = Some((s, 2 * p as i64 - radius, b));
+                }
+            }
+        }
+        best.map(|(_, q, b)| (q as f64 * rows.lag_scale[0], b))
+    }
+
+    #[test]
+    fn the_grid_search_finds_the_slope_by_slope_line_on_any_thread_count() {
+        let want = search_slope_by_slope(&rows(1), 30.0, 60);
+        assert!(want.is_some());
+        for threads in [1, 2, 3] {
+            assert_eq!(rows(threads).search(30.0, 60), want, "threads {threads}");
         }
     }
 }

@@ -213,14 +213,14 @@ pub(super) fn line_coherence(windows: &[WindowCorr], taus: &[f64], radius: i64) 
 /// comparisons a value whatever the width). Each result is the largest of
 /// exactly the same values as a direct scan, starting from -inf as the
 /// direct scan's fold does, so it is the same number.
-struct RunningMax {
+pub(super) struct RunningMax {
     width: usize,
     from_start: Vec<f32>,
     to_end: Vec<f32>,
 }
 
 impl RunningMax {
-    fn new(len: usize, width: usize) -> Self {
+    pub(super) fn new(len: usize, width: usize) -> Self {
         Self {
             width: width.max(1),
             from_start: vec![f32::NEG_INFINITY; len],
@@ -230,7 +230,7 @@ impl RunningMax {
 
     /// `out[d]` = the largest of `values[d..d + width]`, for every `d` with
     /// a whole window (`values.len() - width + 1` of them).
-    fn of<'s>(&'s mut self, values: &[f32]) -> impl Iterator<Item = f32> + 's {
+    pub(super) fn of<'s>(&'s mut self, values: &[f32]) -> impl Iterator<Item = f32> + 's {
         let (len, w) = (values.len(), self.width);
         debug_assert_eq!(len, self.from_start.len());
         for (block, chunk) in values.chunks(w).enumerate() {
