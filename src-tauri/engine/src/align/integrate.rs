@@ -205,17 +205,12 @@ impl Rows {
         } else {
             (0, 0.0)
         };
+        let slopes: Vec<f64> = (-steps..=steps).map(|bi| bi as f64 * step).collect();
+        let sums = self.slope_sums(&parity_rows, &slopes, radius);
+        let width = radius as usize + 1;
         let mut best: Option<(f32, i64, f64)> = None;
-        // sums[p]: offset 2 p - radius lags
-        let mut sums = vec![0f32; radius as usize + 1];
-        for bi in -steps..=steps {
-            let b = bi as f64 * step;
-            sums.fill(0.0);
-            for (j, rows) in parity_rows.iter().enumerate() {
-                // lag index of offset -radius in this window
-                let first = self.tau(j, -(radius as f64) * self.lag_scale[j], b).round() as i64;
-                add_parity_row(&mut sums, rows, first);
-            }
+        // sums[p] of a slope: offset 2 p - radius lags
+        for (sums, &b) in sums.chunks(width).zip(&slopes) {
             for (p, &s) in sums.iter().enumerate() {
                 if best.is_none_or(|(v, _, _)| s > v) {
                     best = Some((s, 2 * p as i64 - radius, b));
@@ -226,21 +221,64 @@ impl Rows {
         best.map(|(_, q, b)| (q as f64 * self.lag_scale[0], b))
     }
 
+    /// The grid's sums for every slope (`radius + 1` offsets each, slope
+    /// after slope), the slopes spread over the threads. Within a thread the
+    /// windows are the outer loop: a window's rows stay in cache for all its
+    /// slopes, where slope by slope every row was read again from memory.
+    /// Each sum still adds its windows in window order from zero, so it is
+    /// the same number whatever the loop order and the thread count.
+    fn slope_sums(&self, parity_rows: &[[Vec<f32>; 2]], slopes: &[f64], radius: i64) -> Vec<f32> {
+        let width = radius as usize + 1;
+        let chunk = slopes.len().div_ceil(2 * self.threads.max(1)).max(1);
+        crate::dsp::par::par_map(slopes.len().div_ceil(chunk), self.threads, |c| {
+            let mine = &slopes[c * chunk..((c + 1) * chunk).min(slopes.len())];
+            let mut sums = vec![0f32; mine.len() * width];
+            for (j, rows) in parity_rows.iter().enumerate() {
+                for (sums, &b) in sums.chunks_mut(width).zip(mine) {
+                    // lag index of offset -radius in this window
+                    let first = self.tau(j, -(radius as f64) * self.lag_scale[j], b).round() as i64;
+                    add_parity_row(sums, rows, first);
+                }
+            }
+            sums
+        })
+        .concat()
+    }
+
     /// Exact sum (fractional lags, linear interpolation) along line `(a, b)`.
     fn sum_on(&self, a: f64, b: f64) -> f64 {
+        self.sums_on_here(&[(a, b)])[0]
+    }
+
+    /// Window `j`'s interpolated value on line `(a, b)`; `None` where the
+    /// line leaves its lags.
+    fn value_on(&self, j: usize, c: &[f32], a: f64, b: f64) -> Option<f32> {
         let lags = self.lags();
-        let mut total = 0f64;
-        for (j, c) in self.clipped.iter().enumerate() {
-            let x = self.tau(j, a, b);
-            if x < 0.0 || x > (lags - 1) as f64 {
-                continue;
-            }
-            let i = (x.floor() as usize).min(lags - 1);
-            let f = (x - i as f64) as f32;
-            let next = c.get(i + 1).copied().unwrap_or(c[i]);
-            total += f64::from(c[i] * (1.0 - f) + next * f);
+        let x = self.tau(j, a, b);
+        if x < 0.0 || x > (lags - 1) as f64 {
+            return None;
         }
-        total
+        let i = (x.floor() as usize).min(lags - 1);
+        let f = (x - i as f64) as f32;
+        let next = c.get(i + 1).copied().unwrap_or(c[i]);
+        Some(c[i] * (1.0 - f) + next * f)
+    }
+
+    /// [`Rows::sum_on`] of each line on this thread. The windows are the
+    /// outer loop (each window's row is read once, in lag order, for all the
+    /// lines, rather than every row once per line: the rows of a long
+    /// overlap are megabytes); each line's sum still adds its windows in
+    /// window order from zero, so every sum is the one line-by-line gives.
+    fn sums_on_here(&self, lines: &[(f64, f64)]) -> Vec<f64> {
+        let mut totals = vec![0f64; lines.len()];
+        for (j, c) in self.clipped.iter().enumerate() {
+            for (total, &(a, b)) in totals.iter_mut().zip(lines) {
+                if let Some(v) = self.value_on(j, c, a, b) {
+                    *total += f64::from(v);
+                }
+            }
+        }
+        totals
     }
 
     /// Local refinement of the grid's line: offset in quarter lags, slope
@@ -271,10 +309,7 @@ impl Rows {
     fn sums_on(&self, lines: &[(f64, f64)]) -> Vec<f64> {
         let chunk = lines.len().div_ceil(4 * self.threads.max(1)).max(1);
         crate::dsp::par::par_map(lines.len().div_ceil(chunk), self.threads, |c| {
-            lines[c * chunk..((c + 1) * chunk).min(lines.len())]
-                .iter()
-                .map(|&(a, b)| self.sum_on(a, b))
-                .collect::<Vec<f64>>()
+            self.sums_on_here(&lines[c * chunk..((c + 1) * chunk).min(lines.len())])
         })
         .concat()
     }
@@ -497,4 +532,110 @@ fn median_spread(v: &[f64]) -> (f64, f64) {
         median,
         1.4826 * *dev.select_nth_unstable_by(mid, f64::total_cmp).1,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_signal::noise;
+
+    fn rows(threads: usize) -> Rows {
+        let max_lag = 120;
+        let windows: Vec<WindowCorr> = (0..90)
+            .map(|j| WindowCorr {
+                t_s: 0.125 * j as f64,
+                corr: noise(2 * max_lag + 1, 40 + j as u64),
+                rms: 0.25 + 0.01 * (j % 5) as f32,
+                lag_scale: 1.0 + 1e-4 * (j % 3) as f64,
+                base_shift: 0.3 * (j % 4) as f64,
+                song_db: 0.0,
+            })
+            .collect();
+        Rows::new(&windows, max_lag, threads)
+    }
+
+    /// The sum along one line as it was computed before the windows became
+    /// the outer loop: line by line, each window in turn.
+    fn sum_line_by_line(rows: &Rows, a: f64, b: f64) -> f64 {
+        let lags = rows.lags();
+        let mut total = 0f64;
+        for (j, c) in rows.clipped.iter().enumerate() {
+            let x = rows.tau(j, a, b);
+            if x < 0.0 || x > (lags - 1) as f64 {
+                continue;
+            }
+            let i = (x.floor() as usize).min(lags - 1);
+            let f = (x - i as f64) as f32;
+            let next = c.get(i + 1).copied().unwrap_or(c[i]);
+            total += f64::from(c[i] * (1.0 - f) + next * f);
+        }
+        total
+    }
+
+    #[test]
+    fn sums_along_lines_are_the_line_by_line_sums_on_any_thread_count() {
+        // offsets across and beyond the lags, a few slopes (lines leaving the lags)
+        let lines: Vec<(f64, f64)> = (-150..=150)
+            .flat_map(|k| [-3.0, 0.0, 2.5].map(|b| (k as f64 * 0.93, b)))
+            .collect();
+        let want: Vec<u64> = lines
+            .iter()
+            .map(|&(a, b)| sum_line_by_line(&rows(1), a, b).to_bits())
+            .collect();
+        for threads in [1, 2, 3] {
+            let r = rows(threads);
+            let got: Vec<u64> = r.sums_on(&lines).iter().map(|v| v.to_bits()).collect();
+            assert_eq!(got, want, "threads {threads}");
+            assert_eq!(r.sum_on(lines[7].0, lines[7].1).to_bits(), want[7]);
+        }
+    }
+
+    /// The grid search as it was: slope after slope, every window's rows
+    /// added into one row of sums.
+    fn search_slope_by_slope(rows: &Rows, end_shift: f64, radius: usize) -> Option<(f64, f64)> {
+        let radius = radius.min(rows.max_lag.saturating_sub(1)) as i64;
+        let parity_rows: Vec<[Vec<f32>; 2]> = rows
+            .clipped
+            .iter()
+            .map(|c| {
+                let smoothed: Vec<f32> = (0..c.len())
+                    .map(|k| {
+                        c[k.saturating_sub(1)..=(k + 1).min(c.len() - 1)]
+                            .iter()
+                            .sum()
+                    })
+                    .collect();
+                [
+                    smoothed.iter().step_by(2).copied().collect(),
+                    smoothed.iter().skip(1).step_by(2).copied().collect(),
+                ]
+            })
+            .collect();
+        let (steps, step) = ((end_shift / 2.0).ceil() as i64, 2.0 / rows.lever);
+        let mut best: Option<(f32, i64, f64)> = None;
+        let mut sums = vec![0f32; radius as usize + 1];
+        for bi in -steps..=steps {
+            let b = bi as f64 * step;
+            sums.fill(0.0);
+            for (j, r) in parity_rows.iter().enumerate() {
+                let first = rows.tau(j, -(radius as f64) * rows.lag_scale[j], b).round() as i64;
+                add_parity_row(&mut sums, r, first);
+            }
+            for (p, &s) in sums.iter().enumerate() {
+                if best.is_none_or(|(v, _, _)| s > v) {
+                    best = Some((s, 2 * p as i64 - radius, b));
+                }
+            }
+        }
+        best.map(|(_, q, b)| (q as f64 * rows.lag_scale[0], b))
+    }
+
+    #[test]
+    fn the_grid_search_finds_the_slope_by_slope_line_on_any_thread_count() {
+        let want = search_slope_by_slope(&rows(1), 30.0, 60);
+        assert!(want.is_some());
+        for threads in [1, 2, 3] {
+            assert_eq!(rows(threads).search(30.0, 60), want, "threads {threads}");
+        }
+    }
 }

@@ -162,37 +162,35 @@ pub(super) fn line_coherence(windows: &[WindowCorr], taus: &[f64], radius: i64) 
     if lags < 2 * guard + 16 {
         return 0.0;
     }
+    let n = lags as usize;
+    let r = radius.max(0) as usize;
     // profile[d]: the sum along the line displaced by d lags (circular)
-    let mut profile = vec![0f64; lags as usize];
-    let clipped: Vec<Vec<f32>> = windows
-        .iter()
-        .map(|w| {
-            w.corr
-                .iter()
-                .map(|v| (v / w.rms).clamp(-LINE_CLIP, LINE_CLIP))
-                .collect()
-        })
-        .collect();
-    for (c, &tau) in clipped.iter().zip(taus) {
+    let mut profile = vec![0f64; n];
+    let mut clipped = vec![0f32; n];
+    // the line read from d = -r to n - 1 + r, then the largest within ±r
+    let mut line = vec![0f32; n + 2 * r];
+    let mut widest = RunningMax::new(n + 2 * r, 2 * r + 1);
+    for (w, &tau) in windows.iter().zip(taus) {
+        for (c, v) in clipped.iter_mut().zip(&w.corr) {
+            *c = (v / w.rms).clamp(-LINE_CLIP, LINE_CLIP);
+        }
         let base = tau.floor() as i64;
         let f = (tau - base as f64) as f32;
-        // value at fractional lag base + f + d, then the largest within ±radius
-        let at = |k: i64| -> f32 {
-            let a = c[k.rem_euclid(lags) as usize];
-            let b = c[(k + 1).rem_euclid(lags) as usize];
-            a * (1.0 - f) + b * f
-        };
-        let line: Vec<f32> = (0..lags).map(|d| at(base + d)).collect();
-        for (d, p) in profile.iter_mut().enumerate() {
-            let d = d as i64;
-            let v = if radius == 0 {
-                line[d as usize]
-            } else {
-                (d - radius..=d + radius)
-                    .map(|k| line[k.rem_euclid(lags) as usize])
-                    .fold(f32::NEG_INFINITY, f32::max)
-            };
-            *p += f64::from(v);
+        // value at fractional lag base + f + d (indices wrap around the lags)
+        let mut k = (base - r as i64).rem_euclid(lags) as usize;
+        for v in line.iter_mut() {
+            let next = if k + 1 == n { 0 } else { k + 1 };
+            *v = clipped[k] * (1.0 - f) + clipped[next] * f;
+            k = next;
+        }
+        if r == 0 {
+            for (p, &v) in profile.iter_mut().zip(&line) {
+                *p += f64::from(v);
+            }
+        } else {
+            for (p, v) in profile.iter_mut().zip(widest.of(&line)) {
+                *p += f64::from(v);
+            }
         }
     }
     let near = |d: i64| -> f64 {
@@ -208,6 +206,49 @@ pub(super) fn line_coherence(windows: &[WindowCorr], taus: &[f64], radius: i64) 
     let mut dev: Vec<f64> = null.iter().map(|v| (v - centre).abs()).collect();
     let spread = (1.4826 * *dev.select_nth_unstable_by(mid, f64::total_cmp).1).max(1e-9);
     (on - centre) / spread
+}
+
+/// The largest of every `width` consecutive values (van Herk / Gil-Werman:
+/// running maxima from each block's start and from its end, so three
+/// comparisons a value whatever the width). Each result is the largest of
+/// exactly the same values as a direct scan, starting from -inf as the
+/// direct scan's fold does, so it is the same number.
+pub(super) struct RunningMax {
+    width: usize,
+    from_start: Vec<f32>,
+    to_end: Vec<f32>,
+}
+
+impl RunningMax {
+    pub(super) fn new(len: usize, width: usize) -> Self {
+        Self {
+            width: width.max(1),
+            from_start: vec![f32::NEG_INFINITY; len],
+            to_end: vec![f32::NEG_INFINITY; len],
+        }
+    }
+
+    /// `out[d]` = the largest of `values[d..d + width]`, for every `d` with
+    /// a whole window (`values.len() - width + 1` of them).
+    pub(super) fn of<'s>(&'s mut self, values: &[f32]) -> impl Iterator<Item = f32> + 's {
+        let (len, w) = (values.len(), self.width);
+        debug_assert_eq!(len, self.from_start.len());
+        for (block, chunk) in values.chunks(w).enumerate() {
+            let start = block * w;
+            let mut m = f32::NEG_INFINITY;
+            for (i, &v) in chunk.iter().enumerate() {
+                m = m.max(v);
+                self.from_start[start + i] = m;
+            }
+            m = f32::NEG_INFINITY;
+            for (i, &v) in chunk.iter().enumerate().rev() {
+                m = m.max(v);
+                self.to_end[start + i] = m;
+            }
+        }
+        let (from_start, to_end) = (&self.from_start, &self.to_end);
+        (0..(len + 1).saturating_sub(w)).map(move |d| to_end[d].max(from_start[d + w - 1]))
+    }
 }
 
 /// Variance of a sum over consecutive windows relative to the sum of their
@@ -255,4 +296,118 @@ fn local_max(corr: &[f32], tau: f64, radius: i64) -> f32 {
     (c - radius..=c + radius)
         .map(|k| corr[k.rem_euclid(n) as usize])
         .fold(f32::NEG_INFINITY, f32::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_signal::noise;
+
+    /// The direct form of [`line_coherence`] (every value read through a
+    /// wrapped index, every maximum by a scan of its 2 r + 1 lags): the fast
+    /// form must give the same number, bit for bit.
+    fn line_coherence_direct(windows: &[WindowCorr], taus: &[f64], radius: i64) -> f64 {
+        let lags = windows[0].corr.len() as i64;
+        let guard = LINE_GUARD + 2 * radius + 1;
+        if lags < 2 * guard + 16 {
+            return 0.0;
+        }
+        let mut profile = vec![0f64; lags as usize];
+        for (w, &tau) in windows.iter().zip(taus) {
+            let c: Vec<f32> = w
+                .corr
+                .iter()
+                .map(|v| (v / w.rms).clamp(-LINE_CLIP, LINE_CLIP))
+                .collect();
+            let base = tau.floor() as i64;
+            let f = (tau - base as f64) as f32;
+            let at = |k: i64| -> f32 {
+                let a = c[k.rem_euclid(lags) as usize];
+                let b = c[(k + 1).rem_euclid(lags) as usize];
+                a * (1.0 - f) + b * f
+            };
+            let line: Vec<f32> = (0..lags).map(|d| at(base + d)).collect();
+            for (d, p) in profile.iter_mut().enumerate() {
+                let d = d as i64;
+                let v = (d - radius..=d + radius)
+                    .map(|k| line[k.rem_euclid(lags) as usize])
+                    .fold(f32::NEG_INFINITY, f32::max);
+                *p += f64::from(v);
+            }
+        }
+        let near = |d: i64| -> f64 {
+            (d - 1..=d + 1)
+                .map(|k| profile[k.rem_euclid(lags) as usize])
+                .fold(f64::NEG_INFINITY, f64::max)
+        };
+        let on = near(0);
+        let mut null: Vec<f64> = (guard..=lags - guard).map(near).collect();
+        null.sort_by(f64::total_cmp);
+        let centre = null[null.len() / 2];
+        let mut dev: Vec<f64> = null.iter().map(|v| (v - centre).abs()).collect();
+        dev.sort_by(f64::total_cmp);
+        (on - centre) / (1.4826 * dev[dev.len() / 2]).max(1e-9)
+    }
+
+    fn windows(count: usize, lags: usize, seed: u64) -> Vec<WindowCorr> {
+        (0..count)
+            .map(|j| {
+                let mut corr = noise(lags, seed + j as u64);
+                // a peak on the line, some clipped values, a NaN-free rms
+                corr[lags / 2] += 3.0;
+                corr[j % lags] *= 40.0;
+                WindowCorr {
+                    t_s: j as f64,
+                    rms: 0.3 + 0.01 * (j % 7) as f32,
+                    corr,
+                    lag_scale: 1.0,
+                    base_shift: 0.0,
+                    song_db: 0.0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_fast_line_coherence_is_the_direct_sum_bit_for_bit() {
+        for (lags, radius) in [
+            (801, 0),
+            (801, 1),
+            (801, 40),
+            (283, 40),
+            (2001, 40),
+            (700, 7),
+        ] {
+            let ws = windows(37, lags, 5 + lags as u64);
+            // lags on and off the middle, fractional, beyond both ends (wrapping)
+            let taus: Vec<f64> = (0..ws.len())
+                .map(|j| {
+                    lags as f64 / 2.0
+                        + (j as f64 * 0.37).sin() * 3.0
+                        + [0.0, -1.3 * lags as f64, 2.2 * lags as f64][j % 3]
+                })
+                .collect();
+            let fast = line_coherence(&ws, &taus, radius);
+            let direct = line_coherence_direct(&ws, &taus, radius);
+            assert_eq!(
+                fast.to_bits(),
+                direct.to_bits(),
+                "lags {lags} radius {radius}: {fast} vs {direct}"
+            );
+            assert!(fast.is_finite());
+        }
+    }
+
+    #[test]
+    fn running_max_is_the_largest_of_each_window() {
+        let values = noise(97, 3);
+        for width in [1, 2, 5, 81, 97] {
+            let got: Vec<f32> = RunningMax::new(values.len(), width).of(&values).collect();
+            let want: Vec<f32> = values
+                .windows(width)
+                .map(|w| w.iter().copied().fold(f32::NEG_INFINITY, f32::max))
+                .collect();
+            assert_eq!(got, want, "width {width}");
+        }
+    }
 }

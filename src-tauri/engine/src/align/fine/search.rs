@@ -2,6 +2,7 @@
 //! line (offset and slope), then the direct sound ahead of the strongest
 //! arrival on the best one.
 
+use super::coherence::RunningMax;
 use super::{FineParams, SummedLine, WindowCorr};
 use crate::cancel::CancelToken;
 use crate::error::Result;
@@ -92,19 +93,16 @@ pub(super) fn search_summed(
 /// ms: there the widening has to cover that wobble).
 fn widen_rows(windows: &[WindowCorr], lags: usize, stretched: bool) -> Vec<Vec<f32>> {
     let widen: usize = if stretched { 40 } else { 2 };
+    // each row between -inf margins: the largest of the 2 widen + 1 values
+    // around lag k is then that of the lags inside the row (the margins
+    // never win, as the direct scan starts from -inf)
+    let mut padded = vec![f32::NEG_INFINITY; lags + 2 * widen];
+    let mut widest = RunningMax::new(padded.len(), 2 * widen + 1);
     windows
         .iter()
         .map(|w| {
-            (0..lags)
-                .map(|k| {
-                    let lo = k.saturating_sub(widen);
-                    let hi = (k + widen).min(lags - 1);
-                    w.corr[lo..=hi]
-                        .iter()
-                        .fold(f32::NEG_INFINITY, |a, &v| a.max(v))
-                        / w.rms
-                })
-                .collect()
+            padded[widen..widen + lags].copy_from_slice(&w.corr[..lags]);
+            widest.of(&padded).map(|v| v / w.rms).collect()
         })
         .collect()
 }
@@ -241,6 +239,40 @@ pub(crate) fn add_parity_row(sums: &mut [f32], rows: &[Vec<f32>; 2], first: i64)
 mod tests {
     use super::*;
     use crate::test_signal::noise;
+
+    #[test]
+    fn widened_rows_are_the_direct_maxima() {
+        let lags = 301;
+        let windows: Vec<WindowCorr> = (0..5)
+            .map(|j| WindowCorr {
+                t_s: j as f64,
+                corr: noise(lags, 70 + j),
+                rms: 0.4,
+                lag_scale: 1.0,
+                base_shift: 0.0,
+                song_db: 0.0,
+            })
+            .collect();
+        for stretched in [false, true] {
+            let widen: usize = if stretched { 40 } else { 2 };
+            let direct: Vec<Vec<f32>> = windows
+                .iter()
+                .map(|w| {
+                    (0..lags)
+                        .map(|k| {
+                            let lo = k.saturating_sub(widen);
+                            let hi = (k + widen).min(lags - 1);
+                            w.corr[lo..=hi]
+                                .iter()
+                                .fold(f32::NEG_INFINITY, |a, &v| a.max(v))
+                                / w.rms
+                        })
+                        .collect()
+                })
+                .collect();
+            assert_eq!(widen_rows(&windows, lags, stretched), direct);
+        }
+    }
 
     /// Correlations of 40 windows with noise and peaks `(lag offset, height)`
     /// around lag index 480.
