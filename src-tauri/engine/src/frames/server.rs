@@ -148,6 +148,8 @@ pub struct FrameServer {
     frame_ticks: i64,
     timeline: Mutex<Option<Arc<Timeline>>>,
     proxy: std::sync::OnceLock<Proxy>,
+    /// Width of the last frame asked (0 before any).
+    last_width: AtomicU32,
 }
 
 /// Facts the worker reports once the video is open.
@@ -213,6 +215,7 @@ impl FrameServer {
             frame_ticks: opened.frame_ticks,
             timeline: Mutex::new(None),
             proxy: std::sync::OnceLock::new(),
+            last_width: AtomicU32::new(0),
         })
     }
 
@@ -241,6 +244,7 @@ impl FrameServer {
             )));
         }
         let width = output_size(width, 16, 9).0;
+        self.last_width.store(width, Ordering::Relaxed);
         let ts = ((at_s + self.info.origin_s) / self.tb).round() as i64;
         if let Some(f) = self.proxy_frame(width, ts) {
             // Nothing to read ahead while the proxy holds the frames.
@@ -312,6 +316,12 @@ impl FrameServer {
         // Lost a race with another call: that one's proxy stays, this one stops.
         let _ = self.proxy.set(proxy);
         Ok(())
+    }
+
+    /// Width of the last frame asked, if any (the width a proxy is worth
+    /// making at: the picture view's).
+    pub fn last_width(&self) -> Option<u32> {
+        Some(self.last_width.load(Ordering::Relaxed)).filter(|&w| w != 0)
     }
 
     /// Where the proxy stands, if one was started.
