@@ -831,6 +831,15 @@ fn dropping_a_server_stops_its_proxy_and_leaves_nothing_half_made() {
     let v = coded_video(d.path(), "proxy.mp4", 20.0, "", &[]);
     let cache = d.path().join("proxies");
     let server = open(&v);
+    // What a killed process left: removed by the next build of that proxy.
+    let fp = beatsync_engine::media::fingerprint::fingerprint(&v).expect("fingerprint");
+    let key = format!(
+        "{}-{}-{}-proxy-w256",
+        fp.head_tail_xxh3, fp.size, fp.mtime_ns
+    );
+    let abandoned = cache.join(format!("{key}.partial-{}-0", i32::MAX));
+    std::fs::create_dir_all(&abandoned).expect("mkdir");
+    std::fs::write(abandoned.join("frames.jpegs"), b"half").expect("write");
     server.start_proxy(&cache, 256).expect("start");
     let name: String = format!("{}-proxy", server.worker_name())
         .chars()
@@ -840,6 +849,7 @@ fn dropping_a_server_stops_its_proxy_and_leaves_nothing_half_made() {
     let status = server.proxy_status().expect("status");
     drop(server);
     assert_eq!(threads_named(&name), 0, "no proxy thread left behind");
+    assert!(!abandoned.exists(), "an abandoned half proxy is removed");
     if !status.ready {
         let left = std::fs::read_dir(&cache).map_or(0, |r| r.count());
         assert_eq!(left, 0, "a stopped build leaves nothing");

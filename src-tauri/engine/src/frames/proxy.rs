@@ -234,6 +234,7 @@ fn build(video: &Path, cache_dir: &Path, state: &State) -> Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(cache_dir).map_err(|e| out_dir_error(cache_dir, &e))?;
+    remove_abandoned(cache_dir, &key);
     static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let partial =
@@ -313,6 +314,49 @@ fn decode_all(video: &Path, data: &Path, writer: &mut File, state: &State) -> Re
         }
     }
     Ok(false)
+}
+
+/// Removes the half-made proxies of `key` left by processes that ended
+/// before finishing them (a crash, a kill, the app closed mid-build): up to
+/// a proxy's size each, and nothing else would ever remove them.
+fn remove_abandoned(cache_dir: &Path, key: &str) {
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return;
+    };
+    let prefix = format!("{key}.partial-");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !process_alive(pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` runs (where that cannot be told: assumed so, and
+/// its folder kept).
+fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return true;
+        };
+        // SAFETY: signal 0 only checks that the process exists.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
 }
 
 /// The index of a complete proxy in `dir`, if it is one for `width` whose
