@@ -180,10 +180,11 @@ try {
     arrived_behind_playhead_ms_median: Math.round(median(out.lags) * 1000), arrived_behind_playhead_ms_max: Math.round(Math.max(...out.lags) * 1000),
     memory_idle: idle, memory_analysed: analysed, memory_end: end,
     app_above_idle_mb_end: end.app_mb - idle.app_mb, app_peak_above_idle_mb: end.app_peak_mb - idle.app_mb,
-    proxies: process.env.PROXIES || null, app_cpu_s: cpu,
+    proxies: process.env.PROXIES || null, proxies_at_end: (() => { try { return fs.readdirSync(path.join(data, 'proxies')); } catch { return null; } })(), app_cpu_s: cpu,
     load_average: os.loadavg().map((x) => Math.round(x * 10) / 10),
   }));
 } finally {
   await app.stop();
+  if (process.env.KEEP_LOGS) fs.cpSync(path.join(data, 'logs'), process.env.KEEP_LOGS, { recursive: true });
   fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 }

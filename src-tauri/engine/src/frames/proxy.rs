@@ -138,12 +138,21 @@ impl Proxy {
         let builder = std::thread::Builder::new()
             .name(thread_name)
             .spawn(move || {
-                lower_priority();
                 let t0 = Instant::now();
                 let built = build(&video_buf, &cache_buf, &state2);
                 let mut inner = state2.lock();
                 match built {
-                    Ok(()) => inner.ready_after_s = Some(t0.elapsed().as_secs_f64()),
+                    Ok(()) => {
+                        inner.ready_after_s = Some(t0.elapsed().as_secs_f64());
+                        tracing::info!(
+                            target: "beatsync::frames",
+                            frames = inner.entries.len(),
+                            bytes = inner.bytes,
+                            reused = inner.reused,
+                            seconds = t0.elapsed().as_secs_f64(),
+                            "proxy of {} ready", video_buf.display()
+                        );
+                    }
                     Err(EngineError::Cancelled) => {}
                     Err(e) => {
                         tracing::warn!(target: "beatsync::frames", "proxy of {}: {e}", video_buf.display());
@@ -240,6 +249,8 @@ fn build(video: &Path, cache_dir: &Path, state: &State) -> Result<()> {
     let partial =
         Partial::create(cache_dir.join(format!("{key}.partial-{}-{run}", std::process::id())))?;
     let data = partial.0.join(DATA);
+    // Reading a proxy made before is prompt; decoding one yields to everything else.
+    lower_priority();
     let mut writer = File::create(&data).map_err(|e| write_error(&data, e))?;
     state.lock().reader = Some(File::open(&data).map_err(|e| write_error(&data, e))?);
     let truncated = decode_all(video, &data, &mut writer, state)?;
