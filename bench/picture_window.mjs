@@ -75,6 +75,8 @@ function memory(pid) {
   return { app_mb: mb(app.VmRSS), app_peak_mb: mb(app.VmHWM), web_mb: mb(web.reduce((s, c) => s + (status(c).VmRSS || 0), 0)) };
 }
 
+// Before the app starts: the page asks its filmstrip (which starts the proxy) on its own.
+if (process.env.PROXIES) { fs.mkdirSync(data, { recursive: true }); fs.cpSync(process.env.PROXIES, path.join(data, 'proxies'), { recursive: true }); }
 const app = await startApp({ env });
 const { browser } = app;
 try {
@@ -96,7 +98,6 @@ try {
   await sleep(2000);
   const analysed = memory(app.pid);
   fs.rmSync(path.join(data, 'filmstrips'), { recursive: true, force: true });
-  if (process.env.PROXIES) fs.cpSync(process.env.PROXIES, path.join(data, 'proxies'), { recursive: true });
   const cpu = { analysed: cpuS(app.pid) };
   const [durationS, timelinePx] = await browser.execute(() => [Number(document.querySelector('#trim-end').getAttribute('aria-valuemax')), document.querySelector('#timeline').clientWidth]);
   const sparseS = process.env.SPARSE === '0' ? null : sparseEvery(durationS, timelinePx);
@@ -116,8 +117,6 @@ try {
     (async () => { const sparse = sparseS ? await call(sparseS) : null; const cold = await call(2); const warm = await call(2); done({ sparse, cold, warm }); })().catch((e) => done({ error: String(e && e.message ? e.message : JSON.stringify(e)) }));
   }, sparseS);
   log(`filmstrip ${JSON.stringify(strip)}`);
-  // (A proxy read from the disk is in place a moment after the dense strip.)
-  if (process.env.PROXIES) await sleep(2000);
   cpu.filmstrip = cpuS(app.pid);
   const { still } = await browser.executeAsync((seeks, done) => {
     const p = window.beatsync.picture;
