@@ -42,6 +42,9 @@ pub const OPEN_SERVERS: usize = 3;
 /// Encoded frames each open recording keeps (about 2 s of 640-px playback
 /// read ahead plus the stills around the cursor).
 const SERVER_CACHE_BYTES: usize = 24 << 20;
+/// Width of a proxy made before the page asked any frame (the picture
+/// view's usual width at a device pixel ratio of 1).
+const PROXY_WIDTH: u32 = 640;
 
 /// Longest recording time a request may name (24 h, in ms).
 const MAX_TIME_MS: u64 = 86_400_000;
@@ -227,6 +230,17 @@ impl Pictures {
         let strips = self.strips.lock().unwrap_or_else(|p| p.into_inner());
         let strip = strips.get(&(id.to_string(), every_ms))?;
         strip.thumbnails.get(index).map(|t| strip.path_of(t))
+    }
+
+    /// Starts the proxy of file `id` (see the engine's
+    /// `FrameServer::start_proxy`) under `cache_dir`, at the width the page
+    /// last asked frames at ([`PROXY_WIDTH`] before any): from then on, a low
+    /// priority thread decodes the recording once and seeks inside what it
+    /// covers are reads from the disk. Once per open recording.
+    pub fn start_proxy(&self, id: &str, path: &Path, cache_dir: &Path) -> Result<(), IpcError> {
+        let server = self.server(id, path)?;
+        let width = server.last_width().unwrap_or(PROXY_WIDTH);
+        Ok(server.start_proxy(cache_dir, width)?)
     }
 
     /// The frame `frames` away from the one shown at `at_s` in file `id`.

@@ -845,6 +845,33 @@ fn pictures_by_id_through_the_frame_scheme_and_frame_steps() {
         code_of(&main, "filmstrip", json!({ "id": made_up })),
         "invalid_argument"
     );
+    // The dense strip started the proxy, at the width last asked (640): once
+    // ready, the recording's frames of that width are read from it; an id
+    // never handed out still gets nothing.
+    let server = app
+        .state::<AppState>()
+        .pictures
+        .server(&id, &class)
+        .expect("server");
+    let proxy = (0..1200)
+        .find_map(|_| {
+            let s = server.proxy_status().expect("the strip started the proxy");
+            assert_eq!(s.error, None);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            s.ready.then_some(s)
+        })
+        .expect("proxy ready within 60 s");
+    assert_eq!((proxy.width, proxy.frames), (640, 180), "{proxy:?}");
+    assert!(common::data_dir().join("proxies").is_dir());
+    let hits = server.stats().proxy_hits;
+    let (code, _, body) = picture(&app, &format!("frame://localhost/{id}/7000?w=640"));
+    assert_eq!((code, jpeg_size(&body)), (200, (640, 360)));
+    assert_eq!(server.stats().proxy_hits, hits + 1, "read from the proxy");
+    assert_eq!(
+        picture(&app, &format!("frame://localhost/{made_up}/7000?w=640")).0,
+        404
+    );
+    assert_eq!(server.stats().proxy_hits, hits + 1);
     // A sparser strip, asked by spacing, is served under its own spacing.
     let sparse = call(&main, "filmstrip", json!({ "id": id, "every_s": 8 })).expect("sparse");
     assert_eq!(sparse["every_s"], json!(8.0));

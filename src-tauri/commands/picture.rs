@@ -61,6 +61,8 @@ pub struct ThumbnailView {
 /// not given), made on a blocking thread, cached on disk under the data
 /// folder by the file's fingerprint. A page asks a sparse strip first (it
 /// covers the view sooner), then the dense one, which reuses its pictures.
+/// Once the dense strip is made, the recording's proxy starts (every frame
+/// kept small on disk, so that a seek is a read: `Pictures::start_proxy`).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn filmstrip<R: Runtime>(
     app: AppHandle<R>,
@@ -72,12 +74,16 @@ pub async fn filmstrip<R: Runtime>(
         None => DEFAULT_STRIP_EVERY_MS,
     };
     let path = app.state::<AppState>().files.resolve(&id)?;
-    let cache = Store::default_dir()?.join("filmstrips");
+    let data = Store::default_dir()?;
     blocking(move || {
-        let strip = app
-            .state::<AppState>()
-            .pictures
-            .filmstrip(&id, &path, &cache, every_ms)?;
+        let pictures = &app.state::<AppState>().pictures;
+        let strip = pictures.filmstrip(&id, &path, &data.join("filmstrips"), every_ms)?;
+        if every_ms == DEFAULT_STRIP_EVERY_MS {
+            // After the strip, not beside it: the strip is what the teacher waits for.
+            if let Err(e) = pictures.start_proxy(&id, &path, &data.join("proxies")) {
+                tracing::warn!("proxy of {id}: {}", e.message);
+            }
+        }
         Ok(FilmstripView {
             every_s: strip.every_s,
             width: strip.width,

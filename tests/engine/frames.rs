@@ -704,3 +704,155 @@ fn the_cli_writes_a_frame_and_a_filmstrip() {
         assert_eq!(j["from_cache"], cached);
     }
 }
+
+/// Waits for the proxy to be built (or to fail); a bound against a hang,
+/// not a speed check.
+fn proxy_ready(server: &FrameServer) -> beatsync_engine::frames::ProxyStatus {
+    for _ in 0..1200 {
+        let s = server.proxy_status().expect("a proxy was started");
+        assert_eq!(s.error, None, "the proxy failed");
+        if s.ready {
+            return s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the proxy was not ready after 60 s");
+}
+
+/// Every frame of `v` at 128 px, decoded in order from the start.
+fn fully_decoded(v: &Path, frames: u32) -> Vec<std::sync::Arc<[u8]>> {
+    let full = open(v);
+    (0..frames)
+        .map(|k| {
+            let at = (f64::from(k) + 0.5) / FPS;
+            full.frame(at, 128, FrameUse::Still).expect("frame").jpeg
+        })
+        .collect()
+}
+
+/// Once the proxy holds the video, a seek (or a playing frame) at its width
+/// is read from it, nothing decoded, and is byte for byte the frame a full
+/// decode from the start gives; other widths are decoded as before.
+#[test]
+fn the_proxy_serves_the_fully_decoded_frames_without_decoding() {
+    let d = tmp();
+    let v = coded_video(d.path(), "proxy.mp4", 4.0, "", &[]);
+    let decoded = fully_decoded(&v, 120);
+    let server = open(&v);
+    assert_eq!(server.proxy_status(), None);
+    server
+        .start_proxy(&d.path().join("proxies"), 128)
+        .expect("start the proxy");
+    let status = proxy_ready(&server);
+    assert_eq!(
+        (status.frames, status.width, status.reused),
+        (120, 128, false)
+    );
+    assert!((status.covered_until_s.expect("covered") - 4.0).abs() < 1e-6);
+    let before = server.stats();
+    for k in [59u32, 0, 30, 100, 75, 119, 8, 66, 14, 15, 16] {
+        let f = server
+            .frame((f64::from(k) + 0.5) / FPS, 128, FrameUse::Still)
+            .expect("frame");
+        assert_eq!(read_code(&f.jpeg, 0), k, "frame {k}");
+        assert!(
+            f.jpeg == decoded[k as usize],
+            "frame {k} differs from a full decode"
+        );
+        assert_eq!((f.width, f.height), (128, 96));
+        assert!((f.start_s - f64::from(k) / FPS).abs() < 1e-6);
+    }
+    let f = server.frame(1.0, 128, FrameUse::Playing).expect("playing");
+    assert_eq!(read_code(&f.jpeg, 0), 30);
+    let after = server.stats();
+    assert_eq!(after.proxy_hits - before.proxy_hits, 12);
+    assert_eq!(
+        after.requests_decoded, before.requests_decoded,
+        "nothing decoded"
+    );
+    // Another width is not in the proxy: decoded.
+    let f = server.frame(1.0, 64, FrameUse::Still).expect("other width");
+    assert_eq!(read_code(&f.jpeg, 0), 30);
+    assert_eq!(server.stats().requests_decoded, before.requests_decoded + 1);
+}
+
+/// The proxy is kept on disk by the file's fingerprint: the next server of
+/// the same file reads it; a changed file gets a new one, never the old frames.
+#[test]
+fn the_proxy_is_reused_and_made_again_when_the_file_changes() {
+    let d = tmp();
+    let v = coded_video(d.path(), "proxy.mp4", 2.0, "", &[]);
+    let cache = d.path().join("proxies");
+    let first = open(&v);
+    first.start_proxy(&cache, 128).expect("start");
+    assert!(!proxy_ready(&first).reused);
+    drop(first);
+    let second = open(&v);
+    second.start_proxy(&cache, 128).expect("start");
+    let s = proxy_ready(&second);
+    assert!(s.reused && s.frames == 60, "{s:?}");
+    let old = second.frame(0.5, 128, FrameUse::Still).expect("frame");
+    drop(second);
+    // Same frame numbers, other pictures (noise over the code).
+    let other = coded_video(d.path(), "other.mp4", 3.0, ",noise=alls=12:allf=t", &[]);
+    std::fs::copy(&other, &v).expect("replace the file");
+    let decoded = fully_decoded(&v, 90);
+    let third = open(&v);
+    third.start_proxy(&cache, 128).expect("start");
+    let s = proxy_ready(&third);
+    assert!(!s.reused && s.frames == 90, "{s:?}");
+    let hits = third.stats().proxy_hits;
+    let f = third.frame(0.5, 128, FrameUse::Still).expect("frame");
+    assert_eq!(
+        third.stats().proxy_hits,
+        hits + 1,
+        "served from the new proxy"
+    );
+    assert!(f.jpeg == decoded[15], "the changed file's frame");
+    assert!(f.jpeg != old.jpeg, "not the old file's frame");
+    // Only complete proxies under their final names, one per file version.
+    let mut names: Vec<String> = std::fs::read_dir(&cache)
+        .expect("cache")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.iter().all(|n| n.ends_with("-proxy-w128")),
+        "{names:?}"
+    );
+}
+
+/// Dropping a server while its proxy is being built stops and joins the
+/// builder and leaves no half proxy behind.
+#[test]
+fn dropping_a_server_stops_its_proxy_and_leaves_nothing_half_made() {
+    let d = tmp();
+    let v = coded_video(d.path(), "proxy.mp4", 20.0, "", &[]);
+    let cache = d.path().join("proxies");
+    let server = open(&v);
+    // What a killed process left: removed by the next build of that proxy.
+    let fp = beatsync_engine::media::fingerprint::fingerprint(&v).expect("fingerprint");
+    let key = format!(
+        "{}-{}-{}-proxy-w256",
+        fp.head_tail_xxh3, fp.size, fp.mtime_ns
+    );
+    let abandoned = cache.join(format!("{key}.partial-{}-0", i32::MAX));
+    std::fs::create_dir_all(&abandoned).expect("mkdir");
+    std::fs::write(abandoned.join("frames.jpegs"), b"half").expect("write");
+    server.start_proxy(&cache, 256).expect("start");
+    let name: String = format!("{}-proxy", server.worker_name())
+        .chars()
+        .take(15)
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let status = server.proxy_status().expect("status");
+    drop(server);
+    assert_eq!(threads_named(&name), 0, "no proxy thread left behind");
+    assert!(!abandoned.exists(), "an abandoned half proxy is removed");
+    if !status.ready {
+        let left = std::fs::read_dir(&cache).map_or(0, |r| r.count());
+        assert_eq!(left, 0, "a stopped build leaves nothing");
+    }
+    assert!(open(&v).start_proxy(&cache, 15).is_err(), "width checked");
+}

@@ -47,7 +47,7 @@ pub struct FilmstripArgs {
     json: bool,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct PreviewBenchArgs {
     /// The video.
     file: PathBuf,
@@ -67,6 +67,10 @@ pub struct PreviewBenchArgs {
     /// Decoder threads of the frame server (0: FFmpeg's choice).
     #[arg(long, default_value_t = FrameServerOptions::default().decode_threads)]
     decode_threads: usize,
+    /// Then build the proxy under this folder (at --width) and time it: seeks
+    /// while it builds, the time until it is ready, seeks once it is.
+    #[arg(long)]
+    proxy_dir: Option<PathBuf>,
 }
 
 pub fn run_frame(a: &FrameArgs) -> engine::Result<()> {
@@ -193,9 +197,57 @@ pub fn run_preview_bench(a: &PreviewBenchArgs) -> engine::Result<()> {
         "timeline_scan_ms": timeline_ms,
         "frames_in_file": frames_in_file,
         "cached_bytes": server.cached_bytes(),
+        "proxy": match &a.proxy_dir {
+            Some(dir) => proxy_run(&server, a, dir, info.start_s, span)?,
+            None => serde_json::Value::Null,
+        },
     });
     println!("{v}");
     Ok(())
+}
+
+/// The proxy built under `dir`: seeks while it builds, the wall and CPU
+/// time until it is ready, seeks once it is (each with its CPU per seek and
+/// how many the proxy answered).
+fn proxy_run(
+    server: &FrameServer,
+    a: &PreviewBenchArgs,
+    dir: &std::path::Path,
+    start_s: f64,
+    span: f64,
+) -> engine::Result<serde_json::Value> {
+    let seeks = |seed: u64| -> engine::Result<serde_json::Value> {
+        let (hits0, cpu0) = (server.stats().proxy_hits, process_cpu_s());
+        let b = PreviewBenchArgs { seed, ..a.clone() };
+        let (mut v, _) = seek_run(server, &b, start_s, span)?;
+        let n = v.len().max(1) as f64;
+        let (hits1, cpu1) = (server.stats().proxy_hits, process_cpu_s());
+        v.sort_by(f64::total_cmp);
+        Ok(serde_json::json!({
+            "median_ms": median(&mut v),
+            "max_ms": v.last().copied().unwrap_or(f64::NAN),
+            "cpu_ms_mean": (cpu1 - cpu0) * 1e3 / n,
+            "from_proxy": hits1 - hits0,
+        }))
+    };
+    let (t0, cpu0) = (Instant::now(), process_cpu_s());
+    server.start_proxy(dir, a.width)?;
+    let building = seeks(a.seed + 1)?;
+    let status = loop {
+        match server.proxy_status() {
+            Some(s) if s.ready || s.error.is_some() => break s,
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let (ready_s, ready_cpu_s) = (t0.elapsed().as_secs_f64(), process_cpu_s() - cpu0);
+    let ready = seeks(a.seed + 2)?;
+    Ok(serde_json::json!({
+        "seeks_while_building": building,
+        "ready_s": ready_s,
+        "ready_cpu_s": ready_cpu_s,
+        "status": status,
+        "seeks_when_ready": ready,
+    }))
 }
 
 /// Sequential: each next frame asked as soon as the previous one came (a

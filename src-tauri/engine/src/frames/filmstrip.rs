@@ -335,10 +335,10 @@ fn read_manifest(dir: &Path) -> Option<Filmstrip> {
 }
 
 /// A folder being filled; removed unless renamed into place.
-struct Partial(PathBuf);
+pub(super) struct Partial(pub(super) PathBuf);
 
 impl Partial {
-    fn create(path: PathBuf) -> Result<Self> {
+    pub(super) fn create(path: PathBuf) -> Result<Self> {
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir(&path).map_err(|e| out_dir_error(&path, &e))?;
         Ok(Self(path))
@@ -352,14 +352,14 @@ impl Drop for Partial {
     }
 }
 
-fn out_dir_error(path: &Path, e: &std::io::Error) -> EngineError {
+pub(super) fn out_dir_error(path: &Path, e: &std::io::Error) -> EngineError {
     EngineError::OutputDir {
         path: path.to_path_buf(),
         reason: e.to_string(),
     }
 }
 
-fn write_error(path: &Path, e: std::io::Error) -> EngineError {
+pub(super) fn write_error(path: &Path, e: std::io::Error) -> EngineError {
     if crate::export::output::sink::is_disk_full(&e) {
         EngineError::DiskFull {
             path: path.to_path_buf(),

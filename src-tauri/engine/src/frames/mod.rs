@@ -14,12 +14,14 @@
 mod cache;
 pub mod filmstrip;
 mod picture;
+mod proxy;
 mod server;
 mod source;
 mod timeline;
 
 pub use filmstrip::{filmstrip, Filmstrip, FilmstripOptions, Thumbnail};
 pub use picture::{MAX_WIDTH, MIN_WIDTH};
+pub use proxy::ProxyStatus;
 pub use server::{Frame, FrameServer, FrameServerOptions, FrameUse, ServerStats};
 pub use source::PictureInfo;
 pub use timeline::{FrameSpan, Timeline};

@@ -28,6 +28,7 @@
 
 use super::cache::{CachedFrame, FrameCache};
 use super::picture::{output_size, PictureMaker, ScaleQuality, MAX_WIDTH, MIN_WIDTH};
+use super::proxy::{Proxy, ProxyStatus};
 use super::source::{DecodedFrame, PictureInfo, VideoSource};
 use super::timeline::{FrameSpan, Timeline};
 use crate::cancel::CancelToken;
@@ -106,6 +107,8 @@ pub struct ServerStats {
     pub decode_s: f64,
     /// Seconds scaling and encoding the asked frame.
     pub encode_s: f64,
+    /// Requests answered from the proxy (see [`FrameServer::start_proxy`]).
+    pub proxy_hits: u64,
 }
 
 struct Request {
@@ -144,6 +147,9 @@ pub struct FrameServer {
     stream_index: usize,
     frame_ticks: i64,
     timeline: Mutex<Option<Arc<Timeline>>>,
+    proxy: std::sync::OnceLock<Proxy>,
+    /// Width of the last frame asked (0 before any).
+    last_width: AtomicU32,
 }
 
 /// Facts the worker reports once the video is open.
@@ -208,6 +214,8 @@ impl FrameServer {
             stream_index: opened.stream_index,
             frame_ticks: opened.frame_ticks,
             timeline: Mutex::new(None),
+            proxy: std::sync::OnceLock::new(),
+            last_width: AtomicU32::new(0),
         })
     }
 
@@ -236,7 +244,18 @@ impl FrameServer {
             )));
         }
         let width = output_size(width, 16, 9).0;
+        self.last_width.store(width, Ordering::Relaxed);
         let ts = ((at_s + self.info.origin_s) / self.tb).round() as i64;
+        if let Some(f) = self.proxy_frame(width, ts) {
+            // Nothing to read ahead while the proxy holds the frames.
+            self.shared.ahead_width.store(0, Ordering::SeqCst);
+            self.shared
+                .stats
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .proxy_hits += 1;
+            return Ok(self.to_frame(f));
+        }
         match use_ {
             FrameUse::Playing => {
                 self.shared.playhead.store(ts, Ordering::SeqCst);
@@ -269,6 +288,51 @@ impl FrameServer {
         .map_err(|_| EngineError::Cancelled)?;
         let f = answer.recv().map_err(|_| EngineError::Cancelled)??;
         Ok(self.to_frame(f))
+    }
+
+    /// Starts the proxy at `width` px (see `proxy`): a low-priority thread
+    /// decodes the whole video once and keeps every frame as a JPEG under
+    /// `cache_dir` (or reads the proxy made before for the same file and
+    /// width); from then on, a frame of that width it holds (still or
+    /// playing) is read from the disk instead of decoded. Frames it does not
+    /// hold yet are served as before. Once per server: a later call, for any
+    /// width, does nothing. Stopped and joined when the server is dropped.
+    pub fn start_proxy(&self, cache_dir: &Path, width: u32) -> Result<()> {
+        if !(MIN_WIDTH..=MAX_WIDTH).contains(&width) {
+            return Err(EngineError::InvalidRequest(format!(
+                "proxy width {width} px is outside {MIN_WIDTH}..={MAX_WIDTH}"
+            )));
+        }
+        if self.proxy.get().is_some() {
+            return Ok(());
+        }
+        let width = output_size(width, 16, 9).0;
+        let proxy = Proxy::start(
+            &self.info.path,
+            cache_dir,
+            width,
+            format!("{}-proxy", self.worker_name),
+        )?;
+        // Lost a race with another call: that one's proxy stays, this one stops.
+        let _ = self.proxy.set(proxy);
+        Ok(())
+    }
+
+    /// Width of the last frame asked, if any (the width a proxy is worth
+    /// making at: the picture view's).
+    pub fn last_width(&self) -> Option<u32> {
+        Some(self.last_width.load(Ordering::Relaxed)).filter(|&w| w != 0)
+    }
+
+    /// Where the proxy stands, if one was started.
+    pub fn proxy_status(&self) -> Option<ProxyStatus> {
+        let (tb, origin) = (self.tb, self.info.origin_s);
+        Some(self.proxy.get()?.status(|ts| ts as f64 * tb - origin))
+    }
+
+    fn proxy_frame(&self, width: u32, ts: i64) -> Option<CachedFrame> {
+        let proxy = self.proxy.get()?;
+        (proxy.width() == width).then(|| proxy.frame(ts)).flatten()
     }
 
     /// Every frame's time (reads the file's video packets once, then kept).
@@ -327,6 +391,8 @@ impl FrameServer {
 impl Drop for FrameServer {
     fn drop(&mut self) {
         self.shared.stop.cancel();
+        // Stops and joins the proxy's builder.
+        self.proxy.take();
         // Closing the channel wakes a worker waiting for a message.
         self.tx.take();
         if let Some(w) = self.worker.take() {
