@@ -246,7 +246,11 @@ fn plays_of_a_refused_recording_make_an_unsure_answer() {
 }
 
 /// The signals of a generated recording as the segments search reads them.
-fn run_of<'a>(rec: &'a [f32], song: &'a [f32], cancel: &'a CancelToken) -> crate::align::pipeline::Run<'a> {
+fn run_of<'a>(
+    rec: &'a [f32],
+    song: &'a [f32],
+    cancel: &'a CancelToken,
+) -> crate::align::pipeline::Run<'a> {
     crate::align::pipeline::Run {
         recording: rec,
         song,
@@ -388,6 +392,10 @@ fn a_start_heard_late_is_searched_back_to_the_previous_play() {
     };
     let mut found = vec![play(&plays[0], 2.0, 14.0), play(&plays[1], 42.0, 48.0)];
     place_edges(&run, &mut found);
-    assert!((found[1].start_s - 30.0).abs() < 0.25, "start {}", found[1].start_s);
+    assert!(
+        (found[1].start_s - 30.0).abs() < 0.25,
+        "start {}",
+        found[1].start_s
+    );
     assert!(!found[1].cut_before);
 }
