@@ -81,12 +81,14 @@ const LOOK_ALIKE_RATIO: f64 = 0.6;
 const RIVAL_RATIO: f32 = 0.6;
 /// ...at most this many lines in all.
 const RIVALS: usize = 4;
-/// Half-width of the edge searches around an estimated edge (s); on the
-/// side away from the play they reach to the neighbouring play (or the
-/// recording's end): the run the scan found, and so the fine stage's heard
-/// span, can stop many seconds short of a quiet or talked-over edge, and
-/// nothing but the song's absence lies between two plays that stop.
+/// Half-width of the edge searches around an estimated edge (s)...
 const EDGE_SEARCH_S: f64 = 2.0;
+/// ...and how far they reach on the side away from the play (the fine
+/// stage's heard span can stop short of a quiet or talked-over edge), not
+/// past the neighbouring play nor the recording's ends. (Reaching all the
+/// way to the neighbouring play put a start on a repeated chorus 9.3 s off
+/// on a fresh bench seed.)
+const EDGE_REACH_S: f64 = 8.0;
 /// Plays whose placed edges are closer than this (s) meet at a cut.
 const MEET_S: f64 = 0.5;
 
@@ -395,11 +397,11 @@ fn confirm_on(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Op
 }
 
 /// The spectral shape chose the run's own line (`measured[0]`); a
-/// look-alike takes over (moves first) only when the difference signal says
-/// so. Coherence does not decide between look-alikes (the same drum samples
-/// make wrong sections as coherent): as in the single line's tie-break, any
-/// look-alike about as coherent as the own line ([`LOOK_ALIKE_RATIO`]) may
-/// take over, the one the difference signal prefers most.
+/// look-alike more coherent than it takes over (moves first) only when the
+/// difference signal says so (the same drum samples make wrong sections as
+/// coherent). (Letting a less coherent look-alike take over on the
+/// difference signal alone gained one play and lost one on a fresh bench
+/// seed: at |z| 8 that signal can be wrong.)
 fn prefer_look_alike(run: &Run, measured: &mut [Piece]) {
     let Some((own, others)) = measured.split_first() else {
         return;
@@ -418,17 +420,12 @@ fn prefer_look_alike(run: &Run, measured: &mut [Piece]) {
             );
         }
     }
-    let takeover = others
-        .iter()
-        .enumerate()
-        .filter(|(_, o)| o.fine.z >= LOOK_ALIKE_RATIO * own.fine.z)
-        .filter_map(|(k, o)| {
-            difference(run, &own_line, &o.absolute_line(), t_a, t_b)
-                .filter(|&ev| ev < -DIFFERENCE_MIN_Z)
-                .map(|ev| (k, ev))
-        })
-        .min_by(|a, b| a.1.total_cmp(&b.1));
-    if let Some((k, _)) = takeover {
+    let takeover = others.iter().position(|o| {
+        o.fine.z > own.fine.z
+            && difference(run, &own_line, &o.absolute_line(), t_a, t_b)
+                .is_some_and(|ev| ev < -DIFFERENCE_MIN_Z)
+    });
+    if let Some(k) = takeover {
         measured.swap(0, k + 1);
     }
 }
@@ -581,7 +578,7 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
                 &sig,
                 &p.line,
                 Edge::Start,
-                (prev_end.max(0.0), t + EDGE_SEARCH_S),
+                ((t - EDGE_REACH_S).max(prev_end).max(0.0), t + EDGE_SEARCH_S),
                 (t + EDGE_SEARCH_S, (t + 4.0 * EDGE_SEARCH_S).min(p.end_s)),
             ) {
                 plays[i].start_s = s;
@@ -611,7 +608,10 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
                 &sig,
                 &p.line,
                 Edge::End,
-                (t - EDGE_SEARCH_S, next_start.min(rec_dur)),
+                (
+                    t - EDGE_SEARCH_S,
+                    (t + EDGE_REACH_S).min(next_start).min(rec_dur),
+                ),
                 ((t - 4.0 * EDGE_SEARCH_S).max(p.start_s), t - EDGE_SEARCH_S),
             ) {
                 plays[i].end_s = e;
