@@ -93,6 +93,26 @@ pub(super) fn locate_cut(
     change_point(&d)
 }
 
+/// The change point of `d` (time, value) over recording times
+/// `t_lo..t_hi` when the change may also lie at either end of that span:
+/// the split maximising the sum before it (none before `t_lo`: 0), at
+/// `t_lo` or `t_hi` when no window says otherwise (a play heard from the
+/// recording's first window starts there, not half a window later).
+fn change_point_within(d: &[(f64, f32)], t_lo: f64, t_hi: f64) -> Option<f64> {
+    if d.is_empty() {
+        return None;
+    }
+    let (mut prefix, mut best, mut at) = (0.0f64, 0.0f64, t_lo);
+    for k in 1..=d.len() {
+        prefix += f64::from(d[k - 1].1);
+        if prefix > best {
+            best = prefix;
+            at = d.get(k).map_or(t_hi, |next| 0.5 * (d[k - 1].0 + next.0));
+        }
+    }
+    Some(at)
+}
+
 /// Which edge of a play [`locate_edge`] looks for.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Edge {
@@ -124,5 +144,5 @@ pub(super) fn locate_edge(
         .iter()
         .map(|(t, v)| (*t, sign * (v[0] - half)))
         .collect();
-    change_point(&d)
+    change_point_within(&d, t_lo.max(0.0), t_hi)
 }

@@ -85,7 +85,9 @@ const RIVALS: usize = 4;
 const EDGE_SEARCH_S: f64 = 2.0;
 /// ...and how far they reach on the side away from the play (the fine
 /// stage's heard span can stop short of a quiet or talked-over edge), not
-/// past the neighbouring play.
+/// past the neighbouring play nor the recording's ends. (Reaching all the
+/// way to the neighbouring play put a start on a repeated chorus 9.3 s off
+/// on a fresh bench seed.)
 const EDGE_REACH_S: f64 = 8.0;
 /// Plays whose placed edges are closer than this (s) meet at a cut.
 const MEET_S: f64 = 0.5;
@@ -99,6 +101,8 @@ struct Play {
     end_s: f64,
     z: f64,
     cut_before: bool,
+    /// On today's answer's line (its line as fitted on the play's span).
+    on_main: bool,
 }
 
 /// The plays of the song in the recording (see the module docs), given
@@ -201,7 +205,7 @@ fn other_plays(run: &Run, shapes: &Shapes, result: &AlignResult) -> Result<Optio
     let plays = explained_by_main(run, plays, &main_line)?;
     let plays = merge_same_lines(plays);
     let mut plays = drop_look_alikes(run, plays)?;
-    if plays.len() <= 1 || plays.iter().all(|p| same_line(&p.line, &main_line)) {
+    if plays.len() <= 1 || plays.iter().all(|p| p.on_main) {
         return Ok(None);
     }
     place_edges(run, &mut plays);
@@ -388,13 +392,16 @@ fn confirm_on(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Op
         end_s: b + start,
         z: fine.z,
         cut_before: false,
+        on_main: false,
     }))
 }
 
 /// The spectral shape chose the run's own line (`measured[0]`); a
 /// look-alike more coherent than it takes over (moves first) only when the
 /// difference signal says so (the same drum samples make wrong sections as
-/// coherent).
+/// coherent). (Letting a less coherent look-alike take over on the
+/// difference signal alone gained one play and lost one on a fresh bench
+/// seed: at |z| 8 that signal can be wrong.)
 fn prefer_look_alike(run: &Run, measured: &mut [Piece]) {
     let Some((own, others)) = measured.split_first() else {
         return;
@@ -446,7 +453,7 @@ fn explained_by_main(run: &Run, plays: Vec<Play>, main_line: &Line) -> Result<Ve
     let mut out = Vec::with_capacity(plays.len());
     for p in plays {
         if same_line(&p.line, main_line) {
-            out.push(p);
+            out.push(Play { on_main: true, ..p });
             continue;
         }
         let (z_main, main_here) = line_on(run, main_line, p.start_s, p.end_s)?;
@@ -462,9 +469,13 @@ fn explained_by_main(run: &Run, plays: Vec<Play>, main_line: &Line) -> Result<Ve
                 .is_some_and(|ev| ev >= DIFFERENCE_MIN_Z)
         };
         if z_main >= LOOK_ALIKE_RATIO * p.z && !own_wins() {
+            // today's line as the fine stage fits it on the play's span:
+            // the answer's line is fitted over the whole overlap, which may
+            // hold other plays, and can be tens of milliseconds off here
             out.push(Play {
-                line: *main_line,
+                line: main_here,
                 z: z_main,
+                on_main: true,
                 ..p
             });
         } else {
@@ -480,7 +491,7 @@ fn merge_same_lines(mut plays: Vec<Play>) -> Vec<Play> {
     let mut merged: Vec<Play> = Vec::new();
     for p in plays {
         if let Some(last) = merged.last_mut() {
-            if same_line(&last.line, &p.line) {
+            if same_line(&last.line, &p.line) || (last.on_main && p.on_main) {
                 last.end_s = last.end_s.max(p.end_s);
                 last.z = last.z.max(p.z);
                 continue;
@@ -560,7 +571,7 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
     let rec_dur = run.recording.len() as f64 / run.fs;
     for i in 0..plays.len() {
         let p = &plays[i];
-        if !p.cut_before && p.start_s > 0.5 {
+        if !p.cut_before {
             let t = p.start_s;
             let prev_end = if i > 0 { plays[i - 1].end_s } else { 0.0 };
             if let Some(s) = locate_edge(
@@ -590,7 +601,7 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
                 plays[i + 1].start_s = cut;
                 plays[i + 1].cut_before = true;
             }
-        } else if p.end_s < rec_dur - 0.5 {
+        } else {
             let t = p.end_s;
             let next_start = plays.get(i + 1).map_or(rec_dur, |q| q.start_s);
             if let Some(e) = locate_edge(
