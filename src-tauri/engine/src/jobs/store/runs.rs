@@ -193,7 +193,7 @@ impl Store {
                         now + backoff.as_millis() as i64,
                         error.code.as_str(),
                         error.message,
-                        best_guess_json(error)
+                        error.best_guess.as_ref().map(to_json)
                     ],
                 )?;
             } else {
@@ -201,7 +201,7 @@ impl Store {
                     "UPDATE jobs SET state = 'failed', stage = NULL, eta_s = NULL, error_code = ?2, error_message = ?3,
                          error_best_guess = ?5, finished_at = ?4, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, output_seals = NULL, isolate = 0
                      WHERE id = ?1",
-                    params![id, error.code.as_str(), error.message, now, best_guess_json(error)],
+                    params![id, error.code.as_str(), error.message, now, error.best_guess.as_ref().map(to_json)],
                 )?;
             }
             Ok(())
@@ -276,16 +276,8 @@ impl Store {
             "UPDATE jobs SET state = 'failed', stage = NULL, eta_s = NULL, error_code = ?2, error_message = ?3,
                  error_best_guess = ?5, finished_at = ?4, runner_id = NULL, output_path = NULL, output_path_bytes = NULL, output_seal = NULL, output_seals = NULL, isolate = 0
              WHERE id = ?1 AND state IN ('analyzing', 'exporting')",
-            params![id, error.code.as_str(), error.message, now_ms(), best_guess_json(error)],
+            params![id, error.code.as_str(), error.message, now_ms(), error.best_guess.as_ref().map(to_json)],
         )?;
         Ok(())
     }
-}
-
-/// The stored form of a `no_match` failure's best guess (none for others).
-fn best_guess_json(error: &ErrorPayload) -> Option<String> {
-    error
-        .best_guess
-        .as_ref()
-        .and_then(|g| serde_json::to_string(g).ok())
 }
