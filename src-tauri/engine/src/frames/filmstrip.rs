@@ -27,6 +27,10 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 const MANIFEST: &str = "filmstrip.json";
+/// Disk all cached filmstrips together may take (a 3-min video's 2-s strip
+/// of 160-px thumbnails is about 0.5 MB): the least recently used are removed
+/// beyond it when a new one is made.
+const FILMSTRIPS_BUDGET_BYTES: u64 = 256 << 20;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FilmstripOptions {
@@ -104,6 +108,7 @@ pub fn filmstrip(
     let key = format!("{prefix}{}", (opts.every_s * 1000.0).round() as u64);
     let dir = cache_dir.join(&key);
     if let Some(cached) = read_manifest(&dir) {
+        super::disk_budget::mark_used(&dir.join(MANIFEST));
         return Ok(cached);
     }
     let made_before = made_before(cache_dir, &prefix);
@@ -124,6 +129,7 @@ pub fn filmstrip(
         Err(_) if read_manifest(&dir).is_some() => {}
         Err(e) => return Err(write_error(&dir, e)),
     }
+    super::disk_budget::trim(cache_dir, MANIFEST, &key, FILMSTRIPS_BUDGET_BYTES);
     strip.dir = dir;
     Ok(strip)
 }

@@ -12,6 +12,7 @@
 //! id to it); nothing here takes a path from the page.
 
 mod cache;
+mod disk_budget;
 pub mod filmstrip;
 mod picture;
 mod proxy;

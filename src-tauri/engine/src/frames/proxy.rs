@@ -44,6 +44,10 @@ const INDEX: &str = "index.json";
 const INDEX_VERSION: u32 = 1;
 /// Disk a proxy may take: about 60-90 min of 640-px frames of phone video.
 const MAX_PROXY_BYTES: u64 = 2 << 30;
+/// Disk all proxies together may take: the least recently used are removed
+/// beyond it when a new one starts (about four 3-min class videos' worth at
+/// 1080p, or one long take).
+const PROXIES_BUDGET_BYTES: u64 = 4 << 30;
 /// Decoder threads of the proxy's decoder (frame threads, at low priority).
 const PROXY_DECODE_THREADS: usize = 2;
 
@@ -229,6 +233,7 @@ fn build(video: &Path, cache_dir: &Path, state: &State) -> Result<()> {
     );
     let dir = cache_dir.join(&key);
     if let Some(index) = read_index(&dir, state.width) {
+        super::disk_budget::mark_used(&dir.join(INDEX));
         let reader = File::open(dir.join(DATA)).map_err(|e| write_error(&dir, e))?;
         let mut inner = state.lock();
         inner.bytes = index
@@ -244,6 +249,13 @@ fn build(video: &Path, cache_dir: &Path, state: &State) -> Result<()> {
     }
     std::fs::create_dir_all(cache_dir).map_err(|e| out_dir_error(cache_dir, &e))?;
     remove_abandoned(cache_dir, &key);
+    // Room for this one (up to MAX_PROXY_BYTES) within the budget.
+    super::disk_budget::trim(
+        cache_dir,
+        INDEX,
+        &key,
+        PROXIES_BUDGET_BYTES.saturating_sub(MAX_PROXY_BYTES),
+    );
     static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let partial =
