@@ -7,6 +7,7 @@ pub mod commands;
 pub mod contract;
 pub mod error;
 pub mod events;
+mod heap;
 pub mod launch;
 pub mod logging;
 pub mod pictures;
@@ -241,7 +242,8 @@ pub enum StartError {
 }
 
 pub fn run() -> Result<(), StartError> {
-    // Before any thread starts: the environment is the process's.
+    // Before any thread starts: the environment and the heap are the process's.
+    heap::limit_arenas();
     webkit::configure();
     let _log = logging::init();
     if cfg!(target_os = "linux")
