@@ -2,9 +2,9 @@
 //! others hold the lock an arena of its own, up to eight per core; memory
 //! freed in an arena stays mapped for that arena's next use. The app's
 //! threads (the analysis, the frame servers, the proxy and filmstrip
-//! builders, the IPC pool) each kept their own, and the app stayed 160 MB
+//! builders, the IPC pool) each kept their own, and the app stayed 161-170 MB
 //! above idle after a 3-min 1080p recording was analysed and previewed; with
-//! two arenas it stayed 113 MB above (BENCHMARKS.md, picture preview).
+//! two arenas, 123-125 MB (BENCHMARKS.md, picture preview).
 
 /// Arenas the app's threads share: one per core of the 2-core machines the
 /// app is measured on; contention is low (the threads' big buffers come
