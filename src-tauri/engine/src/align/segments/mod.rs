@@ -297,6 +297,8 @@ fn measure_piece(run: &Run, line: &Line, t_a: f64, t_b: f64) -> Result<Option<Pi
         run.threads,
         run.cancel,
     )?;
+    // the pieces of a long take's plays, one after the other, are not kept resident
+    run.release_recording();
     Ok(Some(Piece {
         fine: out,
         start_s: start,
