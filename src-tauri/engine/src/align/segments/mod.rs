@@ -619,6 +619,8 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
                 plays[i].end_s = e;
             }
         }
+        // each play's edges read their own stretch of a long take
+        run.release_recording();
     }
     // plays whose edges, once placed, meet: a cut between them
     for i in 1..plays.len() {
