@@ -13,17 +13,7 @@
 //! outside the process.
 
 #[cfg(unix)]
-use crate::error::{EngineError, Result};
-#[cfg(unix)]
-use std::fs::File;
-#[cfg(unix)]
-use std::io::{BufWriter, Write};
-#[cfg(unix)]
-use std::path::{Path, PathBuf};
-#[cfg(unix)]
-use std::ptr::NonNull;
-#[cfg(unix)]
-use std::sync::atomic::{AtomicU64, Ordering};
+pub(crate) use file::{Mapped, SpillWriter};
 
 /// Decoded mono samples: in the heap, or (a long recording) mapped from a spill file.
 pub(crate) enum Samples {
@@ -52,147 +42,149 @@ impl Samples {
     }
 }
 
+/// The spill file and its mapping (unix: `mmap`; elsewhere samples stay in the heap).
 #[cfg(unix)]
-/// Writes samples to an unlinked file in `dir`, then maps them.
-pub(crate) struct SpillWriter {
-    out: BufWriter<File>,
-    written: usize,
-    /// The recording (for error messages).
-    source: PathBuf,
-}
+mod file {
+    use crate::error::{EngineError, Result};
+    use std::fs::File;
+    use std::io::{BufWriter, Write};
+    use std::path::{Path, PathBuf};
+    use std::ptr::NonNull;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
-#[cfg(unix)]
-/// Distinct names for concurrent spills of one process.
-static SPILL_SERIAL: AtomicU64 = AtomicU64::new(0);
-
-#[cfg(unix)]
-impl SpillWriter {
-    pub fn create(dir: &Path, source: &Path) -> Result<Self> {
-        let serial = SPILL_SERIAL.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(
-            ".beatsync-samples-{}-{serial}.f32",
-            std::process::id()
-        ));
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| spill_error(source, &e))?;
-        // Unlinked at once: the open handle keeps the data until it is
-        // closed, and a crash leaves nothing in the temporary directory.
-        std::fs::remove_file(&path).map_err(|e| spill_error(source, &e))?;
-        Ok(Self {
-            out: BufWriter::with_capacity(1 << 16, file),
-            written: 0,
-            source: source.to_path_buf(),
-        })
+    /// Writes samples to an unlinked file in `dir`, then maps them.
+    pub(crate) struct SpillWriter {
+        out: BufWriter<File>,
+        written: usize,
+        /// The recording (for error messages).
+        source: PathBuf,
     }
 
-    pub fn write(&mut self, samples: &[f32]) -> Result<()> {
-        for v in samples {
-            self.out
-                .write_all(&v.to_ne_bytes())
-                .map_err(|e| spill_error(&self.source, &e))?;
+    /// Distinct names for concurrent spills of one process.
+    static SPILL_SERIAL: AtomicU64 = AtomicU64::new(0);
+
+    impl SpillWriter {
+        pub fn create(dir: &Path, source: &Path) -> Result<Self> {
+            let serial = SPILL_SERIAL.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!(
+                ".beatsync-samples-{}-{serial}.f32",
+                std::process::id()
+            ));
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| spill_error(source, &e))?;
+            // Unlinked at once: the open handle keeps the data until it is
+            // closed, and a crash leaves nothing in the temporary directory.
+            std::fs::remove_file(&path).map_err(|e| spill_error(source, &e))?;
+            Ok(Self {
+                out: BufWriter::with_capacity(1 << 16, file),
+                written: 0,
+                source: source.to_path_buf(),
+            })
         }
-        self.written += samples.len();
-        Ok(())
-    }
 
-    /// The samples written, mapped read-only.
-    pub fn finish(self) -> Result<Mapped> {
-        let source = self.source;
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| spill_error(&source, e.error()))?;
-        Mapped::new(file, self.written, &source)
-    }
-}
-
-#[cfg(unix)]
-fn spill_error(source: &Path, e: &std::io::Error) -> EngineError {
-    EngineError::media(source, format!("sample spill file: {e}"))
-}
-
-#[cfg(unix)]
-/// `len` f32 samples mapped read-only from `_file`.
-pub(crate) struct Mapped {
-    ptr: NonNull<f32>,
-    len: usize,
-    _file: File,
-}
-
-// The mapping is read-only and lives as long as the value: shared reads from
-// any thread are as safe as those of a `Vec<f32>`.
-#[cfg(unix)]
-unsafe impl Send for Mapped {}
-#[cfg(unix)]
-unsafe impl Sync for Mapped {}
-
-#[cfg(unix)]
-impl Mapped {
-    fn new(file: File, len: usize, source: &Path) -> Result<Self> {
-        if len == 0 {
-            return Err(EngineError::Empty(source.to_path_buf()));
+        pub fn write(&mut self, samples: &[f32]) -> Result<()> {
+            for v in samples {
+                self.out
+                    .write_all(&v.to_ne_bytes())
+                    .map_err(|e| spill_error(&self.source, &e))?;
+            }
+            self.written += samples.len();
+            Ok(())
         }
-        let bytes = len * std::mem::size_of::<f32>();
-        use std::os::unix::io::AsRawFd;
-        // SAFETY: a fresh private read-only mapping of a file only this
-        // process can reach (unlinked above) and never writes or truncates
-        // again; checked for failure before use.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(spill_error(source, &std::io::Error::last_os_error()));
-        }
-        let ptr = NonNull::new(ptr.cast::<f32>())
-            .ok_or_else(|| EngineError::media(source, "sample spill file: null mapping"))?;
-        Ok(Self {
-            ptr,
-            len,
-            _file: file,
-        })
-    }
 
-    pub fn as_slice(&self) -> &[f32] {
-        // SAFETY: `len` f32 values, mapped (page-aligned, so aligned for
-        // f32) and readable until `drop`; nothing writes them.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
-    }
-
-    fn release(&self) {
-        // SAFETY: the range is this value's own mapping. On a private
-        // mapping that was never written, MADV_DONTNEED only unmaps the
-        // pages: the next read maps the file's same bytes again.
-        unsafe {
-            libc::madvise(
-                self.ptr.as_ptr().cast(),
-                self.len * std::mem::size_of::<f32>(),
-                libc::MADV_DONTNEED,
-            );
+        /// The samples written, mapped read-only.
+        pub fn finish(self) -> Result<Mapped> {
+            let source = self.source;
+            let file = self
+                .out
+                .into_inner()
+                .map_err(|e| spill_error(&source, e.error()))?;
+            Mapped::new(file, self.written, &source)
         }
     }
-}
 
-#[cfg(unix)]
-impl Drop for Mapped {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `new`, unmapped once; no slice of it
-        // outlives `self` (they borrow it).
-        unsafe {
-            libc::munmap(
-                self.ptr.as_ptr().cast(),
-                self.len * std::mem::size_of::<f32>(),
-            );
+    fn spill_error(source: &Path, e: &std::io::Error) -> EngineError {
+        EngineError::media(source, format!("sample spill file: {e}"))
+    }
+
+    /// `len` f32 samples mapped read-only from `_file`.
+    pub(crate) struct Mapped {
+        ptr: NonNull<f32>,
+        len: usize,
+        _file: File,
+    }
+
+    // The mapping is read-only and lives as long as the value: shared reads from
+    // any thread are as safe as those of a `Vec<f32>`.
+    unsafe impl Send for Mapped {}
+    unsafe impl Sync for Mapped {}
+
+    impl Mapped {
+        fn new(file: File, len: usize, source: &Path) -> Result<Self> {
+            if len == 0 {
+                return Err(EngineError::Empty(source.to_path_buf()));
+            }
+            let bytes = len * std::mem::size_of::<f32>();
+            use std::os::unix::io::AsRawFd;
+            // SAFETY: a fresh private read-only mapping of a file only this
+            // process can reach (unlinked above) and never writes or truncates
+            // again; checked for failure before use.
+            let ptr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    bytes,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE,
+                    file.as_raw_fd(),
+                    0,
+                )
+            };
+            if ptr == libc::MAP_FAILED {
+                return Err(spill_error(source, &std::io::Error::last_os_error()));
+            }
+            let ptr = NonNull::new(ptr.cast::<f32>())
+                .ok_or_else(|| EngineError::media(source, "sample spill file: null mapping"))?;
+            Ok(Self {
+                ptr,
+                len,
+                _file: file,
+            })
+        }
+
+        pub fn as_slice(&self) -> &[f32] {
+            // SAFETY: `len` f32 values, mapped (page-aligned, so aligned for
+            // f32) and readable until `drop`; nothing writes them.
+            unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+        }
+
+        pub(super) fn release(&self) {
+            // SAFETY: the range is this value's own mapping. On a private
+            // mapping that was never written, MADV_DONTNEED only unmaps the
+            // pages: the next read maps the file's same bytes again.
+            unsafe {
+                libc::madvise(
+                    self.ptr.as_ptr().cast(),
+                    self.len * std::mem::size_of::<f32>(),
+                    libc::MADV_DONTNEED,
+                );
+            }
+        }
+    }
+
+    impl Drop for Mapped {
+        fn drop(&mut self) {
+            // SAFETY: the mapping made in `new`, unmapped once; no slice of it
+            // outlives `self` (they borrow it).
+            unsafe {
+                libc::munmap(
+                    self.ptr.as_ptr().cast(),
+                    self.len * std::mem::size_of::<f32>(),
+                );
+            }
         }
     }
 }
@@ -200,6 +192,7 @@ impl Drop for Mapped {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn written(x: &[f32], dir: &Path) -> Samples {
         let mut w = SpillWriter::create(dir, Path::new("test")).expect("create");
