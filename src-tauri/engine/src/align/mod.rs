@@ -30,7 +30,7 @@ mod verdict;
 use crate::align::fine::{refine_line, FineOutcome, FineParams, Line};
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
-use crate::media::decode::decode_audio_with;
+use crate::media::decode::{decode_audio_with, decode_recording};
 pub use pipeline::align_signals;
 use pipeline::{Fitted, Run};
 pub use segments::Segment;
@@ -144,7 +144,7 @@ pub fn align_files(
         let song_cancel = cancel.clone();
         let song_job =
             scope.spawn(move || decode_audio_with(song, rate, &song_cancel, &mut |_| {}));
-        let recording_pcm = decode_audio_with(recording, rate, cancel, &mut |f| {
+        let recording_pcm = decode_recording(recording, rate, spill_above_s(), cancel, &mut |f| {
             progress("decode", 0.9 * f)
         });
         let song_pcm = song_job
@@ -157,14 +157,15 @@ pub fn align_files(
     progress("decode", 1.0);
     check_length(
         recording,
-        recording_pcm.samples.len(),
+        recording_pcm.as_slice().len(),
         rate,
         opts.min_audio_s,
     )?;
     check_length(song, song_pcm.samples.len(), rate, opts.min_audio_s)?;
     let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let mut result = align_signals(
-        &recording_pcm.samples,
+    let mut result = pipeline::align_releasing(
+        recording_pcm.as_slice(),
+        &|| recording_pcm.release(),
         &song_pcm.samples,
         rate,
         opts,
@@ -186,10 +187,10 @@ pub fn align_against_songs(
 ) -> Result<Vec<Result<AlignResult>>> {
     crate::init();
     let rate = opts.analysis_rate_hz;
-    let recording_pcm = decode_audio_with(recording, rate, cancel, &mut |_| {})?;
+    let recording_pcm = decode_recording(recording, rate, spill_above_s(), cancel, &mut |_| {})?;
     check_length(
         recording,
-        recording_pcm.samples.len(),
+        recording_pcm.as_slice().len(),
         rate,
         opts.min_audio_s,
     )?;
@@ -198,8 +199,9 @@ pub fn align_against_songs(
         let song_pcm = decode_audio_with(song, rate, cancel, &mut |_| {})?;
         check_length(song, song_pcm.samples.len(), rate, opts.min_audio_s)?;
         let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let mut result = align_signals(
-            &recording_pcm.samples,
+        let mut result = pipeline::align_releasing(
+            recording_pcm.as_slice(),
+            &|| recording_pcm.release(),
             &song_pcm.samples,
             rate,
             opts,
@@ -211,6 +213,20 @@ pub fn align_against_songs(
     };
     Ok(songs.iter().map(|song| align_one(song)).collect())
 }
+
+/// Recordings longer than this (s) keep their samples in a spill file
+/// ([`crate::media::spill`]): an hour's take is 115 MB of samples, of which
+/// each stage after the features reads a few minutes. Shorter ones stay in
+/// the heap (a few MB). `BEATSYNC_SPILL_ABOVE_S` sets another limit (0: every
+/// recording), to compare both ways on short benchmark cases.
+fn spill_above_s() -> f64 {
+    std::env::var("BEATSYNC_SPILL_ABOVE_S")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(SPILL_ABOVE_S)
+}
+
+const SPILL_ABOVE_S: f64 = 300.0;
 
 fn check_length(path: &Path, samples: usize, rate: u32, min_s: f64) -> Result<()> {
     let seconds = samples as f64 / f64::from(rate);

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::cancel::CancelToken;
 use crate::dsp::beats::{track_beats, BeatGrid};
-use crate::dsp::onset::{onset_envelope, whiten_envelope, OnsetEnvelope};
+use crate::dsp::onset::{onset_envelope, onset_envelope_releasing, whiten_envelope, OnsetEnvelope};
 use crate::dsp::spectral::{spectral_shape_of, SongShapeSpectra, SpectralShape};
 use crate::error::{EngineError, Result};
 use first_pass::{accept_first_pass, judge_first_pass};
@@ -42,6 +42,18 @@ pub(super) struct Run<'a> {
     /// Threads of the parallel stages ([`crate::dsp::par::threads`]).
     pub threads: usize,
     pub cancel: &'a CancelToken,
+    /// Drops the recording's pages a stage has read from the process when
+    /// they are mapped from a spill file ([`crate::media::spill`]); the
+    /// samples read after it are the same.
+    pub release: &'a (dyn Fn() + Sync),
+}
+
+impl Run<'_> {
+    /// Between stages: what the last stage read of the recording is not
+    /// kept resident for the next.
+    pub fn release_recording(&self) {
+        (self.release)();
+    }
 }
 
 /// Onset features of both signals.
@@ -124,13 +136,28 @@ pub fn align_signals(
     cancel: &CancelToken,
     progress: &mut dyn FnMut(&str, f64),
 ) -> Result<AlignResult> {
-    check_signals(recording, song, rate_hz, opts)?;
+    align_releasing(recording, &|| {}, song, rate_hz, opts, cancel, progress)
+}
+
+/// [`align_signals`], calling `release` where the stages have read (part of)
+/// the recording and what they read need not stay resident.
+pub(super) fn align_releasing(
+    recording: &[f32],
+    release: &(dyn Fn() + Sync),
+    song: &[f32],
+    rate_hz: u32,
+    opts: &AlignOptions,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(&str, f64),
+) -> Result<AlignResult> {
+    check_signals(recording, release, song, rate_hz, opts)?;
     let run = Run {
         recording,
         song,
         fs: f64::from(rate_hz),
         threads: crate::dsp::par::threads(),
         cancel,
+        release,
     };
     let t_features = Instant::now();
     progress("features", 0.0);
@@ -147,16 +174,19 @@ pub fn align_signals(
     let shapes = shape_features(&mut features, opts);
     let ranking = rank_by_shape(&features, &shapes, &coarse, cancel)?;
     let ranked = rank_by_coherence(&run, &features, &ranking)?;
+    run.release_recording();
     progress("refine", 0.5);
     debug_ranking(&ranking, &ranked);
     let ranked = recheck_at_lead_rate(&run, &features, ranked)?;
     let mut distinct = distinct_placements(ranked, features.t_ref)?;
     let tie_evidence = break_tie(&run, &mut distinct)?;
+    run.release_recording();
     // Final pass on the winner: denser windows, both time-stretch hypotheses
     // when the speed differs. (GCC coherence is not used to break near-ties
     // between look-alike sections: the same drum samples in every bar make
     // wrong sections about as coherent as the right one.)
     let final_best = final_pass(&run, &distinct[0].fine.line)?;
+    run.release_recording();
     progress("refine", 0.9);
     let first_pass = final_best.map(|fit| judge_first_pass(fit, distinct[0].shape_z));
     let decision = match first_pass {
@@ -168,20 +198,16 @@ pub fn align_signals(
             &run, opts, &features, &shapes, &ranking, &distinct, first_pass,
         )?,
     };
+    run.release_recording();
     let mut result = assemble_result(&run, decision.placed, &shapes, features.frame_rate);
     let t_segments = Instant::now();
-    let segment_shapes = super::segments::Shapes {
-        recording: &shapes.recording,
-        song: &shapes.song,
-        frame_rate: features.frame_rate,
-    };
-    let mut refusal = decision.refusal;
-    if refusal.is_none() {
-        result.segments = super::segments::find_segments(&run, &segment_shapes, &result)?;
-    } else if let Some(plays) = super::segments::plays_of_refused(&run, &segment_shapes, &result)? {
-        super::segments::accept_plays(&mut result, plays);
-        refusal = None;
-    }
+    let refusal = find_plays(
+        &run,
+        &shapes,
+        features.frame_rate,
+        &mut result,
+        decision.refusal,
+    )?;
     progress("refine", 1.0);
     result.timings_ms = AlignTimings {
         decode: 0.0,
@@ -199,8 +225,44 @@ pub fn align_signals(
     Ok(result)
 }
 
-/// Both signals long enough and not silent.
-fn check_signals(recording: &[f32], song: &[f32], rate_hz: u32, opts: &AlignOptions) -> Result<()> {
+/// Every play of the song in the recording into `result.segments`; the
+/// refusal that stands (none when the plays of a refused recording are found).
+fn find_plays(
+    run: &Run,
+    shapes: &Shapes,
+    frame_rate: f64,
+    result: &mut AlignResult,
+    refusal: Option<String>,
+) -> Result<Option<String>> {
+    let segment_shapes = super::segments::Shapes {
+        recording: &shapes.recording,
+        song: &shapes.song,
+        frame_rate,
+    };
+    let mut refusal = refusal;
+    if refusal.is_none() {
+        result.segments = super::segments::find_segments(run, &segment_shapes, result)?;
+    } else if let Some(plays) = super::segments::plays_of_refused(run, &segment_shapes, result)? {
+        super::segments::accept_plays(result, plays);
+        refusal = None;
+    }
+    run.release_recording();
+    Ok(refusal)
+}
+
+/// Samples read between two releases where a stage reads the whole
+/// recording in order (1 M samples: 4 MB, about two minutes at 8 kHz).
+const RELEASE_BLOCK_SAMPLES: usize = 1 << 20;
+
+/// Both signals long enough and not silent (the recording read in blocks,
+/// `release` after each).
+fn check_signals(
+    recording: &[f32],
+    release: &dyn Fn(),
+    song: &[f32],
+    rate_hz: u32,
+    opts: &AlignOptions,
+) -> Result<()> {
     check_length(
         Path::new("recording"),
         recording.len(),
@@ -208,7 +270,13 @@ fn check_signals(recording: &[f32], song: &[f32], rate_hz: u32, opts: &AlignOpti
         opts.min_audio_s,
     )?;
     check_length(Path::new("song"), song.len(), rate_hz, opts.min_audio_s)?;
-    if is_silent(recording) {
+    // (the largest magnitude is the same whatever the blocks)
+    let silent = recording.chunks(RELEASE_BLOCK_SAMPLES).all(|block| {
+        let silent = is_silent(block);
+        release();
+        silent
+    });
+    if silent {
         return Err(EngineError::no_match("the recording is silent"));
     }
     if is_silent(song) {
@@ -222,7 +290,13 @@ fn extract_features(run: &Run, rate_hz: u32) -> Result<Features> {
     let hop = ((ENVELOPE_HOP_S * run.fs).round() as usize).max(1);
     let (recording_env, song_env) = std::thread::scope(|scope| {
         let song_job = scope.spawn(|| onset_envelope(run.song, rate_hz, hop));
-        let recording_env = onset_envelope(run.recording, rate_hz, hop);
+        let recording_env = onset_envelope_releasing(
+            run.recording,
+            rate_hz,
+            hop,
+            RELEASE_BLOCK_SAMPLES / hop,
+            run.release,
+        );
         let song_env = song_job
             .join()
             .map_err(|_| EngineError::no_match("feature extraction failed"));

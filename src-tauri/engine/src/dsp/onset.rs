@@ -30,6 +30,19 @@ pub(crate) struct OnsetEnvelope {
 /// Band energies are log-compressed relative to the signal's own mean level,
 /// so the result does not depend on the recording gain.
 pub(crate) fn onset_envelope(samples: &[f32], rate_hz: u32, hop: usize) -> OnsetEnvelope {
+    onset_envelope_releasing(samples, rate_hz, hop, usize::MAX, &|| {})
+}
+
+/// [`onset_envelope`], calling `release` after every `release_frames` frames
+/// (the samples read so far need not stay resident: a long recording mapped
+/// from a file). The envelopes are the same.
+pub(crate) fn onset_envelope_releasing(
+    samples: &[f32],
+    rate_hz: u32,
+    hop: usize,
+    release_frames: usize,
+    release: &dyn Fn(),
+) -> OnsetEnvelope {
     let hop = hop.max(1);
     // Keep the frame about 32 ms whatever the rate (power of two for the FFT).
     let frame_len = (FRAME_LEN_8K * (rate_hz as usize).div_ceil(8000)).next_power_of_two();
@@ -54,7 +67,12 @@ pub(crate) fn onset_envelope(samples: &[f32], rate_hz: u32, hop: usize) -> Onset
         .filter(|b| b.1 as f64 * f64::from(rate_hz) / frame_len as f64 <= 250.0)
         .count();
     let n_bands = bands.len();
-    let mut energy = band_energies(samples, hop, frame_len, &bands, n_frames);
+    let mut energy = band_energies(samples, hop, frame_len, &bands, n_frames, &|f: usize| {
+        if f > 0 && f.is_multiple_of(release_frames.max(1)) {
+            release();
+        }
+    });
+    release();
     log_compress(&mut energy, n_frames, n_bands);
     let flux = positive_flux(&energy, n_frames, n_bands, low_band_count);
     OnsetEnvelope {
@@ -74,6 +92,7 @@ fn band_energies(
     frame_len: usize,
     bands: &[(usize, usize)],
     n_frames: usize,
+    at_frame: &dyn Fn(usize),
 ) -> Vec<f32> {
     let mut planner = RealFftPlanner::<f32>::new();
     let fft = planner.plan_fft_forward(frame_len);
@@ -88,6 +107,7 @@ fn band_energies(
     let n_bands = bands.len();
     let mut energy = vec![0f32; n_frames * n_bands];
     for f in 0..n_frames {
+        at_frame(f);
         let centre = f * hop;
         match centre.checked_sub(frame_len / 2) {
             // the whole frame inside the signal (all but the first and last few)

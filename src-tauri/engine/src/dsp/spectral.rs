@@ -142,42 +142,126 @@ pub(crate) struct ShapeCorrelation {
     pub spread: f64,
 }
 
-/// The song side of [`shape_correlation`], transformed once.
+/// The song side of [`shape_correlation`], transformed once, or (against a
+/// long recording, when its band spectra would take more than
+/// [`KEPT_SPECTRA_MAX_BYTES`]) transformed again in each correlation.
 pub(crate) struct SongShapeSpectra {
     fft_len: usize,
     song_frames: usize,
-    spectra: Vec<Vec<Complex<f32>>>,
+    n_bands: usize,
+    song: SongSide,
     /// The plans of every correlation against this song (planning computes
     /// the twiddles: as costly as a transform, once per call otherwise).
     forward: Arc<dyn RealToComplex<f32>>,
     inverse: Arc<dyn ComplexToReal<f32>>,
 }
 
+enum SongSide {
+    /// Each band's spectrum.
+    Spectra(Vec<Vec<Complex<f32>>>),
+    /// The song's shape values (frame-major), each band transformed when it
+    /// is needed: the same spectra, made by the same code, at the cost of a
+    /// transform per band and correlation.
+    Shape(Vec<f32>),
+}
+
+/// Largest band spectra kept between correlations (an hour's take makes them
+/// 50 MB: 24 bands of 2^19 points, most of it the recording's length; the
+/// long-take target is peak memory flat in the take's length).
+const KEPT_SPECTRA_MAX_BYTES: usize = 16 << 20;
+
 impl SongShapeSpectra {
     /// `max_needle` is the longest re-timed recording (frames) to be correlated.
     pub fn new(song: &SpectralShape, max_needle: usize) -> Self {
+        Self::keeping_up_to(song, max_needle, KEPT_SPECTRA_MAX_BYTES)
+    }
+
+    /// [`Self::new`], keeping the band spectra if they fit in `kept_max_bytes`.
+    fn keeping_up_to(song: &SpectralShape, max_needle: usize, kept_max_bytes: usize) -> Self {
         let fft_len = (song.frames + max_needle + 1).next_power_of_two();
         let mut planner = RealFftPlanner::<f32>::new();
         let fft = planner.plan_fft_forward(fft_len);
-        let mut input = fft.make_input_vec();
-        let mut scratch = fft.make_scratch_vec();
-        let mut spectra = Vec::with_capacity(song.n_bands);
-        for b in 0..song.n_bands {
-            input.iter_mut().for_each(|v| *v = 0.0);
-            for (f, v) in input.iter_mut().take(song.frames).enumerate() {
-                *v = song.values[f * song.n_bands + b];
-            }
-            let mut out = fft.make_output_vec();
-            // Lengths come from the plan: cannot fail.
-            let _ = fft.process_with_scratch(&mut input, &mut out, &mut scratch);
-            spectra.push(out);
-        }
+        let spectra_bytes = song.n_bands * (fft_len / 2 + 1) * std::mem::size_of::<Complex<f32>>();
+        let side = if spectra_bytes > kept_max_bytes {
+            SongSide::Shape(song.values.clone())
+        } else {
+            let mut input = fft.make_input_vec();
+            let mut scratch = fft.make_scratch_vec();
+            let spectra = (0..song.n_bands)
+                .map(|b| {
+                    let mut out = fft.make_output_vec();
+                    let shape = (&song.values[..], song.n_bands, song.frames);
+                    song_band_spectrum(&*fft, shape, b, &mut input, &mut out, &mut scratch);
+                    out
+                })
+                .collect();
+            SongSide::Spectra(spectra)
+        };
         Self {
             fft_len,
             song_frames: song.frames,
-            spectra,
+            n_bands: song.n_bands,
+            song: side,
             forward: fft,
             inverse: planner.plan_fft_inverse(fft_len),
+        }
+    }
+}
+
+/// Band `b` of the song's shape (`values`, `n_bands` per frame, `frames`
+/// frames), zero-padded to the plan's length, transformed into `out`.
+fn song_band_spectrum(
+    fft: &dyn RealToComplex<f32>,
+    (values, n_bands, frames): (&[f32], usize, usize),
+    b: usize,
+    input: &mut [f32],
+    out: &mut [Complex<f32>],
+    scratch: &mut [Complex<f32>],
+) {
+    input.iter_mut().for_each(|v| *v = 0.0);
+    for (f, v) in input.iter_mut().take(frames).enumerate() {
+        *v = values[f * n_bands + b];
+    }
+    // Lengths come from the plan: cannot fail.
+    let _ = fft.process_with_scratch(input, out, scratch);
+}
+
+/// A transform's input, output and scratch buffers.
+type FftBuffers = (Vec<f32>, Vec<Complex<f32>>, Vec<Complex<f32>>);
+
+/// The song's band spectra one band at a time: the kept ones, or each made
+/// again in its own buffers.
+struct SongBands<'a> {
+    song: &'a SongShapeSpectra,
+    /// (input, output, scratch) when the spectra are made here
+    buffers: Option<FftBuffers>,
+}
+
+impl<'a> SongBands<'a> {
+    fn new(song: &'a SongShapeSpectra) -> Self {
+        let f = &song.forward;
+        let buffers = match song.song {
+            SongSide::Spectra(_) => None,
+            SongSide::Shape(_) => Some((
+                f.make_input_vec(),
+                f.make_output_vec(),
+                f.make_scratch_vec(),
+            )),
+        };
+        Self { song, buffers }
+    }
+
+    fn band(&mut self, b: usize) -> &[Complex<f32>] {
+        let song = self.song;
+        match (&song.song, &mut self.buffers) {
+            (SongSide::Spectra(spectra), _) => &spectra[b],
+            (SongSide::Shape(values), Some((input, out, scratch))) => {
+                let shape = (&values[..], song.n_bands, song.song_frames);
+                song_band_spectrum(&*song.forward, shape, b, input, out, scratch);
+                out
+            }
+            // (made with its buffers in `new`)
+            (SongSide::Shape(_), None) => &[],
         }
     }
 }
@@ -192,7 +276,7 @@ pub(crate) fn shape_correlation(
     rate: f64,
 ) -> Option<ShapeCorrelation> {
     let nb = recording.n_bands;
-    if nb == 0 || nb != song.spectra.len() || recording.frames < 2 {
+    if nb == 0 || nb != song.n_bands || recording.frames < 2 {
         return None;
     }
     let needle_len = (((recording.frames - 1) as f64) / rate).floor() as usize + 1;
@@ -207,6 +291,7 @@ pub(crate) fn shape_correlation(
     // one scratch for both transforms (each reads and writes it only during its own run)
     let mut scratch =
         vec![Complex::new(0f32, 0f32); forward.get_scratch_len().max(inverse.get_scratch_len())];
+    let mut song_bands = SongBands::new(song);
     for b in 0..nb {
         input.iter_mut().for_each(|v| *v = 0.0);
         for (u, v) in input.iter_mut().take(needle_len).enumerate() {
@@ -224,7 +309,7 @@ pub(crate) fn shape_correlation(
         forward
             .process_with_scratch(&mut input, &mut spec, &mut scratch)
             .ok()?;
-        for ((a, s), d) in acc.iter_mut().zip(&song.spectra[b]).zip(&spec) {
+        for ((a, s), d) in acc.iter_mut().zip(song_bands.band(b)).zip(&spec) {
             *a += s * d.conj();
         }
     }
@@ -239,7 +324,7 @@ pub(crate) fn shape_correlation(
         .ok()?;
     // the transform buffers go before the placements and their median are
     // made: on a long recording each is megabytes, and this runs on every thread
-    drop((acc, spec, scratch));
+    drop((acc, spec, scratch, song_bands));
     let scale = 1.0 / n as f32;
     // starts from -(needle_len - 1) (wrapped to the end of the buffer) to song_frames - 1
     let first_start = -(needle_len as i64 - 1);
@@ -319,5 +404,31 @@ mod tests {
             .unwrap_or((0, &0.0));
         assert_eq!(k as i64 + c.first_start, 1500);
         assert!((f64::from(c.values[k]) - c.centre) / c.spread > 20.0);
+    }
+
+    /// Song spectra made again in each correlation (a long recording) give
+    /// the correlation of the kept ones, bit for bit.
+    #[test]
+    fn spectra_made_per_correlation_are_the_kept_ones() {
+        let nb = 12;
+        let song_bands = bands(4000, nb, 9);
+        let rec: Vec<f32> = song_bands[1200 * nb..2900 * nb].to_vec();
+        let song = spectral_shape(&song_bands, nb, 150);
+        let dance = spectral_shape(&rec, nb, 150);
+        let kept = SongShapeSpectra::keeping_up_to(&song, 1900, usize::MAX);
+        let made = SongShapeSpectra::keeping_up_to(&song, 1900, 0);
+        assert!(matches!(kept.song, SongSide::Spectra(_)));
+        assert!(matches!(made.song, SongSide::Shape(_)));
+        for rate in [1.0, 0.97, 1.031] {
+            let a = shape_correlation(&dance, &kept, rate).expect("fits");
+            let b = shape_correlation(&dance, &made, rate).expect("fits");
+            let bits =
+                |c: &ShapeCorrelation| c.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b));
+            assert_eq!(
+                (a.first_start, a.centre, a.spread),
+                (b.first_start, b.centre, b.spread)
+            );
+        }
     }
 }

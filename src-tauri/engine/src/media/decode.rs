@@ -9,6 +9,9 @@
 
 use super::ffi::{self, SampleSpec, Swr};
 use super::input::{layout_or_default, open_input_fast, AudioDecoder};
+use super::spill::Samples;
+#[cfg(unix)]
+use super::spill::{Mapped, SpillWriter};
 use crate::cancel::CancelToken;
 use crate::error::{EngineError, Result};
 use ffmpeg_next as ffmpeg;
@@ -252,11 +255,100 @@ pub fn decode_audio_with(
     cancel: &CancelToken,
     progress: &mut dyn FnMut(f64),
 ) -> Result<MonoPcm> {
-    let mut source = FrameSource::open(path)?;
+    let source = FrameSource::open(path)?;
+    let cap = (source.duration_s * f64::from(rate) * 1.01) as usize + 1024;
+    let mut samples = Vec::with_capacity(cap.min(1 << 28));
+    // the samples stay in `samples`: nothing to hand on while decoding
+    let start_pts_s = decode_stream(
+        source,
+        rate,
+        &mut samples,
+        &mut |_| Ok(()),
+        cancel,
+        progress,
+    )?;
+    if samples.is_empty() {
+        return Err(EngineError::Empty(path.to_path_buf()));
+    }
+    samples.shrink_to_fit();
+    Ok(MonoPcm {
+        rate,
+        samples,
+        start_pts_s,
+    })
+}
+
+/// A recording's samples as [`decode_audio_with`] decodes them, kept in a
+/// spill file ([`super::spill`]) when the stream is longer than `spill_above_s`
+/// seconds (unix only; in the heap otherwise, or when the file cannot be
+/// written).
+pub(crate) fn decode_recording(
+    path: &Path,
+    rate: u32,
+    spill_above_s: f64,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Samples> {
+    #[cfg(unix)]
+    {
+        let source = FrameSource::open(path)?;
+        if source.duration_s > spill_above_s {
+            match decode_spilled(source, path, rate, cancel, progress) {
+                Ok(mapped) => return Ok(Samples::Mapped(mapped)),
+                Err(EngineError::Cancelled) => return Err(EngineError::Cancelled),
+                // (a decode error comes back from the heap decode below)
+                Err(e) => tracing::warn!("decoding into the heap instead: {e}"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = spill_above_s;
+    Ok(Samples::Heap(
+        decode_audio_with(path, rate, cancel, progress)?.samples,
+    ))
+}
+
+/// The stream's samples written to a spill file as they are decoded.
+#[cfg(unix)]
+fn decode_spilled(
+    source: FrameSource,
+    path: &Path,
+    rate: u32,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Mapped> {
+    let mut spill = SpillWriter::create(&std::env::temp_dir(), path)?;
+    let mut samples = Vec::new();
+    decode_stream(
+        source,
+        rate,
+        &mut samples,
+        &mut |done| {
+            spill.write(done)?;
+            done.clear();
+            Ok(())
+        },
+        cancel,
+        progress,
+    )?;
+    spill.finish()
+}
+
+/// Decodes `source` to mono f32 at `rate` Hz, appending to `samples` and
+/// handing them to `flush` after each batch of frames and at the end
+/// (`flush` may take them out). Returns the presentation time of sample 0.
+fn decode_stream(
+    mut source: FrameSource,
+    rate: u32,
+    samples: &mut Vec<f32>,
+    flush: &mut dyn FnMut(&mut Vec<f32>) -> Result<()>,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(f64),
+) -> Result<f64> {
+    let path = source.path.clone();
+    let path = path.as_path();
     let mut resampler = MonoResampler::new(path, rate, source.time_base);
     let duration_s = source.duration_s;
-    let cap = (duration_s * f64::from(rate) * 1.01) as usize + 1024;
-    let mut samples = Vec::with_capacity(cap.min(1 << 28));
     // Decoding and resampling cost about the same: the decoder runs on a
     // helper thread, a few frames ahead of the resampler on this one. Frames
     // travel in batches: handing them over one by one (a thread wake-up
@@ -295,13 +387,14 @@ pub fn decode_audio_with(
         let resampled = (|| -> Result<()> {
             for batch in rx.iter() {
                 for frame in &batch {
-                    resampler.push(frame, &mut samples)?;
+                    resampler.push(frame, samples)?;
                 }
+                flush(samples)?;
                 cancel.check()?;
                 progress(fraction(resampler.position_s, duration_s));
             }
-            resampler.drain(&mut samples);
-            Ok(())
+            resampler.drain(samples);
+            flush(samples)
         })();
         // dropping the receiver (on error) lets a blocked decoder return
         drop(rx);
@@ -312,15 +405,7 @@ pub fn decode_audio_with(
     })?;
     cancel.check()?;
     progress(1.0);
-    if samples.is_empty() {
-        return Err(EngineError::Empty(path.to_path_buf()));
-    }
-    samples.shrink_to_fit();
-    Ok(MonoPcm {
-        rate,
-        samples,
-        start_pts_s: resampler.start_pts_s.unwrap_or(0.0),
-    })
+    Ok(resampler.start_pts_s.unwrap_or(0.0))
 }
 
 /// Decoded frames handed to the resampler at once (16 AAC frames: 0.3-0.4 s

@@ -7,6 +7,7 @@ pub(crate) mod ffi;
 pub mod fingerprint;
 pub(crate) mod input;
 pub(crate) mod probe;
+pub(crate) mod spill;
 pub mod waveform;
 
 pub use decode::{decode_audio, MonoPcm};

@@ -128,6 +128,9 @@ pub(super) fn rank_by_coherence(
                 });
             }
         }
+        // each candidate reads its own few minutes of a long take (a
+        // candidate on the other thread reads its pages in again)
+        run.release_recording();
         Ok(best)
     };
     let mut ranked: Vec<Ranked> = Vec::new();

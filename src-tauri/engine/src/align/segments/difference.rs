@@ -53,6 +53,8 @@ pub(super) fn difference(run: &Run, a: &Line, b: &Line, t_a: f64, t_b: f64) -> O
             sum += ev;
             count += 1;
         }
+        // a long piece is read a block at a time
+        run.release_recording();
     }
     let ev = (count > 0).then(|| sum / (count as f64).sqrt());
     if crate::align::debug_enabled() {

@@ -297,6 +297,8 @@ fn measure_piece(run: &Run, line: &Line, t_a: f64, t_b: f64) -> Result<Option<Pi
         run.threads,
         run.cancel,
     )?;
+    // the pieces of a long take's plays, one after the other, are not kept resident
+    run.release_recording();
     Ok(Some(Piece {
         fine: out,
         start_s: start,
@@ -617,6 +619,8 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
                 plays[i].end_s = e;
             }
         }
+        // each play's edges read their own stretch of a long take
+        run.release_recording();
     }
     // plays whose edges, once placed, meet: a cut between them
     for i in 1..plays.len() {

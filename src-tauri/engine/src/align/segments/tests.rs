@@ -257,6 +257,7 @@ fn run_of<'a>(
         fs: f64::from(FS),
         threads: 1,
         cancel,
+        release: &|| {},
     }
 }
 

@@ -74,6 +74,7 @@ fn the_final_pass_gives_the_same_answer_on_one_thread_and_on_two() {
             fs,
             threads,
             cancel: &cancel,
+            release: &|| {},
         };
         super::final_pass(&run, &line)
             .expect("not cancelled")
