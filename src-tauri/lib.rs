@@ -114,6 +114,15 @@ pub fn context<R: Runtime>() -> tauri::Context<R> {
 pub fn setup<R: Runtime>(app: &AppHandle<R>) -> Result<(), JobsError> {
     let dir = Store::default_dir()?;
     let (store, recovery) = Store::open(&dir)?;
+    // A long take's decoded samples go to a file on disk, not to a RAM-backed /tmp.
+    let spill = dir.join("tmp");
+    match std::fs::create_dir_all(&spill) {
+        Ok(()) => beatsync_engine::media::set_spill_dir(spill),
+        Err(e) => tracing::warn!(
+            "{}: {e}; long takes spill to the system's temporary folder",
+            spill.display()
+        ),
+    }
     let store = Arc::new(store);
     let events = store.subscribe();
     let emitter = app.clone();

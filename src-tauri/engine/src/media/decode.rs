@@ -317,7 +317,7 @@ fn decode_spilled(
     cancel: &CancelToken,
     progress: &mut dyn FnMut(f64),
 ) -> Result<Mapped> {
-    let mut spill = SpillWriter::create(&std::env::temp_dir(), path)?;
+    let mut spill = SpillWriter::create(&super::spill::spill_dir(), path)?;
     let mut samples = Vec::new();
     decode_stream(
         source,

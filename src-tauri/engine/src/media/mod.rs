@@ -12,6 +12,7 @@ pub mod waveform;
 
 pub use decode::{decode_audio, MonoPcm};
 pub use probe::{probe, AudioStreamInfo, MediaInfo, Role, StreamInfo, VideoStreamInfo};
+pub use spill::set_spill_dir;
 pub use waveform::Waveform;
 
 /// A path as a string for JSON: a name that is not valid UTF-8 gets U+FFFD

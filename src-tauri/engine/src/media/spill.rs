@@ -15,6 +15,26 @@
 #[cfg(unix)]
 pub(crate) use file::{Mapped, SpillWriter};
 
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The folder spill files are made in, once set (see [`set_spill_dir`]).
+static SPILL_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Makes spill files in `dir` (an existing folder) from now on, instead of
+/// the system's temporary directory: the app sets a folder of its data
+/// directory, on disk, because a RAM-backed `/tmp` (tmpfs: Debian 13's and
+/// Fedora's default) would keep the samples in memory, only outside the
+/// process. The first call wins.
+pub fn set_spill_dir(dir: PathBuf) {
+    let _ = SPILL_DIR.set(dir);
+}
+
+/// Where the next spill file goes.
+pub(crate) fn spill_dir() -> PathBuf {
+    SPILL_DIR.get().cloned().unwrap_or_else(std::env::temp_dir)
+}
+
 /// Decoded mono samples: in the heap, or (a long recording) mapped from a spill file.
 pub(crate) enum Samples {
     Heap(Vec<f32>),
