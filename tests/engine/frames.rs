@@ -201,6 +201,48 @@ fn a_seek_skipping_unreferenced_frames_shows_the_fully_decoded_frame() {
     }
 }
 
+/// Once the timeline is scanned, a seek knows its frame's interval: it
+/// skips every unreferenced frame before it and returns it as soon as it is
+/// decoded. The frames are still a full decode's (B-frames used as
+/// references here), their intervals are right, and decoding on from there
+/// gives the next frames.
+#[test]
+fn a_seek_with_the_timeline_scanned_stops_at_its_frame_and_decodes_on_exactly() {
+    let d = tmp();
+    let params = ["-x264-params", "keyint=60:min-keyint=60:scenecut=0"];
+    let v = coded_video(d.path(), "gop60-bref.mp4", 4.0, "", &params);
+    let full = open(&v);
+    let decoded: Vec<_> = (0..120u32)
+        .map(|k| {
+            full.frame((f64::from(k) + 0.5) / FPS, 128, FrameUse::Still)
+                .expect("frame")
+                .jpeg
+        })
+        .collect();
+    let sought = open(&v);
+    assert_eq!(sought.timeline().expect("timeline").len(), 120);
+    for k in [59u32, 30, 100, 75, 8, 117] {
+        for j in k..k + 3 {
+            let f = sought
+                .frame((f64::from(j) + 0.5) / FPS, 128, FrameUse::Still)
+                .expect("frame");
+            assert_eq!(read_code(&f.jpeg, 0), j, "frame {j} after a seek to {k}");
+            assert!(
+                f.jpeg == decoded[j as usize],
+                "frame {j} differs from a full decode"
+            );
+            assert!(
+                (f.start_s - f64::from(j) / FPS).abs() < 1e-6,
+                "start of {j}"
+            );
+            assert!(
+                (f.end_s - f64::from(j + 1) / FPS).abs() < 1e-6,
+                "end of {j}"
+            );
+        }
+    }
+}
+
 #[test]
 fn stepping_moves_by_whole_frames_in_both_directions() {
     let d = tmp();

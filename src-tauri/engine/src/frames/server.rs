@@ -134,6 +134,9 @@ struct Shared {
     idle: AtomicBool,
     stop: CancelToken,
     stats: Mutex<ServerStats>,
+    /// Every frame's start, once scanned (a thread starts the scan when the
+    /// server opens; steps wait for it, seeks use it when it is there).
+    timeline: Mutex<Option<Arc<Timeline>>>,
 }
 
 pub struct FrameServer {
@@ -146,7 +149,8 @@ pub struct FrameServer {
     /// Where the timeline scan reads from.
     stream_index: usize,
     frame_ticks: i64,
-    timeline: Mutex<Option<Arc<Timeline>>>,
+    /// The thread scanning the timeline when the server opened.
+    scanner: Option<JoinHandle<()>>,
     proxy: std::sync::OnceLock<Proxy>,
     /// Width of the last frame asked (0 before any).
     last_width: AtomicU32,
@@ -173,6 +177,7 @@ impl FrameServer {
             idle: AtomicBool::new(false),
             stop: CancelToken::new(),
             stats: Mutex::new(ServerStats::default()),
+            timeline: Mutex::new(None),
         });
         static SERVERS: AtomicU64 = AtomicU64::new(0);
         let worker_name = format!("frames-{}", SERVERS.fetch_add(1, Ordering::Relaxed));
@@ -204,6 +209,13 @@ impl FrameServer {
                 return Err(e);
             }
         };
+        let scanner = start_scan(
+            shared.clone(),
+            &opened.info,
+            opened.stream_index,
+            opened.frame_ticks,
+            &worker_name,
+        );
         Ok(Self {
             info: opened.info,
             tb: opened.tb,
@@ -213,7 +225,7 @@ impl FrameServer {
             worker_name,
             stream_index: opened.stream_index,
             frame_ticks: opened.frame_ticks,
-            timeline: Mutex::new(None),
+            scanner,
             proxy: std::sync::OnceLock::new(),
             last_width: AtomicU32::new(0),
         })
@@ -337,19 +349,12 @@ impl FrameServer {
 
     /// Every frame's time (reads the file's video packets once, then kept).
     pub fn timeline(&self) -> Result<Arc<Timeline>> {
-        let mut slot = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(t) = slot.as_ref() {
-            return Ok(t.clone());
-        }
-        let t = Arc::new(Timeline::scan(
-            &self.info.path,
+        scan_into(
+            &self.shared,
+            &self.info,
             self.stream_index,
-            self.info.origin_s,
             self.frame_ticks,
-            &self.shared.stop,
-        )?);
-        *slot = Some(t.clone());
-        Ok(t)
+        )
     }
 
     /// The frame `frames` away (negative: back) from the one shown at `at_s`.
@@ -391,6 +396,9 @@ impl FrameServer {
 impl Drop for FrameServer {
     fn drop(&mut self) {
         self.shared.stop.cancel();
+        if let Some(s) = self.scanner.take() {
+            let _ = s.join();
+        }
         // Stops and joins the proxy's builder.
         self.proxy.take();
         // Closing the channel wakes a worker waiting for a message.
@@ -399,6 +407,46 @@ impl Drop for FrameServer {
             let _ = w.join();
         }
     }
+}
+
+/// The timeline of `info`'s video, scanned into `shared` unless it is there.
+fn scan_into(
+    shared: &Shared,
+    info: &PictureInfo,
+    stream_index: usize,
+    frame_ticks: i64,
+) -> Result<Arc<Timeline>> {
+    let mut slot = shared.timeline.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(t) = slot.as_ref() {
+        return Ok(t.clone());
+    }
+    let t = Arc::new(Timeline::scan(
+        &info.path,
+        stream_index,
+        info.origin_s,
+        frame_ticks,
+        &shared.stop,
+    )?);
+    *slot = Some(t.clone());
+    Ok(t)
+}
+
+/// Scans the timeline on a thread of its own, so that the first seeks can
+/// use it (a failed scan is tried again, and reported, by the first step).
+fn start_scan(
+    shared: Arc<Shared>,
+    info: &PictureInfo,
+    stream_index: usize,
+    frame_ticks: i64,
+    worker_name: &str,
+) -> Option<JoinHandle<()>> {
+    let info = info.clone();
+    std::thread::Builder::new()
+        .name(format!("{worker_name}-timeline"))
+        .spawn(move || {
+            let _ = scan_into(&shared, &info, stream_index, frame_ticks);
+        })
+        .ok()
 }
 
 /// Container time of recording time 0: the first decoded audio sample, as

@@ -74,6 +74,9 @@ pub(crate) struct VideoSource {
     skip_before: Option<i64>,
     /// The decoder is set to drop unreferenced frames now.
     skipping: bool,
+    /// The interval of the frame a seek is for, when the timeline told it
+    /// (see [`VideoSource::expect_frame`]).
+    known: Option<(i64, i64)>,
     pub rotation: i32,
     pub sar: (i32, i32),
     pub frame_rate: f64,
@@ -136,6 +139,7 @@ impl VideoSource {
             inexact: false,
             skip_before: None,
             skipping: false,
+            known: None,
             rotation,
             sar,
             frame_rate,
@@ -178,7 +182,21 @@ impl VideoSource {
         self.eof_sent = false;
         self.inexact = self.fast;
         self.skip_before = None;
+        self.known = None;
         Ok(())
+    }
+
+    /// The frame asked after this seek is the one of interval `[start, end)`
+    /// (ticks; the timeline's packet scan knows every frame's start): the
+    /// unreferenced frames before it are not decoded (as
+    /// [`Self::skip_unreferenced_before`], without its margin), and it is
+    /// returned as soon as it is decoded, its end known, instead of after the
+    /// frame that follows it. The frames kept are still exactly a full
+    /// decode's, and the decoder stands right after the frame, so decoding
+    /// on gives the next ones. Ends at the next seek.
+    pub fn expect_frame(&mut self, start: i64, end: i64) {
+        self.skip_before = Some(start);
+        self.known = Some((start, end));
     }
 
     /// Until the decoding reaches [`KEEP_BEFORE_TARGET_S`] before `target`
@@ -246,6 +264,9 @@ impl VideoSource {
     /// end of the stream. The last frame lasts one typical frame duration.
     pub fn next(&mut self) -> Result<Option<DecodedFrame>> {
         loop {
+            if let Some(f) = self.take_known() {
+                return Ok(Some(f));
+            }
             let mut picture = ffmpeg::frame::Video::empty();
             if !self.decode_one(&mut picture)? {
                 return Ok(self.held.take().map(|(start, picture)| DecodedFrame {
@@ -271,6 +292,21 @@ impl VideoSource {
                 Some(held) => self.held = Some(held),
             }
         }
+    }
+
+    /// The held frame, when it is the one [`Self::expect_frame`] named.
+    fn take_known(&mut self) -> Option<DecodedFrame> {
+        let (start, end) = self.known?;
+        if self.held.as_ref()?.0 != start {
+            return None;
+        }
+        self.known = None;
+        let (start, picture) = self.held.take()?;
+        Some(DecodedFrame {
+            start,
+            end,
+            picture,
+        })
     }
 
     /// The picture of the last keyframe at or before `ts` (ticks), decoded

@@ -112,6 +112,14 @@ impl Timeline {
         self.starts.partition_point(|&s| s <= ts).saturating_sub(1)
     }
 
+    /// The interval `[start, end)` in stream ticks of the frame holding `ts`
+    /// (stream ticks), when `ts` lies within the picture.
+    pub(crate) fn interval_at_ticks(&self, ts: i64) -> Option<(i64, i64)> {
+        let i = self.starts.partition_point(|&s| s <= ts).checked_sub(1)?;
+        let end = self.starts.get(i + 1).copied().unwrap_or(self.end);
+        (ts < end).then_some((self.starts[i], end))
+    }
+
     /// Frame `index` (clamped to the last).
     pub fn span(&self, index: usize) -> FrameSpan {
         let i = index.min(self.starts.len().saturating_sub(1));

@@ -226,8 +226,18 @@ impl Worker {
         self.pos = None;
         self.ended = false;
         self.src.seek(ts)?;
-        self.src.skip_unreferenced_before(shown_from);
+        match self.interval_at(shown_from) {
+            Some((start, end)) => self.src.expect_frame(start, end),
+            None => self.src.skip_unreferenced_before(shown_from),
+        }
         Ok(())
+    }
+
+    /// The interval of the frame holding `ts` (ticks), once the timeline is
+    /// scanned (never waited for: a seek does not wait for the scan).
+    fn interval_at(&self, ts: i64) -> Option<(i64, i64)> {
+        let slot = self.shared.timeline.try_lock().ok()?;
+        slot.as_ref()?.interval_at_ticks(ts)
     }
 
     /// Decodes to the frame at `target`, seeking first unless the decoder
