@@ -30,7 +30,8 @@ pub fn set_spill_dir(dir: PathBuf) {
     let _ = SPILL_DIR.set(dir);
 }
 
-/// Where the next spill file goes.
+/// Where the next spill file goes (unix only: elsewhere nothing spills).
+#[cfg(unix)]
 pub(crate) fn spill_dir() -> PathBuf {
     SPILL_DIR.get().cloned().unwrap_or_else(std::env::temp_dir)
 }
