@@ -150,6 +150,49 @@ pub(super) fn align_releasing(
     cancel: &CancelToken,
     progress: &mut dyn FnMut(&str, f64),
 ) -> Result<AlignResult> {
+    let signals = Signals {
+        recording,
+        release,
+        song,
+        rate_hz,
+    };
+    align_stages(&signals, opts, cancel, progress, Stretches::Searched)
+}
+
+/// What [`align_stages`] aligns.
+#[derive(Clone, Copy)]
+struct Signals<'a> {
+    recording: &'a [f32],
+    release: &'a (dyn Fn() + Sync),
+    song: &'a [f32],
+    rate_hz: u32,
+}
+
+/// Whether the recording's plays are searched, stretches of it aligned on
+/// their own among the ways ([`super::segments`]), or the recording is such
+/// a stretch: then its one answer is all (no scan for plays, no plays of a
+/// refused answer; one level, so the cost stays a fraction of the whole
+/// alignment's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stretches {
+    Searched,
+    NotSearched,
+}
+
+/// The stages of [`align_releasing`].
+fn align_stages(
+    signals: &Signals,
+    opts: &AlignOptions,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(&str, f64),
+    stretches: Stretches,
+) -> Result<AlignResult> {
+    let Signals {
+        recording,
+        release,
+        song,
+        rate_hz,
+    } = *signals;
     check_signals(recording, release, song, rate_hz, opts)?;
     let run = Run {
         recording,
@@ -194,6 +237,15 @@ pub(super) fn align_releasing(
             placed: accept_first_pass(&run, fit, &distinct, tie_evidence)?,
             refusal: None,
         },
+        // a stretch goes on to the second pass (integrated evidence) only
+        // where the first pass saw some coherence on its line: on each
+        // stretch of talk between plays it would cost a whole alignment's time
+        Some(FirstPass {
+            fit,
+            refuted: Some(reason),
+        }) if stretches == Stretches::NotSearched && fit.fine.z < STRETCH_SECOND_PASS_Z => {
+            return Err(EngineError::no_match(reason));
+        }
         first_pass => second_pass(
             &run, opts, &features, &shapes, &ranking, &distinct, first_pass,
         )?,
@@ -201,12 +253,15 @@ pub(super) fn align_releasing(
     run.release_recording();
     let mut result = assemble_result(&run, decision.placed, &shapes, features.frame_rate);
     let t_segments = Instant::now();
+    let result_rate = result.rate;
     let refusal = find_plays(
         &run,
         &shapes,
         features.frame_rate,
         &mut result,
         decision.refusal,
+        &|t_a, t_b| align_stretch(signals, opts, cancel, result_rate, t_a, t_b),
+        stretches,
     )?;
     progress("refine", 1.0);
     result.timings_ms = AlignTimings {
@@ -233,6 +288,8 @@ fn find_plays(
     frame_rate: f64,
     result: &mut AlignResult,
     refusal: Option<String>,
+    align_stretch: &super::segments::AlignStretch<'_>,
+    stretches: Stretches,
 ) -> Result<Option<String>> {
     let segment_shapes = super::segments::Shapes {
         recording: &shapes.recording,
@@ -240,14 +297,69 @@ fn find_plays(
         frame_rate,
     };
     let mut refusal = refusal;
-    if refusal.is_none() {
-        result.segments = super::segments::find_segments(run, &segment_shapes, result)?;
+    if stretches == Stretches::NotSearched {
+        // a stretch's own answer is all its caller reads
+        if refusal.is_none() {
+            result.segments = super::segments::single_segment(result);
+        }
+    } else if refusal.is_none() {
+        result.segments =
+            super::segments::find_segments(run, &segment_shapes, result, Some(align_stretch))?;
     } else if let Some(plays) = super::segments::plays_of_refused(run, &segment_shapes, result)? {
         super::segments::accept_plays(result, plays);
         refusal = None;
     }
     run.release_recording();
     Ok(refusal)
+}
+
+/// A stretch's first pass refused below this coherence z is not searched
+/// further: half the single-play threshold, where GCC starts to find
+/// coherence on a line (talk between plays: ~1-3; a missed play heard
+/// under talk: 8.2 before the second pass found it at 12.5).
+const STRETCH_SECOND_PASS_Z: f64 = 0.5 * super::verdict::MIN_MATCH_Z;
+
+/// Speeds searched either side of the recording's own in a stretch aligned
+/// on its own (the recording's clock is shared by its plays; 2000 ppm
+/// covers a phone's drift measured over a short stretch).
+const STRETCH_RATE_SLACK: f64 = 0.002;
+
+/// The recording's times `t_a..t_b` (s) aligned on their own (their
+/// stretches not searched again) at speeds near the recording's `rate`, in
+/// the stretch's time; `None` when the song is not found there or the
+/// stretch is too short.
+fn align_stretch(
+    signals: &Signals,
+    opts: &AlignOptions,
+    cancel: &CancelToken,
+    rate: f64,
+    t_a: f64,
+    t_b: f64,
+) -> Result<Option<AlignResult>> {
+    let fs = f64::from(signals.rate_hz);
+    let len = signals.recording.len();
+    let a = ((t_a.max(0.0) * fs) as usize).min(len);
+    let b = ((t_b.max(0.0) * fs) as usize).min(len);
+    let stretch = Signals {
+        recording: &signals.recording[a..b.max(a)],
+        ..*signals
+    };
+    let opts = AlignOptions {
+        beats: false,
+        max_rate_deviation: ((rate - 1.0).abs() + STRETCH_RATE_SLACK).min(opts.max_rate_deviation),
+        ..opts.clone()
+    };
+    match align_stages(
+        &stretch,
+        &opts,
+        cancel,
+        &mut |_, _| {},
+        Stretches::NotSearched,
+    ) {
+        Ok(result) => Ok(Some(result)),
+        Err(EngineError::NoMatch { .. } | EngineError::TooShort { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Samples read between two releases where a stage reads the whole

@@ -21,6 +21,7 @@
 mod boundary;
 mod difference;
 mod scan;
+mod stretches;
 
 use super::fine::{refine_line, FineOutcome, Line};
 use super::heard::{heard_span, HeardSpan};
@@ -34,6 +35,12 @@ use crate::error::Result;
 use boundary::{locate_cut, locate_edge, Edge, Signals};
 use difference::difference;
 use scan::{rivals, scan_runs, HopRun, Scanned, SAME_LINE_S};
+use stretches::{fill_gaps, verify_plays};
+
+/// Aligns the recording's times `t_a..t_b` (s) on their own (the whole
+/// pipeline, without this search for plays in the stretches it leaves), in
+/// the stretch's time; `None` where the song is not found.
+pub(super) type AlignStretch<'a> = dyn Fn(f64, f64) -> Result<Option<AlignResult>> + 'a;
 use serde::{Deserialize, Serialize};
 
 /// One play of the song in the recording.
@@ -103,6 +110,9 @@ struct Play {
     cut_before: bool,
     /// On today's answer's line (its line as fitted on the play's span).
     on_main: bool,
+    /// A look-alike line measured beside it on its run that the difference
+    /// signal does not clearly rule out (see [`stretches`]).
+    in_doubt: bool,
 }
 
 /// The plays of the song in the recording (see the module docs), given
@@ -111,8 +121,10 @@ pub(super) fn find_segments(
     run: &Run,
     shapes: &Shapes,
     result: &AlignResult,
+    align_stretch: Option<&AlignStretch<'_>>,
 ) -> Result<Vec<Segment>> {
-    Ok(other_plays(run, shapes, result)?.unwrap_or_else(|| vec![main_segment(result)]))
+    Ok(other_plays(run, shapes, result, align_stretch)?
+        .unwrap_or_else(|| vec![main_segment(result)]))
 }
 
 /// The plays of a recording whose single line was refused (`result` is
@@ -131,7 +143,7 @@ pub(super) fn plays_of_refused(
     // every play, once its edges are placed, at the single-play threshold
     // (a play folded onto the refused line keeps that line's evidence there)
     let least = coherence_presence(MIN_MATCH_Z);
-    let plays = other_plays(run, shapes, result)?;
+    let plays = other_plays(run, shapes, result, None)?;
     Ok(plays.filter(|p| p.len() >= 2 && p.iter().all(|s| s.confidence >= least)))
 }
 
@@ -165,8 +177,15 @@ pub(super) fn accept_plays(result: &mut AlignResult, segments: Vec<Segment>) {
 }
 
 /// The plays of the song in the recording when there is more than today's
-/// answer's line, `None` when the answer's one line is all.
-fn other_plays(run: &Run, shapes: &Shapes, result: &AlignResult) -> Result<Option<Vec<Segment>>> {
+/// answer's line, `None` when the answer's one line is all. With
+/// `align_stretch`, the plays the scan found on other lines are checked, and
+/// the stretches between plays searched, by aligning them on their own.
+fn other_plays(
+    run: &Run,
+    shapes: &Shapes,
+    result: &AlignResult,
+    align_stretch: Option<&AlignStretch<'_>>,
+) -> Result<Option<Vec<Segment>>> {
     // An unsure answer at a speed change may be the plays confusing the
     // single-line search (each play pulls the line its own way): the plays
     // are looked for at the original speed then.
@@ -181,9 +200,64 @@ fn other_plays(run: &Run, shapes: &Shapes, result: &AlignResult) -> Result<Optio
     if confused && !scanned.only_main() {
         scanned = scan_runs(run, shapes, result, 1.0)?;
     }
-    if scanned.only_main() {
+    if scanned.only_main() && align_stretch.is_none() {
         return Ok(None);
     }
+    let rate = scanned.rate;
+    let t_main = 0.5 * (result.overlap.dance_start_s + result.overlap.dance_end_s);
+    let main_line = Line {
+        t_ref: t_main,
+        sigma: t_main - result.offset_s,
+        rate,
+    };
+    let mut plays = if scanned.only_main() {
+        Vec::new()
+    } else {
+        scanned_plays(run, scanned, &main_line)?
+    };
+    if let Some(align_stretch) = align_stretch {
+        if plays.is_empty() {
+            plays.push(main_play(result, &main_line));
+        }
+        plays = verify_plays(run, align_stretch, plays, &main_line)?;
+    }
+    let mut plays = settle_plays(run, plays)?;
+    if let Some(align_stretch) = align_stretch {
+        // the stretches between the plays' placed edges
+        let found = fill_gaps(run, align_stretch, &plays)?;
+        if !found.is_empty() {
+            plays.extend(found);
+            plays = settle_plays(run, plays)?;
+        }
+    }
+    if plays.len() <= 1 || plays.iter().all(|p| p.on_main) {
+        return Ok(None);
+    }
+    Ok(Some(plays.iter().map(|p| segment_of(p, rate)).collect()))
+}
+
+/// `plays` joined where they are one, look-alikes dropped, edges placed
+/// (none when there is only today's answer).
+fn settle_plays(run: &Run, mut plays: Vec<Play>) -> Result<Vec<Play>> {
+    if plays.len() <= 1 || plays.iter().all(|p| p.on_main) {
+        return Ok(plays);
+    }
+    // today's answer, when it is one play among others, as measured on its span
+    for p in plays.iter_mut().filter(|p| p.z.is_nan()) {
+        (p.z, p.line) = line_on(run, &p.line, p.start_s, p.end_s)?;
+    }
+    let plays = merge_same_lines(plays);
+    let mut plays = drop_look_alikes(run, plays)?;
+    if plays.len() > 1 && !plays.iter().all(|p| p.on_main) {
+        place_edges(run, &mut plays);
+    }
+    Ok(plays)
+}
+
+/// The plays the scan's runs show (each confirmed by the fine stage on
+/// its span), those today's line explains on it, consecutive ones on one
+/// line joined.
+fn scanned_plays(run: &Run, scanned: Scanned, main_line: &Line) -> Result<Vec<Play>> {
     let Scanned {
         hops,
         lines,
@@ -196,20 +270,26 @@ fn other_plays(run: &Run, shapes: &Shapes, result: &AlignResult) -> Result<Optio
         let candidates = rivals(&hops, &lines, r, RIVAL_RATIO, RIVALS);
         plays.extend(confirm_run(run, r, &candidates, rate)?);
     }
-    let t_main = 0.5 * (result.overlap.dance_start_s + result.overlap.dance_end_s);
-    let main_line = Line {
-        t_ref: t_main,
-        sigma: t_main - result.offset_s,
-        rate,
-    };
-    let plays = explained_by_main(run, plays, &main_line)?;
-    let plays = merge_same_lines(plays);
-    let mut plays = drop_look_alikes(run, plays)?;
-    if plays.len() <= 1 || plays.iter().all(|p| p.on_main) {
-        return Ok(None);
+    let plays = explained_by_main(run, plays, main_line)?;
+    Ok(merge_same_lines(plays))
+}
+
+/// Today's answer as a play (its coherence measured when it is needed).
+fn main_play(result: &AlignResult, main_line: &Line) -> Play {
+    Play {
+        line: *main_line,
+        start_s: result.overlap.dance_start_s,
+        end_s: result.overlap.dance_end_s,
+        z: f64::NAN,
+        cut_before: false,
+        on_main: true,
+        in_doubt: false,
     }
-    place_edges(run, &mut plays);
-    Ok(Some(plays.iter().map(|p| segment_of(p, rate)).collect()))
+}
+
+/// Today's answer as its only segment (a stretch aligned on its own).
+pub(super) fn single_segment(result: &AlignResult) -> Vec<Segment> {
+    vec![main_segment(result)]
 }
 
 /// Today's answer as a segment.
@@ -351,6 +431,7 @@ fn confirm_on(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Op
         }
     }
     prefer_look_alike(run, &mut measured);
+    let in_doubt = look_alike_in_doubt(run, &measured);
     let Some(Piece {
         fine,
         start_s: start,
@@ -395,6 +476,7 @@ fn confirm_on(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Op
         z: fine.z,
         cut_before: false,
         on_main: false,
+        in_doubt,
     }))
 }
 
@@ -430,6 +512,27 @@ fn prefer_look_alike(run: &Run, measured: &mut [Piece]) {
     if let Some(k) = takeover {
         measured.swap(0, k + 1);
     }
+}
+
+/// Whether the most coherent look-alike measured beside the chosen line
+/// (`measured[0]`) is not clearly ruled out by the difference signal over
+/// the run: the run may be a look-alike section's, not the play's.
+fn look_alike_in_doubt(run: &Run, measured: &[Piece]) -> bool {
+    let Some((chosen, others)) = measured.split_first() else {
+        return false;
+    };
+    let Some(rival) = others.iter().max_by(|a, b| a.fine.z.total_cmp(&b.fine.z)) else {
+        return false;
+    };
+    let (t_a, t_b) = (chosen.start_s, chosen.start_s + chosen.dur_s);
+    !difference(
+        run,
+        &chosen.absolute_line(),
+        &rival.absolute_line(),
+        t_a,
+        t_b,
+    )
+    .is_some_and(|ev| ev >= DIFFERENCE_MIN_Z)
 }
 
 /// The fine stage's coherence z of `line` over the recording times
@@ -496,6 +599,7 @@ fn merge_same_lines(mut plays: Vec<Play>) -> Vec<Play> {
             if same_line(&last.line, &p.line) || (last.on_main && p.on_main) {
                 last.end_s = last.end_s.max(p.end_s);
                 last.z = last.z.max(p.z);
+                last.in_doubt |= p.in_doubt;
                 continue;
             }
         }

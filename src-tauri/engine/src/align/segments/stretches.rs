@@ -1,0 +1,262 @@
+//! Plays the scan misses or misreads, found by aligning a stretch of the
+//! recording on its own.
+//!
+//! The scan reads short hops by spectral shape: a loop-based song (the same
+//! bars all along) gives every hop a dozen equal positions, and in loud
+//! noise a play shows only in a third of its hops, where a look-alike
+//! section can measure as coherent as the play's own. The whole pipeline
+//! (onset search, shape ranking, tie-break, final pass, refusal) run on the
+//! stretch around a play, or between plays, weighs the stretch as it weighs
+//! a whole recording, so:
+//! - each play the scan found on another line than today's answer is
+//!   aligned with the stretch around it; a sure answer there on another
+//!   line replaces the play;
+//! - each stretch that no play covers, long enough for a play, is aligned;
+//!   the plays found there join (each confirmed at the recording's rate by
+//!   the single-play refusal's rules).
+
+use super::difference::difference;
+use super::{
+    line_on, measure_piece, same_line, AlignStretch, Line, Play, CUT_GAP_S, LOOK_ALIKE_RATIO,
+};
+use crate::align::pipeline::Run;
+use crate::align::verdict::{refutation, Evidence, DIFFERENCE_MIN_Z};
+use crate::align::{Segment, Verdict};
+use crate::error::Result;
+
+/// Shortest stretch searched for a play of its own (s): plays last ~10 s
+/// at least.
+const STRETCH_MIN_S: f64 = 10.0;
+/// How far past a play's span the stretch aligned to check it reaches (s),
+/// not past the neighbouring plays: its heard span can be a third of it.
+const CHECK_REACH_S: f64 = 30.0;
+/// A stretch's answer replaces a play it covers at least this fraction of.
+const COVER_MIN: f64 = 0.5;
+
+/// The plays on other lines than today's (`main_line`), each checked by
+/// aligning the stretch around it.
+pub(super) fn verify_plays(
+    run: &Run,
+    align_stretch: &AlignStretch<'_>,
+    mut plays: Vec<Play>,
+    main_line: &Line,
+) -> Result<Vec<Play>> {
+    plays.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    let rec_dur = run.recording.len() as f64 / run.fs;
+    for i in 0..plays.len() {
+        let p = &plays[i];
+        if p.on_main || !p.in_doubt {
+            continue;
+        }
+        let t_a = (p.start_s - CHECK_REACH_S).max(i.checked_sub(1).map_or(0.0, |k| plays[k].end_s));
+        let t_b = (p.end_s + CHECK_REACH_S).min(plays.get(i + 1).map_or(rec_dur, |q| q.start_s));
+        let answer = align_stretch(t_a, t_b)?;
+        debug_answer("check", t_a, t_b, answer.as_ref());
+        let Some(answer) = answer else {
+            continue;
+        };
+        if answer.verdict != Verdict::Sure {
+            continue;
+        }
+        let span = p.end_s - p.start_s;
+        let covering = answer
+            .segments
+            .iter()
+            .max_by(|x, y| cover(x, t_a, p).total_cmp(&cover(y, t_a, p)));
+        let Some(seg) = covering.filter(|s| cover(s, t_a, p) >= COVER_MIN * span) else {
+            continue;
+        };
+        let Some(mut found) = play_of(run, seg, t_a, p.line.rate)? else {
+            continue;
+        };
+        if same_line(&found.line, &p.line) {
+            continue;
+        }
+        // a look-alike section can win a short stretch as it can win a run:
+        // the stretch's line takes over where the difference signal between
+        // the two lines says so
+        let (_, p_here) = line_on(run, &p.line, found.start_s, found.end_s)?;
+        let ev = difference(run, &p_here, &found.line, found.start_s, found.end_s);
+        if crate::align::debug_enabled() {
+            eprintln!(
+                "segments: stretch {t_a:.2}-{t_b:.2} s: play on {:.3} vs stretch's {:.3}: difference {ev:?}",
+                p.line.dance_at(0.0),
+                found.line.dance_at(0.0)
+            );
+        }
+        if !ev.is_some_and(|ev| ev < -DIFFERENCE_MIN_Z) {
+            continue;
+        }
+        if crate::align::debug_enabled() {
+            eprintln!(
+                "segments: stretch {t_a:.2}-{t_b:.2} s: play {:.2}-{:.2} s on {:.3} replaced by {:.2}-{:.2} s on {:.3}",
+                p.start_s,
+                p.end_s,
+                p.line.dance_at(0.0),
+                found.start_s,
+                found.end_s,
+                found.line.dance_at(0.0)
+            );
+        }
+        found.on_main = same_line(&found.line, main_line);
+        plays[i] = found;
+    }
+    Ok(plays)
+}
+
+/// The plays found in the stretches between `plays` (sorted; and before
+/// the first and after the last) at least [`STRETCH_MIN_S`] long.
+pub(super) fn fill_gaps(
+    run: &Run,
+    align_stretch: &AlignStretch<'_>,
+    plays: &[Play],
+) -> Result<Vec<Play>> {
+    let rec_dur = run.recording.len() as f64 / run.fs;
+    let mut edges = vec![0.0];
+    for p in plays {
+        edges.push(p.start_s);
+        edges.push(p.end_s);
+    }
+    edges.push(rec_dur);
+    let rate = plays.first().map_or(1.0, |p| p.line.rate);
+    let mut found = Vec::new();
+    for gap in edges.chunks_exact(2) {
+        let (t_a, t_b) = (gap[0].max(0.0), gap[1].min(rec_dur));
+        if t_b - t_a < STRETCH_MIN_S {
+            continue;
+        }
+        let answer = align_stretch(t_a, t_b)?;
+        debug_answer("gap", t_a, t_b, answer.as_ref());
+        let Some(answer) = answer else {
+            continue;
+        };
+        for seg in &answer.segments {
+            let Some(p) = play_of(run, seg, t_a, rate)? else {
+                if crate::align::debug_enabled() {
+                    eprintln!("segments: gap play refused at the recording's rate");
+                }
+                continue;
+            };
+            if plays.iter().any(|q| same_line(&q.line, &p.line))
+                || explained_by_neighbour(run, plays, &p)?
+            {
+                continue;
+            }
+            if crate::align::debug_enabled() {
+                eprintln!(
+                    "segments: stretch {t_a:.2}-{t_b:.2} s ({:?}): play {:.2}-{:.2} s on {:.3}, z {:.2}",
+                    answer.verdict,
+                    p.start_s,
+                    p.end_s,
+                    p.line.dance_at(0.0),
+                    p.z
+                );
+            }
+            found.push(p);
+        }
+    }
+    Ok(found)
+}
+
+/// Whether the line of a play that meets the stretch's play `p` explains its
+/// span about as well ([`LOOK_ALIKE_RATIO`] of its coherence): the stretch
+/// held the neighbour's quiet end (its span was placed short), heard on a
+/// look-alike section there.
+fn explained_by_neighbour(run: &Run, plays: &[Play], p: &Play) -> Result<bool> {
+    let before = plays
+        .iter()
+        .find(|q| (q.end_s - p.start_s).abs() <= CUT_GAP_S);
+    let after = plays
+        .iter()
+        .find(|q| (q.start_s - p.end_s).abs() <= CUT_GAP_S);
+    for q in before.into_iter().chain(after) {
+        let (z, q_here) = line_on(run, &q.line, p.start_s, p.end_s)?;
+        // (as where today's line explains a play: unless the difference
+        // signal says the play's own line)
+        let own_wins = || {
+            difference(run, &p.line, &q_here, p.start_s, p.end_s)
+                .is_some_and(|ev| ev >= DIFFERENCE_MIN_Z)
+        };
+        if crate::align::debug_enabled() {
+            eprintln!(
+                "segments: gap play {:.2}-{:.2} z {:.2}: neighbour's line z {z:.2}, difference {:?}",
+                p.start_s,
+                p.end_s,
+                p.z,
+                difference(run, &p.line, &q_here, p.start_s, p.end_s)
+            );
+        }
+        if z >= LOOK_ALIKE_RATIO * p.z && !own_wins() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// How much of play `p` the stretch's segment `seg` (in the time of the
+/// stretch starting at `t0`) covers (s).
+fn cover(seg: &Segment, t0: f64, p: &Play) -> f64 {
+    ((seg.dance_end_s + t0).min(p.end_s) - (seg.dance_start_s + t0).max(p.start_s)).max(0.0)
+}
+
+/// A stretch's segment (in the time of the stretch starting at `t0`) as a
+/// play on the recording's clock (`rate`): measured by the fine stage on
+/// its span, `None` where that evidence is what a wrong song gives.
+fn play_of(run: &Run, seg: &Segment, t0: f64, rate: f64) -> Result<Option<Play>> {
+    let (start_s, end_s) = (seg.dance_start_s + t0, seg.dance_end_s + t0);
+    let t_mid = 0.5 * (start_s + end_s);
+    let line = Line {
+        t_ref: t_mid,
+        sigma: t_mid - (seg.offset_s + t0),
+        rate,
+    };
+    let Some(piece) = measure_piece(run, &line, start_s, end_s)? else {
+        return Ok(None);
+    };
+    let refused = refutation(&Evidence {
+        z: piece.fine.z,
+        heard_windows: piece.fine.heard_windows,
+        windows: piece.fine.windows.len(),
+        rate: piece.fine.line.rate,
+        pitch_kept: false,
+        shape_z: 0.0,
+    });
+    if refused.is_some() {
+        if crate::align::debug_enabled() {
+            eprintln!(
+                "segments: stretch play {start_s:.2}-{end_s:.2} s refused: {refused:?}, z {:.2} heard {}/{}",
+                piece.fine.z,
+                piece.fine.heard_windows,
+                piece.fine.windows.len()
+            );
+        }
+        return Ok(None);
+    }
+    Ok(Some(Play {
+        line: piece.absolute_line(),
+        start_s,
+        end_s,
+        z: piece.fine.z,
+        cut_before: false,
+        on_main: false,
+        in_doubt: false,
+    }))
+}
+
+fn debug_answer(what: &str, t_a: f64, t_b: f64, answer: Option<&crate::align::AlignResult>) {
+    if !crate::align::debug_enabled() {
+        return;
+    }
+    match answer {
+        None => eprintln!("segments: {what} stretch {t_a:.2}-{t_b:.2} s: no match"),
+        Some(a) => eprintln!(
+            "segments: {what} stretch {t_a:.2}-{t_b:.2} s: {:?} {:.3}, segments {:?}",
+            a.verdict,
+            a.confidence,
+            a.segments
+                .iter()
+                .map(|s| (s.dance_start_s + t_a, s.dance_end_s + t_a, s.offset_s + t_a))
+                .collect::<Vec<_>>()
+        ),
+    }
+}
