@@ -34,7 +34,7 @@ use crate::dsp::spectral::SpectralShape;
 use crate::error::Result;
 use boundary::{locate_cut, locate_edge, Edge, Signals};
 use difference::difference;
-use scan::{rivals, scan_runs, HopRun, Scanned, SAME_LINE_S};
+use scan::{rivals, scan_runs, HopRun, Scanned, NEAR_MAIN_S, SAME_LINE_S};
 use stretches::{fill_gaps, verify_plays};
 
 /// Aligns the recording's times `t_a..t_b` (s) on their own (the whole
@@ -551,6 +551,11 @@ fn same_line(a: &Line, b: &Line) -> bool {
     (a.song_at(a.t_ref) - b.song_at(a.t_ref)).abs() * a.rate <= SAME_LINE_S
 }
 
+/// Whether two lines place the song within [`NEAR_MAIN_S`] of each other.
+fn near_line(a: &Line, b: &Line) -> bool {
+    (a.song_at(a.t_ref) - b.song_at(a.t_ref)).abs() * a.rate <= NEAR_MAIN_S
+}
+
 /// A play on another line than today's answer whose span today's line
 /// explains about as well (a look-alike section; over a short span many
 /// lines reach the single-play threshold) is today's line there.
@@ -590,13 +595,23 @@ fn explained_by_main(run: &Run, plays: Vec<Play>, main_line: &Line) -> Result<Ve
     Ok(out)
 }
 
-/// Consecutive plays on one line are one play (the evidence dipped between them).
+/// Consecutive plays on one line are one play (the evidence dipped between
+/// them); so are two that meet on lines within [`NEAR_MAIN_S`] of each
+/// other, on the more coherent one's line: no restart nor edit is that
+/// close, and a run whose scan line was ~0.15 s off the play's can be
+/// confirmed there on a short span (plays 6262 ply002: a 7-s false segment
+/// 148 ms off the next play's line).
 fn merge_same_lines(mut plays: Vec<Play>) -> Vec<Play> {
     plays.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     let mut merged: Vec<Play> = Vec::new();
     for p in plays {
         if let Some(last) = merged.last_mut() {
-            if same_line(&last.line, &p.line) || (last.on_main && p.on_main) {
+            let near = near_line(&last.line, &p.line) && p.start_s - last.end_s <= CUT_GAP_S;
+            if near && !same_line(&last.line, &p.line) && p.z > last.z {
+                last.line = p.line;
+                last.on_main = p.on_main;
+            }
+            if same_line(&last.line, &p.line) || (last.on_main && p.on_main) || near {
                 last.end_s = last.end_s.max(p.end_s);
                 last.z = last.z.max(p.z);
                 last.in_doubt |= p.in_doubt;

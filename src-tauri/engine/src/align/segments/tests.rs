@@ -414,3 +414,33 @@ fn a_stretch_between_plays_is_searched_for_a_play_and_noise_gives_none() {
         none.len()
     );
 }
+
+/// Two plays that meet on lines 148 ms apart are one play, on the more
+/// coherent one's line (no restart nor edit is that close); lines 0.3 s
+/// apart stay two plays.
+#[test]
+fn plays_that_meet_on_lines_closer_than_a_quarter_second_are_one() {
+    use super::{merge_same_lines, Play};
+    let play = |at: f64, from: f64, start_s: f64, end_s: f64, z: f64| Play {
+        line: line_of(at, from),
+        start_s,
+        end_s,
+        z,
+        cut_before: false,
+        on_main: false,
+        in_doubt: false,
+    };
+    let merged = merge_same_lines(vec![
+        play(46.148, 10.0, 46.0, 54.0, 24.0),
+        play(50.0, 14.0, 50.0, 97.0, 57.0),
+    ]);
+    assert_eq!(merged.len(), 1, "{} plays", merged.len());
+    let want = line_of(50.0, 14.0);
+    assert!((merged[0].line.song_at(70.0) - want.song_at(70.0)).abs() < 1e-9);
+    assert_eq!((merged[0].start_s, merged[0].end_s), (46.0, 97.0));
+    let apart = merge_same_lines(vec![
+        play(46.3, 10.0, 46.0, 54.0, 24.0),
+        play(50.0, 14.0, 54.0, 97.0, 57.0),
+    ]);
+    assert_eq!(apart.len(), 2);
+}
