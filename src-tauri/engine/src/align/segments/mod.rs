@@ -35,13 +35,13 @@ use crate::error::Result;
 use boundary::{locate_cut, locate_edge, Edge, Signals};
 use difference::difference;
 use scan::{rivals, scan_runs, HopRun, Scanned, NEAR_MAIN_S, SAME_LINE_S};
+use serde::{Deserialize, Serialize};
 use stretches::{fill_gaps, verify_plays};
 
 /// Aligns the recording's times `t_a..t_b` (s) on their own (the whole
 /// pipeline, without this search for plays in the stretches it leaves), in
 /// the stretch's time; `None` where the song is not found.
 pub(super) type AlignStretch<'a> = dyn Fn(f64, f64) -> Result<Option<AlignResult>> + 'a;
-use serde::{Deserialize, Serialize};
 
 /// One play of the song in the recording.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -230,7 +230,7 @@ fn other_plays(
             plays = settle_plays(run, plays)?;
         }
     }
-    if plays.len() <= 1 || plays.iter().all(|p| p.on_main) {
+    if !beside_main(&plays) {
         return Ok(None);
     }
     Ok(Some(plays.iter().map(|p| segment_of(p, rate)).collect()))
@@ -239,7 +239,7 @@ fn other_plays(
 /// `plays` joined where they are one, look-alikes dropped, edges placed
 /// (none when there is only today's answer).
 fn settle_plays(run: &Run, mut plays: Vec<Play>) -> Result<Vec<Play>> {
-    if plays.len() <= 1 || plays.iter().all(|p| p.on_main) {
+    if !beside_main(&plays) {
         return Ok(plays);
     }
     // today's answer, when it is one play among others, as measured on its span
@@ -248,10 +248,16 @@ fn settle_plays(run: &Run, mut plays: Vec<Play>) -> Result<Vec<Play>> {
     }
     let plays = merge_same_lines(plays);
     let mut plays = drop_look_alikes(run, plays)?;
-    if plays.len() > 1 && !plays.iter().all(|p| p.on_main) {
+    if beside_main(&plays) {
         place_edges(run, &mut plays);
     }
     Ok(plays)
+}
+
+/// Whether `plays` hold more than today's answer: two or more, one of them
+/// on another line.
+fn beside_main(plays: &[Play]) -> bool {
+    plays.len() > 1 && !plays.iter().all(|p| p.on_main)
 }
 
 /// The plays the scan's runs show (each confirmed by the fine stage on
@@ -440,14 +446,7 @@ fn confirm_on(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Op
     else {
         return Ok(None);
     };
-    let refused = refutation(&Evidence {
-        z: fine.z,
-        heard_windows: fine.heard_windows,
-        windows: fine.windows.len(),
-        rate: fine.line.rate,
-        pitch_kept: false,
-        shape_z: 0.0,
-    });
+    let refused = refused_on_span(&fine);
     if super::debug_enabled() {
         eprintln!(
             "segments: run {:.2}-{:.2} s: z {:.2} heard {}/{} {:?}",
@@ -478,6 +477,19 @@ fn confirm_on(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Op
         on_main: false,
         in_doubt,
     }))
+}
+
+/// Why the fine stage's outcome on a play's span is what a wrong song gives
+/// (the single-play refusal's rules, at the recording's rate), if it is.
+fn refused_on_span(fine: &FineOutcome) -> Option<String> {
+    refutation(&Evidence {
+        z: fine.z,
+        heard_windows: fine.heard_windows,
+        windows: fine.windows.len(),
+        rate: fine.line.rate,
+        pitch_kept: false,
+        shape_z: 0.0,
+    })
 }
 
 /// The spectral shape chose the run's own line (`measured[0]`); a

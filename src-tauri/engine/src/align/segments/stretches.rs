@@ -17,10 +17,11 @@
 
 use super::difference::difference;
 use super::{
-    line_on, measure_piece, same_line, AlignStretch, Line, Play, CUT_GAP_S, LOOK_ALIKE_RATIO,
+    line_on, measure_piece, refused_on_span, same_line, AlignStretch, Line, Play, CUT_GAP_S,
+    LOOK_ALIKE_RATIO,
 };
 use crate::align::pipeline::Run;
-use crate::align::verdict::{refutation, Evidence, DIFFERENCE_MIN_Z};
+use crate::align::verdict::DIFFERENCE_MIN_Z;
 use crate::align::{Segment, Verdict};
 use crate::error::Result;
 
@@ -77,19 +78,10 @@ pub(super) fn verify_plays(
         // the two lines says so
         let (_, p_here) = line_on(run, &p.line, found.start_s, found.end_s)?;
         let ev = difference(run, &p_here, &found.line, found.start_s, found.end_s);
+        let replaced = ev.is_some_and(|ev| ev < -DIFFERENCE_MIN_Z);
         if crate::align::debug_enabled() {
             eprintln!(
-                "segments: stretch {t_a:.2}-{t_b:.2} s: play on {:.3} vs stretch's {:.3}: difference {ev:?}",
-                p.line.dance_at(0.0),
-                found.line.dance_at(0.0)
-            );
-        }
-        if !ev.is_some_and(|ev| ev < -DIFFERENCE_MIN_Z) {
-            continue;
-        }
-        if crate::align::debug_enabled() {
-            eprintln!(
-                "segments: stretch {t_a:.2}-{t_b:.2} s: play {:.2}-{:.2} s on {:.3} replaced by {:.2}-{:.2} s on {:.3}",
+                "segments: stretch {t_a:.2}-{t_b:.2} s: play {:.2}-{:.2} s on {:.3} vs the stretch's {:.2}-{:.2} s on {:.3}: difference {ev:?}, replaced {replaced}",
                 p.start_s,
                 p.end_s,
                 p.line.dance_at(0.0),
@@ -97,6 +89,9 @@ pub(super) fn verify_plays(
                 found.end_s,
                 found.line.dance_at(0.0)
             );
+        }
+        if !replaced {
+            continue;
         }
         found.on_main = same_line(&found.line, main_line);
         plays[i] = found;
@@ -171,22 +166,19 @@ fn explained_by_neighbour(run: &Run, plays: &[Play], p: &Play) -> Result<bool> {
         .find(|q| (q.start_s - p.end_s).abs() <= CUT_GAP_S);
     for q in before.into_iter().chain(after) {
         let (z, q_here) = line_on(run, &q.line, p.start_s, p.end_s)?;
+        if z < LOOK_ALIKE_RATIO * p.z {
+            continue;
+        }
         // (as where today's line explains a play: unless the difference
         // signal says the play's own line)
-        let own_wins = || {
-            difference(run, &p.line, &q_here, p.start_s, p.end_s)
-                .is_some_and(|ev| ev >= DIFFERENCE_MIN_Z)
-        };
+        let ev = difference(run, &p.line, &q_here, p.start_s, p.end_s);
         if crate::align::debug_enabled() {
             eprintln!(
-                "segments: gap play {:.2}-{:.2} z {:.2}: neighbour's line z {z:.2}, difference {:?}",
-                p.start_s,
-                p.end_s,
-                p.z,
-                difference(run, &p.line, &q_here, p.start_s, p.end_s)
+                "segments: gap play {:.2}-{:.2} z {:.2}: neighbour's line z {z:.2}, difference {ev:?}",
+                p.start_s, p.end_s, p.z
             );
         }
-        if z >= LOOK_ALIKE_RATIO * p.z && !own_wins() {
+        if !ev.is_some_and(|ev| ev >= DIFFERENCE_MIN_Z) {
             return Ok(true);
         }
     }
@@ -213,14 +205,7 @@ fn play_of(run: &Run, seg: &Segment, t0: f64, rate: f64) -> Result<Option<Play>>
     let Some(piece) = measure_piece(run, &line, start_s, end_s)? else {
         return Ok(None);
     };
-    let refused = refutation(&Evidence {
-        z: piece.fine.z,
-        heard_windows: piece.fine.heard_windows,
-        windows: piece.fine.windows.len(),
-        rate: piece.fine.line.rate,
-        pitch_kept: false,
-        shape_z: 0.0,
-    });
+    let refused = refused_on_span(&piece.fine);
     if refused.is_some() {
         if crate::align::debug_enabled() {
             eprintln!(

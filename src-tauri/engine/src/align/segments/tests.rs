@@ -262,6 +262,19 @@ fn run_of<'a>(
 }
 
 /// The line of a play heard from recording second `at`, song second `from`.
+/// A play on `line` over `start_s..end_s` with coherence `z`, not at a cut.
+fn play_on(line: super::Line, start_s: f64, end_s: f64, z: f64, on_main: bool) -> super::Play {
+    super::Play {
+        line,
+        start_s,
+        end_s,
+        z,
+        cut_before: false,
+        on_main,
+        in_doubt: false,
+    }
+}
+
 fn line_of(at: f64, from: f64) -> super::Line {
     super::Line {
         t_ref: at,
@@ -276,7 +289,7 @@ fn line_of(at: f64, from: f64) -> super::Line {
 /// tens of milliseconds off here (plays/ply003: 68 ms, the last play missed).
 #[test]
 fn a_play_explained_by_todays_line_keeps_the_line_fitted_on_it() {
-    use super::{explained_by_main, Play};
+    use super::explained_by_main;
     let song = song();
     let rec = record(
         &song,
@@ -290,15 +303,7 @@ fn a_play_explained_by_todays_line_keeps_the_line_fitted_on_it() {
     let cancel = CancelToken::new();
     let run = run_of(&rec, &song, &cancel);
     let truth = line_of(3.0, 4.0);
-    let play = Play {
-        line: truth,
-        start_s: 3.0,
-        end_s: 23.0,
-        z: 20.0,
-        cut_before: false,
-        on_main: false,
-        in_doubt: false,
-    };
+    let play = play_on(truth, 3.0, 23.0, 20.0, false);
     // today's answer 55 ms off this play (beyond one line's tolerance)
     let main = line_of(3.055, 4.0);
     let out = explained_by_main(&run, vec![play], &main).expect("measured");
@@ -316,7 +321,7 @@ fn a_play_explained_by_todays_line_keeps_the_line_fitted_on_it() {
 /// (Heard 4-6 s late, this restart's start lands 1.05 s early: not solved.)
 #[test]
 fn a_start_heard_late_is_searched_back_and_a_first_play_may_start_at_0() {
-    use super::{place_edges, Play};
+    use super::place_edges;
     let song = song();
     let plays = [
         PlayAt {
@@ -333,14 +338,8 @@ fn a_start_heard_late_is_searched_back_and_a_first_play_may_start_at_0() {
     let rec = record(&song, &plays, 50.0);
     let cancel = CancelToken::new();
     let run = run_of(&rec, &song, &cancel);
-    let play = |p: &PlayAt, start_s: f64, end_s: f64| Play {
-        line: line_of(p.at, p.from),
-        start_s,
-        end_s,
-        z: 20.0,
-        cut_before: false,
-        on_main: false,
-        in_doubt: false,
+    let play = |p: &PlayAt, start_s: f64, end_s: f64| {
+        play_on(line_of(p.at, p.from), start_s, end_s, 20.0, false)
     };
     let mut found = vec![play(&plays[0], 0.0, 12.0), play(&plays[1], 32.0, 48.0)];
     place_edges(&run, &mut found);
@@ -360,7 +359,6 @@ fn a_start_heard_late_is_searched_back_and_a_first_play_may_start_at_0() {
 #[test]
 fn a_stretch_between_plays_is_searched_for_a_play_and_noise_gives_none() {
     use super::stretches::fill_gaps;
-    use super::Play;
     let song = song();
     let plays = [
         PlayAt {
@@ -386,14 +384,14 @@ fn a_stretch_between_plays_is_searched_for_a_play_and_noise_gives_none() {
         let b = ((t_b * f64::from(FS)) as usize).min(rec.len());
         Ok(align_signals(&rec[a..b], &song, FS, &opts, &cancel, &mut |_, _| {}).ok())
     };
-    let known = |p: &PlayAt| Play {
-        line: line_of(p.at, p.from),
-        start_s: p.at,
-        end_s: p.at + p.to - p.from,
-        z: 20.0,
-        cut_before: false,
-        on_main: true,
-        in_doubt: false,
+    let known = |p: &PlayAt| {
+        play_on(
+            line_of(p.at, p.from),
+            p.at,
+            p.at + p.to - p.from,
+            20.0,
+            true,
+        )
     };
     let found = fill_gaps(&run, &align_stretch, &[known(&plays[1])]).expect("searched");
     assert_eq!(found.len(), 1, "found {} plays", found.len());
@@ -420,15 +418,9 @@ fn a_stretch_between_plays_is_searched_for_a_play_and_noise_gives_none() {
 /// apart stay two plays.
 #[test]
 fn plays_that_meet_on_lines_closer_than_a_quarter_second_are_one() {
-    use super::{merge_same_lines, Play};
-    let play = |at: f64, from: f64, start_s: f64, end_s: f64, z: f64| Play {
-        line: line_of(at, from),
-        start_s,
-        end_s,
-        z,
-        cut_before: false,
-        on_main: false,
-        in_doubt: false,
+    use super::merge_same_lines;
+    let play = |at: f64, from: f64, start_s: f64, end_s: f64, z: f64| {
+        play_on(line_of(at, from), start_s, end_s, z, false)
     };
     let merged = merge_same_lines(vec![
         play(46.148, 10.0, 46.0, 54.0, 24.0),
