@@ -32,7 +32,7 @@ use super::Verdict;
 use super::{variants_for, AlignResult};
 use crate::dsp::spectral::SpectralShape;
 use crate::error::Result;
-use boundary::{locate_cut, locate_edge, Edge, Signals};
+use boundary::{locate_edge, Edge, Side, Signals};
 use difference::difference;
 use scan::{rivals, scan_runs, HopRun, Scanned, NEAR_MAIN_S, SAME_LINE_S};
 use serde::{Deserialize, Serialize};
@@ -88,16 +88,19 @@ const LOOK_ALIKE_RATIO: f64 = 0.6;
 const RIVAL_RATIO: f32 = 0.6;
 /// ...at most this many lines in all.
 const RIVALS: usize = 4;
-/// Half-width of the edge searches around an estimated edge (s)...
-const EDGE_SEARCH_S: f64 = 2.0;
-/// ...and how far they reach on the side away from the play (the fine
-/// stage's heard span can stop short of a quiet or talked-over edge), not
-/// past the neighbouring play nor the recording's ends. (Reaching all the
-/// way to the neighbouring play put a start on a repeated chorus 9.3 s off
-/// on a fresh bench seed.)
+/// Half-width of the search for a cut around the scan's estimate (s).
+const CUT_SEARCH_S: f64 = 2.0;
+/// How far an edge next to talk or silence is searched from its estimate
+/// (s) into its play...
 const EDGE_REACH_S: f64 = 8.0;
+/// ...and away from it, not past the neighbouring play nor the recording's
+/// ends: the scan's runs can begin 15 s after a quiet or talked-over start.
+const EDGE_REACH_OUT_S: f64 = 20.0;
 /// Plays whose placed edges are closer than this (s) meet at a cut.
 const MEET_S: f64 = 0.5;
+/// How far (s) from an edge a play's frames are read for its line's model
+/// (its lag and level on the recording).
+const MODEL_REACH_S: f64 = 60.0;
 
 /// A run confirmed by the fine stage.
 #[derive(Debug, Clone)]
@@ -693,6 +696,25 @@ fn drop_look_alikes(run: &Run, plays: Vec<Play>) -> Result<Vec<Play>> {
     Ok(kept)
 }
 
+/// The cut between plays `p` and `q` that meet, searched over recording
+/// times `t_lo..t_hi`.
+fn locate_cut(sig: &Signals, p: &Play, q: &Play, t_lo: f64, t_hi: f64) -> Option<f64> {
+    let (before, after) = (side_near(p, t_lo), side_near(q, t_hi));
+    boundary::locate_cut(sig, &before, &after, (t_lo, t_hi))
+}
+
+/// Play `p` next to one of its edges, near recording time `at`: its model
+/// is read from the part of it within `MODEL_REACH_S` of there.
+fn side_near(p: &Play, at: f64) -> Side<'_> {
+    Side {
+        line: &p.line,
+        play: (
+            p.start_s.max(at - MODEL_REACH_S),
+            p.end_s.min(at + MODEL_REACH_S),
+        ),
+    }
+}
+
 /// Each play's edges: a cut between plays that meet, otherwise the edge of
 /// its evidence next to talk or silence.
 fn place_edges(run: &Run, plays: &mut [Play]) {
@@ -707,13 +729,11 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
         if !p.cut_before {
             let t = p.start_s;
             let prev_end = if i > 0 { plays[i - 1].end_s } else { 0.0 };
-            if let Some(s) = locate_edge(
-                &sig,
-                &p.line,
-                Edge::Start,
-                ((t - EDGE_REACH_S).max(prev_end).max(0.0), t + EDGE_SEARCH_S),
-                (t + EDGE_SEARCH_S, (t + 4.0 * EDGE_SEARCH_S).min(p.end_s)),
-            ) {
+            let search = (
+                (t - EDGE_REACH_OUT_S).max(prev_end).max(0.0),
+                (t + EDGE_REACH_S).min(p.end_s),
+            );
+            if let Some(s) = locate_edge(&sig, &side_near(p, t), Edge::Start, search) {
                 plays[i].start_s = s;
             }
         }
@@ -724,12 +744,10 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
         if meets_next {
             let q = &plays[i + 1];
             let (lo, hi) = (
-                p.end_s.min(q.start_s) - EDGE_SEARCH_S,
-                p.end_s.max(q.start_s) + EDGE_SEARCH_S,
+                p.end_s.min(q.start_s) - CUT_SEARCH_S,
+                p.end_s.max(q.start_s) + CUT_SEARCH_S,
             );
-            if let Some(cut) =
-                locate_cut(&sig, &p.line, &q.line, lo.max(p.start_s), hi.min(q.end_s))
-            {
+            if let Some(cut) = locate_cut(&sig, p, q, lo.max(p.start_s), hi.min(q.end_s)) {
                 plays[i].end_s = cut;
                 plays[i + 1].start_s = cut;
                 plays[i + 1].cut_before = true;
@@ -737,16 +755,11 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
         } else {
             let t = p.end_s;
             let next_start = plays.get(i + 1).map_or(rec_dur, |q| q.start_s);
-            if let Some(e) = locate_edge(
-                &sig,
-                &p.line,
-                Edge::End,
-                (
-                    t - EDGE_SEARCH_S,
-                    (t + EDGE_REACH_S).min(next_start).min(rec_dur),
-                ),
-                ((t - 4.0 * EDGE_SEARCH_S).max(p.start_s), t - EDGE_SEARCH_S),
-            ) {
+            let search = (
+                (t - EDGE_REACH_S).max(p.start_s),
+                (t + EDGE_REACH_OUT_S).min(next_start).min(rec_dur),
+            );
+            if let Some(e) = locate_edge(&sig, &side_near(p, t), Edge::End, search) {
                 plays[i].end_s = e;
             }
         }
@@ -760,10 +773,10 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
             continue;
         }
         let (lo, hi) = (
-            p.end_s.min(q.start_s) - EDGE_SEARCH_S,
-            p.end_s.max(q.start_s) + EDGE_SEARCH_S,
+            p.end_s.min(q.start_s) - CUT_SEARCH_S,
+            p.end_s.max(q.start_s) + CUT_SEARCH_S,
         );
-        if let Some(cut) = locate_cut(&sig, &p.line, &q.line, lo.max(p.start_s), hi.min(q.end_s)) {
+        if let Some(cut) = locate_cut(&sig, p, q, lo.max(p.start_s), hi.min(q.end_s)) {
             plays[i - 1].end_s = cut;
             plays[i].start_s = cut;
             plays[i].cut_before = true;

@@ -15,10 +15,11 @@
 //!   the plays found there join (each confirmed at the recording's rate by
 //!   the single-play refusal's rules).
 
+use super::boundary::{locate_edge, Edge, Side, Signals};
 use super::difference::difference;
 use super::{
     line_on, measure_piece, refused_on_span, same_line, AlignStretch, Line, Play, CUT_GAP_S,
-    LOOK_ALIKE_RATIO,
+    EDGE_REACH_OUT_S, EDGE_REACH_S, LOOK_ALIKE_RATIO,
 };
 use crate::align::pipeline::Run;
 use crate::align::verdict::DIFFERENCE_MIN_Z;
@@ -67,7 +68,7 @@ pub(super) fn verify_plays(
         let Some(seg) = covering.filter(|s| cover(s, t_a, p) >= COVER_MIN * span) else {
             continue;
         };
-        let Some(mut found) = play_of(run, seg, t_a, p.line.rate)? else {
+        let Some(mut found) = play_of(run, seg, (t_a, t_b), p.line.rate)? else {
             continue;
         };
         if same_line(&found.line, &p.line) {
@@ -126,7 +127,7 @@ pub(super) fn fill_gaps(
             continue;
         };
         for seg in &answer.segments {
-            let Some(p) = play_of(run, seg, t_a, rate)? else {
+            let Some(p) = play_of(run, seg, (t_a, t_b), rate)? else {
                 if crate::align::debug_enabled() {
                     eprintln!("segments: gap play refused at the recording's rate");
                 }
@@ -191,10 +192,11 @@ fn cover(seg: &Segment, t0: f64, p: &Play) -> f64 {
     ((seg.dance_end_s + t0).min(p.end_s) - (seg.dance_start_s + t0).max(p.start_s)).max(0.0)
 }
 
-/// A stretch's segment (in the time of the stretch starting at `t0`) as a
-/// play on the recording's clock (`rate`): measured by the fine stage on
-/// its span, `None` where that evidence is what a wrong song gives.
-fn play_of(run: &Run, seg: &Segment, t0: f64, rate: f64) -> Result<Option<Play>> {
+/// A stretch's segment (in the time of the stretch `t0..t1` it was found
+/// in) as a play on the recording's clock (`rate`): its edges placed within
+/// the stretch, measured by the fine stage on that span, `None` where that
+/// evidence is what a wrong song gives.
+fn play_of(run: &Run, seg: &Segment, (t0, t1): (f64, f64), rate: f64) -> Result<Option<Play>> {
     let (start_s, end_s) = (seg.dance_start_s + t0, seg.dance_end_s + t0);
     let t_mid = 0.5 * (start_s + end_s);
     let line = Line {
@@ -202,6 +204,9 @@ fn play_of(run: &Run, seg: &Segment, t0: f64, rate: f64) -> Result<Option<Play>>
         sigma: t_mid - (seg.offset_s + t0),
         rate,
     };
+    // the nested answer's span is what its own stages heard, which can stop
+    // short of the play or run into the talk beside it
+    let (start_s, end_s) = edges_within(run, &line, (start_s, end_s), (t0, t1));
     let Some(piece) = measure_piece(run, &line, start_s, end_s)? else {
         return Ok(None);
     };
@@ -226,6 +231,31 @@ fn play_of(run: &Run, seg: &Segment, t0: f64, rate: f64) -> Result<Option<Play>>
         on_main: false,
         in_doubt: false,
     }))
+}
+
+/// The edges of the play on `line` first placed at `span`, each searched as
+/// far as the plays' edges are ([`EDGE_REACH_S`] into the play,
+/// [`EDGE_REACH_OUT_S`] out of it), within `stretch`.
+fn edges_within(run: &Run, line: &Line, span: (f64, f64), stretch: (f64, f64)) -> (f64, f64) {
+    let sig = Signals {
+        recording: run.recording,
+        song: run.song,
+        fs: run.fs,
+    };
+    let side = Side { line, play: span };
+    let (start, end) = span;
+    let search = (
+        (start - EDGE_REACH_OUT_S).max(stretch.0),
+        (start + EDGE_REACH_S).min(end),
+    );
+    let start = locate_edge(&sig, &side, Edge::Start, search).unwrap_or(start);
+    let search = (
+        (end - EDGE_REACH_S).max(start),
+        (end + EDGE_REACH_OUT_S).min(stretch.1),
+    );
+    let end = locate_edge(&sig, &side, Edge::End, search).unwrap_or(end);
+    run.release_recording();
+    (start, end)
 }
 
 fn debug_answer(what: &str, t_a: f64, t_b: f64, answer: Option<&crate::align::AlignResult>) {

@@ -85,7 +85,7 @@ fn segments(rec: &[f32], song: &[f32]) -> Vec<Segment> {
 /// A play, a restart from the same spot after a pause, then a hard cut to
 /// another part: three segments, each placing the song within a
 /// millisecond at its middle, starting where its play starts (the cut to
-/// 30 ms, the restart to 250 ms) and only the third marked as a cut.
+/// 10 ms, the restart to 50 ms) and only the third marked as a cut.
 #[test]
 fn a_restart_and_a_cut_give_three_segments() {
     let song = song();
@@ -120,9 +120,9 @@ fn a_restart_and_a_cut_give_three_segments() {
         assert!((s.rate - 1.0).abs() < 1e-4, "rate {}", s.rate);
     }
     assert!((found[0].dance_start_s - 2.0).abs() < 0.25, "{found:?}");
-    assert!((found[1].dance_start_s - 19.0).abs() < 0.25, "{found:?}");
-    assert!((found[2].dance_start_s - 31.0).abs() < 0.03, "{found:?}");
-    assert!((found[1].dance_end_s - 31.0).abs() < 0.03, "{found:?}");
+    assert!((found[1].dance_start_s - 19.0).abs() < 0.05, "{found:?}");
+    assert!((found[2].dance_start_s - 31.0).abs() < 0.01, "{found:?}");
+    assert!((found[1].dance_end_s - 31.0).abs() < 0.01, "{found:?}");
     assert!((found[0].dance_end_s - 16.0).abs() < 0.5, "{found:?}");
     let cuts: Vec<bool> = found.iter().map(|s| s.cut_before).collect();
     assert_eq!(cuts, [false, false, true]);
@@ -261,7 +261,6 @@ fn run_of<'a>(
     }
 }
 
-/// The line of a play heard from recording second `at`, song second `from`.
 /// A play on `line` over `start_s..end_s` with coherence `z`, not at a cut.
 fn play_on(line: super::Line, start_s: f64, end_s: f64, z: f64, on_main: bool) -> super::Play {
     super::Play {
@@ -275,6 +274,7 @@ fn play_on(line: super::Line, start_s: f64, end_s: f64, z: f64, on_main: bool) -
     }
 }
 
+/// The line of a play heard from recording second `at`, song second `from`.
 fn line_of(at: f64, from: f64) -> super::Line {
     super::Line {
         t_ref: at,
@@ -314,11 +314,12 @@ fn a_play_explained_by_todays_line_keeps_the_line_fitted_on_it() {
     assert!(err_ms < 1.0, "the play placed {err_ms:.2} ms off");
 }
 
-/// A restart whose scan run (and so its heard span) begins 2 s late: its
+/// A restart whose scan run (and so its heard span) begins 5 s late: its
 /// start is searched back (up to 8 s, not past the previous play) and found
-/// within 250 ms. A play from the recording's first sample is searched from
+/// within 20 ms. A play from the recording's first sample is searched from
 /// there too, and may start at 0 (the song's first notes here are weak).
-/// (Heard 4-6 s late, this restart's start lands 1.05 s early: not solved.)
+/// (Read from one GCC peak per window against half its typical value, the
+/// late restart's start landed 1.05 s early.)
 #[test]
 fn a_start_heard_late_is_searched_back_and_a_first_play_may_start_at_0() {
     use super::place_edges;
@@ -341,15 +342,71 @@ fn a_start_heard_late_is_searched_back_and_a_first_play_may_start_at_0() {
     let play = |p: &PlayAt, start_s: f64, end_s: f64| {
         play_on(line_of(p.at, p.from), start_s, end_s, 20.0, false)
     };
-    let mut found = vec![play(&plays[0], 0.0, 12.0), play(&plays[1], 32.0, 48.0)];
+    let mut found = vec![play(&plays[0], 0.0, 12.0), play(&plays[1], 35.0, 46.0)];
     place_edges(&run, &mut found);
     assert!(found[0].start_s.abs() < 0.25, "start {}", found[0].start_s);
+    let edges = [found[0].end_s, found[1].start_s, found[1].end_s];
+    for (got, want) in edges.iter().zip([12.0, 30.0, 48.0]) {
+        assert!((got - want).abs() < 0.02, "edges {edges:?}");
+    }
+    assert!(!found[1].cut_before);
+}
+
+/// A restart talked over, the volume turned up after its first seconds:
+/// talk (noise bursts 12 dB over the room) from the stop until 2 s into
+/// the play, the song 4.4 dB down for 3 s. Heard from 4 s late, the play's
+/// start is placed within 250 ms (each frame weighs how loud the song is
+/// there, per band, at the level the play shows on its line; a frame
+/// louder than the play's weighs less): 208 ms late here, where talk
+/// covers the song's first notes. A stretch more than 6 dB below the
+/// play's level reads as no song: at a quarter of it, this start lands
+/// where the volume comes up.
+#[test]
+fn a_talked_over_quiet_restart_is_placed_within_a_quarter_second() {
+    use super::place_edges;
+    let song = song();
+    let fs = f64::from(FS);
+    let (stop, start, loud) = (14.0, 20.0, 23.0);
+    let first = PlayAt {
+        at: 2.0,
+        from: 4.0,
+        to: 16.0,
+    };
+    let mut rec = record(&song, &[first], 45.0);
+    let (a, b) = ((start * fs) as usize, (45.0 * fs) as usize);
+    let from = (4.0 * fs) as usize;
+    for (k, v) in rec[a..b].iter_mut().enumerate() {
+        let level = if k < ((loud - start) * fs) as usize {
+            0.6
+        } else {
+            1.0
+        };
+        *v += level * song[from + k];
+    }
+    let talk = noise(rec.len(), 29);
+    for (i, v) in rec.iter_mut().enumerate() {
+        let t = i as f64 / fs;
+        // syllables: 0.2 s on, 0.1 s off
+        if t > stop && t < start + 2.0 && (t * 10.0) as usize % 3 != 2 {
+            *v += 0.08 * talk[i];
+        }
+    }
+    let cancel = CancelToken::new();
+    let run = run_of(&rec, &song, &cancel);
+    let play =
+        |at: f64, start_s: f64, end_s: f64| play_on(line_of(at, 4.0), start_s, end_s, 20.0, false);
+    let mut found = vec![play(2.0, 2.0, 14.0), play(start, start + 4.0, 44.0)];
+    place_edges(&run, &mut found);
     assert!(
-        (found[1].start_s - 30.0).abs() < 0.25,
-        "start {}",
+        (found[1].start_s - start).abs() < 0.25,
+        "start {} (want {start})",
         found[1].start_s
     );
-    assert!(!found[1].cut_before);
+    assert!(
+        (found[0].end_s - stop).abs() < 0.05,
+        "end {}",
+        found[0].end_s
+    );
 }
 
 /// The stretches between plays, aligned on their own: a play the scan
