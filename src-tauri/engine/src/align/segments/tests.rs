@@ -355,14 +355,12 @@ fn a_start_heard_late_is_searched_back_and_a_first_play_may_start_at_0() {
 /// A restart talked over, the volume turned up after its first seconds:
 /// talk (noise bursts 12 dB over the room) from the stop until 2 s into
 /// the play, the song 4.4 dB down for 3 s. Heard from 4 s late, the play's
-/// start is placed within 250 ms (each frame weighs how loud the song is
-/// there, per band, at the level the play shows on its line; a frame
-/// louder than the play's weighs less): 208 ms late here, where talk
-/// covers the song's first notes. A stretch more than 6 dB below the
-/// play's level reads as no song: at a quarter of it, this start lands
-/// where the volume comes up.
+/// start is placed within 50 ms (8 ms late here): each frame weighs how
+/// loud the song is there, per band, tested at half the level the play
+/// shows on its line; a frame louder than the play's weighs less. (Tested
+/// at the play's full level, this start lands 208 ms late.)
 #[test]
-fn a_talked_over_quiet_restart_is_placed_within_a_quarter_second() {
+fn a_talked_over_quiet_restart_is_placed_within_50_ms() {
     use super::place_edges;
     let song = song();
     let fs = f64::from(FS);
@@ -398,7 +396,7 @@ fn a_talked_over_quiet_restart_is_placed_within_a_quarter_second() {
     let mut found = vec![play(2.0, 2.0, 14.0), play(start, start + 4.0, 44.0)];
     place_edges(&run, &mut found);
     assert!(
-        (found[1].start_s - start).abs() < 0.25,
+        (found[1].start_s - start).abs() < 0.05,
         "start {} (want {start})",
         found[1].start_s
     );
