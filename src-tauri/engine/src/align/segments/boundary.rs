@@ -397,6 +397,14 @@ pub(super) fn locate_edge(
     edge: Edge,
     (t_lo, t_hi): (f64, f64),
 ) -> Option<f64> {
+    // the play cannot reach before the song's first sample on its line, nor
+    // past its last (there a frame has no song to test, and no say)
+    let song_s = sig.song.len() as f64 / sig.fs;
+    let (song_from, song_to) = (side.line.dance_at(0.0), side.line.dance_at(song_s));
+    let (t_lo, t_hi) = (t_lo.max(song_from), t_hi.min(song_to));
+    if t_hi <= t_lo {
+        return None;
+    }
     let mut framer = Framer::new(sig.fs);
     let (times, ratio) = line_ratio(sig, &mut framer, side, (t_lo, t_hi), level_of(edge))?;
     let sign = if edge == Edge::Start { -1.0 } else { 1.0 };

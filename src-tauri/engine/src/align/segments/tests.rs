@@ -352,6 +352,32 @@ fn a_start_heard_late_is_searched_back_and_a_first_play_may_start_at_0() {
     assert!(!found[1].cut_before);
 }
 
+/// A play of the song from its first sample, 2 s into the recording (room
+/// noise before), heard from 3 s late: it starts where the song does on
+/// its line, not at the recording's start (a frame before the song's first
+/// sample has no song to test: the play cannot reach there).
+#[test]
+fn a_play_from_the_songs_first_sample_starts_where_the_song_does() {
+    use super::place_edges;
+    let song = song();
+    let plays = [PlayAt {
+        at: 2.0,
+        from: 0.0,
+        to: 14.0,
+    }];
+    let rec = record(&song, &plays, 30.0);
+    let cancel = CancelToken::new();
+    let run = run_of(&rec, &song, &cancel);
+    let line = line_of(2.0, 0.0);
+    let mut found = vec![play_on(line, 5.0, 16.0, 20.0, false)];
+    place_edges(&run, &mut found);
+    assert!(
+        (found[0].start_s - 2.0).abs() < 0.02,
+        "start {}",
+        found[0].start_s
+    );
+}
+
 /// A restart talked over, the volume turned up after its first seconds:
 /// talk (noise bursts 12 dB over the room) from the stop until 2 s into
 /// the play, the song 4.4 dB down for 3 s. Heard from 4 s late, the play's
