@@ -35,9 +35,10 @@ use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const DATA: &str = "frames.jpegs";
 const INDEX: &str = "index.json";
@@ -103,6 +104,9 @@ struct Inner {
 struct State {
     width: u32,
     stop: CancelToken,
+    /// Frames the picture view waits for on the decode path: the build
+    /// pauses while there are any.
+    waiting: AtomicUsize,
     inner: Mutex<Inner>,
 }
 
@@ -126,6 +130,7 @@ impl Proxy {
         let state = Arc::new(State {
             width,
             stop: CancelToken::new(),
+            waiting: AtomicUsize::new(0),
             inner: Mutex::new(Inner {
                 entries: Vec::new(),
                 height: 0,
@@ -175,6 +180,17 @@ impl Proxy {
         self.state.width
     }
 
+    /// Pauses the build (after the frame it is on) until the returned guard
+    /// is dropped: a frame the view waits for is decoded with both cores.
+    /// (On 2 cores the build, even at the lowest priority, shares the
+    /// processor's caches and, on one hyper-threaded core, its units.)
+    pub fn hold(&self) -> Hold {
+        self.state.waiting.fetch_add(1, Ordering::SeqCst);
+        Hold {
+            state: Arc::clone(&self.state),
+        }
+    }
+
     /// The frame whose interval `[start, end)` holds `ts` (stream ticks), if
     /// the proxy holds it and it reads back.
     pub fn frame(&self, ts: i64) -> Option<CachedFrame> {
@@ -214,6 +230,20 @@ impl Proxy {
         }
     }
 }
+
+/// The build paused while it lives ([`Proxy::hold`]).
+pub(crate) struct Hold {
+    state: Arc<State>,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.state.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// How often a paused build looks whether it may go on.
+const PAUSE_POLL: Duration = Duration::from_millis(2);
 
 impl Drop for Proxy {
     fn drop(&mut self) {
@@ -306,7 +336,13 @@ fn decode_all(video: &Path, data: &Path, writer: &mut File, state: &State) -> Re
     let mut src = VideoSource::open(video, PROXY_DECODE_THREADS)?;
     let mut maker = PictureMaker::new();
     let mut offset = 0u64;
-    while let Some(f) = src.next()? {
+    loop {
+        while state.waiting.load(Ordering::SeqCst) > 0 && !state.stop.is_cancelled() {
+            std::thread::sleep(PAUSE_POLL);
+        }
+        let Some(f) = src.next()? else {
+            break;
+        };
         if state.stop.is_cancelled() {
             return Err(EngineError::Cancelled);
         }
@@ -403,5 +439,52 @@ fn lower_priority() {
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
         let _ = libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Proxy;
+    use std::time::{Duration, Instant};
+
+    /// A build held pauses (after the frame it is on) and goes on to the end
+    /// once the hold is dropped.
+    #[test]
+    fn a_held_build_pauses_and_goes_on_when_let_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let video = dir.path().join("v.mp4");
+        let made = std::process::Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=s=320x240:r=30:d=20",
+            ])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "30"])
+            .arg(&video)
+            .status()
+            .expect("run the ffmpeg CLI (test fixtures)");
+        assert!(made.success(), "ffmpeg made the fixture");
+        let proxy = Proxy::start(&video, &dir.path().join("proxies"), 64, "test-proxy".into())
+            .expect("start");
+        let hold = proxy.hold();
+        let frames = || proxy.status(|t| t as f64).frames;
+        std::thread::sleep(Duration::from_millis(300));
+        let settled = frames();
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(frames(), settled, "no frame made while held");
+        assert!(settled < 600, "held before the end: {settled} frames");
+        drop(hold);
+        let t0 = Instant::now();
+        while !proxy.status(|t| t as f64).ready {
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "not ready after 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(frames(), 600, "every frame once let go");
     }
 }

@@ -290,6 +290,8 @@ impl FrameServer {
             }
             return Ok(self.to_frame(f));
         }
+        // the proxy's build waits while a frame is decoded for the view
+        let _hold = self.proxy.get().map(Proxy::hold);
         let (reply, answer) = mpsc::sync_channel(1);
         tx.send(Msg::Frame(Request {
             ts,
