@@ -715,6 +715,44 @@ fn side_near(p: &Play, at: f64) -> Side<'_> {
     }
 }
 
+/// What lies between two plays heard close together.
+enum Between {
+    /// One gives way to the other at this time (s).
+    Cut(f64),
+    /// The first ends, then the second starts (s): neither line explains
+    /// the stretch between (a stop, talk, a restart).
+    Gap(f64, f64),
+}
+
+/// Between plays `p` and `q`, heard within `CUT_GAP_S` of each other: the
+/// cut the two lines' ratios place, unless each play's own edges, searched
+/// from it, leave at least `CUT_GAP_S` between them (the scan's spans of a
+/// stop and a quick restart can meet; a cut would give the talk between
+/// them to one of the two). (At 1 s, a cut whose first play's last 1.6 s
+/// are quiet became a gap on a bench set; the five stops it found were
+/// 3.8-6.1 s long.)
+fn between(sig: &Signals, p: &Play, q: &Play) -> Option<Between> {
+    let (lo, hi) = (
+        p.end_s.min(q.start_s) - CUT_SEARCH_S,
+        p.end_s.max(q.start_s) + CUT_SEARCH_S,
+    );
+    let cut = locate_cut(sig, p, q, lo.max(p.start_s), hi.min(q.end_s))?;
+    let end_search = (
+        (cut - EDGE_REACH_S).max(p.start_s),
+        (cut + EDGE_REACH_OUT_S).min(q.end_s),
+    );
+    let start_search = (
+        (cut - EDGE_REACH_OUT_S).max(p.start_s),
+        (cut + EDGE_REACH_S).min(q.end_s),
+    );
+    let end = locate_edge(sig, &side_near(p, cut), Edge::End, end_search);
+    let start = locate_edge(sig, &side_near(q, cut), Edge::Start, start_search);
+    match (end, start) {
+        (Some(end), Some(start)) if start - end >= CUT_GAP_S => Some(Between::Gap(end, start)),
+        _ => Some(Between::Cut(cut)),
+    }
+}
+
 /// Each play's edges: a cut between plays that meet, otherwise the edge of
 /// its evidence next to talk or silence.
 fn place_edges(run: &Run, plays: &mut [Play]) {
@@ -743,14 +781,17 @@ fn place_edges(run: &Run, plays: &mut [Play]) {
         let p = &plays[i];
         if meets_next {
             let q = &plays[i + 1];
-            let (lo, hi) = (
-                p.end_s.min(q.start_s) - CUT_SEARCH_S,
-                p.end_s.max(q.start_s) + CUT_SEARCH_S,
-            );
-            if let Some(cut) = locate_cut(&sig, p, q, lo.max(p.start_s), hi.min(q.end_s)) {
-                plays[i].end_s = cut;
-                plays[i + 1].start_s = cut;
-                plays[i + 1].cut_before = true;
+            match between(&sig, p, q) {
+                Some(Between::Cut(cut)) => {
+                    plays[i].end_s = cut;
+                    plays[i + 1].start_s = cut;
+                    plays[i + 1].cut_before = true;
+                }
+                Some(Between::Gap(end, start)) => {
+                    plays[i].end_s = end;
+                    plays[i + 1].start_s = start;
+                }
+                None => {}
             }
         } else {
             let t = p.end_s;

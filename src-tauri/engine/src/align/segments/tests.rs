@@ -378,6 +378,39 @@ fn a_play_from_the_songs_first_sample_starts_where_the_song_does() {
     );
 }
 
+/// A stop and a quick restart whose scan spans meet (heard 1 s apart): not
+/// a cut, which would give the 4 s between them to one play; each play's
+/// own edges, to 50 ms.
+#[test]
+fn plays_heard_close_together_keep_the_stop_between_them() {
+    use super::place_edges;
+    let song = song();
+    let plays = [
+        PlayAt {
+            at: 2.0,
+            from: 4.0,
+            to: 16.0,
+        },
+        PlayAt {
+            at: 18.0,
+            from: 4.0,
+            to: 20.0,
+        },
+    ];
+    let rec = record(&song, &plays, 40.0);
+    let cancel = CancelToken::new();
+    let run = run_of(&rec, &song, &cancel);
+    let mut found = vec![
+        play_on(line_of(2.0, 4.0), 2.0, 15.5, 20.0, false),
+        play_on(line_of(18.0, 4.0), 16.5, 34.0, 20.0, false),
+    ];
+    place_edges(&run, &mut found);
+    let edges = [found[0].end_s, found[1].start_s];
+    assert!((edges[0] - 14.0).abs() < 0.05, "edges {edges:?}");
+    assert!((edges[1] - 18.0).abs() < 0.05, "edges {edges:?}");
+    assert!(!found[1].cut_before);
+}
+
 /// A restart talked over, the volume turned up after its first seconds:
 /// talk (noise bursts 12 dB over the room) from the stop until 2 s into
 /// the play, the song 4.4 dB down for 3 s. Heard from 4 s late, the play's
