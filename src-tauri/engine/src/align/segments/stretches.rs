@@ -17,9 +17,10 @@
 
 use super::boundary::{locate_edge, Edge, Side, Signals};
 use super::difference::difference;
+use super::edges::{EDGE_REACH_OUT_S, EDGE_REACH_S};
 use super::{
     line_on, measure_piece, refused_on_span, same_line, AlignStretch, Line, Play, CUT_GAP_S,
-    EDGE_REACH_OUT_S, EDGE_REACH_S, LOOK_ALIKE_RATIO,
+    LOOK_ALIKE_RATIO,
 };
 use crate::align::pipeline::Run;
 use crate::align::verdict::DIFFERENCE_MIN_Z;

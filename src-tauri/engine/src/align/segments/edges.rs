@@ -1,0 +1,150 @@
+//! Each play's edges, once the plays are known: where it starts and ends
+//! next to talk or silence, or the cut where it gives way to the next
+//! (the ratios of `boundary`, searched around the scan's estimates).
+
+use super::boundary::{self, locate_edge, Edge, Side, Signals};
+use super::{Play, CUT_GAP_S};
+use crate::align::pipeline::Run;
+
+/// Half-width of the search for a cut around the scan's estimate (s).
+const CUT_SEARCH_S: f64 = 2.0;
+/// How far an edge next to talk or silence is searched from its estimate
+/// (s) into its play...
+pub(super) const EDGE_REACH_S: f64 = 8.0;
+/// ...and away from it, not past the neighbouring play nor the recording's
+/// ends: the scan's runs can begin 15 s after a quiet or talked-over start.
+pub(super) const EDGE_REACH_OUT_S: f64 = 20.0;
+/// Plays whose placed edges are closer than this (s) meet at a cut.
+const MEET_S: f64 = 0.5;
+/// How far (s) from an edge a play's frames are read for its line's model
+/// (its lag and level on the recording).
+const MODEL_REACH_S: f64 = 60.0;
+
+/// The cut between plays `p` and `q` that meet, searched over recording
+/// times `t_lo..t_hi`.
+fn locate_cut(sig: &Signals, p: &Play, q: &Play, t_lo: f64, t_hi: f64) -> Option<f64> {
+    let (before, after) = (side_near(p, t_lo), side_near(q, t_hi));
+    boundary::locate_cut(sig, &before, &after, (t_lo, t_hi))
+}
+
+/// Play `p` next to one of its edges, near recording time `at`: its model
+/// is read from the part of it within `MODEL_REACH_S` of there.
+fn side_near(p: &Play, at: f64) -> Side<'_> {
+    Side {
+        line: &p.line,
+        play: (
+            p.start_s.max(at - MODEL_REACH_S),
+            p.end_s.min(at + MODEL_REACH_S),
+        ),
+    }
+}
+
+/// What lies between two plays heard close together.
+enum Between {
+    /// One gives way to the other at this time (s).
+    Cut(f64),
+    /// The first ends, then the second starts (s): neither line explains
+    /// the stretch between (a stop, talk, a restart).
+    Gap(f64, f64),
+}
+
+/// Between plays `p` and `q`, heard within `CUT_GAP_S` of each other: the
+/// cut the two lines' ratios place, unless each play's own edges, searched
+/// from it, leave at least `CUT_GAP_S` between them (the scan's spans of a
+/// stop and a quick restart can meet; a cut would give the talk between
+/// them to one of the two). (At 1 s, a cut whose first play's last 1.6 s
+/// are quiet became a gap on a bench set; the five stops it found were
+/// 3.8-6.1 s long.)
+fn between(sig: &Signals, p: &Play, q: &Play) -> Option<Between> {
+    let (lo, hi) = (
+        p.end_s.min(q.start_s) - CUT_SEARCH_S,
+        p.end_s.max(q.start_s) + CUT_SEARCH_S,
+    );
+    let cut = locate_cut(sig, p, q, lo.max(p.start_s), hi.min(q.end_s))?;
+    let end_search = (
+        (cut - EDGE_REACH_S).max(p.start_s),
+        (cut + EDGE_REACH_OUT_S).min(q.end_s),
+    );
+    let start_search = (
+        (cut - EDGE_REACH_OUT_S).max(p.start_s),
+        (cut + EDGE_REACH_S).min(q.end_s),
+    );
+    let end = locate_edge(sig, &side_near(p, cut), Edge::End, end_search);
+    let start = locate_edge(sig, &side_near(q, cut), Edge::Start, start_search);
+    match (end, start) {
+        (Some(end), Some(start)) if start - end >= CUT_GAP_S => Some(Between::Gap(end, start)),
+        _ => Some(Between::Cut(cut)),
+    }
+}
+
+/// Each play's edges: a cut between plays that meet, otherwise the edge of
+/// its evidence next to talk or silence.
+pub(super) fn place_edges(run: &Run, plays: &mut [Play]) {
+    let sig = Signals {
+        recording: run.recording,
+        song: run.song,
+        fs: run.fs,
+    };
+    let rec_dur = run.recording.len() as f64 / run.fs;
+    for i in 0..plays.len() {
+        let p = &plays[i];
+        if !p.cut_before {
+            let t = p.start_s;
+            let prev_end = if i > 0 { plays[i - 1].end_s } else { 0.0 };
+            let search = (
+                (t - EDGE_REACH_OUT_S).max(prev_end).max(0.0),
+                (t + EDGE_REACH_S).min(p.end_s),
+            );
+            if let Some(s) = locate_edge(&sig, &side_near(p, t), Edge::Start, search) {
+                plays[i].start_s = s;
+            }
+        }
+        let meets_next = plays
+            .get(i + 1)
+            .is_some_and(|q| q.start_s - plays[i].end_s <= CUT_GAP_S);
+        let p = &plays[i];
+        if meets_next {
+            let q = &plays[i + 1];
+            match between(&sig, p, q) {
+                Some(Between::Cut(cut)) => {
+                    plays[i].end_s = cut;
+                    plays[i + 1].start_s = cut;
+                    plays[i + 1].cut_before = true;
+                }
+                Some(Between::Gap(end, start)) => {
+                    plays[i].end_s = end;
+                    plays[i + 1].start_s = start;
+                }
+                None => {}
+            }
+        } else {
+            let t = p.end_s;
+            let next_start = plays.get(i + 1).map_or(rec_dur, |q| q.start_s);
+            let search = (
+                (t - EDGE_REACH_S).max(p.start_s),
+                (t + EDGE_REACH_OUT_S).min(next_start).min(rec_dur),
+            );
+            if let Some(e) = locate_edge(&sig, &side_near(p, t), Edge::End, search) {
+                plays[i].end_s = e;
+            }
+        }
+        // each play's edges read their own stretch of a long take
+        run.release_recording();
+    }
+    // plays whose edges, once placed, meet: a cut between them
+    for i in 1..plays.len() {
+        let (p, q) = (&plays[i - 1], &plays[i]);
+        if q.cut_before || q.start_s - p.end_s > MEET_S {
+            continue;
+        }
+        let (lo, hi) = (
+            p.end_s.min(q.start_s) - CUT_SEARCH_S,
+            p.end_s.max(q.start_s) + CUT_SEARCH_S,
+        );
+        if let Some(cut) = locate_cut(&sig, p, q, lo.max(p.start_s), hi.min(q.end_s)) {
+            plays[i - 1].end_s = cut;
+            plays[i].start_s = cut;
+            plays[i].cut_before = true;
+        }
+    }
+}
