@@ -119,14 +119,13 @@ struct Frames {
     song: Vec<Complex<f32>>,
 }
 
-/// The frames `hop` samples apart over recording times `t_lo..t_hi`.
-fn frames(
+/// The first sample of each frame `hop` samples apart over recording times
+/// `t_lo..t_hi`.
+fn frame_starts(
     sig: &Signals,
-    framer: &mut Framer,
-    line: &Line,
     (t_lo, t_hi): (f64, f64),
     hop: usize,
-) -> Frames {
+) -> impl Iterator<Item = usize> {
     let first = (t_lo * sig.fs).max(0.0) as usize;
     let last = ((t_hi * sig.fs).max(0.0) as usize).min(sig.recording.len().saturating_sub(FRAME));
     let count = if last >= first && sig.recording.len() >= FRAME {
@@ -134,19 +133,41 @@ fn frames(
     } else {
         0
     };
+    (first..).step_by(hop).take(count)
+}
+
+/// Centre (s) of the frame starting at sample `a`.
+fn centre(sig: &Signals, a: usize) -> f64 {
+    (a as f64 + 0.5 * FRAME as f64) / sig.fs
+}
+
+/// Appends the band spectra of the recording's frame starting at sample
+/// `a` and of the song under it as `line` reads it.
+fn push_frame(
+    sig: &Signals,
+    framer: &mut Framer,
+    line: &Line,
+    a: usize,
+    (recording, song): (&mut Vec<Complex<f32>>, &mut Vec<Complex<f32>>),
+) {
+    framer.push(Some(&sig.recording[a..a + FRAME]), 0.0, recording);
+    let pos = line.song_at(a as f64 / sig.fs) * sig.fs;
+    let i0 = pos.floor();
+    let excerpt = (i0 >= 0.0 && i0 as usize + FRAME <= sig.song.len())
+        .then(|| &sig.song[i0 as usize..i0 as usize + FRAME]);
+    framer.push(excerpt, pos - i0, song);
+}
+
+/// The frames `hop` samples apart over recording times `span`.
+fn frames(sig: &Signals, framer: &mut Framer, line: &Line, span: (f64, f64), hop: usize) -> Frames {
     let mut out = Frames {
-        times: Vec::with_capacity(count),
-        recording: Vec::with_capacity(count * framer.bins()),
-        song: Vec::with_capacity(count * framer.bins()),
+        times: Vec::new(),
+        recording: Vec::new(),
+        song: Vec::new(),
     };
-    for a in (first..=last).step_by(hop).take(count) {
-        framer.push(Some(&sig.recording[a..a + FRAME]), 0.0, &mut out.recording);
-        let pos = line.song_at(a as f64 / sig.fs) * sig.fs;
-        let i0 = pos.floor();
-        let excerpt = (i0 >= 0.0 && i0 as usize + FRAME <= sig.song.len())
-            .then(|| &sig.song[i0 as usize..i0 as usize + FRAME]);
-        framer.push(excerpt, pos - i0, &mut out.song);
-        out.times.push((a as f64 + 0.5 * FRAME as f64) / sig.fs);
+    for a in frame_starts(sig, span, hop) {
+        push_frame(sig, framer, line, a, (&mut out.recording, &mut out.song));
+        out.times.push(centre(sig, a));
     }
     out
 }
@@ -224,28 +245,20 @@ impl LineModel {
         })
     }
 
-    /// Per frame, the log-likelihood ratio (up to a scale) of "the song on
-    /// the line, at `level` times the play's gain" against "no song".
-    fn ratio(&self, frames: &Frames, bins: usize, level: f64) -> Vec<f64> {
-        frames
-            .recording
-            .chunks_exact(bins)
-            .zip(frames.song.chunks_exact(bins))
-            .map(|(x, y)| {
-                let ratio: f64 = (0..bins)
-                    .map(|b| {
-                        level
-                            * f64::from((x[b] * y[b].conj() * self.turn[b]).re)
-                            * self.fit_weight[b]
-                            - level * level * f64::from(y[b].norm_sqr()) * self.energy_weight[b]
-                    })
-                    .sum();
-                // a frame louder than the play's are (talk, a shout, a
-                // slammed door) holds that much more noise: it votes less
-                let power: f64 = x.iter().map(|c| f64::from(c.norm_sqr())).sum();
-                ratio / (power / self.power).max(1.0)
+    /// A frame's log-likelihood ratio (up to a scale) of "the song on the
+    /// line, at `level` times the play's gain" against "no song", from its
+    /// recording and song spectra.
+    fn ratio(&self, x: &[Complex<f32>], y: &[Complex<f32>], level: f64) -> f64 {
+        let ratio: f64 = (0..x.len())
+            .map(|b| {
+                level * f64::from((x[b] * y[b].conj() * self.turn[b]).re) * self.fit_weight[b]
+                    - level * level * f64::from(y[b].norm_sqr()) * self.energy_weight[b]
             })
-            .collect()
+            .sum();
+        // a frame louder than the play's are (talk, a shout, a slammed
+        // door) holds that much more noise: it votes less
+        let power: f64 = x.iter().map(|c| f64::from(c.norm_sqr())).sum();
+        ratio / (power / self.power).max(1.0)
     }
 }
 
@@ -300,9 +313,17 @@ fn line_ratio(
     let play = frames(sig, framer, side.line, side.play, MODEL_HOP);
     let model = LineModel::of(framer, &play)?;
     drop(play);
-    let search = frames(sig, framer, side.line, span, HOP);
-    let ratio = model.ratio(&search, framer.bins(), level);
-    Some((search.times, ratio))
+    // frame by frame: a long search keeps no spectra
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    let (mut times, mut ratio) = (Vec::new(), Vec::new());
+    for a in frame_starts(sig, span, HOP) {
+        x.clear();
+        y.clear();
+        push_frame(sig, framer, side.line, a, (&mut x, &mut y));
+        times.push(centre(sig, a));
+        ratio.push(model.ratio(&x, &y, level));
+    }
+    Some((times, ratio))
 }
 
 /// The change point of `d` (time, value): the split maximising the sum
