@@ -10,19 +10,47 @@ use crate::align::pipeline::Run;
 const CUT_SEARCH_S: f64 = 2.0;
 /// How far an edge next to talk or silence is searched from its estimate
 /// (s) into its play...
-pub(super) const EDGE_REACH_S: f64 = 8.0;
+const EDGE_REACH_S: f64 = 8.0;
 /// ...and away from it, not past the neighbouring play nor the recording's
 /// ends: the scan's runs can begin 15 s after a quiet or talked-over start.
-pub(super) const EDGE_REACH_OUT_S: f64 = 20.0;
+const EDGE_REACH_OUT_S: f64 = 20.0;
 /// Plays whose placed edges are closer than this (s) meet at a cut.
 const MEET_S: f64 = 0.5;
 /// How far (s) from an edge a play's frames are read for its line's model
 /// (its lag and level on the recording).
 const MODEL_REACH_S: f64 = 60.0;
 
-/// The cut between plays `p` and `q` that meet, searched over recording
-/// times `t_lo..t_hi`.
-fn locate_cut(sig: &Signals, p: &Play, q: &Play, t_lo: f64, t_hi: f64) -> Option<f64> {
+/// The recording and the song of `run` as the edges read them.
+pub(super) fn signals_of<'a>(run: &Run<'a>) -> Signals<'a> {
+    Signals {
+        recording: run.recording,
+        song: run.song,
+        fs: run.fs,
+    }
+}
+
+/// Where the `edge` of the play `side`, estimated at `at`, lies next to
+/// talk or silence: searched [`EDGE_REACH_S`] into the play and
+/// [`EDGE_REACH_OUT_S`] out of it, within recording times `lo..hi`.
+pub(super) fn edge_near(
+    sig: &Signals,
+    side: &Side,
+    edge: Edge,
+    at: f64,
+    (lo, hi): (f64, f64),
+) -> Option<f64> {
+    let search = match edge {
+        Edge::Start => ((at - EDGE_REACH_OUT_S).max(lo), (at + EDGE_REACH_S).min(hi)),
+        Edge::End => ((at - EDGE_REACH_S).max(lo), (at + EDGE_REACH_OUT_S).min(hi)),
+    };
+    locate_edge(sig, side, edge, search)
+}
+
+/// The cut between plays `p` and `q` that meet, searched `CUT_SEARCH_S`
+/// around both estimates, within the two plays.
+fn locate_cut(sig: &Signals, p: &Play, q: &Play) -> Option<f64> {
+    let t_lo = (p.end_s.min(q.start_s) - CUT_SEARCH_S).max(p.start_s);
+    let t_hi = (p.end_s.max(q.start_s) + CUT_SEARCH_S).min(q.end_s);
     let (before, after) = (side_near(p, t_lo), side_near(q, t_hi));
     boundary::locate_cut(sig, &before, &after, (t_lo, t_hi))
 }
@@ -56,21 +84,10 @@ enum Between {
 /// are quiet became a gap on a bench set; the five stops it found were
 /// 3.8-6.1 s long.)
 fn between(sig: &Signals, p: &Play, q: &Play) -> Option<Between> {
-    let (lo, hi) = (
-        p.end_s.min(q.start_s) - CUT_SEARCH_S,
-        p.end_s.max(q.start_s) + CUT_SEARCH_S,
-    );
-    let cut = locate_cut(sig, p, q, lo.max(p.start_s), hi.min(q.end_s))?;
-    let end_search = (
-        (cut - EDGE_REACH_S).max(p.start_s),
-        (cut + EDGE_REACH_OUT_S).min(q.end_s),
-    );
-    let start_search = (
-        (cut - EDGE_REACH_OUT_S).max(p.start_s),
-        (cut + EDGE_REACH_S).min(q.end_s),
-    );
-    let end = locate_edge(sig, &side_near(p, cut), Edge::End, end_search);
-    let start = locate_edge(sig, &side_near(q, cut), Edge::Start, start_search);
+    let cut = locate_cut(sig, p, q)?;
+    let within = (p.start_s, q.end_s);
+    let end = edge_near(sig, &side_near(p, cut), Edge::End, cut, within);
+    let start = edge_near(sig, &side_near(q, cut), Edge::Start, cut, within);
     match (end, start) {
         (Some(end), Some(start)) if start - end >= CUT_GAP_S => Some(Between::Gap(end, start)),
         _ => Some(Between::Cut(cut)),
@@ -80,22 +97,15 @@ fn between(sig: &Signals, p: &Play, q: &Play) -> Option<Between> {
 /// Each play's edges: a cut between plays that meet, otherwise the edge of
 /// its evidence next to talk or silence.
 pub(super) fn place_edges(run: &Run, plays: &mut [Play]) {
-    let sig = Signals {
-        recording: run.recording,
-        song: run.song,
-        fs: run.fs,
-    };
+    let sig = signals_of(run);
     let rec_dur = run.recording.len() as f64 / run.fs;
     for i in 0..plays.len() {
         let p = &plays[i];
         if !p.cut_before {
             let t = p.start_s;
             let prev_end = if i > 0 { plays[i - 1].end_s } else { 0.0 };
-            let search = (
-                (t - EDGE_REACH_OUT_S).max(prev_end).max(0.0),
-                (t + EDGE_REACH_S).min(p.end_s),
-            );
-            if let Some(s) = locate_edge(&sig, &side_near(p, t), Edge::Start, search) {
+            let within = (prev_end.max(0.0), p.end_s);
+            if let Some(s) = edge_near(&sig, &side_near(p, t), Edge::Start, t, within) {
                 plays[i].start_s = s;
             }
         }
@@ -120,11 +130,8 @@ pub(super) fn place_edges(run: &Run, plays: &mut [Play]) {
         } else {
             let t = p.end_s;
             let next_start = plays.get(i + 1).map_or(rec_dur, |q| q.start_s);
-            let search = (
-                (t - EDGE_REACH_S).max(p.start_s),
-                (t + EDGE_REACH_OUT_S).min(next_start).min(rec_dur),
-            );
-            if let Some(e) = locate_edge(&sig, &side_near(p, t), Edge::End, search) {
+            let within = (p.start_s, next_start.min(rec_dur));
+            if let Some(e) = edge_near(&sig, &side_near(p, t), Edge::End, t, within) {
                 plays[i].end_s = e;
             }
         }
@@ -137,11 +144,7 @@ pub(super) fn place_edges(run: &Run, plays: &mut [Play]) {
         if q.cut_before || q.start_s - p.end_s > MEET_S {
             continue;
         }
-        let (lo, hi) = (
-            p.end_s.min(q.start_s) - CUT_SEARCH_S,
-            p.end_s.max(q.start_s) + CUT_SEARCH_S,
-        );
-        if let Some(cut) = locate_cut(&sig, p, q, lo.max(p.start_s), hi.min(q.end_s)) {
+        if let Some(cut) = locate_cut(&sig, p, q) {
             plays[i - 1].end_s = cut;
             plays[i].start_s = cut;
             plays[i].cut_before = true;

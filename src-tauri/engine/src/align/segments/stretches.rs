@@ -15,9 +15,9 @@
 //!   the plays found there join (each confirmed at the recording's rate by
 //!   the single-play refusal's rules).
 
-use super::boundary::{locate_edge, Edge, Side, Signals};
+use super::boundary::{Edge, Side};
 use super::difference::difference;
-use super::edges::{EDGE_REACH_OUT_S, EDGE_REACH_S};
+use super::edges::{edge_near, signals_of};
 use super::{
     line_on, measure_piece, refused_on_span, same_line, AlignStretch, Line, Play, CUT_GAP_S,
     LOOK_ALIKE_RATIO,
@@ -235,26 +235,13 @@ fn play_of(run: &Run, seg: &Segment, (t0, t1): (f64, f64), rate: f64) -> Result<
 }
 
 /// The edges of the play on `line` first placed at `span`, each searched as
-/// far as the plays' edges are ([`EDGE_REACH_S`] into the play,
-/// [`EDGE_REACH_OUT_S`] out of it), within `stretch`.
+/// far as the plays' edges are ([`edge_near`]), within `stretch`.
 fn edges_within(run: &Run, line: &Line, span: (f64, f64), stretch: (f64, f64)) -> (f64, f64) {
-    let sig = Signals {
-        recording: run.recording,
-        song: run.song,
-        fs: run.fs,
-    };
+    let sig = signals_of(run);
     let side = Side { line, play: span };
     let (start, end) = span;
-    let search = (
-        (start - EDGE_REACH_OUT_S).max(stretch.0),
-        (start + EDGE_REACH_S).min(end),
-    );
-    let start = locate_edge(&sig, &side, Edge::Start, search).unwrap_or(start);
-    let search = (
-        (end - EDGE_REACH_S).max(start),
-        (end + EDGE_REACH_OUT_S).min(stretch.1),
-    );
-    let end = locate_edge(&sig, &side, Edge::End, search).unwrap_or(end);
+    let start = edge_near(&sig, &side, Edge::Start, start, (stretch.0, end)).unwrap_or(start);
+    let end = edge_near(&sig, &side, Edge::End, end, (start, stretch.1)).unwrap_or(end);
     run.release_recording();
     (start, end)
 }
