@@ -9,6 +9,18 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use std::sync::Arc;
 
+/// The bins `lo..=hi` of a `fft_len`-point spectrum of a signal sampled at
+/// `rate_hz` that lie within `band_hz`: above DC, below Nyquist, two at
+/// least.
+pub(crate) fn band_bins(rate_hz: f64, fft_len: usize, band_hz: (f64, f64)) -> (usize, usize) {
+    let bin_hz = rate_hz / fft_len as f64;
+    let lo_bin = ((band_hz.0 / bin_hz).ceil() as usize).max(1);
+    let hi_bin = ((band_hz.1 / bin_hz).floor() as usize)
+        .min(fft_len / 2 - 1)
+        .max(lo_bin + 1);
+    (lo_bin, hi_bin)
+}
+
 pub(crate) struct GccPhat {
     win_len: usize,
     max_lag: usize,
@@ -35,11 +47,7 @@ impl GccPhat {
         let mut planner = RealFftPlanner::<f32>::new();
         let forward = planner.plan_fft_forward(fft_len);
         let inverse = planner.plan_fft_inverse(fft_len);
-        let bin_hz = f64::from(rate_hz) / fft_len as f64;
-        let lo_bin = ((band_hz.0 / bin_hz).ceil() as usize).max(1);
-        let hi_bin = ((band_hz.1 / bin_hz).floor() as usize)
-            .min(fft_len / 2 - 1)
-            .max(lo_bin + 1);
+        let (lo_bin, hi_bin) = band_bins(f64::from(rate_hz), fft_len, band_hz);
         // Tukey taper (10 % each side) on the recording window: fewer edge artefacts.
         let edge = (win_len / 10).max(1);
         let taper = (0..win_len)

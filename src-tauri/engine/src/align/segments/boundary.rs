@@ -14,6 +14,7 @@
 //! every band's evidence coherently, at the line's own sub-sample lag.
 
 use crate::align::fine::Line;
+use crate::dsp::gcc::band_bins;
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 use std::f64::consts::PI;
@@ -57,11 +58,7 @@ struct Framer {
 impl Framer {
     fn new(fs: f64) -> Self {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(FRAME);
-        let bin_hz = fs / FRAME as f64;
-        let lo_bin = ((BAND_HZ.0 / bin_hz).ceil() as usize).max(1);
-        let hi_bin = ((BAND_HZ.1 / bin_hz).floor() as usize)
-            .min(FRAME / 2 - 1)
-            .max(lo_bin + 1);
+        let (lo_bin, hi_bin) = band_bins(fs, FRAME, BAND_HZ);
         let taper = (0..FRAME)
             .map(|i| (0.5 - 0.5 * (2.0 * PI * i as f64 / FRAME as f64).cos()) as f32)
             .collect();
