@@ -27,8 +27,10 @@ mod stretches;
 use super::fine::{refine_line, FineOutcome, Line};
 use super::heard::{heard_span, HeardSpan};
 use super::pipeline::Run;
-use super::verdict::{coherence_presence, refutation, Evidence};
-use super::verdict::{DIFFERENCE_MIN_Z, MIN_MATCH_Z, SPEED_CHANGE, SURE_CONFIDENCE};
+use super::verdict::{coherence_presence, refutation_below, Evidence};
+use super::verdict::{
+    DIFFERENCE_MIN_Z, MIN_MATCH_Z, MIN_PLAY_Z_BESIDE_SURE, SPEED_CHANGE, SURE_CONFIDENCE,
+};
 use super::Verdict;
 use super::{variants_for, AlignResult};
 use crate::dsp::spectral::SpectralShape;
@@ -195,6 +197,7 @@ fn other_plays(
         return Ok(None);
     }
     let rate = scanned.rate;
+    let least_z = least_play_z(result, align_stretch.is_some());
     let t_main = 0.5 * (result.overlap.dance_start_s + result.overlap.dance_end_s);
     let main_line = Line {
         t_ref: t_main,
@@ -204,18 +207,18 @@ fn other_plays(
     let mut plays = if scanned.only_main() {
         Vec::new()
     } else {
-        scanned_plays(run, scanned, &main_line)?
+        scanned_plays(run, scanned, &main_line, least_z)?
     };
     if let Some(align_stretch) = align_stretch {
         if plays.is_empty() {
             plays.push(main_play(result, &main_line));
         }
-        plays = verify_plays(run, align_stretch, plays, &main_line)?;
+        plays = verify_plays(run, align_stretch, plays, &main_line, least_z)?;
     }
     let mut plays = settle_plays(run, plays)?;
     if let Some(align_stretch) = align_stretch {
         // the stretches between the plays' placed edges
-        let found = fill_gaps(run, align_stretch, &plays)?;
+        let found = fill_gaps(run, align_stretch, &plays, least_z)?;
         if !found.is_empty() {
             plays.extend(found);
             plays = settle_plays(run, plays)?;
@@ -225,6 +228,17 @@ fn other_plays(
         return Ok(None);
     }
     Ok(Some(plays.iter().map(|p| segment_of(p, rate)).collect()))
+}
+
+/// The coherence a play needs on its own span: the single-play refusal's,
+/// or [`MIN_PLAY_Z_BESIDE_SURE`] once today's answer is sure (`accepted`,
+/// not a refused recording's plays).
+fn least_play_z(result: &AlignResult, accepted: bool) -> f64 {
+    if accepted && result.verdict == Verdict::Sure {
+        MIN_PLAY_Z_BESIDE_SURE
+    } else {
+        MIN_MATCH_Z
+    }
 }
 
 /// `plays` joined where they are one, look-alikes dropped, edges placed
@@ -254,7 +268,7 @@ fn beside_main(plays: &[Play]) -> bool {
 /// The plays the scan's runs show (each confirmed by the fine stage on
 /// its span), those today's line explains on it, consecutive ones on one
 /// line joined.
-fn scanned_plays(run: &Run, scanned: Scanned, main_line: &Line) -> Result<Vec<Play>> {
+fn scanned_plays(run: &Run, scanned: Scanned, main_line: &Line, min_z: f64) -> Result<Vec<Play>> {
     let Scanned {
         hops,
         lines,
@@ -265,7 +279,7 @@ fn scanned_plays(run: &Run, scanned: Scanned, main_line: &Line) -> Result<Vec<Pl
     let mut plays = Vec::new();
     for r in &runs {
         let candidates = rivals(&hops, &lines, r, RIVAL_RATIO, RIVALS);
-        plays.extend(confirm_run(run, r, &candidates, rate)?);
+        plays.extend(confirm_run(run, r, &candidates, rate, min_z)?);
     }
     let plays = explained_by_main(run, plays, main_line)?;
     Ok(merge_same_lines(plays))
@@ -386,9 +400,15 @@ fn measure_piece(run: &Run, line: &Line, t_a: f64, t_b: f64) -> Result<Option<Pi
 /// A run measured on its own span, on the most coherent of `intercepts`
 /// (its line and the look-alike lines the envelopes cannot tell from it);
 /// `None` when the evidence there is what a wrong song gives (the
-/// single-play refusal's rules).
-fn confirm_run(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Option<Play>> {
-    let play = confirm_on(run, r, intercepts, rate)?;
+/// single-play refusal's rules, its coherence at `min_z`).
+fn confirm_run(
+    run: &Run,
+    r: &HopRun,
+    intercepts: &[f64],
+    rate: f64,
+    min_z: f64,
+) -> Result<Option<Play>> {
+    let play = confirm_on(run, r, intercepts, rate, min_z)?;
     if play.is_some() || intercepts.is_empty() {
         return Ok(play);
     }
@@ -399,7 +419,7 @@ fn confirm_run(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<O
     // against the own line where the scan put it, and a shifted own line,
     // off the song, would hand the run to any of them.
     for shift in [-SHAPE_SLACK_S, SHAPE_SLACK_S] {
-        if let Some(p) = confirm_on(run, r, &[intercepts[0] + shift], rate)? {
+        if let Some(p) = confirm_on(run, r, &[intercepts[0] + shift], rate, min_z)? {
             return Ok(Some(p));
         }
     }
@@ -407,7 +427,13 @@ fn confirm_run(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<O
 }
 
 /// [`confirm_run`] with the run's own line at `intercepts[0]`.
-fn confirm_on(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Option<Play>> {
+fn confirm_on(
+    run: &Run,
+    r: &HopRun,
+    intercepts: &[f64],
+    rate: f64,
+    min_z: f64,
+) -> Result<Option<Play>> {
     let t_mid = 0.5 * (r.start_s + r.end_s);
     let mut measured: Vec<Piece> = Vec::new();
     for &c in intercepts {
@@ -437,7 +463,7 @@ fn confirm_on(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Op
     else {
         return Ok(None);
     };
-    let refused = refused_on_span(&fine);
+    let refused = refused_on_span(&fine, min_z);
     if super::debug_enabled() {
         eprintln!(
             "segments: run {:.2}-{:.2} s: z {:.2} heard {}/{} {:?}",
@@ -471,16 +497,20 @@ fn confirm_on(run: &Run, r: &HopRun, intercepts: &[f64], rate: f64) -> Result<Op
 }
 
 /// Why the fine stage's outcome on a play's span is what a wrong song gives
-/// (the single-play refusal's rules, at the recording's rate), if it is.
-fn refused_on_span(fine: &FineOutcome) -> Option<String> {
-    refutation(&Evidence {
-        z: fine.z,
-        heard_windows: fine.heard_windows,
-        windows: fine.windows.len(),
-        rate: fine.line.rate,
-        pitch_kept: false,
-        shape_z: 0.0,
-    })
+/// (the single-play refusal's rules, at the recording's rate, its
+/// coherence at `min_z`), if it is.
+fn refused_on_span(fine: &FineOutcome, min_z: f64) -> Option<String> {
+    refutation_below(
+        &Evidence {
+            z: fine.z,
+            heard_windows: fine.heard_windows,
+            windows: fine.windows.len(),
+            rate: fine.line.rate,
+            pitch_kept: false,
+            shape_z: 0.0,
+        },
+        min_z,
+    )
 }
 
 /// The spectral shape chose the run's own line (`measured[0]`); a

@@ -43,6 +43,7 @@ pub(super) fn verify_plays(
     align_stretch: &AlignStretch<'_>,
     mut plays: Vec<Play>,
     main_line: &Line,
+    least_z: f64,
 ) -> Result<Vec<Play>> {
     plays.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     let rec_dur = run.recording.len() as f64 / run.fs;
@@ -69,7 +70,7 @@ pub(super) fn verify_plays(
         let Some(seg) = covering.filter(|s| cover(s, t_a, p) >= COVER_MIN * span) else {
             continue;
         };
-        let Some(mut found) = play_of(run, seg, (t_a, t_b), p.line.rate)? else {
+        let Some(mut found) = play_of(run, seg, (t_a, t_b), p.line.rate, least_z)? else {
             continue;
         };
         if same_line(&found.line, &p.line) {
@@ -107,6 +108,7 @@ pub(super) fn fill_gaps(
     run: &Run,
     align_stretch: &AlignStretch<'_>,
     plays: &[Play],
+    least_z: f64,
 ) -> Result<Vec<Play>> {
     let rec_dur = run.recording.len() as f64 / run.fs;
     let mut edges = vec![0.0];
@@ -128,7 +130,7 @@ pub(super) fn fill_gaps(
             continue;
         };
         for seg in &answer.segments {
-            let Some(p) = play_of(run, seg, (t_a, t_b), rate)? else {
+            let Some(p) = play_of(run, seg, (t_a, t_b), rate, least_z)? else {
                 if crate::align::debug_enabled() {
                     eprintln!("segments: gap play refused at the recording's rate");
                 }
@@ -196,8 +198,14 @@ fn cover(seg: &Segment, t0: f64, p: &Play) -> f64 {
 /// A stretch's segment (in the time of the stretch `t0..t1` it was found
 /// in) as a play on the recording's clock (`rate`): its edges placed within
 /// the stretch, measured by the fine stage on that span, `None` where that
-/// evidence is what a wrong song gives.
-fn play_of(run: &Run, seg: &Segment, (t0, t1): (f64, f64), rate: f64) -> Result<Option<Play>> {
+/// evidence is what a wrong song gives (its coherence below `least_z`).
+fn play_of(
+    run: &Run,
+    seg: &Segment,
+    (t0, t1): (f64, f64),
+    rate: f64,
+    least_z: f64,
+) -> Result<Option<Play>> {
     let (start_s, end_s) = (seg.dance_start_s + t0, seg.dance_end_s + t0);
     let t_mid = 0.5 * (start_s + end_s);
     let line = Line {
@@ -211,7 +219,7 @@ fn play_of(run: &Run, seg: &Segment, (t0, t1): (f64, f64), rate: f64) -> Result<
     let Some(piece) = measure_piece(run, &line, start_s, end_s)? else {
         return Ok(None);
     };
-    let refused = refused_on_span(&piece.fine);
+    let refused = refused_on_span(&piece.fine, least_z);
     if refused.is_some() {
         if crate::align::debug_enabled() {
             eprintln!(
