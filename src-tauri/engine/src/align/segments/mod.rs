@@ -83,6 +83,11 @@ const RUN_MARGIN_S: f64 = 1.0;
 const RUN_END_SHIFT: f64 = 8.0;
 /// Two plays whose heard spans are closer than this (s) meet at a cut.
 const CUT_GAP_S: f64 = 2.0;
+/// A play shorter than this (s) once its edges are placed is dropped: a
+/// look-alike section won a few seconds inside another play (plays are 10 s
+/// or more; on twelve bench sets the one segment under 10 s was such a
+/// piece, 1.5 s long, splitting a true play in two).
+const MIN_PLAY_S: f64 = 5.0;
 /// A play is a look-alike of its neighbour when the neighbour's line, read
 /// over the play's span, keeps this fraction of the play's own coherence.
 const LOOK_ALIKE_RATIO: f64 = 0.6;
@@ -256,7 +261,24 @@ fn settle_plays(run: &Run, mut plays: Vec<Play>) -> Result<Vec<Play>> {
     if beside_main(&plays) {
         place_edges(run, &mut plays);
     }
-    Ok(plays)
+    Ok(drop_short_pieces(run, plays))
+}
+
+/// `plays` (edges placed) without the pieces under [`MIN_PLAY_S`] that a
+/// look-alike section won inside another play (today's answer is kept
+/// whatever its length): the pieces of that play either side of one are
+/// one play again, its edges placed anew.
+fn drop_short_pieces(run: &Run, mut plays: Vec<Play>) -> Vec<Play> {
+    let short = |p: &Play| !p.on_main && p.end_s - p.start_s < MIN_PLAY_S;
+    if !plays.iter().any(short) {
+        return plays;
+    }
+    plays.retain(|p| !short(p));
+    let mut plays = merge_same_lines(plays);
+    if beside_main(&plays) {
+        place_edges(run, &mut plays);
+    }
+    plays
 }
 
 /// Whether `plays` hold more than today's answer: two or more, one of them
