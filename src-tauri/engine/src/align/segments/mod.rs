@@ -10,11 +10,14 @@
 //! 2. hops grouped into runs on one line (best path over the candidate
 //!    lines and "no song");
 //! 3. each run's line measured by the fine stage on its own span, refused
-//!    below the single-play refusal's evidence, and dropped when the
-//!    neighbouring play's line explains its span as well (look-alike bars);
-//! 4. edges: at a hard cut the change point between the two lines' GCC
-//!    evidence ([`boundary`]); next to silence or talk, where the line's
-//!    evidence falls below half its level in the play.
+//!    below the single-play refusal's evidence (its coherence at 7 rather
+//!    than 9 beside a sure answer), and dropped when the neighbouring
+//!    play's line explains its span as well (look-alike bars);
+//! 4. the stretches no play covers aligned on their own ([`stretches`]);
+//! 5. edges: the change point of a per-frame likelihood ratio
+//!    ([`boundary`]): at a hard cut between the two lines', next to silence
+//!    or talk between the line's and "no song"; a play left under 5 s (a
+//!    look-alike's piece inside another play) dropped.
 //!
 //! One play (or nothing more found) gives one segment: today's answer.
 
