@@ -104,9 +104,9 @@ pub(super) fn refutation(e: &Evidence) -> Option<String> {
     refutation_below(e, MIN_MATCH_Z)
 }
 
-/// [`refutation`] with the coherence the placement needs at `min_z`.
-pub(super) fn refutation_below(e: &Evidence, min_z: f64) -> Option<String> {
-    if e.z < min_z || e.heard_windows < 4 {
+/// [`refutation`] with the coherence the placement needs at `least_z`.
+pub(super) fn refutation_below(e: &Evidence, least_z: f64) -> Option<String> {
+    if e.z < least_z || e.heard_windows < 4 {
         return Some(format!("only noise-level similarity (score {:.1})", e.z));
     }
     // The pitch-kept hypothesis accepts each window's peak anywhere within

@@ -293,7 +293,7 @@ fn beside_main(plays: &[Play]) -> bool {
 /// The plays the scan's runs show (each confirmed by the fine stage on
 /// its span), those today's line explains on it, consecutive ones on one
 /// line joined.
-fn scanned_plays(run: &Run, scanned: Scanned, main_line: &Line, min_z: f64) -> Result<Vec<Play>> {
+fn scanned_plays(run: &Run, scanned: Scanned, main_line: &Line, least_z: f64) -> Result<Vec<Play>> {
     let Scanned {
         hops,
         lines,
@@ -304,7 +304,7 @@ fn scanned_plays(run: &Run, scanned: Scanned, main_line: &Line, min_z: f64) -> R
     let mut plays = Vec::new();
     for r in &runs {
         let candidates = rivals(&hops, &lines, r, RIVAL_RATIO, RIVALS);
-        plays.extend(confirm_run(run, r, &candidates, rate, min_z)?);
+        plays.extend(confirm_run(run, r, &candidates, rate, least_z)?);
     }
     let plays = explained_by_main(run, plays, main_line)?;
     Ok(merge_same_lines(plays))
@@ -425,15 +425,15 @@ fn measure_piece(run: &Run, line: &Line, t_a: f64, t_b: f64) -> Result<Option<Pi
 /// A run measured on its own span, on the most coherent of `intercepts`
 /// (its line and the look-alike lines the envelopes cannot tell from it);
 /// `None` when the evidence there is what a wrong song gives (the
-/// single-play refusal's rules, its coherence at `min_z`).
+/// single-play refusal's rules, its coherence at `least_z`).
 fn confirm_run(
     run: &Run,
     r: &HopRun,
     intercepts: &[f64],
     rate: f64,
-    min_z: f64,
+    least_z: f64,
 ) -> Result<Option<Play>> {
-    let play = confirm_on(run, r, intercepts, rate, min_z)?;
+    let play = confirm_on(run, r, intercepts, rate, least_z)?;
     if play.is_some() || intercepts.is_empty() {
         return Ok(play);
     }
@@ -444,7 +444,7 @@ fn confirm_run(
     // against the own line where the scan put it, and a shifted own line,
     // off the song, would hand the run to any of them.
     for shift in [-SHAPE_SLACK_S, SHAPE_SLACK_S] {
-        if let Some(p) = confirm_on(run, r, &[intercepts[0] + shift], rate, min_z)? {
+        if let Some(p) = confirm_on(run, r, &[intercepts[0] + shift], rate, least_z)? {
             return Ok(Some(p));
         }
     }
@@ -457,7 +457,7 @@ fn confirm_on(
     r: &HopRun,
     intercepts: &[f64],
     rate: f64,
-    min_z: f64,
+    least_z: f64,
 ) -> Result<Option<Play>> {
     let t_mid = 0.5 * (r.start_s + r.end_s);
     let mut measured: Vec<Piece> = Vec::new();
@@ -488,7 +488,7 @@ fn confirm_on(
     else {
         return Ok(None);
     };
-    let refused = refused_on_span(&fine, min_z);
+    let refused = refused_on_span(&fine, least_z);
     if super::debug_enabled() {
         eprintln!(
             "segments: run {:.2}-{:.2} s: z {:.2} heard {}/{} {:?}",
@@ -523,8 +523,8 @@ fn confirm_on(
 
 /// Why the fine stage's outcome on a play's span is what a wrong song gives
 /// (the single-play refusal's rules, at the recording's rate, its
-/// coherence at `min_z`), if it is.
-fn refused_on_span(fine: &FineOutcome, min_z: f64) -> Option<String> {
+/// coherence at `least_z`), if it is.
+fn refused_on_span(fine: &FineOutcome, least_z: f64) -> Option<String> {
     refutation_below(
         &Evidence {
             z: fine.z,
@@ -534,7 +534,7 @@ fn refused_on_span(fine: &FineOutcome, min_z: f64) -> Option<String> {
             pitch_kept: false,
             shape_z: 0.0,
         },
-        min_z,
+        least_z,
     )
 }
 
