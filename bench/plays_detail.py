@@ -7,9 +7,8 @@ benchmark's own scoring (score_plays.py: segments_of, score_case, offset_at)
 and prints, per case, every true play and every answered segment, then per
 found play the error of its start and end (ms, answer minus truth; *** where
 a start is off by more than 250 ms after a stop or 100 ms at a cut), and a
-last line with the set's totals (starts at cuts and after stops as
-score_plays.py scores them; ends, which it does not score, from the found
-plays).
+last line with the set's totals (starts at cuts and after stops, and the
+ends it does not score, as score_plays.py measures them).
 
     bench/plays_detail.py BIN SET OUT [--debug]
     bench/plays_detail.py target/release/beatsync /tmp/bench-media/plays-real-3003 /tmp/ans/new-plays-real-3003
@@ -52,17 +51,22 @@ def answer(binary, case_dir, truth, out_dir, debug):
 
 
 def edge_errors(truth, segs):
-    """Per true play found (a segment covering half of it, within 10 ms at
-    its reference time): (index, cut, start error ms, end error ms)."""
+    """Per true play found, matched as score_case matches it (the segment
+    covering half of it with the least error at its reference time, within
+    10 ms): (index, cut, start error ms, end error ms), signed."""
     out = []
     for k, t in enumerate(truth["segments"]):
+        best = None
         for s in segs:
             cover = min(t["dance_end_s"], s["b"]) - max(t["dance_start_s"], s["a"])
-            right = abs(offset_at(s, t["ref_dance_time_s"]) - t["offset_s"]) * 1000 <= 10
-            if cover >= 0.5 * (t["dance_end_s"] - t["dance_start_s"]) and right:
-                out.append((k, t["cut_before"], (s["a"] - t["dance_start_s"]) * 1000,
-                            (s["b"] - t["dance_end_s"]) * 1000))
-                break
+            err = abs(offset_at(s, t["ref_dance_time_s"]) - t["offset_s"]) * 1000
+            if cover >= 0.5 * (t["dance_end_s"] - t["dance_start_s"]) and err <= 10 \
+                    and (best is None or err < best[0]):
+                best = (err, s)
+        if best is not None:
+            s = best[1]
+            out.append((k, t["cut_before"], (s["a"] - t["dance_start_s"]) * 1000,
+                        (s["b"] - t["dance_end_s"]) * 1000))
     return out
 
 
@@ -82,6 +86,7 @@ def main():
         hit, falses, _, boundaries = score_case(truth, segs)
         for b in boundaries:
             (cuts if b["cut"] else stops).append(b["start_ms"])
+            ends.append(b["end_ms"])
         total += len(hit)
         found += sum(hit)
         false += len(falses)
@@ -100,7 +105,6 @@ def main():
             bad = abs(start) > (100 if cut else 250)
             print(f"   play{k} {'cut ' if cut else 'stop'} start {start:+9.1f} end {end:+9.1f} "
                   f"{'***' if bad else ''}")
-            ends.append(abs(end))
 
     def med(v):
         return statistics.median(v) if v else 0.0

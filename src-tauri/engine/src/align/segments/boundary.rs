@@ -157,12 +157,14 @@ fn push_frame(
 
 /// The frames `hop` samples apart over recording times `span`.
 fn frames(sig: &Signals, framer: &mut Framer, line: &Line, span: (f64, f64), hop: usize) -> Frames {
+    let starts = frame_starts(sig, span, hop);
+    let count = starts.size_hint().0;
     let mut out = Frames {
-        times: Vec::new(),
-        recording: Vec::new(),
-        song: Vec::new(),
+        times: Vec::with_capacity(count),
+        recording: Vec::with_capacity(count * framer.bins()),
+        song: Vec::with_capacity(count * framer.bins()),
     };
-    for a in frame_starts(sig, span, hop) {
+    for a in starts {
         push_frame(sig, framer, line, a, (&mut out.recording, &mut out.song));
         out.times.push(centre(sig, a));
     }

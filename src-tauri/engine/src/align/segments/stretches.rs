@@ -13,7 +13,8 @@
 //!   line replaces the play;
 //! - each stretch that no play covers, long enough for a play, is aligned;
 //!   the plays found there join (each confirmed at the recording's rate by
-//!   the single-play refusal's rules).
+//!   the single-play refusal's rules, its coherence at the least a play
+//!   needs there: lower beside a sure answer).
 
 use super::boundary::{Edge, Side};
 use super::difference::difference;
