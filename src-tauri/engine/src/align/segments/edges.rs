@@ -2,7 +2,7 @@
 //! next to talk or silence, or the cut where it gives way to the next
 //! (the ratios of `boundary`, searched around the scan's estimates).
 
-use super::boundary::{self, locate_edge, Edge, Side, Signals};
+use super::boundary::{self, locate_edge, Edge, Placement, Side, Signals};
 use super::{Play, CUT_GAP_S};
 use crate::align::pipeline::Run;
 
@@ -35,7 +35,7 @@ pub(super) fn signals_of<'a>(run: &Run<'a>) -> Signals<'a> {
 pub(super) fn edge_near(
     sig: &Signals,
     side: &Side,
-    edge: Edge,
+    (edge, placement): (Edge, Placement),
     at: f64,
     (lo, hi): (f64, f64),
 ) -> Option<f64> {
@@ -43,7 +43,32 @@ pub(super) fn edge_near(
         Edge::Start => ((at - EDGE_REACH_OUT_S).max(lo), (at + EDGE_REACH_S).min(hi)),
         Edge::End => ((at - EDGE_REACH_S).max(lo), (at + EDGE_REACH_OUT_S).min(hi)),
     };
-    locate_edge(sig, side, edge, search)
+    locate_edge(sig, side, edge, search, placement)
+}
+
+/// Where play `i` of `plays`, after a stop, starts: searched around its
+/// present start, not before the previous play's end.
+fn start_after_stop(sig: &Signals, plays: &[Play], i: usize, placement: Placement) -> Option<f64> {
+    let p = &plays[i];
+    let prev_end = if i > 0 { plays[i - 1].end_s } else { 0.0 };
+    let within = (prev_end.max(0.0), p.end_s);
+    let at = p.start_s;
+    edge_near(sig, &side_near(p, at), (Edge::Start, placement), at, within)
+}
+
+/// The settled plays' starts after a stop, each at the median of its splits
+/// (see [`Placement::Median`]); the cuts and the ends stay where they are.
+pub(super) fn centre_starts(run: &Run, plays: &mut [Play]) {
+    let sig = signals_of(run);
+    for i in 0..plays.len() {
+        if plays[i].cut_before {
+            continue;
+        }
+        if let Some(s) = start_after_stop(&sig, plays, i, Placement::Median) {
+            plays[i].start_s = s;
+        }
+        run.release_recording();
+    }
 }
 
 /// The cut between plays `p` and `q` that meet, searched `CUT_SEARCH_S`
@@ -86,8 +111,20 @@ enum Between {
 fn between(sig: &Signals, p: &Play, q: &Play) -> Option<Between> {
     let cut = locate_cut(sig, p, q)?;
     let within = (p.start_s, q.end_s);
-    let end = edge_near(sig, &side_near(p, cut), Edge::End, cut, within);
-    let start = edge_near(sig, &side_near(q, cut), Edge::Start, cut, within);
+    let end = edge_near(
+        sig,
+        &side_near(p, cut),
+        (Edge::End, Placement::Likeliest),
+        cut,
+        within,
+    );
+    let start = edge_near(
+        sig,
+        &side_near(q, cut),
+        (Edge::Start, Placement::Likeliest),
+        cut,
+        within,
+    );
     match (end, start) {
         (Some(end), Some(start)) if start - end >= CUT_GAP_S => Some(Between::Gap(end, start)),
         _ => Some(Between::Cut(cut)),
@@ -100,12 +137,8 @@ pub(super) fn place_edges(run: &Run, plays: &mut [Play]) {
     let sig = signals_of(run);
     let rec_dur = run.recording.len() as f64 / run.fs;
     for i in 0..plays.len() {
-        let p = &plays[i];
-        if !p.cut_before {
-            let t = p.start_s;
-            let prev_end = if i > 0 { plays[i - 1].end_s } else { 0.0 };
-            let within = (prev_end.max(0.0), p.end_s);
-            if let Some(s) = edge_near(&sig, &side_near(p, t), Edge::Start, t, within) {
+        if !plays[i].cut_before {
+            if let Some(s) = start_after_stop(&sig, plays, i, Placement::Likeliest) {
                 plays[i].start_s = s;
             }
         }
@@ -131,7 +164,13 @@ pub(super) fn place_edges(run: &Run, plays: &mut [Play]) {
             let t = p.end_s;
             let next_start = plays.get(i + 1).map_or(rec_dur, |q| q.start_s);
             let within = (p.start_s, next_start.min(rec_dur));
-            if let Some(e) = edge_near(&sig, &side_near(p, t), Edge::End, t, within) {
+            if let Some(e) = edge_near(
+                &sig,
+                &side_near(p, t),
+                (Edge::End, Placement::Likeliest),
+                t,
+                within,
+            ) {
                 plays[i].end_s = e;
             }
         }

@@ -39,7 +39,7 @@ use super::{variants_for, AlignResult};
 use crate::dsp::spectral::SpectralShape;
 use crate::error::Result;
 use difference::difference;
-use edges::place_edges;
+use edges::{centre_starts, place_edges};
 use scan::{rivals, scan_runs, HopRun, Scanned, NEAR_MAIN_S, SAME_LINE_S};
 use serde::{Deserialize, Serialize};
 use stretches::{fill_gaps, verify_plays};
@@ -235,6 +235,7 @@ fn other_plays(
     if !beside_main(&plays) {
         return Ok(None);
     }
+    centre_starts(run, &mut plays);
     Ok(Some(plays.iter().map(|p| segment_of(p, rate)).collect()))
 }
 

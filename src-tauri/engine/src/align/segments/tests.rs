@@ -647,3 +647,51 @@ fn a_piece_seconds_long_inside_a_play_is_dropped_and_the_play_joined() {
         );
     }
 }
+
+/// A restart inside a pause of the song (the song digitally silent from 3.6
+/// to 4.4 s, the play restarting from 4.0 s at 20 s): the recording holds
+/// room noise alone either side of the start, so every start from 19.6 to
+/// 20.4 s is as likely as the next. The likeliest split is the first of
+/// them (0.4 s early); the play's final start is their middle.
+#[test]
+fn a_restart_inside_a_pause_of_the_song_starts_amid_the_pause() {
+    use super::edges::centre_starts;
+    use super::place_edges;
+    let mut song = song();
+    let fs = f64::from(FS);
+    for v in &mut song[(3.6 * fs) as usize..(4.4 * fs) as usize] {
+        *v = 0.0;
+    }
+    let plays = [
+        PlayAt {
+            at: 2.0,
+            from: 6.0,
+            to: 16.0,
+        },
+        PlayAt {
+            at: 20.0,
+            from: 4.0,
+            to: 20.0,
+        },
+    ];
+    let rec = record(&song, &plays, 40.0);
+    let cancel = CancelToken::new();
+    let run = run_of(&rec, &song, &cancel);
+    let play = |p: &PlayAt, start_s: f64, end_s: f64| {
+        play_on(line_of(p.at, p.from), start_s, end_s, 20.0, false)
+    };
+    let mut found = vec![play(&plays[0], 2.0, 12.0), play(&plays[1], 22.0, 36.0)];
+    place_edges(&run, &mut found);
+    let likeliest = found[1].start_s;
+    centre_starts(&run, &mut found);
+    assert!(
+        (found[1].start_s - 20.0).abs() < 0.1,
+        "start {} (the likeliest split: {likeliest})",
+        found[1].start_s
+    );
+    assert!(
+        (found[0].start_s - 2.0).abs() < 0.05,
+        "{}",
+        found[0].start_s
+    );
+}
