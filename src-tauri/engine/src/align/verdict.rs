@@ -58,6 +58,10 @@ pub(super) const MIN_MATCH_Z: f64 = 9.0;
 /// (synthesised songs: 207 and 5, unchanged); at 8: 207. Single-play
 /// answers (public, real) unchanged.
 pub(super) const MIN_PLAY_Z_BESIDE_SURE: f64 = 7.0;
+/// GCC coherence (z) from which a line holds something of the song at all:
+/// half of [`MIN_MATCH_Z`] (a ranked candidate below it is not a placement
+/// of the song).
+pub(super) const COHERENT_Z: f64 = 0.5 * MIN_MATCH_Z;
 /// A placement must have a clear peak in at least this fraction of the
 /// final pass's windows over the overlap. Another song that shares drum
 /// hits or a chord at a simple tempo ratio can reach the z-score above on a
@@ -148,9 +152,9 @@ impl Ranked {
         }
     }
 
-    /// GCC finds coherence on the candidate's line: half of [`MIN_MATCH_Z`].
+    /// GCC finds coherence on the candidate's line: [`COHERENT_Z`].
     pub(super) fn is_coherent(&self) -> bool {
-        self.fine.z >= 0.5 * MIN_MATCH_Z
+        self.fine.z >= COHERENT_Z
     }
 }
 

@@ -14,7 +14,8 @@
 //! - each stretch that no play covers, long enough for a play, is aligned;
 //!   the plays found there join (each confirmed at the recording's rate by
 //!   the single-play refusal's rules, its coherence at the least a play
-//!   needs there: lower beside a sure answer).
+//!   needs there: lower beside a sure answer; a play of a stretch answered
+//!   sure needs only coherence on its line there).
 
 use super::boundary::{Edge, Placement, Side};
 use super::difference::difference;
@@ -23,8 +24,9 @@ use super::{
     line_on, measure_piece, refused_on_span, same_line, AlignStretch, Line, Play, CUT_GAP_S,
     LOOK_ALIKE_RATIO,
 };
+use crate::align::fine::FineOutcome;
 use crate::align::pipeline::Run;
-use crate::align::verdict::DIFFERENCE_MIN_Z;
+use crate::align::verdict::{COHERENT_Z, DIFFERENCE_MIN_Z};
 use crate::align::{Segment, Verdict};
 use crate::error::Result;
 
@@ -71,7 +73,12 @@ pub(super) fn verify_plays(
         let Some(seg) = covering.filter(|s| cover(s, t_a, p) >= COVER_MIN * span) else {
             continue;
         };
-        let Some(mut found) = play_of(run, seg, (t_a, t_b), p.line.rate, least_z)? else {
+        // (its stretch is answered sure: checked above)
+        let confirm = Confirm {
+            least_z,
+            sure: true,
+        };
+        let Some(mut found) = play_of(run, seg, (t_a, t_b), p.line.rate, confirm)? else {
             continue;
         };
         if same_line(&found.line, &p.line) {
@@ -130,8 +137,12 @@ pub(super) fn fill_gaps(
         let Some(answer) = answer else {
             continue;
         };
+        let confirm = Confirm {
+            least_z,
+            sure: answer.verdict == Verdict::Sure,
+        };
         for seg in &answer.segments {
-            let Some(p) = play_of(run, seg, (t_a, t_b), rate, least_z)? else {
+            let Some(p) = play_of(run, seg, (t_a, t_b), rate, confirm)? else {
                 if crate::align::debug_enabled() {
                     eprintln!("segments: gap play refused at the recording's rate");
                 }
@@ -196,16 +207,41 @@ fn cover(seg: &Segment, t0: f64, p: &Play) -> f64 {
     ((seg.dance_end_s + t0).min(p.end_s) - (seg.dance_start_s + t0).max(p.start_s)).max(0.0)
 }
 
+/// What a stretch's play needs, measured on its span at the recording's rate.
+#[derive(Debug, Clone, Copy)]
+struct Confirm {
+    /// The coherence the single-play refusal's rules ask for there.
+    least_z: f64,
+    /// The stretch, aligned on its own, was answered sure.
+    sure: bool,
+}
+
+impl Confirm {
+    /// Why the play measured on its span (`fine`) is not kept, if it is not:
+    /// what a wrong song gives (the single-play refusal's rules at
+    /// `least_z`). A stretch answered sure has been through the whole
+    /// refusal on its own (where its first pass heard too few windows, on
+    /// its integrated coherence, as a whole recording is): its play, at the
+    /// recording's rate, needs coherence on its line ([`COHERENT_Z`]), not
+    /// the first pass's heard windows again. (Plays of real music at about
+    /// -1 dB SNR under 1.1-1.3 s of reverberation: heard in 1-2 of 60-122
+    /// windows, z 6.4-8.4 on their spans, their stretches sure at 0.96-1.)
+    fn refused(&self, fine: &FineOutcome) -> Option<String> {
+        let refused = refused_on_span(fine, self.least_z)?;
+        (!self.sure || fine.z < COHERENT_Z).then_some(refused)
+    }
+}
+
 /// A stretch's segment (in the time of the stretch `t0..t1` it was found
 /// in) as a play on the recording's clock (`rate`): its edges placed within
-/// the stretch, measured by the fine stage on that span, `None` where that
-/// evidence is what a wrong song gives (its coherence below `least_z`).
+/// the stretch, measured by the fine stage on that span, `None` where
+/// `confirm` refuses that evidence.
 fn play_of(
     run: &Run,
     seg: &Segment,
     (t0, t1): (f64, f64),
     rate: f64,
-    least_z: f64,
+    confirm: Confirm,
 ) -> Result<Option<Play>> {
     let (start_s, end_s) = (seg.dance_start_s + t0, seg.dance_end_s + t0);
     let t_mid = 0.5 * (start_s + end_s);
@@ -220,7 +256,7 @@ fn play_of(
     let Some(piece) = measure_piece(run, &line, start_s, end_s)? else {
         return Ok(None);
     };
-    let refused = refused_on_span(&piece.fine, least_z);
+    let refused = confirm.refused(&piece.fine);
     if refused.is_some() {
         if crate::align::debug_enabled() {
             eprintln!(
@@ -284,5 +320,51 @@ fn debug_answer(what: &str, t_a: f64, t_b: f64, answer: Option<&crate::align::Al
                 .map(|s| (s.dance_start_s + t_a, s.dance_end_s + t_a, s.offset_s + t_a))
                 .collect::<Vec<_>>()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Confirm;
+    use crate::align::fine::{FineOutcome, WindowObs};
+    use crate::align::verdict::MIN_PLAY_Z_BESIDE_SURE;
+    use crate::align::Line;
+
+    /// A play measured at coherence `z`, heard in `heard` of 100 windows.
+    fn measured(z: f64, heard: usize) -> FineOutcome {
+        let window = WindowObs {
+            t_s: 0.0,
+            z_on_line: 0.0,
+            presence: 0.0,
+            song_db: 0.0,
+        };
+        FineOutcome {
+            line: Line {
+                t_ref: 0.0,
+                sigma: 0.0,
+                rate: 1.0,
+            },
+            z,
+            heard_windows: heard,
+            line_z: z,
+            windows: vec![window; 100],
+            hop_s: 0.25,
+        }
+    }
+
+    /// A play heard in one window of a hundred, at z 7.6 (plays-real 1717
+    /// rpl008's second play): refused when its stretch was not answered
+    /// sure, kept when it was; without coherence on its line, refused either
+    /// way. A play the first pass hears is kept whatever the stretch's answer.
+    #[test]
+    fn a_sure_stretch_play_needs_coherence_not_the_heard_windows_again() {
+        let confirm = |sure| Confirm {
+            least_z: MIN_PLAY_Z_BESIDE_SURE,
+            sure,
+        };
+        assert!(confirm(false).refused(&measured(7.6, 1)).is_some());
+        assert!(confirm(true).refused(&measured(7.6, 1)).is_none());
+        assert!(confirm(true).refused(&measured(3.0, 1)).is_some());
+        assert!(confirm(false).refused(&measured(12.0, 20)).is_none());
     }
 }
