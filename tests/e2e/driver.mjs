@@ -89,6 +89,7 @@ export async function startApp({ env = {}, args = [] } = {}) {
     // A window that outlives its session (seen on a loaded machine) would keep the
     // test runner waiting on its inherited output: end it after a grace period.
     await endProcess(pid, 10000);
+    await singleInstanceReleased(5000);
   };
   return { browser, stop, pid };
 }
@@ -121,6 +122,34 @@ export function isAlive(pid) {
   if (!pid) return false;
   try { process.kill(pid, 0); } catch { return false; }
   try { return !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
+}
+
+/** The session-bus name the app's single-instance plugin holds while it runs. */
+function singleInstanceName() {
+  const conf = JSON.parse(fs.readFileSync(path.join(ROOT, 'tauri.conf.json'), 'utf8'));
+  return `${conf.identifier}.SingleInstance`;
+}
+
+/**
+ * Waits up to `ms` until no one holds the app's single-instance bus name. The bus frees it
+ * a moment after the app's process has ended; an app started in that moment finds the name
+ * taken, cannot hand its arguments to an instance that is gone, and does not start (seen
+ * once in CI: "failed to forward arguments to the running instance: ... NoReply").
+ */
+export async function singleInstanceReleased(ms) {
+  const name = singleInstanceName();
+  const end = Date.now() + ms;
+  for (;;) {
+    const r = spawnSync('dbus-send', ['--session', '--print-reply', '--dest=org.freedesktop.DBus',
+      '/org/freedesktop/DBus', 'org.freedesktop.DBus.ListNames'], { encoding: 'utf8' });
+    // no session bus (the bus is the test command's): nothing to wait for
+    if (r.status !== 0 || !r.stdout.includes(`"${name}`)) return;
+    if (Date.now() >= end) {
+      console.error(`the bus still holds ${name} ${ms} ms after the app ended`);
+      return;
+    }
+    await new Promise((res) => setTimeout(res, 50));
+  }
 }
 
 /** Waits up to `graceMs` for `pid` to end, then kills it; resolves once it is gone. */
