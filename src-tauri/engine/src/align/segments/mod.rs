@@ -84,6 +84,9 @@ const RUN_MARGIN_S: f64 = 1.0;
 /// Largest deviation from the run's line the fine stage searches at the
 /// ends of the run (samples): the rate is the recording's, shared.
 const RUN_END_SHIFT: f64 = 8.0;
+/// Rounds of the search of the stretches between plays: each searches the
+/// stretches the plays found in the last leave beside them.
+const FILL_ROUNDS: usize = 3;
 /// Two plays whose heard spans are closer than this (s) meet at a cut.
 const CUT_GAP_S: f64 = 2.0;
 /// A play shorter than this (s) once its edges are placed is dropped: a
@@ -225,18 +228,34 @@ fn other_plays(
     }
     let mut plays = settle_plays(run, plays)?;
     if let Some(align_stretch) = align_stretch {
-        // the stretches between the plays' placed edges
-        let found = fill_gaps(run, align_stretch, &plays, least_z)?;
-        if !found.is_empty() {
-            plays.extend(found);
-            plays = settle_plays(run, plays)?;
-        }
+        plays = search_stretches(run, align_stretch, plays, least_z)?;
     }
     if !beside_main(&plays) {
         return Ok(None);
     }
     centre_starts(run, &mut plays);
     Ok(Some(plays.iter().map(|p| segment_of(p, rate)).collect()))
+}
+
+/// `plays` (settled) with the plays found in the stretches between their
+/// placed edges, and in turn in those a play found there leaves either side
+/// (a stretch's answer is one play), settled again.
+fn search_stretches(
+    run: &Run,
+    align_stretch: &AlignStretch<'_>,
+    mut plays: Vec<Play>,
+    least_z: f64,
+) -> Result<Vec<Play>> {
+    let mut searched = Vec::new();
+    for _ in 0..FILL_ROUNDS {
+        let found = fill_gaps(run, align_stretch, &plays, least_z, &mut searched)?;
+        if found.is_empty() {
+            break;
+        }
+        plays.extend(found);
+        plays = settle_plays(run, plays)?;
+    }
+    Ok(plays)
 }
 
 /// The coherence a play needs on its own span: the single-play refusal's,

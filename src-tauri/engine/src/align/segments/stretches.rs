@@ -36,6 +36,9 @@ const STRETCH_MIN_S: f64 = 10.0;
 /// How far past a play's span the stretch aligned to check it reaches (s),
 /// not past the neighbouring plays: its heard span can be a third of it.
 const CHECK_REACH_S: f64 = 30.0;
+/// Stretches whose edges are this close (s) are one (a play's edges move a
+/// little each time the plays settle).
+const SAME_STRETCH_S: f64 = 1.0;
 /// A stretch's answer replaces a play it covers at least this fraction of.
 const COVER_MIN: f64 = 0.5;
 
@@ -111,12 +114,14 @@ pub(super) fn verify_plays(
 }
 
 /// The plays found in the stretches between `plays` (sorted; and before
-/// the first and after the last) at least [`STRETCH_MIN_S`] long.
+/// the first and after the last) at least [`STRETCH_MIN_S`] long, but for
+/// those already aligned (`searched`, to which they are added).
 pub(super) fn fill_gaps(
     run: &Run,
     align_stretch: &AlignStretch<'_>,
     plays: &[Play],
     least_z: f64,
+    searched: &mut Vec<(f64, f64)>,
 ) -> Result<Vec<Play>> {
     let rec_dur = run.recording.len() as f64 / run.fs;
     let mut edges = vec![0.0];
@@ -129,9 +134,10 @@ pub(super) fn fill_gaps(
     let mut found = Vec::new();
     for gap in edges.chunks_exact(2) {
         let (t_a, t_b) = (gap[0].max(0.0), gap[1].min(rec_dur));
-        if t_b - t_a < STRETCH_MIN_S {
+        if t_b - t_a < STRETCH_MIN_S || searched.iter().any(|s| same_stretch(*s, (t_a, t_b))) {
             continue;
         }
+        searched.push((t_a, t_b));
         let answer = align_stretch(t_a, t_b)?;
         debug_answer("gap", t_a, t_b, answer.as_ref());
         let Some(answer) = answer else {
@@ -167,6 +173,11 @@ pub(super) fn fill_gaps(
         }
     }
     Ok(found)
+}
+
+/// Whether two stretches are one, their edges as the plays' settle anew.
+fn same_stretch(a: (f64, f64), b: (f64, f64)) -> bool {
+    (a.0 - b.0).abs() <= SAME_STRETCH_S && (a.1 - b.1).abs() <= SAME_STRETCH_S
 }
 
 /// Whether the line of a play that meets the stretch's play `p` explains its

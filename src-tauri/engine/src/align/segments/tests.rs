@@ -513,6 +513,7 @@ fn a_stretch_between_plays_is_searched_for_a_play_and_noise_gives_none() {
         &align_stretch,
         &[known(&plays[1])],
         MIN_PLAY_Z_BESIDE_SURE,
+        &mut Vec::new(),
     )
     .expect("searched");
     assert_eq!(found.len(), 1, "found {} plays", found.len());
@@ -530,6 +531,7 @@ fn a_stretch_between_plays_is_searched_for_a_play_and_noise_gives_none() {
         &align_stretch,
         &[known(&plays[0]), known(&plays[1])],
         MIN_PLAY_Z_BESIDE_SURE,
+        &mut Vec::new(),
     )
     .expect("searched");
     assert!(
@@ -694,4 +696,64 @@ fn a_restart_inside_a_pause_of_the_song_starts_amid_the_pause() {
         "{}",
         found[0].start_s
     );
+}
+
+/// Two plays in the stretch before a known one, the stretch's answer
+/// holding only the first (as a noisy stretch's answer does where the
+/// second play's run is refused inside it): the stretch that play leaves
+/// beside it is aligned in turn and gives the other. Each placed within a
+/// millisecond.
+#[test]
+fn the_stretch_a_found_play_leaves_is_searched_in_turn() {
+    use super::search_stretches;
+    use crate::align::verdict::MIN_PLAY_Z_BESIDE_SURE;
+    let song = song();
+    let plays = [
+        PlayAt {
+            at: 2.0,
+            from: 20.0,
+            to: 34.0,
+        },
+        PlayAt {
+            at: 19.0,
+            from: 4.0,
+            to: 18.0,
+        },
+        PlayAt {
+            at: 40.0,
+            from: 10.0,
+            to: 28.0,
+        },
+    ];
+    let rec = record(&song, &plays, 62.0);
+    let cancel = CancelToken::new();
+    let run = run_of(&rec, &song, &cancel);
+    let opts = AlignOptions {
+        beats: false,
+        ..AlignOptions::default()
+    };
+    let align_stretch = |t_a: f64, t_b: f64| {
+        let a = (t_a * f64::from(FS)) as usize;
+        let b = ((t_b * f64::from(FS)) as usize).min(rec.len());
+        let answer = align_signals(&rec[a..b], &song, FS, &opts, &cancel, &mut |_, _| {}).ok();
+        Ok(answer.map(|mut answer| {
+            answer.segments.truncate(1);
+            answer
+        }))
+    };
+    let known = play_on(line_of(40.0, 10.0), 40.0, 58.0, 20.0, true);
+    let found = search_stretches(&run, &align_stretch, vec![known], MIN_PLAY_Z_BESIDE_SURE)
+        .expect("searched");
+    let spans: Vec<(f64, f64)> = found.iter().map(|p| (p.start_s, p.end_s)).collect();
+    assert_eq!(found.len(), 3, "plays at {spans:?}");
+    for (p, f) in plays.iter().zip(&found) {
+        let t_mid = p.at + 0.5 * (p.to - p.from);
+        let want = line_of(p.at, p.from).song_at(t_mid);
+        let err_ms = (f.line.song_at(t_mid) - want).abs() * 1e3;
+        assert!(
+            err_ms < 1.0,
+            "play at {} s: {err_ms:.2} ms off ({spans:?})",
+            p.at
+        );
+    }
 }
