@@ -13,11 +13,13 @@
 //!    below the single-play refusal's evidence (its coherence at 7 rather
 //!    than 9 beside a sure answer), and dropped when the neighbouring
 //!    play's line explains its span as well (look-alike bars);
-//! 4. the stretches no play covers aligned on their own ([`stretches`]);
+//! 4. the stretches no play covers aligned on their own ([`stretches`]),
+//!    and in turn those a play found there leaves beside it;
 //! 5. edges: the change point of a per-frame likelihood ratio
 //!    ([`boundary`]): at a hard cut between the two lines', next to silence
 //!    or talk between the line's and "no song"; a play left under 5 s (a
-//!    look-alike's piece inside another play) dropped.
+//!    look-alike's piece inside another play) dropped; once the plays are
+//!    settled, each start after a stop at the median of its splits.
 //!
 //! One play (or nothing more found) gives one segment: today's answer.
 
