@@ -261,6 +261,23 @@ fn run_of<'a>(
     }
 }
 
+/// Recording times `t_a..t_b` of `rec` aligned on their own, as the
+/// pipeline aligns a stretch; `None` where the song is not found there.
+fn align_part(
+    rec: &[f32],
+    song: &[f32],
+    cancel: &CancelToken,
+    (t_a, t_b): (f64, f64),
+) -> Option<crate::align::AlignResult> {
+    let opts = AlignOptions {
+        beats: false,
+        ..AlignOptions::default()
+    };
+    let a = (t_a * f64::from(FS)) as usize;
+    let b = ((t_b * f64::from(FS)) as usize).min(rec.len());
+    align_signals(&rec[a..b], song, FS, &opts, cancel, &mut |_, _| {}).ok()
+}
+
 /// A play on `line` over `start_s..end_s` with coherence `z`, not at a cut.
 fn play_on(line: super::Line, start_s: f64, end_s: f64, z: f64, on_main: bool) -> super::Play {
     super::Play {
@@ -490,15 +507,7 @@ fn a_stretch_between_plays_is_searched_for_a_play_and_noise_gives_none() {
     let rec = record(&song, &plays, 55.0);
     let cancel = CancelToken::new();
     let run = run_of(&rec, &song, &cancel);
-    let opts = AlignOptions {
-        beats: false,
-        ..AlignOptions::default()
-    };
-    let align_stretch = |t_a: f64, t_b: f64| {
-        let a = (t_a * f64::from(FS)) as usize;
-        let b = ((t_b * f64::from(FS)) as usize).min(rec.len());
-        Ok(align_signals(&rec[a..b], &song, FS, &opts, &cancel, &mut |_, _| {}).ok())
-    };
+    let align_stretch = |t_a: f64, t_b: f64| Ok(align_part(&rec, &song, &cancel, (t_a, t_b)));
     let known = |p: &PlayAt| {
         play_on(
             line_of(p.at, p.from),
@@ -728,18 +737,13 @@ fn the_stretch_a_found_play_leaves_is_searched_in_turn() {
     let rec = record(&song, &plays, 62.0);
     let cancel = CancelToken::new();
     let run = run_of(&rec, &song, &cancel);
-    let opts = AlignOptions {
-        beats: false,
-        ..AlignOptions::default()
-    };
     let align_stretch = |t_a: f64, t_b: f64| {
-        let a = (t_a * f64::from(FS)) as usize;
-        let b = ((t_b * f64::from(FS)) as usize).min(rec.len());
-        let answer = align_signals(&rec[a..b], &song, FS, &opts, &cancel, &mut |_, _| {}).ok();
-        Ok(answer.map(|mut answer| {
-            answer.segments.truncate(1);
-            answer
-        }))
+        Ok(
+            align_part(&rec, &song, &cancel, (t_a, t_b)).map(|mut answer| {
+                answer.segments.truncate(1);
+                answer
+            }),
+        )
     };
     let known = play_on(line_of(40.0, 10.0), 40.0, 58.0, 20.0, true);
     let found = search_stretches(&run, &align_stretch, vec![known], MIN_PLAY_Z_BESIDE_SURE)
