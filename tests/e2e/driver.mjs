@@ -136,7 +136,7 @@ function singleInstanceName() {
  * taken, cannot hand its arguments to an instance that is gone, and does not start (seen
  * once in CI: "failed to forward arguments to the running instance: ... NoReply").
  */
-export async function singleInstanceReleased(ms) {
+async function singleInstanceReleased(ms) {
   const name = singleInstanceName();
   const end = Date.now() + ms;
   for (;;) {

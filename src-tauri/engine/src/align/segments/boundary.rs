@@ -357,12 +357,21 @@ fn change_point_within(times: &[f64], d: &[f64], t_lo: f64, t_hi: f64) -> Option
         prefix += d[k - 1];
         if prefix > best {
             best = prefix;
-            at = times
-                .get(k)
-                .map_or(t_hi, |next| 0.5 * (times[k - 1] + next));
+            at = split_time(times, k, (t_lo, t_hi));
         }
     }
     Some(at)
+}
+
+/// The time of the split of frames `times` before frame `k`: between frames
+/// `k - 1` and `k`, or `t_lo` before the first, `t_hi` after the last.
+fn split_time(times: &[f64], k: usize, (t_lo, t_hi): (f64, f64)) -> f64 {
+    match k {
+        0 => t_lo,
+        _ => times
+            .get(k)
+            .map_or(t_hi, |next| 0.5 * (times[k - 1] + next)),
+    }
 }
 
 /// A play next to an edge or a cut: its line, and the recording times whose
@@ -417,12 +426,6 @@ fn median_split(times: &[f64], d: &[f64], t_lo: f64, t_hi: f64) -> Option<f64> {
     if d.is_empty() {
         return None;
     }
-    let split_at = |k: usize| match k {
-        0 => t_lo,
-        _ => times
-            .get(k)
-            .map_or(t_hi, |next| 0.5 * (times[k - 1] + next)),
-    };
     let mut prefix = Vec::with_capacity(d.len() + 1);
     prefix.push(0.0f64);
     for v in d {
@@ -442,7 +445,7 @@ fn median_split(times: &[f64], d: &[f64], t_lo: f64, t_hi: f64) -> Option<f64> {
             below >= half
         })
         .unwrap_or(d.len());
-    Some(split_at(k))
+    Some(split_time(times, k, (t_lo, t_hi)))
 }
 
 /// The level (of the play's own on its line) a frame's song is tested at

@@ -35,15 +35,22 @@ pub(super) fn signals_of<'a>(run: &Run<'a>) -> Signals<'a> {
 pub(super) fn edge_near(
     sig: &Signals,
     side: &Side,
-    (edge, placement): (Edge, Placement),
+    edge: Edge,
     at: f64,
-    (lo, hi): (f64, f64),
+    within: (f64, f64),
 ) -> Option<f64> {
-    let search = match edge {
+    let search = search_near(edge, at, within);
+    locate_edge(sig, side, edge, search, Placement::Likeliest)
+}
+
+/// The recording times an `edge` estimated at `at` is searched over:
+/// [`EDGE_REACH_S`] into the play, [`EDGE_REACH_OUT_S`] out of it, within
+/// `lo..hi`.
+fn search_near(edge: Edge, at: f64, (lo, hi): (f64, f64)) -> (f64, f64) {
+    match edge {
         Edge::Start => ((at - EDGE_REACH_OUT_S).max(lo), (at + EDGE_REACH_S).min(hi)),
         Edge::End => ((at - EDGE_REACH_S).max(lo), (at + EDGE_REACH_OUT_S).min(hi)),
-    };
-    locate_edge(sig, side, edge, search, placement)
+    }
 }
 
 /// Where play `i` of `plays`, after a stop, starts: searched around its
@@ -53,7 +60,8 @@ fn start_after_stop(sig: &Signals, plays: &[Play], i: usize, placement: Placemen
     let prev_end = if i > 0 { plays[i - 1].end_s } else { 0.0 };
     let within = (prev_end.max(0.0), p.end_s);
     let at = p.start_s;
-    edge_near(sig, &side_near(p, at), (Edge::Start, placement), at, within)
+    let search = search_near(Edge::Start, at, within);
+    locate_edge(sig, &side_near(p, at), Edge::Start, search, placement)
 }
 
 /// The settled plays' starts after a stop, each at the median of its splits
@@ -111,20 +119,8 @@ enum Between {
 fn between(sig: &Signals, p: &Play, q: &Play) -> Option<Between> {
     let cut = locate_cut(sig, p, q)?;
     let within = (p.start_s, q.end_s);
-    let end = edge_near(
-        sig,
-        &side_near(p, cut),
-        (Edge::End, Placement::Likeliest),
-        cut,
-        within,
-    );
-    let start = edge_near(
-        sig,
-        &side_near(q, cut),
-        (Edge::Start, Placement::Likeliest),
-        cut,
-        within,
-    );
+    let end = edge_near(sig, &side_near(p, cut), Edge::End, cut, within);
+    let start = edge_near(sig, &side_near(q, cut), Edge::Start, cut, within);
     match (end, start) {
         (Some(end), Some(start)) if start - end >= CUT_GAP_S => Some(Between::Gap(end, start)),
         _ => Some(Between::Cut(cut)),
@@ -164,13 +160,7 @@ pub(super) fn place_edges(run: &Run, plays: &mut [Play]) {
             let t = p.end_s;
             let next_start = plays.get(i + 1).map_or(rec_dur, |q| q.start_s);
             let within = (p.start_s, next_start.min(rec_dur));
-            if let Some(e) = edge_near(
-                &sig,
-                &side_near(p, t),
-                (Edge::End, Placement::Likeliest),
-                t,
-                within,
-            ) {
+            if let Some(e) = edge_near(&sig, &side_near(p, t), Edge::End, t, within) {
                 plays[i].end_s = e;
             }
         }

@@ -17,7 +17,7 @@
 //!   needs there: lower beside a sure answer; a play of a stretch answered
 //!   sure needs only coherence on its line there).
 
-use super::boundary::{Edge, Placement, Side};
+use super::boundary::{Edge, Side};
 use super::difference::difference;
 use super::edges::{edge_near, signals_of};
 use super::{
@@ -296,22 +296,8 @@ fn edges_within(run: &Run, line: &Line, span: (f64, f64), stretch: (f64, f64)) -
     let sig = signals_of(run);
     let side = Side { line, play: span };
     let (start, end) = span;
-    let start = edge_near(
-        &sig,
-        &side,
-        (Edge::Start, Placement::Likeliest),
-        start,
-        (stretch.0, end),
-    )
-    .unwrap_or(start);
-    let end = edge_near(
-        &sig,
-        &side,
-        (Edge::End, Placement::Likeliest),
-        end,
-        (start, stretch.1),
-    )
-    .unwrap_or(end);
+    let start = edge_near(&sig, &side, Edge::Start, start, (stretch.0, end)).unwrap_or(start);
+    let end = edge_near(&sig, &side, Edge::End, end, (start, stretch.1)).unwrap_or(end);
     run.release_recording();
     (start, end)
 }
