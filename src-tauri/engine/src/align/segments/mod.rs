@@ -93,9 +93,11 @@ const FILL_ROUNDS: usize = 3;
 const CUT_GAP_S: f64 = 2.0;
 /// A play shorter than this (s) once its edges are placed is dropped: a
 /// look-alike section won a few seconds inside another play (plays are 10 s
-/// or more; on twelve bench sets the one segment under 10 s was such a
-/// piece, 1.5 s long, splitting a true play in two).
-const MIN_PLAY_S: f64 = 5.0;
+/// or more, and a quiet start costs a placed play a second or two at most;
+/// on twelve bench sets the one segment under 10 s was such a piece, 1.5 s
+/// long, splitting a true play in two; at 5 s, a 5.5-s piece of a repeated
+/// bar split one on plays 7373 once the ratio read each band's phase).
+const MIN_PLAY_S: f64 = 8.0;
 /// A play is a look-alike of its neighbour when the neighbour's line, read
 /// over the play's span, keeps this fraction of the play's own coherence.
 const LOOK_ALIKE_RATIO: f64 = 0.6;

@@ -610,10 +610,10 @@ fn a_quiet_play_beside_a_sure_one_is_found() {
     assert!((q.dance_end_s - 64.0).abs() < 0.1, "end {}", q.dance_end_s);
 }
 
-/// A look-alike section that won 1.5 s inside a play (plays 7373 ply001:
-/// a false segment there, and the play split in two) is dropped, and the
-/// play's two pieces are one play again, its edges where it starts and
-/// ends.
+/// A look-alike section that won 1.5 s, or 6.5 s, inside a play (plays
+/// 7373 ply001: a false segment there, and the play split in two) is
+/// dropped, and the play's two pieces are one play again, its edges where
+/// it starts and ends.
 #[test]
 fn a_piece_seconds_long_inside_a_play_is_dropped_and_the_play_joined() {
     use super::drop_short_pieces;
@@ -634,28 +634,30 @@ fn a_piece_seconds_long_inside_a_play_is_dropped_and_the_play_joined() {
     let cancel = CancelToken::new();
     let run = run_of(&rec, &song, &cancel);
     let (first, second) = (line_of(2.0, 4.0), line_of(40.0, 10.0));
-    let plays = vec![
-        play_on(first, 2.0, 15.0, 20.0, true),
-        play_on(line_of(15.0, 30.0), 15.0, 16.5, 12.0, false),
-        play_on(first, 16.5, 32.0, 20.0, false),
-        play_on(second, 40.0, 60.0, 20.0, false),
-    ];
-    let kept = drop_short_pieces(&run, plays);
-    let spans: Vec<(f64, f64, f64)> = kept
-        .iter()
-        .map(|p| (p.start_s, p.end_s, p.line.dance_at(0.0)))
-        .collect();
-    assert_eq!(kept.len(), 2, "plays: {spans:?}");
-    let want = [
-        (2.0, 32.0, first.dance_at(0.0)),
-        (40.0, 60.0, second.dance_at(0.0)),
-    ];
-    for ((a, b, at0), (wa, wb, w0)) in spans.iter().zip(want) {
-        assert!((at0 - w0).abs() < 1e-6, "line {at0} for {w0}: {spans:?}");
-        assert!(
-            (a - wa).abs() < 0.05 && (b - wb).abs() < 0.05,
-            "span {a}-{b}: {spans:?}"
-        );
+    for piece_end in [16.5, 21.5] {
+        let plays = vec![
+            play_on(first, 2.0, 15.0, 20.0, true),
+            play_on(line_of(15.0, 30.0), 15.0, piece_end, 12.0, false),
+            play_on(first, piece_end, 32.0, 20.0, false),
+            play_on(second, 40.0, 60.0, 20.0, false),
+        ];
+        let kept = drop_short_pieces(&run, plays);
+        let spans: Vec<(f64, f64, f64)> = kept
+            .iter()
+            .map(|p| (p.start_s, p.end_s, p.line.dance_at(0.0)))
+            .collect();
+        assert_eq!(kept.len(), 2, "piece to {piece_end}: plays {spans:?}");
+        let want = [
+            (2.0, 32.0, first.dance_at(0.0)),
+            (40.0, 60.0, second.dance_at(0.0)),
+        ];
+        for ((a, b, at0), (wa, wb, w0)) in spans.iter().zip(want) {
+            assert!((at0 - w0).abs() < 1e-6, "line {at0} for {w0}: {spans:?}");
+            assert!(
+                (a - wa).abs() < 0.05 && (b - wb).abs() < 0.05,
+                "span {a}-{b}: {spans:?}"
+            );
+        }
     }
 }
 
