@@ -17,8 +17,17 @@ const EDGE_REACH_OUT_S: f64 = 20.0;
 /// Plays whose placed edges are closer than this (s) meet at a cut.
 const MEET_S: f64 = 0.5;
 /// How far (s) from an edge a play's frames are read for its line's model
-/// (its lag and level on the recording).
+/// (its gain and phase on the recording, band by band).
 const MODEL_REACH_S: f64 = 60.0;
+/// ...and from a start after a stop, into the play: a play's first seconds
+/// can sound unlike the minute after them (the phone carried past the
+/// loudspeaker, dancers walking into place in front of it, a section of the
+/// song louder than the rest through a phone's compressor), and a model
+/// read from that minute heard them as no song (plays-real 8484 rpl003: a
+/// start 1.5 s late, now 0.12 s). (At 15 s for the ends and the cuts too,
+/// ends over 250 ms on eight real-music sets 3 -> 5; for the starts only,
+/// starts over 250 ms 4 -> 2 of 185 and the ends the same.)
+const START_MODEL_REACH_S: f64 = 15.0;
 
 /// The recording and the song of `run` as the edges read them.
 pub(super) fn signals_of<'a>(run: &Run<'a>) -> Signals<'a> {
@@ -54,14 +63,19 @@ fn search_near(edge: Edge, at: f64, (lo, hi): (f64, f64)) -> (f64, f64) {
 }
 
 /// Where play `i` of `plays`, after a stop, starts: searched around its
-/// present start, not before the previous play's end.
+/// present start, not before the previous play's end, its model read from
+/// the play's first [`START_MODEL_REACH_S`].
 fn start_after_stop(sig: &Signals, plays: &[Play], i: usize, placement: Placement) -> Option<f64> {
     let p = &plays[i];
     let prev_end = if i > 0 { plays[i - 1].end_s } else { 0.0 };
     let within = (prev_end.max(0.0), p.end_s);
     let at = p.start_s;
     let search = search_near(Edge::Start, at, within);
-    locate_edge(sig, &side_near(p, at), Edge::Start, search, placement)
+    let side = Side {
+        line: &p.line,
+        play: (p.start_s, p.end_s.min(at + START_MODEL_REACH_S)),
+    };
+    locate_edge(sig, &side, Edge::Start, search, placement)
 }
 
 /// The settled plays' starts after a stop, each at the median of its splits
