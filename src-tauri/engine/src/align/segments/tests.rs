@@ -300,6 +300,24 @@ fn line_of(at: f64, from: f64) -> super::Line {
     }
 }
 
+/// Play `p` as the scan estimates it: on its line, over `start_s..end_s`.
+fn estimated(p: &PlayAt, start_s: f64, end_s: f64) -> super::Play {
+    play_on(line_of(p.at, p.from), start_s, end_s, 20.0, false)
+}
+
+/// `rec` with talk over recording times `from..to` (s): syllables of noise
+/// at `level`, 0.2 s on and 0.1 s off.
+fn talk_over(rec: &mut [f32], (from, to): (f64, f64), level: f32, seed: u64) {
+    let fs = f64::from(FS);
+    let talk = noise(rec.len(), seed);
+    for (i, v) in rec.iter_mut().enumerate() {
+        let t = i as f64 / fs;
+        if t > from && t < to && (t * 10.0) as usize % 3 != 2 {
+            *v += level * talk[i];
+        }
+    }
+}
+
 /// A play that today's line explains is placed on today's line as the fine
 /// stage fits it over the play, not on the answer's line as fitted over
 /// the whole overlap: that line, pulled by the other plays it spans, can be
@@ -356,10 +374,10 @@ fn a_start_heard_late_is_searched_back_and_a_first_play_may_start_at_0() {
     let rec = record(&song, &plays, 50.0);
     let cancel = CancelToken::new();
     let run = run_of(&rec, &song, &cancel);
-    let play = |p: &PlayAt, start_s: f64, end_s: f64| {
-        play_on(line_of(p.at, p.from), start_s, end_s, 20.0, false)
-    };
-    let mut found = vec![play(&plays[0], 0.0, 12.0), play(&plays[1], 35.0, 46.0)];
+    let mut found = vec![
+        estimated(&plays[0], 0.0, 12.0),
+        estimated(&plays[1], 35.0, 46.0),
+    ];
     place_edges(&run, &mut found);
     assert!(found[0].start_s.abs() < 0.25, "start {}", found[0].start_s);
     let edges = [found[0].end_s, found[1].start_s, found[1].end_s];
@@ -457,14 +475,7 @@ fn a_talked_over_quiet_restart_is_placed_within_50_ms() {
         };
         *v += level * song[from + k];
     }
-    let talk = noise(rec.len(), 29);
-    for (i, v) in rec.iter_mut().enumerate() {
-        let t = i as f64 / fs;
-        // syllables: 0.2 s on, 0.1 s off
-        if t > stop && t < start + 2.0 && (t * 10.0) as usize % 3 != 2 {
-            *v += 0.08 * talk[i];
-        }
-    }
+    talk_over(&mut rec, (stop, start + 2.0), 0.08, 29);
     let cancel = CancelToken::new();
     let run = run_of(&rec, &song, &cancel);
     let play =
@@ -690,10 +701,10 @@ fn a_restart_inside_a_pause_of_the_song_starts_amid_the_pause() {
     let rec = record(&song, &plays, 40.0);
     let cancel = CancelToken::new();
     let run = run_of(&rec, &song, &cancel);
-    let play = |p: &PlayAt, start_s: f64, end_s: f64| {
-        play_on(line_of(p.at, p.from), start_s, end_s, 20.0, false)
-    };
-    let mut found = vec![play(&plays[0], 2.0, 12.0), play(&plays[1], 22.0, 36.0)];
+    let mut found = vec![
+        estimated(&plays[0], 2.0, 12.0),
+        estimated(&plays[1], 22.0, 36.0),
+    ];
     place_edges(&run, &mut found);
     let likeliest = found[1].start_s;
     centre_starts(&run, &mut found);
@@ -791,7 +802,6 @@ fn all_pass(x: &[f32], sections: usize, a: f32) -> Vec<f32> {
 fn a_restart_through_a_path_turning_each_bands_phase_is_placed_within_50_ms() {
     use super::place_edges;
     let song = song();
-    let fs = f64::from(FS);
     let plays = [
         PlayAt {
             at: 2.0,
@@ -805,20 +815,14 @@ fn a_restart_through_a_path_turning_each_bands_phase_is_placed_within_50_ms() {
         },
     ];
     let mut rec = all_pass(&record(&song, &plays, 50.0), 8, 0.9);
-    let talk = noise(rec.len(), 31);
-    for (i, v) in rec.iter_mut().enumerate() {
-        let t = i as f64 / fs;
-        // syllables over the stop and the restart's first seconds
-        if t > 14.5 && t < 23.0 && (t * 10.0) as usize % 3 != 2 {
-            *v += 0.2 * talk[i];
-        }
-    }
+    // over the stop and the restart's first seconds
+    talk_over(&mut rec, (14.5, 23.0), 0.2, 31);
     let cancel = CancelToken::new();
     let run = run_of(&rec, &song, &cancel);
-    let play = |p: &PlayAt, start_s: f64, end_s: f64| {
-        play_on(line_of(p.at, p.from), start_s, end_s, 20.0, false)
-    };
-    let mut found = vec![play(&plays[0], 2.0, 12.0), play(&plays[1], 24.0, 44.0)];
+    let mut found = vec![
+        estimated(&plays[0], 2.0, 12.0),
+        estimated(&plays[1], 24.0, 44.0),
+    ];
     place_edges(&run, &mut found);
     let edges = [found[0].end_s, found[1].start_s];
     for (got, want) in edges.iter().zip([14.0, 20.0]) {
@@ -856,20 +860,14 @@ fn a_restart_heard_through_another_path_at_first_is_placed_within_100_ms() {
     let (a, b) = ((18.0 * fs) as usize, (28.0 * fs) as usize);
     let mut rec = flat;
     rec[a..b].copy_from_slice(&turned[a..b]);
-    let talk = noise(rec.len(), 31);
-    for (i, v) in rec.iter_mut().enumerate() {
-        let t = i as f64 / fs;
-        if t > 14.5 && t < 23.0 && (t * 10.0) as usize % 3 != 2 {
-            *v += 0.2 * talk[i];
-        }
-    }
+    talk_over(&mut rec, (14.5, 23.0), 0.2, 31);
     let cancel = CancelToken::new();
     let run = run_of(&rec, &song, &cancel);
-    let play = |p: &PlayAt, start_s: f64, end_s: f64| {
-        play_on(line_of(p.at, p.from), start_s, end_s, 20.0, false)
-    };
     let end = 10.0 + song_s;
-    let mut found = vec![play(&plays[0], 2.0, 12.0), play(&plays[1], 24.0, end)];
+    let mut found = vec![
+        estimated(&plays[0], 2.0, 12.0),
+        estimated(&plays[1], 24.0, end),
+    ];
     place_edges(&run, &mut found);
     assert!(
         (found[1].start_s - 20.0).abs() < 0.1,
