@@ -40,7 +40,7 @@ pub(super) fn signals_of<'a>(run: &Run<'a>) -> Signals<'a> {
 
 /// Where the `edge` of the play `side`, estimated at `at`, lies next to
 /// talk or silence: searched [`EDGE_REACH_S`] into the play and
-/// [`EDGE_REACH_OUT_S`] out of it, within recording times `lo..hi`.
+/// [`EDGE_REACH_OUT_S`] out of it, within recording times `within`.
 pub(super) fn edge_near(
     sig: &Signals,
     side: &Side,
@@ -71,10 +71,7 @@ fn start_after_stop(sig: &Signals, plays: &[Play], i: usize, placement: Placemen
     let within = (prev_end.max(0.0), p.end_s);
     let at = p.start_s;
     let search = search_near(Edge::Start, at, within);
-    let side = Side {
-        line: &p.line,
-        play: (p.start_s, p.end_s.min(at + START_MODEL_REACH_S)),
-    };
+    let side = side_within(p, at, START_MODEL_REACH_S);
     locate_edge(sig, &side, Edge::Start, search, placement)
 }
 
@@ -105,12 +102,15 @@ fn locate_cut(sig: &Signals, p: &Play, q: &Play) -> Option<f64> {
 /// Play `p` next to one of its edges, near recording time `at`: its model
 /// is read from the part of it within `MODEL_REACH_S` of there.
 fn side_near(p: &Play, at: f64) -> Side<'_> {
+    side_within(p, at, MODEL_REACH_S)
+}
+
+/// Play `p` near recording time `at`, its model read from the part of it
+/// within `reach` (s) of there.
+fn side_within(p: &Play, at: f64, reach: f64) -> Side<'_> {
     Side {
         line: &p.line,
-        play: (
-            p.start_s.max(at - MODEL_REACH_S),
-            p.end_s.min(at + MODEL_REACH_S),
-        ),
+        play: (p.start_s.max(at - reach), p.end_s.min(at + reach)),
     }
 }
 

@@ -17,7 +17,7 @@
 //!    and in turn those a play found there leaves beside it;
 //! 5. edges: the change point of a per-frame likelihood ratio
 //!    ([`boundary`]): at a hard cut between the two lines', next to silence
-//!    or talk between the line's and "no song"; a play left under 5 s (a
+//!    or talk between the line's and "no song"; a play left under 8 s (a
 //!    look-alike's piece inside another play) dropped; once the plays are
 //!    settled, each start after a stop at the median of its splits.
 //!

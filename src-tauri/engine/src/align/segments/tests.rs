@@ -300,6 +300,15 @@ fn line_of(at: f64, from: f64) -> super::Line {
     }
 }
 
+/// The plays as the scan estimates them (`estimates`), their edges placed
+/// in `rec`.
+fn placed(rec: &[f32], song: &[f32], mut estimates: Vec<super::Play>) -> Vec<super::Play> {
+    let cancel = CancelToken::new();
+    let run = run_of(rec, song, &cancel);
+    super::place_edges(&run, &mut estimates);
+    estimates
+}
+
 /// Play `p` as the scan estimates it: on its line, over `start_s..end_s`.
 fn estimated(p: &PlayAt, start_s: f64, end_s: f64) -> super::Play {
     play_on(line_of(p.at, p.from), start_s, end_s, 20.0, false)
@@ -357,7 +366,6 @@ fn a_play_explained_by_todays_line_keeps_the_line_fitted_on_it() {
 /// late restart's start landed 1.05 s early.)
 #[test]
 fn a_start_heard_late_is_searched_back_and_a_first_play_may_start_at_0() {
-    use super::place_edges;
     let song = song();
     let plays = [
         PlayAt {
@@ -372,13 +380,14 @@ fn a_start_heard_late_is_searched_back_and_a_first_play_may_start_at_0() {
         },
     ];
     let rec = record(&song, &plays, 50.0);
-    let cancel = CancelToken::new();
-    let run = run_of(&rec, &song, &cancel);
-    let mut found = vec![
-        estimated(&plays[0], 0.0, 12.0),
-        estimated(&plays[1], 35.0, 46.0),
-    ];
-    place_edges(&run, &mut found);
+    let found = placed(
+        &rec,
+        &song,
+        vec![
+            estimated(&plays[0], 0.0, 12.0),
+            estimated(&plays[1], 35.0, 46.0),
+        ],
+    );
     assert!(found[0].start_s.abs() < 0.25, "start {}", found[0].start_s);
     let edges = [found[0].end_s, found[1].start_s, found[1].end_s];
     for (got, want) in edges.iter().zip([12.0, 30.0, 48.0]) {
@@ -393,7 +402,6 @@ fn a_start_heard_late_is_searched_back_and_a_first_play_may_start_at_0() {
 /// sample has no song to test: the play cannot reach there).
 #[test]
 fn a_play_from_the_songs_first_sample_starts_where_the_song_does() {
-    use super::place_edges;
     let song = song();
     let plays = [PlayAt {
         at: 2.0,
@@ -401,11 +409,8 @@ fn a_play_from_the_songs_first_sample_starts_where_the_song_does() {
         to: 14.0,
     }];
     let rec = record(&song, &plays, 30.0);
-    let cancel = CancelToken::new();
-    let run = run_of(&rec, &song, &cancel);
     let line = line_of(2.0, 0.0);
-    let mut found = vec![play_on(line, 5.0, 16.0, 20.0, false)];
-    place_edges(&run, &mut found);
+    let found = placed(&rec, &song, vec![play_on(line, 5.0, 16.0, 20.0, false)]);
     assert!(
         (found[0].start_s - 2.0).abs() < 0.02,
         "start {}",
@@ -418,7 +423,6 @@ fn a_play_from_the_songs_first_sample_starts_where_the_song_does() {
 /// own edges, to 50 ms.
 #[test]
 fn plays_heard_close_together_keep_the_stop_between_them() {
-    use super::place_edges;
     let song = song();
     let plays = [
         PlayAt {
@@ -433,13 +437,14 @@ fn plays_heard_close_together_keep_the_stop_between_them() {
         },
     ];
     let rec = record(&song, &plays, 40.0);
-    let cancel = CancelToken::new();
-    let run = run_of(&rec, &song, &cancel);
-    let mut found = vec![
-        play_on(line_of(2.0, 4.0), 2.0, 15.5, 20.0, false),
-        play_on(line_of(18.0, 4.0), 16.5, 34.0, 20.0, false),
-    ];
-    place_edges(&run, &mut found);
+    let found = placed(
+        &rec,
+        &song,
+        vec![
+            play_on(line_of(2.0, 4.0), 2.0, 15.5, 20.0, false),
+            play_on(line_of(18.0, 4.0), 16.5, 34.0, 20.0, false),
+        ],
+    );
     let edges = [found[0].end_s, found[1].start_s];
     assert!((edges[0] - 14.0).abs() < 0.05, "edges {edges:?}");
     assert!((edges[1] - 18.0).abs() < 0.05, "edges {edges:?}");
@@ -455,7 +460,6 @@ fn plays_heard_close_together_keep_the_stop_between_them() {
 /// at the play's full level, this start lands 208 ms late.)
 #[test]
 fn a_talked_over_quiet_restart_is_placed_within_50_ms() {
-    use super::place_edges;
     let song = song();
     let fs = f64::from(FS);
     let (stop, start, loud) = (14.0, 20.0, 23.0);
@@ -476,12 +480,13 @@ fn a_talked_over_quiet_restart_is_placed_within_50_ms() {
         *v += level * song[from + k];
     }
     talk_over(&mut rec, (stop, start + 2.0), 0.08, 29);
-    let cancel = CancelToken::new();
-    let run = run_of(&rec, &song, &cancel);
     let play =
         |at: f64, start_s: f64, end_s: f64| play_on(line_of(at, 4.0), start_s, end_s, 20.0, false);
-    let mut found = vec![play(2.0, 2.0, 14.0), play(start, start + 4.0, 44.0)];
-    place_edges(&run, &mut found);
+    let found = placed(
+        &rec,
+        &song,
+        vec![play(2.0, 2.0, 14.0), play(start, start + 4.0, 44.0)],
+    );
     assert!(
         (found[1].start_s - start).abs() < 0.05,
         "start {} (want {start})",
@@ -800,7 +805,6 @@ fn all_pass(x: &[f32], sections: usize, a: f32) -> Vec<f32> {
 /// song at the phase the play shows there, not through one delay for all.
 #[test]
 fn a_restart_through_a_path_turning_each_bands_phase_is_placed_within_50_ms() {
-    use super::place_edges;
     let song = song();
     let plays = [
         PlayAt {
@@ -817,13 +821,14 @@ fn a_restart_through_a_path_turning_each_bands_phase_is_placed_within_50_ms() {
     let mut rec = all_pass(&record(&song, &plays, 50.0), 8, 0.9);
     // over the stop and the restart's first seconds
     talk_over(&mut rec, (14.5, 23.0), 0.2, 31);
-    let cancel = CancelToken::new();
-    let run = run_of(&rec, &song, &cancel);
-    let mut found = vec![
-        estimated(&plays[0], 2.0, 12.0),
-        estimated(&plays[1], 24.0, 44.0),
-    ];
-    place_edges(&run, &mut found);
+    let found = placed(
+        &rec,
+        &song,
+        vec![
+            estimated(&plays[0], 2.0, 12.0),
+            estimated(&plays[1], 24.0, 44.0),
+        ],
+    );
     let edges = [found[0].end_s, found[1].start_s];
     for (got, want) in edges.iter().zip([14.0, 20.0]) {
         assert!((got - want).abs() < 0.05, "edges {edges:?} (want 14, 20)");
@@ -838,7 +843,6 @@ fn a_restart_through_a_path_turning_each_bands_phase_is_placed_within_50_ms() {
 /// model read from 60 s of the play: 4.1 s late).
 #[test]
 fn a_restart_heard_through_another_path_at_first_is_placed_within_100_ms() {
-    use super::place_edges;
     let once = song();
     let song: Vec<f32> = once.iter().chain(&once).chain(&once).copied().collect();
     let fs = f64::from(FS);
@@ -861,14 +865,15 @@ fn a_restart_heard_through_another_path_at_first_is_placed_within_100_ms() {
     let mut rec = flat;
     rec[a..b].copy_from_slice(&turned[a..b]);
     talk_over(&mut rec, (14.5, 23.0), 0.2, 31);
-    let cancel = CancelToken::new();
-    let run = run_of(&rec, &song, &cancel);
     let end = 10.0 + song_s;
-    let mut found = vec![
-        estimated(&plays[0], 2.0, 12.0),
-        estimated(&plays[1], 24.0, end),
-    ];
-    place_edges(&run, &mut found);
+    let found = placed(
+        &rec,
+        &song,
+        vec![
+            estimated(&plays[0], 2.0, 12.0),
+            estimated(&plays[1], 24.0, end),
+        ],
+    );
     assert!(
         (found[1].start_s - 20.0).abs() < 0.1,
         "start {} (want 20)",
