@@ -24,6 +24,7 @@
 //! One play (or nothing more found) gives one segment: today's answer.
 
 mod boundary;
+mod candidates;
 mod difference;
 mod edges;
 mod scan;
@@ -40,6 +41,7 @@ use super::Verdict;
 use super::{variants_for, AlignResult};
 use crate::dsp::spectral::SpectralShape;
 use crate::error::Result;
+use candidates::main_on_best_candidate;
 use difference::difference;
 use edges::{centre_starts, place_edges};
 use scan::{rivals, scan_runs, HopRun, Scanned, NEAR_MAIN_S, SAME_LINE_S};
@@ -125,14 +127,32 @@ struct Play {
 
 /// The plays of the song in the recording (see the module docs), given
 /// today's answer `result` (accepted, so at least one).
+/// `result.segments`; an unsure answer whose own play another of its
+/// candidate lines explains better there moves to that line.
 pub(super) fn find_segments(
     run: &Run,
     shapes: &Shapes,
-    result: &AlignResult,
+    result: &mut AlignResult,
     align_stretch: Option<&AlignStretch<'_>>,
-) -> Result<Vec<Segment>> {
-    Ok(other_plays(run, shapes, result, align_stretch)?
-        .unwrap_or_else(|| vec![main_segment(result)]))
+) -> Result<()> {
+    result.segments = match other_plays(run, shapes, result, align_stretch)? {
+        None => vec![main_segment(result)],
+        Some(found) => {
+            if let Some(main) = &found.moved_main {
+                move_answer(result, main);
+            }
+            found.segments
+        }
+    };
+    Ok(())
+}
+
+/// The plays [`other_plays`] found.
+struct Found {
+    segments: Vec<Segment>,
+    /// Today's answer's own play, when it moved to another of the answer's
+    /// candidate lines ([`main_on_best_candidate`]).
+    moved_main: Option<Segment>,
 }
 
 /// The plays of a recording whose single line was refused (`result` is
@@ -151,7 +171,7 @@ pub(super) fn plays_of_refused(
     // every play, once its edges are placed, at the single-play threshold
     // (a play folded onto the refused line keeps that line's evidence there)
     let least = coherence_presence(MIN_MATCH_Z);
-    let plays = other_plays(run, shapes, result, None)?;
+    let plays = other_plays(run, shapes, result, None)?.map(|found| found.segments);
     Ok(plays.filter(|p| p.len() >= 2 && p.iter().all(|s| s.confidence >= least)))
 }
 
@@ -166,22 +186,52 @@ pub(super) fn accept_plays(result: &mut AlignResult, segments: Vec<Segment>) {
     else {
         return;
     };
-    let t_mid = 0.5 * (best.dance_start_s + best.dance_end_s);
-    let song_at = |t: f64| t_mid - best.offset_s + (t - t_mid) / best.rate;
-    result.offset_s = best.offset_s;
-    result.rate = best.rate;
+    place_answer(result, best);
+    if let Some(first) = result.candidates.first_mut() {
+        first.offset_s = best.offset_s;
+    }
     // unsure, so below the sure threshold whatever the best play scored
     // alone (the UI and the job store read the confidence too)
     result.confidence = best.confidence.min(UNSURE_CONFIDENCE_MAX);
     result.verdict = Verdict::Unsure;
-    result.overlap.dance_start_s = best.dance_start_s;
-    result.overlap.dance_end_s = best.dance_end_s;
-    result.overlap.bgm_start_s = song_at(best.dance_start_s).max(0.0);
-    result.overlap.bgm_end_s = song_at(best.dance_end_s).max(0.0);
-    if let Some(first) = result.candidates.first_mut() {
-        first.offset_s = best.offset_s;
-    }
     result.segments = segments;
+}
+
+/// The answer's line and span set to `play`'s.
+fn place_answer(result: &mut AlignResult, play: &Segment) {
+    let t_mid = 0.5 * (play.dance_start_s + play.dance_end_s);
+    let song_at = |t: f64| t_mid - play.offset_s + (t - t_mid) / play.rate;
+    result.offset_s = play.offset_s;
+    result.rate = play.rate;
+    result.overlap.dance_start_s = play.dance_start_s;
+    result.overlap.dance_end_s = play.dance_end_s;
+    result.overlap.bgm_start_s = song_at(play.dance_start_s).max(0.0);
+    result.overlap.bgm_end_s = song_at(play.dance_end_s).max(0.0);
+}
+
+/// An unsure answer moved to its own play `main` on another of its
+/// candidate lines: that candidate first (its score kept in first place),
+/// the line left behind in its place.
+fn move_answer(result: &mut AlignResult, main: &Segment) {
+    let left = result.offset_s;
+    let nearest = result
+        .candidates
+        .iter()
+        .enumerate()
+        .skip(1)
+        .min_by(|(_, a), (_, b)| {
+            (a.offset_s - main.offset_s)
+                .abs()
+                .total_cmp(&(b.offset_s - main.offset_s).abs())
+        })
+        .map(|(k, _)| k);
+    if let Some(k) = nearest {
+        result.candidates[k].offset_s = left;
+    }
+    if let Some(first) = result.candidates.first_mut() {
+        first.offset_s = main.offset_s;
+    }
+    place_answer(result, main);
 }
 
 /// The plays of the song in the recording when there is more than today's
@@ -193,7 +243,7 @@ fn other_plays(
     shapes: &Shapes,
     result: &AlignResult,
     align_stretch: Option<&AlignStretch<'_>>,
-) -> Result<Option<Vec<Segment>>> {
+) -> Result<Option<Found>> {
     // An unsure answer at a speed change may be the plays confusing the
     // single-line search (each play pulls the line its own way): the plays
     // are looked for at the original speed then.
@@ -237,8 +287,21 @@ fn other_plays(
     if !beside_main(&plays) {
         return Ok(None);
     }
+    // the whole recording's tie-break between an unsure answer's candidates
+    // heard the other plays too; on its own play's span only that play speaks
+    let moved = if result.verdict == Verdict::Unsure && align_stretch.is_some() {
+        main_on_best_candidate(run, result, &mut plays)?
+    } else {
+        None
+    };
+    if moved.is_some() {
+        place_edges(run, &mut plays);
+    }
     centre_starts(run, &mut plays);
-    Ok(Some(plays.iter().map(|p| segment_of(p, rate)).collect()))
+    Ok(Some(Found {
+        segments: plays.iter().map(|p| segment_of(p, rate)).collect(),
+        moved_main: moved.map(|i| segment_of(&plays[i], rate)),
+    }))
 }
 
 /// `plays` (settled) with the plays found in the stretches between their

@@ -880,3 +880,81 @@ fn a_restart_heard_through_another_path_at_first_is_placed_within_100_ms() {
         found[1].start_s
     );
 }
+
+/// An unsure answer's own play on a look-alike line: the song's second
+/// half repeats its first with a quieter layer over it (the look-alike line
+/// reaches z 13 on the play, its own 48), and today's line put the play,
+/// heard from the first half, on the second. Measured on the
+/// play's own span, the candidate line the play is on takes it, and the
+/// answer follows; on the right line already, the look-alike candidate
+/// leaves it there.
+#[test]
+fn an_unsure_answers_play_moves_to_the_candidate_line_it_is_on() {
+    use super::candidates::main_on_best_candidate;
+    use super::{move_answer, segment_of};
+    use crate::align::{AlignResult, Verdict};
+    let once = song();
+    let rms = (once.iter().map(|v| v * v).sum::<f32>() / once.len() as f32).sqrt();
+    let layer = noise(once.len(), 5);
+    let song: Vec<f32> = once
+        .iter()
+        .copied()
+        .chain(once.iter().zip(&layer).map(|(s, n)| s + 0.3 * rms * n))
+        .collect();
+    let half_s = once.len() as f64 / f64::from(FS);
+    let heard = [
+        PlayAt {
+            at: 2.0,
+            from: 4.0,
+            to: 20.0,
+        },
+        PlayAt {
+            at: 26.0,
+            from: 10.0,
+            to: 30.0,
+        },
+    ];
+    let rec = record(&song, &heard, 50.0);
+    let cancel = CancelToken::new();
+    let run = run_of(&rec, &song, &cancel);
+    let right = line_of(26.0, 10.0);
+    let look_alike = line_of(26.0, 10.0 + half_s);
+    let unsure_on = |own: &super::Line, other: &super::Line| -> AlignResult {
+        let json = format!(
+            r#"{{"offset_s":{own},"rate":1.0,"confidence":0.3,"verdict":"unsure",
+            "candidates":[{{"offset_s":{own},"score":1.0}},{{"offset_s":{other},"score":0.9}}],
+            "pitch_kept":false,
+            "overlap":{{"dance_start_s":26,"dance_end_s":46,"bgm_start_s":0,"bgm_end_s":20}},
+            "bpm":null,"beats_s":[],"downbeats_s":[],
+            "timings_ms":{{"decode":1,"features":1,"search":1,"refine":1}}}}"#,
+            own = own.dance_at(0.0),
+            other = other.dance_at(0.0)
+        );
+        serde_json::from_str(&json).expect("a result")
+    };
+    let plays_on = |line: super::Line| {
+        vec![
+            play_on(line_of(2.0, 4.0), 2.0, 18.0, 20.0, false),
+            play_on(line, 26.0, 46.0, 10.0, true),
+        ]
+    };
+    // today's line on the look-alike: the play moves, the answer with it
+    let mut result = unsure_on(&look_alike, &right);
+    let mut plays = plays_on(look_alike);
+    let moved = main_on_best_candidate(&run, &result, &mut plays).expect("measured");
+    assert_eq!(moved, Some(1));
+    let at0 = plays[1].line.dance_at(0.0);
+    assert!((at0 - right.dance_at(0.0)).abs() < 1e-3, "line at {at0}");
+    move_answer(&mut result, &segment_of(&plays[1], 1.0));
+    assert!((result.offset_s - 16.0).abs() < 1e-3, "{}", result.offset_s);
+    assert_eq!(result.verdict, Verdict::Unsure);
+    let offsets: Vec<f64> = result.candidates.iter().map(|c| c.offset_s).collect();
+    assert!((offsets[0] - 16.0).abs() < 1e-3, "{offsets:?}");
+    assert_eq!(offsets[1], look_alike.dance_at(0.0), "{offsets:?}");
+    // today's line right: the look-alike candidate does not take the play
+    let result = unsure_on(&right, &look_alike);
+    let mut plays = plays_on(right);
+    let moved = main_on_best_candidate(&run, &result, &mut plays).expect("measured");
+    assert_eq!(moved, None);
+    assert_eq!(plays[1].line.dance_at(0.0), right.dance_at(0.0));
+}
