@@ -19,7 +19,10 @@
 //!    ([`boundary`]): at a hard cut between the two lines', next to silence
 //!    or talk between the line's and "no song"; a play left under 8 s (a
 //!    look-alike's piece inside another play) dropped; once the plays are
-//!    settled, each start after a stop at the median of its splits.
+//!    settled, each start after a stop at the median of its splits;
+//! 6. an unsure answer's own play measured on each of the answer's
+//!    candidate lines over its span ([`candidates`]): the whole recording's
+//!    tie-break heard the other plays too, so a look-alike may have won it.
 //!
 //! One play (or nothing more found) gives one segment: today's answer.
 
