@@ -215,41 +215,7 @@ fn align_stages(
     let t_refine = Instant::now();
     progress("refine", 0.0);
     let shapes = shape_features(&mut features, opts);
-    let ranking = rank_by_shape(&features, &shapes, &coarse, cancel)?;
-    let ranked = rank_by_coherence(&run, &features, &ranking)?;
-    run.release_recording();
-    progress("refine", 0.5);
-    debug_ranking(&ranking, &ranked);
-    let ranked = recheck_at_lead_rate(&run, &features, ranked)?;
-    let mut distinct = distinct_placements(ranked, features.t_ref)?;
-    let tie_evidence = break_tie(&run, &mut distinct)?;
-    run.release_recording();
-    // Final pass on the winner: denser windows, both time-stretch hypotheses
-    // when the speed differs. (GCC coherence is not used to break near-ties
-    // between look-alike sections: the same drum samples in every bar make
-    // wrong sections about as coherent as the right one.)
-    let final_best = final_pass(&run, &distinct[0].fine.line)?;
-    run.release_recording();
-    progress("refine", 0.9);
-    let first_pass = final_best.map(|fit| judge_first_pass(fit, distinct[0].shape_z));
-    let decision = match first_pass {
-        Some(FirstPass { fit, refuted: None }) => Decision {
-            placed: accept_first_pass(&run, fit, &distinct, tie_evidence)?,
-            refusal: None,
-        },
-        // a stretch goes on to the second pass (integrated evidence) only
-        // where the first pass saw some coherence on its line: on each
-        // stretch of talk between plays it would cost a whole alignment's time
-        Some(FirstPass {
-            fit,
-            refuted: Some(reason),
-        }) if stretches == Stretches::NotSearched && fit.fine.z < STRETCH_SECOND_PASS_Z => {
-            return Err(EngineError::no_match(reason));
-        }
-        first_pass => second_pass(
-            &run, opts, &features, &shapes, &ranking, &distinct, first_pass,
-        )?,
-    };
+    let decision = decide(&run, opts, &features, &shapes, &coarse, stretches, progress)?;
     run.release_recording();
     let mut result = assemble_result(&run, decision.placed, &shapes, features.frame_rate);
     let t_segments = Instant::now();
@@ -278,6 +244,56 @@ fn align_stages(
         });
     }
     Ok(result)
+}
+
+/// The refine stage's verdict on the onset search's `coarse` candidates:
+/// ranked by spectral shape then coherence, the tie between look-alike
+/// sections broken, the winner's final pass judged, and the second pass
+/// (integrated evidence) where the first refuses. A stretch whose first
+/// pass saw no coherence on its line is refused at once.
+fn decide(
+    run: &Run,
+    opts: &AlignOptions,
+    features: &Features,
+    shapes: &Shapes,
+    coarse: &[CoarseCandidate],
+    stretches: Stretches,
+    progress: &mut dyn FnMut(&str, f64),
+) -> Result<Decision> {
+    let ranking = rank_by_shape(features, shapes, coarse, run.cancel)?;
+    let ranked = rank_by_coherence(run, features, &ranking)?;
+    run.release_recording();
+    progress("refine", 0.5);
+    debug_ranking(&ranking, &ranked);
+    let ranked = recheck_at_lead_rate(run, features, ranked)?;
+    let mut distinct = distinct_placements(ranked, features.t_ref)?;
+    let tie_evidence = break_tie(run, &mut distinct)?;
+    run.release_recording();
+    // Final pass on the winner: denser windows, both time-stretch hypotheses
+    // when the speed differs. (GCC coherence is not used to break near-ties
+    // between look-alike sections: the same drum samples in every bar make
+    // wrong sections about as coherent as the right one.)
+    let final_best = final_pass(run, &distinct[0].fine.line)?;
+    run.release_recording();
+    progress("refine", 0.9);
+    let first_pass = final_best.map(|fit| judge_first_pass(fit, distinct[0].shape_z));
+    let decision = match first_pass {
+        Some(FirstPass { fit, refuted: None }) => Decision {
+            placed: accept_first_pass(run, fit, &distinct, tie_evidence)?,
+            refusal: None,
+        },
+        // a stretch goes on to the second pass (integrated evidence) only
+        // where the first pass saw some coherence on its line: on each
+        // stretch of talk between plays it would cost a whole alignment's time
+        Some(FirstPass {
+            fit,
+            refuted: Some(reason),
+        }) if stretches == Stretches::NotSearched && fit.fine.z < STRETCH_SECOND_PASS_Z => {
+            return Err(EngineError::no_match(reason));
+        }
+        first_pass => second_pass(run, opts, features, shapes, &ranking, &distinct, first_pass)?,
+    };
+    Ok(decision)
 }
 
 /// Every play of the song in the recording into `result.segments`; the

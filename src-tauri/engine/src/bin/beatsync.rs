@@ -313,6 +313,23 @@ fn run_align(dance: &std::path::Path, bgm: &std::path::Path, json: bool) -> engi
 }
 
 fn run_sync(args: &SyncArgs) -> engine::Result<()> {
+    let req = export_request(args)?;
+    let show = args.progress;
+    let report = engine::export(&req, &engine::CancelToken::new(), &mut |stage, f| {
+        if show {
+            eprintln!("{stage} {f:.3}");
+        }
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+/// The export `sync`'s arguments ask for, checked where they conflict.
+fn export_request(args: &SyncArgs) -> engine::Result<engine::ExportRequest> {
     let placement = match (args.offset, args.rate) {
         (Some(offset_s), rate) => Some(engine::Placement {
             offset_s,
@@ -360,51 +377,45 @@ fn run_sync(args: &SyncArgs) -> engine::Result<()> {
         BetweenArg::Recorded => engine::export::Between::Recorded,
         BetweenArg::Silence => engine::export::Between::Silence,
     };
-    let show = args.progress;
-    let report = engine::export(&req, &engine::CancelToken::new(), &mut |stage, f| {
-        if show {
-            eprintln!("{stage} {f:.3}");
-        }
-    })?;
-    if args.json {
-        println!("{}", serde_json::to_string(&report).unwrap_or_default());
-    } else {
-        println!("{}", report.output.display());
-        for clip in report.outputs.iter().skip(1) {
-            println!("{}", clip.display());
-        }
-        if report.plays.len() > 1 {
-            println!(
-                "  {} plays of the song placed (the figures below: the first)",
-                report.plays.len()
-            );
-        }
-        println!(
-            "  offset {:.3} s, rate {:.6}; kept {:.2}-{:.2} s of the recording ({:?} to {:?})",
-            report.offset_s,
-            report.rate,
-            report.trim.start_s,
-            report.trim.end_s,
-            report.trim.start_reason,
-            report.trim.end_reason
-        );
-        println!(
-            "  video {:?} ({}), audio {} {} kbit/s {:?}",
-            report.video,
-            report.video_codec,
-            report.audio.codec,
-            report.audio.bitrate / 1000,
-            report.audio.source
-        );
-        println!("  start {:?}", report.start_cut);
-        if let Some(why) = &report.start_cut_reason {
-            println!(
-                "  the start is an edit list ({} frames before the cut hidden), not a smart cut: {why}",
-                report.trim.hidden_frames
-            );
-        }
+    Ok(req)
+}
+
+/// What an export wrote and how, for a person reading the terminal.
+fn print_report(report: &engine::ExportReport) {
+    println!("{}", report.output.display());
+    for clip in report.outputs.iter().skip(1) {
+        println!("{}", clip.display());
     }
-    Ok(())
+    if report.plays.len() > 1 {
+        println!(
+            "  {} plays of the song placed (the figures below: the first)",
+            report.plays.len()
+        );
+    }
+    println!(
+        "  offset {:.3} s, rate {:.6}; kept {:.2}-{:.2} s of the recording ({:?} to {:?})",
+        report.offset_s,
+        report.rate,
+        report.trim.start_s,
+        report.trim.end_s,
+        report.trim.start_reason,
+        report.trim.end_reason
+    );
+    println!(
+        "  video {:?} ({}), audio {} {} kbit/s {:?}",
+        report.video,
+        report.video_codec,
+        report.audio.codec,
+        report.audio.bitrate / 1000,
+        report.audio.source
+    );
+    println!("  start {:?}", report.start_cut);
+    if let Some(why) = &report.start_cut_reason {
+        println!(
+            "  the start is an edit list ({} frames before the cut hidden), not a smart cut: {why}",
+            report.trim.hidden_frames
+        );
+    }
 }
 
 /// The plays in `file`: a JSON list of plays, or an object whose
