@@ -50,8 +50,14 @@ pub(super) fn main_on_best_candidate(
 }
 
 /// The candidate line of `result` that takes `play` (see
-/// [`main_on_best_candidate`]), measured on its span.
-fn best_candidate(run: &Run, result: &AlignResult, play: &Play) -> Result<Option<Piece>> {
+/// [`main_on_best_candidate`]), measured on its span. `result` may be a
+/// stretch's answer, in the stretch's time: only differences between its
+/// offsets are read.
+pub(super) fn best_candidate(
+    run: &Run,
+    result: &AlignResult,
+    play: &Play,
+) -> Result<Option<Piece>> {
     let t_mid = 0.5 * (play.start_s + play.end_s);
     let own_song_at = play.line.song_at(t_mid);
     // the candidates' offsets are read at the answer's reference time; the
@@ -74,7 +80,7 @@ fn best_candidate(run: &Run, result: &AlignResult, play: &Play) -> Result<Option
         };
         if crate::align::debug_enabled() {
             eprintln!(
-                "segments: today's play {:.2}-{:.2} s on candidate {:.3}: z {:.2} (own {:.2})",
+                "segments: play {:.2}-{:.2} s on candidate {:.3}: z {:.2} (own {:.2})",
                 play.start_s, play.end_s, c.offset_s, piece.fine.z, own.fine.z
             );
         }

@@ -18,6 +18,7 @@
 //!   sure needs only coherence on its line there).
 
 use super::boundary::{Edge, Side};
+use super::candidates::best_candidate;
 use super::difference::difference;
 use super::edges::{edge_near, signals_of};
 use super::{
@@ -148,12 +149,20 @@ pub(super) fn fill_gaps(
             sure: answer.verdict == Verdict::Sure,
         };
         for seg in &answer.segments {
-            let Some(p) = play_of(run, seg, (t_a, t_b), rate, confirm)? else {
+            let Some(mut p) = play_of(run, seg, (t_a, t_b), rate, confirm)? else {
                 if crate::align::debug_enabled() {
                     eprintln!("segments: gap play refused at the recording's rate");
                 }
                 continue;
             };
+            // an unsure stretch's tie-break heard all it holds (another
+            // play, a neighbour's end): its play is weighed on its own span
+            if answer.verdict == Verdict::Unsure {
+                if let Some(best) = best_candidate(run, &answer, &p)? {
+                    p.line = best.absolute_line();
+                    p.z = best.fine.z;
+                }
+            }
             if plays.iter().any(|q| same_line(&q.line, &p.line))
                 || explained_by_neighbour(run, plays, &p)?
             {

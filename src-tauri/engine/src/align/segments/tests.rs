@@ -881,18 +881,10 @@ fn a_restart_heard_through_another_path_at_first_is_placed_within_100_ms() {
     );
 }
 
-/// An unsure answer's own play on a look-alike line: the song's second
-/// half repeats its first with a quieter layer over it (the look-alike line
-/// reaches z 13 on the play, its own 48), and today's line put the play,
-/// heard from the first half, on the second. Measured on the
-/// play's own span, the candidate line the play is on takes it, and the
-/// answer follows; on the right line already, the look-alike candidate
-/// leaves it there.
-#[test]
-fn an_unsure_answers_play_moves_to_the_candidate_line_it_is_on() {
-    use super::candidates::main_on_best_candidate;
-    use super::{move_answer, segment_of};
-    use crate::align::{AlignResult, Verdict};
+/// The demo song twice, the second time with a quieter layer over it (a
+/// play of the first half reaches z 13 on the second half's line, 48 on
+/// its own); and the length of a half (s).
+fn song_with_a_look_alike_half() -> (Vec<f32>, f64) {
     let once = song();
     let rms = (once.iter().map(|v| v * v).sum::<f32>() / once.len() as f32).sqrt();
     let layer = noise(once.len(), 5);
@@ -901,7 +893,21 @@ fn an_unsure_answers_play_moves_to_the_candidate_line_it_is_on() {
         .copied()
         .chain(once.iter().zip(&layer).map(|(s, n)| s + 0.3 * rms * n))
         .collect();
-    let half_s = once.len() as f64 / f64::from(FS);
+    (song, once.len() as f64 / f64::from(FS))
+}
+
+/// An unsure answer's own play on a look-alike line: today's line put the
+/// play, heard from the song's first half, on the second
+/// ([`song_with_a_look_alike_half`]). Measured on the
+/// play's own span, the candidate line the play is on takes it, and the
+/// answer follows; on the right line already, the look-alike candidate
+/// leaves it there.
+#[test]
+fn an_unsure_answers_play_moves_to_the_candidate_line_it_is_on() {
+    use super::candidates::main_on_best_candidate;
+    use super::{move_answer, segment_of};
+    use crate::align::{AlignResult, Verdict};
+    let (song, half_s) = song_with_a_look_alike_half();
     let heard = [
         PlayAt {
             at: 2.0,
@@ -957,4 +963,65 @@ fn an_unsure_answers_play_moves_to_the_candidate_line_it_is_on() {
     let moved = main_on_best_candidate(&run, &result, &mut plays).expect("measured");
     assert_eq!(moved, None);
     assert_eq!(plays[1].line.dance_at(0.0), right.dance_at(0.0));
+}
+
+/// A stretch between plays answered unsure on a look-alike line (its
+/// tie-break heard all the stretch holds): its play is weighed on its own
+/// span among the stretch answer's candidates and found on its own line.
+#[test]
+fn an_unsure_stretchs_play_moves_to_the_candidate_line_it_is_on() {
+    use super::stretches::fill_gaps;
+    use crate::align::verdict::MIN_MATCH_Z;
+    use crate::align::{AlignCandidate, Verdict};
+    let (song, half_s) = song_with_a_look_alike_half();
+    let plays = [
+        PlayAt {
+            at: 3.0,
+            from: 4.0,
+            to: 20.0,
+        },
+        PlayAt {
+            at: 33.0,
+            from: 10.0,
+            to: 28.0,
+        },
+    ];
+    let rec = record(&song, &plays, 55.0);
+    let cancel = CancelToken::new();
+    let run = run_of(&rec, &song, &cancel);
+    // the stretch's own answer, moved onto the look-alike half and unsure
+    let align_stretch = |t_a: f64, t_b: f64| {
+        Ok(align_part(&rec, &song, &cancel, (t_a, t_b)).map(|mut r| {
+            let right = r.offset_s;
+            let look_alike = right - half_s;
+            r.verdict = Verdict::Unsure;
+            r.offset_s = look_alike;
+            r.candidates = vec![
+                AlignCandidate {
+                    offset_s: look_alike,
+                    score: 1.0,
+                },
+                AlignCandidate {
+                    offset_s: right,
+                    score: 0.9,
+                },
+            ];
+            r.segments = super::single_segment(&r);
+            r
+        }))
+    };
+    let second = play_on(line_of(33.0, 10.0), 33.0, 51.0, 20.0, true);
+    let found = fill_gaps(
+        &run,
+        &align_stretch,
+        &[second],
+        MIN_MATCH_Z,
+        &mut Vec::new(),
+    )
+    .expect("searched");
+    assert_eq!(found.len(), 1, "found {} plays", found.len());
+    let t_mid = 11.0;
+    let want = line_of(plays[0].at, plays[0].from);
+    let err_ms = (found[0].line.song_at(t_mid) - want.song_at(t_mid)).abs() * 1e3;
+    assert!(err_ms < 1.0, "the stretch's play placed {err_ms:.2} ms off");
 }
