@@ -10,7 +10,7 @@
 //! 2. hops grouped into runs on one line (best path over the candidate
 //!    lines and "no song");
 //! 3. each run's line measured by the fine stage on its own span, refused
-//!    below the single-play refusal's evidence (its coherence at 7 rather
+//!    below the single-play refusal's evidence (its coherence at 6 rather
 //!    than 9 beside a sure answer), and dropped when the neighbouring
 //!    play's line explains its span as well (look-alike bars);
 //! 4. the stretches no play covers aligned on their own ([`stretches`]),
