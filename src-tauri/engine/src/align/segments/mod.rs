@@ -20,9 +20,10 @@
 //!    or talk between the line's and "no song"; a play left under 8 s (a
 //!    look-alike's piece inside another play) dropped; once the plays are
 //!    settled, each start after a stop at the median of its splits;
-//! 6. an unsure answer's own play measured on each of the answer's
-//!    candidate lines over its span ([`candidates`]): the whole recording's
-//!    tie-break heard the other plays too, so a look-alike may have won it.
+//! 6. an unsure answer's own play, and the play of a stretch answered
+//!    unsure, measured on each of that answer's candidate lines over the
+//!    play's span ([`candidates`]): its tie-break heard all the recording
+//!    or the stretch holds, so a look-alike may have won it.
 //!
 //! One play (or nothing more found) gives one segment: today's answer.
 
@@ -128,10 +129,10 @@ struct Play {
     in_doubt: bool,
 }
 
-/// The plays of the song in the recording (see the module docs), given
-/// today's answer `result` (accepted, so at least one).
-/// `result.segments`; an unsure answer whose own play another of its
-/// candidate lines explains better there moves to that line.
+/// The plays of the song in the recording (see the module docs) into
+/// `result.segments`, given today's answer `result` (accepted, so at least
+/// one); an unsure answer whose own play another of its candidate lines
+/// explains better there moves to that line.
 pub(super) fn find_segments(
     run: &Run,
     shapes: &Shapes,
