@@ -62,6 +62,15 @@ pub(super) const MIN_MATCH_Z: f64 = 9.0;
 /// span, heard in 10 of 151 windows), no false segment, every other
 /// answer identical.
 pub(super) const MIN_PLAY_Z_BESIDE_SURE: f64 = 6.0;
+/// A play found beside an accepted but unsure answer needs this coherence
+/// on its own span: the song is likelier there than in a refused recording,
+/// less than beside a sure answer (a wrong song can be answered unsure).
+/// At 7 on 22 bench sets (12 of `plays-real`, 10 of `plays`): one play more
+/// (plays-real 2828 rpl004's last, z 8.8, heard in 5 of 103 windows; its
+/// neighbour's end 40 s late before, 35 ms now), no false segment; 144
+/// wrong-song pairs (plays 1717, 2828, 6262, plays-real 2828, 4545, 6767)
+/// identical: 138 `no_match`, 6 `unsure` with one segment each.
+pub(super) const MIN_PLAY_Z_BESIDE_UNSURE: f64 = 7.0;
 /// GCC coherence (z) from which a line holds something of the song at all:
 /// half of [`MIN_MATCH_Z`] (a ranked candidate below it is not a placement
 /// of the song).

@@ -10,9 +10,10 @@
 //! 2. hops grouped into runs on one line (best path over the candidate
 //!    lines and "no song");
 //! 3. each run's line measured by the fine stage on its own span, refused
-//!    below the single-play refusal's evidence (its coherence at 6 rather
-//!    than 9 beside a sure answer), and dropped when the neighbouring
-//!    play's line explains its span as well (look-alike bars);
+//!    below the single-play refusal's evidence (its coherence at 6 beside a
+//!    sure answer, 7 beside an unsure one, rather than 9), and dropped when
+//!    the neighbouring play's line explains its span as well (look-alike
+//!    bars);
 //! 4. the stretches no play covers aligned on their own ([`stretches`]),
 //!    and in turn those a play found there leaves beside it;
 //! 5. edges: the change point of a per-frame likelihood ratio
@@ -39,7 +40,8 @@ use super::heard::{heard_span, HeardSpan};
 use super::pipeline::Run;
 use super::verdict::{coherence_presence, refutation_below, Evidence};
 use super::verdict::{
-    DIFFERENCE_MIN_Z, MIN_MATCH_Z, MIN_PLAY_Z_BESIDE_SURE, SPEED_CHANGE, SURE_CONFIDENCE,
+    DIFFERENCE_MIN_Z, MIN_MATCH_Z, MIN_PLAY_Z_BESIDE_SURE, MIN_PLAY_Z_BESIDE_UNSURE, SPEED_CHANGE,
+    SURE_CONFIDENCE,
 };
 use super::Verdict;
 use super::{variants_for, AlignResult};
@@ -329,14 +331,15 @@ fn search_stretches(
     Ok(plays)
 }
 
-/// The coherence a play needs on its own span: the single-play refusal's,
-/// or [`MIN_PLAY_Z_BESIDE_SURE`] once today's answer is sure (`accepted`,
-/// not a refused recording's plays).
+/// The coherence a play needs on its own span: the single-play refusal's
+/// for a refused recording's plays, [`MIN_PLAY_Z_BESIDE_SURE`] beside a
+/// sure answer and [`MIN_PLAY_Z_BESIDE_UNSURE`] beside an unsure one
+/// (`accepted`).
 fn least_play_z(result: &AlignResult, accepted: bool) -> f64 {
-    if accepted && result.verdict == Verdict::Sure {
-        MIN_PLAY_Z_BESIDE_SURE
-    } else {
-        MIN_MATCH_Z
+    match (accepted, result.verdict) {
+        (true, Verdict::Sure) => MIN_PLAY_Z_BESIDE_SURE,
+        (true, _) => MIN_PLAY_Z_BESIDE_UNSURE,
+        _ => MIN_MATCH_Z,
     }
 }
 
