@@ -3,11 +3,9 @@
 //! hears every play: a play elsewhere on a look-alike line lends it
 //! coherence. On the answer's own play's span only that play speaks.
 
-use super::difference::difference;
-use super::{measure_piece, same_line, Piece, Play};
+use super::{measure_piece, same_line, takes_over, Piece, Play};
 use crate::align::fine::Line;
 use crate::align::pipeline::Run;
-use crate::align::verdict::DIFFERENCE_MIN_Z;
 use crate::align::AlignResult;
 use crate::error::Result;
 
@@ -71,7 +69,6 @@ pub(super) fn best_candidate(
         return Ok(None);
     };
     let own_line = own.absolute_line();
-    let (t_a, t_b) = (own.start_s, own.start_s + own.dur_s);
     let mut best: Option<Piece> = None;
     for c in result.candidates.iter().skip(1) {
         let Some(piece) = measure_piece(run, &shifted(c.offset_s), play.start_s, play.end_s)?
@@ -86,13 +83,8 @@ pub(super) fn best_candidate(
         }
         // a candidate the fine stage brings back onto the own line is no other line
         let elsewhere = !same_line(&own_line, &piece.absolute_line());
-        let more_coherent =
-            piece.fine.z > own.fine.z && best.as_ref().is_none_or(|b| piece.fine.z > b.fine.z);
-        if elsewhere
-            && more_coherent
-            && difference(run, &own_line, &piece.absolute_line(), t_a, t_b)
-                .is_some_and(|ev| ev < -DIFFERENCE_MIN_Z)
-        {
+        let beats_best = best.as_ref().is_none_or(|b| piece.fine.z > b.fine.z);
+        if elsewhere && beats_best && takes_over(run, &own, &piece) {
             best = Some(piece);
         }
     }

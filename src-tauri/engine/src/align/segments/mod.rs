@@ -656,14 +656,20 @@ fn prefer_look_alike(run: &Run, measured: &mut [Piece]) {
             );
         }
     }
-    let takeover = others.iter().position(|o| {
-        o.fine.z > own.fine.z
-            && difference(run, &own_line, &o.absolute_line(), t_a, t_b)
-                .is_some_and(|ev| ev < -DIFFERENCE_MIN_Z)
-    });
+    let takeover = others.iter().position(|o| takes_over(run, own, o));
     if let Some(k) = takeover {
         measured.swap(0, k + 1);
     }
+}
+
+/// Whether `other`, measured on the same piece of the recording as `own`,
+/// takes it over: more coherent there, and the difference signal over the
+/// piece prefers it (the same drum samples make wrong sections as coherent).
+fn takes_over(run: &Run, own: &Piece, other: &Piece) -> bool {
+    let (t_a, t_b) = (own.start_s, own.start_s + own.dur_s);
+    other.fine.z > own.fine.z
+        && difference(run, &own.absolute_line(), &other.absolute_line(), t_a, t_b)
+            .is_some_and(|ev| ev < -DIFFERENCE_MIN_Z)
 }
 
 /// Whether the most coherent look-alike measured beside the chosen line

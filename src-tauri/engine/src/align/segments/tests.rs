@@ -499,16 +499,10 @@ fn a_talked_over_quiet_restart_is_placed_within_50_ms() {
     );
 }
 
-/// The stretches between plays, aligned on their own: a play the scan
-/// missed (here: not given) is found in the stretch before the known one,
-/// on its own line within a millisecond; the stretch of room noise between
-/// two known plays gives none.
-#[test]
-fn a_stretch_between_plays_is_searched_for_a_play_and_noise_gives_none() {
-    use super::stretches::fill_gaps;
-    use crate::align::verdict::MIN_PLAY_Z_BESIDE_SURE;
-    let song = song();
-    let plays = [
+/// Two plays in a 55-s recording, 14 s of room noise between them: song
+/// seconds 4-20 from 3 s, 10-28 from 33 s.
+fn two_plays_apart() -> [PlayAt; 2] {
+    [
         PlayAt {
             at: 3.0,
             from: 4.0,
@@ -519,7 +513,19 @@ fn a_stretch_between_plays_is_searched_for_a_play_and_noise_gives_none() {
             from: 10.0,
             to: 28.0,
         },
-    ];
+    ]
+}
+
+/// The stretches between plays, aligned on their own: a play the scan
+/// missed (here: not given) is found in the stretch before the known one,
+/// on its own line within a millisecond; the stretch of room noise between
+/// two known plays gives none.
+#[test]
+fn a_stretch_between_plays_is_searched_for_a_play_and_noise_gives_none() {
+    use super::stretches::fill_gaps;
+    use crate::align::verdict::MIN_PLAY_Z_BESIDE_SURE;
+    let song = song();
+    let plays = two_plays_apart();
     let rec = record(&song, &plays, 55.0);
     let cancel = CancelToken::new();
     let run = run_of(&rec, &song, &cancel);
@@ -974,18 +980,7 @@ fn an_unsure_stretchs_play_moves_to_the_candidate_line_it_is_on() {
     use crate::align::verdict::MIN_MATCH_Z;
     use crate::align::{AlignCandidate, Verdict};
     let (song, half_s) = song_with_a_look_alike_half();
-    let plays = [
-        PlayAt {
-            at: 3.0,
-            from: 4.0,
-            to: 20.0,
-        },
-        PlayAt {
-            at: 33.0,
-            from: 10.0,
-            to: 28.0,
-        },
-    ];
+    let plays = two_plays_apart();
     let rec = record(&song, &plays, 55.0);
     let cancel = CancelToken::new();
     let run = run_of(&rec, &song, &cancel);
