@@ -80,7 +80,7 @@ pub(super) fn confirm_by_integration(
 }
 
 /// The integration's windows and search around a line.
-fn integrate_params(line: &Line) -> crate::align::integrate::IntegrateParams {
+pub(super) fn integrate_params(line: &Line) -> crate::align::integrate::IntegrateParams {
     crate::align::integrate::IntegrateParams {
         win_len: 2048,
         // ±120 ms: a placement found by spectral shape alone can be tens of

@@ -71,6 +71,18 @@ pub(super) const MIN_PLAY_Z_BESIDE_SURE: f64 = 6.0;
 /// wrong-song pairs (plays 1717, 2828, 6262, plays-real 2828, 4545, 6767)
 /// identical: 138 `no_match`, 6 `unsure` with one segment each.
 pub(super) const MIN_PLAY_Z_BESIDE_UNSURE: f64 = 7.0;
+/// A run that the fine stage refuses on its own span (no window shows it:
+/// 1.1-1.4 s of reverberation at 0-4 dB SNR) is still a play when the
+/// integration ([`crate::align::integrate`]) over that span gives at least
+/// this coherence: between what the whole-recording refusal lets through
+/// ([`INTEGRATED_MIN_Z`]; wrong songs reach 4.5-5.5) and the presence of
+/// one half ([`INTEGRATED_PRESENT_Z`]), with room for the several runs of a
+/// recording. On the bench's twelve real-music seeds, runs off every true
+/// line reached 6.5 at most, true plays refused by the fine stage 8.6-20.
+pub(super) const PLAY_INTEGRATED_MIN_Z: f64 = 8.0;
+/// ...and its arrival stands this far (z) above every other lag searched
+/// (false runs 2.2 at most, true plays 3.0-15.6).
+pub(super) const PLAY_LAG_MARGIN: f64 = 2.0;
 /// GCC coherence (z) from which a line holds something of the song at all:
 /// half of [`MIN_MATCH_Z`] (a ranked candidate below it is not a placement
 /// of the song).

@@ -3,7 +3,8 @@
 //! hears every play: a play elsewhere on a look-alike line lends it
 //! coherence. On the answer's own play's span only that play speaks.
 
-use super::{measure_piece, same_line, takes_over, Piece, Play};
+use super::confirm::{measure_piece, takes_over, Piece};
+use super::{same_line, Play};
 use crate::align::fine::Line;
 use crate::align::pipeline::Run;
 use crate::align::AlignResult;

@@ -11,9 +11,10 @@
 //!    lines and "no song");
 //! 3. each run's line measured by the fine stage on its own span, refused
 //!    below the single-play refusal's evidence (its coherence at 6 beside a
-//!    sure answer, 7 beside an unsure one, rather than 9), and dropped when
-//!    the neighbouring play's line explains its span as well (look-alike
-//!    bars);
+//!    sure answer, 7 beside an unsure one, rather than 9) unless its
+//!    coherence summed over the span shows it (the integration: plays that
+//!    no window shows under reverberation and noise), and dropped when the
+//!    neighbouring play's line explains its span as well (look-alike bars);
 //! 4. the stretches no play covers aligned on their own ([`stretches`]),
 //!    and in turn those a play found there leaves beside it;
 //! 5. edges: the change point of a per-frame likelihood ratio
@@ -30,27 +31,28 @@
 
 mod boundary;
 mod candidates;
+mod confirm;
 mod difference;
 mod edges;
 mod scan;
 mod stretches;
 
-use super::fine::{refine_line, FineOutcome, Line};
-use super::heard::{heard_span, HeardSpan};
+use super::fine::Line;
 use super::pipeline::Run;
-use super::verdict::{coherence_presence, refutation_below, Evidence};
+use super::verdict::coherence_presence;
 use super::verdict::{
     DIFFERENCE_MIN_Z, MIN_MATCH_Z, MIN_PLAY_Z_BESIDE_SURE, MIN_PLAY_Z_BESIDE_UNSURE, SPEED_CHANGE,
     SURE_CONFIDENCE,
 };
+use super::AlignResult;
 use super::Verdict;
-use super::{variants_for, AlignResult};
 use crate::dsp::spectral::SpectralShape;
 use crate::error::Result;
 use candidates::main_on_best_candidate;
+use confirm::{confirm_run, line_on};
 use difference::difference;
 use edges::{centre_starts, place_edges};
-use scan::{rivals, scan_runs, HopRun, Scanned, NEAR_MAIN_S, SAME_LINE_S};
+use scan::{rivals, scan_runs, Scanned, NEAR_MAIN_S, SAME_LINE_S};
 use serde::{Deserialize, Serialize};
 use stretches::{fill_gaps, verify_plays};
 
@@ -449,258 +451,6 @@ fn segment_of(p: &Play, rate: f64) -> Segment {
         confidence: coherence_presence(p.z),
         cut_before: p.cut_before,
     }
-}
-
-/// The fine stage's outcome on a piece of the recording, in the piece's own time.
-struct Piece {
-    fine: FineOutcome,
-    /// The piece's start and length in the recording (s).
-    start_s: f64,
-    dur_s: f64,
-}
-
-impl Piece {
-    /// The piece's line in recording time.
-    fn absolute_line(&self) -> Line {
-        Line {
-            t_ref: self.fine.line.t_ref + self.start_s,
-            ..self.fine.line
-        }
-    }
-}
-
-/// The fine stage on the recording times `t_a..t_b` along `line` (in
-/// recording time), at the shared rate.
-fn measure_piece(run: &Run, line: &Line, t_a: f64, t_b: f64) -> Result<Option<Piece>> {
-    let a = ((t_a.max(0.0) * run.fs) as usize).min(run.recording.len());
-    let b = ((t_b * run.fs) as usize).min(run.recording.len());
-    if b <= a + run.fs as usize {
-        return Ok(None);
-    }
-    let start = a as f64 / run.fs;
-    let piece = &run.recording[a..b];
-    let t_ref = 0.5 * piece.len() as f64 / run.fs;
-    let local = Line {
-        t_ref,
-        sigma: line.song_at(start + t_ref),
-        rate: line.rate,
-    };
-    let Some(mut params) = variants_for(line.rate, false).into_iter().next() else {
-        return Ok(None);
-    };
-    params.max_end_shift = RUN_END_SHIFT;
-    let mut out = refine_line(
-        piece,
-        run.song,
-        run.fs,
-        &local,
-        &params,
-        run.threads,
-        run.cancel,
-    )?;
-    out = refine_line(
-        piece,
-        run.song,
-        run.fs,
-        &out.line,
-        &params,
-        run.threads,
-        run.cancel,
-    )?;
-    // the pieces of a long take's plays, one after the other, are not kept resident
-    run.release_recording();
-    Ok(Some(Piece {
-        fine: out,
-        start_s: start,
-        dur_s: piece.len() as f64 / run.fs,
-    }))
-}
-
-/// A run measured on its own span, on the most coherent of `intercepts`
-/// (its line and the look-alike lines the envelopes cannot tell from it);
-/// `None` when the evidence there is what a wrong song gives (the
-/// single-play refusal's rules, its coherence at `least_z`).
-fn confirm_run(
-    run: &Run,
-    r: &HopRun,
-    intercepts: &[f64],
-    rate: f64,
-    least_z: f64,
-) -> Result<Option<Play>> {
-    let play = confirm_on(run, r, intercepts, rate, least_z)?;
-    if play.is_some() || intercepts.is_empty() {
-        return Ok(play);
-    }
-    // the spectral shape, smoothed over ±100 ms, places the run's own line
-    // up to about that far off, and the fine stage searches ±60 ms around
-    // the line it is given: refused there, the own line is measured again
-    // either side (together ±160 ms). Alone: the look-alikes were weighed
-    // against the own line where the scan put it, and a shifted own line,
-    // off the song, would hand the run to any of them.
-    for shift in [-SHAPE_SLACK_S, SHAPE_SLACK_S] {
-        if let Some(p) = confirm_on(run, r, &[intercepts[0] + shift], rate, least_z)? {
-            return Ok(Some(p));
-        }
-    }
-    Ok(None)
-}
-
-/// [`confirm_run`] with the run's own line at `intercepts[0]`.
-fn confirm_on(
-    run: &Run,
-    r: &HopRun,
-    intercepts: &[f64],
-    rate: f64,
-    least_z: f64,
-) -> Result<Option<Play>> {
-    let t_mid = 0.5 * (r.start_s + r.end_s);
-    let mut measured: Vec<Piece> = Vec::new();
-    for &c in intercepts {
-        let line = Line {
-            t_ref: t_mid,
-            sigma: (t_mid - c) / rate,
-            rate,
-        };
-        let piece = measure_piece(run, &line, r.start_s - RUN_MARGIN_S, r.end_s + RUN_MARGIN_S)?;
-        if let Some(p) = piece {
-            if super::debug_enabled() {
-                eprintln!(
-                    "segments: run {:.2}-{:.2} s intercept {c:.3}: z {:.2}",
-                    r.start_s, r.end_s, p.fine.z
-                );
-            }
-            measured.push(p);
-        }
-    }
-    prefer_look_alike(run, &mut measured);
-    let in_doubt = look_alike_in_doubt(run, &measured);
-    let Some(Piece {
-        fine,
-        start_s: start,
-        dur_s,
-    }) = measured.into_iter().next()
-    else {
-        return Ok(None);
-    };
-    let refused = refused_on_span(&fine, least_z);
-    if super::debug_enabled() {
-        eprintln!(
-            "segments: run {:.2}-{:.2} s: z {:.2} heard {}/{} {:?}",
-            r.start_s,
-            r.end_s,
-            fine.z,
-            fine.heard_windows,
-            fine.windows.len(),
-            refused
-        );
-    }
-    if refused.is_some() {
-        return Ok(None);
-    }
-    let song_dur = run.song.len() as f64 / run.fs;
-    let HeardSpan { start: a, end: b } =
-        heard_span(&fine, &fine.line, dur_s, song_dur, &|_, _| 0.0);
-    let line = Line {
-        t_ref: fine.line.t_ref + start,
-        ..fine.line
-    };
-    Ok(Some(Play {
-        line,
-        start_s: a + start,
-        end_s: b + start,
-        z: fine.z,
-        cut_before: false,
-        on_main: false,
-        in_doubt,
-    }))
-}
-
-/// Why the fine stage's outcome on a play's span is what a wrong song gives
-/// (the single-play refusal's rules, at the recording's rate, its
-/// coherence at `least_z`), if it is.
-fn refused_on_span(fine: &FineOutcome, least_z: f64) -> Option<String> {
-    refutation_below(
-        &Evidence {
-            z: fine.z,
-            heard_windows: fine.heard_windows,
-            windows: fine.windows.len(),
-            rate: fine.line.rate,
-            pitch_kept: false,
-            shape_z: 0.0,
-        },
-        least_z,
-    )
-}
-
-/// The spectral shape chose the run's own line (`measured[0]`); a
-/// look-alike more coherent than it takes over (moves first) only when the
-/// difference signal says so (the same drum samples make wrong sections as
-/// coherent). (Letting a less coherent look-alike take over on the
-/// difference signal alone gained one play and lost one on a fresh bench
-/// seed: at |z| 8 that signal can be wrong.)
-fn prefer_look_alike(run: &Run, measured: &mut [Piece]) {
-    let Some((own, others)) = measured.split_first() else {
-        return;
-    };
-    let own_line = own.absolute_line();
-    let (t_a, t_b) = (own.start_s, own.start_s + own.dur_s);
-    if super::debug_enabled() {
-        for o in others {
-            let ev = difference(run, &own_line, &o.absolute_line(), t_a, t_b);
-            eprintln!(
-                "segments: look-alike {:.3} z {:.2} vs own {:.3} z {:.2}: difference {ev:?}",
-                o.absolute_line().dance_at(0.0),
-                o.fine.z,
-                own_line.dance_at(0.0),
-                own.fine.z
-            );
-        }
-    }
-    let takeover = others.iter().position(|o| takes_over(run, own, o));
-    if let Some(k) = takeover {
-        measured.swap(0, k + 1);
-    }
-}
-
-/// Whether `other`, measured on the same piece of the recording as `own`,
-/// takes it over: more coherent there, and the difference signal over the
-/// piece prefers it (the same drum samples make wrong sections as coherent).
-fn takes_over(run: &Run, own: &Piece, other: &Piece) -> bool {
-    let (t_a, t_b) = (own.start_s, own.start_s + own.dur_s);
-    other.fine.z > own.fine.z
-        && difference(run, &own.absolute_line(), &other.absolute_line(), t_a, t_b)
-            .is_some_and(|ev| ev < -DIFFERENCE_MIN_Z)
-}
-
-/// Whether the most coherent look-alike measured beside the chosen line
-/// (`measured[0]`) is not clearly ruled out by the difference signal over
-/// the run: the run may be a look-alike section's, not the play's.
-fn look_alike_in_doubt(run: &Run, measured: &[Piece]) -> bool {
-    let Some((chosen, others)) = measured.split_first() else {
-        return false;
-    };
-    let Some(rival) = others.iter().max_by(|a, b| a.fine.z.total_cmp(&b.fine.z)) else {
-        return false;
-    };
-    let (t_a, t_b) = (chosen.start_s, chosen.start_s + chosen.dur_s);
-    !difference(
-        run,
-        &chosen.absolute_line(),
-        &rival.absolute_line(),
-        t_a,
-        t_b,
-    )
-    .is_some_and(|ev| ev >= DIFFERENCE_MIN_Z)
-}
-
-/// The fine stage's coherence z of `line` over the recording times
-/// `t_a..t_b`, and the line as the fine stage fits it there (the difference
-/// signal compares two lines each fitted on the span it reads: a line fitted
-/// on another span is off by a fraction of a millisecond here, which the
-/// difference signal counts against it); 0 and `line` itself where the span
-/// is too short.
-fn line_on(run: &Run, line: &Line, t_a: f64, t_b: f64) -> Result<(f64, Line)> {
-    Ok(measure_piece(run, line, t_a, t_b)?.map_or((0.0, *line), |o| (o.fine.z, o.absolute_line())))
 }
 
 /// Whether two lines place the song within [`SAME_LINE_S`] of each other

@@ -19,12 +19,10 @@
 
 use super::boundary::{Edge, Side};
 use super::candidates::best_candidate;
+use super::confirm::{line_on, measure_piece, refused_on_span};
 use super::difference::difference;
 use super::edges::{edge_near, signals_of};
-use super::{
-    line_on, measure_piece, refused_on_span, same_line, AlignStretch, Line, Play, CUT_GAP_S,
-    LOOK_ALIKE_RATIO,
-};
+use super::{same_line, AlignStretch, Line, Play, CUT_GAP_S, LOOK_ALIKE_RATIO};
 use crate::align::fine::FineOutcome;
 use crate::align::pipeline::Run;
 use crate::align::verdict::{COHERENT_Z, DIFFERENCE_MIN_Z};
