@@ -197,7 +197,7 @@ fn confirm_on(
 /// piece's time) over the piece of the recording at `start` (s) lasting
 /// `dur_s`, as a fine outcome in the piece's time, when it shows the song
 /// ([`PLAY_INTEGRATED_MIN_Z`], [`PLAY_LAG_MARGIN`]).
-fn integrated_on_span(
+pub(super) fn integrated_on_span(
     run: &Run,
     line: &Line,
     start: f64,

@@ -15,8 +15,9 @@
 //!    coherence summed over the span shows it (the integration: plays that
 //!    no window shows under reverberation and noise), and dropped when the
 //!    neighbouring play's line explains its span as well (look-alike bars);
-//! 4. the stretches no play covers aligned on their own ([`stretches`]),
-//!    and in turn those a play found there leaves beside it;
+//! 4. the stretches no play covers aligned on their own ([`stretches`]; a
+//!    long one refused whole, again in halves), and in turn those a play
+//!    found there leaves beside it;
 //! 5. edges: the change point of a per-frame likelihood ratio
 //!    ([`boundary`]): at a hard cut between the two lines', next to silence
 //!    or talk between the line's and "no song"; a play left under 8 s (a

@@ -11,15 +11,17 @@
 //! - each play the scan found on another line than today's answer is
 //!   aligned with the stretch around it; a sure answer there on another
 //!   line replaces the play;
-//! - each stretch that no play covers, long enough for a play, is aligned;
-//!   the plays found there join (each confirmed at the recording's rate by
-//!   the single-play refusal's rules, its coherence at the least a play
-//!   needs there: lower beside a sure answer; a play of a stretch answered
-//!   sure needs only coherence on its line there).
+//! - each stretch that no play covers, long enough for a play, is aligned
+//!   (one refused whole, 40-90 s long, again in halves: two plays on
+//!   different lines split its evidence); the plays found there join (each
+//!   confirmed at the recording's rate by the single-play refusal's rules,
+//!   its coherence at the least a play needs there: lower beside a sure
+//!   answer; a play of a stretch answered sure needs only coherence on its
+//!   line there; or by its coherence summed over its span).
 
 use super::boundary::{Edge, Side};
 use super::candidates::best_candidate;
-use super::confirm::{line_on, measure_piece, refused_on_span};
+use super::confirm::{integrated_on_span, line_on, measure_piece, refused_on_span};
 use super::difference::difference;
 use super::edges::{edge_near, signals_of};
 use super::{same_line, AlignStretch, Line, Play, CUT_GAP_S, LOOK_ALIKE_RATIO};
@@ -32,6 +34,16 @@ use crate::error::Result;
 /// Shortest stretch searched for a play of its own (s): plays last ~10 s
 /// at least.
 const STRETCH_MIN_S: f64 = 10.0;
+/// A stretch refused whole at least this long (s) is searched again in
+/// halves: room for two plays (10 s or more each) and the talk around them.
+/// (On 23 bench sets one play more: plays-real 4545 rpl005, whose stretch of
+/// 70 s held two plays on different lines.)
+const SPLIT_MIN_S: f64 = 40.0;
+/// ...and at most this long: the minutes of talk between the plays of a
+/// long take are refused whole too, and each half costs an alignment (the
+/// 60-min take's stretches of 1-3 min in halves: 23 -> 31 s of CPU; those
+/// up to 2 min, four of them: 21-22 -> 22-26 s).
+const SPLIT_MAX_S: f64 = 90.0;
 /// How far past a play's span the stretch aligned to check it reaches (s),
 /// not past the neighbouring plays: its heard span can be a third of it.
 const CHECK_REACH_S: f64 = 30.0;
@@ -114,7 +126,9 @@ pub(super) fn verify_plays(
 
 /// The plays found in the stretches between `plays` (sorted; and before
 /// the first and after the last) at least [`STRETCH_MIN_S`] long, but for
-/// those already aligned (`searched`, to which they are added).
+/// those already aligned (`searched`, to which they are added); a stretch
+/// refused whole, [`SPLIT_MIN_S`] to [`SPLIT_MAX_S`] long, is aligned again
+/// in halves.
 pub(super) fn fill_gaps(
     run: &Run,
     align_stretch: &AlignStretch<'_>,
@@ -131,8 +145,12 @@ pub(super) fn fill_gaps(
     edges.push(rec_dur);
     let rate = plays.first().map_or(1.0, |p| p.line.rate);
     let mut found = Vec::new();
-    for gap in edges.chunks_exact(2) {
-        let (t_a, t_b) = (gap[0].max(0.0), gap[1].min(rec_dur));
+    let mut todo: Vec<(f64, f64, bool)> = edges
+        .chunks_exact(2)
+        .map(|gap| (gap[0].max(0.0), gap[1].min(rec_dur), true))
+        .rev()
+        .collect();
+    while let Some((t_a, t_b, may_split)) = todo.pop() {
         if t_b - t_a < STRETCH_MIN_S || searched.iter().any(|s| same_stretch(*s, (t_a, t_b))) {
             continue;
         }
@@ -140,6 +158,13 @@ pub(super) fn fill_gaps(
         let answer = align_stretch(t_a, t_b)?;
         debug_answer("gap", t_a, t_b, answer.as_ref());
         let Some(answer) = answer else {
+            // two plays on different lines split a stretch's evidence
+            // between them: each half holds one
+            if may_split && (SPLIT_MIN_S..=SPLIT_MAX_S).contains(&(t_b - t_a)) {
+                let t_mid = 0.5 * (t_a + t_b);
+                todo.push((t_mid, t_b, false));
+                todo.push((t_a, t_mid, false));
+            }
             continue;
         };
         let confirm = Confirm {
@@ -284,7 +309,20 @@ fn play_of(
                 piece.fine.windows.len()
             );
         }
-        return Ok(None);
+        // no window may show it: its coherence summed over the span may
+        let summed = integrated_on_span(run, &piece.fine.line, piece.start_s, piece.dur_s)?;
+        return Ok(summed.map(|fine| Play {
+            line: Line {
+                t_ref: fine.line.t_ref + piece.start_s,
+                ..fine.line
+            },
+            start_s,
+            end_s,
+            z: fine.z,
+            cut_before: false,
+            on_main: false,
+            in_doubt: false,
+        }));
     }
     Ok(Some(Play {
         line: piece.absolute_line(),

@@ -1103,3 +1103,96 @@ fn a_play_no_window_shows_is_kept_on_its_summed_coherence() {
     let none = confirm_run(&silent, &r, &[own], 1.0, MIN_PLAY_Z_BESIDE_SURE);
     assert!(none.expect("measured").is_none());
 }
+
+/// A stretch refused whole (two plays on different lines split its
+/// evidence; here its own answer is refused whenever it is 40 s or longer)
+/// is searched again in halves: each half gives its play, placed within a
+/// millisecond.
+#[test]
+fn a_stretch_refused_whole_is_searched_in_halves() {
+    use super::search_stretches;
+    use crate::align::verdict::MIN_PLAY_Z_BESIDE_SURE;
+    let song = song();
+    let plays = [
+        PlayAt {
+            at: 2.0,
+            from: 4.0,
+            to: 20.0,
+        },
+        PlayAt {
+            at: 33.0,
+            from: 20.0,
+            to: 36.0,
+        },
+        PlayAt {
+            at: 55.0,
+            from: 6.0,
+            to: 30.0,
+        },
+    ];
+    let rec = record(&song, &plays, 82.0);
+    let cancel = CancelToken::new();
+    let run = run_of(&rec, &song, &cancel);
+    let align_stretch = |t_a: f64, t_b: f64| {
+        Ok((t_b - t_a < 40.0)
+            .then(|| align_part(&rec, &song, &cancel, (t_a, t_b)))
+            .flatten())
+    };
+    let known = play_on(line_of(55.0, 6.0), 55.0, 79.0, 20.0, true);
+    let found = search_stretches(&run, &align_stretch, vec![known], MIN_PLAY_Z_BESIDE_SURE)
+        .expect("searched");
+    let spans: Vec<(f64, f64)> = found.iter().map(|p| (p.start_s, p.end_s)).collect();
+    assert_eq!(found.len(), 3, "plays at {spans:?}");
+    for (p, f) in plays.iter().zip(&found) {
+        let t_mid = p.at + 0.5 * (p.to - p.from);
+        let want = line_of(p.at, p.from).song_at(t_mid);
+        let err_ms = (f.line.song_at(t_mid) - want).abs() * 1e3;
+        assert!(
+            err_ms < 1.0,
+            "play at {} s: {err_ms:.2} ms off ({spans:?})",
+            p.at
+        );
+    }
+}
+
+/// A stretch's play that no window shows (as in
+/// [`a_play_no_window_shows_is_kept_on_its_summed_coherence`]; the
+/// stretch's answer placed on its line) is kept on its coherence summed over
+/// its span, within 0.1 ms; the fine stage alone refuses it.
+#[test]
+fn a_stretchs_play_no_window_shows_is_kept_on_its_summed_coherence() {
+    use super::stretches::fill_gaps;
+    use crate::align::verdict::MIN_PLAY_Z_BESIDE_SURE;
+    let song = song();
+    let [faint, loud] = two_plays_apart();
+    let bed = record(&song, &[], 55.0);
+    let dry = record(&song, std::slice::from_ref(&faint), 55.0);
+    let music: Vec<f32> = dry.iter().zip(&bed).map(|(a, b)| a - b).collect();
+    let heard = reverberant(&music, 1.3, 6.0);
+    let with_loud = record(&song, std::slice::from_ref(&loud), 55.0);
+    let rec: Vec<f32> = with_loud
+        .iter()
+        .zip(&heard)
+        .map(|(r, m)| r + 0.02 * m)
+        .collect();
+    let clean: Vec<f32> = with_loud.iter().zip(&music).map(|(r, m)| r + m).collect();
+    let cancel = CancelToken::new();
+    let run = run_of(&rec, &song, &cancel);
+    // the stretch's answer on the faint play's line (read from a clean copy)
+    let align_stretch = |t_a: f64, t_b: f64| Ok(align_part(&clean, &song, &cancel, (t_a, t_b)));
+    let known = play_on(line_of(loud.at, loud.from), 33.0, 51.0, 20.0, true);
+    let searched = &mut Vec::new();
+    let found = fill_gaps(
+        &run,
+        &align_stretch,
+        &[known],
+        MIN_PLAY_Z_BESIDE_SURE,
+        searched,
+    )
+    .expect("searched");
+    assert_eq!(found.len(), 1, "found {} plays", found.len());
+    let t_mid = 11.0;
+    let want = line_of(faint.at, faint.from);
+    let err_ms = (found[0].line.song_at(t_mid) - want.song_at(t_mid)).abs() * 1e3;
+    assert!(err_ms < 0.1, "placed {err_ms:.3} ms off");
+}
