@@ -772,14 +772,20 @@ fn the_stretch_a_found_play_leaves_is_searched_in_turn() {
     let known = play_on(line_of(40.0, 10.0), 40.0, 58.0, 20.0, true);
     let found = search_stretches(&run, &align_stretch, vec![known], MIN_PLAY_Z_BESIDE_SURE)
         .expect("searched");
+    assert_placed(&plays, &found, 1.0);
+}
+
+/// Asserts that `found` holds `plays`, in order, each placing the song
+/// within `max_ms` at its play's middle.
+fn assert_placed(plays: &[PlayAt], found: &[super::Play], max_ms: f64) {
     let spans: Vec<(f64, f64)> = found.iter().map(|p| (p.start_s, p.end_s)).collect();
-    assert_eq!(found.len(), 3, "plays at {spans:?}");
-    for (p, f) in plays.iter().zip(&found) {
+    assert_eq!(found.len(), plays.len(), "plays at {spans:?}");
+    for (p, f) in plays.iter().zip(found) {
         let t_mid = p.at + 0.5 * (p.to - p.from);
         let want = line_of(p.at, p.from).song_at(t_mid);
         let err_ms = (f.line.song_at(t_mid) - want).abs() * 1e3;
         assert!(
-            err_ms < 1.0,
+            err_ms < max_ms,
             "play at {} s: {err_ms:.2} ms off ({spans:?})",
             p.at
         );
@@ -1141,18 +1147,7 @@ fn a_stretch_refused_whole_is_searched_in_halves() {
     let known = play_on(line_of(55.0, 6.0), 55.0, 79.0, 20.0, true);
     let found = search_stretches(&run, &align_stretch, vec![known], MIN_PLAY_Z_BESIDE_SURE)
         .expect("searched");
-    let spans: Vec<(f64, f64)> = found.iter().map(|p| (p.start_s, p.end_s)).collect();
-    assert_eq!(found.len(), 3, "plays at {spans:?}");
-    for (p, f) in plays.iter().zip(&found) {
-        let t_mid = p.at + 0.5 * (p.to - p.from);
-        let want = line_of(p.at, p.from).song_at(t_mid);
-        let err_ms = (f.line.song_at(t_mid) - want).abs() * 1e3;
-        assert!(
-            err_ms < 1.0,
-            "play at {} s: {err_ms:.2} ms off ({spans:?})",
-            p.at
-        );
-    }
+    assert_placed(&plays, &found, 1.0);
 }
 
 /// A stretch's play that no window shows (as in
