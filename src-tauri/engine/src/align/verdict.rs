@@ -74,14 +74,17 @@ pub(super) const MIN_PLAY_Z_BESIDE_UNSURE: f64 = 7.0;
 /// A run that the fine stage refuses on its own span (no window shows it:
 /// 1.1-1.4 s of reverberation at 0-4 dB SNR) is still a play when the
 /// integration ([`crate::align::integrate`]) over that span gives at least
-/// this coherence: between what the whole-recording refusal lets through
-/// ([`INTEGRATED_MIN_Z`]; wrong songs reach 4.5-5.5) and the presence of
-/// one half ([`INTEGRATED_PRESENT_Z`]), with room for the several runs of a
-/// recording. On the bench's twelve real-music seeds, runs off every true
-/// line reached 6.5 at most, true plays refused by the fine stage 8.6-20.
+/// this coherence: above what the whole-recording refusal lets through
+/// ([`INTEGRATED_MIN_Z`]; wrong songs reach 4.5-5.5 over a whole recording)
+/// and its presence of one half ([`INTEGRATED_PRESENT_Z`]), with room for
+/// the several runs of a recording. Refused runs on 22 bench sets: off
+/// every true line 6.5 at most on real music; a wrong song's 8.0 (at lag
+/// margin 0.7); true plays then missed 8.6-15.8 (BENCHMARKS.md, 2026-12-07).
 pub(super) const PLAY_INTEGRATED_MIN_Z: f64 = 8.0;
 /// ...and its arrival stands this far (z) above every other lag searched
-/// (false runs 2.2 at most, true plays 3.0-15.6).
+/// (runs off every true line and wrong songs 2.2 at most, but for a 7-s
+/// look-alike piece at 5.2 that is dropped as under 8 s; true plays then
+/// missed 3.0-10.6).
 pub(super) const PLAY_LAG_MARGIN: f64 = 2.0;
 /// GCC coherence (z) from which a line holds something of the song at all:
 /// half of [`MIN_MATCH_Z`] (a ranked candidate below it is not a placement
