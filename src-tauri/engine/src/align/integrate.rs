@@ -19,7 +19,8 @@
 //! its centre from parallel lines far from the song's arrival.
 
 use crate::align::fine::{
-    add_parity_row, direct_lag, window_correlations, Line, WindowCorr, WindowGeometry, WindowObs,
+    add_parity_row, direct_lag, window_correlations, FineOutcome, Line, WindowCorr, WindowGeometry,
+    WindowObs,
 };
 use crate::cancel::CancelToken;
 use crate::dsp::xcorr::parabolic_offset;
@@ -73,6 +74,23 @@ pub struct IntegratedLine {
     /// Each window's evidence on the line (for where the song is heard).
     pub windows: Vec<WindowObs>,
     pub hop_s: f64,
+}
+
+impl IntegratedLine {
+    /// The integrated line as the fine stage's outcome on it (what the
+    /// verdict and the heard span read): its summed coherence as the
+    /// coherence, its windows with a peak of 4 null deviations or more on
+    /// the line as heard.
+    pub fn into_fine(self) -> FineOutcome {
+        FineOutcome {
+            line: self.line,
+            z: self.z,
+            heard_windows: self.windows.iter().filter(|w| w.z_on_line >= 4.0).count(),
+            line_z: self.z,
+            windows: self.windows,
+            hop_s: self.hop_s,
+        }
+    }
 }
 
 /// Searches the lines near `line` for the largest summed coherence.

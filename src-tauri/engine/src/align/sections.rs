@@ -8,7 +8,7 @@ use super::verdict::{
     DECISIVE_SHAPE_Z, DECISIVE_Z, INTEGRATED_MIN_Z,
 };
 use super::{debug_enabled, Placed, Verdict, RESAMPLE_MIN_DEVIATION};
-use crate::align::fine::{FineOutcome, Line};
+use crate::align::fine::Line;
 use crate::error::Result;
 
 /// A placement tried by the second pass, and how well the song's spectral
@@ -263,14 +263,7 @@ fn judge_integrated(searched: Searched, t_ref: f64) -> Option<Integrated> {
         );
     }
     let alternatives = integrated_alternatives(&found, &best.line, best.z, t_ref);
-    let fine = FineOutcome {
-        line: best.line,
-        z: best.z,
-        heard_windows: best.windows.iter().filter(|w| w.z_on_line >= 4.0).count(),
-        line_z: best.z,
-        windows: best.windows,
-        hop_s: best.hop_s,
-    };
+    let fine = best.into_fine();
     Some(Integrated {
         shape_best,
         placed: Placed {

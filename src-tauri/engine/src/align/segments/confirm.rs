@@ -87,7 +87,7 @@ pub(super) fn measure_piece(run: &Run, line: &Line, t_a: f64, t_b: f64) -> Resul
 /// (its line and the look-alike lines the envelopes cannot tell from it);
 /// `None` when the evidence there is what a wrong song gives (the
 /// single-play refusal's rules, its coherence at `least_z`, and then its
-/// coherence summed over the span: [`integrated_on_span`]).
+/// coherence summed over the span: [`integrated_on`]).
 pub(super) fn confirm_run(
     run: &Run,
     r: &HopRun,
@@ -142,72 +142,60 @@ fn confirm_on(
     }
     prefer_look_alike(run, &mut measured);
     let in_doubt = look_alike_in_doubt(run, &measured);
-    let Some(Piece {
-        fine,
-        start_s: start,
-        dur_s,
-    }) = measured.into_iter().next()
-    else {
+    let Some(piece) = measured.into_iter().next() else {
         return Ok(None);
     };
-    let refused = refused_on_span(&fine, least_z);
+    let refused = refused_on_span(&piece.fine, least_z);
     if crate::align::debug_enabled() {
         eprintln!(
             "segments: run {:.2}-{:.2} s: z {:.2} heard {}/{} {:?}",
             r.start_s,
             r.end_s,
-            fine.z,
-            fine.heard_windows,
-            fine.windows.len(),
+            piece.fine.z,
+            piece.fine.heard_windows,
+            piece.fine.windows.len(),
             refused
         );
     }
-    let song_dur = run.song.len() as f64 / run.fs;
-    let (fine, (a, b)) = match refused {
+    let (piece, (start_s, end_s)) = match refused {
         None => {
-            let HeardSpan { start: a, end: b } =
-                heard_span(&fine, &fine.line, dur_s, song_dur, &|_, _| 0.0);
-            (fine, (a + start, b + start))
+            let song_dur = run.song.len() as f64 / run.fs;
+            let fine = &piece.fine;
+            let HeardSpan { start, end } =
+                heard_span(fine, &fine.line, piece.dur_s, song_dur, &|_, _| 0.0);
+            let span = (start + piece.start_s, end + piece.start_s);
+            (piece, span)
         }
         // under reverberation or loud noise no window may show the play on
         // its own: its coherence summed over the span may. Its windows are
         // too weak to say where it is heard: the run's span is the estimate
         // its edges are searched from.
-        Some(_) => match integrated_on_span(run, &fine.line, start, dur_s)? {
+        Some(_) => match integrated_on(run, &piece)? {
             Some(integrated) => (integrated, (r.start_s, r.end_s)),
             None => return Ok(None),
         },
     };
-    let line = Line {
-        t_ref: fine.line.t_ref + start,
-        ..fine.line
-    };
     Ok(Some(Play {
-        line,
-        start_s: a,
-        end_s: b,
-        z: fine.z,
+        line: piece.absolute_line(),
+        start_s,
+        end_s,
+        z: piece.fine.z,
         cut_before: false,
         on_main: false,
         in_doubt,
     }))
 }
 
-/// The integration ([`crate::align::integrate`]) near `line` (in the
-/// piece's time) over the piece of the recording at `start` (s) lasting
-/// `dur_s`, as a fine outcome in the piece's time, when it shows the song
-/// ([`PLAY_INTEGRATED_MIN_Z`], [`PLAY_LAG_MARGIN`]).
-pub(super) fn integrated_on_span(
-    run: &Run,
-    line: &Line,
-    start: f64,
-    dur_s: f64,
-) -> Result<Option<FineOutcome>> {
-    let a = ((start.max(0.0) * run.fs).round() as usize).min(run.recording.len());
-    let b = (((start + dur_s) * run.fs).round() as usize).min(run.recording.len());
+/// The integration ([`crate::align::integrate`]) over the piece the fine
+/// stage measured, near its line, as the fine outcome on the same piece,
+/// when it shows the song ([`PLAY_INTEGRATED_MIN_Z`], [`PLAY_LAG_MARGIN`]).
+pub(super) fn integrated_on(run: &Run, piece: &Piece) -> Result<Option<Piece>> {
+    let a = ((piece.start_s * run.fs).round() as usize).min(run.recording.len());
+    let b = (a + (piece.dur_s * run.fs).round() as usize).min(run.recording.len());
     if b <= a + run.fs as usize {
         return Ok(None);
     }
+    let line = &piece.fine.line;
     let out = integrate_line(
         &run.recording[a..b],
         run.song,
@@ -223,7 +211,9 @@ pub(super) fn integrated_on_span(
     };
     if crate::align::debug_enabled() {
         eprintln!(
-            "segments: piece {start:.2}+{dur_s:.2} s integrated: z {:.2} lag margin {:.2}, line moved {:.1} ms",
+            "segments: piece {:.2}+{:.2} s integrated: z {:.2} lag margin {:.2}, line moved {:.1} ms",
+            piece.start_s,
+            piece.dur_s,
             ig.z,
             ig.lag_margin,
             (line.song_at(ig.line.t_ref) - ig.line.song_at(ig.line.t_ref)) * 1e3
@@ -232,13 +222,9 @@ pub(super) fn integrated_on_span(
     if ig.z < PLAY_INTEGRATED_MIN_Z || ig.lag_margin < PLAY_LAG_MARGIN {
         return Ok(None);
     }
-    Ok(Some(FineOutcome {
-        line: ig.line,
-        z: ig.z,
-        heard_windows: ig.windows.iter().filter(|w| w.z_on_line >= 4.0).count(),
-        line_z: ig.z,
-        windows: ig.windows,
-        hop_s: ig.hop_s,
+    Ok(Some(Piece {
+        fine: ig.into_fine(),
+        ..*piece
     }))
 }
 

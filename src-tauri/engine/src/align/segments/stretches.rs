@@ -21,7 +21,7 @@
 
 use super::boundary::{Edge, Side};
 use super::candidates::best_candidate;
-use super::confirm::{integrated_on_span, line_on, measure_piece, refused_on_span};
+use super::confirm::{integrated_on, line_on, measure_piece, refused_on_span};
 use super::difference::difference;
 use super::edges::{edge_near, signals_of};
 use super::{same_line, AlignStretch, Line, Play, CUT_GAP_S, LOOK_ALIKE_RATIO};
@@ -300,30 +300,24 @@ fn play_of(
         return Ok(None);
     };
     let refused = confirm.refused(&piece.fine);
-    if refused.is_some() {
-        if crate::align::debug_enabled() {
-            eprintln!(
-                "segments: stretch play {start_s:.2}-{end_s:.2} s refused: {refused:?}, z {:.2} heard {}/{}",
-                piece.fine.z,
-                piece.fine.heard_windows,
-                piece.fine.windows.len()
-            );
+    let piece = match refused {
+        None => piece,
+        Some(_) => {
+            if crate::align::debug_enabled() {
+                eprintln!(
+                    "segments: stretch play {start_s:.2}-{end_s:.2} s refused: {refused:?}, z {:.2} heard {}/{}",
+                    piece.fine.z,
+                    piece.fine.heard_windows,
+                    piece.fine.windows.len()
+                );
+            }
+            // no window may show it: its coherence summed over the span may
+            match integrated_on(run, &piece)? {
+                Some(summed) => summed,
+                None => return Ok(None),
+            }
         }
-        // no window may show it: its coherence summed over the span may
-        let summed = integrated_on_span(run, &piece.fine.line, piece.start_s, piece.dur_s)?;
-        return Ok(summed.map(|fine| Play {
-            line: Line {
-                t_ref: fine.line.t_ref + piece.start_s,
-                ..fine.line
-            },
-            start_s,
-            end_s,
-            z: fine.z,
-            cut_before: false,
-            on_main: false,
-            in_doubt: false,
-        }));
-    }
+    };
     Ok(Some(Play {
         line: piece.absolute_line(),
         start_s,
