@@ -731,6 +731,48 @@ fn a_restart_inside_a_pause_of_the_song_starts_amid_the_pause() {
     );
 }
 
+/// A cut where neither song sounds: the first play's song falls silent
+/// 0.4 s before the cut and the next one's stays silent 0.4 s after it.
+/// Every split of that silence is as likely as the next; the cut is placed
+/// amid it (the first of the equal splits, 0.4 s early, was the likeliest).
+#[test]
+fn a_cut_inside_a_silence_of_both_songs_is_placed_amid_it() {
+    use super::place_edges;
+    let mut song = song();
+    let fs = f64::from(FS);
+    for (from, to) in [(3.6, 4.4), (23.6, 24.4)] {
+        for v in &mut song[(from * fs) as usize..(to * fs) as usize] {
+            *v = 0.0;
+        }
+    }
+    let plays = [
+        PlayAt {
+            at: 2.0,
+            from: 6.0,
+            to: 24.0,
+        },
+        PlayAt {
+            at: 20.0,
+            from: 4.0,
+            to: 20.0,
+        },
+    ];
+    let rec = record(&song, &plays, 40.0);
+    let cancel = CancelToken::new();
+    let run = run_of(&rec, &song, &cancel);
+    let mut found = vec![
+        estimated(&plays[0], 2.0, 20.3),
+        estimated(&plays[1], 17.0, 36.0),
+    ];
+    place_edges(&run, &mut found);
+    assert!(found[1].cut_before, "{found:?}");
+    assert!(
+        (found[1].start_s - 20.0).abs() < 0.1,
+        "cut at {} (truth 20.0)",
+        found[1].start_s
+    );
+}
+
 /// Two plays in the stretch before a known one, the stretch's answer
 /// holding only the first (as a noisy stretch's answer does where the
 /// second play's run is refused inside it): the stretch that play leaves
