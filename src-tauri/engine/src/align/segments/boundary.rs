@@ -323,7 +323,7 @@ pub(super) struct Side<'a> {
 /// is ([`Placement::Median`]). Where neither song sounds on either side of
 /// the cut (one song's last notes ring out, the next begins after a beat of
 /// silence), the splits there are as likely as one another and the likeliest
-/// is the first of them (a synthesised bench cut 188 ms early, now 76 ms).
+/// is the first of them (a synthesised bench cut 188 ms early, now 84 ms).
 pub(super) fn locate_cut(
     sig: &Signals,
     before: &Side,
