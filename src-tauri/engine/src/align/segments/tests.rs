@@ -734,7 +734,7 @@ fn a_restart_inside_a_pause_of_the_song_starts_amid_the_pause() {
 /// A cut where neither song sounds: the first play's song falls silent
 /// 0.4 s before the cut and the next one's stays silent 0.4 s after it.
 /// Every split of that silence is as likely as the next; the cut is placed
-/// amid it (the first of the equal splits, 0.4 s early, was the likeliest).
+/// amid it (the likeliest split, the first of the equal ones, was 0.37 s early).
 #[test]
 fn a_cut_inside_a_silence_of_both_songs_is_placed_amid_it() {
     use super::place_edges;
