@@ -42,8 +42,8 @@ use super::fine::Line;
 use super::pipeline::Run;
 use super::verdict::coherence_presence;
 use super::verdict::{
-    DIFFERENCE_MIN_Z, MIN_MATCH_Z, MIN_PLAY_Z_BESIDE_SURE, MIN_PLAY_Z_BESIDE_UNSURE, SPEED_CHANGE,
-    SURE_CONFIDENCE,
+    DIFFERENCE_MIN_Z, MIN_MATCH_Z, MIN_PLAY_Z_BESIDE_SURE, MIN_PLAY_Z_BESIDE_UNSURE,
+    PLAY_INTEGRATED_MIN_Z, SPEED_CHANGE, SURE_CONFIDENCE,
 };
 use super::AlignResult;
 use super::Verdict;
@@ -168,20 +168,26 @@ struct Found {
 /// the refused best guess): a recording with two plays of the song on
 /// different lines (the same spot played twice, one straight after the
 /// other) splits the single line's evidence between them, so that neither
-/// half reaches the refusal's threshold over the whole recording. `None`
-/// unless at least two plays on different lines each pass the single-play
-/// refusal's rules on their own span (a wrong song gives none: it is the
-/// same refusal, read on each play).
+/// half reaches the refusal's threshold over the whole recording. The
+/// stretches beside the plays the scan shows are searched as an accepted
+/// answer's are. `None` unless at least two plays on different lines each
+/// pass the single-play refusal's rules on their own span, or the rule a
+/// play's integrated coherence is kept on (a wrong song gives none: it is
+/// the same refusal, read on each play).
 pub(super) fn plays_of_refused(
     run: &Run,
     shapes: &Shapes,
     result: &AlignResult,
+    align_stretch: &AlignStretch<'_>,
 ) -> Result<Option<Vec<Segment>>> {
-    // every play, once its edges are placed, at the single-play threshold
-    // (a play folded onto the refused line keeps that line's evidence there)
-    let least = coherence_presence(MIN_MATCH_Z);
-    let plays = other_plays(run, shapes, result, None)?.map(|found| found.segments);
-    Ok(plays.filter(|p| p.len() >= 2 && p.iter().all(|s| s.confidence >= least)))
+    // every play, once its edges are placed, as a play is confirmed: at the
+    // single-play threshold, or kept on its integrated coherence (a play
+    // folded onto the refused line keeps that line's evidence there)
+    let least = coherence_presence(MIN_MATCH_Z.min(PLAY_INTEGRATED_MIN_Z));
+    let plays = other_plays_of(run, shapes, result, None, Some(align_stretch))?;
+    Ok(plays
+        .map(|found| found.segments)
+        .filter(|p| p.len() >= 2 && p.iter().all(|s| s.confidence >= least)))
 }
 
 /// The refused answer `result` replaced by the plays found in it
@@ -253,6 +259,20 @@ fn other_plays(
     result: &AlignResult,
     align_stretch: Option<&AlignStretch<'_>>,
 ) -> Result<Option<Found>> {
+    other_plays_of(run, shapes, result, align_stretch, None)
+}
+
+/// [`other_plays`]; with `refused_search`, the stretches beside the plays
+/// of a refused recording (`result` its best guess) are searched too: the
+/// scan may show one play only, the other's evidence too faint in its hops
+/// (plays-real 3434 rpl001, 4141 rpl002).
+fn other_plays_of(
+    run: &Run,
+    shapes: &Shapes,
+    result: &AlignResult,
+    align_stretch: Option<&AlignStretch<'_>>,
+    refused_search: Option<&AlignStretch<'_>>,
+) -> Result<Option<Found>> {
     // An unsure answer at a speed change may be the plays confusing the
     // single-line search (each play pulls the line its own way): the plays
     // are looked for at the original speed then.
@@ -290,7 +310,7 @@ fn other_plays(
         plays = verify_plays(run, align_stretch, plays, &main_line, least_z)?;
     }
     let mut plays = settle_plays(run, plays)?;
-    if let Some(align_stretch) = align_stretch {
+    if let Some(align_stretch) = align_stretch.or(refused_search.filter(|_| !plays.is_empty())) {
         plays = search_stretches(run, align_stretch, plays, least_z)?;
     }
     if !beside_main(&plays) {
