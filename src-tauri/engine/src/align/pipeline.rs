@@ -333,8 +333,9 @@ fn find_plays(
     Ok(refusal)
 }
 
-/// A stretch's first pass refused below this coherence z is not searched
-/// further: half the single-play threshold, where GCC starts to find
+/// A stretch over [`STRETCH_SECOND_PASS_ALWAYS_S`] whose first pass is
+/// refused below this coherence z is not searched further: half the
+/// single-play threshold, where GCC starts to find
 /// coherence on a line (talk between plays: ~1-3; a missed play heard
 /// under talk: 8.2 before the second pass found it at 12.5).
 const STRETCH_SECOND_PASS_Z: f64 = 0.5 * super::verdict::MIN_MATCH_Z;
@@ -344,7 +345,8 @@ const STRETCH_SECOND_PASS_Z: f64 = 0.5 * super::verdict::MIN_MATCH_Z;
 /// shows z 2-4 there, as talk does, and its integration finds it (plays-real
 /// 3434 rpl001: 27 s, z 2.5, then unsure on the play's line; 4545 rpl005:
 /// 36 s, z 3.95, integrated z 9.35). Short stretches cost little; the minutes
-/// of talk between a long take's plays stay under the bound above.
+/// of talk between a long take's plays keep the first pass's bound (the
+/// 60-min take: CPU +5 %).
 const STRETCH_SECOND_PASS_ALWAYS_S: f64 = 60.0;
 
 /// Speeds searched either side of the recording's own in a stretch aligned
