@@ -614,11 +614,9 @@ fn a_quiet_play_beside_a_sure_one_is_found() {
         to: 32.0,
     };
     let mut rec = record(&song, &loud, 70.0);
-    let alone = record(&song, std::slice::from_ref(&quiet), 70.0);
-    let bed = record(&song, &[], 70.0);
     // the quiet play 20 dB under the loud one, over the same room noise
-    for ((r, a), b) in rec.iter_mut().zip(&alone).zip(&bed) {
-        *r += 0.1 * (a - b);
+    for (r, m) in rec.iter_mut().zip(&play_alone(&song, &quiet, 70.0)) {
+        *r += 0.1 * m;
     }
     let found = segments(&rec, &song);
     assert_eq!(found.len(), 2, "segments: {found:?}");
@@ -1098,6 +1096,22 @@ fn reverberant(x: &[f32], rt60: f64, wet: f32) -> Vec<f32> {
     x.iter().zip(&tail).map(|(d, t)| d + k * t).collect()
 }
 
+/// Play `p` alone in a recording `total_s` long: what [`record`] adds to
+/// the room noise for it.
+fn play_alone(song: &[f32], p: &PlayAt, total_s: f64) -> Vec<f32> {
+    let bed = record(song, &[], total_s);
+    let dry = record(song, std::slice::from_ref(p), total_s);
+    dry.iter().zip(&bed).map(|(a, b)| a - b).collect()
+}
+
+/// The room noise with play `p` at `level` of its own under six times as
+/// much reverberation (1.3 s) as direct sound.
+fn faint_under_reverberation(song: &[f32], p: &PlayAt, total_s: f64, level: f32) -> Vec<f32> {
+    let bed = record(song, &[], total_s);
+    let heard = reverberant(&play_alone(song, p, total_s), 1.3, 6.0);
+    bed.iter().zip(&heard).map(|(b, m)| b + level * m).collect()
+}
+
 /// A play that no window shows: the demo song at a fiftieth of its level,
 /// under six times as much reverberation (1.3 s) as direct sound, over the
 /// room noise. The fine stage refuses its run (z 5.2, heard in none of 124
@@ -1115,11 +1129,7 @@ fn a_play_no_window_shows_is_kept_on_its_summed_coherence() {
         from: 6.0,
         to: 36.0,
     };
-    let bed = record(&song, &[], 40.0);
-    let dry = record(&song, std::slice::from_ref(&play), 40.0);
-    let music: Vec<f32> = dry.iter().zip(&bed).map(|(a, b)| a - b).collect();
-    let heard = reverberant(&music, 1.3, 6.0);
-    let rec: Vec<f32> = bed.iter().zip(&heard).map(|(b, m)| b + 0.02 * m).collect();
+    let rec = faint_under_reverberation(&song, &play, 40.0, 0.02);
     let cancel = CancelToken::new();
     let run = run_of(&rec, &song, &cancel);
     let line = line_of(play.at, play.from);
@@ -1147,6 +1157,7 @@ fn a_play_no_window_shows_is_kept_on_its_summed_coherence() {
     assert!(err_ms < 0.1, "{err_ms:.3} ms off");
     let elsewhere = confirm_run(&run, &r, &[own - 7.3], 1.0, MIN_PLAY_Z_BESIDE_SURE);
     assert!(elsewhere.expect("measured").is_none());
+    let bed = record(&song, &[], 40.0);
     let silent = run_of(&bed, &song, &cancel);
     let none = confirm_run(&silent, &r, &[own], 1.0, MIN_PLAY_Z_BESIDE_SURE);
     assert!(none.expect("measured").is_none());
@@ -1202,9 +1213,7 @@ fn a_stretchs_play_no_window_shows_is_kept_on_its_summed_coherence() {
     use crate::align::verdict::MIN_PLAY_Z_BESIDE_SURE;
     let song = song();
     let [faint, loud] = two_plays_apart();
-    let bed = record(&song, &[], 55.0);
-    let dry = record(&song, std::slice::from_ref(&faint), 55.0);
-    let music: Vec<f32> = dry.iter().zip(&bed).map(|(a, b)| a - b).collect();
+    let music = play_alone(&song, &faint, 55.0);
     let heard = reverberant(&music, 1.3, 6.0);
     let with_loud = record(&song, std::slice::from_ref(&loud), 55.0);
     let rec: Vec<f32> = with_loud
@@ -1248,11 +1257,7 @@ fn a_short_stretchs_faint_play_is_found_by_its_second_pass() {
         from: 6.0,
         to: 36.0,
     };
-    let bed = record(&song, &[], 40.0);
-    let dry = record(&song, std::slice::from_ref(&play), 40.0);
-    let music: Vec<f32> = dry.iter().zip(&bed).map(|(a, b)| a - b).collect();
-    let heard = reverberant(&music, 1.3, 6.0);
-    let rec: Vec<f32> = bed.iter().zip(&heard).map(|(b, m)| b + 0.012 * m).collect();
+    let rec = faint_under_reverberation(&song, &play, 40.0, 0.012);
     let cancel = CancelToken::new();
     let answer = crate::align::pipeline::align_as_stretch(&rec, &song, FS, &cancel)
         .expect("aligned")
