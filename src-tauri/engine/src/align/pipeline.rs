@@ -322,7 +322,7 @@ fn find_plays(
             result.segments = super::segments::single_segment(result);
         }
     } else if refusal.is_none() {
-        super::segments::find_segments(run, &segment_shapes, result, Some(align_stretch))?;
+        super::segments::find_segments(run, &segment_shapes, result, align_stretch)?;
     } else if let Some(plays) =
         super::segments::plays_of_refused(run, &segment_shapes, result, align_stretch)?
     {

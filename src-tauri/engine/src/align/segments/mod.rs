@@ -142,9 +142,9 @@ pub(super) fn find_segments(
     run: &Run,
     shapes: &Shapes,
     result: &mut AlignResult,
-    align_stretch: Option<&AlignStretch<'_>>,
+    align_stretch: &AlignStretch<'_>,
 ) -> Result<()> {
-    result.segments = match other_plays(run, shapes, result, align_stretch)? {
+    result.segments = match other_plays(run, shapes, result, Search::Accepted(align_stretch))? {
         None => vec![main_segment(result)],
         Some(found) => {
             if let Some(main) = &found.moved_main {
@@ -154,6 +154,33 @@ pub(super) fn find_segments(
         }
     };
     Ok(())
+}
+
+/// Where [`other_plays`] looks beyond the scan's runs, with the aligner of a
+/// stretch of the recording on its own.
+#[derive(Clone, Copy)]
+enum Search<'s, 'a> {
+    /// An accepted answer: the scan's plays on other lines are verified by
+    /// aligning their stretch, the stretches between plays are searched,
+    /// and an unsure answer's own play is weighed among its candidates.
+    Accepted(&'s AlignStretch<'a>),
+    /// A refused recording (`result` its best guess): the stretches beside
+    /// the plays the scan shows are searched; the scan may show one play
+    /// only, the other's evidence too faint in its hops (plays-real 3434
+    /// rpl001, 4141 rpl002).
+    Refused(&'s AlignStretch<'a>),
+}
+
+impl<'s, 'a> Search<'s, 'a> {
+    fn aligner(self) -> &'s AlignStretch<'a> {
+        match self {
+            Search::Accepted(align) | Search::Refused(align) => align,
+        }
+    }
+
+    fn accepted(self) -> bool {
+        matches!(self, Search::Accepted(_))
+    }
 }
 
 /// The plays [`other_plays`] found.
@@ -184,7 +211,7 @@ pub(super) fn plays_of_refused(
     // single-play threshold, or kept on its integrated coherence (a play
     // folded onto the refused line keeps that line's evidence there)
     let least = coherence_presence(MIN_MATCH_Z.min(PLAY_INTEGRATED_MIN_Z));
-    let plays = other_plays_of(run, shapes, result, None, Some(align_stretch))?;
+    let plays = other_plays(run, shapes, result, Search::Refused(align_stretch))?;
     Ok(plays
         .map(|found| found.segments)
         .filter(|p| p.len() >= 2 && p.iter().all(|s| s.confidence >= least)))
@@ -250,28 +277,13 @@ fn move_answer(result: &mut AlignResult, main: &Segment) {
 }
 
 /// The plays of the song in the recording when there is more than today's
-/// answer's line, `None` when the answer's one line is all. With
-/// `align_stretch`, the plays the scan found on other lines are checked, and
-/// the stretches between plays searched, by aligning them on their own.
+/// answer's line, `None` when the answer's one line is all; `search` says
+/// where to look beyond the scan's runs.
 fn other_plays(
     run: &Run,
     shapes: &Shapes,
     result: &AlignResult,
-    align_stretch: Option<&AlignStretch<'_>>,
-) -> Result<Option<Found>> {
-    other_plays_of(run, shapes, result, align_stretch, None)
-}
-
-/// [`other_plays`]; with `refused_search`, the stretches beside the plays
-/// of a refused recording (`result` its best guess) are searched too: the
-/// scan may show one play only, the other's evidence too faint in its hops
-/// (plays-real 3434 rpl001, 4141 rpl002).
-fn other_plays_of(
-    run: &Run,
-    shapes: &Shapes,
-    result: &AlignResult,
-    align_stretch: Option<&AlignStretch<'_>>,
-    refused_search: Option<&AlignStretch<'_>>,
+    search: Search<'_, '_>,
 ) -> Result<Option<Found>> {
     // An unsure answer at a speed change may be the plays confusing the
     // single-line search (each play pulls the line its own way): the plays
@@ -287,11 +299,11 @@ fn other_plays_of(
     if confused && !scanned.only_main() {
         scanned = scan_runs(run, shapes, result, 1.0)?;
     }
-    if scanned.only_main() && align_stretch.is_none() {
+    if scanned.only_main() && !search.accepted() {
         return Ok(None);
     }
     let rate = scanned.rate;
-    let least_z = least_play_z(result, align_stretch.is_some());
+    let least_z = least_play_z(result, search.accepted());
     let t_main = 0.5 * (result.overlap.dance_start_s + result.overlap.dance_end_s);
     let main_line = Line {
         t_ref: t_main,
@@ -303,22 +315,22 @@ fn other_plays_of(
     } else {
         scanned_plays(run, scanned, &main_line, least_z)?
     };
-    if let Some(align_stretch) = align_stretch {
+    if search.accepted() {
         if plays.is_empty() {
             plays.push(main_play(result, &main_line));
         }
-        plays = verify_plays(run, align_stretch, plays, &main_line, least_z)?;
+        plays = verify_plays(run, search.aligner(), plays, &main_line, least_z)?;
     }
     let mut plays = settle_plays(run, plays)?;
-    if let Some(align_stretch) = align_stretch.or(refused_search.filter(|_| !plays.is_empty())) {
-        plays = search_stretches(run, align_stretch, plays, least_z)?;
+    if search.accepted() || !plays.is_empty() {
+        plays = search_stretches(run, search.aligner(), plays, least_z)?;
     }
     if !beside_main(&plays) {
         return Ok(None);
     }
     // the whole recording's tie-break between an unsure answer's candidates
     // heard the other plays too; on its own play's span only that play speaks
-    let moved = if result.verdict == Verdict::Unsure && align_stretch.is_some() {
+    let moved = if result.verdict == Verdict::Unsure && search.accepted() {
         main_on_best_candidate(run, result, &mut plays)?
     } else {
         None
