@@ -1265,3 +1265,79 @@ fn a_short_stretchs_faint_play_is_found_by_its_second_pass() {
     let err_ms = (answer.offset_s - (play.at - play.from)).abs() * 1e3;
     assert!(err_ms < 1.0, "placed {err_ms:.3} ms off");
 }
+
+/// A cut to a play that the phone hears quieter at first: its gain control,
+/// set by the louder play before, comes back over 0.8 s (the next play from
+/// 30 % of its level). Placed within 100 ms of the cut (tested at the next
+/// play's full level, 228 ms late: its first frames read as no song).
+#[test]
+fn a_cut_to_a_play_heard_quieter_at_first_is_placed_within_100_ms() {
+    use super::place_edges;
+    let song = song();
+    let fs = f64::from(FS);
+    let plays = [
+        PlayAt {
+            at: 2.0,
+            from: 18.0,
+            to: 36.0,
+        },
+        PlayAt {
+            at: 20.0,
+            from: 4.0,
+            to: 20.0,
+        },
+    ];
+    let bed = record(&song, &[], 40.0);
+    let before = play_alone(&song, &plays[0], 40.0);
+    let after = play_alone(&song, &plays[1], 40.0);
+    let gain = |t: f64| match t - plays[1].at {
+        dt if dt >= 0.0 => 1.0 - 0.7 * (-dt / 0.8).exp(),
+        _ => 1.0,
+    };
+    let rec: Vec<f32> = (0..bed.len())
+        .map(|i| bed[i] + 0.5 * (before[i] + gain(i as f64 / fs) as f32 * after[i]))
+        .collect();
+    let cancel = CancelToken::new();
+    let run = run_of(&rec, &song, &cancel);
+    let mut found = vec![
+        estimated(&plays[0], 2.0, 20.3),
+        estimated(&plays[1], 19.0, 36.0),
+    ];
+    place_edges(&run, &mut found);
+    assert!(found[1].cut_before, "{found:?}");
+    let err_ms = (found[1].start_s - plays[1].at) * 1e3;
+    assert!(err_ms.abs() < 100.0, "cut {err_ms:+.1} ms off");
+}
+
+/// A cut past the end of its first search (the scan ended the first play
+/// 2.3 s early, and the second play's estimate starts before that): found
+/// at the end of that search, it is searched again further, and placed
+/// within 20 ms (at the search's end, 300 ms early).
+#[test]
+fn a_cut_past_its_first_search_is_searched_again_further() {
+    use super::place_edges;
+    let song = song();
+    let plays = [
+        PlayAt {
+            at: 2.0,
+            from: 6.0,
+            to: 24.0,
+        },
+        PlayAt {
+            at: 20.0,
+            from: 4.0,
+            to: 20.0,
+        },
+    ];
+    let rec = record(&song, &plays, 40.0);
+    let cancel = CancelToken::new();
+    let run = run_of(&rec, &song, &cancel);
+    let mut found = vec![
+        estimated(&plays[0], 2.0, 17.7),
+        estimated(&plays[1], 17.0, 36.0),
+    ];
+    place_edges(&run, &mut found);
+    assert!(found[1].cut_before, "{found:?}");
+    let err_ms = (found[1].start_s - plays[1].at) * 1e3;
+    assert!(err_ms.abs() < 20.0, "cut {err_ms:+.1} ms off");
+}
