@@ -12,6 +12,11 @@ const CUT_SEARCH_S: f64 = 2.0;
 const AT_SEARCH_END_S: f64 = 0.05;
 /// ...at most this many times.
 const CUT_WIDENINGS: usize = 3;
+/// How far from a placed cut (s) each play's model is read when the cut is
+/// placed again: about four analysis frames (64 ms), so that the frames a
+/// model reads hold nothing of the other play even where the first
+/// placement was 100-odd ms off.
+const CUT_MODEL_CLEAR_S: f64 = 0.25;
 /// How far an edge next to talk or silence is searched from its estimate
 /// (s) into its play...
 const EDGE_REACH_S: f64 = 8.0;
@@ -94,12 +99,39 @@ pub(super) fn centre_starts(run: &Run, plays: &mut [Play]) {
     }
 }
 
-/// The cut between plays `p` and `q` that meet, searched `CUT_SEARCH_S`
-/// around both estimates, within the two plays; a cut found at an end of
-/// its search is searched again with that end `CUT_SEARCH_S` further (the
-/// scan can end a play seconds early: plays-real 2222 rpl009, 2.3 s, its
-/// cut placed at the end of its search, 315 ms early).
+/// The cut between plays `p` and `q` that meet ([`search_cut`]), placed
+/// again with each play's model read from its own side of that cut, at
+/// least [`CUT_MODEL_CLEAR_S`] from it: a play's span as the scan estimates
+/// it can run past the cut into the other play, whose frames then lend the
+/// model their sound (plays-real 6767 rpl001: the first play's model read
+/// 0.26 s of the next, its cut 111 ms late; now 0.7 ms).
 fn locate_cut(sig: &Signals, p: &Play, q: &Play) -> Option<f64> {
+    let (cut, search) = search_cut(sig, p, q)?;
+    let clear = CUT_MODEL_CLEAR_S;
+    let before = Side {
+        line: &p.line,
+        play: (
+            p.start_s.max(cut - MODEL_REACH_S),
+            (cut - clear).max(p.start_s + clear),
+        ),
+    };
+    let after = Side {
+        line: &q.line,
+        play: (
+            (cut + clear).min(q.end_s - clear),
+            q.end_s.min(cut + MODEL_REACH_S),
+        ),
+    };
+    boundary::locate_cut(sig, &before, &after, search).or(Some(cut))
+}
+
+/// The cut between plays `p` and `q` that meet, and the recording times it
+/// was searched over: `CUT_SEARCH_S` around both estimates, within the two
+/// plays; a cut found at an end of its search is searched again with that
+/// end `CUT_SEARCH_S` further (the scan can end a play seconds early:
+/// plays-real 2222 rpl009, 2.3 s, its cut placed at the end of its search,
+/// 315 ms early).
+fn search_cut(sig: &Signals, p: &Play, q: &Play) -> Option<(f64, (f64, f64))> {
     let mut t_lo = (p.end_s.min(q.start_s) - CUT_SEARCH_S).max(p.start_s);
     let mut t_hi = (p.end_s.max(q.start_s) + CUT_SEARCH_S).min(q.end_s);
     let mut widened = 0;
@@ -118,7 +150,7 @@ fn locate_cut(sig: &Signals, p: &Play, q: &Play) -> Option<f64> {
         };
         match wider {
             Some(span) => (t_lo, t_hi) = span,
-            None => return Some(cut),
+            None => return Some((cut, (t_lo, t_hi))),
         }
         widened += 1;
     }
