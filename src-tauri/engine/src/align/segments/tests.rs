@@ -735,7 +735,6 @@ fn a_restart_inside_a_pause_of_the_song_starts_amid_the_pause() {
 /// amid it (the likeliest split, the first of the equal ones, was 0.37 s early).
 #[test]
 fn a_cut_inside_a_silence_of_both_songs_is_placed_amid_it() {
-    use super::place_edges;
     let mut song = song();
     let fs = f64::from(FS);
     for (from, to) in [(3.6, 4.4), (23.6, 24.4)] {
@@ -743,7 +742,23 @@ fn a_cut_inside_a_silence_of_both_songs_is_placed_amid_it() {
             *v = 0.0;
         }
     }
-    let plays = [
+    let plays = cut_at_20_s();
+    let rec = record(&song, &plays, 40.0);
+    let cut = placed_cut(
+        &rec,
+        &song,
+        [
+            estimated(&plays[0], 2.0, 20.3),
+            estimated(&plays[1], 17.0, 36.0),
+        ],
+    );
+    assert!((cut - 20.0).abs() < 0.1, "cut at {cut} (truth 20.0)");
+}
+
+/// Two plays meeting at a cut 20 s into a 40-s recording: song seconds
+/// 6-24 from 2 s, then song seconds 4-20.
+fn cut_at_20_s() -> [PlayAt; 2] {
+    [
         PlayAt {
             at: 2.0,
             from: 6.0,
@@ -754,21 +769,15 @@ fn a_cut_inside_a_silence_of_both_songs_is_placed_amid_it() {
             from: 4.0,
             to: 20.0,
         },
-    ];
-    let rec = record(&song, &plays, 40.0);
-    let cancel = CancelToken::new();
-    let run = run_of(&rec, &song, &cancel);
-    let mut found = vec![
-        estimated(&plays[0], 2.0, 20.3),
-        estimated(&plays[1], 17.0, 36.0),
-    ];
-    place_edges(&run, &mut found);
+    ]
+}
+
+/// Where the edges placed in `rec` from two plays' `estimates` put the cut
+/// between them (s), which must be a cut.
+fn placed_cut(rec: &[f32], song: &[f32], estimates: [super::Play; 2]) -> f64 {
+    let found = placed(rec, song, estimates.to_vec());
     assert!(found[1].cut_before, "{found:?}");
-    assert!(
-        (found[1].start_s - 20.0).abs() < 0.1,
-        "cut at {} (truth 20.0)",
-        found[1].start_s
-    );
+    found[1].start_s
 }
 
 /// Two plays in the stretch before a known one, the stretch's answer
@@ -1272,7 +1281,6 @@ fn a_short_stretchs_faint_play_is_found_by_its_second_pass() {
 /// play's full level, 228 ms late: its first frames read as no song).
 #[test]
 fn a_cut_to_a_play_heard_quieter_at_first_is_placed_within_100_ms() {
-    use super::place_edges;
     let song = song();
     let fs = f64::from(FS);
     let plays = [
@@ -1297,15 +1305,11 @@ fn a_cut_to_a_play_heard_quieter_at_first_is_placed_within_100_ms() {
     let rec: Vec<f32> = (0..bed.len())
         .map(|i| bed[i] + 0.5 * (before[i] + gain(i as f64 / fs) as f32 * after[i]))
         .collect();
-    let cancel = CancelToken::new();
-    let run = run_of(&rec, &song, &cancel);
-    let mut found = vec![
+    let estimates = [
         estimated(&plays[0], 2.0, 20.3),
         estimated(&plays[1], 19.0, 36.0),
     ];
-    place_edges(&run, &mut found);
-    assert!(found[1].cut_before, "{found:?}");
-    let err_ms = (found[1].start_s - plays[1].at) * 1e3;
+    let err_ms = (placed_cut(&rec, &song, estimates) - plays[1].at) * 1e3;
     assert!(err_ms.abs() < 100.0, "cut {err_ms:+.1} ms off");
 }
 
@@ -1315,29 +1319,13 @@ fn a_cut_to_a_play_heard_quieter_at_first_is_placed_within_100_ms() {
 /// within 20 ms (at the search's end, 300 ms early).
 #[test]
 fn a_cut_past_its_first_search_is_searched_again_further() {
-    use super::place_edges;
     let song = song();
-    let plays = [
-        PlayAt {
-            at: 2.0,
-            from: 6.0,
-            to: 24.0,
-        },
-        PlayAt {
-            at: 20.0,
-            from: 4.0,
-            to: 20.0,
-        },
-    ];
+    let plays = cut_at_20_s();
     let rec = record(&song, &plays, 40.0);
-    let cancel = CancelToken::new();
-    let run = run_of(&rec, &song, &cancel);
-    let mut found = vec![
+    let estimates = [
         estimated(&plays[0], 2.0, 17.7),
         estimated(&plays[1], 17.0, 36.0),
     ];
-    place_edges(&run, &mut found);
-    assert!(found[1].cut_before, "{found:?}");
-    let err_ms = (found[1].start_s - plays[1].at) * 1e3;
+    let err_ms = (placed_cut(&rec, &song, estimates) - plays[1].at) * 1e3;
     assert!(err_ms.abs() < 20.0, "cut {err_ms:+.1} ms off");
 }
