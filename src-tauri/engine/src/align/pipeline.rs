@@ -54,6 +54,16 @@ impl Run<'_> {
     pub fn release_recording(&self) {
         (self.release)();
     }
+
+    /// The recording's length (s).
+    pub fn recording_s(&self) -> f64 {
+        self.recording.len() as f64 / self.fs
+    }
+
+    /// The song's length (s).
+    pub fn song_s(&self) -> f64 {
+        self.song.len() as f64 / self.fs
+    }
 }
 
 /// Onset features of both signals.
@@ -290,7 +300,7 @@ fn decide(
             refuted: Some(reason),
         }) if stretches == Stretches::NotSearched
             && fit.fine.z < STRETCH_SECOND_PASS_Z
-            && run.recording.len() as f64 / run.fs > STRETCH_SECOND_PASS_ALWAYS_S =>
+            && run.recording_s() > STRETCH_SECOND_PASS_ALWAYS_S =>
         {
             return Err(EngineError::no_match(reason));
         }
@@ -552,8 +562,8 @@ fn shape_features(features: &mut Features, opts: &AlignOptions) -> Shapes {
 /// The result for a placement: the heard part of the recording, the offset
 /// at its middle, the alternatives at the same time, the song's beats.
 fn assemble_result(run: &Run, placed: Placed, shapes: &Shapes, frame_rate: f64) -> AlignResult {
-    let recording_dur = run.recording.len() as f64 / run.fs;
-    let song_dur = run.song.len() as f64 / run.fs;
+    let recording_dur = run.recording_s();
+    let song_dur = run.song_s();
     let line = placed.fine.line;
     let shape_z = |t_a: f64, t_b: f64| {
         shape_presence(&shapes.recording, &shapes.song, frame_rate, &line, t_a, t_b)

@@ -23,11 +23,11 @@ const BLOCK_S: f64 = 30.0;
 /// recording times `t_a..t_b` where both place the recording inside the
 /// song; `None` when under 2 s of that remains.
 pub(super) fn difference(run: &Run, a: &Line, b: &Line, t_a: f64, t_b: f64) -> Option<f64> {
-    let song_dur = run.song.len() as f64 / run.fs;
+    let song_dur = run.song_s();
     // both lines inside the song (the rate is positive: the lines rise)
     let lo = t_a.max(0.0).max(a.dance_at(0.0)).max(b.dance_at(0.0));
     let hi = t_b
-        .min(run.recording.len() as f64 / run.fs)
+        .min(run.recording_s())
         .min(a.dance_at(song_dur))
         .min(b.dance_at(song_dur));
     let i = (lo * run.fs).ceil() as usize;

@@ -202,7 +202,7 @@ fn between(sig: &Signals, p: &Play, q: &Play) -> Option<Between> {
 /// its evidence next to talk or silence.
 pub(super) fn place_edges(run: &Run, plays: &mut [Play]) {
     let sig = signals_of(run);
-    let rec_dur = run.recording.len() as f64 / run.fs;
+    let rec_dur = run.recording_s();
     // which plays meet at a cut is read anew from their spans: a play whose
     // neighbour at a cut was dropped since (a look-alike's piece) starts
     // after a stop, and its start is searched as one (plays-real 2222

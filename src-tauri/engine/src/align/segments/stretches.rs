@@ -63,7 +63,7 @@ pub(super) fn verify_plays(
     least_z: f64,
 ) -> Result<Vec<Play>> {
     plays.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
-    let rec_dur = run.recording.len() as f64 / run.fs;
+    let rec_dur = run.recording_s();
     for i in 0..plays.len() {
         let p = &plays[i];
         if p.on_main || !p.in_doubt {
@@ -136,7 +136,7 @@ pub(super) fn fill_gaps(
     least_z: f64,
     searched: &mut Vec<(f64, f64)>,
 ) -> Result<Vec<Play>> {
-    let rec_dur = run.recording.len() as f64 / run.fs;
+    let rec_dur = run.recording_s();
     let mut edges = vec![0.0];
     for p in plays {
         edges.push(p.start_s);
