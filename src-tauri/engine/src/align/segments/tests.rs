@@ -1026,6 +1026,49 @@ fn an_unsure_answers_play_moves_to_the_candidate_line_it_is_on() {
     assert_eq!(plays[1].line.dance_at(0.0), right.dance_at(0.0));
 }
 
+/// A run's own line on a look-alike section, the play's line beside it
+/// measured less coherent (as a play heard weakly where the sections differ
+/// measures): the difference signal, decisive over the run, hands the run to
+/// the play's line. The other way round, a look-alike measured more coherent
+/// does not take the run from the play's line (the difference prefers it).
+#[test]
+fn a_decisive_difference_hands_a_run_to_a_less_coherent_look_alike() {
+    use super::confirm::{measure_piece, takes_over, Piece};
+    use crate::align::fine::FineOutcome;
+    let (song, half_s) = song_with_a_look_alike_half();
+    let heard = [PlayAt {
+        at: 4.0,
+        from: 6.0,
+        to: 26.0,
+    }];
+    let rec = record(&song, &heard, 30.0);
+    let cancel = CancelToken::new();
+    let run = run_of(&rec, &song, &cancel);
+    let measure = |line: &super::Line| {
+        measure_piece(&run, line, 4.0, 24.0)
+            .expect("measured")
+            .expect("a piece")
+    };
+    let right = measure(&line_of(4.0, 6.0));
+    let look_alike = measure(&line_of(4.0, 6.0 + half_s));
+    let below = |p: &Piece, other: &Piece| Piece {
+        fine: FineOutcome {
+            z: other.fine.z - 1.0,
+            ..p.fine.clone()
+        },
+        ..*p
+    };
+    assert!(takes_over(&run, &look_alike, &below(&right, &look_alike)));
+    let above = |p: &Piece, other: &Piece| Piece {
+        fine: FineOutcome {
+            z: other.fine.z + 1.0,
+            ..p.fine.clone()
+        },
+        ..*p
+    };
+    assert!(!takes_over(&run, &right, &above(&look_alike, &right)));
+}
+
 /// A stretch between plays answered unsure on a look-alike line (its
 /// tie-break heard all the stretch holds): its play is weighed on its own
 /// span among the stretch answer's candidates and found on its own line.
