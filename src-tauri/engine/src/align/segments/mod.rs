@@ -35,6 +35,7 @@ mod candidates;
 mod confirm;
 mod difference;
 mod edges;
+mod same_spot;
 mod scan;
 mod stretches;
 
@@ -324,6 +325,9 @@ fn other_plays(
     let mut plays = settle_plays(run, plays)?;
     if search.accepted() || !plays.is_empty() {
         plays = search_stretches(run, search.aligner(), plays, least_z)?;
+    }
+    if beside_main(&plays) && same_spot::restarts_at_same_spot(run, &mut plays)? {
+        plays = settle_plays(run, plays)?;
     }
     if !beside_main(&plays) {
         return Ok(None);

@@ -1051,22 +1051,63 @@ fn a_decisive_difference_hands_a_run_to_a_less_coherent_look_alike() {
     };
     let right = measure(&line_of(4.0, 6.0));
     let look_alike = measure(&line_of(4.0, 6.0 + half_s));
-    let below = |p: &Piece, other: &Piece| Piece {
+    // the same measurement at another coherence
+    let with_z = |p: &Piece, z: f64| Piece {
         fine: FineOutcome {
-            z: other.fine.z - 1.0,
+            z,
             ..p.fine.clone()
         },
         ..*p
     };
-    assert!(takes_over(&run, &look_alike, &below(&right, &look_alike)));
-    let above = |p: &Piece, other: &Piece| Piece {
-        fine: FineOutcome {
-            z: other.fine.z + 1.0,
-            ..p.fine.clone()
-        },
-        ..*p
+    let less = with_z(&right, look_alike.fine.z - 1.0);
+    assert!(takes_over(&run, &look_alike, &less));
+    let more = with_z(&look_alike, right.fine.z + 1.0);
+    assert!(!takes_over(&run, &right, &more));
+}
+
+/// A restart from the spot the first play started at, placed on the
+/// song's look-alike half ([`song_with_a_look_alike_half`]): it moves to the
+/// line that starts it at the first play's spot, to the millisecond. A
+/// play that starts elsewhere and is placed right stays where it is.
+#[test]
+fn a_restart_on_a_look_alike_moves_to_the_spot_another_play_started_at() {
+    use super::same_spot::restarts_at_same_spot;
+    let (song, half_s) = song_with_a_look_alike_half();
+    let first = || PlayAt {
+        at: 2.0,
+        from: 4.0,
+        to: 24.0,
     };
-    assert!(!takes_over(&run, &right, &above(&look_alike, &right)));
+    let restart = PlayAt {
+        at: 30.0,
+        from: 4.3,
+        to: 24.0,
+    };
+    let rec = record(&song, &[first(), restart], 52.0);
+    let cancel = CancelToken::new();
+    let run = run_of(&rec, &song, &cancel);
+    let mut plays = vec![
+        play_on(line_of(2.0, 4.0), 2.0, 22.0, 20.0, false),
+        play_on(line_of(30.0, 4.3 + half_s), 30.0, 49.7, 20.0, false),
+    ];
+    assert!(restarts_at_same_spot(&run, &mut plays).expect("measured"));
+    let right = line_of(30.0, 4.3);
+    let off_ms = (plays[1].line.song_at(40.0) - right.song_at(40.0)) * 1e3;
+    assert!(off_ms.abs() < 1.0, "restart {off_ms:.2} ms off its line");
+    assert_eq!(plays[0].line.song_at(10.0), line_of(2.0, 4.0).song_at(10.0));
+
+    let elsewhere = PlayAt {
+        at: 30.0,
+        from: 14.0,
+        to: 34.0,
+    };
+    let rec = record(&song, &[first(), elsewhere], 52.0);
+    let run = run_of(&rec, &song, &cancel);
+    let mut plays = vec![
+        play_on(line_of(2.0, 4.0), 2.0, 22.0, 20.0, false),
+        play_on(line_of(30.0, 14.0), 30.0, 50.0, 20.0, false),
+    ];
+    assert!(!restarts_at_same_spot(&run, &mut plays).expect("measured"));
 }
 
 /// A stretch between plays answered unsure on a look-alike line (its
