@@ -479,7 +479,8 @@ impl FrameEncoder {
         // encoding is most of what an export that encodes costs, and this
         // halves it (perf case 0.41x the CPU, the 60-min take 0.56x). On
         // nine real songs at 192k its waveform SNR is twoloop's to within
-        // -0.8/+5.2 dB, median 0 (BENCHMARKS.md, "the AAC coder").
+        // -0.8/+5.3 dB, median 0 (BENCHMARKS.md, "the AAC coder";
+        // bench/aac_snr.sh).
         let mut options = ffmpeg::Dictionary::new();
         options.set("aac_coder", "fast");
         let encoder = enc
