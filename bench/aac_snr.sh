@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Waveform SNR and encoding CPU of FFmpeg's AAC coders at the export's bitrate:
 # for each song, a 60-s 48-kHz stereo excerpt is encoded at 192k with
-# `-aac_coder twoloop` (FFmpeg's default) and `-aac_coder fast` (the export's),
+# `-aac_coder twoloop` (FFmpeg's default, the export's) and `-aac_coder fast`,
 # decoded, and compared with the excerpt sample for sample (the decoder drops
 # the encoder's priming, so they line up). SNR is not a listening test.
 #   bench/aac_snr.sh SONG [SONG ...]

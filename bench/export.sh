@@ -2,8 +2,7 @@
 # Export benchmark of `beatsync sync` (issue 4). Builds the release CLI,
 # generates the perf case (3-min 1080p30 H.264 + m4a song) and a 10-min 4K
 # file if missing (outside the repo), then runs, alternating, ROUNDS times:
-#   ffmpeg-aac : ffmpeg -i dance.mp4 -i bgm.m4a -map 0:v -map 1:a -c:v copy -c:a aac -aac_coder fast -b:a 192k out.mp4
-#                (the coder and bitrate the export uses)
+#   ffmpeg-aac : ffmpeg -i dance.mp4 -i bgm.m4a -map 0:v -map 1:a -c:v copy -c:a aac out.mp4
 #   sync       : beatsync sync --dance dance.mp4 --bgm bgm.m4a --out DIR      (align + export, AAC encoded)
 #   ffmpeg-copy: ffmpeg -i dance.mp4 -i bgm.m4a -map 0:v -map 1:a -c copy out.mp4
 #   ffmpeg-copy-fsync: the same, then `sync out.mp4` (context: as durable as beatsync's output)
@@ -94,7 +93,7 @@ cat "$D" "$B" > /dev/null   # warm the page cache once, for every contender alik
 echo "== perf case: $D" >&2
 for r in $(seq "$ROUNDS"); do
   echo "-- round $r" >&2
-  run ffmpeg-aac  ffmpeg -v error -y -i "$D" -i "$B" -map 0:v -map 1:a -c:v copy -c:a aac -aac_coder fast -b:a 192k "$OUTDIR/out.mp4"
+  run ffmpeg-aac  ffmpeg -v error -y -i "$D" -i "$B" -map 0:v -map 1:a -c:v copy -c:a aac "$OUTDIR/out.mp4"
   run sync        "$BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json
   if [ -n "${PREV_BIN:-}" ]; then
     run sync-prev "$PREV_BIN" sync --dance "$D" --bgm "$B" --out "$OUTDIR" --json

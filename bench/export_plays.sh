@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Export of a recording with several plays of the song, against an ffmpeg
 # stream copy (remux) of the same file: per run, in turn, `ffmpeg -c copy`,
-# `ffmpeg -c:v copy -c:a aac -aac_coder fast -ac 2` (the same remux with the sound encoded in
+# `ffmpeg -c:v copy -c:a aac -ac 2` (the same remux with the sound encoded in
 # stereo at 192 kbit/s, as the export encodes the song: the
 # work an export that encodes its audio cannot avoid), `beatsync sync
 # --plays` (one video) and `beatsync sync --plays --split` (one clip per
@@ -59,7 +59,7 @@ for r in $(seq 1 "$runs"); do
   echo "run $r"
   timed remux ffmpeg -nostdin -v error -y -i "$dance" -map 0 -c copy "$out/remux.mp4"
   timed remux_aac ffmpeg -nostdin -v error -y -i "$dance" -map 0:v:0 -map 0:a:0 -c:v copy \
-    -c:a aac -aac_coder fast -b:a 192k -ac 2 "$out/remux.mp4"
+    -c:a aac -b:a 192k -ac 2 "$out/remux.mp4"
   timed one_video "$bin" sync --dance "$dance" --bgm "$song" --out "$out" \
     --plays "$work/plays.json" ${extra[@]+"${extra[@]}"} --json
   timed clips "$bin" sync --dance "$dance" --bgm "$song" --out "$out" \

@@ -475,16 +475,8 @@ impl FrameEncoder {
         if global_header {
             enc.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
         }
-        // FFmpeg's "fast" coder instead of its default "twoloop": the sound's
-        // encoding is most of what an export that encodes costs, and this
-        // halves it (perf case 0.41x the CPU, the 60-min take 0.56x). On
-        // nine real songs at 192k its waveform SNR is twoloop's to within
-        // -0.8/+5.3 dB, median 0 (BENCHMARKS.md, "the AAC coder";
-        // bench/aac_snr.sh).
-        let mut options = ffmpeg::Dictionary::new();
-        options.set("aac_coder", "fast");
         let encoder = enc
-            .open_as_with(codec, options)
+            .open_as(codec)
             .map_err(|e| EngineError::media(path, format!("cannot open the AAC encoder: {e}")))?;
         let frame_size = (encoder.frame_size() as usize).max(1);
         Ok(Self {
