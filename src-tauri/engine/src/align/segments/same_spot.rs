@@ -58,9 +58,11 @@ pub(super) fn restarts_at_same_spot(run: &Run, plays: &mut [Play]) -> Result<boo
         if play.on_main || shares {
             continue;
         }
+        // a copy found where the play already starts is the play itself
         let copies: Vec<f64> = distinct(others)
             .into_iter()
             .filter_map(|spot| song_copy_near(run, starts[i], spot))
+            .filter(|copy| (copy - starts[i]).abs() >= SAME_SPOT_S)
             .collect();
         if let Some((line, z)) = line_at_copies(run, play, &copies)? {
             (play.line, play.z) = (line, z);
