@@ -18,12 +18,15 @@
 //! 4. the stretches no play covers aligned on their own ([`stretches`]; a
 //!    long one refused whole, again in halves), and in turn those a play
 //!    found there leaves beside it;
-//! 5. edges: the change point of a per-frame likelihood ratio
+//! 5. a play whose song start no other play shares weighed again as a
+//!    restart from another play's spot, where the song repeats there
+//!    ([`same_spot`]);
+//! 6. edges: the change point of a per-frame likelihood ratio
 //!    ([`boundary`]): at a hard cut between the two lines', next to silence
 //!    or talk between the line's and "no song"; a play left under 8 s (a
 //!    look-alike's piece inside another play) dropped; once the plays are
 //!    settled, each start after a stop at the median of its splits;
-//! 6. an unsure answer's own play, and the play of a stretch answered
+//! 7. an unsure answer's own play, and the play of a stretch answered
 //!    unsure, measured on each of that answer's candidate lines over the
 //!    play's span ([`candidates`]): its tie-break heard all the recording
 //!    or the stretch holds, so a look-alike may have won it.
