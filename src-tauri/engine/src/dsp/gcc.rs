@@ -87,6 +87,11 @@ impl GccPhat {
         self.segment_energy
     }
 
+    /// Length of the window [`GccPhat::correlate`] expects.
+    pub fn window_len(&self) -> usize {
+        self.win_len
+    }
+
     /// Length of the song excerpt [`GccPhat::correlate`] expects.
     pub fn segment_len(&self) -> usize {
         self.win_len + 2 * self.max_lag

@@ -48,6 +48,8 @@ const COPY_MIN_PEAK: f32 = 0.15;
 /// play moved.
 pub(super) fn restarts_at_same_spot(run: &Run, plays: &mut [Play]) -> Result<bool> {
     let starts: Vec<f64> = plays.iter().map(song_start).collect();
+    // one correlator (its FFT plans) for every search, made at the first
+    let mut gcc: Option<GccPhat> = None;
     let mut moved = false;
     for (i, play) in plays.iter_mut().enumerate() {
         let others: Vec<f64> = (0..starts.len())
@@ -58,10 +60,11 @@ pub(super) fn restarts_at_same_spot(run: &Run, plays: &mut [Play]) -> Result<boo
         if play.on_main || shares {
             continue;
         }
+        let gcc = gcc.get_or_insert_with(|| copy_correlator(run));
         // a copy found where the play already starts is the play itself
         let copies: Vec<f64> = distinct(others)
             .into_iter()
-            .filter_map(|spot| song_copy_near(run, starts[i], spot))
+            .filter_map(|spot| song_copy_near(run, gcc, starts[i], spot))
             .filter(|copy| (copy - starts[i]).abs() >= SAME_SPOT_S)
             .collect();
         if let Some((line, z)) = line_at_copies(run, play, &copies)? {
@@ -129,20 +132,26 @@ fn line_at_copies(run: &Run, play: &Play, copies: &[f64]) -> Result<Option<(Line
     Ok(None)
 }
 
-/// The song time within [`SPOT_SEARCH_S`] of `spot` where the song's
-/// [`COPY_S`] from `from` recur (the PHAT peak, to the sample), when they
-/// do ([`COPY_MIN_PEAK`]); `None` too at the song's ends.
-fn song_copy_near(run: &Run, from: f64, spot: f64) -> Option<f64> {
+/// The correlator of [`song_copy_near`]: [`COPY_S`] of the song against
+/// [`SPOT_SEARCH_S`] either side of a spot.
+fn copy_correlator(run: &Run) -> GccPhat {
     let win = (COPY_S * run.fs) as usize;
     let max_lag = (SPOT_SEARCH_S * run.fs) as usize;
+    GccPhat::new(win, max_lag, run.fs as u32, COPY_BAND_HZ)
+}
+
+/// The song time within [`SPOT_SEARCH_S`] of `spot` where the song's
+/// [`COPY_S`] from `from` recur (the PHAT peak of `gcc`, a
+/// [`copy_correlator`], to the sample), when they do ([`COPY_MIN_PEAK`]);
+/// `None` too at the song's ends.
+fn song_copy_near(run: &Run, gcc: &mut GccPhat, from: f64, spot: f64) -> Option<f64> {
     let a = (from * run.fs).round();
     let b = ((spot - SPOT_SEARCH_S) * run.fs).round();
     if a < 0.0 || b < 0.0 {
         return None;
     }
     let (a, b) = (a as usize, b as usize);
-    let window = run.song.get(a..a + win)?;
-    let mut gcc = GccPhat::new(win, max_lag, run.fs as u32, COPY_BAND_HZ);
+    let window = run.song.get(a..a + gcc.window_len())?;
     let segment = run.song.get(b..b + gcc.segment_len())?;
     let mut out = Vec::new();
     if !gcc.correlate(window, segment, &mut out) {
