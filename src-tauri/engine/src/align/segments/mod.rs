@@ -36,6 +36,7 @@
 mod boundary;
 mod candidates;
 mod confirm;
+mod copies;
 mod difference;
 mod edges;
 mod same_spot;
@@ -330,6 +331,9 @@ fn other_plays(
         plays = search_stretches(run, search.aligner(), plays, least_z)?;
     }
     if beside_main(&plays) && same_spot::restarts_at_same_spot(run, &mut plays)? {
+        plays = settle_plays(run, plays)?;
+    }
+    if beside_main(&plays) && copies::plays_on_copies(run, shapes, &mut plays)? {
         plays = settle_plays(run, plays)?;
     }
     if !beside_main(&plays) {

@@ -22,20 +22,20 @@ use crate::error::Result;
 
 /// Two plays this close in song time at their starts (s) start at one spot
 /// (a teacher's "from the top" is a second or so off the last one).
-const SAME_SPOT_S: f64 = 1.0;
+pub(super) const SAME_SPOT_S: f64 = 1.0;
 /// How far from another play's start the play's own start is looked for in
 /// the song (s): the spot's slack, and a start placed up to a half second
 /// off.
 const SPOT_SEARCH_S: f64 = 1.5;
 /// The play's first seconds compared with the song near the spot (s).
-const COPY_S: f64 = 10.0;
+pub(super) const COPY_S: f64 = 10.0;
 /// The band the song's copy is found in (Hz), as the scan's.
 const COPY_BAND_HZ: (f64, f64) = (200.0, 3500.0);
 /// The play's first seconds the two lines are weighed on (s): where it
 /// started is what is in question, and a long play's whole span would cost
 /// the fine stage minutes of recording per spot (synthesised plays last
 /// 15-50 s; a 60-min take's up to 3 min).
-const MEASURED_S: f64 = 40.0;
+pub(super) const MEASURED_S: f64 = 40.0;
 /// PHAT peak of the song with itself (1 for an exact copy) from which the
 /// song recurs near a spot. On the bench, restarts placed on a look-alike
 /// peaked at 0.26-0.52 at their true spot; real songs at spots that do not
@@ -77,12 +77,12 @@ pub(super) fn restarts_at_same_spot(run: &Run, plays: &mut [Play]) -> Result<boo
 }
 
 /// Where `play` starts in the song.
-fn song_start(play: &Play) -> f64 {
+pub(super) fn song_start(play: &Play) -> f64 {
     play.line.song_at(play.start_s)
 }
 
 /// `spots` without those within [`SAME_SPOT_S`] of one kept before.
-fn distinct(mut spots: Vec<f64>) -> Vec<f64> {
+pub(super) fn distinct(mut spots: Vec<f64>) -> Vec<f64> {
     spots.sort_by(f64::total_cmp);
     let mut kept: Vec<f64> = Vec::new();
     for s in spots {
@@ -134,7 +134,7 @@ fn line_at_copies(run: &Run, play: &Play, copies: &[f64]) -> Result<Option<(Line
 
 /// The correlator of [`song_copy_near`]: [`COPY_S`] of the song against
 /// [`SPOT_SEARCH_S`] either side of a spot.
-fn copy_correlator(run: &Run) -> GccPhat {
+pub(super) fn copy_correlator(run: &Run) -> GccPhat {
     let win = (COPY_S * run.fs) as usize;
     let max_lag = (SPOT_SEARCH_S * run.fs) as usize;
     GccPhat::new(win, max_lag, run.fs as u32, COPY_BAND_HZ)
@@ -144,7 +144,7 @@ fn copy_correlator(run: &Run) -> GccPhat {
 /// [`COPY_S`] from `from` recur (the PHAT peak of `gcc`, a
 /// [`copy_correlator`], to the sample), when they do ([`COPY_MIN_PEAK`]);
 /// `None` too at the song's ends.
-fn song_copy_near(run: &Run, gcc: &mut GccPhat, from: f64, spot: f64) -> Option<f64> {
+pub(super) fn song_copy_near(run: &Run, gcc: &mut GccPhat, from: f64, spot: f64) -> Option<f64> {
     let a = (from * run.fs).round();
     let b = ((spot - SPOT_SEARCH_S) * run.fs).round();
     if a < 0.0 || b < 0.0 {

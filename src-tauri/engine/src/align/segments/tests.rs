@@ -1413,3 +1413,97 @@ fn a_cut_past_its_first_search_is_searched_again_further() {
     let err_ms = (placed_cut(&rec, &song, estimates) - plays[1].at) * 1e3;
     assert!(err_ms.abs() < 20.0, "cut {err_ms:+.1} ms off");
 }
+
+/// A song whose phrases repeat: an intro (song 0-10 s), a stretch (10-20),
+/// a 5-s loop four times (20-40), the intro again (40-50) and a tail
+/// (50-60), each part a different piece of [`song`].
+fn song_with_a_loop() -> Vec<f32> {
+    let src = song();
+    let fs = FS as usize;
+    let part = |a: usize, b: usize| &src[a * fs..b * fs];
+    let (intro, stretch, turn, tail) = (part(0, 10), part(10, 20), part(20, 25), part(25, 35));
+    [intro, stretch, turn, turn, turn, turn, intro, tail].concat()
+}
+
+/// The spectral shape of `signal` as the pipeline makes it, and its frame
+/// rate.
+fn shape_of(signal: &[f32]) -> (crate::dsp::spectral::SpectralShape, f64) {
+    use crate::align::shape::{smooth_bands, SHAPE_SMOOTH_FRAMES, SHAPE_TREND_FRAMES};
+    let env = crate::dsp::onset::onset_envelope(signal, FS, (FS / 100) as usize);
+    let bands = smooth_bands(env.log_bands, env.n_bands, SHAPE_SMOOTH_FRAMES);
+    let shape = crate::dsp::spectral::spectral_shape_of(bands, env.n_bands, SHAPE_TREND_FRAMES);
+    (shape, env.frame_rate_hz)
+}
+
+/// One play through the loop's last two turns and on into the intro's
+/// second copy ([`song_with_a_loop`]), split as the scan can split it: its
+/// first half on the line one turn earlier, its second on the intro's first
+/// copy, both heard as well there. The first takes the line through both,
+/// to the millisecond, and the two are one play. Where the second half is
+/// really another part of the song (an edit), no copy's line explains it
+/// and nothing moves.
+#[test]
+fn a_play_split_on_two_copies_of_its_phrases_is_one_play_on_the_line_through_both() {
+    use super::copies::plays_on_copies;
+    let song = song_with_a_loop();
+    let (song_shape, frame_rate) = shape_of(&song);
+    let cancel = CancelToken::new();
+    let split = |rec: &[f32], second: super::Line| {
+        let run = run_of(rec, &song, &cancel);
+        let first = line_of(2.0, 25.0);
+        let z = |line: &super::Line, a: f64, b: f64| {
+            super::line_on(&run, line, a, b).expect("measured").0
+        };
+        vec![
+            play_on(first, 2.0, 12.0, z(&first, 2.0, 12.0), false),
+            play_on(second, 12.0, 22.0, z(&second, 12.0, 22.0), false),
+        ]
+    };
+    let through = PlayAt {
+        at: 2.0,
+        from: 30.0,
+        to: 50.0,
+    };
+    let rec = record(&song, &[through], 25.0);
+    let (rec_shape, _) = shape_of(&rec);
+    let shapes = super::Shapes {
+        recording: &rec_shape,
+        song: &song_shape,
+        frame_rate,
+    };
+    let run = run_of(&rec, &song, &cancel);
+    let mut plays = split(&rec, line_of(12.0, 0.0));
+    assert!(plays_on_copies(&run, &shapes, &mut plays).expect("measured"));
+    let right = line_of(2.0, 30.0);
+    let off_ms = (plays[0].line.song_at(7.0) - right.song_at(7.0)) * 1e3;
+    assert!(
+        off_ms.abs() < 1.0,
+        "first half {off_ms:.2} ms off the line through both"
+    );
+    let plays = super::settle_plays(&run, plays).expect("settled");
+    assert_eq!(plays.len(), 1, "one play: {plays:?}");
+    assert!((plays[0].line.song_at(17.0) - right.song_at(17.0)).abs() < 1e-3);
+
+    // the loop's two turns, then a cut to the stretch: an edit
+    let edit = [
+        PlayAt {
+            at: 2.0,
+            from: 30.0,
+            to: 40.0,
+        },
+        PlayAt {
+            at: 12.0,
+            from: 10.0,
+            to: 20.0,
+        },
+    ];
+    let rec = record(&song, &edit, 25.0);
+    let (rec_shape, _) = shape_of(&rec);
+    let shapes = super::Shapes {
+        recording: &rec_shape,
+        ..shapes
+    };
+    let run = run_of(&rec, &song, &cancel);
+    let mut plays = split(&rec, line_of(12.0, 10.0));
+    assert!(!plays_on_copies(&run, &shapes, &mut plays).expect("measured"));
+}
