@@ -20,7 +20,9 @@
 //!    found there leaves beside it;
 //! 5. a play whose song start no other play shares weighed again as a
 //!    restart from another play's spot, where the song repeats there
-//!    ([`same_spot`]);
+//!    ([`same_spot`]); a play that meets another at a cut weighed on the
+//!    song's own copies of its section, one line through both taken where
+//!    it explains both ([`copies`]);
 //! 6. edges: the change point of a per-frame likelihood ratio
 //!    ([`boundary`]): at a hard cut between the two lines', next to silence
 //!    or talk between the line's and "no song"; a play left under 8 s (a
