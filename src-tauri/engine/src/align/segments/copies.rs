@@ -10,14 +10,14 @@
 //! shape (its best placements), each checked and placed to the sample by
 //! GCC-PHAT of the song with itself ([`song_copy_near`]). A play takes a
 //! copy's line when that line explains the play about as well as its own
-//! ([`LOOK_ALIKE_RATIO`], the difference signal not against it) and
-//! explains the play it meets at a cut too: the plays are then one
-//! (`drop_look_alikes`). One play through a repeated phrase is likelier
+//! ([`LOOK_ALIKE_RATIO`]) and explains the play it meets at a cut too, the
+//! difference signal over both not against it: both take the line, and
+//! are one play. One play through a repeated phrase is likelier
 //! than an edit to another copy of it. (A copy's line taking a play on the
 //! difference signal alone, as the scan's look-alikes do, moved two right
 //! plays of seven synthesised seeds onto wrong copies.)
 
-use super::confirm::{line_on, measure_piece, Piece};
+use super::confirm::{line_on, measure_piece};
 use super::difference::difference;
 use super::same_spot::{
     copy_correlator, distinct, song_copy_near, song_start, COPY_S, MEASURED_S, SAME_SPOT_S,
@@ -37,9 +37,9 @@ const SHAPE_PEAKS: usize = 6;
 /// smoothed over ±10).
 const SHAPE_PEAK_SEPARATION: usize = 20;
 
-/// Moves each play (today's answer's excepted) onto the line of a copy of
-/// its section elsewhere in the song where the recording prefers it (see
-/// the module docs). Returns whether any play moved.
+/// Moves each play (today's answer's excepted) and the play it meets at a
+/// cut onto the line of a copy of its section elsewhere in the song that
+/// explains both (see the module docs). Returns whether any play moved.
 pub(super) fn plays_on_copies(run: &Run, shapes: &Shapes, plays: &mut [Play]) -> Result<bool> {
     let win = (COPY_S * shapes.frame_rate).round() as usize;
     if plays.iter().all(|p| p.on_main) || shapes.song.frames < win + 8 {
@@ -59,8 +59,11 @@ pub(super) fn plays_on_copies(run: &Run, shapes: &Shapes, plays: &mut [Play]) ->
             .filter_map(|spot| song_copy_near(run, gcc, from, spot))
             .filter(|copy| (copy - from).abs() >= SAME_SPOT_S)
             .collect();
-        if let Some((line, z)) = line_at_copies(run, plays, i, &distinct(copies))? {
-            (plays[i].line, plays[i].z) = (line, z);
+        if let Some(join) = join_at_copies(run, plays, i, &distinct(copies))? {
+            let (play, z) = join.play;
+            (plays[i].line, plays[i].z) = (play, z);
+            let (k, line, z) = join.neighbour;
+            (plays[k].line, plays[k].z) = (line, z);
             moved = true;
         }
         run.release_recording();
@@ -98,16 +101,18 @@ fn shape_copies(shapes: &Shapes, spectra: &SongShapeSpectra, from: f64, win: usi
         .collect()
 }
 
-/// The first line (and its coherence over the play's first
-/// [`MEASURED_S`]) that starts play `i` at one of the song times `copies`
-/// and that the recording prefers to the play's own line there, or that
-/// explains the play as well and the play it meets at a cut too.
-fn line_at_copies(
-    run: &Run,
-    plays: &[Play],
-    i: usize,
-    copies: &[f64],
-) -> Result<Option<(Line, f64)>> {
+/// Two plays that meet at a cut on one line: play `i` on it (its line
+/// and coherence over its first [`MEASURED_S`]), and the neighbour's index,
+/// line and coherence as fitted on its own span.
+struct Join {
+    play: (Line, f64),
+    neighbour: (usize, Line, f64),
+}
+
+/// The first line that starts play `i` at one of the song times `copies`
+/// and explains the play and a play it meets at a cut about as well as
+/// their own lines, the difference signal over both not against it.
+fn join_at_copies(run: &Run, plays: &[Play], i: usize, copies: &[f64]) -> Result<Option<Join>> {
     let play = &plays[i];
     let (t_a, t_b) = (play.start_s, play.end_s.min(play.start_s + MEASURED_S));
     if copies.is_empty() {
@@ -124,54 +129,72 @@ fn line_at_copies(
         let Some(other) = measure_piece(run, &moved, t_a, t_b)? else {
             continue;
         };
-        let joins = explains_as_well(run, &own, &other)
-            && explains_neighbour(run, plays, i, &other.absolute_line())?;
+        let line = other.absolute_line();
+        let neighbour = if other.fine.z >= LOOK_ALIKE_RATIO * own.fine.z {
+            let evidence = difference(run, &own.absolute_line(), &line, t_a, t_b);
+            neighbour_on(run, plays, i, &line, evidence.unwrap_or(0.0))?
+        } else {
+            None
+        };
         if crate::align::debug_enabled() {
             eprintln!(
-                "segments: copies: play {t_a:.2}-{t_b:.2} s from song {:.2} s z {:.2}; copy from {copy_at:.3} s z {:.2}: joins {joins}",
+                "segments: copies: play {t_a:.2}-{t_b:.2} s from song {:.2} s z {:.2}; copy from {copy_at:.3} s z {:.2}: joins {}",
                 song_start(play),
                 own.fine.z,
-                other.fine.z
+                other.fine.z,
+                neighbour.is_some()
             );
         }
-        if joins {
-            return Ok(Some((other.absolute_line(), other.fine.z)));
+        if let Some(neighbour) = neighbour {
+            return Ok(Some(Join {
+                play: (line, other.fine.z),
+                neighbour,
+            }));
         }
     }
     Ok(None)
 }
 
-/// Whether `other`, measured on the same piece as `own`, explains it about
-/// as well ([`LOOK_ALIKE_RATIO`]) and the difference signal there does not
-/// rule it out.
-fn explains_as_well(run: &Run, own: &Piece, other: &Piece) -> bool {
-    let (t_a, t_b) = (own.start_s, own.start_s + own.dur_s);
-    other.fine.z >= LOOK_ALIKE_RATIO * own.fine.z
-        && !difference(run, &own.absolute_line(), &other.absolute_line(), t_a, t_b)
-            .is_some_and(|ev| ev >= DIFFERENCE_MIN_Z)
-}
-
-/// Whether `line` explains a play on another line that play `i` meets at a
-/// cut, about as well as that play's own line (as in `drop_look_alikes`).
-fn explains_neighbour(run: &Run, plays: &[Play], i: usize, line: &Line) -> Result<bool> {
-    for q in cut_neighbours(plays, i) {
+/// The play (its index, and `line` as fitted on its span with its
+/// coherence there) that play `i` meets at a cut and that `line` explains
+/// about as well as its own line ([`LOOK_ALIKE_RATIO`]), the difference
+/// signal over both plays not preferring their two lines to it:
+/// `own_evidence` on play `i`'s piece, the neighbour's over its span,
+/// summed as the blocks of one span are. (Each piece alone can be wrong by
+/// 17: plays 5050 ply004, a 23-s play split on two copies, measured -17.4
+/// on its first piece, +17.5 on the second.)
+fn neighbour_on(
+    run: &Run,
+    plays: &[Play],
+    i: usize,
+    line: &Line,
+    own_evidence: f64,
+) -> Result<Option<(usize, Line, f64)>> {
+    for k in cut_neighbours(plays, i) {
+        let q = &plays[k];
         let (z_here, here) = line_on(run, line, q.start_s, q.end_s)?;
-        let own_wins = difference(run, &q.line, &here, q.start_s, q.end_s)
-            .is_some_and(|ev| ev >= DIFFERENCE_MIN_Z);
-        if z_here >= LOOK_ALIKE_RATIO * q.z && !own_wins {
-            return Ok(true);
+        if z_here < LOOK_ALIKE_RATIO * q.z {
+            continue;
+        }
+        let theirs = difference(run, &q.line, &here, q.start_s, q.end_s).unwrap_or(0.0);
+        if (own_evidence + theirs) / std::f64::consts::SQRT_2 < DIFFERENCE_MIN_Z {
+            return Ok(Some((k, here, z_here)));
         }
     }
-    Ok(false)
+    Ok(None)
 }
 
-/// The plays on other lines than today's answer's that play `i` meets at a
-/// cut (within [`CUT_GAP_S`]).
-fn cut_neighbours(plays: &[Play], i: usize) -> impl Iterator<Item = &Play> {
+/// The plays (indices) on other lines than today's answer's that play `i`
+/// meets at a cut (within [`CUT_GAP_S`]).
+fn cut_neighbours(plays: &[Play], i: usize) -> impl Iterator<Item = usize> + '_ {
     let p = &plays[i];
-    let before = i.checked_sub(1).map(|k| &plays[k]);
-    before.into_iter().chain(plays.get(i + 1)).filter(move |q| {
-        let gap = (q.start_s - p.end_s).max(p.start_s - q.end_s);
-        gap <= CUT_GAP_S && !q.on_main && !q.z.is_nan()
-    })
+    [i.checked_sub(1), Some(i + 1)]
+        .into_iter()
+        .flatten()
+        .filter(move |&k| {
+            plays.get(k).is_some_and(|q| {
+                let gap = (q.start_s - p.end_s).max(p.start_s - q.end_s);
+                gap <= CUT_GAP_S && !q.on_main && !q.z.is_nan()
+            })
+        })
 }
