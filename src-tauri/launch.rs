@@ -1,7 +1,7 @@
 //! Files the app is launched with: "Open with BeatSync" in a file manager,
 //! `beatsync-app class.mp4 song.m4a` in a terminal, or a second launch while
 //! the app runs (its arguments reach this process through the single-instance
-//! plugin). They are made absolute against the launching process's working
+//! plugin's interface on the session bus: `handover`). They are made absolute against the launching process's working
 //! directory and handed to the window on the same path as a drop — but only
 //! once the page listens (it says so with the `page-ready` event), so none
 //! is lost while the window is still loading.

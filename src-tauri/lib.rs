@@ -7,6 +7,7 @@ pub mod commands;
 pub mod contract;
 pub mod error;
 pub mod events;
+mod handover;
 mod heap;
 pub mod launch;
 pub mod logging;
@@ -255,6 +256,10 @@ pub fn run() -> Result<(), StartError> {
     heap::limit_arenas();
     webkit::configure();
     let _log = logging::init();
+    // A second launch: its files go to the running window, nothing starts here.
+    if handover::to_running_instance(&context::<tauri::Wry>().config().identifier) {
+        return Ok(());
+    }
     if cfg!(target_os = "linux")
         && std::env::var_os("DISPLAY").is_none()
         && std::env::var_os("WAYLAND_DISPLAY").is_none()
