@@ -71,13 +71,14 @@ const METHOD: &str = "ExecuteCallback";
 
 /// The bus name and object path the plugin serves for the app `identifier`
 /// (without its `semver` feature, which this app does not turn on).
+#[cfg(target_os = "linux")]
 fn bus_name_and_path(identifier: &str) -> (String, String) {
     let name = format!("{identifier}.SingleInstance");
     let path = format!("/{}", name.replace('.', "/").replace('-', "_"));
     (name, path)
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
