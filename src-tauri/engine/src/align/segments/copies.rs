@@ -17,10 +17,10 @@
 //! difference signal alone, as the scan's look-alikes do, moved two right
 //! plays of seven synthesised seeds onto wrong copies.)
 
-use super::confirm::{line_on, measure_piece};
+use super::confirm::line_on;
 use super::difference::difference;
 use super::same_spot::{
-    copy_correlator, distinct, song_copy_near, song_start, COPY_S, MEASURED_S, SAME_SPOT_S,
+    copy_correlator, distinct, first_copy_taken, song_copy_near, song_start, COPY_S, SAME_SPOT_S,
 };
 use super::{Play, Shapes, CUT_GAP_S, DIFFERENCE_MIN_Z, LOOK_ALIKE_RATIO};
 use crate::align::fine::Line;
@@ -102,7 +102,8 @@ fn shape_copies(shapes: &Shapes, spectra: &SongShapeSpectra, from: f64, win: usi
 }
 
 /// Two plays that meet at a cut on one line: play `i` on it (its line
-/// and coherence over its first [`MEASURED_S`]), and the neighbour's index,
+/// and coherence over its first
+/// [`MEASURED_S`](super::same_spot::MEASURED_S)), and the neighbour's index,
 /// line and coherence as fitted on its own span.
 struct Join {
     play: (Line, f64),
@@ -114,21 +115,7 @@ struct Join {
 /// their own lines, the difference signal over both not against it.
 fn join_at_copies(run: &Run, plays: &[Play], i: usize, copies: &[f64]) -> Result<Option<Join>> {
     let play = &plays[i];
-    let (t_a, t_b) = (play.start_s, play.end_s.min(play.start_s + MEASURED_S));
-    if copies.is_empty() {
-        return Ok(None);
-    }
-    let Some(own) = measure_piece(run, &play.line, t_a, t_b)? else {
-        return Ok(None);
-    };
-    for &copy_at in copies {
-        let moved = Line {
-            sigma: play.line.sigma + copy_at - song_start(play),
-            ..play.line
-        };
-        let Some(other) = measure_piece(run, &moved, t_a, t_b)? else {
-            continue;
-        };
+    first_copy_taken(run, play, copies, |copy_at, own, other, (t_a, t_b)| {
         let line = other.absolute_line();
         let neighbour = if other.fine.z >= LOOK_ALIKE_RATIO * own.fine.z {
             let evidence = difference(run, &own.absolute_line(), &line, t_a, t_b);
@@ -145,14 +132,11 @@ fn join_at_copies(run: &Run, plays: &[Play], i: usize, copies: &[f64]) -> Result
                 neighbour.is_some()
             );
         }
-        if let Some(neighbour) = neighbour {
-            return Ok(Some(Join {
-                play: (line, other.fine.z),
-                neighbour,
-            }));
-        }
-    }
-    Ok(None)
+        Ok(neighbour.map(|neighbour| Join {
+            play: (line, other.fine.z),
+            neighbour,
+        }))
+    })
 }
 
 /// The play (its index, and `line` as fitted on its span with its

@@ -12,7 +12,7 @@
 //! ([`LOOK_ALIKE_RATIO`]) and the difference signal there prefers it
 //! ([`DIFFERENCE_MIN_Z`]): the spot is a prior, the recording decides.
 
-use super::confirm::measure_piece;
+use super::confirm::{measure_piece, Piece};
 use super::difference::difference;
 use super::{Play, DIFFERENCE_MIN_Z, LOOK_ALIKE_RATIO};
 use crate::align::fine::Line;
@@ -98,24 +98,9 @@ pub(super) fn distinct(mut spots: Vec<f64>) -> Vec<f64> {
 /// that the recording prefers to the play's own line over its first
 /// [`MEASURED_S`].
 fn line_at_copies(run: &Run, play: &Play, copies: &[f64]) -> Result<Option<(Line, f64)>> {
-    let (t_a, t_b) = (play.start_s, play.end_s.min(play.start_s + MEASURED_S));
-    if copies.is_empty() {
-        return Ok(None);
-    }
-    let Some(own) = measure_piece(run, &play.line, t_a, t_b)? else {
-        return Ok(None);
-    };
-    let own_line = own.absolute_line();
-    for &copy_at in copies {
-        let moved = Line {
-            sigma: play.line.sigma + copy_at - song_start(play),
-            ..play.line
-        };
-        let Some(other) = measure_piece(run, &moved, t_a, t_b)? else {
-            continue;
-        };
+    first_copy_taken(run, play, copies, |copy_at, own, other, (t_a, t_b)| {
         let other_line = other.absolute_line();
-        let ev = difference(run, &own_line, &other_line, t_a, t_b);
+        let ev = difference(run, &own.absolute_line(), &other_line, t_a, t_b);
         if crate::align::debug_enabled() {
             eprintln!(
                 "segments: play {t_a:.2}-{t_b:.2} s from song {:.2} s z {:.2}; from {copy_at:.3} s z {:.2}, difference {ev:?}",
@@ -125,8 +110,38 @@ fn line_at_copies(run: &Run, play: &Play, copies: &[f64]) -> Result<Option<(Line
             );
         }
         let explains = other.fine.z >= LOOK_ALIKE_RATIO * own.fine.z;
-        if explains && ev.is_some_and(|ev| ev < -DIFFERENCE_MIN_Z) {
-            return Ok(Some((other_line, other.fine.z)));
+        let takes = explains && ev.is_some_and(|ev| ev < -DIFFERENCE_MIN_Z);
+        Ok(takes.then_some((other_line, other.fine.z)))
+    })
+}
+
+/// `play`'s own line and, one copy at a time, the line that starts it at
+/// each of the song times `copies`, measured over the play's first
+/// [`MEASURED_S`] (the recording times `span`): the first answer `take`
+/// gives for `(copy, own, other, span)`, the copies after it not measured.
+pub(super) fn first_copy_taken<T>(
+    run: &Run,
+    play: &Play,
+    copies: &[f64],
+    mut take: impl FnMut(f64, &Piece, &Piece, (f64, f64)) -> Result<Option<T>>,
+) -> Result<Option<T>> {
+    let span = (play.start_s, play.end_s.min(play.start_s + MEASURED_S));
+    if copies.is_empty() {
+        return Ok(None);
+    }
+    let Some(own) = measure_piece(run, &play.line, span.0, span.1)? else {
+        return Ok(None);
+    };
+    for &copy_at in copies {
+        let moved = Line {
+            sigma: play.line.sigma + copy_at - song_start(play),
+            ..play.line
+        };
+        let Some(other) = measure_piece(run, &moved, span.0, span.1)? else {
+            continue;
+        };
+        if let Some(taken) = take(copy_at, &own, &other, span)? {
+            return Ok(Some(taken));
         }
     }
     Ok(None)
