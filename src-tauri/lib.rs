@@ -256,8 +256,9 @@ pub fn run() -> Result<(), StartError> {
     heap::limit_arenas();
     webkit::configure();
     let _log = logging::init();
+    let context = context();
     // A second launch: its files go to the running window, nothing starts here.
-    if handover::to_running_instance(&context::<tauri::Wry>().config().identifier) {
+    if handover::to_running_instance(&context.config().identifier) {
         return Ok(());
     }
     if cfg!(target_os = "linux")
@@ -281,7 +282,7 @@ pub fn run() -> Result<(), StartError> {
             );
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build());
-    let app = builder(b).build(context())?;
+    let app = builder(b).build(context)?;
     app.run(|handle, event| {
         if let tauri::RunEvent::Exit = event {
             // Hand running work back to the queue cleanly (it resumes next
