@@ -86,6 +86,21 @@ pub(super) const PLAY_INTEGRATED_MIN_Z: f64 = 8.0;
 /// look-alike piece at 5.2 that is dropped as under 8 s; true plays then
 /// missed 3.0-10.6).
 pub(super) const PLAY_LAG_MARGIN: f64 = 2.0;
+/// A run the scan holds on one line ([`HELD_RUN_EVIDENCE`]) needs only
+/// this integrated coherence: the scan's hops (the spectral shape, second
+/// by second) and the integration (the waveform, summed) are two readings
+/// of the span, and a wrong song does not pass both. On 28 bench sets
+/// (1,867 alignments, 1,493 of them wrong-song pairs; 1,181 runs): runs at
+/// 6.5 or more with the lag margin below, off every true line or of a
+/// wrong song, hold evidence 70 at most (a wrong synthesised song at 9.9,
+/// which the plain bar lets through too) and 16 at most beside true plays;
+/// the two true plays below the plain bar (plays-real 4040 rpl002, a
+/// clipped take: 1-3 windows of 100 show them) 7.2 and 6.9, at evidence
+/// 110 and 97.
+pub(super) const HELD_RUN_INTEGRATED_MIN_Z: f64 = 6.5;
+/// Scan evidence (its hops' peak z on the line, each clipped at 8, summed)
+/// from which a run is held: some 25 s of hops at 3.5.
+pub(super) const HELD_RUN_EVIDENCE: f32 = 90.0;
 /// GCC coherence (z) from which a line holds something of the song at all:
 /// half of [`MIN_MATCH_Z`] (a ranked candidate below it is not a placement
 /// of the song).

@@ -14,7 +14,8 @@ use crate::align::pipeline::Run;
 use crate::align::sections::integrate_params;
 use crate::align::variants_for;
 use crate::align::verdict::{
-    refutation_below, Evidence, DIFFERENCE_MIN_Z, PLAY_INTEGRATED_MIN_Z, PLAY_LAG_MARGIN,
+    refutation_below, Evidence, DIFFERENCE_MIN_Z, HELD_RUN_EVIDENCE, HELD_RUN_INTEGRATED_MIN_Z,
+    PLAY_INTEGRATED_MIN_Z, PLAY_LAG_MARGIN,
 };
 use crate::error::Result;
 
@@ -157,6 +158,7 @@ fn confirm_on(
             refused
         );
     }
+    let summed = refused.is_some();
     let (piece, (start_s, end_s)) = match refused {
         None => {
             let song_dur = run.song_s();
@@ -170,7 +172,7 @@ fn confirm_on(
         // its own: its coherence summed over the span may. Its windows are
         // too weak to say where it is heard: the run's span is the estimate
         // its edges are searched from.
-        Some(_) => match integrated_on(run, &piece)? {
+        Some(_) => match integrated_on(run, &piece, integrated_least_z(r))? {
             Some(integrated) => (integrated, (r.start_s, r.end_s)),
             None => return Ok(None),
         },
@@ -183,13 +185,24 @@ fn confirm_on(
         cut_before: false,
         on_main: false,
         in_doubt,
+        summed,
     }))
+}
+
+/// The integrated coherence a refused run needs: less when the scan holds
+/// it ([`HELD_RUN_EVIDENCE`]).
+fn integrated_least_z(r: &HopRun) -> f64 {
+    if r.evidence >= HELD_RUN_EVIDENCE {
+        HELD_RUN_INTEGRATED_MIN_Z
+    } else {
+        PLAY_INTEGRATED_MIN_Z
+    }
 }
 
 /// The integration ([`crate::align::integrate`]) over the piece the fine
 /// stage measured, near its line, as the fine outcome on the same piece,
-/// when it shows the song ([`PLAY_INTEGRATED_MIN_Z`], [`PLAY_LAG_MARGIN`]).
-pub(super) fn integrated_on(run: &Run, piece: &Piece) -> Result<Option<Piece>> {
+/// when it shows the song (at least `least_z`, [`PLAY_LAG_MARGIN`]).
+pub(super) fn integrated_on(run: &Run, piece: &Piece, least_z: f64) -> Result<Option<Piece>> {
     let a = ((piece.start_s * run.fs).round() as usize).min(run.recording.len());
     let b = (a + (piece.dur_s * run.fs).round() as usize).min(run.recording.len());
     if b <= a + run.fs as usize {
@@ -219,7 +232,7 @@ pub(super) fn integrated_on(run: &Run, piece: &Piece) -> Result<Option<Piece>> {
             (line.song_at(ig.line.t_ref) - ig.line.song_at(ig.line.t_ref)) * 1e3
         );
     }
-    if ig.z < PLAY_INTEGRATED_MIN_Z || ig.lag_margin < PLAY_LAG_MARGIN {
+    if ig.z < least_z || ig.lag_margin < PLAY_LAG_MARGIN {
         return Ok(None);
     }
     Ok(Some(Piece {

@@ -13,8 +13,10 @@
 //!    below the single-play refusal's evidence (its coherence at 6 beside a
 //!    sure answer, 7 beside an unsure one, rather than 9) unless its
 //!    coherence summed over the span shows it (the integration: plays that
-//!    no window shows under reverberation and noise), and dropped when the
-//!    neighbouring play's line explains its span as well (look-alike bars);
+//!    no window shows under reverberation and noise; a lower bar for a run
+//!    the scan holds on its line for long; such a play on today's line is
+//!    placed by today's line), and dropped when the neighbouring play's
+//!    line explains its span as well (look-alike bars);
 //! 4. the stretches no play covers aligned on their own ([`stretches`]; a
 //!    long one refused whole, again in halves), and in turn those a play
 //!    found there leaves beside it;
@@ -139,6 +141,9 @@ struct Play {
     /// A look-alike line measured beside it on its run that the difference
     /// signal does not clearly rule out (see [`stretches`]).
     in_doubt: bool,
+    /// Shown only by its coherence summed over its span (no window showed
+    /// it): its line is good to the integration's few milliseconds at best.
+    summed: bool,
 }
 
 /// The plays of the song in the recording (see the module docs) into
@@ -462,6 +467,7 @@ fn main_play(result: &AlignResult, main_line: &Line) -> Play {
         cut_before: false,
         on_main: true,
         in_doubt: false,
+        summed: false,
     }
 }
 
@@ -517,7 +523,15 @@ fn explained_by_main(run: &Run, plays: Vec<Play>, main_line: &Line) -> Result<Ve
     let mut out = Vec::with_capacity(plays.len());
     for p in plays {
         if same_line(&p.line, main_line) {
-            out.push(Play { on_main: true, ..p });
+            // a play no window shows, on today's line: that line, fitted on
+            // the whole recording, places it better than its own sum does
+            // (plays-real 4040 rpl002: 23 ms off on its own)
+            let line = if p.summed { *main_line } else { p.line };
+            out.push(Play {
+                line,
+                on_main: true,
+                ..p
+            });
             continue;
         }
         let (z_main, main_here) = line_on(run, main_line, p.start_s, p.end_s)?;

@@ -27,7 +27,7 @@ use super::edges::{edge_near, signals_of};
 use super::{same_line, AlignStretch, Line, Play, CUT_GAP_S, LOOK_ALIKE_RATIO};
 use crate::align::fine::FineOutcome;
 use crate::align::pipeline::Run;
-use crate::align::verdict::{COHERENT_Z, DIFFERENCE_MIN_Z};
+use crate::align::verdict::{COHERENT_Z, DIFFERENCE_MIN_Z, PLAY_INTEGRATED_MIN_Z};
 use crate::align::{Segment, Verdict};
 use crate::error::Result;
 
@@ -300,6 +300,7 @@ fn play_of(
         return Ok(None);
     };
     let refused = confirm.refused(&piece.fine);
+    let summed = refused.is_some();
     let piece = match refused {
         None => piece,
         Some(_) => {
@@ -312,7 +313,7 @@ fn play_of(
                 );
             }
             // no window may show it: its coherence summed over the span may
-            match integrated_on(run, &piece)? {
+            match integrated_on(run, &piece, PLAY_INTEGRATED_MIN_Z)? {
                 Some(summed) => summed,
                 None => return Ok(None),
             }
@@ -326,6 +327,7 @@ fn play_of(
         cut_before: false,
         on_main: false,
         in_doubt: false,
+        summed,
     }))
 }
 
