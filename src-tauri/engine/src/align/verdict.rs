@@ -89,14 +89,13 @@ pub(super) const PLAY_LAG_MARGIN: f64 = 2.0;
 /// A run the scan holds on one line ([`HELD_RUN_EVIDENCE`]) needs only
 /// this integrated coherence: the scan's hops (the spectral shape, second
 /// by second) and the integration (the waveform, summed) are two readings
-/// of the span, and a wrong song does not pass both. On 28 bench sets
-/// (1,867 alignments, 1,493 of them wrong-song pairs; 1,181 runs): runs at
-/// 6.5 or more with the lag margin below, off every true line or of a
-/// wrong song, hold evidence 70 at most (a wrong synthesised song at 9.9,
-/// which the plain bar lets through too) and 16 at most beside true plays;
-/// the two true plays below the plain bar (plays-real 4040 rpl002, a
-/// clipped take: 1-3 windows of 100 show them) 7.2 and 6.9, at evidence
-/// 110 and 97.
+/// of the span, and a wrong song does not pass both. On 29 bench sets
+/// (`bench/run_evidence.py`: 1,867 alignments, 1,493 of them wrong-song
+/// pairs; 1,181 runs), runs between this and the plain bar with the lag
+/// margin: none of a wrong song, off every true line at evidence 16 at
+/// most, the two true plays there (plays-real 4040 rpl002, a clipped take:
+/// 1-3 windows of 100 show them) at 110 and 97. Over the plain bar a wrong
+/// song's run holds 70 at most.
 pub(super) const HELD_RUN_INTEGRATED_MIN_Z: f64 = 6.5;
 /// Scan evidence (its hops' peak z on the line, each clipped at 8, summed)
 /// from which a run is held: some 25 s of hops at 3.5.
