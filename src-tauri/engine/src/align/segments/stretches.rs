@@ -314,7 +314,7 @@ fn play_of(
             }
             // no window may show it: its coherence summed over the span may
             match integrated_on(run, &piece, PLAY_INTEGRATED_MIN_Z)? {
-                Some(summed) => summed,
+                Some(integrated) => integrated,
                 None => return Ok(None),
             }
         }
