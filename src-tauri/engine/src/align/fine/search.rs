@@ -124,26 +124,56 @@ const DIRECT_MIRROR_RATIO: f64 = 2.0;
 
 /// Lag index (in the correlations' `0..=2*max_lag` range) of the direct
 /// sound along the line `a + b * (t - t0)` found by the 2-D search: the
-/// correlations of all windows are summed along the line's slope; among the
-/// significant peaks up to [`DIRECT_SEARCH_S`] before the strongest one
-/// (larger lags: the song position heard earlier), the earliest is the
-/// direct path. Returns `a` unchanged when there is none.
+/// correlations of all windows are summed along the sharpest slope near the
+/// line's; among the significant peaks up to [`DIRECT_SEARCH_S`] before the
+/// strongest one (larger lags: the song position heard earlier), the
+/// earliest is the direct path. Returns `a` unchanged when there is none.
 fn direct_arrival(windows: &[WindowCorr], a: f64, b: f64, t0: f64, fs: f64) -> f64 {
     let Some(lags) = windows.first().map(|w| w.corr.len()) else {
         return a;
     };
-    let mut profile = vec![0f64; lags];
-    for w in windows {
-        let shift = (b * (w.t_s - t0)).round() as i64;
-        for (k, p) in profile.iter_mut().enumerate() {
-            let i = k as i64 + shift;
-            if i >= 0 && (i as usize) < lags {
-                *p += f64::from(w.corr[i as usize] / w.rms);
+    let profile_at = |b: f64| {
+        let mut profile = vec![0f64; lags];
+        for w in windows {
+            let shift = (b * (w.t_s - t0)).round() as i64;
+            for (k, p) in profile.iter_mut().enumerate() {
+                let i = k as i64 + shift;
+                if i >= 0 && (i as usize) < lags {
+                    *p += f64::from(w.corr[i as usize] / w.rms);
+                }
+            }
+        }
+        profile
+    };
+    // the 2-D search reads rows widened by ±2 lags, so its slope is loose by
+    // about that much over the lever; the raw rows summed along a loose slope
+    // smear every arrival: the sharpest slope near it is summed
+    let lever = windows
+        .iter()
+        .map(|w| (w.t_s - t0).abs())
+        .fold(0.0f64, f64::max);
+    let peak = |p: &[f64]| {
+        let c = a.round() as i64;
+        (c - 4..=c + 4)
+            .filter(|&i| i >= 0 && (i as usize) < p.len())
+            .map(|i| p[i as usize])
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    let mut best = profile_at(b);
+    if lever > 1.0 {
+        let step = 0.5 / lever;
+        for j in (-SLOPE_TRIALS..=SLOPE_TRIALS).filter(|&j| j != 0) {
+            let p = profile_at(b + j as f64 * step);
+            if peak(&p) > peak(&best) {
+                best = p;
             }
         }
     }
-    direct_lag(&profile, a, fs, DIRECT_MIN_Z).map_or(a, |k| k as f64)
+    direct_lag(&best, a, fs, DIRECT_MIN_Z).map_or(a, |k| k as f64)
 }
+
+/// Slopes tried either side of the 2-D search's, a half lag over the lever apart.
+const SLOPE_TRIALS: i64 = 5;
 
 /// The direct sound's lag index in a correlation `profile` summed along a
 /// line whose strongest arrival is near lag index `a` (see [`direct_arrival`]),
@@ -313,5 +343,17 @@ mod tests {
         // nor one beyond the search range
         let w = windows_with_peaks(&[(0, 0.5), (400, 0.45)]);
         assert_eq!(direct_arrival(&w, 480.0, 0.0, 20.0, 8000.0), 480.0);
+    }
+
+    /// The 2-D search's slope is loose by up to its ±2-lag widening over the
+    /// lever (here 0.1 lag/s over 20 s); along such a slope the one-lag-wide
+    /// arrivals smear over five lags, the direct one under its bar (plays-real
+    /// 9090 rpl004: a play placed on a reflection 11.5 ms late). The sharpest
+    /// slope near it sums them unsmeared.
+    #[test]
+    fn direct_arrival_is_found_along_a_loose_slope() {
+        let w = windows_with_peaks(&[(0, 0.25), (-92, 0.4)]);
+        assert_eq!(direct_arrival(&w, 388.0, 0.1, 20.0, 8000.0), 480.0);
+        assert_eq!(direct_arrival(&w, 388.0, -0.1, 20.0, 8000.0), 480.0);
     }
 }
