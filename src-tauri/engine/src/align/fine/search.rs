@@ -76,15 +76,17 @@ pub(super) fn search_summed(
     // loudspeaker; the placement is that of the direct sound, which comes
     // first. (Time-stretched playback smears every peak over several ms:
     // there the arrivals are not told apart.)
-    let a_star = if params.stretched {
-        a_star
-    } else {
-        direct_arrival(windows, a_star, b_star, t0, fs)
-    };
-    Ok(SummedLine {
+    let line = SummedLine {
         a: a_star,
         b: b_star,
         lever,
+    };
+    if params.stretched {
+        return Ok(line);
+    }
+    Ok(SummedLine {
+        a: direct_arrival(windows, &line, t0, fs),
+        ..line
     })
 }
 
@@ -123,53 +125,55 @@ const DIRECT_MIN_Z: f64 = 8.0;
 const DIRECT_MIRROR_RATIO: f64 = 2.0;
 
 /// Lag index (in the correlations' `0..=2*max_lag` range) of the direct
-/// sound along the line `a + b * (t - t0)` found by the 2-D search: the
+/// sound along the `line` found by the 2-D search (`a + b * (t - t0)`): the
 /// correlations of all windows are summed along the sharpest slope near the
 /// line's; among the significant peaks up to [`DIRECT_SEARCH_S`] before the
 /// strongest one (larger lags: the song position heard earlier), the
-/// earliest is the direct path. Returns `a` unchanged when there is none.
-fn direct_arrival(windows: &[WindowCorr], a: f64, b: f64, t0: f64, fs: f64) -> f64 {
+/// earliest is the direct path. Returns `line.a` unchanged when there is none.
+fn direct_arrival(windows: &[WindowCorr], line: &SummedLine, t0: f64, fs: f64) -> f64 {
+    let a = line.a;
     let Some(lags) = windows.first().map(|w| w.corr.len()) else {
         return a;
     };
-    let profile_at = |b: f64| {
-        let mut profile = vec![0f64; lags];
-        for w in windows {
-            let shift = (b * (w.t_s - t0)).round() as i64;
-            for (k, p) in profile.iter_mut().enumerate() {
-                let i = k as i64 + shift;
-                if i >= 0 && (i as usize) < lags {
-                    *p += f64::from(w.corr[i as usize] / w.rms);
-                }
-            }
-        }
-        profile
-    };
-    // the 2-D search reads rows widened by ±2 lags, so its slope is loose by
-    // about that much over the lever; the raw rows summed along a loose slope
-    // smear every arrival: the sharpest slope near it is summed
-    let lever = windows
-        .iter()
-        .map(|w| (w.t_s - t0).abs())
-        .fold(0.0f64, f64::max);
+    let centre = a.round() as i64;
     let peak = |p: &[f64]| {
-        let c = a.round() as i64;
-        (c - 4..=c + 4)
+        (centre - 4..=centre + 4)
             .filter(|&i| i >= 0 && (i as usize) < p.len())
             .map(|i| p[i as usize])
             .fold(f64::NEG_INFINITY, f64::max)
     };
-    let mut best = profile_at(b);
-    if lever > 1.0 {
-        let step = 0.5 / lever;
+    // the 2-D search reads rows widened by ±2 lags, so its slope is loose by
+    // about that much over the lever; the raw rows summed along a loose slope
+    // smear every arrival: the sharpest slope near it is summed
+    let mut best = profile_along(windows, line.b, t0, lags);
+    if line.lever > 1.0 {
+        let step = 0.5 / line.lever;
+        let mut best_peak = peak(&best);
         for j in (-SLOPE_TRIALS..=SLOPE_TRIALS).filter(|&j| j != 0) {
-            let p = profile_at(b + j as f64 * step);
-            if peak(&p) > peak(&best) {
-                best = p;
+            let p = profile_along(windows, line.b + j as f64 * step, t0, lags);
+            let p_peak = peak(&p);
+            if p_peak > best_peak {
+                (best, best_peak) = (p, p_peak);
             }
         }
     }
     direct_lag(&best, a, fs, DIRECT_MIN_Z).map_or(a, |k| k as f64)
+}
+
+/// Every window's correlation over its `rms`, summed lag by lag along the
+/// slope `b` (lags per second from `t0`): `lags` values.
+fn profile_along(windows: &[WindowCorr], b: f64, t0: f64, lags: usize) -> Vec<f64> {
+    let mut profile = vec![0f64; lags];
+    for w in windows {
+        let shift = (b * (w.t_s - t0)).round() as i64;
+        for (k, p) in profile.iter_mut().enumerate() {
+            let i = k as i64 + shift;
+            if i >= 0 && (i as usize) < lags {
+                *p += f64::from(w.corr[i as usize] / w.rms);
+            }
+        }
+    }
+    profile
 }
 
 /// Slopes tried either side of the 2-D search's, a half lag over the lever apart.
@@ -326,23 +330,34 @@ mod tests {
             .collect()
     }
 
+    /// [`direct_arrival`] on the line `a + b * (t - 20 s)` over `windows`
+    /// (at 8 kHz), its lever as the 2-D search measures it.
+    fn arrival(windows: &[WindowCorr], a: f64, b: f64) -> f64 {
+        let t0 = 20.0;
+        let lever = windows
+            .iter()
+            .map(|w| (w.t_s - t0).abs())
+            .fold(0.0f64, f64::max);
+        direct_arrival(windows, &SummedLine { a, b, lever }, t0, 8000.0)
+    }
+
     #[test]
     fn direct_arrival_is_the_earlier_one_sided_peak() {
         // an echo: the later copy (lower lag) strongest, its mirror negative
         let w = windows_with_peaks(&[(0, 0.5), (-112, 0.6), (-224, -0.1)]);
-        assert_eq!(direct_arrival(&w, 368.0, 0.0, 20.0, 8000.0), 480.0);
+        assert_eq!(arrival(&w, 368.0, 0.0), 480.0);
         // two loudspeakers 3 ms apart, the farther one louder
         let w = windows_with_peaks(&[(0, 0.4), (-24, 0.5)]);
-        assert_eq!(direct_arrival(&w, 456.0, 0.0, 20.0, 8000.0), 480.0);
+        assert_eq!(arrival(&w, 456.0, 0.0), 480.0);
         // symmetric side peaks (periodic signal): the strongest one stays
         let w = windows_with_peaks(&[(0, 0.5), (80, 0.35), (-80, 0.35)]);
-        assert_eq!(direct_arrival(&w, 480.0, 0.0, 20.0, 8000.0), 480.0);
+        assert_eq!(arrival(&w, 480.0, 0.0), 480.0);
         // a weak earlier peak is not the direct sound
         let w = windows_with_peaks(&[(0, 0.5), (60, 0.15)]);
-        assert_eq!(direct_arrival(&w, 480.0, 0.0, 20.0, 8000.0), 480.0);
+        assert_eq!(arrival(&w, 480.0, 0.0), 480.0);
         // nor one beyond the search range
         let w = windows_with_peaks(&[(0, 0.5), (400, 0.45)]);
-        assert_eq!(direct_arrival(&w, 480.0, 0.0, 20.0, 8000.0), 480.0);
+        assert_eq!(arrival(&w, 480.0, 0.0), 480.0);
     }
 
     /// The 2-D search's slope is loose by up to its ±2-lag widening over the
@@ -353,7 +368,7 @@ mod tests {
     #[test]
     fn direct_arrival_is_found_along_a_loose_slope() {
         let w = windows_with_peaks(&[(0, 0.25), (-92, 0.4)]);
-        assert_eq!(direct_arrival(&w, 388.0, 0.1, 20.0, 8000.0), 480.0);
-        assert_eq!(direct_arrival(&w, 388.0, -0.1, 20.0, 8000.0), 480.0);
+        assert_eq!(arrival(&w, 388.0, 0.1), 480.0);
+        assert_eq!(arrival(&w, 388.0, -0.1), 480.0);
     }
 }
