@@ -12,6 +12,7 @@ mod second_pass;
 use super::coarse::{coarse_candidates, CoarseCandidate, CoarseParams};
 use super::fine::{FineOutcome, FineParams};
 use super::heard::{heard_span, shape_presence, HeardSpan};
+use super::segments::TodaysLine;
 use super::shape::{smooth_bands, SHAPE_SMOOTH_FRAMES, SHAPE_TREND_FRAMES};
 use super::{
     check_length, final_pass, is_silent, AlignCandidate, AlignOptions, AlignResult, AlignTimings,
@@ -135,6 +136,8 @@ struct FirstPass {
 struct Decision {
     placed: Placed,
     refusal: Option<String>,
+    /// How far the placement's line can be trusted (see [`TodaysLine`]).
+    line: TodaysLine,
 }
 
 /// Aligns mono signals at `rate_hz` (`recording`: the class recording, `song`: the song).
@@ -235,7 +238,7 @@ fn align_stages(
         &shapes,
         features.frame_rate,
         &mut result,
-        decision.refusal,
+        (decision.refusal, decision.line),
         &|t_a, t_b| align_stretch(signals, opts, cancel, result_rate, t_a, t_b),
         stretches,
     )?;
@@ -291,6 +294,7 @@ fn decide(
         Some(FirstPass { fit, refuted: None }) => Decision {
             placed: accept_first_pass(run, fit, &distinct, tie_evidence)?,
             refusal: None,
+            line: TodaysLine::Waveform,
         },
         // a long stretch goes on to the second pass (integrated evidence)
         // only where the first pass saw some coherence on its line: on each
@@ -316,7 +320,7 @@ fn find_plays(
     shapes: &Shapes,
     frame_rate: f64,
     result: &mut AlignResult,
-    refusal: Option<String>,
+    (refusal, line): (Option<String>, TodaysLine),
     align_stretch: &super::segments::AlignStretch<'_>,
     stretches: Stretches,
 ) -> Result<Option<String>> {
@@ -332,9 +336,9 @@ fn find_plays(
             result.segments = super::segments::single_segment(result);
         }
     } else if refusal.is_none() {
-        super::segments::find_segments(run, &segment_shapes, result, align_stretch)?;
+        super::segments::find_segments(run, &segment_shapes, result, line, align_stretch)?;
     } else if let Some(plays) =
-        super::segments::plays_of_refused(run, &segment_shapes, result, align_stretch)?
+        super::segments::plays_of_refused(run, &segment_shapes, result, line, align_stretch)?
     {
         super::segments::accept_plays(result, plays);
         refusal = None;

@@ -4,6 +4,7 @@
 use super::{Decision, Features, FirstPass, Ranked, Run, ShapeCandidate, ShapeRanking, Shapes};
 use crate::align::fine::Line;
 use crate::align::sections::{integrate_sections, Hypothesis, Integrated};
+use crate::align::segments::TodaysLine;
 use crate::align::shape::{
     polish_by_shape, section_lead, shape_scan, DENSE_RATE_HYPOTHESES, DENSE_RATE_STEP,
     DENSE_RATE_STEPS,
@@ -171,11 +172,13 @@ fn settle_second_pass(
     let refused = |placed: Placed, reason: String| Decision {
         placed,
         refusal: Some(reason),
+        line: TodaysLine::Waveform,
     };
     match second {
         Some(p) if !p.verdict_refused => Ok(Decision {
             placed: p.placed,
             refusal: None,
+            line: TodaysLine::Waveform,
         }),
         Some(p) if p.shape_best.z >= SHAPE_EXPLAINS_Z => {
             // No waveform evidence, but the song's spectral shape follows a
@@ -198,6 +201,7 @@ fn settle_second_pass(
                         alternatives: Vec::new(),
                     },
                     refusal: None,
+                    line: TodaysLine::ShapeAlone,
                 },
                 None => refused(p.placed, reason),
             })

@@ -224,11 +224,12 @@ pub(super) fn integrated_on(run: &Run, piece: &Piece, least_z: f64) -> Result<Op
     };
     if crate::align::debug_enabled() {
         eprintln!(
-            "segments: piece {:.2}+{:.2} s integrated: z {:.2} lag margin {:.2}, line moved {:.1} ms",
+            "segments: piece {:.2}+{:.2} s integrated: z {:.2} lag margin {:.2}, rate {:.7}, line moved {:.1} ms",
             piece.start_s,
             piece.dur_s,
             ig.z,
             ig.lag_margin,
+            ig.line.rate,
             (line.song_at(ig.line.t_ref) - ig.line.song_at(ig.line.t_ref)) * 1e3
         );
     }

@@ -15,8 +15,9 @@
 //!    coherence summed over the span shows it (the integration: plays that
 //!    no window shows under reverberation and noise; a lower bar for a run
 //!    the scan holds on its line for long; such a play on today's line is
-//!    placed by today's line), and dropped when the neighbouring play's
-//!    line explains its span as well (look-alike bars);
+//!    placed by today's line where the waveform placed that), and dropped
+//!    when the neighbouring play's line explains its span as well
+//!    (look-alike bars);
 //! 4. the stretches no play covers aligned on their own ([`stretches`]; a
 //!    long one refused whole, again in halves), and in turn those a play
 //!    found there leaves beside it;
@@ -33,12 +34,15 @@
 //! 7. an unsure answer's own play, and the play of a stretch answered
 //!    unsure, measured on each of that answer's candidate lines over the
 //!    play's span ([`candidates`]): its tie-break heard all the recording
-//!    or the stretch holds, so a look-alike may have won it.
+//!    or the stretch holds, so a look-alike may have won it;
+//! 8. the segments' shared clock: the plays' own lines' where they agree
+//!    on one that today's answer's rate is off ([`clock`]).
 //!
 //! One play (or nothing more found) gives one segment: today's answer.
 
 mod boundary;
 mod candidates;
+mod clock;
 mod confirm;
 mod copies;
 mod difference;
@@ -154,9 +158,11 @@ pub(super) fn find_segments(
     run: &Run,
     shapes: &Shapes,
     result: &mut AlignResult,
+    today: TodaysLine,
     align_stretch: &AlignStretch<'_>,
 ) -> Result<()> {
-    result.segments = match other_plays(run, shapes, result, Search::Accepted(align_stretch))? {
+    let search = Search::Accepted(align_stretch);
+    result.segments = match other_plays(run, shapes, result, today, search)? {
         None => vec![main_segment(result)],
         Some(found) => {
             if let Some(main) = &found.moved_main {
@@ -166,6 +172,17 @@ pub(super) fn find_segments(
         }
     };
     Ok(())
+}
+
+/// How today's answer's line was placed, and so what a play on it may
+/// borrow from it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum TodaysLine {
+    /// On the recording's waveform: good to the millisecond where its play is.
+    Waveform,
+    /// By the song's spectral shape alone: tens of milliseconds off at best
+    /// (its rate too can be a few parts per thousand off).
+    ShapeAlone,
 }
 
 /// Where [`other_plays`] looks beyond the scan's runs, with the aligner of a
@@ -217,13 +234,14 @@ pub(super) fn plays_of_refused(
     run: &Run,
     shapes: &Shapes,
     result: &AlignResult,
+    today: TodaysLine,
     align_stretch: &AlignStretch<'_>,
 ) -> Result<Option<Vec<Segment>>> {
     // every play, once its edges are placed, as a play is confirmed: at the
     // single-play threshold, or kept on its integrated coherence (a play
     // folded onto the refused line keeps that line's evidence there)
     let least = coherence_presence(MIN_MATCH_Z.min(PLAY_INTEGRATED_MIN_Z));
-    let plays = other_plays(run, shapes, result, Search::Refused(align_stretch))?;
+    let plays = other_plays(run, shapes, result, today, Search::Refused(align_stretch))?;
     Ok(plays
         .map(|found| found.segments)
         .filter(|p| p.len() >= 2 && p.iter().all(|s| s.confidence >= least)))
@@ -295,6 +313,7 @@ fn other_plays(
     run: &Run,
     shapes: &Shapes,
     result: &AlignResult,
+    today: TodaysLine,
     search: Search<'_, '_>,
 ) -> Result<Option<Found>> {
     // An unsure answer at a speed change may be the plays confusing the
@@ -325,7 +344,7 @@ fn other_plays(
     let mut plays = if scanned.only_main() {
         Vec::new()
     } else {
-        scanned_plays(run, scanned, &main_line, least_z)?
+        scanned_plays(run, scanned, (&main_line, today), least_z)?
     };
     if search.accepted() {
         if plays.is_empty() {
@@ -357,6 +376,9 @@ fn other_plays(
         place_edges(run, &mut plays);
     }
     centre_starts(run, &mut plays);
+    // the plays' own lines measure the recording's clock where today's
+    // answer's rate is off it
+    let rate = clock::shared_rate(&plays, rate);
     Ok(Some(Found {
         segments: plays.iter().map(|p| segment_of(p, rate)).collect(),
         moved_main: moved.map(|i| segment_of(&plays[i], rate)),
@@ -440,7 +462,12 @@ fn beside_main(plays: &[Play]) -> bool {
 /// The plays the scan's runs show (each confirmed by the fine stage on
 /// its span), those today's line explains on it, consecutive ones on one
 /// line joined.
-fn scanned_plays(run: &Run, scanned: Scanned, main_line: &Line, least_z: f64) -> Result<Vec<Play>> {
+fn scanned_plays(
+    run: &Run,
+    scanned: Scanned,
+    (main_line, today): (&Line, TodaysLine),
+    least_z: f64,
+) -> Result<Vec<Play>> {
     let Scanned {
         hops,
         lines,
@@ -453,7 +480,7 @@ fn scanned_plays(run: &Run, scanned: Scanned, main_line: &Line, least_z: f64) ->
         let candidates = rivals(&hops, &lines, r, RIVAL_RATIO, RIVALS);
         plays.extend(confirm_run(run, r, &candidates, rate, least_z)?);
     }
-    let plays = explained_by_main(run, plays, main_line)?;
+    let plays = explained_by_main(run, plays, main_line, today)?;
     Ok(merge_same_lines(plays))
 }
 
@@ -519,14 +546,23 @@ fn near_line(a: &Line, b: &Line) -> bool {
 /// A play on another line than today's answer whose span today's line
 /// explains about as well (a look-alike section; over a short span many
 /// lines reach the single-play threshold) is today's line there.
-fn explained_by_main(run: &Run, plays: Vec<Play>, main_line: &Line) -> Result<Vec<Play>> {
+fn explained_by_main(
+    run: &Run,
+    plays: Vec<Play>,
+    main_line: &Line,
+    today: TodaysLine,
+) -> Result<Vec<Play>> {
     let mut out = Vec::with_capacity(plays.len());
     for p in plays {
         if same_line(&p.line, main_line) {
             // a play no window shows, on today's line: that line, fitted on
-            // the whole recording, places it better than its own sum does
-            // (plays-real 4040 rpl002: 23 ms off on its own)
-            let line = if p.summed { *main_line } else { p.line };
+            // the whole recording's waveform, places it better than its own
+            // sum does (plays-real 4040 rpl002: 23 ms off on its own); a line
+            // the spectral shape alone placed does not (plays-real 2468
+            // rpl004: today's line 23 ms off there, the play's sum z 58
+            // on the truth)
+            let borrow = p.summed && today == TodaysLine::Waveform;
+            let line = if borrow { *main_line } else { p.line };
             out.push(Play {
                 line,
                 on_main: true,
