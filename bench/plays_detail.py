@@ -8,7 +8,10 @@ and prints, per case, every true play and every answered segment, then per
 found play the error of its start and end (ms, answer minus truth; *** where
 a start is off by more than 250 ms after a stop or 100 ms at a cut), and a
 last line with the set's totals (starts at cuts and after stops, and the
-ends it does not score, as score_plays.py measures them).
+ends it does not score, as score_plays.py measures them), and how far off
+each found play's placement is at its two ends (0.5 s inside the part its
+segment covers; score_plays.py reads it at the play's reference time only,
+so a wrong shared rate is seen here alone).
 
     bench/plays_detail.py BIN SET OUT [--debug]
     bench/plays_detail.py target/release/beatsync /tmp/bench-media/plays-real-3003 /tmp/ans/new-plays-real-3003
@@ -50,10 +53,25 @@ def answer(binary, case_dir, truth, out_dir, debug):
         return None
 
 
+def true_offset_at(t, when):
+    """The true play `t`'s offset at recording time `when` (its rate about
+    its reference time, as offset_at reads a segment's about its middle)."""
+    return t["offset_s"] + (when - t["ref_dance_time_s"]) * (1 - 1 / t["rate"])
+
+
+def placed_at_ends(t, s):
+    """The largest placement error (ms) of segment `s` on true play `t`, at
+    0.5 s inside each end of the part of the play it covers."""
+    a = max(t["dance_start_s"], s["a"]) + 0.5
+    b = min(t["dance_end_s"], s["b"]) - 0.5
+    return max(abs(offset_at(s, w) - true_offset_at(t, w)) * 1000 for w in (a, b))
+
+
 def edge_errors(truth, segs):
     """Per true play found, matched as score_case matches it (the segment
     covering half of it with the least error at its reference time, within
-    10 ms): (index, cut, start error ms, end error ms), signed."""
+    10 ms): (index, cut, start error ms, end error ms, placement error at
+    its ends ms), the edge errors signed."""
     out = []
     for k, t in enumerate(truth["segments"]):
         best = None
@@ -66,7 +84,7 @@ def edge_errors(truth, segs):
         if best is not None:
             s = best[1]
             out.append((k, t["cut_before"], (s["a"] - t["dance_start_s"]) * 1000,
-                        (s["b"] - t["dance_end_s"]) * 1000))
+                        (s["b"] - t["dance_end_s"]) * 1000, placed_at_ends(t, s)))
     return out
 
 
@@ -77,7 +95,7 @@ def main():
     debug = "--debug" in sys.argv
     os.makedirs(out_dir, exist_ok=True)
     total = found = false = 0
-    cuts, stops, ends = [], [], []
+    cuts, stops, ends, at_ends = [], [], [], []
     for truth_path in sorted(glob.glob(os.path.join(set_dir, "*", "truth.json"))):
         case_dir = os.path.dirname(truth_path)
         truth = json.load(open(truth_path))
@@ -101,10 +119,11 @@ def main():
                        for t in truth["segments"]), default=0.0)
             print(f"   A {s['a']:7.2f}-{s['b']:7.2f} off {s['off']:9.4f} minerr {err:8.1f}ms "
                   f"{'FALSE' if k in falses else ''}")
-        for k, cut, start, end in edge_errors(truth, segs):
+        for k, cut, start, end, placed in edge_errors(truth, segs):
             bad = abs(start) > (100 if cut else 250)
+            at_ends.append(placed)
             print(f"   play{k} {'cut ' if cut else 'stop'} start {start:+9.1f} end {end:+9.1f} "
-                  f"{'***' if bad else ''}")
+                  f"placed at ends {placed:6.1f} {'***' if bad else ''}")
 
     def med(v):
         return statistics.median(v) if v else 0.0
@@ -112,7 +131,9 @@ def main():
     print(f"TOTAL found {found}/{total} false {false} cut med/max {med(cuts):.1f}/"
           f"{max(cuts, default=0.0):.1f} stop med {med(stops):.1f} "
           f"stops>250: {sum(v > 250 for v in stops)}/{len(stops)} "
-          f"ends>250: {sum(v > 250 for v in ends)}/{len(ends)}")
+          f"ends>250: {sum(v > 250 for v in ends)}/{len(ends)} "
+          f"placed at ends >5 ms: {sum(v > 5 for v in at_ends)}/{len(at_ends)} "
+          f"(max {max(at_ends, default=0.0):.1f})")
 
 
 if __name__ == "__main__":
