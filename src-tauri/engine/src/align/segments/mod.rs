@@ -367,15 +367,17 @@ fn other_plays(
     }
     // the whole recording's tie-break between an unsure answer's candidates
     // heard the other plays too; on its own play's span only that play speaks
-    let moved = if result.verdict == Verdict::Unsure && search.accepted() {
+    let on_candidate = if result.verdict == Verdict::Unsure && search.accepted() {
         main_on_best_candidate(run, result, &mut plays)?
     } else {
         None
     };
-    if moved.is_some() {
+    if on_candidate.is_some() {
         place_edges(run, &mut plays);
     }
     centre_starts(run, &mut plays);
+    // today's play moved to another spot of the song moves today's answer
+    let moved = on_candidate.or_else(|| left_todays_line(&plays, &main_line));
     // the plays' own lines measure the recording's clock where today's
     // answer's rate is off it
     let rate = clock::shared_rate(&plays, rate);
@@ -482,6 +484,14 @@ fn scanned_plays(
     }
     let plays = explained_by_main(run, plays, main_line, today)?;
     Ok(merge_same_lines(plays))
+}
+
+/// The most coherent of today's plays ([`Play::on_main`]) that a later
+/// stage moved off today's line (`main_line`), if any.
+fn left_todays_line(plays: &[Play], main_line: &Line) -> Option<usize> {
+    (0..plays.len())
+        .filter(|&i| plays[i].on_main && !near_line(&plays[i].line, main_line))
+        .max_by(|&i, &k| plays[i].z.total_cmp(&plays[k].z))
 }
 
 /// Today's answer as a play (its coherence measured when it is needed).

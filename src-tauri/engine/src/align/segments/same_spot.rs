@@ -42,10 +42,14 @@ pub(super) const MEASURED_S: f64 = 40.0;
 /// repeat at 0.01-0.06 (their repeated sections to 0.31).
 const COPY_MIN_PEAK: f32 = 0.15;
 
-/// Moves each play (today's answer's excepted) whose song start is no other
-/// play's onto the line that starts it at another play's spot, where the
-/// recording prefers that line (see the module docs). Returns whether any
-/// play moved.
+/// Moves each play whose song start is no other play's onto the line that
+/// starts it at another play's spot, where the recording prefers that line
+/// (see the module docs). Today's answer's play too: the whole recording's
+/// tie-break heard every play, and the others' evidence can carry it onto
+/// a look-alike (plays 5050 ply007: today's answer sure on a copy 26.9 s
+/// from its play, the two other plays restarting where it truly started).
+/// It stays today's play ([`Play::on_main`]), and today's answer follows
+/// it. Returns whether any play moved.
 pub(super) fn restarts_at_same_spot(run: &Run, plays: &mut [Play]) -> Result<bool> {
     let starts: Vec<f64> = plays.iter().map(song_start).collect();
     // one correlator (its FFT plans) for every search, made at the first
@@ -57,7 +61,7 @@ pub(super) fn restarts_at_same_spot(run: &Run, plays: &mut [Play]) -> Result<boo
             .map(|k| starts[k])
             .collect();
         let shares = others.iter().any(|s| (s - starts[i]).abs() < SAME_SPOT_S);
-        if play.on_main || shares {
+        if shares {
             continue;
         }
         let gcc = gcc.get_or_insert_with(|| copy_correlator(run));

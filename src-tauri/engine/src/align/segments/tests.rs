@@ -1068,10 +1068,12 @@ fn a_decisive_difference_hands_a_run_to_a_less_coherent_look_alike() {
 
 /// A restart from the spot the first play started at, placed on the
 /// song's look-alike half ([`song_with_a_look_alike_half`]): it moves to the
-/// line that starts it at the first play's spot, to the millisecond. A
-/// play that starts elsewhere and is placed right stays where it is.
+/// line that starts it at the first play's spot, to the millisecond; so does
+/// today's answer's play, and today's answer with it. A play that starts
+/// elsewhere and is placed right stays where it is.
 #[test]
 fn a_restart_on_a_look_alike_moves_to_the_spot_another_play_started_at() {
+    use super::left_todays_line;
     use super::same_spot::restarts_at_same_spot;
     let (song, half_s) = song_with_a_look_alike_half();
     let first = || PlayAt {
@@ -1096,6 +1098,22 @@ fn a_restart_on_a_look_alike_moves_to_the_spot_another_play_started_at() {
     let off_ms = (plays[1].line.song_at(40.0) - right.song_at(40.0)) * 1e3;
     assert!(off_ms.abs() < 1.0, "restart {off_ms:.2} ms off its line");
     assert_eq!(plays[0].line.song_at(10.0), line_of(2.0, 4.0).song_at(10.0));
+    assert_eq!(left_todays_line(&plays, &line_of(2.0, 4.0)), None);
+
+    // today's answer on the look-alike
+    let todays = line_of(30.0, 4.3 + half_s);
+    let mut plays = vec![
+        play_on(line_of(2.0, 4.0), 2.0, 22.0, 20.0, false),
+        play_on(todays, 30.0, 49.7, 20.0, true),
+    ];
+    assert!(restarts_at_same_spot(&run, &mut plays).expect("measured"));
+    let off_ms = (plays[1].line.song_at(40.0) - right.song_at(40.0)) * 1e3;
+    assert!(
+        off_ms.abs() < 1.0,
+        "today's play {off_ms:.2} ms off its line"
+    );
+    assert!(plays[1].on_main);
+    assert_eq!(left_todays_line(&plays, &todays), Some(1));
 
     let elsewhere = PlayAt {
         at: 30.0,
