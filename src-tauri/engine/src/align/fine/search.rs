@@ -22,10 +22,7 @@ pub(super) fn search_summed(
     let m = params.max_lag;
     let lags = 2 * m + 1;
     let widened = widen_rows(windows, lags, params.stretched);
-    let lever = windows
-        .iter()
-        .map(|w| (w.t_s - t0).abs())
-        .fold(0.0f64, f64::max);
+    let lever = lever_of(windows, t0);
     let (slope_steps, slope_step) = if lever > 1.0 {
         let step = 2.0 / lever;
         // onset-derived rates of short clips are loose: the ranking pass searches ±0.2 %
@@ -88,6 +85,15 @@ pub(super) fn search_summed(
         a: direct_arrival(windows, &line, t0, fs),
         ..line
     })
+}
+
+/// The largest distance (s) of a window from the reference time `t0`: how
+/// far a slope moves the line's ends.
+fn lever_of(windows: &[WindowCorr], t0: f64) -> f64 {
+    windows
+        .iter()
+        .map(|w| (w.t_s - t0).abs())
+        .fold(0.0f64, f64::max)
 }
 
 /// Each window's correlation over `rms`, max-filtered over ±2 lags (±40 for
@@ -321,27 +327,29 @@ mod tests {
                 for &(d, h) in peaks {
                     corr[(480 + d) as usize] += h;
                 }
-                let rms = (corr.iter().map(|v| v * v).sum::<f32>() / corr.len() as f32).sqrt();
-                WindowCorr {
-                    t_s: j as f64,
-                    corr,
-                    rms,
-                    lag_scale: 1.0,
-                    base_shift: 0.0,
-                    song_db: 0.0,
-                }
+                window_at(j as f64, corr)
             })
             .collect()
+    }
+
+    /// Window `corr` at `t_s`, its rms measured.
+    fn window_at(t_s: f64, corr: Vec<f32>) -> WindowCorr {
+        let rms = (corr.iter().map(|v| v * v).sum::<f32>() / corr.len() as f32).sqrt();
+        WindowCorr {
+            t_s,
+            corr,
+            rms,
+            lag_scale: 1.0,
+            base_shift: 0.0,
+            song_db: 0.0,
+        }
     }
 
     /// [`direct_arrival`] on the line `a + b * (t - 20 s)` over `windows`
     /// (at 8 kHz), its lever as the 2-D search measures it.
     fn arrival(windows: &[WindowCorr], a: f64, b: f64) -> f64 {
         let t0 = 20.0;
-        let lever = windows
-            .iter()
-            .map(|w| (w.t_s - t0).abs())
-            .fold(0.0f64, f64::max);
+        let lever = lever_of(windows, t0);
         direct_arrival(windows, &SummedLine { a, b, lever }, t0, 8000.0)
     }
 
@@ -380,15 +388,7 @@ mod tests {
                     let mut corr: Vec<f32> = n.to_vec();
                     corr[480 + 165] += direct;
                     corr[480] += reflection;
-                    let rms = (corr.iter().map(|v| v * v).sum::<f32>() / 961.0).sqrt();
-                    WindowCorr {
-                        t_s: j as f64,
-                        corr,
-                        rms,
-                        lag_scale: 1.0,
-                        base_shift: 0.0,
-                        song_db: 0.0,
-                    }
+                    window_at(j as f64, corr)
                 })
                 .collect()
         };
