@@ -28,6 +28,9 @@ pub(super) struct Integrated {
     /// Nothing in the song explains the recording: `no_match` (with this
     /// placement as the best guess).
     pub(super) verdict_refused: bool,
+    /// How clearly the placement's summed coherence singles out its lag
+    /// ([`crate::align::integrate::IntegratedLine::lag_margin`]).
+    pub(super) lag_margin: f64,
 }
 
 /// Look-alike sections the first pass's confirmation integrates beside the winner.
@@ -263,6 +266,7 @@ fn judge_integrated(searched: Searched, t_ref: f64) -> Option<Integrated> {
         );
     }
     let alternatives = integrated_alternatives(&found, &best.line, best.z, t_ref);
+    let lag_margin = best.lag_margin;
     let fine = best.into_fine();
     Some(Integrated {
         shape_best,
@@ -278,6 +282,7 @@ fn judge_integrated(searched: Searched, t_ref: f64) -> Option<Integrated> {
             alternatives,
         },
         verdict_refused: refused,
+        lag_margin,
     })
 }
 

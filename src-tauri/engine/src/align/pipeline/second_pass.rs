@@ -161,6 +161,13 @@ fn gather_hypotheses(
     hypotheses
 }
 
+/// How the second pass placed its line: by its sum over the whole overlap.
+fn summed_line(p: &Integrated) -> TodaysLine {
+    TodaysLine::Summed {
+        lag_margin: p.lag_margin,
+    }
+}
+
 /// What the second pass's integration (if any) leads to.
 fn settle_second_pass(
     run: &Run,
@@ -169,16 +176,16 @@ fn settle_second_pass(
     reason: String,
     section_lead_of: &dyn Fn(&Line) -> Option<(f64, f64)>,
 ) -> Result<Decision> {
-    let refused = |placed: Placed, reason: String| Decision {
+    let refused = |placed: Placed, reason: String, line: TodaysLine| Decision {
         placed,
         refusal: Some(reason),
-        line: TodaysLine::Waveform,
+        line,
     };
     match second {
         Some(p) if !p.verdict_refused => Ok(Decision {
+            line: summed_line(&p),
             placed: p.placed,
             refusal: None,
-            line: TodaysLine::Waveform,
         }),
         Some(p) if p.shape_best.z >= SHAPE_EXPLAINS_Z => {
             // No waveform evidence, but the song's spectral shape follows a
@@ -203,11 +210,17 @@ fn settle_second_pass(
                     refusal: None,
                     line: TodaysLine::ShapeAlone,
                 },
-                None => refused(p.placed, reason),
+                None => {
+                    let line = summed_line(&p);
+                    refused(p.placed, reason, line)
+                }
             })
         }
         // nothing explains the recording: the placement is only a guess
-        Some(p) => Ok(refused(p.placed, reason)),
+        Some(p) => {
+            let line = summed_line(&p);
+            Ok(refused(p.placed, reason, line))
+        }
         None => {
             let Some(f) = first_pass else {
                 return Err(EngineError::no_match(reason));
@@ -219,7 +232,7 @@ fn settle_second_pass(
                 verdict: Verdict::Unsure,
                 alternatives: Vec::new(),
             };
-            Ok(refused(placed, reason))
+            Ok(refused(placed, reason, TodaysLine::Waveform))
         }
     }
 }

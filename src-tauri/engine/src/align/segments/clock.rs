@@ -59,7 +59,7 @@ mod tests {
             cut_before: false,
             on_main: false,
             in_doubt: false,
-            summed: false,
+            summed_lag_margin: None,
         }
     }
 

@@ -27,6 +27,15 @@ pub(super) struct Piece {
     pub(super) dur_s: f64,
 }
 
+/// A piece placed by its coherence summed over its span
+/// ([`integrated_on`]).
+pub(super) struct SummedPiece {
+    pub(super) piece: Piece,
+    /// How clearly the sum singles out the piece's lag
+    /// ([`crate::align::integrate::IntegratedLine::lag_margin`]).
+    pub(super) lag_margin: f64,
+}
+
 impl Piece {
     /// The piece's line in recording time.
     pub(super) fn absolute_line(&self) -> Line {
@@ -158,22 +167,21 @@ fn confirm_on(
             refused
         );
     }
-    let summed = refused.is_some();
-    let (piece, (start_s, end_s)) = match refused {
+    let (piece, (start_s, end_s), summed_lag_margin) = match refused {
         None => {
             let song_dur = run.song_s();
             let fine = &piece.fine;
             let HeardSpan { start, end } =
                 heard_span(fine, &fine.line, piece.dur_s, song_dur, &|_, _| 0.0);
             let span = (start + piece.start_s, end + piece.start_s);
-            (piece, span)
+            (piece, span, None)
         }
         // under reverberation or loud noise no window may show the play on
         // its own: its coherence summed over the span may. Its windows are
         // too weak to say where it is heard: the run's span is the estimate
         // its edges are searched from.
         Some(_) => match integrated_on(run, &piece, integrated_least_z(r))? {
-            Some(integrated) => (integrated, (r.start_s, r.end_s)),
+            Some(summed) => (summed.piece, (r.start_s, r.end_s), Some(summed.lag_margin)),
             None => return Ok(None),
         },
     };
@@ -185,7 +193,7 @@ fn confirm_on(
         cut_before: false,
         on_main: false,
         in_doubt,
-        summed,
+        summed_lag_margin,
     }))
 }
 
@@ -202,7 +210,7 @@ fn integrated_least_z(r: &HopRun) -> f64 {
 /// The integration ([`crate::align::integrate`]) over the piece the fine
 /// stage measured, near its line, as the fine outcome on the same piece,
 /// when it shows the song (at least `least_z`, [`PLAY_LAG_MARGIN`]).
-pub(super) fn integrated_on(run: &Run, piece: &Piece, least_z: f64) -> Result<Option<Piece>> {
+pub(super) fn integrated_on(run: &Run, piece: &Piece, least_z: f64) -> Result<Option<SummedPiece>> {
     let a = ((piece.start_s * run.fs).round() as usize).min(run.recording.len());
     let b = (a + (piece.dur_s * run.fs).round() as usize).min(run.recording.len());
     if b <= a + run.fs as usize {
@@ -236,9 +244,13 @@ pub(super) fn integrated_on(run: &Run, piece: &Piece, least_z: f64) -> Result<Op
     if ig.z < least_z || ig.lag_margin < PLAY_LAG_MARGIN {
         return Ok(None);
     }
-    Ok(Some(Piece {
-        fine: ig.into_fine(),
-        ..*piece
+    let lag_margin = ig.lag_margin;
+    Ok(Some(SummedPiece {
+        piece: Piece {
+            fine: ig.into_fine(),
+            ..*piece
+        },
+        lag_margin,
     }))
 }
 

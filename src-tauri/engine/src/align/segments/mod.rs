@@ -146,8 +146,10 @@ struct Play {
     /// signal does not clearly rule out (see [`stretches`]).
     in_doubt: bool,
     /// Shown only by its coherence summed over its span (no window showed
-    /// it): its line is good to the integration's few milliseconds at best.
-    summed: bool,
+    /// it), with how clearly that sum singles out its lag
+    /// ([`crate::align::integrate::IntegratedLine::lag_margin`]): its line
+    /// is good to the integration's few milliseconds at best.
+    summed_lag_margin: Option<f64>,
 }
 
 /// The plays of the song in the recording (see the module docs) into
@@ -178,8 +180,13 @@ pub(super) fn find_segments(
 /// borrow from it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum TodaysLine {
-    /// On the recording's waveform: good to the millisecond where its play is.
+    /// On the recording's waveform, its windows showing it: good to the
+    /// millisecond where its play is.
     Waveform,
+    /// On the recording's waveform by its coherence summed over the whole
+    /// overlap (the second pass), singling out its lag by `lag_margin`
+    /// ([`crate::align::integrate::IntegratedLine::lag_margin`]).
+    Summed { lag_margin: f64 },
     /// By the song's spectral shape alone: tens of milliseconds off at best
     /// (its rate too can be a few parts per thousand off).
     ShapeAlone,
@@ -504,7 +511,7 @@ fn main_play(result: &AlignResult, main_line: &Line) -> Play {
         cut_before: false,
         on_main: true,
         in_doubt: false,
-        summed: false,
+        summed_lag_margin: None,
     }
 }
 
@@ -565,13 +572,7 @@ fn explained_by_main(
     let mut out = Vec::with_capacity(plays.len());
     for p in plays {
         if same_line(&p.line, main_line) {
-            // a play no window shows, on today's line: that line, fitted on
-            // the whole recording's waveform, places it better than its own
-            // sum does (plays-real 4040 rpl002: 23 ms off on its own); a line
-            // the spectral shape alone placed does not (plays-real 2468
-            // rpl004: today's line 23 ms off there, the play's sum z 58
-            // on the truth)
-            let borrow = p.summed && today == TodaysLine::Waveform;
+            let borrow = borrows_todays_line(p.summed_lag_margin, today);
             let line = if borrow { *main_line } else { p.line };
             out.push(Play {
                 line,
@@ -607,6 +608,24 @@ fn explained_by_main(
         }
     }
     Ok(out)
+}
+
+/// Whether a play on today's line takes today's line rather than its own:
+/// only a play no window shows (`summed_lag_margin`), and only from a line
+/// placed at least as surely. Fitted on the whole recording's waveform,
+/// today's line places such a play better than its own sum does (plays-real
+/// 4040 rpl002: 23 ms off on its own, its sum's lag margin 2.05 against
+/// today's 2.70); a line the spectral shape alone placed does not (2468
+/// rpl004: 23 ms off there, the play's sum z 58 on the truth), nor a
+/// second pass's sum that singles its lag out less clearly than the play's
+/// own (9753 rpl002: today's line 23.9 ms late, lag margin 4.18; the
+/// play's own sum 5.57, on the truth).
+fn borrows_todays_line(summed_lag_margin: Option<f64>, today: TodaysLine) -> bool {
+    match (summed_lag_margin, today) {
+        (None, _) | (Some(_), TodaysLine::ShapeAlone) => false,
+        (Some(_), TodaysLine::Waveform) => true,
+        (Some(own), TodaysLine::Summed { lag_margin }) => lag_margin >= own,
+    }
 }
 
 /// Consecutive plays on one line are one play (the evidence dipped between

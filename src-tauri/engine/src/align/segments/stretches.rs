@@ -300,9 +300,8 @@ fn play_of(
         return Ok(None);
     };
     let refused = confirm.refused(&piece.fine);
-    let summed = refused.is_some();
-    let piece = match refused {
-        None => piece,
+    let (piece, summed_lag_margin) = match refused {
+        None => (piece, None),
         Some(_) => {
             if crate::align::debug_enabled() {
                 eprintln!(
@@ -314,7 +313,7 @@ fn play_of(
             }
             // no window may show it: its coherence summed over the span may
             match integrated_on(run, &piece, PLAY_INTEGRATED_MIN_Z)? {
-                Some(integrated) => integrated,
+                Some(summed) => (summed.piece, Some(summed.lag_margin)),
                 None => return Ok(None),
             }
         }
@@ -327,7 +326,7 @@ fn play_of(
         cut_before: false,
         on_main: false,
         in_doubt: false,
-        summed,
+        summed_lag_margin,
     }))
 }
 

@@ -288,7 +288,7 @@ fn play_on(line: super::Line, start_s: f64, end_s: f64, z: f64, on_main: bool) -
         cut_before: false,
         on_main,
         in_doubt: false,
-        summed: false,
+        summed_lag_margin: None,
     }
 }
 
@@ -1303,7 +1303,8 @@ fn a_faint_play_the_scan_holds_is_kept_on_less_summed_coherence() {
         .expect("a piece");
     let summed = integrated_on(&run, &piece, 0.0)
         .expect("measured")
-        .expect("summed");
+        .expect("summed")
+        .piece;
     assert!(
         (HELD_RUN_INTEGRATED_MIN_Z..PLAY_INTEGRATED_MIN_Z).contains(&summed.fine.z),
         "summed z {:.2}: not between the two bars",
@@ -1338,11 +1339,13 @@ fn a_faint_play_the_scan_holds_is_kept_on_less_summed_coherence() {
 
 /// A play shown only by its summed coherence on today's line (within
 /// 50 ms of it) takes today's line where the waveform placed it, fitted on
-/// the whole recording; not where the spectral shape alone placed it (tens
-/// of ms off at best). A play the fine stage shows keeps the line fitted on
-/// its own span.
+/// the whole recording, or where the second pass's sum singled it out at
+/// least as clearly as the play's own sum; not where the spectral shape
+/// alone placed it (tens of ms off at best), nor from a sum less clear than
+/// its own. A play the fine stage shows keeps the line fitted on its own
+/// span.
 #[test]
-fn a_summed_play_on_todays_line_takes_todays_line_the_waveform_placed() {
+fn a_summed_play_on_todays_line_takes_todays_line_only_where_it_is_placed_better() {
     use super::{explained_by_main, TodaysLine};
     let song = song();
     let play = PlayAt {
@@ -1356,21 +1359,30 @@ fn a_summed_play_on_todays_line_takes_todays_line_the_waveform_placed() {
     let main_line = line_of(play.at, play.from);
     let own = line_of(play.at + 0.023, play.from);
     let summed = super::Play {
-        summed: true,
+        summed_lag_margin: Some(4.0),
         ..play_on(own, 5.0, 35.0, 7.2, false)
     };
     let shown = play_on(own, 5.0, 35.0, 12.0, false);
     let off_ms = |p: &super::Play| (p.line.song_at(20.0) - main_line.song_at(20.0)) * 1e3;
     let on_own = |p: &super::Play| (off_ms(p) + 23.0).abs() < 1e-6;
-    let plays = vec![summed.clone(), shown.clone()];
-    let out = explained_by_main(&run, plays, &main_line, TodaysLine::Waveform).expect("measured");
-    assert!(out.iter().all(|p| p.on_main));
-    assert!(off_ms(&out[0]).abs() < 1e-6, "{:.3} ms", off_ms(&out[0]));
-    assert!(on_own(&out[1]), "{:.3} ms", off_ms(&out[1]));
-    let plays = vec![summed, shown];
-    let out = explained_by_main(&run, plays, &main_line, TodaysLine::ShapeAlone).expect("measured");
-    assert!(out.iter().all(|p| p.on_main));
-    assert!(out.iter().all(on_own), "{:.3} ms", off_ms(&out[0]));
+    let placed = |today: TodaysLine| {
+        let plays = vec![summed.clone(), shown.clone()];
+        let out = explained_by_main(&run, plays, &main_line, today).expect("measured");
+        assert!(out.iter().all(|p| p.on_main));
+        assert!(on_own(&out[1]), "{:.3} ms", off_ms(&out[1]));
+        out[0].clone()
+    };
+    for today in [TodaysLine::Waveform, TodaysLine::Summed { lag_margin: 5.0 }] {
+        let p = placed(today);
+        assert!(off_ms(&p).abs() < 1e-6, "{today:?}: {:.3} ms", off_ms(&p));
+    }
+    for today in [
+        TodaysLine::Summed { lag_margin: 3.0 },
+        TodaysLine::ShapeAlone,
+    ] {
+        let p = placed(today);
+        assert!(on_own(&p), "{today:?}: {:.3} ms", off_ms(&p));
+    }
 }
 
 /// A stretch refused whole (two plays on different lines split its
