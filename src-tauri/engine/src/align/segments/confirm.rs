@@ -167,25 +167,7 @@ fn confirm_on(
             refused
         );
     }
-    let (piece, (start_s, end_s), summed_lag_margin) = match refused {
-        None => {
-            let song_dur = run.song_s();
-            let fine = &piece.fine;
-            let HeardSpan { start, end } =
-                heard_span(fine, &fine.line, piece.dur_s, song_dur, &|_, _| 0.0);
-            let span = (start + piece.start_s, end + piece.start_s);
-            (piece, span, None)
-        }
-        // under reverberation or loud noise no window may show the play on
-        // its own: its coherence summed over the span may. Its windows are
-        // too weak to say where it is heard: the run's span is the estimate
-        // its edges are searched from.
-        Some(_) => match integrated_on(run, &piece, integrated_least_z(r))? {
-            Some(summed) => (summed.piece, (r.start_s, r.end_s), Some(summed.lag_margin)),
-            None => return Ok(None),
-        },
-    };
-    Ok(Some(Play {
+    let play = |piece: Piece, (start_s, end_s): (f64, f64), summed_lag_margin| Play {
         line: piece.absolute_line(),
         start_s,
         end_s,
@@ -194,7 +176,23 @@ fn confirm_on(
         on_main: false,
         in_doubt,
         summed_lag_margin,
-    }))
+    };
+    match refused {
+        None => {
+            let song_dur = run.song_s();
+            let fine = &piece.fine;
+            let HeardSpan { start, end } =
+                heard_span(fine, &fine.line, piece.dur_s, song_dur, &|_, _| 0.0);
+            let span = (start + piece.start_s, end + piece.start_s);
+            Ok(Some(play(piece, span, None)))
+        }
+        // under reverberation or loud noise no window may show the play on
+        // its own: its coherence summed over the span may. Its windows are
+        // too weak to say where it is heard: the run's span is the estimate
+        // its edges are searched from.
+        Some(_) => Ok(integrated_on(run, &piece, integrated_least_z(r))?
+            .map(|summed| play(summed.piece, (r.start_s, r.end_s), Some(summed.lag_margin)))),
+    }
 }
 
 /// The integrated coherence a refused run needs: less when the scan holds
