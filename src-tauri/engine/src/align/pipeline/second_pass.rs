@@ -181,6 +181,11 @@ fn settle_second_pass(
         refusal: Some(reason),
         line,
     };
+    // the second pass's own placement, only a guess
+    let summed_guess = |p: Integrated, reason: String| {
+        let line = summed_line(&p);
+        refused(p.placed, reason, line)
+    };
     match second {
         Some(p) if !p.verdict_refused => Ok(Decision {
             line: summed_line(&p),
@@ -210,17 +215,11 @@ fn settle_second_pass(
                     refusal: None,
                     line: TodaysLine::ShapeAlone,
                 },
-                None => {
-                    let line = summed_line(&p);
-                    refused(p.placed, reason, line)
-                }
+                None => summed_guess(p, reason),
             })
         }
         // nothing explains the recording: the placement is only a guess
-        Some(p) => {
-            let line = summed_line(&p);
-            Ok(refused(p.placed, reason, line))
-        }
+        Some(p) => Ok(summed_guess(p, reason)),
         None => {
             let Some(f) = first_pass else {
                 return Err(EngineError::no_match(reason));

@@ -37,6 +37,27 @@ pub(super) struct SummedPiece {
 }
 
 impl Piece {
+    /// The play this piece confirms over recording times `start_s..end_s`,
+    /// on no other play's line yet (`in_doubt`, `summed_lag_margin`: see
+    /// [`Play`]).
+    pub(super) fn into_play(
+        self,
+        (start_s, end_s): (f64, f64),
+        in_doubt: bool,
+        summed_lag_margin: Option<f64>,
+    ) -> Play {
+        Play {
+            line: self.absolute_line(),
+            start_s,
+            end_s,
+            z: self.fine.z,
+            cut_before: false,
+            on_main: false,
+            in_doubt,
+            summed_lag_margin,
+        }
+    }
+
     /// The piece's line in recording time.
     pub(super) fn absolute_line(&self) -> Line {
         Line {
@@ -167,16 +188,6 @@ fn confirm_on(
             refused
         );
     }
-    let play = |piece: Piece, (start_s, end_s): (f64, f64), summed_lag_margin| Play {
-        line: piece.absolute_line(),
-        start_s,
-        end_s,
-        z: piece.fine.z,
-        cut_before: false,
-        on_main: false,
-        in_doubt,
-        summed_lag_margin,
-    };
     match refused {
         None => {
             let song_dur = run.song_s();
@@ -184,14 +195,20 @@ fn confirm_on(
             let HeardSpan { start, end } =
                 heard_span(fine, &fine.line, piece.dur_s, song_dur, &|_, _| 0.0);
             let span = (start + piece.start_s, end + piece.start_s);
-            Ok(Some(play(piece, span, None)))
+            Ok(Some(piece.into_play(span, in_doubt, None)))
         }
         // under reverberation or loud noise no window may show the play on
         // its own: its coherence summed over the span may. Its windows are
         // too weak to say where it is heard: the run's span is the estimate
         // its edges are searched from.
-        Some(_) => Ok(integrated_on(run, &piece, integrated_least_z(r))?
-            .map(|summed| play(summed.piece, (r.start_s, r.end_s), Some(summed.lag_margin)))),
+        Some(_) => Ok(
+            integrated_on(run, &piece, integrated_least_z(r))?.map(|summed| {
+                let span = (r.start_s, r.end_s);
+                summed
+                    .piece
+                    .into_play(span, in_doubt, Some(summed.lag_margin))
+            }),
+        ),
     }
 }
 

@@ -318,16 +318,11 @@ fn play_of(
             }
         }
     };
-    Ok(Some(Play {
-        line: piece.absolute_line(),
-        start_s,
-        end_s,
-        z: piece.fine.z,
-        cut_before: false,
-        on_main: false,
-        in_doubt: false,
+    Ok(Some(piece.into_play(
+        (start_s, end_s),
+        false,
         summed_lag_margin,
-    }))
+    )))
 }
 
 /// The edges of the play on `line` first placed at `span`, each searched as
